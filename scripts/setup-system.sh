@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the system packages AgentCgroup builds and tests with, idempotently:
+# clang-19 and LLVM tools, libbpf 1.4.6 and bpftool 7.5 from bookworm-backports,
+# and qemu + busybox for the kernel test bed. Must run as root on Debian 12.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages)"
+[ "$(debian_codename)" = bookworm ] || die "expects Debian 12 (bookworm), found '$(debian_codename)'"
+
+want_pkgs=(clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config
+           qemu-system-x86 busybox-static cpio)
+backport_pkgs=(libbpf-dev bpftool)
+
+missing() { for p in "$@"; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done; }
+
+bp=/etc/apt/sources.list.d/agentcgroup-bookworm-backports.sources
+if [ ! -f "$bp" ]; then
+  mirror=$(debian_mirror)
+  log "adding bookworm-backports from $mirror"
+  cat >"$bp" <<SRC
+Types: deb
+URIs: $mirror
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  apt_update_once force
+fi
+
+need=$(missing "${want_pkgs[@]}")
+libbpf_ver=$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null || true)
+case "$libbpf_ver" in 1:1.4.*|1.4.*) bp_need=$(missing bpftool);; *) bp_need="${backport_pkgs[*]}";; esac
+if [ -n "$need$bp_need" ]; then
+  apt_update_once
+  export DEBIAN_FRONTEND=noninteractive
+  [ -z "$need" ] || apt-get install -y -qq --no-install-recommends $need >/dev/null
+  [ -z "$bp_need" ] || apt-get install -y -qq --no-install-recommends -t bookworm-backports $bp_need >/dev/null
+fi
+log "ok: $(clang-19 --version | head -n1); libbpf-dev $(dpkg-query -W -f='${Version}' libbpf-dev); $(bpftool version 2>/dev/null | head -n1)"
