@@ -189,6 +189,7 @@ wait "$qemu_pid" || qemu_rc=$?
 t_end=$(date +%s.%N)
 # qemu closing the FIFOs ends the relays; wait so no output is lost.
 for p in "${readers[@]}"; do wait "$p" 2>/dev/null || true; done
+rm -f "$run"/*.fifo "$run"/*.sock
 
 show_console() {  # [tail-lines]
   if [ -n "${1:-}" ]; then
@@ -198,6 +199,8 @@ show_console() {  # [tail-lines]
     log "guest console ($run/console.log):"
     cat "$run/console.log" >&2 || true
   fi
+  [ -s "$run/console.log" ] ||
+    log "the console is empty: the kernel printed nothing (too little --mem? a broken image in $kdir?)"
   if [ -s "$run/qemu.log" ]; then log "qemu said:"; cat "$run/qemu.log" >&2; fi
 }
 
