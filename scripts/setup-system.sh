@@ -9,8 +9,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" = 0 ] || die "run as root (it installs Debian packages)"
 [ "$(debian_codename)" = bookworm ] || die "expects Debian 12 (bookworm), found '$(debian_codename)'"
 
+# qemu-system-x86 brings qemu-system-common with /usr/lib/qemu/virtiofsd (the
+# test bed shares the host's files with the guest over virtiofs); zstd and file
+# are used to unpack the guest kernel and check busybox.
 want_pkgs=(clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config
-           qemu-system-x86 busybox-static cpio)
+           qemu-system-x86 qemu-system-common busybox-static cpio zstd file)
 backport_pkgs=(libbpf-dev bpftool)
 
 missing() { for p in "$@"; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done; }
@@ -38,4 +41,8 @@ if [ -n "$need$bp_need" ]; then
   [ -z "$need" ] || apt-get install -y -qq --no-install-recommends $need >/dev/null
   [ -z "$bp_need" ] || apt-get install -y -qq --no-install-recommends -t bookworm-backports $bp_need >/dev/null
 fi
+# The test bed's guest kernel (cached; downloads only the first time) and its
+# BTF, so that vmlinux.h is there for reference from the start.
+kdir=$("$here/fetch-kernel.sh") || die "fetching the test-bed kernel failed"
 log "ok: $(clang-19 --version | head -n1); libbpf-dev $(dpkg-query -W -f='${Version}' libbpf-dev); $(bpftool version 2>/dev/null | head -n1)"
+log "ok: test-bed kernel in $kdir"
