@@ -1,1 +1,172 @@
-export async function main(_argv: string[]): Promise<number> { return 0; }
+// acgc: the AgentCgroup policy compiler's command line.
+// Exit codes: 0 ok, 1 the policy has errors, 2 usage or internal error.
+
+import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js";
+import { loadPolicy, loadPolicyText, type FrontendResult } from "./frontend.js";
+import { format } from "./fmt.js";
+import { compileCommand } from "./compile-command.js";
+
+export const EXIT_OK = 0;
+export const EXIT_POLICY_ERRORS = 1;
+export const EXIT_USAGE = 2;
+
+const HELP = `acgc — the AgentCgroup policy compiler
+
+Usage:
+  acgc check [--format text|json] FILE...      check policies and report every problem
+  acgc fmt [--check] FILE...                   rewrite policies in the canonical layout
+  acgc compile FILE -o DIR [--emit c] [--dry-run]
+                                               compile a policy to BPF objects, a manifest
+                                               and a typed runtime module
+  acgc --help | --version
+
+Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
+2 usage or internal error.
+Language reference: docs/language.md. Diagnostics: docs/diagnostics.md.`;
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const processIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (e) {
+    // Never a stack trace for the user; the message says where to report it.
+    io.err(`acgc: internal error: ${e instanceof Error ? e.message : String(e)}\n  help: this is a bug in acgc; please report it with the input that caused it\n`);
+    if (process.env["ACGC_DEBUG"]) io.err(`${e instanceof Error ? e.stack : ""}\n`);
+    return EXIT_USAGE;
+  }
+}
+
+export function usageError(io: Io, message: string): number {
+  io.err(`acgc: ${message}\n  help: run \`acgc --help\` for usage\n`);
+  return EXIT_USAGE;
+}
+
+async function dispatch(argv: string[], io: Io): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case "-h":
+    case "--help":
+    case "help":
+      io.out(HELP + "\n");
+      return cmd === undefined ? EXIT_USAGE : EXIT_OK;
+    case "-V":
+    case "--version":
+      io.out(`acgc ${version()}\n`);
+      return EXIT_OK;
+    case "check":
+      return checkCommand(rest, io);
+    case "fmt":
+      return fmtCommand(rest, io);
+    case "compile":
+      return compileCommand(rest, io);
+    default:
+      return usageError(io, `unknown command '${cmd}'`);
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export function printDiagnostics(results: FrontendResult[], io: Io, json: boolean) {
+  if (json) {
+    const all: JsonDiagnostic[] = results.flatMap((r) => r.diagnostics.map((d) => toJson(d, r.file, r.path)));
+    io.out(JSON.stringify({ diagnostics: all, errors: all.filter((d) => d.severity === "error").length, warnings: all.filter((d) => d.severity === "warning").length }, null, 2) + "\n");
+    return;
+  }
+  for (const r of results) for (const d of r.diagnostics) io.err(renderDiagnostic(d, r.file, r.path) + "\n\n");
+}
+
+function summary(results: FrontendResult[]): string {
+  const errors = results.reduce((n, r) => n + r.diagnostics.filter((d) => d.severity === "error").length, 0);
+  const warnings = results.reduce((n, r) => n + r.diagnostics.filter((d) => d.severity === "warning").length, 0);
+  const files = results.length === 1 ? "1 file" : `${results.length} files`;
+  return `${files} checked: ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}`;
+}
+
+function checkCommand(args: string[], io: Io): number {
+  let fmt = "text";
+  const files: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--format") {
+      const v = args[++i];
+      if (v !== "text" && v !== "json") return usageError(io, "--format takes `text` or `json`");
+      fmt = v;
+    } else if (a.startsWith("--format=")) {
+      fmt = a.slice(9);
+      if (fmt !== "text" && fmt !== "json") return usageError(io, "--format takes `text` or `json`");
+    } else if (a === "-") {
+      files.push("/dev/stdin");
+    } else if (a.startsWith("-")) {
+      return usageError(io, `unknown option '${a}' for check`);
+    } else files.push(a);
+  }
+  if (files.length === 0) return usageError(io, "check needs at least one policy file");
+  const results = files.map((f) => loadPolicy(f));
+  printDiagnostics(results, io, fmt === "json");
+  if (fmt === "text") io.err(summary(results) + "\n");
+  return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
+}
+
+function fmtCommand(args: string[], io: Io): number {
+  let checkOnly = false;
+  const files: string[] = [];
+  for (const a of args) {
+    if (a === "--check") checkOnly = true;
+    else if (a.startsWith("-")) return usageError(io, `unknown option '${a}' for fmt`);
+    else files.push(a);
+  }
+  if (files.length === 0) return usageError(io, "fmt needs at least one policy file");
+  let status = EXIT_OK;
+  for (const path of files) {
+    const r = loadPolicy(path);
+    // Formatting needs a complete syntax tree; semantic errors do not stop it.
+    const syntaxBroken = !r.ast || !r.file || r.diagnostics.some((d) => d.code.startsWith("E01") || d.code.startsWith("E000"));
+    if (syntaxBroken) {
+      printDiagnostics([r], io, false);
+      io.err(`${path}: not formatted: fix the errors above first\n`);
+      status = EXIT_POLICY_ERRORS;
+      continue;
+    }
+    const formatted = format(r.ast!, r.file!.text);
+    // Guard: the formatter must never change meaning. Reparse and compare.
+    const again = loadPolicyText(path, formatted);
+    if (!again.ast || JSON.stringify(stripSpans(again.ast)) !== JSON.stringify(stripSpans(r.ast!))) {
+      io.err(`acgc: internal error: formatting ${path} would change its meaning; file left untouched\n`);
+      return EXIT_USAGE;
+    }
+    if (formatted === r.file!.text) continue;
+    if (checkOnly) {
+      io.err(`${path}: not in canonical format (run \`acgc fmt ${path}\`)\n`);
+      status = EXIT_POLICY_ERRORS;
+    } else {
+      // Write beside and rename, so an interrupted fmt never leaves half a file.
+      const tmp = `${path}.acgc-fmt.tmp`;
+      writeFileSync(tmp, formatted);
+      renameSync(tmp, path);
+      io.err(`formatted ${path}\n`);
+    }
+  }
+  return status;
+}
+
+/** The syntax tree without positions and comments: what "same AST" means for fmt. */
+export function stripSpans(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(stripSpans);
+  if (node && typeof node === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) if (k !== "span" && k !== "comments") out[k] = stripSpans(v);
+    return out;
+  }
+  return node;
+}

@@ -1,0 +1,118 @@
+// Diagnostics in the style of the best compilers: `file:line:col: error[E0123]: message`,
+// the source line with the span underlined, and a `help:` line where a fix is known.
+
+import type { SourceFile, Span } from "./source.js";
+
+export type Severity = "error" | "warning";
+
+export interface Diagnostic {
+  severity: Severity;
+  /** Stable code, e.g. E0201; documented in docs/diagnostics.md. */
+  code: string;
+  message: string;
+  /** Absent for diagnostics about the file as a whole (unreadable, not UTF-8, ...). */
+  span?: Span;
+  help?: string;
+  /** A secondary location, e.g. the earlier rule that shadows this one. */
+  note?: { message: string; span: Span };
+}
+
+/** Collects the diagnostics of one file across all passes. */
+export class DiagnosticBag {
+  readonly items: Diagnostic[] = [];
+
+  error(code: string, message: string, span: Span | undefined, help?: string): Diagnostic {
+    return this.push({ severity: "error", code, message, span, help });
+  }
+
+  warning(code: string, message: string, span: Span | undefined, help?: string): Diagnostic {
+    return this.push({ severity: "warning", code, message, span, help });
+  }
+
+  push(d: Diagnostic): Diagnostic {
+    if (d.help === undefined) delete d.help;
+    if (d.span === undefined) delete d.span;
+    this.items.push(d);
+    return d;
+  }
+
+  get hasErrors(): boolean {
+    return this.items.some((d) => d.severity === "error");
+  }
+
+  /** Errors first, then warnings; each in source order. */
+  sorted(): Diagnostic[] {
+    const rank = (d: Diagnostic) => (d.severity === "error" ? 0 : 1);
+    return [...this.items].sort((a, b) => rank(a) - rank(b) || (a.span?.start ?? -1) - (b.span?.start ?? -1));
+  }
+}
+
+const MAX_UNDERLINED_LINE = 200;
+
+export function renderDiagnostic(d: Diagnostic, file: SourceFile | undefined, path: string): string {
+  const out: string[] = [];
+  if (!d.span || !file) {
+    out.push(`${path}: ${d.severity}[${d.code}]: ${d.message}`);
+  } else {
+    const pos = file.position(d.span.start);
+    out.push(`${path}:${pos.line}:${pos.col}: ${d.severity}[${d.code}]: ${d.message}`);
+    out.push(...renderSnippet(file, d.span, "^"));
+    if (d.note) {
+      const npos = file.position(d.note.span.start);
+      out.push(`note: ${d.note.message} (${path}:${npos.line}:${npos.col})`);
+      out.push(...renderSnippet(file, d.note.span, "-"));
+    }
+  }
+  if (d.help) out.push(`  help: ${d.help}`);
+  return out.join("\n");
+}
+
+function renderSnippet(file: SourceFile, span: Span, mark: string): string[] {
+  const start = file.position(span.start);
+  const end = file.position(Math.max(span.start, span.end - 1));
+  let text = file.lineText(start.line).replace(/\t/g, " ");
+  let col = start.col;
+  // Very long lines (minified or generated input) are cut around the span.
+  if (text.length > MAX_UNDERLINED_LINE) {
+    const from = Math.max(0, col - 1 - 40);
+    text = (from > 0 ? "…" : "") + text.slice(from, from + MAX_UNDERLINED_LINE);
+    col = col - from + (from > 0 ? 1 : 0);
+  }
+  const lastCol = end.line === start.line ? end.col : text.length + 1;
+  const width = Math.max(1, Math.min(lastCol - start.col + 1, text.length + 1 - col + 1));
+  const gutter = String(start.line).length;
+  const pad = " ".repeat(gutter);
+  return [
+    `${pad} |`,
+    `${start.line} | ${sanitize(text)}`,
+    `${pad} | ${" ".repeat(col - 1)}${mark.repeat(width)}`,
+  ];
+}
+
+/** Control characters would corrupt the terminal; show them as U+FFFD. */
+function sanitize(s: string): string {
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "\ufffd");
+}
+
+export interface JsonDiagnostic {
+  file: string;
+  severity: Severity;
+  code: string;
+  message: string;
+  line?: number;
+  col?: number;
+  endLine?: number;
+  endCol?: number;
+  help?: string;
+}
+
+export function toJson(d: Diagnostic, file: SourceFile | undefined, path: string): JsonDiagnostic {
+  const j: JsonDiagnostic = { file: path, severity: d.severity, code: d.code, message: d.message };
+  if (d.span && file) {
+    const s = file.position(d.span.start);
+    const e = file.position(d.span.end);
+    Object.assign(j, { line: s.line, col: s.col, endLine: e.line, endCol: e.col });
+  }
+  if (d.help) j.help = d.help;
+  return j;
+}

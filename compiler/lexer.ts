@@ -1,0 +1,151 @@
+// Pass 1: source text → tokens. Comments are kept on the side for the formatter.
+
+import { createToken, Lexer, type IToken, type TokenType } from "chevrotain";
+
+export const Identifier = createToken({
+  name: "Identifier",
+  // Dotted names (`memory.baseline`, `cpu.weight`) are one token: settings are addressed by them.
+  pattern: /[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*/,
+});
+
+function keyword(word: string): TokenType {
+  return createToken({ name: `Kw_${word}`, pattern: new RegExp(word), longer_alt: Identifier, label: `'${word}'` });
+}
+
+export const Kw = {
+  version: keyword("version"),
+  policy: keyword("policy"),
+  host: keyword("host"),
+  class: keyword("class"),
+  tenant: keyword("tenant"),
+  agent: keyword("agent"),
+  tool: keyword("tool"),
+  match: keyword("match"),
+  when: keyword("when"),
+  intent: keyword("intent"),
+  over_high: keyword("over_high"),
+  throttle: keyword("throttle"),
+  kill: keyword("kill"),
+  after: keyword("after"),
+  ramp: keyword("ramp"),
+  protect: keyword("protect"),
+  for: keyword("for"),
+  refill: keyword("refill"),
+  cooldown: keyword("cooldown"),
+  and: keyword("and"),
+  or: keyword("or"),
+  not: keyword("not"),
+  in: keyword("in"),
+  matches: keyword("matches"),
+} as const;
+
+export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f\v\u00a0\ufeff]+/, group: Lexer.SKIPPED });
+export const LineComment = createToken({ name: "LineComment", pattern: /\/\/[^\n]*/, group: "comments" });
+export const BlockComment = createToken({ name: "BlockComment", pattern: /\/\*[\s\S]*?\*\//, group: "comments", line_breaks: true });
+export const UnterminatedBlockComment = createToken({ name: "UnterminatedBlockComment", pattern: /\/\*[\s\S]*/, line_breaks: true, label: "unterminated comment" });
+/** A number with its unit glued on: `512MiB`, `20ms`, `40%`, `400`. Units are checked later, with hints. */
+export const Quantity = createToken({ name: "Quantity", pattern: /-?\d+(?:\.\d+)?(?:[A-Za-z%]+)?/, label: "number" });
+export const StringLit = createToken({ name: "StringLit", pattern: /"(?:[^"\\\n]|\\.)*"/, label: "string" });
+export const UnterminatedString = createToken({ name: "UnterminatedString", pattern: /"(?:[^"\\\n]|\\.)*/, label: "unterminated string" });
+export const RegexLit = createToken({ name: "RegexLit", pattern: /\/(?:[^/\\\n]|\\.)+\/[A-Za-z]*/, label: "regex" });
+export const LBrace = createToken({ name: "LBrace", pattern: /\{/, label: "'{'" });
+export const RBrace = createToken({ name: "RBrace", pattern: /\}/, label: "'}'" });
+export const LBracket = createToken({ name: "LBracket", pattern: /\[/, label: "'['" });
+export const RBracket = createToken({ name: "RBracket", pattern: /\]/, label: "']'" });
+export const LParen = createToken({ name: "LParen", pattern: /\(/, label: "'('" });
+export const RParen = createToken({ name: "RParen", pattern: /\)/, label: "')'" });
+export const DotDot = createToken({ name: "DotDot", pattern: /\.\./, label: "'..'" });
+export const EqEq = createToken({ name: "EqEq", pattern: /==/, label: "'=='" });
+export const NotEq = createToken({ name: "NotEq", pattern: /!=/, label: "'!='" });
+export const LessEq = createToken({ name: "LessEq", pattern: /<=/, label: "'<='" });
+export const GreaterEq = createToken({ name: "GreaterEq", pattern: />=/, label: "'>='" });
+export const Greater = createToken({ name: "Greater", pattern: />/, label: "'>'" });
+export const Equals = createToken({ name: "Equals", pattern: /=/, label: "'='" });
+export const Tilde = createToken({ name: "Tilde", pattern: /~/, label: "'~'" });
+export const Semicolon = createToken({ name: "Semicolon", pattern: /;/, label: "';'" });
+export const Comma = createToken({ name: "Comma", pattern: /,/, label: "','" });
+
+export const allTokens: TokenType[] = [
+  WhiteSpace,
+  LineComment,
+  BlockComment,
+  UnterminatedBlockComment,
+  RegexLit,
+  StringLit,
+  UnterminatedString,
+  Quantity,
+  // Longest first, so that `matches` is not lexed as `match` + `es`, nor `intent` as `in` + `tent`.
+  ...Object.values(Kw).sort((a, b) => String(b.PATTERN).length - String(a.PATTERN).length),
+  Identifier,
+  LBrace, RBrace, LBracket, RBracket, LParen, RParen,
+  DotDot, EqEq, NotEq, LessEq, GreaterEq, Greater, Equals, Tilde, Semicolon, Comma,
+];
+
+export const policyLexer = new Lexer(allTokens, { ensureOptimizations: true, positionTracking: "full" });
+
+export interface Comment {
+  text: string;
+  start: number;
+  end: number;
+}
+
+export interface LexResult {
+  tokens: IToken[];
+  comments: Comment[];
+  errors: { offset: number; length: number; message: string; help?: string }[];
+}
+
+export function lex(text: string): LexResult {
+  const r = policyLexer.tokenize(text);
+  const errors: LexResult["errors"] = r.errors.map((e) => {
+    const ch = text[e.offset] ?? "";
+    return {
+      offset: e.offset,
+      length: Math.max(1, e.length),
+      message: `unexpected character ${describeChar(ch)}`,
+      help: charHelp(ch),
+    };
+  });
+  const tokens: IToken[] = [];
+  for (const t of r.tokens) {
+    if (t.tokenType === UnterminatedString) {
+      errors.push({ offset: t.startOffset, length: t.image.length, message: "unterminated string", help: 'close the string with `"` on the same line' });
+    } else if (t.tokenType === UnterminatedBlockComment) {
+      errors.push({ offset: t.startOffset, length: 2, message: "unterminated block comment", help: "close the comment with `*/`" });
+    } else {
+      tokens.push(t);
+    }
+  }
+  const comments = ((r.groups["comments"] ?? []) as IToken[]).map((t) => ({
+    text: t.image,
+    start: t.startOffset,
+    end: t.startOffset + t.image.length,
+  }));
+  errors.sort((a, b) => a.offset - b.offset);
+  return { tokens, comments, errors };
+}
+
+function describeChar(ch: string): string {
+  const cp = ch.codePointAt(0) ?? 0;
+  if (cp < 0x20 || cp === 0x7f || ch === "\ufffd") return `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
+  return `'${ch}'`;
+}
+
+function charHelp(ch: string): string | undefined {
+  switch (ch) {
+    case "#":
+      return "comments start with `//` or are enclosed in `/* */`";
+    case "'":
+      return 'strings are written in double quotes: "..."';
+    case ":":
+      return "settings are written `name = value`";
+    case "<":
+      return "comparisons in `when` use `>` or `>=`; intent bounds use `<=`";
+    case "&":
+    case "|":
+    case "!":
+      return "combine matchers with `and`, `or`, `not`";
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,174 @@
+// Matcher semantics shared by the checker (reachability) and the lowering:
+// predicates normalized to atoms, and glob matching.
+
+import type * as A from "./ast.js";
+import type { MatchSubject } from "./ir.js";
+
+export const SUBJECTS: readonly MatchSubject[] = ["exe", "path", "argv", "tool", "hint"];
+/** Subjects with one value per tool call; `hint` may carry several. */
+export const SINGLE_VALUED: ReadonlySet<MatchSubject> = new Set(["exe", "path", "argv", "tool"]);
+
+export interface Atom {
+  subject: MatchSubject;
+  kind: "eq" | "glob" | "regex";
+  value: string;
+  flags: string;
+  neg: boolean;
+}
+
+export type Conj = Atom[];
+export type Dnf = Conj[];
+
+/** DNF blow-up bound: past it, reachability analysis is skipped for the rule. */
+const MAX_TERMS = 256;
+
+/** The predicate as a DNF of atoms; undefined if the predicate is malformed (already reported). */
+export function predicateDnf(p: A.Predicate): Dnf | undefined {
+  const subject = p.subject.name as MatchSubject;
+  if (!SUBJECTS.includes(subject)) return undefined;
+  const atom = (kind: Atom["kind"], value: string, flags = "", neg = false): Atom => ({ subject, kind, value, flags, neg });
+  const v = p.value;
+  switch (p.op) {
+    case "==":
+      return v.kind === "string" ? [[atom("eq", v.value)]] : undefined;
+    case "!=":
+      return v.kind === "string" ? [[atom("eq", v.value, "", true)]] : undefined;
+    case "in":
+      return v.kind === "list" && v.items.every((i) => i.kind === "string") ? v.items.map((i) => [atom("eq", (i as A.Str).value)]) : undefined;
+    case "matches":
+      if (v.kind === "string") return [[atom("glob", v.value)]];
+      return v.kind === "list" && v.items.every((i) => i.kind === "string") ? v.items.map((i) => [atom("glob", (i as A.Str).value)]) : undefined;
+    case "~":
+      return v.kind === "regex" ? [[atom("regex", v.source, v.flags)]] : undefined;
+  }
+}
+
+export function exprDnf(e: A.Expr): Dnf | undefined {
+  switch (e.kind) {
+    case "pred":
+      return predicateDnf(e);
+    case "group":
+      return exprDnf(e.item);
+    case "or": {
+      const out: Dnf = [];
+      for (const i of e.items) {
+        const d = exprDnf(i);
+        if (!d) return undefined;
+        out.push(...d);
+        if (out.length > MAX_TERMS) return undefined;
+      }
+      return out;
+    }
+    case "and": {
+      let acc: Dnf = [[]];
+      for (const i of e.items) {
+        const d = exprDnf(i);
+        if (!d) return undefined;
+        const next = product(acc, d);
+        if (!next) return undefined;
+        acc = next;
+      }
+      return acc;
+    }
+    case "not": {
+      const d = exprDnf(e.item);
+      if (!d) return undefined;
+      // not (c1 or c2 ...) = (not c1) and (not c2) ...; not (a and b) = (not a) or (not b)
+      let acc: Dnf = [[]];
+      for (const conj of d) {
+        const next = product(acc, conj.map((a) => [{ ...a, neg: !a.neg }]));
+        if (!next) return undefined;
+        acc = next;
+      }
+      return acc;
+    }
+  }
+}
+
+function product(a: Dnf, b: Dnf): Dnf | undefined {
+  if (a.length * b.length > MAX_TERMS) return undefined;
+  const out: Dnf = [];
+  for (const x of a) for (const y of b) out.push([...x, ...y]);
+  return out;
+}
+
+/** True when no tool call can satisfy every atom of the conjunction. */
+export function contradictory(c: Conj): boolean {
+  for (let i = 0; i < c.length; i++) {
+    for (let j = i + 1; j < c.length; j++) {
+      const a = c[i]!;
+      const b = c[j]!;
+      if (a.subject !== b.subject) continue;
+      if (sameTest(a, b) && a.neg !== b.neg) return true;
+      if (SINGLE_VALUED.has(a.subject) && a.kind === "eq" && b.kind === "eq" && !a.neg && !b.neg && a.value !== b.value) return true;
+      if (a.kind === "eq" && !a.neg && atomHolds(b, a.value) === false) return true;
+      if (b.kind === "eq" && !b.neg && atomHolds(a, b.value) === false) return true;
+    }
+  }
+  return false;
+}
+
+function sameTest(a: Atom, b: Atom): boolean {
+  return a.kind === b.kind && a.value === b.value && a.flags === b.flags;
+}
+
+/** Whether atom `a` holds for a subject whose one value is `value`; undefined if unknown. */
+function atomHolds(a: Atom, value: string): boolean | undefined {
+  if (!SINGLE_VALUED.has(a.subject)) return undefined;
+  let r: boolean;
+  if (a.kind === "eq") r = a.value === value;
+  else if (a.kind === "glob") r = globMatch(a.value, value);
+  else {
+    try {
+      r = new RegExp(a.value, a.flags).test(value);
+    } catch {
+      return undefined;
+    }
+  }
+  return a.neg ? !r : r;
+}
+
+/** Whether every tool call satisfying `b` satisfies `a`. Conservative: false when unsure. */
+function atomImplies(b: Atom, a: Atom): boolean {
+  if (a.subject !== b.subject) return false;
+  if (sameTest(a, b) && a.neg === b.neg) return true;
+  if (b.kind === "eq" && !b.neg) return atomHolds(a, b.value) === true;
+  if (a.kind === "glob" && !a.neg && a.value === "*") return true;
+  return false;
+}
+
+/** Whether every call matching conjunction `later` also matches `earlier`. */
+export function conjImplies(later: Conj, earlier: Conj): boolean {
+  return earlier.every((a) => later.some((b) => atomImplies(b, a)));
+}
+
+/** Glob matching with `*` (any run), `?` (one character) and `[...]` classes. */
+export function globMatch(pattern: string, text: string): boolean {
+  return globToRegExp(pattern).test(text);
+}
+
+export function globToRegExp(pattern: string): RegExp {
+  let re = "^";
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === "*") re += "[\\s\\S]*";
+    else if (ch === "?") re += "[\\s\\S]";
+    else if (ch === "[") {
+      const close = pattern.indexOf("]", i + 2);
+      if (close < 0) re += "\\[";
+      else {
+        let body = pattern.slice(i + 1, close);
+        const negate = body.startsWith("!");
+        if (negate) body = body.slice(1);
+        re += `[${negate ? "^" : ""}${body.replace(/[\\\]]/g, "\\$&")}]`;
+        i = close;
+      }
+    } else re += ch.replace(/[.+^${}()|\\/]/g, "\\$&");
+  }
+  return new RegExp(re + "$");
+}
+
+/** Globs the kernel classifier can evaluate: only `*` and `?` as metacharacters. */
+export function isKernelGlob(pattern: string): boolean {
+  return !pattern.includes("[");
+}

@@ -1,0 +1,556 @@
+// Pass 2: tokens → AST. A chevrotain parser with error recovery, so that one run
+// reports every syntax error it can get past rather than only the first.
+
+import { EmbeddedActionsParser, type IToken, type TokenType, EOF, MismatchedTokenException } from "chevrotain";
+import * as T from "./lexer.js";
+import type * as A from "./ast.js";
+import type { Span } from "./source.js";
+import { lex } from "./lexer.js";
+
+/** Nesting deeper than this is refused before it can exhaust the stack. */
+export const MAX_NESTING = 64;
+
+export interface SyntaxError {
+  message: string;
+  span: Span;
+  help?: string;
+}
+
+export interface ParseResult {
+  ast: A.PolicyFile;
+  errors: SyntaxError[];
+}
+
+class PolicyParser extends EmbeddedActionsParser {
+  private depth = 0;
+  nestingError: Span | null = null;
+
+  constructor() {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3 });
+    this.performSelfAnalysis();
+  }
+
+  private span(first: IToken | undefined, last: IToken | undefined): Span {
+    // While chevrotain records the grammar, tokens and sub-results are placeholders.
+    if (this.RECORDING_PHASE || !first || !last) return { start: 0, end: 0 };
+    const start = Number.isFinite(first.startOffset) ? first.startOffset : (last.startOffset || 0);
+    const lastEnd = Number.isFinite(last.endOffset ?? NaN) ? (last.endOffset as number) + 1 : start;
+    return { start, end: Math.max(start, lastEnd) };
+  }
+
+  private spanOf(a: { span: Span } | undefined, b: { span: Span } | undefined, fallback: Span): Span {
+    const s = a?.span ?? fallback;
+    const e = b?.span ?? s;
+    return { start: s.start, end: Math.max(s.end, e.end) };
+  }
+
+  private ident(tok: IToken): A.Ident {
+    if (this.RECORDING_PHASE) return { name: "", span: { start: 0, end: 0 } };
+    return { name: tok.image, span: this.span(tok, tok) };
+  }
+
+  public file = this.RULE("file", (): A.PolicyFile => {
+    const version = this.OPTION(() => this.SUBRULE(this.versionDecl)) ?? null;
+    const policy = this.OPTION2(() => this.SUBRULE(this.policyDecl)) ?? null;
+    return { version, policy, comments: [], span: { start: 0, end: 0 } };
+  });
+
+  private versionDecl = this.RULE("versionDecl", (): A.VersionDecl => {
+    const kw = this.CONSUME(T.Kw.version);
+    const value = this.SUBRULE(this.quantity);
+    this.OPTION(() => this.CONSUME(T.Semicolon));
+    return { kind: "version", value, span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, value, this.span(kw, kw))) };
+  });
+
+  private policyDecl = this.RULE("policyDecl", (): A.PolicyDecl => {
+    const kw = this.CONSUME(T.Kw.policy);
+    const name = this.CONSUME(T.Identifier);
+    this.CONSUME(T.LBrace);
+    const items: A.Item[] = [];
+    this.MANY(() => {
+      const item = this.SUBRULE(this.item);
+      this.OPTION(() => this.CONSUME(T.Semicolon));
+      this.ACTION(() => item && items.push(item));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return { kind: "policy", name: this.ident(name), items, span: this.span(kw, close) };
+  });
+
+  private item = this.RULE("item", (): A.Item =>
+    this.OR([
+      { ALT: () => this.SUBRULE(this.hostBlock) },
+      { ALT: () => this.SUBRULE(this.classBlock) },
+      { ALT: () => this.SUBRULE(this.tenantBlock) },
+      { ALT: () => this.SUBRULE(this.agentBlock) },
+      { ALT: () => this.SUBRULE(this.toolBlock) },
+      { ALT: () => this.SUBRULE(this.whenBlock) },
+    ]),
+  );
+
+  private hostBlock = this.RULE("hostBlock", (): A.HostBlock => {
+    const kw = this.CONSUME(T.Kw.host);
+    const { body, close } = this.SUBRULE(this.settingsBody);
+    return { kind: "host", body, span: this.span(kw, close) };
+  });
+
+  private classBlock = this.RULE("classBlock", (): A.ClassBlock => {
+    const kw = this.CONSUME(T.Kw.class);
+    const name = this.CONSUME(T.Identifier);
+    const { body, close } = this.SUBRULE(this.settingsBody);
+    return { kind: "class", name: this.ident(name), body, span: this.span(kw, close) };
+  });
+
+  private settingsBody = this.RULE("settingsBody", (): { body: A.Setting[]; close: IToken } => {
+    this.CONSUME(T.LBrace);
+    const body: A.Setting[] = [];
+    this.MANY(() => {
+      const s = this.SUBRULE(this.setting);
+      this.ACTION(() => s && body.push(s));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return { body, close };
+  });
+
+  private tenantBlock = this.RULE("tenantBlock", (): A.TenantBlock => {
+    const kw = this.CONSUME(T.Kw.tenant);
+    const name = this.CONSUME(T.Identifier);
+    this.CONSUME(T.LBrace);
+    const body: (A.Setting | A.AgentBlock)[] = [];
+    this.MANY(() => {
+      const s = this.OR([{ ALT: () => this.SUBRULE(this.setting) }, { ALT: () => this.SUBRULE(this.agentBlock) }]);
+      this.ACTION(() => s && body.push(s));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return { kind: "tenant", name: this.ident(name), body, span: this.span(kw, close) };
+  });
+
+  private agentBlock = this.RULE("agentBlock", (): A.AgentBlock => {
+    const kw = this.CONSUME(T.Kw.agent);
+    this.CONSUME(T.LBrace);
+    const body: (A.Setting | A.IntentStmt)[] = [];
+    this.MANY(() => {
+      const s = this.OR([{ ALT: () => this.SUBRULE(this.setting) }, { ALT: () => this.SUBRULE(this.intentStmt) }]);
+      this.ACTION(() => s && body.push(s));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return { kind: "agent", body, span: this.span(kw, close) };
+  });
+
+  private intentStmt = this.RULE("intentStmt", (): A.IntentStmt => {
+    const kw = this.CONSUME(T.Kw.intent);
+    const subjectTok = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.class) }]);
+    const op = this.OR2([
+      { ALT: () => (this.CONSUME(T.LessEq), "<=" as const) },
+      { ALT: () => (this.CONSUME(T.Kw.in), "in" as const) },
+    ]);
+    const value = this.SUBRULE(this.value);
+    this.OPTION(() => this.CONSUME(T.Semicolon));
+    return {
+      kind: "intent",
+      subject: this.ident(subjectTok),
+      op,
+      value,
+      span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, value, this.span(kw, kw))),
+    };
+  });
+
+  private toolBlock = this.RULE("toolBlock", (): A.ToolBlock => {
+    const kw = this.CONSUME(T.Kw.tool);
+    const name = this.CONSUME(T.Identifier);
+    this.CONSUME(T.LBrace);
+    const body: A.ToolStmt[] = [];
+    this.MANY(() => {
+      const s = this.OR([
+        { ALT: () => this.SUBRULE(this.matchStmt) },
+        { ALT: () => this.SUBRULE(this.classRef) },
+        { ALT: () => this.SUBRULE(this.overHighStmt) },
+        { ALT: () => this.SUBRULE(this.setting) },
+      ]);
+      this.OPTION(() => this.CONSUME(T.Semicolon));
+      this.ACTION(() => s && body.push(s));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return { kind: "tool", name: this.ident(name), body, span: this.span(kw, close) };
+  });
+
+  private matchStmt = this.RULE("matchStmt", (): A.MatchStmt => {
+    const kw = this.CONSUME(T.Kw.match);
+    const expr = this.SUBRULE(this.orExpr);
+    return { kind: "match", expr, span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, expr, this.span(kw, kw))) };
+  });
+
+  private classRef = this.RULE("classRef", (): A.ClassRef => {
+    const kw = this.CONSUME(T.Kw.class);
+    const name = this.CONSUME(T.Identifier);
+    return { kind: "classref", name: this.ident(name), span: this.span(kw, name) };
+  });
+
+  private overHighStmt = this.RULE("overHighStmt", (): A.OverHighStmt => {
+    const kw = this.CONSUME(T.Kw.over_high);
+    const actions: A.OverHighAction[] = [];
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const a = this.SUBRULE(this.overHighAction);
+        this.ACTION(() => a && actions.push(a));
+      },
+    });
+    return {
+      kind: "over_high",
+      actions,
+      span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, actions[actions.length - 1], this.span(kw, kw))),
+    };
+  });
+
+  private overHighAction = this.RULE("overHighAction", (): A.OverHighAction =>
+    this.OR([
+      {
+        ALT: () => {
+          const kw = this.CONSUME(T.Kw.throttle);
+          const range = this.SUBRULE(this.value);
+          const ramp = this.OPTION(() => {
+            this.CONSUME(T.Kw.ramp);
+            return this.SUBRULE2(this.value);
+          });
+          return this.ACTION((): A.OverHighAction => {
+            const a: A.OverHighAction = { kind: "throttle", range, span: this.spanOf({ span: this.span(kw, kw) }, ramp ?? range, this.span(kw, kw)) };
+            if (ramp) a.ramp = ramp;
+            return a;
+          });
+        },
+      },
+      {
+        ALT: () => {
+          const kw = this.CONSUME(T.Kw.kill);
+          const after = this.OPTION2(() => {
+            this.CONSUME(T.Kw.after);
+            return this.SUBRULE3(this.value);
+          });
+          return this.ACTION((): A.OverHighAction => {
+            const a: A.OverHighAction = { kind: "kill", span: this.spanOf({ span: this.span(kw, kw) }, after, this.span(kw, kw)) };
+            if (after) a.after = after;
+            return a;
+          });
+        },
+      },
+    ]),
+  );
+
+  private whenBlock = this.RULE("whenBlock", (): A.WhenBlock => {
+    const kw = this.CONSUME(T.Kw.when);
+    const metric = this.CONSUME(T.Identifier);
+    const open = this.CONSUME(T.LParen);
+    const scope = this.OR([
+      { ALT: () => { const t = this.CONSUME(T.Kw.host); return { kind: "host" as const, span: this.span(t, t) }; } },
+      { ALT: () => { const t = this.CONSUME(T.Kw.agent); return { kind: "agent" as const, span: this.span(t, t) }; } },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Kw.tenant);
+          const n = this.OPTION(() => this.CONSUME2(T.Identifier));
+          return this.ACTION((): A.PressureScope => (n ? { kind: "tenant", name: this.ident(n), span: this.span(t, n) } : { kind: "tenant", span: this.span(t, t) }));
+        },
+      },
+    ]);
+    this.CONSUME(T.RParen);
+    const op = this.OR2([
+      { ALT: () => (this.CONSUME(T.Greater), ">" as const) },
+      { ALT: () => (this.CONSUME(T.GreaterEq), ">=" as const) },
+    ]);
+    const threshold = this.SUBRULE(this.value);
+    this.CONSUME(T.Kw.for);
+    const window = this.SUBRULE2(this.value);
+    this.CONSUME(T.LBrace);
+    const actions: A.PressureAction[] = [];
+    this.MANY(() => {
+      const a = this.SUBRULE(this.pressureAction);
+      this.OPTION2(() => this.CONSUME(T.Semicolon));
+      this.ACTION(() => a && actions.push(a));
+    });
+    const close = this.CONSUME(T.RBrace);
+    void open;
+    return { kind: "when", metric: this.ident(metric), scope, op, threshold, window, actions, span: this.span(kw, close) };
+  });
+
+  private pressureAction = this.RULE("pressureAction", (): A.PressureAction =>
+    this.OR([
+      {
+        ALT: () => {
+          const kw = this.CONSUME(T.Kw.protect);
+          const classes = this.SUBRULE(this.classList);
+          return { kind: "protect" as const, classes, span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, classes[classes.length - 1], this.span(kw, kw))) };
+        },
+      },
+      {
+        ALT: () => {
+          const kw = this.CONSUME(T.Kw.throttle);
+          const classes = this.SUBRULE2(this.classList);
+          const delay = this.SUBRULE(this.value);
+          return { kind: "throttle" as const, classes, delay, span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, delay, this.span(kw, kw))) };
+        },
+      },
+    ]),
+  );
+
+  private classList = this.RULE("classList", (): A.Ident[] => {
+    const names: A.Ident[] = [];
+    this.AT_LEAST_ONE_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const t = this.CONSUME(T.Identifier);
+        this.ACTION(() => names.push(this.ident(t)));
+      },
+    });
+    return names;
+  });
+
+  private setting = this.RULE("setting", (): A.Setting => {
+    const key = this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    const value = this.SUBRULE(this.value);
+    const modifiers: A.SettingModifier[] = [];
+    this.MANY(() => {
+      this.OPTION(() => this.CONSUME(T.Comma));
+      const kw = this.OR([
+        { ALT: () => this.CONSUME(T.Kw.for) },
+        { ALT: () => this.CONSUME(T.Kw.refill) },
+        { ALT: () => this.CONSUME(T.Kw.cooldown) },
+      ]);
+      const v = this.SUBRULE2(this.value);
+      this.ACTION(() =>
+        modifiers.push({ keyword: kw.image as A.SettingModifier["keyword"], value: v, span: this.spanOf({ span: this.span(kw, kw) }, v, this.span(kw, kw)) }),
+      );
+    });
+    this.OPTION2(() => this.CONSUME(T.Semicolon));
+    return {
+      kind: "setting",
+      key: this.ident(key),
+      value,
+      modifiers,
+      span: this.ACTION(() => this.spanOf({ span: this.span(key, key) }, modifiers[modifiers.length - 1] ?? value, this.span(key, key))),
+    };
+  });
+
+  private orExpr = this.RULE("orExpr", (): A.Expr => {
+    const items: A.Expr[] = [this.SUBRULE(this.andExpr)];
+    this.MANY(() => {
+      this.CONSUME(T.Kw.or);
+      items.push(this.SUBRULE2(this.andExpr));
+    });
+    return this.ACTION(() => (items.length === 1 ? items[0]! : { kind: "or", items, span: this.spanOf(items[0], items[items.length - 1], { start: 0, end: 0 }) }));
+  });
+
+  private andExpr = this.RULE("andExpr", (): A.Expr => {
+    const items: A.Expr[] = [this.SUBRULE(this.unaryExpr)];
+    this.MANY(() => {
+      this.CONSUME(T.Kw.and);
+      items.push(this.SUBRULE2(this.unaryExpr));
+    });
+    return this.ACTION(() => (items.length === 1 ? items[0]! : { kind: "and", items, span: this.spanOf(items[0], items[items.length - 1], { start: 0, end: 0 }) }));
+  });
+
+  private unaryExpr = this.RULE("unaryExpr", (): A.Expr =>
+    this.OR([
+      {
+        ALT: () => {
+          const kw = this.CONSUME(T.Kw.not);
+          const item = this.nested(() => this.SUBRULE(this.unaryExpr), kw);
+          return this.ACTION((): A.Expr => ({ kind: "not", item, span: this.spanOf({ span: this.span(kw, kw) }, item, this.span(kw, kw)) }));
+        },
+      },
+      {
+        ALT: () => {
+          const open = this.CONSUME(T.LParen);
+          const item = this.nested(() => this.SUBRULE(this.orExpr), open);
+          const close = this.CONSUME(T.RParen);
+          return { kind: "group" as const, item, span: this.span(open, close) };
+        },
+      },
+      { ALT: () => this.SUBRULE(this.predicate) },
+    ]),
+  );
+
+  /** Guards recursion: deep nesting becomes one located error, not a stack overflow. */
+  private nested<R>(parse: () => R, at: IToken): R {
+    if (this.RECORDING_PHASE) return parse();
+    this.depth++;
+    try {
+      if (this.depth > MAX_NESTING) {
+        this.nestingError ??= this.span(at, at);
+        throw new MismatchedTokenException(`nesting deeper than ${MAX_NESTING} levels`, at, at);
+      }
+      return parse();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private predicate = this.RULE("predicate", (): A.Predicate => {
+    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }]);
+    const op = this.OR2([
+      { ALT: () => (this.CONSUME(T.EqEq), "==" as const) },
+      { ALT: () => (this.CONSUME(T.NotEq), "!=" as const) },
+      { ALT: () => (this.CONSUME(T.Kw.in), "in" as const) },
+      { ALT: () => (this.CONSUME(T.Kw.matches), "matches" as const) },
+      { ALT: () => (this.CONSUME(T.Tilde), "~" as const) },
+    ]);
+    const value = this.SUBRULE(this.value);
+    return {
+      kind: "pred",
+      subject: this.ident(subject),
+      op,
+      value,
+      span: this.ACTION(() => this.spanOf({ span: this.span(subject, subject) }, value, this.span(subject, subject))),
+    };
+  });
+
+  private value = this.RULE("value", (): A.Value =>
+    this.OR([
+      {
+        ALT: () => {
+          const lo = this.SUBRULE(this.quantity);
+          const hi = this.OPTION(() => {
+            this.CONSUME(T.DotDot);
+            return this.SUBRULE2(this.quantity);
+          });
+          return this.ACTION((): A.Value => (hi ? { kind: "range", lo, hi, span: this.spanOf(lo, hi, lo.span) } : lo));
+        },
+      },
+      { ALT: () => { const t = this.CONSUME(T.Identifier); return { kind: "word" as const, name: t.image, span: this.span(t, t) }; } },
+      { ALT: () => { const t = this.CONSUME(T.StringLit); return { kind: "string" as const, value: this.ACTION(() => unescapeString(t.image)), span: this.span(t, t) }; } },
+      { ALT: () => { const t = this.CONSUME(T.RegexLit); return this.ACTION(() => regexValue(t, this.span(t, t))); } },
+      { ALT: () => this.SUBRULE(this.list) },
+    ]),
+  );
+
+  private list = this.RULE("list", (): A.List => {
+    const open = this.CONSUME(T.LBracket);
+    const items: A.Value[] = [];
+    this.MANY_SEP({
+      SEP: T.Comma,
+      DEF: () => {
+        const v = this.nested(() => this.SUBRULE(this.value), open);
+        this.ACTION(() => v && items.push(v));
+      },
+    });
+    const close = this.CONSUME(T.RBracket);
+    return { kind: "list", items, span: this.span(open, close) };
+  });
+
+  private quantity = this.RULE("quantity", (): A.Quantity => {
+    const t = this.CONSUME(T.Quantity);
+    return this.ACTION(() => {
+      const m = /^(-?\d+(?:\.\d+)?)(.*)$/.exec(t.image);
+      return { kind: "quantity" as const, number: m?.[1] ?? "0", unit: m?.[2] ?? "", span: this.span(t, t) };
+    });
+  });
+}
+
+function unescapeString(image: string): string {
+  return image.slice(1, -1).replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c === "t" ? "\t" : c));
+}
+
+function regexValue(t: IToken, span: Span): A.Regex {
+  const last = t.image.lastIndexOf("/");
+  return { kind: "regex", source: t.image.slice(1, last), flags: t.image.slice(last + 1), span };
+}
+
+let sharedParser: PolicyParser | undefined;
+
+export function parse(text: string): ParseResult {
+  const lexed = lex(text);
+  const errors: SyntaxError[] = lexed.errors.map((e) => {
+    const err: SyntaxError = { message: e.message, span: { start: e.offset, end: e.offset + e.length } };
+    if (e.help) err.help = e.help;
+    return err;
+  });
+  const parser = (sharedParser ??= new PolicyParser());
+  parser.nestingError = null;
+  parser.input = lexed.tokens;
+  const ast = parser.file() ?? { version: null, policy: null, comments: [], span: { start: 0, end: 0 } };
+  ast.comments = lexed.comments;
+  ast.span = { start: 0, end: text.length };
+
+  if (parser.nestingError) {
+    errors.push({ message: `expressions and lists nest deeper than ${MAX_NESTING} levels`, span: parser.nestingError, help: "split the matcher into simpler rules" });
+  } else {
+    for (const e of parser.errors) errors.push(describeParseError(e.token, e.message, text));
+  }
+  // Leftover tokens after the policy block.
+  const consumed = parser.errors.length === 0 && !parser.nestingError;
+  if (consumed && ast.policy) {
+    const after = lexed.tokens.find((t) => t.startOffset > ast.policy!.span.end - 1);
+    if (after) errors.push({ message: `unexpected ${describe(after)} after the end of the policy`, span: tokSpan(after), help: "a file holds exactly one `policy NAME { ... }` block" });
+  }
+  errors.sort((a, b) => a.span.start - b.span.start);
+  return { ast, errors: dedupe(errors) };
+}
+
+function describe(t: IToken): string {
+  if (t.tokenType === EOF) return "end of file";
+  if (t.tokenType === T.Identifier) return `name '${t.image}'`;
+  if (t.tokenType.name.startsWith("Kw_")) return `keyword '${t.image}'`;
+  const img = t.image.length > 30 ? t.image.slice(0, 27) + "..." : t.image;
+  return `'${img}'`;
+}
+
+function tokSpan(t: IToken): Span {
+  return { start: t.startOffset, end: t.startOffset + Math.max(1, t.image.length) };
+}
+
+function describeParseError(tok: IToken, message: string, text: string): SyntaxError {
+  const atEof = tok.tokenType === EOF || !Number.isFinite(tok.startOffset);
+  const span = atEof ? { start: Math.max(0, text.length - 1), end: text.length } : tokSpan(tok);
+  const found = atEof ? "end of file" : describe(tok);
+  const expected = expectedFrom(message);
+  const err: SyntaxError = { message: expected ? `expected ${expected}, found ${found}` : `unexpected ${found}`, span };
+  const help = syntaxHelp(tok, expected, atEof);
+  if (help) err.help = help;
+  return err;
+}
+
+/** chevrotain's messages list what it expected; keep that, drop its wording. */
+function expectedFrom(message: string): string | undefined {
+  const single = /Expecting token of type --> (\S+) <--/.exec(message);
+  if (single) return labelOf(single[1]!);
+  const alts = /one of these possible Token sequences:\s*\n([\s\S]*?)\nbut found/.exec(message);
+  if (alts) {
+    const firsts = new Set<string>();
+    for (const line of alts[1]!.split("\n")) {
+      const m = /\[([^\],]+)/.exec(line);
+      if (m) firsts.add(labelOf(m[1]!.trim()));
+    }
+    const list = [...firsts];
+    if (list.length === 0) return undefined;
+    if (list.includes("number") && list.includes("string")) return "a value";
+    if (list.includes("'not'") && list.includes("'('")) return 'a matcher (e.g. `exe == "git"`)';
+    if (list.length > 6) return `one of ${list.slice(0, 6).join(", ")}, ...`;
+    return list.length === 1 ? list[0] : `one of ${list.join(", ")}`;
+  }
+  return undefined;
+}
+
+function labelOf(name: string): string {
+  const tok = T.allTokens.find((t) => t.name === name || t.LABEL === name);
+  if (!tok) return name;
+  if (tok === T.Identifier) return "a name";
+  return tok.LABEL ?? tok.name;
+}
+
+function syntaxHelp(tok: IToken, expected: string | undefined, atEof: boolean): string | undefined {
+  if (atEof && (expected === "'}'" || expected === undefined)) return "a block is not closed: add the missing `}`";
+  if (tok.tokenType === T.Kw.version) return "the version line comes once, first in the file";
+  if (expected === "'='" && tok.tokenType === T.Quantity) return "settings are written `name = value`";
+  if (expected?.includes("'policy'") || (expected === undefined && tok.tokenType === T.Identifier && tok.image === "policy")) return undefined;
+  if (tok.tokenType === T.Identifier && /^(KiB|MiB|GiB|TiB|B|us|ms|s)$/.test(tok.image)) return "write the unit right after the number, without a space: `512MiB`";
+  return undefined;
+}
+
+function dedupe(errors: SyntaxError[]): SyntaxError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = `${e.span.start}:${e.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

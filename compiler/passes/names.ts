@@ -1,0 +1,44 @@
+// Resolves names: the classes that tools, intents and pressure rules refer to,
+// and the tenants that pressure rules watch. Warns about classes nothing uses.
+
+import type * as A from "../ast.js";
+import type { Pass } from "../check.js";
+import { closest } from "../suggest.js";
+import { agentBlocksOf } from "./values.js";
+
+export const namesPass: Pass = {
+  name: "names",
+  run(ctx) {
+    const { model, diags } = ctx;
+    const classNames = model.classes.map((c) => c.name.name);
+    const used = new Set<string>();
+    const resolveClass = (id: A.Ident) => {
+      used.add(id.name);
+      if (classNames.includes(id.name)) return;
+      const hint = closest(id.name, classNames);
+      diags.error("E0305", `unknown class '${id.name}'`, id.span, hint ? `did you mean '${hint}'?` : classNames.length ? `the policy defines: ${classNames.join(", ")}` : `define it: \`class ${id.name} { priority = normal; cpu.weight = 100 }\``);
+    };
+
+    for (const tool of [...model.tools, ...(model.defaultTool ? [model.defaultTool] : [])]) {
+      for (const s of tool.body) if (s.kind === "classref") resolveClass(s.name);
+    }
+    for (const { agent } of agentBlocksOf(model)) {
+      for (const s of agent.body) {
+        if (s.kind !== "intent" || s.subject.name !== "class" || s.value.kind !== "list") continue;
+        for (const item of s.value.items) if (item.kind === "word") resolveClass({ name: item.name, span: item.span });
+      }
+    }
+    const tenantNames = model.tenants.map((t) => t.name.name);
+    for (const w of model.whens) {
+      for (const a of w.actions) for (const c of a.classes) resolveClass(c);
+      const tn = w.scope.name;
+      if (tn && !tenantNames.includes(tn.name)) {
+        const hint = closest(tn.name, tenantNames);
+        diags.error("E0306", `unknown tenant '${tn.name}'`, tn.span, hint ? `did you mean '${hint}'?` : "write `tenant` alone to watch every tenant, or define the tenant");
+      }
+    }
+    for (const c of model.classes) {
+      if (!used.has(c.name.name)) diags.warning("W0101", `class '${c.name.name}' is never used`, c.name.span, "assign it to a tool rule with `class " + c.name.name + "`, or remove it");
+    }
+  },
+};

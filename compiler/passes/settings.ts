@@ -1,0 +1,229 @@
+// Checks every `key = value` setting against the schema of its block: known keys,
+// value types, units and ranges; records each accepted value in base units.
+
+import type * as A from "../ast.js";
+import { describeValue } from "../ast.js";
+import type { CheckContext, Pass } from "../check.js";
+import { evaluate, describeKind, formatBytes, formatDuration, type UnitKind } from "../units.js";
+import { closest } from "../suggest.js";
+
+export interface BurstValue {
+  bytes: number;
+  durationNs: number;
+  mode: "refill" | "cooldown";
+  refillNs: number;
+}
+
+export type SettingValue = number | string | BurstValue;
+
+type BlockKind = "host" | "class" | "tenant" | "agent" | "tool";
+
+interface Spec {
+  kind: UnitKind | "enum" | "burst";
+  min?: number;
+  max?: number;
+  integer?: boolean;
+  words?: readonly string[];
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const PiB = 1024 ** 5;
+const size = (min = 0): Spec => ({ kind: "size", min, max: PiB });
+const weight: Spec = { kind: "count", min: 1, max: 10000, integer: true };
+
+/** What each block accepts. docs/language.md describes each key; keep the two in step. */
+export const SCHEMAS: Record<BlockKind, Record<string, Spec>> = {
+  host: { memory: size(64 * MiB), reserve: size() },
+  class: {
+    priority: { kind: "enum", words: ["high", "normal", "low"] },
+    "cpu.weight": weight,
+    latency: { kind: "duration", min: 100_000, max: 1e9 },
+  },
+  tenant: { "memory.guarantee": size(), "memory.limit": size(MiB), "cpu.weight": weight },
+  agent: {
+    "memory.guarantee": size(),
+    "memory.limit": size(MiB),
+    "cpu.weight": weight,
+    max_agents: { kind: "count", min: 1, max: 65536, integer: true },
+    "intent.excess": { kind: "enum", words: ["clamp", "refuse"] },
+  },
+  tool: {
+    "memory.baseline": size(MiB),
+    "memory.limit": size(MiB),
+    "memory.guarantee": size(),
+    "memory.min": size(),
+    "memory.burst": { kind: "burst" },
+  },
+};
+
+/** Burst credit bounds: at least one PSI-scale tick, at most an hour. */
+const BURST_MIN_NS = 10e6;
+const BURST_MAX_NS = 3600e9;
+
+export const settingsPass: Pass = {
+  name: "settings",
+  run(ctx) {
+    const m = ctx.model;
+    if (m.host) checkBlock(ctx, "host", m.host.body);
+    for (const c of m.classes) checkBlock(ctx, "class", c.body);
+    for (const t of m.tenants) {
+      checkBlock(ctx, "tenant", t.body.filter((b): b is A.Setting => b.kind === "setting"));
+      for (const a of t.body) if (a.kind === "agent") checkAgent(ctx, a);
+    }
+    if (m.agent) checkAgent(ctx, m.agent);
+    for (const tool of [...m.tools, ...(m.defaultTool ? [m.defaultTool] : [])]) {
+      checkBlock(ctx, "tool", tool.body.filter((b): b is A.Setting => b.kind === "setting"));
+    }
+    if (m.host && !m.host.body.some((s) => s.key.name === "memory")) {
+      ctx.diags.error("E0208", "the host block does not say how much memory the policy may hand out", { start: m.host.span.start, end: m.host.span.start + 4 }, "add `memory = 64GiB` (the host's memory available to agents)");
+    }
+  },
+};
+
+function checkAgent(ctx: CheckContext, agent: A.AgentBlock) {
+  checkBlock(ctx, "agent", agent.body.filter((b): b is A.Setting => b.kind === "setting"));
+  const seen = new Map<string, A.IntentStmt>();
+  for (const stmt of agent.body) {
+    if (stmt.kind !== "intent") continue;
+    const subject = stmt.subject.name;
+    if (seen.has(subject)) {
+      ctx.diags.error("E0202", `intent bound on '${subject}' is given twice`, stmt.subject.span, "keep one bound per resource");
+      continue;
+    }
+    seen.set(subject, stmt);
+    checkIntent(ctx, stmt);
+  }
+}
+
+function checkIntent(ctx: CheckContext, stmt: A.IntentStmt) {
+  const d = ctx.diags;
+  const subject = stmt.subject.name;
+  if (subject === "memory" || subject === "cpu.weight") {
+    if (stmt.op !== "<=") {
+      d.error("E0403", `an intent bound on '${subject}' is written with '<='`, stmt.span, `write \`intent ${subject} <= ${subject === "memory" ? "4GiB" : "200"}\``);
+      return;
+    }
+    const v = numeric(ctx, stmt.value, subject === "memory" ? size(MiB) : weight, `intent ${subject}`);
+    if (v !== undefined) ctx.intentValues.set(stmt, v);
+  } else if (subject === "class") {
+    if (stmt.op !== "in" || stmt.value.kind !== "list") {
+      d.error("E0403", "an intent bound on 'class' lists the classes an agent may ask for", stmt.span, "write `intent class in [build, background]`");
+      return;
+    }
+    const names: string[] = [];
+    for (const item of stmt.value.items) {
+      if (item.kind !== "word") d.error("E0203", `expected a class name, found ${describeValue(item)}`, item.span);
+      else names.push(item.name);
+    }
+    ctx.intentValues.set(stmt, names);
+  } else {
+    const hint = closest(subject, ["memory", "cpu.weight", "class"]);
+    d.error("E0201", `agents cannot declare an intent about '${subject}'`, stmt.subject.span, hint ? `did you mean '${hint}'?` : "intents bound `memory`, `cpu.weight` and `class`");
+  }
+}
+
+function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setting[]) {
+  const schema = SCHEMAS[kind];
+  const seen = new Map<string, A.Setting>();
+  for (const s of settings) {
+    const key = s.key.name;
+    const spec = schema[key];
+    if (!spec) {
+      const known = Object.keys(schema);
+      const hint = closest(key, known);
+      ctx.diags.error("E0201", `unknown setting '${key}' in a ${kind} block`, s.key.span, hint ? `did you mean '${hint}'?` : `a ${kind} block accepts: ${known.join(", ")}`);
+      continue;
+    }
+    const prev = seen.get(key);
+    if (prev) {
+      ctx.diags.push({ severity: "error", code: "E0202", message: `'${key}' is set twice`, span: s.key.span, help: "remove one of the two", note: { message: "first set here", span: prev.key.span } });
+      continue;
+    }
+    seen.set(key, s);
+    if (spec.kind !== "burst") {
+      for (const mod of s.modifiers) ctx.diags.error("E0207", `'${mod.keyword}' does not apply to '${key}'`, mod.span, "only `memory.burst` takes `for`, `refill` and `cooldown`");
+    }
+    const v = spec.kind === "burst" ? burst(ctx, s) : spec.kind === "enum" ? word(ctx, s.value, spec, key) : numeric(ctx, s.value, spec, key);
+    if (v !== undefined) ctx.values.set(s, v);
+  }
+}
+
+function word(ctx: CheckContext, v: A.Value, spec: Spec, key: string): string | undefined {
+  const words = spec.words ?? [];
+  if (v.kind !== "word") {
+    ctx.diags.error("E0203", `'${key}' takes one of ${words.join(", ")}; found ${describeValue(v)}`, v.span);
+    return undefined;
+  }
+  if (!words.includes(v.name)) {
+    const hint = closest(v.name, words);
+    ctx.diags.error("E0206", `'${v.name}' is not a valid ${key}`, v.span, hint ? `did you mean '${hint}'? (${words.join(", ")})` : `use one of ${words.join(", ")}`);
+    return undefined;
+  }
+  return v.name;
+}
+
+/** Validates a quantity against a spec and returns it in base units. */
+export function numeric(ctx: CheckContext, v: A.Value, spec: Spec, what: string): number | undefined {
+  const d = ctx.diags;
+  const expected = spec.kind as UnitKind;
+  if (v.kind !== "quantity") {
+    d.error("E0203", `'${what}' takes ${describeKind(expected)}; found ${describeValue(v)}`, v.span, v.kind === "word" && expected === "size" ? "write the size with its unit, e.g. 512MiB" : undefined);
+    return undefined;
+  }
+  const r = evaluate(v);
+  if (!r.ok) {
+    d.error("E0204", r.message, v.span, r.help);
+    return undefined;
+  }
+  if (r.kind !== expected) {
+    const help = expected === "size" && r.kind === "count" ? `add a unit: ${v.number}MiB or ${v.number}GiB` : expected === "duration" && r.kind === "count" ? `add a unit: ${v.number}ms or ${v.number}s` : expected === "count" ? `write a plain number, without unit` : undefined;
+    d.error("E0203", `'${what}' takes ${describeKind(expected)}; found ${describeKind(r.kind)}`, v.span, help);
+    return undefined;
+  }
+  if (r.value < 0 || v.number.startsWith("-")) {
+    d.error("E0205", `'${what}' cannot be negative`, v.span);
+    return undefined;
+  }
+  if (spec.integer && !Number.isInteger(r.value)) {
+    d.error("E0209", `'${what}' must be a whole number`, v.span);
+    return undefined;
+  }
+  const show = (n: number) => (expected === "size" ? formatBytes(n) : expected === "duration" ? formatDuration(n) : expected === "percent" ? `${n}%` : String(n));
+  if ((spec.min !== undefined && r.value < spec.min) || (spec.max !== undefined && r.value > spec.max)) {
+    const range = spec.max === PiB ? `at least ${show(spec.min ?? 0)}` : `from ${show(spec.min ?? 0)} to ${show(spec.max ?? 0)}`;
+    d.error("E0205", `${v.number}${v.unit} is out of range for '${what}'`, v.span, `'${what}' is ${range}`);
+    return undefined;
+  }
+  return r.value;
+}
+
+function burst(ctx: CheckContext, s: A.Setting): BurstValue | undefined {
+  const d = ctx.diags;
+  const bytes = numeric(ctx, s.value, size(MiB), "memory.burst");
+  let durationNs: number | undefined;
+  let mode: BurstValue["mode"] | undefined;
+  let refillNs: number | undefined;
+  let ok = bytes !== undefined;
+  const durSpec: Spec = { kind: "duration", min: BURST_MIN_NS, max: BURST_MAX_NS };
+  for (const mod of s.modifiers) {
+    if (mod.keyword === "for") {
+      if (durationNs !== undefined) { d.error("E0202", "the burst duration is given twice", mod.span); ok = false; continue; }
+      durationNs = numeric(ctx, mod.value, durSpec, "memory.burst ... for");
+      ok &&= durationNs !== undefined;
+    } else {
+      if (mode !== undefined) { d.error("E0202", "a burst takes either `refill` or `cooldown`, once", mod.span, "`refill D`: credit comes back gradually; `cooldown D`: no new burst until D has passed"); ok = false; continue; }
+      mode = mod.keyword;
+      refillNs = numeric(ctx, mod.value, durSpec, `memory.burst ... ${mod.keyword}`);
+      ok &&= refillNs !== undefined;
+    }
+  }
+  if (durationNs === undefined && ok) {
+    d.error("E0208", "a burst needs a duration", s.value.span, `write \`memory.burst = ${s.value.kind === "quantity" ? s.value.number + s.value.unit : "1GiB"} for 30s\``);
+    return undefined;
+  }
+  if (!ok || bytes === undefined || durationNs === undefined) return undefined;
+  // Without a stated refill, credit comes back over twice the burst: a tool call
+  // cannot stay in burst more than a third of the time.
+  return { bytes, durationNs, mode: mode ?? "refill", refillNs: refillNs ?? 2 * durationNs };
+}

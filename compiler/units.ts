@@ -1,0 +1,82 @@
+// Units of the language: sizes in binary multiples, durations, percentages, plain counts.
+
+import type { Quantity } from "./ast.js";
+
+export type UnitKind = "size" | "duration" | "percent" | "count";
+
+const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+const DURATION_UNITS: Record<string, number> = { us: 1e3, ms: 1e6, s: 1e9 };
+/** Units people write by habit, and what to write instead. */
+const UNIT_HINTS: Record<string, string> = {
+  K: "KiB", KB: "KiB", k: "KiB", kB: "KiB", Ki: "KiB", kib: "KiB",
+  M: "MiB", MB: "MiB", Mi: "MiB", mb: "MiB", mib: "MiB",
+  G: "GiB", GB: "GiB", Gi: "GiB", gb: "GiB", gib: "GiB",
+  T: "TiB", TB: "TiB", Ti: "TiB",
+  b: "B",
+  ns: "us", µs: "us", usec: "us", msec: "ms", sec: "s", secs: "s", seconds: "s", S: "s", Ms: "ms", MS: "ms",
+  m: "s (60s for a minute)", min: "s (60s for a minute)", h: "s (3600s for an hour)",
+  pct: "%", percent: "%",
+};
+
+export type UnitResult =
+  | { ok: true; kind: UnitKind; value: number }
+  | { ok: false; message: string; help?: string };
+
+export function unitKindOf(q: Quantity): UnitKind | undefined {
+  if (q.unit === "") return "count";
+  if (q.unit === "%") return "percent";
+  if (q.unit in SIZE_UNITS) return "size";
+  if (q.unit in DURATION_UNITS) return "duration";
+  return undefined;
+}
+
+/** Converts a quantity to bytes, nanoseconds, percent or a plain number. */
+export function evaluate(q: Quantity): UnitResult {
+  const n = Number(q.number);
+  const kind = unitKindOf(q);
+  if (kind === undefined) {
+    const hint = UNIT_HINTS[q.unit];
+    return {
+      ok: false,
+      message: `unknown unit '${q.unit}'`,
+      help: hint ? `write ${q.number}${hint.split(" ")[0]}${hint.includes(" ") ? " " + hint.slice(hint.indexOf(" ") + 1) : ""}: sizes use binary units (B, KiB, MiB, GiB, TiB), durations us, ms, s` : "sizes use B, KiB, MiB, GiB, TiB; durations us, ms, s; shares %",
+    };
+  }
+  const scale = kind === "size" ? SIZE_UNITS[q.unit]! : kind === "duration" ? DURATION_UNITS[q.unit]! : 1;
+  const value = n * scale;
+  if (!Number.isSafeInteger(Math.round(value))) return { ok: false, message: `${q.number}${q.unit} is too large` };
+  return { ok: true, kind, value: kind === "percent" ? value : Math.round(value) };
+}
+
+const SIZE_ORDER: [string, number][] = [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]];
+
+/** Renders bytes the way a person would write them in a policy. */
+export function formatBytes(bytes: number): string {
+  for (const [u, s] of SIZE_ORDER) {
+    if (bytes >= s && bytes % s === 0) return `${bytes / s}${u}`;
+  }
+  for (const [u, s] of SIZE_ORDER) {
+    if (bytes >= s) return `${+(bytes / s).toFixed(2)}${u}`;
+  }
+  return `${bytes}B`;
+}
+
+export function formatDuration(ns: number): string {
+  if (ns >= 1e9 && ns % 1e9 === 0) return `${ns / 1e9}s`;
+  if (ns >= 1e6 && ns % 1e6 === 0) return `${ns / 1e6}ms`;
+  if (ns >= 1e6) return `${+(ns / 1e6).toFixed(3)}ms`;
+  return `${+(ns / 1e3).toFixed(3)}us`;
+}
+
+export function describeKind(kind: UnitKind): string {
+  switch (kind) {
+    case "size":
+      return "a size (e.g. 512MiB)";
+    case "duration":
+      return "a duration (e.g. 20ms)";
+    case "percent":
+      return "a percentage (e.g. 40%)";
+    case "count":
+      return "a plain number";
+  }
+}
