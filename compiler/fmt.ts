@@ -7,8 +7,11 @@ import type { Comment } from "./lexer.js";
 
 const INDENT = "  ";
 const MAX_WIDTH = 100;
-/** Blocks with at most this many statements may sit on one line. */
-const MAX_INLINE_STATEMENTS = 4;
+/**
+ * Blocks with at most this many statements may sit on one line: short
+ * declarations read best inline, rules with several settings one per line.
+ */
+const MAX_INLINE_STATEMENTS: Record<string, number> = { host: 3, class: 3, when: 3, tool: 2, agent: 2, tenant: 0 };
 
 type Stmt = A.Setting | A.AgentBlock | A.IntentStmt | A.ToolStmt | A.PressureAction;
 
@@ -88,7 +91,7 @@ class Printer {
 
   private inlineItem(item: A.Item, depth: number): string | undefined {
     const body = bodyOf(item);
-    if (body.length > MAX_INLINE_STATEMENTS || this.hasCommentWithin(item.span)) return undefined;
+    if (body.length > (MAX_INLINE_STATEMENTS[item.kind] ?? 0) || this.hasCommentWithin(item.span)) return undefined;
     if (body.some((s) => s.kind === "agent")) return undefined;
     const inner = body.map((s) => statement(s as Exclude<Stmt, A.AgentBlock>)).join("; ");
     const s = `${header(item)} {${inner ? ` ${inner} ` : ""}}`;
