@@ -1,0 +1,175 @@
+// Kernel feature probes: vmlinux BTF look-ups (types, struct members, FUNCs,
+// enum values) and libbpf's program/map type probes.
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "addon_data.h"
+#include "common.h"
+
+namespace acg {
+
+namespace {
+
+// Loads /sys/kernel/btf/vmlinux once per environment; null if unavailable.
+struct btf* Vmlinux(Napi::Env env) {
+  AddonData* d = Data(env);
+  if (!d->vmlinuxTried) {
+    d->vmlinuxTried = true;
+    LogScope log(env);
+    errno = 0;
+    d->vmlinux = btf__load_vmlinux_btf();
+    if (d->vmlinux == nullptr) d->vmlinuxErr = LastErrno();
+  }
+  return d->vmlinux;
+}
+
+struct btf* RequireVmlinux(Napi::Env env) {
+  struct btf* b = Vmlinux(env);
+  if (b == nullptr) ThrowErrno(env, Data(env)->vmlinuxErr, "btf__load_vmlinux_btf");
+  return b;
+}
+
+int KindByName(Napi::Env env, const std::string& k) {
+  if (k == "struct") return BTF_KIND_STRUCT;
+  if (k == "union") return BTF_KIND_UNION;
+  if (k == "enum") return BTF_KIND_ENUM;
+  if (k == "enum64") return BTF_KIND_ENUM64;
+  if (k == "typedef") return BTF_KIND_TYPEDEF;
+  if (k == "func") return BTF_KIND_FUNC;
+  if (k == "int") return BTF_KIND_INT;
+  if (k == "var") return BTF_KIND_VAR;
+  if (k == "datasec") return BTF_KIND_DATASEC;
+  ThrowType(env, "kind must be one of struct, union, enum, enum64, typedef, func, int, var, datasec");
+}
+
+// btfAvailable() -> { available: boolean, errno?: number, code?: string }
+Napi::Value BtfAvailable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  bool ok = Vmlinux(env) != nullptr;
+  o.Set("available", ok);
+  if (!ok) {
+    o.Set("errno", Data(env)->vmlinuxErr);
+    o.Set("code", ErrnoCode(Data(env)->vmlinuxErr));
+  }
+  return o;
+}
+
+// btfHasType(name, kind = "struct") -> boolean
+Napi::Value BtfHasType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgString(info, 0, "type name");
+  std::string kind = info.Length() > 1 && !info[1].IsUndefined() ? ArgString(info, 1, "kind") : "struct";
+  int k = KindByName(env, kind);
+  struct btf* b = RequireVmlinux(env);
+  int id = btf__find_by_name_kind(b, name.c_str(), static_cast<__u32>(k));
+  if (id < 0 && k == BTF_KIND_ENUM) id = btf__find_by_name_kind(b, name.c_str(), BTF_KIND_ENUM64);
+  return Napi::Boolean::New(env, id > 0);
+}
+
+// btfHasMember(structName, memberName) -> boolean (struct or union)
+Napi::Value BtfHasMember(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string sname = ArgString(info, 0, "struct name");
+  std::string mname = ArgString(info, 1, "member name");
+  struct btf* b = RequireVmlinux(env);
+  int id = btf__find_by_name_kind(b, sname.c_str(), BTF_KIND_STRUCT);
+  if (id < 0) id = btf__find_by_name_kind(b, sname.c_str(), BTF_KIND_UNION);
+  if (id < 0) return Napi::Boolean::New(env, false);
+  const struct btf_type* t = btf__type_by_id(b, static_cast<__u32>(id));
+  if (t == nullptr) return Napi::Boolean::New(env, false);
+  const struct btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
+    const char* n = btf__name_by_offset(b, m->name_off);
+    if (n != nullptr && mname == n) return Napi::Boolean::New(env, true);
+  }
+  return Napi::Boolean::New(env, false);
+}
+
+// btfEnumValue(enumName, valueName) -> number | null
+Napi::Value BtfEnumValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ename = ArgString(info, 0, "enum name");
+  std::string vname = ArgString(info, 1, "value name");
+  struct btf* b = RequireVmlinux(env);
+  int id = btf__find_by_name_kind(b, ename.c_str(), BTF_KIND_ENUM);
+  if (id > 0) {
+    const struct btf_type* t = btf__type_by_id(b, static_cast<__u32>(id));
+    const struct btf_enum* e = btf_enum(t);
+    for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
+      const char* n = btf__name_by_offset(b, e->name_off);
+      if (n != nullptr && vname == n) return Napi::Number::New(env, static_cast<double>(e->val));
+    }
+    return env.Null();
+  }
+  id = btf__find_by_name_kind(b, ename.c_str(), BTF_KIND_ENUM64);
+  if (id > 0) {
+    const struct btf_type* t = btf__type_by_id(b, static_cast<__u32>(id));
+    const struct btf_enum64* e = btf_enum64(t);
+    for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
+      const char* n = btf__name_by_offset(b, e->name_off);
+      if (n != nullptr && vname == n)
+        return Napi::Number::New(env, static_cast<double>(btf_enum64_value(e)));
+    }
+  }
+  return env.Null();
+}
+
+// probeProgType(type: number) -> boolean
+Napi::Value ProbeProgType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t t = ArgInt(info, 0, "program type", 0, 1000);
+  LogScope log(env);
+  int r = libbpf_probe_bpf_prog_type(static_cast<enum bpf_prog_type>(t), nullptr);
+  if (r < 0 && r != -EOPNOTSUPP && r != -EINVAL) ThrowErrno(env, r, "libbpf_probe_bpf_prog_type", "", &log);
+  return Napi::Boolean::New(env, r > 0);
+}
+
+// probeMapType(type: number) -> boolean
+Napi::Value ProbeMapType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t t = ArgInt(info, 0, "map type", 0, 1000);
+  LogScope log(env);
+  int r = libbpf_probe_bpf_map_type(static_cast<enum bpf_map_type>(t), nullptr);
+  if (r < 0 && r != -EOPNOTSUPP && r != -EINVAL) ThrowErrno(env, r, "libbpf_probe_bpf_map_type", "", &log);
+  return Napi::Boolean::New(env, r > 0);
+}
+
+// progTypes()/mapTypes() -> { [name]: number } as known to this libbpf
+Napi::Value ProgTypes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  for (int i = 0; i < 256; i++) {
+    const char* n = libbpf_bpf_prog_type_str(static_cast<enum bpf_prog_type>(i));
+    if (n != nullptr) o.Set(n, i);
+  }
+  return o;
+}
+
+Napi::Value MapTypes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  for (int i = 0; i < 256; i++) {
+    const char* n = libbpf_bpf_map_type_str(static_cast<enum bpf_map_type>(i));
+    if (n != nullptr) o.Set(n, i);
+  }
+  return o;
+}
+
+}  // namespace
+
+void InitProbes(Napi::Env env, Napi::Object exports) {
+  exports.Set("btfAvailable", Napi::Function::New(env, BtfAvailable, "btfAvailable"));
+  exports.Set("btfHasType", Napi::Function::New(env, BtfHasType, "btfHasType"));
+  exports.Set("btfHasMember", Napi::Function::New(env, BtfHasMember, "btfHasMember"));
+  exports.Set("btfEnumValue", Napi::Function::New(env, BtfEnumValue, "btfEnumValue"));
+  exports.Set("probeProgType", Napi::Function::New(env, ProbeProgType, "probeProgType"));
+  exports.Set("probeMapType", Napi::Function::New(env, ProbeMapType, "probeMapType"));
+  exports.Set("progTypes", Napi::Function::New(env, ProgTypes, "progTypes"));
+  exports.Set("mapTypes", Napi::Function::New(env, MapTypes, "mapTypes"));
+}
+
+}  // namespace acg
