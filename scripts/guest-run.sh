@@ -28,7 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 t_start=$(date +%s.%N)
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+# The usage text is the comment block at the top of this file.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 
 timeout_s=${ACG_GUEST_TIMEOUT:-600}
 mem=${ACG_GUEST_MEM:-2G}
