@@ -218,6 +218,8 @@ if [ -z "$rc" ]; then
   log "error: the guest ended without reporting an exit status (qemu exit status $qemu_rc)"
   [ -n "$boot" ] || log "error: it never reached the point of running the command: boot failure"
   show_console
+  panic=$(grep -m1 'Kernel panic' "$run/console.log" || true)
+  [ -z "$panic" ] || log "error: the guest kernel panicked: ${panic#*] }"
   exit 125
 fi
 info "guest: ready after ${boot}s of kernel uptime ($(secs "$t_qemu" "$t_end")s qemu wall, $(secs "$t_start" "$t_end")s in all, $accel); command exit status $rc"
