@@ -72,9 +72,17 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/** The package version, from the package.json above this file (source or built). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  for (let dir = new URL(".", import.meta.url); dir.pathname !== "/"; dir = new URL("..", dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "agentcgroup") return pkg.version;
+    } catch {
+      // not here; look one folder up
+    }
+  }
+  return "unknown";
 }
 
 export function printDiagnostics(results: FrontendResult[], io: Io, json: boolean) {

@@ -78,7 +78,7 @@ class Printer {
   private line(depth: number, s: string, end: number) {
     let text = INDENT.repeat(depth) + s;
     const c = this.comments[this.next];
-    if (c && c.start >= end && !c.text.includes("\n") && !this.text.slice(end, c.start).includes("\n")) {
+    if (c && c.start >= end && !c.text.includes("\n") && /^[ \t;]*$/.test(this.text.slice(end, c.start))) {
       text += " " + c.text;
       this.next++;
     }

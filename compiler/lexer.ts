@@ -42,6 +42,8 @@ export const Kw = {
 export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f\v\u00a0\ufeff]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: "LineComment", pattern: /\/\/[^\n]*/, group: "comments" });
 export const BlockComment = createToken({ name: "BlockComment", pattern: /\/\*[\s\S]*?\*\//, group: "comments", line_breaks: true });
+/** Not a comment in this language; lexed whole so that one error covers the line. */
+export const HashComment = createToken({ name: "HashComment", pattern: /#[^\n]*/, label: "'#'" });
 export const UnterminatedBlockComment = createToken({ name: "UnterminatedBlockComment", pattern: /\/\*[\s\S]*/, line_breaks: true, label: "unterminated comment" });
 /** A number with its unit glued on: `512MiB`, `20ms`, `40%`, `400`. Units are checked later, with hints. */
 export const Quantity = createToken({ name: "Quantity", pattern: /-?\d+(?:\.\d+)?(?:[A-Za-z%]+)?/, label: "number" });
@@ -70,6 +72,7 @@ export const allTokens: TokenType[] = [
   LineComment,
   BlockComment,
   UnterminatedBlockComment,
+  HashComment,
   RegexLit,
   StringLit,
   UnterminatedString,
@@ -110,6 +113,8 @@ export function lex(text: string): LexResult {
   for (const t of r.tokens) {
     if (t.tokenType === UnterminatedString) {
       errors.push({ offset: t.startOffset, length: t.image.length, message: "unterminated string", help: 'close the string with `"` on the same line' });
+    } else if (t.tokenType === HashComment) {
+      errors.push({ offset: t.startOffset, length: 1, message: "unexpected character '#'", help: "comments start with `//` or are enclosed in `/* */`" });
     } else if (t.tokenType === UnterminatedBlockComment) {
       errors.push({ offset: t.startOffset, length: 2, message: "unterminated block comment", help: "close the comment with `*/`" });
     } else {

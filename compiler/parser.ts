@@ -473,16 +473,24 @@ export function parse(text: string): ParseResult {
   if (parser.nestingError) {
     errors.push({ message: `expressions and lists nest deeper than ${MAX_NESTING} levels`, span: parser.nestingError, help: "split the matcher into simpler rules" });
   } else {
-    for (const e of parser.errors) errors.push(describeParseError(e.token, e.message, text));
-  }
-  // Leftover tokens after the policy block.
-  const consumed = parser.errors.length === 0 && !parser.nestingError;
-  if (consumed && ast.policy) {
-    const after = lexed.tokens.find((t) => t.startOffset > ast.policy!.span.end - 1);
-    if (after) errors.push({ message: `unexpected ${describe(after)} after the end of the policy`, span: tokSpan(after), help: "a file holds exactly one `policy NAME { ... }` block" });
+    // A character the lexer refused usually derails the parser on that line; its
+    // follow-on complaints would only bury the real one.
+    const badLines = new Set(errors.map((e) => lineOf(text, e.span.start)));
+    for (const e of parser.errors) {
+      if (Number.isFinite(e.token.startOffset) && badLines.has(lineOf(text, e.token.startOffset))) continue;
+      if (e.name === "NotAllInputParsedException") {
+        errors.push({ message: `unexpected ${describe(e.token)} after the end of the policy`, span: tokSpan(e.token), help: "a file holds exactly one `policy NAME { ... }` block" });
+      } else errors.push(describeParseError(e.token, e.message, text));
+    }
   }
   errors.sort((a, b) => a.span.start - b.span.start);
   return { ast, errors: dedupe(errors) };
+}
+
+function lineOf(text: string, offset: number): number {
+  let n = 0;
+  for (let i = text.indexOf("\n"); i >= 0 && i < offset; i = text.indexOf("\n", i + 1)) n++;
+  return n;
 }
 
 function describe(t: IToken): string {

@@ -1,0 +1,203 @@
+// Encoders of map keys and values from the layouts in abi.ts: the policy
+// generation (IR → struct acg_policy), tool-call cgroup entries and the small
+// runtime inputs. Used by the compiler's checks and by the runtime's map writes.
+
+import {
+  CAPACITY, activeGenStruct, cgroupInfoStruct, layoutOf, policyStruct, pressureStateStruct,
+  type StructLayout, type StructSpec,
+} from "./abi.js";
+import type { KernelOp, PolicyIR } from "./ir.js";
+import { ACG_NONE, ACG_UNLIMITED, BurstMode, KopCode } from "../runtime/decide.js";
+
+/** A value for a struct: numbers/bigints for scalars, strings or bytes for char arrays, arrays, nested objects. Missing fields are zero. */
+export type AbiValue = number | bigint | string | Uint8Array | AbiValue[] | { [field: string]: AbiValue };
+
+export const ACG_SUBJECT_EXE = 0;
+export const ACG_SUBJECT_PATH = 1;
+
+function writeScalar(buf: Buffer, type: string, offset: number, v: AbiValue, where: string): void {
+  if (typeof v !== "number" && typeof v !== "bigint") throw new TypeError(`abi-encode: ${where} wants a number`);
+  const big = BigInt(v);
+  const check = (bits: number, signed: boolean) => {
+    const min = signed ? -(1n << BigInt(bits - 1)) : 0n;
+    const max = signed ? (1n << BigInt(bits - 1)) - 1n : (1n << BigInt(bits)) - 1n;
+    if (big < min || big > max) throw new RangeError(`abi-encode: ${where} = ${big} does not fit ${type}`);
+  };
+  switch (type) {
+    case "u8": case "char": check(8, false); buf.writeUInt8(Number(big), offset); break;
+    case "u16": check(16, false); buf.writeUInt16LE(Number(big), offset); break;
+    case "u32": check(32, false); buf.writeUInt32LE(Number(big), offset); break;
+    case "s32": check(32, true); buf.writeInt32LE(Number(big), offset); break;
+    case "u64": check(64, false); buf.writeBigUInt64LE(big, offset); break;
+    case "s64": check(64, true); buf.writeBigInt64LE(big, offset); break;
+    default: throw new TypeError(`abi-encode: unknown scalar ${type}`);
+  }
+}
+
+function encodeInto(buf: Buffer, layout: StructLayout, base: number, value: AbiValue, where: string): void {
+  if (typeof value !== "object" || value instanceof Uint8Array || Array.isArray(value)) {
+    throw new TypeError(`abi-encode: ${where} wants an object for struct ${layout.name}`);
+  }
+  const known = new Set(layout.fields.map((f) => f.name));
+  for (const k of Object.keys(value)) if (!known.has(k)) throw new TypeError(`abi-encode: struct ${layout.name} has no field ${k}`);
+  for (const f of layout.fields) {
+    const v = value[f.name];
+    if (v === undefined) continue;
+    const at = `${where}.${f.name}`;
+    const off = base + f.offset;
+    if (f.type === "char" && f.count !== undefined) {
+      const bytes = typeof v === "string" ? Buffer.from(v, "utf8") : v instanceof Uint8Array ? v : undefined;
+      if (!bytes) throw new TypeError(`abi-encode: ${at} wants a string or bytes`);
+      if (bytes.length > f.count) throw new RangeError(`abi-encode: ${at} is ${bytes.length} bytes, room for ${f.count}`);
+      Buffer.from(bytes).copy(buf, off);
+    } else if (f.count !== undefined) {
+      if (!Array.isArray(v)) throw new TypeError(`abi-encode: ${at} wants an array`);
+      if (v.length > f.count) throw new RangeError(`abi-encode: ${at} has ${v.length} items, room for ${f.count}`);
+      v.forEach((item, i) => {
+        if (f.struct) encodeInto(buf, f.struct, off + i * f.elemSize, item, `${at}[${i}]`);
+        else writeScalar(buf, f.type, off + i * f.elemSize, item, `${at}[${i}]`);
+      });
+    } else if (f.struct) {
+      encodeInto(buf, f.struct, off, v, at);
+    } else {
+      writeScalar(buf, f.type, off, v, at);
+    }
+  }
+}
+
+/** Encodes `value` as the struct `spec` (zero-filled, little-endian). */
+export function encodeStruct(spec: StructSpec, value: AbiValue): Buffer {
+  const layout = layoutOf(spec);
+  const buf = Buffer.alloc(layout.size);
+  encodeInto(buf, layout, 0, value, layout.name);
+  return buf;
+}
+
+export function encodeU32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+}
+
+export function encodeU64(v: number | bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(v));
+  return b;
+}
+
+const KOP: Record<KernelOp["op"], number> = {
+  true: KopCode.true, unknown: KopCode.unknown, pattern: KopCode.pattern, and: KopCode.and, or: KopCode.or, not: KopCode.not,
+};
+
+const bytesOrUnlimited = (n: number | null): bigint => (n === null ? ACG_UNLIMITED : BigInt(n));
+
+/** Slices to starvation bound: a few slices of the longest class, within tens of milliseconds. */
+export function starvationBoundNs(ir: PolicyIR): bigint {
+  const longest = ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
+  return BigInt(Math.min(Math.max(4 * longest, 20_000_000), 200_000_000));
+}
+
+/** Where the IR does not fit the compiled shape (CAPACITY); empty when it fits. */
+export function capacityProblems(ir: PolicyIR): string[] {
+  const out: string[] = [];
+  const over = (what: string, n: number, cap: number) => { if (n > cap) out.push(`${n} ${what}, the compiled maximum is ${cap}`); };
+  over("classes", ir.classes.length, CAPACITY.classes);
+  over("rules", ir.rules.length, CAPACITY.rules);
+  over("exe/path patterns", ir.exePatterns.length, CAPACITY.patterns);
+  over("pressure rules", ir.pressureRules.length, CAPACITY.pressureRules);
+  for (const r of ir.rules) over(`ops in the exec matcher of rule "${r.name}"`, r.kernelMatch.length, CAPACITY.programOps);
+  for (const p of ir.pressureRules) over(`throttles in pressure rule ${p.id}`, p.throttle.length, CAPACITY.throttlesPerPressureRule);
+  for (const p of ir.exePatterns) {
+    const len = Buffer.byteLength(p.text, "utf8");
+    if (len > CAPACITY.patternLen) out.push(`pattern "${p.text}" is ${len} bytes, the compiled maximum is ${CAPACITY.patternLen}`);
+  }
+  return out;
+}
+
+/** The policy generation value (struct acg_policy) for `ir`. Throws when the IR exceeds CAPACITY. */
+export function encodePolicy(ir: PolicyIR): Buffer {
+  const problems = capacityProblems(ir);
+  if (problems.length) throw new RangeError(`abi-encode: policy does not fit: ${problems.join("; ")}`);
+  const longestSlice = ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
+  return encodeStruct(policyStruct, {
+    hdr: {
+      policy_hash: BigInt(`0x${ir.sourceHash.slice(0, 16).padEnd(16, "0")}`),
+      starve_bound_ns: starvationBoundNs(ir),
+      vtime_lag_ns: BigInt(Math.max(longestSlice, 1_000_000)),
+      mem_sample_ns: 10_000_000n,
+      nr_classes: ir.classes.length,
+      nr_rules: ir.rules.length,
+      nr_patterns: ir.exePatterns.length,
+      nr_pressure: ir.pressureRules.length,
+      default_rule: ir.defaultRuleId,
+    },
+    classes: ir.classes.map((c) => ({ slice_ns: BigInt(c.sliceNs), cpu_weight: c.cpuWeight, priority: c.priority })),
+    rules: ir.rules.map((r) => {
+      const m = r.memory;
+      return {
+        baseline_bytes: bytesOrUnlimited(m.baselineBytes),
+        limit_bytes: bytesOrUnlimited(m.limitBytes),
+        low_bytes: BigInt(m.lowBytes),
+        min_bytes: BigInt(m.minBytes),
+        burst_bytes: BigInt(m.burst?.bytes ?? 0),
+        burst_duration_ns: BigInt(m.burst?.durationNs ?? 0),
+        burst_refill_ns: BigInt(m.burst?.refillNs ?? 0),
+        ramp_ns: BigInt(m.overHigh.rampNs),
+        kill_after_ns: BigInt(m.overHigh.killAfterNs ?? 0),
+        delay_min_ms: m.overHigh.delayMinMs,
+        delay_max_ms: m.overHigh.delayMaxMs,
+        class_id: r.classId,
+        burst_mode: m.burst ? BurstMode[m.burst.mode] : BurstMode.none,
+        kernel_decidable: r.kernelDecidable ? 1 : 0,
+        prog_len: r.kernelMatch.length,
+        prog: r.kernelMatch.map((k) => ({ op: KOP[k.op], pattern: k.op === "pattern" ? k.index : 0 })),
+      };
+    }),
+    patterns: ir.exePatterns.map((p) => ({
+      subject: p.subject === "exe" ? ACG_SUBJECT_EXE : ACG_SUBJECT_PATH,
+      exact: p.kind === "exact" ? 1 : 0,
+      len: Buffer.byteLength(p.text, "utf8"),
+      text: p.text,
+    })),
+    pressure: ir.pressureRules.map((p) => ({
+      protect_class_mask: p.protectClassMask >>> 0,
+      nr_throttles: p.throttle.length,
+      throttles: p.throttle.map((t) => ({ class_mask: t.classMask >>> 0, delay_ms: t.delayMs })),
+    })),
+  });
+}
+
+export function encodeActiveGen(gen: number): Buffer {
+  return encodeStruct(activeGenStruct, { gen });
+}
+
+export interface CgroupEntry {
+  ruleId: number;
+  agentId: number;
+  /** A granted class request; omitted = the rule's class. */
+  classId?: number;
+  tenantId?: number | null;
+  /** A baseline raised by intent; omitted = the rule's. */
+  baselineBytes?: number;
+}
+
+/** Key of acg_cgroups: the cgroup id (the cgroup directory's inode number). */
+export function encodeCgroupKey(cgroupId: number | bigint): Buffer {
+  return encodeU64(cgroupId);
+}
+
+export function encodeCgroupValue(e: CgroupEntry): Buffer {
+  return encodeStruct(cgroupInfoStruct, {
+    rule_id: e.ruleId,
+    agent_id: e.agentId,
+    class_id: e.classId ?? ACG_NONE,
+    tenant_id: e.tenantId ?? ACG_NONE,
+    baseline_bytes: BigInt(e.baselineBytes ?? 0),
+  });
+}
+
+/** Value of acg_pressure: bit i = pressure rule i active. */
+export function encodePressureMask(activeRuleIds: readonly number[]): Buffer {
+  const mask = activeRuleIds.reduce((m, id) => m | (1n << BigInt(id)), 0n);
+  return encodeStruct(pressureStateStruct, { active_mask: mask });
+}

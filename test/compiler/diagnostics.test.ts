@@ -1,0 +1,124 @@
+// Exact rendered diagnostics for bad inputs: each test/compiler/diagnostics/NAME.acg
+// is checked and its stderr and exit status compared with NAME.expected.
+// To review a change in wording: regenerate with scripts/update-diagnostics.sh and read the diff.
+
+import { describe, expect, it } from "vitest";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { run } from "./cli-harness.js";
+
+const dir = "test/compiler/diagnostics";
+
+
+describe("rendered diagnostics", () => {
+  const cases = readdirSync(dir).filter((f) => f.endsWith(".acg")).sort();
+  it("covers at least 30 distinct bad inputs", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(30);
+  });
+  for (const file of cases) {
+    it(file, async () => {
+      const expected = readFileSync(join(dir, file.replace(/\.acg$/, ".expected")), "utf8");
+      const { code, err } = await run(["check", join(dir, file)]);
+      expect(`${err}exit=${code}\n`).toBe(expected);
+    });
+  }
+});
+
+describe("inputs that are not policies", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "acgc-bad-"));
+
+  it("a missing file", async () => {
+    const p = join(tmp, "nope.acg");
+    const r = await run(["check", p]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${p}: error[E0001]: no such file`);
+  });
+
+  it("a directory", async () => {
+    const d = join(tmp, "policies");
+    mkdirSync(d);
+    const r = await run(["check", d]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${d}: error[E0001]: is a directory, not a policy file\n  help: to check every policy in it: acgc check ${d}/*.acg`);
+  });
+
+  it("a 10 MB file", async () => {
+    const p = join(tmp, "huge.acg");
+    writeFileSync(p, "version 1\n" + "// padding padding padding\n".repeat(400_000));
+    const r = await run(["check", p]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("error[E0003]: file is too large (10.3 MiB; policies are at most 1 MiB)");
+  });
+
+  it("deep nesting is one located error, not a stack overflow", async () => {
+    const p = join(tmp, "deep.acg");
+    writeFileSync(p, `version 1\npolicy p { tool t { match ${"(".repeat(5000)}exe == "x"${")".repeat(5000)} } }\n`);
+    const r = await run(["check", p]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/deep\.acg:2:\d+: error\[E0102\]: expressions and lists nest deeper than 64 levels/);
+    expect(r.err).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it("deeply nested lists too", async () => {
+    const p = join(tmp, "deeplist.acg");
+    writeFileSync(p, `version 1\npolicy p { host { memory = ${"[".repeat(3000)}${"]".repeat(3000)} } }\n`);
+    const r = await run(["check", p]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("error[E0102]");
+  });
+
+  it("random binary data", async () => {
+    const p = join(tmp, "random.bin");
+    const bytes = Buffer.alloc(4096);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919 + 13) % 256;
+    writeFileSync(p, bytes);
+    const r = await run(["check", p]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/random\.bin:1:\d+: error\[E000[24]\]/);
+  });
+});
+
+describe("machine-readable output and usage", () => {
+  it("--format json lists every diagnostic with its location", async () => {
+    const r = await run(["check", "--format", "json", join(dir, "several-errors.acg")]);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out) as { diagnostics: { code: string; line: number; col: number; severity: string }[]; errors: number; warnings: number };
+    expect(j.errors).toBe(5);
+    expect(j.warnings).toBe(1);
+    expect(j.diagnostics[0]).toMatchObject({ code: "E0206", line: 5, col: 24, severity: "error", help: "use one of high, normal, low" });
+  });
+
+  it("errors of several files are all reported, status 1", async () => {
+    const r = await run(["check", join(dir, "bad-priority.acg"), "policies/minimal.acg", join(dir, "negative-size.acg")]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("E0206");
+    expect(r.err).toContain("E0205");
+    expect(r.err).toContain("3 files checked: 2 errors, 0 warnings");
+  });
+
+  it("warnings alone do not fail the check", async () => {
+    const r = await run(["check", join(dir, "shadowed-rule.acg")]);
+    expect(r.code).toBe(0);
+  });
+
+  it.each([
+    [["frobnicate"], "unknown command 'frobnicate'"],
+    [["check"], "check needs at least one policy file"],
+    [["check", "--format", "xml", "a.acg"], "--format takes `text` or `json`"],
+    [["check", "--bogus", "a.acg"], "unknown option '--bogus' for check"],
+    [["fmt"], "fmt needs at least one policy file"],
+    [[], "Usage:"],
+  ])("usage error %j exits 2", async (argv, message) => {
+    const r = await run(argv);
+    expect(r.code).toBe(2);
+    expect(r.err + r.out).toContain(message);
+  });
+
+  it("--help and --version exit 0", async () => {
+    expect((await run(["--help"])).code).toBe(0);
+    const v = await run(["--version"]);
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(/^acgc \d+\.\d+\.\d+\n$/);
+  });
+});
