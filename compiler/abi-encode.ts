@@ -3,7 +3,7 @@
 // runtime inputs. Used by the compiler's checks and by the runtime's map writes.
 
 import {
-  CAPACITY, activeGenStruct, cgroupInfoStruct, layoutOf, policyStruct, pressureStateStruct,
+  CAPACITY, PATTERN_SUBJECT, activeGenStruct, cgroupInfoStruct, layoutOf, policyStruct, pressureStateStruct,
   type StructLayout, type StructSpec,
 } from "./abi.js";
 import type { KernelOp, PolicyIR } from "./ir.js";
@@ -11,9 +11,6 @@ import { ACG_NONE, ACG_UNLIMITED, BurstMode, KopCode } from "../runtime/decide.j
 
 /** A value for a struct: numbers/bigints for scalars, strings or bytes for char arrays, arrays, nested objects. Missing fields are zero. */
 export type AbiValue = number | bigint | string | Uint8Array | AbiValue[] | { [field: string]: AbiValue };
-
-export const ACG_SUBJECT_EXE = 0;
-export const ACG_SUBJECT_PATH = 1;
 
 function writeScalar(buf: Buffer, type: string, offset: number, v: AbiValue, where: string): void {
   if (typeof v !== "number" && typeof v !== "bigint") throw new TypeError(`abi-encode: ${where} wants a number`);
@@ -154,7 +151,7 @@ export function encodePolicy(ir: PolicyIR): Buffer {
       };
     }),
     patterns: ir.exePatterns.map((p) => ({
-      subject: p.subject === "exe" ? ACG_SUBJECT_EXE : ACG_SUBJECT_PATH,
+      subject: PATTERN_SUBJECT[p.subject],
       exact: p.kind === "exact" ? 1 : 0,
       len: Buffer.byteLength(p.text, "utf8"),
       text: p.text,

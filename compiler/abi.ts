@@ -39,6 +39,9 @@ export const CAPACITY = {
   generations: 2,
 } as const;
 
+/** acg_pattern.subject: what an exe pattern is compared with. */
+export const PATTERN_SUBJECT = { exe: 0, path: 1 } as const;
+
 /** 3 levels × (normal, demoted) queue per class. */
 export const QUEUES = CAPACITY.classes * 2;
 
@@ -338,6 +341,7 @@ export const execScratchStruct: StructSpec = {
   doc: "Per-CPU working space of the exec classifier.",
   fields: [
     { name: "path", type: "char", count: CAPACITY.pathLen },
+    { name: "base", type: "char", count: CAPACITY.pathLen, doc: "the basename, copied to the start of its own buffer" },
     { name: "pattern_hits", type: "u64" },
     { name: "path_len", type: "u32" },
     { name: "base_off", type: "u32", doc: "offset of the basename in path" },
@@ -446,7 +450,7 @@ function cMapMacro(m: MapSpec): string {
   return [`/* ${m.doc} */`, `#define ACG_MAP_DEF_${m.name} struct { \\`, ...body.map((b) => `\t${b} \\`), `} ${m.name} SEC(".maps")`].join("\n");
 }
 
-/** Shape constants as C macros (also passed to the host decision-logic build). */
+/** Shape constants and codes as C macros (also passed to the host decision-logic build). */
 export function shapeDefines(): Record<string, number> {
   return {
     ACG_ABI_VERSION: ABI_VERSION,
@@ -463,6 +467,8 @@ export function shapeDefines(): Record<string, number> {
     ACG_EXIT_MSG_LEN: CAPACITY.exitMsgLen,
     ACG_GENERATIONS: CAPACITY.generations,
     ACG_QUEUES: QUEUES,
+    ACG_SUBJECT_EXE: PATTERN_SUBJECT.exe,
+    ACG_SUBJECT_PATH: PATTERN_SUBJECT.path,
   };
 }
 

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The few kernel types AgentCgroup's programs touch, declared with only the
+ * fields read, relocated by CO-RE against the running kernel's BTF. No
+ * vmlinux.h: what is used is what is declared.
+ */
+#ifndef ACG_KERNEL_H
+#define ACG_KERNEL_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef int pid_t;
+typedef _Bool bool;
+enum { false = 0, true = 1 };
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#define ACG_CORE __attribute__((preserve_access_index))
+
+struct kernfs_node {
+	u64 id; /* the cgroup id user space sees as the directory's inode number */
+} ACG_CORE;
+
+struct cgroup;
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+} ACG_CORE;
+
+struct cgroup {
+	struct cgroup_subsys_state self;
+	struct kernfs_node *kn;
+} ACG_CORE;
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} ACG_CORE;
+
+struct mem_cgroup {
+	struct cgroup_subsys_state css;
+} ACG_CORE;
+
+struct task_struct {
+	pid_t pid;
+	pid_t tgid;
+	struct css_set *cgroups;
+} ACG_CORE;
+
+struct linux_binprm {
+	const char *filename;
+} ACG_CORE;
+
+/* Generic kfuncs (kernel/bpf/helpers.c). */
+struct cgroup *bpf_cgroup_from_id(u64 cgid) __ksym;
+void bpf_cgroup_release(struct cgroup *cgrp) __ksym;
+
+/*
+ * memcg kfuncs (mm/bpf_memcontrol.c): weak, so objects load on kernels
+ * without them; callers test bpf_ksym_exists() first.
+ */
+struct mem_cgroup *bpf_get_mem_cgroup(struct cgroup_subsys_state *css) __ksym __weak;
+void bpf_put_mem_cgroup(struct mem_cgroup *memcg) __ksym __weak;
+unsigned long bpf_mem_cgroup_usage(struct mem_cgroup *memcg) __ksym __weak;
+
+/* The cgroup v2 id of a task's cgroup: what the runtime keys tool calls by. */
+static __always_inline u64 acg_task_cgroup_id(struct task_struct *p)
+{
+	return BPF_CORE_READ(p, cgroups, dfl_cgrp, kn, id);
+}
+
+static __always_inline u64 acg_memcg_cgroup_id(struct mem_cgroup *memcg)
+{
+	return BPF_CORE_READ(memcg, css.cgroup, kn, id);
+}
+
+/* Current memory usage of cgroup `cgid` in bytes; *ok = false when the kernel cannot tell. */
+static __always_inline u64 acg_cgroup_memory_usage(u64 cgid, bool *ok)
+{
+	struct mem_cgroup *memcg;
+	struct cgroup *cg;
+	u64 usage;
+
+	*ok = false;
+	if (!bpf_ksym_exists(bpf_mem_cgroup_usage) || !bpf_ksym_exists(bpf_get_mem_cgroup) ||
+	    !bpf_ksym_exists(bpf_put_mem_cgroup))
+		return 0;
+	cg = bpf_cgroup_from_id(cgid);
+	if (!cg)
+		return 0;
+	memcg = bpf_get_mem_cgroup(&cg->self);
+	bpf_cgroup_release(cg);
+	if (!memcg)
+		return 0;
+	usage = bpf_mem_cgroup_usage(memcg);
+	bpf_put_mem_cgroup(memcg);
+	*ok = true;
+	return usage;
+}
+
+#endif /* ACG_KERNEL_H */

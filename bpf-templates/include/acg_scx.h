@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * sched_ext as AgentCgroup uses it: the ops table, the exit record, the DSQ
+ * and enqueue constants, and the kfuncs, with a probe where the 7.x kernels
+ * changed a call. See Documentation/scheduler/sched-ext.rst.
+ */
+#ifndef ACG_SCX_H
+#define ACG_SCX_H
+
+#include "acg_kernel.h"
+
+struct scx_exit_info {
+	u32 kind; /* enum scx_exit_kind */
+	s64 exit_code;
+	const char *reason;
+	char *msg;
+} ACG_CORE;
+
+/*
+ * The ops table. libbpf matches members by name against the kernel's
+ * struct sched_ext_ops, so this declares only what AgentCgroup fills in.
+ */
+struct sched_ext_ops {
+	s32 (*select_cpu)(struct task_struct *p, s32 prev_cpu, u64 wake_flags);
+	void (*enqueue)(struct task_struct *p, u64 enq_flags);
+	void (*dispatch)(s32 cpu, struct task_struct *prev);
+	void (*running)(struct task_struct *p);
+	void (*stopping)(struct task_struct *p, bool runnable);
+	s32 (*init)(void);
+	void (*exit)(struct scx_exit_info *info);
+	u64 flags;
+	u32 timeout_ms;
+	char name[128];
+};
+
+/* A sched_ext callback; the _SLEEPABLE form for those that may sleep (init). */
+#define ACG_STRUCT_OPS(name, args...) SEC("struct_ops/" #name) BPF_PROG(name, ##args)
+#define ACG_STRUCT_OPS_SLEEPABLE(name, args...) SEC("struct_ops.s/" #name) BPF_PROG(name, ##args)
+
+/* Built-in DSQ ids (include/linux/sched/ext.h: SCX_DSQ_FLAG_BUILTIN | n); stable ABI. */
+#define SCX_DSQ_FLAG_BUILTIN (1ull << 63)
+#define SCX_DSQ_LOCAL (SCX_DSQ_FLAG_BUILTIN | 2)
+
+s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym;
+s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym;
+s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags, bool *is_idle) __ksym;
+void scx_bpf_dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym;
+bool scx_bpf_dsq_move_to_local(u64 dsq_id) __ksym;
+
+/*
+ * Kfuncs take at most five arguments, so 6.19 moved vtime insertion behind
+ * an argument struct; the five-argument call remains for older kernels.
+ */
+struct scx_bpf_dsq_insert_vtime_args {
+	u64 dsq_id;
+	u64 slice;
+	u64 vtime;
+	u64 enq_flags;
+};
+
+bool __scx_bpf_dsq_insert_vtime(struct task_struct *p, struct scx_bpf_dsq_insert_vtime_args *args) __ksym __weak;
+void scx_bpf_dsq_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime, u64 enq_flags) __ksym __weak;
+
+static __always_inline void acg_dsq_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime,
+						 u64 enq_flags)
+{
+	if (bpf_ksym_exists(__scx_bpf_dsq_insert_vtime)) {
+		struct scx_bpf_dsq_insert_vtime_args args = {
+			.dsq_id = dsq_id, .slice = slice, .vtime = vtime, .enq_flags = enq_flags,
+		};
+
+		__scx_bpf_dsq_insert_vtime(p, &args);
+	} else {
+		scx_bpf_dsq_insert_vtime(p, dsq_id, slice, vtime, enq_flags);
+	}
+}
+
+#endif /* ACG_SCX_H */
