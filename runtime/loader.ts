@@ -341,10 +341,33 @@ export class BpfObject {
     this.#h.setMaxEntries(checkName(mapName, "map name"), maxEntries);
   }
 
-  /** Makes `mapName` use an existing kernel map (e.g. a pinned one) at load: hot-swap keeps state. */
+  /**
+   * Makes `mapName` use an existing kernel map (e.g. a pinned one) at load:
+   * hot-swap keeps state. libbpf's reuse_fd silently adopts the other map's
+   * definition, so type, key/value size and max_entries are checked here
+   * first (EINVAL on mismatch).
+   */
   reuseMap(mapName: string, map: BpfMap | number): void {
+    checkName(mapName, "map name");
+    if (!(map instanceof BpfMap) && (typeof map !== "number" || !Number.isInteger(map) || map < 0)) {
+      throw new TypeError("map must be a BpfMap or a map fd");
+    }
     const fd = typeof map === "number" ? map : map.fd;
-    this.#h.reuseMapFd(checkName(mapName, "map name"), fd);
+    const want = this.#h.mapInfo(mapName);
+    const have = native().mapInfoByFd(fd);
+    const diffs: string[] = [];
+    if (want.type !== have.type) diffs.push(`type ${want.typeName} != ${have.typeName}`);
+    if (want.keySize !== have.keySize) diffs.push(`key size ${want.keySize} != ${have.keySize}`);
+    if (want.valueSize !== have.valueSize) diffs.push(`value size ${want.valueSize} != ${have.valueSize}`);
+    if (want.maxEntries !== have.maxEntries) diffs.push(`max entries ${want.maxEntries} != ${have.maxEntries}`);
+    if (diffs.length > 0) {
+      const e = new Error(`bpf_map__reuse_fd failed: map '${mapName}' is incompatible with map fd ${fd}: ${diffs.join(", ")} (EINVAL)`) as BpfError;
+      e.errno = 22;
+      e.code = "EINVAL";
+      e.op = "bpf_map__reuse_fd";
+      throw e;
+    }
+    this.#h.reuseMapFd(mapName, fd);
   }
 
   /**
