@@ -30,10 +30,16 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
   const classMask = (ids: A.Ident[]) => ids.reduce((mask, i) => mask | (1 << classId(i.name)), 0);
 
   const patterns: IR.ExePatternIR[] = [];
+  const patternIds = new Map<string, number>();
   const patternIndex = (subject: "exe" | "path", kind: "exact" | "glob", text: string): number => {
-    let p = patterns.find((x) => x.subject === subject && x.kind === kind && x.text === text);
-    if (!p) patterns.push((p = { index: patterns.length, subject, kind, text }));
-    return p.index;
+    const key = `${subject}\u0000${kind}\u0000${text}`;
+    let index = patternIds.get(key);
+    if (index === undefined) {
+      index = patterns.length;
+      patterns.push({ index, subject, kind, text });
+      patternIds.set(key, index);
+    }
+    return index;
   };
 
   const defaultTool = m.defaultTool!;

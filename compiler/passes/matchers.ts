@@ -5,14 +5,14 @@ import type * as A from "../ast.js";
 import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
 import { closest } from "../suggest.js";
-import { SUBJECTS, contradictory, conjImplies, exprDnf, type Dnf } from "../matcher-logic.js";
+import { SUBJECTS, contradictory, conjImplies, exprDnf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
 
 const REGEX_FLAGS = new Set(["i"]);
 
 export const matchersPass: Pass = {
   name: "matchers",
   run(ctx) {
-    const earlier: { tool: A.ToolBlock; dnf: Dnf }[] = [];
+    const earlier = new ShadowIndex();
     for (const tool of ctx.model.tools) {
       const m = tool.body.find((s): s is A.MatchStmt => s.kind === "match");
       if (!m) continue;
@@ -22,12 +22,68 @@ export const matchersPass: Pass = {
       const dnf = exprDnf(m.expr);
       if (!dnf) continue;
       reachability(ctx, tool, m, dnf, earlier);
-      earlier.push({ tool, dnf });
+      earlier.add(tool, dnf);
     }
   },
 };
 
-function reachability(ctx: CheckContext, tool: A.ToolBlock, m: A.MatchStmt, dnf: Dnf, earlier: { tool: A.ToolBlock; dnf: Dnf }[]) {
+/**
+ * The conjunctions of earlier rules, indexed by their first atom, so that a
+ * 1,000-rule policy is not checked pairwise. An earlier conjunction can only
+ * cover a later one if the later one has an atom implying its first atom: the
+ * same test, or (for globs, regexes and negations) a plain equality on the same
+ * subject whose value passes it.
+ */
+class ShadowIndex {
+  private order = 0;
+  private readonly byTest = new Map<string, Entry[]>();
+  private readonly inexactBySubject = new Map<string, Entry[]>();
+  private readonly matchAll: Entry[] = [];
+
+  add(tool: A.ToolBlock, dnf: Dnf) {
+    const rank = this.order++;
+    for (const conj of dnf) {
+      const first = conj[0];
+      if (!first) continue;
+      const e = { tool, conj, rank };
+      if (first.kind === "glob" && first.value === "*" && !first.neg) this.matchAll.push(e);
+      push(this.byTest, testKey(first), e);
+      if (first.kind !== "eq" || first.neg) push(this.inexactBySubject, first.subject, e);
+    }
+  }
+
+  /** The earliest rule with a conjunction covering `conj`, if any. */
+  coveredBy(conj: Conj): A.ToolBlock | undefined {
+    let best: Entry | undefined;
+    const consider = (list: Entry[] | undefined) => {
+      for (const e of list ?? []) if ((!best || e.rank < best.rank) && conjImplies(conj, e.conj)) best = e;
+    };
+    consider(this.matchAll);
+    for (const b of conj) {
+      consider(this.byTest.get(testKey(b)));
+      if (b.kind === "eq" && !b.neg) consider(this.inexactBySubject.get(b.subject));
+    }
+    return best?.tool;
+  }
+}
+
+interface Entry {
+  tool: A.ToolBlock;
+  conj: Conj;
+  rank: number;
+}
+
+function testKey(a: Atom): string {
+  return `${a.subject}\u0000${a.kind}\u0000${a.neg}\u0000${a.flags}\u0000${a.value}`;
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V) {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
+}
+
+function reachability(ctx: CheckContext, tool: A.ToolBlock, m: A.MatchStmt, dnf: Dnf, earlier: ShadowIndex) {
   const live = dnf.filter((c) => !contradictory(c));
   if (live.length === 0) {
     ctx.diags.warning("W0402", `tool '${tool.name.name}' can never match: its conditions contradict each other`, m.span, "a single-valued subject cannot equal two different values at once; did you mean `or`?");
@@ -35,9 +91,9 @@ function reachability(ctx: CheckContext, tool: A.ToolBlock, m: A.MatchStmt, dnf:
   }
   let shadow: A.ToolBlock | undefined;
   for (const conj of live) {
-    const by = earlier.find((e) => e.dnf.some((ec) => conjImplies(conj, ec)));
+    const by = earlier.coveredBy(conj);
     if (!by) return;
-    shadow ??= by.tool;
+    shadow ??= by;
   }
   if (shadow) {
     ctx.diags.push({

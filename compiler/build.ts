@@ -1,0 +1,148 @@
+// Builds emitted BPF C into objects with clang, through a content-addressed
+// object cache: the key covers the template version, the emitted C and ABI
+// header, the clang version and the flags, so an unchanged policy is never
+// compiled twice. clang's diagnostics come back structured, with the
+// generated file and line.
+
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export const BPF_CFLAGS: readonly string[] = ["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror"];
+
+export interface BuildDiagnostic {
+  severity: "error" | "warning" | "note";
+  /** E9xxx: back-end codes (see docs/bpf.md). */
+  code: string;
+  message: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  help?: string;
+}
+
+export interface ClangInfo {
+  path: string;
+  /** First line of `clang --version`. */
+  version: string;
+}
+
+const CLANG_CANDIDATES = ["clang-19", "clang"];
+let clangFound: Promise<ClangInfo | null> | undefined;
+
+/** The clang to use: $ACG_CLANG, else clang-19, else clang; null when none runs. */
+export function findClang(): Promise<ClangInfo | null> {
+  clangFound ??= (async () => {
+    const candidates = process.env.ACG_CLANG ? [process.env.ACG_CLANG] : CLANG_CANDIDATES;
+    for (const path of candidates) {
+      try {
+        const { stdout } = await run(path, ["--version"]);
+        return { path, version: stdout.split("\n")[0]!.trim() };
+      } catch {
+        // not installed under this name: try the next
+      }
+    }
+    return null;
+  })();
+  return clangFound;
+}
+
+export function cacheDir(): string {
+  return join(process.env.ACG_CACHE_DIR ?? join(homedir(), ".cache", "agentcgroup"), "objects");
+}
+
+/** Where the host keeps <asm/types.h>, which <linux/types.h> needs under -target bpf. */
+function multiarchInclude(): string[] {
+  const dir = `/usr/include/${process.arch === "arm64" ? "aarch64" : "x86_64"}-linux-gnu`;
+  return existsSync(dir) ? [`-I${dir}`] : [];
+}
+
+export function compileFlags(includeDirs: readonly string[]): string[] {
+  return [...BPF_CFLAGS, ...includeDirs.map((d) => `-I${d}`), ...multiarchInclude()];
+}
+
+let clangRuns = 0;
+/** How many times clang was run by this process (the cache test observes it). */
+export function clangInvocations(): number {
+  return clangRuns;
+}
+
+const CLANG_LINE = /^(.*?):(\d+):(\d+): (error|warning|note|fatal error): (.*)$/;
+
+export function parseClangOutput(stderr: string): BuildDiagnostic[] {
+  const out: BuildDiagnostic[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = CLANG_LINE.exec(line);
+    if (!m) continue;
+    const severity = m[4] === "note" ? "note" : m[4] === "warning" ? "warning" : "error";
+    out.push({ severity, code: "E9002", message: m[5]!, file: m[1]!, line: Number(m[2]), column: Number(m[3]) });
+  }
+  return out;
+}
+
+export interface BuildRequest {
+  /** The emitted .c file (already written, so clang's messages name it). */
+  sourcePath: string;
+  sourceText: string;
+  /** Text of the generated headers it includes, and the template version (for the cache key). */
+  headerText: string;
+  templateVersion: string;
+  includeDirs: string[];
+  outPath: string;
+}
+
+export interface BuildOutcome {
+  ok: boolean;
+  cached: boolean;
+  diagnostics: BuildDiagnostic[];
+  clangMs: number;
+}
+
+export function cacheKey(req: BuildRequest, clang: ClangInfo): string {
+  return createHash("sha256")
+    .update(`${req.templateVersion}\0${clang.version}\0${BPF_CFLAGS.join(" ")}\0`)
+    .update(req.headerText).update("\0").update(req.sourceText)
+    .digest("hex");
+}
+
+export async function buildObject(req: BuildRequest, clang: ClangInfo): Promise<BuildOutcome> {
+  const dir = cacheDir();
+  const cached = join(dir, `${cacheKey(req, clang)}.o`);
+  if (existsSync(cached)) {
+    await copyFile(cached, req.outPath);
+    return { ok: true, cached: true, diagnostics: [], clangMs: 0 };
+  }
+  await mkdir(dir, { recursive: true });
+  const tmp = `${cached}.${process.pid}.${Date.now()}.tmp`;
+  const t0 = performance.now();
+  clangRuns++;
+  try {
+    const { stderr } = await run(clang.path, [...compileFlags(req.includeDirs), "-c", req.sourcePath, "-o", tmp], {
+      maxBuffer: 16 << 20,
+    });
+    // -Werror makes any warning an error; a message on success is unexpected but never dropped.
+    const diagnostics = parseClangOutput(stderr);
+    await rename(tmp, cached);
+    await copyFile(cached, req.outPath);
+    return { ok: true, cached: false, diagnostics, clangMs: performance.now() - t0 };
+  } catch (e) {
+    const err = e as { stderr?: string; message: string; code?: unknown };
+    const stderr = err.stderr ?? "";
+    const diagnostics = parseClangOutput(stderr);
+    if (diagnostics.length === 0) {
+      diagnostics.push({
+        severity: "error", code: "E9002", file: req.sourcePath,
+        message: `clang failed on ${req.sourcePath}: ${(stderr.trim() || err.message).slice(0, 2000)}`,
+      });
+    }
+    await rm(tmp, { force: true });
+    await writeFile(`${req.outPath}.clang.log`, stderr).catch(() => undefined);
+    return { ok: false, cached: false, diagnostics, clangMs: performance.now() - t0 };
+  }
+}

@@ -1,0 +1,100 @@
+// Renders the BPF C sources of a policy from bpf-templates/*.bpf.c.hbs and
+// the shared ABI header from compiler/abi.ts. Templates hold the code; the
+// policy reaches them only through the few values below (names, feature
+// switches): its numbers and tables are map data (abi-encode.ts).
+
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Handlebars from "handlebars";
+import { emitAbiHeader, type ObjectName } from "./abi.js";
+import type { PolicyIR } from "./ir.js";
+
+export const OBJECTS: readonly ObjectName[] = ["scheduler", "memcg", "classifier"];
+
+/** sched_ext accepts [A-Za-z0-9_.] in ops names, at most 127 bytes. */
+const OPS_NAME_MAX = 127;
+
+/** The repository's bpf-templates directory, from source (compiler/) or build output (dist/compiler/). */
+export function templatesDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, "bpf-templates");
+    if (existsSync(join(candidate, "include", "acg_decide.h"))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error("acgc: bpf-templates/ not found next to the compiler");
+}
+
+export function includeDir(): string {
+  return join(templatesDir(), "include");
+}
+
+export function opsNameFor(policyName: string): string {
+  return `acg_${policyName.replace(/[^A-Za-z0-9_.]/g, "_")}`.slice(0, OPS_NAME_MAX);
+}
+
+/** Template-level switches: they change code, so flipping one needs new objects. */
+export interface CodeFeatures {
+  /** Some rule has a memory baseline: the scheduler samples memory and demotes throttled tool calls. */
+  memoryDemotion: boolean;
+}
+
+export function codeFeatures(ir: PolicyIR): CodeFeatures {
+  return { memoryDemotion: ir.rules.some((r) => r.memory.baselineBytes !== null) };
+}
+
+export interface EmittedSource {
+  object: ObjectName;
+  /** File name in the output directory, e.g. scheduler.bpf.c */
+  file: string;
+  text: string;
+}
+
+export interface EmittedC {
+  header: { file: string; text: string };
+  sources: EmittedSource[];
+  /** Hash of every template and static header: part of the object cache key. */
+  templateVersion: string;
+  opsName: string;
+  features: CodeFeatures;
+}
+
+let compiledTemplates: { version: string; render: Map<ObjectName, HandlebarsTemplateDelegate> } | undefined;
+
+function loadTemplates(): NonNullable<typeof compiledTemplates> {
+  if (compiledTemplates) return compiledTemplates;
+  const dir = templatesDir();
+  const hash = createHash("sha256");
+  for (const f of readdirSync(join(dir, "include")).sort()) hash.update(f).update(readFileSync(join(dir, "include", f)));
+  const render = new Map<ObjectName, HandlebarsTemplateDelegate>();
+  for (const obj of OBJECTS) {
+    const text = readFileSync(join(dir, `${obj}.bpf.c.hbs`), "utf8");
+    hash.update(obj).update(text);
+    // C has no HTML to escape; strict: a misspelt variable fails the build instead of rendering empty.
+    render.set(obj, Handlebars.compile(text, { noEscape: true, strict: true }));
+  }
+  compiledTemplates = { version: hash.digest("hex").slice(0, 16), render };
+  return compiledTemplates;
+}
+
+export function emitC(ir: PolicyIR): EmittedC {
+  const t = loadTemplates();
+  const features = codeFeatures(ir);
+  const opsName = opsNameFor(ir.name);
+  const context = {
+    // Comment text only: keep it from closing the comment.
+    policyName: ir.name.replace(/\*\//g, "* /"),
+    policyHash: ir.sourceHash.slice(0, 16),
+    opsName,
+    ...features,
+  };
+  return {
+    header: { file: "acg_abi.h", text: emitAbiHeader() },
+    sources: OBJECTS.map((object) => ({ object, file: `${object}.bpf.c`, text: t.render.get(object)!(context) })),
+    templateVersion: t.version,
+    opsName,
+    features,
+  };
+}

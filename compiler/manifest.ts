@@ -1,0 +1,186 @@
+// manifest.json: what the runtime needs to load, feed and read the objects
+// without reading C — maps with key/value layouts, struct_ops, programs,
+// kernel features, which policy parts are data and which are code.
+
+import {
+  ABI_MAPS, ABI_STRUCTS, ABI_VERSION, CAPACITY, describeLayout, layoutOf, scalarSize,
+  type LayoutDescription, type MapRole, type ObjectName, type ScalarType, type StructSpec,
+} from "./abi.js";
+import { BPF_CFLAGS } from "./build.js";
+import type { CodeFeatures } from "./emit-c.js";
+import { IR_VERSION, type PolicyIR } from "./ir.js";
+
+export const MANIFEST_VERSION = 1;
+
+export type KernelFeature =
+  | "btf:struct sched_ext_ops"
+  | "btf:struct memcg_bpf_ops"
+  | "kfunc:bpf_mem_cgroup_usage"
+  | "kfunc:bpf_get_mem_cgroup"
+  | "kfunc:bpf_put_mem_cgroup"
+  | "kfunc:__scx_bpf_dsq_insert_vtime"
+  | "kfunc:scx_bpf_dsq_insert_vtime"
+  | "kfunc:bpf_cgroup_from_id"
+  | "tp_btf:sched_process_exec"
+  | "helper:bpf_loop"
+  | "map:ringbuf"
+  | "map:task_storage";
+
+export interface ProgramEntry {
+  name: string;
+  section: string;
+  /** For struct_ops programs: the member of the kernel struct it implements. */
+  member?: string;
+}
+
+export interface ObjectEntry {
+  name: ObjectName;
+  file: string;
+  programs: ProgramEntry[];
+  structOps?: { map: string; kernelStruct: string; members: string[]; attach: "global" | "per-cgroup" };
+  maps: string[];
+  requires: KernelFeature[];
+  /** Used when present (probed with bpf_ksym_exists), with a fallback otherwise. */
+  optional: KernelFeature[];
+}
+
+export type TypeRef = { scalar: ScalarType; size: number } | { struct: string; size: number };
+
+export interface MapEntry {
+  name: string;
+  type: string;
+  key: TypeRef | null;
+  value: TypeRef | null;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: string[];
+  role: MapRole;
+  /** One kernel map shared by these objects: load the first, reuse its fd in the others. */
+  objects: ObjectName[];
+  doc: string;
+}
+
+export interface Manifest {
+  manifestVersion: typeof MANIFEST_VERSION;
+  abiVersion: number;
+  irVersion: number;
+  policy: { name: string; sourceHash: string; opsName: string };
+  objects: ObjectEntry[];
+  maps: MapEntry[];
+  structs: Record<string, LayoutDescription>;
+  generations: { count: number; dataMap: string; activeMap: string; protocol: string };
+  capacities: typeof CAPACITY;
+  codeFeatures: CodeFeatures;
+  policyParts: { data: string[]; code: string[]; runtimeOnly: string[] };
+  build: { clang: string; flags: string[]; templateVersion: string };
+}
+
+function typeRef(t: ScalarType | StructSpec | undefined): TypeRef | null {
+  if (t === undefined) return null;
+  return typeof t === "string" ? { scalar: t, size: scalarSize(t) } : { struct: t.name, size: layoutOf(t).size };
+}
+
+const SCHEDULER_MEMBERS = ["select_cpu", "enqueue", "dispatch", "running", "stopping", "init", "exit"];
+const SCHEDULER_PROGRAMS: Record<string, string> = {
+  select_cpu: "acg_select_cpu", enqueue: "acg_enqueue", dispatch: "acg_dispatch", running: "acg_running",
+  stopping: "acg_stopping", init: "acg_init", exit: "acg_record_exit",
+};
+export const MEMCG_MEMBERS = ["handle_cgroup_online", "handle_cgroup_offline", "below_low", "below_min", "get_high_delay_ms"];
+const MEMCG_PROGRAMS: Record<string, string> = {
+  handle_cgroup_online: "acg_cgroup_online", handle_cgroup_offline: "acg_cgroup_offline", below_low: "acg_below_low",
+  below_min: "acg_below_min", get_high_delay_ms: "acg_get_high_delay_ms",
+};
+
+const MEMCG_KFUNCS: KernelFeature[] = ["kfunc:bpf_mem_cgroup_usage", "kfunc:bpf_get_mem_cgroup", "kfunc:bpf_put_mem_cgroup"];
+
+function mapsOf(obj: ObjectName): string[] {
+  return ABI_MAPS.filter((m) => m.objects.includes(obj)).map((m) => m.name);
+}
+
+export function objectEntries(features: CodeFeatures): ObjectEntry[] {
+  return [
+    {
+      name: "scheduler",
+      file: "scheduler.bpf.o",
+      programs: SCHEDULER_MEMBERS.map((member) => ({
+        name: SCHEDULER_PROGRAMS[member]!,
+        section: `${member === "init" ? "struct_ops.s" : "struct_ops"}/${SCHEDULER_PROGRAMS[member]!}`,
+        member,
+      })),
+      structOps: { map: "acg_ops", kernelStruct: "sched_ext_ops", members: SCHEDULER_MEMBERS, attach: "global" },
+      maps: mapsOf("scheduler"),
+      requires: ["btf:struct sched_ext_ops", "map:task_storage", "kfunc:bpf_cgroup_from_id"],
+      optional: [...(features.memoryDemotion ? MEMCG_KFUNCS : []), "kfunc:__scx_bpf_dsq_insert_vtime", "kfunc:scx_bpf_dsq_insert_vtime"],
+    },
+    {
+      name: "memcg",
+      file: "memcg.bpf.o",
+      programs: MEMCG_MEMBERS.map((member) => ({ name: MEMCG_PROGRAMS[member]!, section: `struct_ops/${MEMCG_PROGRAMS[member]!}`, member })),
+      structOps: { map: "acg_memcg_ops", kernelStruct: "memcg_bpf_ops", members: MEMCG_MEMBERS, attach: "per-cgroup" },
+      maps: mapsOf("memcg"),
+      requires: ["btf:struct memcg_bpf_ops", "kfunc:bpf_cgroup_from_id"],
+      optional: MEMCG_KFUNCS,
+    },
+    {
+      name: "classifier",
+      file: "classifier.bpf.o",
+      programs: [{ name: "acg_on_exec", section: "tp_btf/sched_process_exec" }],
+      maps: mapsOf("classifier"),
+      requires: ["tp_btf:sched_process_exec", "helper:bpf_loop", "map:ringbuf"],
+      optional: [],
+    },
+  ];
+}
+
+export interface ManifestInput {
+  ir: PolicyIR;
+  opsName: string;
+  features: CodeFeatures;
+  clangVersion: string;
+  templateVersion: string;
+}
+
+export function buildManifest(inp: ManifestInput): Manifest {
+  return {
+    manifestVersion: MANIFEST_VERSION,
+    abiVersion: ABI_VERSION,
+    irVersion: IR_VERSION,
+    policy: { name: inp.ir.name, sourceHash: inp.ir.sourceHash, opsName: inp.opsName },
+    objects: objectEntries(inp.features),
+    maps: ABI_MAPS.map((m) => {
+      const key = typeRef(m.key);
+      const value = typeRef(m.value);
+      return {
+        name: m.name, type: m.type, key, value, keySize: key?.size ?? 0, valueSize: value?.size ?? 0,
+        maxEntries: m.maxEntries, flags: m.flags ? [m.flags] : [], role: m.role, objects: m.objects, doc: m.doc,
+      };
+    }),
+    structs: Object.fromEntries(ABI_STRUCTS.map((s) => [s.name, describeLayout(s)])),
+    generations: {
+      count: CAPACITY.generations,
+      dataMap: "acg_policy",
+      activeMap: "acg_gen",
+      protocol: "write the inactive entry of acg_policy (key = 1 - acg_gen.gen), then write acg_gen.gen; programs read acg_gen once per invocation",
+    },
+    capacities: CAPACITY,
+    codeFeatures: inp.features,
+    policyParts: {
+      data: [
+        "classes: priority, cpuWeight, sliceNs (acg_policy.classes)",
+        "rules: order, class, memory numbers, burst, over-high delays (acg_policy.rules)",
+        "rules: kernelMatch programs (acg_policy.rules[].prog)",
+        "exePatterns (acg_policy.patterns)",
+        "pressureRules (acg_policy.pressure; activation in acg_pressure)",
+        "defaultRuleId, starvation bound, vtime lag (acg_policy.hdr)",
+      ],
+      code: [
+        "policy name (sched_ext ops name)",
+        "codeFeatures.memoryDemotion (whether any rule has a memory baseline)",
+        "capacities (classes, rules, patterns, ops per matcher, pressure rules, string lengths)",
+      ],
+      runtimeOnly: ["tenants", "agentProfiles", "full matchers (argv, tool, hint, regexes)", "host memory and reserve"],
+    },
+    build: { clang: inp.clangVersion, flags: [...BPF_CFLAGS], templateVersion: inp.templateVersion },
+  };
+}
