@@ -34,12 +34,14 @@ export interface ClangInfo {
 }
 
 const CLANG_CANDIDATES = ["clang-19", "clang"];
-let clangFound: Promise<ClangInfo | null> | undefined;
+const clangFound = new Map<string, Promise<ClangInfo | null>>();
 
 /** The clang to use: $ACG_CLANG, else clang-19, else clang; null when none runs. */
 export function findClang(): Promise<ClangInfo | null> {
-  clangFound ??= (async () => {
-    const candidates = process.env.ACG_CLANG ? [process.env.ACG_CLANG] : CLANG_CANDIDATES;
+  const wanted = process.env.ACG_CLANG ?? "";
+  let found = clangFound.get(wanted);
+  found ??= (async () => {
+    const candidates = wanted ? [wanted] : CLANG_CANDIDATES;
     for (const path of candidates) {
       try {
         const { stdout } = await run(path, ["--version"]);
@@ -50,7 +52,8 @@ export function findClang(): Promise<ClangInfo | null> {
     }
     return null;
   })();
-  return clangFound;
+  clangFound.set(wanted, found);
+  return found;
 }
 
 export function cacheDir(): string {

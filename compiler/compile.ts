@@ -1,0 +1,115 @@
+// The back end: policy IR → BPF C (templates) → objects (clang, cached) +
+// manifest.json + policy.ts. User-facing failures come back as diagnostics;
+// only bugs throw.
+
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { capacityProblems, encodePolicy } from "./abi-encode.js";
+import { buildObject, findClang, type BuildDiagnostic } from "./build.js";
+import { emitC, includeDir } from "./emit-c.js";
+import { emitPolicyModule } from "./emit-ts.js";
+import type { PolicyIR } from "./ir.js";
+import { buildManifest, type Manifest } from "./manifest.js";
+
+export interface CompileOptions {
+  outDir: string;
+  /** "c": stop after emitting C (returned in `c`; the caller prints it). */
+  emit?: "c";
+  /** Write C, manifest and policy.ts, but do not run clang. */
+  dryRun?: boolean;
+}
+
+export interface ObjectResult {
+  object: string;
+  file: string;
+  cached: boolean;
+  clangMs: number;
+}
+
+export interface CompileResult {
+  ok: boolean;
+  diagnostics: BuildDiagnostic[];
+  /** Absolute paths of every file written. */
+  files: string[];
+  objects: ObjectResult[];
+  manifest?: Manifest;
+  /** The emitted C, header first, when emit = "c". */
+  c?: string;
+  timings: { codegenMs: number; clangMs: number };
+}
+
+export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise<CompileResult> {
+  const t0 = performance.now();
+  const outDir = resolve(opts.outDir);
+  const result: CompileResult = { ok: false, diagnostics: [], files: [], objects: [], timings: { codegenMs: 0, clangMs: 0 } };
+
+  const problems = capacityProblems(ir);
+  if (problems.length) {
+    result.diagnostics.push(...problems.map((message) => ({
+      severity: "error" as const, code: "E9003", message: `policy "${ir.name}": ${message}`,
+      help: "split the policy or raise the capacity in compiler/abi.ts (CAPACITY)",
+    })));
+    return result;
+  }
+  // Encoding checks every number against its field; the runtime writes this same value.
+  encodePolicy(ir);
+
+  const c = emitC(ir);
+  if (opts.emit === "c") {
+    result.c = [c.header, ...c.sources].map((s) => `/* ==== ${s.file} ==== */\n${s.text}`).join("\n");
+    result.ok = true;
+    result.timings.codegenMs = performance.now() - t0;
+    return result;
+  }
+
+  const clang = opts.dryRun ? null : await findClang();
+  if (!opts.dryRun && !clang) {
+    result.diagnostics.push({
+      severity: "error", code: "E9001", message: "clang not found (tried $ACG_CLANG, clang-19, clang)",
+      help: "run scripts/setup-system.sh (installs clang-19 and libbpf-dev), or set ACG_CLANG",
+    });
+    return result;
+  }
+
+  await mkdir(outDir, { recursive: true });
+  const write = async (name: string, text: string) => {
+    const path = join(outDir, name);
+    await writeFile(path, text);
+    result.files.push(path);
+    return path;
+  };
+  await write(c.header.file, c.header.text);
+  const sourcePaths = new Map<string, string>();
+  for (const s of c.sources) sourcePaths.set(s.object, await write(s.file, s.text));
+
+  const manifest = buildManifest({
+    ir, opsName: c.opsName, features: c.features, clangVersion: clang?.version ?? "(dry run)", templateVersion: c.templateVersion,
+  });
+  result.manifest = manifest;
+  await write("manifest.json", `${JSON.stringify(manifest, null, 2)}\n`);
+  await write("policy.ts", await emitPolicyModule(manifest));
+  result.timings.codegenMs = performance.now() - t0;
+
+  if (clang) {
+    const outcomes = await Promise.all(c.sources.map(async (s) => {
+      const file = manifest.objects.find((o) => o.name === s.object)!.file;
+      const outPath = join(outDir, file);
+      const outcome = await buildObject({
+        sourcePath: sourcePaths.get(s.object)!, sourceText: s.text, headerText: c.header.text,
+        templateVersion: c.templateVersion, includeDirs: [outDir, includeDir()], outPath,
+      }, clang);
+      return { s, file, outPath, outcome };
+    }));
+    for (const { s, file, outPath, outcome } of outcomes) {
+      result.diagnostics.push(...outcome.diagnostics);
+      result.timings.clangMs += outcome.clangMs;
+      if (outcome.ok) {
+        result.files.push(outPath);
+        result.objects.push({ object: s.object, file: outPath, cached: outcome.cached, clangMs: outcome.clangMs });
+      }
+    }
+    if (outcomes.some((o) => !o.outcome.ok)) return result;
+  }
+  result.ok = !result.diagnostics.some((d) => d.severity === "error");
+  return result;
+}

@@ -1,0 +1,201 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeCgroupValue, encodePolicy } from "../../../compiler/abi-encode.js";
+import { CAPACITY, layoutOf, policyStruct } from "../../../compiler/abi.js";
+import { clangInvocations } from "../../../compiler/build.js";
+import { compilePolicy } from "../../../compiler/compile.js";
+import { MEMCG_MEMBERS } from "../../../compiler/manifest.js";
+import { sampleIR } from "./fixtures.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "acg-backend-"));
+const savedCache = process.env.ACG_CACHE_DIR;
+
+beforeAll(() => { process.env.ACG_CACHE_DIR = join(tmp, "cache"); });
+afterAll(() => {
+  if (savedCache === undefined) delete process.env.ACG_CACHE_DIR; else process.env.ACG_CACHE_DIR = savedCache;
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Struct `name` in the object's BTF: its member names in order. */
+function btfMembers(obj: string, name: string): string[] {
+  const raw = execFileSync("bpftool", ["btf", "dump", "file", obj], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const lines = raw.split("\n");
+  const at = lines.findIndex((l) => l.includes(`STRUCT '${name}' `));
+  if (at < 0) return [];
+  const members: string[] = [];
+  for (const l of lines.slice(at + 1)) {
+    const m = /^\s+'([^']+)' type_id=/.exec(l);
+    if (!m) break;
+    members.push(m[1]!);
+  }
+  return members;
+}
+
+/** Variables of the object's .maps section, from BTF. */
+function btfMaps(obj: string): string[] {
+  const raw = execFileSync("bpftool", ["btf", "dump", "file", obj], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const lines = raw.split("\n");
+  const at = lines.findIndex((l) => l.includes("DATASEC '.maps'"));
+  const names: string[] = [];
+  for (const l of lines.slice(at + 1)) {
+    const m = /type_id=\d+ offset=\d+ size=\d+ \(VAR '([^']+)'\)/.exec(l);
+    if (!m) break;
+    names.push(m[1]!);
+  }
+  return names.sort();
+}
+
+describe("compilePolicy", () => {
+  const out = join(tmp, "out");
+  let first: Awaited<ReturnType<typeof compilePolicy>>;
+
+  beforeAll(async () => { first = await compilePolicy(sampleIR(), { outDir: out }); }, 120_000);
+
+  it("builds three BPF objects with no diagnostics", () => {
+    expect(first.diagnostics).toEqual([]);
+    expect(first.ok).toBe(true);
+    expect(first.objects.map((o) => o.object).sort()).toEqual(["classifier", "memcg", "scheduler"]);
+    for (const o of first.objects) {
+      const elf = readFileSync(o.file);
+      expect(elf.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+      expect(elf.readUInt16LE(18)).toBe(247); // EM_BPF
+    }
+    for (const f of ["manifest.json", "policy.ts", "acg_abi.h", "scheduler.bpf.c", "memcg.bpf.c", "classifier.bpf.c"]) {
+      expect(existsSync(join(out, f))).toBe(true);
+    }
+  });
+
+  it("declares sched_ext_ops and memcg_bpf_ops (members in the RFC's order) in BTF", () => {
+    expect(btfMembers(join(out, "scheduler.bpf.o"), "sched_ext_ops")).toEqual(
+      expect.arrayContaining(["select_cpu", "enqueue", "dispatch", "running", "stopping", "init", "exit", "name"]));
+    expect(btfMembers(join(out, "memcg.bpf.o"), "memcg_bpf_ops")).toEqual(MEMCG_MEMBERS);
+    expect(btfMembers(join(out, "scheduler.bpf.o"), "memcg_bpf_ops")).toEqual([]);
+  });
+
+  it("names the ops after the policy", () => {
+    expect(readFileSync(join(out, "scheduler.bpf.c"), "utf8")).toContain('.name = "acg_sample"');
+    expect(first.manifest?.policy.opsName).toBe("acg_sample");
+  });
+
+  it("lists in the manifest exactly the maps each object declares, with layouts", () => {
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+    for (const o of manifest.objects) expect(btfMaps(join(out, o.file))).toEqual([...o.maps].sort());
+    const policyMap = manifest.maps.find((m: { name: string }) => m.name === "acg_policy");
+    expect(policyMap.valueSize).toBe(layoutOf(policyStruct).size);
+    expect(manifest.structs.acg_rule.fields.find((f: { name: string }) => f.name === "class_id").offset).toBe(80);
+    expect(manifest.policyParts.data.length).toBeGreaterThan(0);
+    expect(manifest.build.flags).toContain("-mcpu=v3");
+  });
+
+  it("writes a typed module with map types and the manifest", () => {
+    const text = readFileSync(join(out, "policy.ts"), "utf8");
+    expect(text).toContain("export interface AcgPolicy");
+    expect(text).toContain("export interface MapTypes");
+    expect(text).toMatch(/acg_cgroups: \{\s*key: bigint;\s*value: AcgCgroupInfo;/);
+    expect(text).toContain("export const manifest");
+  });
+
+  it("does not run clang again for an unchanged policy", async () => {
+    const before = clangInvocations();
+    const again = await compilePolicy(sampleIR(), { outDir: join(tmp, "out2") });
+    expect(again.ok).toBe(true);
+    expect(clangInvocations()).toBe(before);
+    expect(again.objects.every((o) => o.cached)).toBe(true);
+    expect(readFileSync(join(tmp, "out2", "scheduler.bpf.o"))).toEqual(readFileSync(join(out, "scheduler.bpf.o")));
+  });
+
+  it("reuses the objects when only numbers change (data, not code)", async () => {
+    const ir = sampleIR();
+    ir.classes[0]!.cpuWeight = 700;
+    ir.rules[0]!.memory.baselineBytes = 1 << 30;
+    const before = clangInvocations();
+    const r = await compilePolicy(ir, { outDir: join(tmp, "out3") });
+    expect(r.ok).toBe(true);
+    expect(clangInvocations()).toBe(before);
+    expect(encodePolicy(ir).equals(encodePolicy(sampleIR()))).toBe(false);
+  });
+});
+
+describe("compilePolicy modes and failures", () => {
+  it("--emit c returns the C without writing objects", async () => {
+    const r = await compilePolicy(sampleIR(), { outDir: join(tmp, "emit"), emit: "c" });
+    expect(r.ok).toBe(true);
+    expect(r.c).toContain("struct sched_ext_ops acg_ops");
+    expect(r.c).toContain("struct memcg_bpf_ops acg_memcg_ops");
+    expect(existsSync(join(tmp, "emit"))).toBe(false);
+  });
+
+  it("--dry-run writes C, manifest and policy.ts but no object", async () => {
+    const before = clangInvocations();
+    const dir = join(tmp, "dry");
+    const r = await compilePolicy(sampleIR(), { outDir: dir, dryRun: true });
+    expect(r.ok).toBe(true);
+    expect(clangInvocations()).toBe(before);
+    expect(existsSync(join(dir, "manifest.json"))).toBe(true);
+    expect(existsSync(join(dir, "scheduler.bpf.o"))).toBe(false);
+  });
+
+  it("reports a missing clang with the way to install it", async () => {
+    process.env.ACG_CLANG = "/nonexistent/clang";
+    try {
+      const r = await compilePolicy(sampleIR(), { outDir: join(tmp, "noclang") });
+      expect(r.ok).toBe(false);
+      expect(r.diagnostics[0]).toMatchObject({ code: "E9001", help: expect.stringContaining("scripts/setup-system.sh") });
+    } finally {
+      delete process.env.ACG_CLANG;
+    }
+  });
+
+  it("reports clang errors against the generated file and line", async () => {
+    process.env.ACG_CLANG = join(tmp, "fake-clang.sh");
+    execFileSync("sh", ["-c", `printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "fake clang 1"; exit 0; fi\\necho "$PWD/x/scheduler.bpf.c:12:3: error: boom" >&2; exit 1\\n' > ${process.env.ACG_CLANG}; chmod +x ${process.env.ACG_CLANG}`]);
+    try {
+      const r = await compilePolicy(sampleIR({ name: "clangfail" }), { outDir: join(tmp, "fail") });
+      expect(r.ok).toBe(false);
+      expect(r.diagnostics[0]).toMatchObject({ severity: "error", code: "E9002", line: 12, column: 3, message: "boom" });
+    } finally {
+      delete process.env.ACG_CLANG;
+    }
+  });
+
+  it("refuses a policy over the compiled capacities with a diagnostic", async () => {
+    const ir = sampleIR();
+    ir.exePatterns = Array.from({ length: CAPACITY.patterns + 1 }, (_, index) => ({ index, subject: "exe" as const, kind: "exact" as const, text: `p${index}` }));
+    const r = await compilePolicy(ir, { outDir: join(tmp, "cap") });
+    expect(r.ok).toBe(false);
+    expect(r.diagnostics[0]).toMatchObject({ code: "E9003" });
+  });
+});
+
+describe("abi-encode", () => {
+  it("encodes the policy generation at the manifest's offsets", () => {
+    const buf = encodePolicy(sampleIR());
+    const l = layoutOf(policyStruct);
+    expect(buf.length).toBe(l.size);
+    const hdr = l.fields.find((f) => f.name === "hdr")!.struct!;
+    const off = (s: typeof hdr, name: string) => s.fields.find((f) => f.name === name)!.offset;
+    expect(buf.readUInt32LE(off(hdr, "nr_rules"))).toBe(3);
+    expect(buf.readUInt32LE(off(hdr, "default_rule"))).toBe(2);
+    const rules = l.fields.find((f) => f.name === "rules")!;
+    const rule = rules.struct!;
+    const r0 = rules.offset;
+    expect(buf.readUInt32LE(r0 + off(rule, "class_id"))).toBe(1);
+    expect(buf.readBigUInt64LE(r0 + off(rule, "baseline_bytes"))).toBe(512n << 20n);
+    expect(buf.readBigUInt64LE(r0 + rule.size + off(rule, "baseline_bytes"))).toBe((1n << 64n) - 1n);
+    expect(buf.readUInt8(r0 + off(rule, "burst_mode"))).toBe(1);
+    const patterns = l.fields.find((f) => f.name === "patterns")!;
+    const text = patterns.offset + off(patterns.struct!, "text");
+    expect(buf.subarray(text, text + 3).toString()).toBe("cc*");
+  });
+
+  it("encodes cgroup entries with ACG_NONE for the rule's class", () => {
+    const v = encodeCgroupValue({ ruleId: 1, agentId: 7 });
+    expect(v.length).toBe(24);
+    expect(v.readUInt32LE(0)).toBe(1);
+    expect(v.readUInt32LE(4)).toBe(7);
+    expect(v.readUInt32LE(8)).toBe(0xffffffff);
+  });
+});
