@@ -6,6 +6,7 @@ import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js"
 import { loadPolicy, loadPolicyText, type FrontendResult } from "./frontend.js";
 import { format } from "./fmt.js";
 import { compileCommand } from "./compile-command.js";
+import { applyCommand, statusCommand } from "../runtime/admin-commands.js";
 
 export const EXIT_OK = 0;
 export const EXIT_POLICY_ERRORS = 1;
@@ -19,6 +20,8 @@ Usage:
   acgc compile FILE -o DIR [--emit c] [--dry-run]
                                                compile a policy to BPF objects, a manifest
                                                and a typed runtime module
+  acgc status [--json] [--socket PATH]         what a running acgd enforces, and how
+  acgc apply FILE [--socket PATH]              replace acgd's policy (errors leave it untouched)
   acgc --help | --version
 
 Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
@@ -67,6 +70,10 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return fmtCommand(rest, io);
     case "compile":
       return compileCommand(rest, io);
+    case "status":
+      return statusCommand(rest, io);
+    case "apply":
+      return applyCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }

@@ -1,0 +1,95 @@
+// acgd: loads a policy, sets up the agent cgroup tree, enforces the policy and
+// serves the local API until SIGINT/SIGTERM.
+
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { assembleRuntime } from "./assemble.js";
+import { defaultCgroupRoot } from "./cgroup-tree.js";
+import { DEFAULT_SOCKET } from "./client.js";
+import { Daemon } from "./daemon.js";
+import { loadPolicyFrom } from "./policy-source.js";
+
+export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
+            [--socket-group GID] [--cgroup-root PATH] [--quiet]
+
+Serves the AgentCgroup local API and enforces the policy on the agent cgroup tree.
+  --socket PATH        default ${DEFAULT_SOCKET}
+  --socket-mode OCTAL  default 0660
+  --socket-group GID   numeric group of the socket (default: acgd's group)
+  --cgroup-root PATH   default <cgroup2 mount>/agentcgroup
+  --quiet              no log lines on stderr`;
+
+export async function acgdMain(args: string[]): Promise<number> {
+  const err = (s: string) => process.stderr.write(s);
+  const opts: Record<string, string> = {};
+  let quiet = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--help" || a === "-h") {
+      process.stdout.write(ACGD_USAGE + "\n");
+      return 0;
+    }
+    if (a === "--quiet") {
+      quiet = true;
+      continue;
+    }
+    const known = ["--policy", "--socket", "--socket-mode", "--socket-group", "--cgroup-root"];
+    const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    if (!known.includes(flag)) {
+      err(`acgd: unknown option '${a}'\n\n${ACGD_USAGE}\n`);
+      return 2;
+    }
+    const v = inline ?? args[++i];
+    if (!v) {
+      err(`acgd: ${flag} needs a value\n`);
+      return 2;
+    }
+    opts[flag] = v;
+  }
+  if (!opts["--policy"]) {
+    err(`acgd: --policy is required\n\n${ACGD_USAGE}\n`);
+    return 2;
+  }
+  const mode = opts["--socket-mode"] ? Number.parseInt(opts["--socket-mode"], 8) : 0o660;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    err(`acgd: --socket-mode ${opts["--socket-mode"]}: write an octal mode such as 0660\n`);
+    return 2;
+  }
+  const gid = opts["--socket-group"] === undefined ? undefined : Number(opts["--socket-group"]);
+  if (gid !== undefined && !Number.isInteger(gid)) {
+    err(`acgd: --socket-group ${opts["--socket-group"]}: give the numeric group id\n`);
+    return 2;
+  }
+  const loaded = loadPolicyFrom(opts["--policy"]);
+  if (!loaded.ok) {
+    err(`${loaded.message}\nacgd: not started: the policy has errors\n`);
+    return 1;
+  }
+  const log = quiet ? () => {} : (m: string) => err(`acgd: ${m}\n`);
+  const socketPath = opts["--socket"] ?? DEFAULT_SOCKET;
+  let rt;
+  try {
+    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), log);
+  } catch (e) {
+    err(`acgd: cannot set up the cgroup tree: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const daemon = new Daemon(rt.calls, { socketPath, socketMode: mode, ...(gid !== undefined && { socketGid: gid }), describe: rt.describe, log });
+  try {
+    mkdirSync(dirname(socketPath), { recursive: true });
+    await daemon.listen();
+  } catch (e) {
+    err(`acgd: cannot serve ${socketPath}: ${(e as Error).message}\n`);
+    rt.close();
+    return 1;
+  }
+  log(`policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; listening on ${socketPath}`);
+  for (const [k, v] of Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>)) log(`${k}: ${v}`);
+  await new Promise<void>((resolve) => {
+    for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve());
+  });
+  await daemon.close();
+  rt.close();
+  log("stopped");
+  return 0;
+}

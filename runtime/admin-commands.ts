@@ -1,0 +1,92 @@
+// `acgc status` and `acgc apply`: the operator's view of a running acgd.
+
+import { readFileSync } from "node:fs";
+import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+function socketOption(args: string[]): { socket: string; rest: string[] } | string {
+  let socket = process.env["ACG_SOCKET"] ?? DEFAULT_SOCKET;
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--socket") {
+      const v = args[++i];
+      if (!v) return "--socket needs a path";
+      socket = v;
+    } else if (a.startsWith("--socket=")) socket = a.slice(9);
+    else rest.push(a);
+  }
+  return { socket, rest };
+}
+
+async function request(socket: string, req: Parameters<DaemonClient["request"]>[0]): Promise<unknown | DaemonError> {
+  let client: DaemonClient | undefined;
+  try {
+    client = await DaemonClient.connect(socket);
+    return await client.request(req);
+  } catch (e) {
+    if (e instanceof DaemonError) return e;
+    throw e;
+  } finally {
+    client?.close();
+  }
+}
+
+/** acgc status [--json] [--socket PATH] */
+export async function statusCommand(args: string[], io: Io): Promise<number> {
+  const o = socketOption(args);
+  if (typeof o === "string") return usage(io, o);
+  const json = o.rest.includes("--json");
+  const bad = o.rest.find((a) => a !== "--json");
+  if (bad) return usage(io, `unknown option '${bad}' for status`);
+  const r = await request(o.socket, { op: "status" });
+  if (r instanceof DaemonError) {
+    io.err(`acgc status: ${r.message}\n`);
+    return 2;
+  }
+  if (json) {
+    io.out(JSON.stringify(r, null, 2) + "\n");
+    return 0;
+  }
+  const s = r as { policy: { name: string; sourceHash: string }; cgroupRoot: string; enforcement: Record<string, string>; unenforcedKnobs: Record<string, string>; agents: { agent: string; calls: number }[]; calls: { call: string; agent: string; rule: string; class: string }[] };
+  const lines = [`policy ${s.policy.name} (${s.policy.sourceHash.slice(0, 12)}), cgroup root ${s.cgroupRoot}`, "enforcement:"];
+  for (const [k, v] of Object.entries(s.enforcement)) lines.push(`  ${k}: ${v}`);
+  for (const [k, v] of Object.entries(s.unenforcedKnobs)) lines.push(`  not enforced: ${k}: ${v}`);
+  lines.push(`agents: ${s.agents.length}${s.agents.length ? "" : " (none yet)"}`);
+  for (const a of s.agents) lines.push(`  ${a.agent}: ${a.calls} running call(s)`);
+  for (const c of s.calls) lines.push(`  call ${c.call} of ${c.agent}: rule ${c.rule}, class ${c.class}`);
+  io.out(lines.join("\n") + "\n");
+  return 0;
+}
+
+/** acgc apply FILE [--socket PATH]: replaces the running policy; a policy with errors leaves it untouched. */
+export async function applyCommand(args: string[], io: Io): Promise<number> {
+  const o = socketOption(args);
+  if (typeof o === "string") return usage(io, o);
+  if (o.rest.length !== 1 || o.rest[0]!.startsWith("-")) return usage(io, "apply takes one policy file");
+  const file = o.rest[0]!;
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch (e) {
+    io.err(`acgc apply: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    return 2;
+  }
+  const r = await request(o.socket, { op: "apply_policy", source, name: file });
+  if (r instanceof DaemonError) {
+    io.err(`acgc apply: ${r.message}\n`);
+    return r.code === "policy_error" ? 1 : 2;
+  }
+  const a = r as { policy: string; sourceHash: string };
+  io.out(`applied policy ${a.policy} (${a.sourceHash.slice(0, 12)})\n`);
+  return 0;
+}
+
+function usage(io: Io, msg: string): number {
+  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE [--socket PATH]\n`);
+  return 2;
+}

@@ -1,0 +1,122 @@
+// The acgd local API: newline-delimited JSON over a Unix socket. One request
+// per line, one response line per request, in order. This file is the
+// protocol: request shapes, their validation, and the response envelope.
+
+/** Longest request line accepted; longer ones are answered with an error and discarded. */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+export type ErrorCode = "bad_json" | "bad_request" | "unknown_op" | "too_large" | "forbidden" | "not_found" | "refused" | "conflict" | "policy_error" | "internal";
+
+export interface StartCall {
+  op: "start_call";
+  agent?: string;
+  tenant?: string;
+  tool?: string;
+  hints?: string[];
+  /** The command the call runs (matched on argv/exe). */
+  argv: string[];
+  /** Full executable path (the `path` subject), when the client resolved it. */
+  path?: string;
+  /** Move this already running process into the new call (processes started without `acg run`). */
+  pid?: number;
+}
+export interface EndCall {
+  op: "end_call";
+  call: string;
+}
+export interface DeclareIntent {
+  op: "declare_intent";
+  call: string;
+  hints: string[];
+}
+export interface Status {
+  op: "status";
+}
+export interface Usage {
+  op: "usage";
+  agent?: string;
+  tenant?: string;
+}
+export interface ApplyPolicy {
+  op: "apply_policy";
+  /** Policy source text (.acg). */
+  source: string;
+  /** Name used in diagnostics. */
+  name?: string;
+}
+
+export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy) & { id?: number | string };
+
+export type Response =
+  | { id?: number | string | null; ok: true; result: unknown }
+  | { id?: number | string | null; ok: false; error: { code: ErrorCode; message: string } };
+
+export class ApiError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy"] as const;
+
+type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?">;
+const SHAPES: Record<(typeof OPS)[number], Fields> = {
+  start_call: { agent: "string?", tenant: "string?", tool: "string?", hints: "strings?", argv: "strings", path: "string?", pid: "pid?" },
+  end_call: { call: "string" },
+  declare_intent: { call: "string", hints: "strings" },
+  status: {},
+  usage: { agent: "string?", tenant: "string?" },
+  apply_policy: { source: "string", name: "string?" },
+};
+
+const MAX_STRING = 64 * 1024;
+const MAX_ITEMS = 4096;
+
+/** Parses and validates one request line; throws ApiError with what is wrong. */
+export function parseRequest(line: string): Request {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (e) {
+    throw new ApiError("bad_json", `request is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ApiError("bad_request", "a request is a JSON object with an \"op\" field");
+  const o = v as Record<string, unknown>;
+  if (typeof o["op"] !== "string") throw new ApiError("bad_request", "missing \"op\" (one of " + OPS.join(", ") + ")");
+  const op = o["op"];
+  if (!(OPS as readonly string[]).includes(op)) throw new ApiError("unknown_op", `unknown op "${op.slice(0, 64)}": ops are ${OPS.join(", ")}`);
+  const id = o["id"];
+  if (id !== undefined && typeof id !== "number" && typeof id !== "string") throw new ApiError("bad_request", "\"id\" must be a number or a string");
+  const shape = SHAPES[op as (typeof OPS)[number]];
+  for (const key of Object.keys(o)) {
+    if (key !== "op" && key !== "id" && !(key in shape)) throw new ApiError("bad_request", `${op}: unknown field "${key.slice(0, 64)}" (fields: ${Object.keys(shape).join(", ") || "none"})`);
+  }
+  for (const [key, kind] of Object.entries(shape)) {
+    const val = o[key];
+    const optional = kind.endsWith("?");
+    if (val === undefined) {
+      if (!optional) throw new ApiError("bad_request", `${op}: missing field "${key}"`);
+      continue;
+    }
+    const base = kind.replace("?", "");
+    if (base === "string" && (typeof val !== "string" || val.length > (key === "source" ? MAX_REQUEST_BYTES : MAX_STRING))) {
+      throw new ApiError("bad_request", `${op}: "${key}" must be a string`);
+    }
+    if (base === "strings") {
+      if (!Array.isArray(val) || val.length > MAX_ITEMS || !val.every((s) => typeof s === "string" && s.length <= MAX_STRING)) {
+        throw new ApiError("bad_request", `${op}: "${key}" must be an array of strings`);
+      }
+      if (key === "argv" && val.length === 0) throw new ApiError("bad_request", `${op}: "argv" must name the command`);
+    }
+    if (base === "pid" && (!Number.isSafeInteger(val) || (val as number) <= 0)) throw new ApiError("bad_request", `${op}: "pid" must be a positive integer`);
+  }
+  return o as unknown as Request;
+}
+
+export function okResponse(id: Request["id"] | null, result: unknown): Response {
+  return { id: id ?? null, ok: true, result };
+}
+
+export function errorResponse(id: Request["id"] | null, code: ErrorCode, message: string): Response {
+  return { id: id ?? null, ok: false, error: { code, message } };
+}

@@ -1,0 +1,303 @@
+// Enforcement through plain cgroup v2 files, for kernels without memcg_bpf_ops.
+// Event driven: the kernel notifies changes of memory.events (inotify via
+// fs.watch) and PSI triggers (see native-io.ts); the only timers are one decision
+// deadline per call (burst credit expiry, throttle ramp step, kill deadline,
+// cooldown end) and one clear-check per active pressure rule.
+//
+// Burst: memory.high sits at the baseline as a tripwire. When usage crosses
+// it the kernel counts a `high` event; the burst clock of runtime/decide.ts
+// (the same rules the BPF path follows) then says bursting → memory.high is
+// raised to baseline+burst until the credit is spent, or throttled →
+// memory.high is pulled from the current usage down to the baseline over the
+// over_high ramp (the kernel's reclaim throttling does the slowing), and
+// after `kill after` of continuous overage the call is killed (cgroup.kill).
+//
+// The clock only learns the usage at events and deadlines, so a burst is
+// charged until the next of them: credit is used conservatively.
+
+import { watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
+import { formatBytes } from "../compiler/units.js";
+import { burstInit, BurstMode, burstUpdate, MemVerdict, throttleDelayMs, type BurstClock, type BurstParams, type MemVerdictCode } from "./decide.js";
+import type { PsiWatcher } from "./native-io.js";
+import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+
+const now = (): bigint => process.hrtime.bigint();
+/** Steps the over_high ramp is taken in (memory.high moves at each). */
+const RAMP_STEPS = 4;
+
+interface MemoryState {
+  call: ToolCall;
+  baseline: bigint;
+  burstBytes: bigint;
+  params: BurstParams;
+  clock: BurstClock;
+  verdict: MemVerdictCode;
+  /** Usage when throttling began: the ramp pulls memory.high from here to the baseline. */
+  throttleFrom: bigint;
+  high: bigint | null;
+  watcher: FSWatcher | null;
+  timer: NodeJS.Timeout | null;
+  lastHighCount: number;
+}
+
+interface PressureScope {
+  rule: PressureRuleIR;
+  /** Where this trigger watches: "host", "tenant:<name>", "agent:<tenant/agent>". */
+  scope: string;
+  file: string;
+  watch: { close(): void } | null;
+  active: boolean;
+  clearTimer: NodeJS.Timeout | null;
+  /** Knob values to restore when pressure clears: call id → file → value. */
+  saved: Map<string, Map<string, string>>;
+}
+
+export class CgroupfsEnforcer implements Enforcer {
+  readonly #calls: ToolCalls;
+  readonly #psi: PsiWatcher | null;
+  readonly #mem = new Map<string, MemoryState>();
+  readonly #pressure = new Map<string, PressureScope>();
+  readonly #hostPressureFile: string;
+  readonly #log: (msg: string) => void;
+
+  constructor(calls: ToolCalls, opts: { psi: PsiWatcher | null; hostPressureFile?: string; log?: (msg: string) => void }) {
+    this.#calls = calls;
+    this.#psi = opts.psi;
+    this.#hostPressureFile = opts.hostPressureFile ?? "/proc/pressure/memory";
+    this.#log = opts.log ?? (() => {});
+    this.policyChanged(calls.policy);
+  }
+
+  describe(): Record<string, string> {
+    const pressure = this.#calls.policy.pressureRules.length === 0
+      ? "no pressure rules"
+      : this.#psi ? `PSI triggers (${this.#pressure.size} watched), memory.low/memory.high while active` : "NOT enforced: no PSI trigger support in the native addon";
+    return {
+      memory: "cgroup v2 files: memory.high (baseline, burst raise, throttle ramp), memory.max, memory.low, memory.min; cgroup.kill for `kill after`",
+      pressure,
+    };
+  }
+
+  callStarted(call: ToolCall): void {
+    const baseline = call.limits.baselineBytes;
+    if (baseline === null) return;
+    const b = call.rule.memory.burst;
+    const params: BurstParams = b
+      ? { durationNs: BigInt(b.durationNs), refillNs: BigInt(b.refillNs), mode: b.mode === "refill" ? BurstMode.refill : BurstMode.cooldown }
+      : { durationNs: 0n, refillNs: 0n, mode: BurstMode.none };
+    const st: MemoryState = {
+      call, baseline: BigInt(baseline), burstBytes: BigInt(b?.bytes ?? 0), params, clock: burstInit(params, now()),
+      verdict: MemVerdict.calm, throttleFrom: 0n, high: BigInt(baseline), watcher: null, timer: null, lastHighCount: 0,
+    };
+    this.#mem.set(call.id, st);
+    // Only calls that can burst or escalate need to hear about memory.high events.
+    if (b || call.rule.memory.overHigh.killAfterNs !== null || call.rule.memory.overHigh.delayMaxMs > 0) {
+      try {
+        st.watcher = watch(join(call.path, "memory.events"), { persistent: false }, () => this.#evaluate(st));
+        st.watcher.on("error", () => {});
+      } catch (e) {
+        call.events.push(`memory.events cannot be watched (${(e as Error).message}): burst and over_high are not enforced for this call`);
+      }
+    }
+    for (const p of this.#pressure.values()) if (p.active && this.#inScope(p, call)) this.#applyPressure(p, call);
+  }
+
+  callEnded(call: ToolCall): void {
+    const st = this.#mem.get(call.id);
+    if (st) {
+      st.watcher?.close();
+      if (st.timer) clearTimeout(st.timer);
+      this.#mem.delete(call.id);
+    }
+    for (const p of this.#pressure.values()) p.saved.delete(call.id);
+  }
+
+  agentAdded(agent: AgentEntry): void {
+    for (const rule of this.#calls.policy.pressureRules) {
+      if (rule.scope.kind === "agent") this.#watchPressure(rule, `agent:${agent.key}`, agent.path);
+      if (rule.scope.kind === "tenant") {
+        const t = rule.scope.tenantId === null ? agent.tenant : this.#calls.policy.tenants[rule.scope.tenantId]?.name;
+        if (t === agent.tenant) this.#watchPressure(rule, `tenant:${t}`, this.#calls.tree.tenantPath(t));
+      }
+    }
+  }
+
+  policyChanged(policy: PolicyIR): void {
+    for (const p of this.#pressure.values()) this.#closePressure(p);
+    this.#pressure.clear();
+    for (const rule of policy.pressureRules) if (rule.scope.kind === "host") this.#watchPressure(rule, "host", null);
+    for (const a of this.#calls.agents.values()) this.agentAdded(a);
+  }
+
+  close(): void {
+    for (const st of this.#mem.values()) this.callEnded(st.call);
+    for (const p of this.#pressure.values()) this.#closePressure(p);
+    this.#pressure.clear();
+  }
+
+  /** Re-decides a call's memory.high from its usage now (after an event or at its deadline). */
+  #evaluate(st: MemoryState): void {
+    if (!this.#mem.has(st.call.id)) return;
+    const tree = this.#calls.tree;
+    const usageText = tree.readKnob(st.call.path, "memory.current");
+    if (usageText === null) return; // the cgroup is being removed
+    const usage = BigInt(usageText.trim());
+    const t = now();
+    const before = st.verdict;
+    st.verdict = burstUpdate(st.clock, st.params, t, usage, st.baseline, st.burstBytes);
+    const om = st.call.rule.memory.overHigh;
+    const at = `t=${(Number(t - st.clock.overSinceNs || t) / 1e9).toFixed(2)}s over`;
+    switch (st.verdict) {
+      case MemVerdict.calm:
+        this.#setHigh(st, st.baseline);
+        if (before !== MemVerdict.calm) st.call.events.push(`calm: usage ${formatBytes(Number(usage))} back at or below the baseline; memory.high ${formatBytes(Number(st.baseline))}`);
+        break;
+      case MemVerdict.bursting:
+        if (before !== MemVerdict.bursting) {
+          st.call.events.push(`burst: usage ${formatBytes(Number(usage))} above the baseline ${formatBytes(Number(st.baseline))}; memory.high raised by ${formatBytes(Number(st.burstBytes))} for ${(Number(st.clock.creditNs) / 1e9).toFixed(1)}s of credit`);
+        }
+        this.#setHigh(st, st.baseline + st.burstBytes);
+        break;
+      case MemVerdict.throttled: {
+        if (before !== MemVerdict.throttled) {
+          st.throttleFrom = usage > st.baseline ? usage : st.baseline;
+          const why = st.params.mode === BurstMode.none ? "no burst allowance" : usage > st.baseline + st.burstBytes ? "above baseline+burst" : "burst credit spent";
+          st.call.events.push(`throttled (${why}): usage ${formatBytes(Number(usage))}, ${at}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`);
+        }
+        const delay = throttleDelayMs(st.clock, st.verdict, t, om.delayMinMs, om.delayMaxMs, BigInt(om.rampNs));
+        const span = om.delayMaxMs - om.delayMinMs;
+        const frac = span > 0 ? Math.min(1, Math.max(0, (delay - om.delayMinMs) / span)) : 1;
+        const high = st.throttleFrom - BigInt(Math.floor(Number(st.throttleFrom - st.baseline) * frac));
+        this.#setHigh(st, high);
+        const overNs = t - st.clock.overSinceNs;
+        if (om.killAfterNs !== null && overNs >= BigInt(om.killAfterNs)) {
+          this.#kill(st, `killed by the runtime: over its baseline ${formatBytes(Number(st.baseline))} for ${(Number(overNs) / 1e9).toFixed(1)}s (rule '${st.call.rule.name}' kills after ${om.killAfterNs / 1e9}s)`);
+          return;
+        }
+        break;
+      }
+    }
+    this.#schedule(st, t);
+  }
+
+  /** Arms the call's one timer at its next decision deadline, if it has one. */
+  #schedule(st: MemoryState, t: bigint): void {
+    if (st.timer) clearTimeout(st.timer);
+    st.timer = null;
+    const om = st.call.rule.memory.overHigh;
+    const deadlines: bigint[] = [];
+    if (st.verdict === MemVerdict.bursting) deadlines.push(t + st.clock.creditNs);
+    if (st.verdict === MemVerdict.throttled) {
+      const since = st.clock.exhaustedAtNs > st.clock.overSinceNs ? st.clock.exhaustedAtNs : st.clock.overSinceNs;
+      const step = BigInt(om.rampNs) / BigInt(RAMP_STEPS);
+      if (step > 0n && t < since + BigInt(om.rampNs)) deadlines.push(t + step);
+      if (om.killAfterNs !== null) deadlines.push(st.clock.overSinceNs + BigInt(om.killAfterNs));
+      if (st.params.mode === BurstMode.cooldown && st.clock.exhaustedAtNs !== 0n) deadlines.push(st.clock.exhaustedAtNs + st.params.refillNs);
+    }
+    const future = deadlines.filter((d) => d > t);
+    if (future.length === 0) return;
+    const next = future.reduce((a, b) => (b < a ? b : a));
+    st.timer = setTimeout(() => this.#evaluate(st), Number((next - t) / 1_000_000n) + 1);
+    st.timer.unref();
+  }
+
+  #setHigh(st: MemoryState, v: bigint): void {
+    if (st.high === v) return;
+    st.high = v;
+    this.#calls.tree.setKnob(st.call.path, "memory.high", String(v));
+  }
+
+  #kill(st: MemoryState, why: string): void {
+    st.call.killedBy = why;
+    st.call.events.push(why);
+    this.#calls.tree.setKnob(st.call.path, "cgroup.kill", "1");
+    this.callEnded(st.call);
+  }
+
+  // --- pressure rules -------------------------------------------------------
+
+  #watchPressure(rule: PressureRuleIR, scope: string, cgroupPath: string | null): void {
+    const key = `${rule.id}@${scope}`;
+    if (this.#pressure.has(key)) return;
+    const file = cgroupPath === null ? this.#hostPressureFile : join(cgroupPath, "memory.pressure");
+    const p: PressureScope = { rule, scope, file, watch: null, active: false, clearTimer: null, saved: new Map() };
+    this.#pressure.set(key, p);
+    if (!this.#psi) return;
+    const windowUs = Math.round(rule.windowNs / 1000);
+    const stallUs = Math.max(1, Math.round((windowUs * rule.thresholdPercent) / 100));
+    try {
+      p.watch = this.#psi.watch(file, `${rule.psi} ${stallUs} ${windowUs}`, () => this.#pressureEvent(p));
+    } catch (e) {
+      this.#log(`pressure rule ${rule.id} (${scope}): cannot watch ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  #closePressure(p: PressureScope): void {
+    if (p.active) this.#clearPressure(p);
+    p.watch?.close();
+    if (p.clearTimer) clearTimeout(p.clearTimer);
+  }
+
+  #inScope(p: PressureScope, call: ToolCall): boolean {
+    if (p.scope === "host") return true;
+    if (p.scope.startsWith("tenant:")) return call.agent.tenant === p.scope.slice(7);
+    return call.agent.key === p.scope.slice(6);
+  }
+
+  /** A PSI trigger fired: apply the rule's actions, and check for clearing after two windows without events. */
+  #pressureEvent(p: PressureScope): void {
+    if (!p.active) {
+      p.active = true;
+      this.#log(`pressure rule ${p.rule.id} (${p.scope}) active`);
+      for (const call of this.#calls.calls.values()) if (this.#inScope(p, call)) this.#applyPressure(p, call);
+    }
+    if (p.clearTimer) clearTimeout(p.clearTimer);
+    p.clearTimer = setTimeout(() => this.#clearPressure(p), Math.round((2 * p.rule.windowNs) / 1e6));
+    p.clearTimer.unref();
+  }
+
+  #applyPressure(p: PressureScope, call: ToolCall): void {
+    const bit = 1 << call.cls.id;
+    const tree = this.#calls.tree;
+    const usage = tree.readKnob(call.path, "memory.current")?.trim();
+    if (!usage) return;
+    const saved = new Map<string, string>();
+    const set = (file: string, value: string) => {
+      const old = tree.readKnob(call.path, file)?.trim();
+      if (old === undefined) return;
+      saved.set(file, old);
+      tree.setKnob(call.path, file, value);
+    };
+    if (p.rule.protectClassMask & bit) {
+      set("memory.low", String(Math.max(Number(usage), call.limits.lowBytes)));
+      call.events.push(`pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`);
+    }
+    const throttle = p.rule.throttle.find((t) => t.classMask & bit);
+    if (throttle) {
+      set("memory.high", usage);
+      call.events.push(`pressure (${p.scope}): throttled at ${formatBytes(Number(usage))} (memory.high; policy delay ${throttle.delayMs}ms)`);
+    }
+    if (saved.size) p.saved.set(call.id, saved);
+  }
+
+  #clearPressure(p: PressureScope): void {
+    p.active = false;
+    p.clearTimer = null;
+    this.#log(`pressure rule ${p.rule.id} (${p.scope}) cleared`);
+    for (const [id, files] of p.saved) {
+      const call = this.#calls.calls.get(id);
+      if (!call) continue;
+      for (const [file, value] of files) this.#calls.tree.setKnob(call.path, file, value);
+      call.events.push(`pressure (${p.scope}) cleared: limits restored`);
+      // memory.high may have been moved by the burst logic meanwhile: let it decide again.
+      const st = this.#mem.get(id);
+      if (st) {
+        st.high = null;
+        this.#evaluate(st);
+      }
+    }
+    p.saved.clear();
+  }
+}

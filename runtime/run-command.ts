@@ -1,0 +1,226 @@
+// `acg run`: runs one tool call in its own cgroup. With acgd running it asks
+// the daemon for the cgroup; with --policy and no daemon it does the same in
+// process. The command starts directly inside the cgroup (clone3
+// CLONE_INTO_CGROUP), inherits stdin/stdout/stderr, gets SIGINT/SIGTERM/SIGHUP
+// forwarded, and its exit status becomes acg's (128+N for signal N).
+
+import { accessSync, closeSync, constants as fsConstants, statSync } from "node:fs";
+import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
+import { assembleRuntime, type Runtime } from "./assemble.js";
+import { defaultCgroupRoot } from "./cgroup-tree.js";
+import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./loader.js";
+import { loadPolicyFrom } from "./policy-source.js";
+import { exitCodeOf, formatReport, jsonReport } from "./report.js";
+import { CallError, NO_TENANT, type CallReport, type StartCallRequest } from "./tool-calls.js";
+
+export const RUN_USAGE = `Usage: acg run [--agent ID] [--tenant T] [--tool NAME] [--hint KEY=VALUE]...
+               [--socket PATH] [--policy FILE --cgroup-root PATH] [--quiet | --json] -- CMD [ARGS...]
+
+Runs CMD as one tool call in its own cgroup and reports its usage on stderr.
+  --agent ID        the agent (default: $ACG_AGENT, or the agent whose cgroup acg runs in)
+  --tenant T        the agent's tenant
+  --tool NAME       the agent framework's tool name (matched by \`tool\`)
+  --hint K=V        memory=SIZE, class=NAME, cpu.weight=N (requests, capped by the policy),
+                    kind=WORD or WORD (labels matched by \`hint\`); repeatable
+  --socket PATH     acgd's socket (default ${DEFAULT_SOCKET})
+  --policy FILE     without a reachable acgd, enforce this policy in process
+  --cgroup-root P   with --policy: the cgroup tree's root (default <cgroup2 mount>/agentcgroup)
+  --quiet           no report (except why a killed call was killed)
+  --json            the report as one JSON line
+Exit status: CMD's, 128+N if a signal N ended it, 125 if acg itself failed, 127 if CMD was not found.`;
+
+export const EXIT_RUN_FAILED = 125;
+export const EXIT_NOT_FOUND = 127;
+
+interface RunArgs {
+  agent?: string;
+  tenant?: string;
+  tool?: string;
+  hints: string[];
+  socket: string;
+  policy?: string;
+  cgroupRoot?: string;
+  output: "text" | "quiet" | "json";
+  command: string[];
+}
+
+class UsageError extends Error {}
+
+function parseArgs(args: string[]): RunArgs {
+  const out: RunArgs = { hints: [], socket: process.env["ACG_SOCKET"] ?? DEFAULT_SOCKET, output: "text", command: [] };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") {
+      out.command = args.slice(i + 1);
+      break;
+    }
+    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const value = () => {
+      const v = inline ?? args[++i];
+      if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case "--agent": out.agent = value(); break;
+      case "--tenant": out.tenant = value(); break;
+      case "--tool": out.tool = value(); break;
+      case "--hint": out.hints.push(value()); break;
+      case "--socket": out.socket = value(); break;
+      case "--policy": out.policy = value(); break;
+      case "--cgroup-root": out.cgroupRoot = value(); break;
+      case "--quiet": out.output = "quiet"; break;
+      case "--json": out.output = "json"; break;
+      default:
+        if (a.startsWith("-")) throw new UsageError(`unknown option '${a}'`);
+        // A command without `--`: everything from here on is the command.
+        out.command = args.slice(i);
+        i = args.length;
+    }
+  }
+  if (out.command.length === 0) throw new UsageError("no command: write `acg run [OPTIONS] -- CMD [ARGS...]`");
+  out.agent ??= process.env["ACG_AGENT"] || undefined;
+  return out;
+}
+
+/** PATH lookup (spawnInCgroup executes a path, it does not search). */
+export function resolveExecutable(cmd: string): string | null {
+  const runnable = (p: string) => {
+    try {
+      accessSync(p, fsConstants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (cmd.includes("/")) return runnable(cmd) ? (isAbsolute(cmd) ? cmd : resolve(cmd)) : null;
+  for (const dir of (process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter)) {
+    if (dir && runnable(join(dir, cmd))) return join(dir, cmd);
+  }
+  return null;
+}
+
+/** Start and end of a call, through acgd or in process. */
+interface CallBackend {
+  start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string }>;
+  end(call: string): Promise<CallReport>;
+  close(): void;
+}
+
+function daemonBackend(client: DaemonClient): CallBackend {
+  return {
+    start: async (req) => (await client.request({ op: "start_call", ...req })) as { call: string; cgroup: string },
+    end: async (call) => (await client.request({ op: "end_call", call })) as CallReport,
+    close: () => client.close(),
+  };
+}
+
+function standaloneBackend(rt: Runtime): CallBackend {
+  return {
+    start: async (req) => {
+      const own = rt.calls.tree.cgroupOfPid(process.pid)?.split("/");
+      const agent = req.agent ?? own?.[1];
+      if (!agent) throw new UsageError("which agent? pass --agent ID (or set ACG_AGENT)");
+      const tenant = req.tenant ?? (own?.[0] && own[0] !== NO_TENANT ? own[0] : undefined);
+      const call = rt.calls.startCall({ ...req, agent, ...(tenant !== undefined && { tenant }) });
+      return { call: call.id, cgroup: call.path };
+    },
+    end: (call) => rt.calls.endCall(call),
+    close: () => rt.close(),
+  };
+}
+
+async function connectBackend(a: RunArgs, err: (s: string) => void): Promise<CallBackend | number> {
+  try {
+    return daemonBackend(await DaemonClient.connect(a.socket));
+  } catch (e) {
+    if (!a.policy) {
+      err(`acg: ${(e as Error).message}\n  help: start acgd, pass --socket PATH, or run standalone with --policy FILE\n`);
+      return EXIT_RUN_FAILED;
+    }
+  }
+  const loaded = loadPolicyFrom(a.policy);
+  if (!loaded.ok) {
+    err(`${loaded.message}\nacg: the policy has errors; nothing was run\n`);
+    return EXIT_RUN_FAILED;
+  }
+  return standaloneBackend(assembleRuntime(loaded.ir, a.cgroupRoot ?? defaultCgroupRoot()));
+}
+
+export async function runCommand(args: string[], err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+  let a: RunArgs;
+  try {
+    a = parseArgs(args);
+  } catch (e) {
+    err(`acg run: ${(e as Error).message}\n\n${RUN_USAGE}\n`);
+    return 2;
+  }
+  const file = resolveExecutable(a.command[0]!);
+  if (!file) {
+    err(`acg run: ${a.command[0]}: command not found (or not executable)\n`);
+    return EXIT_NOT_FOUND;
+  }
+  const backend = await connectBackend(a, err);
+  if (typeof backend === "number") return backend;
+  try {
+    let started;
+    try {
+      started = await backend.start({
+        ...(a.agent !== undefined && { agent: a.agent }),
+        ...(a.tenant !== undefined && { tenant: a.tenant }),
+        ...(a.tool !== undefined && { tool: a.tool }),
+        hints: a.hints,
+        argv: a.command,
+        path: file,
+      });
+    } catch (e) {
+      if (e instanceof DaemonError || e instanceof CallError || e instanceof UsageError) {
+        err(`acg run: ${(e as Error).message}\n`);
+        return EXIT_RUN_FAILED;
+      }
+      throw e;
+    }
+    const status = await runInCgroup(file, a.command, started.cgroup, err);
+    const report = await backend.end(started.call);
+    if (typeof status === "number") return status;
+    if (a.output === "json") err(jsonReport(status, report));
+    else if (a.output === "text") err(formatReport(status, report));
+    else if (report.advice) err(`acg: ${report.advice}\n`);
+    return exitCodeOf(status);
+  } catch (e) {
+    err(`acg run: ${(e as Error).message}\n`);
+    return EXIT_RUN_FAILED;
+  } finally {
+    backend.close();
+  }
+}
+
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** Spawns into the cgroup and waits; returns the exit status, or acg's exit code if it could not start. */
+async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s: string) => void): Promise<ExitStatus | number> {
+  let child;
+  try {
+    // Own session: terminal signals reach acg alone, which forwards each exactly once.
+    child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
+    return code === "ENOENT" ? EXIT_NOT_FOUND : code === "EACCES" ? 126 : EXIT_RUN_FAILED;
+  }
+  const { pidfd } = child;
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      sendSignal(pidfd, sig);
+    } catch {
+      // already exited: waitPidfd below returns its status
+    }
+  };
+  for (const s of FORWARDED) process.on(s, forward);
+  try {
+    return await waitPidfd(pidfd);
+  } finally {
+    for (const s of FORWARDED) process.off(s, forward);
+    closeSync(pidfd);
+  }
+}
