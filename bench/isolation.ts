@@ -1,0 +1,565 @@
+// The isolation experiment: several agents replay their traces concurrently
+// under one memory budget (memory.max of a parent cgroup), once per setup:
+//
+//   alone   the high-priority agent by itself (the reference for its slowdown)
+//   none    no per-agent control, only the shared budget
+//   static  every agent capped (memory.max) at its own trace's peak: a container limit
+//   hints   the high-priority agent unlimited, the others with a fixed memory.high
+//           (the published prototype's setup)
+//   policy:FILE  a compiled policy enforced by acgd, every tool call started
+//           through `acg run` (needs the runtime; see AcgLauncher)
+//
+// Runs as root where cgroup v2 has the memory controller (the guest):
+//   node dist/bench/isolation.js [--setups alone,none,static,hints] [--budgets 0.7,0.83]
+//        [--speed 30] [--scale 1/64] [--agents 3] [--seed 1] [--out FILE] [--traces DIR]
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseAllocLog } from "./alloc-log.js";
+import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
+import { buildPlan, curveText, type AgentPlan, type ProcessPlan, type ReplayPlan } from "./plan.js";
+import { defaultTraceDir, quantile } from "./traces.js";
+
+const MiB = 1024 * 1024;
+
+export interface IsolationOptions {
+  setups: string[];
+  /** Budgets as fractions of the plan's concurrent peak (scaled). */
+  budgets: number[];
+  speed: number;
+  scale: number;
+  agents: number;
+  seed: number;
+  traceDir: string;
+  outFile: string;
+  workDir: string;
+  allocBin: string;
+  /** Added to each agent's static cap and counted in budgets: the processes' own overhead. */
+  slackBytes: number;
+  chunkBytes: number;
+  sampleMs: number;
+  maxSeconds?: number;
+  acg?: string;
+}
+
+export interface ProcRecord {
+  agent: string;
+  kind: "agent" | "call";
+  index: number;
+  family: string;
+  /** Wall seconds after the run's start. */
+  plannedStart: number;
+  start: number;
+  end: number | null;
+  nominalS: number;
+  status: "completed" | "oom-killed" | "killed" | "failed" | "not-started";
+  exitCode: number | null;
+  signal: string | null;
+  latP50Us: number | null;
+  steps: number;
+}
+
+export interface AgentResult {
+  id: string;
+  run: string;
+  high: boolean;
+  survived: boolean;
+  oomKills: number;
+  callsPlanned: number;
+  callsCompleted: number;
+  callsKilled: number;
+  completionS: number | null;
+  nominalS: number;
+  slowdown: number | null;
+  latency: { n: number; p50Us: number; p95Us: number; p99Us: number; maxUs: number };
+  memStallSomeUs: number;
+  memStallFullUs: number;
+  highEvents: number;
+  maxEvents: number;
+  peakUsedBytes: number;
+  /** Mean of min(memory.max, memory.high) over time; null when unlimited. */
+  reservedAvgBytes: number | null;
+  usedAvgBytes: number;
+  /** 1 - used/reserved averaged over time; null when unlimited. */
+  wasteFraction: number | null;
+  limits: { max: number | null; high: number | null };
+}
+
+export interface RunResult {
+  setup: string;
+  budgetFraction: number;
+  budgetBytes: number;
+  wallS: number;
+  agents: AgentResult[];
+  procs: ProcRecord[];
+  /** Samples: t (s), per-agent used and reserved bytes, parent used. */
+  timeline: { t: number; used: number[]; reserved: (number | null)[]; parent: number }[];
+  parentEvents: Record<string, number>;
+  errors: string[];
+}
+
+export interface IsolationResult {
+  kind: "isolation";
+  date: string;
+  kernel: string;
+  options: Omit<IsolationOptions, "outFile" | "workDir" | "allocBin">;
+  plan: {
+    span: number;
+    concurrentPeakBytes: number;
+    sumOfPeaksBytes: number;
+    agents: { id: string; run: string; high: boolean; delay: number; duration: number; peakBytes: number; medianBytes: number; calls: number; callFamilies: Record<string, number>; callTimes: { start: number; end: number; family: string }[] }[];
+  };
+  runs: RunResult[];
+}
+
+/** How one setup places and limits processes. */
+export interface Launcher {
+  readonly name: string;
+  prepare(plan: ReplayPlan, budgetBytes: number): Promise<void>;
+  /** The cgroup whose memory is the agent's (for monitoring). */
+  agentCgroup(agent: AgentPlan): string;
+  parentCgroup(): string;
+  spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): ChildProcess;
+  cleanup(): Promise<void>;
+}
+
+/** Setups alone/none/static/hints: plain cgroup v2 files. */
+export class CgroupLauncher implements Launcher {
+  private root: string;
+  constructor(
+    readonly name: "alone" | "none" | "static" | "hints",
+    private o: IsolationOptions,
+    private binDir: string,
+  ) {
+    this.root = join(CGROUP_ROOT, `acg-bench-${process.pid}`, name);
+  }
+  parentCgroup(): string {
+    return this.root;
+  }
+  agentCgroup(a: AgentPlan): string {
+    return join(this.root, a.id);
+  }
+  async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
+    const top = dirname(this.root);
+    mkCg(top);
+    enableControllers(CGROUP_ROOT, ["memory", "cpu", "pids"]);
+    enableControllers(top, ["memory", "cpu", "pids"]);
+    removeCgTree(this.root);
+    mkCg(this.root);
+    writeCg(this.root, "memory.max", budgetBytes);
+    writeCg(this.root, "memory.swap.max", 0);
+    enableControllers(this.root, ["memory", "cpu", "pids"]);
+    const lowShare = this.lowHigh(plan, budgetBytes);
+    for (const a of plan.agents) {
+      const d = this.agentCgroup(a);
+      mkCg(d);
+      enableControllers(d, ["memory", "cpu", "pids"]);
+      if (this.name === "static") writeCg(d, "memory.max", staticCap(a, plan, this.o));
+      if (this.name === "hints" && !a.highPriority) writeCg(d, "memory.high", lowShare);
+    }
+  }
+  /** hints: the low-priority agents share what the budget leaves beyond the high agent's peak. */
+  lowHigh(plan: ReplayPlan, budgetBytes: number): number {
+    const high = plan.agents.find((a) => a.highPriority)!;
+    const lows = plan.agents.filter((a) => !a.highPriority);
+    const left = budgetBytes - staticCap(high, plan, this.o);
+    const floor = Math.max(...lows.map((a) => a.medianBytes * plan.scale)) + this.o.slackBytes;
+    return Math.max(floor, left / Math.max(1, lows.length));
+  }
+  spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): ChildProcess {
+    const leaf = join(this.agentCgroup(agent), kind === "agent" ? "agent" : `call${index}`);
+    mkCg(leaf);
+    const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
+    return spawn(exe, [...allocArgs, "--cgroup", leaf, "--", ...proc.argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] });
+  }
+  async cleanup(): Promise<void> {
+    removeCgTree(this.root);
+  }
+}
+
+/**
+ * Setup policy:FILE: acgd enforces the compiled policy; every process starts
+ * through `acg run --agent ID --tool TOOL -- EXE ARGS`, so the policy's
+ * matchers classify it. Needs `acg` (the runtime CLI) and acgd.
+ */
+export class AcgLauncher implements Launcher {
+  readonly name: string;
+  private daemon: ChildProcess | null = null;
+  constructor(
+    private policy: string,
+    private o: IsolationOptions,
+    private binDir: string,
+  ) {
+    this.name = `policy:${policy.replace(/^.*\//, "").replace(/\.acg$/, "")}`;
+  }
+  private root = join(CGROUP_ROOT, `acg-bench-${process.pid}`, "acgd");
+  parentCgroup(): string {
+    return this.root;
+  }
+  agentCgroup(a: AgentPlan): string {
+    return join(this.root, "agents", a.id);
+  }
+  async prepare(_plan: ReplayPlan, budgetBytes: number): Promise<void> {
+    if (!this.o.acg) throw new Error("the runtime CLI (`acg`) is not available yet: policy setups need `acg run` and acgd");
+    mkCg(dirname(this.root));
+    enableControllers(dirname(this.root), ["memory", "cpu", "pids"]);
+    removeCgTree(this.root);
+    mkCg(this.root);
+    writeCg(this.root, "memory.max", budgetBytes);
+    writeCg(this.root, "memory.swap.max", 0);
+    this.daemon = spawn(this.o.acg, ["daemon", "--policy", this.policy, "--cgroup-root", this.root], { stdio: ["ignore", "ignore", "pipe"] });
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", _index: number, allocArgs: string[]): ChildProcess {
+    const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
+    return spawn(this.o.acg!, ["run", "--agent", agent.id, "--tool", kind === "agent" ? "agent" : proc.tool, "--", exe, ...allocArgs, "--", ...proc.argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] });
+  }
+  async cleanup(): Promise<void> {
+    this.daemon?.kill("SIGTERM");
+    removeCgTree(this.root);
+  }
+}
+
+function safeName(family: string): string {
+  const s = family.replace(/[^A-Za-z0-9._+-]/g, "_");
+  return s && s !== "." && s !== ".." ? s : "bash";
+}
+
+/** An agent's static cap: its trace's peak, scaled, plus the processes' own overhead. */
+export function staticCap(a: AgentPlan, plan: ReplayPlan, o: Pick<IsolationOptions, "slackBytes">): number {
+  return Math.ceil(a.peakBytes * plan.scale) + o.slackBytes;
+}
+
+export function budgetFor(plan: ReplayPlan, fraction: number, o: Pick<IsolationOptions, "slackBytes">): number {
+  return Math.round(plan.concurrentPeakBytes * plan.scale * fraction + plan.agents.length * o.slackBytes);
+}
+
+/** Per-family symlinks to the allocator, so exe matchers see `pytest`, `git`, ... */
+function makeBinDir(plan: ReplayPlan, dir: string, allocBin: string): void {
+  mkdirSync(dir, { recursive: true });
+  const names = new Set(["agent", ...plan.agents.flatMap((a) => a.calls.map((c) => safeName(c.family)))]);
+  for (const n of names) {
+    const p = join(dir, n);
+    if (!existsSync(p)) symlinkSync(allocBin, p);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: number, o: IsolationOptions, only?: AgentPlan[]): Promise<RunResult> {
+  const budgetBytes = budgetFor(plan, fraction, o);
+  const errors: string[] = [];
+  const agents = only ?? plan.agents;
+  const logDir = join(o.workDir, "logs", `${launcher.name.replace(/[^A-Za-z0-9_-]/g, "_")}-${fraction}`);
+  rmSync(logDir, { recursive: true, force: true });
+  mkdirSync(logDir, { recursive: true });
+  const curveDir = join(o.workDir, "curves");
+  await launcher.prepare(plan, budgetBytes);
+  const procs: ProcRecord[] = [];
+  const t0 = performance.now();
+  const now = () => (performance.now() - t0) / 1000;
+  const minDelay = Math.min(...agents.map((a) => a.delay));
+  const live = new Map<ChildProcess, ProcRecord>();
+  const dead = new Set<string>();
+  const agentDone: Promise<void>[] = [];
+  const allocArgs = (name: string) => [
+    "--curve", join(curveDir, `${name}.txt`),
+    "--speed", String(plan.speed),
+    "--scale", String(plan.scale),
+    "--chunk", String(o.chunkBytes),
+    "--out", join(logDir, `${name}.jsonl`),
+    "--label", name,
+  ];
+  const startProc = (a: AgentPlan, p: ProcessPlan, kind: "agent" | "call", index: number, planned: number): Promise<ProcRecord> => {
+    const name = kind === "agent" ? `${a.id}-agent` : `${a.id}-call${index}`;
+    const rec: ProcRecord = { agent: a.id, kind, index, family: p.family, plannedStart: planned, start: now(), end: null, nominalS: (p.end - p.start) / plan.speed, status: "failed", exitCode: null, signal: null, latP50Us: null, steps: 0 };
+    procs.push(rec);
+    let child: ChildProcess;
+    try {
+      child = launcher.spawn(a, p, kind, index, allocArgs(name));
+    } catch (e) {
+      errors.push(`${name}: spawn failed: ${e instanceof Error ? e.message : String(e)}`);
+      return Promise.resolve(rec);
+    }
+    live.set(child, rec);
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    return new Promise((res) => {
+      child.on("error", (e) => {
+        errors.push(`${name}: ${e.message}`);
+        live.delete(child);
+        res(rec);
+      });
+      child.on("exit", (code, signal) => {
+        live.delete(child);
+        rec.end = now();
+        rec.exitCode = code;
+        rec.signal = signal;
+        rec.status = code === 0 ? "completed" : signal === "SIGKILL" ? "oom-killed" : signal === "SIGTERM" || code === 143 ? "killed" : "failed";
+        if (rec.status === "failed") errors.push(`${name}: exit ${code} ${signal ?? ""} ${stderr.trim().slice(0, 300)}`);
+        if (rec.status === "oom-killed") dead.add(a.id);
+        res(rec);
+      });
+    });
+  };
+  // Curves are written once per plan (same files for every setup).
+  for (const a of agents) {
+    mkdirSync(curveDir, { recursive: true });
+    writeFileSync(join(curveDir, `${a.id}-agent.txt`), curveText(a.base));
+    a.calls.forEach((c, i) => writeFileSync(join(curveDir, `${a.id}-call${i}.txt`), curveText(c)));
+  }
+  // Monitor.
+  const timeline: RunResult["timeline"] = [];
+  let monitoring = true;
+  const monitor = (async () => {
+    while (monitoring) {
+      timeline.push({
+        t: now(),
+        used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0),
+        reserved: agents.map((a) => {
+          const m = Math.min(readCgNumber(launcher.agentCgroup(a), "memory.max") ?? Infinity, readCgNumber(launcher.agentCgroup(a), "memory.high") ?? Infinity);
+          return Number.isFinite(m) ? m : null;
+        }),
+        parent: readCgNumber(launcher.parentCgroup(), "memory.current") ?? 0,
+      });
+      await sleep(o.sampleMs);
+    }
+  })();
+  // Agents.
+  for (const a of agents) {
+    agentDone.push(
+      (async () => {
+        const startAt = (a.delay - minDelay) / plan.speed;
+        await sleep(startAt * 1000);
+        const base = startProc(a, a.base, "agent", 0, startAt);
+        let shift = 0; // lateness of finished calls: the agent waits for each result
+        const calls: Promise<ProcRecord>[] = [];
+        let prevPlannedEnd = 0;
+        for (let i = 0; i < a.calls.length; i++) {
+          const c = a.calls[i]!;
+          const prev = calls[calls.length - 1];
+          // Sequential calls (the previous one ended before this one started in
+          // the trace): wait for its result and carry its lateness forward.
+          if (prev && a.calls[i - 1]!.end <= c.start) {
+            const pr = await prev;
+            if (pr.end !== null) shift += Math.max(0, pr.end - prevPlannedEnd);
+          }
+          if (dead.has(a.id)) break;
+          const planned = startAt + c.start / plan.speed + shift;
+          const wait = planned - now();
+          if (wait > 0) await sleep(wait * 1000);
+          if (dead.has(a.id)) break;
+          prevPlannedEnd = planned + (c.end - c.start) / plan.speed;
+          calls.push(startProc(a, c, "call", i, planned));
+        }
+        await Promise.all(calls);
+        await base;
+      })(),
+    );
+  }
+  // Kill an agent's remaining processes once it has been OOM-killed (the agent has failed).
+  const reaper = (async () => {
+    while (monitoring) {
+      for (const [ch, r] of live) if (dead.has(r.agent)) ch.kill("SIGTERM");
+      await sleep(100);
+    }
+  })();
+  const limitS = (plan.span / plan.speed) * 6 + 60;
+  const all = Promise.all(agentDone);
+  const timedOut = await Promise.race([all.then(() => false), sleep(limitS * 1000).then(() => true)]);
+  if (timedOut) {
+    errors.push(`run did not finish within ${limitS.toFixed(0)} s; killing what is left`);
+    for (const ch of live.keys()) ch.kill("SIGKILL");
+    await Promise.race([all, sleep(5000)]);
+  }
+  const wallS = now();
+  monitoring = false;
+  await monitor;
+  await reaper;
+  // Results per agent.
+  const results: AgentResult[] = agents.map((a) => {
+    const cg = launcher.agentCgroup(a);
+    const ev = readCgKeyed(cg, "memory.events");
+    const psi = readPressure(cg);
+    const mine = procs.filter((p) => p.agent === a.id);
+    const lats: number[] = [];
+    for (const p of mine) {
+      const name = p.kind === "agent" ? `${a.id}-agent` : `${a.id}-call${p.index}`;
+      let text = "";
+      try {
+        text = readFileSync(join(logDir, `${name}.jsonl`), "utf8");
+      } catch {
+        continue;
+      }
+      const log = parseAllocLog(text);
+      for (const g of log.grows) lats.push(g.lat_us);
+      p.steps = log.grows.length;
+      p.latP50Us = log.summary?.lat_p50_us ?? (log.grows.length ? quantile(log.grows.map((g) => g.lat_us), 0.5) : null);
+    }
+    const idx = agents.indexOf(a);
+    const used = timeline.map((s) => s.used[idx] ?? 0);
+    const reserved = timeline.map((s) => s.reserved[idx] ?? null);
+    const finiteRes = reserved.every((r) => r !== null);
+    const resAvg = finiteRes ? reserved.reduce<number>((s, r) => s + (r ?? 0), 0) / Math.max(1, reserved.length) : null;
+    const usedAvg = used.reduce((s, x) => s + x, 0) / Math.max(1, used.length);
+    const oomKilled = mine.filter((p) => p.status === "oom-killed").length;
+    const survived = oomKilled === 0 && (ev["oom_kill"] ?? 0) === 0 && !timedOut;
+    const start = Math.min(...mine.map((p) => p.start));
+    const end = Math.max(...mine.map((p) => p.end ?? wallS));
+    const completionS = survived ? end - start : null;
+    const nominalS = a.duration / plan.speed;
+    return {
+      id: a.id,
+      run: a.run,
+      high: a.highPriority,
+      survived,
+      oomKills: Math.max(oomKilled, ev["oom_kill"] ?? 0),
+      callsPlanned: a.calls.length,
+      callsCompleted: mine.filter((p) => p.kind === "call" && p.status === "completed").length,
+      callsKilled: mine.filter((p) => p.kind === "call" && (p.status === "oom-killed" || p.status === "killed")).length,
+      completionS,
+      nominalS,
+      slowdown: completionS === null ? null : completionS / nominalS,
+      latency: { n: lats.length, p50Us: quantile(lats, 0.5), p95Us: quantile(lats, 0.95), p99Us: quantile(lats, 0.99), maxUs: lats.length ? Math.max(...lats) : NaN },
+      memStallSomeUs: psi.someUs,
+      memStallFullUs: psi.fullUs,
+      highEvents: ev["high"] ?? 0,
+      maxEvents: ev["max"] ?? 0,
+      peakUsedBytes: readCgNumber(cg, "memory.peak") ?? Math.max(0, ...used),
+      reservedAvgBytes: resAvg,
+      usedAvgBytes: usedAvg,
+      wasteFraction: resAvg ? 1 - usedAvg / resAvg : null,
+      limits: { max: finiteOrNull(readCgNumber(cg, "memory.max")), high: finiteOrNull(readCgNumber(cg, "memory.high")) },
+    };
+  });
+  const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
+  await launcher.cleanup();
+  return { setup: launcher.name, budgetFraction: fraction, budgetBytes, wallS, agents: results, procs, timeline, parentEvents, errors };
+}
+
+function finiteOrNull(x: number | null): number | null {
+  return x !== null && Number.isFinite(x) ? x : null;
+}
+
+export function parseArgs(argv: string[]): IsolationOptions {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const repo = resolve(here, "..", "..");
+  const o: IsolationOptions = {
+    setups: ["alone", "none", "static", "hints"],
+    budgets: [0.7, 0.83],
+    speed: 30,
+    scale: 1 / 64,
+    agents: 3,
+    seed: 1,
+    traceDir: defaultTraceDir(),
+    outFile: join(repo, "bench", "results", "isolation.json"),
+    workDir: "/tmp/acg-bench",
+    allocBin: join(repo, "dist", "bench", "alloc", "acg-alloc"),
+    slackBytes: 2 * MiB,
+    chunkBytes: 256 * 1024,
+    sampleMs: 100,
+  };
+  const num = (s: string | undefined, what: string): number => {
+    const m = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(s ?? "");
+    const v = m ? Number(m[1]) / Number(m[2]) : Number(s);
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`${what}: expected a positive number, got '${s}'`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = () => argv[++i];
+    switch (a) {
+      case "--setups": o.setups = (v() ?? "").split(",").filter(Boolean); break;
+      case "--budgets": o.budgets = (v() ?? "").split(",").map((x) => num(x, "--budgets")); break;
+      case "--speed": o.speed = num(v(), a); break;
+      case "--scale": o.scale = num(v(), a); break;
+      case "--agents": o.agents = num(v(), a); break;
+      case "--seed": o.seed = num(v(), a); break;
+      case "--traces": o.traceDir = v() ?? o.traceDir; break;
+      case "--out": o.outFile = resolve(v() ?? o.outFile); break;
+      case "--work": o.workDir = v() ?? o.workDir; break;
+      case "--alloc": o.allocBin = resolve(v() ?? o.allocBin); break;
+      case "--slack": o.slackBytes = num(v(), a); break;
+      case "--chunk": o.chunkBytes = num(v(), a); break;
+      case "--max-seconds": o.maxSeconds = num(v(), a); break;
+      case "--acg": o.acg = v(); break;
+      default: throw new Error(`unknown argument '${a}'`);
+    }
+  }
+  return o;
+}
+
+export async function runIsolation(o: IsolationOptions, log: (s: string) => void = (s) => process.stderr.write(s + "\n")): Promise<IsolationResult> {
+  if (!memoryControllerAvailable()) throw new Error("cgroup v2 has no memory controller here: run this in the guest (scripts/guest-run.sh)");
+  if (!existsSync(o.allocBin)) throw new Error(`allocator not built: ${o.allocBin} (run bench/alloc/build.sh)`);
+  const plan = buildPlan({ traceDir: o.traceDir, agents: o.agents, speed: o.speed, scale: o.scale, seed: o.seed, ...(o.maxSeconds ? { maxSeconds: o.maxSeconds } : {}) });
+  for (const w of plan.warnings) log(`warning: ${w}`);
+  rmSync(o.workDir, { recursive: true, force: true });
+  const binDir = join(o.workDir, "bin");
+  makeBinDir(plan, binDir, o.allocBin);
+  const runs: RunResult[] = [];
+  for (const setup of o.setups) {
+    const fractions = setup === "alone" ? [Math.max(...o.budgets)] : o.budgets;
+    for (const f of fractions) {
+      const launcher: Launcher =
+        setup === "alone" || setup === "none" || setup === "static" || setup === "hints"
+          ? new CgroupLauncher(setup, o, binDir)
+          : setup.startsWith("policy:")
+            ? new AcgLauncher(setup.slice("policy:".length), o, binDir)
+            : (() => {
+                throw new Error(`unknown setup '${setup}'`);
+              })();
+      const only = setup === "alone" ? plan.agents.filter((a) => a.highPriority) : undefined;
+      log(`isolation: ${launcher.name} at ${f} of the concurrent peak (${(budgetFor(plan, f, o) / MiB).toFixed(1)} MiB)...`);
+      try {
+        const r = await runSetup(plan, launcher, f, o, only);
+        runs.push(r);
+        log(`  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}; ` + r.agents.map((a) => `${a.id}${a.high ? "*" : ""} p95 ${(a.latency.p95Us / 1000).toFixed(2)} ms`).join(", ") + (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : ""));
+      } catch (e) {
+        log(`  failed: ${e instanceof Error ? e.message : String(e)}`);
+        await launcher.cleanup().catch(() => {});
+      }
+    }
+  }
+  removeCgTree(join(CGROUP_ROOT, `acg-bench-${process.pid}`));
+  const { outFile: _o, workDir: _w, allocBin: _a, ...options } = o;
+  return {
+    kind: "isolation",
+    date: new Date().toISOString(),
+    kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
+    options,
+    plan: {
+      span: plan.span,
+      concurrentPeakBytes: plan.concurrentPeakBytes,
+      sumOfPeaksBytes: plan.sumOfPeaksBytes,
+      agents: plan.agents.map((a) => ({
+        id: a.id,
+        run: a.run,
+        high: a.highPriority,
+        delay: a.delay,
+        duration: a.duration,
+        peakBytes: a.peakBytes,
+        medianBytes: a.medianBytes,
+        calls: a.calls.length,
+        callFamilies: a.calls.reduce<Record<string, number>>((m, c) => ((m[c.family] = (m[c.family] ?? 0) + 1), m), {}),
+        callTimes: a.calls.map((c) => ({ start: c.start, end: c.end, family: c.family })),
+      })),
+    },
+    runs,
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  try {
+    const o = parseArgs(process.argv.slice(2));
+    const r = await runIsolation(o);
+    mkdirSync(dirname(o.outFile), { recursive: true });
+    writeFileSync(o.outFile, JSON.stringify(r, null, 1) + "\n");
+    process.stderr.write(`isolation: wrote ${o.outFile}\n`);
+  } catch (e) {
+    process.stderr.write(`isolation: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  }
+}
