@@ -26,6 +26,9 @@ enum { false = 0, true = 1 };
 
 #define ACG_CORE __attribute__((preserve_access_index))
 
+/* A single load the compiler may not repeat (map values can change under a program). */
+#define READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
+
 struct kernfs_node {
 	u64 id; /* the cgroup id user space sees as the directory's inode number */
 } ACG_CORE;

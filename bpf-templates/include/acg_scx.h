@@ -9,8 +9,42 @@
 
 #include "acg_kernel.h"
 
+struct sched_ext_entity {
+	u32 flags; /* SCX_TASK_* */
+	u64 slice;
+} ACG_CORE;
+
+/* p->scx.flags: the task is runnable (queued on the scheduler, or current and still wanting the CPU). */
+#define SCX_TASK_QUEUED 1
+
+struct task_struct___scx {
+	struct sched_ext_entity scx;
+} ACG_CORE;
+
+/* Refill a task's slice: the kfunc where the kernel has it (7.x), a direct write before. */
+bool scx_bpf_task_set_slice(struct task_struct *p, u64 slice) __ksym __weak;
+
+static __always_inline void acg_task_set_slice(struct task_struct *p, u64 slice)
+{
+	if (bpf_ksym_exists(scx_bpf_task_set_slice))
+		scx_bpf_task_set_slice(p, slice);
+	else
+		((struct task_struct___scx *)p)->scx.slice = slice;
+}
+
+/* A direct (CO-RE relocated) load: p is a trusted pointer in sched_ext callbacks. */
+static __always_inline bool acg_task_runnable(struct task_struct *p)
+{
+	return ((struct task_struct___scx *)p)->scx.flags & SCX_TASK_QUEUED;
+}
+
+/* CO-RE matches field kinds: an enum field needs an enum here. Values live in the runtime. */
+enum scx_exit_kind {
+	SCX_EXIT_NONE = 0,
+};
+
 struct scx_exit_info {
-	u32 kind; /* enum scx_exit_kind */
+	enum scx_exit_kind kind;
 	s64 exit_code;
 	const char *reason;
 	char *msg;
