@@ -135,6 +135,7 @@ export class CgroupTree {
   createLeaf(agentPath: string, name: string, limits: CgroupLimits): string {
     const p = join(agentPath, name);
     mkdirSync(p);
+    if (!this.real) this.seedStandIn(p);
     try {
       this.apply(p, limits);
     } catch (e) {
@@ -269,6 +270,13 @@ export class CgroupTree {
     const abs = join(mount, line.slice(3));
     const rel = relative(this.root, abs);
     return rel === "" || rel.startsWith("..") ? null : rel;
+  }
+
+  /** A plain-directory leaf gets the files the kernel would provide, as a fresh cgroup has them. */
+  private seedStandIn(p: string): void {
+    for (const [f, v] of [["memory.current", "0\n"], ["memory.events", ""], ["cgroup.events", "populated 0\nfrozen 0\n"], ["cgroup.procs", ""]]) {
+      writeFileSync(join(p, f!), v!);
+    }
   }
 
   private ensureDir(p: string): void {

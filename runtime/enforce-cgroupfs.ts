@@ -15,7 +15,7 @@
 // The clock only learns the usage at events and deadlines, so a burst is
 // charged until the next of them: credit is used conservatively.
 
-import { watch, type FSWatcher } from "node:fs";
+import { existsSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
@@ -92,10 +92,13 @@ export class CgroupfsEnforcer implements Enforcer {
       verdict: MemVerdict.calm, throttleFrom: 0n, high: BigInt(baseline), watcher: null, timer: null, lastHighCount: 0,
     };
     this.#mem.set(call.id, st);
-    // Only calls that can burst or escalate need to hear about memory.high events.
-    if (b || call.rule.memory.overHigh.killAfterNs !== null || call.rule.memory.overHigh.delayMaxMs > 0) {
+    const events = join(call.path, "memory.events");
+    // Only calls that can burst or escalate need to hear about memory.high
+    // events; without the memory controller there is nothing to hear (status says so).
+    const memoryController = !this.#calls.tree.real || existsSync(events);
+    if (memoryController && (b || call.rule.memory.overHigh.killAfterNs !== null || call.rule.memory.overHigh.delayMaxMs > 0)) {
       try {
-        st.watcher = watch(join(call.path, "memory.events"), { persistent: false }, () => this.#evaluate(st));
+        st.watcher = watch(events, { persistent: false }, () => this.#evaluate(st));
         st.watcher.on("error", () => {});
       } catch (e) {
         call.events.push(`memory.events cannot be watched (${(e as Error).message}): burst and over_high are not enforced for this call`);

@@ -1,0 +1,71 @@
+// Shared by the runtime tests: policies from text, fake cgroup roots.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { PolicyIR } from "../../compiler/ir.js";
+import { loadPolicySource } from "../../runtime/policy-source.js";
+
+export function policyOf(text: string): PolicyIR {
+  const r = loadPolicySource("test.acg", text);
+  if (!r.ok) throw new Error(r.message);
+  return r.ir;
+}
+
+/** A plain directory standing in for a cgroup root (interface files become regular files). */
+export function fakeRoot(): string {
+  return mkdtempSync(join(tmpdir(), "acg-fake-cgroup-"));
+}
+
+/** Two tenants, bounded intents, a bursty rule with a short credit; sizes small enough for a TCG guest. */
+export const TEST_POLICY = `version 1
+policy runtime_test {
+  host { memory = 1GiB; reserve = 64MiB }
+  class interactive { priority = high; cpu.weight = 400; latency = 2ms }
+  class build { priority = normal; cpu.weight = 100 }
+  class background { priority = low; cpu.weight = 25 }
+  agent {
+    max_agents = 4
+    memory.guarantee = 4MiB
+    memory.limit = 256MiB
+    intent memory <= 96MiB
+    intent class in [build, background]
+    intent cpu.weight <= 200
+  }
+  tenant strict {
+    memory.limit = 512MiB
+    cpu.weight = 50
+    agent {
+      max_agents = 2
+      memory.limit = 128MiB
+      intent memory <= 48MiB
+      intent.excess = refuse
+    }
+  }
+  tool tests {
+    match exe in ["pytest", "tox"] or argv ~ /-m (pytest|unittest)/ or hint == "tests"
+    class build
+    memory.baseline = 16MiB
+    memory.limit = 64MiB
+    memory.burst = 8MiB for 2s, cooldown 10s
+    over_high throttle 10ms..200ms ramp 2s, kill after 6s
+  }
+  tool vcs {
+    match exe == "git" or tool in ["Read", "Grep"]
+    class interactive
+    memory.baseline = 8MiB
+    memory.limit = 32MiB
+    memory.guarantee = 2MiB
+  }
+  tool lister {
+    match path matches "/usr/bin/l?" and not argv ~ /--recursive/
+    class interactive
+    memory.baseline = 8MiB
+    memory.limit = 16MiB
+  }
+  tool default {
+    class background
+    memory.baseline = 24MiB
+    memory.limit = 32MiB
+  }
+}
+`;
