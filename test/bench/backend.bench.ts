@@ -1,0 +1,53 @@
+// Back-end timings per policy: codegen (C, manifest, policy.ts) vs clang, and
+// the cached recompile. Prints figures; asserts nothing.
+//   npm run bench:compile
+
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compilePolicy } from "../../compiler/compile.js";
+import { loadPolicy } from "../../compiler/frontend.js";
+import { lowerPolicy } from "../../compiler/lower.js";
+import type { PolicyIR } from "../../compiler/ir.js";
+import { sampleIR } from "../compiler/backend/fixtures.js";
+
+/** Every policy in policies/, through the front end (load, check, lower). */
+function policyFiles(): { name: string; load: () => PolicyIR }[] {
+  return readdirSync("policies").filter((n) => n.endsWith(".acg")).sort().map((f) => ({
+    name: f,
+    load: () => {
+      const r = loadPolicy(join("policies", f));
+      if (!r.checked) throw new Error(`${f}: front end failed (${r.diagnostics.map((d) => d.message).join("; ")})`);
+      return lowerPolicy(r.checked);
+    },
+  }));
+}
+
+const ms = (x: number) => `${x.toFixed(1)} ms`.padStart(10);
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), "acg-bench-"));
+  process.env.ACG_CACHE_DIR = join(tmp, "cache");
+  const cases = [{ name: "fixture:sample", load: () => sampleIR() }, ...policyFiles()];
+  console.log(`${"policy".padEnd(28)}${"front end".padStart(10)}${"codegen".padStart(10)}${"clang".padStart(10)}${"cached".padStart(10)}`);
+  for (const c of cases) {
+    try {
+      const t0 = performance.now();
+      const ir = c.load();
+      const fe = performance.now() - t0;
+      const cold = await compilePolicy(ir, { outDir: join(tmp, c.name, "cold") });
+      if (!cold.ok) throw new Error(JSON.stringify(cold.diagnostics));
+      const t1 = performance.now();
+      const warm = await compilePolicy(ir, { outDir: join(tmp, c.name, "warm") });
+      const cached = performance.now() - t1;
+      const note = warm.objects.every((o) => o.cached) ? "" : "  (cache missed!)";
+      console.log(`${c.name.padEnd(28)}${ms(fe)}${ms(cold.timings.codegenMs)}${ms(cold.timings.clangMs)}${ms(cached)}${note}`);
+    } catch (e) {
+      console.log(`${c.name.padEnd(28)}failed: ${(e as Error).message.slice(0, 200)}`);
+    }
+  }
+  console.log("clang = sum over the three objects, built in parallel; cached = a whole compilePolicy with every object from the cache");
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+void main();
