@@ -6,8 +6,8 @@
 
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { existsSync, mkdirSync } from "node:fs";
+import { copyFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -121,7 +121,9 @@ export async function buildObject(req: BuildRequest, clang: ClangInfo): Promise<
     await copyFile(cached, req.outPath);
     return { ok: true, cached: true, diagnostics: [], clangMs: 0 };
   }
-  await mkdir(dir, { recursive: true });
+  // Synchronous up to the spawn of clang, so that a caller starting several
+  // builds has every clang running before it does anything else.
+  mkdirSync(dir, { recursive: true });
   const tmp = `${cached}.${process.pid}.${Date.now()}.tmp`;
   const t0 = performance.now();
   clangRuns++;
