@@ -1,0 +1,270 @@
+/**
+ * Loads a compiled policy directory (`acgc compile FILE -o DIR`) by its
+ * manifest.json and drives its BPF objects: the small reusable layer between
+ * the loader (runtime/loader.ts) and whoever runs a policy (acgd, the kernel
+ * test suite).
+ *
+ * ```ts
+ * const po = PolicyObjects.open(dir);          // reads DIR/manifest.json
+ * po.load("scheduler");                         // verifier log + stats kept
+ * po.writePolicy(ir);                           // inactive generation, then flip
+ * po.setCgroup(cgroupIdOf(path), { ruleId: 2, agentId: 0 });
+ * po.attachScheduler();                         // sched_ext_ops registered
+ * po.classStats();  po.exitInfo();
+ * po.detachScheduler(); po.close();
+ * ```
+ *
+ * - Objects load in any order; a map the manifest shares between objects
+ *   (acg_policy, acg_gen, acg_cgroups, ...) is created by the first object
+ *   loaded and reused by the later ones, so there is one kernel map.
+ * - `load("memcg")` probes the kernel first: without `struct memcg_bpf_ops`
+ *   it throws a {@link BpfError} with code EOPNOTSUPP, op "probe" and the
+ *   message "kernel lacks memcg_bpf_ops", before libbpf is involved.
+ * - Load failures are the loader's BpfError (errno, op, verifierLog).
+ */
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { classStatsStruct, exitRecordStruct, layoutOf, type ObjectName } from "../compiler/abi.js";
+import { encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodePolicy, encodeU32, type CgroupEntry } from "../compiler/abi-encode.js";
+import type { PolicyIR } from "../compiler/ir.js";
+import type { Manifest, ObjectEntry } from "../compiler/manifest.js";
+import { BpfObject, btfHasType, type BpfError, type BpfLink, type BpfMap, type ProgramStats } from "./loader.js";
+
+export interface PolicyObjectsOptions {
+  /** Collect the verifier's own statistics (verification time, states); default true. */
+  collectStats?: boolean;
+}
+
+/** One row of the verifier table: a program of a loaded object. */
+export interface VerifierRow {
+  object: ObjectName;
+  program: string;
+  /** Instructions processed by the verifier (bpf_prog_info.verified_insns). */
+  verifiedInsns: number;
+  /** The verifier's own time for this program (µs), when collected. */
+  verificationTimeUs: number | null;
+  /** Wall time of the whole object's load (ms, shared by its programs). */
+  objectLoadMs: number;
+  totalStates: number | null;
+  peakStates: number | null;
+}
+
+/** Per-class counters of the scheduler, summed over CPUs. */
+export interface ClassStats {
+  classId: number;
+  enqueued: bigint;
+  dispatched: bigint;
+  runtimeNs: bigint;
+  demoted: bigint;
+}
+
+/** Why sched_ext stopped the scheduler (struct acg_exit_record); kind 0 = still running. */
+export interface ExitInfo {
+  kind: number;
+  exitCode: bigint;
+  reason: string;
+  msg: string;
+}
+
+/** The cgroup id the kernel uses for a cgroup v2 directory (its kernfs inode number). */
+export function cgroupIdOf(cgroupDir: string): bigint {
+  return statSync(cgroupDir, { bigint: true }).ino;
+}
+
+function lacks(what: string): BpfError {
+  const e = new Error(`kernel lacks ${what}: the memcg BPF hooks cannot load on this kernel (use the cgroup-file fallback)`) as BpfError;
+  e.errno = 95;
+  e.code = "EOPNOTSUPP";
+  e.op = "probe";
+  return e;
+}
+
+function cString(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.subarray(0, end < 0 ? b.length : end).toString("utf8");
+}
+
+export class PolicyObjects {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly #opts: Required<PolicyObjectsOptions>;
+  readonly #objects = new Map<ObjectName, BpfObject>();
+  readonly #rows: VerifierRow[] = [];
+  #schedLink: BpfLink | null = null;
+  #execLink: BpfLink | null = null;
+
+  private constructor(dir: string, manifest: Manifest, opts: PolicyObjectsOptions) {
+    this.dir = dir;
+    this.manifest = manifest;
+    this.#opts = { collectStats: opts.collectStats ?? true };
+  }
+
+  /** Reads DIR/manifest.json; nothing is loaded yet. */
+  static open(dir: string, opts: PolicyObjectsOptions = {}): PolicyObjects {
+    const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as Manifest;
+    return new PolicyObjects(dir, manifest, opts);
+  }
+
+  entry(name: ObjectName): ObjectEntry {
+    const e = this.manifest.objects.find((o) => o.name === name);
+    if (!e) throw new Error(`manifest of ${this.dir} has no object ${name}`);
+    return e;
+  }
+
+  /** The loaded object (throws if not loaded). */
+  object(name: ObjectName): BpfObject {
+    const o = this.#objects.get(name);
+    if (!o) throw new Error(`object ${name} is not loaded`);
+    return o;
+  }
+
+  /** A map by name, from whichever loaded object declares it (shared maps are one kernel map). */
+  map(name: string): BpfMap {
+    for (const o of this.#objects.values()) {
+      if (o.maps().some((m) => m.name === name)) return o.map(name);
+    }
+    throw new Error(`no loaded object has map ${name}`);
+  }
+
+  /**
+   * Opens and loads one object, reusing maps already created by objects
+   * loaded before; returns its verifier rows. Throws the loader's BpfError
+   * (with the verifier log) on refusal; "memcg" is probed first.
+   */
+  load(name: ObjectName): VerifierRow[] {
+    if (this.#objects.has(name)) throw new Error(`object ${name} is already loaded`);
+    const entry = this.entry(name);
+    if (entry.requires.includes("btf:struct memcg_bpf_ops") && !btfHasType("memcg_bpf_ops", "struct")) {
+      throw lacks("memcg_bpf_ops");
+    }
+    const obj = BpfObject.open(join(this.dir, entry.file), { collectStats: this.#opts.collectStats });
+    try {
+      for (const m of this.manifest.maps) {
+        if (!m.objects.includes(name)) continue;
+        for (const [other, o] of this.#objects) {
+          if (other !== name && m.objects.includes(other)) {
+            obj.reuseMap(m.name, o.map(m.name));
+            break;
+          }
+        }
+      }
+      obj.load();
+    } catch (e) {
+      if (!obj.closed) obj.close();
+      throw e;
+    }
+    this.#objects.set(name, obj);
+    const rows = obj.programStats().map((p: ProgramStats): VerifierRow => ({
+      object: name,
+      program: p.name,
+      verifiedInsns: p.verifiedInsns,
+      verificationTimeUs: p.verificationTimeUs ?? null,
+      objectLoadMs: p.loadTimeNs / 1e6,
+      totalStates: p.totalStates ?? null,
+      peakStates: p.peakStates ?? null,
+    }));
+    this.#rows.push(...rows);
+    return rows;
+  }
+
+  /** Verifier rows of every object loaded so far. */
+  verifierRows(): VerifierRow[] {
+    return [...this.#rows];
+  }
+
+  /** Writes `ir` into the inactive generation of acg_policy, then makes it active; returns the generation. */
+  writePolicy(ir: PolicyIR): number {
+    const value = encodePolicy(ir);
+    const genMap = this.map(this.manifest.generations.activeMap);
+    const cur = genMap.lookup(encodeU32(0));
+    const active = cur ? cur.readUInt32LE(0) : 0;
+    const next = (active + 1) % this.manifest.generations.count;
+    this.map(this.manifest.generations.dataMap).update(encodeU32(next), value);
+    genMap.update(encodeU32(0), encodeActiveGen(next));
+    return next;
+  }
+
+  /** Registers the tool-call cgroup `cgroupId` (see {@link cgroupIdOf}) with its rule. */
+  setCgroup(cgroupId: bigint | number, entry: CgroupEntry): void {
+    this.map("acg_cgroups").update(encodeCgroupKey(cgroupId), encodeCgroupValue(entry));
+  }
+
+  /** Forgets a tool-call cgroup; false if it was not registered. */
+  clearCgroup(cgroupId: bigint | number): boolean {
+    return this.map("acg_cgroups").delete(encodeCgroupKey(cgroupId));
+  }
+
+  /** Attaches the scheduler's sched_ext_ops (load("scheduler") and writePolicy first). */
+  attachScheduler(): BpfLink {
+    if (this.#schedLink) throw new Error("scheduler already attached");
+    const so = this.entry("scheduler").structOps;
+    if (!so) throw new Error("manifest: scheduler has no struct_ops");
+    this.#schedLink = this.object("scheduler").attachStructOps(so.map);
+    return this.#schedLink;
+  }
+
+  /** Unregisters the scheduler (sched_ext goes back to disabled); no-op when not attached. */
+  detachScheduler(): void {
+    this.#schedLink?.destroy();
+    this.#schedLink = null;
+  }
+
+  /** Attaches the exec classifier's tracing program. */
+  attachClassifier(): BpfLink {
+    if (this.#execLink) throw new Error("classifier already attached");
+    const prog = this.entry("classifier").programs[0];
+    if (!prog) throw new Error("manifest: classifier has no program");
+    this.#execLink = this.object("classifier").attachProgram(prog.name);
+    return this.#execLink;
+  }
+
+  detachClassifier(): void {
+    this.#execLink?.destroy();
+    this.#execLink = null;
+  }
+
+  /** Per-class scheduler counters, summed over CPUs, for classes 0..n-1 (default: the capacity). */
+  classStats(n: number = this.manifest.capacities.classes): ClassStats[] {
+    const layout = layoutOf(classStatsStruct);
+    const stride = Math.ceil(layout.size / 8) * 8;
+    const off = (f: string) => layout.fields.find((x) => x.name === f)!.offset;
+    const out: ClassStats[] = [];
+    const m = this.map("acg_stats");
+    for (let c = 0; c < n; c++) {
+      const v = m.lookup(encodeU32(c));
+      const s: ClassStats = { classId: c, enqueued: 0n, dispatched: 0n, runtimeNs: 0n, demoted: 0n };
+      for (let base = 0; v && base + layout.size <= v.length; base += stride) {
+        s.enqueued += v.readBigUInt64LE(base + off("enqueued"));
+        s.dispatched += v.readBigUInt64LE(base + off("dispatched"));
+        s.runtimeNs += v.readBigUInt64LE(base + off("runtime_ns"));
+        s.demoted += v.readBigUInt64LE(base + off("demoted"));
+      }
+      out.push(s);
+    }
+    return out;
+  }
+
+  /** The scheduler's exit record (what sched_ext passed to ops.exit), or null if unreadable. */
+  exitInfo(): ExitInfo | null {
+    const v = this.map("acg_exit").lookup(encodeU32(0));
+    if (!v) return null;
+    const l = layoutOf(exitRecordStruct);
+    const f = (n: string) => l.fields.find((x) => x.name === n)!;
+    const reason = f("reason");
+    const msg = f("msg");
+    return {
+      kind: v.readUInt32LE(f("kind").offset),
+      exitCode: v.readBigInt64LE(f("exit_code").offset),
+      reason: cString(v.subarray(reason.offset, reason.offset + reason.size)),
+      msg: cString(v.subarray(msg.offset, msg.offset + msg.size)),
+    };
+  }
+
+  /** Detaches everything and frees every object. */
+  close(): void {
+    this.detachClassifier();
+    this.detachScheduler();
+    for (const o of this.#objects.values()) if (!o.closed) o.close();
+    this.#objects.clear();
+  }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# npm run test:kernel: the real-kernel suite (docs/kernel-tests.md).
+#
+# On the host: set-up (TypeScript build, native addon; idempotent), then every
+# policy — shipped, the suite's own, and ACG_KT_RANDOM random valid ones — is
+# compiled into .cache/kernel-tests. Then ONE guest boot runs
+# dist/test/kernel/suite.js with the project's own loader. The guest console is
+# printed on failure (guest-run.sh); a hung guest is killed at the timeout.
+# A guest that cannot boot is a failure, never a skip.
+#
+#   ACG_KT_RANDOM=30     random policies in the property test
+#   ACG_KT_SEED=N        their seed (default: new each run, printed)
+#   ACG_KT_TIMEOUT=540   guest timeout, seconds (boot included)
+#   ACG_SETUP_DONE=1     skip scripts/setup.sh (scripts/test.sh just ran it)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+t0=$(date +%s)
+say() { printf '[test-kernel] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  say "FAILED: the kernel suite boots a qemu guest and must run as root"
+  exit 1
+fi
+if [ "${ACG_SETUP_DONE:-}" != 1 ]; then
+  bash scripts/setup.sh
+fi
+
+out=.cache/kernel-tests
+seed=${ACG_KT_SEED:-$(( $(date +%s) % 100000 ))}
+say "compiling the policies (random: ${ACG_KT_RANDOM:-30}, seed $seed; reproduce with ACG_KT_SEED=$seed)"
+node dist/test/kernel/prepare.js "$out" --random "${ACG_KT_RANDOM:-30}" --seed "$seed"
+
+set +e
+scripts/guest-run.sh --timeout "${ACG_KT_TIMEOUT:-540}" -- node dist/test/kernel/suite.js "$out"
+rc=$?
+set -e
+secs=$(( $(date +%s) - t0 ))
+case $rc in
+  0) say "passed in ${secs} s (seed $seed)" ;;
+  124) say "FAILED: the guest timed out after ${ACG_KT_TIMEOUT:-540} s (console above)" ;;
+  125) say "FAILED: the test bed could not boot the guest or lost its status (console above)" ;;
+  *) say "FAILED (exit $rc) in ${secs} s (seed $seed)" ;;
+esac
+exit $rc
