@@ -12,7 +12,7 @@ import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, t
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
 import { loadPolicySource } from "./policy-source.js";
 import { grantIntent, IntentError, parseHints } from "./intents.js";
-import { CallError, callLimits, cgroupLimits, NO_TENANT, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
+import { CallError, callLimits, cgroupLimits, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
 export interface DaemonOptions {
   socketPath: string;
@@ -99,12 +99,13 @@ export class Daemon {
         }
         if (line.trim() === "") continue;
         // Requests are answered in order, one at a time per connection.
-        queue = queue.then(() => this.#handleLine(sock, line)).then(send, (e) => send(errorResponse(null, "internal", String(e))));
+        const handle = Buffer.byteLength(line) > MAX_REQUEST_BYTES ? () => tooLarge : () => this.#handleLine(sock, line);
+        queue = queue.then(handle).then(send, (e) => send(errorResponse(null, "internal", String(e))));
       }
       if (!discarding && Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
         buf = "";
         discarding = true;
-        queue = queue.then(() => send(errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`)));
+        queue = queue.then(() => send(tooLarge));
       } else if (discarding) buf = "";
     });
     sock.on("error", () => {});
@@ -149,7 +150,7 @@ export class Daemon {
     const [t, a] = rel.split("/");
     if (!t || !a) return null;
     try {
-      return this.#calls.ensureAgent(t === NO_TENANT ? undefined : t, a);
+      return this.#calls.ensureAgent(t, a);
     } catch {
       return null;
     }
@@ -293,6 +294,8 @@ export class Daemon {
     return { agents: out };
   }
 }
+
+const tooLarge = errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`);
 
 export function callView(c: ToolCall): Record<string, unknown> {
   return { call: c.id, agent: c.agent.key, cgroup: c.path, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };

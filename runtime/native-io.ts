@@ -1,10 +1,14 @@
 // PSI triggers and Unix peer credentials: the two kernel interfaces the
 // runtime needs that Node cannot reach by itself (poll() for POLLPRI on a
-// pressure file; getsockopt SO_PEERCRED). Both come from the native addon's
-// runtime functions (native/src/runtime_io.cc); an addon built without them
-// leaves pressure rules unenforced and the daemon refusing every peer.
+// pressure file; getsockopt SO_PEERCRED). Both come from the small addon
+// native/src/runtime_io.cc (acg_runtime_io.node, built with the loader
+// addon). Without it, pressure rules are not enforced and acgd refuses
+// every peer, and `status` says so.
 
-import { native } from "./loader.js";
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export interface PsiWatcher {
   /**
@@ -21,29 +25,28 @@ export interface PeerCredentials {
 }
 
 interface RuntimeIoAddon {
-  psiTriggerWatch?(file: string, trigger: string, cb: () => void): { close(): void };
-  peerCredentials?(fd: number): PeerCredentials;
+  psiTriggerWatch(file: string, trigger: string, cb: () => void): { close(): void };
+  peerCredentials(fd: number): PeerCredentials;
 }
 
-function addon(): RuntimeIoAddon | null {
-  try {
-    return native() as unknown as RuntimeIoAddon;
-  } catch {
-    return null;
-  }
+const here = dirname(fileURLToPath(import.meta.url));
+let cached: RuntimeIoAddon | null | undefined;
+
+/** The addon, or null when it has not been built (`npm run build:native`). */
+export function runtimeIo(): RuntimeIoAddon | null {
+  if (cached !== undefined) return cached;
+  const path = [resolve(here, "../native/build/Release/acg_runtime_io.node"), resolve(here, "../../native/build/Release/acg_runtime_io.node")].find(existsSync);
+  cached = path ? (createRequire(import.meta.url)(path) as RuntimeIoAddon) : null;
+  return cached;
 }
 
-/** The PSI trigger watcher, or null when the addon lacks it. */
+/** The PSI trigger watcher, or null when the addon is missing. */
 export function psiWatcher(): PsiWatcher | null {
-  const a = addon();
-  const fn = a?.psiTriggerWatch;
-  if (!a || typeof fn !== "function") return null;
-  return { watch: (file, trigger, onEvent) => fn.call(a, file, trigger, onEvent) };
+  const a = runtimeIo();
+  return a ? { watch: (file, trigger, onEvent) => a.psiTriggerWatch(file, trigger, onEvent) } : null;
 }
 
-/** SO_PEERCRED of a connected Unix socket fd, or null when unavailable. */
+/** SO_PEERCRED of a connected Unix socket fd, or null when the addon is missing. */
 export function peerCredentialsOf(fd: number): PeerCredentials | null {
-  const a = addon();
-  if (!a || typeof a.peerCredentials !== "function") return null;
-  return a.peerCredentials(fd);
+  return runtimeIo()?.peerCredentials(fd) ?? null;
 }

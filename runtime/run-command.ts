@@ -12,7 +12,7 @@ import { defaultCgroupRoot } from "./cgroup-tree.js";
 import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./loader.js";
 import { loadPolicyFrom } from "./policy-source.js";
 import { exitCodeOf, formatReport, jsonReport } from "./report.js";
-import { CallError, NO_TENANT, type CallReport, type StartCallRequest } from "./tool-calls.js";
+import { CallError, type CallReport, type StartCallRequest } from "./tool-calls.js";
 
 export const RUN_USAGE = `Usage: acg run [--agent ID] [--tenant T] [--tool NAME] [--hint KEY=VALUE]...
                [--socket PATH] [--policy FILE --cgroup-root PATH] [--quiet | --json] -- CMD [ARGS...]
@@ -121,7 +121,7 @@ function standaloneBackend(rt: Runtime): CallBackend {
       const own = rt.calls.tree.cgroupOfPid(process.pid)?.split("/");
       const agent = req.agent ?? own?.[1];
       if (!agent) throw new UsageError("which agent? pass --agent ID (or set ACG_AGENT)");
-      const tenant = req.tenant ?? (own?.[0] && own[0] !== NO_TENANT ? own[0] : undefined);
+      const tenant = req.tenant ?? own?.[0];
       const call = rt.calls.startCall({ ...req, agent, ...(tenant !== undefined && { tenant }) });
       return { call: call.id, cgroup: call.path };
     },

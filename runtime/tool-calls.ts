@@ -128,7 +128,7 @@ export class ToolCalls {
     const t = tenant ?? NO_TENANT;
     const bad = checkName("agent", agent) ?? checkName("tenant", t);
     if (bad) throw new CallError("bad_request", bad);
-    if (tenant !== undefined && !this.#policy.tenants.some((x) => x.name === tenant)) {
+    if (t !== NO_TENANT && !this.#policy.tenants.some((x) => x.name === t)) {
       const names = this.#policy.tenants.map((x) => x.name);
       throw new CallError("not_found", `unknown tenant '${tenant}': the policy ${names.length ? `defines ${names.join(", ")}` : "defines no tenants; leave --tenant out"}`);
     }

@@ -1,9 +1,13 @@
 // Shared by the runtime tests: policies from text, fake cgroup roots.
+import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
 export function policyOf(text: string): PolicyIR {
   const r = loadPolicySource("test.acg", text);
@@ -69,3 +73,18 @@ policy runtime_test {
   }
 }
 `;
+
+/**
+ * Compiles the acg/acgd entry points (and what they import) into dist/, as
+ * `npm run build` would, so the tests can run the real commands as processes.
+ */
+export function buildCommands(): void {
+  const repo = REPO;
+  execFileSync(
+    process.execPath,
+    [join(repo, "node_modules/typescript/bin/tsc"), "--outDir", join(repo, "dist"), "--rootDir", repo, "--target", "ES2022", "--module", "NodeNext",
+      "--moduleResolution", "NodeNext", "--strict", "--skipLibCheck", "--sourceMap", "--types", "node",
+      join(repo, "runtime/acg-cli.ts"), join(repo, "runtime/acgd-command.ts")],
+    { stdio: ["ignore", "inherit", "inherit"] },
+  );
+}

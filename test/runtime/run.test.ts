@@ -1,0 +1,143 @@
+// `acg run` and `acgd` as real processes on the host's cgroup v2 tree (which
+// has no memory/cpu controllers here: processes, cgroup.procs and cgroup.kill
+// are real; limits are recorded as unenforced).
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { buildCommands, REPO, TEST_POLICY } from "./helpers.js";
+
+const ACG = join(REPO, "bin/acg.js");
+const ACGD = join(REPO, "bin/acgd.js");
+const root = join(cgroup2Mount()!, `acg-run-test-${process.pid}`);
+const tmp = mkdtempSync(join(tmpdir(), "acg-run-"));
+const policy = join(tmp, "test.acg");
+const socket = join(tmp, "acgd.sock");
+const standalone = ["--socket", join(tmp, "none.sock"), "--policy", policy, "--cgroup-root", root];
+
+function acg(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [ACG, "run", ...args], { input: input ?? "", encoding: "utf8", timeout: 20_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+function callDirs(agentPath: string): string[] {
+  return existsSync(agentPath) ? readdirSync(agentPath).filter((e) => e.startsWith("call-")) : [];
+}
+/** Removes the test tree bottom-up (cgroup dirs are removed with rmdir). */
+function removeTree(p: string) {
+  if (!existsSync(p)) return;
+  for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(p, e.name));
+  rmSync(p, { recursive: false, force: true }) ;
+}
+
+beforeAll(() => {
+  buildCommands();
+  writeFileSync(policy, TEST_POLICY);
+}, 60_000);
+afterAll(() => {
+  spawnSync("sh", ["-c", `find ${root} -depth -type d -exec rmdir {} + 2>/dev/null`]);
+  removeTree(root);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("acg run standalone (--policy, no daemon)", () => {
+  it("passes the exit status through, reports, and removes the call's cgroup", () => {
+    const r = acg(["--agent", "a1", ...standalone, "--", "sh", "-c", "exit 7"]);
+    expect(r.code).toBe(7);
+    expect(r.err).toMatch(/^acg: call-\d+-1 \[rule default, class background\] exited with status 7 after /);
+    expect(r.err).toMatch(/memory peak n\/a \(baseline 24MiB, limit 32MiB\)/);
+    expect(callDirs(join(root, "default", "a1"))).toEqual([]);
+  });
+
+  it("runs the command inside its own cgroup, with stdin and stdout passed through", () => {
+    const r = acg(["--agent", "a1", "--quiet", ...standalone, "--", "sh", "-c", "cat; grep '^0::' /proc/self/cgroup"], "hello\n");
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    const [echo, cg] = r.out.trim().split("\n");
+    expect(echo).toBe("hello");
+    expect(cg).toMatch(new RegExp(`^0::/acg-run-test-${process.pid}/default/a1/call-\\d+-1$`));
+  });
+
+  it("exits 128+N when a signal ends the command", () => {
+    expect(acg(["--agent", "a1", "--quiet", ...standalone, "--", "sh", "-c", "kill -KILL $$"]).code).toBe(137);
+  });
+
+  it("forwards SIGTERM to the command and reports how it ended", async () => {
+    const p = spawn(process.execPath, [ACG, "run", "--agent", "a1", "--json", ...standalone, "--", "sh", "-c", "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    p.kill("SIGTERM");
+    const code = await new Promise((r) => p.on("close", r));
+    expect(code).toBe(5);
+    expect(out).toContain("got-term");
+    expect(JSON.parse(err.trim())).toMatchObject({ rule: "default", exit: { code: 5, signal: null, status: 5, ended: "exited with status 5" } });
+  });
+
+  it("says what is wrong with bad input, without a stack trace", () => {
+    expect(acg(["--agent", "a1", ...standalone, "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found (or not executable)\n" });
+    const r = acg(["--agent", "a1", "--hint", "memory=lots", ...standalone, "--", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.err).toBe("acg run: hint memory=lots: not a size; write e.g. memory=512MiB or memory=2GiB\n");
+    expect(acg(["--bogus", "--", "true"]).err).toMatch(/^acg run: unknown option '--bogus'\n\nUsage: acg run/);
+    const noDaemon = acg(["--socket", join(tmp, "none.sock"), "--", "true"]);
+    expect(noDaemon.code).toBe(125);
+    expect(noDaemon.err).toMatch(/acgd is not reachable at .*none.sock \(ENOENT\)\n  help: start acgd/);
+  });
+});
+
+describe("acg run through acgd", () => {
+  let daemon: ReturnType<typeof spawn>;
+  let log = "";
+  beforeAll(async () => {
+    daemon = spawn(process.execPath, [ACGD, "--policy", policy, "--socket", socket, "--cgroup-root", root], { stdio: ["ignore", "ignore", "pipe"] });
+    daemon.stderr!.on("data", (d) => (log += d));
+    while (!log.includes("listening on")) {
+      if (daemon.exitCode !== null) throw new Error(`acgd exited: ${log}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }, 20_000);
+  afterAll(async () => {
+    daemon.kill("SIGTERM");
+    await new Promise((r) => daemon.on("close", r));
+  });
+
+  it("runs a call in a cgroup the daemon made, matched by the policy", () => {
+    const r = acg(["--socket", socket, "--agent", "d1", "--tool", "Read", "--", "sh", "-c", "grep '^0::' /proc/self/cgroup"]);
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toMatch(new RegExp(`^0::/acg-run-test-${process.pid}/default/d1/call-\\d+-\\d+$`));
+    expect(r.err).toMatch(/\[rule vcs, class interactive\] exited with status 0/);
+    expect(callDirs(join(root, "default", "d1"))).toEqual([]);
+  });
+
+  it("binds a process inside an agent's cgroup to that agent", async () => {
+    expect(acg(["--socket", socket, "--agent", "d2", "--", "true"]).code).toBe(0);
+    const leaf = join(root, "default", "d2", "agent");
+    const outFile = join(tmp, "bound.txt");
+    const run = async (agent: string) => {
+      const fd = Number((await import("node:fs")).openSync(outFile, "w"));
+      const c = spawnInCgroup({ file: process.execPath, argv: ["node", ACG, "run", "--socket", socket, "--agent", agent, "--", "true"], cgroupPath: leaf, stdio: [null, fd, fd] });
+      closeSync(fd);
+      const st = await waitPidfd(c.pidfd);
+      closeSync(c.pidfd);
+      return { code: st.code, out: (await import("node:fs")).readFileSync(outFile, "utf8") };
+    };
+    const own = await run("d2");
+    expect(own).toEqual({ code: 0, out: expect.stringContaining("exited with status 0") });
+    const other = await run("d1");
+    expect(other.code).toBe(125);
+    expect(other.out).toBe("acg run: this process belongs to agent 'default/d2': it cannot act for another agent\n");
+  });
+
+  it("status says which mechanism enforces what", () => {
+    const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "status", "--socket", socket], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(r.stderr);
+    expect(r.stdout).toMatch(/^policy runtime_test \([0-9a-f]{12}\), cgroup root /);
+    expect(r.stdout).toMatch(/cpu: NOT enforced: the cpu controller is not available in this cgroup tree/);
+    expect(r.stdout).toMatch(/memoryController: NOT available in this cgroup tree/);
+  });
+});
