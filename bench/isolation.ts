@@ -23,6 +23,9 @@ import { buildPlan, curveText, type AgentPlan, type ProcessPlan, type ReplayPlan
 import { defaultTraceDir, quantile } from "./traces.js";
 
 const MiB = 1024 * 1024;
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** acgd's directory for agents outside any tenant (runtime/tool-calls.ts NO_TENANT). */
+const NO_TENANT_DIR = "default";
 
 export interface IsolationOptions {
   setups: string[];
@@ -40,8 +43,12 @@ export interface IsolationOptions {
   slackBytes: number;
   chunkBytes: number;
   sampleMs: number;
+  /** A run is stopped after limitFactor x its nominal length + 15 s. */
+  limitFactor: number;
   maxSeconds?: number;
   acg?: string;
+  /** A plan written by `--write-plan` on the host (skips reading the traces in the guest). */
+  planFile?: string;
 }
 
 export interface ProcRecord {
@@ -65,7 +72,10 @@ export interface AgentResult {
   id: string;
   run: string;
   high: boolean;
+  /** No OOM kill of any of its processes. */
   survived: boolean;
+  /** All its processes ended before the run's time limit (a throttled agent may stall). */
+  finished: boolean;
   oomKills: number;
   callsPlanned: number;
   callsCompleted: number;
@@ -74,6 +84,8 @@ export interface AgentResult {
   nominalS: number;
   slowdown: number | null;
   latency: { n: number; p50Us: number; p95Us: number; p99Us: number; maxUs: number };
+  /** [quantile, microseconds] points of the allocation latency distribution. */
+  latencyCdf: [number, number][];
   memStallSomeUs: number;
   memStallFullUs: number;
   highEvents: number;
@@ -97,6 +109,9 @@ export interface RunResult {
   /** Samples: t (s), per-agent used and reserved bytes, parent used. */
   timeline: { t: number; used: number[]; reserved: (number | null)[]; parent: number }[];
   parentEvents: Record<string, number>;
+  /** The run hit its time limit (limitS) and what was left was stopped. */
+  timedOut: boolean;
+  limitS: number;
   errors: string[];
 }
 
@@ -121,8 +136,14 @@ export interface Launcher {
   /** The cgroup whose memory is the agent's (for monitoring). */
   agentCgroup(agent: AgentPlan): string;
   parentCgroup(): string;
-  spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): ChildProcess;
+  spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): Promise<Spawned>;
   cleanup(): Promise<void>;
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  /** Called after the process exited (e.g. end the tool call in acgd). */
+  done?: () => Promise<void>;
 }
 
 /** Setups alone/none/static/hints: plain cgroup v2 files. */
@@ -168,11 +189,11 @@ export class CgroupLauncher implements Launcher {
     const floor = Math.max(...lows.map((a) => a.medianBytes * plan.scale)) + this.o.slackBytes;
     return Math.max(floor, left / Math.max(1, lows.length));
   }
-  spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): ChildProcess {
+  async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): Promise<Spawned> {
     const leaf = join(this.agentCgroup(agent), kind === "agent" ? "agent" : `call${index}`);
     mkCg(leaf);
     const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
-    return spawn(exe, [...allocArgs, "--cgroup", leaf, "--", ...proc.argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] });
+    return { child: spawn(exe, [...allocArgs, "--cgroup", leaf, "--", ...proc.argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] }) };
   }
   async cleanup(): Promise<void> {
     removeCgTree(this.root);
@@ -180,44 +201,95 @@ export class CgroupLauncher implements Launcher {
 }
 
 /**
- * Setup policy:FILE: acgd enforces the compiled policy; every process starts
- * through `acg run --agent ID --tool TOOL -- EXE ARGS`, so the policy's
- * matchers classify it. Needs `acg` (the runtime CLI) and acgd.
+ * Setup policy:FILE: acgd enforces the compiled policy (scaled to the replay:
+ * bytes by `scale`, trace-time durations by 1/speed). Each tool call is
+ * started the way `acg run` starts one: a start_call request to acgd with the
+ * trace's tool name and command (so the policy's matchers pick the rule and
+ * class), the process placed in the cgroup acgd returns, end_call when it
+ * exits. (The driver talks to acgd's API itself instead of exec-ing `acg run`
+ * per call: under TCG a node start per call would take longer than many
+ * compressed calls last.) The agent's own process lives in the agent's own
+ * leaf, as the real agent would.
  */
 export class AcgLauncher implements Launcher {
   readonly name: string;
   private daemon: ChildProcess | null = null;
+  private client: import("../runtime/client.js").DaemonClient | null = null;
+  private root: string;
+  private socket: string;
+  private daemonLog = "";
   constructor(
     private policy: string,
     private o: IsolationOptions,
     private binDir: string,
   ) {
-    this.name = `policy:${policy.replace(/^.*\//, "").replace(/\.acg$/, "")}`;
+    const base = policy.replace(/^.*\//, "").replace(/\.acg$/, "");
+    this.name = `policy:${base}`;
+    this.root = join(CGROUP_ROOT, `acg-bench-${process.pid}`, `policy-${base}`);
+    this.socket = join(o.workDir, `acgd-${base}.sock`);
   }
-  private root = join(CGROUP_ROOT, `acg-bench-${process.pid}`, "acgd");
   parentCgroup(): string {
     return this.root;
   }
   agentCgroup(a: AgentPlan): string {
-    return join(this.root, "agents", a.id);
+    return join(this.root, "tree", NO_TENANT_DIR, a.id);
   }
-  async prepare(_plan: ReplayPlan, budgetBytes: number): Promise<void> {
-    if (!this.o.acg) throw new Error("the runtime CLI (`acg`) is not available yet: policy setups need `acg run` and acgd");
-    mkCg(dirname(this.root));
-    enableControllers(dirname(this.root), ["memory", "cpu", "pids"]);
+  async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
+    const { loadPolicyFrom } = await import("../runtime/policy-source.js");
+    const { scalePolicyIR } = await import("./scale-policy.js");
+    const { DaemonClient } = await import("../runtime/client.js");
+    const loaded = loadPolicyFrom(this.policy);
+    if (!loaded.ok) throw new Error(loaded.message);
+    const dir = join(this.o.workDir, "policies", this.name.slice(7));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "ir.json"), JSON.stringify(scalePolicyIR(loaded.ir, plan.scale, plan.speed)));
+    const top = dirname(this.root);
+    mkCg(top);
+    enableControllers(CGROUP_ROOT, ["memory", "cpu", "pids"]);
+    enableControllers(top, ["memory", "cpu", "pids"]);
     removeCgTree(this.root);
     mkCg(this.root);
     writeCg(this.root, "memory.max", budgetBytes);
     writeCg(this.root, "memory.swap.max", 0);
-    this.daemon = spawn(this.o.acg, ["daemon", "--policy", this.policy, "--cgroup-root", this.root], { stdio: ["ignore", "ignore", "pipe"] });
-    await new Promise((r) => setTimeout(r, 1000));
+    enableControllers(this.root, ["memory", "cpu", "pids"]);
+    rmSync(this.socket, { force: true });
+    const acgd = join(REPO, "bin", "acgd.js");
+    this.daemon = spawn(process.execPath, [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree")], { stdio: ["ignore", "ignore", "pipe"] });
+    this.daemon.stderr?.on("data", (d: Buffer) => (this.daemonLog = (this.daemonLog + d.toString()).slice(-4000)));
+    const exited = new Promise<string>((r) => this.daemon!.on("exit", (c) => r(`acgd exited with ${c}: ${this.daemonLog.trim().slice(-1000)}`)));
+    for (let i = 0; i < 300 && !existsSync(this.socket); i++) {
+      const e = await Promise.race([exited, sleep(100).then(() => null)]);
+      if (e) throw new Error(e);
+    }
+    if (!existsSync(this.socket)) throw new Error(`acgd did not open ${this.socket} within 30 s: ${this.daemonLog.trim().slice(-500)}`);
+    this.client = await DaemonClient.connect(this.socket);
   }
-  spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", _index: number, allocArgs: string[]): ChildProcess {
+  async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", _index: number, allocArgs: string[]): Promise<Spawned> {
+    const c = this.client!;
     const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
-    return spawn(this.o.acg!, ["run", "--agent", agent.id, "--tool", kind === "agent" ? "agent" : proc.tool, "--", exe, ...allocArgs, "--", ...proc.argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] });
+    const argv = kind === "agent" ? ["agent"] : [safeName(proc.family), ...proc.argv.slice(1)];
+    const started = (await c.request({ op: "start_call", agent: agent.id, tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string };
+    let cg = started.cgroup.startsWith("/") ? started.cgroup : join(this.root, "tree", started.cgroup);
+    let endNow = false;
+    if (kind === "agent") {
+      // The agent's own process goes to the agent's own leaf; the call only created the agent.
+      cg = join(this.agentCgroup(agent), "agent");
+      endNow = true;
+    }
+    const child = spawn(exe, [...allocArgs, "--cgroup", cg, "--", ...argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] });
+    if (endNow) {
+      await sleep(50);
+      await c.request({ op: "end_call", call: started.call }).catch(() => {});
+      return { child };
+    }
+    return { child, done: async () => void (await c.request({ op: "end_call", call: started.call }).catch(() => {})) };
   }
   async cleanup(): Promise<void> {
-    this.daemon?.kill("SIGTERM");
+    this.client?.close();
+    if (this.daemon && this.daemon.exitCode === null) {
+      this.daemon.kill("SIGTERM");
+      await Promise.race([new Promise((r) => this.daemon!.on("exit", r)), sleep(5000)]);
+    }
     removeCgTree(this.root);
   }
 }
@@ -272,16 +344,19 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
     "--out", join(logDir, `${name}.jsonl`),
     "--label", name,
   ];
-  const startProc = (a: AgentPlan, p: ProcessPlan, kind: "agent" | "call", index: number, planned: number): Promise<ProcRecord> => {
+  const startProc = async (a: AgentPlan, p: ProcessPlan, kind: "agent" | "call", index: number, planned: number): Promise<ProcRecord> => {
     const name = kind === "agent" ? `${a.id}-agent` : `${a.id}-call${index}`;
     const rec: ProcRecord = { agent: a.id, kind, index, family: p.family, plannedStart: planned, start: now(), end: null, nominalS: (p.end - p.start) / plan.speed, status: "failed", exitCode: null, signal: null, latP50Us: null, steps: 0 };
     procs.push(rec);
     let child: ChildProcess;
+    let done: (() => Promise<void>) | undefined;
     try {
-      child = launcher.spawn(a, p, kind, index, allocArgs(name));
+      const sp = await launcher.spawn(a, p, kind, index, allocArgs(name));
+      child = sp.child;
+      done = sp.done;
     } catch (e) {
       errors.push(`${name}: spawn failed: ${e instanceof Error ? e.message : String(e)}`);
-      return Promise.resolve(rec);
+      return rec;
     }
     live.set(child, rec);
     let stderr = "";
@@ -300,7 +375,8 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
         rec.status = code === 0 ? "completed" : signal === "SIGKILL" ? "oom-killed" : signal === "SIGTERM" || code === 143 ? "killed" : "failed";
         if (rec.status === "failed") errors.push(`${name}: exit ${code} ${signal ?? ""} ${stderr.trim().slice(0, 300)}`);
         if (rec.status === "oom-killed") dead.add(a.id);
-        res(rec);
+        if (done) done().then(() => res(rec), () => res(rec));
+        else res(rec);
       });
     });
   };
@@ -320,7 +396,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
         used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0),
         reserved: agents.map((a) => {
           const m = Math.min(readCgNumber(launcher.agentCgroup(a), "memory.max") ?? Infinity, readCgNumber(launcher.agentCgroup(a), "memory.high") ?? Infinity);
-          return Number.isFinite(m) ? m : null;
+          return Number.isFinite(m) ? Math.min(m, budgetBytes) : null;
         }),
         parent: readCgNumber(launcher.parentCgroup(), "memory.current") ?? 0,
       });
@@ -366,12 +442,14 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       await sleep(100);
     }
   })();
-  const limitS = (plan.span / plan.speed) * 6 + 60;
+  const limitS = (plan.span / plan.speed) * o.limitFactor + 15;
   const all = Promise.all(agentDone);
-  const timedOut = await Promise.race([all.then(() => false), sleep(limitS * 1000).then(() => true)]);
+  let limitTimer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (limitTimer = setTimeout(() => r(true), limitS * 1000)))]);
+  clearTimeout(limitTimer);
   if (timedOut) {
     errors.push(`run did not finish within ${limitS.toFixed(0)} s; killing what is left`);
-    for (const ch of live.keys()) ch.kill("SIGKILL");
+    for (const ch of live.keys()) ch.kill("SIGTERM");
     await Promise.race([all, sleep(5000)]);
   }
   const wallS = now();
@@ -405,16 +483,18 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
     const resAvg = finiteRes ? reserved.reduce<number>((s, r) => s + (r ?? 0), 0) / Math.max(1, reserved.length) : null;
     const usedAvg = used.reduce((s, x) => s + x, 0) / Math.max(1, used.length);
     const oomKilled = mine.filter((p) => p.status === "oom-killed").length;
-    const survived = oomKilled === 0 && (ev["oom_kill"] ?? 0) === 0 && !timedOut;
+    const survived = oomKilled === 0 && (ev["oom_kill"] ?? 0) === 0;
+    const finished = mine.every((p) => p.status !== "killed" || dead.has(a.id)) && mine.every((p) => p.end !== null && p.end < limitS);
     const start = Math.min(...mine.map((p) => p.start));
     const end = Math.max(...mine.map((p) => p.end ?? wallS));
-    const completionS = survived ? end - start : null;
+    const completionS = survived && finished ? end - start : null;
     const nominalS = a.duration / plan.speed;
     return {
       id: a.id,
       run: a.run,
       high: a.highPriority,
       survived,
+      finished,
       oomKills: Math.max(oomKilled, ev["oom_kill"] ?? 0),
       callsPlanned: a.calls.length,
       callsCompleted: mine.filter((p) => p.kind === "call" && p.status === "completed").length,
@@ -423,6 +503,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       nominalS,
       slowdown: completionS === null ? null : completionS / nominalS,
       latency: { n: lats.length, p50Us: quantile(lats, 0.5), p95Us: quantile(lats, 0.95), p99Us: quantile(lats, 0.99), maxUs: lats.length ? Math.max(...lats) : NaN },
+      latencyCdf: CDF_QS.filter(() => lats.length > 0).map((q) => [q, quantile(lats, q)]),
       memStallSomeUs: psi.someUs,
       memStallFullUs: psi.fullUs,
       highEvents: ev["high"] ?? 0,
@@ -436,8 +517,10 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
   });
   const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
   await launcher.cleanup();
-  return { setup: launcher.name, budgetFraction: fraction, budgetBytes, wallS, agents: results, procs, timeline, parentEvents, errors };
+  return { setup: launcher.name, budgetFraction: fraction, budgetBytes, wallS, agents: results, procs, timeline, parentEvents, timedOut, limitS, errors };
 }
+
+const CDF_QS = [...Array.from({ length: 50 }, (_, i) => i / 50), 0.97, 0.98, 0.99, 0.995, 0.999, 1];
 
 function finiteOrNull(x: number | null): number | null {
   return x !== null && Number.isFinite(x) ? x : null;
@@ -460,6 +543,7 @@ export function parseArgs(argv: string[]): IsolationOptions {
     slackBytes: 2 * MiB,
     chunkBytes: 256 * 1024,
     sampleMs: 100,
+    limitFactor: 3,
   };
   const num = (s: string | undefined, what: string): number => {
     const m = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(s ?? "");
@@ -485,16 +569,22 @@ export function parseArgs(argv: string[]): IsolationOptions {
       case "--chunk": o.chunkBytes = num(v(), a); break;
       case "--max-seconds": o.maxSeconds = num(v(), a); break;
       case "--acg": o.acg = v(); break;
+      case "--plan": o.planFile = v(); break;
+      case "--limit-factor": o.limitFactor = num(v(), a); break;
       default: throw new Error(`unknown argument '${a}'`);
     }
   }
   return o;
 }
 
+export function planFor(o: IsolationOptions): ReplayPlan {
+  return buildPlan({ traceDir: o.traceDir, agents: o.agents, speed: o.speed, scale: o.scale, seed: o.seed, ...(o.maxSeconds ? { maxSeconds: o.maxSeconds } : {}) });
+}
+
 export async function runIsolation(o: IsolationOptions, log: (s: string) => void = (s) => process.stderr.write(s + "\n")): Promise<IsolationResult> {
   if (!memoryControllerAvailable()) throw new Error("cgroup v2 has no memory controller here: run this in the guest (scripts/guest-run.sh)");
   if (!existsSync(o.allocBin)) throw new Error(`allocator not built: ${o.allocBin} (run bench/alloc/build.sh)`);
-  const plan = buildPlan({ traceDir: o.traceDir, agents: o.agents, speed: o.speed, scale: o.scale, seed: o.seed, ...(o.maxSeconds ? { maxSeconds: o.maxSeconds } : {}) });
+  const plan: ReplayPlan = o.planFile ? (JSON.parse(readFileSync(o.planFile, "utf8")) as ReplayPlan) : planFor(o);
   for (const w of plan.warnings) log(`warning: ${w}`);
   rmSync(o.workDir, { recursive: true, force: true });
   const binDir = join(o.workDir, "bin");

@@ -1,0 +1,106 @@
+// `npm run bench`: the whole benchmark, host parts here, kernel parts in one
+// guest boot (scripts/guest-run.sh), then the report.
+//
+//   npm run bench [-- --only stats|isolation|overhead|report[,..]] [--no-guest]
+//                 [--traces DIR] [--setups a,b] [--budgets 0.7,0.83] [--speed N] [--scale 1/64]
+//
+// Writes bench/results/{stats,isolation,overhead}.json and REPORT.md (+ plots/).
+// --no-guest runs the host parts (stats, report from the results already there).
+
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs as parseIsolationArgs, planFor } from "./isolation.js";
+import { writeReport } from "./report.js";
+import { computeStats } from "./stats.js";
+import { defaultTraceDir } from "./traces.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "..", "..");
+const results = join(repo, "bench", "results");
+const PARTS = ["stats", "isolation", "overhead", "report"] as const;
+type Part = (typeof PARTS)[number];
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+function main(argv: string[]): Promise<number> | number {
+  let only: Set<Part> = new Set(PARTS);
+  let guest = true;
+  let traceDir = defaultTraceDir();
+  const isoArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--only") {
+      const list = (argv[++i] ?? "").split(",").filter(Boolean);
+      const bad = list.filter((p) => !(PARTS as readonly string[]).includes(p));
+      if (bad.length || !list.length) {
+        log(`--only takes ${PARTS.join(", ")} (comma-separated); got '${argv[i] ?? ""}'`);
+        return 2;
+      }
+      only = new Set(list as Part[]);
+    } else if (a === "--no-guest") guest = false;
+    else if (a === "--traces") {
+      traceDir = resolve(argv[++i] ?? traceDir);
+      isoArgs.push("--traces", traceDir);
+    } else if (["--setups", "--budgets", "--speed", "--scale", "--agents", "--seed", "--slack", "--chunk", "--max-seconds", "--acg", "--limit-factor"].includes(a)) {
+      isoArgs.push(a, argv[++i] ?? "");
+    } else if (a === "-h" || a === "--help") {
+      process.stdout.write(`usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--traces DIR] [isolation options]\n`);
+      return 0;
+    } else {
+      log(`unknown argument '${a}'`);
+      return 2;
+    }
+  }
+  return run(only, guest, traceDir, isoArgs);
+}
+
+async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: string[]): Promise<number> {
+  mkdirSync(results, { recursive: true });
+  let failed = 0;
+  if (only.has("stats")) {
+    const s = computeStats(traceDir);
+    for (const w of s.warnings) log(`warning: ${w}`);
+    writeFileSync(join(results, "stats.json"), JSON.stringify(s, null, 1) + "\n");
+    log(`stats: ${s.totals.runs} runs, ${s.totals.calls} tool calls -> bench/results/stats.json`);
+  }
+  const guestCmds: string[] = [];
+  if (only.has("isolation")) {
+    const o = parseIsolationArgs(isoArgs);
+    const planFile = join(results, "plan.json.tmp");
+    writeFileSync(planFile, JSON.stringify(planFor(o)));
+    guestCmds.push(["node", "dist/bench/isolation.js", "--plan", relative(repo, planFile), "--out", "bench/results/isolation.json", ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")].map(shq).join(" "));
+  }
+  if (only.has("overhead")) {
+    const c = spawnSync("node", ["dist/bench/overhead.js", "--compile-only"], { cwd: repo, stdio: "inherit" });
+    if (c.status !== 0) {
+      log("overhead: compiling the policies failed");
+      failed++;
+    } else guestCmds.push("node dist/bench/overhead.js --out bench/results/overhead.json");
+  }
+  if (guestCmds.length) {
+    if (!guest) log(`--no-guest: skipping ${guestCmds.length} guest part(s): ${guestCmds.join("; ")}`);
+    else {
+      const script = guestCmds.map((c) => `${c} || st=1`).join("; ");
+      log(`guest: ${script}`);
+      const g = spawnSync(join(repo, "scripts", "guest-run.sh"), ["--mem", "2G", "--timeout", "900", "--", "bash", "-c", `st=0; ${script}; exit $st`], { cwd: repo, stdio: "inherit" });
+      if (g.status !== 0) {
+        log(`guest run failed (exit ${g.status})`);
+        failed++;
+      }
+    }
+  }
+  if (only.has("report")) {
+    if (!existsSync(join(results, "stats.json")) && !existsSync(join(results, "isolation.json"))) log("report: no results yet; the report will say so");
+    await writeReport(results);
+    log("report: bench/results/REPORT.md");
+  }
+  return failed ? 1 : 0;
+}
+
+function shq(s: string): string {
+  return /^[A-Za-z0-9_./:=,+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+process.exitCode = await main(process.argv.slice(2));
