@@ -395,6 +395,8 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
         t: now(),
         used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0),
         reserved: agents.map((a) => {
+          // An agent whose cgroup does not exist yet (acgd creates it at its first call) reserves nothing.
+          if (readCgNumber(launcher.agentCgroup(a), "memory.current") === null) return 0;
           const m = Math.min(readCgNumber(launcher.agentCgroup(a), "memory.max") ?? Infinity, readCgNumber(launcher.agentCgroup(a), "memory.high") ?? Infinity);
           return Number.isFinite(m) ? Math.min(m, budgetBytes) : null;
         }),
@@ -585,7 +587,7 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
   if (!memoryControllerAvailable()) throw new Error("cgroup v2 has no memory controller here: run this in the guest (scripts/guest-run.sh)");
   if (!existsSync(o.allocBin)) throw new Error(`allocator not built: ${o.allocBin} (run bench/alloc/build.sh)`);
   const plan: ReplayPlan = o.planFile ? (JSON.parse(readFileSync(o.planFile, "utf8")) as ReplayPlan) : planFor(o);
-  for (const w of plan.warnings) log(`warning: ${w}`);
+  if (!o.planFile) for (const w of plan.warnings) log(`warning: ${w}`);
   rmSync(o.workDir, { recursive: true, force: true });
   const binDir = join(o.workDir, "bin");
   makeBinDir(plan, binDir, o.allocBin);
