@@ -14,7 +14,7 @@
 //        [--speed 30] [--scale 1/64] [--agents 3] [--seed 1] [--out FILE] [--traces DIR]
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllocLog } from "./alloc-log.js";
@@ -61,7 +61,10 @@ export interface ProcRecord {
   start: number;
   end: number | null;
   nominalS: number;
-  status: "completed" | "oom-killed" | "killed" | "failed" | "not-started";
+  /** oom-killed: SIGKILL by the kernel; policy-killed: the runtime's over_high kill (the agent goes on). */
+  status: "completed" | "oom-killed" | "policy-killed" | "killed" | "failed" | "not-started";
+  rule?: string;
+  cls?: string;
   exitCode: number | null;
   signal: string | null;
   latP50Us: number | null;
@@ -80,6 +83,8 @@ export interface AgentResult {
   callsPlanned: number;
   callsCompleted: number;
   callsKilled: number;
+  /** Calls the runtime killed (over_high kill after): the agent is told and goes on. */
+  callsPolicyKilled: number;
   completionS: number | null;
   nominalS: number;
   slowdown: number | null;
@@ -88,6 +93,8 @@ export interface AgentResult {
   latencyCdf: [number, number][];
   memStallSomeUs: number;
   memStallFullUs: number;
+  /** memory.events "oom" of the agent cgroup: its own limit was hit (vs the shared budget's). */
+  ownLimitOoms: number;
   highEvents: number;
   maxEvents: number;
   peakUsedBytes: number;
@@ -142,8 +149,11 @@ export interface Launcher {
 
 export interface Spawned {
   child: ChildProcess;
-  /** Called after the process exited (e.g. end the tool call in acgd). */
-  done?: () => Promise<void>;
+  /** The policy's rule and class for the call, when a runtime chose them. */
+  rule?: string;
+  cls?: string;
+  /** Called after the process exited (e.g. end the tool call in acgd); says whether the runtime killed it. */
+  done?: () => Promise<{ killedBy: string | null } | null>;
 }
 
 /** Setups alone/none/static/hints: plain cgroup v2 files. */
@@ -268,7 +278,7 @@ export class AcgLauncher implements Launcher {
     const c = this.client!;
     const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
     const argv = kind === "agent" ? ["agent"] : [safeName(proc.family), ...proc.argv.slice(1)];
-    const started = (await c.request({ op: "start_call", agent: agent.id, tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string };
+    const started = (await c.request({ op: "start_call", agent: agent.id, tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
     let cg = started.cgroup.startsWith("/") ? started.cgroup : join(this.root, "tree", started.cgroup);
     let endNow = false;
     if (kind === "agent") {
@@ -282,7 +292,15 @@ export class AcgLauncher implements Launcher {
       await c.request({ op: "end_call", call: started.call }).catch(() => {});
       return { child };
     }
-    return { child, done: async () => void (await c.request({ op: "end_call", call: started.call }).catch(() => {})) };
+    const info = { ...(started.rule ? { rule: started.rule } : {}), ...(started.class ? { cls: started.class } : {}) };
+    return {
+      child,
+      ...info,
+      done: async () => {
+        const rep = (await c.request({ op: "end_call", call: started.call }).catch(() => null)) as { killedBy?: string | null } | null;
+        return rep ? { killedBy: rep.killedBy ?? null } : null;
+      },
+    };
   }
   async cleanup(): Promise<void> {
     this.client?.close();
@@ -349,11 +367,13 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
     const rec: ProcRecord = { agent: a.id, kind, index, family: p.family, plannedStart: planned, start: now(), end: null, nominalS: (p.end - p.start) / plan.speed, status: "failed", exitCode: null, signal: null, latP50Us: null, steps: 0 };
     procs.push(rec);
     let child: ChildProcess;
-    let done: (() => Promise<void>) | undefined;
+    let done: Spawned["done"];
     try {
       const sp = await launcher.spawn(a, p, kind, index, allocArgs(name));
       child = sp.child;
       done = sp.done;
+      if (sp.rule) rec.rule = sp.rule;
+      if (sp.cls) rec.cls = sp.cls;
     } catch (e) {
       errors.push(`${name}: spawn failed: ${e instanceof Error ? e.message : String(e)}`);
       return rec;
@@ -373,10 +393,14 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
         rec.exitCode = code;
         rec.signal = signal;
         rec.status = code === 0 ? "completed" : signal === "SIGKILL" ? "oom-killed" : signal === "SIGTERM" || code === 143 ? "killed" : "failed";
-        if (rec.status === "failed") errors.push(`${name}: exit ${code} ${signal ?? ""} ${stderr.trim().slice(0, 300)}`);
-        if (rec.status === "oom-killed") dead.add(a.id);
-        if (done) done().then(() => res(rec), () => res(rec));
-        else res(rec);
+        const settle = (killedBy: string | null) => {
+          if (rec.status === "oom-killed" && killedBy) rec.status = "policy-killed";
+          if (rec.status === "failed") errors.push(`${name}: exit ${code} ${signal ?? ""} ${stderr.trim().slice(0, 300)}`);
+          if (rec.status === "oom-killed") dead.add(a.id);
+          res(rec);
+        };
+        if (done) done().then((r) => settle(r?.killedBy ?? null), () => settle(null));
+        else settle(null);
       });
     });
   };
@@ -501,6 +525,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       callsPlanned: a.calls.length,
       callsCompleted: mine.filter((p) => p.kind === "call" && p.status === "completed").length,
       callsKilled: mine.filter((p) => p.kind === "call" && (p.status === "oom-killed" || p.status === "killed")).length,
+      callsPolicyKilled: mine.filter((p) => p.kind === "call" && p.status === "policy-killed").length,
       completionS,
       nominalS,
       slowdown: completionS === null ? null : completionS / nominalS,
@@ -508,6 +533,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       latencyCdf: CDF_QS.filter(() => lats.length > 0).map((q) => [q, quantile(lats, q)]),
       memStallSomeUs: psi.someUs,
       memStallFullUs: psi.fullUs,
+      ownLimitOoms: ev["oom"] ?? 0,
       highEvents: ev["high"] ?? 0,
       maxEvents: ev["max"] ?? 0,
       peakUsedBytes: readCgNumber(cg, "memory.peak") ?? Math.max(0, ...used),
@@ -528,11 +554,20 @@ function finiteOrNull(x: number | null): number | null {
   return x !== null && Number.isFinite(x) ? x : null;
 }
 
+/** policy:policies/X.acg for every policy the project ships. */
+function shippedPolicies(repo: string): string[] {
+  try {
+    return readdirSync(join(repo, "policies")).filter((f) => f.endsWith(".acg")).sort().map((f) => `policy:policies/${f}`);
+  } catch {
+    return [];
+  }
+}
+
 export function parseArgs(argv: string[]): IsolationOptions {
   const here = dirname(fileURLToPath(import.meta.url));
   const repo = resolve(here, "..", "..");
   const o: IsolationOptions = {
-    setups: ["alone", "none", "static", "hints"],
+    setups: ["alone", "none", "static", "hints", ...shippedPolicies(repo)],
     budgets: [0.7, 0.83],
     speed: 30,
     scale: 1 / 64,

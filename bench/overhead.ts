@@ -62,10 +62,10 @@ interface Opts {
 function parseArgs(argv: string[]): Opts {
   const o: Opts = {
     policies: readdirSync(join(repo, "policies")).filter((f) => f.endsWith(".acg")).sort().map((f) => join(repo, "policies", f)),
-    repeats: 3,
+    repeats: 5,
     out: join(repo, "bench", "results", "overhead.json"),
     compileOnly: false,
-    cpuArgs: ["--workers", "4", "--rounds", "100", "--iters", "100000", "--sleep-us", "500"],
+    cpuArgs: ["--workers", "4", "--rounds", "400", "--iters", "100000", "--sleep-us", "500"],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -94,8 +94,25 @@ async function compile(policy: string): Promise<{ ir: import("../compiler/ir.js"
   const dir = objDir(policy);
   mkdirSync(dir, { recursive: true });
   const r = await compilePolicy(ir, { outDir: dir });
+  writeFileSync(join(dir, "ir.json"), JSON.stringify(ir));
   if (!r.ok) throw new Error(`${policy}: compile failed: ${r.diagnostics.map((d) => d.message).join("; ")}`);
   return { ir, dir };
+}
+
+/**
+ * The objects `--compile-only` built on the host (clang under TCG, with the
+ * guest's empty object cache, would take minutes), and the policy's IR.
+ */
+async function compiled_(policy: string): Promise<{ ir: import("../compiler/ir.js").PolicyIR; dir: string }> {
+  const { loadPolicyFrom } = await import("../runtime/policy-source.js");
+  const l = loadPolicyFrom(policy);
+  if (!l.ok) throw new Error(l.message);
+  const dir = objDir(policy);
+  const irFile = join(dir, "ir.json");
+  const obj = join(dir, "scheduler.bpf.o");
+  if (!existsSync(obj)) throw new Error(`${obj} missing: run \`node dist/bench/overhead.js --compile-only\` on the host first`);
+  if (existsSync(irFile) && readFileSync(irFile, "utf8") !== JSON.stringify(l.ir)) throw new Error(`${dir} was compiled from another version of ${policy}: recompile (--compile-only)`);
+  return { ir: l.ir, dir };
 }
 
 function cpuTimes(): number {
@@ -129,7 +146,7 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
   const compiled: { policy: string; ir: import("../compiler/ir.js").PolicyIR; dir: string }[] = [];
   for (const p of o.policies) {
     try {
-      compiled.push({ policy: p.replace(/^.*\//, "").replace(/\.acg$/, ""), ...(await compile(p)) });
+      compiled.push({ policy: p.replace(/^.*\//, "").replace(/\.acg$/, ""), ...(await compiled_(p)) });
     } catch (e) {
       result.scheduler.push({ policy: p, wallS: [], p50S: NaN, minS: NaN, ratioP50: null, callbacks: [], bpfShare: null, error: e instanceof Error ? e.message : String(e) });
     }
