@@ -134,6 +134,8 @@ export interface IsolationResult {
     agents: { id: string; run: string; high: boolean; delay: number; duration: number; peakBytes: number; medianBytes: number; calls: number; callFamilies: Record<string, number>; callTimes: { start: number; end: number; family: string }[] }[];
   };
   runs: RunResult[];
+  /** Setups that could not take part, and why. */
+  skipped?: { setup: string; reason: string }[];
 }
 
 /** How one setup places and limits processes. */
@@ -627,7 +629,24 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
   const binDir = join(o.workDir, "bin");
   makeBinDir(plan, binDir, o.allocBin);
   const runs: RunResult[] = [];
+  const skipped: { setup: string; reason: string }[] = [];
   for (const setup of o.setups) {
+    if (setup.startsWith("policy:")) {
+      // A policy that admits fewer agents than the experiment runs cannot take part.
+      const { loadPolicyFrom } = await import("../runtime/policy-source.js");
+      const l = loadPolicyFrom(setup.slice("policy:".length));
+      if (!l.ok) {
+        skipped.push({ setup, reason: l.message.split("\n")[0]! });
+        continue;
+      }
+      const maxAgents = l.ir.agentProfiles[0]?.maxAgents ?? Infinity;
+      if (maxAgents < plan.agents.length) {
+        const reason = `admits at most ${maxAgents} agent(s) at once (max_agents of its default agent profile); the experiment runs ${plan.agents.length}`;
+        log(`isolation: ${setup} skipped: ${reason}`);
+        skipped.push({ setup, reason });
+        continue;
+      }
+    }
     const fractions = setup === "alone" ? [Math.max(...o.budgets)] : o.budgets;
     for (const f of fractions) {
       const launcher: Launcher =
@@ -675,6 +694,7 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
       })),
     },
     runs,
+    skipped,
   };
 }
 
@@ -683,7 +703,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     const o = parseArgs(process.argv.slice(2));
     const r = await runIsolation(o);
     mkdirSync(dirname(o.outFile), { recursive: true });
-    writeFileSync(o.outFile, JSON.stringify(r, null, 1) + "\n");
+    writeFileSync(o.outFile, JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n");
     process.stderr.write(`isolation: wrote ${o.outFile}\n`);
   } catch (e) {
     process.stderr.write(`isolation: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -37,6 +37,19 @@ export interface SchedulerOverhead {
   error?: string;
 }
 
+export interface RuntimeOverhead {
+  policy: string;
+  /** acgd at idle: resident memory and CPU share over idleS seconds. */
+  idle: { rssBytes: number; cpuPct: number; idleS: number };
+  /** 100 concurrent tool calls (start_call, a 1 MiB process in each, end_call). */
+  calls: { n: number; startP50Ms: number; startP95Ms: number; endP50Ms: number; rssPeakBytes: number; cpuS: number; wallS: number };
+  /** `acg run -- /bin/true` against acgd vs `/bin/true` alone, wall ms (P50 of repeats). */
+  acgRun: { repeats: number; acgRunP50Ms: number; bareP50Ms: number; overheadP50Ms: number } | null;
+  /** apply_policy round trip: the same shape with other numbers, and a policy with another shape. */
+  hotSwap: { dataOnlyMs: number[]; shapeChangeMs: number[] };
+  error?: string;
+}
+
 export interface OverheadResult {
   kind: "overhead";
   date: string;
@@ -45,6 +58,7 @@ export interface OverheadResult {
   repeats: number;
   baseline: { wallS: number[]; p50S: number; minS: number } | null;
   scheduler: SchedulerOverhead[];
+  runtime?: RuntimeOverhead;
   notes: string[];
 }
 
@@ -56,6 +70,7 @@ interface Opts {
   repeats: number;
   out: string;
   compileOnly: boolean;
+  runtimeOnly?: boolean;
   cpuArgs: string[];
 }
 
@@ -74,6 +89,7 @@ function parseArgs(argv: string[]): Opts {
     else if (a === "--out") o.out = resolve(argv[++i] ?? o.out);
     else if (a === "--compile-only") o.compileOnly = true;
     else if (a === "--cpu") o.cpuArgs = (argv[++i] ?? "").split(" ").filter(Boolean);
+    else if (a === "--runtime-only") o.runtimeOnly = true;
     else throw new Error(`unknown argument '${a}'`);
   }
   return o;
@@ -143,6 +159,10 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
     scheduler: [],
     notes,
   };
+  if (o.runtimeOnly) {
+    o.policies = [];
+    o.repeats = 1;
+  }
   const compiled: { policy: string; ir: import("../compiler/ir.js").PolicyIR; dir: string }[] = [];
   for (const p of o.policies) {
     try {
@@ -215,9 +235,127 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
       ...(st.error ? { error: st.error } : {}),
     });
   }
-  notes.push("`acg run` overhead per call, the hot-swap gap and acgd's idle and 100-call footprint are not measured yet: they need the runtime (`acg run`, acgd), which has not landed.");
+  try {
+    result.runtime = await runtimeOverhead(join(repo, "policies", "swe-agents.acg"), log);
+  } catch (e) {
+    notes.push(`runtime overheads failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  notes.push("acgd here enforces through cgroup v2 files (the runtime's phase 1: it does not attach the compiled BPF objects yet), so the hot-swap gap is the apply_policy round trip (parse, check, lower, re-apply limits), not a BPF map or program swap.");
   notes.push("Under TCG every instruction is emulated, so absolute times are far from hardware; the ratio between schedulers on the same emulated CPU is the figure to read. Repeats are interleaved (default, then each policy) to spread host noise.");
   return result;
+}
+
+function procStat(pid: number): { rss: number; cpuS: number } {
+  const st = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+  return { rss, cpuS: (Number(st[11]) + Number(st[12])) / 100 };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function runtimeOverhead(policy: string, log: (s: string) => void): Promise<RuntimeOverhead> {
+  const { spawn, spawnSync } = await import("node:child_process");
+  const { DaemonClient } = await import("../runtime/client.js");
+  const { removeCgTree, mkCg, enableControllers } = await import("./cgroupfs.js");
+  const root = "/sys/fs/cgroup/acg-bench-overhead";
+  removeCgTree(root);
+  mkCg(root);
+  enableControllers("/sys/fs/cgroup", ["memory", "cpu", "pids"]);
+  enableControllers(root, ["memory", "cpu", "pids"]);
+  const sock = "/tmp/acg-bench-overhead.sock";
+  const acgd = spawn(process.execPath, [join(repo, "bin", "acgd.js"), "--policy", policy, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"], { stdio: ["ignore", "ignore", "inherit"] });
+  try {
+    for (let i = 0; i < 300 && !existsSync(sock); i++) await sleep(100);
+    if (!existsSync(sock)) throw new Error("acgd did not open its socket within 30 s");
+    await sleep(1000);
+    const idleS = 5;
+    const a0 = procStat(acgd.pid!);
+    await sleep(idleS * 1000);
+    const a1 = procStat(acgd.pid!);
+    log(`overhead: acgd idle: ${(a1.rss / 2 ** 20).toFixed(1)} MiB, ${((100 * (a1.cpuS - a0.cpuS)) / idleS).toFixed(2)}% CPU`);
+    // 100 concurrent tool calls.
+    const n = 100;
+    const c = await DaemonClient.connect(sock);
+    const alloc = join(repo, "dist", "bench", "alloc", "acg-alloc");
+    let rssPeak = a1.rss;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        rssPeak = Math.max(rssPeak, procStat(acgd.pid!).rss);
+        await sleep(100);
+      }
+    })();
+    const t0 = performance.now();
+    const b0 = procStat(acgd.pid!);
+    const startMs: number[] = [];
+    const started = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const s0 = performance.now();
+        const r = (await c.request({ op: "start_call", agent: `ovh${i % 10}`, tool: "Bash", argv: ["pytest", "-q"] })) as { call: string; cgroup: string };
+        startMs.push(performance.now() - s0);
+        return r;
+      }),
+    );
+    const kids = started.map((r) => spawn(alloc, ["--curve", "-", "--cgroup", r.cgroup], { stdio: ["pipe", "ignore", "ignore"] }));
+    for (const k of kids) k.stdin!.end(`0 ${2 ** 20}\n3 ${2 ** 20}\n`);
+    await Promise.all(kids.map((k) => new Promise((r) => k.on("exit", r))));
+    const endMs: number[] = [];
+    await Promise.all(
+      started.map(async (r) => {
+        const e0 = performance.now();
+        await c.request({ op: "end_call", call: r.call });
+        endMs.push(performance.now() - e0);
+      }),
+    );
+    const wallS = (performance.now() - t0) / 1000;
+    const b1 = procStat(acgd.pid!);
+    sampling = false;
+    await sampler;
+    log(`overhead: 100 calls: start P50 ${quantile(startMs, 0.5).toFixed(1)} ms, acgd peak ${(rssPeak / 2 ** 20).toFixed(1)} MiB, ${(b1.cpuS - b0.cpuS).toFixed(2)} s CPU in ${wallS.toFixed(1)} s`);
+    // acg run per call.
+    let acgRun: RuntimeOverhead["acgRun"] = null;
+    const reps = 5;
+    const bare: number[] = [];
+    const viaAcg: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      let t = performance.now();
+      spawnSync("/bin/true");
+      bare.push(performance.now() - t);
+      t = performance.now();
+      const r = spawnSync(process.execPath, [join(repo, "bin", "acg.js"), "run", "--socket", sock, "--agent", "ovhrun", "--tool", "Bash", "--quiet", "--", "/bin/true"], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+      viaAcg.push(performance.now() - t);
+      if (r.status !== 0) throw new Error(`acg run failed (${r.status}): ${r.stderr.slice(0, 300)}`);
+    }
+    acgRun = { repeats: reps, acgRunP50Ms: quantile(viaAcg, 0.5), bareP50Ms: quantile(bare, 0.5), overheadP50Ms: quantile(viaAcg, 0.5) - quantile(bare, 0.5) };
+    log(`overhead: acg run -- /bin/true: ${acgRun.acgRunP50Ms.toFixed(0)} ms vs ${acgRun.bareP50Ms.toFixed(1)} ms bare`);
+    // Hot swap: apply_policy round trips.
+    const src = readFileSync(policy, "utf8");
+    const dataOnly = (k: number) => src.replace(/memory\.baseline = 512MiB/, `memory.baseline = ${512 + k}MiB`);
+    const shape = (k: number) => src.replace(/(class background \{[^}]*\})/, `$1\n  class extra${k} { priority = low; cpu.weight = 10; latency = 80ms }`);
+    const dataOnlyMs: number[] = [];
+    const shapeChangeMs: number[] = [];
+    for (let k = 1; k <= 3; k++) {
+      let t = performance.now();
+      await c.request({ op: "apply_policy", source: dataOnly(k), name: "swe-agents-data.acg" });
+      dataOnlyMs.push(performance.now() - t);
+      t = performance.now();
+      await c.request({ op: "apply_policy", source: shape(k), name: "swe-agents-shape.acg" });
+      shapeChangeMs.push(performance.now() - t);
+    }
+    log(`overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms`);
+    c.close();
+    return {
+      policy: "swe-agents",
+      idle: { rssBytes: a1.rss, cpuPct: (100 * (a1.cpuS - a0.cpuS)) / idleS, idleS },
+      calls: { n, startP50Ms: quantile(startMs, 0.5), startP95Ms: quantile(startMs, 0.95), endP50Ms: quantile(endMs, 0.5), rssPeakBytes: rssPeak, cpuS: b1.cpuS - b0.cpuS, wallS },
+      acgRun,
+      hotSwap: { dataOnlyMs, shapeChangeMs },
+    };
+  } finally {
+    acgd.kill("SIGTERM");
+    await Promise.race([new Promise((r) => acgd.on("exit", r)), sleep(5000)]);
+    removeCgTree(root);
+  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {

@@ -206,6 +206,7 @@ function verdicts(iso: IsolationResult): string[] {
     out.push(`- Budget ${bud} MiB: ${parts.join("; ")}.`);
   }
   const pol = setups.filter((s) => s.startsWith("policy:"));
+  for (const sk of iso.skipped ?? []) out.push(`- **${sk.setup}** did not take part: ${sk.reason}.`);
   for (const p of pol) {
     for (const fr of fractions) {
       const r = iso.runs.find((x) => x.setup === p && x.budgetFraction === fr);
@@ -232,7 +233,7 @@ function verdicts(iso: IsolationResult): string[] {
     }
   }
   if (pol.length) out.push("- Why the policies cannot prevent every OOM kill here: their per-call limits and agent limits, scaled, are each larger than the whole budget (the shipped policies are written for 8–128 GiB hosts); what decides survival under a budget this tight is the kernel's OOM choice in the parent cgroup, which the policies influence only through `memory.low` guarantees, `memory.high` baselines and pressure throttles.");
-  if (pol.length === 0) out.push("- The compiled policies (setup 3) were not run: the runtime (`acg run`, acgd) has not landed yet, so this report cannot say whether they win. The driver is ready for them (`--setups policy:policies/swe-agents.acg`).");
+  if (pol.length === 0) out.push("- No compiled policy (setup 3) ran in these results, so this report cannot say whether they win; select them with `--setups policy:policies/NAME.acg` (the default runs every shipped policy).");
   const none = (fr: number) => iso.runs.find((r) => r.setup === "none" && r.budgetFraction === fr);
   const staticR = (fr: number) => iso.runs.find((r) => r.setup === "static" && r.budgetFraction === fr);
   for (const fr of fractions) {
@@ -257,6 +258,17 @@ function overheadSection(o: OverheadResult): string[] {
       rows.push([s.policy, f(s.p50S, 3), f(s.minS, 3), s.ratioP50 === null ? "–" : f(s.ratioP50, 3), s.error ?? (s.callbacks.map((c) => `${c.name} ${c.runCnt}× ${f(c.avgNs, 0)} ns`).join(", ") || "–"), f(s.bpfShare === null ? null : 100 * s.bpfShare, 2)]);
     }
     out.push(mdTable(["scheduler", "wall P50 s", "wall min s", "ratio (P50)", "callbacks: count × mean run time", "BPF time % of CPU time"], rows), "");
+  }
+  const rt = o.runtime;
+  if (rt) {
+    out.push(`Runtime (acgd with \`policies/${rt.policy}.acg\`, measured in the same guest boot):`, "");
+    out.push(mdTable(["what", "measured"], [
+      [`acgd idle (${rt.idle.idleS} s)`, `${f(rt.idle.rssBytes / MiB, 1)} MiB resident, ${f(rt.idle.cpuPct, 2)}% of one CPU`],
+      [`${rt.calls.n} concurrent tool calls (start_call, a 1 MiB process in each for 3 s, end_call)`, `start_call P50 ${f(rt.calls.startP50Ms, 1)} ms, P95 ${f(rt.calls.startP95Ms, 1)} ms; end_call P50 ${f(rt.calls.endP50Ms, 1)} ms; acgd peak ${f(rt.calls.rssPeakBytes / MiB, 1)} MiB resident, ${f(rt.calls.cpuS, 2)} s CPU over ${f(rt.calls.wallS, 1)} s`],
+      ["`acg run -- /bin/true` vs `/bin/true`", rt.acgRun ? `${f(rt.acgRun.acgRunP50Ms, 0)} ms vs ${f(rt.acgRun.bareP50Ms, 1)} ms (P50 of ${rt.acgRun.repeats}): +${f(rt.acgRun.overheadP50Ms, 0)} ms per call, mostly starting node under TCG` : "–"],
+      ["policy hot swap, same shape (a baseline changed)", `${rt.hotSwap.dataOnlyMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy`],
+      ["policy hot swap, new shape (a class added)", `${rt.hotSwap.shapeChangeMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy`],
+    ]), "");
   }
   for (const n of o.notes ?? []) out.push(`- ${n}`);
   return out;
