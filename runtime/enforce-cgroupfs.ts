@@ -104,7 +104,7 @@ export class CgroupfsEnforcer implements Enforcer {
         call.events.push(`memory.events cannot be watched (${(e as Error).message}): burst and over_high are not enforced for this call`);
       }
     }
-    for (const p of this.#pressure.values()) if (p.active && this.#inScope(p, call)) this.#applyPressure(p, call);
+    for (const p of this.#pressure.values()) if (p.active && this.#inScope(p, call)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
   }
 
   callEnded(call: ToolCall): void {
@@ -140,8 +140,24 @@ export class CgroupfsEnforcer implements Enforcer {
     this.#pressure.clear();
   }
 
+  /**
+   * Runs an event or timer callback: a failure (typically a call's cgroup
+   * removed under it) is logged and ends that decision, never the process.
+   */
+  #guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#log(`${what}: ${(e as Error).message}`);
+    }
+  }
+
   /** Re-decides a call's memory.high from its usage now (after an event or at its deadline). */
   #evaluate(st: MemoryState): void {
+    this.#guard(`memory decision for ${st.call.id}`, () => this.#decide(st));
+  }
+
+  #decide(st: MemoryState): void {
     if (!this.#mem.has(st.call.id)) return;
     const tree = this.#calls.tree;
     const usageText = tree.readKnob(st.call.path, "memory.current");
@@ -151,7 +167,7 @@ export class CgroupfsEnforcer implements Enforcer {
     const before = st.verdict;
     st.verdict = burstUpdate(st.clock, st.params, t, usage, st.baseline, st.burstBytes);
     const om = st.call.rule.memory.overHigh;
-    const at = `t=${(Number(t - st.clock.overSinceNs || t) / 1e9).toFixed(2)}s over`;
+    const overFor = () => `over the baseline for ${(Number(st.clock.overSinceNs ? t - st.clock.overSinceNs : 0n) / 1e9).toFixed(2)}s`;
     switch (st.verdict) {
       case MemVerdict.calm:
         this.#setHigh(st, st.baseline);
@@ -167,7 +183,7 @@ export class CgroupfsEnforcer implements Enforcer {
         if (before !== MemVerdict.throttled) {
           st.throttleFrom = usage > st.baseline ? usage : st.baseline;
           const why = st.params.mode === BurstMode.none ? "no burst allowance" : usage > st.baseline + st.burstBytes ? "above baseline+burst" : "burst credit spent";
-          st.call.events.push(`throttled (${why}): usage ${formatBytes(Number(usage))}, ${at}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`);
+          st.call.events.push(`throttled (${why}): usage ${formatBytes(Number(usage))}, ${overFor()}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`);
         }
         const delay = throttleDelayMs(st.clock, st.verdict, t, om.delayMinMs, om.delayMaxMs, BigInt(om.rampNs));
         const span = om.delayMaxMs - om.delayMinMs;
@@ -231,7 +247,7 @@ export class CgroupfsEnforcer implements Enforcer {
     const windowUs = Math.round(rule.windowNs / 1000);
     const stallUs = Math.max(1, Math.round((windowUs * rule.thresholdPercent) / 100));
     try {
-      p.watch = this.#psi.watch(file, `${rule.psi} ${stallUs} ${windowUs}`, () => this.#pressureEvent(p));
+      p.watch = this.#psi.watch(file, `${rule.psi} ${stallUs} ${windowUs}`, () => this.#guard(`pressure rule ${rule.id} (${scope})`, () => this.#pressureEvent(p)));
     } catch (e) {
       this.#log(`pressure rule ${rule.id} (${scope}): cannot watch ${file}: ${(e as Error).message}`);
     }
@@ -254,10 +270,10 @@ export class CgroupfsEnforcer implements Enforcer {
     if (!p.active) {
       p.active = true;
       this.#log(`pressure rule ${p.rule.id} (${p.scope}) active`);
-      for (const call of this.#calls.calls.values()) if (this.#inScope(p, call)) this.#applyPressure(p, call);
+      for (const call of this.#calls.calls.values()) if (this.#inScope(p, call)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
     }
     if (p.clearTimer) clearTimeout(p.clearTimer);
-    p.clearTimer = setTimeout(() => this.#clearPressure(p), Math.round((2 * p.rule.windowNs) / 1e6));
+    p.clearTimer = setTimeout(() => this.#guard(`pressure rule ${p.rule.id} (${p.scope})`, () => this.#clearPressure(p)), Math.round((2 * p.rule.windowNs) / 1e6));
     p.clearTimer.unref();
   }
 
@@ -292,7 +308,9 @@ export class CgroupfsEnforcer implements Enforcer {
     for (const [id, files] of p.saved) {
       const call = this.#calls.calls.get(id);
       if (!call) continue;
-      for (const [file, value] of files) this.#calls.tree.setKnob(call.path, file, value);
+      this.#guard(`restoring ${id}`, () => {
+        for (const [file, value] of files) this.#calls.tree.setKnob(call.path, file, value);
+      });
       call.events.push(`pressure (${p.scope}) cleared: limits restored`);
       // memory.high may have been moved by the burst logic meanwhile: let it decide again.
       const st = this.#mem.get(id);

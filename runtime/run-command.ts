@@ -7,10 +7,9 @@
 import { accessSync, closeSync, constants as fsConstants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
-import { assembleRuntime, type Runtime } from "./assemble.js";
+import type { Runtime } from "./assemble.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
 import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./loader.js";
-import { loadPolicyFrom } from "./policy-source.js";
 import { exitCodeOf, formatReport, jsonReport } from "./report.js";
 import { CallError, type CallReport, type StartCallRequest } from "./tool-calls.js";
 
@@ -139,6 +138,8 @@ async function connectBackend(a: RunArgs, err: (s: string) => void): Promise<Cal
       return EXIT_RUN_FAILED;
     }
   }
+  // Loaded only here: the policy front end is most of acg's start-up time, and calls through acgd do not need it.
+  const [{ loadPolicyFrom }, { assembleRuntime }] = await Promise.all([import("./policy-source.js"), import("./assemble.js")]);
   const loaded = loadPolicyFrom(a.policy);
   if (!loaded.ok) {
     err(`${loaded.message}\nacg: the policy has errors; nothing was run\n`);

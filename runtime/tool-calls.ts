@@ -262,7 +262,8 @@ const fmt = (b: number | null) => (b === null ? "unlimited" : formatBytes(b));
 /** A hint size comfortably above what was used, rounded to a size people write. */
 function suggestedSize(used: number): number {
   const want = used * 2;
-  const step = want >= 1024 ** 3 ? 1024 ** 3 / 2 : 64 * 1024 ** 2;
+  // A quarter of the power of two below it: 24MiB stays 24MiB, 1.2GiB becomes 1.25GiB.
+  const step = Math.max(1024 ** 2, 2 ** Math.floor(Math.log2(want)) / 4);
   return Math.ceil(want / step) * step;
 }
 

@@ -1,0 +1,230 @@
+// The runtime on a real cgroup v2 tree with memory and cpu controllers (the
+// guest kernel): acgd and acg run as processes, several agents at once,
+// bursts, intents, an OOM kill, and malformed API requests.
+//
+//   test/kernel/runtime.sh        (host: builds, then one guest boot runs this)
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assert, assertEq, results, summary, test } from "./harness.js";
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const ACG = join(REPO, "bin/acg.js");
+const ACGD = join(REPO, "bin/acgd.js");
+const ALLOC = join(REPO, ".cache/runtime-guest/acg-alloc");
+const ROOT = "/sys/fs/cgroup/agentcgroup-test";
+const MiB = 1024 * 1024;
+
+const POLICY = `version 1
+policy guest_runtime {
+  host { memory = 1GiB; reserve = 64MiB }
+  class interactive { priority = high; cpu.weight = 400; latency = 2ms }
+  class build { priority = normal; cpu.weight = 100 }
+  class background { priority = low; cpu.weight = 25 }
+  agent {
+    max_agents = 8
+    memory.limit = 256MiB
+    cpu.weight = 200
+    intent memory <= 24MiB
+    intent class in [build, background]
+  }
+  tool bursty {
+    match exe == "acg-alloc" and hint == "burst"
+    class build
+    memory.baseline = 8MiB
+    memory.limit = 48MiB
+    memory.burst = 8MiB for 20s, cooldown 60s
+    over_high throttle 50ms..2s ramp 2s
+  }
+  tool oomy {
+    match hint == "oom"
+    class build
+    memory.baseline = 12MiB
+    memory.limit = 12MiB
+  }
+  tool vcs {
+    match exe == "git" or tool == "Read"
+    class interactive
+    memory.baseline = 8MiB
+    memory.limit = 16MiB
+    memory.guarantee = 1MiB
+  }
+  tool default {
+    class background
+    memory.baseline = 16MiB
+    memory.limit = 32MiB
+  }
+  when memory.pressure(agent) > 20% for 1s { protect interactive; throttle background 100ms }
+}
+`;
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function run(args: string[], input = ""): Promise<Run> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    p.on("close", (code) => res({ code, out, err }));
+    p.stdin.end(input);
+  });
+}
+
+function report(r: Run): { events: string[]; intentLog: string[]; advice: string | null; memoryEvents: Record<string, number>; exit: { status: number }; limits: { baselineBytes: number; limitBytes: number }; memoryPeakBytes: number } {
+  const line = r.err.trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new Error(`no JSON report; stderr: ${r.err}`);
+  }
+}
+
+const tmp = mkdtempSync("/tmp/acg-guest-");
+const socket = join(tmp, "acgd.sock");
+const policyFile = join(tmp, "guest.acg");
+writeFileSync(policyFile, POLICY);
+
+let daemonLog = "";
+const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
+daemon.stderr.on("data", (d) => (daemonLog += d));
+for (let i = 0; !daemonLog.includes("listening on"); i++) {
+  if (daemon.exitCode !== null || i > 1500) {
+    console.log(`acgd did not start:\n${daemonLog}`);
+    process.exit(1);
+  }
+  await new Promise((r) => setTimeout(r, 20));
+}
+
+const knob = (cg: string, f: string) => readFileSync(join(cg, f), "utf8").trim();
+/** Snapshot of the tree: directories and their limit files. */
+function snapshot(p = ROOT): string {
+  const files = ["memory.max", "memory.high", "memory.low", "memory.min", "cpu.weight", "cgroup.subtree_control"];
+  const own = files.filter((f) => existsSync(join(p, f))).map((f) => `${f}=${knob(p, f)}`).join(",");
+  const kids = readdirSync(p, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return `${p}[${own}]{${kids.map((k) => snapshot(join(p, k))).join(";")}}`;
+}
+
+await test("the tree delegates memory, cpu and pids at every level", () => {
+  assertEq(knob(ROOT, "cgroup.subtree_control"), "cpu memory pids", "root subtree_control");
+});
+
+await test("concurrent calls of three agents get their own cgroups, rules, classes and limits", async () => {
+  const show = "cg=$(grep '^0::' /proc/self/cgroup | cut -c4-); d=/sys/fs/cgroup$cg; echo $cg $(cat $d/memory.high $d/memory.max $d/memory.low $d/cpu.weight); sleep 1";
+  const jobs = [];
+  for (const agent of ["a1", "a2", "a3"]) {
+    jobs.push(run(["--agent", agent, "--tool", "Read", "--quiet", "--", "sh", "-c", show]).then((r) => ({ agent, kind: "vcs", r })));
+    jobs.push(run(["--agent", agent, "--quiet", "--", "sh", "-c", show]).then((r) => ({ agent, kind: "default", r })));
+  }
+  const done = await Promise.all(jobs);
+  const seen = new Set<string>();
+  for (const { agent, kind, r } of done) {
+    assertEq(r.code, 0, `${agent}/${kind} exit (stderr: ${r.err})`);
+    const [cg, high, max, low, weight] = r.out.trim().split(" ");
+    assert(cg?.startsWith(`/agentcgroup-test/default/${agent}/call-`), `${agent}/${kind} ran in ${cg}`);
+    seen.add(cg!);
+    const want = kind === "vcs" ? [8 * MiB, 16 * MiB, 1 * MiB, 400] : [16 * MiB, 32 * MiB, 0, 25];
+    assertEq(`${high} ${max} ${low} ${weight}`, want.join(" "), `${agent}/${kind} memory.high memory.max memory.low cpu.weight`);
+  }
+  assertEq(seen.size, 6, "distinct call cgroups");
+  assertEq(knob(join(ROOT, "default/a1"), "memory.max"), String(256 * MiB), "agent memory.max");
+  assertEq(knob(join(ROOT, "default/a1"), "cpu.weight"), "200", "agent cpu.weight");
+  for (const a of ["a1", "a2", "a3"]) assertEq(readdirSync(join(ROOT, "default", a)).filter((e) => e.startsWith("call-")).length, 0, `${a}: call cgroups removed`);
+  return "6 calls, 3 agents";
+});
+
+await test("a burst within its allowance is not throttled", async () => {
+  const r = await run(["--agent", "b1", "--hint", "burst", "--json", "--", ALLOC, "12", "300"]);
+  assertEq(r.code, 0, `exit (stderr: ${r.err})`);
+  const rep = report(r);
+  assert(rep.events.some((e) => e.startsWith("burst: ")), `burst event expected: ${rep.events.join(" | ")}`);
+  assert(!rep.events.some((e) => e.startsWith("throttled")), `no throttling expected: ${rep.events.join(" | ")}`);
+  return `${r.out.trim()}; memory.events high=${rep.memoryEvents["high"]}, peak ${(rep.memoryPeakBytes / MiB).toFixed(1)}MiB`;
+});
+
+await test("a burst beyond baseline+burst is throttled", async () => {
+  const r = await run(["--agent", "b2", "--hint", "burst", "--json", "--", ALLOC, "18", "0"]);
+  assertEq(r.code, 0, `exit (stderr: ${r.err})`);
+  const rep = report(r);
+  assert(rep.events.some((e) => e.startsWith("throttled (above baseline+burst)")), `throttled event expected: ${rep.events.join(" | ")}`);
+  assert((rep.memoryEvents["high"] ?? 0) > 0, "memory.events high > 0");
+  return `${r.out.trim()}; memory.events high=${rep.memoryEvents["high"]}`;
+});
+
+await test("an intent above the agent's bound is capped, and logged", async () => {
+  const r = await run(["--agent", "i1", "--hint", "oom", "--hint", "memory=64MiB", "--json", "--", "sh", "-c", "d=/sys/fs/cgroup$(grep '^0::' /proc/self/cgroup | cut -c4-); cat $d/memory.max"]);
+  assertEq(r.code, 0, `exit (stderr: ${r.err})`);
+  assertEq(r.out.trim(), String(24 * MiB), "memory.max of the call");
+  assertEq(report(r).intentLog.join(), "memory=64MiB clamped to the agent's bound 24MiB", "intent log");
+});
+
+await test("an OOM kill produces an actionable report, and its advice works", async () => {
+  const r = await run(["--agent", "o1", "--hint", "oom", "--", ALLOC, "20", "0"]);
+  assertEq(r.code, 137, `exit status (stderr: ${r.err})`);
+  assert(r.err.includes("killed by SIGKILL (OOM killer)"), `how it ended: ${r.err}`);
+  const advice = "acg: killed by the OOM killer: the tool call hit its memory limit of 12MiB (rule 'oomy': baseline 12MiB, limit 12MiB);";
+  assert(r.err.includes(advice), `advice: ${r.err}`);
+  assert(r.err.includes("Retry with --hint memory=24MiB (this agent may ask for up to 24MiB)."), `suggested hint: ${r.err}`);
+  const retry = await run(["--agent", "o1", "--hint", "oom", "--hint", "memory=24MiB", "--quiet", "--", ALLOC, "20", "0"]);
+  assertEq(retry.code, 0, `retry with the suggested hint (stderr: ${retry.err})`);
+  return r.err.trim().split("\n").pop();
+});
+
+await test("malformed API requests get errors and change nothing", async () => {
+  const before = snapshot();
+  const lines = ['{"op":"start_call"', '{"op":"start_call","agent":"x","argv":"sh"}', '{"op":"declare_intent","call":"call-1","hints":["memory=1TiB"]}', '{"op":"start_call","agent":"a1","argv":["x"],"pid":1}', `{"op":"status","x":"${"y".repeat(2 * MiB)}"}`];
+  const replies: string[] = await new Promise((res, rej) => {
+    const c = createConnection(socket);
+    let buf = "";
+    c.setEncoding("utf8");
+    c.on("data", (d: string) => {
+      buf += d;
+      const got = buf.split("\n").filter(Boolean);
+      if (got.length >= lines.length) {
+        c.destroy();
+        res(got);
+      }
+    });
+    c.on("error", rej);
+    c.write(lines.join("\n") + "\n");
+  });
+  const codes = replies.map((l) => (JSON.parse(l) as { error?: { code: string } }).error?.code);
+  assertEq(codes.join(","), "bad_json,bad_request,not_found,forbidden,too_large", "error codes");
+  assertEq(snapshot(), before, "tree and limits unchanged");
+  assert(daemon.exitCode === null, "acgd still running");
+});
+
+await test("status names the enforcement path of each mechanism", () => {
+  const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "status", "--json", "--socket", socket], { encoding: "utf8" });
+  assertEq(r.status, 0, `acgc status (stderr ${r.stderr})`);
+  const s = JSON.parse(r.stdout) as { enforcement: Record<string, string>; unenforcedKnobs: Record<string, string> };
+  assert(s.enforcement["memory"]?.startsWith("cgroup v2 files"), `memory: ${s.enforcement["memory"]}`);
+  assert(s.enforcement["cpu"]?.startsWith("cpu.weight"), `cpu: ${s.enforcement["cpu"]}`);
+  assert(/^PSI triggers \(\d+ watched\)/.test(s.enforcement["pressure"] ?? ""), `pressure: ${s.enforcement["pressure"]}`);
+  assertEq(Object.keys(s.unenforcedKnobs).length, 0, "unenforced knobs");
+  return `cpu: ${s.enforcement["cpu"]}; pressure: ${s.enforcement["pressure"]}`;
+});
+
+if (daemon.exitCode === null && daemon.signalCode === null) {
+  daemon.kill("SIGTERM");
+  await new Promise((r) => daemon.on("close", r));
+}
+if (results().some((o) => !o.ok)) console.log(`\nacgd's log:\n${daemonLog}`);
+// Agent cgroups stay for the next acgd; this test's tree goes.
+for (const t of readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory())) {
+  for (const a of readdirSync(join(ROOT, t.name), { withFileTypes: true }).filter((e) => e.isDirectory())) {
+    for (const l of readdirSync(join(ROOT, t.name, a.name), { withFileTypes: true }).filter((e) => e.isDirectory())) rmdirSync(join(ROOT, t.name, a.name, l.name));
+    rmdirSync(join(ROOT, t.name, a.name));
+  }
+  rmdirSync(join(ROOT, t.name));
+}
+rmdirSync(ROOT);
+process.exitCode = summary();
