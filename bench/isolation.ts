@@ -77,6 +77,8 @@ export interface AgentResult {
   high: boolean;
   /** No OOM kill of any of its processes. */
   survived: boolean;
+  /** Its own process started (false: refused or failed to start). */
+  ran: boolean;
   /** All its processes ended before the run's time limit (a throttled agent may stall). */
   finished: boolean;
   oomKills: number;
@@ -98,10 +100,10 @@ export interface AgentResult {
   highEvents: number;
   maxEvents: number;
   peakUsedBytes: number;
-  /** Mean of min(memory.max, memory.high) over time; null when unlimited. */
+  /** Mean of the memory set aside for the agent (Launcher.reservedBytes); null when the setup reserves none. */
   reservedAvgBytes: number | null;
   usedAvgBytes: number;
-  /** 1 - used/reserved averaged over time; null when unlimited. */
+  /** Mean of max(0, reserved - used) over mean reserved: the reservation left idle; null without one. */
   wasteFraction: number | null;
   limits: { max: number | null; high: number | null };
 }
@@ -145,6 +147,11 @@ export interface Launcher {
   /** The cgroup whose memory is the agent's (for monitoring). */
   agentCgroup(agent: AgentPlan): string;
   parentCgroup(): string;
+  /**
+   * Memory set aside for the agent now: a static cap (a container's limit
+   * must be provisioned) or a guarantee (memory.low/min); null when none.
+   */
+  reservedBytes(agent: AgentPlan): number | null;
   spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): Promise<Spawned>;
   cleanup(): Promise<void>;
 }
@@ -173,6 +180,11 @@ export class CgroupLauncher implements Launcher {
   }
   agentCgroup(a: AgentPlan): string {
     return join(this.root, a.id);
+  }
+  reservedBytes(a: AgentPlan): number | null {
+    if (this.name !== "static") return null;
+    const m = readCgNumber(this.agentCgroup(a), "memory.max");
+    return m !== null && Number.isFinite(m) ? m : 0;
   }
   async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
     const top = dirname(this.root);
@@ -243,8 +255,14 @@ export class AcgLauncher implements Launcher {
   parentCgroup(): string {
     return this.root;
   }
+  /** Tenant of each agent: with tenants in the policy, the high-priority agent in the first, the others in the last. */
+  private tenants = new Map<string, string>();
+  reservedBytes(a: AgentPlan): number | null {
+    const d = this.agentCgroup(a);
+    return Math.max(readCgNumber(d, "memory.low") ?? 0, readCgNumber(d, "memory.min") ?? 0);
+  }
   agentCgroup(a: AgentPlan): string {
-    return join(this.root, "tree", NO_TENANT_DIR, a.id);
+    return join(this.root, "tree", this.tenants.get(a.id) ?? NO_TENANT_DIR, a.id);
   }
   async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
     const { loadPolicyFrom } = await import("../runtime/policy-source.js");
@@ -252,6 +270,8 @@ export class AcgLauncher implements Launcher {
     const { DaemonClient } = await import("../runtime/client.js");
     const loaded = loadPolicyFrom(this.policy);
     if (!loaded.ok) throw new Error(loaded.message);
+    const ts = loaded.ir.tenants;
+    if (ts.length) for (const a of plan.agents) this.tenants.set(a.id, (a.highPriority ? ts[0]! : ts[ts.length - 1]!).name);
     const dir = join(this.o.workDir, "policies", this.name.slice(7));
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "ir.json"), JSON.stringify(scalePolicyIR(loaded.ir, plan.scale, plan.speed)));
@@ -280,7 +300,8 @@ export class AcgLauncher implements Launcher {
     const c = this.client!;
     const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
     const argv = kind === "agent" ? ["agent"] : [safeName(proc.family), ...proc.argv.slice(1)];
-    const started = (await c.request({ op: "start_call", agent: agent.id, tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
+    const tenant = this.tenants.get(agent.id);
+    const started = (await c.request({ op: "start_call", ...(tenant ? { tenant } : {}), agent: agent.id, tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
     let cg = started.cgroup.startsWith("/") ? started.cgroup : join(this.root, "tree", started.cgroup);
     let endNow = false;
     if (kind === "agent") {
@@ -421,10 +442,9 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
         t: now(),
         used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0),
         reserved: agents.map((a) => {
+          const r = launcher.reservedBytes(a);
           // An agent whose cgroup does not exist yet (acgd creates it at its first call) reserves nothing.
-          if (readCgNumber(launcher.agentCgroup(a), "memory.current") === null) return 0;
-          const m = Math.min(readCgNumber(launcher.agentCgroup(a), "memory.max") ?? Infinity, readCgNumber(launcher.agentCgroup(a), "memory.high") ?? Infinity);
-          return Number.isFinite(m) ? Math.min(m, budgetBytes) : null;
+          return r === null ? null : readCgNumber(launcher.agentCgroup(a), "memory.current") === null ? 0 : Math.min(r, budgetBytes);
         }),
         parent: readCgNumber(launcher.parentCgroup(), "memory.current") ?? 0,
       });
@@ -507,11 +527,14 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
     const idx = agents.indexOf(a);
     const used = timeline.map((s) => s.used[idx] ?? 0);
     const reserved = timeline.map((s) => s.reserved[idx] ?? null);
-    const finiteRes = reserved.every((r) => r !== null);
-    const resAvg = finiteRes ? reserved.reduce<number>((s, r) => s + (r ?? 0), 0) / Math.max(1, reserved.length) : null;
+    const hasRes = reserved.some((r) => r !== null);
+    const resAvg = hasRes ? reserved.reduce<number>((s, r) => s + (r ?? 0), 0) / Math.max(1, reserved.length) : null;
+    const idleAvg = hasRes ? reserved.reduce<number>((s, r, i) => s + Math.max(0, (r ?? 0) - (used[i] ?? 0)), 0) / Math.max(1, reserved.length) : null;
     const usedAvg = used.reduce((s, x) => s + x, 0) / Math.max(1, used.length);
     const oomKilled = mine.filter((p) => p.status === "oom-killed").length;
-    const survived = oomKilled === 0 && (ev["oom_kill"] ?? 0) === 0;
+    // An agent that never ran (its own process could not start, e.g. refused by the policy) did not survive either.
+    const ran = mine.some((p) => p.kind === "agent" && p.status !== "failed");
+    const survived = ran && oomKilled === 0 && (ev["oom_kill"] ?? 0) === 0;
     const finished = mine.every((p) => p.status !== "killed" || dead.has(a.id)) && mine.every((p) => p.end !== null && p.end < limitS);
     const start = Math.min(...mine.map((p) => p.start));
     const end = Math.max(...mine.map((p) => p.end ?? wallS));
@@ -522,6 +545,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       run: a.run,
       high: a.highPriority,
       survived,
+      ran,
       finished,
       oomKills: Math.max(oomKilled, ev["oom_kill"] ?? 0),
       callsPlanned: a.calls.length,
@@ -541,7 +565,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       peakUsedBytes: readCgNumber(cg, "memory.peak") ?? Math.max(0, ...used),
       reservedAvgBytes: resAvg,
       usedAvgBytes: usedAvg,
-      wasteFraction: resAvg ? 1 - usedAvg / resAvg : null,
+      wasteFraction: resAvg && idleAvg !== null ? idleAvg / resAvg : null,
       limits: { max: finiteOrNull(readCgNumber(cg, "memory.max")), high: finiteOrNull(readCgNumber(cg, "memory.high")) },
     };
   });
@@ -639,9 +663,19 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
         skipped.push({ setup, reason: l.message.split("\n")[0]! });
         continue;
       }
-      const maxAgents = l.ir.agentProfiles[0]?.maxAgents ?? Infinity;
-      if (maxAgents < plan.agents.length) {
-        const reason = `admits at most ${maxAgents} agent(s) at once (max_agents of its default agent profile); the experiment runs ${plan.agents.length}`;
+      // Agents without a tenant use profile 0; with tenants, the high agent goes to the first, the rest to the last.
+      const ir = l.ir;
+      const profileOf = (tenantId: number | null) => (tenantId === null ? ir.agentProfiles[0] : ir.agentProfiles.find((p) => p.tenantId === tenantId) ?? ir.agentProfiles[0]);
+      const demand = new Map<number, number>();
+      for (const a of plan.agents) {
+        const tid = ir.tenants.length ? (a.highPriority ? 0 : ir.tenants.length - 1) : null;
+        const prof = profileOf(tid);
+        if (prof) demand.set(prof.id, (demand.get(prof.id) ?? 0) + 1);
+      }
+      const short = [...demand].find(([pid, n]) => (ir.agentProfiles.find((p) => p.id === pid)?.maxAgents ?? Infinity) < n);
+      if (short) {
+        const maxAgents = ir.agentProfiles.find((p) => p.id === short[0])!.maxAgents;
+        const reason = `admits at most ${maxAgents} agent(s) of a profile at once (max_agents; ${short[1]} needed${ir.tenants.length ? "" : ", no agent block: the built-in default"})`;
         log(`isolation: ${setup} skipped: ${reason}`);
         skipped.push({ setup, reason });
         continue;

@@ -108,7 +108,7 @@ export async function writeReport(dir: string): Promise<string> {
         h?.completionS && aloneC ? `${f(h.completionS / aloneC, 2)}×` : h?.survived ? "stalled" : "killed",
         lowDone.length ? `${f(lowDone.reduce((x, a) => x + a.slowdown!, 0) / lowDone.length, 2)}× (${lowDone.length}/${lows.length} finished)` : `– (0/${lows.length} finished)`,
         f(r.agents.reduce((x, a) => x + a.memStallSomeUs, 0) / 1e6, 2),
-        wastes.length ? `${pct(wastes.reduce((x, w) => x + w, 0) / wastes.length)} (${wastes.length} capped agents)` : "no caps",
+        wastes.length ? `${pct(wastes.reduce((x, w) => x + w, 0) / wastes.length)} (${wastes.length} agents with a reservation)` : "nothing reserved",
       ];
     })), "");
     md.push("Per agent:", "");
@@ -129,12 +129,12 @@ export async function writeReport(dir: string): Promise<string> {
           ms(a.latency.p99Us),
           f(a.memStallSomeUs / 1e6, 2),
           f(a.peakUsedBytes / MiB, 1),
-          a.reservedAvgBytes === null ? "unlimited" : `${f(a.reservedAvgBytes / MiB, 1)} / ${f(a.usedAvgBytes / MiB, 1)} (${pct(a.wasteFraction)})`,
+          a.reservedAvgBytes === null ? "none" : `${f(a.reservedAvgBytes / MiB, 1)} / ${f(a.usedAvgBytes / MiB, 1)} (${pct(a.wasteFraction)})`,
         ]);
       }
     }
     md.push(mdTable(["setup", "budget MiB", "agent", "survived", "calls done", "completion s (× nominal)", "high vs alone", "alloc P50 ms", "P95 ms", "P99 ms", "mem stall s", "peak MiB", "reserved / used MiB (waste)"], rows), "");
-    md.push("Completion: wall time from the agent's first process to its last one's exit (tool calls wait for each other, so throttling delays an agent's later calls); nominal is the trace length divided by the speed-up. Allocation latency: every step (one chunk mmapped and touched) of all the agent's processes. Mem stall: the agent cgroup's `memory.pressure` \"some\" total (time some task waited on memory: reclaim, `memory.high` throttling). Reserved: the agent cgroup's effective cap, min(`memory.max`, `memory.high`), averaged over the run; waste = 1 − used/reserved.", "");
+    md.push("Completion: wall time from the agent's first process to its last one's exit (tool calls wait for each other, so throttling delays an agent's later calls); nominal is the trace length divided by the speed-up. Allocation latency: every step (one chunk mmapped and touched) of all the agent's processes. Mem stall: the agent cgroup's `memory.pressure` \"some\" total (time some task waited on memory: reclaim, `memory.high` throttling). Reserved: memory set aside for the agent — under **static**, its cap (`memory.max`: a container's limit must be provisioned whether used or not); under a **policy**, its guarantee (max of `memory.low`, `memory.min`); **none** and **hints** reserve nothing (`memory.high` only throttles). Waste = the mean of max(0, reserved − used) over the mean reserved.", "");
     // Plots: the tightest budget's timelines, CDFs, survival.
     const fractions = [...new Set(iso.runs.filter((r) => r.setup !== "alone").map((r) => r.budgetFraction))].sort((a, b) => a - b);
     for (const fr of fractions) {
@@ -198,10 +198,10 @@ function verdicts(iso: IsolationResult): string[] {
     const bud = f(runs[0]!.budgetBytes / MiB, 1);
     const parts = runs.map((r) => {
       const h = highOf(r);
-      const slow = h?.completionS && aloneHigh?.completionS ? `${f(h.completionS / aloneHigh.completionS, 2)}× its time alone` : "did not finish";
+      const slow = h?.completionS && aloneHigh?.completionS ? `${f(h.completionS / aloneHigh.completionS, 2)}× its time alone` : h?.survived ? "stalled past the time limit" : "did not finish";
       const lows = r.agents.filter((a) => !a.high);
-      const lowSlow = lows.map((a) => (a.slowdown === null ? "killed" : `${f(a.slowdown, 1)}×`)).join("/");
-      return `**${r.setup}**: ${r.agents.filter((a) => a.survived).length}/${r.agents.length} survive; high-priority agent ${h?.survived ? "survives" : "is killed"}, P95 ${h ? ms(h.latency.p95Us) : "–"} ms, ${slow}; other agents' completion ${lowSlow} nominal`;
+      const lowSlow = lows.map((a) => (a.slowdown !== null ? `${f(a.slowdown, 1)}×` : a.ran === false ? "never started" : a.survived ? "stalled" : "killed")).join("/");
+      return `**${r.setup}**: ${r.agents.filter((a) => a.survived).length}/${r.agents.length} survive, ${r.agents.filter((a) => a.survived && a.finished !== false).length} finish in time; high-priority agent ${h?.survived ? "survives" : "is killed"}, P95 ${h ? ms(h.latency.p95Us) : "–"} ms, ${slow}; other agents' completion ${lowSlow} nominal`;
     });
     out.push(`- Budget ${bud} MiB: ${parts.join("; ")}.`);
   }
@@ -232,7 +232,7 @@ function verdicts(iso: IsolationResult): string[] {
       out.push(`- **${p}** at ${bud} MiB — wins: ${wins.length ? wins.join("; ") : "nothing measurable"}. Does not win: ${losses.length ? losses.join("; ") : "nothing measurable against these baselines"}.`);
     }
   }
-  if (pol.length) out.push("- Why the policies cannot prevent every OOM kill here: their per-call limits and agent limits, scaled, are each larger than the whole budget (the shipped policies are written for 8–128 GiB hosts); what decides survival under a budget this tight is the kernel's OOM choice in the parent cgroup, which the policies influence only through `memory.low` guarantees, `memory.high` baselines and pressure throttles.");
+  if (pol.some((p) => iso.runs.some((r) => r.setup === p && survived(r) < 1))) out.push("- Why a policy does not prevent every OOM kill here: the shipped policies' agent limits, scaled, are larger than the whole budget (they are written for 8–128 GiB hosts, and nothing in them knows this budget), so what decides survival when the agents' bursts overlap is the kernel's OOM choice in the parent cgroup, which a policy steers only through `memory.low` guarantees, `memory.high` baselines with burst credit, and pressure throttles.");
   if (pol.length === 0) out.push("- No compiled policy (setup 3) ran in these results, so this report cannot say whether they win; select them with `--setups policy:policies/NAME.acg` (the default runs every shipped policy).");
   const none = (fr: number) => iso.runs.find((r) => r.setup === "none" && r.budgetFraction === fr);
   const staticR = (fr: number) => iso.runs.find((r) => r.setup === "static" && r.budgetFraction === fr);
@@ -241,7 +241,9 @@ function verdicts(iso: IsolationResult): string[] {
     const s = staticR(fr);
     if (n && s) {
       const wastes = s.agents.map((a) => a.wasteFraction).filter((w): w is number => w !== null);
-      out.push(`- Static limits at ${f(s.budgetBytes / MiB, 1)} MiB: ${survived(s) >= survived(n) ? (survived(s) > survived(n) ? "more" : "as many") : "fewer"} agents survive than with no control (${f(100 * survived(s), 0)}% vs ${f(100 * survived(n), 0)}%): a per-agent cap at its own peak does not stop the agents from overrunning a shared budget together, and it reserves memory that sits idle (waste ${wastes.map((w) => pct(w)).join("/")} of each cap on average).`);
+      const wasteTxt = `waste ${wastes.map((w) => pct(w)).join("/")} of each cap on average`;
+      if (survived(s) <= survived(n)) out.push(`- Static limits at ${f(s.budgetBytes / MiB, 1)} MiB: ${survived(s) < survived(n) ? "fewer" : "no more"} agents survive than with no control (${f(100 * survived(s), 0)}% vs ${f(100 * survived(n), 0)}%): a cap at each agent's own peak does not stop the agents from overrunning the shared budget together (and an agent whose replay overshoots its traced peak by more than the slack is killed at its own cap), while the caps reserve memory that sits idle (${wasteTxt}).`);
+      else out.push(`- Static limits at ${f(s.budgetBytes / MiB, 1)} MiB: more agents survive than with no control (${f(100 * survived(s), 0)}% vs ${f(100 * survived(n), 0)}%), at the price of reserved memory left idle (${wasteTxt}).`);
     }
   }
   return out;
