@@ -15,7 +15,7 @@
 // The clock only learns the usage at events and deadlines, so a burst is
 // charged until the next of them: credit is used conservatively.
 
-import { existsSync, watch, type FSWatcher } from "node:fs";
+import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
@@ -52,6 +52,15 @@ interface PressureScope {
   clearTimer: NodeJS.Timeout | null;
   /** Knob values to restore when pressure clears: call id → file → value. */
   saved: Map<string, Map<string, string>>;
+  /** The PSI line's `total` (µs stalled) and when it was read: events are checked against its growth. */
+  lastTotalUs: number | null;
+  lastReadNs: bigint;
+}
+
+/** The `total=` stall time (µs) of a PSI line ("some" or "full") in a pressure file, or null. */
+export function psiTotalUs(text: string, line: "some" | "full"): number | null {
+  const m = new RegExp(`^${line} .*\\btotal=(\\d+)`, "m").exec(text);
+  return m ? Number(m[1]) : null;
 }
 
 export class CgroupfsEnforcer implements Enforcer {
@@ -241,7 +250,8 @@ export class CgroupfsEnforcer implements Enforcer {
     const key = `${rule.id}@${scope}`;
     if (this.#pressure.has(key)) return;
     const file = cgroupPath === null ? this.#hostPressureFile : join(cgroupPath, "memory.pressure");
-    const p: PressureScope = { rule, scope, file, watch: null, active: false, clearTimer: null, saved: new Map() };
+    const p: PressureScope = { rule, scope, file, watch: null, active: false, clearTimer: null, saved: new Map(), lastTotalUs: null, lastReadNs: 0n };
+    this.#stallGrowthUs(p);
     this.#pressure.set(key, p);
     if (!this.#psi) return;
     const windowUs = Math.round(rule.windowNs / 1000);
@@ -267,6 +277,14 @@ export class CgroupfsEnforcer implements Enforcer {
 
   /** A PSI trigger fired: apply the rule's actions, and check for clearing after two windows without events. */
   #pressureEvent(p: PressureScope): void {
+    // A trigger can signal right after it is registered, against a window
+    // that began before it: act only when the stall time actually grew by the
+    // threshold share of the window since the last reading.
+    const readNsBefore = p.lastReadNs;
+    const grown = this.#stallGrowthUs(p);
+    const sinceUs = Number(p.lastReadNs - readNsBefore) / 1000;
+    const needUs = (Math.min(sinceUs, p.rule.windowNs / 1000) * p.rule.thresholdPercent) / 100;
+    if (grown === "first reading" || (grown !== "unreadable" && grown < needUs)) return;
     if (!p.active) {
       p.active = true;
       this.#log(`pressure rule ${p.rule.id} (${p.scope}) active`);
@@ -275,6 +293,25 @@ export class CgroupfsEnforcer implements Enforcer {
     if (p.clearTimer) clearTimeout(p.clearTimer);
     p.clearTimer = setTimeout(() => this.#guard(`pressure rule ${p.rule.id} (${p.scope})`, () => this.#clearPressure(p)), Math.round((2 * p.rule.windowNs) / 1e6));
     p.clearTimer.unref();
+  }
+
+  /**
+   * Stall time (µs) added since the last reading of the scope's pressure file.
+   * An unreadable file (cgroup going away) leaves the kernel's word; a first
+   * reading only sets the base (a real trigger signals again next window).
+   */
+  #stallGrowthUs(p: PressureScope): number | "unreadable" | "first reading" {
+    let total: number | null = null;
+    try {
+      total = psiTotalUs(readFileSync(p.file, "utf8"), p.rule.psi);
+    } catch {
+      // handled below
+    }
+    const prev = p.lastTotalUs;
+    p.lastTotalUs = total;
+    p.lastReadNs = now();
+    if (total === null) return "unreadable";
+    return prev === null ? "first reading" : total - prev;
   }
 
   #applyPressure(p: PressureScope, call: ToolCall): void {

@@ -99,3 +99,49 @@ describe("burst and over_high through memory.high", () => {
     await calls.endCall(call.id);
   });
 });
+
+describe("pressure rules through PSI triggers", () => {
+  const PRESSURE_POLICY = `version 1
+policy pressure_test {
+  host { memory = 1GiB }
+  class interactive { priority = high; cpu.weight = 400 }
+  class background { priority = low; cpu.weight = 25 }
+  agent { max_agents = 2 }
+  tool vcs { match exe == "git"; class interactive; memory.baseline = 8MiB; memory.limit = 16MiB; memory.guarantee = 1MiB }
+  tool default { class background; memory.baseline = 16MiB; memory.limit = 32MiB }
+  when memory.pressure(agent) > 20% for 500ms { protect interactive; throttle background 100ms }
+}
+`;
+  it("protects and throttles the agent's calls while its pressure is high, and restores them after", async () => {
+    const root = fakeRoot();
+    const calls = new ToolCalls(policyOf(PRESSURE_POLICY), new CgroupTree(root));
+    const triggers: { file: string; trigger: string; fire: () => void }[] = [];
+    const enforcer = new CgroupfsEnforcer(calls, { psi: { watch: (file, trigger, fire) => (triggers.push({ file, trigger, fire }), { close: () => {} }) } });
+    calls.addEnforcer(enforcer);
+    cleanups.push(() => {
+      enforcer.close();
+      rmSync(root, { recursive: true, force: true });
+    });
+    const pressure = join(root, "default", "a", "memory.pressure");
+    const setTotal = (us: number) => writeFileSync(pressure, `some avg10=0.00 avg60=0.00 avg300=0.00 total=${us}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`);
+    const git = calls.startCall({ agent: "a", argv: ["git"] });
+    setTotal(1000);
+    const bg = calls.startCall({ agent: "a", argv: ["make"] });
+    expect(triggers.map((t) => [t.file, t.trigger])).toEqual([[pressure, "some 100000 500000"]]);
+    writeFileSync(join(git.path, "memory.current"), String(5 * MiB));
+    writeFileSync(join(bg.path, "memory.current"), String(12 * MiB));
+    // An event without stall growth (a trigger signalling at registration) changes nothing.
+    triggers[0]!.fire();
+    expect(readFileSync(join(git.path, "memory.low"), "utf8")).toBe(String(1 * MiB));
+    // Real pressure: 300ms stalled since the last reading.
+    setTotal(301_000);
+    triggers[0]!.fire();
+    expect(readFileSync(join(git.path, "memory.low"), "utf8")).toBe(String(5 * MiB));
+    expect(readFileSync(join(bg.path, "memory.high"), "utf8")).toBe(String(12 * MiB));
+    expect(bg.events.at(-1)).toBe("pressure (agent:default/a): throttled at 12MiB (memory.high; policy delay 100ms)");
+    // No event for two windows: cleared, limits restored (the call is under its baseline: calm).
+    expect(await until(() => readFileSync(join(git.path, "memory.low"), "utf8") === String(1 * MiB), 2000)).toBe(true);
+    expect(readFileSync(join(bg.path, "memory.high"), "utf8")).toBe(String(16 * MiB));
+    expect(git.events.at(-1)).toBe("pressure (agent:default/a) cleared: limits restored");
+  });
+});
