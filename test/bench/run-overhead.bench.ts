@@ -1,0 +1,83 @@
+// What a tool call costs the runtime, on the host's cgroup v2 tree:
+// `/bin/true` spawned into a fixed cgroup (baseline) against the whole
+// lifecycle — cgroup created with its limits, command spawned into it, usage
+// read, cgroup removed — in process (standalone `acg run`) and through acgd's
+// socket. Target: < 5 ms per call above the baseline.
+//
+//   npm run bench:run [-- CALLS]
+
+import { closeSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadPolicyFrom } from "../../runtime/policy-source.js";
+import { assembleRuntime } from "../../runtime/assemble.js";
+import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { DaemonClient } from "../../runtime/client.js";
+import { Daemon } from "../../runtime/daemon.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+
+const calls = Number(process.argv[2] ?? 200);
+const mount = cgroup2Mount();
+if (!mount) {
+  process.stderr.write("bench:run: no cgroup2 mount\n");
+  process.exit(2);
+}
+const base = join(mount, `acg-bench-${process.pid}`);
+const policy = loadPolicyFrom(join(import.meta.dirname ?? ".", "../../../policies/swe-agents.acg"));
+if (!policy.ok) throw new Error(policy.message);
+
+async function spawnTrue(cgroup: string): Promise<void> {
+  const c = spawnInCgroup({ file: "/bin/true", argv: ["true"], cgroupPath: cgroup, stdio: [null, null, null] });
+  await waitPidfd(c.pidfd);
+  closeSync(c.pidfd);
+}
+
+async function measure(name: string, one: () => Promise<void>): Promise<number[]> {
+  for (let i = 0; i < 10; i++) await one(); // warm-up
+  const ms: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    await one();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]!;
+  console.log(`${name.padEnd(34)} P50 ${q(0.5).toFixed(2)} ms  P95 ${q(0.95).toFixed(2)} ms`);
+  return ms;
+}
+
+const median = (ms: number[]) => ms[Math.floor(ms.length / 2)]!;
+const leaf = join(base, "fixed");
+mkdirSync(leaf, { recursive: true });
+const rt = assembleRuntime(policy.ir, join(base, "tree"));
+const sock = join(mkdtempSync(join(tmpdir(), "acg-bench-")), "acgd.sock");
+const daemon = new Daemon(rt.calls, { socketPath: sock, describe: rt.describe });
+await daemon.listen();
+const client = await DaemonClient.connect(sock);
+try {
+  console.log(`${calls} calls of /bin/true each, cgroup root ${base}`);
+  const baseline = median(await measure("spawn into a fixed cgroup", () => spawnTrue(leaf)));
+  const inProcess = median(await measure("standalone lifecycle", async () => {
+    const call = rt.calls.startCall({ agent: "bench", argv: ["pytest", "-q"] });
+    await spawnTrue(call.path);
+    await rt.calls.endCall(call.id);
+  }));
+  const viaDaemon = median(await measure("through acgd (start_call/end_call)", async () => {
+    const r = (await client.request({ op: "start_call", agent: "bench2", argv: ["pytest", "-q"] })) as { call: string; cgroup: string };
+    await spawnTrue(r.cgroup);
+    await client.request({ op: "end_call", call: r.call });
+  }));
+  const worst = Math.max(inProcess, viaDaemon) - baseline;
+  console.log(`overhead per call (P50 over baseline): standalone ${(inProcess - baseline).toFixed(2)} ms, through acgd ${(viaDaemon - baseline).toFixed(2)} ms — target < 5 ms: ${worst < 5 ? "met" : "NOT met"}`);
+  process.exitCode = worst < 5 ? 0 : 1;
+} finally {
+  client.close();
+  await daemon.close();
+  rt.close();
+  rmdirSync(leaf);
+  for (const a of rt.calls.agents.values()) rt.calls.removeIfIdle(a);
+  for (const t of ["default"]) rmdirSync(join(base, "tree", t));
+  rmdirSync(join(base, "tree"));
+  rmdirSync(base);
+  rmSync(join(sock, ".."), { recursive: true, force: true });
+}
