@@ -1,7 +1,7 @@
 // acgd: loads a policy, sets up the agent cgroup tree, enforces the policy and
 // serves the local API until SIGINT/SIGTERM.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { assembleRuntime } from "./assemble.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
@@ -10,19 +10,23 @@ import { Daemon } from "./daemon.js";
 import { loadPolicyFrom } from "./policy-source.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
-            [--socket-group GID] [--cgroup-root PATH] [--quiet]
+            [--socket-group GID] [--cgroup-root PATH] [--no-scheduler] [--quiet]
 
 Serves the AgentCgroup local API and enforces the policy on the agent cgroup tree.
   --socket PATH        default ${DEFAULT_SOCKET}
   --socket-mode OCTAL  default 0660
   --socket-group GID   numeric group of the socket (default: acgd's group)
   --cgroup-root PATH   default <cgroup2 mount>/agentcgroup
+  --no-scheduler       do not attach a compiled policy's sched_ext scheduler
+                       (it is attached when --policy is a compiled directory and
+                       the kernel has sched_ext)
   --quiet              no log lines on stderr`;
 
 export async function acgdMain(args: string[]): Promise<number> {
   const err = (s: string) => process.stderr.write(s);
   const opts: Record<string, string> = {};
   let quiet = false;
+  let noScheduler = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--help" || a === "-h") {
@@ -31,6 +35,10 @@ export async function acgdMain(args: string[]): Promise<number> {
     }
     if (a === "--quiet") {
       quiet = true;
+      continue;
+    }
+    if (a === "--no-scheduler") {
+      noScheduler = true;
       continue;
     }
     const known = ["--policy", "--socket", "--socket-mode", "--socket-group", "--cgroup-root"];
@@ -69,12 +77,13 @@ export async function acgdMain(args: string[]): Promise<number> {
   const socketPath = opts["--socket"] ?? DEFAULT_SOCKET;
   let rt;
   try {
-    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), log);
+    const compiledDir = !noScheduler && statSync(loaded.origin).isDirectory() ? loaded.origin : undefined;
+    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), { log, ...(compiledDir && { compiledDir }) });
   } catch (e) {
     err(`acgd: cannot set up the cgroup tree: ${(e as Error).message}\n`);
     return 1;
   }
-  const daemon = new Daemon(rt.calls, { socketPath, socketMode: mode, ...(gid !== undefined && { socketGid: gid }), describe: rt.describe, log });
+  const daemon = new Daemon(rt.calls, { socketPath, socketMode: mode, ...(gid !== undefined && { socketGid: gid }), describe: rt.describe, scheduler: rt.scheduler, log });
   try {
     mkdirSync(dirname(socketPath), { recursive: true });
     await daemon.listen();

@@ -1,6 +1,7 @@
 // `acgc status` and `acgc apply`: the operator's view of a running acgd.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
 
 interface Io {
@@ -69,24 +70,26 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   if (typeof o === "string") return usage(io, o);
   if (o.rest.length !== 1 || o.rest[0]!.startsWith("-")) return usage(io, "apply takes one policy file");
   const file = o.rest[0]!;
-  let source: string;
+  let req: Parameters<DaemonClient["request"]>[0];
   try {
-    source = readFileSync(file, "utf8");
+    // A compiled directory is applied by path (acgd loads its objects); a .acg file by its text.
+    req = statSync(file).isDirectory() ? { op: "apply_policy", dir: resolve(file) } : { op: "apply_policy", source: readFileSync(file, "utf8"), name: file };
   } catch (e) {
     io.err(`acgc apply: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
     return 2;
   }
-  const r = await request(o.socket, { op: "apply_policy", source, name: file });
+  const r = await request(o.socket, req);
   if (r instanceof DaemonError) {
     io.err(`acgc apply: ${r.message}\n`);
     return r.code === "policy_error" ? 1 : 2;
   }
-  const a = r as { policy: string; sourceHash: string };
-  io.out(`applied policy ${a.policy} (${a.sourceHash.slice(0, 12)})\n`);
+  const a = r as { policy: string; sourceHash: string; scheduler: { kind: string; gapMs?: number } | null };
+  const swap = a.scheduler ? `; scheduler ${a.scheduler.kind} swap${a.scheduler.gapMs !== undefined ? ` (${a.scheduler.gapMs.toFixed(2)} ms without a scheduler)` : ""}` : "";
+  io.out(`applied policy ${a.policy} (${a.sourceHash.slice(0, 12)})${swap}\n`);
   return 0;
 }
 
 function usage(io: Io, msg: string): number {
-  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE [--socket PATH]\n`);
+  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--socket PATH]\n`);
   return 2;
 }

@@ -39,8 +39,10 @@ export interface Usage {
 }
 export interface ApplyPolicy {
   op: "apply_policy";
-  /** Policy source text (.acg). */
-  source: string;
+  /** Policy source text (.acg); exactly one of source and dir. */
+  source?: string;
+  /** A compiled policy directory on acgd's host (objects, manifest.json, ir.json): replaces the scheduler's objects too. */
+  dir?: string;
   /** Name used in diagnostics. */
   name?: string;
 }
@@ -66,7 +68,7 @@ const SHAPES: Record<(typeof OPS)[number], Fields> = {
   declare_intent: { call: "string", hints: "strings" },
   status: {},
   usage: { agent: "string?", tenant: "string?" },
-  apply_policy: { source: "string", name: "string?" },
+  apply_policy: { source: "string?", dir: "string?", name: "string?" },
 };
 
 const MAX_STRING = 64 * 1024;
@@ -109,6 +111,9 @@ export function parseRequest(line: string): Request {
       if (key === "argv" && val.length === 0) throw new ApiError("bad_request", `${op}: "argv" must name the command`);
     }
     if (base === "pid" && (!Number.isSafeInteger(val) || (val as number) <= 0)) throw new ApiError("bad_request", `${op}: "pid" must be a positive integer`);
+  }
+  if (op === "apply_policy" && (o["source"] === undefined) === (o["dir"] === undefined)) {
+    throw new ApiError("bad_request", "apply_policy: give exactly one of \"source\" (policy text) and \"dir\" (a compiled policy directory)");
   }
   return o as unknown as Request;
 }

@@ -10,7 +10,8 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { join } from "node:path";
 import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, type Request, type Response } from "./api.js";
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
-import { loadPolicySource } from "./policy-source.js";
+import { loadPolicyFrom, loadPolicySource } from "./policy-source.js";
+import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
 import { grantIntent, IntentError, parseHints } from "./intents.js";
 import { CallError, callLimits, cgroupLimits, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
@@ -20,6 +21,8 @@ export interface DaemonOptions {
   socketMode?: number;
   /** Socket file group (gid); default: acgd's group. */
   socketGid?: number;
+  /** The attached scheduler, for apply_policy's data or object swaps. */
+  scheduler?: BpfSchedulerEnforcer | null;
   /** Extra fields for `status` (enforcement paths, kernel features). */
   describe: () => Record<string, unknown>;
   log?: (msg: string) => void;
@@ -226,11 +229,25 @@ export class Daemon {
       }
       case "apply_policy": {
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may change the policy");
-        const loaded = loadPolicySource(req.name ?? "<apply_policy>", req.source);
-        if (!loaded.ok) throw new ApiError("policy_error", `policy not applied; the running policy is unchanged:\n${loaded.message}`);
+        const unchanged = "policy not applied; the running policy is unchanged";
+        const loaded = req.dir !== undefined ? loadPolicyFrom(req.dir) : loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
+        if (!loaded.ok) throw new ApiError("policy_error", `${unchanged}:\n${loaded.message}`);
+        const scheduler = this.#opts.scheduler ?? null;
+        let swap: SwapResult | { kind: "data" } | null = null;
+        if (scheduler && req.dir !== undefined) {
+          try {
+            swap = scheduler.replace(req.dir, loaded.ir);
+          } catch (e) {
+            throw new ApiError("policy_error", `${unchanged}: its scheduler did not load or attach: ${(e as Error).message}`);
+          }
+        } else if (scheduler) {
+          const shape = scheduler.shapeChange(loaded.ir);
+          if (shape) throw new ApiError("policy_error", `${unchanged}: it needs new BPF objects (${shape}); compile it with \`acgc compile FILE -o DIR\` and apply DIR`);
+          swap = { kind: "data" };
+        }
         this.#calls.setPolicy(loaded.ir);
-        this.#log(`policy ${loaded.ir.name} (${loaded.ir.sourceHash.slice(0, 12)}) applied`);
-        return { policy: loaded.ir.name, sourceHash: loaded.ir.sourceHash };
+        this.#log(`policy ${loaded.ir.name} (${loaded.ir.sourceHash.slice(0, 12)}) applied${swap ? `; scheduler: ${swap.kind} swap${"gapMs" in swap && swap.gapMs !== undefined ? `, ${swap.gapMs.toFixed(2)} ms without a scheduler` : ""}` : ""}`);
+        return { policy: loaded.ir.name, sourceHash: loaded.ir.sourceHash, scheduler: swap };
       }
     }
   }

@@ -20,6 +20,8 @@ export class CallError extends Error {
 }
 
 export interface AgentEntry {
+  /** Numeric id for the BPF maps (acg_cgroup_info.agent_id), unique while acgd runs. */
+  id: number;
   key: string;
   tenant: string;
   agent: string;
@@ -93,6 +95,7 @@ export class ToolCalls {
   readonly agents = new Map<string, AgentEntry>();
   readonly calls = new Map<string, ToolCall>();
   #seq = 0;
+  #agentSeq = 0;
   #enforcers: Enforcer[] = [];
 
   constructor(policy: PolicyIR, tree: CgroupTree) {
@@ -142,7 +145,7 @@ export class ToolCalls {
     }
     this.tree.ensureTenant(t, this.tenantLimits(t));
     const path = this.tree.ensureAgent(t, agent, agentLimits(profile));
-    const entry: AgentEntry = { key, tenant: t, agent, profile, path };
+    const entry: AgentEntry = { id: this.#agentSeq++, key, tenant: t, agent, profile, path };
     this.agents.set(key, entry);
     for (const e of this.#enforcers) e.agentAdded(entry);
     return entry;

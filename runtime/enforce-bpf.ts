@@ -1,0 +1,193 @@
+// The compiled policy's sched_ext scheduler, driven by the runtime: loaded
+// and attached at start, told about each tool-call cgroup (acg_cgroups:
+// cgroup id → rule, agent, class, raised baseline), its policy data swapped
+// in place (inactive generation, then flip) when only data changes, its
+// objects replaced when the code shape changes. If sched_ext ejects the
+// scheduler the runtime notices within a second and says so; class weights
+// are always written as cpu.weight too, so the cgroup tree keeps them.
+//
+// Memory stays with the cgroup-file enforcer: memcg_bpf_ops exists in no
+// released kernel (PolicyObjects refuses to load it without the BTF type).
+
+import { readFileSync } from "node:fs";
+import type { PolicyIR } from "../compiler/ir.js";
+import type { CodeFeatures } from "../compiler/emit-c.js";
+import { codeFeatures } from "../compiler/emit-c.js";
+import { capacityProblems } from "../compiler/abi-encode.js";
+import { cgroupIdOf, PolicyObjects, type ExitInfo } from "./policy-objects.js";
+import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+
+const STATE_FILE = "/sys/kernel/sched_ext/state";
+/** How often the scheduler's state is checked: ejection is noticed within this. */
+const EJECT_CHECK_MS = 500;
+
+export interface SwapResult {
+  kind: "data" | "objects";
+  /** For "objects": time from detaching the old scheduler to the new one attached (ms). */
+  gapMs?: number;
+}
+
+export class BpfSchedulerEnforcer implements Enforcer {
+  readonly #calls: ToolCalls;
+  readonly #log: (msg: string) => void;
+  #objects: PolicyObjects;
+  #features: CodeFeatures;
+  #ejected: string | null = null;
+  #timer: NodeJS.Timeout;
+  /** cgroup id of each call registered in acg_cgroups. */
+  readonly #ids = new Map<string, bigint>();
+
+  /** Loads, fills and attaches the scheduler of a compiled policy directory; throws (nothing attached) on failure. */
+  constructor(calls: ToolCalls, compiledDir: string, log: (msg: string) => void) {
+    this.#calls = calls;
+    this.#log = log;
+    this.#objects = BpfSchedulerEnforcer.#start(compiledDir, calls.policy);
+    this.#features = codeFeatures(calls.policy);
+    this.#timer = setInterval(() => this.#checkEjected(), EJECT_CHECK_MS);
+    this.#timer.unref();
+  }
+
+  static #start(dir: string, ir: PolicyIR): PolicyObjects {
+    const po = PolicyObjects.open(dir);
+    try {
+      po.load("scheduler");
+      po.writePolicy(ir);
+      po.attachScheduler();
+      return po;
+    } catch (e) {
+      po.close();
+      throw e;
+    }
+  }
+
+  /** The scheduler's state: null while it runs, else why it stopped. */
+  get ejected(): string | null {
+    return this.#ejected;
+  }
+
+  describe(): Record<string, string> {
+    return {
+      cpu: this.#ejected
+        ? `cpu.weight on the cgroup tree: the sched_ext scheduler was ejected (${this.#ejected})`
+        : `sched_ext scheduler '${this.#objects.manifest.policy.opsName}' (classes, priorities, slices; demotion of throttled calls); cpu.weight also written`,
+    };
+  }
+
+  callStarted(call: ToolCall): void {
+    try {
+      const id = cgroupIdOf(call.path);
+      this.#register(this.#objects, call, id);
+      this.#ids.set(call.id, id);
+    } catch (e) {
+      // The call still runs, under its rule's class weight (cpu.weight).
+      call.events.push(`not registered with the scheduler: ${(e as Error).message}`);
+    }
+  }
+
+  callEnded(call: ToolCall): void {
+    const id = this.#ids.get(call.id);
+    if (id === undefined) return;
+    this.#ids.delete(call.id);
+    try {
+      this.#objects.clearCgroup(id);
+    } catch (e) {
+      this.#log(`acg_cgroups: cannot forget ${call.id}: ${(e as Error).message}`);
+    }
+  }
+
+  agentAdded(_agent: AgentEntry): void {}
+
+  /** Why `policy` cannot be swapped in as data only (it needs new objects), or null if it can. */
+  shapeChange(policy: PolicyIR): string | null {
+    const problems = capacityProblems(policy);
+    if (problems.length) return problems.join("; ");
+    const next = codeFeatures(policy);
+    return JSON.stringify(next) !== JSON.stringify(this.#features) ? `its code features differ (${JSON.stringify(next)} vs ${JSON.stringify(this.#features)})` : null;
+  }
+
+  /** A data-only change is written in place (callers check {@link shapeChange} first; see {@link replace}). */
+  policyChanged(policy: PolicyIR): void {
+    const shape = this.shapeChange(policy);
+    if (shape) {
+      this.#log(`scheduler keeps the previous policy's data: the new policy needs new objects (${shape})`);
+      return;
+    }
+    const gen = this.#objects.writePolicy(policy);
+    for (const call of this.#calls.calls.values()) {
+      const id = this.#ids.get(call.id);
+      if (id !== undefined) this.#register(this.#objects, call, id);
+    }
+    this.#log(`scheduler policy data swapped (generation ${gen})`);
+  }
+
+  /**
+   * Replaces the objects with those of another compiled directory: the new
+   * ones are loaded and filled first (a failure leaves the running scheduler
+   * untouched), then the old scheduler is detached and the new one attached.
+   */
+  replace(compiledDir: string, policy: PolicyIR): SwapResult {
+    const next = PolicyObjects.open(compiledDir);
+    try {
+      next.load("scheduler");
+      next.writePolicy(policy);
+      for (const call of this.#calls.calls.values()) {
+        const id = this.#ids.get(call.id);
+        if (id !== undefined) this.#register(next, call, id);
+      }
+    } catch (e) {
+      next.close();
+      throw e;
+    }
+    const t0 = performance.now();
+    this.#objects.detachScheduler();
+    try {
+      next.attachScheduler();
+    } catch (e) {
+      // Put the old one back: a replacement that cannot attach changes nothing.
+      this.#objects.attachScheduler();
+      next.close();
+      throw e;
+    }
+    const gapMs = performance.now() - t0;
+    this.#objects.close();
+    this.#objects = next;
+    this.#features = codeFeatures(policy);
+    this.#ejected = null;
+    return { kind: "objects", gapMs };
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#objects.close();
+  }
+
+  #register(po: PolicyObjects, call: ToolCall, id: bigint): void {
+    const raised = call.limits.baselineBytes !== null && call.limits.baselineBytes !== call.rule.memory.baselineBytes;
+    po.setCgroup(id, {
+      ruleId: call.rule.id,
+      agentId: call.agent.id,
+      ...(call.cls.id !== call.rule.classId && { classId: call.cls.id }),
+      tenantId: this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) >= 0 ? this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) : null,
+      ...(raised && { baselineBytes: call.limits.baselineBytes! }),
+    });
+  }
+
+  #checkEjected(): void {
+    if (this.#ejected) return;
+    let state = "unknown";
+    try {
+      state = readFileSync(STATE_FILE, "utf8").trim();
+    } catch {
+      // no sched_ext sysfs: rely on the exit record
+    }
+    let exit: ExitInfo | null = null;
+    try {
+      exit = this.#objects.exitInfo();
+    } catch {
+      // map unreadable: the state file decides
+    }
+    if (state === "enabled" && (!exit || exit.kind === 0)) return;
+    this.#ejected = exit && exit.kind !== 0 ? `exit kind ${exit.kind}: ${exit.reason}${exit.msg ? `: ${exit.msg}` : ""}` : `sched_ext state ${state}`;
+    this.#log(`the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`);
+  }
+}
