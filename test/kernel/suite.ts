@@ -10,13 +10,15 @@
 //     under contention, exec classifier on a `git` exe, detach → disabled;
 //     the test policy also checks memory.max (OOM kill) and memory.high
 //     (throttling) with its own numbers.
-//   random policies: scheduler and classifier load (verifier accepts), attach,
-//     enabled, detach.
+//   random policies: scheduler and classifier load (verifier accepts); then
+//     each one's data is hot-swapped into one attached scheduler and a task in
+//     a random rule's cgroup must be counted in that rule's class.
 // Writes the verifier table to test/kernel/results/verifier.{json,md}.
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { execEventStruct, layoutOf } from "../../compiler/abi.js";
+import { starvationBoundNs } from "../../compiler/abi-encode.js";
 import type { PolicyIR, RuleIR } from "../../compiler/ir.js";
 import { ACG_NONE, KopCode, Tri, globMatch, kleeneEval } from "../../runtime/decide.js";
 import { BpfObject, RingBuffer, btfEnumValue, isBpfError, probeKernel, sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
@@ -34,9 +36,7 @@ const readTrim = (p: string) => readFileSync(p, "utf8").trim();
 export const TOLERANCE = {
   /** heavy (w300) : light (w100) at one level on one CPU: expected 3, accepted [2.0, 4.5] under TCG. */
   weightRatio: [2.0, 4.5] as const,
-  /** high vs low level: the low class must still get at least this share of the CPU (no starvation)... */
-  lowMinShare: 0.01,
-  /** ...and the high class at least this many times the low class's CPU. */
+  /** high vs low level: the high class gets at least this many times the low class's CPU. */
   highOverLow: 1.5,
   /** A class's runtime counter must account for at least this share of its cgroup's cpu.stat usage. */
   attributedShare: 0.8,
@@ -272,20 +272,23 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
     const contend = async (a: number, b: number, ms: number) => {
       const ca = classCg.get(a)!;
       const cb = classCg.get(b)!;
-      let last = { da: 0, db: 0, tries: 0 };
+      let last = { da: 0, db: 0, tries: 0, servedB: 0, wallMs: 0 };
       for (let tries = 1; tries <= 3; tries++) {
         const pa = start(ca, busyOn(0));
         const pb = start(cb, busyOn(0));
         await sleep(100); // both started and pinned
         const ua = cpuUsageUs(ca);
         const ub = cpuUsageUs(cb);
+        const s0 = po.classStats(ir.classes.length);
         const t0 = performance.now();
         await sleep(ms);
         const da = cpuUsageUs(ca) - ua;
         const db = cpuUsageUs(cb) - ub;
+        const s1 = po.classStats(ir.classes.length);
         const wallUs = (performance.now() - t0) * 1000;
         await Promise.all([stop(pa), stop(pb)]);
-        last = { da, db, tries };
+        const servedB = Number(s1[b]!.dispatched - s0[b]!.dispatched);
+        last = { da, db, tries, servedB, wallMs: wallUs / 1000 };
         if (da + db >= TOLERANCE.busyShare * wallUs) return last;
         console.log(`  (try ${tries}: the pair got ${((100 * (da + db)) / wallUs).toFixed(0)}% of CPU 0: guest starved by the host, repeating)`);
       }
@@ -308,12 +311,20 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
     const hi = byPrio[0]!;
     const lo = byPrio[byPrio.length - 1]!;
     if (hi.priority !== lo.priority) {
-      await test(`${P}: high-level ${hi.name} vs low-level ${lo.name} on one CPU → high ≥ ${TOLERANCE.highOverLow}× low, low not starved (≥ ${TOLERANCE.lowMinShare * 100}%)`, async () => {
-        const { da, db } = await contend(hi.id, lo.id, 3000);
+      // The design's guarantee (docs/language.md, class priority): a lower level that has
+      // waited past the starvation bound runs first. So the low queue is served about once
+      // per bound + its slice; we require half of that, and a nonzero CPU share for the task.
+      const boundMs = Number(starvationBoundNs(ir)) / 1e6;
+      await test(`${P}: high-level ${hi.name} vs low-level ${lo.name} on one CPU → high ≥ ${TOLERANCE.highOverLow}× low; low served at least every ~2 × starvation bound (${boundMs} ms), nonzero share`, async () => {
+        const r = await contend(hi.id, lo.id, 3000);
+        const { da, db } = r;
         const share = db / (da + db);
-        assert(da >= TOLERANCE.highOverLow * db, `high ${(da / 1000).toFixed(0)} ms vs low ${(db / 1000).toFixed(0)} ms`);
-        assert(share >= TOLERANCE.lowMinShare, `low class starved: share ${(share * 100).toFixed(2)}%`);
-        return `high ${(da / 1000).toFixed(0)} ms, low ${(db / 1000).toFixed(0)} ms (low share ${(share * 100).toFixed(1)}%)`;
+        const minServed = Math.floor(r.wallMs / (boundMs + lo.sliceNs / 1e6) / 2);
+        const detail = `high ${(da / 1000).toFixed(0)} ms, low ${(db / 1000).toFixed(1)} ms (share ${(share * 100).toFixed(2)}%), low queue served ${r.servedB}× in ${r.wallMs.toFixed(0)} ms (≥ ${minServed} required)`;
+        assert(da >= TOLERANCE.highOverLow * db, `high not ahead: ${detail}`);
+        assert(db > 0, `low task starved: ${detail}`);
+        assert(r.servedB >= minServed, `low queue served too rarely: ${detail}`);
+        return detail;
       });
     }
 
@@ -457,26 +468,83 @@ async function memoryTests(ir: PolicyIR, cgRoot: string): Promise<void> {
   });
 }
 
-async function randomPolicyTest(entry: IndexEntry): Promise<{ sched: VerifierRow[]; cls: VerifierRow[] } | undefined> {
-  return test(`random ${entry.name}: scheduler + classifier accepted, attach → enabled, detach → disabled`, async () => {
-    const { po, ir } = loadPolicy(entry);
+async function randomPolicyLoad(entry: IndexEntry): Promise<VerifierRow[] | undefined> {
+  return test(`random ${entry.name}: scheduler and classifier accepted by the verifier`, () => {
+    const po = PolicyObjects.open(entry.dir);
     try {
-      const sched = po.load("scheduler");
-      const cls = po.load("classifier");
-      po.writePolicy(ir);
-      po.attachScheduler();
-      assertEq(await waitState("enabled"), "enabled", "state after attach");
-      assertEq(readTrim(join(SCX, "root/ops")), po.manifest.policy.opsName, "root/ops");
-      po.detachScheduler();
-      assertEq(await waitState("disabled"), "disabled", "state after detach");
-      return { sched, cls };
+      const rows = [...po.load("scheduler"), ...po.load("classifier")];
+      assert(rows.every((r) => r.verifiedInsns > 0), "verified_insns > 0");
+      return rows;
     } catch (e) {
-      if (existsSync(join(entry.dir, "policy.acg"))) (e as Error).message += `\n    policy: ${join(entry.dir, "policy.acg")}`;
+      (e as Error).message += `\n    policy: ${join(entry.dir, "policy.acg")}`;
       throw e;
     } finally {
       po.close();
     }
   });
+}
+
+/**
+ * Every random policy's data, hot-swapped into ONE attached scheduler (the
+ * generation protocol), each exercised by a task in a tool-call cgroup of a
+ * random rule: the scheduler must stay enabled and count the task in that
+ * rule's class. One attach for all: each sched_ext enable/disable patches
+ * kernel text, and under multi-threaded TCG that rarely oopses (see
+ * docs/kernel-tests.md), so the suite keeps attach cycles few.
+ */
+async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void> {
+  if (entries.length === 0) return;
+  const first = entries[0]!;
+  const po = PolicyObjects.open(first.dir);
+  const cgRoot = mkCgroup(join(TEST_ROOT, "random"));
+  writeFileSync(join(cgRoot, "cgroup.subtree_control"), "+cpu +memory");
+  let rnd = seed >>> 0;
+  const next = () => (rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0);
+  try {
+    const ok = await test(`random: one scheduler (${first.name}) attached for the hot-swap checks`, async () => {
+      po.load("scheduler");
+      po.writePolicy(JSON.parse(readFileSync(join(first.dir, "ir.json"), "utf8")) as PolicyIR);
+      po.attachScheduler();
+      assertEq(await waitState("enabled"), "enabled", "state");
+      return `ops ${po.manifest.policy.opsName}`;
+    });
+    if (ok === undefined) return;
+    for (const e of entries) {
+      await test(`random ${e.name}: data hot-swapped in, task counted in its rule's class`, async () => {
+        const ir = JSON.parse(readFileSync(join(e.dir, "ir.json"), "utf8")) as PolicyIR;
+        const rule = ir.rules[next() % ir.rules.length]!;
+        const gen = po.writePolicy(ir);
+        const cg = mkCgroup(join(cgRoot, e.name));
+        const id = cgroupIdOf(cg);
+        try {
+          po.setCgroup(id, { ruleId: rule.id, agentId: 0 });
+          const before = po.classStats(ir.classes.length);
+          const u0 = cpuUsageUs(cg);
+          const p = start(cg, BUSY);
+          await sleep(200);
+          await stop(p);
+          const usageNs = (cpuUsageUs(cg) - u0) * 1000;
+          const after = po.classStats(ir.classes.length);
+          const run = Number(after[rule.classId]!.runtimeNs - before[rule.classId]!.runtimeNs);
+          assertEq(readTrim(join(SCX, "state")), "enabled", `state (exit: ${JSON.stringify(po.exitInfo(), (_k, v) => (typeof v === "bigint" ? String(v) : v))})`);
+          assert(usageNs > 10e6, `the task ran: ${usageNs / 1e6} ms`);
+          assert(run >= TOLERANCE.attributedShare * usageNs,
+            `class ${rule.classId} runtime +${(run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × usage ${(usageNs / 1e6).toFixed(1)} ms`);
+          return `gen ${gen}, rule ${rule.name} → class ${rule.classId}: +${(run / 1e6).toFixed(0)} ms of ${(usageNs / 1e6).toFixed(0)} ms`;
+        } finally {
+          po.clearCgroup(id);
+          rmCgroup(cg);
+        }
+      });
+    }
+    await test("random: detach after the hot swaps → disabled", async () => {
+      po.detachScheduler();
+      assertEq(await waitState("disabled"), "disabled", "state");
+    });
+  } finally {
+    po.close();
+    rmCgroup(cgRoot);
+  }
 }
 
 function printVerifierTable(rows: typeof verifierTable): string {
@@ -518,9 +586,10 @@ async function main(): Promise<void> {
       fail(`random ${e.source}: compiles`, e.error ?? "not compiled");
       continue;
     }
-    const r = await randomPolicyTest(e);
-    if (r) randomRows.push(...r.sched, ...r.cls);
+    const r = await randomPolicyLoad(e);
+    if (r) randomRows.push(...r);
   }
+  await randomHotSwap(random.filter((e) => e.ok), index.seed);
   rmCgroup(TEST_ROOT);
 
   // The verifier table: every program of the shipped and test policies; for random ones the maximum per program.
