@@ -234,7 +234,7 @@ export class Daemon {
         if (!loaded.ok) throw new ApiError("policy_error", `${unchanged}:\n${loaded.message}`);
         const scheduler = this.#opts.scheduler ?? null;
         let swap: SwapResult | { kind: "data" } | null = null;
-        if (scheduler && req.dir !== undefined) {
+        if (scheduler && req.dir !== undefined && scheduler.shapeChange(loaded.ir) !== null) {
           try {
             swap = scheduler.replace(req.dir, loaded.ir);
           } catch (e) {

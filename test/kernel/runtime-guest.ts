@@ -5,11 +5,13 @@
 //   test/kernel/runtime.sh        (host: builds, then one guest boot runs this)
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEq, results, summary, test } from "./harness.js";
+import { GUEST_POLICY as POLICY, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
+import { DaemonClient } from "../../runtime/client.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ACG = join(REPO, "bin/acg.js");
@@ -18,48 +20,6 @@ const ALLOC = join(REPO, ".cache/runtime-guest/acg-alloc");
 const ROOT = "/sys/fs/cgroup/agentcgroup-test";
 const MiB = 1024 * 1024;
 
-const POLICY = `version 1
-policy guest_runtime {
-  host { memory = 1GiB; reserve = 64MiB }
-  class interactive { priority = high; cpu.weight = 400; latency = 2ms }
-  class build { priority = normal; cpu.weight = 100 }
-  class background { priority = low; cpu.weight = 25 }
-  agent {
-    max_agents = 8
-    memory.limit = 256MiB
-    cpu.weight = 200
-    intent memory <= 24MiB
-    intent class in [build, background]
-  }
-  tool bursty {
-    match exe == "acg-alloc" and hint == "burst"
-    class build
-    memory.baseline = 8MiB
-    memory.limit = 48MiB
-    memory.burst = 8MiB for 20s, cooldown 60s
-    over_high throttle 50ms..2s ramp 2s
-  }
-  tool oomy {
-    match hint == "oom"
-    class build
-    memory.baseline = 12MiB
-    memory.limit = 12MiB
-  }
-  tool vcs {
-    match exe == "git" or tool == "Read"
-    class interactive
-    memory.baseline = 8MiB
-    memory.limit = 16MiB
-    memory.guarantee = 1MiB
-  }
-  tool default {
-    class background
-    memory.baseline = 16MiB
-    memory.limit = 32MiB
-  }
-  when memory.pressure(agent) > 20% for 1s { protect interactive; throttle background 100ms }
-}
-`;
 
 interface Run {
   code: number | null;
@@ -218,6 +178,70 @@ if (daemon.exitCode === null && daemon.signalCode === null) {
   await new Promise((r) => daemon.on("close", r));
 }
 if (results().some((o) => !o.ok)) console.log(`\nacgd's log:\n${daemonLog}`);
+
+// --- the compiled scheduler (phase 2) --------------------------------------
+
+const COMPILED = join(REPO, ".cache/runtime-guest/compiled");
+const schedSocket = join(tmp, "acgd-sched.sock");
+const schedState = () => readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
+let schedLog = "";
+const schedDaemon = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, "v1"), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
+schedDaemon.stderr.on("data", (d) => (schedLog += d));
+for (let i = 0; !schedLog.includes("listening on") && schedDaemon.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+const client = await DaemonClient.connect(schedSocket);
+const status = async () => (await client.request({ op: "status" })) as { enforcement: Record<string, string> };
+
+await test("acgd attaches the compiled scheduler and registers each call's cgroup", async () => {
+  assertEq(schedState(), "enabled", "sched_ext state");
+  const manifest = JSON.parse(readFileSync(join(COMPILED, "v1/manifest.json"), "utf8")) as { policy: { opsName: string } };
+  assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").trim().startsWith(manifest.policy.opsName), "root ops is the policy's");
+  assert((await status()).enforcement["cpu"]?.startsWith("sched_ext scheduler"), `cpu: ${(await status()).enforcement["cpu"]}`);
+  const started = (await client.request({ op: "start_call", agent: "s1", tool: "Read", argv: ["cat"] })) as { call: string; cgroup: string };
+  const id = statSync(started.cgroup, { bigint: true }).ino;
+  const dump = spawnSync("bpftool", ["-j", "map", "dump", "name", "acg_cgroups"], { encoding: "utf8" });
+  await client.request({ op: "end_call", call: started.call });
+  const entries = JSON.parse(dump.stdout) as { key?: unknown; formatted?: { key?: unknown } }[];
+  const keyOf = (e: { key?: unknown; formatted?: { key?: unknown } }) =>
+    e.formatted?.key !== undefined ? BigInt(e.formatted.key as number) : Array.isArray(e.key) ? (e.key as string[]).reduceRight((acc, b) => (acc << 8n) | BigInt(b), 0n) : -1n;
+  assert(entries.some((e) => keyOf(e) === id), `acg_cgroups has cgroup id ${id}: ${dump.stdout.slice(0, 400)} ${dump.stderr}`);
+  return `ops ${manifest.policy.opsName}, cgroup id ${id} registered`;
+});
+
+await test("a data-only policy change is swapped in place", async () => {
+  const r = (await client.request({ op: "apply_policy", dir: join(COMPILED, "v2") })) as { policy: string; scheduler: { kind: string } };
+  assertEq(`${r.policy} ${r.scheduler.kind}`, "guest_runtime_v2 data", "applied policy and swap kind");
+  assertEq(schedState(), "enabled", "sched_ext state");
+});
+
+await test("a policy text that needs new objects is refused, the running one untouched", async () => {
+  const r = await client.request({ op: "apply_policy", source: GUEST_POLICY_SHAPE_CHANGE }).then(() => "applied", (e: Error) => e.message);
+  assert(r.includes("needs new BPF objects"), r);
+  assertEq((await status() as unknown as { policy: { name: string } }).policy.name, "guest_runtime_v2", "running policy");
+});
+
+await test("a shape change replaces the objects, and the gap is measured", async () => {
+  const r = (await client.request({ op: "apply_policy", dir: join(COMPILED, "v3") })) as { policy: string; scheduler: { kind: string; gapMs: number } };
+  assertEq(`${r.policy} ${r.scheduler.kind}`, "guest_runtime_v3 objects", "applied policy and swap kind");
+  assertEq(schedState(), "enabled", "sched_ext state");
+  return `${r.scheduler.gapMs.toFixed(2)} ms without a scheduler`;
+});
+
+await test("an ejected scheduler is noticed within a second, CPU back on cpu.weight", async () => {
+  writeFileSync("/proc/sysrq-trigger", "S");
+  const t0 = Date.now();
+  while (!(await status()).enforcement["cpu"]?.includes("ejected") && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+  const cpu = (await status()).enforcement["cpu"] ?? "";
+  assert(cpu.startsWith("cpu.weight on the cgroup tree: the sched_ext scheduler was ejected"), cpu);
+  assert(Date.now() - t0 < 1000, `noticed after ${Date.now() - t0} ms`);
+  return `${Date.now() - t0} ms: ${cpu}`;
+});
+
+client.close();
+if (schedDaemon.exitCode === null) {
+  schedDaemon.kill("SIGTERM");
+  await new Promise((r) => schedDaemon.on("close", r));
+}
+if (results().some((o) => !o.ok)) console.log(`\nscheduler acgd's log:\n${schedLog}`);
 // Agent cgroups stay for the next acgd; this test's tree goes.
 for (const t of readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory())) {
   for (const a of readdirSync(join(ROOT, t.name), { withFileTypes: true }).filter((e) => e.isDirectory())) {

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The runtime's guest tests: builds acg/acgd, the guest test and the tiny
-# allocator on the host, then runs them in one guest boot (real cgroup v2
-# memory/cpu controllers). Exit status: the guest test's.
+# The runtime's guest tests: builds acg/acgd, the guest test, the tiny
+# allocator and the compiled scheduler policies on the host, then runs them in
+# one guest boot (real cgroup v2 memory/cpu controllers, sched_ext). Exit
+# status: the guest test's.
 #   test/kernel/runtime.sh [guest-run.sh options, e.g. --timeout 600]
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 node node_modules/typescript/bin/tsc --outDir dist --rootDir . --target ES2022 --module NodeNext \
   --moduleResolution NodeNext --strict --skipLibCheck --sourceMap --types node \
-  runtime/acg-cli.ts runtime/acgd-command.ts compiler/cli.ts test/kernel/runtime-guest.ts
+  runtime/acg-cli.ts runtime/acgd-command.ts compiler/cli.ts test/kernel/runtime-guest.ts test/kernel/runtime-prepare.ts
 mkdir -p .cache/runtime-guest
 clang-19 -O2 -Wall -o .cache/runtime-guest/acg-alloc test/kernel/runtime-alloc.c
+node dist/test/kernel/runtime-prepare.js .cache/runtime-guest/compiled
 exec scripts/guest-run.sh --timeout 600 "$@" -- node dist/test/kernel/runtime-guest.js

@@ -1,0 +1,60 @@
+// Policies of the runtime's guest tests (test/kernel/runtime.sh), and the
+// compiled variants acgd's scheduler path is tested with.
+
+export const GUEST_POLICY = `version 1
+policy guest_runtime {
+  host { memory = 1GiB; reserve = 64MiB }
+  class interactive { priority = high; cpu.weight = 400; latency = 2ms }
+  class build { priority = normal; cpu.weight = 100 }
+  class background { priority = low; cpu.weight = 25 }
+  agent {
+    max_agents = 8
+    memory.limit = 256MiB
+    cpu.weight = 200
+    intent memory <= 24MiB
+    intent class in [build, background]
+  }
+  tool bursty {
+    match exe == "acg-alloc" and hint == "burst"
+    class build
+    memory.baseline = 8MiB
+    memory.limit = 48MiB
+    memory.burst = 8MiB for 20s, cooldown 60s
+    over_high throttle 50ms..2s ramp 2s
+  }
+  tool oomy {
+    match hint == "oom"
+    class build
+    memory.baseline = 12MiB
+    memory.limit = 12MiB
+  }
+  tool vcs {
+    match exe == "git" or tool == "Read"
+    class interactive
+    memory.baseline = 8MiB
+    memory.limit = 16MiB
+    memory.guarantee = 1MiB
+  }
+  tool default {
+    class background
+    memory.baseline = 16MiB
+    memory.limit = 32MiB
+  }
+  when memory.pressure(agent) > 20% for 1s { protect interactive; throttle background 100ms }
+}
+`;
+
+/** Same code shape, other data (class weights): swapped in place. */
+export const GUEST_POLICY_DATA_CHANGE = GUEST_POLICY.replace("policy guest_runtime {", "policy guest_runtime_v2 {").replace("cpu.weight = 400; latency = 2ms", "cpu.weight = 300; latency = 2ms");
+
+/** Another code shape (no memory baselines: no memory demotion code): objects replaced. */
+export const GUEST_POLICY_SHAPE_CHANGE = `version 1
+policy guest_runtime_v3 {
+  host { memory = 1GiB; reserve = 64MiB }
+  class interactive { priority = high; cpu.weight = 400; latency = 2ms }
+  class background { priority = low; cpu.weight = 25 }
+  agent { max_agents = 8; memory.limit = 256MiB }
+  tool vcs { match exe == "git" or tool == "Read"; class interactive; memory.limit = 16MiB }
+  tool default { class background; memory.limit = 32MiB }
+}
+`;

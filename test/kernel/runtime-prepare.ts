@@ -1,0 +1,25 @@
+// Host side of the runtime's guest tests: compiles the scheduler-path
+// policies into OUT/{v1,v2,v3}/ (objects, manifest.json, and the ir.json acgd
+// reads beside them).
+//   node dist/test/kernel/runtime-prepare.js OUT
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { compilePolicy } from "../../compiler/compile.js";
+import { loadPolicySource } from "../../runtime/policy-source.js";
+import { GUEST_POLICY, GUEST_POLICY_DATA_CHANGE, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
+
+const out = process.argv[2];
+if (!out) {
+  process.stderr.write("usage: runtime-prepare.js OUT\n");
+  process.exit(2);
+}
+for (const [name, text] of [["v1", GUEST_POLICY], ["v2", GUEST_POLICY_DATA_CHANGE], ["v3", GUEST_POLICY_SHAPE_CHANGE]] as const) {
+  const loaded = loadPolicySource(`${name}.acg`, text);
+  if (!loaded.ok) throw new Error(`${name}: ${loaded.message}`);
+  const dir = join(out, name);
+  mkdirSync(dir, { recursive: true });
+  const r = await compilePolicy(loaded.ir, { outDir: dir });
+  if (!r.ok) throw new Error(`${name}: ${r.diagnostics.map((d) => d.message).join("; ")}`);
+  writeFileSync(join(dir, "ir.json"), JSON.stringify(loaded.ir));
+}
