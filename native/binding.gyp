@@ -41,5 +41,16 @@
         "-Wl,--exclude-libs,ALL",
       ],
     },
+    {
+      # The runtime's kernel I/O that Node lacks (PSI trigger poll, SO_PEERCRED);
+      # no libbpf, loaded by runtime/native-io.ts.
+      "target_name": "acg_runtime_io",
+      "sources": ["src/runtime_io.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    },
   ],
 }

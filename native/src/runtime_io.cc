@@ -1,0 +1,142 @@
+// Runtime I/O the Node API cannot do by itself, as a small separate addon
+// (acg_runtime_io.node) used by runtime/native-io.ts:
+//  - psiTriggerWatch(file, trigger, cb): registers a PSI trigger on a
+//    pressure file (Documentation/accounting/psi.rst: write the trigger, then
+//    poll() the same fd for POLLPRI) and calls cb on each event, from the
+//    event loop (uv_poll with UV_PRIORITIZED). Returns { close() }.
+//  - peerCredentials(fd): getsockopt(SO_PEERCRED) of a connected Unix socket.
+#include <napi.h>
+#include <uv.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace {
+
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string& op, const std::string& detail) {
+  Napi::Error e = Napi::Error::New(env, op + " " + detail + ": " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("code", Napi::String::New(env, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN"));
+  e.Set("op", Napi::String::New(env, op));
+  return e;
+}
+
+// Lives until libuv's close callback (the uv_poll handle must stay valid).
+struct PsiWatch {
+  uv_poll_t poll;
+  int fd = -1;
+  bool closed = false;
+  Napi::Env env = nullptr;
+  Napi::FunctionReference cb;
+  // The JS handle ({ close }) is the callback's receiver: node's MakeCallback needs an object.
+  Napi::ObjectReference handle;
+  Napi::AsyncContext* async = nullptr;
+};
+
+void OnClosed(uv_handle_t* h) {
+  auto* w = static_cast<PsiWatch*>(h->data);
+  if (w->fd >= 0) close(w->fd);
+  delete w->async;
+  delete w;
+}
+
+void Shutdown(PsiWatch* w) {
+  if (w->closed) return;
+  w->closed = true;
+  uv_poll_stop(&w->poll);
+  w->cb.Reset();
+  w->handle.Reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);
+}
+
+void OnEvent(uv_poll_t* h, int status, int events) {
+  auto* w = static_cast<PsiWatch*>(h->data);
+  if (w->closed) return;
+  // An error (the cgroup was removed: the kernel reports POLLERR) ends the watch.
+  if (status < 0 || (events & UV_DISCONNECT)) {
+    Shutdown(w);
+    return;
+  }
+  if (!(events & UV_PRIORITIZED)) return;
+  Napi::HandleScope scope(w->env);
+  try {
+    w->cb.MakeCallback(w->handle.Value(), {}, *w->async);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(w->env, e.Value());
+  }
+}
+
+Napi::Value PsiTriggerWatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsFunction()) {
+    throw Napi::TypeError::New(env, "psiTriggerWatch(file: string, trigger: string, cb: function)");
+  }
+  std::string file = info[0].As<Napi::String>();
+  std::string trigger = info[1].As<Napi::String>();
+  int fd = open(file.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) throw ErrnoError(env, errno, "open", file);
+  // The trigger string includes its terminating NUL, as psi.rst's example writes it.
+  if (write(fd, trigger.c_str(), trigger.size() + 1) < 0) {
+    int err = errno;
+    close(fd);
+    throw ErrnoError(env, err, "write", file + " (trigger \"" + trigger + "\")");
+  }
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* w = new PsiWatch();
+  w->fd = fd;
+  w->env = env;
+  w->poll.data = w;
+  int r = uv_poll_init(loop, &w->poll, fd);
+  if (r != 0) {
+    close(fd);
+    delete w;
+    throw ErrnoError(env, -r, "uv_poll_init", file);
+  }
+  r = uv_poll_start(&w->poll, UV_PRIORITIZED, OnEvent);
+  if (r != 0) {
+    w->closed = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);
+    throw ErrnoError(env, -r, "uv_poll_start", file);
+  }
+  // A watch alone does not keep the process alive (acgd's socket does).
+  uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  w->cb = Napi::Persistent(info[2].As<Napi::Function>());
+  w->async = new Napi::AsyncContext(env, "acg:psi");
+  Napi::Object handle = Napi::Object::New(env);
+  handle.Set("close", Napi::Function::New(env, [w](const Napi::CallbackInfo& ci) {
+    Shutdown(w);
+    return ci.Env().Undefined();
+  }, "close"));
+  w->handle = Napi::Persistent(handle);
+  return handle;
+}
+
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "peerCredentials(fd: number)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) throw ErrnoError(env, errno, "getsockopt", "SO_PEERCRED fd " + std::to_string(fd));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, cred.pid));
+  o.Set("uid", Napi::Number::New(env, cred.uid));
+  o.Set("gid", Napi::Number::New(env, cred.gid));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("psiTriggerWatch", Napi::Function::New(env, PsiTriggerWatch, "psiTriggerWatch"));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(acg_runtime_io, Init)
