@@ -8,7 +8,7 @@
 # printed on failure (guest-run.sh); a hung guest is killed at the timeout.
 # A guest that cannot boot is a failure, never a skip.
 #
-#   ACG_KT_RANDOM=30     random policies in the property test
+#   ACG_KT_RANDOM=20     random policies in the property test
 #   ACG_KT_SEED=N        their seed (default: new each run, printed)
 #   ACG_KT_TIMEOUT=540   guest timeout, seconds (boot included)
 #   ACG_KT_CPUS=1        guest vCPUs: 1, because under multi-threaded TCG a
@@ -32,8 +32,8 @@ fi
 
 out=.cache/kernel-tests
 seed=${ACG_KT_SEED:-$(( $(date +%s) % 100000 ))}
-say "compiling the policies (random: ${ACG_KT_RANDOM:-30}, seed $seed; reproduce with ACG_KT_SEED=$seed)"
-node dist/test/kernel/prepare.js "$out" --random "${ACG_KT_RANDOM:-30}" --seed "$seed"
+say "compiling the policies (random: ${ACG_KT_RANDOM:-20}, seed $seed; reproduce with ACG_KT_SEED=$seed)"
+node dist/test/kernel/prepare.js "$out" --random "${ACG_KT_RANDOM:-20}" --seed "$seed"
 
 set +e
 scripts/guest-run.sh --timeout "${ACG_KT_TIMEOUT:-540}" --cpus "${ACG_KT_CPUS:-1}" -- node dist/test/kernel/suite.js "$out"

@@ -509,7 +509,13 @@ async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void>
       return `ops ${po.manifest.policy.opsName}`;
     });
     if (ok === undefined) return;
-    for (const e of entries) {
+    for (const [i, e] of entries.entries()) {
+      if (readTrim(join(SCX, "state")) !== "enabled") {
+        // Ejected (e.g. the watchdog's "runnable task stall"): the rest cannot run on this scheduler.
+        fail(`random: hot-swap checks ${entries.slice(i).map((x) => x.name).join(", ")}`,
+          `not run: the scheduler was ejected (${JSON.stringify(po.exitInfo(), (_k, v) => (typeof v === "bigint" ? String(v) : v))})`);
+        break;
+      }
       await test(`random ${e.name}: data hot-swapped in, task counted in its rule's class`, async () => {
         const ir = JSON.parse(readFileSync(join(e.dir, "ir.json"), "utf8")) as PolicyIR;
         const rule = ir.rules[next() % ir.rules.length]!;
@@ -537,7 +543,9 @@ async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void>
         }
       });
     }
-    await test("random: detach after the hot swaps → disabled", async () => {
+    await test("random: scheduler still enabled after the hot swaps, detach → disabled", async () => {
+      const ex = po.exitInfo();
+      assertEq(ex?.kind, 0, `exit kind (reason "${ex?.reason}", msg "${ex?.msg}")`);
       po.detachScheduler();
       assertEq(await waitState("disabled"), "disabled", "state");
     });
