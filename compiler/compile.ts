@@ -92,6 +92,8 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
   });
   result.manifest = manifest;
   await write("manifest.json", `${JSON.stringify(manifest, null, 2)}\n`);
+  // The lowered policy, so that acgd can run a compiled directory as it is.
+  await write("ir.json", `${JSON.stringify(ir)}\n`);
   result.timings.codegenMs = performance.now() - t0;
 
   const built = clang
