@@ -24,7 +24,7 @@ export async function render(spec: TopLevelSpec, dir: string, name: string): Pro
   return { svg: `${name}.svg`, png: `${name}.png` };
 }
 
-const CONFIG = { font: "DejaVu Sans", view: { stroke: "#ccc" }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12 }, title: { fontSize: 14 } };
+const CONFIG = { font: "DejaVu Sans", view: { stroke: "#ccc" }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 }, title: { fontSize: 14 } };
 
 function agentLabel(r: IsolationResult, id: string): string {
   const a = r.plan.agents.find((x) => x.id === id);
@@ -40,7 +40,7 @@ export function memoryTimelineSpec(r: IsolationResult, runs: RunResult[], title:
       .map((p) => ({ start: p.start, end: Math.max(p.end!, p.start + 0.05), agent: agentLabel(r, p.agent), family: p.family, status: p.status, lane: -1.2 - 1.2 * run.agents.findIndex((a) => a.id === p.agent) }));
     const kills = calls.filter((c) => c.status === "oom-killed");
     return {
-      title: `${run.setup}: budget ${(run.budgetBytes / MiB).toFixed(1)} MiB, ${run.agents.filter((a) => a.survived).length}/${run.agents.length} agents survive`,
+      title: `${run.setup}: budget ${(run.budgetBytes / MiB).toFixed(1)} MiB, ${run.agents.filter((a) => a.survived).length}/${run.agents.length} agents survive, ${run.agents.filter((a) => a.survived && a.finished !== false).length} finish in time`,
       width: 640,
       height: 170,
       layer: [
@@ -103,7 +103,7 @@ export function latencyCdfSpec(r: IsolationResult, runs: RunResult[], title: str
     spec: {
       width: 260,
       height: 220,
-      mark: { type: "line", interpolate: "monotone", strokeWidth: 1.6 },
+      mark: { type: "line", interpolate: "linear", strokeWidth: 1.6 },
       encoding: {
         x: { field: "ms", type: "quantitative", scale: { type: "log" }, title: "allocation step latency (ms, log)" },
         y: { field: "q", type: "quantitative", title: "fraction of steps ≤ x" },
@@ -149,7 +149,7 @@ export function familySpec(s: TraceStats, minCount = 3): TopLevelSpec {
     ]);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: "Memory above the agent's baseline per Bash call, by command family", subtitle: "(calls) ; log scale" },
+    title: { text: "Memory above the agent's baseline per Bash call, by command family", subtitle: "family (number of calls); shipped swe-rebench-haiku traces" },
     data: { values },
     width: 520,
     height: 260,
@@ -157,7 +157,8 @@ export function familySpec(s: TraceStats, minCount = 3): TopLevelSpec {
     encoding: {
       y: { field: "family", type: "nominal", title: null, sort: { op: "max", field: "mb", order: "descending" } },
       yOffset: { field: "stat" },
-      x: { field: "mb", type: "quantitative", scale: { type: "log" }, title: "MB" },
+      x: { field: "mb", type: "quantitative", scale: { type: "log", domainMin: 0.05 }, stack: null, title: "MB above the baseline (log)" },
+      x2: { datum: 0.05 },
       color: { field: "stat", type: "nominal", title: null },
     },
     config: CONFIG,

@@ -2,7 +2,7 @@
 // guest boot (scripts/guest-run.sh), then the report.
 //
 //   npm run bench [-- --only stats|isolation|overhead|report[,..]] [--no-guest]
-//                 [--traces DIR] [--setups a,b] [--budgets 0.7,0.83] [--speed N] [--scale 1/64]
+//                 [--traces DIR] [--seeds 1,2] [--setups a,b] [--budgets 0.7,0.83] [--speed N] [--scale 1/64]
 //
 // Writes bench/results/{stats,isolation,overhead}.json and REPORT.md (+ plots/).
 // --no-guest runs the host parts (stats, report from the results already there).
@@ -28,6 +28,7 @@ function main(argv: string[]): Promise<number> | number {
   let only: Set<Part> = new Set(PARTS);
   let guest = true;
   let traceDir = defaultTraceDir();
+  let seeds = [1, 2];
   const isoArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -43,7 +44,13 @@ function main(argv: string[]): Promise<number> | number {
     else if (a === "--traces") {
       traceDir = resolve(argv[++i] ?? traceDir);
       isoArgs.push("--traces", traceDir);
-    } else if (["--setups", "--budgets", "--speed", "--scale", "--agents", "--seed", "--slack", "--chunk", "--max-seconds", "--acg", "--limit-factor"].includes(a)) {
+    } else if (a === "--seeds") {
+      seeds = (argv[++i] ?? "").split(",").map(Number).filter((x) => Number.isInteger(x) && x > 0);
+      if (!seeds.length) {
+        log("--seeds takes positive integers, comma-separated");
+        return 2;
+      }
+    } else if (["--setups", "--budgets", "--speed", "--scale", "--agents", "--slack", "--chunk", "--max-seconds", "--acg", "--limit-factor"].includes(a)) {
       isoArgs.push(a, argv[++i] ?? "");
     } else if (a === "-h" || a === "--help") {
       process.stdout.write(`usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--traces DIR] [isolation options]\n`);
@@ -53,10 +60,10 @@ function main(argv: string[]): Promise<number> | number {
       return 2;
     }
   }
-  return run(only, guest, traceDir, isoArgs);
+  return run(only, guest, traceDir, isoArgs, seeds);
 }
 
-async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: string[]): Promise<number> {
+async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: string[], seeds: number[]): Promise<number> {
   mkdirSync(results, { recursive: true });
   let failed = 0;
   if (only.has("stats")) {
@@ -67,10 +74,18 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
   }
   const guestCmds: string[] = [];
   if (only.has("isolation")) {
-    const o = parseIsolationArgs(isoArgs);
-    const planFile = join(results, "plan.json.tmp");
-    writeFileSync(planFile, JSON.stringify(planFor(o)));
-    guestCmds.push(["node", "dist/bench/isolation.js", "--plan", relative(repo, planFile), "--out", "bench/results/isolation.json", ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")].map(shq).join(" "));
+    // One replay per seed (the seed moves the agents' alignment); seed 1 writes
+    // isolation.json (the plots and per-agent tables), others
+    // isolation-seedN.json (the report pools them all).
+    for (const seed of seeds) {
+      const o = parseIsolationArgs([...isoArgs, "--seed", String(seed)]);
+      const planFile = join(results, `plan-seed${seed}.json.tmp`);
+      writeFileSync(planFile, JSON.stringify(planFor(o)));
+      const out = seed === 1 ? "bench/results/isolation.json" : `bench/results/isolation-seed${seed}.json`;
+      // Extra seeds stop stalled runs sooner, to keep the guest time down.
+      const extra = seed === 1 ? [] : ["--limit-factor", "2"];
+      guestCmds.push(["node", "dist/bench/isolation.js", "--plan", relative(repo, planFile), "--seed", String(seed), "--out", out, ...extra, ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")].map(shq).join(" "));
+    }
   }
   if (only.has("overhead")) {
     const c = spawnSync("node", ["dist/bench/overhead.js", "--compile-only"], { cwd: repo, stdio: "inherit" });
