@@ -172,27 +172,31 @@ export async function writeReport(dir: string): Promise<string> {
     md.push("### Beside the published prototype", "");
     const tight = fractions[0];
     const loose = fractions[fractions.length - 1];
-    const at = (setup: string, fr: number | undefined) => iso.runs.find((r) => r.setup === setup && r.budgetFraction === fr);
-    const none = at("none", tight);
-    const hints = at("hints", tight);
-    const noneL = at("none", loose);
-    const hintsL = at("hints", loose);
-    const policies = iso.runs.filter((r) => r.setup.startsWith("policy:"));
-    const bestPolicy = policies.filter((r) => r.budgetFraction === tight).sort((a, b) => survived(b) - survived(a))[0];
-    md.push(mdTable(["figure", "published prototype", "ours (scaled 1/" + scaleDen + ")"], [
-      ["setup", "3 replayed traces, memory.high hints, host kernel", `${iso.plan.agents.length} replayed traces, guest kernel under TCG, time ×${o.speed}`],
-      ["tight budget", `${PROTOTYPE.tightBudgetMB} MB`, none ? `${f(none.budgetBytes / MiB, 1)} MiB (≈ ${f((none.budgetBytes / o.scale) / 1e6, 0)} MB unscaled)` : "–"],
-      ["agents surviving, no control", `${PROTOTYPE.survivalNoControlPct}%`, none ? `${f(100 * survived(none), 0)}%` : "–"],
-      ["agents surviving, with control", `${PROTOTYPE.survivalWithControlPct}%`, `${hints ? `hints ${f(100 * survived(hints), 0)}%` : "hints –"}${bestPolicy ? `, ${bestPolicy.setup} ${f(100 * survived(bestPolicy), 0)}%` : ", policies not run"}`],
-      ["looser budget", `${PROTOTYPE.looseBudgetMB} MB`, noneL ? `${f(noneL.budgetBytes / MiB, 1)} MiB (≈ ${f((noneL.budgetBytes / o.scale) / 1e6, 0)} MB unscaled)` : "–"],
-      ["high-priority P95 allocation latency, none → control", `${PROTOTYPE.highP95BeforeMs} → ${PROTOTYPE.highP95AfterMs} ms`, noneL && hintsL ? `${ms(highOf(noneL)!.latency.p95Us)} → ${ms(highOf(hintsL)!.latency.p95Us)} ms (hints)` : "–"],
+    const allIso = [iso, ...readdirSync(dir).filter((n) => /^isolation-seed\d+\.json$/.test(n)).sort().map((n) => readJson<IsolationResult>(join(dir, n))).filter((x): x is IsolationResult => !!x && x.runs.length > 0)];
+    const pooled = (setup: string, fr: number | undefined) => {
+      const rs = allIso.map((x) => x.runs.find((r) => r.setup === setup && r.budgetFraction === fr)).filter((r): r is RunResult => !!r);
+      const ag = rs.flatMap((r) => r.agents);
+      const p95s = rs.map((r) => highOf(r)?.latency.p95Us).filter((x): x is number => x !== undefined && Number.isFinite(x));
+      return rs.length ? { runs: rs.length, pct: (100 * ag.filter((a) => a.survived).length) / ag.length, fin: (100 * ag.filter((a) => a.survived && a.finished !== false).length) / ag.length, highP95: p95s.length ? p95s.sort((x, y) => x - y)[Math.floor((p95s.length - 1) / 2)]! : NaN, budget: rs[0]!.budgetBytes } : null;
+    };
+    const none = pooled("none", tight);
+    const noneL = pooled("none", loose);
+    const ctl = (fr: number | undefined) => [...new Set(allIso.flatMap((x) => x.runs.map((r) => r.setup)))].filter((x) => x === "static" || x === "hints" || x.startsWith("policy:")).map((x) => ({ setup: x, p: pooled(x, fr) })).filter((x) => x.p);
+    const seedsTxt = `${allIso.length} seed${allIso.length === 1 ? "" : "s"} pooled`;
+    md.push(mdTable(["figure", "published prototype", `ours (scaled 1/${scaleDen}, ${seedsTxt})`], [
+      ["setup", "3 replayed traces, memory.high hints, host kernel", `${iso.plan.agents.length} replayed traces, guest kernel under TCG, time ×${o.speed}, no swap`],
+      ["tight budget", `${PROTOTYPE.tightBudgetMB} MB`, none ? `${f(none.budget / MiB, 1)} MiB (≈ ${f(none.budget / o.scale / 1e6, 0)} MB unscaled; ${f(tight, 2)} of the agents' concurrent peak)` : "–"],
+      ["agents surviving, no control", `${PROTOTYPE.survivalNoControlPct}%`, none ? `${f(none.pct, 0)}%` : "–"],
+      ["agents surviving, with control", `${PROTOTYPE.survivalWithControlPct}%`, ctl(tight).map((x) => `${x.setup} ${f(x.p!.pct, 0)}% (${f(x.p!.fin, 0)}% finish in time)`).join("; ") || "–"],
+      ["looser budget", `${PROTOTYPE.looseBudgetMB} MB`, noneL ? `${f(noneL.budget / MiB, 1)} MiB (≈ ${f(noneL.budget / o.scale / 1e6, 0)} MB unscaled; ${f(loose, 2)})` : "–"],
+      ["high-priority P95 allocation latency at the looser budget, no control → control (median over seeds)", `${PROTOTYPE.highP95BeforeMs} → ${PROTOTYPE.highP95AfterMs} ms`, noneL ? `${ms(noneL.highP95)} ms → ${ctl(loose).map((x) => `${x.setup} ${ms(x.p!.highP95)} ms`).join(", ")}` : "–"],
       ["overhead at P50", `+${PROTOTYPE.overheadP50Pct}%`, over?.scheduler?.length ? over.scheduler.map((s) => `${s.policy}: ${s.ratioP50 === null ? "–" : `${f(100 * (s.ratioP50 - 1), 1)}%`}`).join(", ") : "not measured (see Overheads)"],
     ]), "");
     md.push("Our latencies are per 256 KiB step of a scaled replay on an emulated CPU (TCG), not the prototype's per-allocation latencies on real hardware: compare the direction and the ratios, not the milliseconds.", "");
 
     // Plain verdicts.
     md.push("### Where control wins and where it does not", "");
-    md.push(...verdicts(iso), "");
+    md.push(...verdicts(allIso), "");
   }
 
   // ---------------------------------------------------------------- overheads
@@ -206,64 +210,97 @@ export async function writeReport(dir: string): Promise<string> {
   return text;
 }
 
-function verdicts(iso: IsolationResult): string[] {
+/** Pooled figures of one setup at one budget fraction over every seed's replay. */
+interface Pooled {
+  runs: number;
+  agents: number;
+  survivedPct: number;
+  finishedPct: number;
+  highSurvived: number;
+  highP95Us: number;
+  highVsAlone: number | null;
+  stallS: number;
+  waste: number | null;
+  budget: number;
+}
+
+function pool(all: IsolationResult[], setup: string, fr: number): Pooled | null {
+  const rs = all.map((x) => x.runs.find((r) => r.setup === setup && r.budgetFraction === fr)).filter((r): r is RunResult => !!r);
+  if (!rs.length) return null;
+  const ag = rs.flatMap((r) => r.agents);
+  const med = (v: number[]) => (v.length ? [...v].sort((x, y) => x - y)[Math.floor((v.length - 1) / 2)]! : NaN);
+  const p95s = rs.map((r) => highOf(r)?.latency.p95Us).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  const ratios = all.flatMap((x) => {
+    const r = x.runs.find((y) => y.setup === setup && y.budgetFraction === fr);
+    const al = x.runs.find((y) => y.setup === "alone");
+    const h = r ? highOf(r) : undefined;
+    const ha = al ? highOf(al) : undefined;
+    return h?.completionS && ha?.completionS ? [h.completionS / ha.completionS] : [];
+  });
+  const wastes = ag.map((a) => a.wasteFraction).filter((w): w is number => w !== null);
+  return {
+    runs: rs.length,
+    agents: ag.length,
+    survivedPct: (100 * ag.filter((a) => a.survived).length) / ag.length,
+    finishedPct: (100 * ag.filter((a) => a.survived && a.finished !== false).length) / ag.length,
+    highSurvived: rs.filter((r) => highOf(r)?.survived).length,
+    highP95Us: med(p95s),
+    highVsAlone: ratios.length ? med(ratios) : null,
+    stallS: rs.reduce((x, r) => x + r.agents.reduce((y, a) => y + a.memStallSomeUs, 0), 0) / 1e6 / rs.length,
+    waste: wastes.length ? wastes.reduce((x, w) => x + w, 0) / wastes.length : null,
+    budget: rs[0]!.budgetBytes,
+  };
+}
+
+function verdicts(all: IsolationResult[]): string[] {
   const out: string[] = [];
-  const fractions = [...new Set(iso.runs.map((r) => r.budgetFraction))].sort((a, b) => a - b);
-  const setups = [...new Set(iso.runs.map((r) => r.setup))].filter((s) => s !== "alone");
-  const alone = iso.runs.find((r) => r.setup === "alone");
-  const aloneHigh = alone ? highOf(alone) : undefined;
+  const iso = all[0]!;
+  const fractions = [...new Set(all.flatMap((x) => x.runs.map((r) => r.budgetFraction)))].sort((a, b) => a - b);
+  const setups = [...new Set(all.flatMap((x) => x.runs.map((r) => r.setup)))].filter((s) => s !== "alone");
+  out.push(`Pooled over ${all.length} replay${all.length === 1 ? "" : "s"} (seeds ${all.map((x) => x.options.seed).join(", ")}); "finish" = survived and done within the time limit; latency = the median over seeds of the high-priority agent's P95.`, "");
   for (const fr of fractions) {
-    const runs = iso.runs.filter((r) => r.budgetFraction === fr && r.setup !== "alone");
-    if (!runs.length) continue;
-    const bud = f(runs[0]!.budgetBytes / MiB, 1);
-    const parts = runs.map((r) => {
-      const h = highOf(r);
-      const slow = h?.completionS && aloneHigh?.completionS ? `${f(h.completionS / aloneHigh.completionS, 2)}× its time alone` : h?.survived ? "stalled past the time limit" : "did not finish";
-      const lows = r.agents.filter((a) => !a.high);
-      const lowSlow = lows.map((a) => (a.slowdown !== null ? `${f(a.slowdown, 1)}×` : a.ran === false ? "never started" : a.survived ? "stalled" : "killed")).join("/");
-      return `**${r.setup}**: ${r.agents.filter((a) => a.survived).length}/${r.agents.length} survive, ${r.agents.filter((a) => a.survived && a.finished !== false).length} finish in time; high-priority agent ${h?.survived ? "survives" : "is killed"}, P95 ${h ? ms(h.latency.p95Us) : "–"} ms, ${slow}; other agents' completion ${lowSlow} nominal`;
-    });
-    out.push(`- Budget ${bud} MiB: ${parts.join("; ")}.`);
+    const bud = pool(all, "none", fr)?.budget;
+    const lines = setups.map((s2) => ({ s2, p: pool(all, s2, fr) })).filter((x) => x.p);
+    if (!lines.length) continue;
+    out.push(`- At ${f(fr, 2)} of the concurrent peak (${bud ? f(bud / MiB, 1) : "?"} MiB for seed ${iso.options.seed}): ` + lines.map(({ s2, p }) => `**${s2}** ${f(p!.survivedPct, 0)}% survive / ${f(p!.finishedPct, 0)}% finish, high-priority P95 ${ms(p!.highP95Us)} ms${p!.highVsAlone !== null ? ` (${f(p!.highVsAlone, 2)}× its time alone)` : ""}, stall ${f(p!.stallS, 1)} s`).join("; ") + ".");
   }
+  out.push("");
   const pol = setups.filter((s) => s.startsWith("policy:"));
   for (const sk of iso.skipped ?? []) out.push(`- **${sk.setup}** did not take part: ${sk.reason}.`);
   for (const p of pol) {
     for (const fr of fractions) {
-      const r = iso.runs.find((x) => x.setup === p && x.budgetFraction === fr);
+      const r = pool(all, p, fr);
       if (!r) continue;
-      const bud = f(r.budgetBytes / MiB, 1);
-      const cmp = ["none", "static", "hints"].map((b) => iso.runs.find((x) => x.setup === b && x.budgetFraction === fr)).filter((x): x is RunResult => !!x);
       const wins: string[] = [];
       const losses: string[] = [];
-      for (const b of cmp) {
-        const ds = survived(r) - survived(b);
-        if (ds > 0) wins.push(`more agents survive than ${b.setup} (${f(100 * survived(r), 0)}% vs ${f(100 * survived(b), 0)}%)`);
-        else if (ds < 0) losses.push(`fewer agents survive than ${b.setup} (${f(100 * survived(r), 0)}% vs ${f(100 * survived(b), 0)}%)`);
-        const hp = highOf(r)?.latency.p95Us;
-        const hb = highOf(b)?.latency.p95Us;
-        if (hp !== undefined && hb !== undefined && Number.isFinite(hp) && Number.isFinite(hb)) {
-          if (hp < hb * 0.9) wins.push(`high-priority P95 ${ms(hp)} ms vs ${ms(hb)} ms under ${b.setup}`);
-          else if (hp > hb * 1.1) losses.push(`high-priority P95 ${ms(hp)} ms vs ${ms(hb)} ms under ${b.setup}`);
-        }
-        const fin = (x: RunResult) => x.agents.filter((a) => a.survived && a.finished !== false).length;
-        if (fin(r) > fin(b)) wins.push(`${fin(r)} agents finish vs ${fin(b)} under ${b.setup}`);
-        else if (fin(r) < fin(b)) losses.push(`${fin(r)} agents finish vs ${fin(b)} under ${b.setup}`);
+      for (const b of ["none", "static", "hints"]) {
+        const q = pool(all, b, fr);
+        if (!q) continue;
+        const cmp = (mine: number, theirs: number, what: string, higherBetter: boolean, unit = "%") => {
+          if (!Number.isFinite(mine) || !Number.isFinite(theirs)) return;
+          const txt = `${what} ${unit === "ms" ? ms(mine) : f(mine, 0)}${unit === "ms" ? " ms" : "%"} vs ${unit === "ms" ? ms(theirs) : f(theirs, 0)}${unit === "ms" ? " ms" : "%"} under ${b}`;
+          const better = higherBetter ? mine > theirs * 1.001 : mine < theirs * 0.9;
+          const worse = higherBetter ? mine < theirs * 0.999 : mine > theirs * 1.1;
+          if (better) wins.push(txt);
+          else if (worse) losses.push(txt);
+        };
+        cmp(r.survivedPct, q.survivedPct, "survival", true);
+        cmp(r.finishedPct, q.finishedPct, "finishing", true);
+        cmp(r.highP95Us, q.highP95Us, "high-priority P95", false, "ms");
       }
-      out.push(`- **${p}** at ${bud} MiB — wins: ${wins.length ? wins.join("; ") : "nothing measurable"}. Does not win: ${losses.length ? losses.join("; ") : "nothing measurable against these baselines"}.`);
+      out.push(`- **${p}** at ${f(fr, 2)}: better — ${wins.length ? wins.join("; ") : "nothing"}. Worse — ${losses.length ? losses.join("; ") : "nothing"}.`);
     }
   }
-  if (pol.some((p) => iso.runs.some((r) => r.setup === p && survived(r) < 1))) out.push("- Why a policy does not prevent every OOM kill here: the shipped policies' agent limits, scaled, are larger than the whole budget (they are written for 8–128 GiB hosts, and nothing in them knows this budget), so what decides survival when the agents' bursts overlap is the kernel's OOM choice in the parent cgroup, which a policy steers only through `memory.low` guarantees, `memory.high` baselines with burst credit, and pressure throttles.");
   if (pol.length === 0) out.push("- No compiled policy (setup 3) ran in these results, so this report cannot say whether they win; select them with `--setups policy:policies/NAME.acg` (the default runs every shipped policy).");
-  const none = (fr: number) => iso.runs.find((r) => r.setup === "none" && r.budgetFraction === fr);
-  const staticR = (fr: number) => iso.runs.find((r) => r.setup === "static" && r.budgetFraction === fr);
+  if (pol.some((p) => fractions.some((fr) => (pool(all, p, fr)?.survivedPct ?? 100) < 100))) out.push("- Why a policy does not prevent every OOM kill here: the shipped policies' agent and tenant limits, scaled, are larger than the whole budget (they are written for 8–128 GiB hosts, and nothing in them knows this budget), so when the agents' bursts overlap the kernel's OOM killer in the parent cgroup decides who dies, and it picks the largest process whatever its class: `memory.low` guarantees steer reclaim, not the OOM choice.");
+  if (pol.some((p) => fractions.some((fr) => { const x = pool(all, p, fr); return !!x && x.finishedPct < x.survivedPct; })) || setups.includes("hints")) out.push("- Why agents stall: with no swap, anonymous memory above a cgroup's `memory.high` cannot be reclaimed, so the kernel throttles the allocating task (up to 2 s per return to user space) instead of letting it grow. A `memory.high` below a call's working set (the hints setup's fixed value, or a policy baseline once its burst credit is spent) then stops the call until the run's time limit. So does a pressure rule's `throttle`: the runtime's cgroup-v2 enforcement sets a throttled call's `memory.high` to its current usage (runtime/enforce-cgroupfs.ts), and classes are per call, not per agent, so `throttle normal, batch` in multi-tenant.acg also freezes the high-priority agent's own test and install calls. On a host with swap or reclaimable page cache the same settings slow calls instead of stopping them.");
   for (const fr of fractions) {
-    const n = none(fr);
-    const s = staticR(fr);
-    if (n && s) {
-      const wastes = s.agents.map((a) => a.wasteFraction).filter((w): w is number => w !== null);
-      const wasteTxt = `waste ${wastes.map((w) => pct(w)).join("/")} of each cap on average`;
-      if (survived(s) <= survived(n)) out.push(`- Static limits at ${f(s.budgetBytes / MiB, 1)} MiB: ${survived(s) < survived(n) ? "fewer" : "no more"} agents survive than with no control (${f(100 * survived(s), 0)}% vs ${f(100 * survived(n), 0)}%): a cap at each agent's own peak does not stop the agents from overrunning the shared budget together (and an agent whose replay overshoots its traced peak by more than the slack is killed at its own cap), while the caps reserve memory that sits idle (${wasteTxt}).`);
-      else out.push(`- Static limits at ${f(s.budgetBytes / MiB, 1)} MiB: more agents survive than with no control (${f(100 * survived(s), 0)}% vs ${f(100 * survived(n), 0)}%), at the price of reserved memory left idle (${wasteTxt}).`);
+    const n = pool(all, "none", fr);
+    const st = pool(all, "static", fr);
+    if (n && st) {
+      const wasteTxt = st.waste !== null ? `${pct(st.waste)} of each cap idle on average` : "";
+      if (st.survivedPct <= n.survivedPct) out.push(`- Static limits at ${f(fr, 2)}: ${st.survivedPct < n.survivedPct ? "fewer" : "no more"} agents survive than with no control (${f(st.survivedPct, 0)}% vs ${f(n.survivedPct, 0)}%): a cap at each agent's own peak does not stop the agents from overrunning the shared budget together, while the caps reserve memory that sits idle (${wasteTxt}).`);
+      else out.push(`- Static limits at ${f(fr, 2)}: more agents survive than with no control (${f(st.survivedPct, 0)}% vs ${f(n.survivedPct, 0)}%), at the price of reserved memory left idle (${wasteTxt}).`);
     }
   }
   return out;
