@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# The main job: set up, then check and format-check the shipped policies.
+# The main job: set up; check and format-check the shipped policies; compile one;
+# then, in the guest kernel (sched_ext, cgroup v2 memory and cpu), start acgd,
+# run tool calls of two agents under it, show acgc status, hot-swap a changed policy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
 
 bash scripts/setup.sh
 echo "== acgc check policies/*.acg"
-npx acgc check policies/*.acg
+node bin/acgc.js check policies/*.acg
 echo "== acgc fmt --check policies/*.acg"
-npx acgc fmt --check policies/*.acg
-echo "all shipped policies are valid and canonically formatted"
+node bin/acgc.js fmt --check policies/*.acg
+
+out=.cache/demo
+rm -rf "$out" && mkdir -p "$out"
+echo "== acgc compile policies/swe-agents.acg -o $out/swe-agents"
+node bin/acgc.js compile policies/swe-agents.acg -o "$out/swe-agents"
+# The changed policy: the same shape, new numbers (a larger test baseline and
+# burst), so the swap is a data-only generation flip.
+sed -e 's/memory.baseline = 512MiB/memory.baseline = 768MiB/; s/memory.burst = 3GiB for 60s/memory.burst = 3GiB for 90s/' \
+  policies/swe-agents.acg >"$out/swe-agents-changed.acg"
+echo "== acgc compile $out/swe-agents-changed.acg -o $out/swe-agents-changed"
+node bin/acgc.js compile "$out/swe-agents-changed.acg" -o "$out/swe-agents-changed"
+
+echo "== in the guest kernel"
+scripts/guest-run.sh --timeout 300 -- bash scripts/demo-guest.sh "$out/swe-agents" "$out/swe-agents-changed"
