@@ -289,11 +289,11 @@ export class AcgLauncher implements Launcher {
     this.daemon = spawn(process.execPath, [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree")], { stdio: ["ignore", "ignore", "pipe"] });
     this.daemon.stderr?.on("data", (d: Buffer) => (this.daemonLog = (this.daemonLog + d.toString()).slice(-4000)));
     const exited = new Promise<string>((r) => this.daemon!.on("exit", (c) => r(`acgd exited with ${c}: ${this.daemonLog.trim().slice(-1000)}`)));
-    for (let i = 0; i < 300 && !existsSync(this.socket); i++) {
+    for (let i = 0; i < 600 && !existsSync(this.socket); i++) {
       const e = await Promise.race([exited, sleep(100).then(() => null)]);
       if (e) throw new Error(e);
     }
-    if (!existsSync(this.socket)) throw new Error(`acgd did not open ${this.socket} within 30 s: ${this.daemonLog.trim().slice(-500)}`);
+    if (!existsSync(this.socket)) throw new Error(`acgd did not open ${this.socket} within 60 s: ${this.daemonLog.trim().slice(-500)}`);
     this.client = await DaemonClient.connect(this.socket);
   }
   async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", _index: number, allocArgs: string[]): Promise<Spawned> {

@@ -114,25 +114,41 @@ export function latencyCdfSpec(r: IsolationResult, runs: RunResult[], title: str
   } as TopLevelSpec;
 }
 
-/** Survival and waste per setup and budget. */
-export function survivalSpec(runs: RunResult[]): TopLevelSpec {
-  const values = runs.map((run) => ({
-    setup: run.setup,
-    budget: `${(run.budgetBytes / MiB).toFixed(1)} MiB`,
-    survival: (100 * run.agents.filter((a) => a.survived).length) / run.agents.length,
-  }));
+/** Survival and finishing per setup and budget, pooled over every replay given. */
+export function survivalSpec(all: IsolationResult[]): TopLevelSpec {
+  const order: string[] = [];
+  const values: { setup: string; budget: string; metric: string; pct: number; n: string }[] = [];
+  const keys = new Map<string, RunResult[]>();
+  for (const x of all)
+    for (const r of x.runs) {
+      if (r.setup === "alone") continue;
+      if (!order.includes(r.setup)) order.push(r.setup);
+      const k = `${r.setup}\u0000${r.budgetFraction}`;
+      keys.set(k, [...(keys.get(k) ?? []), r]);
+    }
+  for (const [k, rs] of keys) {
+    const [setup, fr] = k.split("\u0000") as [string, string];
+    const ag = rs.flatMap((r) => r.agents);
+    const n = `${ag.length} agent runs`;
+    values.push({ setup, budget: `${Number(fr).toFixed(2)} of the concurrent peak`, metric: "survive (no OOM kill)", pct: (100 * ag.filter((a) => a.survived).length) / ag.length, n });
+    values.push({ setup, budget: `${Number(fr).toFixed(2)} of the concurrent peak`, metric: "finish within the time limit", pct: (100 * ag.filter((a) => a.survived && a.finished !== false).length) / ag.length, n });
+  }
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: "Agents surviving (no OOM kill)",
+    title: { text: "Agents surviving and finishing", subtitle: `pooled over ${all.length} replay(s) (seeds ${all.map((x) => x.options.seed).join(", ")})` },
     data: { values },
-    width: 420,
-    height: 200,
-    mark: "bar",
-    encoding: {
-      x: { field: "setup", type: "nominal", title: null, axis: { labelAngle: 0 } },
-      xOffset: { field: "budget" },
-      y: { field: "survival", type: "quantitative", title: "% of agents", scale: { domain: [0, 100] } },
-      color: { field: "budget", type: "nominal", title: "budget" },
+    facet: { column: { field: "metric", type: "nominal", title: null, sort: ["survive (no OOM kill)", "finish within the time limit"] } },
+    spec: {
+      width: 330,
+      height: 220,
+      mark: "bar",
+      encoding: {
+        x: { field: "setup", type: "nominal", title: null, sort: order, axis: { labelAngle: -30 } },
+        xOffset: { field: "budget" },
+        y: { field: "pct", type: "quantitative", title: "% of agents", scale: { domain: [0, 100] } },
+        color: { field: "budget", type: "nominal", title: "budget" },
+        tooltip: [{ field: "n" }],
+      },
     },
     config: CONFIG,
   } as TopLevelSpec;

@@ -165,7 +165,8 @@ export async function writeReport(dir: string): Promise<string> {
       const c = await render(latencyCdfSpec(iso, alone ? [alone, ...runs] : runs, `Allocation latency CDF, budget ${bud} MiB`), plotDir, `latency-${fr}`);
       md.push(`![latency CDFs at ${bud} MiB](plots/${c.png}) ([SVG](plots/${c.svg}))`, "");
     }
-    const s = await render(survivalSpec(iso.runs.filter((r) => r.setup !== "alone")), plotDir, "survival");
+    const pooledAll = [iso, ...readdirSync(dir).filter((n) => /^isolation-seed\d+\.json$/.test(n)).sort().map((n) => readJson<IsolationResult>(join(dir, n))).filter((x): x is IsolationResult => !!x && x.runs.length > 0)];
+    const s = await render(survivalSpec(pooledAll), plotDir, "survival");
     md.push(`![survival](plots/${s.png}) ([SVG](plots/${s.svg}))`, "");
 
     // Beside the prototype.
