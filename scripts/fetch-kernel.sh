@@ -67,7 +67,6 @@ command -v apt-get >/dev/null || die "apt-get not found: the test bed expects De
 
 # --- apt source: trixie-backports, pinned so that nothing is ever installed
 # or upgraded from it on the host; we only `apt-get download` from it.
-src=/etc/apt/sources.list.d/agentcgroup-trixie-backports.sources
 pin=/etc/apt/preferences.d/agentcgroup-trixie-backports
 need_update=$update
 if [ ! -f "$pin" ]; then
@@ -79,18 +78,8 @@ Pin: release n=trixie-backports
 Pin-Priority: -1
 PIN
 fi
-if [ ! -f "$src" ]; then
-  mirror=$(debian_mirror)
-  say "adding trixie-backports (download only, pinned -1) from $mirror"
-  cat >"$src" <<SRC
-Types: deb
-URIs: $mirror
-Suites: trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  need_update=1
-fi
+# Download only: the pin above keeps apt from ever installing from it.
+if add_debian_suite trixie-backports; then need_update=1; fi
 if ! compgen -G '/var/lib/apt/lists/*_dists_trixie-backports_*Packages*' >/dev/null; then
   need_update=1
 fi

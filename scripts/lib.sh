@@ -32,3 +32,20 @@ apt_update_once() {
     mkdir -p "$(dirname "$stamp")" && touch "$stamp"
   fi
 }
+
+# Writes a deb822 source for SUITE of this machine's own Debian mirror, once.
+# Returns 0 if it wrote the file (so the caller knows apt needs an update).
+add_debian_suite() {
+  local suite=$1 file=/etc/apt/sources.list.d/agentcgroup-$1.sources
+  [ -f "$file" ] && return 1
+  local mirror
+  mirror=$(debian_mirror)
+  log "adding $suite from $mirror"
+  cat >"$file" <<SRC
+Types: deb
+URIs: $mirror
+Suites: $suite
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+}

@@ -18,19 +18,7 @@ backport_pkgs=(libbpf-dev bpftool)
 
 missing() { for p in "$@"; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done; }
 
-bp=/etc/apt/sources.list.d/agentcgroup-bookworm-backports.sources
-if [ ! -f "$bp" ]; then
-  mirror=$(debian_mirror)
-  log "adding bookworm-backports from $mirror"
-  cat >"$bp" <<SRC
-Types: deb
-URIs: $mirror
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  apt_update_once force
-fi
+if add_debian_suite bookworm-backports; then apt_update_once force; fi
 
 need=$(missing "${want_pkgs[@]}")
 libbpf_ver=$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null || true)
