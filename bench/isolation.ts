@@ -49,6 +49,8 @@ export interface IsolationOptions {
   acg?: string;
   /** A plan written by `--write-plan` on the host (skips reading the traces in the guest). */
   planFile?: string;
+  /** Merge into an existing --out file instead of replacing it. */
+  append?: boolean;
 }
 
 export interface ProcRecord {
@@ -118,6 +120,8 @@ export interface RunResult {
   /** Samples: t (s), per-agent used and reserved bytes, parent used. */
   timeline: { t: number; used: number[]; reserved: (number | null)[]; parent: number }[];
   parentEvents: Record<string, number>;
+  /** How the setup was enforced (policy setups). */
+  mode?: string;
   /** The run hit its time limit (limitS) and what was left was stopped. */
   timedOut: boolean;
   limitS: number;
@@ -143,6 +147,8 @@ export interface IsolationResult {
 /** How one setup places and limits processes. */
 export interface Launcher {
   readonly name: string;
+  /** How the setup is enforced (for the report). */
+  mode?: string;
   prepare(plan: ReplayPlan, budgetBytes: number): Promise<void>;
   /** The cgroup whose memory is the agent's (for monitoring). */
   agentCgroup(agent: AgentPlan): string;
@@ -242,6 +248,7 @@ export class AcgLauncher implements Launcher {
   private root: string;
   private socket: string;
   private daemonLog = "";
+  mode = "";
   constructor(
     private policy: string,
     private o: IsolationOptions,
@@ -272,9 +279,21 @@ export class AcgLauncher implements Launcher {
     if (!loaded.ok) throw new Error(loaded.message);
     const ts = loaded.ir.tenants;
     if (ts.length) for (const a of plan.agents) this.tenants.set(a.id, (a.highPriority ? ts[0]! : ts[ts.length - 1]!).name);
-    const dir = join(this.o.workDir, "policies", this.name.slice(7));
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "ir.json"), JSON.stringify(scalePolicyIR(loaded.ir, plan.scale, plan.speed)));
+    // A compiled dir made on the host for this scale (objects + manifest): acgd
+    // attaches its sched_ext scheduler and enforces memory through cgroup v2.
+    // Without one, only the lowered policy: --no-scheduler.
+    const { scaledPolicyDir } = await import("./scale-policy.js");
+    const scaled = JSON.stringify(scalePolicyIR(loaded.ir, plan.scale, plan.speed));
+    const compiled = scaledPolicyDir(REPO, this.policy, plan.scale, plan.speed);
+    let dir = compiled;
+    const usable = existsSync(join(compiled, "manifest.json")) && existsSync(join(compiled, "ir.json")) && readFileSync(join(compiled, "ir.json"), "utf8").trim() === scaled;
+    if (usable) this.mode = "compiled policy directory: sched_ext scheduler attached by acgd, memory through cgroup v2 files";
+    else {
+      dir = join(this.o.workDir, "policies", this.name.slice(7));
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "ir.json"), scaled);
+      this.mode = `lowered policy only (no compiled objects for this scale at ${compiled}): acgd --no-scheduler, memory through cgroup v2 files`;
+    }
     const top = dirname(this.root);
     mkCg(top);
     enableControllers(CGROUP_ROOT, ["memory", "cpu", "pids"]);
@@ -286,7 +305,7 @@ export class AcgLauncher implements Launcher {
     enableControllers(this.root, ["memory", "cpu", "pids"]);
     rmSync(this.socket, { force: true });
     const acgd = join(REPO, "bin", "acgd.js");
-    this.daemon = spawn(process.execPath, [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree")], { stdio: ["ignore", "ignore", "pipe"] });
+    this.daemon = spawn(process.execPath, [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree"), ...(usable ? [] : ["--no-scheduler"])], { stdio: ["ignore", "ignore", "pipe"] });
     this.daemon.stderr?.on("data", (d: Buffer) => (this.daemonLog = (this.daemonLog + d.toString()).slice(-4000)));
     const exited = new Promise<string>((r) => this.daemon!.on("exit", (c) => r(`acgd exited with ${c}: ${this.daemonLog.trim().slice(-1000)}`)));
     for (let i = 0; i < 600 && !existsSync(this.socket); i++) {
@@ -571,7 +590,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
   });
   const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
   await launcher.cleanup();
-  return { setup: launcher.name, budgetFraction: fraction, budgetBytes, wallS, agents: results, procs, timeline, parentEvents, timedOut, limitS, errors };
+  return { setup: launcher.name, budgetFraction: fraction, budgetBytes, wallS, agents: results, procs, timeline, parentEvents, ...(launcher.mode ? { mode: launcher.mode } : {}), timedOut, limitS, errors };
 }
 
 const CDF_QS = [...Array.from({ length: 50 }, (_, i) => i / 50), 0.97, 0.98, 0.99, 0.995, 0.999, 1];
@@ -633,6 +652,7 @@ export function parseArgs(argv: string[]): IsolationOptions {
       case "--max-seconds": o.maxSeconds = num(v(), a); break;
       case "--acg": o.acg = v(); break;
       case "--plan": o.planFile = v(); break;
+      case "--append": o.append = true; break;
       case "--limit-factor": o.limitFactor = num(v(), a); break;
       default: throw new Error(`unknown argument '${a}'`);
     }
@@ -737,6 +757,15 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     const o = parseArgs(process.argv.slice(2));
     const r = await runIsolation(o);
     mkdirSync(dirname(o.outFile), { recursive: true });
+    if (o.append && existsSync(o.outFile)) {
+      // Merge into an earlier result of the same plan: these runs replace the same setup and budget.
+      const old = JSON.parse(readFileSync(o.outFile, "utf8")) as IsolationResult;
+      const key = (x: RunResult) => `${x.setup} ${x.budgetFraction}`;
+      const fresh = new Set(r.runs.map(key));
+      r.runs = [...old.runs.filter((x) => !fresh.has(key(x))), ...r.runs];
+      r.skipped = [...(old.skipped ?? []).filter((x) => !r.skipped?.some((y) => y.setup === x.setup)), ...(r.skipped ?? [])];
+      r.options = { ...old.options, setups: [...new Set([...old.options.setups, ...r.options.setups])] };
+    }
     writeFileSync(o.outFile, JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n");
     process.stderr.write(`isolation: wrote ${o.outFile}\n`);
   } catch (e) {

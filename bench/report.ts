@@ -154,6 +154,8 @@ export async function writeReport(dir: string): Promise<string> {
       }
     }
     md.push(mdTable(["setup", "budget MiB", "agent", "survived", "calls done", "completion s (× nominal)", "high vs alone", "alloc P50 ms", "P95 ms", "P99 ms", "mem stall s", "peak MiB", "reserved / used MiB (waste)"], rows), "");
+    const modes = [...new Map(iso.runs.filter((r) => r.mode).map((r) => [r.setup, r.mode!])).entries()];
+    if (modes.length) md.push("How the policy setups were enforced: " + modes.map(([k, v]) => `**${k}**: ${v}`).join("; ") + ".", "");
     md.push("Completion: wall time from the agent's first process to its last one's exit (tool calls wait for each other, so throttling delays an agent's later calls); nominal is the trace length divided by the speed-up. Allocation latency: every step (one chunk mmapped and touched) of all the agent's processes. Mem stall: the agent cgroup's `memory.pressure` \"some\" total (time some task waited on memory: reclaim, `memory.high` throttling). Reserved: memory set aside for the agent — under **static**, its cap (`memory.max`: a container's limit must be provisioned whether used or not); under a **policy**, its guarantee (max of `memory.low`, `memory.min`); **none** and **hints** reserve nothing (`memory.high` only throttles). Waste = the mean of max(0, reserved − used) over the mean reserved.", "");
     // Plots: the tightest budget's timelines, CDFs, survival.
     const fractions = [...new Set(iso.runs.filter((r) => r.setup !== "alone").map((r) => r.budgetFraction))].sort((a, b) => a - b);

@@ -2,7 +2,7 @@
 // guest boot (scripts/guest-run.sh), then the report.
 //
 //   npm run bench [-- --only stats|isolation|overhead|report[,..]] [--no-guest]
-//                 [--traces DIR] [--seeds 1,2] [--setups a,b] [--budgets 0.7,0.83] [--speed N] [--scale 1/64]
+//                 [--traces DIR] [--seeds 1,2] [--append] [--setups a,b] [--budgets 0.7,0.83] [--speed N] [--scale 1/64]
 //
 // Writes bench/results/{stats,isolation,overhead}.json and REPORT.md (+ plots/).
 // --no-guest runs the host parts (stats, report from the results already there).
@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs as parseIsolationArgs, planFor } from "./isolation.js";
 import { writeReport } from "./report.js";
 import { computeStats } from "./stats.js";
+import { compileScaledPolicy } from "./scale-policy.js";
 import { defaultTraceDir } from "./traces.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,6 +42,7 @@ function main(argv: string[]): Promise<number> | number {
       }
       only = new Set(list as Part[]);
     } else if (a === "--no-guest") guest = false;
+    else if (a === "--append") isoArgs.push("--append");
     else if (a === "--traces") {
       traceDir = resolve(argv[++i] ?? traceDir);
       isoArgs.push("--traces", traceDir);
@@ -77,6 +79,12 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
     // One replay per seed (the seed moves the agents' alignment); seed 1 writes
     // isolation.json (the plots and per-agent tables), others
     // isolation-seedN.json (the report pools them all).
+    // Policies compiled at the replay's scale, on the host (see scale-policy.ts).
+    const o0 = parseIsolationArgs(isoArgs);
+    for (const setup of o0.setups.filter((x) => x.startsWith("policy:"))) {
+      const r = await compileScaledPolicy(repo, resolve(repo, setup.slice("policy:".length)), o0.scale, o0.speed);
+      log(r.ok ? r.message : `${setup}: not compiled (${r.message}); acgd will run it without its scheduler`);
+    }
     for (const seed of seeds) {
       const o = parseIsolationArgs([...isoArgs, "--seed", String(seed)]);
       const planFile = join(results, `plan-seed${seed}.json.tmp`);
