@@ -9,7 +9,8 @@
 // Memory stays with the cgroup-file enforcer: memcg_bpf_ops exists in no
 // released kernel (PolicyObjects refuses to load it without the BTF type).
 
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
@@ -20,6 +21,39 @@ import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js"
 const STATE_FILE = "/sys/kernel/sched_ext/state";
 /** How often the scheduler's state is checked: ejection is noticed within this. */
 const EJECT_CHECK_MS = 500;
+
+/** Where a running scheduler is pinned, and the record of which policy it runs. */
+export interface SchedulerPins {
+  /** bpffs directory for the link and maps. */
+  dir: string;
+  /** JSON file naming the compiled directory and policy hash of the pinned scheduler. */
+  stateFile: string;
+}
+
+interface PinnedState {
+  dir: string;
+  sourceHash: string;
+}
+
+export function defaultPins(): SchedulerPins {
+  return { dir: "/sys/fs/bpf/agentcgroup/scheduler", stateFile: "/run/agentcgroup/scheduler.json" };
+}
+
+function readState(file: string): PinnedState | null {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as PinnedState;
+  } catch {
+    return null;
+  }
+}
+
+function readSchedState(): string {
+  try {
+    return readFileSync(STATE_FILE, "utf8").trim();
+  } catch {
+    return "unknown";
+  }
+}
 
 export interface SwapResult {
   kind: "data" | "objects";
@@ -34,30 +68,77 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #features: CodeFeatures;
   #ejected: string | null = null;
   #timer: NodeJS.Timeout;
+  readonly #pins: SchedulerPins;
+  /** The compiled directory the running scheduler came from. */
+  #dir: string;
+  #origin: "loaded" | "adopted" = "loaded";
   /** cgroup id of each call registered in acg_cgroups. */
   readonly #ids = new Map<string, bigint>();
 
-  /** Loads, fills and attaches the scheduler of a compiled policy directory; throws (nothing attached) on failure. */
-  constructor(calls: ToolCalls, compiledDir: string, log: (msg: string) => void) {
+  /**
+   * Takes over the scheduler pinned in `pins.dir` when it runs this same
+   * policy; otherwise loads, fills and attaches the compiled directory's
+   * scheduler (replacing a pinned one of another policy) and pins it, so it
+   * keeps enforcing if acgd dies. Throws, with nothing attached, on failure.
+   */
+  constructor(calls: ToolCalls, compiledDir: string, log: (msg: string) => void, pins: SchedulerPins = defaultPins()) {
     this.#calls = calls;
     this.#log = log;
-    this.#objects = BpfSchedulerEnforcer.#start(compiledDir, calls.policy);
+    this.#pins = pins;
     this.#features = codeFeatures(calls.policy);
+    this.#dir = resolve(compiledDir);
+    this.#objects = this.#adoptOrStart(this.#dir);
     this.#timer = setInterval(() => this.#checkEjected(), EJECT_CHECK_MS);
     this.#timer.unref();
   }
 
-  static #start(dir: string, ir: PolicyIR): PolicyObjects {
+  /** How the running scheduler was obtained: "loaded" now, or "adopted" from pins. */
+  get origin(): "loaded" | "adopted" {
+    return this.#origin;
+  }
+
+  #adoptOrStart(dir: string): PolicyObjects {
+    const pinned = readState(this.#pins.stateFile);
+    if (pinned && existsSync(join(this.#pins.dir, "scheduler_link"))) {
+      if (pinned.dir === dir && pinned.sourceHash === this.#calls.policy.sourceHash) {
+        const po = PolicyObjects.adopt(dir, this.#pins.dir);
+        if (readSchedState() === "enabled") {
+          this.#origin = "adopted";
+          this.#log(`re-adopted the pinned sched_ext scheduler of ${dir}`);
+          return po;
+        }
+        po.close();
+      }
+      // Another policy's (or a dead) scheduler: it makes way for this one.
+      this.#dropPinned();
+      this.#log(`dropped the pinned scheduler of ${pinned.dir} (another policy, or no longer running)`);
+    }
     const po = PolicyObjects.open(dir);
     try {
       po.load("scheduler");
-      po.writePolicy(ir);
+      po.writePolicy(this.#calls.policy);
       po.attachScheduler();
-      return po;
+      this.#pin(po, dir, this.#calls.policy.sourceHash);
     } catch (e) {
       po.close();
       throw e;
     }
+    this.#origin = "loaded";
+    return po;
+  }
+
+  #pin(po: PolicyObjects, dir: string, sourceHash: string): void {
+    mkdirSync(this.#pins.dir, { recursive: true });
+    PolicyObjects.unpinScheduler(po.manifest, this.#pins.dir);
+    po.pinScheduler(this.#pins.dir);
+    mkdirSync(dirname(this.#pins.stateFile), { recursive: true });
+    writeFileSync(this.#pins.stateFile, JSON.stringify({ dir, sourceHash } satisfies PinnedState));
+  }
+
+  /** Removes the pins of a scheduler this acgd will not use: with its link pin gone, it detaches. */
+  #dropPinned(): void {
+    for (const f of readdirSync(this.#pins.dir)) rmSync(join(this.#pins.dir, f), { force: true });
+    rmSync(this.#pins.stateFile, { force: true });
   }
 
   /** The scheduler's state: null while it runs, else why it stopped. */
@@ -69,7 +150,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     return {
       cpu: this.#ejected
         ? `cpu.weight on the cgroup tree: the sched_ext scheduler was ejected (${this.#ejected})`
-        : `sched_ext scheduler '${this.#objects.manifest.policy.opsName}' (classes, priorities, slices; demotion of throttled calls); cpu.weight also written`,
+        : `sched_ext scheduler '${this.#objects.manifest.policy.opsName}' (${this.#origin}, pinned in ${this.#pins.dir}: classes, priorities, slices; demotion of throttled calls); cpu.weight also written`,
     };
   }
 
@@ -139,26 +220,37 @@ export class BpfSchedulerEnforcer implements Enforcer {
       throw e;
     }
     const t0 = performance.now();
+    // Unpinned first: a pinned link stays attached when its fd is closed.
+    PolicyObjects.unpinScheduler(this.#objects.manifest, this.#pins.dir);
     this.#objects.detachScheduler();
     try {
       next.attachScheduler();
     } catch (e) {
-      // Put the old one back: a replacement that cannot attach changes nothing.
-      this.#objects.attachScheduler();
       next.close();
+      // Put the old one back: a replacement that cannot attach changes nothing
+      // (an adopted scheduler has no loaded objects to re-attach: then say so).
+      try {
+        this.#objects.attachScheduler();
+        this.#pin(this.#objects, this.#dir, this.#calls.policy.sourceHash);
+      } catch (again) {
+        this.#ejected = `replaced by a scheduler that failed to attach, and the previous one could not be re-attached: ${(again as Error).message}`;
+      }
       throw e;
     }
     const gapMs = performance.now() - t0;
     this.#objects.close();
     this.#objects = next;
+    this.#dir = resolve(compiledDir);
+    this.#pin(next, this.#dir, policy.sourceHash);
     this.#features = codeFeatures(policy);
     this.#ejected = null;
     return { kind: "objects", gapMs };
   }
 
+  /** Stops watching; the pinned scheduler keeps running for the next acgd to adopt. */
   close(): void {
     clearInterval(this.#timer);
-    this.#objects.close();
+    this.#objects.release();
   }
 
   #register(po: PolicyObjects, call: ToolCall, id: bigint): void {
@@ -174,12 +266,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
 
   #checkEjected(): void {
     if (this.#ejected) return;
-    let state = "unknown";
-    try {
-      state = readFileSync(STATE_FILE, "utf8").trim();
-    } catch {
-      // no sched_ext sysfs: rely on the exit record
-    }
+    const state = readSchedState();
     let exit: ExitInfo | null = null;
     try {
       exit = this.#objects.exitInfo();

@@ -28,7 +28,7 @@ import { classStatsStruct, exitRecordStruct, layoutOf, type ObjectName } from ".
 import { encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodePolicy, encodeU32, type CgroupEntry } from "../compiler/abi-encode.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { Manifest, ObjectEntry } from "../compiler/manifest.js";
-import { BpfObject, btfHasType, type BpfError, type BpfLink, type BpfMap, type ProgramStats } from "./loader.js";
+import { BpfLink, BpfMap, BpfObject, btfHasType, type BpfError, type ProgramStats } from "./loader.js";
 
 export interface PolicyObjectsOptions {
   /** Collect the verifier's own statistics (verification time, states); default true. */
@@ -89,6 +89,8 @@ export class PolicyObjects {
   readonly manifest: Manifest;
   readonly #opts: Required<PolicyObjectsOptions>;
   readonly #objects = new Map<ObjectName, BpfObject>();
+  /** Maps re-opened from bpffs pins by {@link PolicyObjects.adopt} (no objects loaded then). */
+  readonly #pinnedMaps = new Map<string, BpfMap>();
   readonly #rows: VerifierRow[] = [];
   #schedLink: BpfLink | null = null;
   #execLink: BpfLink | null = null;
@@ -123,6 +125,8 @@ export class PolicyObjects {
     for (const o of this.#objects.values()) {
       if (o.maps().some((m) => m.name === name)) return o.map(name);
     }
+    const pinned = this.#pinnedMaps.get(name);
+    if (pinned) return pinned;
     throw new Error(`no loaded object has map ${name}`);
   }
 
@@ -260,11 +264,56 @@ export class PolicyObjects {
     };
   }
 
+  /**
+   * Pins the attached scheduler's link and the manifest's scheduler maps in
+   * `pinDir` (bpffs): the scheduler then outlives this process, and
+   * {@link PolicyObjects.adopt} can take it over.
+   */
+  pinScheduler(pinDir: string): void {
+    if (!this.#schedLink) throw new Error("scheduler not attached");
+    this.#schedLink.pin(join(pinDir, "scheduler_link"));
+    for (const m of this.manifest.maps) if (m.objects.includes("scheduler")) this.map(m.name).pin(join(pinDir, m.name));
+  }
+
+  /** Removes the pins made by {@link pinScheduler} (missing ones are ignored). */
+  static unpinScheduler(manifest: Manifest, pinDir: string): void {
+    for (const name of ["scheduler_link", ...manifest.maps.filter((m) => m.objects.includes("scheduler")).map((m) => m.name)]) {
+      try {
+        BpfMap.unpin(join(pinDir, name));
+      } catch {
+        // not pinned
+      }
+    }
+  }
+
+  /** Takes over a scheduler pinned by {@link pinScheduler}: its link and maps, nothing loaded. */
+  static adopt(dir: string, pinDir: string): PolicyObjects {
+    const po = PolicyObjects.open(dir);
+    try {
+      for (const m of po.manifest.maps) if (m.objects.includes("scheduler")) po.#pinnedMaps.set(m.name, BpfMap.openPinned(join(pinDir, m.name)));
+      po.#schedLink = BpfLink.openPinned(join(pinDir, "scheduler_link"));
+    } catch (e) {
+      po.close();
+      throw e;
+    }
+    return po;
+  }
+
   /** Detaches everything and frees every object. */
   close(): void {
     this.detachClassifier();
     this.detachScheduler();
     for (const o of this.#objects.values()) if (!o.closed) o.close();
     this.#objects.clear();
+    for (const m of this.#pinnedMaps.values()) m.close();
+    this.#pinnedMaps.clear();
+  }
+
+  /** Lets go of the objects without detaching a pinned scheduler (it keeps running). */
+  release(): void {
+    this.#schedLink?.disconnect();
+    this.#schedLink?.destroy();
+    this.#schedLink = null;
+    this.close();
   }
 }

@@ -182,7 +182,14 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
       throw e;
     }
     const status = await runInCgroup(file, a.command, started.cgroup, err);
-    const report = await backend.end(started.call);
+    let report: CallReport;
+    try {
+      report = await backend.end(started.call);
+    } catch (e) {
+      // The command ran; its status is still the agent's answer even if the report is lost.
+      err(`acg run: no report for ${started.call}: ${(e as Error).message}\n`);
+      return typeof status === "number" ? status : exitCodeOf(status);
+    }
     if (typeof status === "number") return status;
     if (a.output === "json") err(jsonReport(status, report));
     else if (a.output === "text") err(formatReport(status, report));

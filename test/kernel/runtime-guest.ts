@@ -226,7 +226,27 @@ await test("a shape change replaces the objects, and the gap is measured", async
   return `${r.scheduler.gapMs.toFixed(2)} ms without a scheduler`;
 });
 
+let schedDaemon2: ReturnType<typeof spawn> | null = null;
+let client2: DaemonClient | null = null;
+await test("the pinned scheduler survives acgd stopping and is re-adopted by the next acgd", async () => {
+  client.close();
+  schedDaemon.kill("SIGTERM");
+  await new Promise((r) => schedDaemon.on("close", r));
+  assertEq(schedState(), "enabled", "sched_ext state without acgd");
+  assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").startsWith("acg_guest_runtime_v3"), "still the v3 scheduler");
+  schedLog = "";
+  schedDaemon2 = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, "v3"), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
+  schedDaemon2.stderr!.on("data", (d) => (schedLog += d));
+  for (let i = 0; !schedLog.includes("listening on") && schedDaemon2.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  assert(schedLog.includes("re-adopted the pinned sched_ext scheduler"), `acgd log: ${schedLog}`);
+  client2 = await DaemonClient.connect(schedSocket);
+  const cpu = ((await client2.request({ op: "status" })) as { enforcement: Record<string, string> }).enforcement["cpu"] ?? "";
+  assert(cpu.includes("(adopted, pinned in"), cpu);
+  return cpu;
+});
+
 await test("an ejected scheduler is noticed within a second, CPU back on cpu.weight", async () => {
+  const status = async () => ((await client2!.request({ op: "status" })) as { enforcement: Record<string, string> });
   writeFileSync("/proc/sysrq-trigger", "S");
   const t0 = Date.now();
   while (!(await status()).enforcement["cpu"]?.includes("ejected") && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
@@ -237,9 +257,12 @@ await test("an ejected scheduler is noticed within a second, CPU back on cpu.wei
 });
 
 client.close();
-if (schedDaemon.exitCode === null) {
-  schedDaemon.kill("SIGTERM");
-  await new Promise((r) => schedDaemon.on("close", r));
+(client2 as DaemonClient | null)?.close();
+for (const d of [schedDaemon, schedDaemon2]) {
+  if (d && d.exitCode === null && d.signalCode === null) {
+    d.kill("SIGTERM");
+    await new Promise((r) => d.on("close", r));
+  }
 }
 if (results().some((o) => !o.ok)) console.log(`\nscheduler acgd's log:\n${schedLog}`);
 // Agent cgroups stay for the next acgd; this test's tree goes.
