@@ -5,7 +5,7 @@
 //   test/kernel/runtime.sh        (host: builds, then one guest boot runs this)
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -265,6 +265,9 @@ for (const d of [schedDaemon, schedDaemon2]) {
   }
 }
 if (results().some((o) => !o.ok)) console.log(`\nscheduler acgd's log:\n${schedLog}`);
+// acgd leaves its scheduler pinned for the next acgd; later suites in this boot start clean.
+rmSync("/sys/fs/bpf/agentcgroup", { recursive: true, force: true });
+rmSync("/run/agentcgroup/scheduler.json", { force: true });
 // Agent cgroups stay for the next acgd; this test's tree goes.
 for (const t of readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory())) {
   for (const a of readdirSync(join(ROOT, t.name), { withFileTypes: true }).filter((e) => e.isDirectory())) {
