@@ -119,6 +119,21 @@ await test("a burst beyond baseline+burst is throttled", async () => {
   return `${r.out.trim()}; memory.events high=${rep.memoryEvents["high"]}`;
 });
 
+await test("agent memory pressure (PSI trigger) protects interactive calls and throttles background ones", async () => {
+  // A throttled burst stalls the agent on memory; its other calls feel the pressure rule meanwhile.
+  const burst = run(["--agent", "p1", "--hint", "burst", "--quiet", "--", ALLOC, "18", "0"]);
+  await new Promise((r) => setTimeout(r, 1500));
+  const [interactive, background] = await Promise.all([
+    run(["--agent", "p1", "--tool", "Read", "--json", "--", "sleep", "8"]),
+    run(["--agent", "p1", "--json", "--", "sleep", "8"]),
+  ]);
+  await burst;
+  const ev = (r: Run) => report(r).events.join(" | ");
+  assert(/pressure \(agent:default\/p1\): protected at/.test(ev(interactive)), `interactive call: ${ev(interactive)}`);
+  assert(/pressure \(agent:default\/p1\): throttled at .* \(memory.high; policy delay 100ms\)/.test(ev(background)), `background call: ${ev(background)}`);
+  return ev(background);
+});
+
 await test("an intent above the agent's bound is capped, and logged", async () => {
   const r = await run(["--agent", "i1", "--hint", "oom", "--hint", "memory=64MiB", "--json", "--", "sh", "-c", "d=/sys/fs/cgroup$(grep '^0::' /proc/self/cgroup | cut -c4-); cat $d/memory.max"]);
   assertEq(r.code, 0, `exit (stderr: ${r.err})`);
