@@ -248,7 +248,9 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
         const u0 = cpuUsageUs(cg);
         const p = start(cg, BUSY);
         await sleep(400);
+        const pol = Number(readFileSync(`/proc/${p.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[38]);
         await stop(p);
+        assert(pol !== 1 && pol !== 2, `the task is SCHED_OTHER/SCHED_EXT, not real-time (policy ${pol})`);
         const after = po.classStats(ir.classes.length);
         const usageNs = (cpuUsageUs(cg) - u0) * 1000;
         const d = after.map((a, i) => ({ enq: a.enqueued - before[i]!.enqueued, run: Number(a.runtimeNs - before[i]!.runtimeNs) }));
@@ -574,6 +576,10 @@ async function main(): Promise<void> {
     assertEq(readTrim(join(SCX, "state")), "disabled", "sched_ext state before any test");
     const ctl = readTrim(join(CG_ROOT, "cgroup.subtree_control")).split(" ");
     assert(ctl.includes("cpu") && ctl.includes("memory"), `root subtree_control: ${ctl.join(" ")}`);
+    // The runner is SCHED_FIFO with SCHED_RESET_ON_FORK (scripts/test-kernel.sh): outside the
+    // policy under test; its children must be plain SCHED_OTHER tasks, i.e. under sched_ext.
+    const policyOf = (pid: number | "self") => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[38]);
+    assertEq(policyOf("self"), 1, "runner scheduling policy (1 = SCHED_FIFO)");
     const f = probeKernel();
     assert(f.schedExt && f.tpBtfSchedProcessExec && f.mapTypes.ringbuf && f.mapTypes.taskStorage, `features ${JSON.stringify(f)}`);
     return `libbpf ${f.libbpfVersion}, memcg_bpf_ops ${f.memcgBpfOps ? "present" : "absent"}`;
