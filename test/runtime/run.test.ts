@@ -2,7 +2,8 @@
 // has no memory/cpu controllers here: processes, cgroup.procs and cgroup.kill
 // are real; limits are recorded as unenforced).
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { DaemonClient } from "../../runtime/client.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,7 +30,7 @@ function callDirs(agentPath: string): string[] {
 function removeTree(p: string) {
   if (!existsSync(p)) return;
   for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(p, e.name));
-  rmSync(p, { recursive: false, force: true }) ;
+  rmdirSync(p);
 }
 
 beforeAll(() => {
@@ -37,7 +38,6 @@ beforeAll(() => {
   writeFileSync(policy, TEST_POLICY);
 }, 60_000);
 afterAll(() => {
-  spawnSync("sh", ["-c", `find ${root} -depth -type d -exec rmdir {} + 2>/dev/null`]);
   removeTree(root);
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -131,6 +131,33 @@ describe("acg run through acgd", () => {
     const other = await run("d1");
     expect(other.code).toBe(125);
     expect(other.out).toBe("acg run: this process belongs to agent 'default/d2': it cannot act for another agent\n");
+  });
+
+  it("moves a running process of the agent into a new call, refuses others', and ends the call when it exits", async () => {
+    expect(acg(["--socket", socket, "--agent", "d3", "--", "true"]).code).toBe(0);
+    const leaf = join(root, "default", "d3", "agent");
+    const own = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: leaf, stdio: [null, null, null] });
+    const stranger = spawn("sleep", ["30"]);
+    const client = await DaemonClient.connect(socket);
+    try {
+      await expect(client.request({ op: "start_call", agent: "d3", argv: ["sleep", "30"], pid: stranger.pid! })).rejects.toMatchObject({
+        code: "forbidden",
+        message: `process ${stranger.pid} is not in agent 'd3''s cgroups: an agent may only move its own processes`,
+      });
+      const call = (await client.request({ op: "start_call", agent: "d3", argv: ["sleep", "30"], pid: own.pid })) as { call: string; cgroup: string };
+      expect(readFileSync(`/proc/${own.pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))).toBe(`0::/acg-run-test-${process.pid}/default/d3/${call.call}`);
+      client.close();
+      // The client is gone: the call ends once its last process exits.
+      process.kill(own.pid, "SIGKILL");
+      await waitPidfd(own.pidfd);
+      closeSync(own.pidfd);
+      const end = Date.now() + 5000;
+      while (existsSync(call.cgroup) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(call.cgroup)).toBe(false);
+    } finally {
+      stranger.kill("SIGKILL");
+      client.close();
+    }
   });
 
   it("status says which mechanism enforces what", () => {
