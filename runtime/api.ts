@@ -5,7 +5,7 @@
 /** Longest request line accepted; longer ones are answered with an error and discarded. */
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 
-export type ErrorCode = "bad_json" | "bad_request" | "unknown_op" | "too_large" | "forbidden" | "not_found" | "refused" | "conflict" | "policy_error" | "internal";
+export type ErrorCode = "bad_json" | "bad_request" | "unknown_op" | "too_large" | "forbidden" | "not_found" | "refused" | "policy_error" | "internal";
 
 export interface StartCall {
   op: "start_call";

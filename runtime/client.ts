@@ -52,11 +52,6 @@ export class DaemonClient {
     });
   }
 
-  /** Lets the process exit while the connection is open (the daemon sees the close when it does). */
-  unref(): void {
-    this.#sock.unref();
-  }
-
   close(): void {
     this.#sock.end();
   }

@@ -71,6 +71,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
   readonly #pins: SchedulerPins;
   /** The compiled directory the running scheduler came from. */
   #dir: string;
+  /** How the running scheduler was obtained, for status: loaded now, or adopted from pins. */
   #origin: "loaded" | "adopted" = "loaded";
   /** cgroup id of each call registered in acg_cgroups. */
   readonly #ids = new Map<string, bigint>();
@@ -90,11 +91,6 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#objects = this.#adoptOrStart(this.#dir);
     this.#timer = setInterval(() => this.#checkEjected(), EJECT_CHECK_MS);
     this.#timer.unref();
-  }
-
-  /** How the running scheduler was obtained: "loaded" now, or "adopted" from pins. */
-  get origin(): "loaded" | "adopted" {
-    return this.#origin;
   }
 
   #adoptOrStart(dir: string): PolicyObjects {
@@ -139,11 +135,6 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #dropPinned(): void {
     for (const f of readdirSync(this.#pins.dir)) rmSync(join(this.#pins.dir, f), { force: true });
     rmSync(this.#pins.stateFile, { force: true });
-  }
-
-  /** The scheduler's state: null while it runs, else why it stopped. */
-  get ejected(): string | null {
-    return this.#ejected;
   }
 
   describe(): Record<string, string> {

@@ -14,7 +14,7 @@ import { matchRule, type CallFacts } from "./matcher.js";
 export const NO_TENANT = "default";
 
 export class CallError extends Error {
-  constructor(readonly code: "bad_request" | "forbidden" | "not_found" | "refused" | "conflict", message: string) {
+  constructor(readonly code: "bad_request" | "forbidden" | "not_found" | "refused", message: string) {
     super(message);
   }
 }
@@ -109,10 +109,6 @@ export class ToolCalls {
 
   addEnforcer(e: Enforcer): void {
     this.#enforcers.push(e);
-  }
-
-  enforcers(): readonly Enforcer[] {
-    return this.#enforcers;
   }
 
   /** New calls follow the new policy; running calls keep the settings they started with. */
