@@ -51,6 +51,8 @@ export interface IsolationOptions {
   planFile?: string;
   /** Merge into an existing --out file instead of replacing it. */
   append?: boolean;
+  /** Leave the per-100-ms memory timeline out of the output (extra seeds: only pooled figures are used). */
+  noTimeline?: boolean;
 }
 
 export interface ProcRecord {
@@ -653,6 +655,7 @@ export function parseArgs(argv: string[]): IsolationOptions {
       case "--acg": o.acg = v(); break;
       case "--plan": o.planFile = v(); break;
       case "--append": o.append = true; break;
+      case "--no-timeline": o.noTimeline = true; break;
       case "--limit-factor": o.limitFactor = num(v(), a); break;
       default: throw new Error(`unknown argument '${a}'`);
     }
@@ -766,6 +769,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
       r.skipped = [...(old.skipped ?? []).filter((x) => !r.skipped?.some((y) => y.setup === x.setup)), ...(r.skipped ?? [])];
       r.options = { ...old.options, setups: [...new Set([...old.options.setups, ...r.options.setups])] };
     }
+    if (o.noTimeline) for (const run of r.runs) run.timeline = [];
     writeFileSync(o.outFile, JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n");
     process.stderr.write(`isolation: wrote ${o.outFile}\n`);
   } catch (e) {

@@ -193,7 +193,7 @@ export async function writeReport(dir: string): Promise<string> {
       ["agents surviving, with control", `${PROTOTYPE.survivalWithControlPct}%`, ctl(tight).map((x) => `${x.setup} ${f(x.p!.pct, 0)}% (${f(x.p!.fin, 0)}% finish in time)`).join("; ") || "–"],
       ["looser budget", `${PROTOTYPE.looseBudgetMB} MB`, noneL ? `${f(noneL.budget / MiB, 1)} MiB (≈ ${f(noneL.budget / o.scale / 1e6, 0)} MB unscaled; ${f(loose, 2)})` : "–"],
       ["high-priority P95 allocation latency at the looser budget, no control → control (median over seeds)", `${PROTOTYPE.highP95BeforeMs} → ${PROTOTYPE.highP95AfterMs} ms`, noneL ? `${ms(noneL.highP95)} ms → ${ctl(loose).map((x) => `${x.setup} ${ms(x.p!.highP95)} ms`).join(", ")}` : "–"],
-      ["overhead at P50", `+${PROTOTYPE.overheadP50Pct}%`, over?.scheduler?.length ? over.scheduler.map((s) => `${s.policy}: ${s.ratioP50 === null ? "–" : `${f(100 * (s.ratioP50 - 1), 1)}%`}`).join(", ") : "not measured (see Overheads)"],
+      ["overhead at P50", `+${PROTOTYPE.overheadP50Pct}%`, over?.scheduler?.length ? over.scheduler.map((s) => `${s.policy}: ${s.ratioP50 === null ? "–" : `${s.ratioP50 >= 1 ? "+" : ""}${f(100 * (s.ratioP50 - 1), 1)}%`}`).join(", ") + (over.baseline ? ` (wall time of a CPU workload vs the default scheduler; the default's own repeats spread ${f(Math.min(...over.baseline.wallS), 2)}–${f(Math.max(...over.baseline.wallS), 2)} s, so these are within noise; BPF callbacks take ${over.scheduler.filter((x) => x.bpfShare !== null).map((x) => `${f(100 * x.bpfShare!, 1)}%`).join("/")} of the workload's CPU time)` : "") : "not measured (see Overheads)"],
     ]), "");
     md.push("Our latencies are per 256 KiB step of a scaled replay on an emulated CPU (TCG), not the prototype's per-allocation latencies on real hardware: compare the direction and the ratios, not the milliseconds.", "");
 
@@ -261,6 +261,22 @@ function verdicts(all: IsolationResult[]): string[] {
   const fractions = [...new Set(all.flatMap((x) => x.runs.map((r) => r.budgetFraction)))].sort((a, b) => a - b);
   const setups = [...new Set(all.flatMap((x) => x.runs.map((r) => r.setup)))].filter((s) => s !== "alone");
   out.push(`Pooled over ${all.length} replay${all.length === 1 ? "" : "s"} (seeds ${all.map((x) => x.options.seed).join(", ")}); "finish" = survived and done within the time limit; latency = the median over seeds of the high-priority agent's P95.`, "");
+  {
+    const pols = setups.filter((x) => x.startsWith("policy:"));
+    const head: string[] = [];
+    for (const p of pols) {
+      const parts = fractions.map((fr) => {
+        const r = pool(all, p, fr);
+        const n = pool(all, "none", fr);
+        const h = pool(all, "hints", fr);
+        const st = pool(all, "static", fr);
+        if (!r || !n) return "";
+        return `at ${f(fr, 2)}: high-priority P95 ${ms(r.highP95Us)} ms vs ${ms(n.highP95Us)} ms with no control; ${f(r.finishedPct, 0)}% of agents finish vs ${f(n.finishedPct, 0)}% (none)${st ? `, ${f(st.finishedPct, 0)}% (static)` : ""}${h ? `, ${f(h.finishedPct, 0)}% (hints)` : ""}`;
+      }).filter(Boolean);
+      if (parts.length) head.push(`- **${p}** — ${parts.join("; ")}.`);
+    }
+    if (head.length) out.push("**In short**, for each compiled policy:", "", ...head, "");
+  }
   for (const fr of fractions) {
     const bud = pool(all, "none", fr)?.budget;
     const lines = setups.map((s2) => ({ s2, p: pool(all, s2, fr) })).filter((x) => x.p);

@@ -91,7 +91,7 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
       writeFileSync(planFile, JSON.stringify(planFor(o)));
       const out = seed === 1 ? "bench/results/isolation.json" : `bench/results/isolation-seed${seed}.json`;
       // Extra seeds stop stalled runs sooner, to keep the guest time down.
-      const extra = seed === 1 ? [] : ["--limit-factor", "2"];
+      const extra = seed === 1 ? [] : ["--limit-factor", "2", "--no-timeline"];
       guestCmds.push(["node", "dist/bench/isolation.js", "--plan", relative(repo, planFile), "--seed", String(seed), "--out", out, ...extra, ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")].map(shq).join(" "));
     }
   }
