@@ -234,6 +234,15 @@ await test("a policy text that needs new objects is refused, the running one unt
   assertEq((await status() as unknown as { policy: { name: string } }).policy.name, "guest_runtime_v2", "running policy");
 });
 
+await test("a replacement whose objects do not load leaves the running scheduler and policy untouched", async () => {
+  const r = await client.request({ op: "apply_policy", dir: join(COMPILED, "v4") }).then(() => "applied", (e: Error) => e.message);
+  assert(r.startsWith("policy not applied; the running policy is unchanged: its scheduler did not load or attach"), r);
+  assertEq(schedState(), "enabled", "sched_ext state");
+  assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").startsWith("acg_guest_runtime"), "still the v1 objects' scheduler");
+  assertEq(((await status()) as unknown as { policy: { name: string } }).policy.name, "guest_runtime_v2", "running policy");
+  return r.split("\n")[0];
+});
+
 await test("a shape change replaces the objects, and the gap is measured", async () => {
   const r = (await client.request({ op: "apply_policy", dir: join(COMPILED, "v3") })) as { policy: string; scheduler: { kind: string; gapMs: number } };
   assertEq(`${r.policy} ${r.scheduler.kind}`, "guest_runtime_v3 objects", "applied policy and swap kind");

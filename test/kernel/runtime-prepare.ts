@@ -1,9 +1,9 @@
 // Host side of the runtime's guest tests: compiles the scheduler-path
-// policies into OUT/{v1,v2,v3}/ (objects, manifest.json, and the ir.json acgd
+// policies into OUT/{v1,v2,v3,v4}/ (objects, manifest.json, and the ir.json acgd
 // reads beside them).
 //   node dist/test/kernel/runtime-prepare.js OUT
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compilePolicy } from "../../compiler/compile.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
@@ -23,3 +23,7 @@ for (const [name, text] of [["v1", GUEST_POLICY], ["v2", GUEST_POLICY_DATA_CHANG
   if (!r.ok) throw new Error(`${name}: ${r.diagnostics.map((d) => d.message).join("; ")}`);
   writeFileSync(join(dir, "ir.json"), JSON.stringify(loaded.ir));
 }
+// v4: v3 with a scheduler object that cannot load (truncated): a replacement that must change nothing.
+cpSync(join(out, "v3"), join(out, "v4"), { recursive: true });
+const obj = join(out, "v4", "scheduler.bpf.o");
+writeFileSync(obj, readFileSync(obj).subarray(0, 512));
