@@ -8,7 +8,7 @@
 // controller, writes to that controller's files fail; they are recorded as
 // unenforced knobs (reported by `status`) instead of aborting the call.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -235,6 +235,17 @@ export class CgroupTree {
       cpuThrottledUsec: cpu["throttled_usec"] ?? null,
       memoryEvents: parseKeyed(this.read(join(path, "memory.events")) ?? ""),
     };
+  }
+
+  /**
+   * Lets `uid` start and move processes into `leaf` (cgroup v2 delegation:
+   * it needs write access to the leaf's and the common ancestor's
+   * cgroup.procs — here the agent's cgroup). Limits stay root's.
+   */
+  delegateProcs(agentPath: string, leaf: string, uid: number): void {
+    this.assertInside(leaf);
+    if (!this.real) return;
+    for (const p of [agentPath, leaf]) chownSync(join(p, "cgroup.procs"), uid, -1);
   }
 
   /** Moves a process into a cgroup (cgroup.procs write); the kernel checks delegation rules. */

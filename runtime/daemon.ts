@@ -195,6 +195,8 @@ export class Daemon {
             throw e;
           }
         }
+        // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated.
+        if (peer.cred.uid !== 0 && req.pid === undefined) this.#calls.tree.delegateProcs(call.agent.path, call.path, peer.cred.uid);
         this.#owned.get(sock)?.add(call.id);
         this.#log(`start ${call.id} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${call.intent.log.length ? ` intents: ${call.intent.log.join("; ")}` : ""}`);
         return callView(call);

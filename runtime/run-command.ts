@@ -212,9 +212,11 @@ async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s
     // Own session: terminal signals reach acg alone, which forwards each exactly once.
     child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true });
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const { code, op } = e as { code?: string; op?: string };
     err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
-    return code === "ENOENT" ? EXIT_NOT_FOUND : code === "EACCES" ? 126 : EXIT_RUN_FAILED;
+    // Like a shell: 127 not found, 126 not executable; any other failure (clone3 into the cgroup) is acg's.
+    if (op === "execve") return code === "ENOENT" ? EXIT_NOT_FOUND : code === "EACCES" ? 126 : EXIT_RUN_FAILED;
+    return EXIT_RUN_FAILED;
   }
   const { pidfd } = child;
   const forward = (sig: NodeJS.Signals) => {

@@ -2,7 +2,7 @@
 // has no memory/cpu controllers here: processes, cgroup.procs and cgroup.kill
 // are real; limits are recorded as unenforced).
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { DaemonClient } from "../../runtime/client.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -157,6 +157,31 @@ describe("acg run through acgd", () => {
     } finally {
       stranger.kill("SIGKILL");
       client.close();
+    }
+  });
+
+  it("delegates a call to a non-root agent so it can start its command in it", async () => {
+    expect(acg(["--socket", socket, "--agent", "d4", "--", "true"]).code).toBe(0);
+    const outFile = join(tmp, "nobody.txt");
+    const fd = openSync(outFile, "w");
+    // The agent's user must reach the socket: its directory and mode opened up for this test only.
+    spawnSync("chmod", ["0711", tmp]);
+    spawnSync("chmod", ["0666", socket]);
+    try {
+      const c = spawnInCgroup({
+        file: "/usr/bin/setpriv",
+        argv: ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", process.execPath, ACG, "run", "--socket", socket, "--quiet", "--", "sh", "-c", "grep '^0::' /proc/self/cgroup; id -u"],
+        cgroupPath: join(root, "default", "d4", "agent"),
+        stdio: [null, fd, fd],
+      });
+      const st = await waitPidfd(c.pidfd);
+      closeSync(c.pidfd);
+      const out = readFileSync(outFile, "utf8");
+      expect({ code: st.code, out }).toEqual({ code: 0, out: expect.stringMatching(new RegExp(`^0::/acg-run-test-${process.pid}/default/d4/call-\\d+-\\d+\n65534\n$`)) });
+    } finally {
+      closeSync(fd);
+      spawnSync("chmod", ["0660", socket]);
+      spawnSync("chmod", ["0700", tmp]);
     }
   });
 
