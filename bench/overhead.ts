@@ -77,7 +77,7 @@ interface Opts {
 function parseArgs(argv: string[]): Opts {
   const o: Opts = {
     policies: readdirSync(join(repo, "policies")).filter((f) => f.endsWith(".acg")).sort().map((f) => join(repo, "policies", f)),
-    repeats: 5,
+    repeats: 7,
     out: join(repo, "bench", "results", "overhead.json"),
     compileOnly: false,
     cpuArgs: ["--workers", "4", "--rounds", "400", "--iters", "100000", "--sleep-us", "500"],
@@ -240,7 +240,7 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
   } catch (e) {
     notes.push(`runtime overheads failed: ${e instanceof Error ? e.message : String(e)}`);
   }
-  notes.push("acgd here enforces through cgroup v2 files (the runtime's phase 1: it does not attach the compiled BPF objects yet), so the hot-swap gap is the apply_policy round trip (parse, check, lower, re-apply limits), not a BPF map or program swap.");
+  notes.push("acgd is started here on the policy's .acg source, so it attaches no scheduler and enforces memory through cgroup v2 files; the hot-swap figures are apply_policy round trips of policy source text (parse, check, lower, re-apply limits), not a BPF map or object swap (the runtime's own guest tests measure those).");
   notes.push("Under TCG every instruction is emulated, so absolute times are far from hardware; the ratio between schedulers on the same emulated CPU is the figure to read. Repeats are interleaved (default, then each policy) to spread host noise.");
   return result;
 }
