@@ -537,7 +537,8 @@ async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void>
           const before = po.classStats(ir.classes.length);
           const u0 = cpuUsageUs(cg);
           const p = start(cg, BUSY);
-          await sleep(200);
+          // Starting a process under TCG takes a good part of 200 ms: give it room.
+          await sleep(600);
           await stop(p);
           const usageNs = (cpuUsageUs(cg) - u0) * 1000;
           const after = po.classStats(ir.classes.length);
