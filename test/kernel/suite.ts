@@ -314,7 +314,7 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
         const detail = `ratio ${ratio.toFixed(2)} (heavy ${(da / 1000).toFixed(0)} ms, light ${(db / 1000).toFixed(0)} ms), proportional would be ${heavy.cpuWeight / light.cpuWeight}`;
         assert(ratio >= TOLERANCE.weightOrder, `weights do not order the share: ${detail}`);
         assert(db / (da + db) >= TOLERANCE.weightLightShare, `the lighter class starves: ${detail}`);
-        return `heavy ${(da / 1000).toFixed(0)} ms, light ${(db / 1000).toFixed(0)} ms, ratio ${ratio.toFixed(2)} (expected ${heavy.cpuWeight / light.cpuWeight})`;
+        return `heavy ${(da / 1000).toFixed(0)} ms, light ${(db / 1000).toFixed(0)} ms, ratio ${ratio.toFixed(2)} (proportional would be ${heavy.cpuWeight / light.cpuWeight})`;
       });
     }
     const byPrio = [...ir.classes].sort((x, y) => x.priority - y.priority);
