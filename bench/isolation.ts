@@ -195,15 +195,7 @@ export class CgroupLauncher implements Launcher {
     return m !== null && Number.isFinite(m) ? m : 0;
   }
   async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
-    const top = dirname(this.root);
-    mkCg(top);
-    enableControllers(CGROUP_ROOT, ["memory", "cpu", "pids"]);
-    enableControllers(top, ["memory", "cpu", "pids"]);
-    removeCgTree(this.root);
-    mkCg(this.root);
-    writeCg(this.root, "memory.max", budgetBytes);
-    writeCg(this.root, "memory.swap.max", 0);
-    enableControllers(this.root, ["memory", "cpu", "pids"]);
+    makeBudgetCgroup(this.root, budgetBytes);
     const lowShare = this.lowHigh(plan, budgetBytes);
     for (const a of plan.agents) {
       const d = this.agentCgroup(a);
@@ -296,15 +288,7 @@ export class AcgLauncher implements Launcher {
       writeFileSync(join(dir, "ir.json"), scaled);
       this.mode = `lowered policy only (no compiled objects for this scale at ${compiled}): acgd --no-scheduler, memory through cgroup v2 files`;
     }
-    const top = dirname(this.root);
-    mkCg(top);
-    enableControllers(CGROUP_ROOT, ["memory", "cpu", "pids"]);
-    enableControllers(top, ["memory", "cpu", "pids"]);
-    removeCgTree(this.root);
-    mkCg(this.root);
-    writeCg(this.root, "memory.max", budgetBytes);
-    writeCg(this.root, "memory.swap.max", 0);
-    enableControllers(this.root, ["memory", "cpu", "pids"]);
+    makeBudgetCgroup(this.root, budgetBytes);
     rmSync(this.socket, { force: true });
     const acgd = join(REPO, "bin", "acgd.js");
     this.daemon = spawn(process.execPath, [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree"), ...(usable ? [] : ["--no-scheduler"])], { stdio: ["ignore", "ignore", "pipe"] });
@@ -776,4 +760,17 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     process.stderr.write(`isolation: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;
   }
+}
+
+/** A fresh cgroup at `root` holding the experiment's memory budget (no swap), controllers delegated. */
+function makeBudgetCgroup(root: string, budgetBytes: number): void {
+  const top = dirname(root);
+  mkCg(top);
+  enableControllers(CGROUP_ROOT, ["memory", "cpu", "pids"]);
+  enableControllers(top, ["memory", "cpu", "pids"]);
+  removeCgTree(root);
+  mkCg(root);
+  writeCg(root, "memory.max", budgetBytes);
+  writeCg(root, "memory.swap.max", 0);
+  enableControllers(root, ["memory", "cpu", "pids"]);
 }
