@@ -40,16 +40,8 @@ interface NativeProgramDesc {
   fd: number;
 }
 
-interface NativeMapDesc {
-  name: string;
-  section: string;
-  type: number;
-  typeName: string;
-  keySize: number;
-  valueSize: number;
-  maxEntries: number;
-  flags: number;
-  internal: boolean;
+/** What the addon reports of a map: the public description plus its handle state. */
+interface NativeMapDesc extends MapDescription {
   autocreate: boolean;
   fd: number;
 }
