@@ -53,10 +53,19 @@ struct mem_cgroup {
 } ACG_CORE;
 
 struct task_struct {
+	unsigned int flags; /* PF_* */
 	pid_t pid;
 	pid_t tgid;
 	struct css_set *cgroups;
 } ACG_CORE;
+
+/* include/linux/sched.h: a kernel thread (no user space of its own). */
+#define PF_KTHREAD 0x00200000
+
+static __always_inline bool acg_task_is_kthread(struct task_struct *p)
+{
+	return BPF_CORE_READ(p, flags) & PF_KTHREAD;
+}
 
 struct linux_binprm {
 	const char *filename;

@@ -75,6 +75,10 @@ struct sched_ext_ops {
 #define SCX_DSQ_FLAG_BUILTIN (1ull << 63)
 #define SCX_DSQ_LOCAL (SCX_DSQ_FLAG_BUILTIN | 2)
 
+/* enum scx_enq_flags (stable ABI): a wakeup; and insert at the head of the local DSQ, ending curr's slice. */
+#define SCX_ENQ_WAKEUP 1ull
+#define SCX_ENQ_PREEMPT (1ull << 32)
+
 s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym;
 s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym;
 s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags, bool *is_idle) __ksym;
