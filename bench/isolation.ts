@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllocLog } from "./alloc-log.js";
 import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
 import { buildPlan, curveText, type AgentPlan, type ProcessPlan, type ReplayPlan } from "./plan.js";
-import { defaultTraceDir, quantile } from "./traces.js";
+import { defaultTraceDir, quantile } from "../traces/read.js";
 
 const MiB = 1024 * 1024;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
