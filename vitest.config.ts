@@ -5,5 +5,6 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     exclude: ["test/kernel/**", "node_modules/**", "dist/**"],
     testTimeout: 30_000,
+    globalSetup: ["test/global-setup.ts"],
   },
 });

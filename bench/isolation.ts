@@ -20,12 +20,14 @@ import { fileURLToPath } from "node:url";
 import { parseAllocLog } from "./alloc-log.js";
 import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
 import { buildPlan, curveText, type AgentPlan, type ProcessPlan, type ReplayPlan } from "./plan.js";
-import { defaultTraceDir, quantile } from "./traces.js";
+import { defaultTraceDir, quantile } from "../traces/read.js";
 
 const MiB = 1024 * 1024;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** acgd's directory for agents outside any tenant (runtime/tool-calls.ts NO_TENANT). */
 const NO_TENANT_DIR = "default";
+/** This run's cgroups, one sub-tree per setup. */
+const BENCH_CGROUP = join(CGROUP_ROOT, `acg-bench-${process.pid}`);
 
 export interface IsolationOptions {
   setups: string[];
@@ -135,10 +137,7 @@ export interface IsolationResult {
   date: string;
   kernel: string;
   options: Omit<IsolationOptions, "outFile" | "workDir" | "allocBin">;
-  plan: {
-    span: number;
-    concurrentPeakBytes: number;
-    sumOfPeaksBytes: number;
+  plan: Pick<ReplayPlan, "span" | "concurrentPeakBytes" | "sumOfPeaksBytes"> & {
     agents: { id: string; run: string; high: boolean; delay: number; duration: number; peakBytes: number; medianBytes: number; calls: number; callFamilies: Record<string, number>; callTimes: { start: number; end: number; family: string }[] }[];
   };
   runs: RunResult[];
@@ -181,7 +180,7 @@ export class CgroupLauncher implements Launcher {
     private o: IsolationOptions,
     private binDir: string,
   ) {
-    this.root = join(CGROUP_ROOT, `acg-bench-${process.pid}`, name);
+    this.root = join(BENCH_CGROUP, name);
   }
   parentCgroup(): string {
     return this.root;
@@ -216,8 +215,7 @@ export class CgroupLauncher implements Launcher {
   async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): Promise<Spawned> {
     const leaf = join(this.agentCgroup(agent), kind === "agent" ? "agent" : `call${index}`);
     mkCg(leaf);
-    const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
-    return { child: spawn(exe, [...allocArgs, "--cgroup", leaf, "--", ...proc.argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] }) };
+    return { child: spawnReplay(replayExe(this.binDir, proc, kind), allocArgs, leaf, proc) };
   }
   async cleanup(): Promise<void> {
     removeCgTree(this.root);
@@ -250,7 +248,7 @@ export class AcgLauncher implements Launcher {
   ) {
     const base = policy.replace(/^.*\//, "").replace(/\.acg$/, "");
     this.name = `policy:${base}`;
-    this.root = join(CGROUP_ROOT, `acg-bench-${process.pid}`, `policy-${base}`);
+    this.root = join(BENCH_CGROUP, `policy-${base}`);
     this.socket = join(o.workDir, `acgd-${base}.sock`);
   }
   parentCgroup(): string {
@@ -303,7 +301,7 @@ export class AcgLauncher implements Launcher {
   }
   async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", _index: number, allocArgs: string[]): Promise<Spawned> {
     const c = this.client!;
-    const exe = join(this.binDir, kind === "agent" ? "agent" : safeName(proc.family));
+    const exe = replayExe(this.binDir, proc, kind);
     const argv = kind === "agent" ? ["agent"] : [safeName(proc.family), ...proc.argv.slice(1)];
     const tenant = this.tenants.get(agent.id);
     const started = (await c.request({ op: "start_call", ...(tenant ? { tenant } : {}), agent: agent.id, tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
@@ -314,7 +312,7 @@ export class AcgLauncher implements Launcher {
       cg = join(this.agentCgroup(agent), "agent");
       endNow = true;
     }
-    const child = spawn(exe, [...allocArgs, "--cgroup", cg, "--", ...argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawnReplay(exe, allocArgs, cg, proc);
     if (endNow) {
       await sleep(50);
       await c.request({ op: "end_call", call: started.call }).catch(() => {});
@@ -338,6 +336,16 @@ export class AcgLauncher implements Launcher {
     }
     removeCgTree(this.root);
   }
+}
+
+/** The link a replay process starts through: named after its command family, so exe matchers see the traced call's program. */
+function replayExe(binDir: string, proc: ProcessPlan, kind: "agent" | "call"): string {
+  return join(binDir, kind === "agent" ? "agent" : safeName(proc.family));
+}
+
+/** The allocator replaying `proc` inside `cgroup`; the traced words after `--` (none for the agent) only show in its argv. */
+function spawnReplay(exe: string, allocArgs: string[], cgroup: string, proc: ProcessPlan): ChildProcess {
+  return spawn(exe, [...allocArgs, "--cgroup", cgroup, "--", ...proc.argv.slice(1)], { stdio: ["ignore", "ignore", "pipe"] });
 }
 
 function safeName(family: string): string {
@@ -710,7 +718,7 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
       }
     }
   }
-  removeCgTree(join(CGROUP_ROOT, `acg-bench-${process.pid}`));
+  removeCgTree(BENCH_CGROUP);
   const { outFile: _o, workDir: _w, allocBin: _a, ...options } = o;
   return {
     kind: "isolation",

@@ -14,7 +14,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { quantile } from "./traces.js";
+import { quantile } from "../traces/read.js";
 import type { BpfObject as BpfObjectT, ProgramStats } from "../runtime/loader.js";
 
 export interface CallbackStat {

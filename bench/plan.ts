@@ -13,7 +13,7 @@
 //   budget must be too small for all peaks at once), each shifted by a seeded
 //   jitter, and the replay is time-compressed by `speed` and memory-scaled by `scale`.
 
-import { callCurve, loadTraces, medianInterval, tokenize, type Run } from "./traces.js";
+import { callCurve, loadTraces, medianInterval, tokenize, type Run } from "../traces/read.js";
 
 export interface ProcessPlan {
   /** Seconds after the agent's start (trace time, not yet divided by speed). */

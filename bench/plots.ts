@@ -8,7 +8,7 @@ import * as vl from "vega-lite";
 import { Resvg } from "@resvg/resvg-js";
 import type { TopLevelSpec } from "vega-lite";
 import type { IsolationResult, RunResult } from "./isolation.js";
-import type { TraceStats } from "./stats.js";
+import type { TraceStats } from "../traces/stats.js";
 
 const MiB = 1024 * 1024;
 

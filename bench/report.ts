@@ -8,7 +8,7 @@ import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AgentResult, IsolationResult, RunResult } from "./isolation.js";
 import { familySpec, latencyCdfSpec, memoryTimelineSpec, render, survivalSpec } from "./plots.js";
-import { BURST_FACTOR, BURST_MIN_BYTES, PUBLISHED, table, type TraceStats } from "./stats.js";
+import { BURST_FACTOR, BURST_MIN_BYTES, PUBLISHED, table, type TraceStats } from "../traces/stats.js";
 import type { OverheadResult } from "./overhead.js";
 
 const MiB = 1024 * 1024;

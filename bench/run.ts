@@ -13,9 +13,9 @@ import { dirname, join, resolve, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs as parseIsolationArgs, planFor } from "./isolation.js";
 import { writeReport } from "./report.js";
-import { computeStats } from "./stats.js";
+import { computeStats } from "../traces/stats.js";
 import { compileScaledPolicy } from "./scale-policy.js";
-import { defaultTraceDir } from "./traces.js";
+import { defaultTraceDir } from "../traces/read.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "..", "..");

@@ -42,13 +42,18 @@ export const Kw = {
 export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f\v\u00a0\ufeff]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: "LineComment", pattern: /\/\/[^\n]*/, group: "comments" });
 export const BlockComment = createToken({ name: "BlockComment", pattern: /\/\*[\s\S]*?\*\//, group: "comments", line_breaks: true });
+/**
+ * Tokens that are lexed only to be reported: they go to their own group, so the
+ * parser's token vector is chevrotain's own and is not copied to drop them.
+ */
+const MALFORMED = "malformed";
 /** Not a comment in this language; lexed whole so that one error covers the line. */
-export const HashComment = createToken({ name: "HashComment", pattern: /#[^\n]*/, label: "'#'" });
-export const UnterminatedBlockComment = createToken({ name: "UnterminatedBlockComment", pattern: /\/\*[\s\S]*/, line_breaks: true, label: "unterminated comment" });
+export const HashComment = createToken({ name: "HashComment", pattern: /#[^\n]*/, label: "'#'", group: MALFORMED });
+export const UnterminatedBlockComment = createToken({ name: "UnterminatedBlockComment", pattern: /\/\*[\s\S]*/, line_breaks: true, label: "unterminated comment", group: MALFORMED });
 /** A number with its unit glued on: `512MiB`, `20ms`, `40%`, `400`. Units are checked later, with hints. */
 export const Quantity = createToken({ name: "Quantity", pattern: /-?\d+(?:\.\d+)?(?:[A-Za-z%]+)?/, label: "number" });
 export const StringLit = createToken({ name: "StringLit", pattern: /"(?:[^"\\\n]|\\.)*"/, label: "string" });
-export const UnterminatedString = createToken({ name: "UnterminatedString", pattern: /"(?:[^"\\\n]|\\.)*/, label: "unterminated string" });
+export const UnterminatedString = createToken({ name: "UnterminatedString", pattern: /"(?:[^"\\\n]|\\.)*/, label: "unterminated string", group: MALFORMED });
 export const RegexLit = createToken({ name: "RegexLit", pattern: /\/(?:[^/\\\n]|\\.)+\/[A-Za-z]*/, label: "regex" });
 export const LBrace = createToken({ name: "LBrace", pattern: /\{/, label: "'{'" });
 export const RBrace = createToken({ name: "RBrace", pattern: /\}/, label: "'}'" });
@@ -84,7 +89,9 @@ export const allTokens: TokenType[] = [
   DotDot, EqEq, NotEq, LessEq, GreaterEq, Greater, Equals, Tilde, Semicolon, Comma,
 ];
 
-export const policyLexer = new Lexer(allTokens, { ensureOptimizations: true, positionTracking: "full" });
+// Spans are offsets (SourceFile maps them to lines once, for messages); line and
+// column tracking per token would double the lexer's time for nothing.
+export const policyLexer = new Lexer(allTokens, { ensureOptimizations: true, positionTracking: "onlyOffset" });
 
 export interface Comment {
   text: string;
@@ -109,16 +116,13 @@ export function lex(text: string): LexResult {
       help: charHelp(ch),
     };
   });
-  const tokens: IToken[] = [];
-  for (const t of r.tokens) {
+  for (const t of (r.groups[MALFORMED] ?? []) as IToken[]) {
     if (t.tokenType === UnterminatedString) {
       errors.push({ offset: t.startOffset, length: t.image.length, message: "unterminated string", help: 'close the string with `"` on the same line' });
     } else if (t.tokenType === HashComment) {
       errors.push({ offset: t.startOffset, length: 1, message: "unexpected character '#'", help: "comments start with `//` or are enclosed in `/* */`" });
     } else if (t.tokenType === UnterminatedBlockComment) {
       errors.push({ offset: t.startOffset, length: 2, message: "unterminated block comment", help: "close the comment with `*/`" });
-    } else {
-      tokens.push(t);
     }
   }
   const comments = ((r.groups["comments"] ?? []) as IToken[]).map((t) => ({
@@ -127,7 +131,7 @@ export function lex(text: string): LexResult {
     end: t.startOffset + t.image.length,
   }));
   errors.sort((a, b) => a.offset - b.offset);
-  return { tokens, comments, errors };
+  return { tokens: r.tokens, comments, errors };
 }
 
 function describeChar(ch: string): string {

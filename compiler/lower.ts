@@ -161,7 +161,7 @@ function lowerMemory(c: CheckedPolicy, tool: A.ToolBlock): IR.MemoryIR {
     limitBytes: numberOf(v, tool.body, "memory.limit") ?? null,
     lowBytes: numberOf(v, tool.body, "memory.guarantee") ?? 0,
     minBytes: numberOf(v, tool.body, "memory.min") ?? 0,
-    burst: burst ? { bytes: burst.bytes, durationNs: burst.durationNs, mode: burst.mode, refillNs: burst.refillNs } : null,
+    burst: burst ? { ...burst } : null,
     overHigh,
   };
 }

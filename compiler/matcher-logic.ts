@@ -120,7 +120,7 @@ function atomHolds(a: Atom, value: string): boolean | undefined {
   else if (a.kind === "glob") r = globMatch(a.value, value);
   else {
     try {
-      r = new RegExp(a.value, a.flags).test(value);
+      r = regexOf(a.value, a.flags).test(value);
     } catch {
       return undefined;
     }
@@ -142,12 +142,38 @@ export function conjImplies(later: Conj, earlier: Conj): boolean {
   return earlier.every((a) => later.some((b) => atomImplies(b, a)));
 }
 
-/** Glob matching with `*` (any run), `?` (one character) and `[...]` classes. */
-export function globMatch(pattern: string, text: string): boolean {
-  return globToRegExp(pattern).test(text);
+// Compiled patterns by text: the reachability check tests the same pattern
+// against many rules' values, and the runtime matches every tool call.
+const compiledPatterns = new Map<string, RegExp>();
+
+function cachedRegExp(key: string, make: () => RegExp): RegExp {
+  let re = compiledPatterns.get(key);
+  if (!re) {
+    re = make();
+    compiledPatterns.set(key, re);
+  }
+  return re;
 }
 
-export function globToRegExp(pattern: string): RegExp {
+/**
+ * A matcher regex, compiled once. `g` and `y` are dropped: they would make
+ * `test` stateful across calls on the shared object. Throws on an invalid one.
+ */
+export function regexOf(source: string, flags: string): RegExp {
+  return cachedRegExp(`r\u0000${flags}\u0000${source}`, () => new RegExp(source, flags.replace(/[gy]/g, "")));
+}
+
+/** A glob as a regex (see globToRegExp), compiled once. */
+export function globRegExp(pattern: string): RegExp {
+  return cachedRegExp(`g\u0000${pattern}`, () => globToRegExp(pattern));
+}
+
+/** Glob matching with `*` (any run), `?` (one character) and `[...]` classes. */
+export function globMatch(pattern: string, text: string): boolean {
+  return globRegExp(pattern).test(text);
+}
+
+function globToRegExp(pattern: string): RegExp {
   let re = "^";
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i]!;

@@ -34,7 +34,9 @@ class PolicyParser extends EmbeddedActionsParser {
     // While chevrotain records the grammar, tokens and sub-results are placeholders.
     if (this.RECORDING_PHASE || !first || !last) return { start: 0, end: 0 };
     const start = Number.isFinite(first.startOffset) ? first.startOffset : (last.startOffset || 0);
-    const lastEnd = Number.isFinite(last.endOffset ?? NaN) ? (last.endOffset as number) + 1 : start;
+    // The lexer tracks start offsets only; a token ends where its image does.
+    // Tokens inserted by error recovery have no offset and end at the start.
+    const lastEnd = Number.isFinite(last.startOffset) ? last.startOffset + last.image.length : start;
     return { start, end: Math.max(start, lastEnd) };
   }
 
@@ -446,6 +448,8 @@ class PolicyParser extends EmbeddedActionsParser {
 }
 
 function unescapeString(image: string): string {
+  // Most strings have no escape: skip the replace and its callback for them.
+  if (!image.includes("\\")) return image.slice(1, -1);
   return image.slice(1, -1).replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c === "t" ? "\t" : c));
 }
 

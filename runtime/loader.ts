@@ -90,25 +90,14 @@ interface NativeRingHandle {
   isClosed(): boolean;
 }
 
-interface NativeMapInfo {
-  id: number;
-  name: string;
-  type: number;
-  typeName: string;
-  keySize: number;
-  valueSize: number;
-  userValueSize: number;
-  maxEntries: number;
-  flags: number;
-}
-
 interface NativeAddon {
   libbpfVersion(): string;
   setLogCallback(cb: ((level: number, message: string) => void) | null): void;
   NativeObject: new (source: string | Buffer, opts?: OpenOptions) => NativeObjectHandle;
   NativeLink: new (path: string) => NativeLinkHandle;
   NativeRingBuffer: new (mapFd: number, cb: (rec: Buffer) => void) => NativeRingHandle;
-  mapInfoByFd(fd: number): NativeMapInfo;
+  /** The addon reports a map by fd exactly as the public MapInfo describes it. */
+  mapInfoByFd(fd: number): MapInfo;
   mapLookup(fd: number, key: Buffer, flags?: number): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
   mapDelete(fd: number, key: Buffer): boolean;

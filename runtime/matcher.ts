@@ -2,7 +2,7 @@
 // the runtime knows about a tool call — its tool name, hints, argv, executable.
 
 import { basename } from "node:path";
-import { globToRegExp } from "../compiler/matcher-logic.js";
+import { globRegExp, regexOf } from "../compiler/matcher-logic.js";
 import type { MatchIR, PolicyIR, RuleIR } from "../compiler/ir.js";
 
 /** What a tool call is matched on. */
@@ -19,17 +19,6 @@ export interface CallFacts {
   argv: string[];
   /** Full path of the executable (the `path` subject); `exe` is its basename. */
   path?: string;
-}
-
-const regexCache = new Map<string, RegExp>();
-
-function compiled(key: string, make: () => RegExp): RegExp {
-  let re = regexCache.get(key);
-  if (!re) {
-    re = make();
-    regexCache.set(key, re);
-  }
-  return re;
 }
 
 /** Values of a subject for this call; a predicate holds if it holds for any value. */
@@ -65,10 +54,7 @@ export function matches(m: MatchIR, facts: CallFacts): boolean {
     case "pred": {
       const values = subjectValues(facts, m.subject);
       if (m.op === "eq") return values.includes(m.value);
-      const re =
-        m.op === "glob"
-          ? compiled(`g\u0000${m.pattern}`, () => globToRegExp(m.pattern))
-          : compiled(`r\u0000${m.flags}\u0000${m.source}`, () => new RegExp(m.source, m.flags.replace(/[gy]/g, "")));
+      const re = m.op === "glob" ? globRegExp(m.pattern) : regexOf(m.source, m.flags);
       return values.some((v) => re.test(v));
     }
   }

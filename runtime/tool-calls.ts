@@ -4,7 +4,7 @@
 // enforcer; at the end its usage is read, the cgroup removed, and a report
 // (with actionable advice after an OOM kill) returned.
 
-import type { AgentProfileIR, ClassIR, PolicyIR, RuleIR } from "../compiler/ir.js";
+import type { AgentProfileIR, ClassIR, MemoryIR, PolicyIR, RuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import { checkName, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
 import { grantIntent, parseHints, type GrantedIntent } from "./intents.js";
@@ -29,11 +29,8 @@ export interface AgentEntry {
   path: string;
 }
 
-export interface CallLimits {
-  baselineBytes: number | null;
-  limitBytes: number | null;
-  lowBytes: number;
-  minBytes: number;
+/** The rule's memory settings after intents, and the class's (or intent's) CPU weight. */
+export interface CallLimits extends Pick<MemoryIR, "baselineBytes" | "limitBytes" | "lowBytes" | "minBytes"> {
   cpuWeight: number;
 }
 

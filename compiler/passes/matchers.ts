@@ -5,7 +5,7 @@ import type * as A from "../ast.js";
 import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
 import { closest } from "../suggest.js";
-import { SUBJECTS, contradictory, conjImplies, exprDnf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
+import { SUBJECTS, contradictory, conjImplies, exprDnf, regexOf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
 
 const REGEX_FLAGS = new Set(["i"]);
 
@@ -186,7 +186,7 @@ function checkRegex(ctx: CheckContext, r: A.Regex) {
     }
   }
   try {
-    new RegExp(r.source, r.flags);
+    regexOf(r.source, r.flags);
   } catch (e) {
     const msg = e instanceof Error ? e.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "") : String(e);
     ctx.diags.error("E0401", `invalid regex: ${msg}`, r.span, "regexes use JavaScript syntax; escape `/` as `\\/`");

@@ -6,13 +6,10 @@ import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
 import { evaluate, describeKind, formatBytes, formatDuration, type UnitKind } from "../units.js";
 import { closest } from "../suggest.js";
+import type { BurstIR } from "../ir.js";
 
-export interface BurstValue {
-  bytes: number;
-  durationNs: number;
-  mode: "refill" | "cooldown";
-  refillNs: number;
-}
+/** A `memory.burst` setting's value: already the IR's form (lowering copies it). */
+export type BurstValue = BurstIR;
 
 export type SettingValue = number | string | BurstValue;
 

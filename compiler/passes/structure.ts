@@ -35,9 +35,8 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
   for (const item of policy.items) {
     switch (item.kind) {
       case "host":
-        if (model.host) {
-          diags.push({ severity: "error", code: "E0302", message: "more than one host block", span: { start: item.span.start, end: item.span.start + 4 }, help: "merge the settings into one `host { ... }` block", note: { message: "first host block", span: { start: model.host.span.start, end: model.host.span.start + 4 } } });
-        } else model.host = item;
+        if (model.host) secondBlock(diags, "E0302", "host", item, model.host, "merge the settings into one `host { ... }` block");
+        else model.host = item;
         break;
       case "class":
         if (unique("class", item.name)) model.classes.push(item);
@@ -47,9 +46,8 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
         checkTenantAgents(item, diags);
         break;
       case "agent":
-        if (model.agent) {
-          diags.push({ severity: "error", code: "E0311", message: "more than one top-level agent block", span: { start: item.span.start, end: item.span.start + 5 }, help: "put per-tenant agent settings inside `tenant NAME { agent { ... } }`", note: { message: "first agent block", span: { start: model.agent.span.start, end: model.agent.span.start + 5 } } });
-        } else model.agent = item;
+        if (model.agent) secondBlock(diags, "E0311", "top-level agent", item, model.agent, "put per-tenant agent settings inside `tenant NAME { agent { ... } }`");
+        else model.agent = item;
         break;
       case "tool":
         if (!unique("tool", item.name)) break;
@@ -66,6 +64,12 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
   if (!model.host) diags.error("E0303", "the policy has no host block", head, "add `host { memory = 64GiB; reserve = 4GiB }`: the checker needs the host's memory to check the budget");
   if (!model.defaultTool) diags.error("E0304", "the policy has no default tool rule", head, "add `tool default { class NAME }`: it applies to every tool call no other rule matches");
   return model;
+}
+
+/** A block that may appear once, seen again: the error points at both keywords. */
+function secondBlock(diags: DiagnosticBag, code: string, what: string, again: A.HostBlock | A.AgentBlock, first: A.HostBlock | A.AgentBlock, help: string) {
+  const keyword = (b: A.HostBlock | A.AgentBlock) => ({ start: b.span.start, end: b.span.start + b.kind.length });
+  diags.push({ severity: "error", code, message: `more than one ${what} block`, span: keyword(again), help, note: { message: `first ${first.kind} block`, span: keyword(first) } });
 }
 
 function checkTenantAgents(t: A.TenantBlock, diags: DiagnosticBag) {

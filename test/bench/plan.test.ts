@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { agentBytesAt, agentFromRun, buildPlan, commandArgv, curveText, prng } from "../../bench/plan.js";
-import { loadTraces } from "../../bench/traces.js";
+import { loadTraces } from "../../traces/read.js";
 import { scalePolicyIR } from "../../bench/scale-policy.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { budgetFor, staticCap } from "../../bench/isolation.js";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
-import { buildCommands, REPO, TEST_POLICY } from "./helpers.js";
+import { REPO, TEST_POLICY } from "./helpers.js";
 
 const ACG = join(REPO, "bin/acg.js");
 const ACGD = join(REPO, "bin/acgd.js");
@@ -34,9 +34,8 @@ function removeTree(p: string) {
 }
 
 beforeAll(() => {
-  buildCommands();
   writeFileSync(policy, TEST_POLICY);
-}, 60_000);
+});
 afterAll(() => {
   removeTree(root);
   rmSync(tmp, { recursive: true, force: true });

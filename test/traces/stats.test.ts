@@ -2,8 +2,9 @@ import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { callCurve, commandFamily, defaultTraceDir, loadTraces, parseMemUsage, parseSize, quantile, runCurves, type MemSample, type ToolCall } from "../../bench/traces.js";
-import { burstStats, computeStats, tracesStatsCommand } from "../../bench/stats.js";
+import { callCurve, commandFamily, defaultTraceDir, loadTraces, parseMemUsage, parseSize, quantile, runCurves, type MemSample, type ToolCall } from "../../traces/read.js";
+import { burstStats, computeStats } from "../../traces/stats.js";
+import { tracesCommand } from "../../traces/command.js";
 
 const T0 = Date.UTC(2026, 1, 7, 2, 0, 0) / 1000; // 2026-02-07T02:00:00Z
 
@@ -162,21 +163,25 @@ describe("loading a trace folder", () => {
     expect(py.peakMaxMB).toBe(300);
     let out = "";
     let err = "";
-    const code = await tracesStatsCommand(["stats", root], { out: (x) => (out += x), err: (x) => (err += x) });
+    const code = await tracesCommand(["stats", root], { out: (x) => (out += x), err: (x) => (err += x) });
     expect(code).toBe(0);
     expect(out).toContain("pytest");
     expect(out).toContain("50.0% of bursts strictly");
     expect(err).toContain("warning: no-calls: skipped");
-    const j = await tracesStatsCommand(["stats", root, "--json"], { out: (x) => (out = x), err: () => {} });
+    const j = await tracesCommand(["stats", root, "--json"], { out: (x) => (out = x), err: () => {} });
     expect(j).toBe(0);
     expect(JSON.parse(out).totals.runs).toBe(2);
   });
 
   it("fails with a clear message on a missing folder and on bad usage", async () => {
     let err = "";
-    expect(await tracesStatsCommand(["stats", join(root, "nope")], { out: () => {}, err: (x) => (err += x) })).toBe(1);
-    expect(err).toMatch(/cannot read trace folder .*nope: ENOENT/);
-    expect(await tracesStatsCommand(["stats", "--bogus"], { out: () => {}, err: () => {} })).toBe(2);
+    expect(await tracesCommand(["stats", join(root, "nope")], { out: () => {}, err: (x) => (err += x) })).toBe(2);
+    expect(err).toMatch(/cannot read trace folder .*nope: it does not exist \(ENOENT\)/);
+    expect(await tracesCommand(["stats", "--bogus"], { out: () => {}, err: () => {} })).toBe(2);
+    expect(await tracesCommand(["stats", root, "--min-count", "0"], { out: () => {}, err: () => {} })).toBe(2);
+    err = "";
+    expect(await tracesCommand(["stat"], { out: () => {}, err: (x) => (err += x) })).toBe(2);
+    expect(err).toContain("unknown subcommand 'stat'");
   });
 });
 

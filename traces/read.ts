@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 /** Where the shipped traces live, relative to the repository (shared/ beside the work tree). */
 export function defaultTraceDir(): string {
   if (process.env["ACG_TRACES"]) return process.env["ACG_TRACES"];
-  // dist/bench/traces.js or bench/traces.ts -> the repository root -> ../shared/...
+  // dist/traces/read.js or traces/read.ts -> the repository root -> ../shared/...
   const here = dirname(fileURLToPath(import.meta.url));
   for (let dir = here; dir !== "/"; dir = dirname(dir)) {
     if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "..", "shared", "traces"))) {
@@ -247,10 +247,28 @@ export function parseToolCalls(value: unknown): { calls: ToolCall[]; dropped: nu
   return { calls, dropped };
 }
 
+const FOLDER_PROBLEM: Record<string, string> = {
+  ENOENT: "it does not exist",
+  ENOTDIR: "it is not a folder",
+  EACCES: "permission denied",
+};
+
+/** The trace folder itself cannot be listed (as against a run inside it that is unusable). */
+export class TraceFolderError extends Error {
+  constructor(
+    readonly folder: string,
+    readonly code: string,
+  ) {
+    super(`cannot read trace folder ${folder}: ${FOLDER_PROBLEM[code] ? `${FOLDER_PROBLEM[code]} (${code})` : code}`);
+    this.name = "TraceFolderError";
+  }
+}
+
 /**
  * Loads every run of a trace folder. A run without a usable resources.json is
  * skipped with a warning; a run without tool_calls.json is kept with no calls
- * only if `allowNoCalls` (it still has a memory curve).
+ * only if `allowNoCalls` (it still has a memory curve). Throws TraceFolderError
+ * when the folder itself cannot be listed.
  */
 export function loadTraces(dir: string, opts: { allowNoCalls?: boolean } = {}): LoadResult {
   const warnings: string[] = [];
@@ -260,7 +278,7 @@ export function loadTraces(dir: string, opts: { allowNoCalls?: boolean } = {}): 
   try {
     entries = readdirSync(root).sort();
   } catch (e) {
-    throw new Error(`cannot read trace folder ${root}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new TraceFolderError(root, (e as NodeJS.ErrnoException).code ?? String(e));
   }
   for (const name of entries) {
     const runDir = join(root, name);

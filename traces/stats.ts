@@ -1,4 +1,5 @@
-// `acg traces stats DIR`: characterization of agent resource traces.
+// The characterization of agent resource traces that `acg traces stats` prints
+// (traces/command.ts) and the benchmark report quotes (bench/report.ts).
 //
 // Definitions (also in docs/benchmark.md):
 // - A tool call's memory curve is the container memory sampled inside
@@ -13,7 +14,7 @@
 //   per-call average (both above the baseline): how far the worst call exceeds
 //   what a typical call holds.
 
-import { defaultTraceDir, loadTraces, mean, medianInterval, quantile, runCurves, type CallCurve, type Run } from "./traces.js";
+import { loadTraces, mean, medianInterval, quantile, runCurves, type CallCurve, type Run } from "./read.js";
 
 export const BURST_FACTOR = 1.5;
 export const BURST_MIN_BYTES = 50e6;
@@ -257,63 +258,4 @@ export function renderStats(s: TraceStats, opts: { minCount?: number } = {}): st
   ];
   if (s.warnings.length) out.push("", `Warnings (${s.warnings.length}):`, ...s.warnings.map((w) => `  ${w}`));
   return out.join("\n") + "\n";
-}
-
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
-const STATS_HELP = `Usage: acg traces stats [DIR] [--json] [--min-count N]
-  DIR           a folder of agent traces (default: ${"the shipped swe-rebench-haiku traces"})
-  --json        print the full characterization as JSON
-  --min-count N leave out command families with fewer than N calls (default 2)
-`;
-
-/**
- * The `acg traces ...` subcommand. `args` are the words after `traces`
- * (e.g. ["stats", "DIR"]). Returns the exit status: 0 ok, 1 no usable run, 2 usage.
- */
-export async function tracesStatsCommand(args: string[], io: Io): Promise<number> {
-  const rest = [...args];
-  if (rest[0] === "stats") rest.shift();
-  let json = false;
-  let minCount = 2;
-  let dir: string | null = null;
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === "--json") json = true;
-    else if (a === "--min-count") {
-      const n = Number(rest[++i]);
-      if (!Number.isInteger(n) || n < 1) {
-        io.err("acg traces stats: --min-count needs a positive integer\n" + STATS_HELP);
-        return 2;
-      }
-      minCount = n;
-    } else if (a === "-h" || a === "--help") {
-      io.out(STATS_HELP);
-      return 0;
-    } else if (a.startsWith("-")) {
-      io.err(`acg traces stats: unknown option '${a}'\n` + STATS_HELP);
-      return 2;
-    } else if (dir === null) dir = a;
-    else {
-      io.err(`acg traces stats: one folder only\n` + STATS_HELP);
-      return 2;
-    }
-  }
-  let s: TraceStats;
-  try {
-    s = computeStats(dir ?? defaultTraceDir());
-  } catch (e) {
-    io.err(`acg traces stats: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
-  }
-  for (const w of s.warnings) io.err(`warning: ${w}\n`);
-  if (s.totals.runs === 0) {
-    io.err(`acg traces stats: no usable run in ${s.dir}\n`);
-    return 1;
-  }
-  io.out(json ? JSON.stringify(s, null, 2) + "\n" : renderStats({ ...s, warnings: [] }, { minCount }));
-  return 0;
 }
