@@ -130,7 +130,7 @@ await test("agent memory pressure (PSI trigger) protects interactive calls and t
   await burst;
   const ev = (r: Run) => report(r).events.join(" | ");
   assert(/pressure \(agent:default\/p1\): protected at/.test(ev(interactive)), `interactive call: ${ev(interactive)}`);
-  assert(/pressure \(agent:default\/p1\): throttled at .* \(memory.high; policy delay 100ms\)/.test(ev(background)), `background call: ${ev(background)}`);
+  assert(/pressure \(agent:default\/p1\): throttled at 16MiB \(memory.high; usage .*; policy delay 100ms\)/.test(ev(background)), `background call: ${ev(background)}`);
   return ev(background);
 });
 
