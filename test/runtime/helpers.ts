@@ -1,10 +1,11 @@
 // Shared by the runtime tests: policies from text, fake cgroup roots.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, readdirSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PolicyIR } from "../../compiler/ir.js";
+import { waitPidfd } from "../../runtime/loader.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -87,4 +88,18 @@ export function buildCommands(): void {
       join(repo, "runtime/acg-cli.ts"), join(repo, "runtime/acgd-command.ts")],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
+}
+
+/** Removes a test's cgroup tree bottom-up (cgroup directories go with rmdir). */
+export function removeCgroupTree(p: string): void {
+  if (!existsSync(p)) return;
+  for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(p, e.name));
+  rmdirSync(p);
+}
+
+/** SIGKILLs a process started with spawnInCgroup and reaps it. */
+export async function killAndReap(p: { pid: number; pidfd: number }): Promise<void> {
+  process.kill(p.pid, "SIGKILL");
+  await waitPidfd(p.pidfd);
+  closeSync(p.pidfd);
 }

@@ -2,14 +2,14 @@
 // has no memory/cpu controllers here: processes, cgroup.procs and cgroup.kill
 // are real; limits are recorded as unenforced).
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { DaemonClient } from "../../runtime/client.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
-import { buildCommands, REPO, TEST_POLICY } from "./helpers.js";
+import { buildCommands, removeCgroupTree, REPO, TEST_POLICY } from "./helpers.js";
 
 const ACG = join(REPO, "bin/acg.js");
 const ACGD = join(REPO, "bin/acgd.js");
@@ -26,19 +26,13 @@ function acg(args: string[], input?: string) {
 function callDirs(agentPath: string): string[] {
   return existsSync(agentPath) ? readdirSync(agentPath).filter((e) => e.startsWith("call-")) : [];
 }
-/** Removes the test tree bottom-up (cgroup dirs are removed with rmdir). */
-function removeTree(p: string) {
-  if (!existsSync(p)) return;
-  for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(p, e.name));
-  rmdirSync(p);
-}
 
 beforeAll(() => {
   buildCommands();
   writeFileSync(policy, TEST_POLICY);
 }, 60_000);
 afterAll(() => {
-  removeTree(root);
+  removeCgroupTree(root);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -185,11 +179,37 @@ describe("acg run through acgd", () => {
     }
   });
 
+  it("a restarted acgd (after kill -9) takes over a running call: status lists it, it ends when its process exits", async () => {
+    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 2"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
+    const [call] = callDirs(join(root, "default", "d5"));
+    daemon.kill("SIGKILL");
+    await new Promise((r) => daemon.on("close", r));
+    log = "";
+    daemon = spawn(process.execPath, [ACGD, "--policy", policy, "--socket", socket, "--cgroup-root", root], { stdio: ["ignore", "ignore", "pipe"] });
+    daemon.stderr!.on("data", (d) => (log += d));
+    while (!log.includes("listening on")) await new Promise((r) => setTimeout(r, 20));
+    expect(log).toContain(`took over ${call} of default/d5 (rule vcs, class interactive) from an earlier acgd`);
+    const client = await DaemonClient.connect(socket);
+    const status = (await client.request({ op: "status" })) as { calls: { call: string; rule: string }[] };
+    client.close();
+    expect(status.calls).toContainEqual(expect.objectContaining({ call, rule: "vcs" }));
+    // acg itself lost its acgd: the command's status is still its answer.
+    expect(await new Promise((r) => p.on("close", r))).toBe(0);
+    const end = Date.now() + 5000;
+    while (existsSync(join(root, "default", "d5", call!)) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(join(root, "default", "d5", call!))).toBe(false);
+    expect(log).toMatch(new RegExp(`call ${call} \\(taken over\\) ended: `));
+  }, 20_000);
+
   it("status says which mechanism enforces what", () => {
     const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "status", "--socket", socket], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(r.stderr);
     expect(r.stdout).toMatch(/^policy runtime_test \([0-9a-f]{12}\), cgroup root /);
     expect(r.stdout).toMatch(/cpu: NOT enforced: the cpu controller is not available in this cgroup tree/);
     expect(r.stdout).toMatch(/memoryController: NOT available in this cgroup tree/);
+    expect(r.stdout).toMatch(/classifier: exec classifier NOT attached \(no compiled policy directory given \(pass acgd --policy COMPILED_DIR\)\): processes started without acg run stay in their agent's own cgroup/);
   });
 });
