@@ -178,7 +178,6 @@ export class ExecClassifier implements Enforcer {
   onObjects(po: PolicyObjects, ownObjects: boolean): void {
     const next = new Attachment(po, (rec) => this.#record(rec));
     this.#attachment?.close();
-    if (this.#ownObjects && this.#attachment && this.#attachment.po !== po) this.#attachment.po.close();
     this.#attachment = next;
     this.#ownObjects = ownObjects;
   }
