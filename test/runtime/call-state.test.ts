@@ -9,7 +9,7 @@ import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup } from "../../runtime/loader.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
-import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY, waitUntil } from "./helpers.js";
 
 const policy = policyOf(TEST_POLICY);
 const tmp = mkdtempSync(join(tmpdir(), "acg-state-"));
@@ -111,13 +111,11 @@ describe("a new runtime taking over the tree", () => {
     const ended: string[] = [];
     for (const c of calls) after.endWhenEmpty(c.id, (r) => ended.push(r.id));
     await killAndReap(pIntent);
-    const until = Date.now() + 5000;
-    while (!ended.includes(intent.id) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(await waitUntil(() => ended.includes(intent.id), 5000)).toBe(true);
     expect(ended).toEqual([intent.id]);
     expect(existsSync(intent.path)).toBe(false);
     for (const p of live.splice(0)) if (p !== pIntent) await killAndReap(p);
-    const until2 = Date.now() + 5000;
-    while (ended.length < 3 && Date.now() < until2) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => ended.length === 3, 5000);
     expect(ended.sort()).toEqual([intent.id, vcs.id, "call-1-99"].sort());
   });
 });

@@ -2,8 +2,7 @@
 // classifier runs on objects of its own (real BPF: tp_btf/sched_process_exec
 // and its ring buffer), and a process exec'd in an agent's own cgroup is moved
 // into a tool call of its own.
-import { spawn } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,16 +10,14 @@ import { compilePolicy } from "../../compiler/compile.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup } from "../../runtime/loader.js";
-import { buildCommands, killAndReap, policyOf, removeCgroupTree, REPO, TEST_POLICY } from "./helpers.js";
+import { buildCommands, cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
 
-const ACGD = join(REPO, "bin/acgd.js");
 const root = join(cgroup2Mount()!, `acg-classifier-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-classifier-"));
 const compiled = join(tmp, "compiled");
 const socket = join(tmp, "acgd.sock");
 const git = join(tmp, "git");
-let daemon: ReturnType<typeof spawn>;
-let log = "";
+let acgd: TestAcgd;
 
 beforeAll(async () => {
   buildCommands();
@@ -32,25 +29,14 @@ beforeAll(async () => {
   // A long-running `git` (the vcs rule matches exe == "git"): sleep under that name.
   copyFileSync("/bin/sleep", git);
   chmodSync(git, 0o755);
-  daemon = spawn(process.execPath, [ACGD, "--policy", compiled, "--socket", socket, "--cgroup-root", root], { stdio: ["ignore", "ignore", "pipe"] });
-  daemon.stderr!.on("data", (d) => (log += d));
-  while (!log.includes("listening on")) {
-    if (daemon.exitCode !== null) throw new Error(`acgd exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  acgd = await startAcgd(["--policy", compiled, "--socket", socket, "--cgroup-root", root]);
 }, 120_000);
 afterAll(async () => {
-  daemon.kill("SIGTERM");
-  await new Promise((r) => daemon.on("close", r));
+  await acgd.stop("SIGTERM");
   removeCgroupTree(root);
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const cgroupOf = (pid: number) => join(cgroup2Mount()!, readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3));
-async function until(cond: () => boolean, ms: number) {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
 
 describe("acgd's exec classifier without a scheduler", () => {
   it("is attached on its own maps, and moves a git exec'd in the agent's own cgroup into a vcs call that ends with it", async () => {
@@ -64,15 +50,15 @@ describe("acgd's exec classifier without a scheduler", () => {
       const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: leaf, stdio: [null, null, null] });
       const proc = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", `exec ${git} 30`], cgroupPath: leaf, stdio: [null, null, null] });
       try {
-        expect(await until(() => cgroupOf(proc.pid) !== leaf, 5000)).toBe(true);
-        const cg = cgroupOf(proc.pid);
+        expect(await waitUntil(() => cgroupDirOf(proc.pid) !== leaf, 5000)).toBe(true);
+        const cg = cgroupDirOf(proc.pid);
         expect(dirname(cg)).toBe(join(root, "default", "x1"));
         const calls = ((await client.request({ op: "status" })) as { calls: { cgroup: string; rule: string; class: string; events: string[] }[] }).calls;
         expect(calls.find((c) => c.cgroup === cg)).toMatchObject({ rule: "vcs", class: "interactive" });
         // Records are handled in order: the earlier default-rule exec was seen, and left where it is.
-        expect(cgroupOf(plain.pid)).toBe(leaf);
+        expect(cgroupDirOf(plain.pid)).toBe(leaf);
         await killAndReap(proc);
-        expect(await until(() => !existsSync(cg), 5000)).toBe(true);
+        expect(await waitUntil(() => !existsSync(cg), 5000)).toBe(true);
       } finally {
         await killAndReap(plain);
         if (existsSync(`/proc/${proc.pid}`)) await killAndReap(proc);

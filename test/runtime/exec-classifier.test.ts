@@ -3,7 +3,7 @@
 // writes them (struct acg_exec_event), real moves through cgroup.procs, and
 // the call ending when its process exits (cgroup.events). The BPF side runs
 // in the guest (test/kernel/runtime-guest.ts).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeStruct } from "../../compiler/abi-encode.js";
@@ -14,7 +14,7 @@ import { decodeExecEvent, ExecPlacement, isAcgClient } from "../../runtime/exec-
 import { spawnInCgroup } from "../../runtime/loader.js";
 import { cgroupIdOf } from "../../runtime/policy-objects.js";
 import { ToolCalls } from "../../runtime/tool-calls.js";
-import { killAndReap, policyOf, removeCgroupTree } from "./helpers.js";
+import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, waitUntil } from "./helpers.js";
 
 const POLICY = policyOf(`version 1
 policy exec_test {
@@ -37,8 +37,6 @@ afterAll(() => removeCgroupTree(root));
 function eventFor(pid: number, cgroupDir: string, filename: string, ruleId = ACG_NONE) {
   return decodeExecEvent(encodeStruct(execEventStruct, { pid, tgid: pid, cgroup_id: cgroupIdOf(cgroupDir), rule_id: ruleId, generation: 1, comm: "sleep", filename }));
 }
-const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
-const rel = (p: string) => p.slice(cgroup2Mount()!.length);
 
 describe("exec events of processes started without acg run", () => {
   it("decodes the classifier's record, and refuses a short one", () => {
@@ -62,14 +60,12 @@ describe("exec events of processes started without acg run", () => {
     expect(call!.rule.name).toBe("sleeper");
     expect(call!.cls.name).toBe("interactive");
     expect(call!.limits).toMatchObject({ baselineBytes: 8 * 1024 ** 2, limitBytes: 16 * 1024 ** 2, cpuWeight: 400 });
-    expect(cgroupOf(proc.pid)).toBe(rel(call!.path));
+    expect(cgroupDirOf(proc.pid)).toBe(call!.path);
     expect(call!.events.at(-1)).toBe(`exec of /bin/sleep (pid ${proc.pid}) in the agent's own cgroup: moved into this call (undecided in the kernel; rule 'sleeper' on its command line)`);
     // Seen again (a second classifier during an object swap): it is in a call now, and stays there.
     expect(await placement.handle(eventFor(proc.pid, leaf, "/bin/sleep"))).toBeNull();
     await killAndReap(proc);
-    const end = Date.now() + 5000;
-    while (calls.calls.has(call!.id) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    expect(calls.calls.has(call!.id)).toBe(false);
+    expect(await waitUntil(() => !calls.calls.has(call!.id), 5000)).toBe(true);
     expect(existsSync(call!.path)).toBe(false);
     expect(logs.some((l) => l.startsWith(`call ${call!.id} (unwrapped pid ${proc.pid}) ended: `))).toBe(true);
   });
@@ -85,10 +81,10 @@ describe("exec events of processes started without acg run", () => {
       const before = calls.calls.size;
       expect(await placement.handle(eventFor(plain.pid, leaf, "/bin/sleep"))).toBeNull();
       expect(await placement.handle(eventFor(called.pid, inCall.path, "/bin/sleep"))).toBeNull();
-      expect(await placement.handle(eventFor(outside.pid, join(cgroup2Mount()!, cgroupOf(outside.pid)), "/bin/sleep"))).toBeNull();
+      expect(await placement.handle(eventFor(outside.pid, cgroupDirOf(outside.pid), "/bin/sleep"))).toBeNull();
       expect(calls.calls.size).toBe(before);
-      expect(cgroupOf(plain.pid)).toBe(rel(leaf));
-      expect(cgroupOf(called.pid)).toBe(rel(inCall.path));
+      expect(cgroupDirOf(plain.pid)).toBe(leaf);
+      expect(cgroupDirOf(called.pid)).toBe(inCall.path);
     } finally {
       for (const p of [plain, called, outside]) await killAndReap(p);
       await calls.endCall(inCall.id);
@@ -103,7 +99,7 @@ describe("exec events of processes started without acg run", () => {
       const other = calls.startCall({ agent: "u3", argv: ["make"] });
       tree.movePid(other.path, proc.pid);
       expect(await placement.handle(eventFor(proc.pid, leaf, "/bin/sleep"))).toBeNull();
-      expect(cgroupOf(proc.pid)).toBe(rel(other.path));
+      expect(cgroupDirOf(proc.pid)).toBe(other.path);
     } finally {
       await killAndReap(proc);
     }

@@ -9,10 +9,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
-import { buildCommands, removeCgroupTree, REPO, TEST_POLICY } from "./helpers.js";
+import { buildCommands, removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
 
 const ACG = join(REPO, "bin/acg.js");
-const ACGD = join(REPO, "bin/acgd.js");
 const root = join(cgroup2Mount()!, `acg-run-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-run-"));
 const policy = join(tmp, "test.acg");
@@ -85,20 +84,12 @@ describe("acg run standalone (--policy, no daemon)", () => {
 });
 
 describe("acg run through acgd", () => {
-  let daemon: ReturnType<typeof spawn>;
-  let log = "";
+  const acgdArgs = ["--policy", policy, "--socket", socket, "--cgroup-root", root];
+  let acgd: TestAcgd;
   beforeAll(async () => {
-    daemon = spawn(process.execPath, [ACGD, "--policy", policy, "--socket", socket, "--cgroup-root", root], { stdio: ["ignore", "ignore", "pipe"] });
-    daemon.stderr!.on("data", (d) => (log += d));
-    while (!log.includes("listening on")) {
-      if (daemon.exitCode !== null) throw new Error(`acgd exited: ${log}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    acgd = await startAcgd(acgdArgs);
   }, 20_000);
-  afterAll(async () => {
-    daemon.kill("SIGTERM");
-    await new Promise((r) => daemon.on("close", r));
-  });
+  afterAll(() => acgd.stop("SIGTERM"));
 
   it("runs a call in a cgroup the daemon made, matched by the policy", () => {
     const r = acg(["--socket", socket, "--agent", "d1", "--tool", "Read", "--", "sh", "-c", "grep '^0::' /proc/self/cgroup"]);
@@ -145,9 +136,7 @@ describe("acg run through acgd", () => {
       process.kill(own.pid, "SIGKILL");
       await waitPidfd(own.pidfd);
       closeSync(own.pidfd);
-      const end = Date.now() + 5000;
-      while (existsSync(call.cgroup) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      expect(existsSync(call.cgroup)).toBe(false);
+      expect(await waitUntil(() => !existsSync(call.cgroup), 5000)).toBe(true);
     } finally {
       stranger.kill("SIGKILL");
       client.close();
@@ -185,23 +174,17 @@ describe("acg run through acgd", () => {
     p.stdout.on("data", (d) => (out += d));
     while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
     const [call] = callDirs(join(root, "default", "d5"));
-    daemon.kill("SIGKILL");
-    await new Promise((r) => daemon.on("close", r));
-    log = "";
-    daemon = spawn(process.execPath, [ACGD, "--policy", policy, "--socket", socket, "--cgroup-root", root], { stdio: ["ignore", "ignore", "pipe"] });
-    daemon.stderr!.on("data", (d) => (log += d));
-    while (!log.includes("listening on")) await new Promise((r) => setTimeout(r, 20));
-    expect(log).toContain(`took over ${call} of default/d5 (rule vcs, class interactive) from an earlier acgd`);
+    await acgd.stop("SIGKILL");
+    acgd = await startAcgd(acgdArgs);
+    expect(acgd.log()).toContain(`took over ${call} of default/d5 (rule vcs, class interactive) from an earlier acgd`);
     const client = await DaemonClient.connect(socket);
     const status = (await client.request({ op: "status" })) as { calls: { call: string; rule: string }[] };
     client.close();
     expect(status.calls).toContainEqual(expect.objectContaining({ call, rule: "vcs" }));
     // acg itself lost its acgd: the command's status is still its answer.
     expect(await new Promise((r) => p.on("close", r))).toBe(0);
-    const end = Date.now() + 5000;
-    while (existsSync(join(root, "default", "d5", call!)) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    expect(existsSync(join(root, "default", "d5", call!))).toBe(false);
-    expect(log).toMatch(new RegExp(`call ${call} \\(taken over\\) ended: `));
+    expect(await waitUntil(() => !existsSync(join(root, "default", "d5", call!)), 5000)).toBe(true);
+    expect(acgd.log()).toMatch(new RegExp(`call ${call} \\(taken over\\) ended: `));
   }, 20_000);
 
   it("status says which mechanism enforces what", () => {
