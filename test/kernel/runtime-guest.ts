@@ -202,9 +202,15 @@ const COMPILED = join(REPO, ".cache/runtime-guest/compiled");
 const schedSocket = join(tmp, "acgd-sched.sock");
 const schedState = () => readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
 let schedLog = "";
-const schedDaemon = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, "v1"), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
-schedDaemon.stderr.on("data", (d) => (schedLog += d));
-for (let i = 0; !schedLog.includes("listening on") && schedDaemon.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+/** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 60 s). */
+async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>> {
+  schedLog = "";
+  const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
+  d.stderr!.on("data", (chunk) => (schedLog += chunk));
+  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  return d;
+}
+const schedDaemon = await startSchedAcgd("v1");
 const client = await DaemonClient.connect(schedSocket);
 
 /** The cgroup ids in acg_cgroups (`bpftool map dump` of the map named by `which`). */
@@ -330,10 +336,7 @@ await test("the pinned scheduler survives acgd stopping and is re-adopted by the
   await new Promise((r) => schedDaemon.on("close", r));
   assertEq(schedState(), "enabled", "sched_ext state without acgd");
   assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").startsWith("acg_guest_runtime_v3"), "still the v3 scheduler");
-  schedLog = "";
-  schedDaemon2 = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, "v3"), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
-  schedDaemon2.stderr!.on("data", (d) => (schedLog += d));
-  for (let i = 0; !schedLog.includes("listening on") && schedDaemon2.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  schedDaemon2 = await startSchedAcgd("v3");
   assert(schedLog.includes("re-adopted the pinned sched_ext scheduler"), `acgd log: ${schedLog}`);
   client2 = await DaemonClient.connect(schedSocket);
   const cpu = ((await client2.request({ op: "status" })) as { enforcement: Record<string, string> }).enforcement["cpu"] ?? "";
@@ -363,10 +366,7 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   const keyHex = [...Buffer.from(new BigUint64Array([id]).buffer)].map((b) => b.toString(16).padStart(2, "0"));
   const del = spawnSync("bpftool", ["map", "delete", "pinned", cgroupsPin, "key", "hex", ...keyHex], { encoding: "utf8" });
   assertEq(del.status, 0, `bpftool map delete (${del.stderr})`);
-  schedLog = "";
-  schedDaemon3 = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, "v3"), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
-  schedDaemon3.stderr!.on("data", (d) => (schedLog += d));
-  for (let i = 0; !schedLog.includes("listening on") && schedDaemon3.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  schedDaemon3 = await startSchedAcgd("v3");
   assert(schedLog.includes(`took over ${call} of default/r1 (rule vcs, class interactive) from an earlier acgd`), `acgd log: ${schedLog}`);
   client3 = await DaemonClient.connect(schedSocket);
   const st = (await client3.request({ op: "status" })) as { calls: { call: string; rule: string }[]; enforcement: Record<string, string> };
