@@ -38,6 +38,8 @@ export interface AssembleOptions {
   noScheduler?: boolean;
 }
 
+const NO_COMPILED_DIR = "no compiled policy directory given (pass acgd --policy COMPILED_DIR)";
+
 export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: AssembleOptions = {}): Runtime {
   const log = opts.log;
   const tree = new CgroupTree(cgroupRoot);
@@ -48,7 +50,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   const enforcer = new CgroupfsEnforcer(calls, { psi: psiWatcher(), ...(log && { log }) });
   calls.addEnforcer(enforcer);
   let scheduler: BpfSchedulerEnforcer | null = null;
-  let schedulerNote = opts.noScheduler ? "acgd was started with --no-scheduler" : "no compiled policy directory given (pass acgd --policy COMPILED_DIR)";
+  let schedulerNote = opts.noScheduler ? "acgd was started with --no-scheduler" : NO_COMPILED_DIR;
   if (opts.compiledDir && !opts.noScheduler && kernel?.schedExt) {
     try {
       scheduler = new BpfSchedulerEnforcer(calls, opts.compiledDir, log ?? (() => {}));
@@ -59,7 +61,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
       log?.(`sched_ext scheduler not attached: ${(e as Error).message}`);
     }
   }
-  const classifier = new ExecClassifier(calls, "no compiled policy directory given (pass acgd --policy COMPILED_DIR)", log ?? (() => {}));
+  const classifier = new ExecClassifier(calls, NO_COMPILED_DIR, log ?? (() => {}));
   calls.addEnforcer(classifier);
   if (opts.compiledDir) startClassifier(classifier, opts.compiledDir, policy, kernel, scheduler, log);
   const cpuWeight = tree.real && !tree.controllers().includes("cpu") ? "NOT enforced: the cpu controller is not available in this cgroup tree" : "cpu.weight on tenant, agent and tool-call cgroups (class weights)";

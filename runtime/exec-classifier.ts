@@ -104,6 +104,7 @@ export class ExecPlacement {
   readonly #log: (msg: string) => void;
   /** cgroup id of each agent's own leaf → the agent. */
   readonly #leaves = new Map<bigint, AgentEntry>();
+  /** Processes moved into calls so far, for status. */
   moved = 0;
 
   constructor(calls: ToolCalls, log: (msg: string) => void) {

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { GUEST_POLICY as POLICY, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
 import { DaemonClient } from "../../runtime/client.js";
-import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { BpfMap, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ACG = join(REPO, "bin/acg.js");
@@ -346,7 +346,7 @@ await test("the pinned scheduler survives acgd stopping and is re-adopted by the
 
 let schedDaemon3: ReturnType<typeof spawn> | null = null;
 let client3: DaemonClient | null = null;
-await test("kill -9 of acgd while a call runs: the restarted acgd lists it, registers it again, restores its limits, and removes it when it exits", async () => {
+await test("kill -9 of acgd while a call runs: the restarted acgd lists it, registers it again (forgetting a stale entry), restores its limits, and removes it when it exits", async () => {
   let out = "";
   // Long enough to outlive acgd's restart (tens of seconds under TCG); the test ends it below.
   const acg = spawn(process.execPath, [ACG, "run", "--socket", schedSocket, "--agent", "r1", "--tool", "Read", "--", "sh", "-c", "echo started; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
@@ -366,6 +366,11 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   const keyHex = [...Buffer.from(new BigUint64Array([id]).buffer)].map((b) => b.toString(16).padStart(2, "0"));
   const del = spawnSync("bpftool", ["map", "delete", "pinned", cgroupsPin, "key", "hex", ...keyHex], { encoding: "utf8" });
   assertEq(del.status, 0, `bpftool map delete (${del.stderr})`);
+  // And an entry of a cgroup that is gone (a call that ended while no acgd ran): the new acgd must forget it.
+  const stale = 0xfffffff0n;
+  const pinned = BpfMap.openPinned(cgroupsPin);
+  pinned.update(Buffer.from(new BigUint64Array([stale]).buffer), Buffer.alloc(pinned.info().valueSize));
+  pinned.close();
   schedDaemon3 = await startSchedAcgd("v3");
   assert(schedLog.includes(`took over ${call} of default/r1 (rule vcs, class interactive) from an earlier acgd`), `acgd log: ${schedLog}`);
   client3 = await DaemonClient.connect(schedSocket);
@@ -374,6 +379,8 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   assertEq(knob(cg, "memory.low"), "0", "memory.low written again from the call's limits");
   const keys = registeredCgroups(["pinned", cgroupsPin]);
   assert(keys.includes(id), `acg_cgroups has ${id} again: ${keys.join(" ")}`);
+  assert(!keys.includes(stale), `the stale entry ${stale} is gone: ${keys.join(" ")}`);
+  assert(schedLog.includes("acg_cgroups: forgot 1 cgroup(s) of calls that ended while no acgd ran"), `acgd log: ${schedLog}`);
   for (const pid of knob(cg, "cgroup.procs").split("\n")) process.kill(Number(pid), "SIGKILL");
   const code = await new Promise((r) => acg.on("close", r));
   assertEq(code, 137, "acg run's exit status: its command's (SIGKILL), though its report was lost with the first acgd");

@@ -168,7 +168,7 @@ describe("acg run through acgd", () => {
     }
   });
 
-  it("a restarted acgd (after kill -9) takes over a running call: status lists it, it ends when its process exits", async () => {
+  it("a restarted acgd (after kill -9) takes over a running call: status and usage list it, it ends when its process exits", async () => {
     const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 2"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
@@ -179,8 +179,10 @@ describe("acg run through acgd", () => {
     expect(acgd.log()).toContain(`took over ${call} of default/d5 (rule vcs, class interactive) from an earlier acgd`);
     const client = await DaemonClient.connect(socket);
     const status = (await client.request({ op: "status" })) as { calls: { call: string; rule: string }[] };
+    const usage = (await client.request({ op: "usage", agent: "d5" })) as { agents: { agent: string; calls: { call: string }[] }[] };
     client.close();
     expect(status.calls).toContainEqual(expect.objectContaining({ call, rule: "vcs" }));
+    expect(usage.agents.find((a) => a.agent === "default/d5")?.calls.map((c) => c.call)).toEqual([call]);
     // acg itself lost its acgd: the command's status is still its answer.
     expect(await new Promise((r) => p.on("close", r))).toBe(0);
     expect(await waitUntil(() => !existsSync(join(root, "default", "d5", call!)), 5000)).toBe(true);
