@@ -3,23 +3,27 @@
 
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { assembleRuntime } from "./assemble.js";
+import { assembleRuntime, type Runtime } from "./assemble.js";
+import { CallStateStore, defaultStateFile } from "./call-state.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
 import { DEFAULT_SOCKET } from "./client.js";
 import { Daemon } from "./daemon.js";
 import { loadPolicyFrom } from "./policy-source.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
-            [--socket-group GID] [--cgroup-root PATH] [--no-scheduler] [--quiet]
+            [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler] [--quiet]
 
 Serves the AgentCgroup local API and enforces the policy on the agent cgroup tree.
   --socket PATH        default ${DEFAULT_SOCKET}
   --socket-mode OCTAL  default 0660
   --socket-group GID   numeric group of the socket (default: acgd's group)
   --cgroup-root PATH   default <cgroup2 mount>/agentcgroup
+  --state-file PATH    the running calls, for a restarted acgd to take over
+                       (default /run/agentcgroup/calls-<cgroup root>.json)
   --no-scheduler       do not attach a compiled policy's sched_ext scheduler
                        (it is attached when --policy is a compiled directory and
-                       the kernel has sched_ext)
+                       the kernel has sched_ext; the exec classifier is attached
+                       for a compiled directory either way)
   --quiet              no log lines on stderr`;
 
 export async function acgdMain(args: string[]): Promise<number> {
@@ -41,7 +45,7 @@ export async function acgdMain(args: string[]): Promise<number> {
       noScheduler = true;
       continue;
     }
-    const known = ["--policy", "--socket", "--socket-mode", "--socket-group", "--cgroup-root"];
+    const known = ["--policy", "--socket", "--socket-mode", "--socket-group", "--cgroup-root", "--state-file"];
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
     if (!known.includes(flag)) {
       err(`acgd: unknown option '${a}'\n\n${ACGD_USAGE}\n`);
@@ -77,12 +81,13 @@ export async function acgdMain(args: string[]): Promise<number> {
   const socketPath = opts["--socket"] ?? DEFAULT_SOCKET;
   let rt;
   try {
-    const compiledDir = !noScheduler && statSync(loaded.origin).isDirectory() ? loaded.origin : undefined;
-    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), { log, ...(compiledDir && { compiledDir }) });
+    const compiledDir = statSync(loaded.origin).isDirectory() ? loaded.origin : undefined;
+    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), { log, noScheduler, ...(compiledDir && { compiledDir }) });
   } catch (e) {
     err(`acgd: cannot set up the cgroup tree: ${(e as Error).message}\n`);
     return 1;
   }
+  await takeOver(rt, new CallStateStore(opts["--state-file"] ?? defaultStateFile(rt.calls.tree.root), rt.calls.tree.root, log), log);
   const daemon = new Daemon(rt.calls, { socketPath, socketMode: mode, ...(gid !== undefined && { socketGid: gid }), describe: rt.describe, scheduler: rt.scheduler, log });
   try {
     mkdirSync(dirname(socketPath), { recursive: true });
@@ -101,4 +106,27 @@ export async function acgdMain(args: string[]): Promise<number> {
   rt.close();
   log("stopped");
   return 0;
+}
+
+/**
+ * Takes over what an earlier acgd left in the tree (its agents, and its
+ * calls that still have processes: they end when their last process exits),
+ * then records every change of the running calls in `store`.
+ */
+async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) => void): Promise<void> {
+  const state = store.load();
+  for (const p of state.problems) log(`${p}; calls found in the tree are taken over with the rule their command line matches`);
+  try {
+    const { calls, notes } = await rt.calls.recover(state.records);
+    for (const n of notes) log(n);
+    for (const c of calls) {
+      log(`took over ${c.id} of ${c.agent.key} (rule ${c.rule.name}, class ${c.cls.name}) from an earlier acgd`);
+      rt.calls.endWhenEmpty(c.id, (r) => log(`call ${c.id} (taken over) ended: ${JSON.stringify(r)}`));
+    }
+    const stale = rt.scheduler?.forgetOtherCgroups() ?? 0;
+    if (stale) log(`acg_cgroups: forgot ${stale} cgroup(s) of calls that ended while no acgd ran`);
+  } catch (e) {
+    log(`cannot take over the existing cgroup tree (${(e as Error).message}): calls of an earlier acgd are not tracked`);
+  }
+  rt.calls.persistTo(store);
 }

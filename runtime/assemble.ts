@@ -6,6 +6,8 @@ import type { PolicyIR } from "../compiler/ir.js";
 import { CgroupTree } from "./cgroup-tree.js";
 import { CgroupfsEnforcer } from "./enforce-cgroupfs.js";
 import { BpfSchedulerEnforcer } from "./enforce-bpf.js";
+import { ExecClassifier } from "./exec-classifier.js";
+import { PolicyObjects } from "./policy-objects.js";
 import { probeKernel, type KernelFeatures } from "./loader.js";
 import { psiWatcher } from "./native-io.js";
 import { ToolCalls } from "./tool-calls.js";
@@ -30,9 +32,13 @@ function probe(): KernelFeatures | null {
 
 export interface AssembleOptions {
   log?: (msg: string) => void;
-  /** A compiled policy directory (objects + manifest.json) whose scheduler to attach when the kernel has sched_ext. */
+  /** A compiled policy directory (objects + manifest.json): its exec classifier is attached, and its scheduler when the kernel has sched_ext. */
   compiledDir?: string;
+  /** Keep CPU on cpu.weight: do not attach the compiled scheduler. */
+  noScheduler?: boolean;
 }
+
+const NO_COMPILED_DIR = "no compiled policy directory given (pass acgd --policy COMPILED_DIR)";
 
 export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: AssembleOptions = {}): Runtime {
   const log = opts.log;
@@ -44,8 +50,8 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   const enforcer = new CgroupfsEnforcer(calls, { psi: psiWatcher(), ...(log && { log }) });
   calls.addEnforcer(enforcer);
   let scheduler: BpfSchedulerEnforcer | null = null;
-  let schedulerNote = "no compiled policy directory given (pass acgd --policy COMPILED_DIR)";
-  if (opts.compiledDir && kernel?.schedExt) {
+  let schedulerNote = opts.noScheduler ? "acgd was started with --no-scheduler" : NO_COMPILED_DIR;
+  if (opts.compiledDir && !opts.noScheduler && kernel?.schedExt) {
     try {
       scheduler = new BpfSchedulerEnforcer(calls, opts.compiledDir, log ?? (() => {}));
       calls.addEnforcer(scheduler);
@@ -55,6 +61,9 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
       log?.(`sched_ext scheduler not attached: ${(e as Error).message}`);
     }
   }
+  const classifier = new ExecClassifier(calls, NO_COMPILED_DIR, log ?? (() => {}));
+  calls.addEnforcer(classifier);
+  if (opts.compiledDir) startClassifier(classifier, opts.compiledDir, policy, kernel, scheduler, log);
   const cpuWeight = tree.real && !tree.controllers().includes("cpu") ? "NOT enforced: the cpu controller is not available in this cgroup tree" : "cpu.weight on tenant, agent and tool-call cgroups (class weights)";
   return {
     calls,
@@ -64,6 +73,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
         cpu: kernel?.schedExt ? `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}` : `${cpuWeight} (no sched_ext in this kernel)`,
         ...enforcer.describe(),
         ...scheduler?.describe(),
+        ...classifier.describe(),
         memcgBpfOps: kernel?.memcgBpfOps ? "available in this kernel, not attached by the runtime yet" : "not in this kernel: cgroup v2 files enforce memory",
         memoryController: tree.real && !tree.controllers().includes("memory") ? "NOT available in this cgroup tree: memory limits are not enforced" : "available",
       },
@@ -72,7 +82,33 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
     scheduler,
     close: () => {
       enforcer.close();
+      classifier.close();
       scheduler?.close();
     },
   };
+}
+
+/** Attaches the exec classifier beside the scheduler (shared maps), or alone on objects of its own; a failure is only reported. */
+function startClassifier(classifier: ExecClassifier, dir: string, policy: PolicyIR, kernel: KernelFeatures | null, scheduler: BpfSchedulerEnforcer | null, log?: (msg: string) => void): void {
+  if (!kernel?.tpBtfSchedProcessExec || !kernel.mapTypes.ringbuf) {
+    classifier.absent(kernel ? "this kernel lacks tp_btf/sched_process_exec or ring buffers" : "kernel features unknown: the native addon is not loadable");
+    return;
+  }
+  try {
+    if (scheduler) scheduler.runClassifier(classifier);
+    else {
+      const po = PolicyObjects.open(dir);
+      try {
+        ExecClassifier.prepare(po);
+        po.writePolicy(policy);
+        classifier.onObjects(po, true);
+      } catch (e) {
+        po.close();
+        throw e;
+      }
+    }
+  } catch (e) {
+    classifier.absent(`it failed to load or attach: ${(e as Error).message.split("\n")[0]}`);
+    log?.(`exec classifier not attached: ${(e as Error).message}`);
+  }
 }

@@ -86,6 +86,17 @@ export function parseKeyed(text: string): Record<string, number> {
   return out;
 }
 
+/** A process's argv (/proc/PID/cmdline), or null if it is gone or unreadable. */
+export function commandLineOf(pid: number): string[] | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    // NUL-terminated arguments: the split leaves one empty string after the last.
+    return text === "" ? [] : text.replace(/\0$/, "").split("\0");
+  } catch {
+    return null;
+  }
+}
+
 export class CgroupTree {
   readonly root: string;
   /** True when root lives on cgroup2 (else: a plain directory standing in for one, in tests). */

@@ -5,15 +5,13 @@
 // as the agents' supervisor. Bad input gets an error response and changes
 // nothing; no request can crash the daemon.
 
-import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync, watch } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { join } from "node:path";
 import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, type Request, type Response } from "./api.js";
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
 import { loadPolicyFrom, loadPolicySource } from "./policy-source.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
-import { grantIntent, IntentError, parseHints } from "./intents.js";
-import { CallError, callLimits, cgroupLimits, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
+import { CallError, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
 export interface DaemonOptions {
   socketPath: string;
@@ -186,15 +184,8 @@ export class Daemon {
       case "start_call": {
         const who = this.#agentFor(peer, req.tenant, req.agent);
         if (req.pid !== undefined) this.#checkMovablePid(peer, req.pid, who);
-        const call = this.#calls.startCall({ ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }) });
-        if (req.pid !== undefined) {
-          try {
-            this.#calls.adoptPid(call.id, req.pid);
-          } catch (e) {
-            await this.#calls.endCall(call.id);
-            throw e;
-          }
-        }
+        const start = { ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }) };
+        const call = req.pid === undefined ? this.#calls.startCall(start) : await this.#calls.startForPid(start, req.pid);
         // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated.
         if (peer.cred.uid !== 0 && req.pid === undefined) this.#calls.tree.delegateProcs(call.agent.path, call.path, peer.cred.uid);
         this.#owned.get(sock)?.add(call.id);
@@ -208,19 +199,8 @@ export class Daemon {
       }
       case "declare_intent": {
         const call = this.#ownCall(peer, req.call);
-        let granted;
-        try {
-          granted = grantIntent(this.#calls.policy, call.agent.profile, parseHints(req.hints).intent);
-        } catch (e) {
-          throw new ApiError(e instanceof IntentError ? "refused" : "bad_request", (e as Error).message);
-        }
-        const cls = this.#calls.policy.classes[granted.classId ?? call.cls.id] ?? call.cls;
-        call.limits = callLimits(call.rule, cls, granted);
-        call.cls = cls;
-        call.intent = granted;
-        call.events.push(...granted.log, `intent declared: ${req.hints.join(" ")}`);
-        this.#calls.tree.apply(call.path, cgroupLimits(call.limits));
-        this.#log(`intent ${call.id}: ${req.hints.join(" ")}${granted.log.length ? ` (${granted.log.join("; ")})` : ""}`);
+        const decisions = this.#calls.declareIntent(call, req.hints);
+        this.#log(`intent ${call.id}: ${req.hints.join(" ")}${decisions.length ? ` (${decisions.join("; ")})` : ""}`);
         return callView(call);
       }
       case "status":
@@ -271,22 +251,7 @@ export class Daemon {
 
   /** After the starting connection is gone, a call ends once its last process has exited. */
   #endWhenEmpty(id: string): void {
-    const call = this.#calls.calls.get(id);
-    if (!call) return;
-    const finish = () => {
-      if (!this.#calls.calls.has(id) || this.#calls.tree.populated(call.path)) return false;
-      watcher?.close();
-      this.#calls.endCall(id).then((r) => this.#log(`call ${id} ended after its client left: ${JSON.stringify(r)}`), () => {});
-      return true;
-    };
-    let watcher: ReturnType<typeof watch> | null = null;
-    if (finish()) return;
-    try {
-      watcher = watch(join(call.path, "cgroup.events"), { persistent: false }, finish);
-      watcher.on("error", () => {});
-    } catch {
-      // a plain directory (tests) has no cgroup.events: the call stays until ended
-    }
+    this.#calls.endWhenEmpty(id, (r) => this.#log(`call ${id} ended after its client left: ${JSON.stringify(r)}`));
   }
 
   status(): Record<string, unknown> {

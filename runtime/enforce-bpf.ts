@@ -14,7 +14,8 @@ import { dirname, join, resolve } from "node:path";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
-import { capacityProblems } from "../compiler/abi-encode.js";
+import { capacityProblems, encodeCgroupKey } from "../compiler/abi-encode.js";
+import { ExecClassifier } from "./exec-classifier.js";
 import { cgroupIdOf, PolicyObjects, type ExitInfo } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
@@ -75,6 +76,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #origin: "loaded" | "adopted" = "loaded";
   /** cgroup id of each call registered in acg_cgroups. */
   readonly #ids = new Map<string, bigint>();
+  /** The exec classifier running on these objects (sharing their maps), if any. */
+  #classifier: ExecClassifier | null = null;
 
   /**
    * Takes over the scheduler pinned in `pins.dir` when it runs this same
@@ -135,6 +138,26 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #dropPinned(): void {
     for (const f of readdirSync(this.#pins.dir)) rmSync(join(this.#pins.dir, f), { force: true });
     rmSync(this.#pins.stateFile, { force: true });
+  }
+
+  /** Runs the exec classifier on the scheduler's objects (maps shared); throws, attaching nothing, if it does not load. */
+  runClassifier(classifier: ExecClassifier): void {
+    ExecClassifier.prepare(this.#objects);
+    classifier.onObjects(this.#objects, false);
+    this.#classifier = classifier;
+  }
+
+  /**
+   * Removes acg_cgroups entries of cgroups that are not running calls of
+   * this acgd: after re-adopting a pinned scheduler, those of calls that
+   * ended while no acgd watched (the calls still running are registered again).
+   */
+  forgetOtherCgroups(): number {
+    const keep = new Set([...this.#ids.values()].map((id) => encodeCgroupKey(id).toString("hex")));
+    const map = this.#objects.map("acg_cgroups");
+    let n = 0;
+    for (const key of [...map.keys()]) if (!keep.has(key.toString("hex")) && map.delete(key)) n++;
+    return n;
   }
 
   describe(): Record<string, string> {
@@ -201,6 +224,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
     const next = PolicyObjects.open(compiledDir);
     try {
       next.load("scheduler");
+      // The classifier must come along: the old one reads the old objects' maps.
+      if (this.#classifier?.attached) ExecClassifier.prepare(next);
       next.writePolicy(policy);
       for (const call of this.#calls.calls.values()) {
         const id = this.#ids.get(call.id);
@@ -229,6 +254,13 @@ export class BpfSchedulerEnforcer implements Enforcer {
       throw e;
     }
     const gapMs = performance.now() - t0;
+    if (this.#classifier?.attached) {
+      try {
+        this.#classifier.onObjects(next, false);
+      } catch (e) {
+        this.#classifier.absent(`it did not attach beside the replacement scheduler: ${(e as Error).message}`);
+      }
+    }
     this.#objects.close();
     this.#objects = next;
     this.#dir = resolve(compiledDir);

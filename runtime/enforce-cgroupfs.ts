@@ -26,6 +26,23 @@ import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js"
 const now = (): bigint => process.hrtime.bigint();
 /** Steps the over_high ramp is taken in (memory.high moves at each). */
 const RAMP_STEPS = 4;
+/**
+ * Lowest memory.high a pressure rule's throttle sets on a call without a
+ * baseline: an idle call (usage near 0) pinned at its usage could not
+ * allocate a page without the kernel's over-high penalty, i.e. it would be wedged.
+ */
+export const PRESSURE_THROTTLE_FLOOR_BYTES = 8 * 1024 * 1024;
+
+/**
+ * memory.high of a call of a throttled class while a pressure rule is active:
+ * its usage, but never below its baseline (its share: calls within it keep
+ * room to work, only burst headroom is withdrawn) nor, without a baseline,
+ * below {@link PRESSURE_THROTTLE_FLOOR_BYTES}; and never above the value it
+ * has now (pressure only tightens).
+ */
+export function pressureThrottleHigh(usage: number, baseline: number | null, currentHigh: number): number {
+  return Math.min(currentHigh, Math.max(usage, baseline ?? PRESSURE_THROTTLE_FLOOR_BYTES));
+}
 
 interface MemoryState {
   call: ToolCall;
@@ -331,9 +348,11 @@ export class CgroupfsEnforcer implements Enforcer {
       call.events.push(`pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`);
     }
     const throttle = p.rule.throttle.find((t) => t.classMask & bit);
-    if (throttle) {
-      set("memory.high", usage);
-      call.events.push(`pressure (${p.scope}): throttled at ${formatBytes(Number(usage))} (memory.high; policy delay ${throttle.delayMs}ms)`);
+    const currentHigh = tree.readKnob(call.path, "memory.high")?.trim();
+    if (throttle && currentHigh !== undefined) {
+      const high = pressureThrottleHigh(Number(usage), call.limits.baselineBytes, currentHigh === "max" ? Number.POSITIVE_INFINITY : Number(currentHigh));
+      set("memory.high", String(high));
+      call.events.push(`pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`);
     }
     if (saved.size) p.saved.set(call.id, saved);
   }

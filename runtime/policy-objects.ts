@@ -145,6 +145,12 @@ export class PolicyObjects {
     try {
       for (const m of this.manifest.maps) {
         if (!m.objects.includes(name)) continue;
+        // A map of an adopted scheduler (re-opened from its pin) is shared the same way.
+        const pinned = this.#pinnedMaps.get(m.name);
+        if (pinned) {
+          obj.reuseMap(m.name, pinned);
+          continue;
+        }
         for (const [other, o] of this.#objects) {
           if (other !== name && m.objects.includes(other)) {
             obj.reuseMap(m.name, o.map(m.name));

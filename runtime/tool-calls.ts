@@ -4,10 +4,13 @@
 // enforcer; at the end its usage is read, the cgroup removed, and a report
 // (with actionable advice after an OOM kill) returned.
 
+import { readdirSync, statSync, watch } from "node:fs";
+import { join } from "node:path";
 import type { AgentProfileIR, ClassIR, MemoryIR, PolicyIR, RuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
-import { checkName, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
-import { grantIntent, parseHints, type GrantedIntent } from "./intents.js";
+import type { CallRecord, CallStateStore } from "./call-state.js";
+import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
+import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { matchRule, type CallFacts } from "./matcher.js";
 
 /** Tenant directory of agents that belong to no tenant. */
@@ -94,6 +97,7 @@ export class ToolCalls {
   #seq = 0;
   #agentSeq = 0;
   #enforcers: Enforcer[] = [];
+  #store: CallStateStore | null = null;
 
   constructor(policy: PolicyIR, tree: CgroupTree) {
     this.#policy = policy;
@@ -106,6 +110,16 @@ export class ToolCalls {
 
   addEnforcer(e: Enforcer): void {
     this.#enforcers.push(e);
+  }
+
+  /** From now on every change of the running calls is written to `store` (acgd; see {@link recover}). */
+  persistTo(store: CallStateStore): void {
+    this.#store = store;
+    this.#persist();
+  }
+
+  #persist(): void {
+    this.#store?.save(this.calls.values());
   }
 
   /** New calls follow the new policy; running calls keep the settings they started with. */
@@ -136,10 +150,15 @@ export class ToolCalls {
     if (same >= profile.maxAgents) {
       throw new CallError("refused", `agent '${key}' refused: the policy allows at most ${profile.maxAgents} agent(s) of this profile at once (max_agents)`);
     }
-    this.tree.ensureTenant(t, this.tenantLimits(t));
-    const path = this.tree.ensureAgent(t, agent, agentLimits(profile));
-    const entry: AgentEntry = { id: this.#agentSeq++, key, tenant: t, agent, profile, path };
-    this.agents.set(key, entry);
+    return this.#addAgent(t, agent);
+  }
+
+  #addAgent(tenant: string, agent: string): AgentEntry {
+    const profile = this.profileFor(tenant);
+    this.tree.ensureTenant(tenant, this.tenantLimits(tenant));
+    const path = this.tree.ensureAgent(tenant, agent, agentLimits(profile));
+    const entry: AgentEntry = { id: this.#agentSeq++, key: `${tenant}/${agent}`, tenant, agent, profile, path };
+    this.agents.set(entry.key, entry);
     for (const e of this.#enforcers) e.agentAdded(entry);
     return entry;
   }
@@ -184,9 +203,148 @@ export class ToolCalls {
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
     const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log] };
-    this.calls.set(id, call);
-    for (const e of this.#enforcers) e.callStarted(call);
+    this.#register(call);
     return call;
+  }
+
+  #register(call: ToolCall): void {
+    this.calls.set(call.id, call);
+    for (const e of this.#enforcers) e.callStarted(call);
+    this.#persist();
+  }
+
+  /**
+   * A new call for a process of the agent that is already running (started
+   * without `acg run`): the call is created as by {@link startCall} and the
+   * process moved into it; if it cannot be moved, the call is ended again.
+   */
+  async startForPid(req: StartCallRequest, pid: number): Promise<ToolCall> {
+    const call = this.startCall(req);
+    try {
+      this.adoptPid(call.id, pid);
+    } catch (e) {
+      await this.endCall(call.id);
+      throw e;
+    }
+    return call;
+  }
+
+  /** Checks new intents of a running call against the agent's bounds and applies its new limits; returns the decisions. */
+  declareIntent(call: ToolCall, hints: string[]): string[] {
+    let granted;
+    try {
+      granted = grantIntent(this.#policy, call.agent.profile, parseHints(hints).intent);
+    } catch (e) {
+      throw new CallError(e instanceof IntentError ? "refused" : "bad_request", (e as Error).message);
+    }
+    const cls = this.#policy.classes[granted.classId ?? call.cls.id] ?? call.cls;
+    call.limits = callLimits(call.rule, cls, granted);
+    call.cls = cls;
+    call.intent = granted;
+    call.events.push(...granted.log, `intent declared: ${hints.join(" ")}`);
+    this.tree.apply(call.path, cgroupLimits(call.limits));
+    this.#persist();
+    return granted.log;
+  }
+
+  /**
+   * Ends the call once its last process has exited (cgroup.events populated
+   * 0, watched with inotify): for calls nobody will end explicitly (the
+   * client left, an unwrapped process, a call taken over after a restart).
+   */
+  endWhenEmpty(id: string, onEnded: (report: CallReport) => void): void {
+    const call = this.calls.get(id);
+    if (!call) return;
+    let watcher: ReturnType<typeof watch> | null = null;
+    const finish = () => {
+      if (!this.calls.has(id) || this.tree.populated(call.path)) return false;
+      watcher?.close();
+      this.endCall(id).then(onEnded, () => {});
+      return true;
+    };
+    if (finish()) return;
+    try {
+      watcher = watch(join(call.path, "cgroup.events"), { persistent: false }, finish);
+      watcher.on("error", () => {});
+    } catch {
+      // a plain directory (tests) has no cgroup.events: the call stays until ended
+    }
+  }
+
+  /**
+   * Takes over the tree an earlier acgd left: every agent cgroup becomes
+   * known again, each tool-call cgroup that still has processes becomes a
+   * running call again (with its persisted rule, class, intents and limits;
+   * without a record, with the rule its processes' command line matches),
+   * its limits are written again (undoing what a pressure rule of the dead
+   * acgd may have left) and the enforcers take it up; empty ones are
+   * removed (they ended while no acgd watched). Returns the recovered calls
+   * and what was noteworthy, for the log.
+   */
+  async recover(records: Map<string, CallRecord>): Promise<{ calls: ToolCall[]; notes: string[] }> {
+    const out: ToolCall[] = [];
+    const notes: string[] = [];
+    const dirs = (p: string) => readdirSync(p, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    for (const tenant of dirs(this.tree.root)) {
+      for (const agentName of dirs(this.tree.tenantPath(tenant))) {
+        const where = `${tenant}/${agentName}`;
+        if (checkName("tenant", tenant) || checkName("agent", agentName) || (tenant !== NO_TENANT && !this.#policy.tenants.some((t) => t.name === tenant))) {
+          notes.push(`${where}: not an agent of this policy (unknown tenant or bad name): left as it is`);
+          continue;
+        }
+        const agent = this.agents.get(where) ?? this.#addAgent(tenant, agentName);
+        for (const leaf of dirs(agent.path)) {
+          if (leaf === AGENT_LEAF) continue;
+          const path = join(agent.path, leaf);
+          if (!this.tree.populated(path)) {
+            await this.tree.removeLeaf(path);
+            notes.push(`${where}/${leaf}: no processes left: removed (it ended while no acgd watched it)`);
+            continue;
+          }
+          const call = this.#recoveredCall(agent, leaf, path, records.get(leaf), notes);
+          this.tree.apply(path, cgroupLimits(call.limits));
+          this.#register(call);
+          out.push(call);
+        }
+      }
+    }
+    this.#persist();
+    return { calls: out, notes };
+  }
+
+  #recoveredCall(agent: AgentEntry, id: string, path: string, rec: CallRecord | undefined, notes: string[]): ToolCall {
+    const policy = this.#policy;
+    const rule = rec && policy.rules.find((r) => r.name === rec.rule);
+    const cls = rec && policy.classes.find((c) => c.name === rec.class);
+    if (rec && rule && cls && rec.tenant === agent.tenant && rec.agent === agent.agent) {
+      return { id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`] };
+    }
+    // Nothing (usable) recorded: the rule its processes match now, without intents.
+    const facts = this.#processFacts(path);
+    const inferred = matchRule(policy, facts);
+    const inferredCls = policy.classes[inferred.classId] ?? policy.classes[0]!;
+    const intent: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, log: [] };
+    const why = rec ? `its recorded rule '${rec.rule}' or class '${rec.class}' is not in policy '${policy.name}'` : "no state record";
+    notes.push(`${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))})`);
+    let startedAt = Date.now();
+    try {
+      startedAt = statSync(path).ctimeMs;
+    } catch {
+      // keeps now
+    }
+    return {
+      id, agent, path, rule: inferred, cls: inferredCls, limits: callLimits(inferred, inferredCls, intent), intent, startedAt,
+      events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line`],
+    };
+  }
+
+  /** The command line of the first process in a cgroup that has one (empty if none can be read). */
+  #processFacts(path: string): CallFacts {
+    for (const pid of this.tree.pidsBelow(path)) {
+      const argv = commandLineOf(pid);
+      if (argv?.length) return { hints: [], argv };
+    }
+    return { hints: [], argv: [] };
   }
 
   /**
@@ -215,6 +373,7 @@ export class ToolCalls {
     if (!call) throw new CallError("not_found", `no running tool call '${id}'`);
     this.calls.delete(id);
     for (const e of this.#enforcers) e.callEnded(call);
+    this.#persist();
     const stats = this.tree.stats(call.path);
     await this.tree.removeLeaf(call.path);
     return buildReport(call, stats, this.#policy);

@@ -5,13 +5,14 @@
 //   test/kernel/runtime.sh        (host: builds, then one guest boot runs this)
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { GUEST_POLICY as POLICY, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
 import { DaemonClient } from "../../runtime/client.js";
+import { BpfMap, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ACG = join(REPO, "bin/acg.js");
@@ -130,7 +131,7 @@ await test("agent memory pressure (PSI trigger) protects interactive calls and t
   await burst;
   const ev = (r: Run) => report(r).events.join(" | ");
   assert(/pressure \(agent:default\/p1\): protected at/.test(ev(interactive)), `interactive call: ${ev(interactive)}`);
-  assert(/pressure \(agent:default\/p1\): throttled at .* \(memory.high; policy delay 100ms\)/.test(ev(background)), `background call: ${ev(background)}`);
+  assert(/pressure \(agent:default\/p1\): throttled at 16MiB \(memory.high; usage .*; policy delay 100ms\)/.test(ev(background)), `background call: ${ev(background)}`);
   return ev(background);
 });
 
@@ -185,6 +186,7 @@ await test("status names the enforcement path of each mechanism", () => {
   assert(s.enforcement["cpu"]?.startsWith("cpu.weight"), `cpu: ${s.enforcement["cpu"]}`);
   assert(/^PSI triggers \(\d+ watched\)/.test(s.enforcement["pressure"] ?? ""), `pressure: ${s.enforcement["pressure"]}`);
   assertEq(Object.keys(s.unenforcedKnobs).length, 0, "unenforced knobs");
+  assert(s.enforcement["classifier"]?.startsWith("exec classifier NOT attached (no compiled policy directory given"), `classifier: ${s.enforcement["classifier"]}`);
   return `cpu: ${s.enforcement["cpu"]}; pressure: ${s.enforcement["pressure"]}`;
 });
 
@@ -200,10 +202,24 @@ const COMPILED = join(REPO, ".cache/runtime-guest/compiled");
 const schedSocket = join(tmp, "acgd-sched.sock");
 const schedState = () => readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
 let schedLog = "";
-const schedDaemon = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, "v1"), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
-schedDaemon.stderr.on("data", (d) => (schedLog += d));
-for (let i = 0; !schedLog.includes("listening on") && schedDaemon.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+/** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 60 s). */
+async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>> {
+  schedLog = "";
+  const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
+  d.stderr!.on("data", (chunk) => (schedLog += chunk));
+  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  return d;
+}
+const schedDaemon = await startSchedAcgd("v1");
 const client = await DaemonClient.connect(schedSocket);
+
+/** The cgroup ids in acg_cgroups (`bpftool map dump` of the map named by `which`). */
+function registeredCgroups(which: string[]): bigint[] {
+  const dump = spawnSync("bpftool", ["-j", "map", "dump", ...which], { encoding: "utf8" });
+  if (dump.status !== 0) throw new Error(`bpftool map dump ${which.join(" ")}: ${dump.stderr}`);
+  const entries = JSON.parse(dump.stdout) as { key?: string[]; formatted?: { key?: number } }[];
+  return entries.map((e) => (e.formatted?.key !== undefined ? BigInt(e.formatted.key) : (e.key ?? []).reduceRight((acc, b) => (acc << 8n) | BigInt(b), 0n)));
+}
 const status = async () => (await client.request({ op: "status" })) as { enforcement: Record<string, string> };
 
 await test("acgd attaches the compiled scheduler and registers each call's cgroup", async () => {
@@ -213,14 +229,73 @@ await test("acgd attaches the compiled scheduler and registers each call's cgrou
   assert((await status()).enforcement["cpu"]?.startsWith("sched_ext scheduler"), `cpu: ${(await status()).enforcement["cpu"]}`);
   const started = (await client.request({ op: "start_call", agent: "s1", tool: "Read", argv: ["cat"] })) as { call: string; cgroup: string };
   const id = statSync(started.cgroup, { bigint: true }).ino;
-  const dump = spawnSync("bpftool", ["-j", "map", "dump", "name", "acg_cgroups"], { encoding: "utf8" });
+  const ids = registeredCgroups(["name", "acg_cgroups"]);
   await client.request({ op: "end_call", call: started.call });
-  const entries = JSON.parse(dump.stdout) as { key?: unknown; formatted?: { key?: unknown } }[];
-  const keyOf = (e: { key?: unknown; formatted?: { key?: unknown } }) =>
-    e.formatted?.key !== undefined ? BigInt(e.formatted.key as number) : Array.isArray(e.key) ? (e.key as string[]).reduceRight((acc, b) => (acc << 8n) | BigInt(b), 0n) : -1n;
-  assert(entries.some((e) => keyOf(e) === id), `acg_cgroups has cgroup id ${id}: ${dump.stdout.slice(0, 400)} ${dump.stderr}`);
+  assert(ids.includes(id), `acg_cgroups has cgroup id ${id}: ${ids.join(" ")}`);
   return `ops ${manifest.policy.opsName}, cgroup id ${id} registered`;
 });
+
+// --- processes started without acg run (the exec classifier) ----------------
+
+const gitDir = mkdtempSync("/tmp/acg-guest-git-");
+const GIT = join(gitDir, "git");
+// A long-running `git`: sleep under that name (the vcs rule matches exe == "git").
+copyFileSync("/bin/sleep", GIT);
+chmodSync(GIT, 0o755);
+const cgroupOfPid = (pid: number) => "/sys/fs/cgroup" + readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
+const until = async (cond: () => boolean, ms: number) => {
+  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
+  return cond();
+};
+async function reap(p: { pid: number; pidfd: number }) {
+  try {
+    process.kill(p.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  await waitPidfd(p.pidfd);
+  closeSync(p.pidfd);
+}
+
+/**
+ * An agent's own process execs `git` (the vcs rule) and `sleep` (only the
+ * default rule) without acg run: the git process must end up in a call of
+ * its own with `want` as its memory.high, memory.max, memory.low, cpu.weight;
+ * the sleep stays; the call ends when git exits.
+ */
+async function unwrappedExecs(c: DaemonClient, agent: string, want: string): Promise<string> {
+  await c.request({ op: "end_call", call: ((await c.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call });
+  const leaf = join(ROOT, "default", agent, "agent");
+  // The default-rule exec first: once git (later) has been moved, its event has been handled too.
+  const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: leaf, stdio: [null, null, null] });
+  const git = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", `exec ${GIT} 30`], cgroupPath: leaf, stdio: [null, null, null] });
+  try {
+    const moved = await until(() => cgroupOfPid(git.pid) !== leaf, 3000);
+    assert(moved, `git (pid ${git.pid}) still in ${cgroupOfPid(git.pid)}`);
+    const cg = cgroupOfPid(git.pid);
+    assert(dirname(cg) === join(ROOT, "default", agent) && /^call-\d+-\d+$/.test(cg.slice(cg.lastIndexOf("/") + 1)), `git moved to ${cg}`);
+    const limits = ["memory.high", "memory.max", "memory.low", "cpu.weight"].map((f) => knob(cg, f)).join(" ");
+    assertEq(limits, want, "the call's memory.high memory.max memory.low cpu.weight");
+    assertEq(cgroupOfPid(plain.pid), leaf, "the default-rule sleep stays in the agent's own cgroup");
+    const st = (await c.request({ op: "status" })) as { calls: { call: string; rule: string; events: string[] }[] };
+    const call = st.calls.find((x) => x.call === basename(cg));
+    assert(call?.rule === "vcs", `status lists ${basename(cg)} with rule vcs: ${JSON.stringify(st.calls)}`);
+    await reap(git);
+    assert(await until(() => !existsSync(cg), 3000), `${cg} removed after git exited`);
+    return `${basename(cg)}: ${call.events.at(-1)}`;
+  } finally {
+    for (const p of [git, plain]) if (existsSync(`/proc/${p.pid}`)) await reap(p);
+  }
+}
+
+await test("acgd attaches the exec classifier beside the scheduler, sharing its maps", async () => {
+  const line = (await status()).enforcement["classifier"] ?? "";
+  assert(line.startsWith("exec classifier attached (tp_btf/sched_process_exec, maps shared with the scheduler)"), line);
+  return line;
+});
+
+await test("an exec in an agent's own cgroup that matches a rule gets a call with that rule's limits; a default-rule exec stays", () =>
+  unwrappedExecs(client, "e1", `${8 * MiB} ${16 * MiB} ${1 * MiB} 400`));
 
 await test("a data-only policy change is swapped in place", async () => {
   const r = (await client.request({ op: "apply_policy", dir: join(COMPILED, "v2") })) as { policy: string; scheduler: { kind: string } };
@@ -250,6 +325,9 @@ await test("a shape change replaces the objects, and the gap is measured", async
   return `${r.scheduler.gapMs.toFixed(2)} ms without a scheduler`;
 });
 
+// v3's vcs rule: no baseline (memory.high max), limit 16MiB, no guarantee.
+await test("after the object replacement the classifier runs beside the new scheduler", () => unwrappedExecs(client, "e2", `max ${16 * MiB} 0 400`));
+
 let schedDaemon2: ReturnType<typeof spawn> | null = null;
 let client2: DaemonClient | null = null;
 await test("the pinned scheduler survives acgd stopping and is re-adopted by the next acgd", async () => {
@@ -258,10 +336,7 @@ await test("the pinned scheduler survives acgd stopping and is re-adopted by the
   await new Promise((r) => schedDaemon.on("close", r));
   assertEq(schedState(), "enabled", "sched_ext state without acgd");
   assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").startsWith("acg_guest_runtime_v3"), "still the v3 scheduler");
-  schedLog = "";
-  schedDaemon2 = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, "v3"), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
-  schedDaemon2.stderr!.on("data", (d) => (schedLog += d));
-  for (let i = 0; !schedLog.includes("listening on") && schedDaemon2.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  schedDaemon2 = await startSchedAcgd("v3");
   assert(schedLog.includes("re-adopted the pinned sched_ext scheduler"), `acgd log: ${schedLog}`);
   client2 = await DaemonClient.connect(schedSocket);
   const cpu = ((await client2.request({ op: "status" })) as { enforcement: Record<string, string> }).enforcement["cpu"] ?? "";
@@ -269,8 +344,59 @@ await test("the pinned scheduler survives acgd stopping and is re-adopted by the
   return cpu;
 });
 
+let schedDaemon3: ReturnType<typeof spawn> | null = null;
+let client3: DaemonClient | null = null;
+await test("kill -9 of acgd while a call runs: the restarted acgd lists it, registers it again (forgetting a stale entry), restores its limits, and removes it when it exits", async () => {
+  let out = "";
+  // Long enough to outlive acgd's restart (tens of seconds under TCG); the test ends it below.
+  const acg = spawn(process.execPath, [ACG, "run", "--socket", schedSocket, "--agent", "r1", "--tool", "Read", "--", "sh", "-c", "echo started; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
+  acg.stdout!.on("data", (d) => (out += d));
+  assert(await until(() => out.includes("started"), 5000), "the call started");
+  const agentDir = join(ROOT, "default", "r1");
+  const call = readdirSync(agentDir).find((e) => e.startsWith("call-"))!;
+  const cg = join(agentDir, call);
+  // What a pressure rule of the dead acgd could have left: the new one writes the call's limits again.
+  writeFileSync(join(cg, "memory.low"), String(4 * MiB));
+  client2!.close();
+  schedDaemon2!.kill("SIGKILL");
+  await new Promise((r) => schedDaemon2!.on("close", r));
+  // The dead acgd's registration is dropped from the pinned map: only the new acgd can put it back.
+  const cgroupsPin = "/sys/fs/bpf/agentcgroup/scheduler/acg_cgroups";
+  const id = statSync(cg, { bigint: true }).ino;
+  const keyHex = [...Buffer.from(new BigUint64Array([id]).buffer)].map((b) => b.toString(16).padStart(2, "0"));
+  const del = spawnSync("bpftool", ["map", "delete", "pinned", cgroupsPin, "key", "hex", ...keyHex], { encoding: "utf8" });
+  assertEq(del.status, 0, `bpftool map delete (${del.stderr})`);
+  // And an entry of a cgroup that is gone (a call that ended while no acgd ran): the new acgd must forget it.
+  const stale = 0xfffffff0n;
+  const pinned = BpfMap.openPinned(cgroupsPin);
+  pinned.update(Buffer.from(new BigUint64Array([stale]).buffer), Buffer.alloc(pinned.info().valueSize));
+  pinned.close();
+  schedDaemon3 = await startSchedAcgd("v3");
+  assert(schedLog.includes(`took over ${call} of default/r1 (rule vcs, class interactive) from an earlier acgd`), `acgd log: ${schedLog}`);
+  client3 = await DaemonClient.connect(schedSocket);
+  const st = (await client3.request({ op: "status" })) as { calls: { call: string; rule: string }[]; enforcement: Record<string, string> };
+  assert(st.calls.some((c) => c.call === call && c.rule === "vcs"), `status calls: ${JSON.stringify(st.calls)}`);
+  assertEq(knob(cg, "memory.low"), "0", "memory.low written again from the call's limits");
+  const keys = registeredCgroups(["pinned", cgroupsPin]);
+  assert(keys.includes(id), `acg_cgroups has ${id} again: ${keys.join(" ")}`);
+  assert(!keys.includes(stale), `the stale entry ${stale} is gone: ${keys.join(" ")}`);
+  assert(schedLog.includes("acg_cgroups: forgot 1 cgroup(s) of calls that ended while no acgd ran"), `acgd log: ${schedLog}`);
+  for (const pid of knob(cg, "cgroup.procs").split("\n")) process.kill(Number(pid), "SIGKILL");
+  const code = await new Promise((r) => acg.on("close", r));
+  assertEq(code, 137, "acg run's exit status: its command's (SIGKILL), though its report was lost with the first acgd");
+  assert(await until(() => !existsSync(cg), 3000), `${cg} removed when its process exited`);
+  assert(/call call-\d+-\d+ \(taken over\) ended: /.test(schedLog), `acgd log: ${schedLog}`);
+  return `${call} taken over and ended; acg_cgroups keys ${keys.length}`;
+});
+
+await test("the restarted acgd runs the classifier on the re-adopted scheduler's pinned maps", async () => {
+  const line = ((await client3!.request({ op: "status" })) as { enforcement: Record<string, string> }).enforcement["classifier"] ?? "";
+  assert(line.startsWith("exec classifier attached (tp_btf/sched_process_exec, maps shared with the scheduler)"), line);
+  return unwrappedExecs(client3!, "e3", `max ${16 * MiB} 0 400`);
+});
+
 await test("an ejected scheduler is noticed within a second, CPU back on cpu.weight", async () => {
-  const status = async () => ((await client2!.request({ op: "status" })) as { enforcement: Record<string, string> });
+  const status = async () => ((await client3!.request({ op: "status" })) as { enforcement: Record<string, string> });
   writeFileSync("/proc/sysrq-trigger", "S");
   const t0 = Date.now();
   while (!(await status()).enforcement["cpu"]?.includes("ejected") && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
@@ -282,7 +408,8 @@ await test("an ejected scheduler is noticed within a second, CPU back on cpu.wei
 
 client.close();
 (client2 as DaemonClient | null)?.close();
-for (const d of [schedDaemon, schedDaemon2]) {
+(client3 as DaemonClient | null)?.close();
+for (const d of [schedDaemon, schedDaemon2, schedDaemon3]) {
   if (d && d.exitCode === null && d.signalCode === null) {
     d.kill("SIGTERM");
     await new Promise((r) => d.on("close", r));
@@ -292,6 +419,8 @@ if (results().some((o) => !o.ok)) console.log(`\nscheduler acgd's log:\n${schedL
 // acgd leaves its scheduler pinned for the next acgd; later suites in this boot start clean.
 rmSync("/sys/fs/bpf/agentcgroup", { recursive: true, force: true });
 rmSync("/run/agentcgroup/scheduler.json", { force: true });
+rmSync("/run/agentcgroup/calls-sys-fs-cgroup-agentcgroup-test.json", { force: true });
+rmSync(gitDir, { recursive: true, force: true });
 // Agent cgroups stay for the next acgd; this test's tree goes.
 for (const t of readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory())) {
   for (const a of readdirSync(join(ROOT, t.name), { withFileTypes: true }).filter((e) => e.isDirectory())) {

@@ -5,7 +5,7 @@ import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
-import { CgroupfsEnforcer } from "../../runtime/enforce-cgroupfs.js";
+import { CgroupfsEnforcer, PRESSURE_THROTTLE_FLOOR_BYTES } from "../../runtime/enforce-cgroupfs.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
 import { fakeRoot, policyOf } from "./helpers.js";
 
@@ -108,6 +108,7 @@ policy pressure_test {
   class background { priority = low; cpu.weight = 25 }
   agent { max_agents = 2 }
   tool vcs { match exe == "git"; class interactive; memory.baseline = 8MiB; memory.limit = 16MiB; memory.guarantee = 1MiB }
+  tool unbounded { match exe == "cat"; class background; memory.limit = 64MiB }
   tool default { class background; memory.baseline = 16MiB; memory.limit = 32MiB }
   when memory.pressure(agent) > 20% for 500ms { protect interactive; throttle background 100ms }
 }
@@ -127,9 +128,15 @@ policy pressure_test {
     const git = calls.startCall({ agent: "a", argv: ["git"] });
     setTotal(1000);
     const bg = calls.startCall({ agent: "a", argv: ["make"] });
+    const idle = calls.startCall({ agent: "a", argv: ["make"] });
+    const noBaseline = calls.startCall({ agent: "a", argv: ["cat"] });
     expect(triggers.map((t) => [t.file, t.trigger])).toEqual([[pressure, "some 100000 500000"]]);
     writeFileSync(join(git.path, "memory.current"), String(5 * MiB));
-    writeFileSync(join(bg.path, "memory.current"), String(12 * MiB));
+    // bg bursts (memory.high raised above its 16MiB baseline); idle uses almost nothing.
+    writeFileSync(join(bg.path, "memory.current"), String(20 * MiB));
+    writeFileSync(join(bg.path, "memory.high"), String(24 * MiB));
+    writeFileSync(join(idle.path, "memory.current"), "4096");
+    writeFileSync(join(noBaseline.path, "memory.current"), "4096");
     // An event without stall growth (a trigger signalling at registration) changes nothing.
     triggers[0]!.fire();
     expect(readFileSync(join(git.path, "memory.low"), "utf8")).toBe(String(1 * MiB));
@@ -137,9 +144,15 @@ policy pressure_test {
     setTotal(301_000);
     triggers[0]!.fire();
     expect(readFileSync(join(git.path, "memory.low"), "utf8")).toBe(String(5 * MiB));
-    expect(readFileSync(join(bg.path, "memory.high"), "utf8")).toBe(String(12 * MiB));
-    expect(bg.events.at(-1)).toBe("pressure (agent:default/a): throttled at 12MiB (memory.high; policy delay 100ms)");
-    // No event for two windows: cleared, limits restored (the call is under its baseline: calm).
+    // The bursting call loses its headroom; idle calls are not pinned at their ~0 usage (that would wedge
+    // them): they keep their baseline, or the stated floor without one.
+    expect(readFileSync(join(bg.path, "memory.high"), "utf8")).toBe(String(20 * MiB));
+    expect(readFileSync(join(idle.path, "memory.high"), "utf8")).toBe(String(16 * MiB));
+    expect(readFileSync(join(noBaseline.path, "memory.high"), "utf8")).toBe(String(PRESSURE_THROTTLE_FLOOR_BYTES));
+    expect(bg.events.at(-1)).toBe("pressure (agent:default/a): throttled at 20MiB (memory.high; usage 20MiB; policy delay 100ms)");
+    expect(idle.events.at(-1)).toBe("pressure (agent:default/a): throttled at 16MiB (memory.high; usage 4KiB; policy delay 100ms)");
+    // No event for two windows: cleared, limits restored (bg is back under its baseline meanwhile: calm).
+    writeFileSync(join(bg.path, "memory.current"), String(10 * MiB));
     expect(await until(() => readFileSync(join(git.path, "memory.low"), "utf8") === String(1 * MiB), 2000)).toBe(true);
     expect(readFileSync(join(bg.path, "memory.high"), "utf8")).toBe(String(16 * MiB));
     expect(git.events.at(-1)).toBe("pressure (agent:default/a) cleared: limits restored");

@@ -1,10 +1,12 @@
 // Shared by the runtime tests: policies from text, fake cgroup roots.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PolicyIR } from "../../compiler/ir.js";
+import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { waitPidfd } from "../../runtime/loader.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -87,4 +89,57 @@ export function buildCommands(): void {
       join(repo, "runtime/acg-cli.ts"), join(repo, "runtime/acgd-command.ts")],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
+}
+
+/** Removes a test's cgroup tree bottom-up (cgroup directories go with rmdir). */
+export function removeCgroupTree(p: string): void {
+  if (!existsSync(p)) return;
+  for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(p, e.name));
+  rmdirSync(p);
+}
+
+/** SIGKILLs a process started with spawnInCgroup and reaps it. */
+export async function killAndReap(p: { pid: number; pidfd: number }): Promise<void> {
+  process.kill(p.pid, "SIGKILL");
+  await waitPidfd(p.pidfd);
+  closeSync(p.pidfd);
+}
+
+/** An acgd process started by a test, and what it has logged so far. */
+export interface TestAcgd {
+  proc: ChildProcess;
+  log(): string;
+  /** Sends `signal` and waits for the process to end. */
+  stop(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts bin/acgd.js (built by {@link buildCommands}) and waits until it listens. */
+export async function startAcgd(args: string[]): Promise<TestAcgd> {
+  const proc = spawn(process.execPath, [join(REPO, "bin/acgd.js"), ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  proc.stderr!.on("data", (d) => (log += d));
+  const closed = new Promise<void>((r) => proc.on("close", () => r()));
+  while (!log.includes("listening on")) {
+    if (proc.exitCode !== null) throw new Error(`acgd exited: ${log}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    proc,
+    log: () => log,
+    stop: async (signal) => {
+      proc.kill(signal);
+      await closed;
+    },
+  };
+}
+
+/** Polls `cond` every 20 ms for up to `ms`; returns its last value. */
+export async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
+  return cond();
+}
+
+/** The absolute cgroup v2 directory a process is in. */
+export function cgroupDirOf(pid: number): string {
+  return join(cgroup2Mount()!, readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3));
 }

@@ -2,17 +2,16 @@
 // has no memory/cpu controllers here: processes, cgroup.procs and cgroup.kill
 // are real; limits are recorded as unenforced).
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { DaemonClient } from "../../runtime/client.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
-import { REPO, TEST_POLICY } from "./helpers.js";
+import { removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
 
 const ACG = join(REPO, "bin/acg.js");
-const ACGD = join(REPO, "bin/acgd.js");
 const root = join(cgroup2Mount()!, `acg-run-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-run-"));
 const policy = join(tmp, "test.acg");
@@ -26,18 +25,12 @@ function acg(args: string[], input?: string) {
 function callDirs(agentPath: string): string[] {
   return existsSync(agentPath) ? readdirSync(agentPath).filter((e) => e.startsWith("call-")) : [];
 }
-/** Removes the test tree bottom-up (cgroup dirs are removed with rmdir). */
-function removeTree(p: string) {
-  if (!existsSync(p)) return;
-  for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(p, e.name));
-  rmdirSync(p);
-}
 
 beforeAll(() => {
   writeFileSync(policy, TEST_POLICY);
 });
 afterAll(() => {
-  removeTree(root);
+  removeCgroupTree(root);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -90,20 +83,12 @@ describe("acg run standalone (--policy, no daemon)", () => {
 });
 
 describe("acg run through acgd", () => {
-  let daemon: ReturnType<typeof spawn>;
-  let log = "";
+  const acgdArgs = ["--policy", policy, "--socket", socket, "--cgroup-root", root];
+  let acgd: TestAcgd;
   beforeAll(async () => {
-    daemon = spawn(process.execPath, [ACGD, "--policy", policy, "--socket", socket, "--cgroup-root", root], { stdio: ["ignore", "ignore", "pipe"] });
-    daemon.stderr!.on("data", (d) => (log += d));
-    while (!log.includes("listening on")) {
-      if (daemon.exitCode !== null) throw new Error(`acgd exited: ${log}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    acgd = await startAcgd(acgdArgs);
   }, 20_000);
-  afterAll(async () => {
-    daemon.kill("SIGTERM");
-    await new Promise((r) => daemon.on("close", r));
-  });
+  afterAll(() => acgd.stop("SIGTERM"));
 
   it("runs a call in a cgroup the daemon made, matched by the policy", () => {
     const r = acg(["--socket", socket, "--agent", "d1", "--tool", "Read", "--", "sh", "-c", "grep '^0::' /proc/self/cgroup"]);
@@ -150,9 +135,7 @@ describe("acg run through acgd", () => {
       process.kill(own.pid, "SIGKILL");
       await waitPidfd(own.pidfd);
       closeSync(own.pidfd);
-      const end = Date.now() + 5000;
-      while (existsSync(call.cgroup) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-      expect(existsSync(call.cgroup)).toBe(false);
+      expect(await waitUntil(() => !existsSync(call.cgroup), 5000)).toBe(true);
     } finally {
       stranger.kill("SIGKILL");
       client.close();
@@ -184,11 +167,33 @@ describe("acg run through acgd", () => {
     }
   });
 
+  it("a restarted acgd (after kill -9) takes over a running call: status and usage list it, it ends when its process exits", async () => {
+    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 2"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
+    const [call] = callDirs(join(root, "default", "d5"));
+    await acgd.stop("SIGKILL");
+    acgd = await startAcgd(acgdArgs);
+    expect(acgd.log()).toContain(`took over ${call} of default/d5 (rule vcs, class interactive) from an earlier acgd`);
+    const client = await DaemonClient.connect(socket);
+    const status = (await client.request({ op: "status" })) as { calls: { call: string; rule: string }[] };
+    const usage = (await client.request({ op: "usage", agent: "d5" })) as { agents: { agent: string; calls: { call: string }[] }[] };
+    client.close();
+    expect(status.calls).toContainEqual(expect.objectContaining({ call, rule: "vcs" }));
+    expect(usage.agents.find((a) => a.agent === "default/d5")?.calls.map((c) => c.call)).toEqual([call]);
+    // acg itself lost its acgd: the command's status is still its answer.
+    expect(await new Promise((r) => p.on("close", r))).toBe(0);
+    expect(await waitUntil(() => !existsSync(join(root, "default", "d5", call!)), 5000)).toBe(true);
+    expect(acgd.log()).toMatch(new RegExp(`call ${call} \\(taken over\\) ended: `));
+  }, 20_000);
+
   it("status says which mechanism enforces what", () => {
     const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "status", "--socket", socket], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(r.stderr);
     expect(r.stdout).toMatch(/^policy runtime_test \([0-9a-f]{12}\), cgroup root /);
     expect(r.stdout).toMatch(/cpu: NOT enforced: the cpu controller is not available in this cgroup tree/);
     expect(r.stdout).toMatch(/memoryController: NOT available in this cgroup tree/);
+    expect(r.stdout).toMatch(/classifier: exec classifier NOT attached \(no compiled policy directory given \(pass acgd --policy COMPILED_DIR\)\): processes started without acg run stay in their agent's own cgroup/);
   });
 });

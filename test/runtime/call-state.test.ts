@@ -1,0 +1,121 @@
+// The running calls' state file, and a new ToolCalls taking over the tree an
+// earlier one left (what acgd does after a restart), on the host's real
+// cgroup v2 tree with real processes.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
+import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
+import { spawnInCgroup } from "../../runtime/loader.js";
+import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
+import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY, waitUntil } from "./helpers.js";
+
+const policy = policyOf(TEST_POLICY);
+const tmp = mkdtempSync(join(tmpdir(), "acg-state-"));
+const root = join(cgroup2Mount()!, `acg-state-test-${process.pid}`);
+const MiB = 1024 * 1024;
+
+afterAll(() => {
+  removeCgroupTree(root);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const store = (file: string, logs: string[] = []) => new CallStateStore(file, root, (m) => logs.push(m));
+
+describe("the state file", () => {
+  it("is named after the cgroup tree it describes", () => {
+    expect(defaultStateFile("/sys/fs/cgroup/agentcgroup")).toBe("/run/agentcgroup/calls-sys-fs-cgroup-agentcgroup.json");
+  });
+
+  it("round-trips the running calls, written by rename (no temporary file left), and is removed with the last call", () => {
+    const calls = new ToolCalls(policy, new CgroupTree(root));
+    const file = join(tmp, "rt.json");
+    const s = store(file);
+    calls.persistTo(s);
+    const call = calls.startCall({ agent: "s1", argv: ["make"], hints: ["memory=48MiB", "class=build"] });
+    const rec = s.load();
+    expect(rec.problems).toEqual([]);
+    expect(rec.records.get(call.id)).toEqual({
+      id: call.id, tenant: "default", agent: "s1", rule: "default", class: "build", intent: call.intent, limits: call.limits, startedAt: call.startedAt, events: call.events,
+    });
+    expect(readdirSync(tmp).filter((f) => f.startsWith("rt.json."))).toEqual([]);
+    return calls.endCall(call.id).then(() => expect(existsSync(file)).toBe(false));
+  });
+
+  it("reports a missing, corrupt, foreign or partly bad file without throwing", () => {
+    expect(store(join(tmp, "none.json")).load()).toEqual({ records: new Map(), problems: [] });
+    const bad = join(tmp, "bad.json");
+    writeFileSync(bad, "{\"version\":1,\"calls\":[");
+    expect(store(bad).load().problems).toEqual([expect.stringMatching(new RegExp(`^state file ${bad} is not valid JSON \\(.*\\): it is ignored$`))]);
+    writeFileSync(bad, JSON.stringify({ version: 1, cgroupRoot: "/elsewhere", calls: [] }));
+    expect(store(bad).load().problems).toEqual([`state file ${bad} describes the cgroup tree "/elsewhere", not ${root}: it is ignored`]);
+    writeFileSync(bad, JSON.stringify({ version: 1, cgroupRoot: root, calls: [{ id: "call-1-1" }] }));
+    expect(store(bad).load()).toEqual({ records: new Map(), problems: [`state file ${bad}: call 1: "tenant" is not a string: that entry is ignored`] });
+  });
+
+  it("logs a failed write once and keeps the calls running", () => {
+    const logs: string[] = [];
+    const calls = new ToolCalls(policy, new CgroupTree(root));
+    const blocker = join(tmp, "not-a-dir");
+    writeFileSync(blocker, "");
+    calls.persistTo(store(join(blocker, "state.json"), logs));
+    const a = calls.startCall({ agent: "s2", argv: ["make"] });
+    const b = calls.startCall({ agent: "s2", argv: ["make"] });
+    expect(calls.calls.has(a.id) && calls.calls.has(b.id)).toBe(true);
+    expect(logs).toEqual([`cannot write the state file ${join(blocker, "state.json")} (ENOTDIR): a restarted acgd could not take over the running calls`]);
+    return Promise.all([calls.endCall(a.id), calls.endCall(b.id)]);
+  });
+});
+
+describe("a new runtime taking over the tree", () => {
+  const live: { pid: number; pidfd: number }[] = [];
+  const start = (call: ToolCall, argv: string[]) => {
+    const p = spawnInCgroup({ file: "/bin/sleep", argv, cgroupPath: call.path, stdio: [null, null, null] });
+    live.push(p);
+    return p;
+  };
+
+  it("recovers calls with processes (rule, class, intents, limits), removes empty ones, and ends them when their last process exits", async () => {
+    const file = join(tmp, "takeover.json");
+    const before = new ToolCalls(policy, new CgroupTree(root));
+    before.persistTo(store(file));
+    const intent = before.startCall({ agent: "t1", argv: ["make"], hints: ["memory=48MiB", "class=build"] });
+    const vcs = before.startCall({ agent: "t1", tool: "Read", argv: ["sleep", "40"] });
+    const empty = before.startCall({ agent: "t2", argv: ["make"] });
+    const pIntent = start(intent, ["sleep", "41"]);
+    start(vcs, ["sleep", "40"]);
+    // A call cgroup nobody recorded (written by hand: an acgd without a state file): matched on its command line.
+    const unrecorded = join(root, "default", "t1", "call-1-99");
+    mkdirSync(unrecorded);
+    const pUnrecorded = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "42"], cgroupPath: unrecorded, stdio: [null, null, null] });
+    live.push(pUnrecorded);
+    // The earlier acgd dies here (nothing is ended); a new one reads what it left.
+    const after = new ToolCalls(policy, new CgroupTree(root));
+    const loaded = store(file).load();
+    const { calls, notes } = await after.recover(loaded.records);
+    expect(calls.map((c) => c.id).sort()).toEqual([intent.id, vcs.id, "call-1-99"].sort());
+    const got = after.calls.get(intent.id)!;
+    expect({ rule: got.rule.name, cls: got.cls.name, limits: got.limits, intent: got.intent, startedAt: got.startedAt }).toEqual({
+      rule: "default", cls: "build", limits: intent.limits, intent: intent.intent, startedAt: intent.startedAt,
+    });
+    expect(got.limits.baselineBytes).toBe(48 * MiB);
+    expect(after.calls.get(vcs.id)!.rule.name).toBe("vcs");
+    expect(got.events.at(-1)).toBe(`taken over by acgd ${process.pid} after a restart`);
+    expect(after.calls.get("call-1-99")!.rule.name).toBe("default");
+    expect(notes).toContain(`default/t1/call-1-99: no state record: taken over with rule 'default' (matched on "sleep 42")`);
+    expect(notes).toContain(`default/t2/${empty.id}: no processes left: removed (it ended while no acgd watched it)`);
+    expect(existsSync(empty.path)).toBe(false);
+    expect([...after.agents.keys()].sort()).toEqual(["default/s1", "default/s2", "default/t1", "default/t2"]);
+    // Ended when the last process exits.
+    const ended: string[] = [];
+    for (const c of calls) after.endWhenEmpty(c.id, (r) => ended.push(r.id));
+    await killAndReap(pIntent);
+    expect(await waitUntil(() => ended.includes(intent.id), 5000)).toBe(true);
+    expect(ended).toEqual([intent.id]);
+    expect(existsSync(intent.path)).toBe(false);
+    for (const p of live.splice(0)) if (p !== pIntent) await killAndReap(p);
+    await waitUntil(() => ended.length === 3, 5000);
+    expect(ended.sort()).toEqual([intent.id, vcs.id, "call-1-99"].sort());
+  });
+});

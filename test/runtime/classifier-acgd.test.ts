@@ -1,0 +1,69 @@
+// acgd with a compiled policy on the host: no sched_ext here, so the exec
+// classifier runs on objects of its own (real BPF: tp_btf/sched_process_exec
+// and its ring buffer), and a process exec'd in an agent's own cgroup is moved
+// into a tool call of its own.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compilePolicy } from "../../compiler/compile.js";
+import { DaemonClient } from "../../runtime/client.js";
+import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { spawnInCgroup } from "../../runtime/loader.js";
+import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+
+const root = join(cgroup2Mount()!, `acg-classifier-test-${process.pid}`);
+const tmp = mkdtempSync(join(tmpdir(), "acg-classifier-"));
+const compiled = join(tmp, "compiled");
+const socket = join(tmp, "acgd.sock");
+const git = join(tmp, "git");
+let acgd: TestAcgd;
+
+beforeAll(async () => {
+  const ir = policyOf(TEST_POLICY);
+  mkdirSync(compiled);
+  const r = await compilePolicy(ir, { outDir: compiled });
+  if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join("; "));
+  writeFileSync(join(compiled, "ir.json"), JSON.stringify(ir));
+  // A long-running `git` (the vcs rule matches exe == "git"): sleep under that name.
+  copyFileSync("/bin/sleep", git);
+  chmodSync(git, 0o755);
+  acgd = await startAcgd(["--policy", compiled, "--socket", socket, "--cgroup-root", root]);
+}, 120_000);
+afterAll(async () => {
+  await acgd.stop("SIGTERM");
+  removeCgroupTree(root);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+
+describe("acgd's exec classifier without a scheduler", () => {
+  it("is attached on its own maps, and moves a git exec'd in the agent's own cgroup into a vcs call that ends with it", async () => {
+    const client = await DaemonClient.connect(socket);
+    try {
+      const st = (await client.request({ op: "status" })) as { enforcement: Record<string, string> };
+      expect(st.enforcement["classifier"]).toMatch(/^exec classifier attached \(tp_btf\/sched_process_exec, own maps\)/);
+      const made = (await client.request({ op: "start_call", agent: "x1", argv: ["true"] })) as { call: string };
+      await client.request({ op: "end_call", call: made.call });
+      const leaf = join(root, "default", "x1", "agent");
+      const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: leaf, stdio: [null, null, null] });
+      const proc = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", `exec ${git} 30`], cgroupPath: leaf, stdio: [null, null, null] });
+      try {
+        expect(await waitUntil(() => cgroupDirOf(proc.pid) !== leaf, 5000)).toBe(true);
+        const cg = cgroupDirOf(proc.pid);
+        expect(dirname(cg)).toBe(join(root, "default", "x1"));
+        const calls = ((await client.request({ op: "status" })) as { calls: { cgroup: string; rule: string; class: string; events: string[] }[] }).calls;
+        expect(calls.find((c) => c.cgroup === cg)).toMatchObject({ rule: "vcs", class: "interactive" });
+        // Records are handled in order: the earlier default-rule exec was seen, and left where it is.
+        expect(cgroupDirOf(plain.pid)).toBe(leaf);
+        await killAndReap(proc);
+        expect(await waitUntil(() => !existsSync(cg), 5000)).toBe(true);
+      } finally {
+        await killAndReap(plain);
+        if (existsSync(`/proc/${proc.pid}`)) await killAndReap(proc);
+      }
+    } finally {
+      client.close();
+    }
+  }, 30_000);
+});
