@@ -94,6 +94,15 @@ export function starvationBoundNs(ir: PolicyIR): bigint {
   return BigInt(Math.min(Math.max(4 * longest, 20_000_000), 200_000_000));
 }
 
+/**
+ * How long a task of a starved queue may run on that queue's turn: 1/20 of
+ * the bound, at least 1 ms. With higher levels busy, a lower level so gets
+ * about 1/21 of the CPU (10 ms per 200 ms bound), whatever its own slice.
+ */
+export function starvedTurnNs(ir: PolicyIR): bigint {
+  return BigInt(Math.max(Number(starvationBoundNs(ir)) / 20, 1_000_000));
+}
+
 /** Where the IR does not fit the compiled shape (CAPACITY); empty when it fits. */
 export function capacityProblems(ir: PolicyIR): string[] {
   const out: string[] = [];
@@ -127,6 +136,7 @@ export function encodePolicy(ir: PolicyIR): Buffer {
       nr_patterns: ir.exePatterns.length,
       nr_pressure: ir.pressureRules.length,
       default_rule: ir.defaultRuleId,
+      starved_turn_ns: starvedTurnNs(ir),
     },
     classes: ir.classes.map((c) => ({ slice_ns: BigInt(c.sliceNs), cpu_weight: c.cpuWeight, priority: c.priority })),
     rules: ir.rules.map((r) => {

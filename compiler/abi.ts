@@ -211,6 +211,7 @@ export const policyHeaderStruct: StructSpec = {
     { name: "nr_pressure", type: "u32" },
     { name: "default_rule", type: "u32" },
     { name: "_pad", type: "u32" },
+    { name: "starved_turn_ns", type: "u64", doc: "longest run of a task on a starved queue's turn" },
   ],
 };
 
@@ -276,6 +277,7 @@ export const schedStateStruct: StructSpec = {
     { name: "task_clock", type: "u64", count: CAPACITY.classes, doc: "virtual clock of the tasks within each class" },
     { name: "level_vtime", type: "u64", count: 4, doc: "virtual clock of each level (3 used)" },
     { name: "queue_waiting_since_ns", type: "u64", count: QUEUES },
+    { name: "queue_starved_turn", type: "u32", count: QUEUES, doc: "1 while the queue's tasks run on a starvation turn (slices capped)" },
   ],
 };
 
@@ -298,6 +300,8 @@ export const taskCtxStruct: StructSpec = {
     { name: "vtime", type: "u64", doc: "the task's virtual time within its class queue" },
     { name: "class_id", type: "u32" },
     { name: "queue", type: "u32" },
+    { name: "slice_ns", type: "u64", doc: "the slice the task started its run with" },
+    { name: "resume_ns", type: "u64", doc: "the rest of a slice a waking kernel thread cut short, 0 if none" },
   ],
 };
 

@@ -32,6 +32,12 @@ static __always_inline void acg_task_set_slice(struct task_struct *p, u64 slice)
 		((struct task_struct___scx *)p)->scx.slice = slice;
 }
 
+/* What is left of the task's slice (direct, CO-RE relocated loads: p is trusted in sched_ext callbacks). */
+static __always_inline u64 acg_task_slice(struct task_struct *p)
+{
+	return ((struct task_struct___scx *)p)->scx.slice;
+}
+
 /* A direct (CO-RE relocated) load: p is a trusted pointer in sched_ext callbacks. */
 static __always_inline bool acg_task_runnable(struct task_struct *p)
 {

@@ -18,7 +18,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { execEventStruct, layoutOf } from "../../compiler/abi.js";
-import { starvationBoundNs } from "../../compiler/abi-encode.js";
+import { starvationBoundNs, starvedTurnNs } from "../../compiler/abi-encode.js";
 import type { PolicyIR, RuleIR } from "../../compiler/ir.js";
 import { ACG_NONE, KopCode, Tri, globMatch, kleeneEval } from "../../runtime/decide.js";
 import { BpfObject, RingBuffer, btfEnumValue, isBpfError, probeKernel, sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
@@ -44,6 +44,12 @@ export const TOLERANCE = {
   weightRatioHigh: 3 / 2,
   /** high vs low level: the high class gets at least this many times the low class's CPU. */
   highOverLow: 1.5,
+  /**
+   * ... and the low class at most this multiple of a starved turn's share
+   * (turn / (bound + turn)): TCG's 4 ms ticks stretch a 10 ms turn to 12 ms,
+   * and kernel threads and the runner take some of the high task's time.
+   */
+  turnShareOver: 2,
   /** A class's runtime counter must account for at least this share of its cgroup's cpu.stat usage. */
   attributedShare: 0.8,
   /** Other (non-default) classes may gain at most this share of the task's usage while it runs alone. */
@@ -250,17 +256,28 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
     for (const c of ir.classes) {
       await test(`${P}: task in a class-${c.name} tool call is counted in class ${c.id}`, async () => {
         const cg = classCg.get(c.id)!;
-        const before = po.classStats(ir.classes.length);
-        const u0 = cpuUsageUs(cg);
-        const p = start(cg, BUSY);
-        await sleep(400);
-        const pol = Number(readFileSync(`/proc/${p.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[38]);
-        await stop(p);
-        assert(pol !== 1 && pol !== 2, `the task is SCHED_OTHER/SCHED_EXT, not real-time (policy ${pol})`);
-        const after = po.classStats(ir.classes.length);
-        const usageNs = (cpuUsageUs(cg) - u0) * 1000;
+        // The runner is real-time: CPU it burns itself (a garbage collection after a
+        // large object load) is CPU the task cannot have. Such a window measures the
+        // runner, not the policy, and is repeated (up to 3 tries).
+        let window = { before: po.classStats(ir.classes.length), after: po.classStats(ir.classes.length), usageNs: 0, runnerMs: 0, wallMs: 0 };
+        for (let tries = 1; tries <= 3; tries++) {
+          const before = po.classStats(ir.classes.length);
+          const u0 = cpuUsageUs(cg);
+          const r0 = process.cpuUsage();
+          const t0 = performance.now();
+          const p = start(cg, BUSY);
+          await sleep(400);
+          const pol = Number(readFileSync(`/proc/${p.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[38]);
+          await stop(p);
+          assert(pol !== 1 && pol !== 2, `the task is SCHED_OTHER/SCHED_EXT, not real-time (policy ${pol})`);
+          const r = process.cpuUsage(r0);
+          window = { before, after: po.classStats(ir.classes.length), usageNs: (cpuUsageUs(cg) - u0) * 1000, runnerMs: (r.user + r.system) / 1000, wallMs: performance.now() - t0 };
+          if (window.usageNs > 20e6 || window.runnerMs < window.wallMs / 2) break;
+          console.log(`  (try ${tries}: the runner took ${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms of CPU itself, repeating)`);
+        }
+        const { before, after, usageNs } = window;
         const d = after.map((a, i) => ({ enq: a.enqueued - before[i]!.enqueued, run: Number(a.runtimeNs - before[i]!.runtimeNs) }));
-        assert(usageNs > 20e6, `the task ran: cgroup usage ${usageNs / 1e6} ms`);
+        assert(usageNs > 20e6, `the task ran: cgroup usage ${usageNs / 1e6} ms (the runner took ${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms)`);
         assert(d[c.id]!.enq > 0n, `class ${c.id} enqueued +${d[c.id]!.enq}`);
         assert(d[c.id]!.run >= TOLERANCE.attributedShare * usageNs,
           `class ${c.id} runtime +${(d[c.id]!.run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × cgroup usage ${(usageNs / 1e6).toFixed(1)} ms`);
@@ -322,17 +339,21 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
     const lo = byPrio[byPrio.length - 1]!;
     if (hi.priority !== lo.priority) {
       // The design's guarantee (docs/language.md, class priority): a lower level that has
-      // waited past the starvation bound runs first. So the low queue is served about once
-      // per bound + its slice; we require half of that, and a nonzero CPU share for the task.
+      // waited past the starvation bound runs first, for at most the starved turn. So the
+      // low queue is served about once per bound + turn; we require half of that, a nonzero
+      // CPU share, and at most the turn's share with TOLERANCE.turnShareOver of room.
       const boundMs = Number(starvationBoundNs(ir)) / 1e6;
-      await test(`${P}: high-level ${hi.name} vs low-level ${lo.name} on one CPU → high ≥ ${TOLERANCE.highOverLow}× low; low served at least every ~2 × starvation bound (${boundMs} ms), nonzero share`, async () => {
+      const turnMs = Number(starvedTurnNs(ir)) / 1e6;
+      const maxShare = TOLERANCE.turnShareOver * (turnMs / (boundMs + turnMs));
+      await test(`${P}: high-level ${hi.name} vs low-level ${lo.name} on one CPU → high ≥ ${TOLERANCE.highOverLow}× low; low served at least every ~2 × starvation bound (${boundMs} ms), share in (0, ${(100 * maxShare).toFixed(1)}%]`, async () => {
         const r = await contend(hi.id, lo.id, 3000);
         const { da, db } = r;
         const share = db / (da + db);
-        const minServed = Math.floor(r.wallMs / (boundMs + lo.sliceNs / 1e6) / 2);
+        const minServed = Math.floor(r.wallMs / (boundMs + turnMs) / 2);
         const detail = `high ${(da / 1000).toFixed(0)} ms, low ${(db / 1000).toFixed(1)} ms (share ${(share * 100).toFixed(2)}%), low queue served ${r.servedB}× in ${r.wallMs.toFixed(0)} ms (≥ ${minServed} required)`;
         assert(da >= TOLERANCE.highOverLow * db, `high not ahead: ${detail}`);
         assert(db > 0, `low task starved: ${detail}`);
+        assert(share <= maxShare, `low ran past its starved turns (${turnMs} ms per ${boundMs} ms bound): ${detail}`);
         assert(r.servedB >= minServed, `low queue served too rarely: ${detail}`);
         return detail;
       });
