@@ -4,8 +4,11 @@
 //   scheduler, repeats interleaved; per-callback run time and counts from
 //   bpf_stats (/proc/sys/kernel/bpf_stats_enabled, bpf_prog_info
 //   run_time_ns/run_cnt).
-// - `acg run` per call, hot-swap gap, acgd footprint: need the runtime; noted
-//   as not measured until it exists.
+// - the runtime: acgd running swe-agents' compiled directory (its scheduler
+//   attached), idle and with 100 concurrent tool calls; `acg run` per call;
+//   hot swaps through apply_policy of compiled directories: a data-only one
+//   (map writes and a generation flip) and a shape change (new objects, with
+//   the time tasks spent without a scheduler).
 //
 //   node dist/bench/overhead.js [--policies a.acg,b.acg] [--repeats 3] [--out FILE]
 //   node dist/bench/overhead.js --compile-only   (host: compile the objects into the cache)
@@ -45,8 +48,12 @@ export interface RuntimeOverhead {
   calls: { n: number; startP50Ms: number; startP95Ms: number; endP50Ms: number; rssPeakBytes: number; cpuS: number; wallS: number };
   /** `acg run -- /bin/true` against acgd vs `/bin/true` alone, wall ms (P50 of repeats). */
   acgRun: { repeats: number; acgRunP50Ms: number; bareP50Ms: number; overheadP50Ms: number } | null;
-  /** apply_policy round trip: the same shape with other numbers, and a policy with another shape. */
-  hotSwap: { dataOnlyMs: number[]; shapeChangeMs: number[] };
+  /**
+   * apply_policy of compiled directories, round trip ms: the same shape with
+   * other numbers (a data swap), and another shape and back (object swaps,
+   * with gapMs: detach of the old scheduler to attach of the new one).
+   */
+  hotSwap: { dataOnlyMs: number[]; shapeChangeMs: number[]; shapeGapMs?: number[] };
   error?: string;
 }
 
@@ -97,6 +104,28 @@ function parseArgs(argv: string[]): Opts {
 
 function objDir(policy: string): string {
   return join(repo, ".cache", "bench-objects", policy.replace(/^.*\//, "").replace(/\.acg$/, ""));
+}
+
+/** The policy whose compiled directory acgd runs for the runtime overheads. */
+const RUNTIME_POLICY = join(repo, "policies", "swe-agents.acg");
+
+/**
+ * The hot-swap variants of RUNTIME_POLICY, as policy files beside the
+ * objects: "data" changes a baseline (same code: a data swap); "shape" drops
+ * every baseline, burst and over_high, so its scheduler is compiled without
+ * memory demotion (other code: an object swap).
+ */
+function swapVariants(): { data: string; shape: string } {
+  const src = readFileSync(RUNTIME_POLICY, "utf8");
+  const data = src.replace(/memory\.baseline = 512MiB/, "memory.baseline = 640MiB");
+  const shape = src.split("\n").filter((l) => !/^\s*(memory\.baseline|memory\.burst|over_high)\b/.test(l)).join("\n");
+  if (data === src || shape === src) throw new Error(`${RUNTIME_POLICY} no longer has what the hot-swap variants change (a 512MiB baseline; baselines at all)`);
+  const dir = join(repo, ".cache", "bench-objects");
+  mkdirSync(dir, { recursive: true });
+  const files = { data: join(dir, "swe-agents-data.acg"), shape: join(dir, "swe-agents-shape.acg") };
+  writeFileSync(files.data, data);
+  writeFileSync(files.shape, shape);
+  return files;
 }
 
 /** Compiles a policy (front end, lowering, back end); returns its IR and the object dir. */
@@ -236,11 +265,11 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
     });
   }
   try {
-    result.runtime = await runtimeOverhead(join(repo, "policies", "swe-agents.acg"), log);
+    result.runtime = await runtimeOverhead(log);
   } catch (e) {
     notes.push(`runtime overheads failed: ${e instanceof Error ? e.message : String(e)}`);
   }
-  notes.push("acgd is started here on the policy's .acg source, so it attaches no scheduler and enforces memory through cgroup v2 files; the hot-swap figures are apply_policy round trips of policy source text (parse, check, lower, re-apply limits), not a BPF map or object swap (the runtime's own guest tests measure those).");
+  notes.push("acgd runs swe-agents' compiled directory: its sched_ext scheduler is attached for the tool calls and `acg run` figures, and memory is enforced through cgroup v2 files. A data-only hot swap writes the inactive policy generation and flips it (no gap); a shape change loads the new objects, detaches the old scheduler and attaches the new one, and the gap is the time in between, when tasks ran on the kernel's default scheduler.");
   notes.push("Under TCG every instruction is emulated, so absolute times are far from hardware; the ratio between schedulers on the same emulated CPU is the figure to read. Repeats are interleaved (default, then each policy) to spread host noise.");
   return result;
 }
@@ -253,7 +282,7 @@ function procStat(pid: number): { rss: number; cpuS: number } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function runtimeOverhead(policy: string, log: (s: string) => void): Promise<RuntimeOverhead> {
+async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhead> {
   const { spawn, spawnSync } = await import("node:child_process");
   const { DaemonClient } = await import("../runtime/client.js");
   const { removeCgTree, mkCg, enableControllers } = await import("./cgroupfs.js");
@@ -263,7 +292,9 @@ async function runtimeOverhead(policy: string, log: (s: string) => void): Promis
   enableControllers("/sys/fs/cgroup", ["memory", "cpu", "pids"]);
   enableControllers(root, ["memory", "cpu", "pids"]);
   const sock = "/tmp/acg-bench-overhead.sock";
-  const acgd = spawn(process.execPath, [join(repo, "bin", "acgd.js"), "--policy", policy, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"], { stdio: ["ignore", "ignore", "inherit"] });
+  const variants = swapVariants();
+  const [base, data, shape] = await Promise.all([compiled_(RUNTIME_POLICY), compiled_(variants.data), compiled_(variants.shape)]);
+  const acgd = spawn(process.execPath, [join(repo, "bin", "acgd.js"), "--policy", base.dir, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"], { stdio: ["ignore", "ignore", "inherit"] });
   try {
     for (let i = 0; i < 300 && !existsSync(sock); i++) await sleep(100);
     if (!existsSync(sock)) throw new Error("acgd did not open its socket within 30 s");
@@ -328,28 +359,35 @@ async function runtimeOverhead(policy: string, log: (s: string) => void): Promis
     }
     acgRun = { repeats: reps, acgRunP50Ms: quantile(viaAcg, 0.5), bareP50Ms: quantile(bare, 0.5), overheadP50Ms: quantile(viaAcg, 0.5) - quantile(bare, 0.5) };
     log(`overhead: acg run -- /bin/true: ${acgRun.acgRunP50Ms.toFixed(0)} ms vs ${acgRun.bareP50Ms.toFixed(1)} ms bare`);
-    // Hot swap: apply_policy round trips.
-    const src = readFileSync(policy, "utf8");
-    const dataOnly = (k: number) => src.replace(/memory\.baseline = 512MiB/, `memory.baseline = ${512 + k}MiB`);
-    const shape = (k: number) => src.replace(/(class background \{[^}]*\})/, `$1\n  class extra${k} { priority = low; cpu.weight = 10; latency = 80ms }`);
+    // Hot swap: apply_policy of compiled directories. Each round: the data
+    // variant (same shape as the base: a data swap), the shape variant and
+    // the base again (object swaps both ways).
+    const apply = async (dir: string, want: "data" | "objects") => {
+      const t = performance.now();
+      const r = (await c.request({ op: "apply_policy", dir })) as { scheduler: { kind: string; gapMs?: number } | null };
+      const ms = performance.now() - t;
+      if (r.scheduler?.kind !== want) throw new Error(`apply_policy ${dir}: expected a ${want} swap, got ${JSON.stringify(r.scheduler)}`);
+      return { ms, gapMs: r.scheduler.gapMs };
+    };
     const dataOnlyMs: number[] = [];
     const shapeChangeMs: number[] = [];
+    const shapeGapMs: number[] = [];
     for (let k = 1; k <= 3; k++) {
-      let t = performance.now();
-      await c.request({ op: "apply_policy", source: dataOnly(k), name: "swe-agents-data.acg" });
-      dataOnlyMs.push(performance.now() - t);
-      t = performance.now();
-      await c.request({ op: "apply_policy", source: shape(k), name: "swe-agents-shape.acg" });
-      shapeChangeMs.push(performance.now() - t);
+      dataOnlyMs.push((await apply(data.dir, "data")).ms);
+      for (const dir of [shape.dir, base.dir]) {
+        const r = await apply(dir, "objects");
+        shapeChangeMs.push(r.ms);
+        if (r.gapMs !== undefined) shapeGapMs.push(r.gapMs);
+      }
     }
-    log(`overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms`);
+    log(`overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms (gap ${shapeGapMs.map((x) => x.toFixed(0)).join("/")} ms)`);
     c.close();
     return {
       policy: "swe-agents",
       idle: { rssBytes: a1.rss, cpuPct: (100 * (a1.cpuS - a0.cpuS)) / idleS, idleS },
       calls: { n, startP50Ms: quantile(startMs, 0.5), startP95Ms: quantile(startMs, 0.95), endP50Ms: quantile(endMs, 0.5), rssPeakBytes: rssPeak, cpuS: b1.cpuS - b0.cpuS, wallS },
       acgRun,
-      hotSwap: { dataOnlyMs, shapeChangeMs },
+      hotSwap: { dataOnlyMs, shapeChangeMs, shapeGapMs },
     };
   } finally {
     acgd.kill("SIGTERM");
@@ -363,7 +401,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
   try {
     const o = parseArgs(process.argv.slice(2));
     if (o.compileOnly) {
-      for (const p of o.policies) {
+      const variants = swapVariants();
+      for (const p of [...o.policies, variants.data, variants.shape]) {
         const { dir } = await compile(p);
         log(`compiled ${p} -> ${dir}`);
       }

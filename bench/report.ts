@@ -354,13 +354,13 @@ function overheadSection(o: OverheadResult): string[] {
   }
   const rt = o.runtime;
   if (rt) {
-    out.push(`Runtime (acgd with \`policies/${rt.policy}.acg\`, measured in the same guest boot):`, "");
+    out.push(`Runtime (acgd running the compiled \`policies/${rt.policy}.acg\`, its scheduler attached, measured in the same guest boot):`, "");
     out.push(mdTable(["what", "measured"], [
       [`acgd idle (${rt.idle.idleS} s)`, `${f(rt.idle.rssBytes / MiB, 1)} MiB resident, ${f(rt.idle.cpuPct, 2)}% of one CPU`],
       [`${rt.calls.n} concurrent tool calls (all start_call requests sent at once over one connection, so each waits for those before it; a 1 MiB process in each for 3 s; end_call)`, `start_call P50 ${f(rt.calls.startP50Ms, 1)} ms, P95 ${f(rt.calls.startP95Ms, 1)} ms; end_call P50 ${f(rt.calls.endP50Ms, 1)} ms; acgd peak ${f(rt.calls.rssPeakBytes / MiB, 1)} MiB resident, ${f(rt.calls.cpuS, 2)} s CPU over ${f(rt.calls.wallS, 1)} s`],
       ["`acg run -- /bin/true` vs `/bin/true`", rt.acgRun ? `${f(rt.acgRun.acgRunP50Ms, 0)} ms vs ${f(rt.acgRun.bareP50Ms, 1)} ms (P50 of ${rt.acgRun.repeats}): +${f(rt.acgRun.overheadP50Ms, 0)} ms per call, mostly starting node under TCG` : "–"],
-      ["policy hot swap, same shape (a baseline changed)", `${rt.hotSwap.dataOnlyMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy`],
-      ["policy hot swap, new shape (a class added)", `${rt.hotSwap.shapeChangeMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy`],
+      ["policy hot swap, same shape (a baseline changed): map writes and a generation flip", `${rt.hotSwap.dataOnlyMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy; no time without the scheduler`],
+      ["policy hot swap, new code (no memory baselines, and back): new objects replace the scheduler", `${rt.hotSwap.shapeChangeMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy${rt.hotSwap.shapeGapMs?.length ? `; tasks on the default scheduler for ${rt.hotSwap.shapeGapMs.map((x) => f(x, 1)).join(", ")} ms (detach to attach)` : ""}`],
     ]), "");
   }
   for (const n of o.notes ?? []) out.push(`- ${n}`);
