@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The in-guest half of scripts/demo.sh: start acgd with a compiled policy, run
-# tool calls of two agents under it, show the status, hot-swap a changed policy.
+# tool calls of two agents under it, let the exec classifier move an agent's
+# unwrapped process into a call, show the status, hot-swap a changed policy.
 #   scripts/demo-guest.sh COMPILED_DIR CHANGED_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,9 @@ step "acgd --policy $compiled"
 node bin/acgd.js --policy "$compiled" >/tmp/acgd.log 2>&1 &
 acgd_pid=$!
 trap 'kill "$acgd_pid" 2>/dev/null || true; wait "$acgd_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
+# Under TCG acgd takes 20-30 s to start: loading the classifier beside the
+# scheduler means verifying it (a few seconds of emulated CPU).
+for _ in $(seq 1 1200); do
   [ -S "$ACG_SOCKET" ] && break
   kill -0 "$acgd_pid" 2>/dev/null || { cat /tmp/acgd.log; echo "acgd exited" >&2; exit 1; }
   sleep 0.1
@@ -35,6 +38,23 @@ b=$!
 acg run --agent alice --tool Bash --hint memory=6GiB -- cat /proc/self/cgroup &
 c=$!
 wait "$a" "$b" "$c"
+
+step "an agent's own process, not wrapped in acg run: the exec classifier moves it"
+# alice's shell (in her agent cgroup) runs \`tail -f\`, which the inspect rule
+# matches: acgd sees the exec in the classifier's ring buffer and moves the
+# process into a tool-call cgroup of its own.
+leaf=/sys/fs/cgroup/agentcgroup/default/alice/agent
+[ -d "$leaf" ] || { echo "alice's agent cgroup $leaf is missing" >&2; exit 1; }
+sh -c "echo \$\$ >$leaf/cgroup.procs && exec tail -f /dev/null" &
+t=$!
+for _ in $(seq 1 100); do
+  grep -q '/call-' "/proc/$t/cgroup" && break
+  sleep 0.1
+done
+echo "tail (pid $t) is in $(cut -d: -f3 "/proc/$t/cgroup")"
+acgc status
+kill "$t"
+wait "$t" 2>/dev/null || true
 
 step "acgc status"
 acgc status
