@@ -21,6 +21,7 @@ import { parseAllocLog } from "./alloc-log.js";
 import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
 import { buildPlan, curveText, type AgentPlan, type ProcessPlan, type ReplayPlan } from "./plan.js";
 import { defaultTraceDir, quantile } from "../traces/read.js";
+import { restoreDefaultScheduler } from "./sched-ext.js";
 
 const MiB = 1024 * 1024;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -334,6 +335,7 @@ export class AcgLauncher implements Launcher {
       this.daemon.kill("SIGTERM");
       await Promise.race([new Promise((r) => this.daemon!.on("exit", r)), sleep(5000)]);
     }
+    await restoreDefaultScheduler();
     removeCgTree(this.root);
   }
 }
@@ -667,6 +669,8 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
   rmSync(o.workDir, { recursive: true, force: true });
   const binDir = join(o.workDir, "bin");
   makeBinDir(plan, binDir, o.allocBin);
+  // Setups without a policy run on the kernel's own scheduler, whatever ran before.
+  await restoreDefaultScheduler();
   const runs: RunResult[] = [];
   const skipped: { setup: string; reason: string }[] = [];
   for (const setup of o.setups) {

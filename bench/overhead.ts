@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { quantile } from "../traces/read.js";
+import { restoreDefaultScheduler } from "./sched-ext.js";
 import type { BpfObject as BpfObjectT, ProgramStats } from "../runtime/loader.js";
 
 export interface CallbackStat {
@@ -182,7 +183,7 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
     kind: "overhead",
     date: new Date().toISOString(),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
-    workload: `acg-cpu ${o.cpuArgs.join(" ")} (4 processes on 2 vCPUs: busy loops with ${"a 500 µs sleep"} every round)`,
+    workload: `acg-cpu ${o.cpuArgs.join(" ")} (4 processes on 2 vCPUs${process.env["ACG_TCG_THREAD"] === "single" ? ", both emulated on one host thread (single-threaded TCG)" : ""}: busy loops with a 500 µs sleep every round)`,
     repeats: o.repeats,
     baseline: null,
     scheduler: [],
@@ -200,6 +201,8 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
       result.scheduler.push({ policy: p, wallS: [], p50S: NaN, minS: NaN, ratioP50: null, callbacks: [], bpfShare: null, error: e instanceof Error ? e.message : String(e) });
     }
   }
+  // The default scheduler must be the kernel's own, whatever ran before.
+  await restoreDefaultScheduler();
   writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
   runWorkload(bin, o.cpuArgs); // warm-up
   const base: number[] = [];
@@ -392,6 +395,7 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
   } finally {
     acgd.kill("SIGTERM");
     await Promise.race([new Promise((r) => acgd.on("exit", r)), sleep(5000)]);
+    await restoreDefaultScheduler();
     removeCgTree(root);
   }
 }
@@ -411,6 +415,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
       mkdirSync(dirname(o.out), { recursive: true });
       writeFileSync(o.out, JSON.stringify(r, null, 1) + "\n");
       log(`overhead: wrote ${o.out}`);
+      // Written either way (the report shows what failed), but a part that failed fails the run.
+      const failed = [...r.scheduler.filter((x) => x.error).map((x) => x.policy), ...(r.runtime ? [] : ["runtime"])];
+      if (failed.length) {
+        log(`overhead: not measured: ${failed.join(", ")}`);
+        process.exitCode = 1;
+      }
     }
   } catch (e) {
     log(`overhead: ${e instanceof Error ? e.message : String(e)}`);

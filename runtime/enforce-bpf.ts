@@ -40,6 +40,18 @@ export function defaultPins(): SchedulerPins {
   return { dir: "/sys/fs/bpf/agentcgroup/scheduler", stateFile: "/run/agentcgroup/scheduler.json" };
 }
 
+/**
+ * Ends the enforcement a stopped acgd left pinned: removes the scheduler's
+ * pins and record, so that its link, unreferenced, detaches. For tools that
+ * start and stop acgd and want the kernel's default scheduler back (the
+ * benchmark between setups); a running acgd does this itself when it loads
+ * another policy.
+ */
+export function dropSchedulerPins(pins: SchedulerPins = defaultPins()): void {
+  if (existsSync(pins.dir)) for (const f of readdirSync(pins.dir)) rmSync(join(pins.dir, f), { force: true });
+  rmSync(pins.stateFile, { force: true });
+}
+
 function readState(file: string): PinnedState | null {
   try {
     return JSON.parse(readFileSync(file, "utf8")) as PinnedState;
@@ -136,8 +148,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
 
   /** Removes the pins of a scheduler this acgd will not use: with its link pin gone, it detaches. */
   #dropPinned(): void {
-    for (const f of readdirSync(this.#pins.dir)) rmSync(join(this.#pins.dir, f), { force: true });
-    rmSync(this.#pins.stateFile, { force: true });
+    dropSchedulerPins(this.#pins);
   }
 
   /** Runs the exec classifier on the scheduler's objects (maps shared); throws, attaching nothing, if it does not load. */

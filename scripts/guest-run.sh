@@ -10,6 +10,11 @@
 #   --mem SIZE       guest memory, qemu syntax: 2G, 512M   (ACG_GUEST_MEM, 2G)
 #   --cpus N         guest vCPUs                           (ACG_GUEST_CPUS, host's)
 #   --accel A        auto | kvm | tcg                      (ACG_ACCEL, auto)
+#   --tcg-thread T   multi | single: TCG's vCPUs on one host thread each, or
+#                    all on one (ACG_TCG_THREAD, multi). Under multi, sched_ext
+#                    enable/disable (static-key text patching) intermittently
+#                    oopses on another vCPU with a stale int3; single avoids it
+#                    at the price of speed (docs/kernel-tests.md, "Why one vCPU")
 #   --share DIR      writable shared tree                  (ACG_GUEST_SHARE,
 #                    default: the git top level of the current directory)
 #   -q, --quiet      no informational lines on stderr      (ACG_GUEST_QUIET=1)
@@ -35,6 +40,7 @@ timeout_s=${ACG_GUEST_TIMEOUT:-600}
 mem=${ACG_GUEST_MEM:-2G}
 cpus=${ACG_GUEST_CPUS:-$(nproc)}
 accel=${ACG_ACCEL:-auto}
+tcg_thread=${ACG_TCG_THREAD:-multi}
 share=${ACG_GUEST_SHARE:-}
 quiet=${ACG_GUEST_QUIET:-0}
 while [ $# -gt 0 ]; do
@@ -43,6 +49,7 @@ while [ $# -gt 0 ]; do
     --mem) mem=${2:?--mem needs a value}; shift 2 ;;
     --cpus) cpus=${2:?--cpus needs a value}; shift 2 ;;
     --accel) accel=${2:?--accel needs a value}; shift 2 ;;
+    --tcg-thread) tcg_thread=${2:?--tcg-thread needs a value}; shift 2 ;;
     --share) share=${2:?--share needs a value}; shift 2 ;;
     -q|--quiet) quiet=1; shift ;;
     -h|--help) usage 0 ;;
@@ -58,6 +65,7 @@ info() { [ "$quiet" = 1 ] || log "$@"; }
 [[ "$cpus" =~ ^[1-9][0-9]*$ ]] || die "--cpus must be a positive integer, got '$cpus'"
 [[ "$mem" =~ ^[0-9]+[MG]$ ]] || die "--mem must look like 512M or 2G, got '$mem'"
 case "$accel" in auto|kvm|tcg) ;; *) die "--accel must be auto, kvm or tcg, got '$accel'" ;; esac
+case "$tcg_thread" in multi|single) ;; *) die "--tcg-thread must be multi or single, got '$tcg_thread'" ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root (virtiofsd serves the host's files to the guest)"
 for tool in qemu-system-x86_64 /usr/lib/qemu/virtiofsd timeout flock; do
   command -v "$tool" >/dev/null || die "$tool not found; run scripts/setup-system.sh"
@@ -132,7 +140,7 @@ base_args=(-nodefaults -no-user-config -display none -no-reboot
 accel_args() {
   case "$1" in
     kvm) echo "-accel kvm -cpu host" ;;
-    tcg) echo "-accel tcg,thread=multi -cpu max" ;;
+    tcg) echo "-accel tcg,thread=$tcg_thread -cpu max" ;;
   esac
 }
 cmdline_base="console=ttyS0 panic=-1 oops=panic quiet loglevel=4 rdinit=/init"
@@ -172,7 +180,7 @@ cat "$run/stderr.fifo" >&2 & readers+=($!)
 pids+=("${readers[@]}")
 : >"$run/status"
 
-info "booting $(cut -d' ' -f1 "$kdir/version") ($accel, $cpus cpus, $mem), sharing $share; logs in $run"
+info "booting $(cut -d' ' -f1 "$kdir/version") ($accel$([ "$accel" = tcg ] && echo ", $tcg_thread-threaded"), $cpus cpus, $mem), sharing $share; logs in $run"
 t_qemu=$(date +%s.%N)
 # shellcheck disable=SC2046
 timeout -k 5 "$timeout_s" qemu-system-x86_64 $(accel_args "$accel") "${base_args[@]}" \
