@@ -74,7 +74,7 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
     writeFileSync(join(results, "stats.json"), JSON.stringify(s, null, 1) + "\n");
     log(`stats: ${s.totals.runs} runs, ${s.totals.calls} tool calls -> bench/results/stats.json`);
   }
-  const guestCmds: string[] = [];
+  const isolationCmds: string[] = [];
   const overheadCmds: string[] = [];
   if (only.has("isolation")) {
     // One replay per seed (the seed moves the agents' alignment); seed 1 writes
@@ -86,15 +86,14 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
       const r = await compileScaledPolicy(repo, resolve(repo, setup.slice("policy:".length)), o0.scale, o0.speed);
       log(r.ok ? r.message : `${setup}: not compiled (${r.message}); acgd will run it without its scheduler`);
     }
-    // A fresh run (not --append) replaces the pooled results: results of seeds
-    // it does not run would come from other code.
+    // A fresh run (not --append) replaces the pooled results: results of an
+    // earlier run (other seeds, or a seed whose boot fails now) would come
+    // from other code.
     if (guest && !isoArgs.includes("--append")) {
       for (const n of readdirSync(results)) {
-        const m = /^isolation-seed(\d+)\.json$/.exec(n);
-        if (m && !seeds.includes(Number(m[1]))) {
-          rmSync(join(results, n));
-          log(`isolation: removed ${n} (seed ${m[1]} is not part of this run)`);
-        }
+        if (!/^isolation(-seed\d+)?\.json$/.test(n)) continue;
+        rmSync(join(results, n));
+        log(`isolation: removed the earlier ${n}`);
       }
     }
     for (const seed of seeds) {
@@ -104,7 +103,7 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
       const out = seed === 1 ? "bench/results/isolation.json" : `bench/results/isolation-seed${seed}.json`;
       // Extra seeds stop stalled runs sooner, to keep the guest time down.
       const extra = seed === 1 ? [] : ["--limit-factor", "2", "--no-timeline"];
-      guestCmds.push(["node", "dist/bench/isolation.js", "--plan", relative(repo, planFile), "--seed", String(seed), "--out", out, ...extra, ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")].map(shq).join(" "));
+      isolationCmds.push(["node", "dist/bench/isolation.js", "--plan", relative(repo, planFile), "--seed", String(seed), "--out", out, ...extra, ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")].map(shq).join(" "));
     }
   }
   if (only.has("overhead")) {
@@ -114,15 +113,16 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
       failed++;
     } else overheadCmds.push("node dist/bench/overhead.js --out bench/results/overhead.json");
   }
-  // Two boots: the overheads attach and detach schedulers some 20 times, which
-  // under multi-threaded TCG intermittently oopses on the other vCPU (a stale
-  // int3 from static-key text patching); they run with TCG's vCPUs on one host
-  // thread. The replays keep a host thread per vCPU: they run far fewer attach
-  // cycles, and their timing depends on the guest's speed.
+  // One boot per seed, then one for the overheads. Sched_ext enable/disable
+  // (static-key text patching) intermittently oopses a multi-threaded TCG
+  // guest on the other vCPU (a stale int3): the overheads, with some 20
+  // attach cycles, run with TCG's vCPUs on one host thread; the replays keep a
+  // host thread per vCPU (their timing depends on the guest's speed), and a
+  // boot of their own each, so that such an oops costs one seed, not the run.
   const boots = [
-    { cmds: guestCmds, tcgThread: "multi" },
-    { cmds: overheadCmds, tcgThread: "single" },
-  ].filter((b) => b.cmds.length);
+    ...isolationCmds.map((c) => ({ cmds: [c], tcgThread: "multi" })),
+    ...(overheadCmds.length ? [{ cmds: overheadCmds, tcgThread: "single" }] : []),
+  ];
   for (const boot of boots) {
     if (!guest) {
       log(`--no-guest: skipping ${boot.cmds.length} guest part(s): ${boot.cmds.join("; ")}`);
