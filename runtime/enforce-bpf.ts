@@ -19,7 +19,8 @@ import { ExecClassifier } from "./exec-classifier.js";
 import { cgroupIdOf, PolicyObjects, type ExitInfo } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
-const STATE_FILE = "/sys/kernel/sched_ext/state";
+/** sched_ext's state: "enabled" while a BPF scheduler runs. */
+export const SCHED_EXT_STATE = "/sys/kernel/sched_ext/state";
 /** How often the scheduler's state is checked: ejection is noticed within this. */
 const EJECT_CHECK_MS = 500;
 
@@ -62,7 +63,7 @@ function readState(file: string): PinnedState | null {
 
 function readSchedState(): string {
   try {
-    return readFileSync(STATE_FILE, "utf8").trim();
+    return readFileSync(SCHED_EXT_STATE, "utf8").trim();
   } catch {
     return "unknown";
   }
@@ -121,7 +122,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
         po.close();
       }
       // Another policy's (or a dead) scheduler: it makes way for this one.
-      this.#dropPinned();
+      dropSchedulerPins(this.#pins);
       this.#log(`dropped the pinned scheduler of ${pinned.dir} (another policy, or no longer running)`);
     }
     const po = PolicyObjects.open(dir);
@@ -146,10 +147,6 @@ export class BpfSchedulerEnforcer implements Enforcer {
     writeFileSync(this.#pins.stateFile, JSON.stringify({ dir, sourceHash } satisfies PinnedState));
   }
 
-  /** Removes the pins of a scheduler this acgd will not use: with its link pin gone, it detaches. */
-  #dropPinned(): void {
-    dropSchedulerPins(this.#pins);
-  }
 
   /** Runs the exec classifier on the scheduler's objects (maps shared); throws, attaching nothing, if it does not load. */
   runClassifier(classifier: ExecClassifier): void {
