@@ -27,7 +27,8 @@
 # boot or did not report a status); the console log is printed in both cases.
 #
 # Other knobs: ACG_CACHE_DIR (default /var/cache/agentcgroup): kernel,
-# initramfs, and runs/<id>/ with console.log, qemu.log, virtiofsd logs.
+# initramfs, runs/<id>/ with console.log, qemu.log, virtiofsd logs, and
+# guest.lock, which makes guests on one machine run one after another.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -168,6 +169,16 @@ if [ "$accel" = auto ]; then
     info "KVM $( [ $accel = kvm ] && echo works || echo "is not usable here ($(tail -n1 "$run/probe-qemu.log"))"), using $accel"
     echo "$accel" >"$probe_file"
   fi
+fi
+
+# One guest at a time on this machine: two TCG guests on 2 cores make each
+# other's timing-sensitive measurements meaningless and can double boot times
+# past any timeout. The wait does not count against --timeout.
+lock=$cache/guest.lock
+exec 8>"$lock"
+if ! flock -n 8; then
+  info "waiting for another guest on this machine to finish ($lock)"
+  flock 8
 fi
 
 start_virtiofsd hostroot / always   # read-only in the guest: cache freely
