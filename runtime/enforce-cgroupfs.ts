@@ -248,10 +248,22 @@ export class CgroupfsEnforcer implements Enforcer {
     st.timer.unref();
   }
 
-  #setHigh(st: MemoryState, v: bigint): void {
+  #setHigh(st: MemoryState, decided: bigint): void {
+    // A ladder's cap (the domain is short of memory) overrides the call's own allowance.
+    const caps = st.call.memoryHighCaps;
+    const cap = caps?.size ? BigInt(Math.min(...caps.values())) : null;
+    const v = cap !== null && cap < decided ? cap : decided;
     if (st.high === v) return;
     st.high = v;
     this.#calls.tree.setKnob(st.call.path, "memory.high", String(v));
+  }
+
+  /** Decides a call's memory.high afresh (a ladder lifted its cap). */
+  reevaluate(call: ToolCall): void {
+    const st = this.#mem.get(call.id);
+    if (!st) return;
+    st.high = null;
+    this.#evaluate(st);
   }
 
   #kill(st: MemoryState, why: string): void {

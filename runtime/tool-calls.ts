@@ -76,6 +76,8 @@ export interface ToolCall {
   killedBy?: string;
   /** When the runtime kills a call, what the agent should do about it (a retry hint). */
   killAdvice?: string;
+  /** Ceilings on memory.high set by ladders (domain → bytes): the burst logic never writes above the lowest. */
+  memoryHighCaps?: Map<string, number>;
   /** oom_score_adj for its processes (set at clone3 time, inherited by children). */
   oomScoreAdj: number;
 }
