@@ -91,7 +91,7 @@ export function parseHints(hints: readonly string[]): ParsedHints {
 export function grantIntent(policy: PolicyIR, profile: AgentProfileIR, req: IntentRequest): GrantedIntent {
   const b = profile.intent;
   const refuse = b.excess === "refuse";
-  const granted: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, rank: null, log: [] };
+  const granted: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, log: [] };
   const deny = (msg: string, clampNote: string | null) => {
     if (refuse) throw new IntentError(`${msg} (intent.excess = refuse)`);
     granted.log.push(clampNote ?? `${msg}: ignored`);

@@ -380,7 +380,7 @@ export class ToolCalls {
     const facts = this.#processFacts(path);
     const inferred = matchRule(policy, facts);
     const inferredCls = policy.classes[inferred.classId] ?? policy.classes[0]!;
-    const intent: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, rank: null, log: [] };
+    const intent: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, log: [] };
     const why = rec ? `its recorded rule '${rec.rule}' or class '${rec.class}' is not in policy '${policy.name}'` : "no state record";
     notes.push(`${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))})`);
     let startedAt = Date.now();
