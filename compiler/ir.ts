@@ -8,6 +8,9 @@
 
 export const IR_VERSION = 2;
 
+/** The tenant (cgroup directory) of agents that belong to no tenant of the policy. */
+export const NO_TENANT = "default";
+
 /** Priority levels, strict between levels (with a starvation bound), 0 = highest. */
 export const PRIORITY_LEVELS = ["high", "normal", "low"] as const;
 export type PriorityName = (typeof PRIORITY_LEVELS)[number];
@@ -103,7 +106,7 @@ export interface OverHighIR {
   killAfterNs: number | null;
 }
 
-export type MatchSubject = "exe" | "path" | "argv" | "tool" | "hint";
+export type MatchSubject = "exe" | "path" | "argv" | "tool" | "hint" | "tenant";
 
 export type MatchIR =
   | { kind: "true" }

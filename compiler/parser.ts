@@ -401,7 +401,7 @@ class PolicyParser extends EmbeddedActionsParser {
   }
 
   private predicate = this.RULE("predicate", (): A.Predicate => {
-    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }]);
+    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }, { ALT: () => this.CONSUME(T.Kw.tenant) }]);
     const op = this.OR2([
       { ALT: () => (this.CONSUME(T.EqEq), "==" as const) },
       { ALT: () => (this.CONSUME(T.NotEq), "!=" as const) },
