@@ -102,7 +102,7 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
         const outPath = join(outDir, file);
         const outcome = await buildObject({
           sourcePath: sourcePaths.get(s.object)!, sourceText: s.text, headerText: c.header.text,
-          templateVersion: c.templateVersion, includeDirs: [outDir, includeDir()], outPath,
+          includesHash: c.includesHash, includeDirs: [outDir, includeDir()], outPath,
         }, clang);
         return { s, outPath, outcome };
       }))

@@ -1,7 +1,9 @@
 // Renders the BPF C sources of a policy from bpf-templates/*.bpf.c.hbs and
 // the shared ABI header from compiler/abi.ts. Templates hold the code; the
 // policy reaches them only through the few values below (names, feature
-// switches): its numbers and tables are map data (abi-encode.ts).
+// switches): its numbers and tables are map data (abi-encode.ts). Nothing a
+// data-only edit changes (the source hash, a number) may appear in the C, or
+// the object cache, keyed by the C, would miss.
 
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
@@ -55,19 +57,22 @@ export interface EmittedSource {
 export interface EmittedC {
   header: { file: string; text: string };
   sources: EmittedSource[];
-  /** Hash of every template and static header: part of the object cache key. */
+  /** Hash of every template and static header (recorded in the manifest). */
   templateVersion: string;
+  /** Hash of the static headers the C includes: with the C itself, what clang reads (the object cache key). */
+  includesHash: string;
   opsName: string;
   features: CodeFeatures;
 }
 
-let compiledTemplates: { version: string; render: Map<ObjectName, HandlebarsTemplateDelegate> } | undefined;
+let compiledTemplates: { version: string; includesHash: string; render: Map<ObjectName, HandlebarsTemplateDelegate> } | undefined;
 
 function loadTemplates(): NonNullable<typeof compiledTemplates> {
   if (compiledTemplates) return compiledTemplates;
   const dir = templatesDir();
   const hash = createHash("sha256");
   for (const f of readdirSync(join(dir, "include")).sort()) hash.update(f).update(readFileSync(join(dir, "include", f)));
+  const includesHash = hash.copy().digest("hex").slice(0, 16);
   const render = new Map<ObjectName, HandlebarsTemplateDelegate>();
   for (const obj of OBJECTS) {
     const text = readFileSync(join(dir, `${obj}.bpf.c.hbs`), "utf8");
@@ -75,7 +80,7 @@ function loadTemplates(): NonNullable<typeof compiledTemplates> {
     // C has no HTML to escape; strict: a misspelt variable fails the build instead of rendering empty.
     render.set(obj, Handlebars.compile(text, { noEscape: true, strict: true }));
   }
-  compiledTemplates = { version: hash.digest("hex").slice(0, 16), render };
+  compiledTemplates = { version: hash.digest("hex").slice(0, 16), includesHash, render };
   return compiledTemplates;
 }
 
@@ -86,7 +91,6 @@ export function emitC(ir: PolicyIR): EmittedC {
   const context = {
     // Comment text only: keep it from closing the comment.
     policyName: ir.name.replace(/\*\//g, "* /"),
-    policyHash: ir.sourceHash.slice(0, 16),
     opsName,
     ...features,
   };
@@ -94,6 +98,7 @@ export function emitC(ir: PolicyIR): EmittedC {
     header: { file: "acg_abi.h", text: emitAbiHeader() },
     sources: OBJECTS.map((object) => ({ object, file: `${object}.bpf.c`, text: t.render.get(object)!(context) })),
     templateVersion: t.version,
+    includesHash: t.includesHash,
     opsName,
     features,
   };
