@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import { emitAbiHeader, type ObjectName } from "./abi.js";
+import { emitClassifierCode } from "./emit-classifier.js";
 import type { PolicyIR } from "./ir.js";
 
 export const OBJECTS: readonly ObjectName[] = ["scheduler", "memcg", "classifier"];
@@ -93,6 +94,7 @@ export function emitC(ir: PolicyIR): EmittedC {
     policyName: ir.name.replace(/\*\//g, "* /"),
     opsName,
     ...features,
+    classifierCode: emitClassifierCode(ir).text,
   };
   return {
     header: { file: "acg_abi.h", text: emitAbiHeader() },
