@@ -9,12 +9,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CAPACITY } from "../../compiler/abi.js";
 import { DFA_MAX_CELLS, emitClassifierCode, ruleTri, runDfa, subjectDfa, type Dfa } from "../../compiler/emit-classifier.js";
 import { loadPolicyText } from "../../compiler/frontend.js";
-import type { ExePatternIR, KernelOp, PolicyIR } from "../../compiler/ir.js";
+import type { PolicyIR } from "../../compiler/ir.js";
 import { lowerPolicy } from "../../compiler/lower.js";
-import { ACG_NONE, globMatch, kleeneEval, KopCode, Tri } from "../../runtime/decide.js";
+import { ACG_NONE } from "../../runtime/decide.js";
+import { referenceVerdict } from "./classifier-reference.js";
 import { generatePolicies } from "../kernel/gen-policy.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
@@ -23,26 +23,6 @@ function irOf(name: string, text: string): PolicyIR {
   const front = loadPolicyText(name, text);
   if (!front.checked) throw new Error(`${name}: ${front.diagnostics.map((d) => d.message).join("; ")}`);
   return lowerPolicy(front.checked);
-}
-
-const OPS: Record<KernelOp["op"], number> = {
-  true: KopCode.true, unknown: KopCode.unknown, pattern: KopCode.pattern, and: KopCode.and, or: KopCode.or, not: KopCode.not,
-};
-
-/** The reference: every pattern on its own, every rule in Kleene logic. */
-export function referenceVerdict(ir: PolicyIR, path: string): number {
-  const full = Buffer.from(path);
-  const base = Buffer.from(path.slice(path.lastIndexOf("/") + 1));
-  const hit = (p: ExePatternIR) =>
-    globMatch(Buffer.from(p.text), p.subject === "exe" ? base : full, p.kind === "exact", CAPACITY.patternLen, CAPACITY.pathLen);
-  for (const r of ir.rules) {
-    const ops = r.kernelMatch.map((o) => OPS[o.op]);
-    const hits = r.kernelMatch.map((o) => o.op === "pattern" && hit(ir.exePatterns[o.index]!));
-    const v = kleeneEval(ops, hits);
-    if (v === Tri.true) return r.id;
-    if (v === Tri.unknown) return ACG_NONE;
-  }
-  return ACG_NONE;
 }
 
 type Bool = ReturnType<typeof ruleTri>["must"];
