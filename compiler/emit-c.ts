@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import Handlebars from "handlebars";
+import { createRequire } from "node:module";
 import { emitAbiHeader, type ObjectName } from "./abi.js";
 import { emitClassifierCode } from "./emit-classifier.js";
 import type { PolicyIR } from "./ir.js";
@@ -70,6 +70,9 @@ let compiledTemplates: { version: string; includesHash: string; render: Map<Obje
 
 function loadTemplates(): NonNullable<typeof compiledTemplates> {
   if (compiledTemplates) return compiledTemplates;
+  // Required here, not imported: the runtime imports this module for codeFeatures
+  // and must not pay for the template engine.
+  const Handlebars = createRequire(import.meta.url)("handlebars") as typeof import("handlebars");
   const dir = templatesDir();
   const hash = createHash("sha256");
   for (const f of readdirSync(join(dir, "include")).sort()) hash.update(f).update(readFileSync(join(dir, "include", f)));

@@ -101,6 +101,16 @@ describe("compilePolicy", () => {
     expect(text).toContain("export const manifest");
   });
 
+  it("writes a policy.ts that type-checks in strict mode (compile itself does not check it)", async () => {
+    const { default: ts } = await import("typescript");
+    const files = [join(out, "policy.ts")];
+    const program = ts.createProgram(files, {
+      strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, lib: ["lib.es2022.d.ts"], types: [],
+    });
+    const problems = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   it("does not run clang again for an unchanged policy", async () => {
     const before = clangInvocations();
     const again = await compilePolicy(sampleIR(), { outDir: join(tmp, "out2") });
