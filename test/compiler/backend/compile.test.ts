@@ -97,7 +97,7 @@ describe("compilePolicy", () => {
     const text = readFileSync(join(out, "policy.ts"), "utf8");
     expect(text).toContain("export interface AcgPolicy");
     expect(text).toContain("export interface MapTypes");
-    expect(text).toMatch(/acg_cgroups: \{\s*key: bigint;\s*value: AcgCgroupInfo;/);
+    expect(text).toMatch(/acg_cgroups: \{\s*key: bigint;\s*value: AcgCgroupInfo;?\s*\}/);
     expect(text).toContain("export const manifest");
   });
 
