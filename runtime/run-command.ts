@@ -142,8 +142,8 @@ async function connectBackend(a: RunArgs, err: (s: string) => void): Promise<Cal
     }
   }
   // Loaded only here: the policy front end is most of acg's start-up time, and calls through acgd do not need it.
-  const [{ loadPolicyFrom }, { assembleRuntime }] = await Promise.all([import("./policy-source.js"), import("./assemble.js")]);
-  const loaded = loadPolicyFrom(a.policy);
+  const [{ loadPolicyPath }, { assembleRuntime }] = await Promise.all([import("./policy-dir.js"), import("./assemble.js")]);
+  const loaded = await loadPolicyPath(a.policy);
   if (!loaded.ok) {
     err(`${loaded.message}\nacg: the policy has errors; nothing was run\n`);
     return EXIT_RUN_FAILED;
