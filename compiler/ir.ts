@@ -153,7 +153,7 @@ export interface AgentProfileIR {
   cpuWeight: number;
   /** Most agents of this profile at once (for the budget check). */
   maxAgents: number;
-  /** The rank its agents get unless they ask for another (within intent.rankMax). */
+  /** The rank its agents get unless they ask for another (within intent.rankMax): the profile's `rank`, else its tenant's, else normal. */
   rank: PriorityLevel;
   intent: IntentBoundsIR;
 }
