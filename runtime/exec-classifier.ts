@@ -22,7 +22,7 @@ import { basename, join } from "node:path";
 import { execEventStruct, layoutOf } from "../compiler/abi.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import type { PolicyIR } from "../compiler/ir.js";
-import { ACG_NONE } from "./decide.js";
+import { ACG_NONE } from "../compiler/decide.js";
 import { AGENT_LEAF, commandLineOf } from "./cgroup-tree.js";
 import { RingBuffer } from "./loader.js";
 import { matchRule } from "./matcher.js";

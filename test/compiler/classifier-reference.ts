@@ -1,11 +1,11 @@
 // The exec classifier's reference semantics, which the generated code must
-// keep: each exe/path pattern matched on its own (runtime/decide.ts globMatch,
+// keep: each exe/path pattern matched on its own (compiler/decide.ts globMatch,
 // the kernel's former glob) and each rule's postfix matcher evaluated in
 // Kleene logic (kleeneEval); the first TRUE rule decides, an UNKNOWN before it
 // leaves the exec to user space (ACG_NONE).
 import { CAPACITY } from "../../compiler/abi.js";
 import type { ExePatternIR, KernelOp, PolicyIR } from "../../compiler/ir.js";
-import { ACG_NONE, globMatch, kleeneEval, KopCode, Tri } from "../../runtime/decide.js";
+import { ACG_NONE, globMatch, kleeneEval, KopCode, Tri } from "../../compiler/decide.js";
 
 const OPS: Record<KernelOp["op"], number> = {
   true: KopCode.true, unknown: KopCode.unknown, pattern: KopCode.pattern, and: KopCode.and, or: KopCode.or, not: KopCode.not,

@@ -1,6 +1,6 @@
 // The generated exec classifier's logic (compiler/emit-classifier.ts) against
 // the reference semantics it replaces: each exe/path pattern matched on its
-// own (runtime/decide.ts globMatch, the kernel's old glob) and each rule's
+// own (compiler/decide.ts globMatch, the kernel's old glob) and each rule's
 // postfix matcher evaluated in Kleene logic (kleeneEval); the first TRUE rule
 // decides, an UNKNOWN before it leaves the exec to user space. The DFAs and
 // the must/may folding must give the same verdict on every name. The C built
@@ -13,7 +13,7 @@ import { DFA_MAX_CELLS, emitClassifierCode, ruleTri, runDfa, subjectDfa, type Df
 import { loadPolicyText } from "../../compiler/frontend.js";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { lowerPolicy } from "../../compiler/lower.js";
-import { ACG_NONE } from "../../runtime/decide.js";
+import { ACG_NONE } from "../../compiler/decide.js";
 import { referenceVerdict } from "./classifier-reference.js";
 import { generatePolicies } from "../kernel/gen-policy.js";
 

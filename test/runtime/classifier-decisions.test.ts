@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CAPACITY } from "../../compiler/abi.js";
 import { compilePolicy } from "../../compiler/compile.js";
-import { ACG_NONE } from "../../runtime/decide.js";
+import { ACG_NONE } from "../../compiler/decide.js";
 import { decodeExecEvent, type ExecEvent } from "../../runtime/exec-classifier.js";
 import { RingBuffer, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
 import { PolicyObjects } from "../../runtime/policy-objects.js";
