@@ -3,7 +3,7 @@
 // runtime inputs. Used by the compiler's checks and by the runtime's map writes.
 
 import {
-  CAPACITY, PATTERN_SUBJECT, activeGenStruct, cgroupInfoStruct, layoutOf, policyStruct, pressureStateStruct,
+  CAPACITY, PATTERN_SUBJECT, activeGenStruct, cgroupInfoStruct, layoutOf, policyStruct,
   type StructLayout, type StructSpec,
 } from "./abi.js";
 import type { KernelOp, PolicyIR } from "./ir.js";
@@ -201,10 +201,4 @@ export function encodeCgroupValue(e: CgroupEntry): Buffer {
     tenant_id: e.tenantId ?? ACG_NONE,
     baseline_bytes: BigInt(e.baselineBytes ?? 0),
   });
-}
-
-/** Value of acg_pressure: bit i = pressure rule i active. */
-export function encodePressureMask(activeRuleIds: readonly number[]): Buffer {
-  const mask = activeRuleIds.reduce((m, id) => m | (1n << BigInt(id)), 0n);
-  return encodeStruct(pressureStateStruct, { active_mask: mask });
 }

@@ -418,12 +418,6 @@ export const ABI_MAPS: MapSpec[] = [
     role: "output", objects: ["classifier"], doc: "exec events the ring buffer had no room for (sum over CPUs)" },
 ];
 
-export function mapSpec(name: string): MapSpec {
-  const m = ABI_MAPS.find((x) => x.name === name);
-  if (!m) throw new Error(`abi: no map ${name}`);
-  return m;
-}
-
 // ---- C emission -------------------------------------------------------------
 
 function cType(t: ScalarType | StructSpec): string {

@@ -51,7 +51,3 @@ export class SourceFile {
     return this.text.slice(span.start, span.end);
   }
 }
-
-export function joinSpans(a: Span, b: Span): Span {
-  return { start: Math.min(a.start, b.start), end: Math.max(a.end, b.end) };
-}
