@@ -73,8 +73,9 @@ export interface ProcessTiming {
 export function replayLag(timings: ProcessTiming[]): number | null {
   let worst: number | null = null;
   for (const t of timings) {
-    if (!(t.nominalMs > 0) || !Number.isFinite(t.durationMs)) continue;
-    const lag = Math.max(0, t.durationMs - t.nominalMs - Math.max(0, t.memStallMs)) / t.nominalMs;
+    if (!(t.nominalMs > 0) || Number.isNaN(t.durationMs)) continue;
+    // Infinity: a process that made no progress at all.
+    const lag = t.durationMs === Infinity ? Infinity : Math.max(0, t.durationMs - t.nominalMs - Math.max(0, t.memStallMs)) / t.nominalMs;
     worst = worst === null ? lag : Math.max(worst, lag);
   }
   return worst;

@@ -60,6 +60,9 @@ describe("replay lag", () => {
     expect(replayLag([{ nominalMs: 1000, durationMs: 990, memStallMs: 100 }])).toBe(0);
     expect(replayLag([])).toBeNull();
     expect(replayLag([{ nominalMs: 0, durationMs: 5, memStallMs: 0 }])).toBeNull();
+    // A process that made no progress before the time limit: infinitely late, rejected.
+    expect(replayLag([{ nominalMs: 1000, durationMs: Infinity, memStallMs: 0 }])).toBe(Infinity);
+    expect(rejectedForLag(Infinity)).toBe(true);
   });
   it("rejects a run lagging by more than 10%, not one at 10%", () => {
     expect(rejectedForLag(0.1)).toBe(false);
