@@ -101,14 +101,14 @@ export function resolveExecutable(cmd: string): string | null {
 
 /** Start and end of a call, through acgd or in process. */
 interface CallBackend {
-  start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string }>;
+  start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string; oomScoreAdj?: number }>;
   end(call: string): Promise<CallReport>;
   close(): void;
 }
 
 function daemonBackend(client: DaemonClient): CallBackend {
   return {
-    start: async (req) => (await client.request({ op: "start_call", ...req })) as { call: string; cgroup: string },
+    start: async (req) => (await client.request({ op: "start_call", ...req })) as { call: string; cgroup: string; oomScoreAdj?: number },
     end: async (call) => (await client.request({ op: "end_call", call })) as CallReport,
     close: () => client.close(),
   };
@@ -122,7 +122,7 @@ function standaloneBackend(rt: Runtime): CallBackend {
       if (!agent) throw new UsageError("which agent? pass --agent ID (or set ACG_AGENT)");
       const tenant = req.tenant ?? own?.[0];
       const call = rt.calls.startCall({ ...req, agent, ...(tenant !== undefined && { tenant }) });
-      return { call: call.id, cgroup: call.path };
+      return { call: call.id, cgroup: call.path, oomScoreAdj: call.oomScoreAdj };
     },
     end: (call) => rt.calls.endCall(call),
     close: () => rt.close(),
@@ -181,7 +181,7 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
       }
       throw e;
     }
-    const status = await runInCgroup(file, a.command, started.cgroup, err);
+    const status = await runInCgroup(file, a.command, started.cgroup, started.oomScoreAdj, err);
     let report: CallReport;
     try {
       report = await backend.end(started.call);
@@ -206,11 +206,11 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /** Spawns into the cgroup and waits; returns the exit status, or acg's exit code if it could not start. */
-async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s: string) => void): Promise<ExitStatus | number> {
+async function runInCgroup(file: string, argv: string[], cgroup: string, oomScoreAdj: number | undefined, err: (s: string) => void): Promise<ExitStatus | number> {
   let child;
   try {
     // Own session: terminal signals reach acg alone, which forwards each exactly once.
-    child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true });
+    child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
   } catch (e) {
     const { code, op } = e as { code?: string; op?: string };
     err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
