@@ -385,6 +385,7 @@ export class AcgLauncher implements Launcher {
     if (this.tenantNames.length) for (const a of plan.agents) this.tenants.set(a.id, a.highPriority ? this.tenantNames[0]! : this.tenantNames[this.tenantNames.length - 1]!);
   }
   private tenantNames: string[] = [];
+  private askHighRank = false;
   /** Starts acgd once per setup, on the budget's cgroup (its ladder's host budget is that cgroup's memory.max). */
   private async start(plan: ReplayPlan, budgetBytes: number): Promise<void> {
     const { loadPolicyFrom } = await import("../runtime/policy-source.js");
@@ -393,6 +394,11 @@ export class AcgLauncher implements Launcher {
     const loaded = loadPolicyFrom(this.policy);
     if (!loaded.ok) throw new Error(loaded.message);
     this.tenantNames = loaded.ir.tenants.map((t) => t.name);
+    // The high-priority agent asks for rank=high (as an orchestrator marking the
+    // agent a person watches would) where its profile's intent allows it.
+    const highTenant = loaded.ir.tenants[0];
+    const profile = (highTenant ? loaded.ir.agentProfiles.find((p) => p.tenantId === highTenant.id) : undefined) ?? loaded.ir.agentProfiles[0];
+    this.askHighRank = profile?.intent.rankMax === 0;
     // A compiled dir made on the host for this scale (objects + manifest): acgd
     // attaches its sched_ext scheduler and enforces memory through cgroup v2.
     // Without one, only the lowered policy: --no-scheduler.
@@ -430,7 +436,8 @@ export class AcgLauncher implements Launcher {
     const exe = replayExe(this.binDir, proc, kind);
     const argv = kind === "agent" ? ["agent"] : [safeName(proc.family), ...proc.argv.slice(1)];
     const tenant = this.tenants.get(agent.id);
-    const started = (await c.request({ op: "start_call", ...(tenant ? { tenant } : {}), agent: this.agentName(agent), tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
+    const hints = kind === "agent" && agent.highPriority && this.askHighRank ? { hints: ["rank=high"] } : {};
+    const started = (await c.request({ op: "start_call", ...(tenant ? { tenant } : {}), ...hints, agent: this.agentName(agent), tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
     let cg = started.cgroup.startsWith("/") ? started.cgroup : join(this.root, "tree", started.cgroup);
     let endNow = false;
     if (kind === "agent") {

@@ -114,5 +114,9 @@ describe("scaling a policy to the replay", () => {
     for (const p of s.pressureRules) expect(p.windowNs).toBeGreaterThanOrEqual(500e6);
     expect(orig.memory.baselineBytes).toBe(512 * 1024 * 1024); // the input is not changed
     expect(s.agentProfiles[0]!.limitBytes).toBe(128 * 1024 * 1024);
+    // Ladders: watermarks are shares of the budget (unchanged); the freeze bound is trace time.
+    const lad = l.ir.ladders[0]!;
+    expect(s.ladders[0]!.freezePercent).toBe(lad.freezePercent);
+    expect(s.ladders[0]!.freezeMaxNs).toBe(Math.round(lad.freezeMaxNs! / 30));
   });
 });
