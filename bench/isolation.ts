@@ -804,9 +804,11 @@ export function parseArgs(argv: string[]): IsolationOptions {
     outFile: "",
     workDir: "/tmp/acg-bench",
     allocBin: join(REPO, "dist", "bench", "alloc", "acg-alloc"),
-    chunkBytes: 1024 * 1024,
+    // 2 MiB chunks on transparent huge pages: in the TCG guest, 200 MB faulted
+    // in took 3.0 s this way against 4.5 s in 1 MiB chunks and 19 s page by page.
+    chunkBytes: 2 * MiB,
     touch: false,
-    hugepage: false,
+    hugepage: true,
     sampleMs: 100,
     limitFactor: 2,
     maxSeconds: 60,
@@ -832,7 +834,7 @@ export function parseArgs(argv: string[]): IsolationOptions {
       case "--alloc": o.allocBin = resolve(v() ?? o.allocBin); break;
       case "--chunk": o.chunkBytes = num(v(), a); break;
       case "--touch": o.touch = true; break;
-      case "--hugepage": o.hugepage = true; break;
+      case "--no-hugepage": o.hugepage = false; break;
       case "--max-seconds": o.maxSeconds = num(v(), a); break;
       case "--plans": o.plansFile = v(); break;
       case "--limit-factor": o.limitFactor = num(v(), a); break;

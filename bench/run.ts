@@ -58,7 +58,7 @@ function main(argv: string[]): Promise<number> | number {
         combos = (argv[++i] ?? "").split(",").filter(Boolean).map((c) => comboByName(c).name);
         if (!combos.length) throw new Error("--combos takes combination names, comma-separated");
       } else if (["--setups", "--speed", "--scale", "--chunk", "--max-seconds", "--limit-factor"].includes(a)) isoArgs.push(a, argv[++i] ?? "");
-      else if (a === "--touch" || a === "--hugepage") isoArgs.push(a);
+      else if (a === "--touch" || a === "--no-hugepage") isoArgs.push(a);
       else if (a === "-h" || a === "--help") {
         process.stdout.write(`usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--quick] [--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] [isolation options]\n`);
         return 0;
