@@ -36,6 +36,8 @@ export interface Cell {
   setup: string;
   runs: number;
   rejected: number;
+  /** Runs in which some agent never started (its process could not be spawned, or acgd refused it): a failure of the run, not a result. */
+  notCarriedOut: number;
   timedOut: number;
   agents: Proportion;
   high: Proportion;
@@ -55,7 +57,8 @@ export interface Cell {
 export function cell(runs: RunResult[], setup: string): Cell | null {
   const all = runs.filter((r) => r.setup === setup);
   if (!all.length) return null;
-  const ok = all.filter((r) => !r.rejected);
+  const carried = all.filter((r) => r.agents.every((a) => a.ran));
+  const ok = carried.filter((r) => !r.rejected);
   const ag = ok.flatMap((r) => r.agents);
   const highs = ok.map((r) => r.agents.find((a) => a.high)).filter((a) => a !== undefined);
   const logs = ok.every((r) => r.oomEpisodes !== null);
@@ -63,7 +66,8 @@ export function cell(runs: RunResult[], setup: string): Cell | null {
   return {
     setup,
     runs: ok.length,
-    rejected: all.length - ok.length,
+    rejected: carried.length - ok.length,
+    notCarriedOut: all.length - carried.length,
     timedOut: ok.filter((r) => r.timedOut).length,
     agents: wilson(ag.filter((a) => a.survived).length, ag.length),
     high: wilson(highs.filter((a) => a.survived).length, highs.length),
@@ -89,7 +93,7 @@ export type Verdict = { target: string; status: "met" | "missed" | "not measured
 export function bar(runs: RunResult[], policy: string): Verdict[] {
   const p = cell(runs, policy);
   const out: Verdict[] = [];
-  if (!p || p.runs === 0) return [{ target: "all", status: "not measured", why: p ? `all ${p.rejected} run(s) rejected for replay lag` : "did not run" }];
+  if (!p || p.runs === 0) return [{ target: "all", status: "not measured", why: !p ? "did not run" : `no valid run: ${p.rejected} rejected for replay lag, ${p.notCarriedOut} not carried out (an agent could not start)` }];
   out.push(
     p.high.k === p.high.n
       ? { target: "high-priority agent survives every run", status: "met", why: `${p.high.k}/${p.high.n} runs (95% interval ${f(100 * p.high.lo, 0)}–100%)` }
@@ -137,7 +141,7 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
   const r0 = results[0]!;
   const o = r0.options;
   md.push(
-    `Kernel \`${r0.kernel}\` (qemu guest, TCG, 2 vCPUs, no swap). Agents replay their traces concurrently under one budget (\`memory.max\` of their parent cgroup, no swap), each with one process for the agent itself and one per Bash tool call, ${o.speed}× faster than the trace and memory scaled 1/${f(1 / o.scale, 0)}, each trace cut to ${o.maxSeconds} trace seconds around its peak; allocation steps of ${o.chunkBytes / 1024} KiB, ${o.touch ? "faulted in page by page" : `faulted in with \`MADV_POPULATE_WRITE\`${o.hugepage ? " on transparent huge pages where the guest has them" : ""}`}. Agents' peaks are aligned ± a seeded jitter; the high-priority agent rotates with the seed (agent (seed − 1) mod n). A run whose agents' own processes end more than ${f(100 * MAX_REPLAY_LAG, 0)}% later than their trace (beyond the time they were stalled on memory by the setup) is **rejected**: its timing is the emulator's, not the trace's; rejected runs are counted and left out of every figure.`,
+    `Kernel \`${r0.kernel}\` (qemu guest, TCG, 2 vCPUs, no swap). Agents replay their traces concurrently under one budget (\`memory.max\` of their parent cgroup, no swap), each with one process for the agent itself and one per Bash tool call, ${o.speed}× faster than the trace and memory scaled 1/${f(1 / o.scale, 0)}, each trace cut to ${o.maxSeconds} trace seconds around its peak; allocation steps of ${o.chunkBytes / 1024} KiB, ${o.touch ? "faulted in page by page" : `faulted in with \`MADV_POPULATE_WRITE\`${o.hugepage ? " on transparent huge pages where the guest has them" : ""}`}. Agents' peaks are aligned ± a seeded jitter; the high-priority agent rotates with the seed (agent (seed − 1) mod n). A run whose agents' own processes end more than ${f(100 * MAX_REPLAY_LAG, 0)}% later than their trace (beyond the time they were stalled on memory by the setup) is **rejected**: its timing is the emulator's, not the trace's; rejected runs are counted and left out of every figure, as are runs in which some agent could not start at all (not carried out: a failure of the run, e.g. acgd refusing its calls, not a result).`,
     "",
   );
   md.push(
@@ -158,10 +162,10 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
     const cells = setups.map((s) => cell(r.runs, s)!).filter(Boolean);
     md.push(
       mdTable(
-        ["setup", "runs (rejected for lag)", "agents surviving (95% interval)", "high-priority agent surviving", "kernel OOM episodes (victims; high-priority victims)", "runtime kills (calls)", "agents killed by oomd", "work lost, trace-s per run", "high P95 ms (runs)", "runs at the time limit"],
+        ["setup", "valid runs (rejected for lag; not carried out)", "agents surviving (95% interval)", "high-priority agent surviving", "kernel OOM episodes (victims; high-priority victims)", "runtime kills (calls)", "agents killed by oomd", "work lost, trace-s per run", "high P95 ms (runs)", "runs at the time limit"],
         cells.map((x) => [
           x.setup,
-          `${x.runs} (${x.rejected})`,
+          `${x.runs} (${x.rejected}; ${x.notCarriedOut})`,
           ci(x.agents),
           ci(x.high),
           x.oomEpisodes === null ? "log unreadable" : `${x.oomEpisodes} (${x.oomVictims}; ${x.highOomVictims})`,

@@ -72,7 +72,7 @@ describe("issue 10's bar in the report", () => {
   });
 
   it("does not judge a policy whose every run was rejected, nor count an unreadable kernel log as no OOM", () => {
-    expect(bar([run("policy:r", 1, [high()], { rejected: true })], "policy:r")).toEqual([{ target: "all", status: "not measured", why: "all 1 run(s) rejected for replay lag" }]);
+    expect(bar([run("policy:r", 1, [high()], { rejected: true }), run("policy:r", 2, [high({ ran: false, survived: false })])], "policy:r")).toEqual([{ target: "all", status: "not measured", why: "no valid run: 1 rejected for replay lag, 1 not carried out (an agent could not start)" }]);
     const v = bar([run("policy:s", 1, [high()], { oomEpisodes: null })], "policy:s").find((x) => x.target === "no kernel OOM kill")!;
     expect(v.status).toBe("not measured");
   });
