@@ -1,5 +1,5 @@
 // Writes bench/results/REPORT.md (and plots) from the JSON results:
-//   stats.json (trace characterization), isolation.json (guest runs),
+//   stats.json (trace characterization), isolation-COMBO.json (guest runs, one per trace combination),
 //   overhead.json (optional). Every number comes from those files.
 //   node dist/bench/report.js [--results DIR]
 
