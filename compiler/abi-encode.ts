@@ -7,7 +7,7 @@ import {
   type StructLayout, type StructSpec,
 } from "./abi.js";
 import type { KernelOp, PolicyIR } from "./ir.js";
-import { ACG_NONE, ACG_UNLIMITED, BurstMode, KopCode } from "../runtime/decide.js";
+import { ACG_NONE, ACG_UNLIMITED, BurstMode, KopCode } from "./decide.js";
 
 /** A value for a struct: numbers/bigints for scalars, strings or bytes for char arrays, arrays, nested objects. Missing fields are zero. */
 export type AbiValue = number | bigint | string | Uint8Array | AbiValue[] | { [field: string]: AbiValue };

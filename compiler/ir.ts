@@ -8,6 +8,9 @@
 
 export const IR_VERSION = 2;
 
+/** The tenant (cgroup directory) of agents that belong to no tenant of the policy. */
+export const NO_TENANT = "default";
+
 /** Priority levels, strict between levels (with a starvation bound), 0 = highest. */
 export const PRIORITY_LEVELS = ["high", "normal", "low"] as const;
 export type PriorityName = (typeof PRIORITY_LEVELS)[number];
@@ -103,7 +106,7 @@ export interface OverHighIR {
   killAfterNs: number | null;
 }
 
-export type MatchSubject = "exe" | "path" | "argv" | "tool" | "hint";
+export type MatchSubject = "exe" | "path" | "argv" | "tool" | "hint" | "tenant";
 
 export type MatchIR =
   | { kind: "true" }
@@ -150,7 +153,7 @@ export interface AgentProfileIR {
   cpuWeight: number;
   /** Most agents of this profile at once (for the budget check). */
   maxAgents: number;
-  /** The rank its agents get unless they ask for another (within intent.rankMax). */
+  /** The rank its agents get unless they ask for another (within intent.rankMax): the profile's `rank`, else its tenant's, else normal. */
   rank: PriorityLevel;
   intent: IntentBoundsIR;
 }

@@ -91,7 +91,8 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
       limitBytes: numberOf(v, body, "memory.limit") ?? null,
       cpuWeight: numberOf(v, body, "cpu.weight") ?? DEFAULT_CPU_WEIGHT,
       maxAgents: numberOf(v, body, "max_agents") ?? 1,
-      rank: rankLevel(wordOf(v, body, "rank")),
+      // Without a rank of its own, a tenant's agent has its tenant's.
+      rank: wordOf(v, body, "rank") !== undefined ? rankLevel(wordOf(v, body, "rank")) : tenantId !== null ? tenants[tenantId]!.rank : rankLevel(undefined),
       intent: {
         memoryMaxBytes: bound("memory"),
         cpuWeightMax: bound("cpu.weight"),

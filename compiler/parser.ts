@@ -401,7 +401,7 @@ class PolicyParser extends EmbeddedActionsParser {
   }
 
   private predicate = this.RULE("predicate", (): A.Predicate => {
-    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }]);
+    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }, { ALT: () => this.CONSUME(T.Kw.tenant) }]);
     const op = this.OR2([
       { ALT: () => (this.CONSUME(T.EqEq), "==" as const) },
       { ALT: () => (this.CONSUME(T.NotEq), "!=" as const) },
@@ -481,6 +481,13 @@ export function parse(text: string): ParseResult {
     if (e.help) err.help = e.help;
     return err;
   });
+  // Nesting past the limit is refused before parsing: the parser's error
+  // recovery would resynchronize at every level, quadratic in the depth.
+  const deep = firstTooDeep(lexed.tokens);
+  if (deep) {
+    errors.push({ message: `expressions and lists nest deeper than ${MAX_NESTING} levels`, span: tokSpan(deep), help: "split the matcher into simpler rules" });
+    return { ast: { version: null, policy: null, comments: lexed.comments, span: { start: 0, end: text.length } }, errors };
+  }
   const parser = (sharedParser ??= new PolicyParser());
   parser.nestingError = null;
   parser.input = lexed.tokens;
@@ -503,6 +510,21 @@ export function parse(text: string): ParseResult {
   }
   errors.sort((a, b) => a.span.start - b.span.start);
   return { ast, errors: dedupe(errors) };
+}
+
+/** The first `(`, `[` or `not` that opens a level past MAX_NESTING (brackets, plus a run of `not`s before an operand). */
+function firstTooDeep(tokens: IToken[]): IToken | undefined {
+  let brackets = 0;
+  let nots = 0;
+  for (const t of tokens) {
+    const type = t.tokenType;
+    if (type === T.LParen || type === T.LBracket) brackets++;
+    else if (type === T.RParen || type === T.RBracket) brackets = Math.max(0, brackets - 1);
+    if (type === T.Kw.not) nots++;
+    else if (type !== T.LParen && type !== T.LBracket) nots = 0;
+    if (brackets + nots > MAX_NESTING) return t;
+  }
+  return undefined;
 }
 
 function lineOf(text: string, offset: number): number {

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from "node:fs
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, type Request, type Response } from "./api.js";
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
-import { loadPolicyFrom, loadPolicySource } from "./policy-source.js";
+import { loadPolicyPath } from "./policy-dir.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
 import { CallError, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
@@ -212,7 +212,9 @@ export class Daemon {
       case "apply_policy": {
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may change the policy");
         const unchanged = "policy not applied; the running policy is unchanged";
-        const loaded = req.dir !== undefined ? loadPolicyFrom(req.dir) : loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
+        const loaded = req.dir !== undefined
+          ? await loadPolicyPath(req.dir)
+          : (await import("./policy-source.js")).loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
         if (!loaded.ok) throw new ApiError("policy_error", `${unchanged}:\n${loaded.message}`);
         const scheduler = this.#opts.scheduler ?? null;
         let swap: SwapResult | { kind: "data" } | null = null;

@@ -5,7 +5,7 @@
 // cooldown end) and one clear-check per active pressure rule.
 //
 // Burst: memory.high sits at the baseline as a tripwire. When usage crosses
-// it the kernel counts a `high` event; the burst clock of runtime/decide.ts
+// it the kernel counts a `high` event; the burst clock of compiler/decide.ts
 // (the same rules the BPF path follows) then says bursting → memory.high is
 // raised to baseline+burst until the credit is spent, or throttled →
 // memory.high is pulled from the current usage down to the baseline over the
@@ -19,7 +19,7 @@ import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
-import { burstInit, BurstMode, burstUpdate, MemVerdict, throttleDelayMs, type BurstClock, type BurstParams, type MemVerdictCode } from "./decide.js";
+import { burstInit, BurstMode, burstUpdate, MemVerdict, throttleDelayMs, type BurstClock, type BurstParams, type MemVerdictCode } from "../compiler/decide.js";
 import type { PsiWatcher } from "./native-io.js";
 import { agentRank, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
 

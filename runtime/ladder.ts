@@ -54,6 +54,8 @@ interface Domain {
   stepOf: Map<string, string>;
   /** Calls killed and not yet gone (a kill is not repeated on them). */
   killed: Set<string>;
+  /** The scheduler's hold slot for this domain's freeze watermark, or null. */
+  holdSlot: number | null;
 }
 
 export interface LadderOptions {
@@ -61,15 +63,30 @@ export interface LadderOptions {
   log?: (msg: string) => void;
   /** Called when a call's caps are all lifted, so that its burst logic can decide memory.high again. */
   released?: (call: ToolCall) => void;
-  /** Called when a domain's freeze engages (true) or lets go (false): the kernel's hold follows it. */
-  freezeChanged?: (domain: { key: string; path: string; freezeBytes: number; rankMask: number }, engaged: boolean) => void;
 }
+
+/**
+ * The sched_ext scheduler's memory hold (runtime/enforce-bpf.ts): armed at
+ * each ladder's freeze watermark, it keeps the tasks of the ladder's ranks
+ * off the CPU from the moment the domain's usage crosses it — before acgd
+ * has even woken up. acgd's ladder then freezes, kills and releases.
+ */
+export interface KernelHold {
+  /** Slot `index` (0..MAX_HOLD_DOMAINS-1): the domain's cgroup, its freeze watermark, the ranks held; null clears it. */
+  setHoldDomain(index: number, domain: { path: string; holdBytes: number; ranks: number[] } | null): void;
+  /** A call's effective agent rank and the hold slots of the domains it lies in. */
+  setCallHold(call: ToolCall, hold: { rank: number; holdDomains: readonly number[] }): void;
+}
+
+/** Hold slots the scheduler has (acg_hold_domains); domains beyond them are acgd's alone. */
+export const MAX_HOLD_DOMAINS = 8;
 
 export class LadderEnforcer implements Enforcer {
   readonly #calls: ToolCalls;
   readonly #opts: LadderOptions;
   readonly #log: (msg: string) => void;
   readonly #domains = new Map<string, Domain>();
+  #hold: KernelHold | null = null;
 
   constructor(calls: ToolCalls, opts: LadderOptions) {
     this.#calls = calls;
@@ -95,7 +112,15 @@ export class LadderEnforcer implements Enforcer {
     return [...this.#domains.values()].map((d) => ({ key: d.key, budgetBytes: d.budget, usageBytes: this.#usage(d.path), step: stepName(d.step), capped: d.saved.size }));
   }
 
+  /** From now on the scheduler holds each ladder's ranks at its freeze watermark (see {@link KernelHold}). */
+  attachKernelHold(hold: KernelHold): void {
+    this.#hold = hold;
+    for (const d of this.#domains.values()) this.#armHold(d);
+    for (const call of this.#calls.calls.values()) this.#holdCall(call);
+  }
+
   callStarted(call: ToolCall): void {
+    this.#holdCall(call);
     for (const d of this.#domains.values()) {
       if (d.step === Step.none || !this.#inDomain(d, call) || !this.#isTarget(d, call)) continue;
       this.#guard(d, () => this.#capFor(d, call, d.step));
@@ -142,8 +167,9 @@ export class LadderEnforcer implements Enforcer {
 
   #addDomain(ladder: LadderIR, key: string, path: string, budget: number): void {
     if (this.#domains.has(key)) return;
-    const d: Domain = { key, ladder, path, budget, step: Step.none, frozenSinceMs: null, watcher: null, poll: null, tripwire: "max", saved: new Map(), stepOf: new Map(), killed: new Set() };
+    const d: Domain = { key, ladder, path, budget, step: Step.none, frozenSinceMs: null, watcher: null, poll: null, tripwire: "max", saved: new Map(), stepOf: new Map(), killed: new Set(), holdSlot: null };
     this.#domains.set(key, d);
+    this.#armHold(d);
     if (this.#calls.tree.real && this.#usage(path) === null) {
       this.#log(`ladder (${key}): ${path} has no memory.current (no memory controller there): not enforced`);
       return;
@@ -158,7 +184,40 @@ export class LadderEnforcer implements Enforcer {
     this.#evaluate(d);
   }
 
+  /** Gives a domain with a freeze step a hold slot in the scheduler and arms it. */
+  #armHold(d: Domain): void {
+    if (!this.#hold || d.ladder.freezePercent === null || d.holdSlot !== null) return;
+    const used = new Set([...this.#domains.values()].map((x) => x.holdSlot));
+    const slot = [...Array(MAX_HOLD_DOMAINS).keys()].find((i) => !used.has(i));
+    if (slot === undefined) {
+      this.#log(`ladder (${d.key}): no scheduler hold slot left (${MAX_HOLD_DOMAINS}): acgd alone freezes this domain`);
+      return;
+    }
+    const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
+    const holdBytes = Math.floor((d.ladder.freezePercent / 100) * d.budget);
+    this.#guard(d, () => {
+      this.#hold!.setHoldDomain(slot, { path: d.path, holdBytes, ranks });
+      d.holdSlot = slot;
+      for (const call of this.#calls.calls.values()) if (this.#inDomain(d, call)) this.#holdCall(call);
+    });
+  }
+
+  #holdCall(call: ToolCall): void {
+    if (!this.#hold) return;
+    const slots = [...this.#domains.values()].filter((d) => d.holdSlot !== null && this.#inDomain(d, call)).map((d) => d.holdSlot!);
+    try {
+      this.#hold.setCallHold(call, { rank: agentRank(call.agent, this.#calls.policy), holdDomains: slots });
+    } catch (e) {
+      this.#log(`ladder: cannot tell the scheduler about ${call.id}: ${(e as Error).message}`);
+    }
+  }
+
   #closeDomain(d: Domain): void {
+    if (this.#hold && d.holdSlot !== null) {
+      const slot = d.holdSlot;
+      d.holdSlot = null;
+      this.#guard(d, () => this.#hold!.setHoldDomain(slot, null));
+    }
     d.watcher?.close();
     if (d.poll) clearTimeout(d.poll);
     d.poll = null;
@@ -202,10 +261,7 @@ export class LadderEnforcer implements Enforcer {
     } else if (level > d.step) {
       this.#log(`ladder (${d.key}): ${stepName(level)} at ${where}`);
       d.step = level;
-      if (level === Step.freeze) {
-        d.frozenSinceMs = Date.now();
-        this.#opts.freezeChanged?.(this.#holdOf(d), true);
-      }
+      if (level === Step.freeze) d.frozenSinceMs = Date.now();
     }
     const targets = this.#targets(d);
     if (d.step >= Step.withdraw) for (const call of targets) this.#capFor(d, call, d.step, targets);
@@ -300,7 +356,6 @@ export class LadderEnforcer implements Enforcer {
     }
     d.saved.clear();
     d.stepOf.clear();
-    if (d.step === Step.freeze) this.#opts.freezeChanged?.(this.#holdOf(d), false);
     d.step = Step.none;
     d.frozenSinceMs = null;
   }
@@ -317,10 +372,6 @@ export class LadderEnforcer implements Enforcer {
     if (d.tripwire === value) return;
     d.tripwire = value;
     this.#calls.tree.setKnob(d.path, "memory.high", value);
-  }
-
-  #holdOf(d: Domain) {
-    return { key: d.key, path: d.path, freezeBytes: Math.floor(((d.ladder.freezePercent ?? 100) / 100) * d.budget), rankMask: d.ladder.rankMask };
   }
 
   #usage(path: string): number | null {

@@ -20,14 +20,17 @@ Runs CMD as one tool call in its own cgroup and reports its usage on stderr.
   --agent ID        the agent (default: $ACG_AGENT, or the agent whose cgroup acg runs in)
   --tenant T        the agent's tenant
   --tool NAME       the agent framework's tool name (matched by \`tool\`)
-  --hint K=V        memory=SIZE, class=NAME, cpu.weight=N (requests, capped by the policy),
-                    kind=WORD or WORD (labels matched by \`hint\`); repeatable
+  --hint K=V        memory=SIZE, class=NAME, cpu.weight=N, rank=high|normal|low (requests,
+                    capped by the policy; a rank applies to the agent), kind=WORD or WORD
+                    (labels matched by \`hint\`); repeatable
   --socket PATH     acgd's socket (default ${DEFAULT_SOCKET})
   --policy FILE     without a reachable acgd, enforce this policy in process
   --cgroup-root P   with --policy: the cgroup tree's root (default <cgroup2 mount>/agentcgroup)
   --quiet           no report (except why a killed call was killed)
   --json            the report as one JSON line
-Exit status: CMD's, 128+N if a signal N ended it, 125 if acg itself failed, 127 if CMD was not found.`;
+Exit status: CMD's, 128+N if a signal N ended it (137 when a memory ladder or the OOM killer
+killed the call: the report says why and when to retry), 125 if acg itself failed, 127 if CMD
+was not found.`;
 
 export const EXIT_RUN_FAILED = 125;
 export const EXIT_NOT_FOUND = 127;
@@ -139,8 +142,8 @@ async function connectBackend(a: RunArgs, err: (s: string) => void): Promise<Cal
     }
   }
   // Loaded only here: the policy front end is most of acg's start-up time, and calls through acgd do not need it.
-  const [{ loadPolicyFrom }, { assembleRuntime }] = await Promise.all([import("./policy-source.js"), import("./assemble.js")]);
-  const loaded = loadPolicyFrom(a.policy);
+  const [{ loadPolicyPath }, { assembleRuntime }] = await Promise.all([import("./policy-dir.js"), import("./assemble.js")]);
+  const loaded = await loadPolicyPath(a.policy);
   if (!loaded.ok) {
     err(`${loaded.message}\nacg: the policy has errors; nothing was run\n`);
     return EXIT_RUN_FAILED;

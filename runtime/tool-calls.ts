@@ -6,15 +6,14 @@
 
 import { readdirSync, statSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { effectiveRank, PRIORITY_LEVELS, type AgentProfileIR, type ClassIR, type MemoryIR, type PolicyIR, type PriorityLevel, type RuleIR } from "../compiler/ir.js";
+import { effectiveRank, NO_TENANT, PRIORITY_LEVELS, type AgentProfileIR, type ClassIR, type MemoryIR, type PolicyIR, type PriorityLevel, type RuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import type { CallRecord, CallStateStore } from "./call-state.js";
 import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { matchRule, type CallFacts } from "./matcher.js";
 
-/** Tenant directory of agents that belong to no tenant. */
-export const NO_TENANT = "default";
+export { NO_TENANT } from "../compiler/ir.js";
 
 export class CallError extends Error {
   constructor(readonly code: "bad_request" | "forbidden" | "not_found" | "refused", message: string) {
@@ -240,7 +239,7 @@ export class ToolCalls {
     } catch (e) {
       throw new CallError("bad_request", (e as Error).message);
     }
-    const facts: CallFacts = { hints: hints.matchValues, argv: req.argv };
+    const facts: CallFacts = { hints: hints.matchValues, argv: req.argv, tenant: agent.tenant };
     if (req.tool !== undefined) facts.tool = req.tool;
     if (req.path !== undefined) facts.path = req.path;
     const policy = this.#policy;
@@ -377,7 +376,7 @@ export class ToolCalls {
       return { id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority) };
     }
     // Nothing (usable) recorded: the rule its processes match now, without intents.
-    const facts = this.#processFacts(path);
+    const facts = { ...this.#processFacts(path), tenant: agent.tenant };
     const inferred = matchRule(policy, facts);
     const inferredCls = policy.classes[inferred.classId] ?? policy.classes[0]!;
     const intent: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, log: [] };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * AgentCgroup's decision logic: pure integer functions shared by the BPF
- * programs and the host test binary, and mirrored by runtime/decide.ts (the
+ * programs and the host test binary, and mirrored by compiler/decide.ts (the
  * cgroup-v2 fallback). No kernel types and no helpers here, so that the same
  * source runs in the kernel, under gcc, and is checked against the TypeScript
  * model on random vectors (test/decide).

@@ -1,6 +1,6 @@
 /*
  * Host driver for acg_decide.h: reads one vector per line on stdin, prints the
- * C result per line, so that decide.test.ts can compare it with runtime/decide.ts.
+ * C result per line, so that decide.test.ts can compare it with compiler/decide.ts.
  * Built with gcc by the test; ACG_PATTERN_LEN and ACG_PATH_LEN come from -D.
  */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-// acg_decide.h (built with gcc) against runtime/decide.ts on random vectors:
+// acg_decide.h (built with gcc) against compiler/decide.ts on random vectors:
 // the kernel and the cgroup-v2 fallback must decide alike.
 
 import { execFileSync, spawnSync } from "node:child_process";
@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CAPACITY } from "../../compiler/abi.js";
 import { includeDir } from "../../compiler/emit-c.js";
-import * as D from "../../runtime/decide.js";
+import * as D from "../../compiler/decide.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "acg-decide-"));
@@ -41,7 +41,7 @@ const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 const ns = fc.oneof(fc.bigInt({ min: 0n, max: 100_000n }), fc.bigInt({ min: 0n, max: 1n << 40n }), u64);
 const small = fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constant(0xffffffff), fc.integer({ min: 0, max: 0xffffffff }));
 
-describe("acg_decide.h = runtime/decide.ts", () => {
+describe("acg_decide.h = compiler/decide.ts", () => {
   it("scale", () => {
     const v = sample(fc.tuple(u64, ns, ns));
     const c = runC(v.map(([x, n, d]) => `scale ${x} ${n} ${d}`));

@@ -91,9 +91,11 @@ function startDaemon(policy: string, tag: string): { proc: ChildProcess; socket:
   const proc = spawn(process.execPath, [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")], { stdio: ["ignore", "ignore", "pipe"] });
   proc.stderr!.on("data", (d) => (log += d));
   const ready = (async () => {
-    for (let i = 0; !log.includes("listening on"); i++) {
-      if (proc.exitCode !== null || i > 3000) throw new Error(`acgd did not start:\n${log}`);
-      await sleep(20);
+    // acgd loads the policy front end at start: tens of seconds under TCG.
+    const deadline = Date.now() + 240_000;
+    while (!log.includes("listening on")) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`acgd did not start (exit ${proc.exitCode}):\n${log}`);
+      await sleep(50);
     }
   })();
   return { proc, socket, log: () => log, ready };

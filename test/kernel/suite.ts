@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { execEventStruct, layoutOf } from "../../compiler/abi.js";
 import { starvationBoundNs, starvedTurnNs } from "../../compiler/abi-encode.js";
 import type { PolicyIR, RuleIR } from "../../compiler/ir.js";
-import { ACG_NONE, KopCode, Tri, globMatch, kleeneEval } from "../../runtime/decide.js";
+import { ACG_NONE, KopCode, Tri, globMatch, kleeneEval } from "../../compiler/decide.js";
 import { BpfObject, RingBuffer, btfEnumValue, isBpfError, probeKernel, sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
 import { PolicyObjects, cgroupIdOf, type VerifierRow } from "../../runtime/policy-objects.js";
 import { assert, assertEq, fail, results, summary, test } from "./harness.js";

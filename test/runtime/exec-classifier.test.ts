@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { encodeStruct } from "../../compiler/abi-encode.js";
 import { execEventStruct } from "../../compiler/abi.js";
 import { AGENT_LEAF, cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
-import { ACG_NONE } from "../../runtime/decide.js";
+import { ACG_NONE } from "../../compiler/decide.js";
 import { decodeExecEvent, ExecPlacement, isAcgClient } from "../../runtime/exec-classifier.js";
 import { spawnInCgroup } from "../../runtime/loader.js";
 import { cgroupIdOf } from "../../runtime/policy-objects.js";

@@ -57,9 +57,13 @@ function setup(text = POLICY) {
     hostBudget: hostBudget(policy, { memTotal: null, ancestorMax: null }),
     log: (m) => log.push(m),
     released: (c) => cgroupfs.reevaluate(c),
-    freezeChanged: (d, on) => holds.push(`${d.key} ${on ? "hold" : "let go"} at ${d.freezeBytes}`),
   });
   calls.addEnforcer(ladder);
+  // The scheduler's side, recorded.
+  ladder.attachKernelHold({
+    setHoldDomain: (i, d) => holds.push(d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`),
+    setCallHold: (c, h) => holds.push(`${c.agent.key}: rank ${h.rank}, slots ${h.holdDomains.join(",")}`),
+  });
   cleanups.push(() => {
     ladder.close();
     cgroupfs.close();
@@ -112,7 +116,8 @@ describe("pressure ladder on the host domain", () => {
     expect(old.events.some((e) => e.includes("frozen"))).toBe(true);
     expect(vcs.events.some((e) => e.includes("frozen"))).toBe(false);
     expect(boss.events.some((e) => e.startsWith("ladder"))).toBe(false);
-    expect(holds).toEqual([`host hold at ${Math.floor(0.7 * 100 * MiB)}`]);
+    // The scheduler holds from the freeze watermark on, for ranks normal and low, in the calls' domain.
+    expect(holds.slice(0, 3)).toEqual([`slot 0: root at ${Math.floor(0.7 * 100 * MiB)}, ranks 1,2`, "default/boss: rank 0, slots 0", "default/worker1: rank 1, slots 0"]);
     expect(file(root, "memory.high")).toBe(String(90 * MiB));
 
     domainAt(92 * MiB);
@@ -134,7 +139,6 @@ describe("pressure ladder on the host domain", () => {
     expect(await until(() => vcs.events.some((e) => e.startsWith("ladder (host): released")), 1500)).toBe(true);
     expect(high(vcs)).toBe(String(8 * MiB));
     expect(file(root, "memory.high")).toBe(String(50 * MiB));
-    expect(holds.at(-1)).toBe(`host let go at ${Math.floor(0.7 * 100 * MiB)}`);
     expect(log.some((l) => l.startsWith("ladder (host): released at 30%"))).toBe(true);
   });
 

@@ -1,4 +1,5 @@
-// Reference model of bpf-templates/include/acg_decide.h: the same decisions
+// The decision model, shared by the compiler (ABI codes) and the runtime: the
+// reference model of bpf-templates/include/acg_decide.h, the same decisions
 // (burst credit, throttle delay, class choice, demotion, virtual time, queue
 // order, Kleene evaluation, globs) for the runtime's cgroup-v2 fallback.
 // 64-bit quantities are bigints wrapped exactly as C's unsigned arithmetic
