@@ -1,25 +1,30 @@
 // The isolation experiment: several agents replay their traces concurrently
-// under one memory budget (memory.max of a parent cgroup), once per setup:
+// under one memory budget (memory.max of a parent cgroup), once per setup and
+// seed, for one trace combination (bench/plan.ts COMBOS):
 //
 //   alone   the high-priority agent by itself (the reference for its slowdown)
 //   none    no per-agent control, only the shared budget
 //   static  every agent capped (memory.max) at its own trace's peak: a container limit
 //   hints   the high-priority agent unlimited, the others with a fixed memory.high
 //           (the published prototype's setup)
+//   oomd    an oomd-like killer in this driver: when the budget's usage or
+//           pressure crosses a threshold, kill the largest low-priority agent
+//           cgroup (what users would otherwise deploy; OomdKiller)
 //   policy:FILE  a compiled policy enforced by acgd, every tool call started
-//           through `acg run` (needs the runtime; see AcgLauncher)
+//           through acgd's API as `acg run` does (AcgLauncher)
 //
 // Runs as root where cgroup v2 has the memory controller (the guest):
-//   node dist/bench/isolation.js [--setups alone,none,static,hints] [--budgets 0.7,0.83]
-//        [--speed 30] [--scale 1/64] [--agents 3] [--seed 1] [--out FILE] [--traces DIR]
+//   node dist/bench/isolation.js --combo aligned-3 [--seeds 1,2,3] [--setups none,static,...]
+//        [--speed 10] [--scale 1/8] [--max-seconds 60] [--plans FILE] [--out FILE] [--traces DIR]
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllocLog } from "./alloc-log.js";
-import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
-import { buildPlan, curveText, type AgentPlan, type ProcessPlan, type ReplayPlan } from "./plan.js";
+import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
+import { comboByName, curveText, planCombo, type AgentPlan, type Combo, type ComboPlans, type ProcessPlan, type ReplayPlan } from "./plan.js";
+import { parseOomLog, rejectedForLag, replayLag, workLostSeconds, type CallOutcome, type ProcessTiming } from "./replay-stats.js";
 import { defaultTraceDir, quantile } from "../traces/read.js";
 import { restoreDefaultScheduler } from "./sched-ext.js";
 
@@ -32,30 +37,26 @@ const BENCH_CGROUP = join(CGROUP_ROOT, `acg-bench-${process.pid}`);
 
 export interface IsolationOptions {
   setups: string[];
-  /** Budgets as fractions of the plan's concurrent peak (scaled). */
-  budgets: number[];
+  /** The trace combination (bench/plan.ts COMBOS). */
+  combo: string;
+  seeds: number[];
   speed: number;
   scale: number;
-  agents: number;
-  seed: number;
   traceDir: string;
   outFile: string;
   workDir: string;
   allocBin: string;
-  /** Added to each agent's static cap and counted in budgets: the processes' own overhead. */
-  slackBytes: number;
   chunkBytes: number;
+  /** acg-alloc: fault pages in one by one instead of MADV_POPULATE_WRITE; back chunks with transparent huge pages. */
+  touch: boolean;
+  hugepage: boolean;
   sampleMs: number;
-  /** A run is stopped after limitFactor x its nominal length + 15 s. */
+  /** A run is stopped after limitFactor x its nominal length + 5 s. */
   limitFactor: number;
-  maxSeconds?: number;
-  acg?: string;
-  /** A plan written by `--write-plan` on the host (skips reading the traces in the guest). */
-  planFile?: string;
-  /** Merge into an existing --out file instead of replacing it. */
-  append?: boolean;
-  /** Leave the per-100-ms memory timeline out of the output (extra seeds: only pooled figures are used). */
-  noTimeline?: boolean;
+  /** Cut each agent's trace to this many trace seconds around its peak. */
+  maxSeconds: number;
+  /** The combination's plans written on the host (skips reading the traces in the guest). */
+  plansFile?: string;
 }
 
 export interface ProcRecord {
@@ -63,13 +64,22 @@ export interface ProcRecord {
   kind: "agent" | "call";
   index: number;
   family: string;
+  pid: number | null;
   /** Wall seconds after the run's start. */
   plannedStart: number;
   start: number;
   end: number | null;
   nominalS: number;
-  /** oom-killed: SIGKILL by the kernel; policy-killed: the runtime's over_high kill (the agent goes on). */
-  status: "completed" | "oom-killed" | "policy-killed" | "killed" | "failed" | "not-started";
+  /** Trace seconds of the process (for work lost). */
+  traceS: number;
+  /**
+   * oom-killed: SIGKILL by the kernel's OOM killer (the agent fails);
+   * runtime-killed: the runtime (acgd) killed the call and told the agent, which goes on;
+   * baseline-killed: the oomd-like killer killed the agent's cgroup (the agent fails);
+   * killed: stopped by the driver (its agent had failed, or the time limit).
+   */
+  status: "completed" | "oom-killed" | "runtime-killed" | "baseline-killed" | "killed" | "failed";
+  killedBy?: string;
   rule?: string;
   cls?: string;
   exitCode: number | null;
@@ -82,18 +92,25 @@ export interface AgentResult {
   id: string;
   run: string;
   high: boolean;
-  /** No OOM kill of any of its processes. */
+  /** Ran, and none of its processes was killed by the kernel's OOM killer or its cgroup by the oomd-like killer. */
   survived: boolean;
   /** Its own process started (false: refused or failed to start). */
   ran: boolean;
   /** All its processes ended before the run's time limit (a throttled agent may stall). */
   finished: boolean;
+  /** Its processes the kernel OOM-killed (SIGKILL not sent by a runtime or the baseline killer; memory.events oom_kill). */
   oomKills: number;
+  /** The oomd-like killer killed this agent. */
+  baselineKilled: boolean;
   callsPlanned: number;
   callsCompleted: number;
+  /** Calls stopped by a kernel OOM kill, the baseline killer or the driver. */
   callsKilled: number;
-  /** Calls the runtime killed (over_high kill after): the agent is told and goes on. */
-  callsPolicyKilled: number;
+  /** Calls the runtime killed (acgd: over_high kill, the ladder's kill): the agent is told and goes on. */
+  callsRuntimeKilled: number;
+  callsNotStarted: number;
+  /** Trace seconds of killed calls plus calls never started. */
+  workLostS: number;
   completionS: number | null;
   nominalS: number;
   slowdown: number | null;
@@ -107,24 +124,35 @@ export interface AgentResult {
   highEvents: number;
   maxEvents: number;
   peakUsedBytes: number;
-  /** Mean of the memory set aside for the agent (Launcher.reservedBytes); null when the setup reserves none. */
-  reservedAvgBytes: number | null;
-  usedAvgBytes: number;
-  /** Mean of max(0, reserved - used) over mean reserved: the reservation left idle; null without one. */
-  wasteFraction: number | null;
+  /** The agent's own process against its trace (for the replay-lag check). */
+  timing: ProcessTiming | null;
   limits: { max: number | null; high: number | null };
+}
+
+export interface OomEpisodeRecord {
+  oomMemcg: string | null;
+  group: boolean;
+  victims: { pid: number; comm: string; agent: string | null; high: boolean }[];
 }
 
 export interface RunResult {
   setup: string;
-  budgetFraction: number;
+  combo: string;
+  seed: number;
   budgetBytes: number;
   wallS: number;
   agents: AgentResult[];
+  /** Kept for the first seed only (plots); later seeds keep the per-agent figures. */
   procs: ProcRecord[];
-  /** Samples: t (s), per-agent used and reserved bytes, parent used. */
-  timeline: { t: number; used: number[]; reserved: (number | null)[]; parent: number }[];
+  /** Samples: t (s), per-agent used bytes, parent used. First seed only. */
+  timeline: { t: number; used: number[]; parent: number }[];
   parentEvents: Record<string, number>;
+  /** The kernel's OOM episodes during the run, from its log; null when the log could not be read. */
+  oomEpisodes: OomEpisodeRecord[] | null;
+  /** The replay's own lag behind its trace (fraction; replay-stats.ts replayLag). */
+  replayLag: number | null;
+  /** Lag over MAX_REPLAY_LAG: the run's timing is not the trace's; left out of the pooled figures. */
+  rejected: boolean;
   /** How the setup was enforced (policy setups). */
   mode?: string;
   /** The run hit its time limit (limitS) and what was left was stopped. */
@@ -133,14 +161,27 @@ export interface RunResult {
   errors: string[];
 }
 
+export interface PlanSummary {
+  seed: number;
+  span: number;
+  concurrentPeakBytes: number;
+  sumOfPeaksBytes: number;
+  agents: { id: string; run: string; high: boolean; delay: number; duration: number; peakBytes: number; medianBytes: number; calls: number; callFamilies: Record<string, number> }[];
+}
+
 export interface IsolationResult {
   kind: "isolation";
   date: string;
   kernel: string;
-  options: Omit<IsolationOptions, "outFile" | "workDir" | "allocBin">;
-  plan: Pick<ReplayPlan, "span" | "concurrentPeakBytes" | "sumOfPeaksBytes"> & {
-    agents: { id: string; run: string; high: boolean; delay: number; duration: number; peakBytes: number; medianBytes: number; calls: number; callFamilies: Record<string, number>; callTimes: { start: number; end: number; family: string }[] }[];
-  };
+  combo: Combo;
+  options: Omit<IsolationOptions, "outFile" | "workDir" | "allocBin" | "plansFile">;
+  budgetBasisBytes: number;
+  budgetBytes: number;
+  /** Measured memory of one idle replay process (binary, libc, stack, page tables), charged to its cgroup. */
+  processOverheadBytes: number;
+  /** Per agent: processOverheadBytes x the most processes it has at once. */
+  agentOverheadBytes: Record<string, number>;
+  plans: PlanSummary[];
   runs: RunResult[];
   /** Setups that could not take part, and why. */
   skipped?: { setup: string; reason: string }[];
@@ -151,17 +192,18 @@ export interface Launcher {
   readonly name: string;
   /** How the setup is enforced (for the report). */
   mode?: string;
+  /** Before each run (a daemon is started once and kept for the setup's later runs). */
   prepare(plan: ReplayPlan, budgetBytes: number): Promise<void>;
   /** The cgroup whose memory is the agent's (for monitoring). */
   agentCgroup(agent: AgentPlan): string;
   parentCgroup(): string;
-  /**
-   * Memory set aside for the agent now: a static cap (a container's limit
-   * must be provisioned) or a guarantee (memory.low/min); null when none.
-   */
-  reservedBytes(agent: AgentPlan): number | null;
   spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): Promise<Spawned>;
+  /** The agent was killed whole by the setup itself (the oomd-like killer). */
+  killedAgent?(agent: AgentPlan): boolean;
+  /** After each run. */
   cleanup(): Promise<void>;
+  /** After the setup's last run. */
+  shutdown(): Promise<void>;
 }
 
 export interface Spawned {
@@ -173,12 +215,16 @@ export interface Spawned {
   done?: () => Promise<{ killedBy: string | null } | null>;
 }
 
-/** Setups alone/none/static/hints: plain cgroup v2 files. */
+/** Bytes the replay's own processes add to an agent beyond its trace (measured; see measureProcessOverhead). */
+export type AgentOverhead = (a: AgentPlan) => number;
+
+/** Setups alone/none/static/hints/oomd: plain cgroup v2 files. */
 export class CgroupLauncher implements Launcher {
   private root: string;
+  private killer: OomdKiller | null = null;
   constructor(
-    readonly name: "alone" | "none" | "static" | "hints",
-    private o: IsolationOptions,
+    readonly name: "alone" | "none" | "static" | "hints" | "oomd",
+    private overhead: AgentOverhead,
     private binDir: string,
   ) {
     this.root = join(BENCH_CGROUP, name);
@@ -189,11 +235,6 @@ export class CgroupLauncher implements Launcher {
   agentCgroup(a: AgentPlan): string {
     return join(this.root, a.id);
   }
-  reservedBytes(a: AgentPlan): number | null {
-    if (this.name !== "static") return null;
-    const m = readCgNumber(this.agentCgroup(a), "memory.max");
-    return m !== null && Number.isFinite(m) ? m : 0;
-  }
   async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
     makeBudgetCgroup(this.root, budgetBytes);
     const lowShare = this.lowHigh(plan, budgetBytes);
@@ -201,16 +242,20 @@ export class CgroupLauncher implements Launcher {
       const d = this.agentCgroup(a);
       mkCg(d);
       enableControllers(d, ["memory", "cpu", "pids"]);
-      if (this.name === "static") writeCg(d, "memory.max", staticCap(a, plan, this.o));
+      if (this.name === "static") writeCg(d, "memory.max", staticCap(a, plan, this.overhead));
       if (this.name === "hints" && !a.highPriority) writeCg(d, "memory.high", lowShare);
+    }
+    if (this.name === "oomd") {
+      this.killer = new OomdKiller(this.root, budgetBytes, plan.agents.filter((a) => !a.highPriority).map((a) => ({ id: a.id, cgroup: this.agentCgroup(a) })));
+      this.killer.start();
     }
   }
   /** hints: the low-priority agents share what the budget leaves beyond the high agent's peak. */
   lowHigh(plan: ReplayPlan, budgetBytes: number): number {
     const high = plan.agents.find((a) => a.highPriority)!;
     const lows = plan.agents.filter((a) => !a.highPriority);
-    const left = budgetBytes - staticCap(high, plan, this.o);
-    const floor = Math.max(...lows.map((a) => a.medianBytes * plan.scale)) + this.o.slackBytes;
+    const left = budgetBytes - staticCap(high, plan, this.overhead);
+    const floor = Math.max(...lows.map((a) => a.medianBytes * plan.scale + this.overhead(a)));
     return Math.max(floor, left / Math.max(1, lows.length));
   }
   async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): Promise<Spawned> {
@@ -218,8 +263,74 @@ export class CgroupLauncher implements Launcher {
     mkCg(leaf);
     return { child: spawnReplay(replayExe(this.binDir, proc, kind), allocArgs, leaf, proc) };
   }
+  killedAgent(a: AgentPlan): boolean {
+    return this.killer?.killed.has(a.id) ?? false;
+  }
   async cleanup(): Promise<void> {
+    await this.killer?.stop();
+    this.killer = null;
     removeCgTree(this.root);
+  }
+  async shutdown(): Promise<void> {
+    removeCgTree(this.root);
+  }
+}
+
+/**
+ * The baseline users would deploy instead of AgentCgroup: an oomd-like killer
+ * (systemd-oomd, Meta's oomd, earlyoom) watching the budget's cgroup. Every
+ * POLL_MS it reads the budget's memory.current and its memory.pressure
+ * "some" avg10; when usage reaches USAGE_KILL of the budget or the pressure
+ * reaches PRESSURE_KILL, it kills (cgroup.kill) the low-priority agent cgroup
+ * using the most memory, then waits COOLDOWN_MS before acting again. It is
+ * generous to the baseline: oomd's defaults poll once a second and want
+ * pressure held for tens of seconds; a replay at 10x needs faster.
+ * The high-priority agent is never a candidate (what a user would configure).
+ */
+export class OomdKiller {
+  static readonly POLL_MS = 100;
+  static readonly USAGE_KILL = 0.9;
+  static readonly PRESSURE_KILL = 10;
+  static readonly COOLDOWN_MS = 1000;
+  readonly killed = new Set<string>();
+  readonly actions: { t: number; agent: string; usedBytes: number; reason: string }[] = [];
+  private running = false;
+  private loop: Promise<void> | null = null;
+  constructor(
+    private budgetCgroup: string,
+    private budgetBytes: number,
+    private candidates: { id: string; cgroup: string }[],
+  ) {}
+  start(): void {
+    this.running = true;
+    const t0 = performance.now();
+    this.loop = (async () => {
+      while (this.running) {
+        const used = readCgNumber(this.budgetCgroup, "memory.current") ?? 0;
+        const avg10 = Number(/^some avg10=(\d+(?:\.\d+)?)/m.exec(readCg(this.budgetCgroup, "memory.pressure") ?? "")?.[1] ?? 0);
+        const reason = used >= OomdKiller.USAGE_KILL * this.budgetBytes ? `usage ${(used / MiB).toFixed(1)} MiB >= ${OomdKiller.USAGE_KILL * 100}% of the budget` : avg10 >= OomdKiller.PRESSURE_KILL ? `memory pressure some avg10 ${avg10}%` : null;
+        if (reason) {
+          const live = this.candidates.filter((c) => !this.killed.has(c.id)).map((c) => ({ ...c, used: readCgNumber(c.cgroup, "memory.current") ?? 0 })).sort((x, y) => y.used - x.used);
+          const victim = live[0];
+          if (victim && victim.used > 0) {
+            this.killed.add(victim.id);
+            this.actions.push({ t: (performance.now() - t0) / 1000, agent: victim.id, usedBytes: victim.used, reason });
+            try {
+              writeCg(victim.cgroup, "cgroup.kill", "1");
+            } catch {
+              /* the cgroup went away: nothing left to kill */
+            }
+            await sleep(OomdKiller.COOLDOWN_MS);
+            continue;
+          }
+        }
+        await sleep(OomdKiller.POLL_MS);
+      }
+    })();
+  }
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
   }
 }
 
@@ -242,6 +353,7 @@ export class AcgLauncher implements Launcher {
   private socket: string;
   private daemonLog = "";
   mode = "";
+  startS = 0;
   constructor(
     private policy: string,
     private o: IsolationOptions,
@@ -257,21 +369,36 @@ export class AcgLauncher implements Launcher {
   }
   /** Tenant of each agent: with tenants in the policy, the high-priority agent in the first, the others in the last. */
   private tenants = new Map<string, string>();
-  reservedBytes(a: AgentPlan): number | null {
-    const d = this.agentCgroup(a);
-    return Math.max(readCgNumber(d, "memory.low") ?? 0, readCgNumber(d, "memory.min") ?? 0);
+  /** The seed of the current run: acgd runs through all of a setup's seeds, each with agents of their own. */
+  private seed = 0;
+  private agentName(a: AgentPlan): string {
+    return `${a.id}-s${this.seed}`;
   }
   agentCgroup(a: AgentPlan): string {
-    return join(this.root, "tree", this.tenants.get(a.id) ?? NO_TENANT_DIR, a.id);
+    return join(this.root, "tree", this.tenants.get(a.id) ?? NO_TENANT_DIR, this.agentName(a));
   }
   async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
+    this.seed = plan.seed;
+    if (!this.daemon) await this.start(plan, budgetBytes);
+    else if (this.daemon.exitCode !== null) throw new Error(`acgd exited with ${this.daemon.exitCode}: ${this.daemonLog.trim().slice(-1000)}`);
+    this.tenants.clear();
+    if (this.tenantNames.length) for (const a of plan.agents) this.tenants.set(a.id, a.highPriority ? this.tenantNames[0]! : this.tenantNames[this.tenantNames.length - 1]!);
+  }
+  private tenantNames: string[] = [];
+  private askHighRank = false;
+  /** Starts acgd once per setup, on the budget's cgroup (its ladder's host budget is that cgroup's memory.max). */
+  private async start(plan: ReplayPlan, budgetBytes: number): Promise<void> {
     const { loadPolicyFrom } = await import("../runtime/policy-source.js");
     const { scalePolicyIR } = await import("./scale-policy.js");
     const { DaemonClient } = await import("../runtime/client.js");
     const loaded = loadPolicyFrom(this.policy);
     if (!loaded.ok) throw new Error(loaded.message);
-    const ts = loaded.ir.tenants;
-    if (ts.length) for (const a of plan.agents) this.tenants.set(a.id, (a.highPriority ? ts[0]! : ts[ts.length - 1]!).name);
+    this.tenantNames = loaded.ir.tenants.map((t) => t.name);
+    // The high-priority agent asks for rank=high (as an orchestrator marking the
+    // agent a person watches would) where its profile's intent allows it.
+    const highTenant = loaded.ir.tenants[0];
+    const profile = (highTenant ? loaded.ir.agentProfiles.find((p) => p.tenantId === highTenant.id) : undefined) ?? loaded.ir.agentProfiles[0];
+    this.askHighRank = profile?.intent.rankMax === 0;
     // A compiled dir made on the host for this scale (objects + manifest): acgd
     // attaches its sched_ext scheduler and enforces memory through cgroup v2.
     // Without one, only the lowered policy: --no-scheduler.
@@ -293,11 +420,15 @@ export class AcgLauncher implements Launcher {
     this.daemon = spawn(process.execPath, [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree"), ...(usable ? [] : ["--no-scheduler"])], { stdio: ["ignore", "ignore", "pipe"] });
     this.daemon.stderr?.on("data", (d: Buffer) => (this.daemonLog = (this.daemonLog + d.toString()).slice(-4000)));
     const exited = new Promise<string>((r) => this.daemon!.on("exit", (c) => r(`acgd exited with ${c}: ${this.daemonLog.trim().slice(-1000)}`)));
-    for (let i = 0; i < 600 && !existsSync(this.socket); i++) {
+    // Under TCG acgd takes a minute or more to start (it loads and verifies its BPF objects).
+    const t0 = performance.now();
+    for (let i = 0; i < 3000 && !existsSync(this.socket); i++) {
       const e = await Promise.race([exited, sleep(100).then(() => null)]);
       if (e) throw new Error(e);
     }
-    if (!existsSync(this.socket)) throw new Error(`acgd did not open ${this.socket} within 60 s: ${this.daemonLog.trim().slice(-500)}`);
+    if (!existsSync(this.socket)) throw new Error(`acgd did not open ${this.socket} within 300 s: ${this.daemonLog.trim().slice(-500)}`);
+    this.startS = (performance.now() - t0) / 1000;
+    this.mode += `; acgd started in ${this.startS.toFixed(0)} s`;
     this.client = await DaemonClient.connect(this.socket);
   }
   async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", _index: number, allocArgs: string[]): Promise<Spawned> {
@@ -305,7 +436,8 @@ export class AcgLauncher implements Launcher {
     const exe = replayExe(this.binDir, proc, kind);
     const argv = kind === "agent" ? ["agent"] : [safeName(proc.family), ...proc.argv.slice(1)];
     const tenant = this.tenants.get(agent.id);
-    const started = (await c.request({ op: "start_call", ...(tenant ? { tenant } : {}), agent: agent.id, tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
+    const hints = kind === "agent" && agent.highPriority && this.askHighRank ? { hints: ["rank=high"] } : {};
+    const started = (await c.request({ op: "start_call", ...(tenant ? { tenant } : {}), ...hints, agent: this.agentName(agent), tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
     let cg = started.cgroup.startsWith("/") ? started.cgroup : join(this.root, "tree", started.cgroup);
     let endNow = false;
     if (kind === "agent") {
@@ -329,7 +461,23 @@ export class AcgLauncher implements Launcher {
       },
     };
   }
+  /** Kills what a run left in its agents' cgroups (a run stopped at its time limit); acgd keeps running. */
   async cleanup(): Promise<void> {
+    const tree = join(this.root, "tree");
+    if (!existsSync(tree)) return;
+    for (const t of readdirSync(tree, { withFileTypes: true })) {
+      if (!t.isDirectory()) continue;
+      for (const ag of readdirSync(join(tree, t.name), { withFileTypes: true })) {
+        if (!ag.isDirectory() || !ag.name.endsWith(`-s${this.seed}`)) continue;
+        try {
+          writeCg(join(tree, t.name, ag.name), "cgroup.kill", "1");
+        } catch {
+          /* gone already */
+        }
+      }
+    }
+  }
+  async shutdown(): Promise<void> {
     this.client?.close();
     if (this.daemon && this.daemon.exitCode === null) {
       this.daemon.kill("SIGTERM");
@@ -355,13 +503,21 @@ function safeName(family: string): string {
   return s && s !== "." && s !== ".." ? s : "bash";
 }
 
-/** An agent's static cap: its trace's peak, scaled, plus the processes' own overhead. */
-export function staticCap(a: AgentPlan, plan: ReplayPlan, o: Pick<IsolationOptions, "slackBytes">): number {
-  return Math.ceil(a.peakBytes * plan.scale) + o.slackBytes;
+/** An agent's static cap: its trace's peak, scaled, plus its processes' own overhead. */
+export function staticCap(a: AgentPlan, plan: ReplayPlan, overhead: AgentOverhead): number {
+  return Math.ceil(a.peakBytes * plan.scale) + overhead(a);
 }
 
-export function budgetFor(plan: ReplayPlan, fraction: number, o: Pick<IsolationOptions, "slackBytes">): number {
-  return Math.round(plan.concurrentPeakBytes * plan.scale * fraction + plan.agents.length * o.slackBytes);
+/** The combination's budget: its fraction of the basis (scaled) plus every agent's process overhead. */
+export function budgetFor(cp: Pick<ComboPlans, "combo" | "budgetBasisBytes">, scale: number, agentOverheads: number[]): number {
+  return Math.round(cp.budgetBasisBytes * scale * cp.combo.budgetFraction + agentOverheads.reduce((x, y) => x + y, 0));
+}
+
+/** The most processes an agent runs at once: its own plus its most overlapping calls. */
+export function maxConcurrentProcesses(a: AgentPlan): number {
+  let most = 0;
+  for (const c of a.calls) most = Math.max(most, a.calls.filter((d) => d.start <= c.start && d.end > c.start).length);
+  return 1 + most;
 }
 
 /** Per-family symlinks to the allocator, so exe matchers see `pytest`, `git`, ... */
@@ -376,15 +532,21 @@ function makeBinDir(plan: ReplayPlan, dir: string, allocBin: string): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: number, o: IsolationOptions, only?: AgentPlan[]): Promise<RunResult> {
-  const budgetBytes = budgetFor(plan, fraction, o);
+/** The kernel log since the last call, cleared (the guest is ours); null when it cannot be read. */
+function takeKernelLog(): string | null {
+  const r = spawnSync("dmesg", ["--read-clear"], { encoding: "utf8", maxBuffer: 64 * MiB });
+  return r.status === 0 ? r.stdout : null;
+}
+
+export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes: number, o: IsolationOptions, detail: boolean, only?: AgentPlan[]): Promise<RunResult> {
   const errors: string[] = [];
   const agents = only ?? plan.agents;
-  const logDir = join(o.workDir, "logs", `${launcher.name.replace(/[^A-Za-z0-9_-]/g, "_")}-${fraction}`);
+  const logDir = join(o.workDir, "logs", `${launcher.name.replace(/[^A-Za-z0-9_-]/g, "_")}-s${plan.seed}`);
   rmSync(logDir, { recursive: true, force: true });
   mkdirSync(logDir, { recursive: true });
-  const curveDir = join(o.workDir, "curves");
+  const curveDir = join(o.workDir, "curves", `s${plan.seed}`);
   await launcher.prepare(plan, budgetBytes);
+  if (takeKernelLog() === null) errors.push("dmesg --read-clear failed: kernel OOM episodes not counted");
   const procs: ProcRecord[] = [];
   const t0 = performance.now();
   const now = () => (performance.now() - t0) / 1000;
@@ -397,12 +559,14 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
     "--speed", String(plan.speed),
     "--scale", String(plan.scale),
     "--chunk", String(o.chunkBytes),
+    "--touch", o.touch ? "1" : "0",
+    "--hugepage", o.hugepage ? "1" : "0",
     "--out", join(logDir, `${name}.jsonl`),
     "--label", name,
   ];
   const startProc = async (a: AgentPlan, p: ProcessPlan, kind: "agent" | "call", index: number, planned: number): Promise<ProcRecord> => {
     const name = kind === "agent" ? `${a.id}-agent` : `${a.id}-call${index}`;
-    const rec: ProcRecord = { agent: a.id, kind, index, family: p.family, plannedStart: planned, start: now(), end: null, nominalS: (p.end - p.start) / plan.speed, status: "failed", exitCode: null, signal: null, latP50Us: null, steps: 0 };
+    const rec: ProcRecord = { agent: a.id, kind, index, family: p.family, pid: null, plannedStart: planned, start: now(), end: null, nominalS: (p.end - p.start) / plan.speed, traceS: p.end - p.start, status: "failed", exitCode: null, signal: null, latP50Us: null, steps: 0 };
     procs.push(rec);
     let child: ChildProcess;
     let done: Spawned["done"];
@@ -416,6 +580,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       errors.push(`${name}: spawn failed: ${e instanceof Error ? e.message : String(e)}`);
       return rec;
     }
+    rec.pid = child.pid ?? null;
     live.set(child, rec);
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -432,9 +597,12 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
         rec.signal = signal;
         rec.status = code === 0 ? "completed" : signal === "SIGKILL" ? "oom-killed" : signal === "SIGTERM" || code === 143 ? "killed" : "failed";
         const settle = (killedBy: string | null) => {
-          if (rec.status === "oom-killed" && killedBy) rec.status = "policy-killed";
+          if (rec.status === "oom-killed" && killedBy) {
+            rec.status = "runtime-killed";
+            rec.killedBy = killedBy;
+          } else if (rec.status === "oom-killed" && launcher.killedAgent?.(a)) rec.status = "baseline-killed";
           if (rec.status === "failed") errors.push(`${name}: exit ${code} ${signal ?? ""} ${stderr.trim().slice(0, 300)}`);
-          if (rec.status === "oom-killed") dead.add(a.id);
+          if (rec.status === "oom-killed" || rec.status === "baseline-killed") dead.add(a.id);
           res(rec);
         };
         if (done) done().then((r) => settle(r?.killedBy ?? null), () => settle(null));
@@ -442,7 +610,6 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       });
     });
   };
-  // Curves are written once per plan (same files for every setup).
   for (const a of agents) {
     mkdirSync(curveDir, { recursive: true });
     writeFileSync(join(curveDir, `${a.id}-agent.txt`), curveText(a.base));
@@ -453,16 +620,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
   let monitoring = true;
   const monitor = (async () => {
     while (monitoring) {
-      timeline.push({
-        t: now(),
-        used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0),
-        reserved: agents.map((a) => {
-          const r = launcher.reservedBytes(a);
-          // An agent whose cgroup does not exist yet (acgd creates it at its first call) reserves nothing.
-          return r === null ? null : readCgNumber(launcher.agentCgroup(a), "memory.current") === null ? 0 : Math.min(r, budgetBytes);
-        }),
-        parent: readCgNumber(launcher.parentCgroup(), "memory.current") ?? 0,
-      });
+      if (detail) timeline.push({ t: now(), used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0), parent: readCgNumber(launcher.parentCgroup(), "memory.current") ?? 0 });
       await sleep(o.sampleMs);
     }
   })();
@@ -498,14 +656,14 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       })(),
     );
   }
-  // Kill an agent's remaining processes once it has been OOM-killed (the agent has failed).
+  // Stop a failed agent's remaining processes (it has failed: nothing more of it runs).
   const reaper = (async () => {
     while (monitoring) {
       for (const [ch, r] of live) if (dead.has(r.agent)) ch.kill("SIGTERM");
       await sleep(100);
     }
   })();
-  const limitS = (plan.span / plan.speed) * o.limitFactor + 15;
+  const limitS = (plan.span / plan.speed) * o.limitFactor + 5;
   const all = Promise.all(agentDone);
   let limitTimer: NodeJS.Timeout | undefined;
   const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (limitTimer = setTimeout(() => r(true), limitS * 1000)))]);
@@ -519,6 +677,21 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
   monitoring = false;
   await monitor;
   await reaper;
+  // The kernel's OOM episodes, their victims mapped to agents by pid.
+  const klog = takeKernelLog();
+  const byPid = new Map(procs.filter((p) => p.pid !== null).map((p) => [p.pid!, p]));
+  const oomEpisodes: OomEpisodeRecord[] | null =
+    klog === null
+      ? null
+      : parseOomLog(klog)
+          .filter((e) => (e.oomMemcg ?? e.taskMemcg ?? "").includes(BENCH_CGROUP.slice(CGROUP_ROOT.length)) || e.victims.some((v) => byPid.has(v.pid)))
+          .map((e) => ({ oomMemcg: e.oomMemcg, group: e.group, victims: e.victims.map((v) => ({ pid: v.pid, comm: v.comm, agent: byPid.get(v.pid)?.agent ?? null, high: agents.find((a) => a.id === byPid.get(v.pid)?.agent)?.highPriority ?? false })) }));
+  if (klog === null) errors.push("dmesg failed after the run: kernel OOM episodes not counted");
+  // A SIGKILL the kernel log does not name, with the log read, was not the OOM killer's.
+  if (oomEpisodes) {
+    const victims = new Set(oomEpisodes.flatMap((e) => e.victims.map((v) => v.pid)));
+    for (const p of procs) if (p.status === "oom-killed" && p.pid !== null && !victims.has(p.pid)) errors.push(`${p.agent} ${p.kind} ${p.index}: SIGKILL not in the kernel's OOM reports`);
+  }
   // Results per agent.
   const results: AgentResult[] = agents.map((a) => {
     const cg = launcher.agentCgroup(a);
@@ -526,6 +699,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
     const psi = readPressure(cg);
     const mine = procs.filter((p) => p.agent === a.id);
     const lats: number[] = [];
+    let timing: ProcessTiming | null = null;
     for (const p of mine) {
       const name = p.kind === "agent" ? `${a.id}-agent` : `${a.id}-call${p.index}`;
       let text = "";
@@ -538,23 +712,31 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       for (const g of log.grows) lats.push(g.lat_us);
       p.steps = log.grows.length;
       p.latP50Us = log.summary?.lat_p50_us ?? (log.grows.length ? quantile(log.grows.map((g) => g.lat_us), 0.5) : null);
+      // The agent's own process against its trace: when the run's time limit
+      // stopped it (its agent alive), it would have ended no sooner than its
+      // pace so far says: that extrapolation is its lag (never shorter than
+      // the time it ran).
+      const sm = log.summary;
+      const stall = readPressure(join(cg, "agent")).someUs / 1000 || 0;
+      if (p.kind === "agent" && sm?.completed) timing = { nominalMs: sm.nominal_ms, durationMs: sm.duration_ms, memStallMs: stall };
+      else if (p.kind === "agent" && sm && timedOut && !dead.has(a.id)) timing = { nominalMs: sm.nominal_ms, durationMs: sm.points_done > 0 ? Math.max(sm.duration_ms, (sm.duration_ms * sm.points) / sm.points_done) : Infinity, memStallMs: stall };
     }
-    const idx = agents.indexOf(a);
-    const used = timeline.map((s) => s.used[idx] ?? 0);
-    const reserved = timeline.map((s) => s.reserved[idx] ?? null);
-    const hasRes = reserved.some((r) => r !== null);
-    const resAvg = hasRes ? reserved.reduce<number>((s, r) => s + (r ?? 0), 0) / Math.max(1, reserved.length) : null;
-    const idleAvg = hasRes ? reserved.reduce<number>((s, r, i) => s + Math.max(0, (r ?? 0) - (used[i] ?? 0)), 0) / Math.max(1, reserved.length) : null;
-    const usedAvg = used.reduce((s, x) => s + x, 0) / Math.max(1, used.length);
     const oomKilled = mine.filter((p) => p.status === "oom-killed").length;
+    const baselineKilled = launcher.killedAgent?.(a) ?? false;
     // An agent that never ran (its own process could not start, e.g. refused by the policy) did not survive either.
     const ran = mine.some((p) => p.kind === "agent" && p.status !== "failed");
-    const survived = ran && oomKilled === 0 && (ev["oom_kill"] ?? 0) === 0;
-    const finished = mine.every((p) => p.status !== "killed" || dead.has(a.id)) && mine.every((p) => p.end !== null && p.end < limitS);
+    const kernelKills = Math.max(oomKilled, ev["oom_kill"] ?? 0);
+    const survived = ran && kernelKills === 0 && !baselineKilled;
+    const finished = mine.every((p) => p.end !== null && p.end < limitS && p.status !== "killed") || !survived;
     const start = Math.min(...mine.map((p) => p.start));
     const end = Math.max(...mine.map((p) => p.end ?? wallS));
     const completionS = survived && finished ? end - start : null;
     const nominalS = a.duration / plan.speed;
+    const callRecs = mine.filter((p) => p.kind === "call");
+    const outcomes: CallOutcome[] = a.calls.map((c, i) => {
+      const r = callRecs.find((p) => p.index === i);
+      return { traceSeconds: c.end - c.start, outcome: !r ? "not-started" : r.status === "completed" ? "completed" : r.status === "failed" ? "failed" : "killed" };
+    });
     return {
       id: a.id,
       run: a.run,
@@ -562,31 +744,33 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, fraction: n
       survived,
       ran,
       finished,
-      oomKills: Math.max(oomKilled, ev["oom_kill"] ?? 0),
+      oomKills: kernelKills,
+      baselineKilled,
       callsPlanned: a.calls.length,
-      callsCompleted: mine.filter((p) => p.kind === "call" && p.status === "completed").length,
-      callsKilled: mine.filter((p) => p.kind === "call" && (p.status === "oom-killed" || p.status === "killed")).length,
-      callsPolicyKilled: mine.filter((p) => p.kind === "call" && p.status === "policy-killed").length,
+      callsCompleted: callRecs.filter((p) => p.status === "completed").length,
+      callsKilled: callRecs.filter((p) => p.status === "oom-killed" || p.status === "baseline-killed" || p.status === "killed").length,
+      callsRuntimeKilled: callRecs.filter((p) => p.status === "runtime-killed").length,
+      callsNotStarted: outcomes.filter((x) => x.outcome === "not-started").length,
+      workLostS: workLostSeconds(outcomes),
       completionS,
       nominalS,
       slowdown: completionS === null ? null : completionS / nominalS,
       latency: { n: lats.length, p50Us: quantile(lats, 0.5), p95Us: quantile(lats, 0.95), p99Us: quantile(lats, 0.99), maxUs: lats.length ? Math.max(...lats) : NaN },
-      latencyCdf: CDF_QS.filter(() => lats.length > 0).map((q) => [q, quantile(lats, q)]),
+      latencyCdf: CDF_QS.filter(() => lats.length > 0 && detail).map((q) => [q, quantile(lats, q)]),
       memStallSomeUs: psi.someUs,
       memStallFullUs: psi.fullUs,
       ownLimitOoms: ev["oom"] ?? 0,
       highEvents: ev["high"] ?? 0,
       maxEvents: ev["max"] ?? 0,
-      peakUsedBytes: readCgNumber(cg, "memory.peak") ?? Math.max(0, ...used),
-      reservedAvgBytes: resAvg,
-      usedAvgBytes: usedAvg,
-      wasteFraction: resAvg && idleAvg !== null ? idleAvg / resAvg : null,
+      peakUsedBytes: readCgNumber(cg, "memory.peak") ?? 0,
+      timing,
       limits: { max: finiteOrNull(readCgNumber(cg, "memory.max")), high: finiteOrNull(readCgNumber(cg, "memory.high")) },
     };
   });
   const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
   await launcher.cleanup();
-  return { setup: launcher.name, budgetFraction: fraction, budgetBytes, wallS, agents: results, procs, timeline, parentEvents, ...(launcher.mode ? { mode: launcher.mode } : {}), timedOut, limitS, errors };
+  const lag = replayLag(results.map((r) => r.timing).filter((t): t is ProcessTiming => t !== null));
+  return { setup: launcher.name, combo: "", seed: plan.seed, budgetBytes, wallS, agents: results, procs: detail ? procs : [], timeline, parentEvents, oomEpisodes, replayLag: lag, rejected: rejectedForLag(lag), ...(launcher.mode ? { mode: launcher.mode } : {}), timedOut, limitS, errors };
 }
 
 const CDF_QS = [...Array.from({ length: 50 }, (_, i) => i / 50), 0.97, 0.98, 0.99, 0.995, 0.999, 1];
@@ -595,38 +779,44 @@ function finiteOrNull(x: number | null): number | null {
   return x !== null && Number.isFinite(x) ? x : null;
 }
 
-/** policy:policies/X.acg for every policy the project ships. */
-function shippedPolicies(repo: string): string[] {
-  try {
-    return readdirSync(join(repo, "policies")).filter((f) => f.endsWith(".acg")).sort().map((f) => `policy:policies/${f}`);
-  } catch {
-    return [];
-  }
+/** policy:policies/X.acg for every policy the project ships, then policy:bench/policies/X.acg, written for the experiment's budgets. */
+export function defaultPolicySetups(repo: string): string[] {
+  const list = (dir: string) => {
+    try {
+      return readdirSync(join(repo, dir)).filter((f) => f.endsWith(".acg")).sort().map((f) => `policy:${dir}/${f}`);
+    } catch {
+      return [];
+    }
+  };
+  return [...list("policies"), ...list("bench/policies")];
 }
 
+export const BASELINE_SETUPS = ["none", "static", "hints", "oomd"] as const;
+
 export function parseArgs(argv: string[]): IsolationOptions {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const repo = resolve(here, "..", "..");
   const o: IsolationOptions = {
-    setups: ["alone", "none", "static", "hints", ...shippedPolicies(repo)],
-    budgets: [0.7, 0.83],
-    speed: 30,
-    scale: 1 / 64,
-    agents: 3,
-    seed: 1,
+    setups: [...BASELINE_SETUPS, ...defaultPolicySetups(REPO)],
+    combo: "aligned-3",
+    seeds: [1],
+    speed: 10,
+    scale: 1 / 8,
     traceDir: defaultTraceDir(),
-    outFile: join(repo, "bench", "results", "isolation.json"),
+    outFile: "",
     workDir: "/tmp/acg-bench",
-    allocBin: join(repo, "dist", "bench", "alloc", "acg-alloc"),
-    slackBytes: 2 * MiB,
-    chunkBytes: 256 * 1024,
+    allocBin: join(REPO, "dist", "bench", "alloc", "acg-alloc"),
+    // 2 MiB chunks on transparent huge pages: in the TCG guest, 200 MB faulted
+    // in took 3.0 s this way against 4.5 s in 1 MiB chunks and 19 s page by page.
+    chunkBytes: 2 * MiB,
+    touch: false,
+    hugepage: true,
     sampleMs: 100,
-    limitFactor: 3,
+    limitFactor: 2,
+    maxSeconds: 60,
   };
   const num = (s: string | undefined, what: string): number => {
     const m = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(s ?? "");
     const v = m ? Number(m[1]) / Number(m[2]) : Number(s);
-    if (!Number.isFinite(v) || v <= 0) throw new Error(`${what}: expected a positive number, got '${s}'`);
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`${what}: expected a positive number, got '${s ?? ""}'`);
     return v;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -634,102 +824,129 @@ export function parseArgs(argv: string[]): IsolationOptions {
     const v = () => argv[++i];
     switch (a) {
       case "--setups": o.setups = (v() ?? "").split(",").filter(Boolean); break;
-      case "--budgets": o.budgets = (v() ?? "").split(",").map((x) => num(x, "--budgets")); break;
+      case "--combo": o.combo = comboByName(v() ?? "").name; break;
+      case "--seeds": o.seeds = parseSeeds(v()); break;
       case "--speed": o.speed = num(v(), a); break;
       case "--scale": o.scale = num(v(), a); break;
-      case "--agents": o.agents = num(v(), a); break;
-      case "--seed": o.seed = num(v(), a); break;
       case "--traces": o.traceDir = v() ?? o.traceDir; break;
-      case "--out": o.outFile = resolve(v() ?? o.outFile); break;
+      case "--out": o.outFile = resolve(v() ?? ""); break;
       case "--work": o.workDir = v() ?? o.workDir; break;
       case "--alloc": o.allocBin = resolve(v() ?? o.allocBin); break;
-      case "--slack": o.slackBytes = num(v(), a); break;
       case "--chunk": o.chunkBytes = num(v(), a); break;
+      case "--touch": o.touch = true; break;
+      case "--no-hugepage": o.hugepage = false; break;
       case "--max-seconds": o.maxSeconds = num(v(), a); break;
-      case "--acg": o.acg = v(); break;
-      case "--plan": o.planFile = v(); break;
-      case "--append": o.append = true; break;
-      case "--no-timeline": o.noTimeline = true; break;
+      case "--plans": o.plansFile = v(); break;
       case "--limit-factor": o.limitFactor = num(v(), a); break;
       default: throw new Error(`unknown argument '${a}'`);
     }
   }
+  if (o.speed > 10) throw new Error(`--speed ${o.speed}: the experiment replays at most 10x faster than the trace`);
+  if (o.scale < 1 / 8) throw new Error(`--scale ${o.scale}: the experiment scales memory by 1/8 or more`);
+  const bad = o.setups.filter((x) => !x.startsWith("policy:") && !["alone", ...BASELINE_SETUPS].includes(x));
+  if (bad.length) throw new Error(`--setups: unknown setup(s) ${bad.join(", ")} (known: alone, ${BASELINE_SETUPS.join(", ")}, policy:FILE)`);
+  if (!o.outFile) o.outFile = join(REPO, "bench", "results", `isolation-${o.combo}.json`);
   return o;
 }
 
-export function planFor(o: IsolationOptions): ReplayPlan {
-  return buildPlan({ traceDir: o.traceDir, agents: o.agents, speed: o.speed, scale: o.scale, seed: o.seed, ...(o.maxSeconds ? { maxSeconds: o.maxSeconds } : {}) });
+export function parseSeeds(s: string | undefined): number[] {
+  const seeds = (s ?? "").split(",").map((x) => x.trim());
+  if (!seeds.length || seeds.some((x) => !/^[1-9]\d*$/.test(x))) throw new Error(`--seeds: expected positive integers separated by commas, got '${s ?? ""}'`);
+  return seeds.map(Number);
+}
+
+export function plansFor(o: Pick<IsolationOptions, "combo" | "seeds" | "traceDir" | "speed" | "scale" | "maxSeconds">): ComboPlans {
+  return planCombo(comboByName(o.combo), { traceDir: o.traceDir, speed: o.speed, scale: o.scale, maxSeconds: o.maxSeconds }, o.seeds);
+}
+
+/**
+ * Memory one idle replay process adds to its cgroup (the allocator's pages,
+ * libc, stack, page tables): the largest of three measurements of a process
+ * holding nothing, read from memory.current of a cgroup of its own.
+ */
+export async function measureProcessOverhead(allocBin: string, workDir: string): Promise<number> {
+  const cg = join(BENCH_CGROUP, "overhead-probe");
+  mkCg(BENCH_CGROUP);
+  enableControllers(CGROUP_ROOT, ["memory"]);
+  enableControllers(BENCH_CGROUP, ["memory"]);
+  mkdirSync(workDir, { recursive: true });
+  const curve = join(workDir, "empty-curve.txt");
+  writeFileSync(curve, "0 0\n");
+  let most = 0;
+  for (let i = 0; i < 3; i++) {
+    removeCgTree(cg);
+    mkCg(cg);
+    const child = spawn(allocBin, ["--curve", curve, "--hold", "3", "--out", join(workDir, "probe.jsonl"), "--cgroup", cg], { stdio: "ignore" });
+    const exited = new Promise((r) => child.on("exit", r));
+    await sleep(1500);
+    most = Math.max(most, readCgNumber(cg, "memory.current") ?? 0);
+    child.kill("SIGTERM");
+    await exited;
+  }
+  removeCgTree(cg);
+  if (!(most > 0)) throw new Error("could not measure a replay process's memory (memory.current of its cgroup stayed 0)");
+  return most;
 }
 
 export async function runIsolation(o: IsolationOptions, log: (s: string) => void = (s) => process.stderr.write(s + "\n")): Promise<IsolationResult> {
   if (!memoryControllerAvailable()) throw new Error("cgroup v2 has no memory controller here: run this in the guest (scripts/guest-run.sh)");
   if (!existsSync(o.allocBin)) throw new Error(`allocator not built: ${o.allocBin} (run bench/alloc/build.sh)`);
-  const plan: ReplayPlan = o.planFile ? (JSON.parse(readFileSync(o.planFile, "utf8")) as ReplayPlan) : planFor(o);
-  if (!o.planFile) for (const w of plan.warnings) log(`warning: ${w}`);
+  const cp: ComboPlans = o.plansFile ? (JSON.parse(readFileSync(o.plansFile, "utf8")) as ComboPlans) : plansFor(o);
   rmSync(o.workDir, { recursive: true, force: true });
   const binDir = join(o.workDir, "bin");
-  makeBinDir(plan, binDir, o.allocBin);
+  for (const plan of cp.plans) makeBinDir(plan, binDir, o.allocBin);
   // Setups without a policy run on the kernel's own scheduler, whatever ran before.
   await restoreDefaultScheduler();
+  const perProcess = await measureProcessOverhead(o.allocBin, o.workDir);
+  // The same agents (runs) in every seed; only the alignment and the high-priority agent change.
+  const agentOverheadBytes: Record<string, number> = {};
+  for (const plan of cp.plans) for (const a of plan.agents) agentOverheadBytes[a.id] = Math.max(agentOverheadBytes[a.id] ?? 0, perProcess * maxConcurrentProcesses(a));
+  const overhead: AgentOverhead = (a) => agentOverheadBytes[a.id] ?? perProcess * maxConcurrentProcesses(a);
+  const budgetBytes = budgetFor(cp, o.scale, Object.values(agentOverheadBytes));
+  log(`isolation: ${cp.combo.name}: a replay process holds ${(perProcess / 1024).toFixed(0)} KiB on its own; budget ${(budgetBytes / MiB).toFixed(1)} MiB (${cp.combo.budgetFraction} of the ${cp.combo.budgetBasis}, scaled, plus the processes' overhead)`);
   const runs: RunResult[] = [];
   const skipped: { setup: string; reason: string }[] = [];
   for (const setup of o.setups) {
     if (setup.startsWith("policy:")) {
-      // A policy that admits fewer agents than the experiment runs cannot take part.
-      const { loadPolicyFrom } = await import("../runtime/policy-source.js");
-      const l = loadPolicyFrom(setup.slice("policy:".length));
-      if (!l.ok) {
-        skipped.push({ setup, reason: l.message.split("\n")[0]! });
-        continue;
-      }
-      // Agents without a tenant use profile 0; with tenants, the high agent goes to the first, the rest to the last.
-      const ir = l.ir;
-      const profileOf = (tenantId: number | null) => (tenantId === null ? ir.agentProfiles[0] : ir.agentProfiles.find((p) => p.tenantId === tenantId) ?? ir.agentProfiles[0]);
-      const demand = new Map<number, number>();
-      for (const a of plan.agents) {
-        const tid = ir.tenants.length ? (a.highPriority ? 0 : ir.tenants.length - 1) : null;
-        const prof = profileOf(tid);
-        if (prof) demand.set(prof.id, (demand.get(prof.id) ?? 0) + 1);
-      }
-      const short = [...demand].find(([pid, n]) => (ir.agentProfiles.find((p) => p.id === pid)?.maxAgents ?? Infinity) < n);
-      if (short) {
-        const maxAgents = ir.agentProfiles.find((p) => p.id === short[0])!.maxAgents;
-        const reason = `admits at most ${maxAgents} agent(s) of a profile at once (max_agents; ${short[1]} needed${ir.tenants.length ? "" : ", no agent block: the built-in default"})`;
+      const reason = await policyCannotRun(setup.slice("policy:".length), cp.combo.agents);
+      if (reason) {
         log(`isolation: ${setup} skipped: ${reason}`);
         skipped.push({ setup, reason });
         continue;
       }
     }
-    const fractions = setup === "alone" ? [Math.max(...o.budgets)] : o.budgets;
-    for (const f of fractions) {
-      const launcher: Launcher =
-        setup === "alone" || setup === "none" || setup === "static" || setup === "hints"
-          ? new CgroupLauncher(setup, o, binDir)
-          : setup.startsWith("policy:")
-            ? new AcgLauncher(setup.slice("policy:".length), o, binDir)
-            : (() => {
-                throw new Error(`unknown setup '${setup}'`);
-              })();
+    const launcher: Launcher = setup.startsWith("policy:") ? new AcgLauncher(setup.slice("policy:".length), o, binDir) : new CgroupLauncher(setup as CgroupLauncher["name"], overhead, binDir);
+    for (const [i, plan] of cp.plans.entries()) {
       const only = setup === "alone" ? plan.agents.filter((a) => a.highPriority) : undefined;
-      log(`isolation: ${launcher.name} at ${f} of the concurrent peak (${(budgetFor(plan, f, o) / MiB).toFixed(1)} MiB)...`);
+      log(`isolation: ${cp.combo.name} seed ${plan.seed}: ${launcher.name}...`);
       try {
-        const r = await runSetup(plan, launcher, f, o, only);
+        const r = await runSetup(plan, launcher, budgetBytes, o, i === 0, only);
+        r.combo = cp.combo.name;
         runs.push(r);
-        log(`  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}; ` + r.agents.map((a) => `${a.id}${a.high ? "*" : ""} p95 ${(a.latency.p95Us / 1000).toFixed(2)} ms`).join(", ") + (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : ""));
+        const eps = r.oomEpisodes;
+        log(`  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}${r.agents.some((a) => a.high && !a.survived) ? " (high-priority agent lost)" : ""}; kernel OOM episodes ${eps ? eps.length : "?"}; runtime kills ${r.agents.reduce((x, a) => x + a.callsRuntimeKilled, 0)}; work lost ${r.agents.reduce((x, a) => x + a.workLostS, 0).toFixed(0)} trace-s; lag ${r.replayLag === null ? "?" : `${(100 * r.replayLag).toFixed(1)}%`}${r.rejected ? " REJECTED" : ""}` + (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : ""));
       } catch (e) {
         log(`  failed: ${e instanceof Error ? e.message : String(e)}`);
         await launcher.cleanup().catch(() => {});
+        if (setup.startsWith("policy:")) break;
       }
     }
+    await launcher.shutdown().catch((e) => log(`  shutdown: ${e instanceof Error ? e.message : String(e)}`));
   }
   removeCgTree(BENCH_CGROUP);
-  const { outFile: _o, workDir: _w, allocBin: _a, ...options } = o;
+  const { outFile: _o, workDir: _w, allocBin: _a, plansFile: _p, ...options } = o;
   return {
     kind: "isolation",
     date: new Date().toISOString(),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
+    combo: cp.combo,
     options,
-    plan: {
+    budgetBasisBytes: cp.budgetBasisBytes,
+    budgetBytes,
+    processOverheadBytes: perProcess,
+    agentOverheadBytes,
+    plans: cp.plans.map((plan) => ({
+      seed: plan.seed,
       span: plan.span,
       concurrentPeakBytes: plan.concurrentPeakBytes,
       sumOfPeaksBytes: plan.sumOfPeaksBytes,
@@ -743,12 +960,31 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
         medianBytes: a.medianBytes,
         calls: a.calls.length,
         callFamilies: a.calls.reduce<Record<string, number>>((m, c) => ((m[c.family] = (m[c.family] ?? 0) + 1), m), {}),
-        callTimes: a.calls.map((c) => ({ start: c.start, end: c.end, family: c.family })),
       })),
-    },
+    })),
     runs,
     skipped,
   };
+}
+
+/** Why a policy cannot take part with `agents` agents (it admits fewer at once), or null. */
+async function policyCannotRun(policy: string, agents: number): Promise<string | null> {
+  const { loadPolicyFrom } = await import("../runtime/policy-source.js");
+  const l = loadPolicyFrom(policy);
+  if (!l.ok) return l.message.split("\n")[0]!;
+  // Agents without a tenant use profile 0; with tenants, the high agent goes to the first, the rest to the last.
+  const ir = l.ir;
+  const profileOf = (tenantId: number | null) => (tenantId === null ? ir.agentProfiles[0] : ir.agentProfiles.find((p) => p.tenantId === tenantId) ?? ir.agentProfiles[0]);
+  const demand = new Map<number, number>();
+  for (let i = 0; i < agents; i++) {
+    const tid = ir.tenants.length ? (i === 0 ? 0 : ir.tenants.length - 1) : null;
+    const prof = profileOf(tid);
+    if (prof) demand.set(prof.id, (demand.get(prof.id) ?? 0) + 1);
+  }
+  const short = [...demand].find(([pid, n]) => (ir.agentProfiles.find((p) => p.id === pid)?.maxAgents ?? Infinity) < n);
+  if (!short) return null;
+  const maxAgents = ir.agentProfiles.find((p) => p.id === short[0])!.maxAgents;
+  return `admits at most ${maxAgents} agent(s) of a profile at once (max_agents; ${short[1]} needed${ir.tenants.length ? "" : ", no agent block: the built-in default"})`;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
@@ -756,16 +992,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     const o = parseArgs(process.argv.slice(2));
     const r = await runIsolation(o);
     mkdirSync(dirname(o.outFile), { recursive: true });
-    if (o.append && existsSync(o.outFile)) {
-      // Merge into an earlier result of the same plan: these runs replace the same setup and budget.
-      const old = JSON.parse(readFileSync(o.outFile, "utf8")) as IsolationResult;
-      const key = (x: RunResult) => `${x.setup} ${x.budgetFraction}`;
-      const fresh = new Set(r.runs.map(key));
-      r.runs = [...old.runs.filter((x) => !fresh.has(key(x))), ...r.runs];
-      r.skipped = [...(old.skipped ?? []).filter((x) => !r.skipped?.some((y) => y.setup === x.setup)), ...(r.skipped ?? [])];
-      r.options = { ...old.options, setups: [...new Set([...old.options.setups, ...r.options.setups])] };
-    }
-    if (o.noTimeline) for (const run of r.runs) run.timeline = [];
     writeFileSync(o.outFile, JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n");
     process.stderr.write(`isolation: wrote ${o.outFile}\n`);
   } catch (e) {

@@ -65,6 +65,8 @@ export interface PlanOptions {
   runs?: string[];
   /** Index (in the chosen order) of the high-priority agent; default: the smallest peak. */
   high?: number;
+  /** Leave out this many of the runs with the largest peaks before choosing (a gentler mix). */
+  skipLargest?: number;
   speed?: number;
   scale?: number;
   seed?: number;
@@ -178,10 +180,11 @@ export function buildPlan(o: PlanOptions): ReplayPlan {
     }
   } else {
     const usable = runs.filter((r) => r.calls.some((c) => c.tool === "Bash"));
+    const skip = o.skipLargest ?? 0;
     chosen = usable
       .map((r) => ({ r, peak: Math.max(...r.samples.map((x) => x.bytes)) }))
       .sort((a, b) => b.peak - a.peak || a.r.name.localeCompare(b.r.name))
-      .slice(0, n)
+      .slice(skip, skip + n)
       .map((x) => x.r);
   }
   if (chosen.length < 2) throw new Error(`need at least 2 usable runs, found ${chosen.length}`);
@@ -218,4 +221,53 @@ export function buildPlan(o: PlanOptions): ReplayPlan {
 /** The allocator's curve file text for one process, unscaled (acg-alloc scales it). */
 export function curveText(p: ProcessPlan): string {
   return p.curve.map(([t, b]) => `${t.toFixed(3)} ${Math.round(b)}`).join("\n") + "\n";
+}
+
+/**
+ * A trace combination of the isolation experiment: which runs replay
+ * together and the budget they share. Two regimes:
+ * - aligned: the runs with the largest peaks (big bursts that coincide), the
+ *   budget a fraction of their largest concurrent total;
+ * - gentle: the published prototype's kind of mix (runs with moderate peaks
+ *   over a ~200 MB baseline, leaving the two largest out), the budget a
+ *   fraction of the sum of their peaks (0.89: the prototype's 1100 MB for
+ *   three such traces).
+ * In both the agents' peaks are aligned (± the seeded jitter), and the
+ * high-priority agent rotates with the seed: agent (seed - 1) mod n.
+ */
+export interface Combo {
+  name: string;
+  regime: "aligned" | "gentle";
+  agents: number;
+  skipLargest: number;
+  budgetBasis: "concurrent-peak" | "sum-of-peaks";
+  budgetFraction: number;
+}
+
+export const COMBOS: readonly Combo[] = [
+  { name: "aligned-3", regime: "aligned", agents: 3, skipLargest: 0, budgetBasis: "concurrent-peak", budgetFraction: 0.7 },
+  { name: "gentle-3", regime: "gentle", agents: 3, skipLargest: 2, budgetBasis: "sum-of-peaks", budgetFraction: 0.89 },
+  { name: "aligned-6", regime: "aligned", agents: 6, skipLargest: 0, budgetBasis: "concurrent-peak", budgetFraction: 0.7 },
+  { name: "gentle-6", regime: "gentle", agents: 6, skipLargest: 2, budgetBasis: "sum-of-peaks", budgetFraction: 0.89 },
+];
+
+export function comboByName(name: string): Combo {
+  const c = COMBOS.find((x) => x.name === name);
+  if (!c) throw new Error(`unknown combination '${name}' (known: ${COMBOS.map((x) => x.name).join(", ")})`);
+  return c;
+}
+
+/** One combination's replays: a plan per seed and the budget basis they share (traced bytes, unscaled). */
+export interface ComboPlans {
+  combo: Combo;
+  /** The budget's basis, the same for every seed (the concurrent peak measured without jitter). */
+  budgetBasisBytes: number;
+  plans: ReplayPlan[];
+}
+
+export function planCombo(combo: Combo, o: Omit<PlanOptions, "agents" | "skipLargest" | "high" | "seed" | "runs">, seeds: number[]): ComboPlans {
+  const base = { ...o, agents: combo.agents, skipLargest: combo.skipLargest };
+  const exact = buildPlan({ ...base, seed: 1, jitter: 0 });
+  const plans = seeds.map((seed) => ({ ...buildPlan({ ...base, seed, high: (seed - 1) % combo.agents }), warnings: [] }));
+  return { combo, budgetBasisBytes: combo.budgetBasis === "concurrent-peak" ? exact.concurrentPeakBytes : exact.sumOfPeaksBytes, plans };
 }

@@ -9,6 +9,7 @@ import { Resvg } from "@resvg/resvg-js";
 import type { TopLevelSpec } from "vega-lite";
 import type { IsolationResult, RunResult } from "./isolation.js";
 import type { TraceStats } from "../traces/stats.js";
+import { wilson } from "./replay-stats.js";
 
 const MiB = 1024 * 1024;
 
@@ -27,7 +28,7 @@ export async function render(spec: TopLevelSpec, dir: string, name: string): Pro
 const CONFIG = { font: "DejaVu Sans", view: { stroke: "#ccc" }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 }, title: { fontSize: 14 } };
 
 function agentLabel(r: IsolationResult, id: string): string {
-  const a = r.plan.agents.find((x) => x.id === id);
+  const a = r.plans[0]?.agents.find((x) => x.id === id);
   return a ? `${id}${a.high ? " (high)" : ""}: ${a.run.replace(/__.*$/, "")}` : id;
 }
 
@@ -38,7 +39,7 @@ export function memoryTimelineSpec(r: IsolationResult, runs: RunResult[], title:
     const calls = run.procs
       .filter((p) => p.kind === "call" && p.end !== null)
       .map((p) => ({ start: p.start, end: Math.max(p.end!, p.start + 0.05), agent: agentLabel(r, p.agent), family: p.family, status: p.status, lane: -1.2 - 1.2 * run.agents.findIndex((a) => a.id === p.agent) }));
-    const kills = calls.filter((c) => c.status === "oom-killed");
+    const kills = calls.filter((c) => c.status === "oom-killed" || c.status === "runtime-killed" || c.status === "baseline-killed");
     return {
       title: `${run.setup}: budget ${(run.budgetBytes / MiB).toFixed(1)} MiB, ${run.agents.filter((a) => a.survived).length}/${run.agents.length} agents survive, ${run.agents.filter((a) => a.survived && a.finished !== false).length} finish in time`,
       width: 640,
@@ -83,72 +84,39 @@ export function memoryTimelineSpec(r: IsolationResult, runs: RunResult[], title:
   });
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: title, subtitle: "lines: each agent's memory; bars under the axis: its tool calls (x: OOM kill); dashed: the budget" },
+    title: { text: title, subtitle: "lines: each agent's memory; bars under the axis: its tool calls (x: killed by the kernel, the runtime or oomd); dashed: the budget" },
     vconcat: panels,
     resolve: { scale: { color: "shared" } },
     config: CONFIG,
   } as TopLevelSpec;
 }
 
-/** Allocation latency CDFs: one panel per agent, one line per setup. */
-export function latencyCdfSpec(r: IsolationResult, runs: RunResult[], title: string): TopLevelSpec {
-  const values = runs.flatMap((run) =>
-    run.agents.flatMap((a) => (a.latencyCdf ?? []).map(([q, us]) => ({ setup: `${run.setup} ${(run.budgetBytes / MiB).toFixed(0)}MiB`, agent: agentLabel(r, a.id), q, ms: Math.max(us / 1000, 0.001) }))),
-  );
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: title, subtitle: "every allocation step (one chunk mmapped and touched) of every process of the agent" },
-    data: { values },
-    facet: { column: { field: "agent", type: "nominal", title: null } },
-    spec: {
-      width: 260,
-      height: 220,
-      mark: { type: "line", interpolate: "linear", strokeWidth: 1.6 },
-      encoding: {
-        x: { field: "ms", type: "quantitative", scale: { type: "log" }, title: "allocation step latency (ms, log)" },
-        y: { field: "q", type: "quantitative", title: "fraction of steps ≤ x" },
-        color: { field: "setup", type: "nominal" },
-      },
-    },
-    config: CONFIG,
-  } as TopLevelSpec;
-}
-
-/** Survival and finishing per setup and budget, pooled over every replay given. */
+/** Agent survival per setup and combination with Wilson 95% intervals, over the runs not rejected for lag. */
 export function survivalSpec(all: IsolationResult[]): TopLevelSpec {
   const order: string[] = [];
-  const values: { setup: string; budget: string; metric: string; pct: number; n: string }[] = [];
-  const keys = new Map<string, RunResult[]>();
-  for (const x of all)
-    for (const r of x.runs) {
-      if (r.setup === "alone") continue;
-      if (!order.includes(r.setup)) order.push(r.setup);
-      const k = `${r.setup}\u0000${r.budgetFraction}`;
-      keys.set(k, [...(keys.get(k) ?? []), r]);
+  const values: { setup: string; combo: string; pct: number; lo: number; hi: number; n: string }[] = [];
+  for (const x of all) {
+    for (const setup of [...new Set(x.runs.map((r) => r.setup))]) {
+      if (setup === "alone") continue;
+      if (!order.includes(setup)) order.push(setup);
+      const ag = x.runs.filter((r) => r.setup === setup && !r.rejected).flatMap((r) => r.agents);
+      if (!ag.length) continue;
+      const w = wilson(ag.filter((a) => a.survived).length, ag.length);
+      values.push({ setup, combo: x.combo.name, pct: 100 * w.p, lo: 100 * w.lo, hi: 100 * w.hi, n: `${w.k}/${w.n} agent-runs` });
     }
-  for (const [k, rs] of keys) {
-    const [setup, fr] = k.split("\u0000") as [string, string];
-    const ag = rs.flatMap((r) => r.agents);
-    const n = `${ag.length} agent runs`;
-    values.push({ setup, budget: `${Number(fr).toFixed(2)} of the concurrent peak`, metric: "survive (no OOM kill)", pct: (100 * ag.filter((a) => a.survived).length) / ag.length, n });
-    values.push({ setup, budget: `${Number(fr).toFixed(2)} of the concurrent peak`, metric: "finish within the time limit", pct: (100 * ag.filter((a) => a.survived && a.finished !== false).length) / ag.length, n });
   }
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: "Agents surviving and finishing", subtitle: `pooled over ${all.length} replay(s) (seeds ${all.map((x) => x.options.seed).join(", ")})` },
+    title: { text: "Agents surviving", subtitle: "no kernel OOM kill and not killed by oomd; bars: share of agent-runs, whiskers: Wilson 95% interval" },
     data: { values },
-    facet: { column: { field: "metric", type: "nominal", title: null, sort: ["survive (no OOM kill)", "finish within the time limit"] } },
+    facet: { column: { field: "combo", type: "nominal", title: null } },
     spec: {
-      width: 330,
+      width: 220,
       height: 220,
-      mark: "bar",
-      encoding: {
-        x: { field: "setup", type: "nominal", title: null, sort: order, axis: { labelAngle: -30 } },
-        xOffset: { field: "budget" },
-        y: { field: "pct", type: "quantitative", title: "% of agents", scale: { domain: [0, 100] } },
-        color: { field: "budget", type: "nominal", title: "budget" },
-        tooltip: [{ field: "n" }],
-      },
+      layer: [
+        { mark: "bar", encoding: { x: { field: "setup", type: "nominal", title: null, sort: order, axis: { labelAngle: -40 } }, y: { field: "pct", type: "quantitative", title: "% of agent-runs", scale: { domain: [0, 100] } }, color: { field: "setup", type: "nominal", legend: null }, tooltip: [{ field: "n" }] } },
+        { mark: { type: "rule", color: "#333" }, encoding: { x: { field: "setup", type: "nominal", sort: order }, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } } },
+      ],
     },
     config: CONFIG,
   } as TopLevelSpec;

@@ -1,13 +1,13 @@
 // Writes bench/results/REPORT.md (and plots) from the JSON results:
-//   stats.json (trace characterization), isolation.json (guest runs),
+//   stats.json (trace characterization), isolation-COMBO.json (guest runs, one per trace combination),
 //   overhead.json (optional). Every number comes from those files.
 //   node dist/bench/report.js [--results DIR]
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { AgentResult, IsolationResult, RunResult } from "./isolation.js";
-import { familySpec, latencyCdfSpec, memoryTimelineSpec, render, survivalSpec } from "./plots.js";
+import { isolationSection, loadIsolation, mdTable } from "./report-isolation.js";
+import { familySpec, memoryTimelineSpec, render, survivalSpec } from "./plots.js";
 import { BURST_FACTOR, BURST_MIN_BYTES, PUBLISHED, table, type TraceStats } from "../traces/stats.js";
 import type { OverheadResult } from "./overhead.js";
 
@@ -36,17 +36,8 @@ function readJson<T>(path: string): T | null {
   }
 }
 
-function survived(run: RunResult): number {
-  return run.agents.filter((a) => a.survived).length / run.agents.length;
-}
-
-function highOf(run: RunResult): AgentResult | undefined {
-  return run.agents.find((a) => a.high);
-}
-
 export async function writeReport(dir: string): Promise<string> {
   const stats = readJson<TraceStats>(join(dir, "stats.json"));
-  const iso = readJson<IsolationResult>(join(dir, "isolation.json"));
   const over = readJson<OverheadResult>(join(dir, "overhead.json"));
   const plotDir = join(dir, "plots");
   mkdirSync(plotDir, { recursive: true });
@@ -86,125 +77,19 @@ export async function writeReport(dir: string): Promise<string> {
   } else md.push("## 1. The traces", "", "_stats.json is missing: run `npm run bench -- --only stats`._", "");
 
   // ---------------------------------------------------------------- isolation
-  md.push("## 2. The isolation experiment", "");
-  if (!iso || iso.runs.length === 0) {
-    md.push("_No isolation results (isolation.json missing or empty): it runs in the guest kernel; `npm run bench -- --only isolation`._", "");
-  } else {
-    const o = iso.options;
-    const scaleDen = Math.round(1 / o.scale);
-    md.push(`Kernel \`${iso.kernel}\` (qemu guest, TCG, 2 vCPUs, no swap), ${iso.date}. ${iso.plan.agents.length} agents replay concurrently, each with one process for the agent itself and one per Bash tool call, time-compressed ${o.speed}× and memory-scaled 1/${scaleDen}; allocation steps of ${o.chunkBytes / 1024} KiB. The agents are aligned so their largest bursts nearly coincide (seed ${o.seed}).`, "");
-    md.push(mdTable(["agent", "trace", "priority", "start (trace s)", "length (trace s)", "peak MB (traced)", "peak MiB (replayed)", "Bash calls"], iso.plan.agents.map((a) => [a.id, a.run, a.high ? "high" : "normal", f(a.delay, 0), f(a.duration, 0), f(a.peakBytes / 1e6, 0), f((a.peakBytes * o.scale) / MiB, 1), `${a.calls} (${Object.entries(a.callFamilies).map(([k, v]) => `${k} ${v}`).join(", ")})`])), "");
-    md.push(`Traced demand: sum of the agents' peaks ${f(iso.plan.sumOfPeaksBytes / 1e6, 0)} MB, largest concurrent total ${f(iso.plan.concurrentPeakBytes / 1e6, 0)} MB (replayed: ${f((iso.plan.sumOfPeaksBytes * o.scale) / MiB, 1)} and ${f((iso.plan.concurrentPeakBytes * o.scale) / MiB, 1)} MiB). Budgets are fractions of the concurrent total plus ${f(o.slackBytes / MiB, 0)} MiB per agent for the processes' own overhead, set as \`memory.max\` of the parent cgroup.`, "");
-    md.push("Setups: **alone** — the high-priority agent by itself (reference); **none** — only the shared budget; **static** — each agent's `memory.max` at its own traced peak (+ overhead): a container limit; **hints** — the high-priority agent unlimited, the others a fixed `memory.high` sharing what the budget leaves beyond the high agent's peak (the published prototype's setup); **policy:NAME** — a compiled policy in `policies/` enforced through acgd, tool calls started with `acg run`.", "");
-    const alone = iso.runs.find((r) => r.setup === "alone");
-    md.push("**Survival and waste** (per setup and budget; latency and completion of the high-priority agent, mean over the others):", "");
-    md.push(mdTable(["setup", "budget MiB", "agents surviving", "finished in time", "high: P95 ms", "high: completion vs alone", "others: completion × nominal", "mem stall s (all)", "waste of reserved"], iso.runs.filter((r) => r.setup !== "alone").map((r) => {
-      const h = highOf(r);
-      const lows = r.agents.filter((a) => !a.high);
-      const lowDone = lows.filter((a) => a.slowdown !== null);
-      const wastes = r.agents.map((a) => a.wasteFraction).filter((w): w is number => w !== null);
-      const aloneC = alone ? highOf(alone)?.completionS : null;
-      return [
-        r.setup,
-        f(r.budgetBytes / MiB, 1),
-        `${r.agents.filter((a) => a.survived).length}/${r.agents.length} (${f(100 * survived(r), 0)}%)`,
-        `${r.agents.filter((a) => a.finished !== false && a.survived).length}/${r.agents.length}`,
-        h ? ms(h.latency.p95Us) : "–",
-        h?.completionS && aloneC ? `${f(h.completionS / aloneC, 2)}×` : h?.survived ? "stalled" : "killed",
-        lowDone.length ? `${f(lowDone.reduce((x, a) => x + a.slowdown!, 0) / lowDone.length, 2)}× (${lowDone.length}/${lows.length} finished)` : `– (0/${lows.length} finished)`,
-        f(r.agents.reduce((x, a) => x + a.memStallSomeUs, 0) / 1e6, 2),
-        wastes.length ? `${pct(wastes.reduce((x, w) => x + w, 0) / wastes.length)} (${wastes.length} agents with a reservation)` : "nothing reserved",
-      ];
-    })), "");
-    const extra = readdirSync(dir).filter((n) => /^isolation-seed\d+\.json$/.test(n)).sort().map((n) => readJson<IsolationResult>(join(dir, n))).filter((x): x is IsolationResult => !!x && x.runs.length > 0);
-    if (extra.length) {
-      const all = [iso, ...extra];
-      md.push(`**Across seeds** (${all.length} replays: seeds ${all.map((x) => x.options.seed).join(", ")}; each seed shifts the agents' alignment; the per-agent table and the plots below are seed ${iso.options.seed}'s). A single replay is noisy on this shared, emulated machine; these pooled counts are the figures to quote:`, "");
-      const keys: [string, number][] = [];
-      for (const x of all) for (const r of x.runs) if (r.setup !== "alone" && !keys.some(([s2, f2]) => s2 === r.setup && f2 === r.budgetFraction)) keys.push([r.setup, r.budgetFraction]);
-      md.push(mdTable(["setup", "budget (fraction of the concurrent peak)", "agents surviving", "agents finishing in time", "high-priority agent survives", "high-priority P95 ms per seed", "mem stall s per seed (all agents)"], keys.map(([setup, fr]) => {
-        const rs = all.map((x) => x.runs.find((r) => r.setup === setup && r.budgetFraction === fr)).filter((r): r is RunResult => !!r);
-        const ag = rs.flatMap((r) => r.agents);
-        return [
-          setup,
-          `${fr} (${rs.map((r) => f(r.budgetBytes / MiB, 1)).join(" / ")} MiB)`,
-          `${ag.filter((a) => a.survived).length}/${ag.length} (${f((100 * ag.filter((a) => a.survived).length) / Math.max(1, ag.length), 0)}%)`,
-          `${ag.filter((a) => a.survived && a.finished !== false).length}/${ag.length}`,
-          `${rs.filter((r) => highOf(r)?.survived).length}/${rs.length}`,
-          rs.map((r) => (highOf(r) ? ms(highOf(r)!.latency.p95Us) : "–")).join(", "),
-          rs.map((r) => f(r.agents.reduce((x, a) => x + a.memStallSomeUs, 0) / 1e6, 1)).join(", "),
-        ];
-      })), "");
-    }
-    md.push("Per agent:", "");
-    const rows: string[][] = [];
-    const aloneHigh = alone ? highOf(alone) : undefined;
-    for (const run of iso.runs) {
-      for (const a of run.agents) {
-        rows.push([
-          run.setup,
-          f(run.budgetBytes / MiB, 1),
-          `${a.id}${a.high ? " (high)" : ""}`,
-          a.survived ? (a.finished === false ? "yes, stalled past the time limit" : "yes") : `**no** (${a.oomKills} OOM kill${a.oomKills === 1 ? "" : "s"}, ${a.ownLimitOoms ? "at its own limit" : "at the shared budget"})`,
-          `${a.callsCompleted}/${a.callsPlanned}${a.callsPolicyKilled ? ` (${a.callsPolicyKilled} killed by the policy)` : ""}`,
-          a.completionS === null ? "–" : `${f(a.completionS)} (${f(a.slowdown, 2)}×)`,
-          a.high && aloneHigh?.completionS && a.completionS ? `${f(a.completionS / aloneHigh.completionS, 2)}×` : "",
-          ms(a.latency.p50Us),
-          ms(a.latency.p95Us),
-          ms(a.latency.p99Us),
-          f(a.memStallSomeUs / 1e6, 2),
-          f(a.peakUsedBytes / MiB, 1),
-          a.reservedAvgBytes === null ? "none" : `${f(a.reservedAvgBytes / MiB, 1)} / ${f(a.usedAvgBytes / MiB, 1)} (${pct(a.wasteFraction)})`,
-        ]);
-      }
-    }
-    md.push(mdTable(["setup", "budget MiB", "agent", "survived", "calls done", "completion s (× nominal)", "high vs alone", "alloc P50 ms", "P95 ms", "P99 ms", "mem stall s", "peak MiB", "reserved / used MiB (waste)"], rows), "");
-    const modes = [...new Map(iso.runs.filter((r) => r.mode).map((r) => [r.setup, r.mode!])).entries()];
-    if (modes.length) md.push("How the policy setups were enforced: " + modes.map(([k, v]) => `**${k}**: ${v}`).join("; ") + ".", "");
-    md.push("Completion: wall time from the agent's first process to its last one's exit (tool calls wait for each other, so throttling delays an agent's later calls); nominal is the trace length divided by the speed-up. Allocation latency: every step (one chunk mmapped and touched) of all the agent's processes. Mem stall: the agent cgroup's `memory.pressure` \"some\" total (time some task waited on memory: reclaim, `memory.high` throttling). Reserved: memory set aside for the agent — under **static**, its cap (`memory.max`: a container's limit must be provisioned whether used or not); under a **policy**, its guarantee (max of `memory.low`, `memory.min`); **none** and **hints** reserve nothing (`memory.high` only throttles). Waste = the mean of max(0, reserved − used) over the mean reserved.", "");
-    // Plots: the tightest budget's timelines, CDFs, survival.
-    const fractions = [...new Set(iso.runs.filter((r) => r.setup !== "alone").map((r) => r.budgetFraction))].sort((a, b) => a - b);
-    for (const fr of fractions) {
-      const runs = iso.runs.filter((r) => r.budgetFraction === fr && r.setup !== "alone");
-      const bud = runs[0] ? (runs[0].budgetBytes / MiB).toFixed(1) : "?";
-      const t = await render(memoryTimelineSpec(iso, runs, `Memory per agent, budget ${bud} MiB`), plotDir, `timeline-${fr}`);
-      md.push(`![memory timelines at ${bud} MiB](plots/${t.png}) ([SVG](plots/${t.svg}))`, "");
-      const c = await render(latencyCdfSpec(iso, alone ? [alone, ...runs] : runs, `Allocation latency CDF, budget ${bud} MiB`), plotDir, `latency-${fr}`);
-      md.push(`![latency CDFs at ${bud} MiB](plots/${c.png}) ([SVG](plots/${c.svg}))`, "");
-    }
-    const pooledAll = [iso, ...readdirSync(dir).filter((n) => /^isolation-seed\d+\.json$/.test(n)).sort().map((n) => readJson<IsolationResult>(join(dir, n))).filter((x): x is IsolationResult => !!x && x.runs.length > 0)];
-    const s = await render(survivalSpec(pooledAll), plotDir, "survival");
+  const { results: isoResults, ignored } = loadIsolation(dir);
+  md.push(...isolationSection(isoResults, ignored));
+  for (const r of isoResults) {
+    const first = r.runs.filter((x) => x.seed === r.plans[0]!.seed && x.timeline.length);
+    if (!first.length) continue;
+    const t = await render(memoryTimelineSpec(r, first, `${r.combo.name}, seed ${r.plans[0]!.seed}: memory per agent, budget ${(r.budgetBytes / MiB).toFixed(1)} MiB`), plotDir, `timeline-${r.combo.name}`);
+    md.push(`![memory timelines, ${r.combo.name}](plots/${t.png}) ([SVG](plots/${t.svg}))`, "");
+  }
+  if (isoResults.length) {
+    const s = await render(survivalSpec(isoResults), plotDir, "survival");
     md.push(`![survival](plots/${s.png}) ([SVG](plots/${s.svg}))`, "");
-
-    // Beside the prototype.
     md.push("### Beside the published prototype", "");
-    const tight = fractions[0];
-    const loose = fractions[fractions.length - 1];
-    const allIso = [iso, ...readdirSync(dir).filter((n) => /^isolation-seed\d+\.json$/.test(n)).sort().map((n) => readJson<IsolationResult>(join(dir, n))).filter((x): x is IsolationResult => !!x && x.runs.length > 0)];
-    const pooled = (setup: string, fr: number | undefined) => {
-      const rs = allIso.map((x) => x.runs.find((r) => r.setup === setup && r.budgetFraction === fr)).filter((r): r is RunResult => !!r);
-      const ag = rs.flatMap((r) => r.agents);
-      const p95s = rs.map((r) => highOf(r)?.latency.p95Us).filter((x): x is number => x !== undefined && Number.isFinite(x));
-      return rs.length ? { runs: rs.length, pct: (100 * ag.filter((a) => a.survived).length) / ag.length, fin: (100 * ag.filter((a) => a.survived && a.finished !== false).length) / ag.length, highP95: p95s.length ? p95s.sort((x, y) => x - y)[Math.floor((p95s.length - 1) / 2)]! : NaN, budget: rs[0]!.budgetBytes } : null;
-    };
-    const none = pooled("none", tight);
-    const noneL = pooled("none", loose);
-    const ctl = (fr: number | undefined) => [...new Set(allIso.flatMap((x) => x.runs.map((r) => r.setup)))].filter((x) => x === "static" || x === "hints" || x.startsWith("policy:")).map((x) => ({ setup: x, p: pooled(x, fr) })).filter((x) => x.p);
-    const seedsTxt = `${allIso.length} seed${allIso.length === 1 ? "" : "s"} pooled`;
-    md.push(mdTable(["figure", "published prototype", `ours (scaled 1/${scaleDen}, ${seedsTxt})`], [
-      ["setup", "3 replayed traces, memory.high hints, host kernel", `${iso.plan.agents.length} replayed traces, guest kernel under TCG, time ×${o.speed}, no swap`],
-      ["tight budget", `${PROTOTYPE.tightBudgetMB} MB`, none ? `${f(none.budget / MiB, 1)} MiB (≈ ${f(none.budget / o.scale / 1e6, 0)} MB unscaled; ${f(tight, 2)} of the agents' concurrent peak)` : "–"],
-      ["agents surviving, no control", `${PROTOTYPE.survivalNoControlPct}%`, none ? `${f(none.pct, 0)}%` : "–"],
-      ["agents surviving, with control", `${PROTOTYPE.survivalWithControlPct}%`, ctl(tight).map((x) => `${x.setup} ${f(x.p!.pct, 0)}% (${f(x.p!.fin, 0)}% finish in time)`).join("; ") || "–"],
-      ["looser budget", `${PROTOTYPE.looseBudgetMB} MB`, noneL ? `${f(noneL.budget / MiB, 1)} MiB (≈ ${f(noneL.budget / o.scale / 1e6, 0)} MB unscaled; ${f(loose, 2)})` : "–"],
-      ["high-priority P95 allocation latency at the looser budget, no control → control (median over seeds)", `${PROTOTYPE.highP95BeforeMs} → ${PROTOTYPE.highP95AfterMs} ms`, noneL ? `${ms(noneL.highP95)} ms → ${ctl(loose).map((x) => `${x.setup} ${ms(x.p!.highP95)} ms`).join(", ")}` : "–"],
-      ["overhead at P50", `+${PROTOTYPE.overheadP50Pct}%`, over?.scheduler?.length ? over.scheduler.map((s) => `${s.policy}: ${s.ratioP50 === null ? "–" : `${s.ratioP50 >= 1 ? "+" : ""}${f(100 * (s.ratioP50 - 1), 1)}%`}`).join(", ") + (over.baseline ? ` (wall time of a CPU workload vs the default scheduler, whose own repeats spread ${f(Math.min(...over.baseline.wallS), 2)}–${f(Math.max(...over.baseline.wallS), 2)} s; ${over.scheduler.filter((x) => x.wallS.length && Math.min(...x.wallS) > Math.max(...over.baseline!.wallS)).length ? "outside that spread for " + over.scheduler.filter((x) => x.wallS.length && Math.min(...x.wallS) > Math.max(...over.baseline!.wallS)).map((x) => x.policy).join(", ") : "all within that spread"}; BPF callbacks take ${over.scheduler.filter((x) => x.bpfShare !== null).map((x) => `${f(100 * x.bpfShare!, 1)}%`).join("/")} of the workload's CPU time; the prototype's figure is a different workload on hardware)` : "") : "not measured (see Overheads)"],
-    ]), "");
-    md.push("Our latencies are per 256 KiB step of a scaled replay on an emulated CPU (TCG), not the prototype's per-allocation latencies on real hardware: compare the direction and the ratios, not the milliseconds.", "");
-
-    // Plain verdicts.
-    md.push("### Where control wins and where it does not", "");
-    md.push(...verdicts(allIso), "");
+    md.push(`The prototype (3 replayed traces, \`memory.high\` hints, host kernel) reported ${PROTOTYPE.survivalNoControlPct}% of agents surviving with no control and ${PROTOTYPE.survivalWithControlPct}% with its hints at ${PROTOTYPE.tightBudgetMB} MB, and the high-priority agent's P95 allocation latency going from ${PROTOTYPE.highP95BeforeMs} to ${PROTOTYPE.highP95AfterMs} ms. The gentle-3 combination is its kind of mix and budget (0.89 of the sum of peaks); its **none** and **hints** rows above are the figures to set beside those. Our latencies are per allocation step of a scaled replay on an emulated CPU: compare directions and ratios, not milliseconds.`, "");
   }
 
   // ---------------------------------------------------------------- overheads
@@ -216,121 +101,6 @@ export async function writeReport(dir: string): Promise<string> {
   const text = md.join("\n");
   writeFileSync(join(dir, "REPORT.md"), text);
   return text;
-}
-
-/** Pooled figures of one setup at one budget fraction over every seed's replay. */
-interface Pooled {
-  runs: number;
-  agents: number;
-  survivedPct: number;
-  finishedPct: number;
-  highSurvived: number;
-  highP95Us: number;
-  highVsAlone: number | null;
-  stallS: number;
-  waste: number | null;
-  budget: number;
-}
-
-function pool(all: IsolationResult[], setup: string, fr: number): Pooled | null {
-  const rs = all.map((x) => x.runs.find((r) => r.setup === setup && r.budgetFraction === fr)).filter((r): r is RunResult => !!r);
-  if (!rs.length) return null;
-  const ag = rs.flatMap((r) => r.agents);
-  const med = (v: number[]) => (v.length ? [...v].sort((x, y) => x - y)[Math.floor((v.length - 1) / 2)]! : NaN);
-  const p95s = rs.map((r) => highOf(r)?.latency.p95Us).filter((x): x is number => x !== undefined && Number.isFinite(x));
-  const ratios = all.flatMap((x) => {
-    const r = x.runs.find((y) => y.setup === setup && y.budgetFraction === fr);
-    const al = x.runs.find((y) => y.setup === "alone");
-    const h = r ? highOf(r) : undefined;
-    const ha = al ? highOf(al) : undefined;
-    return h?.completionS && ha?.completionS ? [h.completionS / ha.completionS] : [];
-  });
-  const wastes = ag.map((a) => a.wasteFraction).filter((w): w is number => w !== null);
-  return {
-    runs: rs.length,
-    agents: ag.length,
-    survivedPct: (100 * ag.filter((a) => a.survived).length) / ag.length,
-    finishedPct: (100 * ag.filter((a) => a.survived && a.finished !== false).length) / ag.length,
-    highSurvived: rs.filter((r) => highOf(r)?.survived).length,
-    highP95Us: med(p95s),
-    highVsAlone: ratios.length ? med(ratios) : null,
-    stallS: rs.reduce((x, r) => x + r.agents.reduce((y, a) => y + a.memStallSomeUs, 0), 0) / 1e6 / rs.length,
-    waste: wastes.length ? wastes.reduce((x, w) => x + w, 0) / wastes.length : null,
-    budget: rs[0]!.budgetBytes,
-  };
-}
-
-function verdicts(all: IsolationResult[]): string[] {
-  const out: string[] = [];
-  const iso = all[0]!;
-  const fractions = [...new Set(all.flatMap((x) => x.runs.map((r) => r.budgetFraction)))].sort((a, b) => a - b);
-  const setups = [...new Set(all.flatMap((x) => x.runs.map((r) => r.setup)))].filter((s) => s !== "alone");
-  out.push(`Pooled over ${all.length} replay${all.length === 1 ? "" : "s"} (seeds ${all.map((x) => x.options.seed).join(", ")}); "finish" = survived and done within the time limit; latency = the median over seeds of the high-priority agent's P95.`, "");
-  {
-    const pols = setups.filter((x) => x.startsWith("policy:"));
-    const head: string[] = [];
-    for (const p of pols) {
-      const parts = fractions.map((fr) => {
-        const r = pool(all, p, fr);
-        const n = pool(all, "none", fr);
-        const h = pool(all, "hints", fr);
-        const st = pool(all, "static", fr);
-        if (!r || !n) return "";
-        return `at ${f(fr, 2)}: high-priority P95 ${ms(r.highP95Us)} ms vs ${ms(n.highP95Us)} ms with no control; ${f(r.finishedPct, 0)}% of agents finish vs ${f(n.finishedPct, 0)}% (none)${st ? `, ${f(st.finishedPct, 0)}% (static)` : ""}${h ? `, ${f(h.finishedPct, 0)}% (hints)` : ""}`;
-      }).filter(Boolean);
-      if (parts.length) head.push(`- **${p}** — ${parts.join("; ")}.`);
-    }
-    if (head.length) out.push("**In short**, for each compiled policy:", "", ...head, "");
-  }
-  for (const fr of fractions) {
-    const bud = pool(all, "none", fr)?.budget;
-    const lines = setups.map((s2) => ({ s2, p: pool(all, s2, fr) })).filter((x) => x.p);
-    if (!lines.length) continue;
-    out.push(`- At ${f(fr, 2)} of the concurrent peak (${bud ? f(bud / MiB, 1) : "?"} MiB for seed ${iso.options.seed}): ` + lines.map(({ s2, p }) => `**${s2}** ${f(p!.survivedPct, 0)}% survive / ${f(p!.finishedPct, 0)}% finish, high-priority P95 ${ms(p!.highP95Us)} ms${p!.highVsAlone !== null ? ` (${f(p!.highVsAlone, 2)}× its time alone)` : ""}, stall ${f(p!.stallS, 1)} s`).join("; ") + ".");
-  }
-  out.push("");
-  const pol = setups.filter((s) => s.startsWith("policy:"));
-  for (const sk of iso.skipped ?? []) out.push(`- **${sk.setup}** did not take part: ${sk.reason}.`);
-  for (const p of pol) {
-    for (const fr of fractions) {
-      const r = pool(all, p, fr);
-      if (!r) continue;
-      const wins: string[] = [];
-      const losses: string[] = [];
-      for (const b of ["none", "static", "hints"]) {
-        const q = pool(all, b, fr);
-        if (!q) continue;
-        const cmp = (mine: number | null, theirs: number | null, what: string, higherBetter: boolean, unit: "%" | "ms" | "x" = "%") => {
-          if (mine === null || theirs === null || !Number.isFinite(mine) || !Number.isFinite(theirs)) return;
-          const show = (v: number) => (unit === "ms" ? `${ms(v)} ms` : unit === "x" ? `${f(v, 2)}×` : `${f(v, 0)}%`);
-          const txt = `${what} ${show(mine)} vs ${show(theirs)} under ${b}`;
-          const tol = unit === "x" ? 0.05 : 0.1;
-          const better = higherBetter ? mine > theirs * 1.001 : mine < theirs * (1 - tol);
-          const worse = higherBetter ? mine < theirs * 0.999 : mine > theirs * (1 + tol);
-          if (better) wins.push(txt);
-          else if (worse) losses.push(txt);
-        };
-        cmp(r.survivedPct, q.survivedPct, "survival", true);
-        cmp(r.finishedPct, q.finishedPct, "finishing", true);
-        cmp(r.highP95Us, q.highP95Us, "high-priority P95", false, "ms");
-        cmp(r.highVsAlone, q.highVsAlone, "high-priority completion vs alone", false, "x");
-      }
-      out.push(`- **${p}** at ${f(fr, 2)}: better — ${wins.length ? wins.join("; ") : "nothing"}. Worse — ${losses.length ? losses.join("; ") : "nothing"}.`);
-    }
-  }
-  if (pol.length === 0) out.push("- No compiled policy (setup 3) ran in these results, so this report cannot say whether they win; select them with `--setups policy:policies/NAME.acg` (the default runs every shipped policy).");
-  if (pol.some((p) => fractions.some((fr) => (pool(all, p, fr)?.survivedPct ?? 100) < 100))) out.push("- Why a policy does not prevent every OOM kill here: the shipped policies' agent and tenant limits, scaled, are larger than the whole budget (they are written for 8–128 GiB hosts, and nothing in them knows this budget), so when the agents' bursts overlap the kernel's OOM killer in the parent cgroup decides who dies, and it picks the largest process whatever its class: `memory.low` guarantees steer reclaim, not the OOM choice.");
-  if (pol.some((p) => fractions.some((fr) => { const x = pool(all, p, fr); return !!x && x.finishedPct < x.survivedPct; })) || setups.includes("hints")) out.push("- Why agents stall: with no swap, anonymous memory above a cgroup's `memory.high` cannot be reclaimed, so the kernel throttles the allocating task (up to 2 s per return to user space) instead of letting it grow. A `memory.high` below a call's working set (the hints setup's fixed value, or a policy baseline once its burst credit is spent) then stops the call until the run's time limit. So does a pressure rule's `throttle`: the runtime's cgroup-v2 enforcement sets a throttled call's `memory.high` to its current usage, though not below its baseline (runtime/enforce-cgroupfs.ts), and classes are per call, not per agent, so `throttle normal, batch` in multi-tenant.acg also freezes the high-priority agent's own test and install calls. On a host with swap or reclaimable page cache the same settings slow calls instead of stopping them.");
-  for (const fr of fractions) {
-    const n = pool(all, "none", fr);
-    const st = pool(all, "static", fr);
-    if (n && st) {
-      const wasteTxt = st.waste !== null ? `${pct(st.waste)} of each cap idle on average` : "";
-      if (st.survivedPct <= n.survivedPct) out.push(`- Static limits at ${f(fr, 2)}: ${st.survivedPct < n.survivedPct ? "fewer" : "no more"} agents survive than with no control (${f(st.survivedPct, 0)}% vs ${f(n.survivedPct, 0)}%): a cap at each agent's own peak does not stop the agents from overrunning the shared budget together, while the caps reserve memory that sits idle (${wasteTxt}).`);
-      else out.push(`- Static limits at ${f(fr, 2)}: more agents survive than with no control (${f(st.survivedPct, 0)}% vs ${f(n.survivedPct, 0)}%), at the price of reserved memory left idle (${wasteTxt}).`);
-    }
-  }
-  return out;
 }
 
 function overheadSection(o: OverheadResult): string[] {
@@ -365,11 +135,6 @@ function overheadSection(o: OverheadResult): string[] {
   }
   for (const n of o.notes ?? []) out.push(`- ${n}`);
   return out;
-}
-
-function mdTable(headers: string[], rows: string[][]): string {
-  const esc = (s: string) => s.replace(/\|/g, "\\|");
-  return [`| ${headers.map(esc).join(" | ")} |`, `|${headers.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`)].join("\n");
 }
 
 void table;

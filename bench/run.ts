@@ -1,17 +1,21 @@
-// `npm run bench`: the whole benchmark, host parts here, kernel parts in one
-// guest boot (scripts/guest-run.sh), then the report.
+// `npm run bench`: the whole benchmark, host parts here, kernel parts in guest
+// boots (scripts/guest-run.sh): one per trace combination of the isolation
+// experiment, one for the overheads; then the report.
 //
-//   npm run bench [-- --only stats|isolation|overhead|report[,..]] [--no-guest]
-//                 [--traces DIR] [--seeds 1,2,3] [--append] [--setups a,b] [--budgets 0.7,0.83] [--speed N] [--scale 1/64]
+//   npm run bench [-- --only stats|isolation|overhead|report[,..]] [--no-guest] [--quick]
+//                 [--combos aligned-3,gentle-3,..] [--seeds 1,2,3,4,5] [--setups a,b]
+//                 [--traces DIR] [--speed 10] [--scale 1/8] [--max-seconds 60]
 //
-// Writes bench/results/{stats,isolation,overhead}.json and REPORT.md (+ plots/).
+// Writes bench/results/{stats,isolation-COMBO,overhead}.json and REPORT.md (+ plots/).
 // --no-guest runs the host parts (stats, report from the results already there).
+// --quick: one combination (aligned-3), one seed, for iterating.
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs as parseIsolationArgs, planFor } from "./isolation.js";
+import { parseArgs as parseIsolationArgs, parseSeeds, plansFor } from "./isolation.js";
+import { COMBOS, comboByName } from "./plan.js";
 import { writeReport } from "./report.js";
 import { computeStats } from "../traces/stats.js";
 import { compileScaledPolicy } from "./scale-policy.js";
@@ -22,6 +26,8 @@ const repo = resolve(here, "..", "..");
 const results = join(repo, "bench", "results");
 const PARTS = ["stats", "isolation", "overhead", "report"] as const;
 type Part = (typeof PARTS)[number];
+/** The guest's memory: the replays at 1/8 scale need 4-6 GiB (issue 10). */
+const GUEST_MEM = "4G";
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -29,43 +35,46 @@ function main(argv: string[]): Promise<number> | number {
   let only: Set<Part> = new Set(PARTS);
   let guest = true;
   let traceDir = defaultTraceDir();
-  let seeds = [1, 2, 3];
+  let seeds = [1, 2, 3, 4, 5];
+  let combos = COMBOS.map((c) => c.name);
   const isoArgs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--only") {
-      const list = (argv[++i] ?? "").split(",").filter(Boolean);
-      const bad = list.filter((p) => !(PARTS as readonly string[]).includes(p));
-      if (bad.length || !list.length) {
-        log(`--only takes ${PARTS.join(", ")} (comma-separated); got '${argv[i] ?? ""}'`);
-        return 2;
-      }
-      only = new Set(list as Part[]);
-    } else if (a === "--no-guest") guest = false;
-    else if (a === "--append") isoArgs.push("--append");
-    else if (a === "--traces") {
-      traceDir = resolve(argv[++i] ?? traceDir);
-      isoArgs.push("--traces", traceDir);
-    } else if (a === "--seeds") {
-      seeds = (argv[++i] ?? "").split(",").map(Number).filter((x) => Number.isInteger(x) && x > 0);
-      if (!seeds.length) {
-        log("--seeds takes positive integers, comma-separated");
-        return 2;
-      }
-    } else if (["--setups", "--budgets", "--speed", "--scale", "--agents", "--slack", "--chunk", "--max-seconds", "--acg", "--limit-factor"].includes(a)) {
-      isoArgs.push(a, argv[++i] ?? "");
-    } else if (a === "-h" || a === "--help") {
-      process.stdout.write(`usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--traces DIR] [isolation options]\n`);
-      return 0;
-    } else {
-      log(`unknown argument '${a}'`);
-      return 2;
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      if (a === "--only") {
+        const list = (argv[++i] ?? "").split(",").filter(Boolean);
+        const bad = list.filter((p) => !(PARTS as readonly string[]).includes(p));
+        if (bad.length || !list.length) throw new Error(`--only takes ${PARTS.join(", ")} (comma-separated); got '${argv[i] ?? ""}'`);
+        only = new Set(list as Part[]);
+      } else if (a === "--no-guest") guest = false;
+      else if (a === "--quick") {
+        combos = ["aligned-3"];
+        seeds = [1];
+      } else if (a === "--traces") {
+        traceDir = resolve(argv[++i] ?? traceDir);
+        isoArgs.push("--traces", traceDir);
+      } else if (a === "--seeds") seeds = parseSeeds(argv[++i]);
+      else if (a === "--combos") {
+        combos = (argv[++i] ?? "").split(",").filter(Boolean).map((c) => comboByName(c).name);
+        if (!combos.length) throw new Error("--combos takes combination names, comma-separated");
+      } else if (["--setups", "--speed", "--scale", "--chunk", "--max-seconds", "--limit-factor"].includes(a)) isoArgs.push(a, argv[++i] ?? "");
+      else if (a === "--touch" || a === "--no-hugepage") isoArgs.push(a);
+      else if (a === "-h" || a === "--help") {
+        process.stdout.write(`usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--quick] [--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] [isolation options]\n`);
+        return 0;
+      } else throw new Error(`unknown argument '${a}'`);
     }
+    // Checked here, on the host, rather than minutes later in the guest.
+    parseIsolationArgs(isoArgs);
+  } catch (e) {
+    log(e instanceof Error ? e.message : String(e));
+    return 2;
   }
-  return run(only, guest, traceDir, isoArgs, seeds);
+  return run(only, guest, traceDir, isoArgs, seeds, combos);
 }
 
-async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: string[], seeds: number[]): Promise<number> {
+async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: string[], seeds: number[], combos: string[]): Promise<number> {
+  const t0 = Date.now();
   mkdirSync(results, { recursive: true });
   let failed = 0;
   if (only.has("stats")) {
@@ -74,36 +83,31 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
     writeFileSync(join(results, "stats.json"), JSON.stringify(s, null, 1) + "\n");
     log(`stats: ${s.totals.runs} runs, ${s.totals.calls} tool calls -> bench/results/stats.json`);
   }
-  const isolationCmds: string[] = [];
-  const overheadCmds: string[] = [];
+  const boots: { what: string; cmds: string[]; tcgThread: string; timeoutS: number }[] = [];
   if (only.has("isolation")) {
-    // One replay per seed (the seed moves the agents' alignment); seed 1 writes
-    // isolation.json (the plots and per-agent tables), others
-    // isolation-seedN.json (the report pools them all).
     // Policies compiled at the replay's scale, on the host (see scale-policy.ts).
     const o0 = parseIsolationArgs(isoArgs);
     for (const setup of o0.setups.filter((x) => x.startsWith("policy:"))) {
       const r = await compileScaledPolicy(repo, resolve(repo, setup.slice("policy:".length)), o0.scale, o0.speed);
       log(r.ok ? r.message : `${setup}: not compiled (${r.message}); acgd will run it without its scheduler`);
     }
-    // A fresh run (not --append) replaces the pooled results: results of an
-    // earlier run (other seeds, or a seed whose boot fails now) would come
-    // from other code.
-    if (guest && !isoArgs.includes("--append")) {
+    // A fresh run replaces every earlier isolation result: results of an
+    // earlier run (other combinations, older code) must not be pooled with these.
+    if (guest) {
       for (const n of readdirSync(results)) {
-        if (!/^isolation(-seed\d+)?\.json$/.test(n)) continue;
+        if (!/^isolation(-.+)?\.json$/.test(n)) continue;
         rmSync(join(results, n));
         log(`isolation: removed the earlier ${n}`);
       }
     }
-    for (const seed of seeds) {
-      const o = parseIsolationArgs([...isoArgs, "--seed", String(seed)]);
-      const planFile = join(results, `plan-seed${seed}.json.tmp`);
-      writeFileSync(planFile, JSON.stringify(planFor(o)));
-      const out = seed === 1 ? "bench/results/isolation.json" : `bench/results/isolation-seed${seed}.json`;
-      // Extra seeds stop stalled runs sooner, to keep the guest time down.
-      const extra = seed === 1 ? [] : ["--limit-factor", "2", "--no-timeline"];
-      isolationCmds.push(["node", "dist/bench/isolation.js", "--plan", relative(repo, planFile), "--seed", String(seed), "--out", out, ...extra, ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")].map(shq).join(" "));
+    // One guest boot per combination (its seeds and setups run in one driver,
+    // acgd started once per policy): an emulator oops costs one combination.
+    for (const combo of combos) {
+      const o = parseIsolationArgs([...isoArgs, "--combo", combo, "--seeds", seeds.join(",")]);
+      const plansFile = join(results, `plans-${combo}.json.tmp`);
+      writeFileSync(plansFile, JSON.stringify(plansFor(o)));
+      const args = ["node", "dist/bench/isolation.js", "--combo", combo, "--seeds", seeds.join(","), "--plans", relative(repo, plansFile), ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")];
+      boots.push({ what: `isolation ${combo}`, cmds: [args.map(shq).join(" ")], tcgThread: "multi", timeoutS: 1800 });
     }
   }
   if (only.has("overhead")) {
@@ -111,37 +115,34 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
     if (c.status !== 0) {
       log("overhead: compiling the policies failed");
       failed++;
-    } else overheadCmds.push("node dist/bench/overhead.js --out bench/results/overhead.json");
+    } else boots.push({ what: "overheads", cmds: ["node dist/bench/overhead.js --out bench/results/overhead.json"], tcgThread: "single", timeoutS: 1800 });
   }
-  // One boot per seed, then one for the overheads. Sched_ext enable/disable
-  // (static-key text patching) intermittently oopses a multi-threaded TCG
-  // guest on the other vCPU (a stale int3): the overheads, with some 20
-  // attach cycles, run with TCG's vCPUs on one host thread; the replays keep a
-  // host thread per vCPU (their timing depends on the guest's speed), and a
-  // boot of their own each, so that such an oops costs one seed, not the run.
-  const boots = [
-    ...isolationCmds.map((c) => ({ cmds: [c], tcgThread: "multi" })),
-    ...(overheadCmds.length ? [{ cmds: overheadCmds, tcgThread: "single" }] : []),
-  ];
+  // Sched_ext enable/disable (static-key text patching) intermittently oopses
+  // a multi-threaded TCG guest on the other vCPU (a stale int3): the
+  // overheads, with some 20 attach cycles, run with TCG's vCPUs on one host
+  // thread; the replays keep a host thread per vCPU (their timing depends on
+  // the guest's speed).
   for (const boot of boots) {
     if (!guest) {
-      log(`--no-guest: skipping ${boot.cmds.length} guest part(s): ${boot.cmds.join("; ")}`);
+      log(`--no-guest: skipping ${boot.what}: ${boot.cmds.join("; ")}`);
       continue;
     }
     const script = boot.cmds.map((c) => `${c} || st=1`).join("; ");
-    log(`guest (${boot.tcgThread}-threaded TCG): ${script}`);
+    log(`guest (${boot.tcgThread}-threaded TCG), ${boot.what}: ${script}`);
     // As a variable, not --tcg-thread: guest-run.sh passes ACG_* into the guest, where the overheads describe their setup with it.
-    const g = spawnSync(join(repo, "scripts", "guest-run.sh"), ["--mem", "2G", "--timeout", "1800", "--", "bash", "-c", `st=0; ${script}; exit $st`], { cwd: repo, stdio: "inherit", env: { ...process.env, ACG_TCG_THREAD: boot.tcgThread } });
+    const g = spawnSync(join(repo, "scripts", "guest-run.sh"), ["--mem", GUEST_MEM, "--timeout", String(boot.timeoutS), "--", "bash", "-c", `st=0; ${script}; exit $st`], { cwd: repo, stdio: "inherit", env: { ...process.env, ACG_TCG_THREAD: boot.tcgThread } });
     if (g.status !== 0) {
       log(`guest run failed (exit ${g.status})`);
       failed++;
     }
   }
+  for (const n of readdirSync(results)) if (/^plans-.*\.json\.tmp$/.test(n)) rmSync(join(results, n));
   if (only.has("report")) {
-    if (!existsSync(join(results, "stats.json")) && !existsSync(join(results, "isolation.json"))) log("report: no results yet; the report will say so");
+    if (!existsSync(join(results, "stats.json"))) log("report: no stats.json yet; the report will say so");
     await writeReport(results);
     log("report: bench/results/REPORT.md");
   }
+  log(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min${failed ? `, ${failed} part(s) failed` : ""}`);
   return failed ? 1 : 0;
 }
 

@@ -1,6 +1,6 @@
 // Scales a lowered policy to the replay: byte quantities by the memory scale,
 // trace-time durations (burst credit, refill, throttle delays, ramps, kill
-// timers, pressure throttles) by 1/speed. Scheduling slices stay as they are
+// timers, pressure throttles, ladders' freeze bounds) by 1/speed. Scheduling slices stay as they are
 // (they are CPU latencies, not trace time); PSI windows stay within the
 // kernel's 500 ms..10 s.
 
@@ -38,6 +38,8 @@ export function scalePolicyIR(ir: PolicyIR, scale: number, speed: number): Polic
     p.limitBytes = bn(p.limitBytes);
     p.intent.memoryMaxBytes = bn(p.intent.memoryMaxBytes);
   }
+  // Ladder watermarks are shares of the domain's budget: only the freeze bound is trace time.
+  for (const l of out.ladders) if (l.freezeMaxNs !== null) l.freezeMaxNs = ns(l.freezeMaxNs);
   for (const p of out.pressureRules) {
     p.windowNs = Math.min(10e9, Math.max(500e6, Math.round(p.windowNs / speed)));
     p.throttle = p.throttle.map((t) => ({ ...t, delayMs: msd(t.delayMs) }));

@@ -51,6 +51,20 @@ describe("acg-alloc", () => {
     expect(log.grows.every((g) => g.lat_us > 0)).toBe(true);
   });
 
+  it("makes the memory resident whichever way it faults it in: populate, page by page, huge pages", async () => {
+    const curve = join(dir, "ways.txt");
+    writeFileSync(curve, `0 ${24 * 2 ** 20}\n10 0\n`);
+    for (const way of [["--touch", "0"], ["--touch", "1"], ["--hugepage", "1", "--chunk", String(2 ** 21)]]) {
+      const p = spawn(bin, ["--curve", curve, "--speed", "10", ...way], { stdio: "ignore" });
+      await sleep(500);
+      // Resident, not just mapped: the pages were faulted in (a huge page counts whole).
+      expect(rssKb(p.pid!), way.join(" ")).toBeGreaterThanOrEqual(24 * 1024);
+      expect(rssKb(p.pid!), way.join(" ")).toBeLessThan(32 * 1024);
+      expect(await new Promise<number | null>((r) => p.on("exit", r))).toBe(0);
+    }
+    expect(spawnSync(bin, ["--curve", curve, "--touch", "x"], { encoding: "utf8" }).stderr).toMatch(/--touch: not a non-negative number/);
+  });
+
   it("writes the summary on SIGTERM, exits 143, and ignores argv after --", async () => {
     const curve = join(dir, "long.txt");
     writeFileSync(curve, `0 ${4 * 2 ** 20}\n100 0\n`);

@@ -2,11 +2,11 @@ import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { agentBytesAt, agentFromRun, buildPlan, commandArgv, curveText, prng } from "../../bench/plan.js";
+import { agentBytesAt, agentFromRun, buildPlan, COMBOS, comboByName, commandArgv, curveText, planCombo, prng } from "../../bench/plan.js";
 import { loadTraces } from "../../traces/read.js";
 import { scalePolicyIR } from "../../bench/scale-policy.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
-import { budgetFor, staticCap } from "../../bench/isolation.js";
+import { budgetFor, maxConcurrentProcesses, staticCap } from "../../bench/isolation.js";
 
 const T0 = Date.UTC(2026, 1, 7, 2, 0, 0) / 1000;
 const iso = (t: number) => new Date(t * 1000).toISOString();
@@ -63,11 +63,25 @@ describe("agent plans", () => {
     expect(() => buildPlan({ traceDir: root, runs: ["nope", "big"] })).toThrow(/'nope' is not a usable run/);
   });
 
-  it("budgets and static caps follow the scale", () => {
+  it("budgets and static caps follow the scale and the measured process overhead", () => {
     const p = buildPlan({ traceDir: root, agents: 2, seed: 1, jitter: 0, scale: 1 / 100 });
-    const o = { slackBytes: 1000 };
-    expect(staticCap(p.agents[0]!, p, o)).toBe(6e6 + 1000);
-    expect(budgetFor(p, 0.5, o)).toBe(Math.round(900e6 / 100 / 2 + 2000));
+    expect(staticCap(p.agents[0]!, p, () => 1000)).toBe(6e6 + 1000);
+    const combo = { ...COMBOS[0]!, budgetFraction: 0.5 };
+    expect(budgetFor({ combo, budgetBasisBytes: p.concurrentPeakBytes }, p.scale, [1000, 1000])).toBe(Math.round(900e6 / 100 / 2 + 2000));
+    // The agent's own process plus its most overlapping calls.
+    expect(maxConcurrentProcesses(p.agents[0]!)).toBe(2);
+  });
+
+  it("plans a combination: the high-priority agent rotates with the seed, the budget basis does not move", () => {
+    const c = { name: "t", regime: "aligned" as const, agents: 3, skipLargest: 0, budgetBasis: "concurrent-peak" as const, budgetFraction: 0.7 };
+    const cp = planCombo(c, { traceDir: root }, [1, 2, 3, 4]);
+    expect(cp.plans.map((x) => x.agents.findIndex((a) => a.highPriority))).toEqual([0, 1, 2, 0]);
+    expect(cp.plans.map((x) => x.seed)).toEqual([1, 2, 3, 4]);
+    expect(cp.budgetBasisBytes).toBe(buildPlan({ traceDir: root, agents: 3, jitter: 0 }).concurrentPeakBytes);
+    const gentle = planCombo({ ...c, skipLargest: 1, agents: 2, budgetBasis: "sum-of-peaks" }, { traceDir: root }, [1]);
+    expect(gentle.plans[0]!.agents.map((a) => a.run)).toEqual(["mid", "small"]);
+    expect(gentle.budgetBasisBytes).toBe(300e6 + 80e6);
+    expect(() => comboByName("nope")).toThrow(/unknown combination 'nope'/);
   });
 
   it("writes curves the allocator reads", () => {
@@ -100,5 +114,9 @@ describe("scaling a policy to the replay", () => {
     for (const p of s.pressureRules) expect(p.windowNs).toBeGreaterThanOrEqual(500e6);
     expect(orig.memory.baselineBytes).toBe(512 * 1024 * 1024); // the input is not changed
     expect(s.agentProfiles[0]!.limitBytes).toBe(128 * 1024 * 1024);
+    // Ladders: watermarks are shares of the budget (unchanged); the freeze bound is trace time.
+    const lad = l.ir.ladders[0]!;
+    expect(s.ladders[0]!.freezePercent).toBe(lad.freezePercent);
+    expect(s.ladders[0]!.freezeMaxNs).toBe(Math.round(lad.freezeMaxNs! / 30));
   });
 });
