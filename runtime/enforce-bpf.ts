@@ -16,7 +16,8 @@ import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
 import { capacityProblems, encodeCgroupKey } from "../compiler/abi-encode.js";
 import { ExecClassifier } from "./exec-classifier.js";
-import { cgroupIdOf, PolicyObjects, type ExitInfo } from "./policy-objects.js";
+import { emitEvent } from "./events.js";
+import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
 /** sched_ext's state: "enabled" while a BPF scheduler runs. */
@@ -278,6 +279,11 @@ export class BpfSchedulerEnforcer implements Enforcer {
     return { kind: "objects", gapMs };
   }
 
+  /** The scheduler's per-class counters (acg_stats, summed over CPUs) for the policy's classes; null once ejected. */
+  classStats(): ClassStats[] | null {
+    return this.#ejected ? null : this.#objects.classStats(this.#calls.policy.classes.length);
+  }
+
   /** Stops watching; the pinned scheduler keeps running for the next acgd to adopt. */
   close(): void {
     clearInterval(this.#timer);
@@ -306,6 +312,6 @@ export class BpfSchedulerEnforcer implements Enforcer {
     }
     if (state === "enabled" && (!exit || exit.kind === 0)) return;
     this.#ejected = exit && exit.kind !== 0 ? `exit kind ${exit.kind}: ${exit.reason}${exit.msg ? `: ${exit.msg}` : ""}` : `sched_ext state ${state}`;
-    this.#log(`the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`);
+    emitEvent("scheduler_ejected", { message: `the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`, data: { reason: this.#ejected } });
   }
 }
