@@ -1,12 +1,16 @@
 // acg: the agent-side command line (`acg run`) and the trace tools (`acg traces`).
 
 import { tracesCommand } from "../traces/command.js";
+import { eventsCommand } from "./events-command.js";
 import { RUN_USAGE, runCommand } from "./run-command.js";
 
 const HELP = `acg — run AI agents' tool calls under AgentCgroup
 
 Usage:
   acg run [OPTIONS] -- CMD [ARGS...]   run one tool call in its own cgroup (acg run --help)
+  acg events [--json] [--no-follow] [--kind KIND]...
+                                       acgd's events: calls started/ended, throttled, killed, OOM,
+                                       pressure, policy swaps (acg events --help)
   acg traces stats [DIR] [--json] [--min-count N]
                                        characterize a folder of agent traces (acg traces --help)
   acg --help`;
@@ -23,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     return runCommand(rest);
   }
   if (cmd === "traces") return tracesCommand(rest, stdio);
+  if (cmd === "events") return eventsCommand(rest, stdio);
   if (cmd === "--help" || cmd === "-h" || cmd === "help") {
     process.stdout.write(HELP + "\n");
     return 0;

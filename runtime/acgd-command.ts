@@ -167,7 +167,8 @@ async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) =
     for (const n of notes) log(n);
     for (const c of calls) {
       log(`took over ${c.id} of ${c.agent.key} (rule ${c.rule.name}, class ${c.cls.name}) from an earlier acgd`);
-      rt.calls.endWhenEmpty(c.id, (r) => log(`call ${c.id} (taken over) ended: ${JSON.stringify(r)}`));
+      // Its end is logged as a call_ended event.
+      rt.calls.endWhenEmpty(c.id, () => {});
     }
     const stale = rt.scheduler?.forgetOtherCgroups() ?? 0;
     if (stale) log(`acg_cgroups: forgot ${stale} cgroup(s) of calls that ended while no acgd ran`);

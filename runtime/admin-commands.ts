@@ -3,6 +3,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
+import { STATUS_SCHEMA_VERSION, statusProblems } from "./status-schema.js";
 
 interface Io {
   out: (s: string) => void;
@@ -49,6 +50,8 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
     io.err(`acgc status: ${r.message}\n`);
     return 2;
   }
+  const problems = statusProblems(r);
+  if (problems.length) io.err(`acgc status: warning: acgd's answer does not follow status schema v${STATUS_SCHEMA_VERSION} (an acgd of another version?): ${problems.slice(0, 5).join("; ")}\n`);
   if (json) {
     io.out(JSON.stringify(r, null, 2) + "\n");
     return 0;

@@ -11,6 +11,7 @@ import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, t
 import { openEventStream } from "./event-stream.js";
 import { events } from "./events.js";
 import { emitPolicySwapped } from "./lifecycle-events.js";
+import { STATUS_SCHEMA_VERSION } from "./status-schema.js";
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
 import { loadPolicyFrom, loadPolicySource } from "./policy-source.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
@@ -263,6 +264,7 @@ export class Daemon {
   status(): Record<string, unknown> {
     const policy = this.#calls.policy;
     return {
+      schemaVersion: STATUS_SCHEMA_VERSION,
       policy: { name: policy.name, sourceHash: policy.sourceHash },
       cgroupRoot: this.#calls.tree.root,
       cgroupfs: this.#calls.tree.real,

@@ -469,7 +469,7 @@ function oomAdvice(call: ToolCall, stats: CgroupStats, policy: PolicyIR): string
   const where = ownLimit
     ? `the tool call hit its memory limit of ${fmt(limit)} (rule '${call.rule.name}': baseline ${fmt(call.rule.memory.baselineBytes)}, limit ${fmt(call.rule.memory.limitBytes)})`
     : `the agent '${call.agent.key}' hit its memory limit of ${fmt(call.agent.profile.limitBytes)}`;
-  const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}${ownLimit ? " (the limit stopped it there: it needed more, by an amount nothing records)" : ""}.`;
+  const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}${ownLimit ? " (usage stops at the limit: the call needed more, by an amount nothing records)" : ""}.`;
   if (!ownLimit) return `${head} Other tool calls of this agent share that limit: run fewer at once, or ask the operator for a larger agent limit.`;
   const bound = call.agent.profile.intent.memoryMaxBytes;
   const want = suggestedSize(used);
