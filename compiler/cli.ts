@@ -7,6 +7,7 @@ import { loadPolicy, loadPolicyText, type FrontendResult } from "./frontend.js";
 import { format } from "./fmt.js";
 import { compileCommand } from "./compile-command.js";
 import { applyCommand, statusCommand } from "../runtime/admin-commands.js";
+import { simulateCommand } from "../runtime/simulate-command.js";
 
 export const EXIT_OK = 0;
 export const EXIT_POLICY_ERRORS = 1;
@@ -22,6 +23,9 @@ Usage:
                                                and a typed runtime module
   acgc status [--json] [--socket PATH]         what a running acgd enforces, and how
   acgc apply FILE [--socket PATH]              replace acgd's policy (errors leave it untouched)
+  acgc simulate POLICY [TRACES] [--json] [--calls]
+                                               replay recorded agent traces through the policy:
+                                               what each call gets, when it is throttled or killed
   acgc --help | --version
 
 Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
@@ -74,6 +78,8 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return statusCommand(rest, io);
     case "apply":
       return applyCommand(rest, io);
+    case "simulate":
+      return simulateCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }

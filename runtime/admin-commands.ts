@@ -50,7 +50,7 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
     io.err(`acgc status: ${r.message}\n`);
     return 2;
   }
-  const problems = statusProblems(r);
+  const problems = await statusProblems(r);
   if (problems.length) io.err(`acgc status: warning: acgd's answer does not follow status schema v${STATUS_SCHEMA_VERSION} (an acgd of another version?): ${problems.slice(0, 5).join("; ")}\n`);
   if (json) {
     io.out(JSON.stringify(r, null, 2) + "\n");

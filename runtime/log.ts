@@ -9,7 +9,6 @@
 
 import { Writable } from "node:stream";
 import { pino, type Logger } from "pino";
-import PinoPretty from "pino-pretty";
 import { EVENT_KINDS, type AcgEvent, type EventBus, type EventLevel } from "./events.js";
 
 export const LOG_FORMATS = ["json", "human"] as const;
@@ -34,7 +33,8 @@ export interface DaemonLog {
   readonly pino: Logger;
 }
 
-export function createLog(opts: LogOptions): DaemonLog {
+/** The log; pino-pretty is loaded only for the human format. */
+export async function createLog(opts: LogOptions): Promise<DaemonLog> {
   const write = opts.out ?? ((s: string) => void process.stderr.write(s));
   const sink = new Writable({
     write(chunk: Buffer | string, _enc, done) {
@@ -45,7 +45,7 @@ export function createLog(opts: LogOptions): DaemonLog {
   const stream =
     opts.format === "json"
       ? sink
-      : PinoPretty({ destination: sink, sync: true, colorize: false, translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'", ignore: "pid,hostname,event,seq", messageFormat: "{event}: {msg}", singleLine: true });
+      : (await import("pino-pretty")).default({ destination: sink, sync: true, colorize: false, translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'", ignore: "pid,hostname,event,seq", messageFormat: "{event}: {msg}", singleLine: true });
   const logger = pino(
     {
       level: opts.level,

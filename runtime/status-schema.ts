@@ -5,8 +5,6 @@
 // STATUS_SCHEMA_VERSION; adding a field does not. docs/runtime.md#status
 // describes the fields.
 
-import { Ajv } from "ajv";
-
 export const STATUS_SCHEMA_VERSION = 1;
 
 const bytesOrNull = { type: ["integer", "null"], minimum: 0 } as const;
@@ -61,11 +59,11 @@ export const STATUS_SCHEMA = {
   },
 } as const;
 
-let validator: ReturnType<Ajv["compile"]> | null = null;
-
 /** What is wrong with a status result against this schema: empty when it conforms. */
-export function statusProblems(status: unknown): string[] {
-  validator ??= new Ajv({ allErrors: true }).compile(STATUS_SCHEMA);
+export async function statusProblems(status: unknown): Promise<string[]> {
+  // Loaded here, not at startup: acgd imports this file for the version only.
+  const { Ajv } = await import("ajv");
+  const validator = new Ajv({ allErrors: true }).compile(STATUS_SCHEMA);
   if (validator(status)) return [];
   return (validator.errors ?? []).map((e) => `${e.instancePath || "(top)"} ${e.message ?? "is invalid"}`);
 }

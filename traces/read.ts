@@ -118,17 +118,33 @@ const WRAPPERS = new Set(["time", "sudo", "nohup", "nice", "ionice", "exec", "co
  * basename. "" for an empty command.
  */
 export function commandFamily(command: string): string {
-  // Split into simple commands on && || ; | and newlines, keep the first meaningful one.
-  const parts = command.split(/&&|\|\||;|\n|\|/);
-  for (const part of parts) {
-    const fam = familyOfSimple(part);
-    if (fam !== null) return fam;
+  const words = mainCommand(command);
+  if (words === null) return "";
+  const base = words[0]!.replace(/^.*\//, "");
+  if (PY_RE.test(base)) {
+    const m = words.indexOf("-m", 1);
+    if (m >= 0 && words[m + 1] !== undefined) return words[m + 1]!;
+    return "python";
   }
-  return "";
+  if (base === "pip3") return "pip";
+  return base;
+}
+
+/**
+ * The words of a Bash command's first meaningful simple command (split on
+ * && || ; | and newlines), from its program on: past the shell set-up and
+ * wrappers {@link commandFamily} skips. null when there is none.
+ */
+export function mainCommand(command: string): string[] | null {
+  for (const part of command.split(/&&|\|\||;|\n|\|/)) {
+    const words = programWords(part);
+    if (words !== null) return words;
+  }
+  return null;
 }
 
 /** null when the simple command only sets up the shell (cd, source, export, assignment). */
-function familyOfSimple(part: string): string | null {
+function programWords(part: string): string[] | null {
   const words = tokenize(part);
   let i = 0;
   while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++;
@@ -154,14 +170,7 @@ function familyOfSimple(part: string): string | null {
   const first = words[i];
   if (first === undefined) return null;
   if (first === "cd" || first === "source" || first === "." || first === "export" || first === "set" || first === "pushd" || first === "popd") return null;
-  const base = first.replace(/^.*\//, "");
-  if (PY_RE.test(base)) {
-    const m = words.indexOf("-m", i + 1);
-    if (m >= 0 && words[m + 1] !== undefined) return words[m + 1]!;
-    return "python";
-  }
-  if (base === "pip3") return "pip";
-  return base;
+  return words.slice(i);
 }
 
 /** Shell-ish word split: whitespace, single and double quotes (no expansion). */

@@ -60,7 +60,7 @@ const METRICS_PORT = 19464;
 const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${METRICS_PORT}`, "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
 daemon.stderr.on("data", (d) => (daemonLog += d));
 for (let i = 0; !daemonLog.includes("listening on"); i++) {
-  if (daemon.exitCode !== null || i > 1500) {
+  if (daemon.exitCode !== null || i > 3000) {
     console.log(`acgd did not start:\n${daemonLog}`);
     process.exit(1);
   }

@@ -38,10 +38,10 @@ describe("the event bus", () => {
 });
 
 describe("the structured log", () => {
-  it("writes JSON lines with time, level and event; noisy kinds rate-limited with a count", () => {
+  it("writes JSON lines with time, level and event; noisy kinds rate-limited with a count", async () => {
     const lines: string[] = [];
     const bus = new EventBus();
-    const log = createLog({ format: "json", level: "debug", out: (s) => lines.push(...s.split("\n").filter(Boolean)), noisyIntervalMs: 60_000 });
+    const log = await createLog({ format: "json", level: "debug", out: (s) => lines.push(...s.split("\n").filter(Boolean)), noisyIntervalMs: 60_000 });
     log.follow(bus);
     log.note("started");
     bus.emit("call_started", { message: "start c1", call: "c1", agent: "default/a", rule: "tests", class: "build" });
@@ -58,10 +58,10 @@ describe("the structured log", () => {
     expect(recs[1]).toMatchObject({ call: "c1", agent: "default/a", rule: "tests", class: "build" });
   });
 
-  it("leaves debug events (pressure) out at the default level, and has a human format", () => {
+  it("leaves debug events (pressure) out at the default level, and has a human format", async () => {
     const lines: string[] = [];
     const bus = new EventBus();
-    createLog({ format: "human", level: "info", out: (s) => lines.push(...s.split("\n").filter(Boolean)) }).follow(bus);
+    (await createLog({ format: "human", level: "info", out: (s) => lines.push(...s.split("\n").filter(Boolean)) })).follow(bus);
     bus.emit("pressure", { message: "pressure rule 0 (host) active", data: { state: "on", scope: "host" } });
     bus.emit("oom", { message: "killed by the OOM killer", call: "c9" });
     expect(lines).toHaveLength(1);
@@ -210,8 +210,8 @@ describe("acgd's events, metrics and status", () => {
     const status = (await client.request({ op: "status" })) as Record<string, unknown>;
     await client.request({ op: "end_call", call: c.call });
     expect(status["schemaVersion"]).toBe(STATUS_SCHEMA_VERSION);
-    expect(statusProblems(status)).toEqual([]);
-    expect(statusProblems({ ...status, schemaVersion: 2, calls: [{ call: 1 }] })).toEqual(
+    expect(await statusProblems(status)).toEqual([]);
+    expect(await statusProblems({ ...status, schemaVersion: 2, calls: [{ call: 1 }] })).toEqual(
       expect.arrayContaining(["/schemaVersion must be equal to constant", "/calls/0 must have required property 'agent'", "/calls/0/call must be string"]),
     );
   });
