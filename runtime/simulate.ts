@@ -68,7 +68,7 @@ export interface Simulation {
   runs: number;
   calls: SimCall[];
   rules: SimRuleSummary[];
-  /** Pressure rules are not replayed: a trace has no host pressure. */
+  /** Pressure rules are not replayed: traces record no memory pressure (PSI). */
   notReplayed: string[];
 }
 
@@ -158,6 +158,6 @@ export function simulate(policy: PolicyIR, traceDir: string): Simulation {
       firstThrottleS: first(["throttled"]), firstKillS: first(["killed", "oom_call_limit", "oom_agent_limit"]),
     };
   });
-  const notReplayed = policy.pressureRules.map((p) => `pressure rule ${p.id} (memory.pressure(${p.scope.kind}) > ${p.thresholdPercent}%): needs host pressure, which a trace of one agent does not record`);
+  const notReplayed = policy.pressureRules.map((p) => `pressure rule ${p.id} (memory.pressure(${p.scope.kind}) > ${p.thresholdPercent}%): needs memory pressure (PSI), which the traces do not record`);
   return { policy: policy.name, traces: traceDir, warnings, runs: runs.length, calls, rules, notReplayed };
 }
