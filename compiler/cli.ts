@@ -6,6 +6,7 @@ import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js"
 import { loadPolicy, loadPolicyText, type FrontendResult } from "./frontend.js";
 import { format } from "./fmt.js";
 import { compileCommand } from "./compile-command.js";
+import { toSarif } from "./sarif.js";
 import { applyCommand, statusCommand } from "../runtime/admin-commands.js";
 import { simulateCommand } from "../runtime/simulate-command.js";
 
@@ -16,7 +17,8 @@ export const EXIT_USAGE = 2;
 const HELP = `acgc — the AgentCgroup policy compiler
 
 Usage:
-  acgc check [--format text|json] FILE...      check policies and report every problem
+  acgc check [--format text|json|sarif] FILE...
+                                               check policies and report every problem
   acgc fmt [--check] FILE...                   rewrite policies in the canonical layout
   acgc compile FILE -o DIR [--emit c] [--dry-run]
                                                compile a policy to BPF objects, a manifest
@@ -119,13 +121,10 @@ function checkCommand(args: string[], io: Io): number {
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--format") {
-      const v = args[++i];
-      if (v !== "text" && v !== "json") return usageError(io, "--format takes `text` or `json`");
+    if (a === "--format" || a.startsWith("--format=")) {
+      const v = a === "--format" ? args[++i] : a.slice(9);
+      if (v !== "text" && v !== "json" && v !== "sarif") return usageError(io, "--format takes `text`, `json` or `sarif`");
       fmt = v;
-    } else if (a.startsWith("--format=")) {
-      fmt = a.slice(9);
-      if (fmt !== "text" && fmt !== "json") return usageError(io, "--format takes `text` or `json`");
     } else if (a === "-") {
       files.push("/dev/stdin");
     } else if (a.startsWith("-")) {
@@ -134,7 +133,8 @@ function checkCommand(args: string[], io: Io): number {
   }
   if (files.length === 0) return usageError(io, "check needs at least one policy file");
   const results = files.map((f) => loadPolicy(f));
-  printDiagnostics(results, io, fmt === "json");
+  if (fmt === "sarif") io.out(JSON.stringify(toSarif(results, version()), null, 2) + "\n");
+  else printDiagnostics(results, io, fmt === "json");
   if (fmt === "text") io.err(summary(results) + "\n");
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
 }
