@@ -8,6 +8,7 @@ import { format } from "./fmt.js";
 import { compileCommand } from "./compile-command.js";
 import { toSarif } from "./sarif.js";
 import { applyCommand, statusCommand } from "../runtime/admin-commands.js";
+import { diffCommand } from "../runtime/diff-command.js";
 import { simulateCommand } from "../runtime/simulate-command.js";
 
 export const EXIT_OK = 0;
@@ -24,7 +25,9 @@ Usage:
                                                compile a policy to BPF objects, a manifest
                                                and a typed runtime module
   acgc status [--json] [--socket PATH]         what a running acgd enforces, and how
-  acgc apply FILE [--socket PATH]              replace acgd's policy (errors leave it untouched)
+  acgc apply FILE [--dry-run] [--socket PATH]  replace acgd's policy (errors leave it untouched);
+                                               --dry-run: show what would change, apply nothing
+  acgc diff OLD NEW [--json]                   what changes between two policies, and the swap kind
   acgc simulate POLICY [TRACES] [--json] [--calls]
                                                replay recorded agent traces through the policy:
                                                what each call gets, when it is throttled or killed
@@ -80,6 +83,8 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return statusCommand(rest, io);
     case "apply":
       return applyCommand(rest, io);
+    case "diff":
+      return diffCommand(rest, io);
     case "simulate":
       return simulateCommand(rest, io);
     default:

@@ -56,7 +56,12 @@ export interface Events {
   follow?: boolean;
 }
 
-export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | Events) & { id?: number | string };
+/** The running policy (its IR) and whether a scheduler runs it, for `acgc apply --dry-run`. */
+export interface RunningPolicy {
+  op: "policy";
+}
+
+export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | Events | RunningPolicy) & { id?: number | string };
 
 export type Response =
   | { id?: number | string | null; ok: true; result: unknown }
@@ -68,7 +73,7 @@ export class ApiError extends Error {
   }
 }
 
-const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy", "events"] as const;
+const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy", "events", "policy"] as const;
 
 type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?" | "count?" | "bool?">;
 const SHAPES: Record<(typeof OPS)[number], Fields> = {
@@ -79,6 +84,7 @@ const SHAPES: Record<(typeof OPS)[number], Fields> = {
   usage: { agent: "string?", tenant: "string?" },
   apply_policy: { source: "string?", dir: "string?", name: "string?" },
   events: { since: "count?", follow: "bool?" },
+  policy: {},
 };
 
 const MAX_STRING = 64 * 1024;

@@ -208,6 +208,8 @@ export class Daemon {
       }
       case "status":
         return this.status();
+      case "policy":
+        return { policy: this.#calls.policy, scheduler: (this.#opts.scheduler ?? null) !== null };
       case "events":
         if (!peer.agent && !peer.supervisor) throw new ApiError("forbidden", `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`);
         return openEventStream(events, sock, req, peer.agent?.key ?? null);

@@ -14,9 +14,10 @@ import { dirname, join, resolve } from "node:path";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
-import { capacityProblems, encodeCgroupKey } from "../compiler/abi-encode.js";
+import { encodeCgroupKey } from "../compiler/abi-encode.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { emitEvent } from "./events.js";
+import { objectSwapReason } from "./policy-diff.js";
 import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
@@ -203,10 +204,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
 
   /** Why `policy` cannot be swapped in as data only (it needs new objects), or null if it can. */
   shapeChange(policy: PolicyIR): string | null {
-    const problems = capacityProblems(policy);
-    if (problems.length) return problems.join("; ");
-    const next = codeFeatures(policy);
-    return JSON.stringify(next) !== JSON.stringify(this.#features) ? `its code features differ (${JSON.stringify(next)} vs ${JSON.stringify(this.#features)})` : null;
+    return objectSwapReason(this.#features, policy);
   }
 
   /** A data-only change is written in place (callers check {@link shapeChange} first; see {@link replace}). */
