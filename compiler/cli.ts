@@ -31,6 +31,8 @@ Usage:
   acgc simulate POLICY [TRACES] [--json] [--calls]
                                                replay recorded agent traces through the policy:
                                                what each call gets, when it is throttled or killed
+  acgc lsp [--stdio]                           a language server for editors (diagnostics, hover,
+                                               completion, formatting) over stdio
   acgc --help | --version
 
 Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
@@ -83,6 +85,9 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return statusCommand(rest, io);
     case "apply":
       return applyCommand(rest, io);
+    case "lsp":
+      if (rest.some((a) => a !== "--stdio")) return usageError(io, "lsp takes only --stdio (it speaks the protocol on stdin/stdout)");
+      return (await import("./lsp.js")).lspCommand();
     case "diff":
       return diffCommand(rest, io);
     case "simulate":

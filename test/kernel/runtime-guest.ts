@@ -56,12 +56,17 @@ const policyFile = join(tmp, "guest.acg");
 writeFileSync(policyFile, POLICY);
 
 let daemonLog = "";
+// The guest's init leaves the loopback interface down: the metrics endpoints listen on it.
+const lo = spawnSync("ip", ["link", "set", "lo", "up"], { encoding: "utf8" });
+if (lo.status !== 0) console.log(`ip link set lo up: ${lo.error?.message ?? lo.stderr}`);
 const METRICS_PORT = 19464;
 const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${METRICS_PORT}`, "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
 daemon.stderr.on("data", (d) => (daemonLog += d));
 for (let i = 0; !daemonLog.includes("listening on"); i++) {
   if (daemon.exitCode !== null || i > 3000) {
-    console.log(`acgd did not start:\n${daemonLog}`);
+    // Its last words may still be in the pipe when its exit is seen.
+    if (daemon.exitCode !== null) await new Promise((r) => (daemon.stderr.readableEnded ? r(null) : daemon.stderr.on("end", r)));
+    console.log(`acgd did not start (exit ${daemon.exitCode}, signal ${daemon.signalCode}):\n${daemonLog}`);
     process.exit(1);
   }
   await new Promise((r) => setTimeout(r, 20));
