@@ -168,7 +168,8 @@ describe("acg run through acgd", () => {
   });
 
   it("a restarted acgd (after kill -9) takes over a running call: status and usage list it, it ends when its process exits", async () => {
-    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 2"], { stdio: ["ignore", "pipe", "pipe"] });
+    // Long enough to outlive acgd's restart on a loaded host.
+    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 5"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
     while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
