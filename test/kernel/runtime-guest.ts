@@ -198,7 +198,9 @@ await test("while calls are throttled, killed and OOM-killed, acg events streams
   assert(sample(text, /^acg_oom_kills_total\{rule="oomy",class="build",limit="call"\}/) >= 1, "acg_oom_kills_total for oomy");
   assert(sample(text, /^acg_calls_ended_total\{rule="killy",class="build",outcome="killed"\}/) === 1, "calls ended killed");
   assert(sample(text, /^acgd_process_resident_memory_bytes /) > 0, "acgd's own health");
-  const logged = daemonLog.trim().split("\n").map((l) => JSON.parse(l) as { time: string; level: string; event: string; call?: string });
+  const lines = daemonLog.trim().split("\n");
+  assert(lines.every((l) => l.startsWith("{")), `acgd's log has lines that are not JSON: ${lines.filter((l) => !l.startsWith("{")).slice(0, 3).join(" | ")}`);
+  const logged = lines.map((l) => JSON.parse(l) as { time: string; level: string; event: string; call?: string });
   assert(logged.every((l) => typeof l.time === "string" && typeof l.level === "string" && typeof l.event === "string"), "every log line has time, level, event");
   assert(logged.some((l) => l.event === "killed" && l.level === "warn" && l.call === ids["killed"]!.id), "the runtime's kill is logged");
   assert(logged.some((l) => l.event === "oom" && l.level === "warn" && l.call === ids["oom"]!.id), "the OOM kill is logged");
