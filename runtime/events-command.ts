@@ -10,7 +10,7 @@ export const EVENTS_USAGE = `Usage: acg events [--json] [--no-follow] [--since S
 
 Prints acgd's recent events (it keeps the last 1000), then every new one as it
 happens, until interrupted.
-  --json         one JSON object per line (docs/runtime.md#events)
+  --json         one JSON object per line (docs/observability.md#events)
   --no-follow    print the recent events and exit
   --since SEQ    only events after this sequence number
   --kind KIND    only events of this kind (repeatable); kinds: ${Object.keys(EVENT_KINDS).join(", ")}

@@ -1,11 +1,11 @@
 // What the runtime did, as events: one small emitter that acgd, the
 // enforcers and the tool-call lifecycle call, and that the log, the metrics
 // and the API's `events` stream listen to. An event is a plain JSON object
-// (docs/runtime.md#events has the list and the fields); its kind says what
+// (docs/observability.md#events has the list and the fields); its kind says what
 // happened, and EVENT_KINDS says, for each kind, its log level and meaning.
 //
 // Adding a kind: add it to EVENT_KINDS with its level and one line of doc,
-// and document its `data` fields in docs/runtime.md. Emitting a kind that is
+// and document its `data` fields in docs/observability.md. Emitting a kind that is
 // not in the table is a type error, so the documented list stays complete.
 
 /** Log level of an event; `debug` kinds are not logged at acgd's default level. */
@@ -59,7 +59,7 @@ export interface AcgEvent {
   agent?: string;
   rule?: string;
   class?: string;
-  /** Kind-specific fields (docs/runtime.md#events). */
+  /** Kind-specific fields (docs/observability.md#events). */
   data?: Record<string, unknown>;
 }
 

@@ -3,7 +3,7 @@
 // the process's own health metrics). Counters follow the events of
 // runtime/events.ts; gauges (running calls, burst credit, the scheduler's
 // per-class counters read from its acg_stats map) are read when scraped.
-// `acgd --metrics [HOST:]PORT` serves them at /metrics (docs/runtime.md#metrics).
+// `acgd --metrics [HOST:]PORT` serves them at /metrics (docs/observability.md#metrics).
 
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";

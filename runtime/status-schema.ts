@@ -2,7 +2,7 @@
 // Schema (draft-07), checked with ajv: by the host tests against a real
 // daemon, and by `acgc status --json`, which warns when an acgd answers in
 // another shape. A change that removes or retypes a field raises
-// STATUS_SCHEMA_VERSION; adding a field does not. docs/runtime.md#status
+// STATUS_SCHEMA_VERSION; adding a field does not. docs/observability.md
 // describes the fields.
 
 export const STATUS_SCHEMA_VERSION = 1;
