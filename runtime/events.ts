@@ -13,7 +13,7 @@ export type EventLevel = "debug" | "info" | "warn" | "error";
 
 export interface EventKindInfo {
   level: EventLevel;
-  /** What the event means, for `acg events --kinds` and the docs. */
+  /** What the event means (docs/observability.md#events lists the same). */
   doc: string;
   /**
    * Kinds that can fire many times a second under load (pressure triggers):
@@ -117,10 +117,6 @@ export class EventBus {
   /** Kept events with seq above `since` (all kept ones by default), oldest first. */
   recent(since = 0): AcgEvent[] {
     return this.#recent.filter((e) => e.seq > since);
-  }
-
-  get listeners(): number {
-    return this.#listeners.size;
   }
 }
 
