@@ -12,13 +12,21 @@ export const EXIT_USAGE = 2;
 const HELP = `acgc — the AgentCgroup policy compiler
 
 Usage:
-  acgc check [--format text|json] FILE...      check policies and report every problem
+  acgc check [--format text|json|sarif] FILE...
+                                               check policies and report every problem
   acgc fmt [--check] FILE...                   rewrite policies in the canonical layout
   acgc compile FILE -o DIR [--emit c] [--dry-run]
                                                compile a policy to BPF objects, a manifest
                                                and a typed runtime module
   acgc status [--json] [--socket PATH]         what a running acgd enforces, and how
-  acgc apply FILE [--socket PATH]              replace acgd's policy (errors leave it untouched)
+  acgc apply FILE [--dry-run] [--socket PATH]  replace acgd's policy (errors leave it untouched);
+                                               --dry-run: show what would change, apply nothing
+  acgc diff OLD NEW [--json]                   what changes between two policies, and the swap kind
+  acgc simulate POLICY [TRACES] [--json] [--calls]
+                                               replay recorded agent traces through the policy:
+                                               what each call gets, when it is throttled or killed
+  acgc lsp [--stdio]                           a language server for editors (diagnostics, hover,
+                                               completion, formatting) over stdio
   acgc --help | --version
 
 Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
@@ -72,6 +80,13 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return (await import("../runtime/admin-commands.js")).statusCommand(rest, io);
     case "apply":
       return (await import("../runtime/admin-commands.js")).applyCommand(rest, io);
+    case "lsp":
+      if (rest.some((a) => a !== "--stdio")) return usageError(io, "lsp takes only --stdio (it speaks the protocol on stdin/stdout)");
+      return (await import("./lsp.js")).lspCommand();
+    case "diff":
+      return (await import("../runtime/diff-command.js")).diffCommand(rest, io);
+    case "simulate":
+      return (await import("../runtime/simulate-command.js")).simulateCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }
@@ -111,13 +126,10 @@ async function checkCommand(args: string[], io: Io): Promise<number> {
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--format") {
-      const v = args[++i];
-      if (v !== "text" && v !== "json") return usageError(io, "--format takes `text` or `json`");
+    if (a === "--format" || a.startsWith("--format=")) {
+      const v = a === "--format" ? args[++i] : a.slice(9);
+      if (v !== "text" && v !== "json" && v !== "sarif") return usageError(io, "--format takes `text`, `json` or `sarif`");
       fmt = v;
-    } else if (a.startsWith("--format=")) {
-      fmt = a.slice(9);
-      if (fmt !== "text" && fmt !== "json") return usageError(io, "--format takes `text` or `json`");
     } else if (a === "-") {
       files.push("/dev/stdin");
     } else if (a.startsWith("-")) {
@@ -127,7 +139,8 @@ async function checkCommand(args: string[], io: Io): Promise<number> {
   if (files.length === 0) return usageError(io, "check needs at least one policy file");
   const { loadPolicy } = await import("./frontend.js");
   const results = files.map((f) => loadPolicy(f));
-  printDiagnostics(results, io, fmt === "json");
+  if (fmt === "sarif") io.out(JSON.stringify((await import("./sarif.js")).toSarif(results, version()), null, 2) + "\n");
+  else printDiagnostics(results, io, fmt === "json");
   if (fmt === "text") io.err(summary(results) + "\n");
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
 }

@@ -104,15 +104,28 @@ export interface JsonDiagnostic {
   endLine?: number;
   endCol?: number;
   help?: string;
+  /** Secondary locations the text output shows as `note:` (e.g. the earlier rule that shadows this one). */
+  related?: (JsonRange & { message: string })[];
+}
+
+/** A 1-based range in a file; end is exclusive (the column after the span). */
+export interface JsonRange {
+  line: number;
+  col: number;
+  endLine: number;
+  endCol: number;
+}
+
+export function rangeOf(file: SourceFile, span: Span): JsonRange {
+  const s = file.position(span.start);
+  const e = file.position(span.end);
+  return { line: s.line, col: s.col, endLine: e.line, endCol: e.col };
 }
 
 export function toJson(d: Diagnostic, file: SourceFile | undefined, path: string): JsonDiagnostic {
   const j: JsonDiagnostic = { file: path, severity: d.severity, code: d.code, message: d.message };
-  if (d.span && file) {
-    const s = file.position(d.span.start);
-    const e = file.position(d.span.end);
-    Object.assign(j, { line: s.line, col: s.col, endLine: e.line, endCol: e.col });
-  }
+  if (d.span && file) Object.assign(j, rangeOf(file, d.span));
   if (d.help) j.help = d.help;
+  if (d.note && file) j.related = [{ message: d.note.message, ...rangeOf(file, d.note.span) }];
   return j;
 }

@@ -6,6 +6,9 @@ const HELP = `acg — run AI agents' tool calls under AgentCgroup
 
 Usage:
   acg run [OPTIONS] -- CMD [ARGS...]   run one tool call in its own cgroup (acg run --help)
+  acg events [--json] [--no-follow] [--kind KIND]...
+                                       acgd's events: calls started/ended, throttled, killed, OOM,
+                                       pressure, policy swaps (acg events --help)
   acg traces stats [DIR] [--json] [--min-count N]
                                        characterize a folder of agent traces (acg traces --help)
   acg --help`;
@@ -21,8 +24,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     return runCommand(rest);
   }
-  // Loaded on demand: `acg run` needs none of the trace tools.
+  // Loaded on demand: `acg run` needs none of the trace or event tools.
   if (cmd === "traces") return (await import("../traces/command.js")).tracesCommand(rest, stdio);
+  if (cmd === "events") return (await import("./events-command.js")).eventsCommand(rest, stdio);
   if (cmd === "--help" || cmd === "-h" || cmd === "help") {
     process.stdout.write(HELP + "\n");
     return 0;

@@ -2,16 +2,21 @@
 // serves the local API until SIGINT/SIGTERM.
 
 import { mkdirSync, statSync } from "node:fs";
+import type { Server } from "node:http";
 import { dirname } from "node:path";
 import { assembleRuntime, type Runtime } from "./assemble.js";
 import { CallStateStore, defaultStateFile } from "./call-state.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
 import { DEFAULT_SOCKET } from "./client.js";
 import { Daemon } from "./daemon.js";
+import { events } from "./events.js";
+import { createLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.js";
+import type { RuntimeMetrics } from "./metrics.js";
 import { loadPolicyPath } from "./policy-dir.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
-            [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler] [--quiet]
+            [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler]
+            [--metrics [HOST:]PORT] [--log-format json|human] [--log-level LEVEL] [--quiet]
 
 Serves the AgentCgroup local API and enforces the policy on the agent cgroup tree.
   --socket PATH        default ${DEFAULT_SOCKET}
@@ -24,7 +29,12 @@ Serves the AgentCgroup local API and enforces the policy on the agent cgroup tre
                        (it is attached when --policy is a compiled directory and
                        the kernel has sched_ext; the exec classifier is attached
                        for a compiled directory either way)
-  --quiet              no log lines on stderr`;
+  --metrics [HOST:]PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+                       (host default 127.0.0.1)
+  --log-format FMT     json (one JSON object per line: time, level, event, msg)
+                       or human (default)
+  --log-level LEVEL    debug, info (default), warn, error or silent
+  --quiet              no log lines on stderr (--log-level silent)`;
 
 export async function acgdMain(args: string[]): Promise<number> {
   const err = (s: string) => process.stderr.write(s);
@@ -45,7 +55,7 @@ export async function acgdMain(args: string[]): Promise<number> {
       noScheduler = true;
       continue;
     }
-    const known = ["--policy", "--socket", "--socket-mode", "--socket-group", "--cgroup-root", "--state-file"];
+    const known = ["--policy", "--socket", "--socket-mode", "--socket-group", "--cgroup-root", "--state-file", "--metrics", "--log-format", "--log-level"];
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
     if (!known.includes(flag)) {
       err(`acgd: unknown option '${a}'\n\n${ACGD_USAGE}\n`);
@@ -72,12 +82,33 @@ export async function acgdMain(args: string[]): Promise<number> {
     err(`acgd: --socket-group ${opts["--socket-group"]}: give the numeric group id\n`);
     return 2;
   }
+  const format = opts["--log-format"] ?? "human";
+  const level = quiet ? "silent" : (opts["--log-level"] ?? "info");
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    err(`acgd: --log-format ${format}: one of ${LOG_FORMATS.join(", ")}\n`);
+    return 2;
+  }
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    err(`acgd: --log-level ${level}: one of ${LOG_LEVELS.join(", ")}\n`);
+    return 2;
+  }
+  let metricsListen: { host: string; port: number } | null = null;
+  // prom-client is loaded only when metrics are asked for: acgd starts faster without.
+  const metricsModule = opts["--metrics"] === undefined ? null : await import("./metrics.js");
+  try {
+    if (metricsModule) metricsListen = metricsModule.parseListen(opts["--metrics"]!);
+  } catch (e) {
+    err(`acgd: ${(e as Error).message}\n`);
+    return 2;
+  }
   const loaded = await loadPolicyPath(opts["--policy"]);
   if (!loaded.ok) {
     err(`${loaded.message}\nacgd: not started: the policy has errors\n`);
     return 1;
   }
-  const log = quiet ? () => {} : (m: string) => err(`acgd: ${m}\n`);
+  const daemonLog = await createLog({ format: format as LogFormat, level: level as LogLevel });
+  const stopLogging = daemonLog.follow(events);
+  const log = (m: string) => daemonLog.note(m);
   const socketPath = opts["--socket"] ?? DEFAULT_SOCKET;
   let rt;
   try {
@@ -97,14 +128,31 @@ export async function acgdMain(args: string[]): Promise<number> {
     rt.close();
     return 1;
   }
-  log(`policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; listening on ${socketPath}`);
+  let metrics: RuntimeMetrics | null = null;
+  let metricsServer: Server | null = null;
+  if (metricsModule && metricsListen) {
+    metrics = new metricsModule.RuntimeMetrics({ calls: rt.calls, burstCredits: () => rt.memory.burstCredits(), classStats: () => rt.scheduler?.classStats() ?? null }, events);
+    try {
+      metricsServer = await metrics.serve(metricsListen);
+    } catch (e) {
+      err(`acgd: cannot serve metrics on ${opts["--metrics"]}: ${(e as Error).message}\n`);
+      metrics.close();
+      await daemon.close();
+      rt.close();
+      return 1;
+    }
+  }
+  log(`policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`);
   for (const [k, v] of Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>)) log(`${k}: ${v}`);
   await new Promise<void>((resolve) => {
     for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve());
   });
   await daemon.close();
+  metricsServer?.close();
+  metrics?.close();
   rt.close();
   log("stopped");
+  stopLogging();
   return 0;
 }
 
@@ -121,7 +169,8 @@ async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) =
     for (const n of notes) log(n);
     for (const c of calls) {
       log(`took over ${c.id} of ${c.agent.key} (rule ${c.rule.name}, class ${c.cls.name}) from an earlier acgd`);
-      rt.calls.endWhenEmpty(c.id, (r) => log(`call ${c.id} (taken over) ended: ${JSON.stringify(r)}`));
+      // Its end is logged as a call_ended event.
+      rt.calls.endWhenEmpty(c.id, () => {});
     }
     const stale = rt.scheduler?.forgetOtherCgroups() ?? 0;
     if (stale) log(`acg_cgroups: forgot ${stale} cgroup(s) of calls that ended while no acgd ran`);

@@ -3,6 +3,9 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
+import type { PolicyIR } from "../compiler/ir.js";
+import { diffPolicies, loadSide, renderChanges, renderDiff, type LoadedSide } from "./policy-diff.js";
+import { STATUS_SCHEMA_VERSION, statusProblems } from "./status-schema.js";
 
 interface Io {
   out: (s: string) => void;
@@ -49,6 +52,8 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
     io.err(`acgc status: ${r.message}\n`);
     return 2;
   }
+  const problems = await statusProblems(r);
+  if (problems.length) io.err(`acgc status: warning: acgd's answer does not follow status schema v${STATUS_SCHEMA_VERSION} (an acgd of another version?): ${problems.slice(0, 5).join("; ")}\n`);
   if (json) {
     io.out(JSON.stringify(r, null, 2) + "\n");
     return 0;
@@ -64,12 +69,15 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-/** acgc apply FILE [--socket PATH]: replaces the running policy; a policy with errors leaves it untouched. */
+/** acgc apply FILE [--dry-run] [--socket PATH]: replaces the running policy; a policy with errors leaves it untouched. */
 export async function applyCommand(args: string[], io: Io): Promise<number> {
   const o = socketOption(args);
   if (typeof o === "string") return usage(io, o);
-  if (o.rest.length !== 1 || o.rest[0]!.startsWith("-")) return usage(io, "apply takes one policy file");
-  const file = o.rest[0]!;
+  const dryRun = o.rest.includes("--dry-run");
+  const files = o.rest.filter((a) => a !== "--dry-run");
+  if (files.length !== 1 || files[0]!.startsWith("-")) return usage(io, "apply takes one policy file");
+  const file = files[0]!;
+  if (dryRun) return applyDryRun(o.socket, file, io);
   let req: Parameters<DaemonClient["request"]>[0];
   try {
     // A compiled directory is applied by path (acgd loads its objects); a .acg file by its text.
@@ -89,7 +97,30 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** What `acgc apply FILE` would change in the running acgd, without applying it. */
+async function applyDryRun(socket: string, file: string, io: Io): Promise<number> {
+  let next: LoadedSide;
+  try {
+    next = loadSide(file);
+  } catch (e) {
+    io.err(`${(e as Error).message}\nacgc apply --dry-run: the policy has errors; acgd would refuse it\n`);
+    return 1;
+  }
+  const r = await request(socket, { op: "policy" });
+  if (r instanceof DaemonError) {
+    io.err(`acgc apply --dry-run: ${r.message}\n`);
+    return 2;
+  }
+  const running = r as { policy: PolicyIR; scheduler: boolean };
+  const d = diffPolicies({ ir: running.policy, manifest: null }, next);
+  const plan = running.scheduler
+    ? renderDiff(d)
+    : `${renderChanges(d)}swap: none (acgd runs no sched_ext scheduler: new calls follow the new policy, running calls keep their limits)\n`;
+  io.out(`${plan}dry run: nothing was applied\n`);
+  return 0;
+}
+
 function usage(io: Io, msg: string): number {
-  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--socket PATH]\n`);
+  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--dry-run] [--socket PATH]\n`);
   return 2;
 }

@@ -47,7 +47,21 @@ export interface ApplyPolicy {
   name?: string;
 }
 
-export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy) & { id?: number | string };
+/** Recent events, then (unless follow is false) every later one on this connection (runtime/event-stream.ts). */
+export interface Events {
+  op: "events";
+  /** Only events with a larger seq. */
+  since?: number;
+  /** Default true. */
+  follow?: boolean;
+}
+
+/** The running policy (its IR) and whether a scheduler runs it, for `acgc apply --dry-run`. */
+export interface RunningPolicy {
+  op: "policy";
+}
+
+export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | Events | RunningPolicy) & { id?: number | string };
 
 export type Response =
   | { id?: number | string | null; ok: true; result: unknown }
@@ -59,9 +73,9 @@ export class ApiError extends Error {
   }
 }
 
-const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy"] as const;
+const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy", "events", "policy"] as const;
 
-type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?">;
+type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?" | "count?" | "bool?">;
 const SHAPES: Record<(typeof OPS)[number], Fields> = {
   start_call: { agent: "string?", tenant: "string?", tool: "string?", hints: "strings?", argv: "strings", path: "string?", pid: "pid?" },
   end_call: { call: "string" },
@@ -69,6 +83,8 @@ const SHAPES: Record<(typeof OPS)[number], Fields> = {
   status: {},
   usage: { agent: "string?", tenant: "string?" },
   apply_policy: { source: "string?", dir: "string?", name: "string?" },
+  events: { since: "count?", follow: "bool?" },
+  policy: {},
 };
 
 const MAX_STRING = 64 * 1024;
@@ -111,6 +127,8 @@ export function parseRequest(line: string): Request {
       if (key === "argv" && val.length === 0) throw new ApiError("bad_request", `${op}: "argv" must name the command`);
     }
     if (base === "pid" && (!Number.isSafeInteger(val) || (val as number) <= 0)) throw new ApiError("bad_request", `${op}: "pid" must be a positive integer`);
+    if (base === "count" && (!Number.isSafeInteger(val) || (val as number) < 0)) throw new ApiError("bad_request", `${op}: "${key}" must be a non-negative integer`);
+    if (base === "bool" && typeof val !== "boolean") throw new ApiError("bad_request", `${op}: "${key}" must be true or false`);
   }
   if (op === "apply_policy" && (o["source"] === undefined) === (o["dir"] === undefined)) {
     throw new ApiError("bad_request", "apply_policy: give exactly one of \"source\" (policy text) and \"dir\" (a compiled policy directory)");

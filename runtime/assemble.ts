@@ -18,6 +18,8 @@ export interface Runtime {
   calls: ToolCalls;
   /** The attached sched_ext scheduler, or null (none compiled, no sched_ext, or it failed to load). */
   scheduler: BpfSchedulerEnforcer | null;
+  /** Memory enforcement through cgroup v2 files (burst clocks, pressure rules). */
+  memory: CgroupfsEnforcer;
   kernel: KernelFeatures | null;
   /** Which mechanism enforces what, for `status`. */
   describe(): Record<string, unknown>;
@@ -87,6 +89,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
       kernel: kernel ? { schedExt: kernel.schedExt, memcgBpfOps: kernel.memcgBpfOps, btf: kernel.btf } : "native addon not loadable: kernel features unknown",
     }),
     scheduler,
+    memory: enforcer,
     close: () => {
       enforcer.close();
       ladder.close();

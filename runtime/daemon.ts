@@ -8,6 +8,10 @@
 import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, type Request, type Response } from "./api.js";
+import { openEventStream } from "./event-stream.js";
+import { events } from "./events.js";
+import { emitPolicySwapped } from "./lifecycle-events.js";
+import { STATUS_SCHEMA_VERSION } from "./status-schema.js";
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
 import { loadPolicyPath } from "./policy-dir.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
@@ -189,7 +193,6 @@ export class Daemon {
         // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated.
         if (peer.cred.uid !== 0 && req.pid === undefined) this.#calls.tree.delegateProcs(call.agent.path, call.path, peer.cred.uid);
         this.#owned.get(sock)?.add(call.id);
-        this.#log(`start ${call.id} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${call.intent.log.length ? ` intents: ${call.intent.log.join("; ")}` : ""}`);
         return callView(call);
       }
       case "end_call": {
@@ -205,6 +208,11 @@ export class Daemon {
       }
       case "status":
         return this.status();
+      case "policy":
+        return { policy: this.#calls.policy, scheduler: (this.#opts.scheduler ?? null) !== null };
+      case "events":
+        if (!peer.agent && !peer.supervisor) throw new ApiError("forbidden", `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`);
+        return openEventStream(events, sock, req, peer.agent?.key ?? null);
       case "usage": {
         const filter = peer.agent ? { tenant: peer.agent.tenant, agent: peer.agent.agent } : this.#agentFilter(peer, req.tenant, req.agent);
         return this.#usage(filter);
@@ -229,8 +237,9 @@ export class Daemon {
           if (shape) throw new ApiError("policy_error", `${unchanged}: it needs new BPF objects (${shape}); compile it with \`acgc compile FILE -o DIR\` and apply DIR`);
           swap = { kind: "data" };
         }
+        const previous = this.#calls.policy;
         this.#calls.setPolicy(loaded.ir);
-        this.#log(`policy ${loaded.ir.name} (${loaded.ir.sourceHash.slice(0, 12)}) applied${swap ? `; scheduler: ${swap.kind} swap${"gapMs" in swap && swap.gapMs !== undefined ? `, ${swap.gapMs.toFixed(2)} ms without a scheduler` : ""}` : ""}`);
+        emitPolicySwapped(previous, loaded.ir, swap);
         return { policy: loaded.ir.name, sourceHash: loaded.ir.sourceHash, scheduler: swap };
       }
     }
@@ -259,6 +268,7 @@ export class Daemon {
   status(): Record<string, unknown> {
     const policy = this.#calls.policy;
     return {
+      schemaVersion: STATUS_SCHEMA_VERSION,
       policy: { name: policy.name, sourceHash: policy.sourceHash },
       cgroupRoot: this.#calls.tree.root,
       cgroupfs: this.#calls.tree.real,

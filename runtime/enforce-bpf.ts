@@ -14,10 +14,12 @@ import { dirname, join, resolve } from "node:path";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
-import { capacityProblems, encodeCgroupKey } from "../compiler/abi-encode.js";
+import { encodeCgroupKey } from "../compiler/abi-encode.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import { ExecClassifier } from "./exec-classifier.js";
-import { cgroupIdOf, PolicyObjects, type ExitInfo } from "./policy-objects.js";
+import { emitEvent } from "./events.js";
+import { objectSwapReason } from "./policy-diff.js";
+import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
 /** sched_ext's state: "enabled" while a BPF scheduler runs. */
@@ -206,11 +208,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
 
   /** Why `policy` cannot be swapped in as data only (it needs new objects), or null if it can. */
   shapeChange(policy: PolicyIR): string | null {
-    const problems = capacityProblems(policy);
-    if (problems.length) return problems.join("; ");
-    const next = codeFeatures(policy);
-    if (JSON.stringify(next) !== JSON.stringify(this.#features)) return `its code features differ (${JSON.stringify(next)} vs ${JSON.stringify(this.#features)})`;
-    return emitClassifierCode(policy).text !== this.#classifierCode ? "its exe/path matchers differ (the exec classifier is generated from them)" : null;
+    return objectSwapReason(this.#features, this.#classifierCode, policy);
   }
 
   /** A data-only change is written in place (callers check {@link shapeChange} first; see {@link replace}). */
@@ -284,6 +282,11 @@ export class BpfSchedulerEnforcer implements Enforcer {
     return { kind: "objects", gapMs };
   }
 
+  /** The scheduler's per-class counters (acg_stats, summed over CPUs) for the policy's classes; null once ejected. */
+  classStats(): ClassStats[] | null {
+    return this.#ejected ? null : this.#objects.classStats(this.#calls.policy.classes.length);
+  }
+
   /** Stops watching; the pinned scheduler keeps running for the next acgd to adopt. */
   close(): void {
     clearInterval(this.#timer);
@@ -312,6 +315,6 @@ export class BpfSchedulerEnforcer implements Enforcer {
     }
     if (state === "enabled" && (!exit || exit.kind === 0)) return;
     this.#ejected = exit && exit.kind !== 0 ? `exit kind ${exit.kind}: ${exit.reason}${exit.msg ? `: ${exit.msg}` : ""}` : `sched_ext state ${state}`;
-    this.#log(`the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`);
+    emitEvent("scheduler_ejected", { message: `the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`, data: { reason: this.#ejected } });
   }
 }

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import { burstInit, BurstMode, burstUpdate, MemVerdict, throttleDelayMs, type BurstClock, type BurstParams, type MemVerdictCode } from "../compiler/decide.js";
+import { aboutCall, emitEvent } from "./events.js";
 import type { PsiWatcher } from "./native-io.js";
 import { agentRank, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
@@ -174,7 +175,7 @@ export class CgroupfsEnforcer implements Enforcer {
     try {
       fn();
     } catch (e) {
-      this.#log(`${what}: ${(e as Error).message}`);
+      emitEvent("error", { message: `${what}: ${(e as Error).message}` });
     }
   }
 
@@ -197,11 +198,11 @@ export class CgroupfsEnforcer implements Enforcer {
     switch (st.verdict) {
       case MemVerdict.calm:
         this.#setHigh(st, st.baseline);
-        if (before !== MemVerdict.calm) st.call.events.push(`calm: usage ${formatBytes(Number(usage))} back at or below the baseline; memory.high ${formatBytes(Number(st.baseline))}`);
+        if (before !== MemVerdict.calm) this.#callEvent(st.call, "calm", `calm: usage ${formatBytes(Number(usage))} back at or below the baseline; memory.high ${formatBytes(Number(st.baseline))}`, { usageBytes: Number(usage) });
         break;
       case MemVerdict.bursting:
         if (before !== MemVerdict.bursting) {
-          st.call.events.push(`burst: usage ${formatBytes(Number(usage))} above the baseline ${formatBytes(Number(st.baseline))}; memory.high raised by ${formatBytes(Number(st.burstBytes))} for ${(Number(st.clock.creditNs) / 1e9).toFixed(1)}s of credit`);
+          this.#callEvent(st.call, "burst", `burst: usage ${formatBytes(Number(usage))} above the baseline ${formatBytes(Number(st.baseline))}; memory.high raised by ${formatBytes(Number(st.burstBytes))} for ${(Number(st.clock.creditNs) / 1e9).toFixed(1)}s of credit`, { usageBytes: Number(usage), creditSeconds: Number(st.clock.creditNs) / 1e9 });
         }
         this.#setHigh(st, st.baseline + st.burstBytes);
         break;
@@ -209,7 +210,7 @@ export class CgroupfsEnforcer implements Enforcer {
         if (before !== MemVerdict.throttled) {
           st.throttleFrom = usage > st.baseline ? usage : st.baseline;
           const why = st.params.mode === BurstMode.none ? "no burst allowance" : usage > st.baseline + st.burstBytes ? "above baseline+burst" : "burst credit spent";
-          st.call.events.push(`throttled (${why}): usage ${formatBytes(Number(usage))}, ${overFor()}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`);
+          this.#callEvent(st.call, "throttled", `throttled (${why}): usage ${formatBytes(Number(usage))}, ${overFor()}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`, { reason: why, usageBytes: Number(usage) });
         }
         const delay = throttleDelayMs(st.clock, st.verdict, t, om.delayMinMs, om.delayMaxMs, BigInt(om.rampNs));
         const span = om.delayMaxMs - om.delayMinMs;
@@ -268,9 +269,21 @@ export class CgroupfsEnforcer implements Enforcer {
 
   #kill(st: MemoryState, why: string): void {
     st.call.killedBy = why;
-    st.call.events.push(why);
+    this.#callEvent(st.call, "killed", why, { reason: "over_high" });
     this.#calls.tree.setKnob(st.call.path, "cgroup.kill", "1");
     this.callEnded(st.call);
+  }
+
+  /** Records a decision in the call's report and emits it as an event. */
+  #callEvent(call: ToolCall, kind: "calm" | "burst" | "throttled" | "killed" | "pressure_action", message: string, data: Record<string, unknown>): void {
+    call.events.push(message);
+    emitEvent(kind, { ...aboutCall(call), message, data });
+  }
+
+  /** Burst credit left of each call with a burst allowance (seconds), for the metrics. */
+  burstCredits(): { call: ToolCall; creditSeconds: number; state: "calm" | "bursting" | "throttled" }[] {
+    const state = { [MemVerdict.calm]: "calm", [MemVerdict.bursting]: "bursting", [MemVerdict.throttled]: "throttled" } as const;
+    return [...this.#mem.values()].filter((st) => st.params.mode !== BurstMode.none).map((st) => ({ call: st.call, creditSeconds: Number(st.clock.creditNs) / 1e9, state: state[st.verdict] }));
   }
 
   // --- pressure rules -------------------------------------------------------
@@ -316,7 +329,7 @@ export class CgroupfsEnforcer implements Enforcer {
     if (grown === "first reading" || (grown !== "unreadable" && grown < needUs)) return;
     if (!p.active) {
       p.active = true;
-      this.#log(`pressure rule ${p.rule.id} (${p.scope}) active`);
+      emitEvent("pressure", { message: `pressure rule ${p.rule.id} (${p.scope}) active`, data: { state: "on", rule: p.rule.id, scope: p.scope } });
     }
     // Every event while active: calls that were spared for rank may be next (their juniors ended).
     for (const call of this.#calls.calls.values()) {
@@ -360,7 +373,7 @@ export class CgroupfsEnforcer implements Enforcer {
     };
     if (p.rule.protectClassMask & bit) {
       set("memory.low", String(Math.max(Number(usage), call.limits.lowBytes)));
-      call.events.push(`pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`);
+      this.#callEvent(call, "pressure_action", `pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`, { action: "protect", scope: p.scope, bytes: Number(usage) });
     }
     let throttle = p.rule.throttle.find((t) => t.classMask & bit);
     if (throttle && agentRank(call.agent, this.#calls.policy) < this.#lowestThrottledRank(p)) {
@@ -371,7 +384,7 @@ export class CgroupfsEnforcer implements Enforcer {
     if (throttle && currentHigh !== undefined) {
       const high = pressureThrottleHigh(Number(usage), call.limits.baselineBytes, currentHigh === "max" ? Number.POSITIVE_INFINITY : Number(currentHigh));
       set("memory.high", String(high));
-      call.events.push(`pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`);
+      this.#callEvent(call, "pressure_action", `pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`, { action: "throttle", scope: p.scope, bytes: high });
     }
     if (saved.size) p.saved.set(call.id, saved);
   }
@@ -390,7 +403,7 @@ export class CgroupfsEnforcer implements Enforcer {
   #clearPressure(p: PressureScope): void {
     p.active = false;
     p.clearTimer = null;
-    this.#log(`pressure rule ${p.rule.id} (${p.scope}) cleared`);
+    emitEvent("pressure", { message: `pressure rule ${p.rule.id} (${p.scope}) cleared`, data: { state: "off", rule: p.rule.id, scope: p.scope } });
     for (const [id, files] of p.saved) {
       const call = this.#calls.calls.get(id);
       if (!call) continue;

@@ -11,6 +11,7 @@ import { formatBytes } from "../compiler/units.js";
 import type { CallRecord, CallStateStore } from "./call-state.js";
 import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
+import { emitCallEnded, emitCallStarted } from "./lifecycle-events.js";
 import { matchRule, type CallFacts } from "./matcher.js";
 
 export { NO_TENANT } from "../compiler/ir.js";
@@ -260,6 +261,7 @@ export class ToolCalls {
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
     const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority) };
     this.#register(call);
+    emitCallStarted(call, req.argv);
     return call;
   }
 
@@ -434,7 +436,9 @@ export class ToolCalls {
     this.#persist();
     const stats = this.tree.stats(call.path);
     await this.tree.removeLeaf(call.path);
-    return buildReport(call, stats, this.#policy);
+    const report = buildReport(call, stats, this.#policy);
+    emitCallEnded(call, report);
+    return report;
   }
 
   private profileFor(tenant: string): AgentProfileIR {
@@ -485,9 +489,20 @@ function setOomScoreAdj(pid: number, adj: number): void {
 
 const fmt = (b: number | null) => (b === null ? "unlimited" : formatBytes(b));
 
-/** A hint size comfortably above what was used, rounded to a size people write. */
+/**
+ * How many times its limit an OOM-killed call is advised to ask for. The
+ * kernel stops a call's usage at its memory.max, so its memory.peak after a
+ * kill is the limit itself: the call needed more by an amount nothing
+ * records. Twice the limit was too little in practice (a call killed at
+ * 32MiB needed about 105MiB, 3.3x), and one tool's peak varies by more than
+ * 10x between runs in the shipped traces: one retry at 4x gets through where
+ * 2x needed two, and the agent's intent bound caps it.
+ */
+const OOM_RETRY_FACTOR = 4;
+
+/** A hint size of {@link OOM_RETRY_FACTOR} times what was used, rounded up to a size people write. */
 function suggestedSize(used: number): number {
-  const want = used * 2;
+  const want = used * OOM_RETRY_FACTOR;
   // A quarter of the power of two below it: 24MiB stays 24MiB, 1.2GiB becomes 1.25GiB.
   const step = Math.max(1024 ** 2, 2 ** Math.floor(Math.log2(want)) / 4);
   return Math.ceil(want / step) * step;
@@ -526,12 +541,12 @@ function oomAdvice(call: ToolCall, stats: CgroupStats, policy: PolicyIR): string
   const where = ownLimit
     ? `the tool call hit its memory limit of ${fmt(limit)} (rule '${call.rule.name}': baseline ${fmt(call.rule.memory.baselineBytes)}, limit ${fmt(call.rule.memory.limitBytes)})`
     : `the agent '${call.agent.key}' hit its memory limit of ${fmt(call.agent.profile.limitBytes)}`;
-  const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}.`;
+  const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}${ownLimit ? " (usage stops at the limit: the call needed more, by an amount nothing records)" : ""}.`;
   if (!ownLimit) return `${head} Other tool calls of this agent share that limit: run fewer at once, or ask the operator for a larger agent limit.`;
   const bound = call.agent.profile.intent.memoryMaxBytes;
   const want = suggestedSize(used);
   if (bound === null) return `${head} This agent may not ask for more memory (no \`intent memory\` bound in policy '${policy.name}'); ask the operator or split the work.`;
   if (limit !== null && limit >= bound) return `${head} That is already the most this agent may ask for (${fmt(bound)}); split the work into smaller calls or ask the operator to raise the agent's bound.`;
   if (want <= bound) return `${head} Retry with --hint memory=${formatBytes(want)} (this agent may ask for up to ${fmt(bound)}).`;
-  return `${head} Retry with --hint memory=${formatBytes(bound)}, the most this agent may ask for; it may still not be enough (about ${formatBytes(want)} would be comfortable).`;
+  return `${head} Retry with --hint memory=${formatBytes(bound)}, the most this agent may ask for; it may still not be enough (${formatBytes(want)} would be a safer retry).`;
 }

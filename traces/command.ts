@@ -18,7 +18,8 @@ export const TRACES_HELP = `Usage: acg traces SUBCOMMAND
 `;
 
 const STATS_HELP = `Usage: acg traces stats [DIR] [--json] [--min-count N]
-  DIR           a folder of agent traces, one sub-folder per run
+  DIR           a folder of agent traces, one sub-folder per run (TASK/) or per
+                task and attempt (TASK/attempt_N/)
                 (default: $ACG_TRACES, else the shipped swe-rebench-haiku traces)
   --json        print the full characterization as JSON
   --min-count N leave out command families with fewer than N calls (default 2)

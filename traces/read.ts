@@ -1,7 +1,9 @@
 // Agent resource traces: loading, joining tool calls with memory samples, and
 // per-tool-call memory curves.
 //
-// A trace folder holds one sub-folder per run with `resources.json` (container
+// A trace folder holds one sub-folder per run (flat: `TASK/`) or one per
+// task with a sub-folder per attempt (nested: `TASK/attempt_N/`), each run
+// with `resources.json` (container
 // memory sampled about once a second; `epoch` is Unix seconds), `tool_calls.json`
 // (UTC ISO start/end of every tool call) and `results.json`. See
 // shared/traces/README.md. Nothing here copies the data: it is read where it lies.
@@ -116,17 +118,33 @@ const WRAPPERS = new Set(["time", "sudo", "nohup", "nice", "ionice", "exec", "co
  * basename. "" for an empty command.
  */
 export function commandFamily(command: string): string {
-  // Split into simple commands on && || ; | and newlines, keep the first meaningful one.
-  const parts = command.split(/&&|\|\||;|\n|\|/);
-  for (const part of parts) {
-    const fam = familyOfSimple(part);
-    if (fam !== null) return fam;
+  const words = mainCommand(command);
+  if (words === null) return "";
+  const base = words[0]!.replace(/^.*\//, "");
+  if (PY_RE.test(base)) {
+    const m = words.indexOf("-m", 1);
+    if (m >= 0 && words[m + 1] !== undefined) return words[m + 1]!;
+    return "python";
   }
-  return "";
+  if (base === "pip3") return "pip";
+  return base;
+}
+
+/**
+ * The words of a Bash command's first meaningful simple command (split on
+ * && || ; | and newlines), from its program on: past the shell set-up and
+ * wrappers {@link commandFamily} skips. null when there is none.
+ */
+export function mainCommand(command: string): string[] | null {
+  for (const part of command.split(/&&|\|\||;|\n|\|/)) {
+    const words = programWords(part);
+    if (words !== null) return words;
+  }
+  return null;
 }
 
 /** null when the simple command only sets up the shell (cd, source, export, assignment). */
-function familyOfSimple(part: string): string | null {
+function programWords(part: string): string[] | null {
   const words = tokenize(part);
   let i = 0;
   while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++;
@@ -152,14 +170,7 @@ function familyOfSimple(part: string): string | null {
   const first = words[i];
   if (first === undefined) return null;
   if (first === "cd" || first === "source" || first === "." || first === "export" || first === "set" || first === "pushd" || first === "popd") return null;
-  const base = first.replace(/^.*\//, "");
-  if (PY_RE.test(base)) {
-    const m = words.indexOf("-m", i + 1);
-    if (m >= 0 && words[m + 1] !== undefined) return words[m + 1]!;
-    return "python";
-  }
-  if (base === "pip3") return "pip";
-  return base;
+  return words.slice(i);
 }
 
 /** Shell-ish word split: whitespace, single and double quotes (no expansion). */
@@ -264,8 +275,45 @@ export class TraceFolderError extends Error {
   }
 }
 
+/** The files that make a folder a run. */
+const RUN_FILES = ["resources.json", "tool_calls.json", "results.json"];
+
+const isDir = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
 /**
- * Loads every run of a trace folder. A run without a usable resources.json is
+ * The runs of a trace folder, named by their path below it: a sub-folder
+ * holding any run file is a run (`TASK`); one holding none is a task whose
+ * sub-folders are its runs (`TASK/attempt_1`). Both layouts may mix.
+ */
+export function runFolders(root: string): { name: string; dir: string }[] {
+  const out: { name: string; dir: string }[] = [];
+  for (const name of readdirSync(root).sort()) {
+    const dir = join(root, name);
+    if (!isDir(dir)) continue;
+    if (RUN_FILES.some((f) => existsSync(join(dir, f)))) {
+      out.push({ name, dir });
+      continue;
+    }
+    let attempts: string[] = [];
+    try {
+      attempts = readdirSync(dir).sort().filter((a) => isDir(join(dir, a)));
+    } catch {
+      // an unreadable task folder is reported as a run without resources.json
+    }
+    if (attempts.length === 0) out.push({ name, dir });
+    for (const a of attempts) out.push({ name: `${name}/${a}`, dir: join(dir, a) });
+  }
+  return out;
+}
+
+/**
+ * Loads every run of a trace folder (flat or nested, see {@link runFolders}). A run without a usable resources.json is
  * skipped with a warning; a run without tool_calls.json is kept with no calls
  * only if `allowNoCalls` (it still has a memory curve). Throws TraceFolderError
  * when the folder itself cannot be listed.
@@ -274,19 +322,13 @@ export function loadTraces(dir: string, opts: { allowNoCalls?: boolean } = {}): 
   const warnings: string[] = [];
   const runs: Run[] = [];
   const root = resolve(dir);
-  let entries: string[];
+  let folders: { name: string; dir: string }[];
   try {
-    entries = readdirSync(root).sort();
+    folders = runFolders(root);
   } catch (e) {
     throw new TraceFolderError(root, (e as NodeJS.ErrnoException).code ?? String(e));
   }
-  for (const name of entries) {
-    const runDir = join(root, name);
-    try {
-      if (!statSync(runDir).isDirectory()) continue;
-    } catch {
-      continue;
-    }
+  for (const { name, dir: runDir } of folders) {
     const resPath = join(runDir, "resources.json");
     if (!existsSync(resPath)) {
       warnings.push(`${name}: skipped: no resources.json`);

@@ -89,6 +89,38 @@ describe("machine-readable output and usage", () => {
     expect(j.diagnostics[0]).toMatchObject({ code: "E0206", line: 5, col: 24, severity: "error", help: "use one of high, normal, low" });
   });
 
+  it("--format json carries the related location the text shows as note:", async () => {
+    const r = await run(["check", "--format", "json", join(dir, "shadowed-rule.acg")]);
+    const j = JSON.parse(r.out) as { diagnostics: { code: string; related?: unknown[] }[] };
+    const shadowed = j.diagnostics.find((d) => d.related);
+    expect(shadowed?.related).toEqual([{ message: expect.stringMatching(/^'\w+' is here$/), line: expect.any(Number), col: expect.any(Number), endLine: expect.any(Number), endCol: expect.any(Number) }]);
+    const text = await run(["check", join(dir, "shadowed-rule.acg")]);
+    const rel = shadowed!.related![0] as { message: string; line: number; col: number };
+    expect(text.err).toContain(`note: ${rel.message} (${join(dir, "shadowed-rule.acg")}:${rel.line}:${rel.col})`);
+  });
+
+  it("--format sarif is a SARIF 2.1.0 log: one result per diagnostic, with its region, level and related location", async () => {
+    const files = [join(dir, "several-errors.acg"), join(dir, "shadowed-rule.acg"), "policies/minimal.acg"];
+    const r = await run(["check", "--format", "sarif", ...files]);
+    expect(r.code).toBe(1);
+    const json = JSON.parse((await run(["check", "--format", "json", ...files])).out) as { diagnostics: { file: string; code: string; severity: string; line: number; col: number; endLine: number; endCol: number }[] };
+    const log = JSON.parse(r.out);
+    expect(log.version).toBe("2.1.0");
+    expect(log.runs).toHaveLength(1);
+    const run0 = log.runs[0];
+    expect(run0.tool.driver.name).toBe("acgc");
+    expect(run0.tool.driver.rules.map((x: { id: string }) => x.id)).toEqual([...new Set(json.diagnostics.map((d) => d.code))].sort());
+    expect(run0.results).toHaveLength(json.diagnostics.length);
+    run0.results.forEach((res: { ruleId: string; level: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region: Record<string, number> } }[] }, i: number) => {
+      const d = json.diagnostics[i]!;
+      expect(res.ruleId).toBe(d.code);
+      expect(res.level).toBe(d.severity);
+      expect(res.locations[0]!.physicalLocation.artifactLocation.uri).toBe(d.file);
+      expect(res.locations[0]!.physicalLocation.region).toEqual({ startLine: d.line, startColumn: d.col, endLine: d.endLine, endColumn: d.endCol });
+    });
+    expect(run0.results.filter((x: { relatedLocations?: unknown }) => x.relatedLocations).length).toBeGreaterThan(0);
+  });
+
   it("errors of several files are all reported, status 1", async () => {
     const r = await run(["check", join(dir, "bad-priority.acg"), "policies/minimal.acg", join(dir, "negative-size.acg")]);
     expect(r.code).toBe(1);
@@ -105,7 +137,7 @@ describe("machine-readable output and usage", () => {
   it.each([
     [["frobnicate"], "unknown command 'frobnicate'"],
     [["check"], "check needs at least one policy file"],
-    [["check", "--format", "xml", "a.acg"], "--format takes `text` or `json`"],
+    [["check", "--format", "xml", "a.acg"], "--format takes `text`, `json` or `sarif`"],
     [["check", "--bogus", "a.acg"], "unknown option '--bogus' for check"],
     [["fmt"], "fmt needs at least one policy file"],
     [[], "Usage:"],

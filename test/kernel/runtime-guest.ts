@@ -1,6 +1,7 @@
 // The runtime on a real cgroup v2 tree with memory and cpu controllers (the
 // guest kernel): acgd and acg run as processes, several agents at once,
-// bursts, intents, an OOM kill, and malformed API requests.
+// bursts, intents, an OOM kill, a runtime kill, malformed API requests, and
+// what an operator sees meanwhile: the event stream, the metrics, the JSON log.
 //
 //   test/kernel/runtime.sh        (host: builds, then one guest boot runs this)
 
@@ -55,11 +56,17 @@ const policyFile = join(tmp, "guest.acg");
 writeFileSync(policyFile, POLICY);
 
 let daemonLog = "";
-const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
+// The guest's init leaves the loopback interface down: the metrics endpoints listen on it.
+const lo = spawnSync("ip", ["link", "set", "lo", "up"], { encoding: "utf8" });
+if (lo.status !== 0) console.log(`ip link set lo up: ${lo.error?.message ?? lo.stderr}`);
+const METRICS_PORT = 19464;
+const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${METRICS_PORT}`, "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
 daemon.stderr.on("data", (d) => (daemonLog += d));
 for (let i = 0; !daemonLog.includes("listening on"); i++) {
-  if (daemon.exitCode !== null || i > 1500) {
-    console.log(`acgd did not start:\n${daemonLog}`);
+  if (daemon.exitCode !== null || i > 3000) {
+    // Its last words may still be in the pipe when its exit is seen.
+    if (daemon.exitCode !== null) await new Promise((r) => (daemon.stderr.readableEnded ? r(null) : daemon.stderr.on("end", r)));
+    console.log(`acgd did not start (exit ${daemon.exitCode}, signal ${daemon.signalCode}):\n${daemonLog}`);
     process.exit(1);
   }
   await new Promise((r) => setTimeout(r, 20));
@@ -148,10 +155,56 @@ await test("an OOM kill produces an actionable report, and its advice works", as
   assert(r.err.includes("killed by SIGKILL (OOM killer)"), `how it ended: ${r.err}`);
   const advice = "acg: killed by the OOM killer: the tool call hit its memory limit of 12MiB (rule 'oomy': baseline 12MiB, limit 12MiB);";
   assert(r.err.includes(advice), `advice: ${r.err}`);
-  assert(r.err.includes("Retry with --hint memory=24MiB (this agent may ask for up to 24MiB)."), `suggested hint: ${r.err}`);
+  assert(r.err.includes("Retry with --hint memory=24MiB, the most this agent may ask for; it may still not be enough (48MiB would be a safer retry)."), `suggested hint: ${r.err}`);
   const retry = await run(["--agent", "o1", "--hint", "oom", "--hint", "memory=24MiB", "--quiet", "--", ALLOC, "20", "0"]);
   assertEq(retry.code, 0, `retry with the suggested hint (stderr: ${retry.err})`);
   return r.err.trim().split("\n").pop();
+});
+
+/** The metrics endpoint's text, and one sample's value (the sum over samples matching `re`). */
+async function scrape(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assertEq(res.status, 200, "GET /metrics");
+  return res.text();
+}
+const sample = (text: string, re: RegExp) => text.split("\n").filter((l) => re.test(l)).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+
+await test("while calls are throttled, killed and OOM-killed, acg events streams it, /metrics counts it, the JSON log records it", async () => {
+  const ev = spawn(process.execPath, [ACG, "events", "--json", "--socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
+  let evOut = "";
+  ev.stdout!.on("data", (d) => (evOut += d));
+  await new Promise((r) => setTimeout(r, 1000));
+  const [throttled, killed, oom] = await Promise.all([
+    run(["--agent", "w1", "--hint", "burst", "--json", "--", ALLOC, "18", "500"]),
+    run(["--agent", "w2", "--hint", "kill", "--json", "--", ALLOC, "16", "30000"]),
+    run(["--agent", "w3", "--hint", "oom", "--json", "--", ALLOC, "20", "0"]),
+  ]);
+  assertEq(throttled.code, 0, `throttled call's exit (stderr: ${throttled.err})`);
+  assertEq(killed.code, 137, `runtime-killed call's exit (stderr: ${killed.err})`);
+  assertEq(oom.code, 137, `OOM-killed call's exit (stderr: ${oom.err})`);
+  const ids = { throttled: report(throttled), killed: report(killed), oom: report(oom) } as Record<string, { id?: string }>;
+  await new Promise((r) => setTimeout(r, 500));
+  ev.kill("SIGTERM");
+  assertEq(await new Promise((r) => ev.on("close", r)), 0, "acg events exits 0 when interrupted");
+  const stream = evOut.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; call?: string; time: string; data?: Record<string, unknown> });
+  const kindsOf = (id: string | undefined) => stream.filter((e) => e.call === id).map((e) => e.kind).join(",");
+  assert(/^call_started,.*throttled.*,call_ended$/.test(kindsOf(ids["throttled"]!.id)), `throttled call's events: ${kindsOf(ids["throttled"]!.id)}`);
+  assert(/^call_started,throttled,killed,call_ended$/.test(kindsOf(ids["killed"]!.id)), `killed call's events: ${kindsOf(ids["killed"]!.id)}`);
+  assert(/^call_started,oom,call_ended$/.test(kindsOf(ids["oom"]!.id)), `OOM call's events: ${kindsOf(ids["oom"]!.id)}`);
+  const text = await scrape(METRICS_PORT);
+  assert(sample(text, /^acg_throttles_total\{rule="bursty",class="build"\}/) >= 1, "acg_throttles_total for bursty");
+  assert(sample(text, /^acg_throttled_seconds_total\{rule="killy",class="build"\}/) > 0, "acg_throttled_seconds_total for killy");
+  assertEq(sample(text, /^acg_kills_total\{rule="killy",class="build",reason="over_high"\}/), 1, "acg_kills_total for killy");
+  assert(sample(text, /^acg_oom_kills_total\{rule="oomy",class="build",limit="call"\}/) >= 1, "acg_oom_kills_total for oomy");
+  assert(sample(text, /^acg_calls_ended_total\{rule="killy",class="build",outcome="killed"\}/) === 1, "calls ended killed");
+  assert(sample(text, /^acgd_process_resident_memory_bytes /) > 0, "acgd's own health");
+  const lines = daemonLog.trim().split("\n");
+  assert(lines.every((l) => l.startsWith("{")), `acgd's log has lines that are not JSON: ${lines.filter((l) => !l.startsWith("{")).slice(0, 3).join(" | ")}`);
+  const logged = lines.map((l) => JSON.parse(l) as { time: string; level: string; event: string; call?: string });
+  assert(logged.every((l) => typeof l.time === "string" && typeof l.level === "string" && typeof l.event === "string"), "every log line has time, level, event");
+  assert(logged.some((l) => l.event === "killed" && l.level === "warn" && l.call === ids["killed"]!.id), "the runtime's kill is logged");
+  assert(logged.some((l) => l.event === "oom" && l.level === "warn" && l.call === ids["oom"]!.id), "the OOM kill is logged");
+  return `${stream.length} events streamed; throttled ${sample(text, /^acg_throttled_seconds_total\{/).toFixed(1)}s in all`;
 });
 
 await test("malformed API requests get errors and change nothing", async () => {
@@ -199,13 +252,14 @@ if (results().some((o) => !o.ok)) console.log(`\nacgd's log:\n${daemonLog}`);
 // --- the compiled scheduler (phase 2) --------------------------------------
 
 const COMPILED = join(REPO, ".cache/runtime-guest/compiled");
+const SCHED_METRICS_PORT = 19465;
 const schedSocket = join(tmp, "acgd-sched.sock");
 const schedState = () => readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
 let schedLog = "";
 /** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 60 s). */
 async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>> {
   schedLog = "";
-  const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
+  const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${SCHED_METRICS_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });
   d.stderr!.on("data", (chunk) => (schedLog += chunk));
   for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
   return d;
@@ -233,6 +287,15 @@ await test("acgd attaches the compiled scheduler and registers each call's cgrou
   await client.request({ op: "end_call", call: started.call });
   assert(ids.includes(id), `acg_cgroups has cgroup id ${id}: ${ids.join(" ")}`);
   return `ops ${manifest.policy.opsName}, cgroup id ${id} registered`;
+});
+
+await test("/metrics shows the scheduler's per-class counters read from its acg_stats map", async () => {
+  const text = await scrape(SCHED_METRICS_PORT);
+  assertEq(sample(text, /^acg_scheduler_attached /), 1, "acg_scheduler_attached");
+  const enqueued = sample(text, /^acg_sched_enqueued_total\{class="/);
+  const runtime = sample(text, /^acg_sched_runtime_seconds_total\{class="/);
+  assert(enqueued > 0 && runtime > 0, `enqueued ${enqueued}, runtime ${runtime}s`);
+  return `enqueued ${enqueued}, runtime ${runtime.toFixed(2)}s over the classes`;
 });
 
 // --- processes started without acg run (the exec classifier) ----------------
@@ -385,7 +448,7 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   const code = await new Promise((r) => acg.on("close", r));
   assertEq(code, 137, "acg run's exit status: its command's (SIGKILL), though its report was lost with the first acgd");
   assert(await until(() => !existsSync(cg), 3000), `${cg} removed when its process exited`);
-  assert(/call call-\d+-\d+ \(taken over\) ended: /.test(schedLog), `acgd log: ${schedLog}`);
+  assert(await until(() => schedLog.includes(`call_ended: end ${call}: exited after`), 3000), `acgd log: ${schedLog}`);
   return `${call} taken over and ended; acg_cgroups keys ${keys.length}`;
 });
 

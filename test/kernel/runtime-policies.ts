@@ -28,6 +28,13 @@ policy guest_runtime {
     memory.baseline = 12MiB
     memory.limit = 12MiB
   }
+  tool killy {
+    match exe == "acg-alloc" and hint == "kill"
+    class build
+    memory.baseline = 8MiB
+    memory.limit = 48MiB
+    over_high throttle 10ms..100ms ramp 1s, kill after 2s
+  }
   tool vcs {
     match exe == "git" or tool == "Read"
     class interactive

@@ -86,7 +86,7 @@ export function buildCommands(): void {
     process.execPath,
     [join(repo, "node_modules/typescript/bin/tsc"), "--outDir", join(repo, "dist"), "--rootDir", repo, "--target", "ES2022", "--module", "NodeNext",
       "--moduleResolution", "NodeNext", "--strict", "--skipLibCheck", "--sourceMap", "--types", "node",
-      join(repo, "runtime/acg-cli.ts"), join(repo, "runtime/acgd-command.ts")],
+      join(repo, "runtime/acg-cli.ts"), join(repo, "runtime/acgd-command.ts"), join(repo, "compiler/cli.ts")],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
 }

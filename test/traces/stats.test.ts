@@ -206,3 +206,26 @@ describe("smoke test on the shipped traces", () => {
     expect(s.bursts.burstsInCallsTolerant / s.bursts.bursts).toBeGreaterThan(0.9);
   });
 });
+
+describe("nested trace folders (TASK/attempt_N/)", () => {
+  const NESTED = join(import.meta.dirname, "../fixtures/traces-nested");
+
+  it("reads every attempt of every task, beside flat runs, and names an unusable attempt", () => {
+    const { runs, warnings } = loadTraces(NESTED);
+    expect(runs.map((r) => r.name)).toEqual(["task_a/attempt_1", "task_a/attempt_2", "task_b/attempt_1", "task_c"]);
+    expect(warnings).toEqual(["task_b/attempt_2: skipped: no resources.json"]);
+    expect(runs[0]!.calls.map((c) => c.family)).toEqual(["Read", "pytest", "git"]);
+  });
+
+  it("acg traces stats characterizes them (exit 0)", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await tracesCommand(["stats", NESTED, "--json"], { out: (s) => void out.push(s), err: (s) => void err.push(s) });
+    expect(code).toBe(0);
+    expect(err.join("")).toBe("warning: task_b/attempt_2: skipped: no resources.json\n");
+    const s = JSON.parse(out.join(""));
+    expect(s.totals.runs).toBe(4);
+    expect(s.totals.calls).toBe(8);
+    expect(s.byFamily.find((g: { key: string }) => g.key === "pytest").count).toBe(3);
+  });
+});

@@ -1,0 +1,45 @@
+// One line of documentation per setting of each block, for the language
+// server's hover and completion (docs/language.md says the same at length;
+// keep the two in step). Every key of settings.ts's SCHEMAS has an entry: a
+// host test checks it.
+
+export const SETTING_DOCS: Record<string, Record<string, string>> = {
+  host: {
+    memory: "The host's memory the policy may hand out (size). The budget check adds up guarantees against it.",
+    reserve: "Memory kept back for the host itself: guarantees must fit in memory - reserve.",
+  },
+  class: {
+    priority: "Scheduling level: high, normal or low. A higher level runs first; a starved lower level gets a short turn.",
+    "cpu.weight": "CPU share within a level, 1..10000 (100 = neutral), as cgroup v2 cpu.weight.",
+    latency: "Scheduling slice, the class's latency target (100us..1s).",
+  },
+  tenant: {
+    "memory.guarantee": "Memory protected for the tenant's agents (memory.low of the tenant cgroup).",
+    "memory.limit": "Hard memory limit of all the tenant's agents together (memory.max).",
+    "cpu.weight": "The tenant's CPU share against other tenants (cpu.weight, 1..10000).",
+  },
+  agent: {
+    "memory.guarantee": "Memory protected for each agent (memory.low of the agent cgroup).",
+    "memory.limit": "Hard memory limit of each agent and all its tool calls (memory.max).",
+    "cpu.weight": "Each agent's CPU share (cpu.weight, 1..10000).",
+    max_agents: "Most agents of this profile at once; more are refused.",
+    "intent.excess": "What happens to a request above an intent bound: clamp (to the bound) or refuse (the call).",
+  },
+  tool: {
+    "memory.baseline": "memory.high while calm: usage above it bursts (with burst credit) or is throttled.",
+    "memory.limit": "Hard limit of the tool call (memory.max): above it the OOM killer ends it.",
+    "memory.guarantee": "Best-effort protection of the call's memory (memory.low).",
+    "memory.min": "Hard protection of the call's memory (memory.min).",
+    "memory.burst": "SIZE for DURATION, refill D | cooldown D: extra memory above the baseline while burst credit lasts.",
+  },
+};
+
+/** Statements other than `key = value` that a block accepts, with their docs. */
+export const STATEMENT_DOCS: Record<string, Record<string, string>> = {
+  tool: {
+    match: "match EXPR: which calls this rule takes (tool, exe, path, argv, hint); first match wins.",
+    class: "class NAME: the scheduling class of the rule's calls.",
+    over_high: "over_high throttle MIN..MAX ramp D[, kill after D]: what happens over the baseline without burst credit.",
+  },
+  agent: { intent: "intent memory <= SIZE | intent class in [..] | intent cpu.weight <= N: what agents may ask for." },
+};

@@ -1,0 +1,83 @@
+// acgd's log: pino (structured, fast, well kept) writing one JSON object per
+// line — `time` (ISO 8601 UTC), `level`, `event` (the event kind, or
+// "daemon" for acgd's own notes), `msg`, and the event's call/agent/rule/
+// class/data fields — or, in the human format, pino-pretty's one line per
+// record. Every event of runtime/events.ts is logged at its kind's level;
+// kinds marked noisy (pressure triggers) are also rate-limited per call and
+// scope, so a pressure storm costs a line per scope per interval, with the
+// number of lines left out.
+
+import { Writable } from "node:stream";
+import { pino, type Logger } from "pino";
+import { EVENT_KINDS, type AcgEvent, type EventBus, type EventLevel } from "./events.js";
+
+export const LOG_FORMATS = ["json", "human"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LogOptions {
+  format: LogFormat;
+  level: LogLevel;
+  /** Where lines go; default stderr. */
+  out?: (line: string) => void;
+  /** Noisy kinds: at most one line per call/scope per this many ms; default 10 s. */
+  noisyIntervalMs?: number;
+}
+
+export interface DaemonLog {
+  /** acgd's own notes (not events): logged with event "daemon". */
+  note(msg: string, level?: EventLevel): void;
+  /** Logs every event of `bus` from now on; returns the function that stops it. */
+  follow(bus: EventBus): () => void;
+  readonly pino: Logger;
+}
+
+/** The log; pino-pretty is loaded only for the human format. */
+export async function createLog(opts: LogOptions): Promise<DaemonLog> {
+  const write = opts.out ?? ((s: string) => void process.stderr.write(s));
+  const sink = new Writable({
+    write(chunk: Buffer | string, _enc, done) {
+      write(chunk.toString());
+      done();
+    },
+  });
+  const stream =
+    opts.format === "json"
+      ? sink
+      : (await import("pino-pretty")).default({ destination: sink, sync: true, colorize: false, translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'", ignore: "pid,hostname,event,seq", messageFormat: "{event}: {msg}", singleLine: true });
+  const logger = pino(
+    {
+      level: opts.level,
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    stream,
+  );
+  const interval = opts.noisyIntervalMs ?? 10_000;
+  /** Noisy kinds: when each call/scope key last logged, and how many were left out since. */
+  const lastNoisy = new Map<string, { at: number; skipped: number }>();
+  const logEvent = (e: AcgEvent) => {
+    if (!logger.isLevelEnabled(e.level)) return;
+    const fields: Record<string, unknown> = { event: e.kind, seq: e.seq };
+    for (const k of ["call", "agent", "rule", "class", "data"] as const) if (e[k] !== undefined) fields[k] = e[k];
+    if ((EVENT_KINDS[e.kind] as { noisy?: boolean }).noisy) {
+      const key = `${e.kind}:${e.call ?? ""}:${JSON.stringify((e.data ?? {})["scope"] ?? "")}`;
+      const now = Date.now();
+      const last = lastNoisy.get(key);
+      if (last && now - last.at < interval) {
+        last.skipped++;
+        return;
+      }
+      if (last?.skipped) fields["suppressed"] = last.skipped;
+      lastNoisy.set(key, { at: now, skipped: 0 });
+    }
+    logger[e.level](fields, e.message);
+  };
+  return {
+    pino: logger,
+    note: (msg, level = "info") => logger[level]({ event: "daemon" }, msg),
+    follow: (bus) => bus.subscribe(logEvent),
+  };
+}
