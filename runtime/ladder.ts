@@ -18,6 +18,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { PRIORITY_LEVELS, type LadderIR, type PolicyIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
+import { aboutCall, emitEvent } from "./events.js";
 import type { HostBudget } from "./memory-budget.js";
 import { agentRank, victimOrder, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
@@ -255,11 +256,11 @@ export class LadderEnforcer implements Enforcer {
     const where = `${pct.toFixed(0)}% of its ${formatBytes(d.budget)} budget`;
     if (pct < l.releasePercent) {
       if (d.step !== Step.none) {
-        this.#log(`ladder (${d.key}): released at ${where}`);
+        emitEvent("pressure", { message: `ladder (${d.key}): released at ${where}`, data: { state: "off", ladder: d.key, usageBytes: usage } });
         this.#release(d, `the ${d.key} domain is back at ${where}`);
       }
     } else if (level > d.step) {
-      this.#log(`ladder (${d.key}): ${stepName(level)} at ${where}`);
+      emitEvent("pressure", { level: "warn", message: `ladder (${d.key}): ${stepName(level)} at ${where}`, data: { state: "on", ladder: d.key, step: stepName(level), usageBytes: usage } });
       d.step = level;
       if (level === Step.freeze) d.frozenSinceMs = Date.now();
     }
@@ -328,7 +329,9 @@ export class LadderEnforcer implements Enforcer {
     if (current === "max" || Number(current) > effective) tree.setKnob(call.path, "memory.high", String(effective));
     if (d.stepOf.get(call.id) !== what) {
       d.stepOf.set(call.id, what);
-      call.events.push(`ladder (${d.key}): ${what} at ${formatBytes(effective)} (memory.high; usage ${formatBytes(usage)}) while the domain is short of memory`);
+      const message = `ladder (${d.key}): ${what} at ${formatBytes(effective)} (memory.high; usage ${formatBytes(usage)}) while the domain is short of memory`;
+      call.events.push(message);
+      emitEvent(what === "frozen" ? "frozen" : "burst_withdrawn", { ...aboutCall(call), message, data: { domain: d.key, memoryHighBytes: effective, usageBytes: usage } });
     }
   }
 
@@ -338,7 +341,7 @@ export class LadderEnforcer implements Enforcer {
     call.killedBy = `killed by the runtime: ${why}; it was the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
     call.killAdvice = `retry when the ${d.key} domain has room (acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}), or ask the operator for a higher rank`;
     call.events.push(call.killedBy);
-    this.#log(`ladder (${d.key}): killed ${call.id} of agent ${call.agent.key} (rank ${rank}, class ${call.cls.name}): ${why}`);
+    emitEvent("killed", { ...aboutCall(call), message: `ladder (${d.key}): killed ${call.id} of agent ${call.agent.key} (rank ${rank}, class ${call.cls.name}): ${why}`, data: { reason: "ladder", domain: d.key, rank } });
     this.#calls.tree.setKnob(call.path, "cgroup.kill", "1");
   }
 
@@ -351,7 +354,9 @@ export class LadderEnforcer implements Enforcer {
       const before = d.saved.get(call.id)!;
       const still = call.memoryHighCaps?.size ? Math.min(...call.memoryHighCaps.values()) : null;
       this.#calls.tree.setKnob(call.path, "memory.high", still === null ? before : String(before === "max" ? still : Math.min(Number(before), still)));
-      call.events.push(`ladder (${d.key}): released (${why})`);
+      const message = `ladder (${d.key}): released (${why})`;
+      call.events.push(message);
+      emitEvent("thawed", { ...aboutCall(call), message, data: { domain: d.key } });
       if (still === null) this.#opts.released?.(call);
     }
     d.saved.clear();

@@ -11,6 +11,7 @@ import { CgroupfsEnforcer } from "../../runtime/enforce-cgroupfs.js";
 import { LadderEnforcer, FREEZE_FLOOR_BYTES } from "../../runtime/ladder.js";
 import { hostBudget, nearestMemoryMax } from "../../runtime/memory-budget.js";
 import { oomScoreAdj, ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
+import { events, type AcgEvent } from "../../runtime/events.js";
 import { fakeRoot, policyOf } from "./helpers.js";
 
 const MiB = 1024 * 1024;
@@ -89,7 +90,10 @@ async function until(cond: () => boolean, ms = 2000) {
 
 describe("pressure ladder on the host domain", () => {
   it("withdraws, freezes and kills low-ranked calls in order, never the high-ranked agent's, and releases", async () => {
-    const { root, calls, log, holds, domainAt } = setup();
+    const { root, calls, holds, domainAt } = setup();
+    const seen: AcgEvent[] = [];
+    const unsubscribe = events.subscribe((e) => seen.push(e));
+    cleanups.push(unsubscribe);
     const boss = calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
     const old = calls.startCall({ agent: "worker1", argv: ["build"] });
     await sleep(5);
@@ -139,7 +143,14 @@ describe("pressure ladder on the host domain", () => {
     expect(await until(() => vcs.events.some((e) => e.startsWith("ladder (host): released")), 1500)).toBe(true);
     expect(high(vcs)).toBe(String(8 * MiB));
     expect(file(root, "memory.high")).toBe(String(50 * MiB));
-    expect(log.some((l) => l.startsWith("ladder (host): released at 30%"))).toBe(true);
+    expect(seen.filter((e) => e.kind === "pressure").map((e) => e.message)).toEqual([
+      "ladder (host): burst withdrawn at 55% of its 100MiB budget",
+      "ladder (host): freeze at 75% of its 100MiB budget",
+      "ladder (host): released at 30% of its 100MiB budget",
+    ]);
+    expect(seen.filter((e) => e.kind === "killed").map((e) => e.call)).toEqual([young.id, old.id]);
+    expect(seen.some((e) => e.kind === "frozen" && e.call === young.id)).toBe(true);
+    expect(seen.some((e) => e.kind === "thawed" && e.call === vcs.id)).toBe(true);
   });
 
   it("kills a call frozen longer than the freeze bound even below the kill mark", async () => {
