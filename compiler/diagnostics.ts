@@ -104,6 +104,8 @@ export interface JsonDiagnostic {
   endLine?: number;
   endCol?: number;
   help?: string;
+  /** Secondary locations (the rule that matches first, where a limit is set), as in the text output's `note:`. */
+  related?: { message: string; file: string; line: number; col: number; endLine: number; endCol: number }[];
 }
 
 export function toJson(d: Diagnostic, file: SourceFile | undefined, path: string): JsonDiagnostic {
@@ -114,5 +116,10 @@ export function toJson(d: Diagnostic, file: SourceFile | undefined, path: string
     Object.assign(j, { line: s.line, col: s.col, endLine: e.line, endCol: e.col });
   }
   if (d.help) j.help = d.help;
+  if (d.note && file) {
+    const s = file.position(d.note.span.start);
+    const e = file.position(d.note.span.end);
+    j.related = [{ message: d.note.message, file: path, line: s.line, col: s.col, endLine: e.line, endCol: e.col }];
+  }
   return j;
 }

@@ -5,7 +5,7 @@ import type * as A from "../ast.js";
 import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
 import { closest } from "../suggest.js";
-import { SUBJECTS, contradictory, conjImplies, exprDnf, regexOf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
+import { SUBJECTS, alwaysTrue, contradictory, conjImplies, exprDnf, regexOf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
 
 const REGEX_FLAGS = new Set(["i"]);
 
@@ -43,10 +43,14 @@ class ShadowIndex {
   add(tool: A.ToolBlock, dnf: Dnf) {
     const rank = this.order++;
     for (const conj of dnf) {
-      const first = conj[0];
-      if (!first) continue;
+      if (conj.length === 0) continue;
       const e = { tool, conj, rank };
-      if (first.kind === "glob" && first.value === "*" && !first.neg) this.matchAll.push(e);
+      // Indexed by an atom some call could fail; one of always-true atoms only covers everything.
+      const first = conj.find((a) => !alwaysTrue(a));
+      if (!first) {
+        this.matchAll.push(e);
+        continue;
+      }
       push(this.byTest, testKey(first), e);
       if (first.kind !== "eq" || first.neg) push(this.inexactBySubject, first.subject, e);
     }
