@@ -4,9 +4,9 @@
 import type * as A from "./ast.js";
 import type { MatchSubject } from "./ir.js";
 
-export const SUBJECTS: readonly MatchSubject[] = ["exe", "path", "argv", "tool", "hint"];
+export const SUBJECTS: readonly MatchSubject[] = ["exe", "path", "argv", "tool", "hint", "tenant"];
 /** Subjects with one value per tool call; `hint` may carry several. */
-export const SINGLE_VALUED: ReadonlySet<MatchSubject> = new Set(["exe", "path", "argv", "tool"]);
+export const SINGLE_VALUED: ReadonlySet<MatchSubject> = new Set(["exe", "path", "argv", "tool", "tenant"]);
 
 export interface Atom {
   subject: MatchSubject;

@@ -284,7 +284,7 @@ export class Daemon {
 const tooLarge = errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`);
 
 export function callView(c: ToolCall): Record<string, unknown> {
-  return { call: c.id, agent: c.agent.key, cgroup: c.path, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
+  return { call: c.id, agent: c.agent.key, cgroup: c.path, oomScoreAdj: c.oomScoreAdj, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
 }
 
 function processUid(pid: number): number | null {

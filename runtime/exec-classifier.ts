@@ -133,7 +133,7 @@ export class ExecPlacement {
     const argv = commandLineOf(ev.tgid);
     if (!argv || argv.length === 0 || isAcgClient(argv)) return null;
     const policy: PolicyIR = this.#calls.policy;
-    const rule = matchRule(policy, { hints: [], argv, path: ev.filename });
+    const rule = matchRule(policy, { hints: [], argv, path: ev.filename, tenant: agent.tenant });
     if (rule.id === policy.defaultRuleId) return null;
     // The event is about the past: the process may have moved or exited since.
     if (this.#calls.tree.cgroupOfPid(ev.tgid) !== `${agent.tenant}/${agent.agent}/${AGENT_LEAF}`) return null;

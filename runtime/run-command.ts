@@ -20,14 +20,17 @@ Runs CMD as one tool call in its own cgroup and reports its usage on stderr.
   --agent ID        the agent (default: $ACG_AGENT, or the agent whose cgroup acg runs in)
   --tenant T        the agent's tenant
   --tool NAME       the agent framework's tool name (matched by \`tool\`)
-  --hint K=V        memory=SIZE, class=NAME, cpu.weight=N (requests, capped by the policy),
-                    kind=WORD or WORD (labels matched by \`hint\`); repeatable
+  --hint K=V        memory=SIZE, class=NAME, cpu.weight=N, rank=high|normal|low (requests,
+                    capped by the policy; a rank applies to the agent), kind=WORD or WORD
+                    (labels matched by \`hint\`); repeatable
   --socket PATH     acgd's socket (default ${DEFAULT_SOCKET})
   --policy FILE     without a reachable acgd, enforce this policy in process
   --cgroup-root P   with --policy: the cgroup tree's root (default <cgroup2 mount>/agentcgroup)
   --quiet           no report (except why a killed call was killed)
   --json            the report as one JSON line
-Exit status: CMD's, 128+N if a signal N ended it, 125 if acg itself failed, 127 if CMD was not found.`;
+Exit status: CMD's, 128+N if a signal N ended it (137 when a memory ladder or the OOM killer
+killed the call: the report says why and when to retry), 125 if acg itself failed, 127 if CMD
+was not found.`;
 
 export const EXIT_RUN_FAILED = 125;
 export const EXIT_NOT_FOUND = 127;
@@ -101,14 +104,14 @@ export function resolveExecutable(cmd: string): string | null {
 
 /** Start and end of a call, through acgd or in process. */
 interface CallBackend {
-  start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string }>;
+  start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string; oomScoreAdj?: number }>;
   end(call: string): Promise<CallReport>;
   close(): void;
 }
 
 function daemonBackend(client: DaemonClient): CallBackend {
   return {
-    start: async (req) => (await client.request({ op: "start_call", ...req })) as { call: string; cgroup: string },
+    start: async (req) => (await client.request({ op: "start_call", ...req })) as { call: string; cgroup: string; oomScoreAdj?: number },
     end: async (call) => (await client.request({ op: "end_call", call })) as CallReport,
     close: () => client.close(),
   };
@@ -122,7 +125,7 @@ function standaloneBackend(rt: Runtime): CallBackend {
       if (!agent) throw new UsageError("which agent? pass --agent ID (or set ACG_AGENT)");
       const tenant = req.tenant ?? own?.[0];
       const call = rt.calls.startCall({ ...req, agent, ...(tenant !== undefined && { tenant }) });
-      return { call: call.id, cgroup: call.path };
+      return { call: call.id, cgroup: call.path, oomScoreAdj: call.oomScoreAdj };
     },
     end: (call) => rt.calls.endCall(call),
     close: () => rt.close(),
@@ -181,7 +184,7 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
       }
       throw e;
     }
-    const status = await runInCgroup(file, a.command, started.cgroup, err);
+    const status = await runInCgroup(file, a.command, started.cgroup, started.oomScoreAdj, err);
     let report: CallReport;
     try {
       report = await backend.end(started.call);
@@ -206,11 +209,11 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /** Spawns into the cgroup and waits; returns the exit status, or acg's exit code if it could not start. */
-async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s: string) => void): Promise<ExitStatus | number> {
+async function runInCgroup(file: string, argv: string[], cgroup: string, oomScoreAdj: number | undefined, err: (s: string) => void): Promise<ExitStatus | number> {
   let child;
   try {
     // Own session: terminal signals reach acg alone, which forwards each exactly once.
-    child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true });
+    child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
   } catch (e) {
     const { code, op } = e as { code?: string; op?: string };
     err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
