@@ -16,7 +16,7 @@ function frontEndSurvives(text: string) {
   const r = loadPolicyText("fuzz.acg", text);
   expect(Array.isArray(r.diagnostics)).toBe(true);
   for (const d of r.diagnostics) {
-    expect(d.code).toMatch(/^[EW]\d{4}$/);
+    expect(d.code).toMatch(/^[EWN]\d{4}$/);
     if (d.span) expect(d.span.start).toBeLessThanOrEqual(text.length + 1);
   }
   if (r.ok && r.checked) lowerPolicy(r.checked);
