@@ -3,7 +3,8 @@
 
 import type { SourceFile, Span } from "./source.js";
 
-export type Severity = "error" | "warning";
+/** A note says what the compiler will do (e.g. a test left to user space); it never fails a check. */
+export type Severity = "error" | "warning" | "note";
 
 export interface Diagnostic {
   severity: Severity;
@@ -40,9 +41,9 @@ export class DiagnosticBag {
     return this.items.some((d) => d.severity === "error");
   }
 
-  /** Errors first, then warnings; each in source order. */
+  /** Errors first, then warnings, then notes; each in source order. */
   sorted(): Diagnostic[] {
-    const rank = (d: Diagnostic) => (d.severity === "error" ? 0 : 1);
+    const rank = (d: Diagnostic) => (d.severity === "error" ? 0 : d.severity === "warning" ? 1 : 2);
     return [...this.items].sort((a, b) => rank(a) - rank(b) || (a.span?.start ?? -1) - (b.span?.start ?? -1));
   }
 }

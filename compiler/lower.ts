@@ -267,7 +267,7 @@ function kernelProgram(e: A.Expr, patternIndex: (s: "exe" | "path", k: "exact" |
 }
 
 /** `/^git$/` is an exact comparison the kernel can do; other regexes need user space. */
-function anchoredLiteral(source: string, flags: string): string | undefined {
+export function anchoredLiteral(source: string, flags: string): string | undefined {
   if (flags !== "") return undefined;
   const m = /^\^((?:[^\\.*+?()[\]{}|^$]|\\[.*+?()[\]{}|^$/\\-])*)\$$/.exec(source);
   return m ? m[1]!.replace(/\\(.)/g, "$1") : undefined;

@@ -147,18 +147,36 @@ function atomHolds(a: Atom, value: string): boolean | undefined {
   return a.neg ? !r : r;
 }
 
+/** Subjects every tool call has (a call may have no tool name and no hint). */
+const ALWAYS_PRESENT: ReadonlySet<MatchSubject> = new Set(["exe", "path", "argv"]);
+
+/**
+ * Whether the atom holds for every tool call: a glob of stars, or a regex
+ * without anchors, word boundaries or lookarounds that matches the empty
+ * string (it then matches at the start of any text), on a subject every call has.
+ */
+export function alwaysTrue(a: Atom): boolean {
+  if (a.neg || !ALWAYS_PRESENT.has(a.subject)) return false;
+  if (a.kind === "glob") return /^\*+$/.test(a.value);
+  if (a.kind !== "regex" || /[\^$]|\\[bB]|\(\?/.test(a.value)) return false;
+  try {
+    return regexOf(a.value, a.flags).test("");
+  } catch {
+    return false;
+  }
+}
+
 /** Whether every tool call satisfying `b` satisfies `a`. Conservative: false when unsure. */
 function atomImplies(b: Atom, a: Atom): boolean {
   if (a.subject !== b.subject) return false;
   if (sameTest(a, b) && a.neg === b.neg) return true;
   if (b.kind === "eq" && !b.neg) return atomHolds(a, b.value) === true;
-  if (a.kind === "glob" && !a.neg && a.value === "*") return true;
   return false;
 }
 
 /** Whether every call matching conjunction `later` also matches `earlier`. */
 export function conjImplies(later: Conj, earlier: Conj): boolean {
-  return earlier.every((a) => later.some((b) => atomImplies(b, a)));
+  return earlier.every((a) => alwaysTrue(a) || later.some((b) => atomImplies(b, a)));
 }
 
 // Compiled patterns by text: the reachability check tests the same pattern

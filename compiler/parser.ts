@@ -6,6 +6,7 @@ import * as T from "./lexer.js";
 import type * as A from "./ast.js";
 import type { Span } from "./source.js";
 import { lex } from "./lexer.js";
+import { isUnitWord } from "./units.js";
 
 /** Nesting deeper than this is refused before it can exhaust the stack. */
 export const MAX_NESTING = 64;
@@ -481,6 +482,18 @@ export function parse(text: string): ParseResult {
     if (e.help) err.help = e.help;
     return err;
   });
+  // The parser takes a spaced unit for the start of a statement and trips on the
+  // token after it: that complaint would only repeat this one.
+  const afterSpacedUnit = new Set<number>();
+  for (const [number, unit, next] of spacedUnits(lexed.tokens, text)) {
+    afterSpacedUnit.add(unit.startOffset);
+    if (next) afterSpacedUnit.add(next.startOffset);
+    errors.push({
+      message: `a space between '${number.image}' and its unit '${unit.image}'`,
+      span: { start: number.startOffset, end: unit.startOffset + unit.image.length },
+      help: `write ${number.image}${unit.image}, without the space`,
+    });
+  }
   // Nesting past the limit is refused before parsing: the parser's error
   // recovery would resynchronize at every level, quadratic in the depth.
   const deep = firstTooDeep(lexed.tokens);
@@ -503,6 +516,7 @@ export function parse(text: string): ParseResult {
     const badLines = new Set(errors.map((e) => lineOf(text, e.span.start)));
     for (const e of parser.errors) {
       if (Number.isFinite(e.token.startOffset) && badLines.has(lineOf(text, e.token.startOffset))) continue;
+      if (afterSpacedUnit.has(e.token.startOffset)) continue;
       if (e.name === "NotAllInputParsedException") {
         errors.push({ message: `unexpected ${describe(e.token)} after the end of the policy`, span: tokSpan(e.token), help: "a file holds exactly one `policy NAME { ... }` block" });
       } else errors.push(describeParseError(e.token, e.message, text));
@@ -510,6 +524,18 @@ export function parse(text: string): ParseResult {
   }
   errors.sort((a, b) => a.span.start - b.span.start);
   return { ast, errors: dedupe(errors) };
+}
+
+/** A unitless number followed on the same line, after blanks only, by a unit word (`512 MiB`), and the token after that. */
+function spacedUnits(tokens: IToken[], text: string): [IToken, IToken, IToken | undefined][] {
+  const out: [IToken, IToken, IToken | undefined][] = [];
+  for (let i = 0; i + 1 < tokens.length; i++) {
+    const number = tokens[i]!;
+    const unit = tokens[i + 1]!;
+    if (number.tokenType !== T.Quantity || !/\d$/.test(number.image) || unit.tokenType !== T.Identifier || !isUnitWord(unit.image)) continue;
+    if (/^[ \t]+$/.test(text.slice(number.startOffset + number.image.length, unit.startOffset))) out.push([number, unit, tokens[i + 2]]);
+  }
+  return out;
 }
 
 /** The first `(`, `[` or `not` that opens a level past MAX_NESTING (brackets, plus a run of `not`s before an operand). */

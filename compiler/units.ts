@@ -20,7 +20,13 @@ const UNIT_HINTS: Record<string, string> = {
 
 export type UnitResult =
   | { ok: true; kind: UnitKind; value: number }
-  | { ok: false; message: string; help?: string };
+  /** code: E0204 unknown unit, E0210 a number too large to be exact. */
+  | { ok: false; code: "E0204" | "E0210"; message: string; help?: string };
+
+/** A word that is a unit, or one people write for a unit (`512 MiB` then needs the space removed). */
+export function isUnitWord(word: string): boolean {
+  return word in SIZE_UNITS || word in DURATION_UNITS || word in UNIT_HINTS;
+}
 
 export function unitKindOf(q: Quantity): UnitKind | undefined {
   if (q.unit === "") return "count";
@@ -38,14 +44,19 @@ export function evaluate(q: Quantity): UnitResult {
     const hint = UNIT_HINTS[q.unit];
     return {
       ok: false,
+      code: "E0204",
       message: `unknown unit '${q.unit}'`,
       help: hint ? `write ${q.number}${hint.split(" ")[0]}${hint.includes(" ") ? " " + hint.slice(hint.indexOf(" ") + 1) : ""}: sizes use binary units (B, KiB, MiB, GiB, TiB), durations us, ms, s` : "sizes use B, KiB, MiB, GiB, TiB; durations us, ms, s; shares %",
     };
   }
   const scale = kind === "size" ? SIZE_UNITS[q.unit]! : kind === "duration" ? DURATION_UNITS[q.unit]! : 1;
   const value = n * scale;
-  if (!Number.isSafeInteger(Math.round(value))) return { ok: false, message: `${q.number}${q.unit} is too large` };
-  return { ok: true, kind, value: kind === "percent" ? value : Math.round(value) };
+  if (!Number.isSafeInteger(Math.round(value))) {
+    return { ok: false, code: "E0210", message: `${q.number}${q.unit} is too large`, help: "sizes and durations must stay below 2^53 bytes or nanoseconds (8 PiB, 104 days)" };
+  }
+  // Sizes and durations are whole bytes and nanoseconds; a count or a share keeps
+  // its fraction, so that a setting needing a whole number can refuse it (E0209).
+  return { ok: true, kind, value: kind === "size" || kind === "duration" ? Math.round(value) : value };
 }
 
 const SIZE_ORDER: [string, number][] = [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]];

@@ -256,7 +256,7 @@ export class ToolCalls {
       agent.rank = intent.rank;
     }
     const cls = policy.classes[intent.classId ?? rule.classId] ?? policy.classes[0]!;
-    const limits = callLimits(rule, cls, intent);
+    const limits = callLimits(rule, cls, intent, agent.profile.limitBytes);
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
     const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority) };
@@ -296,7 +296,7 @@ export class ToolCalls {
       throw new CallError(e instanceof IntentError ? "refused" : "bad_request", (e as Error).message);
     }
     const cls = this.#policy.classes[granted.classId ?? call.cls.id] ?? call.cls;
-    call.limits = callLimits(call.rule, cls, granted);
+    call.limits = callLimits(call.rule, cls, granted, call.agent.profile.limitBytes);
     call.cls = cls;
     call.intent = granted;
     call.events.push(...granted.log, `intent declared: ${hints.join(" ")}`);
@@ -391,7 +391,7 @@ export class ToolCalls {
       // keeps now
     }
     return {
-      id, agent, path, rule: inferred, cls: inferredCls, limits: callLimits(inferred, inferredCls, intent), intent, startedAt,
+      id, agent, path, rule: inferred, cls: inferredCls, limits: callLimits(inferred, inferredCls, intent, agent.profile.limitBytes), intent, startedAt,
       oomScoreAdj: oomScoreAdj(agentRank(agent, policy), inferredCls.priority),
       events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line`],
     };
@@ -457,13 +457,18 @@ function agentLimits(p: AgentProfileIR): CgroupLimits {
   return { memoryMax: p.limitBytes, memoryLow: p.guaranteeBytes, cpuWeight: p.cpuWeight };
 }
 
-/** A rule's memory and the class's weight, raised by a granted memory intent. */
-export function callLimits(rule: RuleIR, cls: ClassIR, intent: GrantedIntent): CallLimits {
+/**
+ * A rule's memory and the class's weight, raised by a granted memory intent,
+ * and never above the agent's own limit (`agentLimitBytes`, null = none): a
+ * call's memory.max above its agent's would promise memory the agent cannot give.
+ */
+export function callLimits(rule: RuleIR, cls: ClassIR, intent: GrantedIntent, agentLimitBytes: number | null): CallLimits {
   const m = rule.memory;
   const ask = intent.memoryBytes;
+  const withinAgent = (bytes: number) => (agentLimitBytes === null ? bytes : Math.min(bytes, agentLimitBytes));
   return {
-    baselineBytes: m.baselineBytes === null ? null : ask === null ? m.baselineBytes : Math.max(m.baselineBytes, ask),
-    limitBytes: m.limitBytes === null ? null : ask === null ? m.limitBytes : Math.max(m.limitBytes, ask),
+    baselineBytes: m.baselineBytes === null ? null : withinAgent(ask === null ? m.baselineBytes : Math.max(m.baselineBytes, ask)),
+    limitBytes: m.limitBytes === null ? null : withinAgent(ask === null ? m.limitBytes : Math.max(m.limitBytes, ask)),
     lowBytes: m.lowBytes,
     minBytes: m.minBytes,
     cpuWeight: intent.cpuWeight ?? cls.cpuWeight,

@@ -6,7 +6,8 @@ import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
 import { closest } from "../suggest.js";
 import { NO_TENANT } from "../ir.js";
-import { SUBJECTS, contradictory, conjImplies, exprDnf, regexOf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
+import { anchoredLiteral } from "../lower.js";
+import { SUBJECTS, alwaysTrue, contradictory, conjImplies, exprDnf, regexOf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
 
 const REGEX_FLAGS = new Set(["i"]);
 
@@ -23,6 +24,7 @@ export const matchersPass: Pass = {
       const dnf = exprDnf(m.expr);
       if (!dnf) continue;
       reachability(ctx, tool, m, dnf, earlier);
+      noteUserSpace(ctx, tool, m.expr);
       earlier.add(tool, dnf);
     }
   },
@@ -44,10 +46,14 @@ class ShadowIndex {
   add(tool: A.ToolBlock, dnf: Dnf) {
     const rank = this.order++;
     for (const conj of dnf) {
-      const first = conj[0];
-      if (!first) continue;
+      if (conj.length === 0) continue;
       const e = { tool, conj, rank };
-      if (first.kind === "glob" && first.value === "*" && !first.neg) this.matchAll.push(e);
+      // Indexed by an atom some call could fail; one of always-true atoms only covers everything.
+      const first = conj.find((a) => !alwaysTrue(a));
+      if (!first) {
+        this.matchAll.push(e);
+        continue;
+      }
       push(this.byTest, testKey(first), e);
       if (first.kind !== "eq" || first.neg) push(this.inexactBySubject, first.subject, e);
     }
@@ -105,6 +111,39 @@ function reachability(ctx: CheckContext, tool: A.ToolBlock, m: A.MatchStmt, dnf:
       help: "first match wins: move this rule above the broader one, or narrow the earlier rule",
       note: { message: `'${shadow.name.name}' is here`, span: shadow.name.span },
     });
+  }
+}
+
+/** Says when a rule's matcher has a test the kernel's exec classifier cannot see (it is decided in user space). */
+function noteUserSpace(ctx: CheckContext, tool: A.ToolBlock, e: A.Expr) {
+  const first = userSpacePredicate(e);
+  if (!first) return;
+  const what = first.subject.name === "exe" || first.subject.name === "path" ? `its regex on ${first.subject.name}` : `its ${first.subject.name} test`;
+  ctx.diags.push({
+    severity: "note", code: "N0401",
+    message: `tool '${tool.name.name}': ${what} is decided in user space, not by the kernel's exec classifier`,
+    span: first.span,
+    help: "acgd matches it on the exec's command line when the exec is reported (and `acg run` before the call starts); only exact names and `*`/`?` globs on exe and path, and `/^literal$/` regexes, are decided in the kernel",
+  });
+}
+
+function userSpacePredicate(e: A.Expr): A.Predicate | undefined {
+  switch (e.kind) {
+    case "or":
+    case "and":
+      for (const i of e.items) {
+        const p = userSpacePredicate(i);
+        if (p) return p;
+      }
+      return undefined;
+    case "not":
+    case "group":
+      return userSpacePredicate(e.item);
+    case "pred": {
+      const s = e.subject.name;
+      if (s !== "exe" && s !== "path") return e;
+      return e.value.kind === "regex" && anchoredLiteral(e.value.source, e.value.flags) === undefined ? e : undefined;
+    }
   }
 }
 

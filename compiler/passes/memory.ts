@@ -28,6 +28,15 @@ export const memoryPass: Pass = {
         ctx.diags.error("E0501", `the agent limit (${formatBytes(limit)}) is above tenant '${tenant!.name.name}''s limit (${formatBytes(tenantLimit)})`, settingOf(agent.body, "memory.limit")!.value.span, `lower it to at most ${formatBytes(tenantLimit)}`);
       }
       if (limit !== undefined) agentLimits.push(limit);
+      const intent = agent.body.find((s): s is A.IntentStmt => s.kind === "intent" && s.subject.name === "memory");
+      const bound = intent && ctx.intentValues.get(intent);
+      if (limit !== undefined && typeof bound === "number" && bound > limit) {
+        ctx.diags.push({
+          severity: "error", code: "E0507", message: `the intent bound on memory (${formatBytes(bound)}) is above the agent's limit (${formatBytes(limit)})`,
+          span: intent!.value.span, help: `lower it to at most ${formatBytes(limit)}: a tool call cannot use more than its agent`,
+          note: { message: "the agent's limit is set here", span: settingOf(agent.body, "memory.limit")!.value.span },
+        });
+      }
     }
     const agentMax = agentLimits.length ? Math.max(...agentLimits) : undefined;
     for (const tool of [...model.tools, ...(model.defaultTool ? [model.defaultTool] : [])]) checkTool(ctx, tool, agentMax);

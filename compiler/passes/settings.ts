@@ -206,7 +206,7 @@ export function numeric(ctx: CheckContext, v: A.Value, spec: Spec, what: string)
   }
   const r = evaluate(v);
   if (!r.ok) {
-    d.error("E0204", r.message, v.span, r.help);
+    d.error(r.code, r.message, v.span, r.help);
     return undefined;
   }
   if (r.kind !== expected) {

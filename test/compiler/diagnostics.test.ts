@@ -121,6 +121,12 @@ describe("machine-readable output and usage", () => {
     expect(run0.results.filter((x: { relatedLocations?: unknown }) => x.relatedLocations).length).toBeGreaterThan(0);
   });
 
+  it("--format json carries the related location (the rule that matches first)", async () => {
+    const r = await run(["check", "--format", "json", join(dir, "always-true-shadows.acg")]);
+    const j = JSON.parse(r.out) as { diagnostics: { code: string; line: number; related?: unknown[] }[] };
+    expect(j.diagnostics[0]).toMatchObject({ code: "W0401", line: 6, related: [{ message: "'any' is here", line: 5, col: 8, endLine: 5, endCol: 11 }] });
+  });
+
   it("errors of several files are all reported, status 1", async () => {
     const r = await run(["check", join(dir, "bad-priority.acg"), "policies/minimal.acg", join(dir, "negative-size.acg")]);
     expect(r.code).toBe(1);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { grantIntent, IntentError, parseHints, parseSize } from "../../runtime/intents.js";
+import { callLimits } from "../../runtime/tool-calls.js";
 import { policyOf, TEST_POLICY } from "./helpers.js";
 
 const policy = policyOf(TEST_POLICY);
@@ -54,5 +55,22 @@ describe("intent bounds", () => {
     expect(() => grantIntent(policy, strict, { memoryBytes: 64 * MiB })).toThrow(/above this agent's bound of 48MiB \(intent.excess = refuse\)/);
     expect(() => grantIntent(policy, strict, { cpuWeight: 10 })).toThrow(/may not ask for cpu.weight/);
     expect(grantIntent(policy, strict, { memoryBytes: 48 * MiB }).memoryBytes).toBe(48 * MiB);
+  });
+});
+
+describe("a call's limits against its agent's", () => {
+  // An IR as an older acgc (before E0507) could produce: a bound above the agent's limit.
+  const rule = policy.rules[0]!;
+  const cls = policy.classes[rule.classId]!;
+  const ask = (bytes: number) => ({ memoryBytes: bytes, classId: null, cpuWeight: null, log: [] });
+
+  it("raises the rule's baseline and limit to a granted intent, up to the agent's limit and never above it", () => {
+    const agentLimit = 6 * 1024 * MiB;
+    const within = callLimits({ ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } }, cls, ask(2048 * MiB), agentLimit);
+    expect([within.baselineBytes, within.limitBytes]).toEqual([2048 * MiB, 2048 * MiB]);
+    const above = callLimits({ ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } }, cls, ask(8 * 1024 * MiB), agentLimit);
+    expect([above.baselineBytes, above.limitBytes]).toEqual([agentLimit, agentLimit]);
+    const noAgentLimit = callLimits({ ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } }, cls, ask(8 * 1024 * MiB), null);
+    expect(noAgentLimit.limitBytes).toBe(8 * 1024 * MiB);
   });
 });

@@ -1,0 +1,67 @@
+// How long acgd takes to answer on its socket with a compiled policy: from
+// spawn to the first `status` answered. Each "label=ACGD_JS=COMPILED_DIR"
+// argument is run ROUNDS times, alternating, in one machine (one guest boot),
+// with and without the scheduler. Prints medians; asserts nothing.
+//   node dist/bench/acgd-ready.js [--rounds N] label=path/to/bin/acgd.js=compiled-dir ...
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+function answered(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = createConnection(socket);
+    c.on("error", () => resolve(false));
+    c.on("connect", () => c.write(`${JSON.stringify({ op: "status" })}\n`));
+    c.on("data", () => {
+      c.destroy();
+      resolve(true);
+    });
+  });
+}
+
+async function readyMs(acgd: string, dir: string, extra: string[]): Promise<number> {
+  const tmp = mkdtempSync(join(tmpdir(), "acgd-ready-"));
+  const socket = join(tmp, "acgd.sock");
+  const t0 = performance.now();
+  const p = spawn(process.execPath, [acgd, "--policy", dir, "--socket", socket, "--cgroup-root", `/sys/fs/cgroup/acgd-ready-${process.pid}`, "--state-file", join(tmp, "state.json"), "--quiet", ...extra], { stdio: "ignore" });
+  try {
+    for (;;) {
+      if (p.exitCode !== null) throw new Error(`${acgd} exited with ${p.exitCode}`);
+      if (existsSync(socket) && (await answered(socket))) return performance.now() - t0;
+      if (performance.now() - t0 > 120_000) throw new Error(`${acgd}: not ready in 120 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    p.kill("SIGTERM");
+    await new Promise((r) => (p.exitCode !== null ? r(null) : p.on("exit", r)));
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const at = args.indexOf("--rounds");
+  const rounds = at >= 0 ? Number(args.splice(at, 2)[1]) : 3;
+  const cases = args.map((a) => {
+    const [label, acgd, dir] = a.split("=");
+    return { label: label!, acgd: acgd!, dir: dir! };
+  });
+  for (const mode of [[], ["--no-scheduler"]]) {
+    const times = new Map<string, number[]>(cases.map((c) => [c.label, []]));
+    for (let r = 0; r < rounds; r++) for (const c of cases) times.get(c.label)!.push(await readyMs(c.acgd, c.dir, mode));
+    for (const c of cases) {
+      const t = times.get(c.label)!;
+      console.log(`acgd ready (${mode.length ? "no scheduler" : "with the scheduler"}) ${c.label}: median ${(median(t) / 1000).toFixed(2)} s of ${t.map((x) => (x / 1000).toFixed(2)).join(", ")} s`);
+    }
+  }
+}
+
+void main().catch((e: Error) => {
+  console.error(e.message);
+  process.exitCode = 1;
+});
