@@ -146,6 +146,8 @@ export interface AgentProfileIR {
   cpuWeight: number;
   /** Most agents of this profile at once (for the budget check). */
   maxAgents: number;
+  /** Most tool calls one agent of this profile may run at once (the runtime refuses more). */
+  maxCalls: number;
   intent: IntentBoundsIR;
 }
 

@@ -50,6 +50,8 @@ export interface ToolCall {
   events: string[];
   /** Set when the runtime itself killed the call (over_high kill after). */
   killedBy?: string;
+  /** The uid of the non-root peer that started it: only that uid (or root) may end or change it. */
+  ownerUid?: number;
 }
 
 export interface StartCallRequest {
@@ -59,6 +61,8 @@ export interface StartCallRequest {
   hints?: string[];
   argv: string[];
   path?: string;
+  /** The uid of a non-root caller (recorded as the call's owner). */
+  uid?: number;
 }
 
 export interface CallReport {
@@ -115,11 +119,7 @@ export class ToolCalls {
   /** From now on every change of the running calls is written to `store` (acgd; see {@link recover}). */
   persistTo(store: CallStateStore): void {
     this.#store = store;
-    this.#persist();
-  }
-
-  #persist(): void {
-    this.#store?.save(this.calls.values());
+    store.rewrite(this.calls);
   }
 
   /** New calls follow the new policy; running calls keep the settings they started with. */
@@ -146,7 +146,9 @@ export class ToolCalls {
     const known = this.agents.get(key);
     if (known) return known;
     const profile = this.profileFor(t);
-    const same = [...this.agents.values()].filter((a) => a.profile.id === profile.id && !this.removeIfIdle(a)).length;
+    const sameProfile = () => [...this.agents.values()].filter((a) => a.profile.id === profile.id);
+    // Idle agents of the profile are forgotten only when their slots are needed.
+    const same = sameProfile().length < profile.maxAgents ? sameProfile().length : sameProfile().filter((a) => !this.removeIfIdle(a)).length;
     if (same >= profile.maxAgents) {
       throw new CallError("refused", `agent '${key}' refused: the policy allows at most ${profile.maxAgents} agent(s) of this profile at once (max_agents)`);
     }
@@ -180,7 +182,11 @@ export class ToolCalls {
 
   /** Creates the call's cgroup with its rule's limits. Throws CallError on bad input or refused intents. */
   startCall(req: StartCallRequest): ToolCall {
-    const agent = this.ensureAgent(req.tenant, req.agent);
+    // Everything that can refuse the call is checked before any cgroup is made.
+    const t = req.tenant ?? NO_TENANT;
+    const bad = checkName("agent", req.agent) ?? checkName("tenant", t);
+    if (bad) throw new CallError("bad_request", bad);
+    const profile = this.profileFor(t);
     let hints;
     try {
       hints = parseHints(req.hints ?? []);
@@ -194,15 +200,21 @@ export class ToolCalls {
     const rule = matchRule(policy, facts);
     let intent: GrantedIntent;
     try {
-      intent = grantIntent(policy, agent.profile, hints.intent);
+      intent = grantIntent(policy, profile, hints.intent);
     } catch (e) {
       throw new CallError("refused", (e as Error).message);
     }
+    const running = this.agents.get(`${t}/${req.agent}`);
+    const count = running ? [...this.calls.values()].filter((c) => c.agent === running).length : 0;
+    if (count >= profile.maxCalls) {
+      throw new CallError("refused", `agent '${t}/${req.agent}' already runs ${count} tool call(s), the most the policy allows at once (max_calls = ${profile.maxCalls}): end some first`);
+    }
+    const agent = this.ensureAgent(req.tenant, req.agent);
     const cls = policy.classes[intent.classId ?? rule.classId] ?? policy.classes[0]!;
     const limits = callLimits(rule, cls, intent);
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
-    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log] };
+    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], ...(req.uid !== undefined && { ownerUid: req.uid }) };
     this.#register(call);
     return call;
   }
@@ -210,7 +222,7 @@ export class ToolCalls {
   #register(call: ToolCall): void {
     this.calls.set(call.id, call);
     for (const e of this.#enforcers) e.callStarted(call);
-    this.#persist();
+    this.#store?.put(call, this.calls);
   }
 
   /**
@@ -243,7 +255,7 @@ export class ToolCalls {
     call.intent = granted;
     call.events.push(...granted.log, `intent declared: ${hints.join(" ")}`);
     this.tree.apply(call.path, cgroupLimits(call.limits));
-    this.#persist();
+    this.#store?.put(call, this.calls);
     return granted.log;
   }
 
@@ -308,7 +320,7 @@ export class ToolCalls {
         }
       }
     }
-    this.#persist();
+    this.#store?.rewrite(this.calls);
     return { calls: out, notes };
   }
 
@@ -317,7 +329,10 @@ export class ToolCalls {
     const rule = rec && policy.rules.find((r) => r.name === rec.rule);
     const cls = rec && policy.classes.find((c) => c.name === rec.class);
     if (rec && rule && cls && rec.tenant === agent.tenant && rec.agent === agent.agent) {
-      return { id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`] };
+      return {
+        id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`],
+        ...(rec.ownerUid !== undefined && { ownerUid: rec.ownerUid }),
+      };
     }
     // Nothing (usable) recorded: the rule its processes match now, without intents.
     const facts = this.#processFacts(path);
@@ -325,7 +340,9 @@ export class ToolCalls {
     const inferredCls = policy.classes[inferred.classId] ?? policy.classes[0]!;
     const intent: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, log: [] };
     const why = rec ? `its recorded rule '${rec.rule}' or class '${rec.class}' is not in policy '${policy.name}'` : "no state record";
-    notes.push(`${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))})`);
+    // Its grant is unknown, so the limits its cgroup has are kept: recomputing them could only take away what was granted.
+    const limits = limitsInCgroup(this.tree, path, callLimits(inferred, inferredCls, intent));
+    notes.push(`${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))}), keeping the limits its cgroup has`);
     let startedAt = Date.now();
     try {
       startedAt = statSync(path).ctimeMs;
@@ -333,8 +350,8 @@ export class ToolCalls {
       // keeps now
     }
     return {
-      id, agent, path, rule: inferred, cls: inferredCls, limits: callLimits(inferred, inferredCls, intent), intent, startedAt,
-      events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line`],
+      id, agent, path, rule: inferred, cls: inferredCls, limits, intent, startedAt,
+      events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line; limits read back from its cgroup`],
     };
   }
 
@@ -373,7 +390,7 @@ export class ToolCalls {
     if (!call) throw new CallError("not_found", `no running tool call '${id}'`);
     this.calls.delete(id);
     for (const e of this.#enforcers) e.callEnded(call);
-    this.#persist();
+    this.#store?.remove(id, this.calls);
     const stats = this.tree.stats(call.path);
     await this.tree.removeLeaf(call.path);
     return buildReport(call, stats, this.#policy);
@@ -389,6 +406,23 @@ export class ToolCalls {
     const t = this.#policy.tenants.find((x) => x.name === tenant);
     return t ? { memoryMax: t.limitBytes, memoryLow: t.guaranteeBytes, cpuWeight: t.cpuWeight } : {};
   }
+}
+
+/** The limits a call's cgroup files hold; a file that is absent or unreadable keeps the fallback's value. */
+function limitsInCgroup(tree: CgroupTree, path: string, fallback: CallLimits): CallLimits {
+  const read = (file: string, dflt: number | null): number | null => {
+    const text = tree.readKnob(path, file)?.trim();
+    if (text === undefined) return dflt;
+    if (text === "max") return null;
+    return /^\d+$/.test(text) ? Number(text) : dflt;
+  };
+  return {
+    baselineBytes: read("memory.high", fallback.baselineBytes),
+    limitBytes: read("memory.max", fallback.limitBytes),
+    lowBytes: read("memory.low", fallback.lowBytes) ?? fallback.lowBytes,
+    minBytes: read("memory.min", fallback.minBytes) ?? fallback.minBytes,
+    cpuWeight: read("cpu.weight", fallback.cpuWeight) ?? fallback.cpuWeight,
+  };
 }
 
 function agentLimits(p: AgentProfileIR): CgroupLimits {
