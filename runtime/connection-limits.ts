@@ -27,7 +27,7 @@ export interface ConnectionLimits {
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
-  maxConnections: 512,
+  maxConnections: 256,
   maxConnectionsPerUid: 64,
   reservedForRoot: 32,
   idleMs: 60_000,

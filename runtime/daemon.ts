@@ -46,6 +46,8 @@ export class Daemon {
   #server: Server | null = null;
   /** Calls whose starting connection is still open: connection → call ids. */
   readonly #owned = new Map<Socket, Set<string>>();
+  /** Calls whose command the client started itself (no `pid`): they end, killed, when that client's connection closes. */
+  readonly #endOnClose = new Set<string>();
   /** Each open connection's identity, read once when it connected. */
   readonly #identities = new Map<Socket, PeerIdentity | UnidentifiedPeer>();
   /** The uid an agent's non-root peers must have: the first non-root uid that acted for it. */
@@ -170,7 +172,10 @@ export class Daemon {
       this.#identities.delete(sock);
       const ids = this.#owned.get(sock) ?? new Set();
       this.#owned.delete(sock);
-      for (const id of ids) this.#endWhenEmpty(id);
+      for (const id of ids) {
+        if (this.#endOnClose.delete(id)) this.#endAbandoned(id);
+        else this.#endWhenEmpty(id);
+      }
     });
   }
 
@@ -266,12 +271,14 @@ export class Daemon {
         // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated, until its first process is in.
         if (peer.cred.uid !== 0 && req.pid === undefined) this.#delegations.delegate(call, peer.cred.uid);
         this.#owned.get(sock)?.add(call.id);
+        if (req.pid === undefined) this.#endOnClose.add(call.id);
         this.#log(logSafe(`start ${call.id} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${call.intent.log.length ? ` intents: ${call.intent.log.join("; ")}` : ""}`));
         return callView(call);
       }
       case "end_call": {
         this.#ownCall(peer, req.call);
         for (const ids of this.#owned.values()) ids.delete(req.call);
+        this.#endOnClose.delete(req.call);
         this.#delegations.revoke(req.call);
         return await this.#calls.endCall(req.call);
       }
@@ -330,7 +337,17 @@ export class Daemon {
     if (peer.cred.uid !== 0 && processUid(pid) !== peer.cred.uid) throw new ApiError("forbidden", `process ${pid} belongs to another user`);
   }
 
-  /** After the starting connection is gone, a call ends once its last process has exited. */
+  /** The client that ran the call's command is gone (acg killed): the call ends now, its processes killed. */
+  #endAbandoned(id: string): void {
+    if (!this.#calls.calls.has(id)) return;
+    this.#delegations.revoke(id);
+    this.#calls.endCall(id).then(
+      (r) => this.#log(`call ${id} ended: its client closed the connection without end_call (${r.events.length ? r.events.join("; ") : "no events"})`),
+      (e) => this.#log(`call ${id}: its client left, and ending it failed: ${(e as Error).message}`),
+    );
+  }
+
+  /** After the starting connection is gone, a call adopted by pid ends once its last process has exited. */
   #endWhenEmpty(id: string): void {
     this.#calls.endWhenEmpty(id, (r) => {
       this.#delegations.revoke(id);

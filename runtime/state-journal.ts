@@ -87,9 +87,10 @@ export class StateJournal<R extends { id: string }> {
     if (snap === null && existsSync(this.previousFile)) {
       const prev = this.#readSnapshot(this.previousFile, problems);
       if (prev) {
-        // Past the damaged file's generation: its journal never applies to what is written next.
+        problems.push(`state file ${this.file} is damaged: the previous generation ${this.previousFile} (generation ${prev.generation}) is used, with the journal of the damaged one; calls recorded only in the damaged file keep the limits their cgroups have`);
+        // The journal holds whole records: replayed onto the generation before, it loses only calls untouched since the damaged snapshot.
         this.#generation = prev.generation + 1;
-        problems.push(`state file ${this.file} is damaged: the previous generation ${this.previousFile} (generation ${prev.generation}) is used; calls changed since then are read back from their cgroups`);
+        this.#applyJournal(prev.records, problems);
         return { records: prev.records, problems };
       }
     }

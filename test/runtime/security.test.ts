@@ -4,12 +4,11 @@
 // adds what needs memory limits or a quiet machine: exhaustion with acgd's RSS
 // and answer times, state damage with limits compared across restarts.
 // docs/security.md states the model these tests enforce.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
@@ -18,9 +17,9 @@ import { DaemonClient } from "../../runtime/client.js";
 import { Daemon, logSafe } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/loader.js";
 import { CallError } from "../../runtime/tool-calls.js";
+import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
 import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
 
-const PEER = join(REPO, "test/fixtures/peer-client.mjs");
 const NOBODY = 65534;
 const OTHER = 65533;
 const root = join(cgroup2Mount()!, `acg-security-test-${process.pid}`);
@@ -29,52 +28,6 @@ const socket = join(tmp, "acgd.sock");
 const policyFile = join(tmp, "test.acg");
 const leaf = (agent: string) => join(root, "default", agent, "agent");
 const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
-
-/** A connection made by a process of `uid` (in `cgroup` if given) and handed to a relay: requests go through the relay. */
-class Peer {
-  readonly connector: number;
-  readonly #proc: ChildProcess;
-  readonly #lines: AsyncIterator<string>;
-
-  private constructor(proc: ChildProcess, lines: AsyncIterator<string>, connector: number) {
-    this.#proc = proc;
-    this.#lines = lines;
-    this.connector = connector;
-  }
-
-  static async open(uid: number, cgroup?: string): Promise<Peer> {
-    const priv = `setpriv --reuid ${uid} --regid ${uid} --clear-groups ${process.execPath} ${PEER} handoff ${socket}`;
-    // The shell stays (it owns the pipes to the relay); the connecting process is its child, and exits.
-    const script = `${cgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : ""}${priv}; exec sleep 600`;
-    const proc = spawn("sh", ["-c", script], { stdio: ["pipe", "pipe", "inherit"] });
-    const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-    const first = JSON.parse((await lines.next()).value as string) as { connector?: number; error?: string };
-    if (!first.connector) throw new Error(`peer did not connect: ${first.error}`);
-    await waitUntil(() => !existsSync(`/proc/${first.connector}`), 5000);
-    return new Peer(proc, lines, first.connector);
-  }
-
-  async request(req: Record<string, unknown>): Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }> {
-    this.#proc.stdin!.write(JSON.stringify(req) + "\n");
-    return JSON.parse((await this.#lines.next()).value as string);
-  }
-
-  close(): void {
-    this.#proc.stdin!.end();
-    this.#proc.kill();
-  }
-}
-
-/** Starts a process with exactly `pid` in `cgroup`, by setting ns_last_pid just below it (retried: others take pids too). */
-async function processWithPid(pid: number, cgroup: string): Promise<{ pid: number; pidfd: number }> {
-  for (let i = 0; i < 200; i++) {
-    writeFileSync("/proc/sys/kernel/ns_last_pid", String(pid - 1));
-    const p = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "60"], cgroupPath: cgroup, stdio: [null, null, null] });
-    if (p.pid === pid) return p;
-    await killAndReap(p);
-  }
-  throw new Error(`pid ${pid} could not be reused`);
-}
 
 describe("acgd against peers that are not who they seem (real cgroups, other uids)", () => {
   let acgd: TestAcgd;
@@ -100,7 +53,7 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     const victim = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "60"], cgroupPath: leaf("victim"), stdio: [null, null, null] });
     live.push(victim);
     const call = (await admin.request({ op: "start_call", agent: "victim", argv: ["sleep", "60"], pid: victim.pid })) as { call: string };
-    const attacker = await Peer.open(NOBODY);
+    const attacker = await Peer.open(socket, NOBODY);
     const before = await attacker.request({ op: "end_call", call: call.call });
     expect(before.error?.code).toBe("forbidden");
     // The connecting process is gone; a process of the victim agent now has its pid.
@@ -116,11 +69,11 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   }, 60_000);
 
   it("an agent's peers must have its owner uid, and a caller ends only the calls its own uid started", async () => {
-    const owner = await Peer.open(NOBODY, leaf("owned"));
+    const owner = await Peer.open(socket, NOBODY, leaf("owned"));
     const mine = await owner.request({ op: "start_call", argv: ["make"] });
     expect(mine.ok).toBe(true);
     // Another uid placed in the same agent's cgroup (by root, or a delegation) cannot act for it.
-    const intruder = await Peer.open(OTHER, leaf("owned"));
+    const intruder = await Peer.open(socket, OTHER, leaf("owned"));
     expect(await intruder.request({ op: "status" })).toMatchObject({ error: { code: "forbidden", message: `agent 'default/owned' belongs to uid ${NOBODY}; peer pid ${intruder.connector} runs as uid ${OTHER}: request refused` } });
     // A call root started for the agent is not the agent user's to end.
     const roots = (await admin.request({ op: "start_call", agent: "owned", argv: ["make"] })) as { call: string };
@@ -133,11 +86,11 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
 
   it("status shows an agent only its own agent and calls; a stranger is refused", async () => {
     const held = (await admin.request({ op: "start_call", agent: "victim", argv: ["make"] })) as { call: string };
-    const agentPeer = await Peer.open(NOBODY, leaf("owned"));
+    const agentPeer = await Peer.open(socket, NOBODY, leaf("owned"));
     const st = await agentPeer.request({ op: "status" });
     expect(st.result.agents.map((a: { agent: string }) => a.agent)).toEqual(["default/owned"]);
     expect(st.result.calls.map((c: { call: string }) => c.call)).not.toContain(held.call);
-    const stranger = await Peer.open(NOBODY);
+    const stranger = await Peer.open(socket, NOBODY);
     expect((await stranger.request({ op: "status" })).error?.code).toBe("forbidden");
     await admin.request({ op: "end_call", call: held.call });
     agentPeer.close();
@@ -147,7 +100,7 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   it("a delegation moves nobody else's process: one of another uid moved in is moved back, and cgroup.procs is root's again", async () => {
     const rootProc = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "60"], cgroupPath: leaf("dl"), stdio: [null, null, null] });
     live.push(rootProc);
-    const agentPeer = await Peer.open(NOBODY, leaf("dl"));
+    const agentPeer = await Peer.open(socket, NOBODY, leaf("dl"));
     const call = (await agentPeer.request({ op: "start_call", argv: ["sh"] })).result as { call: string; cgroup: string };
     const agentProcs = join(root, "default", "dl", "cgroup.procs");
     expect(statSync(agentProcs).uid).toBe(NOBODY);
@@ -163,13 +116,48 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   }, 60_000);
 
   it("connections are bounded per uid; root still gets an answer", async () => {
-    const r = spawnSync("setpriv", ["--reuid", String(NOBODY), "--regid", String(NOBODY), "--clear-groups", process.execPath, PEER, "open", socket, "70"], { encoding: "utf8", timeout: 30_000 });
-    const told = r.stdout.trim().split("\n");
+    const { told, closed } = await openMany(socket, NOBODY, 70);
+    await closed;
     // Earlier peers of this uid may still be closing: at most 64 are held, the rest are told why not.
     const held = told.filter((t) => t === "-").length;
     expect(held).toBeLessThanOrEqual(64);
     expect(told.filter((t) => t.includes("too many connections from uid 65534 (at most 64 per user)")).length).toBe(70 - held);
     expect(await admin.request({ op: "status" })).toMatchObject({ policy: { name: "runtime_test" } });
+  }, 60_000);
+
+  it("acg run answers like a shell: 126 for a directory or a file without x, a script without #! runs under sh", () => {
+    const acg = (...cmd: string[]) => spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "sh", "--quiet", "--", ...cmd], { encoding: "utf8", timeout: 20_000 });
+    const plain = join(tmp, "plain.txt");
+    writeFileSync(plain, "echo no\n", { mode: 0o644 });
+    const script = join(tmp, "noshebang");
+    writeFileSync(script, "echo ran as a script; exit 7\n", { mode: 0o755 });
+    expect({ code: acg(tmp).status, err: acg(tmp).stderr }).toEqual({ code: 126, err: `acg run: ${tmp}: is a directory\n` });
+    expect(acg(plain).status).toBe(126);
+    expect(acg(join(tmp, "absent")).status).toBe(127);
+    expect(acg(script)).toMatchObject({ status: 7, stdout: "ran as a script\n" });
+  }, 60_000);
+
+  it("job control: SIGQUIT reaches the command; SIGKILL of acg ends its call, command and cgroup", async () => {
+    const start = () => {
+      const p = spawn(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "jobs", "--quiet", "--", "sleep", "30"], { stdio: "ignore" });
+      return p;
+    };
+    const calls = () => (existsSync(join(root, "default", "jobs")) ? readdirSync(join(root, "default", "jobs")).filter((e) => e.startsWith("call-")) : []);
+    // Running: the command is in its call's cgroup (acg forwards signals from then on).
+    const running = () => calls().length === 1 && readFileSync(join(root, "default", "jobs", calls()[0]!, "cgroup.procs"), "utf8").trim() !== "";
+    const quit = start();
+    expect(await waitUntil(running, 10_000)).toBe(true);
+    quit.kill("SIGQUIT");
+    expect(await new Promise((r) => quit.on("close", r))).toBe(128 + 3);
+    const killed = start();
+    expect(await waitUntil(running, 10_000)).toBe(true);
+    const cg = join(root, "default", "jobs", calls()[0]!);
+    const sleeper = Number(readFileSync(join(cg, "cgroup.procs"), "utf8").trim());
+    killed.kill("SIGKILL");
+    expect(await waitUntil(() => !existsSync(cg), 10_000)).toBe(true);
+    // Dead (a zombie until its new parent reaps it: acg was its parent).
+    const state = existsSync(`/proc/${sleeper}`) ? readFileSync(`/proc/${sleeper}/stat`, "utf8").split(") ")[1]![0] : "gone";
+    expect(["Z", "X", "gone"]).toContain(state);
   }, 60_000);
 
   it("SIGUSR1 opens no inspector in acgd or acg: no port, and both go on", async () => {
