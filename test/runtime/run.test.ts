@@ -71,7 +71,7 @@ describe("acg run standalone (--policy, no daemon)", () => {
   });
 
   it("says what is wrong with bad input, without a stack trace", () => {
-    expect(acg(["--agent", "a1", ...standalone, "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found (or not executable)\n" });
+    expect(acg(["--agent", "a1", ...standalone, "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found\n" });
     const r = acg(["--agent", "a1", "--hint", "memory=lots", ...standalone, "--", "true"]);
     expect(r.code).toBe(125);
     expect(r.err).toBe("acg run: hint memory=lots: not a size; write e.g. memory=512MiB or memory=2GiB\n");
@@ -168,7 +168,7 @@ describe("acg run through acgd", () => {
   });
 
   it("a restarted acgd (after kill -9) takes over a running call: status and usage list it, it ends when its process exits", async () => {
-    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 2"], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 6"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
     while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
@@ -186,7 +186,7 @@ describe("acg run through acgd", () => {
     expect(await new Promise((r) => p.on("close", r))).toBe(0);
     expect(await waitUntil(() => !existsSync(join(root, "default", "d5", call!)), 5000)).toBe(true);
     expect(acgd.log()).toMatch(new RegExp(`call ${call} \\(taken over\\) ended: `));
-  }, 20_000);
+  }, 40_000);
 
   it("status says which mechanism enforces what", () => {
     const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "status", "--socket", socket], { encoding: "utf8" });

@@ -71,7 +71,7 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   it("an agent's peers must have its owner uid, and a caller ends only the calls its own uid started", async () => {
     const owner = await Peer.open(socket, NOBODY, leaf("owned"));
     const mine = await owner.request({ op: "start_call", argv: ["make"] });
-    expect(mine.ok).toBe(true);
+    expect(mine).toMatchObject({ ok: true });
     // Another uid placed in the same agent's cgroup (by root, or a delegation) cannot act for it.
     const intruder = await Peer.open(socket, OTHER, leaf("owned"));
     expect(await intruder.request({ op: "status" })).toMatchObject({ error: { code: "forbidden", message: `agent 'default/owned' belongs to uid ${NOBODY}; peer pid ${intruder.connector} runs as uid ${OTHER}: request refused` } });
