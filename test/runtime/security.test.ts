@@ -16,6 +16,7 @@ import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon, logSafe } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/loader.js";
+import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/tool-calls.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
 import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
@@ -239,6 +240,22 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
     expect(code('{"op":"status","__proto__":{}}')).toBe("bad_request");
     expect(code('{"op":"end_call","call":"c","constructor":1}')).toBe("bad_request");
     expect(logSafe("start call-1 class=build\nacgd: forged")).toBe("start call-1 class=build\\x0aacgd: forged");
+  });
+
+  it("refuses a compiled directory whose objects are not its ir.json's (another policy, ABI or manifest version)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "acg-compiled-"));
+    const ir = policyOf(TEST_POLICY);
+    writeFileSync(join(dir, "ir.json"), JSON.stringify(ir));
+    const manifest = (over: Record<string, unknown>) => writeFileSync(join(dir, "manifest.json"), JSON.stringify({ manifestVersion: 1, abiVersion: 1, policy: { sourceHash: ir.sourceHash }, ...over }));
+    manifest({});
+    expect(loadPolicyFrom(dir).ok).toBe(true);
+    manifest({ policy: { sourceHash: "0123456789abcdef" } });
+    expect(loadPolicyFrom(dir)).toEqual({ ok: false, message: expect.stringContaining(`its objects were compiled from another policy (source 0123456789ab) than its ir.json (${ir.sourceHash.slice(0, 12)})`) });
+    manifest({ abiVersion: 99 });
+    expect(loadPolicyFrom(dir)).toMatchObject({ ok: false, message: expect.stringContaining("map ABI version 99") });
+    manifest({ manifestVersion: 7 });
+    expect(loadPolicyFrom(dir)).toMatchObject({ ok: false, message: expect.stringContaining("manifest version 7") });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("refuses calls over the agent's max_calls before making any cgroup", async () => {
