@@ -90,6 +90,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #dir: string;
   /** How the running scheduler was obtained, for status: loaded now, or adopted from pins. */
   #origin: "loaded" | "adopted" = "loaded";
+  /** Set when the pins were found removed (cleared when they are back), so that it is handled once. */
+  #pinsLost = false;
   /** cgroup id of each call registered in acg_cgroups. */
   readonly #ids = new Map<string, bigint>();
   /** The exec classifier running on these objects (sharing their maps), if any. */
@@ -313,6 +315,22 @@ export class BpfSchedulerEnforcer implements Enforcer {
     });
   }
 
+  /** Pins removed from bpffs (by hand) would leave the next acgd nothing to adopt: they are put back, once, and logged. */
+  #checkPins(): void {
+    if (existsSync(join(this.#pins.dir, "scheduler_link"))) {
+      this.#pinsLost = false;
+      return;
+    }
+    if (this.#pinsLost) return;
+    this.#pinsLost = true;
+    try {
+      this.#pin(this.#objects, this.#dir, this.#calls.policy.sourceHash);
+      this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed: pinned again`);
+    } catch (e) {
+      this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed and cannot be put back (${(e as Error).message}): a restarted acgd will load the scheduler again`);
+    }
+  }
+
   #checkEjected(): void {
     if (this.#ejected) return;
     const state = readSchedState();
@@ -322,7 +340,10 @@ export class BpfSchedulerEnforcer implements Enforcer {
     } catch {
       // map unreadable: the state file decides
     }
-    if (state === "enabled" && (!exit || exit.kind === 0)) return;
+    if (state === "enabled" && (!exit || exit.kind === 0)) {
+      this.#checkPins();
+      return;
+    }
     this.#ejected = exit && exit.kind !== 0 ? `exit kind ${exit.kind}: ${exit.reason}${exit.msg ? `: ${exit.msg}` : ""}` : `sched_ext state ${state}`;
     this.#log(`the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`);
   }
