@@ -84,7 +84,8 @@ export class StateJournal<R extends { id: string }> {
   load(): JournalContents<R> {
     const problems: string[] = [];
     let snap = this.#readSnapshot(this.file, problems);
-    if (snap === null && existsSync(this.previousFile)) {
+    // A removed state file means no state; only a damaged one falls back to the generation before.
+    if (snap === null && existsSync(this.file) && existsSync(this.previousFile)) {
       const prev = this.#readSnapshot(this.previousFile, problems);
       if (prev) {
         problems.push(`state file ${this.file} is damaged: the previous generation ${this.previousFile} (generation ${prev.generation}) is used, with the journal of the damaged one; calls recorded only in the damaged file keep the limits their cgroups have`);
