@@ -52,6 +52,8 @@ export class Daemon {
   readonly #identities = new Map<Socket, PeerIdentity | UnidentifiedPeer>();
   /** The uid an agent's non-root peers must have: the first non-root uid that acted for it. */
   readonly #agentOwners = new WeakMap<AgentEntry, number>();
+  /** Set by close(): connections closed then do not end their calls. */
+  #stopping = false;
   readonly #limits: ConnectionLimits;
   readonly #counter: ConnectionCounter;
   readonly #delegations: Delegations;
@@ -88,6 +90,8 @@ export class Daemon {
     const server = this.#server;
     if (!server) return;
     this.#server = null;
+    // acgd stopping is not its clients leaving: their calls go on, for the next acgd to take over.
+    this.#stopping = true;
     for (const sock of this.#identities.keys()) sock.destroy();
     await new Promise<void>((r) => server.close(() => r()));
     try {
@@ -172,6 +176,7 @@ export class Daemon {
       this.#identities.delete(sock);
       const ids = this.#owned.get(sock) ?? new Set();
       this.#owned.delete(sock);
+      if (this.#stopping) return;
       for (const id of ids) {
         if (this.#endOnClose.delete(id)) this.#endAbandoned(id);
         else this.#endWhenEmpty(id);

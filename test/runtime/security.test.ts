@@ -31,13 +31,14 @@ const leaf = (agent: string) => join(root, "default", agent, "agent");
 const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
 
 describe("acgd against peers that are not who they seem (real cgroups, other uids)", () => {
+  const acgdArgs = ["--policy", policyFile, "--socket", socket, "--socket-mode", "0666", "--cgroup-root", root, "--state-file", join(tmp, "state.json")];
   let acgd: TestAcgd;
   let admin: DaemonClient;
   const live: { pid: number; pidfd: number }[] = [];
   beforeAll(async () => {
     writeFileSync(policyFile, TEST_POLICY);
     chmodSync(tmp, 0o711);
-    acgd = await startAcgd(["--policy", policyFile, "--socket", socket, "--socket-mode", "0666", "--cgroup-root", root, "--state-file", join(tmp, "state.json")]);
+    acgd = await startAcgd(acgdArgs);
     admin = await DaemonClient.connect(socket);
     // Agents with their own leaves, made by root (the supervisor).
     for (const agent of ["victim", "owned", "dl"]) await admin.request({ op: "end_call", call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call });
@@ -159,6 +160,24 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     // Dead (a zombie until its new parent reaps it: acg was its parent).
     const state = existsSync(`/proc/${sleeper}`) ? readFileSync(`/proc/${sleeper}/stat`, "utf8").split(") ")[1]![0] : "gone";
     expect(["Z", "X", "gone"]).toContain(state);
+  }, 60_000);
+
+  it("acgd stopping is not its clients leaving: a running call goes on, and the next acgd takes it over", async () => {
+    const p = spawn(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "stay", "--quiet", "--", "sleep", "30"], { stdio: "ignore" });
+    const dir = join(root, "default", "stay");
+    const procs = () => (existsSync(dir) ? readdirSync(dir).filter((e) => e.startsWith("call-")).map((c) => readFileSync(join(dir, c, "cgroup.procs"), "utf8").trim()) : []);
+    expect(await waitUntil(() => procs().length === 1 && procs()[0] !== "", 10_000)).toBe(true);
+    const [call] = readdirSync(dir).filter((e) => e.startsWith("call-"));
+    const sleeper = Number(procs()[0]);
+    admin.close();
+    await acgd.stop("SIGTERM");
+    expect(existsSync(join(dir, call!))).toBe(true);
+    acgd = await startAcgd(acgdArgs);
+    admin = await DaemonClient.connect(socket);
+    expect(acgd.log()).toContain(`took over ${call} of default/stay`);
+    process.kill(sleeper, "SIGKILL");
+    expect(await new Promise((r) => p.on("close", r))).toBe(128 + 9);
+    expect(await waitUntil(() => !existsSync(join(dir, call!)), 10_000)).toBe(true);
   }, 60_000);
 
   it("SIGUSR1 opens no inspector in acgd or acg: no port, and both go on", async () => {
