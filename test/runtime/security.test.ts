@@ -277,6 +277,21 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("forgets idle agents only when their profile is at max_agents", async () => {
+    const fake2 = fakeRoot();
+    const rt2 = assembleRuntime(policyOf(TEST_POLICY), fake2);
+    const agents = () => [...rt2.calls.agents.keys()].sort();
+    for (const a of ["i1", "i2", "i3"]) await rt2.calls.endCall(rt2.calls.startCall({ agent: a, argv: ["true"] }).id);
+    // Below max_agents (4): the idle ones stay, cgroups and all.
+    await rt2.calls.endCall(rt2.calls.startCall({ agent: "i4", argv: ["true"] }).id);
+    expect(agents()).toEqual(["default/i1", "default/i2", "default/i3", "default/i4"]);
+    // At max_agents: idle agents make room.
+    await rt2.calls.endCall(rt2.calls.startCall({ agent: "i5", argv: ["true"] }).id);
+    expect(agents()).toEqual(["default/i5"]);
+    rt2.close();
+    rmSync(fake2, { recursive: true, force: true });
+  });
+
   it("refuses calls over the agent's max_calls before making any cgroup", async () => {
     const rt2 = assembleRuntime(policyOf(TEST_POLICY.replace("max_agents = 4", "max_agents = 4\n    max_calls = 2")), fakeRoot());
     const a = rt2.calls.startCall({ agent: "flood", argv: ["true"] });
