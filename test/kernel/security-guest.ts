@@ -224,8 +224,8 @@ let grantedRun: Promise<{ code: number | null; err: string }> | null = null;
 
 await test("state damage: truncated, corrupt, stale and full-disk state never change a running call's limits", async () => {
   // A call granted 48MiB and using 40MiB (recomputed from its command line it would get 32MiB and be OOM-killed), and a --tool Read call.
-  grantedRun = acgRun(["--agent", "st", "--hint", "memory=48MiB", "--quiet", "--", ALLOC, "40", "60000"]);
-  const readRun = acgRun(["--agent", "st", "--tool", "Read", "--quiet", "--", "sleep", "60"]);
+  grantedRun = acgRun(["--agent", "st", "--hint", "memory=48MiB", "--quiet", "--", ALLOC, "40", "300000"]);
+  const readRun = acgRun(["--agent", "st", "--tool", "Read", "--quiet", "--", "sleep", "300"]);
   for (let i = 0; callDirs().length < 2 && i < 500; i++) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 2000));
   const dirs = callDirs();
@@ -261,8 +261,13 @@ await test("state damage: truncated, corrupt, stale and full-disk state never ch
   assert(/cannot write the state file/.test(acgd.log()), "the failed write is logged");
   assertEq(readdirSync(stateDir).filter((f) => f.endsWith(".tmp")).join(","), "", "temporary files left");
   spawnSync("rm", ["-f", join(stateDir, "filler")]);
-  const granted = await grantedRun;
-  assertEq(granted.code, 0, `the 48MiB call survived every restart (${granted.err.trim()})`);
+  // The granted call is alive and was never OOM-killed; then both calls are ended.
+  const grantedDir = dirs.find((d) => readFileSync(join(d, "memory.max"), "utf8").trim() === String(48 * MiB))!;
+  assert(grantedDir, "the call granted 48MiB is found by its memory.max");
+  assert(readFileSync(join(grantedDir, "cgroup.procs"), "utf8").trim() !== "", "the 48MiB call still runs");
+  assertEq(/oom_kill (\d+)/.exec(readFileSync(join(grantedDir, "memory.events"), "utf8"))?.[1], "0", "OOM kills of the 48MiB call");
+  for (const d of dirs) writeFileSync(join(d, "cgroup.kill"), "1");
+  await grantedRun;
   await readRun;
   return `limits kept through: ${seen.join(", ")} (${want.join(" | ")})`;
 });
