@@ -346,9 +346,10 @@ export const execScratchStruct: StructSpec = {
   fields: [
     { name: "path", type: "char", count: CAPACITY.pathLen },
     { name: "base", type: "char", count: CAPACITY.pathLen, doc: "the basename, copied to the start of its own buffer" },
-    { name: "pattern_hits", type: "u64" },
     { name: "path_len", type: "u32" },
     { name: "base_off", type: "u32", doc: "offset of the basename in path" },
+    { name: "dfa_state", type: "u32", doc: "state of the pattern DFA being walked (generated per policy)" },
+    { name: "_pad", type: "u32" },
   ],
 };
 
@@ -413,6 +414,8 @@ export const ABI_MAPS: MapSpec[] = [
     role: "output", objects: ["classifier"], doc: "exec events (struct acg_exec_event)" },
   { name: "acg_scratch", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: execScratchStruct, maxEntries: 1,
     role: "kernel-state", objects: ["classifier"], doc: "classifier working space" },
+  { name: "acg_exec_drops", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: "u64", maxEntries: 1,
+    role: "output", objects: ["classifier"], doc: "exec events the ring buffer had no room for (sum over CPUs)" },
 ];
 
 export function mapSpec(name: string): MapSpec {

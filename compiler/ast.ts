@@ -29,7 +29,7 @@ export interface PolicyDecl {
   span: Span;
 }
 
-export type Item = HostBlock | ClassBlock | TenantBlock | AgentBlock | ToolBlock | WhenBlock;
+export type Item = HostBlock | ClassBlock | TenantBlock | AgentBlock | ToolBlock | WhenBlock | LadderBlock;
 
 export interface HostBlock {
   kind: "host";
@@ -74,6 +74,14 @@ export interface WhenBlock {
   threshold: Value;
   window: Value;
   actions: PressureAction[];
+  span: Span;
+}
+
+/** `ladder SCOPE { ranks = [...]; withdraw_burst = P; freeze = P for D; kill = P; release = P }` */
+export interface LadderBlock {
+  kind: "ladder";
+  scope: PressureScope;
+  body: Setting[];
   span: Span;
 }
 

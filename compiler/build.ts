@@ -1,7 +1,7 @@
 // Builds emitted BPF C into objects with clang, through a content-addressed
-// object cache: the key covers the template version, the emitted C and ABI
-// header, the clang version and the flags, so an unchanged policy is never
-// compiled twice. clang's diagnostics come back structured, with the
+// object cache: the key is what clang reads (the emitted C, the ABI header, the
+// static headers they include) and the toolchain (clang's version, the flags),
+// so C that did not change is never compiled twice, whatever the policy's numbers. clang's diagnostics come back structured, with the
 // generated file and line.
 
 import { execFile } from "node:child_process";
@@ -93,9 +93,9 @@ export interface BuildRequest {
   /** The emitted .c file (already written, so clang's messages name it). */
   sourcePath: string;
   sourceText: string;
-  /** Text of the generated headers it includes, and the template version (for the cache key). */
+  /** Text of the generated header it includes, and the hash of the static ones (for the cache key). */
   headerText: string;
-  templateVersion: string;
+  includesHash: string;
   includeDirs: string[];
   outPath: string;
 }
@@ -109,7 +109,7 @@ export interface BuildOutcome {
 
 export function cacheKey(req: BuildRequest, clang: ClangInfo): string {
   return createHash("sha256")
-    .update(`${req.templateVersion}\0${clang.version}\0${BPF_CFLAGS.join(" ")}\0`)
+    .update(`${req.includesHash}\0${clang.version}\0${BPF_CFLAGS.join(" ")}\0`)
     .update(req.headerText).update("\0").update(req.sourceText)
     .digest("hex");
 }

@@ -12,6 +12,7 @@ import { matchersPass } from "./passes/matchers.js";
 import { memoryPass } from "./passes/memory.js";
 import { budgetPass } from "./passes/budget.js";
 import { pressurePass } from "./passes/pressure.js";
+import { ladderPass } from "./passes/ladder.js";
 import type { SettingValue } from "./passes/settings.js";
 
 export interface PolicyModel {
@@ -25,6 +26,7 @@ export interface PolicyModel {
   tools: A.ToolBlock[];
   defaultTool: A.ToolBlock | undefined;
   whens: A.WhenBlock[];
+  ladders: A.LadderBlock[];
 }
 
 export interface CheckContext {
@@ -47,7 +49,7 @@ export interface Pass {
  * In order: later passes may rely on what earlier ones established (e.g. the
  * budget pass only reads values the settings pass accepted).
  */
-export const PASSES: Pass[] = [settingsPass, namesPass, matchersPass, memoryPass, budgetPass, pressurePass];
+export const PASSES: Pass[] = [settingsPass, namesPass, matchersPass, memoryPass, budgetPass, pressurePass, ladderPass];
 
 export interface CheckedPolicy {
   source: SourceFile;

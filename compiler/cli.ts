@@ -3,10 +3,7 @@
 
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js";
-import { loadPolicy, loadPolicyText, type FrontendResult } from "./frontend.js";
-import { format } from "./fmt.js";
-import { compileCommand } from "./compile-command.js";
-import { applyCommand, statusCommand } from "../runtime/admin-commands.js";
+import type { FrontendResult } from "./frontend.js";
 
 export const EXIT_OK = 0;
 export const EXIT_POLICY_ERRORS = 1;
@@ -64,16 +61,17 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     case "--version":
       io.out(`acgc ${version()}\n`);
       return EXIT_OK;
+    // Each command loads only what it uses: `status` needs no parser, `check` no back end.
     case "check":
       return checkCommand(rest, io);
     case "fmt":
       return fmtCommand(rest, io);
     case "compile":
-      return compileCommand(rest, io);
+      return (await import("./compile-command.js")).compileCommand(rest, io);
     case "status":
-      return statusCommand(rest, io);
+      return (await import("../runtime/admin-commands.js")).statusCommand(rest, io);
     case "apply":
-      return applyCommand(rest, io);
+      return (await import("../runtime/admin-commands.js")).applyCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }
@@ -108,7 +106,7 @@ function summary(results: FrontendResult[]): string {
   return `${files} checked: ${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}`;
 }
 
-function checkCommand(args: string[], io: Io): number {
+async function checkCommand(args: string[], io: Io): Promise<number> {
   let fmt = "text";
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -127,13 +125,14 @@ function checkCommand(args: string[], io: Io): number {
     } else files.push(a);
   }
   if (files.length === 0) return usageError(io, "check needs at least one policy file");
+  const { loadPolicy } = await import("./frontend.js");
   const results = files.map((f) => loadPolicy(f));
   printDiagnostics(results, io, fmt === "json");
   if (fmt === "text") io.err(summary(results) + "\n");
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
 }
 
-function fmtCommand(args: string[], io: Io): number {
+async function fmtCommand(args: string[], io: Io): Promise<number> {
   let checkOnly = false;
   const files: string[] = [];
   for (const a of args) {
@@ -142,6 +141,7 @@ function fmtCommand(args: string[], io: Io): number {
     else files.push(a);
   }
   if (files.length === 0) return usageError(io, "fmt needs at least one policy file");
+  const [{ loadPolicy, loadPolicyText }, { format }] = await Promise.all([import("./frontend.js"), import("./fmt.js")]);
   let status = EXIT_OK;
   for (const path of files) {
     const r = loadPolicy(path);

@@ -5,9 +5,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { capacityProblems, encodePolicy } from "./abi-encode.js";
-import { buildObject, cacheDir, findClang, type BuildDiagnostic } from "./build.js";
+import { buildObject, findClang, type BuildDiagnostic } from "./build.js";
 import { emitC, includeDir } from "./emit-c.js";
-import { emitPolicyModule } from "./emit-ts.js";
+import { policyModuleText } from "./emit-ts.js";
 import type { PolicyIR } from "./ir.js";
 import { buildManifest, type Manifest } from "./manifest.js";
 
@@ -35,18 +35,14 @@ export interface CompileResult {
   manifest?: Manifest;
   /** The emitted C, header first, when emit = "c". */
   c?: string;
-  /**
-   * codegenMs: C, manifest (on the critical path); moduleMs: policy.ts,
-   * overlapped with clang; clangMs: summed over objects built in parallel.
-   */
-  timings: { codegenMs: number; moduleMs: number; clangMs: number; wallMs: number };
-  moduleCached?: boolean;
+  /** codegenMs: C, manifest and policy.ts (before clang); clangMs: summed over objects built in parallel. */
+  timings: { codegenMs: number; clangMs: number; wallMs: number };
 }
 
 export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise<CompileResult> {
   const t0 = performance.now();
   const outDir = resolve(opts.outDir);
-  const result: CompileResult = { ok: false, diagnostics: [], files: [], objects: [], timings: { codegenMs: 0, moduleMs: 0, clangMs: 0, wallMs: 0 } };
+  const result: CompileResult = { ok: false, diagnostics: [], files: [], objects: [], timings: { codegenMs: 0, clangMs: 0, wallMs: 0 } };
 
   const problems = capacityProblems(ir);
   if (problems.length) {
@@ -94,29 +90,20 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
   await write("manifest.json", `${JSON.stringify(manifest, null, 2)}\n`);
   // The lowered policy, so that acgd can run a compiled directory as it is.
   await write("ir.json", `${JSON.stringify(ir)}\n`);
+  await write("policy.ts", policyModuleText(manifest));
   result.timings.codegenMs = performance.now() - t0;
 
-  const built = clang
-    ? Promise.all(c.sources.map(async (s) => {
+  const outcomes = clang
+    ? await Promise.all(c.sources.map(async (s) => {
         const file = manifest.objects.find((o) => o.name === s.object)!.file;
         const outPath = join(outDir, file);
         const outcome = await buildObject({
           sourcePath: sourcePaths.get(s.object)!, sourceText: s.text, headerText: c.header.text,
-          templateVersion: c.templateVersion, includeDirs: [outDir, includeDir()], outPath,
+          includesHash: c.includesHash, includeDirs: [outDir, includeDir()], outPath,
         }, clang);
         return { s, outPath, outcome };
       }))
-    : Promise.resolve([]);
-  // Every clang is running by now (buildObject spawns before its first await);
-  // policy.ts is type-checked meanwhile, so the two overlap.
-  const moduleStart = performance.now();
-  const policyModule = emitPolicyModule(manifest, cacheDir()).then(async (m) => {
-    result.timings.moduleMs = performance.now() - moduleStart;
-    result.moduleCached = m.cached;
-    await write("policy.ts", m.text);
-  });
-
-  const [outcomes] = await Promise.all([built, policyModule]);
+    : [];
   for (const { s, outPath, outcome } of outcomes) {
     result.diagnostics.push(...outcome.diagnostics);
     result.timings.clangMs += outcome.clangMs;

@@ -1,14 +1,17 @@
 // Renders the BPF C sources of a policy from bpf-templates/*.bpf.c.hbs and
 // the shared ABI header from compiler/abi.ts. Templates hold the code; the
 // policy reaches them only through the few values below (names, feature
-// switches): its numbers and tables are map data (abi-encode.ts).
+// switches): its numbers and tables are map data (abi-encode.ts). Nothing a
+// data-only edit changes (the source hash, a number) may appear in the C, or
+// the object cache, keyed by the C, would miss.
 
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import Handlebars from "handlebars";
+import { createRequire } from "node:module";
 import { emitAbiHeader, type ObjectName } from "./abi.js";
+import { emitClassifierCode } from "./emit-classifier.js";
 import type { PolicyIR } from "./ir.js";
 
 export const OBJECTS: readonly ObjectName[] = ["scheduler", "memcg", "classifier"];
@@ -55,19 +58,25 @@ export interface EmittedSource {
 export interface EmittedC {
   header: { file: string; text: string };
   sources: EmittedSource[];
-  /** Hash of every template and static header: part of the object cache key. */
+  /** Hash of every template and static header (recorded in the manifest). */
   templateVersion: string;
+  /** Hash of the static headers the C includes: with the C itself, what clang reads (the object cache key). */
+  includesHash: string;
   opsName: string;
   features: CodeFeatures;
 }
 
-let compiledTemplates: { version: string; render: Map<ObjectName, HandlebarsTemplateDelegate> } | undefined;
+let compiledTemplates: { version: string; includesHash: string; render: Map<ObjectName, HandlebarsTemplateDelegate> } | undefined;
 
 function loadTemplates(): NonNullable<typeof compiledTemplates> {
   if (compiledTemplates) return compiledTemplates;
+  // Required here, not imported: the runtime imports this module for codeFeatures
+  // and must not pay for the template engine.
+  const Handlebars = createRequire(import.meta.url)("handlebars") as typeof import("handlebars");
   const dir = templatesDir();
   const hash = createHash("sha256");
   for (const f of readdirSync(join(dir, "include")).sort()) hash.update(f).update(readFileSync(join(dir, "include", f)));
+  const includesHash = hash.copy().digest("hex").slice(0, 16);
   const render = new Map<ObjectName, HandlebarsTemplateDelegate>();
   for (const obj of OBJECTS) {
     const text = readFileSync(join(dir, `${obj}.bpf.c.hbs`), "utf8");
@@ -75,7 +84,7 @@ function loadTemplates(): NonNullable<typeof compiledTemplates> {
     // C has no HTML to escape; strict: a misspelt variable fails the build instead of rendering empty.
     render.set(obj, Handlebars.compile(text, { noEscape: true, strict: true }));
   }
-  compiledTemplates = { version: hash.digest("hex").slice(0, 16), render };
+  compiledTemplates = { version: hash.digest("hex").slice(0, 16), includesHash, render };
   return compiledTemplates;
 }
 
@@ -86,14 +95,15 @@ export function emitC(ir: PolicyIR): EmittedC {
   const context = {
     // Comment text only: keep it from closing the comment.
     policyName: ir.name.replace(/\*\//g, "* /"),
-    policyHash: ir.sourceHash.slice(0, 16),
     opsName,
     ...features,
+    classifierCode: emitClassifierCode(ir).text,
   };
   return {
     header: { file: "acg_abi.h", text: emitAbiHeader() },
     sources: OBJECTS.map((object) => ({ object, file: `${object}.bpf.c`, text: t.render.get(object)!(context) })),
     templateVersion: t.version,
+    includesHash: t.includesHash,
     opsName,
     features,
   };

@@ -11,7 +11,7 @@ const MAX_WIDTH = 100;
  * Blocks with at most this many statements may sit on one line: short
  * declarations read best inline, rules with several settings one per line.
  */
-const MAX_INLINE_STATEMENTS: Record<string, number> = { host: 3, class: 3, when: 3, tool: 2, agent: 2, tenant: 0 };
+const MAX_INLINE_STATEMENTS: Record<string, number> = { host: 3, class: 3, when: 3, tool: 2, agent: 2, tenant: 0, ladder: 0 };
 
 type Stmt = A.Setting | A.AgentBlock | A.IntentStmt | A.ToolStmt | A.PressureAction;
 
@@ -128,11 +128,15 @@ function header(item: A.Item | A.AgentBlock): string {
     case "tenant":
     case "tool":
       return `${item.kind} ${item.name.name}`;
-    case "when": {
-      const scope = item.scope.kind + (item.scope.name ? ` ${item.scope.name.name}` : "");
-      return `when ${item.metric.name}(${scope}) ${item.op} ${value(item.threshold)} for ${value(item.window)}`;
-    }
+    case "when":
+      return `when ${item.metric.name}(${scopeText(item.scope)}) ${item.op} ${value(item.threshold)} for ${value(item.window)}`;
+    case "ladder":
+      return `ladder ${scopeText(item.scope)}`;
   }
+}
+
+function scopeText(scope: A.PressureScope): string {
+  return scope.kind + (scope.name ? ` ${scope.name.name}` : "");
 }
 
 function statement(s: Exclude<Stmt, A.AgentBlock>): string {

@@ -6,7 +6,10 @@
 // Byte and nanosecond counts are JavaScript numbers: exact up to 2^53, i.e.
 // 8 PiB or 104 days, far beyond anything a policy can say (the checker bounds them).
 
-export const IR_VERSION = 1;
+export const IR_VERSION = 2;
+
+/** The tenant (cgroup directory) of agents that belong to no tenant of the policy. */
+export const NO_TENANT = "default";
 
 /** Priority levels, strict between levels (with a starvation bound), 0 = highest. */
 export const PRIORITY_LEVELS = ["high", "normal", "low"] as const;
@@ -30,6 +33,8 @@ export interface PolicyIR {
   /** Agent profiles. Index 0 is the policy's top-level `agent` block (or the built-in default). */
   agentProfiles: AgentProfileIR[];
   pressureRules: PressureRuleIR[];
+  /** Pressure ladders, at most one per scope. */
+  ladders: LadderIR[];
 }
 
 export interface HostIR {
@@ -101,7 +106,7 @@ export interface OverHighIR {
   killAfterNs: number | null;
 }
 
-export type MatchSubject = "exe" | "path" | "argv" | "tool" | "hint";
+export type MatchSubject = "exe" | "path" | "argv" | "tool" | "hint" | "tenant";
 
 export type MatchIR =
   | { kind: "true" }
@@ -135,6 +140,8 @@ export interface TenantIR {
   guaranteeBytes: number;
   limitBytes: number | null;
   cpuWeight: number;
+  /** The tenant's rank; its agents rank no higher (see effectiveRank). */
+  rank: PriorityLevel;
 }
 
 export interface AgentProfileIR {
@@ -148,6 +155,8 @@ export interface AgentProfileIR {
   maxAgents: number;
   /** Most tool calls one agent of this profile may run at once (the runtime refuses more). */
   maxCalls: number;
+  /** The rank its agents get unless they ask for another (within intent.rankMax): the profile's `rank`, else its tenant's, else normal. */
+  rank: PriorityLevel;
   intent: IntentBoundsIR;
 }
 
@@ -158,6 +167,8 @@ export interface IntentBoundsIR {
   cpuWeightMax: number | null;
   /** Class ids an agent may ask for; empty = may not choose. */
   classIds: number[];
+  /** Highest rank (lowest level number) an agent may ask for; null = may not ask. */
+  rankMax: PriorityLevel | null;
   /** What happens to a request above a bound. */
   excess: "clamp" | "refuse";
 }
@@ -174,4 +185,29 @@ export interface PressureRuleIR {
   /** Bit i set = class i is protected (memory.low/below_low) while active. */
   protectClassMask: number;
   throttle: { classMask: number; delayMs: number }[];
+}
+
+/**
+ * A pressure ladder: as the memory of its domain climbs through the watermarks
+ * (percent of the domain's budget), calls of agents whose effective rank is in
+ * rankMask lose their burst headroom, then have their growth frozen, then are
+ * killed, lowest-ranked and youngest first; below releasePercent all of it is
+ * undone, highest rank first.
+ */
+export interface LadderIR {
+  id: number;
+  scope: { kind: "host" } | { kind: "tenant"; tenantId: number | null } | { kind: "agent" };
+  /** Bit r set = agents of effective rank r (0 high, 1 normal, 2 low) are acted on. */
+  rankMask: number;
+  withdrawBurstPercent: number | null;
+  freezePercent: number | null;
+  /** A freeze that lasts longer than this becomes a kill; null = no bound. */
+  freezeMaxNs: number | null;
+  killPercent: number | null;
+  releasePercent: number;
+}
+
+/** An agent's rank as its calls are ordered: no higher than its tenant's (larger level = lower rank). */
+export function effectiveRank(agentRank: PriorityLevel, tenantRank: PriorityLevel | undefined): PriorityLevel {
+  return Math.max(agentRank, tenantRank ?? 0) as PriorityLevel;
 }

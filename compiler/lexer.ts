@@ -22,6 +22,7 @@ export const Kw = {
   tool: keyword("tool"),
   match: keyword("match"),
   when: keyword("when"),
+  ladder: keyword("ladder"),
   intent: keyword("intent"),
   over_high: keyword("over_high"),
   throttle: keyword("throttle"),

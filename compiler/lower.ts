@@ -7,7 +7,8 @@ import type * as A from "./ast.js";
 import type { CheckedPolicy } from "./check.js";
 import * as IR from "./ir.js";
 import { isKernelGlob } from "./matcher-logic.js";
-import { agentBlocksOf, burstOf, numberOf, wordOf } from "./passes/values.js";
+import { agentBlocksOf, burstOf, numberOf, settingOf, wordOf } from "./passes/values.js";
+import { DEFAULT_RELEASE_GAP, LADDER_STEPS } from "./passes/ladder.js";
 import { evaluate } from "./units.js";
 
 export const DEFAULT_CPU_WEIGHT = 100;
@@ -67,6 +68,7 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
     guaranteeBytes: numberOf(v, t.body, "memory.guarantee") ?? 0,
     limitBytes: numberOf(v, t.body, "memory.limit") ?? null,
     cpuWeight: numberOf(v, t.body, "cpu.weight") ?? DEFAULT_CPU_WEIGHT,
+    rank: rankLevel(wordOf(v, t.body, "rank")),
   }));
 
   const blocks = agentBlocksOf(m);
@@ -92,10 +94,17 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
       cpuWeight: numberOf(v, body, "cpu.weight") ?? DEFAULT_CPU_WEIGHT,
       maxAgents: numberOf(v, body, "max_agents") ?? 1,
       maxCalls: numberOf(v, body, "max_calls") ?? DEFAULT_MAX_CALLS,
+      // Without a rank of its own, a tenant's agent has its tenant's.
+      rank: wordOf(v, body, "rank") !== undefined ? rankLevel(wordOf(v, body, "rank")) : tenantId !== null ? tenants[tenantId]!.rank : rankLevel(undefined),
       intent: {
         memoryMaxBytes: bound("memory"),
         cpuWeightMax: bound("cpu.weight"),
         classIds: classNames.map(classId),
+        rankMax: (() => {
+          const s = intent("rank");
+          const val = s ? c.intentValues.get(s) : undefined;
+          return Array.isArray(val) ? rankLevel(val[0]) : null;
+        })(),
         excess: (wordOf(v, body, "intent.excess") ?? "clamp") as "clamp" | "refuse",
       },
     };
@@ -109,16 +118,30 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
 
   const pressureRules: IR.PressureRuleIR[] = m.whens.map((w, id) => ({
     id,
-    scope:
-      w.scope.kind === "tenant"
-        ? { kind: "tenant", tenantId: w.scope.name ? tenants.findIndex((t) => t.name === w.scope.name!.name) : null }
-        : { kind: w.scope.kind },
+    scope: lowerScope(w.scope),
     psi: w.metric.name === "memory.pressure.full" ? "full" : "some",
     thresholdPercent: quantity(w.threshold),
     windowNs: quantity(w.window),
     protectClassMask: w.actions.filter((a): a is A.ProtectAction => a.kind === "protect").reduce((mask, a) => mask | classMask(a.classes), 0),
     throttle: w.actions.filter((a): a is A.ThrottleAction => a.kind === "throttle").map((a) => ({ classMask: classMask(a.classes), delayMs: quantity(a.delay) / 1e6 })),
   }));
+
+  const ladders: IR.LadderIR[] = m.ladders.map((l, id) => {
+    const percent = (key: string) => numberOf(v, l.body, key) ?? null;
+    const steps = LADDER_STEPS.map(percent).filter((p): p is number => p !== null);
+    const freezeBound = settingOf(l.body, "freeze")?.modifiers.find((mod) => mod.keyword === "for");
+    const ranks = (wordOf(v, l.body, "ranks") ?? "normal,low").split(",");
+    return {
+      id,
+      scope: lowerScope(l.scope),
+      rankMask: ranks.reduce((mask, r) => mask | (1 << rankLevel(r)), 0),
+      withdrawBurstPercent: percent("withdraw_burst"),
+      freezePercent: percent("freeze"),
+      freezeMaxNs: freezeBound ? quantity(freezeBound.value) : null,
+      killPercent: percent("kill"),
+      releasePercent: percent("release") ?? Math.max(1, Math.min(...steps) - DEFAULT_RELEASE_GAP),
+    };
+  });
 
   return {
     irVersion: IR.IR_VERSION,
@@ -132,7 +155,16 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
     tenants,
     agentProfiles,
     pressureRules,
+    ladders,
   };
+
+  function lowerScope(scope: A.PressureScope): IR.PressureRuleIR["scope"] {
+    return scope.kind === "tenant" ? { kind: "tenant", tenantId: scope.name ? tenants.findIndex((t) => t.name === scope.name!.name) : null } : { kind: scope.kind };
+  }
+}
+
+function rankLevel(word: string | undefined): IR.PriorityLevel {
+  return IR.PRIORITY_LEVELS.indexOf((word ?? "normal") as IR.PriorityName) as IR.PriorityLevel;
 }
 
 function classRefOf(tool: A.ToolBlock): string | undefined {

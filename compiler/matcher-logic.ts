@@ -4,9 +4,9 @@
 import type * as A from "./ast.js";
 import type { MatchSubject } from "./ir.js";
 
-export const SUBJECTS: readonly MatchSubject[] = ["exe", "path", "argv", "tool", "hint"];
+export const SUBJECTS: readonly MatchSubject[] = ["exe", "path", "argv", "tool", "hint", "tenant"];
 /** Subjects with one value per tool call; `hint` may carry several. */
-export const SINGLE_VALUED: ReadonlySet<MatchSubject> = new Set(["exe", "path", "argv", "tool"]);
+export const SINGLE_VALUED: ReadonlySet<MatchSubject> = new Set(["exe", "path", "argv", "tool", "tenant"]);
 
 export interface Atom {
   subject: MatchSubject;
@@ -60,10 +60,18 @@ export function exprDnf(e: A.Expr): Dnf | undefined {
       return out;
     }
     case "and": {
-      let acc: Dnf = [[]];
+      // Items with one conjunction are gathered into one list first: copying
+      // the growing conjunction at each item made long `and` chains quadratic.
+      const common: Atom[] = [];
+      const alternatives: Dnf[] = [];
       for (const i of e.items) {
         const d = exprDnf(i);
         if (!d) return undefined;
+        if (d.length === 1) common.push(...d[0]!);
+        else alternatives.push(d);
+      }
+      let acc: Dnf = [common];
+      for (const d of alternatives) {
         const next = product(acc, d);
         if (!next) return undefined;
         acc = next;
@@ -92,18 +100,29 @@ function product(a: Dnf, b: Dnf): Dnf | undefined {
   return out;
 }
 
-/** True when no tool call can satisfy every atom of the conjunction. */
+/**
+ * True when no tool call can satisfy every atom of the conjunction. Linear in
+ * its atoms (a 20,000-predicate `and` is one conjunction): atoms are grouped
+ * by test and by subject instead of compared pairwise.
+ */
 export function contradictory(c: Conj): boolean {
-  for (let i = 0; i < c.length; i++) {
-    for (let j = i + 1; j < c.length; j++) {
-      const a = c[i]!;
-      const b = c[j]!;
-      if (a.subject !== b.subject) continue;
-      if (sameTest(a, b) && a.neg !== b.neg) return true;
-      if (SINGLE_VALUED.has(a.subject) && a.kind === "eq" && b.kind === "eq" && !a.neg && !b.neg && a.value !== b.value) return true;
-      if (a.kind === "eq" && !a.neg && atomHolds(b, a.value) === false) return true;
-      if (b.kind === "eq" && !b.neg && atomHolds(a, b.value) === false) return true;
+  const polarity = new Map<string, boolean>();
+  const equals = new Map<MatchSubject, string>();
+  for (const a of c) {
+    const key = `${a.subject}\u0000${a.kind}\u0000${a.flags}\u0000${a.value}`;
+    const seen = polarity.get(key);
+    if (seen !== undefined && seen !== a.neg) return true;
+    polarity.set(key, a.neg);
+    if (a.kind === "eq" && !a.neg && SINGLE_VALUED.has(a.subject)) {
+      const other = equals.get(a.subject);
+      if (other !== undefined && other !== a.value) return true;
+      equals.set(a.subject, a.value);
     }
+  }
+  // A single-valued subject known to equal one value: every other test on it must hold for that value.
+  for (const a of c) {
+    const value = equals.get(a.subject);
+    if (value !== undefined && atomHolds(a, value) === false) return true;
   }
   return false;
 }

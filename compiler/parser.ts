@@ -86,6 +86,7 @@ class PolicyParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.agentBlock) },
       { ALT: () => this.SUBRULE(this.toolBlock) },
       { ALT: () => this.SUBRULE(this.whenBlock) },
+      { ALT: () => this.SUBRULE(this.ladderBlock) },
     ]),
   );
 
@@ -242,19 +243,9 @@ class PolicyParser extends EmbeddedActionsParser {
     const kw = this.CONSUME(T.Kw.when);
     const metric = this.CONSUME(T.Identifier);
     const open = this.CONSUME(T.LParen);
-    const scope = this.OR([
-      { ALT: () => { const t = this.CONSUME(T.Kw.host); return { kind: "host" as const, span: this.span(t, t) }; } },
-      { ALT: () => { const t = this.CONSUME(T.Kw.agent); return { kind: "agent" as const, span: this.span(t, t) }; } },
-      {
-        ALT: () => {
-          const t = this.CONSUME(T.Kw.tenant);
-          const n = this.OPTION(() => this.CONSUME2(T.Identifier));
-          return this.ACTION((): A.PressureScope => (n ? { kind: "tenant", name: this.ident(n), span: this.span(t, n) } : { kind: "tenant", span: this.span(t, t) }));
-        },
-      },
-    ]);
+    const scope = this.SUBRULE(this.pressureScope);
     this.CONSUME(T.RParen);
-    const op = this.OR2([
+    const op = this.OR([
       { ALT: () => (this.CONSUME(T.Greater), ">" as const) },
       { ALT: () => (this.CONSUME(T.GreaterEq), ">=" as const) },
     ]);
@@ -271,6 +262,28 @@ class PolicyParser extends EmbeddedActionsParser {
     const close = this.CONSUME(T.RBrace);
     void open;
     return { kind: "when", metric: this.ident(metric), scope, op, threshold, window, actions, span: this.span(kw, close) };
+  });
+
+  /** Which memory domain a `when` rule or a `ladder` watches. */
+  private pressureScope = this.RULE("pressureScope", (): A.PressureScope =>
+    this.OR([
+      { ALT: () => { const t = this.CONSUME(T.Kw.host); return { kind: "host" as const, span: this.span(t, t) }; } },
+      { ALT: () => { const t = this.CONSUME(T.Kw.agent); return { kind: "agent" as const, span: this.span(t, t) }; } },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Kw.tenant);
+          const n = this.OPTION(() => this.CONSUME(T.Identifier));
+          return this.ACTION((): A.PressureScope => (n ? { kind: "tenant", name: this.ident(n), span: this.span(t, n) } : { kind: "tenant", span: this.span(t, t) }));
+        },
+      },
+    ]),
+  );
+
+  private ladderBlock = this.RULE("ladderBlock", (): A.LadderBlock => {
+    const kw = this.CONSUME(T.Kw.ladder);
+    const scope = this.SUBRULE(this.pressureScope);
+    const { body, close } = this.SUBRULE(this.settingsBody);
+    return { kind: "ladder", scope, body, span: this.span(kw, close) };
   });
 
   private pressureAction = this.RULE("pressureAction", (): A.PressureAction =>
@@ -306,7 +319,8 @@ class PolicyParser extends EmbeddedActionsParser {
   });
 
   private setting = this.RULE("setting", (): A.Setting => {
-    const key = this.CONSUME(T.Identifier);
+    // `kill` is a keyword (over_high's action) and also a ladder step's name.
+    const key = this.OR2([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.kill) }]);
     this.CONSUME(T.Equals);
     const value = this.SUBRULE(this.value);
     const modifiers: A.SettingModifier[] = [];
@@ -387,7 +401,7 @@ class PolicyParser extends EmbeddedActionsParser {
   }
 
   private predicate = this.RULE("predicate", (): A.Predicate => {
-    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }]);
+    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }, { ALT: () => this.CONSUME(T.Kw.tenant) }]);
     const op = this.OR2([
       { ALT: () => (this.CONSUME(T.EqEq), "==" as const) },
       { ALT: () => (this.CONSUME(T.NotEq), "!=" as const) },
@@ -467,6 +481,13 @@ export function parse(text: string): ParseResult {
     if (e.help) err.help = e.help;
     return err;
   });
+  // Nesting past the limit is refused before parsing: the parser's error
+  // recovery would resynchronize at every level, quadratic in the depth.
+  const deep = firstTooDeep(lexed.tokens);
+  if (deep) {
+    errors.push({ message: `expressions and lists nest deeper than ${MAX_NESTING} levels`, span: tokSpan(deep), help: "split the matcher into simpler rules" });
+    return { ast: { version: null, policy: null, comments: lexed.comments, span: { start: 0, end: text.length } }, errors };
+  }
   const parser = (sharedParser ??= new PolicyParser());
   parser.nestingError = null;
   parser.input = lexed.tokens;
@@ -489,6 +510,21 @@ export function parse(text: string): ParseResult {
   }
   errors.sort((a, b) => a.span.start - b.span.start);
   return { ast, errors: dedupe(errors) };
+}
+
+/** The first `(`, `[` or `not` that opens a level past MAX_NESTING (brackets, plus a run of `not`s before an operand). */
+function firstTooDeep(tokens: IToken[]): IToken | undefined {
+  let brackets = 0;
+  let nots = 0;
+  for (const t of tokens) {
+    const type = t.tokenType;
+    if (type === T.LParen || type === T.LBracket) brackets++;
+    else if (type === T.RParen || type === T.RBracket) brackets = Math.max(0, brackets - 1);
+    if (type === T.Kw.not) nots++;
+    else if (type !== T.LParen && type !== T.LBracket) nots = 0;
+    if (brackets + nots > MAX_NESTING) return t;
+  }
+  return undefined;
 }
 
 function lineOf(text: string, offset: number): number {

@@ -1,6 +1,5 @@
 // acg: the agent-side command line (`acg run`) and the trace tools (`acg traces`).
 
-import { tracesCommand } from "../traces/command.js";
 import { RUN_USAGE, runCommand } from "./run-command.js";
 
 const HELP = `acg — run AI agents' tool calls under AgentCgroup
@@ -22,7 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     return runCommand(rest);
   }
-  if (cmd === "traces") return tracesCommand(rest, stdio);
+  // Loaded on demand: `acg run` needs none of the trace tools.
+  if (cmd === "traces") return (await import("../traces/command.js")).tracesCommand(rest, stdio);
   if (cmd === "--help" || cmd === "-h" || cmd === "help") {
     process.stdout.write(HELP + "\n");
     return 0;

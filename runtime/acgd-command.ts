@@ -8,7 +8,7 @@ import { CallStateStore, defaultStateFile } from "./call-state.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
 import { DEFAULT_SOCKET } from "./client.js";
 import { Daemon } from "./daemon.js";
-import { loadPolicyFrom } from "./policy-source.js";
+import { loadPolicyPath } from "./policy-dir.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
             [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler] [--quiet]
@@ -72,7 +72,7 @@ export async function acgdMain(args: string[]): Promise<number> {
     err(`acgd: --socket-group ${opts["--socket-group"]}: give the numeric group id\n`);
     return 2;
   }
-  const loaded = loadPolicyFrom(opts["--policy"]);
+  const loaded = await loadPolicyPath(opts["--policy"]);
   if (!loaded.ok) {
     err(`${loaded.message}\nacgd: not started: the policy has errors\n`);
     return 1;

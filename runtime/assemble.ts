@@ -3,7 +3,9 @@
 // chosen from the probed kernel features.
 
 import type { PolicyIR } from "../compiler/ir.js";
-import { CgroupTree } from "./cgroup-tree.js";
+import { cgroup2Mount, CgroupTree } from "./cgroup-tree.js";
+import { LadderEnforcer } from "./ladder.js";
+import { hostBudget, memTotalBytes, nearestMemoryMax } from "./memory-budget.js";
 import { CgroupfsEnforcer } from "./enforce-cgroupfs.js";
 import { BpfSchedulerEnforcer } from "./enforce-bpf.js";
 import { ExecClassifier } from "./exec-classifier.js";
@@ -49,6 +51,10 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   // memcg_bpf_ops. CPU classes go to the sched_ext scheduler when there is one.
   const enforcer = new CgroupfsEnforcer(calls, { psi: psiWatcher(), ...(log && { log }) });
   calls.addEnforcer(enforcer);
+  const mount = cgroup2Mount();
+  const budget = hostBudget(policy, { memTotal: memTotalBytes(), ancestorMax: tree.real && mount ? nearestMemoryMax(cgroupRoot, mount) : null });
+  const ladder = new LadderEnforcer(calls, { hostBudget: budget, released: (call) => enforcer.reevaluate(call), ...(log && { log }) });
+  calls.addEnforcer(ladder);
   let scheduler: BpfSchedulerEnforcer | null = null;
   let schedulerNote = opts.noScheduler ? "acgd was started with --no-scheduler" : NO_COMPILED_DIR;
   if (opts.compiledDir && !opts.noScheduler && kernel?.schedExt) {
@@ -72,6 +78,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
       enforcement: {
         cpu: kernel?.schedExt ? `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}` : `${cpuWeight} (no sched_ext in this kernel)`,
         ...enforcer.describe(),
+        ...ladder.describe(),
         ...scheduler?.describe(),
         ...classifier.describe(),
         memcgBpfOps: kernel?.memcgBpfOps ? "available in this kernel, not attached by the runtime yet" : "not in this kernel: cgroup v2 files enforce memory",
@@ -82,6 +89,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
     scheduler,
     close: () => {
       enforcer.close();
+      ladder.close();
       classifier.close();
       scheduler?.close();
     },

@@ -25,6 +25,8 @@ export interface CgroupLimits {
   memoryLow?: number;
   memoryMin?: number;
   cpuWeight?: number;
+  /** memory.oom.group: the kernel's OOM killer takes the whole cgroup, not one process of it. */
+  oomGroup?: boolean;
 }
 
 export interface CgroupStats {
@@ -215,6 +217,7 @@ export class CgroupTree {
     if (limits.memoryMax !== undefined) this.setKnob(path, "memory.max", formatMax(limits.memoryMax));
     if (limits.memoryHigh !== undefined) this.setKnob(path, "memory.high", formatMax(limits.memoryHigh));
     if (limits.cpuWeight !== undefined) this.setKnob(path, "cpu.weight", String(Math.min(10000, Math.max(1, Math.round(limits.cpuWeight)))));
+    if (limits.oomGroup !== undefined) this.setKnob(path, "memory.oom.group", limits.oomGroup ? "1" : "0");
   }
 
   /** Writes one interface file. Returns false if this cgroup does not have it (controller not enabled). */

@@ -14,7 +14,7 @@ import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, t
 import { ConnectionCounter, DEFAULT_CONNECTION_LIMITS, LineFramer, TOO_LONG, type ConnectionLimits, type Framed } from "./connection-limits.js";
 import { Delegations } from "./delegation.js";
 import { identifyPeer, UnidentifiedPeer, type PeerIdentity } from "./peer-identity.js";
-import { loadPolicyFrom, loadPolicySource } from "./policy-source.js";
+import { loadPolicyPath } from "./policy-dir.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
 import { CallError, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
@@ -305,7 +305,9 @@ export class Daemon {
       case "apply_policy": {
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may change the policy");
         const unchanged = "policy not applied; the running policy is unchanged";
-        const loaded = req.dir !== undefined ? loadPolicyFrom(req.dir) : loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
+        const loaded = req.dir !== undefined
+          ? await loadPolicyPath(req.dir)
+          : (await import("./policy-source.js")).loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
         if (!loaded.ok) throw new ApiError("policy_error", `${unchanged}:\n${loaded.message}`);
         const scheduler = this.#opts.scheduler ?? null;
         let swap: SwapResult | { kind: "data" } | null = null;
@@ -397,7 +399,7 @@ export function logSafe(line: string): string {
 const tooLarge = errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`);
 
 export function callView(c: ToolCall): Record<string, unknown> {
-  return { call: c.id, agent: c.agent.key, cgroup: c.path, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
+  return { call: c.id, agent: c.agent.key, cgroup: c.path, oomScoreAdj: c.oomScoreAdj, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
 }
 
 function processUid(pid: number): number | null {

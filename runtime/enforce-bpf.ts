@@ -15,6 +15,7 @@ import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
 import { capacityProblems, encodeCgroupKey } from "../compiler/abi-encode.js";
+import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { cgroupIdOf, PolicyObjects, type ExitInfo } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
@@ -83,6 +84,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
   readonly #log: (msg: string) => void;
   #objects: PolicyObjects;
   #features: CodeFeatures;
+  /** The policy-specific C of the exec classifier these objects run: matchers are code, so a change needs new objects. */
+  #classifierCode: string;
   #ejected: string | null = null;
   #timer: NodeJS.Timeout;
   readonly #pins: SchedulerPins;
@@ -108,6 +111,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#log = log;
     this.#pins = pins;
     this.#features = codeFeatures(calls.policy);
+    this.#classifierCode = emitClassifierCode(calls.policy).text;
     this.#dir = resolve(compiledDir);
     this.#objects = this.#adoptOrStart(this.#dir);
     this.#timer = setInterval(() => this.#checkEjected(), EJECT_CHECK_MS);
@@ -223,7 +227,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
     const problems = capacityProblems(policy);
     if (problems.length) return problems.join("; ");
     const next = codeFeatures(policy);
-    return JSON.stringify(next) !== JSON.stringify(this.#features) ? `its code features differ (${JSON.stringify(next)} vs ${JSON.stringify(this.#features)})` : null;
+    if (JSON.stringify(next) !== JSON.stringify(this.#features)) return `its code features differ (${JSON.stringify(next)} vs ${JSON.stringify(this.#features)})`;
+    return emitClassifierCode(policy).text !== this.#classifierCode ? "its exe/path matchers differ (the exec classifier is generated from them)" : null;
   }
 
   /** A data-only change is written in place (callers check {@link shapeChange} first; see {@link replace}). */
@@ -294,6 +299,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#dir = resolve(compiledDir);
     this.#pin(next, this.#dir, policy.sourceHash);
     this.#features = codeFeatures(policy);
+    this.#classifierCode = emitClassifierCode(policy).text;
     this.#ejected = null;
     return { kind: "objects", gapMs };
   }

@@ -21,7 +21,7 @@ import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import { burstInit, BurstMode, burstUpdate, MemVerdict, throttleDelayMs, type BurstClock, type BurstParams, type MemVerdictCode } from "./decide.js";
 import type { PsiWatcher } from "./native-io.js";
-import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+import { agentRank, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
 const now = (): bigint => process.hrtime.bigint();
 /** Steps the over_high ramp is taken in (memory.high moves at each). */
@@ -248,10 +248,22 @@ export class CgroupfsEnforcer implements Enforcer {
     st.timer.unref();
   }
 
-  #setHigh(st: MemoryState, v: bigint): void {
+  #setHigh(st: MemoryState, decided: bigint): void {
+    // A ladder's cap (the domain is short of memory) overrides the call's own allowance.
+    const caps = st.call.memoryHighCaps;
+    const cap = caps?.size ? BigInt(Math.min(...caps.values())) : null;
+    const v = cap !== null && cap < decided ? cap : decided;
     if (st.high === v) return;
     st.high = v;
     this.#calls.tree.setKnob(st.call.path, "memory.high", String(v));
+  }
+
+  /** Decides a call's memory.high afresh (a ladder lifted its cap). */
+  reevaluate(call: ToolCall): void {
+    const st = this.#mem.get(call.id);
+    if (!st) return;
+    st.high = null;
+    this.#evaluate(st);
   }
 
   #kill(st: MemoryState, why: string): void {
@@ -305,7 +317,10 @@ export class CgroupfsEnforcer implements Enforcer {
     if (!p.active) {
       p.active = true;
       this.#log(`pressure rule ${p.rule.id} (${p.scope}) active`);
-      for (const call of this.#calls.calls.values()) if (this.#inScope(p, call)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
+    }
+    // Every event while active: calls that were spared for rank may be next (their juniors ended).
+    for (const call of this.#calls.calls.values()) {
+      if (this.#inScope(p, call) && !p.saved.has(call.id)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
     }
     if (p.clearTimer) clearTimeout(p.clearTimer);
     p.clearTimer = setTimeout(() => this.#guard(`pressure rule ${p.rule.id} (${p.scope})`, () => this.#clearPressure(p)), Math.round((2 * p.rule.windowNs) / 1e6));
@@ -347,7 +362,11 @@ export class CgroupfsEnforcer implements Enforcer {
       set("memory.low", String(Math.max(Number(usage), call.limits.lowBytes)));
       call.events.push(`pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`);
     }
-    const throttle = p.rule.throttle.find((t) => t.classMask & bit);
+    let throttle = p.rule.throttle.find((t) => t.classMask & bit);
+    if (throttle && agentRank(call.agent, this.#calls.policy) < this.#lowestThrottledRank(p)) {
+      // A class rule reaches a higher-ranked agent's calls only after every lower-ranked agent's.
+      throttle = undefined;
+    }
     const currentHigh = tree.readKnob(call.path, "memory.high")?.trim();
     if (throttle && currentHigh !== undefined) {
       const high = pressureThrottleHigh(Number(usage), call.limits.baselineBytes, currentHigh === "max" ? Number.POSITIVE_INFINITY : Number(currentHigh));
@@ -355,6 +374,17 @@ export class CgroupfsEnforcer implements Enforcer {
       call.events.push(`pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`);
     }
     if (saved.size) p.saved.set(call.id, saved);
+  }
+
+  /** The lowest agent rank (largest level) among the calls in scope that this rule's throttle covers. */
+  #lowestThrottledRank(p: PressureScope): number {
+    const policy = this.#calls.policy;
+    let lowest = 0;
+    for (const call of this.#calls.calls.values()) {
+      if (!this.#inScope(p, call) || !p.rule.throttle.some((t) => t.classMask & (1 << call.cls.id))) continue;
+      lowest = Math.max(lowest, agentRank(call.agent, policy));
+    }
+    return lowest;
   }
 
   #clearPressure(p: PressureScope): void {

@@ -20,6 +20,7 @@
 
 import { basename, join } from "node:path";
 import { execEventStruct, layoutOf } from "../compiler/abi.js";
+import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import { ACG_NONE } from "./decide.js";
 import { AGENT_LEAF, commandLineOf } from "./cgroup-tree.js";
@@ -132,7 +133,7 @@ export class ExecPlacement {
     const argv = commandLineOf(ev.tgid);
     if (!argv || argv.length === 0 || isAcgClient(argv)) return null;
     const policy: PolicyIR = this.#calls.policy;
-    const rule = matchRule(policy, { hints: [], argv, path: ev.filename });
+    const rule = matchRule(policy, { hints: [], argv, path: ev.filename, tenant: agent.tenant });
     if (rule.id === policy.defaultRuleId) return null;
     // The event is about the past: the process may have moved or exited since.
     if (this.#calls.tree.cgroupOfPid(ev.tgid) !== `${agent.tenant}/${agent.agent}/${AGENT_LEAF}`) return null;
@@ -159,9 +160,12 @@ export class ExecClassifier implements Enforcer {
   #ownObjects = false;
   /** Why it is not attached, for status. */
   #absent: string;
+  /** The generated C of the matchers its program was compiled from (the policy it started with). */
+  readonly #kernelCode: string;
 
   constructor(calls: ToolCalls, absent: string, log: (msg: string) => void) {
     this.#placement = new ExecPlacement(calls, log);
+    this.#kernelCode = emitClassifierCode(calls.policy).text;
     this.#absent = absent;
     this.#log = log;
   }
@@ -204,10 +208,19 @@ export class ExecClassifier implements Enforcer {
     this.#placement.handle(ev).catch((e: Error) => this.#log(`exec classifier: pid ${ev.tgid} (${ev.filename}) not moved: ${e.message}`));
   }
 
+  /** Events lost to a full ring buffer, as the kernel counted them; null when unreadable. */
+  #drops(): string {
+    try {
+      return `${this.#attachment!.po.execEventDrops()} exec events dropped (ring buffer full)`;
+    } catch (e) {
+      return `dropped exec events unknown: ${(e as Error).message}`;
+    }
+  }
+
   describe(): Record<string, string> {
     return {
       classifier: this.#attachment
-        ? `exec classifier attached (tp_btf/sched_process_exec${this.#ownObjects ? ", own maps" : ", maps shared with the scheduler"}): execs in an agent's own cgroup that match a non-default rule get a tool call of their own (${this.#placement.moved} so far)`
+        ? `exec classifier attached (tp_btf/sched_process_exec${this.#ownObjects ? ", own maps" : ", maps shared with the scheduler"}): execs in an agent's own cgroup that match a non-default rule get a tool call of their own (${this.#placement.moved} so far); ${this.#drops()}`
         : `exec classifier NOT attached (${this.#absent}): processes started without acg run stay in their agent's own cgroup`,
     };
   }
@@ -220,8 +233,15 @@ export class ExecClassifier implements Enforcer {
   }
 
   policyChanged(policy: PolicyIR): void {
-    // With the scheduler the data is shared and the scheduler writes it.
+    // With the scheduler the data is shared and the scheduler writes it (and
+    // replaces the objects, this classifier's with them, when matchers change).
     if (!this.#ownObjects || !this.#attachment) return;
+    // On its own objects, changed matchers would need a new classifier object:
+    // the kernel keeps deciding with the old ones (its verdict only informs the
+    // log; the runtime places every exec with the new policy).
+    if (emitClassifierCode(policy).text !== this.#kernelCode) {
+      this.#log("exec classifier keeps the previous policy's matchers in the kernel (they are code; restart acgd with the new compiled directory to change them); the runtime matches with the new policy");
+    }
     try {
       this.#attachment.po.writePolicy(policy);
     } catch (e) {

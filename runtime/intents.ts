@@ -3,13 +3,15 @@
 // profile's bounds. Above a bound the request is clamped or refused, as the
 // profile's `intent.excess` says; every decision is logged for the report.
 
-import type { AgentProfileIR, PolicyIR } from "../compiler/ir.js";
+import { PRIORITY_LEVELS, type AgentProfileIR, type PolicyIR, type PriorityLevel, type PriorityName } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 
 export interface IntentRequest {
   memoryBytes?: number;
   className?: string;
   cpuWeight?: number;
+  /** The agent's rank (0 high … 2 low). */
+  rank?: PriorityLevel;
 }
 
 /** Hints parsed from `key=value` / bare words: intents plus the words the matcher sees. */
@@ -23,6 +25,8 @@ export interface GrantedIntent {
   memoryBytes: number | null;
   classId: number | null;
   cpuWeight: number | null;
+  /** A rank granted to the agent (it applies to the agent from this call on); absent in records of older acgds. */
+  rank?: PriorityLevel | null;
   /** Human-readable decisions (clamps, ignored requests). */
   log: string[];
 }
@@ -67,11 +71,17 @@ export function parseHints(hints: readonly string[]): ParsedHints {
         out.intent.cpuWeight = w;
         break;
       }
+      case "rank": {
+        const level = PRIORITY_LEVELS.indexOf(value as PriorityName);
+        if (level < 0) throw new IntentError(`hint rank=${value}: write rank=high, rank=normal or rank=low`);
+        out.intent.rank = level as PriorityLevel;
+        break;
+      }
       case "kind":
         out.matchValues.push(value);
         break;
       default:
-        throw new IntentError(`unknown hint '${key}=': hints are memory=SIZE, class=NAME, cpu.weight=N, kind=WORD or a bare word`);
+        throw new IntentError(`unknown hint '${key}=': hints are memory=SIZE, class=NAME, cpu.weight=N, rank=high|normal|low, kind=WORD or a bare word`);
     }
   }
   return out;
@@ -112,6 +122,15 @@ export function grantIntent(policy: PolicyIR, profile: AgentProfileIR, req: Inte
       deny(`cpu.weight=${req.cpuWeight} is above this agent's bound of ${b.cpuWeightMax}`, `cpu.weight=${req.cpuWeight} clamped to the agent's bound ${b.cpuWeightMax}`);
       granted.cpuWeight = b.cpuWeightMax;
     } else granted.cpuWeight = req.cpuWeight;
+  }
+
+  if (req.rank !== undefined) {
+    const name = PRIORITY_LEVELS[req.rank];
+    if (b.rankMax === null) deny(`this agent may not ask for a rank (its profile has no \`intent rank <= ...\`)`, null);
+    else if (req.rank < b.rankMax) {
+      deny(`rank=${name} is above this agent's bound of ${PRIORITY_LEVELS[b.rankMax]}`, `rank=${name} clamped to the agent's bound ${PRIORITY_LEVELS[b.rankMax]}`);
+      granted.rank = b.rankMax;
+    } else granted.rank = req.rank;
   }
   return granted;
 }

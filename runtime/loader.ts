@@ -789,6 +789,8 @@ export interface SpawnOptions {
   stdio?: [number | null, number | null, number | null];
   /** setsid() in the child (own session and process group). */
   newSession?: boolean;
+  /** Written to the child's /proc/self/oom_score_adj before exec (-1000..1000); best effort. */
+  oomScoreAdj?: number;
 }
 
 export interface SpawnResult {

@@ -19,6 +19,8 @@ export interface CallFacts {
   argv: string[];
   /** Full path of the executable (the `path` subject); `exe` is its basename. */
   path?: string;
+  /** The tenant of the call's agent (`default` outside any tenant). */
+  tenant?: string;
 }
 
 /** Values of a subject for this call; a predicate holds if it holds for any value. */
@@ -28,6 +30,8 @@ function subjectValues(facts: CallFacts, subject: string): string[] {
       return facts.tool === undefined ? [] : [facts.tool];
     case "hint":
       return facts.hints;
+    case "tenant":
+      return facts.tenant === undefined ? [] : [facts.tenant];
     case "argv":
       return facts.argv.length ? [facts.argv.join(" ")] : [];
     case "path":

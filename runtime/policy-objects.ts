@@ -258,6 +258,14 @@ export class PolicyObjects {
     return out;
   }
 
+  /** Exec events the classifier's ring buffer had no room for (acg_exec_drops, summed over CPUs). */
+  execEventDrops(): bigint {
+    const v = this.map("acg_exec_drops").lookup(encodeU32(0));
+    let n = 0n;
+    for (let off = 0; v && off + 8 <= v.length; off += 8) n += v.readBigUInt64LE(off);
+    return n;
+  }
+
   /** The scheduler's exit record (what sched_ext passed to ops.exit), or null if unreadable. */
   exitInfo(): ExitInfo | null {
     const v = this.map("acg_exit").lookup(encodeU32(0));

@@ -1,18 +1,16 @@
 // Where the runtime gets its policy: a .acg file (front end + lowering) or a
 // compiled policy directory (its ir.json), and policy text sent over the API.
+// This module loads the front end: acgd imports it only when it needs it
+// (policy-dir.ts).
 // Failures come back as rendered diagnostics, never as exceptions.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import type { PolicyIR } from "../compiler/ir.js";
-import { IR_VERSION } from "../compiler/ir.js";
+import { existsSync, statSync } from "node:fs";
 import { renderDiagnostic } from "../compiler/diagnostics.js";
 import { loadPolicy, loadPolicyText, type FrontendResult } from "../compiler/frontend.js";
 import { lowerPolicy } from "../compiler/lower.js";
-import { ABI_VERSION } from "../compiler/abi.js";
-import { MANIFEST_VERSION } from "../compiler/manifest.js";
+import { loadCompiledDir, missingPolicy, type PolicyLoad } from "./policy-dir.js";
 
-export type PolicyLoad = { ok: true; ir: PolicyIR; origin: string } | { ok: false; message: string };
+export type { PolicyLoad } from "./policy-dir.js";
 
 function fromFrontend(r: FrontendResult): PolicyLoad {
   if (!r.ok || !r.checked) {
@@ -24,41 +22,8 @@ function fromFrontend(r: FrontendResult): PolicyLoad {
 
 /** Loads FILE.acg, or COMPILED_DIR (which holds ir.json beside manifest.json). */
 export function loadPolicyFrom(path: string): PolicyLoad {
-  if (!existsSync(path)) return { ok: false, message: `${path}: no such file or directory (expected a .acg policy or a compiled policy directory)` };
-  if (!statSync(path).isDirectory()) return fromFrontend(loadPolicy(path));
-  const irFile = join(path, "ir.json");
-  if (!existsSync(irFile)) {
-    return { ok: false, message: `${path}: a compiled policy directory must contain ir.json (the lowered policy); pass the .acg file instead, or recompile it with \`acgc compile\`` };
-  }
-  try {
-    const ir = JSON.parse(readFileSync(irFile, "utf8")) as PolicyIR;
-    if (ir.irVersion !== IR_VERSION) return { ok: false, message: `${irFile}: IR version ${String(ir.irVersion)}, this runtime reads version ${IR_VERSION}; recompile the policy` };
-    const mismatch = manifestMismatch(path, ir);
-    if (mismatch) return { ok: false, message: `${join(path, "manifest.json")}: ${mismatch}; recompile the policy with \`acgc compile FILE -o ${path}\`` };
-    return { ok: true, ir, origin: path };
-  } catch (e) {
-    return { ok: false, message: `${irFile}: not readable JSON (${(e as Error).message}); recompile the policy` };
-  }
-}
-
-/**
- * Why the directory's objects (described by manifest.json) are not those of
- * its ir.json, or null: another ABI or manifest version, or another policy's
- * source. A directory without a manifest holds no objects to mismatch.
- */
-function manifestMismatch(dir: string, ir: PolicyIR): string | null {
-  const file = join(dir, "manifest.json");
-  if (!existsSync(file)) return null;
-  let m: { manifestVersion?: unknown; abiVersion?: unknown; policy?: { sourceHash?: unknown } };
-  try {
-    m = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    return `not readable JSON (${(e as Error).message})`;
-  }
-  if (m.manifestVersion !== MANIFEST_VERSION) return `manifest version ${String(m.manifestVersion)}, this runtime reads version ${MANIFEST_VERSION}`;
-  if (m.abiVersion !== ABI_VERSION) return `its objects use map ABI version ${String(m.abiVersion)}, this runtime writes version ${ABI_VERSION}`;
-  if (m.policy?.sourceHash !== ir.sourceHash) return `its objects were compiled from another policy (source ${String(m.policy?.sourceHash).slice(0, 12)}) than its ir.json (${ir.sourceHash.slice(0, 12)})`;
-  return null;
+  if (!existsSync(path)) return missingPolicy(path);
+  return statSync(path).isDirectory() ? loadCompiledDir(path) : fromFrontend(loadPolicy(path));
 }
 
 /** Loads policy source text received over the API. */

@@ -22,14 +22,16 @@ Runs CMD as one tool call in its own cgroup and reports its usage on stderr.
   --agent ID        the agent (default: $ACG_AGENT, or the agent whose cgroup acg runs in)
   --tenant T        the agent's tenant
   --tool NAME       the agent framework's tool name (matched by \`tool\`)
-  --hint K=V        memory=SIZE, class=NAME, cpu.weight=N (requests, capped by the policy),
-                    kind=WORD or WORD (labels matched by \`hint\`); repeatable
+  --hint K=V        memory=SIZE, class=NAME, cpu.weight=N, rank=high|normal|low (requests,
+                    capped by the policy; a rank applies to the agent), kind=WORD or WORD
+                    (labels matched by \`hint\`); repeatable
   --socket PATH     acgd's socket (default ${DEFAULT_SOCKET})
   --policy FILE     without a reachable acgd, enforce this policy in process
   --cgroup-root P   with --policy: the cgroup tree's root (default <cgroup2 mount>/agentcgroup)
   --quiet           no report (except why a killed call was killed)
   --json            the report as one JSON line
-Exit status: CMD's, 128+N if a signal N ended it, 125 if acg itself failed, 126 if CMD
+Exit status: CMD's, 128+N if a signal N ended it (137 when a memory ladder or the OOM killer
+killed the call: the report says why and when to retry), 125 if acg itself failed, 126 if CMD
 is not executable (or a directory), 127 if CMD was not found.`;
 
 export const EXIT_RUN_FAILED = 125;
@@ -118,14 +120,14 @@ function notRunnable(cmd: string): string | null {
 
 /** Start and end of a call, through acgd or in process. */
 interface CallBackend {
-  start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string }>;
+  start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string; oomScoreAdj?: number }>;
   end(call: string): Promise<CallReport>;
   close(): void;
 }
 
 function daemonBackend(client: DaemonClient): CallBackend {
   return {
-    start: async (req) => (await client.request({ op: "start_call", ...req })) as { call: string; cgroup: string },
+    start: async (req) => (await client.request({ op: "start_call", ...req })) as { call: string; cgroup: string; oomScoreAdj?: number },
     end: async (call) => (await client.request({ op: "end_call", call })) as CallReport,
     close: () => client.close(),
   };
@@ -139,7 +141,7 @@ function standaloneBackend(rt: Runtime): CallBackend {
       if (!agent) throw new UsageError("which agent? pass --agent ID (or set ACG_AGENT)");
       const tenant = req.tenant ?? own?.[0];
       const call = rt.calls.startCall({ ...req, agent, ...(tenant !== undefined && { tenant }) });
-      return { call: call.id, cgroup: call.path };
+      return { call: call.id, cgroup: call.path, oomScoreAdj: call.oomScoreAdj };
     },
     end: (call) => rt.calls.endCall(call),
     close: () => rt.close(),
@@ -156,8 +158,8 @@ async function connectBackend(a: RunArgs, err: (s: string) => void): Promise<Cal
     }
   }
   // Loaded only here: the policy front end is most of acg's start-up time, and calls through acgd do not need it.
-  const [{ loadPolicyFrom }, { assembleRuntime }] = await Promise.all([import("./policy-source.js"), import("./assemble.js")]);
-  const loaded = loadPolicyFrom(a.policy);
+  const [{ loadPolicyPath }, { assembleRuntime }] = await Promise.all([import("./policy-dir.js"), import("./assemble.js")]);
+  const loaded = await loadPolicyPath(a.policy);
   if (!loaded.ok) {
     err(`${loaded.message}\nacg: the policy has errors; nothing was run\n`);
     return EXIT_RUN_FAILED;
@@ -200,7 +202,7 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
       }
       throw e;
     }
-    const status = await runInCgroup(file, a.command, started.cgroup, err);
+    const status = await runInCgroup(file, a.command, started.cgroup, started.oomScoreAdj, err);
     let report: CallReport;
     try {
       report = await backend.end(started.call);
@@ -225,7 +227,7 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
 
 /** Spawns into the cgroup and waits; returns the exit status, or acg's exit code if it could not start. */
-async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s: string) => void): Promise<ExitStatus | number> {
+async function runInCgroup(file: string, argv: string[], cgroup: string, oomScoreAdj: number | undefined, err: (s: string) => void): Promise<ExitStatus | number> {
   // Handlers first: a signal that comes while the command starts is held and forwarded once it runs, not lost on acg.
   let pidfd: number | null = null;
   const early: NodeJS.Signals[] = [];
@@ -254,11 +256,11 @@ async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s
     try {
       // Own session: terminal signals reach acg alone, which forwards each exactly once.
       try {
-        child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true });
+        child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
       } catch (e) {
         // An executable file the kernel cannot run (no #! line): a shell runs it as a script, and so does acg.
         if ((e as { code?: string; op?: string }).op !== "execve" || (e as { code?: string }).code !== "ENOEXEC") throw e;
-        child = spawnInCgroup({ file: "/bin/sh", argv: ["sh", file, ...argv.slice(1)], cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true });
+        child = spawnInCgroup({ file: "/bin/sh", argv: ["sh", file, ...argv.slice(1)], cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
       }
     } catch (e) {
       const { code, op } = e as { code?: string; op?: string };

@@ -4,17 +4,16 @@
 // enforcer; at the end its usage is read, the cgroup removed, and a report
 // (with actionable advice after an OOM kill) returned.
 
-import { readdirSync, statSync, watch } from "node:fs";
+import { readdirSync, statSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgentProfileIR, ClassIR, MemoryIR, PolicyIR, RuleIR } from "../compiler/ir.js";
+import { effectiveRank, NO_TENANT, PRIORITY_LEVELS, type AgentProfileIR, type ClassIR, type MemoryIR, type PolicyIR, type PriorityLevel, type RuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import type { CallRecord, CallStateStore } from "./call-state.js";
 import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { matchRule, type CallFacts } from "./matcher.js";
 
-/** Tenant directory of agents that belong to no tenant. */
-export const NO_TENANT = "default";
+export { NO_TENANT } from "../compiler/ir.js";
 
 export class CallError extends Error {
   constructor(readonly code: "bad_request" | "forbidden" | "not_found" | "refused", message: string) {
@@ -30,6 +29,30 @@ export interface AgentEntry {
   agent: string;
   profile: AgentProfileIR;
   path: string;
+  /** The agent's own rank: its profile's, or what it was granted (intent rank). See {@link agentRank}. */
+  rank: PriorityLevel;
+}
+
+/** The rank an agent's calls are ordered by: its own, no higher than its tenant's. */
+export function agentRank(agent: AgentEntry, policy: PolicyIR): PriorityLevel {
+  return effectiveRank(agent.rank, policy.tenants.find((t) => t.name === agent.tenant)?.rank);
+}
+
+/**
+ * The order in which memory actions reach calls, lowest first: a larger key
+ * is acted on earlier. Agent rank, then class priority, then age (younger first).
+ */
+export function victimOrder(a: ToolCall, b: ToolCall, policy: PolicyIR): number {
+  return agentRank(b.agent, policy) - agentRank(a.agent, policy) || b.cls.priority - a.cls.priority || b.startedAt - a.startedAt;
+}
+
+/**
+ * oom_score_adj of a call's processes: 100 per step below the best
+ * (high-ranked agent, high-priority class), 0..800, so that the kernel's OOM
+ * killer, when reached anyway, picks in the same order as the ladder.
+ */
+export function oomScoreAdj(rank: PriorityLevel, classPriority: PriorityLevel): number {
+  return 100 * (3 * rank + classPriority);
 }
 
 /** The rule's memory settings after intents, and the class's (or intent's) CPU weight. */
@@ -48,10 +71,16 @@ export interface ToolCall {
   startedAt: number;
   /** Enforcement decisions, in order, for status and the report. */
   events: string[];
-  /** Set when the runtime itself killed the call (over_high kill after). */
+  /** Set when the runtime itself killed the call (over_high kill after, a ladder). */
   killedBy?: string;
   /** The uid of the non-root peer that started it: only that uid (or root) may end or change it. */
   ownerUid?: number;
+  /** When the runtime kills a call, what the agent should do about it (a retry hint). */
+  killAdvice?: string;
+  /** Ceilings on memory.high set by ladders (domain → bytes): the burst logic never writes above the lowest. */
+  memoryHighCaps?: Map<string, number>;
+  /** oom_score_adj for its processes (set at clone3 time, inherited by children). */
+  oomScoreAdj: number;
 }
 
 export interface StartCallRequest {
@@ -130,6 +159,7 @@ export class ToolCalls {
       this.tree.ensureTenant(a.tenant, this.tenantLimits(a.tenant));
       this.tree.ensureAgent(a.tenant, a.agent, agentLimits(a.profile));
     }
+    this.#writeGuarantees();
     for (const e of this.#enforcers) e.policyChanged(policy);
   }
 
@@ -159,10 +189,31 @@ export class ToolCalls {
     const profile = this.profileFor(tenant);
     this.tree.ensureTenant(tenant, this.tenantLimits(tenant));
     const path = this.tree.ensureAgent(tenant, agent, agentLimits(profile));
-    const entry: AgentEntry = { id: this.#agentSeq++, key: `${tenant}/${agent}`, tenant, agent, profile, path };
+    const entry: AgentEntry = { id: this.#agentSeq++, key: `${tenant}/${agent}`, tenant, agent, profile, path, rank: profile.rank };
     this.agents.set(entry.key, entry);
+    this.#writeGuarantees();
     for (const e of this.#enforcers) e.agentAdded(entry);
     return entry;
+  }
+
+  /**
+   * memory.low protects a cgroup only as far as every ancestor's protection
+   * covers it: each tenant gets at least the sum of its agents' guarantees,
+   * and acgd's root the sum of its tenants', so that the guarantees below
+   * mean what they say. (The root's parent is the operator's: acgd logs the
+   * root's value, and docs/runtime.md says to extend it upwards.)
+   */
+  #writeGuarantees(): void {
+    const perTenant = new Map<string, number>();
+    for (const a of this.agents.values()) perTenant.set(a.tenant, (perTenant.get(a.tenant) ?? 0) + a.profile.guaranteeBytes);
+    let total = 0;
+    for (const [tenant, agents] of perTenant) {
+      const own = this.#policy.tenants.find((t) => t.name === tenant)?.guaranteeBytes ?? 0;
+      const low = Math.max(own, agents);
+      total += low;
+      this.tree.setKnob(this.tree.tenantPath(tenant), "memory.low", String(low));
+    }
+    this.tree.setKnob(this.tree.root, "memory.low", String(total));
   }
 
   /** Forgets an agent with no running calls and no live process, removing its cgroups; true if removed. */
@@ -170,6 +221,7 @@ export class ToolCalls {
     if ([...this.calls.values()].some((c) => c.agent === agent) || this.tree.populated(agent.path)) return false;
     this.tree.removeAgent(agent.path);
     this.agents.delete(agent.key);
+    this.#writeGuarantees();
     return true;
   }
 
@@ -193,7 +245,7 @@ export class ToolCalls {
     } catch (e) {
       throw new CallError("bad_request", (e as Error).message);
     }
-    const facts: CallFacts = { hints: hints.matchValues, argv: req.argv };
+    const facts: CallFacts = { hints: hints.matchValues, argv: req.argv, tenant: t };
     if (req.tool !== undefined) facts.tool = req.tool;
     if (req.path !== undefined) facts.path = req.path;
     const policy = this.#policy;
@@ -210,11 +262,15 @@ export class ToolCalls {
       throw new CallError("refused", `agent '${t}/${req.agent}' already runs ${count} tool call(s), the most the policy allows at once (max_calls = ${profile.maxCalls}): end some first`);
     }
     const agent = this.ensureAgent(req.tenant, req.agent);
+    if (intent.rank !== undefined && intent.rank !== null && intent.rank !== agent.rank) {
+      intent.log.push(`rank=${PRIORITY_LEVELS[intent.rank]} granted to agent '${agent.key}' (was ${PRIORITY_LEVELS[agent.rank]})`);
+      agent.rank = intent.rank;
+    }
     const cls = policy.classes[intent.classId ?? rule.classId] ?? policy.classes[0]!;
     const limits = callLimits(rule, cls, intent);
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
-    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], ...(req.uid !== undefined && { ownerUid: req.uid }) };
+    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority), ...(req.uid !== undefined && { ownerUid: req.uid }) };
     this.#register(call);
     return call;
   }
@@ -331,11 +387,12 @@ export class ToolCalls {
     if (rec && rule && cls && rec.tenant === agent.tenant && rec.agent === agent.agent) {
       return {
         id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`],
+        oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority),
         ...(rec.ownerUid !== undefined && { ownerUid: rec.ownerUid }),
       };
     }
     // Nothing (usable) recorded: the rule its processes match now, without intents.
-    const facts = this.#processFacts(path);
+    const facts = { ...this.#processFacts(path), tenant: agent.tenant };
     const inferred = matchRule(policy, facts);
     const inferredCls = policy.classes[inferred.classId] ?? policy.classes[0]!;
     const intent: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, log: [] };
@@ -351,6 +408,7 @@ export class ToolCalls {
     }
     return {
       id, agent, path, rule: inferred, cls: inferredCls, limits, intent, startedAt,
+      oomScoreAdj: oomScoreAdj(agentRank(agent, policy), inferredCls.priority),
       events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line; limits read back from its cgroup`],
     };
   }
@@ -376,6 +434,7 @@ export class ToolCalls {
       throw new CallError("forbidden", `process ${pid} is not in agent '${call.agent.key}': an agent may only move its own processes`);
     }
     this.tree.movePid(call.path, pid);
+    setOomScoreAdj(pid, call.oomScoreAdj);
   }
 
   /** Whether a pid lives in the agent's subtree. */
@@ -443,7 +502,20 @@ export function callLimits(rule: RuleIR, cls: ClassIR, intent: GrantedIntent): C
 }
 
 export function cgroupLimits(l: CallLimits): CgroupLimits {
-  return { memoryHigh: l.baselineBytes, memoryMax: l.limitBytes, memoryLow: l.lowBytes, memoryMin: l.minBytes, cpuWeight: l.cpuWeight };
+  return { memoryHigh: l.baselineBytes, memoryMax: l.limitBytes, memoryLow: l.lowBytes, memoryMin: l.minBytes, cpuWeight: l.cpuWeight, oomGroup: true };
+}
+
+/**
+ * Steers the kernel's OOM killer for a process moved into a call (a process
+ * acg run starts gets its value at clone3 time instead). Best effort: the
+ * process may have exited, and lowering a value needs CAP_SYS_RESOURCE.
+ */
+function setOomScoreAdj(pid: number, adj: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, String(adj));
+  } catch {
+    // gone, or not ours to lower: the call's memory.oom.group still takes it whole
+  }
 }
 
 const fmt = (b: number | null) => (b === null ? "unlimited" : formatBytes(b));
@@ -461,6 +533,7 @@ export function buildReport(call: ToolCall, stats: CgroupStats, policy: PolicyIR
   const oomKilled = (ev["oom_kill"] ?? 0) > 0 || (ev["oom_group_kill"] ?? 0) > 0;
   let advice: string | null = null;
   if (oomKilled) advice = oomAdvice(call, stats, policy);
+  else if (call.killedBy && call.killAdvice) advice = `${call.killedBy}; ${call.killAdvice}`;
   else if (call.killedBy) advice = `${call.killedBy}; ask for more with --hint memory=SIZE (up to ${fmt(call.agent.profile.intent.memoryMaxBytes)}) or keep the call under its baseline ${fmt(call.limits.baselineBytes)}`;
   return {
     id: call.id,

@@ -19,6 +19,12 @@ export const budgetPass: Pass = {
       return;
     }
     const budget = memory - reserve;
+    for (const tool of [...model.tools, ...(model.defaultTool ? [model.defaultTool] : [])]) {
+      const limit = numberOf(values, tool.body, "memory.limit");
+      if (limit !== undefined && limit > budget) {
+        diags.warning("W0602", `tool '${tool.name.name}' may use ${formatBytes(limit)}, more than the host has for agents (${formatBytes(budget)})`, settingOf(tool.body, "memory.limit")!.value.span, "a call this large would be stopped by the host's budget, not by its rule: lower the limit or raise the host memory");
+      }
+    }
     const parts: string[] = [];
     let total = 0;
     let complete = true;

@@ -5,6 +5,7 @@ import type * as A from "../ast.js";
 import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
 import { closest } from "../suggest.js";
+import { NO_TENANT } from "../ir.js";
 import { SUBJECTS, contradictory, conjImplies, exprDnf, regexOf, type Atom, type Conj, type Dnf } from "../matcher-logic.js";
 
 const REGEX_FLAGS = new Set(["i"]);
@@ -131,6 +132,7 @@ function checkPredicate(ctx: CheckContext, p: A.Predicate) {
     return;
   }
   const v = p.value;
+  if (subject === "tenant") checkTenantNames(ctx, v);
   switch (p.op) {
     case "==":
     case "!=":
@@ -151,6 +153,17 @@ function checkPredicate(ctx: CheckContext, p: A.Predicate) {
     case "~":
       if (v.kind !== "regex") return wrongValue(ctx, p, "a regex, e.g. /-m pytest/", v.kind === "string" ? `write the regex between slashes: /${v.value}/` : undefined);
       checkRegex(ctx, v);
+  }
+}
+
+/** `tenant == "x"` / `tenant in [...]` with a name the policy does not define can never be true. */
+function checkTenantNames(ctx: CheckContext, v: A.Value) {
+  const names = [NO_TENANT, ...ctx.model.tenants.map((t) => t.name.name)];
+  const strings = v.kind === "string" ? [v] : v.kind === "list" ? v.items.filter((i): i is A.Str => i.kind === "string") : [];
+  for (const s of strings) {
+    if (names.includes(s.value) || /[*?[]/.test(s.value)) continue;
+    const hint = closest(s.value, names);
+    ctx.diags.warning("W0406", `the policy has no tenant '${s.value}'`, s.span, hint ? `did you mean '${hint}'?` : `its tenants: ${names.join(", ")}`);
   }
 }
 

@@ -29,9 +29,9 @@ export const namesPass: Pass = {
       }
     }
     const tenantNames = model.tenants.map((t) => t.name.name);
-    for (const w of model.whens) {
-      for (const a of w.actions) for (const c of a.classes) resolveClass(c);
-      const tn = w.scope.name;
+    for (const w of model.whens) for (const a of w.actions) for (const c of a.classes) resolveClass(c);
+    for (const { scope } of [...model.whens, ...model.ladders]) {
+      const tn = scope.name;
       if (tn && !tenantNames.includes(tn.name)) {
         const hint = closest(tn.name, tenantNames);
         diags.error("E0306", `unknown tenant '${tn.name}'`, tn.span, hint ? `did you mean '${hint}'?` : "write `tenant` alone to watch every tenant, or define the tenant");

@@ -13,7 +13,7 @@ export type BurstValue = BurstIR;
 
 export type SettingValue = number | string | BurstValue;
 
-type BlockKind = "host" | "class" | "tenant" | "agent" | "tool";
+type BlockKind = "host" | "class" | "tenant" | "agent" | "tool" | "ladder";
 
 interface Spec {
   kind: UnitKind | "enum" | "burst";
@@ -21,6 +21,10 @@ interface Spec {
   max?: number;
   integer?: boolean;
   words?: readonly string[];
+  /** An enum given as a list of its words (`ranks = [low, normal]`); the value is them joined by ','. */
+  list?: boolean;
+  /** Takes `for DURATION` (a ladder's freeze bound), checked by the pass that owns the block. */
+  takesFor?: boolean;
 }
 
 const KiB = 1024;
@@ -28,6 +32,11 @@ const MiB = 1024 * KiB;
 const PiB = 1024 ** 5;
 const size = (min = 0): Spec => ({ kind: "size", min, max: PiB });
 const weight: Spec = { kind: "count", min: 1, max: 10000, integer: true };
+/** Agents' and tenants' ranks use the words of class priorities, in the same order. */
+export const RANK_WORDS = ["high", "normal", "low"] as const;
+const RANK: Spec = { kind: "enum", words: RANK_WORDS };
+/** A ladder's watermarks: shares of the domain's budget. */
+const WATERMARK: Spec = { kind: "percent", min: 1, max: 100 };
 
 /** What each block accepts. docs/language.md describes each key; keep the two in step. */
 export const SCHEMAS: Record<BlockKind, Record<string, Spec>> = {
@@ -37,8 +46,9 @@ export const SCHEMAS: Record<BlockKind, Record<string, Spec>> = {
     "cpu.weight": weight,
     latency: { kind: "duration", min: 100_000, max: 1e9 },
   },
-  tenant: { "memory.guarantee": size(), "memory.limit": size(MiB), "cpu.weight": weight },
+  tenant: { "memory.guarantee": size(), "memory.limit": size(MiB), "cpu.weight": weight, rank: RANK },
   agent: {
+    rank: RANK,
     "memory.guarantee": size(),
     "memory.limit": size(MiB),
     "cpu.weight": weight,
@@ -52,6 +62,13 @@ export const SCHEMAS: Record<BlockKind, Record<string, Spec>> = {
     "memory.guarantee": size(),
     "memory.min": size(),
     "memory.burst": { kind: "burst" },
+  },
+  ladder: {
+    ranks: { kind: "enum", words: RANK_WORDS, list: true },
+    withdraw_burst: WATERMARK,
+    freeze: { ...WATERMARK, takesFor: true },
+    kill: WATERMARK,
+    release: WATERMARK,
   },
 };
 
@@ -104,6 +121,13 @@ function checkIntent(ctx: CheckContext, stmt: A.IntentStmt) {
     }
     const v = numeric(ctx, stmt.value, subject === "memory" ? size(MiB) : weight, `intent ${subject}`);
     if (v !== undefined) ctx.intentValues.set(stmt, v);
+  } else if (subject === "rank") {
+    if (stmt.op !== "<=" || stmt.value.kind !== "word") {
+      d.error("E0403", "an intent bound on 'rank' names the highest rank an agent may ask for", stmt.span, "write `intent rank <= high`");
+      return;
+    }
+    const v = word(ctx, stmt.value, RANK, "intent rank");
+    if (v !== undefined) ctx.intentValues.set(stmt, [v]);
   } else if (subject === "class") {
     if (stmt.op !== "in" || stmt.value.kind !== "list") {
       d.error("E0403", "an intent bound on 'class' lists the classes an agent may ask for", stmt.span, "write `intent class in [build, background]`");
@@ -116,12 +140,12 @@ function checkIntent(ctx: CheckContext, stmt: A.IntentStmt) {
     }
     ctx.intentValues.set(stmt, names);
   } else {
-    const hint = closest(subject, ["memory", "cpu.weight", "class"]);
-    d.error("E0201", `agents cannot declare an intent about '${subject}'`, stmt.subject.span, hint ? `did you mean '${hint}'?` : "intents bound `memory`, `cpu.weight` and `class`");
+    const hint = closest(subject, ["memory", "cpu.weight", "class", "rank"]);
+    d.error("E0201", `agents cannot declare an intent about '${subject}'`, stmt.subject.span, hint ? `did you mean '${hint}'?` : "intents bound `memory`, `cpu.weight`, `class` and `rank`");
   }
 }
 
-function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setting[]) {
+export function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setting[]) {
   const schema = SCHEMAS[kind];
   const seen = new Map<string, A.Setting>();
   for (const s of settings) {
@@ -140,11 +164,23 @@ function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setting[]) {
     }
     seen.set(key, s);
     if (spec.kind !== "burst") {
-      for (const mod of s.modifiers) ctx.diags.error("E0207", `'${mod.keyword}' does not apply to '${key}'`, mod.span, "only `memory.burst` takes `for`, `refill` and `cooldown`");
+      for (const mod of s.modifiers) {
+        if (spec.takesFor && mod.keyword === "for" && mod === s.modifiers[0]) continue;
+        ctx.diags.error("E0207", `'${mod.keyword}' does not apply to '${key}'`, mod.span, "only `memory.burst` takes `for`, `refill` and `cooldown`, and a ladder's `freeze` one `for`");
+      }
     }
-    const v = spec.kind === "burst" ? burst(ctx, s) : spec.kind === "enum" ? word(ctx, s.value, spec, key) : numeric(ctx, s.value, spec, key);
+    const v = spec.kind === "burst" ? burst(ctx, s) : spec.kind === "enum" ? (spec.list ? wordList(ctx, s.value, spec, key) : word(ctx, s.value, spec, key)) : numeric(ctx, s.value, spec, key);
     if (v !== undefined) ctx.values.set(s, v);
   }
+}
+
+function wordList(ctx: CheckContext, v: A.Value, spec: Spec, key: string): string | undefined {
+  if (v.kind !== "list" || v.items.length === 0) {
+    ctx.diags.error("E0203", `'${key}' takes a non-empty list of ${(spec.words ?? []).join(", ")}; found ${describeValue(v)}`, v.span, `write \`${key} = [low, normal]\``);
+    return undefined;
+  }
+  const words = v.items.map((item) => word(ctx, item, spec, key));
+  return words.every((w) => w !== undefined) ? words.join(",") : undefined;
 }
 
 function word(ctx: CheckContext, v: A.Value, spec: Spec, key: string): string | undefined {

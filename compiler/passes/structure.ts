@@ -19,7 +19,7 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
     return undefined;
   }
 
-  const model: PolicyModel = { policy, host: undefined, classes: [], tenants: [], agent: undefined, tools: [], defaultTool: undefined, whens: [] };
+  const model: PolicyModel = { policy, host: undefined, classes: [], tenants: [], agent: undefined, tools: [], defaultTool: undefined, whens: [], ladders: [] };
   const firstOf = new Map<string, { span: A.Ident["span"] }>();
   const unique = (kind: string, name: A.Ident): boolean => {
     const key = `${kind}:${name.name}`;
@@ -57,6 +57,9 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
         break;
       case "when":
         model.whens.push(item);
+        break;
+      case "ladder":
+        model.ladders.push(item);
         break;
     }
   }

@@ -73,7 +73,8 @@ enum { kStageDup, kStageDup2, kStageChdir, kStageSetsid, kStageExecve };
 
 // Runs in the child between clone3 and execve: async-signal-safe calls only.
 [[noreturn]] void ChildExec(int pipefd, int stdio[3], const char* cwd, bool newSession,
-                            const char* file, char* const* argv, char* const* envp) {
+                            const char* oomScoreAdj, const char* file, char* const* argv,
+                            char* const* envp) {
   // Dispositions back to default (handlers would be wrong after exec anyway,
   // and ignored signals such as Node's SIGPIPE would be inherited).
   struct sigaction sa;
@@ -101,6 +102,17 @@ enum { kStageDup, kStageDup2, kStageChdir, kStageSetsid, kStageExecve };
   }
   if (cwd != nullptr && chdir(cwd) != 0) ChildFail(pipefd, kStageChdir, errno);
   if (newSession && setsid() < 0) ChildFail(pipefd, kStageSetsid, errno);
+  // The kernel's OOM killer ranks the call's processes by this; children
+  // inherit it. Best effort: lowering it needs CAP_SYS_RESOURCE, and a call
+  // that keeps its parent's value still dies whole by memory.oom.group.
+  if (oomScoreAdj != nullptr) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t ignored = write(fd, oomScoreAdj, strlen(oomScoreAdj));
+      (void)ignored;
+      close(fd);
+    }
+  }
   sigset_t empty;
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &empty, nullptr);
@@ -164,6 +176,16 @@ Napi::Value SpawnInCgroup(const Napi::CallbackInfo& info) {
     haveCg = true;
   }
   bool newSession = OptBool(env, o, "newSession", false);
+  std::string oomScoreAdj;
+  bool haveOom = false;
+  v = o.Get("oomScoreAdj");
+  if (!v.IsUndefined() && !v.IsNull()) {
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : 2000;
+    if (d < -1000 || d > 1000 || d != static_cast<double>(static_cast<int>(d)))
+      ThrowType(env, "oomScoreAdj must be an integer from -1000 to 1000");
+    oomScoreAdj = std::to_string(static_cast<int>(d));
+    haveOom = true;
+  }
   int stdio[3] = {0, 1, 2};
   bool devnull[3] = {false, false, false};
   v = o.Get("stdio");
@@ -227,7 +249,8 @@ Napi::Value SpawnInCgroup(const Napi::CallbackInfo& info) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   long pid = syscall(SYS_clone3, &ca, sizeof(ca));
   if (pid == 0) {
-    ChildExec(writeEnd, stdio, haveCwd ? cwd.c_str() : nullptr, newSession, file.c_str(),
+    ChildExec(writeEnd, stdio, haveCwd ? cwd.c_str() : nullptr, newSession,
+              haveOom ? oomScoreAdj.c_str() : nullptr, file.c_str(),
               argvP.data(), envp);
   }
   int cloneErr = errno;

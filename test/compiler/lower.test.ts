@@ -15,6 +15,28 @@ function lower(text: string): PolicyIR {
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
+describe("lowering ranks and ladders", () => {
+  it("gives a tenant's agents the tenant's rank unless their profile has one, and lowers ladders with defaults", () => {
+    const ir = lower(`version 1
+policy p {
+  host { memory = 8GiB }
+  class c { priority = normal }
+  tenant paid { rank = high; memory.limit = 4GiB }
+  tenant free { rank = low; agent { rank = high; intent rank <= normal } }
+  tool default { class c }
+  ladder host { freeze = 80% for 10s; kill = 90% }
+  ladder tenant paid { ranks = [low]; withdraw_burst = 50% }
+}
+`);
+    expect(ir.tenants.map((t) => t.rank)).toEqual([0, 2]);
+    expect(ir.agentProfiles.map((p) => [p.tenantId, p.rank, p.intent.rankMax])).toEqual([[null, 1, null], [0, 0, null], [1, 0, 1]]);
+    expect(ir.ladders).toEqual([
+      { id: 0, scope: { kind: "host" }, rankMask: 0b110, withdrawBurstPercent: null, freezePercent: 80, freezeMaxNs: 10e9, killPercent: 90, releasePercent: 70 },
+      { id: 1, scope: { kind: "tenant", tenantId: 0 }, rankMask: 0b100, withdrawBurstPercent: 50, freezePercent: null, freezeMaxNs: null, killPercent: null, releasePercent: 40 },
+    ]);
+  });
+});
+
 describe("lowering", () => {
   it("resolves the SWE agent host policy", () => {
     const r = loadPolicy("policies/swe-agents.acg");

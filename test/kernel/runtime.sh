@@ -2,16 +2,20 @@
 # The runtime's guest tests: builds acg/acgd, the guest test, the tiny
 # allocator and the compiled scheduler policies on the host, then runs them in
 # one guest boot (real cgroup v2 memory/cpu controllers, sched_ext). Exit
-# status: the guest test's.
-#   test/kernel/runtime.sh [guest-run.sh options, e.g. --timeout 600]
+# status: the guest tests' (runtime-guest, then ladder-guest).
+#   test/kernel/runtime.sh [guest-run.sh options]
+#   ACG_RUNTIME_TIMEOUT=900   guest timeout, seconds (boot included)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 node node_modules/typescript/bin/tsc --outDir dist --rootDir . --target ES2022 --module NodeNext \
   --moduleResolution NodeNext --strict --skipLibCheck --sourceMap --types node \
-  runtime/acg-cli.ts runtime/acgd-command.ts compiler/cli.ts test/kernel/runtime-guest.ts test/kernel/runtime-prepare.ts
+  runtime/acg-cli.ts runtime/acgd-command.ts compiler/cli.ts test/kernel/runtime-guest.ts test/kernel/runtime-prepare.ts \
+  test/kernel/ladder-guest.ts
 mkdir -p .cache/runtime-guest
 clang-19 -O2 -Wall -o .cache/runtime-guest/acg-alloc test/kernel/runtime-alloc.c
 node dist/test/kernel/runtime-prepare.js .cache/runtime-guest/compiled
 # One vCPU: under multi-threaded TCG, sched_ext text patching can oops (int3) when a scheduler is detached.
-exec scripts/guest-run.sh --timeout 600 --cpus 1 "$@" -- node dist/test/kernel/runtime-guest.js
+# Both suites run whatever the first's outcome; either failing fails the boot.
+exec scripts/guest-run.sh --timeout "${ACG_RUNTIME_TIMEOUT:-900}" --cpus 1 "$@" -- \
+  sh -c 'node dist/test/kernel/runtime-guest.js; a=$?; node dist/test/kernel/ladder-guest.js; b=$?; [ $a = 0 ] && [ $b = 0 ]' 

@@ -157,4 +157,43 @@ policy pressure_test {
     expect(readFileSync(join(bg.path, "memory.high"), "utf8")).toBe(String(16 * MiB));
     expect(git.events.at(-1)).toBe("pressure (agent:default/a) cleared: limits restored");
   });
+
+  it("throttles a class one agent rank at a time: a higher-ranked agent only after every lower-ranked one", async () => {
+    const RANKED = `version 1
+policy ranked {
+  host { memory = 1GiB }
+  class background { priority = low }
+  agent { max_agents = 4; intent rank <= high }
+  tool default { class background; memory.baseline = 16MiB }
+  when memory.pressure(host) > 20% for 500ms { throttle background 100ms }
+}
+`;
+    const root = fakeRoot();
+    const hostPressure = join(root, "host.pressure");
+    const setTotal = (us: number) => writeFileSync(hostPressure, `some avg10=0.00 avg60=0.00 avg300=0.00 total=${us}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`);
+    setTotal(0);
+    const calls = new ToolCalls(policyOf(RANKED), new CgroupTree(root));
+    const triggers: (() => void)[] = [];
+    const enforcer = new CgroupfsEnforcer(calls, { hostPressureFile: hostPressure, psi: { watch: (_f, _t, fire) => (triggers.push(fire), { close: () => {} }) } });
+    calls.addEnforcer(enforcer);
+    cleanups.push(() => {
+      enforcer.close();
+      rmSync(root, { recursive: true, force: true });
+    });
+    const boss = calls.startCall({ agent: "boss", argv: ["pip"], hints: ["rank=high"] });
+    const worker = calls.startCall({ agent: "worker", argv: ["pip"] });
+    for (const c of [boss, worker]) {
+      writeFileSync(join(c.path, "memory.current"), String(20 * MiB));
+      writeFileSync(join(c.path, "memory.high"), String(24 * MiB));
+    }
+    setTotal(300_000);
+    triggers[0]!();
+    expect(readFileSync(join(worker.path, "memory.high"), "utf8")).toBe(String(20 * MiB));
+    expect(readFileSync(join(boss.path, "memory.high"), "utf8")).toBe(String(24 * MiB));
+    // The low-ranked call ends: at the next event the boss's call is next.
+    await calls.endCall(worker.id);
+    setTotal(600_000);
+    triggers[0]!();
+    expect(readFileSync(join(boss.path, "memory.high"), "utf8")).toBe(String(20 * MiB));
+  });
 });

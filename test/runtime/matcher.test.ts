@@ -22,6 +22,24 @@ describe("user-space matcher evaluation", () => {
     expect(rule({ hints: ["memory=tests"], argv: ["make"] })).toBe("default");
   });
 
+  it("matches the agent's tenant, and the kernel leaves tenant predicates to user space", () => {
+    const tenants = policyOf(`version 1
+policy t {
+  host { memory = 8GiB }
+  class batch { priority = low }
+  class interactive { priority = high }
+  tenant paid { rank = high }
+  tenant free { rank = low }
+  tool free_calls { match tenant == "free" and exe == "pip"; class batch }
+  tool default { class interactive }
+}
+`);
+    expect(matchRule(tenants, { hints: [], argv: ["pip", "install"], tenant: "free" }).name).toBe("free_calls");
+    expect(matchRule(tenants, { hints: [], argv: ["pip", "install"], tenant: "paid" }).name).toBe("default");
+    expect(matchRule(tenants, { hints: [], argv: ["pip", "install"] }).name).toBe("default");
+    expect(tenants.rules[0]!.kernelDecidable).toBe(false);
+  });
+
   it("matches tool names with `in`", () => {
     expect(rule({ tool: "Read", hints: [], argv: ["cat", "x"] })).toBe("vcs");
     expect(rule({ tool: "Write", hints: [], argv: ["cat", "x"] })).toBe("default");

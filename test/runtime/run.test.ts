@@ -168,7 +168,9 @@ describe("acg run through acgd", () => {
   });
 
   it("a restarted acgd (after kill -9) takes over a running call: status and usage list it, it ends when its process exits", async () => {
-    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 6"], { stdio: ["ignore", "pipe", "pipe"] });
+    // The call runs until the test has seen the takeover (a restart's time depends on the machine's load).
+    const release = join(tmp, "d5-release");
+    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", `echo started; while [ ! -e ${release} ]; do sleep 0.05; done`], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
     while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
@@ -182,11 +184,12 @@ describe("acg run through acgd", () => {
     client.close();
     expect(status.calls).toContainEqual(expect.objectContaining({ call, rule: "vcs" }));
     expect(usage.agents.find((a) => a.agent === "default/d5")?.calls.map((c) => c.call)).toEqual([call]);
+    writeFileSync(release, "");
     // acg itself lost its acgd: the command's status is still its answer.
     expect(await new Promise((r) => p.on("close", r))).toBe(0);
     expect(await waitUntil(() => !existsSync(join(root, "default", "d5", call!)), 5000)).toBe(true);
     expect(acgd.log()).toMatch(new RegExp(`call ${call} \\(taken over\\) ended: `));
-  }, 40_000);
+  }, 60_000);
 
   it("status says which mechanism enforces what", () => {
     const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "status", "--socket", socket], { encoding: "utf8" });

@@ -7,9 +7,12 @@ import { encodeCgroupValue, encodePolicy } from "../../../compiler/abi-encode.js
 import { CAPACITY, layoutOf, policyStruct } from "../../../compiler/abi.js";
 import { clangInvocations } from "../../../compiler/build.js";
 import { compilePolicy } from "../../../compiler/compile.js";
+import { loadPolicyText } from "../../../compiler/frontend.js";
+import { lowerPolicy } from "../../../compiler/lower.js";
 import { MEMCG_MEMBERS } from "../../../compiler/manifest.js";
 import { sampleIR } from "./fixtures.js";
 
+const REPO = join(import.meta.dirname, "..", "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "acg-backend-"));
 const savedCache = process.env.ACG_CACHE_DIR;
 
@@ -94,9 +97,19 @@ describe("compilePolicy", () => {
     const text = readFileSync(join(out, "policy.ts"), "utf8");
     expect(text).toContain("export interface AcgPolicy");
     expect(text).toContain("export interface MapTypes");
-    expect(text).toMatch(/acg_cgroups: \{\s*key: bigint;\s*value: AcgCgroupInfo;/);
+    expect(text).toMatch(/acg_cgroups: \{\s*key: bigint;\s*value: AcgCgroupInfo;?\s*\}/);
     expect(text).toContain("export const manifest");
   });
+
+  it("writes a policy.ts that type-checks in strict mode (compile itself does not check it)", async () => {
+    const { default: ts } = await import("typescript");
+    const files = [join(out, "policy.ts")];
+    const program = ts.createProgram(files, {
+      strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, lib: ["lib.es2022.d.ts"], types: [],
+    });
+    const problems = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    expect(problems).toEqual([]);
+  }, 60_000);
 
   it("does not run clang again for an unchanged policy", async () => {
     const before = clangInvocations();
@@ -107,16 +120,35 @@ describe("compilePolicy", () => {
     expect(readFileSync(join(tmp, "out2", "scheduler.bpf.o"))).toEqual(readFileSync(join(out, "scheduler.bpf.o")));
   });
 
-  it("reuses the objects when only numbers change (data, not code)", async () => {
-    const ir = sampleIR();
-    ir.classes[0]!.cpuWeight = 700;
-    ir.rules[0]!.memory.baselineBytes = 1 << 30;
+  it("reuses the objects when only numbers change in the .acg text (data, not code)", async () => {
+    const text = readFileSync(join(REPO, "policies", "swe-agents.acg"), "utf8");
+    const compileText = async (src: string, dir: string) => {
+      const front = loadPolicyText("swe-agents.acg", src);
+      expect(front.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+      return compilePolicy(lowerPolicy(front.checked!), { outDir: join(tmp, dir) });
+    };
+    const base = await compileText(text, "numbers-a");
+    expect(base.ok).toBe(true);
+    // Numbers of every kind (weights, sizes, durations, percentages), a comment
+    // and the layout: the source hash changes, the C must not.
+    const edited = `// an edit above the policy\n${text}`
+      .replace("cpu.weight = 400", "cpu.weight = 700")
+      .replace("memory.baseline = 512MiB", "memory.baseline = 640MiB")
+      .replace("memory.limit = 8GiB", "memory.limit = 12GiB")
+      .replace("memory.burst = 3GiB for 60s, refill 120s", "memory.burst = 2GiB for 45s, refill 90s")
+      .replace("> 40% for 1s", "> 55% for 3s")
+      .replace("max_agents = 16", "max_agents = 24");
+    expect(edited).not.toBe(text);
     const before = clangInvocations();
-    const r = await compilePolicy(ir, { outDir: join(tmp, "out3") });
-    expect(r.ok).toBe(true);
+    const again = await compileText(edited, "numbers-b");
+    expect(again.ok).toBe(true);
     expect(clangInvocations()).toBe(before);
-    expect(encodePolicy(ir).equals(encodePolicy(sampleIR()))).toBe(false);
-  });
+    expect(again.objects.every((o) => o.cached)).toBe(true);
+    for (const f of ["scheduler.bpf.c", "memcg.bpf.c", "classifier.bpf.c"]) {
+      expect(readFileSync(join(tmp, "numbers-b", f), "utf8")).toBe(readFileSync(join(tmp, "numbers-a", f), "utf8"));
+    }
+    expect(again.manifest!.policy.sourceHash).not.toBe(base.manifest!.policy.sourceHash);
+  }, 120_000);
 });
 
 describe("compilePolicy modes and failures", () => {

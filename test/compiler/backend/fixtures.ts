@@ -47,12 +47,16 @@ export function sampleIR(overrides: Partial<PolicyIR> = {}): PolicyIR {
     ],
     tenants: [],
     agentProfiles: [{
-      id: 0, tenantId: null, guaranteeBytes: 0, limitBytes: null, cpuWeight: 100, maxAgents: 4, maxCalls: 64,
-      intent: { memoryMaxBytes: null, cpuWeightMax: null, classIds: [], excess: "clamp" },
+      id: 0, tenantId: null, guaranteeBytes: 0, limitBytes: null, cpuWeight: 100, maxAgents: 4, maxCalls: 64, rank: 1,
+      intent: { memoryMaxBytes: null, cpuWeightMax: null, classIds: [], rankMax: null, excess: "clamp" },
     }],
     pressureRules: [{
       id: 0, scope: { kind: "host" }, psi: "some", thresholdPercent: 20, windowNs: 1e9,
       protectClassMask: 0b001, throttle: [{ classMask: 0b100, delayMs: 50 }],
+    }],
+    ladders: [{
+      id: 0, scope: { kind: "host" }, rankMask: 0b110, withdrawBurstPercent: 70, freezePercent: 80,
+      freezeMaxNs: 10e9, killPercent: 92, releasePercent: 65,
     }],
     ...overrides,
   };

@@ -1,0 +1,91 @@
+// Checks pressure ladders: their settings (through the settings schema), that
+// each does something, that its watermarks climb (withdraw burst < freeze <
+// kill) with the release below them all, that its scope names a domain with a
+// budget, and that no two ladders watch the same domain.
+
+import type * as A from "../ast.js";
+import type { CheckContext, Pass } from "../check.js";
+import { checkBlock, numeric } from "./settings.js";
+import { agentBlocksOf, numberOf, settingOf } from "./values.js";
+
+/** The steps of a ladder, lowest watermark first. */
+export const LADDER_STEPS = ["withdraw_burst", "freeze", "kill"] as const;
+/** A freeze may be bounded from 1s to an hour: shorter would kill on the first hiccup. */
+export const FREEZE_MAX_MIN_NS = 1e9;
+export const FREEZE_MAX_MAX_NS = 3600e9;
+/** Without `release`, the ladder lets go this many points below its lowest step. */
+export const DEFAULT_RELEASE_GAP = 10;
+
+export const ladderPass: Pass = {
+  name: "ladder",
+  run(ctx) {
+    const seen = new Map<string, A.LadderBlock>();
+    for (const l of ctx.model.ladders) {
+      checkBlock(ctx, "ladder", l.body);
+      const key = l.scope.kind + (l.scope.name ? ` ${l.scope.name.name}` : "");
+      const prev = seen.get(key);
+      if (prev) {
+        ctx.diags.push({ severity: "error", code: "E0801", message: `two ladders watch ${key}`, span: l.scope.span, help: "merge their steps into one ladder", note: { message: "first ladder here", span: prev.scope.span } });
+      } else {
+        seen.set(key, l);
+      }
+      checkSteps(ctx, l);
+      checkScope(ctx, l);
+    }
+  },
+};
+
+function checkSteps(ctx: CheckContext, l: A.LadderBlock) {
+  const d = ctx.diags;
+  const steps = LADDER_STEPS.map((name) => ({ name, setting: settingOf(l.body, name), value: numberOf(ctx.values, l.body, name) })).filter((s) => s.setting);
+  if (steps.length === 0) {
+    d.error("E0802", "this ladder does nothing", { start: l.span.start, end: l.span.start + "ladder".length }, "add a step: `withdraw_burst = 70%`, `freeze = 80% for 10s` or `kill = 92%`");
+    return;
+  }
+  for (let i = 1; i < steps.length; i++) {
+    const lo = steps[i - 1]!;
+    const hi = steps[i]!;
+    if (lo.value !== undefined && hi.value !== undefined && hi.value <= lo.value) {
+      d.push({ severity: "error", code: "E0803", message: `'${hi.name}' (${hi.value}%) must be above '${lo.name}' (${lo.value}%)`, span: hi.setting!.value.span, help: "a ladder's steps climb: withdraw_burst < freeze < kill", note: { message: `'${lo.name}' is set here`, span: lo.setting!.value.span } });
+    }
+  }
+  const lowest = steps[0]!;
+  const release = settingOf(l.body, "release");
+  const releaseValue = numberOf(ctx.values, l.body, "release");
+  if (release && releaseValue !== undefined && lowest.value !== undefined && releaseValue >= lowest.value) {
+    d.push({ severity: "error", code: "E0803", message: `'release' (${releaseValue}%) must be below the lowest step, '${lowest.name}' (${lowest.value}%)`, span: release.value.span, help: "the ladder lets go below `release`; set it a few points under its first step", note: { message: `'${lowest.name}' is set here`, span: lowest.setting!.value.span } });
+  }
+  const freeze = settingOf(l.body, "freeze");
+  const bound = freeze?.modifiers.find((m) => m.keyword === "for");
+  if (bound) numeric(ctx, bound.value, { kind: "duration", min: FREEZE_MAX_MIN_NS, max: FREEZE_MAX_MAX_NS }, "freeze bound");
+  const ranks = settingOf(l.body, "ranks");
+  const rankWords = ranks ? String(ctx.values.get(ranks) ?? "").split(",") : [];
+  if (ranks && new Set(rankWords).size === 3) {
+    d.warning("W0802", "this ladder may act on every rank, high included", ranks.value.span, "leave `high` out so the highest-ranked agents are never frozen or killed by it");
+  }
+}
+
+/** A ladder needs a budget: the host's, a tenant's memory.limit, an agent profile's memory.limit. */
+function checkScope(ctx: CheckContext, l: A.LadderBlock) {
+  const { model, values, diags } = ctx;
+  const scope = l.scope;
+  if (scope.kind === "tenant") {
+    const tenants = scope.name ? model.tenants.filter((t) => t.name.name === scope.name!.name) : model.tenants;
+    if (scope.name && tenants.length === 0) return; // unknown tenant: the names pass reports it
+    if (!scope.name && tenants.length === 0) {
+      diags.warning("W0801", "this ladder watches tenants, but the policy has none", scope.span, "watch `host` instead, or declare tenants");
+    }
+    for (const t of tenants) {
+      if (numberOf(values, t.body, "memory.limit") === undefined) {
+        diags.warning("W0801", `tenant '${t.name.name}' has no memory.limit, so this ladder has no budget to watch there`, scope.name?.span ?? scope.span, `give tenant '${t.name.name}' a \`memory.limit\``);
+      }
+    }
+  } else if (scope.kind === "agent") {
+    for (const { agent, tenant } of agentBlocksOf(model)) {
+      if (numberOf(values, agent.body, "memory.limit") === undefined) {
+        const who = tenant ? `tenant '${tenant.name.name}''s agents have` : "agents have";
+        diags.warning("W0801", `${who} no memory.limit, so this ladder has no budget to watch for them`, scope.span, "give the agent profile a `memory.limit`");
+      }
+    }
+  }
+}

@@ -1,0 +1,403 @@
+// Pressure ladders (docs/language.md, "ladder"): acgd acts on a memory
+// domain's budget before the kernel's OOM killer must. As the domain's usage
+// climbs through the ladder's watermarks, the calls of agents whose rank the
+// ladder covers lose their burst headroom (withdraw_burst), then have their
+// growth frozen (freeze: memory.high at their usage; one of them, the
+// highest-ranked and oldest, keeps going), then are killed whole
+// (cgroup.kill), lowest-ranked and youngest first. Below the release mark
+// everything is undone, highest rank first. Never the agent's own leaf.
+//
+// Event driven: a memory.high tripwire on the domain's cgroup at the next
+// watermark makes the kernel count a `high` event in the domain's
+// memory.events, which inotify reports; acgd then acts and moves the
+// tripwire above the usage again, so the domain itself is throttled at most
+// for the moment acgd takes to react. A slow poll backs the events up (and
+// notices usage falling, which raises no event).
+
+import { watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { PRIORITY_LEVELS, type LadderIR, type PolicyIR } from "../compiler/ir.js";
+import { formatBytes } from "../compiler/units.js";
+import type { HostBudget } from "./memory-budget.js";
+import { agentRank, victimOrder, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
+
+/** A frozen call keeps at least this much room: below it, an idle call could not allocate a page without the over-high penalty. */
+export const FREEZE_FLOOR_BYTES = 8 * 1024 * 1024;
+/** The safety poll while a ladder is engaged (usage falling raises no event) and while it is idle. */
+export const ENGAGED_POLL_MS = 200;
+export const IDLE_POLL_MS = 1000;
+/** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
+const AFTER_KILL_MS = 100;
+
+const enum Step {
+  none = 0,
+  withdraw = 1,
+  freeze = 2,
+}
+
+interface Domain {
+  key: string;
+  ladder: LadderIR;
+  /** The domain's cgroup: acgd's root, a tenant's or an agent's. */
+  path: string;
+  budget: number;
+  /** What the ladder has engaged; kills are actions taken while at or above the kill mark, not a state. */
+  step: Step;
+  frozenSinceMs: number | null;
+  watcher: FSWatcher | null;
+  poll: NodeJS.Timeout | null;
+  /** The value the tripwire (the domain's memory.high) was last set to, "max" when disarmed. */
+  tripwire: string;
+  /** Calls this ladder capped: id → memory.high before the first cap. */
+  saved: Map<string, string>;
+  /** What it did to each capped call, so that the call's events say each step once. */
+  stepOf: Map<string, string>;
+  /** Calls killed and not yet gone (a kill is not repeated on them). */
+  killed: Set<string>;
+  /** The scheduler's hold slot for this domain's freeze watermark, or null. */
+  holdSlot: number | null;
+}
+
+export interface LadderOptions {
+  hostBudget: HostBudget;
+  log?: (msg: string) => void;
+  /** Called when a call's caps are all lifted, so that its burst logic can decide memory.high again. */
+  released?: (call: ToolCall) => void;
+}
+
+/**
+ * The sched_ext scheduler's memory hold (runtime/enforce-bpf.ts): armed at
+ * each ladder's freeze watermark, it keeps the tasks of the ladder's ranks
+ * off the CPU from the moment the domain's usage crosses it — before acgd
+ * has even woken up. acgd's ladder then freezes, kills and releases.
+ */
+export interface KernelHold {
+  /** Slot `index` (0..MAX_HOLD_DOMAINS-1): the domain's cgroup, its freeze watermark, the ranks held; null clears it. */
+  setHoldDomain(index: number, domain: { path: string; holdBytes: number; ranks: number[] } | null): void;
+  /** A call's effective agent rank and the hold slots of the domains it lies in. */
+  setCallHold(call: ToolCall, hold: { rank: number; holdDomains: readonly number[] }): void;
+}
+
+/** Hold slots the scheduler has (acg_hold_domains); domains beyond them are acgd's alone. */
+export const MAX_HOLD_DOMAINS = 8;
+
+export class LadderEnforcer implements Enforcer {
+  readonly #calls: ToolCalls;
+  readonly #opts: LadderOptions;
+  readonly #log: (msg: string) => void;
+  readonly #domains = new Map<string, Domain>();
+  #hold: KernelHold | null = null;
+
+  constructor(calls: ToolCalls, opts: LadderOptions) {
+    this.#calls = calls;
+    this.#opts = opts;
+    this.#log = opts.log ?? (() => {});
+    for (const w of opts.hostBudget.warnings) this.#log(`warning: ${w}`);
+    this.policyChanged(calls.policy);
+  }
+
+  describe(): Record<string, string> {
+    const ladders = this.#calls.policy.ladders;
+    if (ladders.length === 0) return { ladder: "no ladders in the policy" };
+    const memory = !this.#calls.tree.real || this.#calls.tree.controllers().includes("memory");
+    if (!memory) return { ladder: "NOT enforced: the memory controller is not available in this cgroup tree" };
+    const parts = [...this.#domains.values()].map((d) => `${d.key} ${formatBytes(d.budget)} (${stepName(d.step)})`);
+    return {
+      ladder: `acgd: memory.high tripwire + memory.events on ${this.#domains.size} domain(s): ${parts.join(", ") || "none yet"}; host budget from ${this.#opts.hostBudget.source}`,
+    };
+  }
+
+  /** Snapshot for status: each domain's usage against its budget and what is engaged. */
+  domains(): { key: string; budgetBytes: number; usageBytes: number | null; step: string; capped: number }[] {
+    return [...this.#domains.values()].map((d) => ({ key: d.key, budgetBytes: d.budget, usageBytes: this.#usage(d.path), step: stepName(d.step), capped: d.saved.size }));
+  }
+
+  /** From now on the scheduler holds each ladder's ranks at its freeze watermark (see {@link KernelHold}). */
+  attachKernelHold(hold: KernelHold): void {
+    this.#hold = hold;
+    for (const d of this.#domains.values()) this.#armHold(d);
+    for (const call of this.#calls.calls.values()) this.#holdCall(call);
+  }
+
+  callStarted(call: ToolCall): void {
+    this.#holdCall(call);
+    for (const d of this.#domains.values()) {
+      if (d.step === Step.none || !this.#inDomain(d, call) || !this.#isTarget(d, call)) continue;
+      this.#guard(d, () => this.#capFor(d, call, d.step));
+    }
+  }
+
+  callEnded(call: ToolCall): void {
+    for (const d of this.#domains.values()) {
+      d.saved.delete(call.id);
+      d.stepOf.delete(call.id);
+      d.killed.delete(call.id);
+      if (this.#inDomain(d, call)) this.#soon(d, 0);
+    }
+  }
+
+  agentAdded(agent: AgentEntry): void {
+    for (const ladder of this.#calls.policy.ladders) {
+      if (ladder.scope.kind === "agent" && agent.profile.limitBytes !== null) {
+        this.#addDomain(ladder, `agent ${agent.key}`, agent.path, agent.profile.limitBytes);
+      }
+      if (ladder.scope.kind === "tenant") {
+        const tenant = this.#calls.policy.tenants.find((t) => t.name === agent.tenant);
+        const wanted = ladder.scope.tenantId === null || this.#calls.policy.tenants[ladder.scope.tenantId]?.name === agent.tenant;
+        if (tenant && wanted && tenant.limitBytes !== null) this.#addDomain(ladder, `tenant ${tenant.name}`, this.#calls.tree.tenantPath(tenant.name), tenant.limitBytes);
+      }
+    }
+  }
+
+  policyChanged(policy: PolicyIR): void {
+    for (const d of this.#domains.values()) this.#closeDomain(d);
+    this.#domains.clear();
+    for (const ladder of policy.ladders) {
+      if (ladder.scope.kind === "host") this.#addDomain(ladder, "host", this.#calls.tree.root, this.#opts.hostBudget.bytes);
+    }
+    for (const a of this.#calls.agents.values()) this.agentAdded(a);
+  }
+
+  close(): void {
+    for (const d of this.#domains.values()) this.#closeDomain(d);
+    this.#domains.clear();
+  }
+
+  // --- domains ----------------------------------------------------------------
+
+  #addDomain(ladder: LadderIR, key: string, path: string, budget: number): void {
+    if (this.#domains.has(key)) return;
+    const d: Domain = { key, ladder, path, budget, step: Step.none, frozenSinceMs: null, watcher: null, poll: null, tripwire: "max", saved: new Map(), stepOf: new Map(), killed: new Set(), holdSlot: null };
+    this.#domains.set(key, d);
+    this.#armHold(d);
+    if (this.#calls.tree.real && this.#usage(path) === null) {
+      this.#log(`ladder (${key}): ${path} has no memory.current (no memory controller there): not enforced`);
+      return;
+    }
+    try {
+      d.watcher = watch(join(path, "memory.events"), { persistent: false }, () => this.#soon(d, 0));
+      d.watcher.on("error", () => {});
+    } catch (e) {
+      this.#log(`ladder (${key}): cannot watch ${join(path, "memory.events")}: ${(e as Error).message}; the poll alone watches it`);
+    }
+    this.#log(`ladder (${key}): budget ${formatBytes(budget)}; ${describeSteps(ladder)}`);
+    this.#evaluate(d);
+  }
+
+  /** Gives a domain with a freeze step a hold slot in the scheduler and arms it. */
+  #armHold(d: Domain): void {
+    if (!this.#hold || d.ladder.freezePercent === null || d.holdSlot !== null) return;
+    const used = new Set([...this.#domains.values()].map((x) => x.holdSlot));
+    const slot = [...Array(MAX_HOLD_DOMAINS).keys()].find((i) => !used.has(i));
+    if (slot === undefined) {
+      this.#log(`ladder (${d.key}): no scheduler hold slot left (${MAX_HOLD_DOMAINS}): acgd alone freezes this domain`);
+      return;
+    }
+    const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
+    const holdBytes = Math.floor((d.ladder.freezePercent / 100) * d.budget);
+    this.#guard(d, () => {
+      this.#hold!.setHoldDomain(slot, { path: d.path, holdBytes, ranks });
+      d.holdSlot = slot;
+      for (const call of this.#calls.calls.values()) if (this.#inDomain(d, call)) this.#holdCall(call);
+    });
+  }
+
+  #holdCall(call: ToolCall): void {
+    if (!this.#hold) return;
+    const slots = [...this.#domains.values()].filter((d) => d.holdSlot !== null && this.#inDomain(d, call)).map((d) => d.holdSlot!);
+    try {
+      this.#hold.setCallHold(call, { rank: agentRank(call.agent, this.#calls.policy), holdDomains: slots });
+    } catch (e) {
+      this.#log(`ladder: cannot tell the scheduler about ${call.id}: ${(e as Error).message}`);
+    }
+  }
+
+  #closeDomain(d: Domain): void {
+    if (this.#hold && d.holdSlot !== null) {
+      const slot = d.holdSlot;
+      d.holdSlot = null;
+      this.#guard(d, () => this.#hold!.setHoldDomain(slot, null));
+    }
+    d.watcher?.close();
+    if (d.poll) clearTimeout(d.poll);
+    d.poll = null;
+    this.#guard(d, () => {
+      this.#release(d, "acgd stopped watching this domain");
+      this.#setTripwire(d, "max");
+    });
+  }
+
+  /** (Re)evaluates a domain after `ms` (0: on the next turn of the event loop), once. */
+  #soon(d: Domain, ms: number): void {
+    if (d.poll) clearTimeout(d.poll);
+    d.poll = setTimeout(() => this.#evaluate(d), ms);
+    d.poll.unref();
+  }
+
+  #evaluate(d: Domain): void {
+    d.poll = null;
+    if (this.#domains.get(d.key) !== d) return;
+    let next = d.step === Step.none ? IDLE_POLL_MS : ENGAGED_POLL_MS;
+    this.#guard(d, () => {
+      const usage = this.#usage(d.path);
+      if (usage === null) return;
+      next = this.#act(d, usage) ?? next;
+    });
+    if (!d.poll) this.#soon(d, next);
+  }
+
+  /** One decision on the domain at `usage`; returns an earlier time to look again, if one is needed. */
+  #act(d: Domain, usage: number): number | undefined {
+    const l = d.ladder;
+    const pct = (usage / d.budget) * 100;
+    const at = (p: number | null) => p !== null && pct >= p;
+    const level = at(l.freezePercent) ? Step.freeze : at(l.withdrawBurstPercent) ? Step.withdraw : Step.none;
+    const where = `${pct.toFixed(0)}% of its ${formatBytes(d.budget)} budget`;
+    if (pct < l.releasePercent) {
+      if (d.step !== Step.none) {
+        this.#log(`ladder (${d.key}): released at ${where}`);
+        this.#release(d, `the ${d.key} domain is back at ${where}`);
+      }
+    } else if (level > d.step) {
+      this.#log(`ladder (${d.key}): ${stepName(level)} at ${where}`);
+      d.step = level;
+      if (level === Step.freeze) d.frozenSinceMs = Date.now();
+    }
+    const targets = this.#targets(d);
+    if (d.step >= Step.withdraw) for (const call of targets) this.#capFor(d, call, d.step, targets);
+    let lookAgain: number | undefined;
+    const overFreezeBound = d.step === Step.freeze && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs! >= l.freezeMaxNs / 1e6;
+    if (at(l.killPercent) || overFreezeBound) {
+      const victim = targets.find((c) => !d.killed.has(c.id));
+      if (victim) {
+        const why = at(l.killPercent) ? `the ${d.key} domain reached ${where} (kill at ${l.killPercent}%)` : `the ${d.key} domain stayed frozen for ${(l.freezeMaxNs! / 1e9).toFixed(0)}s (at ${where})`;
+        this.#kill(d, victim, why);
+        d.frozenSinceMs = d.step === Step.freeze ? Date.now() : null;
+        lookAgain = AFTER_KILL_MS;
+      }
+    }
+    this.#armTripwire(d, usage);
+    return lookAgain;
+  }
+
+  /** The calls a domain's ladder may act on, first to be acted on first. */
+  #targets(d: Domain): ToolCall[] {
+    const policy = this.#calls.policy;
+    return [...this.#calls.calls.values()].filter((c) => this.#inDomain(d, c) && this.#isTarget(d, c)).sort((a, b) => victimOrder(a, b, policy));
+  }
+
+  #inDomain(d: Domain, call: ToolCall): boolean {
+    const s = d.ladder.scope;
+    if (s.kind === "host") return true;
+    if (s.kind === "tenant") return d.key === `tenant ${call.agent.tenant}`;
+    return d.key === `agent ${call.agent.key}`;
+  }
+
+  #isTarget(d: Domain, call: ToolCall): boolean {
+    return (d.ladder.rankMask & (1 << agentRank(call.agent, this.#calls.policy))) !== 0;
+  }
+
+  /**
+   * The memory.high a step gives a call: withdraw keeps a call's baseline or
+   * its usage, whichever is larger (no new burst); freeze pins it at its
+   * usage (with a floor), except for the last in victim order — the
+   * highest-ranked, oldest target — whose burst may go on.
+   */
+  #capFor(d: Domain, call: ToolCall, step: Step, targets = this.#targets(d)): void {
+    const usage = this.#usage(call.path);
+    if (usage === null) return;
+    let cap: number | null = null;
+    let what = "";
+    if (step === Step.freeze && targets[targets.length - 1] !== call) {
+      cap = Math.max(usage, FREEZE_FLOOR_BYTES);
+      what = "frozen";
+    } else if (call.limits.baselineBytes !== null) {
+      cap = Math.max(usage, call.limits.baselineBytes);
+      what = "burst withdrawn";
+    }
+    if (cap === null) return;
+    const caps = (call.memoryHighCaps ??= new Map());
+    const prev = caps.get(d.key);
+    const tree = this.#calls.tree;
+    const current = tree.readKnob(call.path, "memory.high")?.trim();
+    if (current === undefined) return;
+    if (!d.saved.has(call.id)) d.saved.set(call.id, current);
+    // Caps only tighten while the ladder is engaged.
+    const effective = prev !== undefined && prev < cap ? prev : cap;
+    caps.set(d.key, effective);
+    if (current === "max" || Number(current) > effective) tree.setKnob(call.path, "memory.high", String(effective));
+    if (d.stepOf.get(call.id) !== what) {
+      d.stepOf.set(call.id, what);
+      call.events.push(`ladder (${d.key}): ${what} at ${formatBytes(effective)} (memory.high; usage ${formatBytes(usage)}) while the domain is short of memory`);
+    }
+  }
+
+  #kill(d: Domain, call: ToolCall, why: string): void {
+    d.killed.add(call.id);
+    const rank = PRIORITY_LEVELS[agentRank(call.agent, this.#calls.policy)];
+    call.killedBy = `killed by the runtime: ${why}; it was the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
+    call.killAdvice = `retry when the ${d.key} domain has room (acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}), or ask the operator for a higher rank`;
+    call.events.push(call.killedBy);
+    this.#log(`ladder (${d.key}): killed ${call.id} of agent ${call.agent.key} (rank ${rank}, class ${call.cls.name}): ${why}`);
+    this.#calls.tree.setKnob(call.path, "cgroup.kill", "1");
+  }
+
+  /** Lifts every cap this domain set, highest rank first, and disengages. */
+  #release(d: Domain, why: string): void {
+    const policy = this.#calls.policy;
+    const capped = [...d.saved.keys()].map((id) => this.#calls.calls.get(id)).filter((c): c is ToolCall => c !== undefined).sort((a, b) => victimOrder(b, a, policy));
+    for (const call of capped) {
+      call.memoryHighCaps?.delete(d.key);
+      const before = d.saved.get(call.id)!;
+      const still = call.memoryHighCaps?.size ? Math.min(...call.memoryHighCaps.values()) : null;
+      this.#calls.tree.setKnob(call.path, "memory.high", still === null ? before : String(before === "max" ? still : Math.min(Number(before), still)));
+      call.events.push(`ladder (${d.key}): released (${why})`);
+      if (still === null) this.#opts.released?.(call);
+    }
+    d.saved.clear();
+    d.stepOf.clear();
+    d.step = Step.none;
+    d.frozenSinceMs = null;
+  }
+
+  /** The tripwire goes to the next watermark above the usage that would change something. */
+  #armTripwire(d: Domain, usage: number): void {
+    const l = d.ladder;
+    const marks = [l.withdrawBurstPercent, l.freezePercent, l.killPercent].filter((p): p is number => p !== null).map((p) => Math.floor((p / 100) * d.budget));
+    const next = marks.find((b) => b > usage);
+    this.#setTripwire(d, next === undefined ? "max" : String(next));
+  }
+
+  #setTripwire(d: Domain, value: string): void {
+    if (d.tripwire === value) return;
+    d.tripwire = value;
+    this.#calls.tree.setKnob(d.path, "memory.high", value);
+  }
+
+  #usage(path: string): number | null {
+    const v = this.#calls.tree.readKnob(path, "memory.current")?.trim();
+    return v && /^\d+$/.test(v) ? Number(v) : null;
+  }
+
+  #guard(d: Domain, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#log(`ladder (${d.key}): ${(e as Error).message}`);
+    }
+  }
+}
+
+function stepName(s: Step): string {
+  return s === Step.freeze ? "freeze" : s === Step.withdraw ? "burst withdrawn" : "idle";
+}
+
+function describeSteps(l: LadderIR): string {
+  const ranks = PRIORITY_LEVELS.filter((_, i) => l.rankMask & (1 << i)).join(", ");
+  const steps = [
+    l.withdrawBurstPercent !== null ? `withdraw_burst ${l.withdrawBurstPercent}%` : null,
+    l.freezePercent !== null ? `freeze ${l.freezePercent}%${l.freezeMaxNs !== null ? ` for ${l.freezeMaxNs / 1e9}s` : ""}` : null,
+    l.killPercent !== null ? `kill ${l.killPercent}%` : null,
+  ].filter(Boolean);
+  return `${steps.join(", ")}, release ${l.releasePercent}%, acting on ranks ${ranks}`;
+}

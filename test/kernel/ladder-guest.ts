@@ -1,0 +1,225 @@
+// The pressure ladder and the kernel's OOM backstop on a real cgroup v2 tree
+// (the guest kernel), under a shared budget: acgd's root lives below a parent
+// whose memory.max is the budget, as on a host where agents share a slice.
+//
+//   test/kernel/runtime.sh   (host: builds, then one guest boot runs this after runtime-guest)
+//
+// Proven here: acgd finds the budget (the ancestor's memory.max); a domain at
+// its watermark withdraws and freezes the low-ranked call and not the
+// high-ranked agent's; at the kill mark the lowest-ranked, youngest call dies
+// first and the high-ranked agent's calls and the agent's own process live;
+// without a ladder, the kernel's OOM killer (steered by oom_score_adj and
+// memory.oom.group) takes the low-ranked call, not the larger high-ranked one.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assert, assertEq, results, summary, test } from "./harness.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const ACG = join(REPO, "bin/acg.js");
+const ACGD = join(REPO, "bin/acgd.js");
+const ALLOC = join(REPO, ".cache/runtime-guest/acg-alloc");
+const BUDGET_CG = "/sys/fs/cgroup/acg-ladder-budget";
+const ROOT = join(BUDGET_CG, "agentcgroup");
+const MiB = 1024 * 1024;
+const BUDGET = 96 * MiB;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const LADDER_POLICY = `version 1
+policy ladder_guest {
+  host { memory = 1GiB }
+  class interactive { priority = high }
+  class background { priority = low }
+  agent { max_agents = 8; intent rank <= high }
+  tool hog { match exe == "acg-alloc"; class background; memory.baseline = 4MiB; memory.burst = 64MiB for 60s }
+  tool default { class background }
+  ladder host {
+    ranks = [low, normal]
+    withdraw_burst = 40%
+    freeze = 55% for 60s
+    kill = 75%
+    release = 30%
+  }
+}
+`;
+/** The same agents without a ladder: only the kernel's OOM killer acts, steered by rank. */
+const BACKSTOP_POLICY = LADDER_POLICY.replace(/ladder host \{[^}]*\}/, "").replace("policy ladder_guest", "policy backstop_guest");
+
+interface Call {
+  proc: ChildProcess;
+  out: string;
+  err: string;
+  done: Promise<number | null>;
+}
+
+function acgRun(socket: string, args: string[]): Call {
+  const proc = spawn(process.execPath, [ACG, "run", "--socket", socket, "--json", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const c: Call = { proc, out: "", err: "", done: Promise.resolve(null) };
+  proc.stdout!.on("data", (d) => (c.out += d));
+  proc.stderr!.on("data", (d) => (c.err += d));
+  c.done = new Promise((r) => proc.on("close", (code) => r(code)));
+  return c;
+}
+
+function reportOf(c: Call): { killedBy: string | null; oomKilled: boolean; events: string[]; exit: { status: number } } {
+  const line = c.err.trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new Error(`no JSON report; stderr: ${c.err}`);
+  }
+}
+
+const knob = (cg: string, f: string) => readFileSync(join(cg, f), "utf8").trim();
+const usage = () => Number(knob(ROOT, "memory.current"));
+/** The call cgroups of an agent now. */
+const callsOf = (agent: string) => (existsSync(join(ROOT, "default", agent)) ? readdirSync(join(ROOT, "default", agent)).filter((e) => e.startsWith("call-")).map((e) => join(ROOT, "default", agent, e)) : []);
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(20);
+  return cond();
+}
+
+function startDaemon(policy: string, tag: string): { proc: ChildProcess; socket: string; log: () => string; ready: Promise<void> } {
+  const tmp = mkdtempSync(`/tmp/acg-${tag}-`);
+  const socket = join(tmp, "acgd.sock");
+  writeFileSync(join(tmp, "p.acg"), policy);
+  let log = "";
+  const proc = spawn(process.execPath, [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")], { stdio: ["ignore", "ignore", "pipe"] });
+  proc.stderr!.on("data", (d) => (log += d));
+  const ready = (async () => {
+    // acgd loads the policy front end at start: tens of seconds under TCG.
+    const deadline = Date.now() + 240_000;
+    while (!log.includes("listening on")) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`acgd did not start (exit ${proc.exitCode}):\n${log}`);
+      await sleep(50);
+    }
+  })();
+  return { proc, socket, log: () => log, ready };
+}
+
+async function stopDaemon(d: { proc: ChildProcess }) {
+  if (d.proc.exitCode === null && d.proc.signalCode === null) {
+    d.proc.kill("SIGTERM");
+    await new Promise((r) => d.proc.on("close", r));
+  }
+}
+
+/** Removes acgd's tree below the budget cgroup (calls are gone by then). */
+function removeTree() {
+  if (!existsSync(ROOT)) return;
+  for (const t of readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory())) {
+    for (const a of readdirSync(join(ROOT, t.name), { withFileTypes: true }).filter((e) => e.isDirectory())) {
+      for (const l of readdirSync(join(ROOT, t.name, a.name), { withFileTypes: true }).filter((e) => e.isDirectory())) rmdirSync(join(ROOT, t.name, a.name, l.name));
+      rmdirSync(join(ROOT, t.name, a.name));
+    }
+    rmdirSync(join(ROOT, t.name));
+  }
+  rmdirSync(ROOT);
+}
+
+// The shared budget: a parent cgroup with memory.max, controllers delegated below it.
+mkdirSync(BUDGET_CG, { recursive: true });
+writeFileSync(join(BUDGET_CG, "memory.max"), String(BUDGET));
+writeFileSync(join(BUDGET_CG, "memory.swap.max"), "0");
+writeFileSync(join(BUDGET_CG, "cgroup.subtree_control"), "+memory +cpu +pids");
+
+const ladderd = startDaemon(LADDER_POLICY, "ladder");
+await ladderd.ready;
+
+await test("acgd takes the host budget from the nearest limited ancestor and says so", () => {
+  const log = ladderd.log();
+  assert(log.includes(`is limited to 96MiB (memory.max of ${BUDGET_CG})`), `budget warning expected in the log:\n${log}`);
+  assert(log.includes("ladder (host): budget 96MiB"), `ladder budget expected in the log:\n${log}`);
+  assertEq(knob(ROOT, "memory.high"), String(Math.floor(0.4 * BUDGET)), "the tripwire at the first watermark");
+  return "budget 96MiB; tripwire at 40%";
+});
+
+let boss: Call | undefined;
+let older: Call | undefined;
+let younger: Call | undefined;
+let ownPid = 0;
+let ownPidfd = -1;
+
+await test("at the freeze mark the low-ranked agents' calls are held, the high-ranked agent's is not", async () => {
+  // The high-ranked agent: 30 MiB, held.
+  boss = acgRun(ladderd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "20000"]);
+  assert(await until(() => boss!.out.includes("allocated"), 20000), `boss did not allocate: ${boss.err}`);
+  // An agent's own process (not a tool call): 6 MiB in its agent leaf. The ladder never touches it.
+  older = acgRun(ladderd.socket, ["--agent", "w1", "--", ALLOC, "12", "20000"]);
+  assert(await until(() => older!.out.includes("allocated"), 20000), `w1 did not allocate: ${older.err}`);
+  const leaf = join(ROOT, "default", "w1", "agent");
+  const own = spawnInCgroup({ file: ALLOC, argv: ["acg-alloc", "6", "30000"], cgroupPath: leaf, stdio: [null, null, 2] });
+  ownPid = own.pid;
+  ownPidfd = own.pidfd;
+  // Above 40%: bursts withdrawn. A new low-ranked call now gets its baseline only, and at 55% is frozen.
+  younger = acgRun(ladderd.socket, ["--agent", "w2", "--", ALLOC, "40", "20000"]);
+  await sleep(3000);
+  const [cg] = callsOf("w2");
+  assert(cg !== undefined, "w2's call cgroup");
+  const high = Number(knob(cg, "memory.high"));
+  assert(!younger.out.includes("allocated"), `w2's 40 MiB allocation should be held; usage ${usage() / MiB} MiB`);
+  assert(high <= 8 * MiB, `w2's memory.high ${high / MiB} MiB should be at most its baseline (withdrawn) or floor (frozen)`);
+  const [bossCg] = callsOf("boss");
+  assertEq(knob(bossCg!, "memory.high"), String(68 * MiB), "the boss's memory.high (baseline + burst, untouched)");
+  return `domain ${(usage() / MiB).toFixed(0)} MiB of 96; w2 held at memory.high ${(high / MiB).toFixed(1)} MiB; boss untouched`;
+});
+
+await test("at the kill mark the lowest-ranked, youngest call dies first; the boss and the agent's own process live", async () => {
+  // The boss asks for 30 MiB more: the domain crosses 75%.
+  const boss2 = acgRun(ladderd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "3000"]);
+  const code = await younger!.done;
+  const rep = reportOf(younger!);
+  assertEq(code, 137, `w2's exit status (stderr: ${younger!.err})`);
+  assert(rep.killedBy?.includes("lowest-ranked, youngest call"), `w2 killed by the ladder: ${rep.killedBy}`);
+  assert(younger!.err.includes("retry when the host domain has room"), `the agent is told when to retry: ${younger!.err}`);
+  const bossCode = await boss2.done;
+  assertEq(bossCode, 0, `the boss's second call (stderr: ${boss2.err})`);
+  assert(boss!.proc.exitCode === null, "the boss's first call still runs");
+  assert(existsSync(`/proc/${ownPid}`), "the agent's own process lives");
+  const olderKilled = older!.proc.exitCode !== null;
+  return `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; boss and w1's own process alive`;
+});
+
+for (const c of [boss, older]) if (c && c.proc.exitCode === null) c.proc.kill("SIGTERM");
+await Promise.all([boss?.done, older?.done]);
+if (ownPidfd >= 0) {
+  try {
+    process.kill(ownPid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  await waitPidfd(ownPidfd);
+}
+await stopDaemon(ladderd);
+if (results().some((o) => !o.ok)) console.log(`\nladder acgd's log:\n${ladderd.log()}`);
+removeTree();
+
+const backstopd = startDaemon(BACKSTOP_POLICY, "backstop");
+await backstopd.ready;
+
+await test("without a ladder, the kernel's OOM killer takes the low-ranked call, not the larger high-ranked one", async () => {
+  // Budget 64 MiB: boss 30 MiB (rank high), worker 20 MiB (rank normal), then the boss allocates 20 MiB more.
+  writeFileSync(join(BUDGET_CG, "memory.max"), String(64 * MiB));
+  const b = acgRun(backstopd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "6000"]);
+  assert(await until(() => b.out.includes("allocated"), 20000), `boss did not allocate: ${b.err}`);
+  const w = acgRun(backstopd.socket, ["--agent", "worker", "--", ALLOC, "20", "6000"]);
+  assert(await until(() => w.out.includes("allocated"), 20000), `worker did not allocate: ${w.err}`);
+  const b2 = acgRun(backstopd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "20", "500"]);
+  const [wc, bc, b2c] = await Promise.all([w.done, b.done, b2.done]);
+  const wrep = reportOf(w);
+  assertEq(wc, 137, `the worker's call was OOM-killed (stderr: ${w.err})`);
+  assert(wrep.oomKilled, "the worker's report says OOM");
+  assertEq(bc, 0, `the boss's 30 MiB call lives (stderr: ${b.err})`);
+  assertEq(b2c, 0, `the boss's new call completes (stderr: ${b2.err})`);
+  return "worker (20 MiB, oom_score_adj 500) killed; boss (30 MiB, adj 200) lives";
+});
+
+await stopDaemon(backstopd);
+if (results().some((o) => !o.ok)) console.log(`\nbackstop acgd's log:\n${backstopd.log()}`);
+removeTree();
+rmdirSync(BUDGET_CG);
+process.exitCode = summary();

@@ -1,0 +1,205 @@
+// The pressure ladder's decisions, driven through a stand-in cgroup tree: the
+// test plays the kernel (the domain's and the calls' memory.current, a
+// memory.events notification) and reads back what acgd wrote — caps on the
+// calls' memory.high, the domain's tripwire, cgroup.kill — and in which
+// order: ranks first, then class priority, then the youngest.
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { CgroupTree } from "../../runtime/cgroup-tree.js";
+import { CgroupfsEnforcer } from "../../runtime/enforce-cgroupfs.js";
+import { LadderEnforcer, FREEZE_FLOOR_BYTES } from "../../runtime/ladder.js";
+import { hostBudget, nearestMemoryMax } from "../../runtime/memory-budget.js";
+import { oomScoreAdj, ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
+import { fakeRoot, policyOf } from "./helpers.js";
+
+const MiB = 1024 * 1024;
+const POLICY = `version 1
+policy ladder_test {
+  host { memory = 100MiB }
+  class interactive { priority = high }
+  class background { priority = low }
+  agent {
+    max_agents = 4
+    memory.guarantee = 2MiB
+    intent rank <= high
+  }
+  tool build { match exe == "build"; class background; memory.baseline = 8MiB; memory.burst = 32MiB for 60s }
+  tool vcs { match exe == "git"; class interactive; memory.baseline = 8MiB }
+  tool default { class background }
+  ladder host {
+    ranks = [low, normal]
+    withdraw_burst = 50%
+    freeze = 70% for ${"2s"}
+    kill = 90%
+    release = 40%
+  }
+}
+`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+function setup(text = POLICY) {
+  const root = fakeRoot();
+  writeFileSync(join(root, "memory.current"), "0");
+  writeFileSync(join(root, "memory.events"), "");
+  writeFileSync(join(root, "memory.high"), "max");
+  const policy = policyOf(text);
+  const calls = new ToolCalls(policy, new CgroupTree(root));
+  const cgroupfs = new CgroupfsEnforcer(calls, { psi: null });
+  calls.addEnforcer(cgroupfs);
+  const log: string[] = [];
+  const holds: string[] = [];
+  const ladder = new LadderEnforcer(calls, {
+    hostBudget: hostBudget(policy, { memTotal: null, ancestorMax: null }),
+    log: (m) => log.push(m),
+    released: (c) => cgroupfs.reevaluate(c),
+  });
+  calls.addEnforcer(ladder);
+  // The scheduler's side, recorded.
+  ladder.attachKernelHold({
+    setHoldDomain: (i, d) => holds.push(d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`),
+    setCallHold: (c, h) => holds.push(`${c.agent.key}: rank ${h.rank}, slots ${h.holdDomains.join(",")}`),
+  });
+  cleanups.push(() => {
+    ladder.close();
+    cgroupfs.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  let events = 0;
+  /** Plays the kernel: the domain's usage and a memory.events change. */
+  const domainAt = (bytes: number) => {
+    writeFileSync(join(root, "memory.current"), String(bytes));
+    appendFileSync(join(root, "memory.events"), `high ${++events}\n`);
+  };
+  return { root, calls, log, holds, domainAt };
+}
+
+const file = (path: string, name: string) => readFileSync(join(path, name), "utf8").trim();
+const high = (call: ToolCall) => file(call.path, "memory.high");
+const usageOf = (call: ToolCall, bytes: number) => writeFileSync(join(call.path, "memory.current"), String(bytes));
+async function until(cond: () => boolean, ms = 2000) {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(10);
+  return cond();
+}
+
+describe("pressure ladder on the host domain", () => {
+  it("withdraws, freezes and kills low-ranked calls in order, never the high-ranked agent's, and releases", async () => {
+    const { root, calls, log, holds, domainAt } = setup();
+    const boss = calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    const old = calls.startCall({ agent: "worker1", argv: ["build"] });
+    await sleep(5);
+    const young = calls.startCall({ agent: "worker2", argv: ["build"] });
+    const vcs = calls.startCall({ agent: "worker2", argv: ["git"] });
+    for (const c of [boss, old, young]) usageOf(c, 20 * MiB);
+    usageOf(vcs, 5 * MiB);
+    // Bursting builds: their burst logic raised memory.high by the allowance.
+    for (const c of [boss, old, young]) writeFileSync(join(c.path, "memory.high"), String(40 * MiB));
+    // The tripwire sits at the first watermark.
+    expect(file(root, "memory.high")).toBe(String(50 * MiB));
+
+    domainAt(55 * MiB);
+    expect(await until(() => high(old) === String(20 * MiB))).toBe(true);
+    // withdraw_burst: usage or baseline, whichever is larger; the boss is out of the ladder's ranks.
+    expect(high(young)).toBe(String(20 * MiB));
+    expect(high(boss)).toBe(String(40 * MiB));
+    expect(file(root, "memory.high")).toBe(String(70 * MiB));
+
+    usageOf(young, 19 * MiB);
+    domainAt(75 * MiB);
+    // freeze: every target but the highest-ranked, oldest one (the interactive git call) is pinned.
+    expect(await until(() => young.events.some((e) => e.includes("frozen at 19MiB")))).toBe(true);
+    expect(old.events.some((e) => e.includes("frozen"))).toBe(true);
+    expect(vcs.events.some((e) => e.includes("frozen"))).toBe(false);
+    expect(boss.events.some((e) => e.startsWith("ladder"))).toBe(false);
+    // The scheduler holds from the freeze watermark on, for ranks normal and low, in the calls' domain.
+    expect(holds.slice(0, 3)).toEqual([`slot 0: root at ${Math.floor(0.7 * 100 * MiB)}, ranks 1,2`, "default/boss: rank 0, slots 0", "default/worker1: rank 1, slots 0"]);
+    expect(file(root, "memory.high")).toBe(String(90 * MiB));
+
+    domainAt(92 * MiB);
+    // kill: the lowest-ranked, youngest first: worker2's background build (younger than worker1's).
+    expect(await until(() => young.killedBy !== undefined)).toBe(true);
+    expect(file(young.path, "cgroup.kill")).toBe("1");
+    expect(old.killedBy).toBeUndefined();
+    expect(young.killedBy).toMatch(/reached 92% of its 100MiB budget \(kill at 90%\); it was the lowest-ranked, youngest call there \(agent rank normal, class background\)/);
+    // Still above the kill mark after a look again: the next one goes (worker1's build), never the boss.
+    expect(await until(() => old.killedBy !== undefined, 1000)).toBe(true);
+    await calls.endCall(young.id);
+    await calls.endCall(old.id);
+    domainAt(60 * MiB);
+    await sleep(300);
+    expect(vcs.killedBy).toBeUndefined();
+    expect(boss.killedBy).toBeUndefined();
+
+    domainAt(30 * MiB);
+    expect(await until(() => vcs.events.some((e) => e.startsWith("ladder (host): released")), 1500)).toBe(true);
+    expect(high(vcs)).toBe(String(8 * MiB));
+    expect(file(root, "memory.high")).toBe(String(50 * MiB));
+    expect(log.some((l) => l.startsWith("ladder (host): released at 30%"))).toBe(true);
+  });
+
+  it("kills a call frozen longer than the freeze bound even below the kill mark", async () => {
+    const { calls, domainAt } = setup(POLICY.replace("freeze = 70% for 2s", "freeze = 70% for 1s"));
+    const a = calls.startCall({ agent: "w1", argv: ["build"] });
+    await sleep(5);
+    const b = calls.startCall({ agent: "w2", argv: ["build"] });
+    usageOf(a, 10 * MiB);
+    usageOf(b, 10 * MiB);
+    domainAt(75 * MiB);
+    expect(await until(() => b.events.some((e) => e.includes("frozen")))).toBe(true);
+    expect(b.killedBy).toBeUndefined();
+    expect(await until(() => b.killedBy !== undefined, 2500)).toBe(true);
+    expect(b.killedBy).toMatch(/stayed frozen for 1s/);
+    expect(a.killedBy).toBeUndefined();
+  });
+
+  it("freezes an idle call at a floor, not at its near-zero usage", async () => {
+    const { calls, domainAt } = setup();
+    const a = calls.startCall({ agent: "w1", argv: ["true"] });
+    await sleep(5);
+    const b = calls.startCall({ agent: "w2", argv: ["true"] });
+    usageOf(b, 100_000);
+    domainAt(75 * MiB);
+    expect(await until(() => high(b) === String(FREEZE_FLOOR_BYTES))).toBe(true);
+    // The oldest target keeps going (its default rule has no baseline: nothing to withdraw).
+    expect(high(a)).toBe("max");
+  });
+});
+
+describe("ranks and the kernel's backstop", () => {
+  it("grants a rank within the intent bound and steers oom_score_adj by rank and class", () => {
+    const { calls } = setup();
+    const boss = calls.startCall({ agent: "boss", argv: ["git"], hints: ["rank=high"] });
+    const worker = calls.startCall({ agent: "worker", argv: ["build"] });
+    expect(boss.intent.log).toContain("rank=high granted to agent 'default/boss' (was normal)");
+    expect(boss.oomScoreAdj).toBe(oomScoreAdj(0, 0));
+    expect(boss.oomScoreAdj).toBe(0);
+    expect(worker.oomScoreAdj).toBe(500);
+    expect(file(worker.path, "memory.oom.group")).toBe("1");
+  });
+
+  it("clamps a rank above the agent's bound, and writes guarantees up to acgd's root", () => {
+    const { root, calls } = setup(POLICY.replace("intent rank <= high", "intent rank <= normal").replace("ranks = [low, normal]", "ranks = [low]"));
+    const c = calls.startCall({ agent: "a", argv: ["build"], hints: ["rank=high"] });
+    expect(c.intent.log).toContain("rank=high clamped to the agent's bound normal");
+    calls.startCall({ agent: "b", argv: ["build"] });
+    expect(file(join(root, "default"), "memory.low")).toBe(String(4 * MiB));
+    expect(file(root, "memory.low")).toBe(String(4 * MiB));
+  });
+
+  it("takes the host budget from the smallest of the policy, the machine and the nearest limited ancestor", () => {
+    const policy = policyOf(POLICY.replace("memory = 100MiB", "memory = 64GiB; reserve = 1GiB"));
+    const b = hostBudget(policy, { memTotal: 16 * 1024 * MiB, ancestorMax: { bytes: 3 * 1024 * MiB, path: "/sys/fs/cgroup/agents" } });
+    expect(b.bytes).toBe(3 * 1024 * MiB);
+    expect(b.source).toBe("memory.max 3GiB of /sys/fs/cgroup/agents");
+    expect(b.warnings).toHaveLength(2);
+    expect(b.warnings[0]).toMatch(/says the host has 64GiB, but this machine has 16GiB/);
+    const files: Record<string, string> = { "/cg/a/b/memory.max": "max\n", "/cg/a/memory.max": "1048576\n" };
+    expect(nearestMemoryMax("/cg/a/b", "/cg", (f) => files[f] ?? null)).toEqual({ bytes: 1048576, path: "/cg/a" });
+    expect(nearestMemoryMax("/cg/x", "/cg", () => "max")).toBeNull();
+  });
+});
