@@ -63,7 +63,10 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     live.push(reused);
     expect(cgroupOf(reused.pid)).toMatch(/\/default\/victim\/agent$/);
     const after = await attacker.request({ op: "end_call", call: call.call });
-    expect(after).toMatchObject({ ok: false, error: { code: "forbidden", message: `tool call '${call.call}' belongs to agent 'default/victim', not to this caller` } });
+    // Forbidden either way: as the stranger it was at connect, or (when the connector exited before acgd
+    // accepted it, as on a busy host) as a peer that could not be identified — never as the victim agent.
+    expect(after.error?.code).toBe("forbidden");
+    expect(after.error?.message).toMatch(new RegExp(`^(tool call '${call.call}' belongs to agent 'default/victim', not to this caller|peer pid ${attacker.connector} exited before its cgroup could be read: request refused)$`));
     const status = (await admin.request({ op: "status" })) as { calls: { call: string }[] };
     expect(status.calls.map((c) => c.call)).toContain(call.call);
     attacker.close();
