@@ -1,5 +1,10 @@
 #!/usr/bin/env node
 // Thin launcher: the runtime is written in TypeScript and built into dist/.
+// SIGUSR1 would open Node's inspector (unauthenticated, on 127.0.0.1:9229:
+// code execution as this process's user, root for acgd). A handler of our
+// own replaces Node's before the runtime is even loaded; Node 22.14+ has
+// --disable-sigusr1 for service files. See docs/security.md.
+process.on("SIGUSR1", () => {});
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 

@@ -153,6 +153,8 @@ export interface AgentProfileIR {
   cpuWeight: number;
   /** Most agents of this profile at once (for the budget check). */
   maxAgents: number;
+  /** Most tool calls one agent of this profile may run at once (the runtime refuses more). */
+  maxCalls: number;
   /** The rank its agents get unless they ask for another (within intent.rankMax): the profile's `rank`, else its tenant's, else normal. */
   rank: PriorityLevel;
   intent: IntentBoundsIR;

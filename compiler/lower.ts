@@ -12,6 +12,8 @@ import { DEFAULT_RELEASE_GAP, LADDER_STEPS } from "./passes/ladder.js";
 import { evaluate } from "./units.js";
 
 export const DEFAULT_CPU_WEIGHT = 100;
+/** Tool calls one agent may run at once when its profile does not say (`max_calls`). */
+export const DEFAULT_MAX_CALLS = 64;
 export const DEFAULT_SLICE_NS = 20e6;
 export const DEFAULT_OVER_HIGH: IR.OverHighIR = { delayMinMs: 10, delayMaxMs: 1000, rampNs: 10e9, killAfterNs: null };
 /** Longest exe/path pattern the kernel classifier stores (bytes, without the NUL). */
@@ -91,6 +93,7 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
       limitBytes: numberOf(v, body, "memory.limit") ?? null,
       cpuWeight: numberOf(v, body, "cpu.weight") ?? DEFAULT_CPU_WEIGHT,
       maxAgents: numberOf(v, body, "max_agents") ?? 1,
+      maxCalls: numberOf(v, body, "max_calls") ?? DEFAULT_MAX_CALLS,
       // Without a rank of its own, a tenant's agent has its tenant's.
       rank: wordOf(v, body, "rank") !== undefined ? rankLevel(wordOf(v, body, "rank")) : tenantId !== null ? tenants[tenantId]!.rank : rankLevel(undefined),
       intent: {

@@ -107,7 +107,7 @@ export function parseRequest(line: string): Request {
   if (id !== undefined && typeof id !== "number" && typeof id !== "string") throw new ApiError("bad_request", "\"id\" must be a number or a string");
   const shape = SHAPES[op as (typeof OPS)[number]];
   for (const key of Object.keys(o)) {
-    if (key !== "op" && key !== "id" && !(key in shape)) throw new ApiError("bad_request", `${op}: unknown field "${key.slice(0, 64)}" (fields: ${Object.keys(shape).join(", ") || "none"})`);
+    if (key !== "op" && key !== "id" && !Object.hasOwn(shape, key)) throw new ApiError("bad_request", `${op}: unknown field "${key.slice(0, 64)}" (fields: ${Object.keys(shape).join(", ") || "none"})`);
   }
   for (const [key, kind] of Object.entries(shape)) {
     const val = o[key];

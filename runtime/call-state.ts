@@ -1,16 +1,17 @@
 // What acgd knows about its running tool calls that the cgroup tree does not
-// say: each call's rule, class, granted intents, limits and start time. It is
-// written (temp file + rename, so a reader never sees half a file) after
-// every change, so that an acgd started after a crash can take the calls
-// over. A missing, unreadable or corrupt file is reported, never fatal: the
-// calls found in the tree are then recovered from their processes.
+// say: each call's rule, class, granted intents, limits, start time and the
+// uid that started it. Every change is one line appended to a checksummed
+// journal (runtime/state-journal.ts), compacted into snapshots, so that an
+// acgd started after a crash can take the calls over. A missing, unreadable
+// or damaged file is reported, never fatal: the previous generation is used,
+// and calls without a usable record keep the limits their cgroups have.
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { GrantedIntent } from "./intents.js";
+import { StateJournal } from "./state-journal.js";
 import type { CallLimits, ToolCall } from "./tool-calls.js";
 
-const STATE_VERSION = 1;
+const STATE_VERSION = 2;
 
 /** One running call, as persisted. */
 export interface CallRecord {
@@ -23,6 +24,8 @@ export interface CallRecord {
   limits: CallLimits;
   startedAt: number;
   events: string[];
+  /** The uid of the peer that started the call (absent: started by root or in process). */
+  ownerUid?: number;
 }
 
 /** The state file of the cgroup tree at `cgroupRoot`: one per tree, so several acgd (tests) never share one. */
@@ -34,6 +37,7 @@ export function recordOf(call: ToolCall): CallRecord {
   return {
     id: call.id, tenant: call.agent.tenant, agent: call.agent.agent, rule: call.rule.name, class: call.cls.name,
     intent: call.intent, limits: call.limits, startedAt: call.startedAt, events: call.events,
+    ...(call.ownerUid !== undefined && { ownerUid: call.ownerUid }),
   };
 }
 
@@ -48,6 +52,7 @@ function recordProblem(v: unknown): string | null {
   for (const k of ["id", "tenant", "agent", "rule", "class"]) if (typeof r[k] !== "string") return `"${k}" is not a string`;
   if (!isNum(r["startedAt"])) return `"startedAt" is not a number`;
   if (!isStrings(r["events"])) return `"events" is not a list of strings`;
+  if (r["ownerUid"] !== undefined && !Number.isSafeInteger(r["ownerUid"])) return `"ownerUid" is not a uid`;
   const i = r["intent"] as Record<string, unknown> | null;
   if (typeof i !== "object" || i === null || !isNumOrNull(i["memoryBytes"]) || !isNumOrNull(i["classId"]) || !isNumOrNull(i["cpuWeight"]) || !isStrings(i["log"])) {
     return `"intent" is not a granted intent`;
@@ -61,38 +66,45 @@ function recordProblem(v: unknown): string | null {
 
 export interface LoadedState {
   records: Map<string, CallRecord>;
-  /** What was wrong with the file (each a full sentence naming it), empty when it was fine or absent. */
+  /** What was wrong with the files (each a full sentence naming one), empty when they were fine or absent. */
   problems: string[];
 }
 
 export class CallStateStore {
   readonly file: string;
-  readonly #cgroupRoot: string;
+  readonly #journal: StateJournal<CallRecord>;
   readonly #log: (msg: string) => void;
   /** The last write's failure; failures are logged once until a write succeeds again. */
   #failing: string | null = null;
 
   constructor(file: string, cgroupRoot: string, log: (msg: string) => void) {
     this.file = file;
-    this.#cgroupRoot = cgroupRoot;
+    this.#journal = new StateJournal<CallRecord>(file, { version: STATE_VERSION, scope: cgroupRoot, recordProblem });
     this.#log = log;
   }
 
+  /** One call started or changed: one journal line. */
+  put(call: ToolCall, all: Map<string, ToolCall>): void {
+    this.#write(() => this.#journal.append({ put: recordOf(call) }, all.size, () => [...all.values()].map(recordOf)));
+  }
+
+  /** One call ended: one journal line. */
+  remove(id: string, all: Map<string, ToolCall>): void {
+    this.#write(() => this.#journal.append({ remove: id }, all.size, () => [...all.values()].map(recordOf)));
+  }
+
+  /** A new snapshot of all running calls (after a take-over). */
+  rewrite(all: Map<string, ToolCall>): void {
+    this.#write(() => this.#journal.compact([...all.values()].map(recordOf)));
+  }
+
   /**
-   * Replaces the file with the given calls, atomically; with no calls it is
-   * removed (no file, nothing to take over). A failure is logged, not
-   * thrown: the calls run on, only a restart could not take them over.
+   * A failure is logged, not thrown: the calls run on, only a restart could
+   * not take them over (it then reads their limits back from their cgroups).
    */
-  save(calls: Iterable<ToolCall>): void {
-    const records = [...calls].map(recordOf);
-    const tmp = `${this.file}.${process.pid}.tmp`;
+  #write(op: () => void): void {
     try {
-      if (records.length === 0) rmSync(this.file, { force: true });
-      else {
-        mkdirSync(dirname(this.file), { recursive: true });
-        writeFileSync(tmp, JSON.stringify({ version: STATE_VERSION, cgroupRoot: this.#cgroupRoot, calls: records }), { mode: 0o600 });
-        renameSync(tmp, this.file);
-      }
+      op();
     } catch (e) {
       const why = `cannot write the state file ${this.file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): a restarted acgd could not take over the running calls`;
       if (this.#failing === null) this.#log(why);
@@ -104,33 +116,6 @@ export class CallStateStore {
   }
 
   load(): LoadedState {
-    const records = new Map<string, CallRecord>();
-    let text: string;
-    try {
-      text = readFileSync(this.file, "utf8");
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return { records, problems: code === "ENOENT" ? [] : [`state file ${this.file} is not readable (${code ?? (e as Error).message})`] };
-    }
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch (e) {
-      return { records, problems: [`state file ${this.file} is not valid JSON (${(e as Error).message}): it is ignored`] };
-    }
-    const o = v as { version?: unknown; cgroupRoot?: unknown; calls?: unknown };
-    if (typeof v !== "object" || v === null || o.version !== STATE_VERSION || !Array.isArray(o.calls)) {
-      return { records, problems: [`state file ${this.file} is not a version ${STATE_VERSION} call list: it is ignored`] };
-    }
-    if (o.cgroupRoot !== this.#cgroupRoot) {
-      return { records, problems: [`state file ${this.file} describes the cgroup tree ${JSON.stringify(o.cgroupRoot)}, not ${this.#cgroupRoot}: it is ignored`] };
-    }
-    const problems: string[] = [];
-    o.calls.forEach((c, i) => {
-      const bad = recordProblem(c);
-      if (bad) problems.push(`state file ${this.file}: call ${i + 1}: ${bad}: that entry is ignored`);
-      else records.set((c as CallRecord).id, c as CallRecord);
-    });
-    return { records, problems };
+    return this.#journal.load();
   }
 }

@@ -1,9 +1,12 @@
 // acgd's local API server: a Unix socket with explicit mode and owner, one
-// JSON request per line, peers identified by SO_PEERCRED and by the cgroup
-// their process lives in. A peer inside an agent's subtree acts only for that
-// agent; a peer outside the tree must be root (or acgd's own user) and acts
-// as the agents' supervisor. Bad input gets an error response and changes
-// nothing; no request can crash the daemon.
+// JSON request per line, peers identified once, when they connect, by
+// SO_PEERCRED and the cgroup their process was in (runtime/peer-identity.ts).
+// A peer inside an agent's subtree acts only for that agent, and only with
+// the agent's owner uid; a peer outside the tree must be root (or acgd's own
+// user) and acts as the agents' supervisor. What one peer may cost (connections,
+// buffered input and output, time) is bounded (runtime/connection-limits.ts).
+// Bad input gets an error response and changes nothing; no request can crash
+// the daemon. docs/security.md states the model.
 
 import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
@@ -13,6 +16,9 @@ import { events } from "./events.js";
 import { emitPolicySwapped } from "./lifecycle-events.js";
 import { STATUS_SCHEMA_VERSION } from "./status-schema.js";
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
+import { ConnectionCounter, DEFAULT_CONNECTION_LIMITS, LineFramer, TOO_LONG, type ConnectionLimits, type Framed } from "./connection-limits.js";
+import { Delegations } from "./delegation.js";
+import { identifyPeer, UnidentifiedPeer, type PeerIdentity } from "./peer-identity.js";
 import { loadPolicyPath } from "./policy-dir.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
 import { CallError, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
@@ -28,11 +34,13 @@ export interface DaemonOptions {
   /** Extra fields for `status` (enforcement paths, kernel features). */
   describe: () => Record<string, unknown>;
   log?: (msg: string) => void;
+  /** Bounds on what one peer may cost (defaults: DEFAULT_CONNECTION_LIMITS). */
+  limits?: Partial<ConnectionLimits>;
 }
 
-/** Who sent a request: credentials, and the agent whose subtree its process lives in. */
+/** Who sent a request: the identity pinned at connect time, and the agent it acts for. */
 interface Peer {
-  cred: PeerCredentials;
+  cred: PeerIdentity;
   agent: AgentEntry | null;
   supervisor: boolean;
 }
@@ -43,12 +51,26 @@ export class Daemon {
   #server: Server | null = null;
   /** Calls whose starting connection is still open: connection → call ids. */
   readonly #owned = new Map<Socket, Set<string>>();
+  /** Calls whose command the client started itself (no `pid`): they end, killed, when that client's connection closes. */
+  readonly #endOnClose = new Set<string>();
+  /** Each open connection's identity, read once when it connected. */
+  readonly #identities = new Map<Socket, PeerIdentity | UnidentifiedPeer>();
+  /** The uid an agent's non-root peers must have: the first non-root uid that acted for it. */
+  readonly #agentOwners = new WeakMap<AgentEntry, number>();
+  /** Set by close(): connections closed then do not end their calls. */
+  #stopping = false;
+  readonly #limits: ConnectionLimits;
+  readonly #counter: ConnectionCounter;
+  readonly #delegations: Delegations;
   readonly #log: (msg: string) => void;
 
   constructor(calls: ToolCalls, opts: DaemonOptions) {
     this.#calls = calls;
     this.#opts = opts;
     this.#log = opts.log ?? (() => {});
+    this.#limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    this.#counter = new ConnectionCounter(this.#limits);
+    this.#delegations = new Delegations(calls.tree, this.#log);
   }
 
   async listen(): Promise<void> {
@@ -73,7 +95,9 @@ export class Daemon {
     const server = this.#server;
     if (!server) return;
     this.#server = null;
-    for (const sock of this.#owned.keys()) sock.destroy();
+    // acgd stopping is not its clients leaving: their calls go on, for the next acgd to take over.
+    this.#stopping = true;
+    for (const sock of this.#identities.keys()) sock.destroy();
     await new Promise<void>((r) => server.close(() => r()));
     try {
       unlinkSync(this.#opts.socketPath);
@@ -83,41 +107,85 @@ export class Daemon {
   }
 
   #connection(sock: Socket): void {
-    this.#owned.set(sock, new Set());
-    let buf = "";
-    let discarding = false;
-    let queue = Promise.resolve();
-    const send = (r: Response) => {
-      if (!sock.destroyed) sock.write(JSON.stringify(r) + "\n");
-    };
-    sock.setEncoding("utf8");
-    sock.on("data", (chunk: string) => {
-      buf += chunk;
-      for (;;) {
-        const nl = buf.indexOf("\n");
-        if (nl < 0) break;
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (discarding) {
-          discarding = false;
-          continue;
-        }
-        if (line.trim() === "") continue;
-        // Requests are answered in order, one at a time per connection.
-        const handle = Buffer.byteLength(line) > MAX_REQUEST_BYTES ? () => tooLarge : () => this.#handleLine(sock, line);
-        queue = queue.then(handle).then(send, (e) => send(errorResponse(null, "internal", String(e))));
-      }
-      if (!discarding && Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
-        buf = "";
-        discarding = true;
-        queue = queue.then(() => send(tooLarge));
-      } else if (discarding) buf = "";
-    });
     sock.on("error", () => {});
+    const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    const identity = identifyPeer(fd, (pid) => this.#calls.tree.cgroupOfPid(pid));
+    // An unidentified peer counts as one more non-root user: it cannot take root's reserve.
+    const uid = identity instanceof UnidentifiedPeer ? -1 : identity.uid;
+    const refused = this.#counter.admit(uid);
+    if (refused) {
+      sock.end(JSON.stringify(errorResponse(null, "refused", `${refused}; connection closed`)) + "\n");
+      setTimeout(() => sock.destroy(), 1000).unref();
+      return;
+    }
+    this.#identities.set(sock, identity);
+    this.#owned.set(sock, new Set());
+    const L = this.#limits;
+    const framer = new LineFramer();
+    const queue: Framed[] = [];
+    let busy = false;
+    const timers: { request?: NodeJS.Timeout; unread?: NodeJS.Timeout } = {};
+    const drop = (why: string) => {
+      this.#log(`closed a connection of uid ${uid}: ${why}`);
+      if (!sock.destroyed && sock.writableLength < L.maxUnsentBytes) sock.write(JSON.stringify(errorResponse(null, "refused", `${why}; connection closed`)) + "\n");
+      sock.destroySoon();
+      setTimeout(() => sock.destroy(), 1000).unref();
+    };
+    // Reading stops while replies are unread or requests queued: the peer's own socket buffer holds the rest.
+    const flow = () => {
+      if (sock.destroyed) return;
+      const full = sock.writableLength >= L.maxUnsentBytes;
+      if (full || queue.length >= L.maxQueuedRequests) sock.pause();
+      else sock.resume();
+      if (full) timers.unread ??= setTimeout(() => drop(`its replies stayed unread for ${L.unreadMs / 1000} s`), L.unreadMs);
+      else if (timers.unread) {
+        clearTimeout(timers.unread);
+        delete timers.unread;
+      }
+    };
+    const pump = async () => {
+      if (busy) return;
+      busy = true;
+      // Requests are answered in order, one at a time per connection.
+      while (queue.length > 0 && !sock.destroyed && sock.writableLength < L.maxUnsentBytes) {
+        const item = queue.shift()!;
+        const r = item === TOO_LONG ? tooLarge : await this.#handleLine(sock, item).catch((e) => errorResponse(null, "internal", String(e)));
+        if (!sock.destroyed) sock.write(JSON.stringify(r) + "\n");
+      }
+      busy = false;
+      flow();
+    };
+    sock.on("drain", () => {
+      flow();
+      void pump();
+    });
+    sock.on("data", (chunk: Buffer) => {
+      queue.push(...framer.push(chunk));
+      if (framer.partial) timers.request ??= setTimeout(() => drop(`a request line was not completed within ${L.requestMs / 1000} s`), L.requestMs);
+      else if (timers.request) {
+        clearTimeout(timers.request);
+        delete timers.request;
+      }
+      flow();
+      void pump();
+    });
+    // Idle: nothing read or written for idleMs. A connection that started a call waits for it as long as it runs.
+    sock.setTimeout(L.idleMs, () => {
+      if ((this.#owned.get(sock)?.size ?? 0) === 0 && queue.length === 0 && !busy) drop(`idle for ${L.idleMs / 1000} s`);
+      else sock.setTimeout(L.idleMs);
+    });
     sock.on("close", () => {
+      clearTimeout(timers.request);
+      clearTimeout(timers.unread);
+      this.#counter.release(uid);
+      this.#identities.delete(sock);
       const ids = this.#owned.get(sock) ?? new Set();
       this.#owned.delete(sock);
-      for (const id of ids) this.#endWhenEmpty(id);
+      if (this.#stopping) return;
+      for (const id of ids) {
+        if (this.#endOnClose.delete(id)) this.#endAbandoned(id);
+        else this.#endWhenEmpty(id);
+      }
     });
   }
 
@@ -129,7 +197,7 @@ export class Daemon {
       return errorResponse(null, e instanceof ApiError ? e.code : "bad_request", (e as Error).message);
     }
     try {
-      const peer = this.#peer(sock);
+      const peer = this.#peer(this.#identities.get(sock) ?? new UnidentifiedPeer("the connection is closed"));
       return okResponse(req.id ?? null, await this.#dispatch(req, peer, sock));
     } catch (e) {
       if (e instanceof ApiError) return errorResponse(req.id ?? null, e.code, e.message);
@@ -139,13 +207,26 @@ export class Daemon {
     }
   }
 
-  #peer(sock: Socket): Peer {
-    const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    const cred = typeof fd === "number" && fd >= 0 ? peerCredentialsOf(fd) : null;
-    if (!cred) throw new ApiError("forbidden", "the peer's credentials cannot be read (SO_PEERCRED): request refused");
-    const rel = this.#calls.tree.cgroupOfPid(cred.pid);
-    const supervisor = rel === null && (cred.uid === 0 || cred.uid === process.getuid?.());
-    return { cred, agent: rel === null ? null : this.#agentOfPath(rel), supervisor };
+  #peer(identity: PeerIdentity | UnidentifiedPeer): Peer {
+    if (identity instanceof UnidentifiedPeer) throw new ApiError("forbidden", `${identity.reason}: request refused`);
+    const rel = identity.cgroup;
+    const supervisor = rel === null && (identity.uid === 0 || identity.uid === process.getuid?.());
+    const agent = rel === null ? null : this.#agentOfPath(rel);
+    if (agent && identity.uid !== 0) {
+      // An agent is one user's: a process of another uid in its cgroups (moved there by someone) cannot act for it.
+      const owner = this.#ownerOf(agent) ?? identity.uid;
+      if (owner !== identity.uid) throw new ApiError("forbidden", `agent '${agent.key}' belongs to uid ${owner}; peer pid ${identity.pid} runs as uid ${identity.uid}: request refused`);
+      this.#agentOwners.set(agent, owner);
+    }
+    return { cred: identity, agent, supervisor };
+  }
+
+  /** The agent's owner uid: pinned by its first non-root peer, or (after a restart) the uid that started its running calls. */
+  #ownerOf(agent: AgentEntry): number | undefined {
+    const pinned = this.#agentOwners.get(agent);
+    if (pinned !== undefined) return pinned;
+    for (const c of this.#calls.calls.values()) if (c.agent === agent && c.ownerUid !== undefined && c.ownerUid !== 0) return c.ownerUid;
+    return undefined;
   }
 
   /** The agent owning a tree path; agents whose cgroups outlived an earlier acgd are re-adopted. */
@@ -180,6 +261,10 @@ export class Daemon {
     if (peer.agent ? call.agent !== peer.agent : !peer.supervisor) {
       throw new ApiError("forbidden", `tool call '${id}' belongs to agent '${call.agent.key}', not to this caller`);
     }
+    // Within an agent, a non-root caller ends or changes only the calls its own uid started.
+    if (peer.cred.uid !== 0 && !peer.supervisor && (call.ownerUid ?? 0) !== peer.cred.uid) {
+      throw new ApiError("forbidden", `tool call '${id}' was started by uid ${call.ownerUid ?? 0}, not by uid ${peer.cred.uid}`);
+    }
     return call;
   }
 
@@ -188,27 +273,37 @@ export class Daemon {
       case "start_call": {
         const who = this.#agentFor(peer, req.tenant, req.agent);
         if (req.pid !== undefined) this.#checkMovablePid(peer, req.pid, who);
-        const start = { ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }) };
+        const start = {
+          ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }),
+          ...(peer.cred.uid !== 0 && { uid: peer.cred.uid }),
+        };
         const call = req.pid === undefined ? this.#calls.startCall(start) : await this.#calls.startForPid(start, req.pid);
-        // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated.
-        if (peer.cred.uid !== 0 && req.pid === undefined) this.#calls.tree.delegateProcs(call.agent.path, call.path, peer.cred.uid);
+        // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated, until its first process is in.
+        if (peer.cred.uid !== 0 && req.pid === undefined) this.#delegations.delegate(call, peer.cred.uid);
         this.#owned.get(sock)?.add(call.id);
+        if (req.pid === undefined) this.#endOnClose.add(call.id);
         return callView(call);
       }
       case "end_call": {
         this.#ownCall(peer, req.call);
         for (const ids of this.#owned.values()) ids.delete(req.call);
+        this.#endOnClose.delete(req.call);
+        this.#delegations.revoke(req.call);
         return await this.#calls.endCall(req.call);
       }
       case "declare_intent": {
         const call = this.#ownCall(peer, req.call);
         const decisions = this.#calls.declareIntent(call, req.hints);
-        this.#log(`intent ${call.id}: ${req.hints.join(" ")}${decisions.length ? ` (${decisions.join("; ")})` : ""}`);
+        this.#log(logSafe(`intent ${call.id}: ${req.hints.join(" ")}${decisions.length ? ` (${decisions.join("; ")})` : ""}`));
         return callView(call);
       }
       case "status":
-        return this.status();
+        // Others' agents and calls are for supervisors: an agent sees its own.
+        if (peer.supervisor) return this.status();
+        if (peer.agent) return this.status(peer.agent);
+        throw new ApiError("forbidden", `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`);
       case "policy":
+        if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may read the running policy");
         return { policy: this.#calls.policy, scheduler: (this.#opts.scheduler ?? null) !== null };
       case "events":
         if (!peer.agent && !peer.supervisor) throw new ApiError("forbidden", `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`);
@@ -260,13 +355,28 @@ export class Daemon {
     if (peer.cred.uid !== 0 && processUid(pid) !== peer.cred.uid) throw new ApiError("forbidden", `process ${pid} belongs to another user`);
   }
 
-  /** After the starting connection is gone, a call ends once its last process has exited. */
-  #endWhenEmpty(id: string): void {
-    this.#calls.endWhenEmpty(id, (r) => this.#log(`call ${id} ended after its client left: ${JSON.stringify(r)}`));
+  /** The client that ran the call's command is gone (acg killed): the call ends now, its processes killed. */
+  #endAbandoned(id: string): void {
+    if (!this.#calls.calls.has(id)) return;
+    this.#delegations.revoke(id);
+    this.#calls.endCall(id).then(
+      (r) => this.#log(`call ${id} ended: its client closed the connection without end_call (${r.events.length ? r.events.join("; ") : "no events"})`),
+      (e) => this.#log(`call ${id}: its client left, and ending it failed: ${(e as Error).message}`),
+    );
   }
 
-  status(): Record<string, unknown> {
+  /** After the starting connection is gone, a call adopted by pid ends once its last process has exited. */
+  #endWhenEmpty(id: string): void {
+    this.#calls.endWhenEmpty(id, (r) => {
+      this.#delegations.revoke(id);
+      this.#log(`call ${id} ended after its client left: ${JSON.stringify(r)}`);
+    });
+  }
+
+  /** The daemon's state; with `only`, that agent's entry and calls alone. */
+  status(only?: AgentEntry): Record<string, unknown> {
     const policy = this.#calls.policy;
+    const agents = [...this.#calls.agents.values()].filter((a) => !only || a === only);
     return {
       schemaVersion: STATUS_SCHEMA_VERSION,
       policy: { name: policy.name, sourceHash: policy.sourceHash },
@@ -275,8 +385,9 @@ export class Daemon {
       controllers: this.#calls.tree.controllers(),
       ...this.#opts.describe(),
       unenforcedKnobs: Object.fromEntries(this.#calls.tree.unenforced),
-      agents: [...this.#calls.agents.values()].map((a) => ({ agent: a.key, profile: a.profile.id, calls: [...this.#calls.calls.values()].filter((c) => c.agent === a).length })),
-      calls: [...this.#calls.calls.values()].map(callView),
+      agents: agents.map((a) => ({ agent: a.key, profile: a.profile.id, calls: [...this.#calls.calls.values()].filter((c) => c.agent === a).length })),
+      calls: [...this.#calls.calls.values()].filter((c) => !only || c.agent === only).map(callView),
+      connections: this.#counter.open,
     };
   }
 
@@ -289,6 +400,12 @@ export class Daemon {
     }
     return { agents: out };
   }
+}
+
+/** A log line cannot be forged by what a peer sent: control characters (a newline above all) are escaped. */
+export function logSafe(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 const tooLarge = errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`);

@@ -9,7 +9,7 @@
 // Memory stays with the cgroup-file enforcer: memcg_bpf_ops exists in no
 // released kernel (PolicyObjects refuses to load it without the BTF type).
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
@@ -35,9 +35,12 @@ export interface SchedulerPins {
   stateFile: string;
 }
 
+/** What the pinned scheduler runs: its objects' directory, and the policy (and generation) its maps hold. */
 interface PinnedState {
   dir: string;
   sourceHash: string;
+  /** acg_policy's active generation when the record was written (absent in records of older acgd). */
+  generation?: number;
 }
 
 export function defaultPins(): SchedulerPins {
@@ -92,6 +95,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #dir: string;
   /** How the running scheduler was obtained, for status: loaded now, or adopted from pins. */
   #origin: "loaded" | "adopted" = "loaded";
+  /** Set when the pins were found removed (cleared when they are back), so that it is handled once. */
+  #pinsLost = false;
   /** cgroup id of each call registered in acg_cgroups. */
   readonly #ids = new Map<string, bigint>();
   /** The exec classifier running on these objects (sharing their maps), if any. */
@@ -120,7 +125,9 @@ export class BpfSchedulerEnforcer implements Enforcer {
     if (pinned && existsSync(join(this.#pins.dir, "scheduler_link"))) {
       if (pinned.dir === dir && pinned.sourceHash === this.#calls.policy.sourceHash) {
         const po = PolicyObjects.adopt(dir, this.#pins.dir);
-        if (readSchedState() === "enabled") {
+        // The maps must hold what the record says; otherwise the record is stale and the scheduler is reloaded.
+        const generationOk = pinned.generation === undefined || po.activeGeneration() === pinned.generation;
+        if (readSchedState() === "enabled" && generationOk) {
           this.#origin = "adopted";
           this.#log(`re-adopted the pinned sched_ext scheduler of ${dir}`);
           return po;
@@ -149,8 +156,19 @@ export class BpfSchedulerEnforcer implements Enforcer {
     mkdirSync(this.#pins.dir, { recursive: true });
     PolicyObjects.unpinScheduler(po.manifest, this.#pins.dir);
     po.pinScheduler(this.#pins.dir);
+    this.#record(po, dir, sourceHash);
+  }
+
+  /** Records what the pinned scheduler runs, atomically (a reader sees the old record or the new one). */
+  #record(po: PolicyObjects, dir: string, sourceHash: string): void {
     mkdirSync(dirname(this.#pins.stateFile), { recursive: true });
-    writeFileSync(this.#pins.stateFile, JSON.stringify({ dir, sourceHash } satisfies PinnedState));
+    const tmp = `${this.#pins.stateFile}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, JSON.stringify({ dir, sourceHash, generation: po.activeGeneration() } satisfies PinnedState));
+      renameSync(tmp, this.#pins.stateFile);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
 
 
@@ -219,6 +237,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
       return;
     }
     const gen = this.#objects.writePolicy(policy);
+    // The record follows the data: a restarted acgd must not take the old policy's record for what the maps hold.
+    this.#record(this.#objects, this.#dir, policy.sourceHash);
     for (const call of this.#calls.calls.values()) {
       const id = this.#ids.get(call.id);
       if (id !== undefined) this.#register(this.#objects, call, id);
@@ -304,6 +324,22 @@ export class BpfSchedulerEnforcer implements Enforcer {
     });
   }
 
+  /** Pins removed from bpffs (by hand) would leave the next acgd nothing to adopt: they are put back, once, and logged. */
+  #checkPins(): void {
+    if (existsSync(join(this.#pins.dir, "scheduler_link"))) {
+      this.#pinsLost = false;
+      return;
+    }
+    if (this.#pinsLost) return;
+    this.#pinsLost = true;
+    try {
+      this.#pin(this.#objects, this.#dir, this.#calls.policy.sourceHash);
+      this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed: pinned again`);
+    } catch (e) {
+      this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed and cannot be put back (${(e as Error).message}): a restarted acgd will load the scheduler again`);
+    }
+  }
+
   #checkEjected(): void {
     if (this.#ejected) return;
     const state = readSchedState();
@@ -313,7 +349,10 @@ export class BpfSchedulerEnforcer implements Enforcer {
     } catch {
       // map unreadable: the state file decides
     }
-    if (state === "enabled" && (!exit || exit.kind === 0)) return;
+    if (state === "enabled" && (!exit || exit.kind === 0)) {
+      this.#checkPins();
+      return;
+    }
     this.#ejected = exit && exit.kind !== 0 ? `exit kind ${exit.kind}: ${exit.reason}${exit.msg ? `: ${exit.msg}` : ""}` : `sched_ext state ${state}`;
     emitEvent("scheduler_ejected", { message: `the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`, data: { reason: this.#ejected } });
   }

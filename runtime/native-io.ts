@@ -26,7 +26,8 @@ export interface PeerCredentials {
 
 interface RuntimeIoAddon {
   psiTriggerWatch(file: string, trigger: string, cb: () => void): { close(): void };
-  peerCredentials(fd: number): PeerCredentials;
+  peerCredentials(fd: number): PeerCredentials & { pidfd: number };
+  pidfdExited(pidfd: number): boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -46,7 +47,15 @@ export function psiWatcher(): PsiWatcher | null {
   return a ? { watch: (file, trigger, onEvent) => a.psiTriggerWatch(file, trigger, onEvent) } : null;
 }
 
-/** SO_PEERCRED of a connected Unix socket fd, or null when the addon is missing. */
-export function peerCredentialsOf(fd: number): PeerCredentials | null {
+/**
+ * SO_PEERCRED of a connected Unix socket fd, with SO_PEERPIDFD's pidfd (-1
+ * before Linux 6.5; the caller closes it), or null when the addon is missing.
+ */
+export function peerCredentialsOf(fd: number): (PeerCredentials & { pidfd: number }) | null {
   return runtimeIo()?.peerCredentials(fd) ?? null;
+}
+
+/** Whether the process of a pidfd has exited. */
+export function pidfdExited(pidfd: number): boolean {
+  return runtimeIo()!.pidfdExited(pidfd);
 }

@@ -182,13 +182,17 @@ export class PolicyObjects {
     return [...this.#rows];
   }
 
+  /** The generation of acg_policy the programs read now. */
+  activeGeneration(): number {
+    const cur = this.map(this.manifest.generations.activeMap).lookup(encodeU32(0));
+    return cur ? cur.readUInt32LE(0) : 0;
+  }
+
   /** Writes `ir` into the inactive generation of acg_policy, then makes it active; returns the generation. */
   writePolicy(ir: PolicyIR): number {
     const value = encodePolicy(ir);
     const genMap = this.map(this.manifest.generations.activeMap);
-    const cur = genMap.lookup(encodeU32(0));
-    const active = cur ? cur.readUInt32LE(0) : 0;
-    const next = (active + 1) % this.manifest.generations.count;
+    const next = (this.activeGeneration() + 1) % this.manifest.generations.count;
     this.map(this.manifest.generations.dataMap).update(encodeU32(next), value);
     genMap.update(encodeU32(0), encodeActiveGen(next));
     return next;

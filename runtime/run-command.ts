@@ -1,8 +1,10 @@
 // `acg run`: runs one tool call in its own cgroup. With acgd running it asks
 // the daemon for the cgroup; with --policy and no daemon it does the same in
 // process. The command starts directly inside the cgroup (clone3
-// CLONE_INTO_CGROUP), inherits stdin/stdout/stderr, gets SIGINT/SIGTERM/SIGHUP
-// forwarded, and its exit status becomes acg's (128+N for signal N).
+// CLONE_INTO_CGROUP), inherits stdin/stdout/stderr, gets SIGINT/SIGTERM/SIGHUP/
+// SIGQUIT forwarded (SIGTSTP stops it with acg, SIGCONT continues it), and its
+// exit status becomes acg's (128+N for signal N). If acg itself is killed,
+// acgd ends the call: the command never outlives its acg.
 
 import { accessSync, closeSync, constants as fsConstants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
@@ -29,11 +31,12 @@ Runs CMD as one tool call in its own cgroup and reports its usage on stderr.
   --quiet           no report (except why a killed call was killed)
   --json            the report as one JSON line
 Exit status: CMD's, 128+N if a signal N ended it (137 when a memory ladder or the OOM killer
-killed the call: the report says why and when to retry), 125 if acg itself failed, 127 if CMD
-was not found.`;
+killed the call: the report says why and when to retry), 125 if acg itself failed, 126 if CMD
+is not executable (or a directory), 127 if CMD was not found.`;
 
 export const EXIT_RUN_FAILED = 125;
 export const EXIT_NOT_FOUND = 127;
+export const EXIT_NOT_EXECUTABLE = 126;
 
 interface RunArgs {
   agent?: string;
@@ -102,6 +105,19 @@ export function resolveExecutable(cmd: string): string | null {
   return null;
 }
 
+/** Why an existing `cmd` (a path, or a PATH entry) cannot be run, or null when there is no such file. */
+function notRunnable(cmd: string): string | null {
+  const candidates = cmd.includes("/") ? [cmd] : (process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+  for (const p of candidates) {
+    try {
+      return statSync(p).isDirectory() ? "is a directory" : "permission denied (not executable)";
+    } catch {
+      // not there: the next candidate
+    }
+  }
+  return null;
+}
+
 /** Start and end of a call, through acgd or in process. */
 interface CallBackend {
   start(req: Omit<StartCallRequest, "agent"> & { agent?: string }): Promise<{ call: string; cgroup: string; oomScoreAdj?: number }>;
@@ -161,8 +177,10 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
   }
   const file = resolveExecutable(a.command[0]!);
   if (!file) {
-    err(`acg run: ${a.command[0]}: command not found (or not executable)\n`);
-    return EXIT_NOT_FOUND;
+    // As a shell says it: 126 for a file that is there but cannot be run, 127 for none.
+    const why = notRunnable(a.command[0]!);
+    err(`acg run: ${a.command[0]}: ${why ?? "command not found"}\n`);
+    return why ? EXIT_NOT_EXECUTABLE : EXIT_NOT_FOUND;
   }
   const backend = await connectBackend(a, err);
   if (typeof backend === "number") return backend;
@@ -206,34 +224,58 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
   }
 }
 
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
 
 /** Spawns into the cgroup and waits; returns the exit status, or acg's exit code if it could not start. */
 async function runInCgroup(file: string, argv: string[], cgroup: string, oomScoreAdj: number | undefined, err: (s: string) => void): Promise<ExitStatus | number> {
-  let child;
-  try {
-    // Own session: terminal signals reach acg alone, which forwards each exactly once.
-    child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
-  } catch (e) {
-    const { code, op } = e as { code?: string; op?: string };
-    err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
-    // Like a shell: 127 not found, 126 not executable; any other failure (clone3 into the cgroup) is acg's.
-    if (op === "execve") return code === "ENOENT" ? EXIT_NOT_FOUND : code === "EACCES" ? 126 : EXIT_RUN_FAILED;
-    return EXIT_RUN_FAILED;
-  }
-  const { pidfd } = child;
+  // Handlers first: a signal that comes while the command starts is held and forwarded once it runs, not lost on acg.
+  let pidfd: number | null = null;
+  const early: NodeJS.Signals[] = [];
   const forward = (sig: NodeJS.Signals) => {
+    if (pidfd === null) {
+      early.push(sig);
+      return;
+    }
     try {
       sendSignal(pidfd, sig);
     } catch {
       // already exited: waitPidfd below returns its status
     }
   };
+  // Job control: a terminal stop (^Z) stops the command and acg together; SIGCONT continues both.
+  const stop = () => {
+    forward("SIGSTOP");
+    process.kill(process.pid, "SIGSTOP");
+  };
+  const cont = () => forward("SIGCONT");
   for (const s of FORWARDED) process.on(s, forward);
+  process.on("SIGTSTP", stop);
+  process.on("SIGCONT", cont);
   try {
+    let child;
+    try {
+      // Own session: terminal signals reach acg alone, which forwards each exactly once.
+      try {
+        child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
+      } catch (e) {
+        // An executable file the kernel cannot run (no #! line): a shell runs it as a script, and so does acg.
+        if ((e as { code?: string; op?: string }).op !== "execve" || (e as { code?: string }).code !== "ENOEXEC") throw e;
+        child = spawnInCgroup({ file: "/bin/sh", argv: ["sh", file, ...argv.slice(1)], cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
+      }
+    } catch (e) {
+      const { code, op } = e as { code?: string; op?: string };
+      err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
+      // Like a shell: 127 not found, 126 not executable; any other failure (clone3 into the cgroup) is acg's.
+      if (op === "execve") return code === "ENOENT" ? EXIT_NOT_FOUND : code === "EACCES" ? EXIT_NOT_EXECUTABLE : EXIT_RUN_FAILED;
+      return EXIT_RUN_FAILED;
+    }
+    pidfd = child.pidfd;
+    for (const sig of early.splice(0)) forward(sig);
     return await waitPidfd(pidfd);
   } finally {
     for (const s of FORWARDED) process.off(s, forward);
-    closeSync(pidfd);
+    process.off("SIGTSTP", stop);
+    process.off("SIGCONT", cont);
+    if (pidfd !== null) closeSync(pidfd);
   }
 }

@@ -74,6 +74,8 @@ export interface ToolCall {
   events: string[];
   /** Set when the runtime itself killed the call (over_high kill after, a ladder). */
   killedBy?: string;
+  /** The uid of the non-root peer that started it: only that uid (or root) may end or change it. */
+  ownerUid?: number;
   /** When the runtime kills a call, what the agent should do about it (a retry hint). */
   killAdvice?: string;
   /** Ceilings on memory.high set by ladders (domain → bytes): the burst logic never writes above the lowest. */
@@ -89,6 +91,8 @@ export interface StartCallRequest {
   hints?: string[];
   argv: string[];
   path?: string;
+  /** The uid of a non-root caller (recorded as the call's owner). */
+  uid?: number;
 }
 
 export interface CallReport {
@@ -145,11 +149,7 @@ export class ToolCalls {
   /** From now on every change of the running calls is written to `store` (acgd; see {@link recover}). */
   persistTo(store: CallStateStore): void {
     this.#store = store;
-    this.#persist();
-  }
-
-  #persist(): void {
-    this.#store?.save(this.calls.values());
+    store.rewrite(this.calls);
   }
 
   /** New calls follow the new policy; running calls keep the settings they started with. */
@@ -177,7 +177,9 @@ export class ToolCalls {
     const known = this.agents.get(key);
     if (known) return known;
     const profile = this.profileFor(t);
-    const same = [...this.agents.values()].filter((a) => a.profile.id === profile.id && !this.removeIfIdle(a)).length;
+    const sameProfile = () => [...this.agents.values()].filter((a) => a.profile.id === profile.id);
+    // Idle agents of the profile are forgotten only when their slots are needed.
+    const same = sameProfile().length < profile.maxAgents ? sameProfile().length : sameProfile().filter((a) => !this.removeIfIdle(a)).length;
     if (same >= profile.maxAgents) {
       throw new CallError("refused", `agent '${key}' refused: the policy allows at most ${profile.maxAgents} agent(s) of this profile at once (max_agents)`);
     }
@@ -233,24 +235,34 @@ export class ToolCalls {
 
   /** Creates the call's cgroup with its rule's limits. Throws CallError on bad input or refused intents. */
   startCall(req: StartCallRequest): ToolCall {
-    const agent = this.ensureAgent(req.tenant, req.agent);
+    // Everything that can refuse the call is checked before any cgroup is made.
+    const t = req.tenant ?? NO_TENANT;
+    const bad = checkName("agent", req.agent) ?? checkName("tenant", t);
+    if (bad) throw new CallError("bad_request", bad);
+    const profile = this.profileFor(t);
     let hints;
     try {
       hints = parseHints(req.hints ?? []);
     } catch (e) {
       throw new CallError("bad_request", (e as Error).message);
     }
-    const facts: CallFacts = { hints: hints.matchValues, argv: req.argv, tenant: agent.tenant };
+    const facts: CallFacts = { hints: hints.matchValues, argv: req.argv, tenant: t };
     if (req.tool !== undefined) facts.tool = req.tool;
     if (req.path !== undefined) facts.path = req.path;
     const policy = this.#policy;
     const rule = matchRule(policy, facts);
     let intent: GrantedIntent;
     try {
-      intent = grantIntent(policy, agent.profile, hints.intent);
+      intent = grantIntent(policy, profile, hints.intent);
     } catch (e) {
       throw new CallError("refused", (e as Error).message);
     }
+    const running = this.agents.get(`${t}/${req.agent}`);
+    const count = running ? [...this.calls.values()].filter((c) => c.agent === running).length : 0;
+    if (count >= profile.maxCalls) {
+      throw new CallError("refused", `agent '${t}/${req.agent}' already runs ${count} tool call(s), the most the policy allows at once (max_calls = ${profile.maxCalls}): end some first`);
+    }
+    const agent = this.ensureAgent(req.tenant, req.agent);
     if (intent.rank !== undefined && intent.rank !== null && intent.rank !== agent.rank) {
       intent.log.push(`rank=${PRIORITY_LEVELS[intent.rank]} granted to agent '${agent.key}' (was ${PRIORITY_LEVELS[agent.rank]})`);
       agent.rank = intent.rank;
@@ -259,7 +271,7 @@ export class ToolCalls {
     const limits = callLimits(rule, cls, intent, agent.profile.limitBytes);
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
-    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority) };
+    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority), ...(req.uid !== undefined && { ownerUid: req.uid }) };
     this.#register(call);
     emitCallStarted(call, req.argv);
     return call;
@@ -268,7 +280,7 @@ export class ToolCalls {
   #register(call: ToolCall): void {
     this.calls.set(call.id, call);
     for (const e of this.#enforcers) e.callStarted(call);
-    this.#persist();
+    this.#store?.put(call, this.calls);
   }
 
   /**
@@ -301,7 +313,7 @@ export class ToolCalls {
     call.intent = granted;
     call.events.push(...granted.log, `intent declared: ${hints.join(" ")}`);
     this.tree.apply(call.path, cgroupLimits(call.limits));
-    this.#persist();
+    this.#store?.put(call, this.calls);
     return granted.log;
   }
 
@@ -366,7 +378,7 @@ export class ToolCalls {
         }
       }
     }
-    this.#persist();
+    this.#store?.rewrite(this.calls);
     return { calls: out, notes };
   }
 
@@ -375,7 +387,11 @@ export class ToolCalls {
     const rule = rec && policy.rules.find((r) => r.name === rec.rule);
     const cls = rec && policy.classes.find((c) => c.name === rec.class);
     if (rec && rule && cls && rec.tenant === agent.tenant && rec.agent === agent.agent) {
-      return { id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority) };
+      return {
+        id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`],
+        oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority),
+        ...(rec.ownerUid !== undefined && { ownerUid: rec.ownerUid }),
+      };
     }
     // Nothing (usable) recorded: the rule its processes match now, without intents.
     const facts = { ...this.#processFacts(path), tenant: agent.tenant };
@@ -383,7 +399,9 @@ export class ToolCalls {
     const inferredCls = policy.classes[inferred.classId] ?? policy.classes[0]!;
     const intent: GrantedIntent = { memoryBytes: null, classId: null, cpuWeight: null, log: [] };
     const why = rec ? `its recorded rule '${rec.rule}' or class '${rec.class}' is not in policy '${policy.name}'` : "no state record";
-    notes.push(`${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))})`);
+    // Its grant is unknown, so the limits its cgroup has are kept: recomputing them could only take away what was granted.
+    const limits = limitsInCgroup(this.tree, path, callLimits(inferred, inferredCls, intent, agent.profile.limitBytes));
+    notes.push(`${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))}), keeping the limits its cgroup has`);
     let startedAt = Date.now();
     try {
       startedAt = statSync(path).ctimeMs;
@@ -391,9 +409,9 @@ export class ToolCalls {
       // keeps now
     }
     return {
-      id, agent, path, rule: inferred, cls: inferredCls, limits: callLimits(inferred, inferredCls, intent, agent.profile.limitBytes), intent, startedAt,
+      id, agent, path, rule: inferred, cls: inferredCls, limits, intent, startedAt,
       oomScoreAdj: oomScoreAdj(agentRank(agent, policy), inferredCls.priority),
-      events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line`],
+      events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line; limits read back from its cgroup`],
     };
   }
 
@@ -433,7 +451,7 @@ export class ToolCalls {
     if (!call) throw new CallError("not_found", `no running tool call '${id}'`);
     this.calls.delete(id);
     for (const e of this.#enforcers) e.callEnded(call);
-    this.#persist();
+    this.#store?.remove(id, this.calls);
     const stats = this.tree.stats(call.path);
     await this.tree.removeLeaf(call.path);
     const report = buildReport(call, stats, this.#policy);
@@ -451,6 +469,23 @@ export class ToolCalls {
     const t = this.#policy.tenants.find((x) => x.name === tenant);
     return t ? { memoryMax: t.limitBytes, memoryLow: t.guaranteeBytes, cpuWeight: t.cpuWeight } : {};
   }
+}
+
+/** The limits a call's cgroup files hold; a file that is absent or unreadable keeps the fallback's value. */
+function limitsInCgroup(tree: CgroupTree, path: string, fallback: CallLimits): CallLimits {
+  const read = (file: string, dflt: number | null): number | null => {
+    const text = tree.readKnob(path, file)?.trim();
+    if (text === undefined) return dflt;
+    if (text === "max") return null;
+    return /^\d+$/.test(text) ? Number(text) : dflt;
+  };
+  return {
+    baselineBytes: read("memory.high", fallback.baselineBytes),
+    limitBytes: read("memory.max", fallback.limitBytes),
+    lowBytes: read("memory.low", fallback.lowBytes) ?? fallback.lowBytes,
+    minBytes: read("memory.min", fallback.minBytes) ?? fallback.minBytes,
+    cpuWeight: read("cpu.weight", fallback.cpuWeight) ?? fallback.cpuWeight,
+  };
 }
 
 function agentLimits(p: AgentProfileIR): CgroupLimits {

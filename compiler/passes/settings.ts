@@ -53,6 +53,7 @@ export const SCHEMAS: Record<BlockKind, Record<string, Spec>> = {
     "memory.limit": size(MiB),
     "cpu.weight": weight,
     max_agents: { kind: "count", min: 1, max: 65536, integer: true },
+    max_calls: { kind: "count", min: 1, max: 4096, integer: true },
     "intent.excess": { kind: "enum", words: ["clamp", "refuse"] },
   },
   tool: {

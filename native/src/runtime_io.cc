@@ -4,11 +4,15 @@
 //    pressure file (Documentation/accounting/psi.rst: write the trigger, then
 //    poll() the same fd for POLLPRI) and calls cb on each event, from the
 //    event loop (uv_poll with UV_PRIORITIZED). Returns { close() }.
-//  - peerCredentials(fd): getsockopt(SO_PEERCRED) of a connected Unix socket.
+//  - peerCredentials(fd): getsockopt(SO_PEERCRED) of a connected Unix socket,
+//    plus SO_PEERPIDFD (Linux 6.5+): a pidfd of the very process that
+//    connected, so that its cgroup can be read without a pid-reuse race.
+//  - pidfdExited(pidfd): whether that process has exited (poll POLLIN).
 #include <napi.h>
 #include <uv.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -128,12 +132,31 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   o.Set("pid", Napi::Number::New(env, cred.pid));
   o.Set("uid", Napi::Number::New(env, cred.uid));
   o.Set("gid", Napi::Number::New(env, cred.gid));
+  // SO_PEERPIDFD's value in the kernel's uapi; older headers lack the name.
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+  int pidfd = -1;
+  socklen_t plen = sizeof(pidfd);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &plen) != 0) pidfd = -1;
+  o.Set("pidfd", Napi::Number::New(env, pidfd));
   return o;
+}
+
+Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "pidfdExited(pidfd: number)");
+  struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
+  int r = poll(&p, 1, 0);
+  if (r < 0) throw ErrnoError(env, errno, "poll", "pidfd");
+  // A pidfd is readable once its process has exited (zombie or reaped).
+  return Napi::Boolean::New(env, r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("psiTriggerWatch", Napi::Function::New(env, PsiTriggerWatch, "psiTriggerWatch"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited, "pidfdExited"));
   return exports;
 }
 

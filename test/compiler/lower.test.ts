@@ -67,6 +67,15 @@ describe("lowering", () => {
     expect(ir.pressureRules[0]).toEqual({ id: 0, scope: { kind: "host" }, psi: "some", thresholdPercent: 40, windowNs: 1e9, protectClassMask: 1, throttle: [{ classMask: 4, delayMs: 200 }] });
   });
 
+  it("reads max_calls, 64 by default, and refuses one out of range", () => {
+    const base = (agent: string) => `version 1\npolicy p {\n  host { memory = 8GiB; reserve = 1GiB }\n  class c { priority = normal }\n  agent { ${agent} }\n  tool default { class c }\n}\n`;
+    expect(lower(base("max_calls = 3")).agentProfiles[0]!.maxCalls).toBe(3);
+    expect(lower(base("max_agents = 2")).agentProfiles[0]!.maxCalls).toBe(64);
+    const bad = loadPolicyText("t.acg", base("max_calls = 0"));
+    expect(bad.checked).toBeFalsy();
+    expect(bad.diagnostics.map((d) => d.code)).toContain("E0205");
+  });
+
   it("fills defaults and gives rules without a class the default rule's class", () => {
     const ir = lower(`version 1
 policy p {

@@ -1,7 +1,8 @@
 // The running calls' state file, and a new ToolCalls taking over the tree an
 // earlier one left (what acgd does after a restart), on the host's real
 // cgroup v2 tree with real processes.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -28,7 +29,7 @@ describe("the state file", () => {
     expect(defaultStateFile("/sys/fs/cgroup/agentcgroup")).toBe("/run/agentcgroup/calls-sys-fs-cgroup-agentcgroup.json");
   });
 
-  it("round-trips the running calls, written by rename (no temporary file left), and is removed with the last call", () => {
+  it("round-trips the running calls, one journal line per change (no temporary file left)", () => {
     const calls = new ToolCalls(policy, new CgroupTree(root));
     const file = join(tmp, "rt.json");
     const s = store(file);
@@ -39,19 +40,61 @@ describe("the state file", () => {
     expect(rec.records.get(call.id)).toEqual({
       id: call.id, tenant: "default", agent: "s1", rule: "default", class: "build", intent: call.intent, limits: call.limits, startedAt: call.startedAt, events: call.events,
     });
-    expect(readdirSync(tmp).filter((f) => f.startsWith("rt.json."))).toEqual([]);
-    return calls.endCall(call.id).then(() => expect(existsSync(file)).toBe(false));
+    expect(readdirSync(tmp).filter((f) => f.startsWith("rt.json.")).sort()).toEqual(["rt.json.journal"]);
+    const journal = () => readFileSync(`${file}.journal`, "utf8").split("\n").filter(Boolean).length;
+    const lines = journal();
+    return calls.endCall(call.id).then(() => {
+      expect(journal()).toBe(lines + 1);
+      expect(s.load()).toEqual({ records: new Map(), problems: [] });
+    });
+  });
+
+  it("writes one short line per change whatever the number of calls, compacting into snapshots", () => {
+    const calls = new ToolCalls(policy, new CgroupTree(root));
+    const file = join(tmp, "many.json");
+    calls.persistTo(store(file));
+    const started = Array.from({ length: 200 }, (_, i) => calls.startCall({ agent: `m${i % 4}`, argv: ["make"] }));
+    // Compacted: the journal holds at most about twice the live calls, never one line per change since the start.
+    const journalLines = readFileSync(`${file}.journal`, "utf8").split("\n").filter(Boolean).length;
+    expect(journalLines).toBeLessThanOrEqual(2 * 200 + 2);
+    expect(store(file).load().records.size).toBe(200);
+    return Promise.all(started.map((c) => calls.endCall(c.id))).then(() => expect(store(file).load().records.size).toBe(0));
+  });
+
+  it("uses the previous generation when the snapshot is damaged, and stops at a torn journal line", () => {
+    const calls = new ToolCalls(policy, new CgroupTree(root));
+    const file = join(tmp, "gen.json");
+    calls.persistTo(store(file));
+    const a = calls.startCall({ agent: "g1", argv: ["make"], hints: ["memory=48MiB"] });
+    // A new snapshot: `a` is in it, and the old one became the previous generation.
+    calls.persistTo(store(file));
+    const b = calls.startCall({ agent: "g1", argv: ["make"] });
+    expect([...store(file).load().records.keys()].sort()).toEqual([a.id, b.id].sort());
+    // A torn last journal line (a crash mid-write): what came before it is kept.
+    appendFileSync(`${file}.journal`, "0123456789abcdef {\"put\":");
+    const torn = store(file).load();
+    expect([...torn.records.keys()].sort()).toEqual([a.id, b.id].sort());
+    expect(torn.problems).toEqual([expect.stringMatching(/line \d+ is damaged \(a write cut short\): changes from there on are not applied$/)]);
+    // A damaged snapshot (one flipped byte): the previous generation is used, never nothing.
+    const text = readFileSync(file, "utf8");
+    writeFileSync(file, text.replace("48", "49"));
+    const prev = store(file).load();
+    expect(prev.problems).toContainEqual(expect.stringMatching(/is damaged: the previous generation .*gen\.json\.prev \(generation \d+\) is used, with the journal of the damaged one/));
+    // `a` was only in the damaged snapshot (its cgroup keeps its limits); `b` comes back from the journal.
+    expect([...prev.records.keys()]).toEqual([b.id]);
+    return Promise.all([calls.endCall(a.id), calls.endCall(b.id)]);
   });
 
   it("reports a missing, corrupt, foreign or partly bad file without throwing", () => {
     expect(store(join(tmp, "none.json")).load()).toEqual({ records: new Map(), problems: [] });
     const bad = join(tmp, "bad.json");
     writeFileSync(bad, "{\"version\":1,\"calls\":[");
-    expect(store(bad).load().problems).toEqual([expect.stringMatching(new RegExp(`^state file ${bad} is not valid JSON \\(.*\\): it is ignored$`))]);
-    writeFileSync(bad, JSON.stringify({ version: 1, cgroupRoot: "/elsewhere", calls: [] }));
-    expect(store(bad).load().problems).toEqual([`state file ${bad} describes the cgroup tree "/elsewhere", not ${root}: it is ignored`]);
-    writeFileSync(bad, JSON.stringify({ version: 1, cgroupRoot: root, calls: [{ id: "call-1-1" }] }));
-    expect(store(bad).load()).toEqual({ records: new Map(), problems: [`state file ${bad}: call 1: "tenant" is not a string: that entry is ignored`] });
+    expect(store(bad).load().problems).toEqual([`state file ${bad} has no valid version 2 header (damaged, truncated or of another version): it is ignored`]);
+    const line = (v: unknown) => `${createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16)} ${JSON.stringify(v)}\n`;
+    writeFileSync(bad, line({ version: 2, generation: 1, scope: "/elsewhere" }));
+    expect(store(bad).load().problems).toEqual([`state file ${bad} describes "/elsewhere", not ${root}: it is ignored`]);
+    writeFileSync(bad, line({ version: 2, generation: 1, scope: root }) + line({ id: "call-1-1" }));
+    expect(store(bad).load()).toEqual({ records: new Map(), problems: [`state file ${bad}: record 1: "tenant" is not a string: that record is ignored`] });
   });
 
   it("logs a failed write once and keeps the calls running", () => {
@@ -63,7 +106,7 @@ describe("the state file", () => {
     const a = calls.startCall({ agent: "s2", argv: ["make"] });
     const b = calls.startCall({ agent: "s2", argv: ["make"] });
     expect(calls.calls.has(a.id) && calls.calls.has(b.id)).toBe(true);
-    expect(logs).toEqual([`cannot write the state file ${join(blocker, "state.json")} (ENOTDIR): a restarted acgd could not take over the running calls`]);
+    expect(logs).toEqual([`cannot write the state file ${join(blocker, "state.json")} (EEXIST): a restarted acgd could not take over the running calls`]);
     return Promise.all([calls.endCall(a.id), calls.endCall(b.id)]);
   });
 });
@@ -103,10 +146,10 @@ describe("a new runtime taking over the tree", () => {
     expect(after.calls.get(vcs.id)!.rule.name).toBe("vcs");
     expect(got.events.at(-1)).toBe(`taken over by acgd ${process.pid} after a restart`);
     expect(after.calls.get("call-1-99")!.rule.name).toBe("default");
-    expect(notes).toContain(`default/t1/call-1-99: no state record: taken over with rule 'default' (matched on "sleep 42")`);
+    expect(notes).toContain(`default/t1/call-1-99: no state record: taken over with rule 'default' (matched on "sleep 42"), keeping the limits its cgroup has`);
     expect(notes).toContain(`default/t2/${empty.id}: no processes left: removed (it ended while no acgd watched it)`);
     expect(existsSync(empty.path)).toBe(false);
-    expect([...after.agents.keys()].sort()).toEqual(["default/s1", "default/s2", "default/t1", "default/t2"]);
+    expect([...after.agents.keys()].sort()).toEqual(["default/g1", "default/m0", "default/m1", "default/m2", "default/m3", "default/s1", "default/s2", "default/t1", "default/t2"]);
     // Ended when the last process exits.
     const ended: string[] = [];
     for (const c of calls) after.endWhenEmpty(c.id, (r) => ended.push(r.id));

@@ -71,7 +71,7 @@ describe("acg run standalone (--policy, no daemon)", () => {
   });
 
   it("says what is wrong with bad input, without a stack trace", () => {
-    expect(acg(["--agent", "a1", ...standalone, "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found (or not executable)\n" });
+    expect(acg(["--agent", "a1", ...standalone, "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found\n" });
     const r = acg(["--agent", "a1", "--hint", "memory=lots", ...standalone, "--", "true"]);
     expect(r.code).toBe(125);
     expect(r.err).toBe("acg run: hint memory=lots: not a size; write e.g. memory=512MiB or memory=2GiB\n");

@@ -47,7 +47,7 @@ export function sampleIR(overrides: Partial<PolicyIR> = {}): PolicyIR {
     ],
     tenants: [],
     agentProfiles: [{
-      id: 0, tenantId: null, guaranteeBytes: 0, limitBytes: null, cpuWeight: 100, maxAgents: 4, rank: 1,
+      id: 0, tenantId: null, guaranteeBytes: 0, limitBytes: null, cpuWeight: 100, maxAgents: 4, maxCalls: 64, rank: 1,
       intent: { memoryMaxBytes: null, cpuWeightMax: null, classIds: [], rankMax: null, excess: "clamp" },
     }],
     pressureRules: [{
