@@ -86,7 +86,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     case "diff":
       return (await import("../runtime/diff-command.js")).diffCommand(rest, io);
     case "simulate":
-      return (await import("../runtime/simulate-command.js")).simulateCommand(rest, io);
+      return (await import("../traces/simulate-command.js")).simulateCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }

@@ -33,7 +33,7 @@ function location(path: string, file: SourceFile | undefined, span: Span | undef
 function result(d: Diagnostic, r: FrontendResult): Record<string, unknown> {
   const out: Record<string, unknown> = {
     ruleId: d.code,
-    level: d.severity === "error" ? "error" : "warning",
+    level: d.severity,
     message: { text: d.help ? `${d.message}\nhelp: ${d.help}` : d.message },
     locations: [location(r.path, r.file, d.span)],
   };

@@ -17,13 +17,16 @@ export const SETTING_DOCS: Record<string, Record<string, string>> = {
     "memory.guarantee": "Memory protected for the tenant's agents (memory.low of the tenant cgroup).",
     "memory.limit": "Hard memory limit of all the tenant's agents together (memory.max).",
     "cpu.weight": "The tenant's CPU share against other tenants (cpu.weight, 1..10000).",
+    rank: "high, normal or low: the highest rank the tenant's agents have (memory actions and the OOM killer reach lower ranks first).",
   },
   agent: {
     "memory.guarantee": "Memory protected for each agent (memory.low of the agent cgroup).",
     "memory.limit": "Hard memory limit of each agent and all its tool calls (memory.max).",
     "cpu.weight": "Each agent's CPU share (cpu.weight, 1..10000).",
     max_agents: "Most agents of this profile at once; more are refused.",
+    max_calls: "Most running tool calls of each such agent (default 64); more are refused.",
     "intent.excess": "What happens to a request above an intent bound: clamp (to the bound) or refuse (the call).",
+    rank: "high, normal or low (default: the tenant's, else normal): the order in which ladders, pressure throttles and the OOM killer reach the agents' calls.",
   },
   tool: {
     "memory.baseline": "memory.high while calm: usage above it bursts (with burst credit) or is throttled.",
@@ -31,6 +34,13 @@ export const SETTING_DOCS: Record<string, Record<string, string>> = {
     "memory.guarantee": "Best-effort protection of the call's memory (memory.low).",
     "memory.min": "Hard protection of the call's memory (memory.min).",
     "memory.burst": "SIZE for DURATION, refill D | cooldown D: extra memory above the baseline while burst credit lasts.",
+  },
+  ladder: {
+    ranks: "[low, normal]: the agents' ranks the ladder acts on, lowest first (default [low, normal]).",
+    withdraw_burst: "P%: at this share of the domain's budget, the calls of those ranks lose their burst headroom.",
+    freeze: "P% [for D]: their growth is frozen (one burst at a time proceeds); a freeze lasting D kills the lowest-ranked, youngest call.",
+    kill: "P%: kill the lowest-ranked, youngest call (cgroup.kill) until usage is below P, before the kernel must.",
+    release: "P%: below it, everything the ladder did is undone, highest rank first (default: 10 points below the lowest step).",
   },
 };
 

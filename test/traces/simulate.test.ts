@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../compiler/cli.js";
 import { matchRule } from "../../runtime/matcher.js";
-import { simulate, traceFacts } from "../../runtime/simulate.js";
+import { simulate, traceFacts } from "../../traces/simulate.js";
 import { defaultTraceDir, loadTraces } from "../../traces/read.js";
 import { policyOf } from "./helpers.js";
 

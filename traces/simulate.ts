@@ -13,9 +13,9 @@
 // are listed, not replayed.
 
 import type { PolicyIR, RuleIR } from "../compiler/ir.js";
-import { callCurve, loadTraces, mainCommand, medianInterval, type Run, type ToolCall as TraceCall } from "../traces/read.js";
+import { callCurve, loadTraces, mainCommand, medianInterval, type Run, type ToolCall as TraceCall } from "./read.js";
 import { burstInit, BurstMode, burstUpdate, MemVerdict, type BurstParams } from "../compiler/decide.js";
-import { matchRule, type CallFacts } from "./matcher.js";
+import { matchRule, type CallFacts } from "../runtime/matcher.js";
 
 /** One thing the policy would have done to a call, at `atS` seconds after it started. */
 export interface SimAction {

@@ -1,10 +1,10 @@
-// `acgc simulate POLICY [TRACES]`: see runtime/simulate.ts. Options are
+// `acgc simulate POLICY [TRACES]`: see traces/simulate.ts. Options are
 // parsed with node:util's parseArgs.
 
 import { parseArgs } from "node:util";
 import { formatBytes } from "../compiler/units.js";
-import { defaultTraceDir, TraceFolderError } from "../traces/read.js";
-import { loadPolicyFrom } from "./policy-source.js";
+import { defaultTraceDir, TraceFolderError } from "./read.js";
+import { loadPolicyFrom } from "../runtime/policy-source.js";
 import { simulate, type SimCall, type Simulation } from "./simulate.js";
 
 export const SIMULATE_USAGE = `Usage: acgc simulate POLICY [TRACES] [--json] [--calls]
