@@ -9,7 +9,7 @@ import { main } from "../../compiler/cli.js";
 import { matchRule } from "../../runtime/matcher.js";
 import { simulate, traceFacts } from "../../traces/simulate.js";
 import { defaultTraceDir, loadTraces } from "../../traces/read.js";
-import { policyOf } from "./helpers.js";
+import { policyOf } from "../runtime/helpers.js";
 
 const MB = 1e6;
 const MiB = 1024 * 1024;
