@@ -2,11 +2,12 @@
 // Exit codes: 0 ok, 1 the policy has errors, 2 usage or internal error.
 
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { packageVersion } from "./version.js";
 import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js";
 import { loadPolicy, loadPolicyText, type FrontendResult } from "./frontend.js";
 import { format } from "./fmt.js";
 import { compileCommand } from "./compile-command.js";
-import { applyCommand, statusCommand } from "../runtime/admin-commands.js";
+import { applyCommand, statusCommand, unloadCommand } from "../runtime/admin-commands.js";
 
 export const EXIT_OK = 0;
 export const EXIT_POLICY_ERRORS = 1;
@@ -22,7 +23,12 @@ Usage:
                                                and a typed runtime module
   acgc status [--json] [--socket PATH]         what a running acgd enforces, and how
   acgc apply FILE [--socket PATH]              replace acgd's policy (errors leave it untouched)
-  acgc --help | --version
+  acgc unload [--socket PATH]                  after acgd stopped: detach and unpin the
+                                               scheduler it left running
+  acgc COMMAND --help | acgc --help | --version
+
+FILE may be \`-\` for check and fmt --check: the policy is read from stdin.
+acgd's socket: --socket, else $ACG_SOCKET, else /run/agentcgroup/acgd.sock.
 
 Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
 2 usage or internal error.
@@ -51,8 +57,43 @@ export function usageError(io: Io, message: string): number {
   return EXIT_USAGE;
 }
 
+/** Each command's own --help. */
+const COMMAND_HELP: Record<string, string> = {
+  check: `Usage: acgc check [--format text|json] FILE...
+Checks policies and reports every problem, located, with a hint. FILE \`-\` reads stdin.
+Exit status: 0 no errors, 1 a policy has errors, 2 usage.`,
+  fmt: `Usage: acgc fmt [--check] FILE...
+Rewrites policies in the canonical layout (comments kept); --check only reports
+files that are not canonical (exit 1). \`fmt --check -\` checks stdin.`,
+  compile: `Usage: acgc compile FILE -o DIR [--emit c] [--dry-run]
+Compiles a policy to BPF objects (scheduler, memcg hooks, exec classifier),
+manifest.json and policy.ts in DIR. --emit c prints the generated C; --dry-run
+does everything but clang. Objects are cached in $ACG_CACHE_DIR
+(default ~/.cache/agentcgroup).`,
+  status: `Usage: acgc status [--json] [--socket PATH]
+What a running acgd enforces, and how. Socket: --socket, $ACG_SOCKET, or /run/agentcgroup/acgd.sock.`,
+  apply: `Usage: acgc apply FILE|COMPILED_DIR [--socket PATH]
+Replaces acgd's policy; a policy with errors leaves the running one (exit 1).`,
+  unload: `Usage: acgc unload [--socket PATH]
+After acgd has stopped: removes the pins of the sched_ext scheduler it left
+running (under /sys/fs/bpf/agentcgroup/, recorded in /run/agentcgroup/), so the
+kernel detaches it and the default scheduler runs again. Refuses while an acgd
+answers on the socket (stop it with \`acgd stop\`, which unloads too).`,
+};
+
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd !== undefined && COMMAND_HELP[cmd] !== undefined) {
+    // Before a command's own parsing, so that every command answers them alike.
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.out(COMMAND_HELP[cmd] + "\n");
+      return EXIT_OK;
+    }
+    if (rest.includes("--version") || rest.includes("-V")) {
+      io.out(`acgc ${packageVersion()}\n`);
+      return EXIT_OK;
+    }
+  }
   switch (cmd) {
     case undefined:
     case "-h":
@@ -62,7 +103,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return cmd === undefined ? EXIT_USAGE : EXIT_OK;
     case "-V":
     case "--version":
-      io.out(`acgc ${version()}\n`);
+      io.out(`acgc ${packageVersion()}\n`);
       return EXIT_OK;
     case "check":
       return checkCommand(rest, io);
@@ -74,22 +115,11 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return statusCommand(rest, io);
     case "apply":
       return applyCommand(rest, io);
+    case "unload":
+      return unloadCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }
-}
-
-/** The package version, from the package.json above this file (source or built). */
-function version(): string {
-  for (let dir = new URL(".", import.meta.url); dir.pathname !== "/"; dir = new URL("..", dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version: string };
-      if (pkg.name === "agentcgroup") return pkg.version;
-    } catch {
-      // not here; look one folder up
-    }
-  }
-  return "unknown";
 }
 
 export function printDiagnostics(results: FrontendResult[], io: Io, json: boolean) {
@@ -121,16 +151,25 @@ function checkCommand(args: string[], io: Io): number {
       fmt = a.slice(9);
       if (fmt !== "text" && fmt !== "json") return usageError(io, "--format takes `text` or `json`");
     } else if (a === "-") {
-      files.push("/dev/stdin");
+      files.push(STDIN);
     } else if (a.startsWith("-")) {
       return usageError(io, `unknown option '${a}' for check`);
     } else files.push(a);
   }
   if (files.length === 0) return usageError(io, "check needs at least one policy file");
-  const results = files.map((f) => loadPolicy(f));
+  const results = files.map(loadPolicyArg);
   printDiagnostics(results, io, fmt === "json");
   if (fmt === "text") io.err(summary(results) + "\n");
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
+}
+
+/** The command-line word for stdin, and the name diagnostics give it. */
+const STDIN = "-";
+const STDIN_NAME = "<stdin>";
+
+/** A policy named on the command line: a file, or stdin for \`-\` (a pipe is not a regular file, so it is read here). */
+function loadPolicyArg(arg: string): FrontendResult {
+  return arg === STDIN ? loadPolicyText(STDIN_NAME, readFileSync(0)) : loadPolicy(arg);
 }
 
 function fmtCommand(args: string[], io: Io): number {
@@ -138,13 +177,16 @@ function fmtCommand(args: string[], io: Io): number {
   const files: string[] = [];
   for (const a of args) {
     if (a === "--check") checkOnly = true;
+    else if (a === STDIN) files.push(STDIN);
     else if (a.startsWith("-")) return usageError(io, `unknown option '${a}' for fmt`);
     else files.push(a);
   }
   if (files.length === 0) return usageError(io, "fmt needs at least one policy file");
   let status = EXIT_OK;
-  for (const path of files) {
-    const r = loadPolicy(path);
+  if (files.includes(STDIN) && !checkOnly) return usageError(io, "fmt rewrites files in place; for stdin use `fmt --check -`");
+  for (const arg of files) {
+    const path = arg === STDIN ? STDIN_NAME : arg;
+    const r = loadPolicyArg(arg);
     // Formatting needs a complete syntax tree; semantic errors do not stop it.
     const syntaxBroken = !r.ast || !r.file || r.diagnostics.some((d) => d.code.startsWith("E01") || d.code.startsWith("E000"));
     if (syntaxBroken) {

@@ -47,7 +47,16 @@ export interface ApplyPolicy {
   name?: string;
 }
 
-export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy) & { id?: number | string };
+/** Puts an agent's own process into its agent cgroup (supervisor only; see agent-register.ts). */
+export interface RegisterAgent {
+  op: "register_agent";
+  agent: string;
+  tenant?: string;
+  /** The process to register (default: the caller's own). */
+  pid?: number;
+}
+
+export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | RegisterAgent) & { id?: number | string };
 
 export type Response =
   | { id?: number | string | null; ok: true; result: unknown }
@@ -59,7 +68,7 @@ export class ApiError extends Error {
   }
 }
 
-const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy"] as const;
+const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy", "register_agent"] as const;
 
 type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?">;
 const SHAPES: Record<(typeof OPS)[number], Fields> = {
@@ -69,6 +78,7 @@ const SHAPES: Record<(typeof OPS)[number], Fields> = {
   status: {},
   usage: { agent: "string?", tenant: "string?" },
   apply_policy: { source: "string?", dir: "string?", name: "string?" },
+  register_agent: { agent: "string", tenant: "string?", pid: "pid?" },
 };
 
 const MAX_STRING = 64 * 1024;

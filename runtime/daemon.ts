@@ -11,6 +11,7 @@ import { ApiError, errorResponse, MAX_REQUEST_BYTES, okResponse, parseRequest, t
 import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
 import { loadPolicyFrom, loadPolicySource } from "./policy-source.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
+import { registerAgentProcess } from "./agent-register.js";
 import { CallError, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
 export interface DaemonOptions {
@@ -208,6 +209,12 @@ export class Daemon {
       case "usage": {
         const filter = peer.agent ? { tenant: peer.agent.tenant, agent: peer.agent.agent } : this.#agentFilter(peer, req.tenant, req.agent);
         return this.#usage(filter);
+      }
+      case "register_agent": {
+        if (!peer.supervisor) throw new ApiError("forbidden", "only root outside the agents' cgroups (the agent's launcher) may register an agent's process");
+        const registered = registerAgentProcess(this.#calls, this.#agentFor(peer, req.tenant, req.agent), req.pid ?? peer.cred.pid);
+        this.#log(`registered pid ${registered.pid} as agent ${registered.agent}'s own process`);
+        return registered;
       }
       case "apply_policy": {
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may change the policy");

@@ -27,6 +27,7 @@ export interface PeerCredentials {
 interface RuntimeIoAddon {
   psiTriggerWatch(file: string, trigger: string, cb: () => void): { close(): void };
   peerCredentials(fd: number): PeerCredentials;
+  sendDatagram(path: string, message: string): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,4 +50,12 @@ export function psiWatcher(): PsiWatcher | null {
 /** SO_PEERCRED of a connected Unix socket fd, or null when the addon is missing. */
 export function peerCredentialsOf(fd: number): PeerCredentials | null {
   return runtimeIo()?.peerCredentials(fd) ?? null;
+}
+
+/** One datagram to a Unix datagram socket ('@' = abstract); false when the addon is missing. */
+export function sendDatagram(path: string, message: string): boolean {
+  const a = runtimeIo();
+  if (!a) return false;
+  a.sendDatagram(path, message);
+  return true;
 }
