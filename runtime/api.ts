@@ -19,6 +19,8 @@ export interface StartCall {
   path?: string;
   /** Move this already running process into the new call (processes started without `acg run`). */
   pid?: number;
+  /** The agent framework's name for the call (Claude Code's tool_use_id...), shown in status and logs. */
+  label?: string;
 }
 export interface EndCall {
   op: "end_call";
@@ -72,7 +74,7 @@ const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "app
 
 type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?">;
 const SHAPES: Record<(typeof OPS)[number], Fields> = {
-  start_call: { agent: "string?", tenant: "string?", tool: "string?", hints: "strings?", argv: "strings", path: "string?", pid: "pid?" },
+  start_call: { agent: "string?", tenant: "string?", tool: "string?", hints: "strings?", argv: "strings", path: "string?", pid: "pid?", label: "string?" },
   end_call: { call: "string" },
   declare_intent: { call: "string", hints: "strings" },
   status: {},

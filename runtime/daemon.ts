@@ -185,12 +185,12 @@ export class Daemon {
       case "start_call": {
         const who = this.#agentFor(peer, req.tenant, req.agent);
         if (req.pid !== undefined) this.#checkMovablePid(peer, req.pid, who);
-        const start = { ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }) };
+        const start = { ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }), ...(req.label !== undefined && { label: req.label }) };
         const call = req.pid === undefined ? this.#calls.startCall(start) : await this.#calls.startForPid(start, req.pid);
         // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated.
         if (peer.cred.uid !== 0 && req.pid === undefined) this.#calls.tree.delegateProcs(call.agent.path, call.path, peer.cred.uid);
         this.#owned.get(sock)?.add(call.id);
-        this.#log(`start ${call.id} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${call.intent.log.length ? ` intents: ${call.intent.log.join("; ")}` : ""}`);
+        this.#log(`start ${call.id}${call.label !== undefined ? ` (${call.label})` : ""} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${call.intent.log.length ? ` intents: ${call.intent.log.join("; ")}` : ""}`);
         return callView(call);
       }
       case "end_call": {
@@ -289,7 +289,7 @@ export class Daemon {
 const tooLarge = errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`);
 
 export function callView(c: ToolCall): Record<string, unknown> {
-  return { call: c.id, agent: c.agent.key, cgroup: c.path, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
+  return { call: c.id, agent: c.agent.key, ...(c.label !== undefined && { label: c.label }), cgroup: c.path, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
 }
 
 function processUid(pid: number): number | null {

@@ -50,6 +50,8 @@ export interface ToolCall {
   events: string[];
   /** Set when the runtime itself killed the call (over_high kill after). */
   killedBy?: string;
+  /** The agent framework's own name for the call (e.g. Claude Code's tool_use_id), for status and logs. */
+  label?: string;
 }
 
 export interface StartCallRequest {
@@ -59,6 +61,7 @@ export interface StartCallRequest {
   hints?: string[];
   argv: string[];
   path?: string;
+  label?: string;
 }
 
 export interface CallReport {
@@ -202,7 +205,7 @@ export class ToolCalls {
     const limits = callLimits(rule, cls, intent);
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
-    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log] };
+    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], ...(req.label !== undefined && { label: req.label }) };
     this.#register(call);
     return call;
   }
