@@ -212,19 +212,15 @@ const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /** Spawns into the cgroup and waits; returns the exit status, or acg's exit code if it could not start. */
 async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s: string) => void): Promise<ExitStatus | number> {
-  let child;
-  try {
-    // Own session: terminal signals reach acg alone, which forwards each exactly once.
-    child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true });
-  } catch (e) {
-    const { code, op } = e as { code?: string; op?: string };
-    err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
-    // Like a shell: 127 not found, 126 not executable; any other failure (clone3 into the cgroup) is acg's.
-    if (op === "execve") return code === "ENOENT" ? EXIT_NOT_FOUND : code === "EACCES" ? 126 : EXIT_RUN_FAILED;
-    return EXIT_RUN_FAILED;
-  }
-  const { pidfd } = child;
+  // Handlers first: a signal that arrives while the child starts is held and
+  // forwarded once it exists, never lost (nor fatal to acg, leaving the child behind).
+  let pidfd: number | null = null;
+  const held: NodeJS.Signals[] = [];
   const forward = (sig: NodeJS.Signals) => {
+    if (pidfd === null) {
+      held.push(sig);
+      return;
+    }
     try {
       sendSignal(pidfd, sig);
     } catch {
@@ -233,9 +229,20 @@ async function runInCgroup(file: string, argv: string[], cgroup: string, err: (s
   };
   for (const s of FORWARDED) process.on(s, forward);
   try {
+    try {
+      // Own session: terminal signals reach acg alone, which forwards each exactly once.
+      pidfd = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true }).pidfd;
+    } catch (e) {
+      const { code, op } = e as { code?: string; op?: string };
+      err(`acg run: cannot start ${argv[0]}: ${(e as Error).message}\n`);
+      // Like a shell: 127 not found, 126 not executable; any other failure (clone3 into the cgroup) is acg's.
+      if (op === "execve") return code === "ENOENT" ? EXIT_NOT_FOUND : code === "EACCES" ? 126 : EXIT_RUN_FAILED;
+      return EXIT_RUN_FAILED;
+    }
+    for (const sig of held.splice(0)) forward(sig);
     return await waitPidfd(pidfd);
   } finally {
     for (const s of FORWARDED) process.off(s, forward);
-    closeSync(pidfd);
+    if (pidfd !== null) closeSync(pidfd);
   }
 }
