@@ -8,6 +8,8 @@
 //
 // Standalone mode (--policy, --cgroup-root) needs the policy front end: for
 // it, acg-run hands over to the Node `acg run` (bin/acg.js beside it).
+// Installed as `acg` (scripts/link-commands.sh), it runs `acg run` itself and
+// hands every other acg command to the Node acg.
 //
 // Built by scripts/build-launcher.sh into native/build/acg-run.
 #define _GNU_SOURCE
@@ -443,7 +445,8 @@ static const char usage_text[] =
     "--policy/--cgroup-root (standalone, no acgd) hand over to the Node acg run.\n"
     "Exit status: CMD's, 128+N if a signal N ended it, 125 if acg-run failed, 127 if CMD was not found.\n";
 
-// Standalone mode needs the policy front end: the Node acg run, beside this binary (native/build/ -> bin/acg.js).
+// What needs the policy front end or is not `run` goes to the Node acg, beside
+// this binary (native/build/ -> bin/acg.js): argv are acg's words, without "acg".
 static int exec_node_acg(char **argv) {
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -460,10 +463,9 @@ static int exec_node_acg(char **argv) {
   if (!nargv) return EXIT_RUN_FAILED;
   nargv[0] = "node";
   nargv[1] = script;
-  nargv[2] = "run";
-  for (int i = 1; i < argc; i++) nargv[i + 2] = argv[i];
+  for (int i = 0; i < argc; i++) nargv[i + 2] = argv[i];
   execvp("node", nargv);
-  fprintf(stderr, "acg run: --policy needs the Node acg run (%s): %s\n", script, strerror(errno));
+  fprintf(stderr, "acg: cannot start the Node acg (%s): %s\n", script, strerror(errno));
   return EXIT_RUN_FAILED;
 }
 
@@ -478,6 +480,13 @@ static int usage_error(const char *fmt, ...) {
 }
 
 int main(int argc, char **argv) {
+  // Installed as `acg`: `acg run ...` is handled here, every other command by the Node acg.
+  const char *base = strrchr(argv[0], '/');
+  if (strcmp(base ? base + 1 : argv[0], "acg") == 0) {
+    if (argc < 2 || strcmp(argv[1], "run") != 0) return exec_node_acg(argv + 1);
+    argv++;
+    argc--;
+  }
   const char *agent = getenv("ACG_AGENT"), *tenant = getenv("ACG_TENANT"), *tool = NULL, *label = NULL;
   const char *socket_path = getenv("ACG_SOCKET");
   if (agent && !*agent) agent = NULL;
@@ -503,7 +512,11 @@ int main(int argc, char **argv) {
       case OPT_LABEL: label = optarg; break;
       case OPT_HINT: hints[nhints++] = optarg; break;
       case OPT_SOCKET: socket_path = optarg; break;
-      case OPT_POLICY: return exec_node_acg(argv);
+      case OPT_POLICY: {
+        // Standalone (no acgd): the Node acg run, with the same words.
+        argv[0] = "run";
+        return exec_node_acg(argv);
+      }
       case OPT_QUIET: quiet = 1; json_mode = 0; break;
       case OPT_JSON: json_mode = 1; quiet = 0; break;
       case 'h': fputs(usage_text, stdout); return 0;

@@ -3,7 +3,9 @@
 # allocator and the compiled scheduler policies on the host, then runs them in
 # one guest boot (real cgroup v2 memory/cpu controllers, sched_ext). Exit
 # status: the guest test's.
-#   test/kernel/runtime.sh [guest-run.sh options, e.g. --timeout 600]
+#   test/kernel/runtime.sh [guest-run.sh options, e.g. --timeout 1800]
+# The guest's timeout: ACG_RUNTIME_TIMEOUT seconds (default 1500: generous for
+# a loaded machine under TCG; a later --timeout option wins).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
@@ -12,6 +14,7 @@ node node_modules/typescript/bin/tsc --outDir dist --rootDir . --target ES2022 -
   runtime/acg-cli.ts runtime/acgd-command.ts compiler/cli.ts test/kernel/runtime-guest.ts test/kernel/runtime-prepare.ts
 mkdir -p .cache/runtime-guest
 clang-19 -O2 -Wall -o .cache/runtime-guest/acg-alloc test/kernel/runtime-alloc.c
+bash scripts/build-launcher.sh
 node dist/test/kernel/runtime-prepare.js .cache/runtime-guest/compiled
 # One vCPU: under multi-threaded TCG, sched_ext text patching can oops (int3) when a scheduler is detached.
-exec scripts/guest-run.sh --timeout 600 --cpus 1 "$@" -- node dist/test/kernel/runtime-guest.js
+exec scripts/guest-run.sh --timeout "${ACG_RUNTIME_TIMEOUT:-1500}" --cpus 1 "$@" -- node dist/test/kernel/runtime-guest.js
