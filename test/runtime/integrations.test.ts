@@ -77,6 +77,19 @@ describe("Claude Code hooks (recorded payloads)", () => {
   });
 });
 
+describe("Claude Code shell prefix", () => {
+  const prefix = join(REPO, "integrations/claude-code/acg-shell-prefix");
+  it("runs the command words, or one shell line, as a Bash tool call of $ACG_AGENT; hook commands as they are", () => {
+    const words = spawnSync(prefix, ["bash", "-c", "grep ^0:: /proc/self/cgroup"], { env: { ...env, ACG_AGENT: "pfx1" }, encoding: "utf8" });
+    expect({ code: words.status, err: words.stderr }).toEqual({ code: 0, err: "" });
+    expect(words.stdout).toMatch(new RegExp(`^0::/acg-integrations-test-${process.pid}/default/pfx1/call-\\d+-\\d+\\n$`));
+    const line = spawnSync(prefix, ["echo one && grep ^0:: /proc/self/cgroup"], { env: { ...env, ACG_AGENT: "pfx1" }, encoding: "utf8" });
+    expect(line.stdout).toMatch(/^one\n0::.*\/default\/pfx1\/call-\d+-\d+\n$/);
+    const hook = spawnSync(prefix, ["sh", "-c", "echo acg hook claude; grep ^0:: /proc/self/cgroup"], { env: { ...env, ACG_AGENT: "pfx1" }, encoding: "utf8" });
+    expect(hook.stdout).not.toContain("/pfx1/");
+  });
+});
+
 describe("Gemini CLI hooks (recorded payloads)", () => {
   it("rewrites run_shell_command's command through hookSpecificOutput.tool_input", () => {
     const a = answerHook("gemini", fixture("gemini-beforetool-shell.json"));
