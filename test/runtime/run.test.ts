@@ -168,7 +168,8 @@ describe("acg run through acgd", () => {
   });
 
   it("a restarted acgd (after kill -9) takes over a running call: status and usage list it, it ends when its process exits", async () => {
-    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 2"], { stdio: ["ignore", "pipe", "pipe"] });
+    // The call must outlive acgd's restart, which takes seconds of Node start-up on a loaded machine.
+    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", "echo started; sleep 8"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
     while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
@@ -186,7 +187,7 @@ describe("acg run through acgd", () => {
     expect(await new Promise((r) => p.on("close", r))).toBe(0);
     expect(await waitUntil(() => !existsSync(join(root, "default", "d5", call!)), 5000)).toBe(true);
     expect(acgd.log()).toMatch(new RegExp(`call ${call} \\(taken over\\) ended: `));
-  }, 20_000);
+  }, 40_000);
 
   it("status says which mechanism enforces what", () => {
     const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "status", "--socket", socket], { encoding: "utf8" });
