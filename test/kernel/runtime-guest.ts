@@ -57,9 +57,10 @@ writeFileSync(policyFile, POLICY);
 let daemonLog = "";
 const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
 daemon.stderr.on("data", (d) => (daemonLog += d));
+// Node's start-up under TCG on a loaded host can take tens of seconds: up to 3 minutes.
 for (let i = 0; !daemonLog.includes("listening on"); i++) {
-  if (daemon.exitCode !== null || i > 1500) {
-    console.log(`acgd did not start:\n${daemonLog}`);
+  if (daemon.exitCode !== null || daemon.signalCode !== null || i > 9000) {
+    console.log(`acgd did not start (exit ${daemon.exitCode}, signal ${daemon.signalCode}, ${i * 20} ms):\n${daemonLog}`);
     process.exit(1);
   }
   await new Promise((r) => setTimeout(r, 20));
@@ -202,12 +203,12 @@ const COMPILED = join(REPO, ".cache/runtime-guest/compiled");
 const schedSocket = join(tmp, "acgd-sched.sock");
 const schedState = () => readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
 let schedLog = "";
-/** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 60 s). */
+/** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 3 minutes). */
 async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>> {
   schedLog = "";
   const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT], { stdio: ["ignore", "ignore", "pipe"] });
   d.stderr!.on("data", (chunk) => (schedLog += chunk));
-  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await new Promise((r) => setTimeout(r, 20));
   return d;
 }
 const schedDaemon = await startSchedAcgd("v1");
