@@ -2,6 +2,7 @@
 // Exit codes: 0 ok, 1 the policy has errors, 2 usage or internal error.
 
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { packageVersion } from "./version.js";
 import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js";
 import type { FrontendResult } from "./frontend.js";
 
@@ -21,13 +22,18 @@ Usage:
   acgc status [--json] [--socket PATH]         what a running acgd enforces, and how
   acgc apply FILE [--dry-run] [--socket PATH]  replace acgd's policy (errors leave it untouched);
                                                --dry-run: show what would change, apply nothing
+  acgc unload [--socket PATH]                  after acgd stopped: detach and unpin the
+                                               scheduler it left running
   acgc diff OLD NEW [--json]                   what changes between two policies, and the swap kind
   acgc simulate POLICY [TRACES] [--json] [--calls]
                                                replay recorded agent traces through the policy:
                                                what each call gets, when it is throttled or killed
   acgc lsp [--stdio]                           a language server for editors (diagnostics, hover,
                                                completion, formatting) over stdio
-  acgc --help | --version
+  acgc COMMAND --help | acgc --help | --version
+
+FILE may be \`-\` for check and fmt --check: the policy is read from stdin.
+acgd's socket: --socket, else $ACG_SOCKET, else /run/agentcgroup/acgd.sock.
 
 Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
 2 usage or internal error.
@@ -56,8 +62,43 @@ export function usageError(io: Io, message: string): number {
   return EXIT_USAGE;
 }
 
+/** Each command's own --help. */
+const COMMAND_HELP: Record<string, string> = {
+  check: `Usage: acgc check [--format text|json] FILE...
+Checks policies and reports every problem, located, with a hint. FILE \`-\` reads stdin.
+Exit status: 0 no errors, 1 a policy has errors, 2 usage.`,
+  fmt: `Usage: acgc fmt [--check] FILE...
+Rewrites policies in the canonical layout (comments kept); --check only reports
+files that are not canonical (exit 1). \`fmt --check -\` checks stdin.`,
+  compile: `Usage: acgc compile FILE -o DIR [--emit c] [--dry-run]
+Compiles a policy to BPF objects (scheduler, memcg hooks, exec classifier),
+manifest.json and policy.ts in DIR. --emit c prints the generated C; --dry-run
+does everything but clang. Objects are cached in $ACG_CACHE_DIR
+(default ~/.cache/agentcgroup).`,
+  status: `Usage: acgc status [--json] [--socket PATH]
+What a running acgd enforces, and how. Socket: --socket, $ACG_SOCKET, or /run/agentcgroup/acgd.sock.`,
+  apply: `Usage: acgc apply FILE|COMPILED_DIR [--socket PATH]
+Replaces acgd's policy; a policy with errors leaves the running one (exit 1).`,
+  unload: `Usage: acgc unload [--socket PATH]
+After acgd has stopped: removes the pins of the sched_ext scheduler it left
+running (under /sys/fs/bpf/agentcgroup/, recorded in /run/agentcgroup/), so the
+kernel detaches it and the default scheduler runs again. Refuses while an acgd
+answers on the socket (stop it with \`acgd stop\`, which unloads too).`,
+};
+
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd !== undefined && COMMAND_HELP[cmd] !== undefined) {
+    // Before a command's own parsing, so that every command answers them alike.
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.out(COMMAND_HELP[cmd] + "\n");
+      return EXIT_OK;
+    }
+    if (rest.includes("--version") || rest.includes("-V")) {
+      io.out(`acgc ${packageVersion()}\n`);
+      return EXIT_OK;
+    }
+  }
   switch (cmd) {
     case undefined:
     case "-h":
@@ -67,7 +108,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return cmd === undefined ? EXIT_USAGE : EXIT_OK;
     case "-V":
     case "--version":
-      io.out(`acgc ${version()}\n`);
+      io.out(`acgc ${packageVersion()}\n`);
       return EXIT_OK;
     // Each command loads only what it uses: `status` needs no parser, `check` no back end.
     case "check":
@@ -87,22 +128,11 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return (await import("../runtime/diff-command.js")).diffCommand(rest, io);
     case "simulate":
       return (await import("../traces/simulate-command.js")).simulateCommand(rest, io);
+    case "unload":
+      return (await import("../runtime/admin-commands.js")).unloadCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }
-}
-
-/** The package version, from the package.json above this file (source or built). */
-function version(): string {
-  for (let dir = new URL(".", import.meta.url); dir.pathname !== "/"; dir = new URL("..", dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version: string };
-      if (pkg.name === "agentcgroup") return pkg.version;
-    } catch {
-      // not here; look one folder up
-    }
-  }
-  return "unknown";
 }
 
 export function printDiagnostics(results: FrontendResult[], io: Io, json: boolean) {
@@ -131,18 +161,27 @@ async function checkCommand(args: string[], io: Io): Promise<number> {
       if (v !== "text" && v !== "json" && v !== "sarif") return usageError(io, "--format takes `text`, `json` or `sarif`");
       fmt = v;
     } else if (a === "-") {
-      files.push("/dev/stdin");
+      files.push(STDIN);
     } else if (a.startsWith("-")) {
       return usageError(io, `unknown option '${a}' for check`);
     } else files.push(a);
   }
   if (files.length === 0) return usageError(io, "check needs at least one policy file");
-  const { loadPolicy } = await import("./frontend.js");
-  const results = files.map((f) => loadPolicy(f));
-  if (fmt === "sarif") io.out(JSON.stringify((await import("./sarif.js")).toSarif(results, version()), null, 2) + "\n");
+  const results = await Promise.all(files.map(loadPolicyArg));
+  if (fmt === "sarif") io.out(JSON.stringify((await import("./sarif.js")).toSarif(results, packageVersion()), null, 2) + "\n");
   else printDiagnostics(results, io, fmt === "json");
   if (fmt === "text") io.err(summary(results) + "\n");
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
+}
+
+/** The command-line word for stdin, and the name diagnostics give it. */
+const STDIN = "-";
+const STDIN_NAME = "<stdin>";
+
+/** A policy named on the command line: a file, or stdin for \`-\` (a pipe is not a regular file, so it is read here). */
+async function loadPolicyArg(arg: string): Promise<FrontendResult> {
+  const { loadPolicy, loadPolicyText } = await import("./frontend.js");
+  return arg === STDIN ? loadPolicyText(STDIN_NAME, readFileSync(0)) : loadPolicy(arg);
 }
 
 async function fmtCommand(args: string[], io: Io): Promise<number> {
@@ -150,14 +189,17 @@ async function fmtCommand(args: string[], io: Io): Promise<number> {
   const files: string[] = [];
   for (const a of args) {
     if (a === "--check") checkOnly = true;
+    else if (a === STDIN) files.push(STDIN);
     else if (a.startsWith("-")) return usageError(io, `unknown option '${a}' for fmt`);
     else files.push(a);
   }
   if (files.length === 0) return usageError(io, "fmt needs at least one policy file");
-  const [{ loadPolicy, loadPolicyText }, { format }] = await Promise.all([import("./frontend.js"), import("./fmt.js")]);
+  const [{ loadPolicyText }, { format }] = await Promise.all([import("./frontend.js"), import("./fmt.js")]);
   let status = EXIT_OK;
-  for (const path of files) {
-    const r = loadPolicy(path);
+  if (files.includes(STDIN) && !checkOnly) return usageError(io, "fmt rewrites files in place; for stdin use `fmt --check -`");
+  for (const arg of files) {
+    const path = arg === STDIN ? STDIN_NAME : arg;
+    const r = await loadPolicyArg(arg);
     // Formatting needs a complete syntax tree; semantic errors do not stop it.
     const syntaxBroken = !r.ast || !r.file || r.diagnostics.some((d) => d.code.startsWith("E01") || d.code.startsWith("E000"));
     if (syntaxBroken) {

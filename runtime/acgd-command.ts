@@ -13,13 +13,20 @@ import { events } from "./events.js";
 import { createLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.js";
 import type { RuntimeMetrics } from "./metrics.js";
 import { loadPolicyPath } from "./policy-dir.js";
+import { packageVersion } from "../compiler/version.js";
+import { sdNotify } from "./sd-notify.js";
+import { parseArgs } from "node:util";
+import { stopDaemon, unloadScheduler, type UnloadResult } from "./lifecycle.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
             [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler]
             [--metrics [HOST:]PORT] [--log-format json|human] [--log-level LEVEL] [--quiet]
+       acgd stop [--socket PATH] [--keep-scheduler]   (acgd stop --help)
+       acgd --version
 
 Serves the AgentCgroup local API and enforces the policy on the agent cgroup tree.
-  --socket PATH        default ${DEFAULT_SOCKET}
+Under systemd (Type=notify) it reports READY=1 once the socket listens.
+  --socket PATH        default $ACG_SOCKET, else ${DEFAULT_SOCKET}
   --socket-mode OCTAL  default 0660
   --socket-group GID   numeric group of the socket (default: acgd's group)
   --cgroup-root PATH   default <cgroup2 mount>/agentcgroup
@@ -38,6 +45,11 @@ Serves the AgentCgroup local API and enforces the policy on the agent cgroup tre
 
 export async function acgdMain(args: string[]): Promise<number> {
   const err = (s: string) => process.stderr.write(s);
+  if (args[0] === "stop") return stopCommand(args.slice(1));
+  if (args.includes("--version") || args.includes("-V")) {
+    process.stdout.write(`acgd ${packageVersion()}\n`);
+    return 0;
+  }
   const opts: Record<string, string> = {};
   let quiet = false;
   let noScheduler = false;
@@ -109,7 +121,7 @@ export async function acgdMain(args: string[]): Promise<number> {
   const daemonLog = await createLog({ format: format as LogFormat, level: level as LogLevel });
   const stopLogging = daemonLog.follow(events);
   const log = (m: string) => daemonLog.note(m);
-  const socketPath = opts["--socket"] ?? DEFAULT_SOCKET;
+  const socketPath = opts["--socket"] ?? (process.env["ACG_SOCKET"] || DEFAULT_SOCKET);
   let rt;
   try {
     const compiledDir = statSync(loaded.origin).isDirectory() ? loaded.origin : undefined;
@@ -144,9 +156,12 @@ export async function acgdMain(args: string[]): Promise<number> {
   }
   log(`policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`);
   for (const [k, v] of Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>)) log(`${k}: ${v}`);
+  const notified = sdNotify({ READY: "1", STATUS: `policy ${loaded.ir.name}; listening on ${socketPath}`, MAINPID: String(process.pid) });
+  if (notified) log(notified);
   await new Promise<void>((resolve) => {
     for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve());
   });
+  sdNotify({ STOPPING: "1" });
   await daemon.close();
   metricsServer?.close();
   metrics?.close();
@@ -178,4 +193,55 @@ async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) =
     log(`cannot take over the existing cgroup tree (${(e as Error).message}): calls of an earlier acgd are not tracked`);
   }
   rt.calls.persistTo(store);
+}
+
+const STOP_USAGE = `Usage: acgd stop [--socket PATH] [--keep-scheduler]
+
+Stops the acgd serving PATH (default $ACG_SOCKET, else ${DEFAULT_SOCKET}) with
+SIGTERM and waits for it to exit; then detaches and unpins the sched_ext
+scheduler it left running (\`acgc unload\`), unless --keep-scheduler (then a
+restarted acgd adopts it). Running calls keep their cgroups and processes.
+Exit status: 0 stopped (or nothing was running), 1 acgd or the scheduler did not go, 2 usage.`;
+
+async function stopCommand(args: string[]): Promise<number> {
+  const err = (s: string) => process.stderr.write(s);
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: { socket: { type: "string" }, "keep-scheduler": { type: "boolean" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "V" } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    err(`acgd stop: ${(e as Error).message}\n\n${STOP_USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(STOP_USAGE + "\n");
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`acgd ${packageVersion()}\n`);
+    return 0;
+  }
+  const socket = values.socket ?? (process.env["ACG_SOCKET"] || DEFAULT_SOCKET);
+  try {
+    const pid = await stopDaemon(socket);
+    err(pid === null ? `acgd stop: no acgd answers at ${socket}\n` : `acgd stop: acgd (pid ${pid}) stopped\n`);
+    if (values["keep-scheduler"]) return 0;
+    return reportUnload(await unloadScheduler(), "acgd stop", err);
+  } catch (e) {
+    err(`acgd stop: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+/** Says what an unload did; 1 if a scheduler was unpinned but sched_ext still runs one. */
+export function reportUnload(r: UnloadResult, who: string, err: (s: string) => void): number {
+  if (r.removed.length === 0) {
+    err(`${who}: no AgentCgroup scheduler was pinned (sched_ext: ${r.state})\n`);
+    return 0;
+  }
+  if (r.state === "disabled" || r.state === "absent") {
+    err(`${who}: scheduler unpinned and detached (${r.removed.length} pin(s) removed; sched_ext: ${r.state})\n`);
+    return 0;
+  }
+  err(`${who}: pins removed, but sched_ext is still ${r.state}: another process holds the scheduler (a running acgd? stop it first)\n`);
+  return 1;
 }

@@ -121,6 +121,21 @@ async function applyDryRun(socket: string, file: string, io: Io): Promise<number
 }
 
 function usage(io: Io, msg: string): number {
-  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--dry-run] [--socket PATH]\n`);
+  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--dry-run] [--socket PATH] | acgc unload [--socket PATH]\n`);
   return 2;
+}
+
+/** acgc unload [--socket PATH]: after acgd stopped, detach and unpin the scheduler it left running. */
+export async function unloadCommand(args: string[], io: Io): Promise<number> {
+  const o = socketOption(args);
+  if (typeof o === "string") return usage(io, o);
+  if (o.rest.length) return usage(io, `unknown option '${o.rest[0]}' for unload`);
+  const { listenerPid, unloadScheduler } = await import("./lifecycle.js");
+  const { reportUnload } = await import("./acgd-command.js");
+  const pid = await listenerPid(o.socket).catch(() => null);
+  if (pid !== null) {
+    io.err(`acgc unload: acgd (pid ${pid}) is running at ${o.socket} and holds the scheduler: stop it with \`acgd stop\` (which unloads too)\n`);
+    return 2;
+  }
+  return reportUnload(await unloadScheduler(), "acgc unload", io.err);
 }

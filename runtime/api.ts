@@ -19,6 +19,8 @@ export interface StartCall {
   path?: string;
   /** Move this already running process into the new call (processes started without `acg run`). */
   pid?: number;
+  /** The agent framework's name for the call (Claude Code's tool_use_id...), shown in status and logs. */
+  label?: string;
 }
 export interface EndCall {
   op: "end_call";
@@ -61,7 +63,16 @@ export interface RunningPolicy {
   op: "policy";
 }
 
-export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | Events | RunningPolicy) & { id?: number | string };
+/** Puts an agent's own process into its agent cgroup (supervisor only; see agent-register.ts). */
+export interface RegisterAgent {
+  op: "register_agent";
+  agent: string;
+  tenant?: string;
+  /** The process to register (default: the caller's own). */
+  pid?: number;
+}
+
+export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | Events | RunningPolicy | RegisterAgent) & { id?: number | string };
 
 export type Response =
   | { id?: number | string | null; ok: true; result: unknown }
@@ -73,11 +84,11 @@ export class ApiError extends Error {
   }
 }
 
-const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy", "events", "policy"] as const;
+const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "apply_policy", "events", "policy", "register_agent"] as const;
 
 type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?" | "count?" | "bool?">;
 const SHAPES: Record<(typeof OPS)[number], Fields> = {
-  start_call: { agent: "string?", tenant: "string?", tool: "string?", hints: "strings?", argv: "strings", path: "string?", pid: "pid?" },
+  start_call: { agent: "string?", tenant: "string?", tool: "string?", hints: "strings?", argv: "strings", path: "string?", pid: "pid?", label: "string?" },
   end_call: { call: "string" },
   declare_intent: { call: "string", hints: "strings" },
   status: {},
@@ -85,6 +96,7 @@ const SHAPES: Record<(typeof OPS)[number], Fields> = {
   apply_policy: { source: "string?", dir: "string?", name: "string?" },
   events: { since: "count?", follow: "bool?" },
   policy: {},
+  register_agent: { agent: "string", tenant: "string?", pid: "pid?" },
 };
 
 const MAX_STRING = 64 * 1024;

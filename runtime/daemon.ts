@@ -21,6 +21,7 @@ import { Delegations } from "./delegation.js";
 import { identifyPeer, UnidentifiedPeer, type PeerIdentity } from "./peer-identity.js";
 import { loadPolicyPath } from "./policy-dir.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
+import { registerAgentProcess } from "./agent-register.js";
 import { CallError, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
 
 export interface DaemonOptions {
@@ -275,7 +276,7 @@ export class Daemon {
         if (req.pid !== undefined) this.#checkMovablePid(peer, req.pid, who);
         const start = {
           ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }),
-          ...(peer.cred.uid !== 0 && { uid: peer.cred.uid }),
+          ...(req.label !== undefined && { label: req.label }), ...(peer.cred.uid !== 0 && { uid: peer.cred.uid }),
         };
         const call = req.pid === undefined ? this.#calls.startCall(start) : await this.#calls.startForPid(start, req.pid);
         // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated, until its first process is in.
@@ -311,6 +312,12 @@ export class Daemon {
       case "usage": {
         const filter = peer.agent ? { tenant: peer.agent.tenant, agent: peer.agent.agent } : this.#agentFilter(peer, req.tenant, req.agent);
         return this.#usage(filter);
+      }
+      case "register_agent": {
+        if (!peer.supervisor) throw new ApiError("forbidden", "only root outside the agents' cgroups (the agent's launcher) may register an agent's process");
+        const registered = registerAgentProcess(this.#calls, this.#agentFor(peer, req.tenant, req.agent), req.pid ?? peer.cred.pid);
+        this.#log(`registered pid ${registered.pid} as agent ${registered.agent}'s own process`);
+        return registered;
       }
       case "apply_policy": {
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may change the policy");
@@ -411,7 +418,7 @@ export function logSafe(line: string): string {
 const tooLarge = errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`);
 
 export function callView(c: ToolCall): Record<string, unknown> {
-  return { call: c.id, agent: c.agent.key, cgroup: c.path, oomScoreAdj: c.oomScoreAdj, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
+  return { call: c.id, agent: c.agent.key, ...(c.label !== undefined && { label: c.label }), cgroup: c.path, oomScoreAdj: c.oomScoreAdj, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
 }
 
 function processUid(pid: number): number | null {

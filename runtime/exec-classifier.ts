@@ -66,9 +66,9 @@ export function decodeExecEvent(rec: Buffer): ExecEvent {
   };
 }
 
-/** `acg` itself (node running bin/acg.js, or the installed `acg` script) starts its own call: it is never moved. */
+/** `acg` itself (node running bin/acg.js, the installed `acg`, the native acg-run) starts its own call: it is never moved. */
 export function isAcgClient(argv: readonly string[]): boolean {
-  return argv.slice(0, 2).some((a) => basename(a) === "acg" || basename(a) === "acg.js");
+  return argv.slice(0, 2).some((a) => ["acg", "acg.js", "acg-run"].includes(basename(a)));
 }
 
 /** The classifier program attached to one set of policy objects, with its ring buffer open. */

@@ -1,7 +1,8 @@
 // Tool rules evaluated in user space: the full matcher (RuleIR.match) on what
 // the runtime knows about a tool call — its tool name, hints, argv, executable.
 
-import { basename } from "node:path";
+import { basename, isAbsolute } from "node:path";
+import { commandsOf } from "./unwrap.js";
 import { globRegExp, regexOf } from "../compiler/matcher-logic.js";
 import type { MatchIR, PolicyIR, RuleIR } from "../compiler/ir.js";
 
@@ -64,7 +65,15 @@ export function matches(m: MatchIR, facts: CallFacts): boolean {
   }
 }
 
-/** The first rule whose matcher holds (the default rule is last and always holds). */
+/**
+ * The first rule whose matcher holds for the call's command line or for any
+ * command it runs (`bash -c 'cd x && pytest'`, `timeout 60 pytest`: see
+ * unwrap.ts). The default rule is last and always holds. A wrapped command
+ * keeps the call's tool and hints; its `path` is known only when written
+ * absolute.
+ */
 export function matchRule(policy: PolicyIR, facts: CallFacts): RuleIR {
-  return policy.rules.find((r) => matches(r.match, facts)) ?? policy.rules[policy.defaultRuleId]!;
+  const inner = commandsOf(facts.argv).slice(1).map((argv): CallFacts => ({ ...facts, argv, ...(isAbsolute(argv[0]!) ? { path: argv[0]! } : { path: undefined }) }));
+  const all = [facts, ...inner];
+  return policy.rules.find((r) => all.some((f) => matches(r.match, f))) ?? policy.rules[policy.defaultRuleId]!;
 }

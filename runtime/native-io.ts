@@ -28,6 +28,7 @@ interface RuntimeIoAddon {
   psiTriggerWatch(file: string, trigger: string, cb: () => void): { close(): void };
   peerCredentials(fd: number): PeerCredentials & { pidfd: number };
   pidfdExited(pidfd: number): boolean;
+  sendDatagram(path: string, message: string): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -58,4 +59,12 @@ export function peerCredentialsOf(fd: number): (PeerCredentials & { pidfd: numbe
 /** Whether the process of a pidfd has exited. */
 export function pidfdExited(pidfd: number): boolean {
   return runtimeIo()!.pidfdExited(pidfd);
+}
+
+/** One datagram to a Unix datagram socket ('@' = abstract); false when the addon is missing. */
+export function sendDatagram(path: string, message: string): boolean {
+  const a = runtimeIo();
+  if (!a) return false;
+  a.sendDatagram(path, message);
+  return true;
 }

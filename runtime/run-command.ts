@@ -15,17 +15,18 @@ import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./loader.
 import { exitCodeOf, formatReport, jsonReport } from "./report.js";
 import { CallError, type CallReport, type StartCallRequest } from "./tool-calls.js";
 
-export const RUN_USAGE = `Usage: acg run [--agent ID] [--tenant T] [--tool NAME] [--hint KEY=VALUE]...
+export const RUN_USAGE = `Usage: acg run [--agent ID] [--tenant T] [--tool NAME] [--label TEXT] [--hint KEY=VALUE]...
                [--socket PATH] [--policy FILE --cgroup-root PATH] [--quiet | --json] -- CMD [ARGS...]
 
 Runs CMD as one tool call in its own cgroup and reports its usage on stderr.
   --agent ID        the agent (default: $ACG_AGENT, or the agent whose cgroup acg runs in)
-  --tenant T        the agent's tenant
+  --tenant T        the agent's tenant (default: $ACG_TENANT)
   --tool NAME       the agent framework's tool name (matched by \`tool\`)
+  --label TEXT      the framework's own id for the call (e.g. a tool_use_id), shown in status
   --hint K=V        memory=SIZE, class=NAME, cpu.weight=N, rank=high|normal|low (requests,
                     capped by the policy; a rank applies to the agent), kind=WORD or WORD
                     (labels matched by \`hint\`); repeatable
-  --socket PATH     acgd's socket (default ${DEFAULT_SOCKET})
+  --socket PATH     acgd's socket (default $ACG_SOCKET, else ${DEFAULT_SOCKET})
   --policy FILE     without a reachable acgd, enforce this policy in process
   --cgroup-root P   with --policy: the cgroup tree's root (default <cgroup2 mount>/agentcgroup)
   --quiet           no report (except why a killed call was killed)
@@ -42,6 +43,7 @@ interface RunArgs {
   agent?: string;
   tenant?: string;
   tool?: string;
+  label?: string;
   hints: string[];
   socket: string;
   policy?: string;
@@ -53,7 +55,7 @@ interface RunArgs {
 class UsageError extends Error {}
 
 function parseArgs(args: string[]): RunArgs {
-  const out: RunArgs = { hints: [], socket: process.env["ACG_SOCKET"] ?? DEFAULT_SOCKET, output: "text", command: [] };
+  const out: RunArgs = { hints: [], socket: process.env["ACG_SOCKET"] || DEFAULT_SOCKET, output: "text", command: [] };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--") {
@@ -70,6 +72,7 @@ function parseArgs(args: string[]): RunArgs {
       case "--agent": out.agent = value(); break;
       case "--tenant": out.tenant = value(); break;
       case "--tool": out.tool = value(); break;
+      case "--label": out.label = value(); break;
       case "--hint": out.hints.push(value()); break;
       case "--socket": out.socket = value(); break;
       case "--policy": out.policy = value(); break;
@@ -85,6 +88,7 @@ function parseArgs(args: string[]): RunArgs {
   }
   if (out.command.length === 0) throw new UsageError("no command: write `acg run [OPTIONS] -- CMD [ARGS...]`");
   out.agent ??= process.env["ACG_AGENT"] || undefined;
+  out.tenant ??= process.env["ACG_TENANT"] || undefined;
   return out;
 }
 
@@ -191,6 +195,7 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
         ...(a.agent !== undefined && { agent: a.agent }),
         ...(a.tenant !== undefined && { tenant: a.tenant }),
         ...(a.tool !== undefined && { tool: a.tool }),
+        ...(a.label !== undefined && { label: a.label }),
         hints: a.hints,
         argv: a.command,
         path: file,

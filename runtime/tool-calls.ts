@@ -82,6 +82,8 @@ export interface ToolCall {
   memoryHighCaps?: Map<string, number>;
   /** oom_score_adj for its processes (set at clone3 time, inherited by children). */
   oomScoreAdj: number;
+  /** The agent framework's own name for the call (e.g. Claude Code's tool_use_id), for status and logs. */
+  label?: string;
 }
 
 export interface StartCallRequest {
@@ -93,6 +95,7 @@ export interface StartCallRequest {
   path?: string;
   /** The uid of a non-root caller (recorded as the call's owner). */
   uid?: number;
+  label?: string;
 }
 
 export interface CallReport {
@@ -271,7 +274,7 @@ export class ToolCalls {
     const limits = callLimits(rule, cls, intent, agent.profile.limitBytes);
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
-    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority), ...(req.uid !== undefined && { ownerUid: req.uid }) };
+    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority), ...(req.uid !== undefined && { ownerUid: req.uid }), ...(req.label !== undefined && { label: req.label }) };
     this.#register(call);
     emitCallStarted(call, req.argv);
     return call;

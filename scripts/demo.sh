@@ -2,6 +2,8 @@
 # The main job: set up; check and format-check the shipped policies; compile one;
 # then, in the guest kernel (sched_ext, cgroup v2 memory and cpu), start acgd,
 # run tool calls of two agents under it, show acgc status, hot-swap a changed policy.
+# The guest's timeout: ACG_DEMO_TIMEOUT seconds (default 1800, room for a loaded
+# machine under software emulation).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -24,4 +26,4 @@ echo "== acgc compile $out/swe-agents-changed.acg -o $out/swe-agents-changed"
 node bin/acgc.js compile "$out/swe-agents-changed.acg" -o "$out/swe-agents-changed"
 
 echo "== in the guest kernel"
-scripts/guest-run.sh --timeout 300 -- bash scripts/demo-guest.sh "$out/swe-agents" "$out/swe-agents-changed"
+scripts/guest-run.sh --timeout "${ACG_DEMO_TIMEOUT:-1800}" -- bash scripts/demo-guest.sh "$out/swe-agents" "$out/swe-agents-changed"

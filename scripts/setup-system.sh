@@ -12,8 +12,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 # qemu-system-x86 brings qemu-system-common with /usr/lib/qemu/virtiofsd (the
 # test bed shares the host's files with the guest over virtiofs); zstd and file
 # are used to unpack the guest kernel and check busybox.
-want_pkgs=(clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config
-           qemu-system-x86 qemu-system-common busybox-static cpio zstd file)
+# ACG_SETUP_TESTBED=0 (the container image) leaves out the test bed: qemu and the guest kernel.
+want_pkgs=(clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config gcc systemd)
+testbed=${ACG_SETUP_TESTBED:-1}
+[ "$testbed" = 0 ] || want_pkgs+=(qemu-system-x86 qemu-system-common busybox-static cpio zstd file)
 backport_pkgs=(libbpf-dev bpftool)
 
 missing() { for p in "$@"; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done; }
@@ -31,6 +33,8 @@ if [ -n "$need$bp_need" ]; then
 fi
 # The test bed's guest kernel (cached; downloads only the first time) and its
 # BTF, so that vmlinux.h is there for reference from the start.
-kdir=$("$here/fetch-kernel.sh") || die "fetching the test-bed kernel failed"
 log "ok: $(clang-19 --version | head -n1); libbpf-dev $(dpkg-query -W -f='${Version}' libbpf-dev); $(bpftool version 2>/dev/null | head -n1)"
-log "ok: test-bed kernel in $kdir"
+if [ "$testbed" != 0 ]; then
+  kdir=$("$here/fetch-kernel.sh") || die "fetching the test-bed kernel failed"
+  log "ok: test-bed kernel in $kdir"
+fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything AgentCgroup needs on a fresh Debian 12 machine, idempotently:
 # system packages (scripts/setup-system.sh), npm dependencies from the lockfile,
-# the TypeScript build and the native loader. A second run does almost nothing.
+# the TypeScript build, the native loader and the native `acg run` launcher,
+# and the commands acgc, acg, acgd on PATH (links in $ACG_BIN_DIR, default
+# /usr/local/bin). A second run does almost nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -24,4 +26,6 @@ npx tsc -p tsconfig.json
 if [ -f scripts/build-native.sh ]; then
   bash scripts/build-native.sh
 fi
-log "ok"
+bash scripts/build-launcher.sh
+bash scripts/link-commands.sh
+log "ok: acgc, acg, acgd in ${ACG_BIN_DIR:-/usr/local/bin}"

@@ -14,7 +14,7 @@
 #
 #   ACG_KT_RANDOM=20     random policies in the property test
 #   ACG_KT_SEED=N        their seed (default: new each run, printed)
-#   ACG_KT_TIMEOUT=540   guest timeout, seconds (boot included)
+#   ACG_KT_TIMEOUT=1500  guest timeout, seconds (boot included; room for a loaded machine)
 #   ACG_KT_CPUS=1        guest vCPUs: 1, because under multi-threaded TCG a
 #                        sched_ext enable/disable (static-key text patching)
 #                        intermittently oopses on the other vCPU with a stale
@@ -40,14 +40,14 @@ say "compiling the policies (random: ${ACG_KT_RANDOM:-20}, seed $seed; reproduce
 node dist/test/kernel/prepare.js "$out" --random "${ACG_KT_RANDOM:-20}" --seed "$seed"
 
 set +e
-scripts/guest-run.sh --timeout "${ACG_KT_TIMEOUT:-540}" --cpus "${ACG_KT_CPUS:-1}" -- \
+scripts/guest-run.sh --timeout "${ACG_KT_TIMEOUT:-1500}" --cpus "${ACG_KT_CPUS:-1}" -- \
   chrt --reset-on-fork --fifo 10 node dist/test/kernel/suite.js "$out"
 rc=$?
 set -e
 secs=$(( $(date +%s) - t0 ))
 case $rc in
   0) say "passed in ${secs} s (seed $seed)" ;;
-  124) say "FAILED: the guest timed out after ${ACG_KT_TIMEOUT:-540} s (console above)" ;;
+  124) say "FAILED: the guest timed out after ${ACG_KT_TIMEOUT:-1500} s (console above)" ;;
   125) say "FAILED: the test bed could not boot the guest or lost its status (console above)" ;;
   *) say "FAILED (exit $rc) in ${secs} s (seed $seed)" ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test AgentCgroup has: the host suite (vitest) and, where present,
-# the kernel suite in the guest. Installs what it needs first.
+# Runs every test AgentCgroup has: the host suite (vitest), the npm package as
+# installed from its tarball, and, where present, the kernel suite in the
+# guest. Installs what it needs first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -8,6 +9,7 @@ cd "$here/.."
 bash scripts/setup.sh
 npx tsc -p tsconfig.json --noEmit
 npx vitest run
+bash scripts/test-package.sh
 if [ -f test/kernel/run.sh ]; then
   bash test/kernel/run.sh
 fi

@@ -8,15 +8,20 @@
 //    plus SO_PEERPIDFD (Linux 6.5+): a pidfd of the very process that
 //    connected, so that its cgroup can be read without a pid-reuse race.
 //  - pidfdExited(pidfd): whether that process has exited (poll POLLIN).
+//  - sendDatagram(path, message): one datagram to a Unix datagram socket
+//    (a leading '@' names an abstract one): systemd's readiness notification
+//    ($NOTIFY_SOCKET, sd_notify(3)'s protocol), which Node's dgram cannot send.
 #include <napi.h>
 #include <uv.h>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -153,7 +158,28 @@ Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0);
 }
 
+Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) throw Napi::TypeError::New(env, "sendDatagram(path: string, message: string)");
+  std::string path = info[0].As<Napi::String>();
+  std::string msg = info[1].As<Napi::String>();
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) throw Napi::RangeError::New(env, "sendDatagram: socket path empty or too long: " + path);
+  memcpy(addr.sun_path, path.data(), path.size());
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  socklen_t len = offsetof(struct sockaddr_un, sun_path) + path.size();
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, errno, "socket", "AF_UNIX SOCK_DGRAM");
+  ssize_t n = sendto(fd, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<struct sockaddr*>(&addr), len);
+  int err = errno;
+  close(fd);
+  if (n < 0) throw ErrnoError(env, err, "sendto", path);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sendDatagram", Napi::Function::New(env, SendDatagram, "sendDatagram"));
   exports.Set("psiTriggerWatch", Napi::Function::New(env, PsiTriggerWatch, "psiTriggerWatch"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited, "pidfdExited"));

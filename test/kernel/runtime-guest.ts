@@ -62,11 +62,12 @@ if (lo.status !== 0) console.log(`ip link set lo up: ${lo.error?.message ?? lo.s
 const METRICS_PORT = 19464;
 const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${METRICS_PORT}`, "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
 daemon.stderr.on("data", (d) => (daemonLog += d));
+// Node's start-up under TCG on a loaded host can take tens of seconds: up to 3 minutes.
 for (let i = 0; !daemonLog.includes("listening on"); i++) {
-  if (daemon.exitCode !== null || i > 3000) {
+  if (daemon.exitCode !== null || daemon.signalCode !== null || i > 9000) {
     // Its last words may still be in the pipe when its exit is seen.
     if (daemon.exitCode !== null) await new Promise((r) => (daemon.stderr.readableEnded ? r(null) : daemon.stderr.on("end", r)));
-    console.log(`acgd did not start (exit ${daemon.exitCode}, signal ${daemon.signalCode}):\n${daemonLog}`);
+    console.log(`acgd did not start (exit ${daemon.exitCode}, signal ${daemon.signalCode}, ${i * 20} ms):\n${daemonLog}`);
     process.exit(1);
   }
   await new Promise((r) => setTimeout(r, 20));
@@ -256,12 +257,12 @@ const SCHED_METRICS_PORT = 19465;
 const schedSocket = join(tmp, "acgd-sched.sock");
 const schedState = () => readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
 let schedLog = "";
-/** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 60 s). */
+/** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 3 minutes). */
 async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>> {
   schedLog = "";
   const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${SCHED_METRICS_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });
   d.stderr!.on("data", (chunk) => (schedLog += chunk));
-  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 3000; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await new Promise((r) => setTimeout(r, 20));
   return d;
 }
 const schedDaemon = await startSchedAcgd("v1");
@@ -469,10 +470,46 @@ await test("an ejected scheduler is noticed within a second, CPU back on cpu.wei
   return `${Date.now() - t0} ms: ${cpu}`;
 });
 
+let schedDaemon4: ReturnType<typeof spawn> | null = null;
+await test("an agent registers its own process; the native acg-run starts calls with the policy's memory limit", async () => {
+  client3!.close();
+  schedDaemon3!.kill("SIGTERM");
+  await new Promise((r) => schedDaemon3!.on("close", r));
+  schedDaemon4 = await startSchedAcgd("v1");
+  assertEq(schedState(), "enabled", "sched_ext state with the new acgd");
+  const agentProc = spawn("sleep", ["600"], { stdio: "ignore" });
+  try {
+    const reg = spawnSync(process.execPath, [ACG, "agent", "register", "--socket", schedSocket, "--agent", "reg1", "--pid", String(agentProc.pid)], { encoding: "utf8" });
+    assertEq(reg.status, 0, `acg agent register (${reg.stderr})`);
+    assertEq(cgroupOfPid(agentProc.pid!), join(ROOT, "default", "reg1", "agent"), "the registered process's cgroup");
+    const guarantee = knob(join(ROOT, "default", "reg1"), "memory.min");
+    const native = spawnSync(join(REPO, "native/build/acg-run"), ["--socket", schedSocket, "--agent", "reg1", "--tool", "Read", "--json", "--", "sh", "-c", 'cat "/sys/fs/cgroup$(grep ^0:: /proc/self/cgroup | cut -c4-)/memory.max"'], { encoding: "utf8" });
+    assertEq(native.status, 0, `acg-run (${native.stderr})`);
+    const rep = JSON.parse(native.stderr.trim()) as { limits: { limitBytes: number | null }; exit: { status: number } };
+    assertEq(native.stdout.trim(), rep.limits.limitBytes === null ? "max" : String(rep.limits.limitBytes), "memory.max of the launcher's call cgroup");
+    return `agent memory.min ${guarantee}; launcher call memory.max ${native.stdout.trim()}`;
+  } finally {
+    agentProc.kill("SIGKILL");
+  }
+});
+
+await test("acgd stop stops acgd, detaches and unpins the scheduler; acgc unload then finds nothing pinned", async () => {
+  const stop = spawnSync(process.execPath, [ACGD, "stop", "--socket", schedSocket], { encoding: "utf8", timeout: 120_000 });
+  assertEq(stop.status, 0, `acgd stop (${stop.stderr})`);
+  assert(/acgd \(pid \d+\) stopped/.test(stop.stderr) && stop.stderr.includes("scheduler unpinned and detached"), stop.stderr);
+  if (schedDaemon4!.exitCode === null && schedDaemon4!.signalCode === null) await new Promise((r) => schedDaemon4!.on("close", r));
+  assertEq(schedState(), "disabled", "sched_ext state after acgd stop");
+  assert(!existsSync("/sys/fs/bpf/agentcgroup/scheduler") || readdirSync("/sys/fs/bpf/agentcgroup/scheduler").length === 0, "no pins left");
+  const unload = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "unload", "--socket", schedSocket], { encoding: "utf8" });
+  assertEq(unload.status, 0, `acgc unload (${unload.stderr})`);
+  assert(unload.stderr.includes("no AgentCgroup scheduler was pinned (sched_ext: disabled)"), unload.stderr);
+  return stop.stderr.trim().replace(/\n/g, "; ");
+});
+
 client.close();
 (client2 as DaemonClient | null)?.close();
 (client3 as DaemonClient | null)?.close();
-for (const d of [schedDaemon, schedDaemon2, schedDaemon3]) {
+for (const d of [schedDaemon, schedDaemon2, schedDaemon3, schedDaemon4]) {
   if (d && d.exitCode === null && d.signalCode === null) {
     d.kill("SIGTERM");
     await new Promise((r) => d.on("close", r));

@@ -3,7 +3,7 @@
 // writes them (struct acg_exec_event), real moves through cgroup.procs, and
 // the call ending when its process exits (cgroup.events). The BPF side runs
 // in the guest (test/kernel/runtime-guest.ts).
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeStruct } from "../../compiler/abi-encode.js";
@@ -68,6 +68,29 @@ describe("exec events of processes started without acg run", () => {
     expect(await waitUntil(() => !calls.calls.has(call!.id), 5000)).toBe(true);
     expect(existsSync(call!.path)).toBe(false);
     expect(logs.some((l) => l.startsWith(`call ${call!.id} (unwrapped pid ${proc.pid}) ended: `))).toBe(true);
+  });
+
+  it("moves a shell whose -c script runs a matching command (matched by the command it runs)", async () => {
+    const agent = calls.ensureAgent(undefined, "u4");
+    const leaf = join(agent.path, AGENT_LEAF);
+    // No exec optimisation possible: the shell stays the process the event is about.
+    const proc = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", "cd / && sleep 35; true"], cgroupPath: leaf, stdio: [null, null, null] });
+    const call = await placement.handle(eventFor(proc.pid, leaf, "/bin/sh"));
+    try {
+      expect(call?.rule.name).toBe("sleeper");
+      expect(cgroupDirOf(proc.pid)).toBe(call!.path);
+    } finally {
+      // The shell may have forked its sleep before it was moved (that child stays in the agent's leaf): both go.
+      for (const cg of [leaf, ...(call ? [call.path] : [])]) writeFileSync(join(cg, "cgroup.kill"), "1");
+      await killAndReap(proc);
+      if (call) expect(await waitUntil(() => !calls.calls.has(call.id), 5000)).toBe(true);
+      expect(await waitUntil(() => !tree.populated(agent.path), 5000)).toBe(true);
+      expect(calls.removeIfIdle(agent)).toBe(true);
+    }
+  });
+
+  it("knows the native launcher too", () => {
+    expect(isAcgClient(["/opt/agentcgroup/native/build/acg-run", "--", "make"])).toBe(true);
   });
 
   it("leaves an exec that matches only the default rule, one inside a call, and one outside the tree where they are", async () => {
