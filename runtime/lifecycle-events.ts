@@ -12,7 +12,7 @@ export function emitCallStarted(call: ToolCall, argv: string[]): void {
   const intents = call.intent.log.length ? `; intents: ${call.intent.log.join("; ")}` : "";
   emitEvent("call_started", {
     ...aboutCall(call),
-    message: `start ${call.id} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${intents}`,
+    message: `start ${call.id}${call.label !== undefined ? ` (${call.label})` : ""} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${intents}`,
     data: { argv: argv.slice(0, 16).map((a) => a.slice(0, 256)), limits: call.limits, intents: call.intent.log },
   });
 }

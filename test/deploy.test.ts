@@ -64,7 +64,8 @@ describe("Kubernetes manifests", () => {
 
   it("ship a policy that checks, and give acgd what a node must: host PIDs, privileges, cgroup2, bpffs with propagation, BTF, the socket dir", () => {
     const policy = loadPolicyText("policy.acg", cm["data"]["policy.acg"]);
-    expect(policy.diagnostics).toEqual([]);
+    // Notes (N0401: a test decided in user space) say how, not what is wrong.
+    expect(policy.diagnostics.filter((d) => d.severity !== "note")).toEqual([]);
     const pod = ds.spec.template.spec;
     expect(pod.hostPID).toBe(true);
     const acgd = pod.containers.find((c: { name: string }) => c.name === "acgd");

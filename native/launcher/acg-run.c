@@ -277,6 +277,28 @@ static void forward_signal(int sig) {
 }
 
 // Starts `file` inside the cgroup directory and waits; returns the wait status, or -1 with *exit_code set.
+// Why a command that PATH lookup did not find as executable cannot run: the
+// first candidate that exists is a directory or lacks the execute bit; NULL
+// when none exists.
+static const char *not_runnable(const char *cmd) {
+  struct stat st;
+  if (strchr(cmd, '/')) return stat(cmd, &st) != 0 ? NULL : S_ISDIR(st.st_mode) ? "is a directory" : "permission denied (not executable)";
+  const char *path = getenv("PATH");
+  if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+  char candidate[4096];
+  for (const char *p = path; *p;) {
+    const char *colon = strchr(p, ':');
+    size_t n = colon ? (size_t)(colon - p) : strlen(p);
+    if (n > 0 && n + strlen(cmd) + 2 < sizeof candidate) {
+      snprintf(candidate, sizeof candidate, "%.*s/%s", (int)n, p, cmd);
+      if (stat(candidate, &st) == 0) return S_ISDIR(st.st_mode) ? "is a directory" : "permission denied (not executable)";
+    }
+    if (!colon) break;
+    p = colon + 1;
+  }
+  return NULL;
+}
+
 // oom_score_adj_text: acgd's value for the call ("" for none), written in the
 // child before execve so that the kernel's OOM killer ranks the call's
 // processes as the policy says (children inherit it). Best effort: lowering
@@ -541,8 +563,10 @@ int main(int argc, char **argv) {
   char **cmd = argv + optind;
   char *file = resolve_executable(cmd[0]);
   if (!file) {
-    fprintf(stderr, "acg run: %s: command not found (or not executable)\n", cmd[0]);
-    return EXIT_NOT_FOUND;
+    // As a shell says it (and the Node acg run): 126 for a file that is there but cannot be run, 127 for none.
+    const char *why = not_runnable(cmd[0]);
+    fprintf(stderr, "acg run: %s: %s\n", cmd[0], why ? why : "command not found");
+    return why ? 126 : EXIT_NOT_FOUND;
   }
   int fd = connect_socket(socket_path);
   if (fd < 0) {

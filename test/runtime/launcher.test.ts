@@ -86,7 +86,8 @@ describe.each(IMPLEMENTATIONS)("%s through acgd", (_name, prefix) => {
   });
 
   it("says what is wrong, with acg run's exit codes", () => {
-    expect(run(["--agent", "x", "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found (or not executable)\n" });
+    expect(run(["--agent", "x", "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found\n" });
+    expect(run(["--agent", "x", "--", "/tmp"])).toMatchObject({ code: 126, err: "acg run: /tmp: is a directory\n" });
     expect(run(["--bogus", "--", "true"])).toMatchObject({ code: 2, err: expect.stringMatching(/^acg run: unknown option '--bogus'\n\nUsage: acg/) });
     expect(run(["--agent", "bad/name", "--", "true"])).toMatchObject({ code: 125, err: expect.stringMatching(/^acg run: agent name "bad\/name" is not valid/) });
     expect(run(["--agent", "x", "--hint", "memory=lots", "--", "true"])).toMatchObject({ code: 125, err: "acg run: hint memory=lots: not a size; write e.g. memory=512MiB or memory=2GiB\n" });
