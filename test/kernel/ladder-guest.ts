@@ -11,7 +11,7 @@
 // without a ladder, the kernel's OOM killer (steered by oom_score_adj and
 // memory.oom.group) takes the low-ranked call, not the larger high-ranked one.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -182,6 +182,16 @@ await test("at the kill mark the lowest-ranked, youngest call dies first; the bo
   assert(existsSync(`/proc/${ownPid}`), "the agent's own process lives");
   const olderKilled = older!.proc.exitCode !== null;
   return `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; boss and w1's own process alive`;
+});
+
+await test("acg events shows what the ladder did: the steps, the caps and the kill", () => {
+  const r = spawnSync(process.execPath, [ACG, "events", "--json", "--no-follow", "--socket", ladderd.socket], { encoding: "utf8", timeout: 120_000 });
+  assertEq(r.status, 0, `acg events (${r.stderr})`);
+  const events = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { kind: string; message?: string; call?: string });
+  const kinds = new Set(events.map((e) => e.kind));
+  for (const k of ["burst_withdrawn", "killed", "pressure"]) assert(kinds.has(k), `an event of kind ${k}: ${[...kinds].join(", ")}`);
+  assert(events.some((e) => e.kind === "killed" && e.message?.startsWith("ladder (host): killed")), "the ladder's kill is an event");
+  return `${events.length} events: ${[...kinds].join(", ")}`;
 });
 
 for (const c of [boss, older]) if (c && c.proc.exitCode === null) c.proc.kill("SIGTERM");
