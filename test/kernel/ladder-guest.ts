@@ -148,17 +148,19 @@ let ownPidfd = -1;
 
 await test("at the freeze mark the low-ranked agents' calls are held, the high-ranked agent's is not", async () => {
   // The high-ranked agent: 30 MiB, held.
-  boss = acgRun(ladderd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "20000"]);
-  assert(await until(() => boss!.out.includes("allocated"), 20000), `boss did not allocate: ${boss.err}`);
+  boss = acgRun(ladderd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "300000"]);
+  assert(await until(() => boss!.out.includes("allocated"), 120_000), `boss did not allocate: ${boss.err}`);
   // An agent's own process (not a tool call): 6 MiB in its agent leaf. The ladder never touches it.
-  older = acgRun(ladderd.socket, ["--agent", "w1", "--", ALLOC, "12", "20000"]);
-  assert(await until(() => older!.out.includes("allocated"), 20000), `w1 did not allocate: ${older.err}`);
+  older = acgRun(ladderd.socket, ["--agent", "w1", "--", ALLOC, "12", "300000"]);
+  assert(await until(() => older!.out.includes("allocated"), 120_000), `w1 did not allocate: ${older.err}`);
   const leaf = join(ROOT, "default", "w1", "agent");
-  const own = spawnInCgroup({ file: ALLOC, argv: ["acg-alloc", "6", "30000"], cgroupPath: leaf, stdio: [null, null, 2] });
+  const own = spawnInCgroup({ file: ALLOC, argv: ["acg-alloc", "6", "300000"], cgroupPath: leaf, stdio: [null, null, 2] });
   ownPid = own.pid;
   ownPidfd = own.pidfd;
   // Above 50%: bursts withdrawn. A new low-ranked call now gets its baseline only, and at 60% is frozen.
-  younger = acgRun(ladderd.socket, ["--agent", "w2", "--", ALLOC, "40", "20000"]);
+  younger = acgRun(ladderd.socket, ["--agent", "w2", "--", ALLOC, "40", "60000"]);
+  // acg is a Node process: its call exists only after its start-up (seconds under TCG).
+  assert(await until(() => callsOf("w2").length > 0, 120_000), `w2's call did not start: ${younger.err}`);
   await sleep(3000);
   const [cg] = callsOf("w2");
   assert(cg !== undefined, "w2's call cgroup");
@@ -217,17 +219,20 @@ await backstopd.ready;
 await test("without a ladder, the kernel's OOM killer takes the low-ranked call, not the larger high-ranked one", async () => {
   // Budget 64 MiB: boss 30 MiB (rank high), worker 20 MiB (rank normal), then the boss allocates 20 MiB more.
   writeFileSync(join(BUDGET_CG, "memory.max"), String(64 * MiB));
-  const b = acgRun(backstopd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "6000"]);
-  assert(await until(() => b.out.includes("allocated"), 20000), `boss did not allocate: ${b.err}`);
-  const w = acgRun(backstopd.socket, ["--agent", "worker", "--", ALLOC, "20", "6000"]);
-  assert(await until(() => w.out.includes("allocated"), 20000), `worker did not allocate: ${w.err}`);
+  // Holds long enough to outlast the other calls' start-up (Node under TCG); the test ends the boss's at the end.
+  const b = acgRun(backstopd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "300000"]);
+  assert(await until(() => b.out.includes("allocated"), 120_000), `boss did not allocate: ${b.err}`);
+  const w = acgRun(backstopd.socket, ["--agent", "worker", "--", ALLOC, "20", "300000"]);
+  assert(await until(() => w.out.includes("allocated"), 120_000), `worker did not allocate: ${w.err}`);
   const b2 = acgRun(backstopd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "20", "500"]);
-  const [wc, bc, b2c] = await Promise.all([w.done, b.done, b2.done]);
+  const [wc, b2c] = await Promise.all([w.done, b2.done]);
   const wrep = reportOf(w);
   assertEq(wc, 137, `the worker's call was OOM-killed (stderr: ${w.err})`);
   assert(wrep.oomKilled, "the worker's report says OOM");
-  assertEq(bc, 0, `the boss's 30 MiB call lives (stderr: ${b.err})`);
   assertEq(b2c, 0, `the boss's new call completes (stderr: ${b2.err})`);
+  assert(b.proc.exitCode === null, `the boss's 30 MiB call lives (stderr: ${b.err})`);
+  b.proc.kill("SIGTERM");
+  await b.done;
   return "worker (20 MiB, oom_score_adj 500) killed; boss (30 MiB, adj 200) lives";
 });
 
