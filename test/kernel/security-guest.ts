@@ -121,7 +121,19 @@ function acgRun(args: string[]): Promise<{ code: number | null; err: string }> {
 const STATUS_MS = 3000;
 
 acgd = await startAcgd();
-const admin = await DaemonClient.connect(socket);
+// Root's requests, each on a connection of its own: a test under TCG can outlast acgd's 60 s idle
+// timeout, which rightly closes a connection that sat unused that long.
+const admin = {
+  async request(req: Parameters<DaemonClient["request"]>[0]): Promise<unknown> {
+    const c = await DaemonClient.connect(socket);
+    try {
+      return await c.request(req);
+    } finally {
+      c.close();
+    }
+  },
+  close(): void {},
+};
 for (const agent of ["victim", "flood"]) await admin.request({ op: "end_call", call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call });
 
 await test("identity: a connection's pid reused by a process of another agent gains nothing (ns_last_pid)", async () => {
