@@ -249,7 +249,8 @@ await test("state damage: truncated, corrupt, stale and full-disk state never ch
   // A call granted 48MiB and using 40MiB (recomputed from its command line it would get 32MiB and be OOM-killed), and a --tool Read call.
   const grantedRun = acgRun(["--agent", "st", "--hint", "memory=48MiB", "--quiet", "--", ALLOC, "40", "300000"]);
   const readRun = acgRun(["--agent", "st", "--tool", "Read", "--quiet", "--", "sleep", "300"]);
-  for (let i = 0; callDirs().length < 2 && i < 500; i++) await new Promise((r) => setTimeout(r, 20));
+  // acg is a Node process: its start takes seconds under TCG.
+  for (let i = 0; callDirs().length < 2 && i < 6000; i++) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 2000));
   const dirs = callDirs();
   assertEq(dirs.length, 2, "running calls");
@@ -311,7 +312,21 @@ spawnSync("umount", [stateDir]);
 for (const d of [ROOT]) if (existsSync(d)) removeTree(d);
 process.exitCode = summary();
 
+/** Removes a cgroup tree bottom-up; processes a failed test left behind are killed first (cgroup.kill), and EBUSY waited out. */
 function removeTree(p: string): void {
   for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(p, e.name));
-  rmdirSync(p);
+  try {
+    writeFileSync(join(p, "cgroup.kill"), "1");
+  } catch {
+    // the root of the test's tree may refuse it; its children are empty by now
+  }
+  for (let i = 0; ; i++) {
+    try {
+      rmdirSync(p);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EBUSY" || i > 500) throw e;
+      spawnSync("sleep", ["0.02"]);
+    }
+  }
 }
