@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Called by scripts/test.sh after the host suite (set-up already done there):
 # the kernel suite (every policy loaded, verified and exercised), then the
-# runtime's guest tests (acgd, acg run, fallback enforcement, hot swap), then
-# the security and fault suite (acgd attacked: identity, exhaustion, state
-# damage). Each is one guest boot; all always run, and any failing fails the run.
+# runtime's guest tests (acgd, acg run, fallback enforcement, hot swap, the
+# pressure ladder). Each is one guest boot; both always run, and either
+# failing fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 status=0
