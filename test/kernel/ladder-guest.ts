@@ -15,6 +15,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
 
@@ -109,17 +110,7 @@ async function stopDaemon(d: { proc: ChildProcess }) {
 }
 
 /** Removes acgd's tree below the budget cgroup (calls are gone by then). */
-function removeTree() {
-  if (!existsSync(ROOT)) return;
-  for (const t of readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory())) {
-    for (const a of readdirSync(join(ROOT, t.name), { withFileTypes: true }).filter((e) => e.isDirectory())) {
-      for (const l of readdirSync(join(ROOT, t.name, a.name), { withFileTypes: true }).filter((e) => e.isDirectory())) rmdirSync(join(ROOT, t.name, a.name, l.name));
-      rmdirSync(join(ROOT, t.name, a.name));
-    }
-    rmdirSync(join(ROOT, t.name));
-  }
-  rmdirSync(ROOT);
-}
+const removeTree = () => removeAgentTree(ROOT);
 
 // The shared budget: a parent cgroup with memory.max, controllers delegated below it.
 mkdirSync(BUDGET_CG, { recursive: true });

@@ -6,10 +6,11 @@
 //   test/kernel/runtime.sh        (host: builds, then one guest boot runs this)
 
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { GUEST_POLICY as POLICY, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
 import { DaemonClient } from "../../runtime/client.js";
@@ -528,12 +529,5 @@ rmSync("/run/agentcgroup/scheduler.json", { force: true });
 rmSync("/run/agentcgroup/calls-sys-fs-cgroup-agentcgroup-test.json", { force: true });
 rmSync(gitDir, { recursive: true, force: true });
 // Agent cgroups stay for the next acgd; this test's tree goes.
-for (const t of readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory())) {
-  for (const a of readdirSync(join(ROOT, t.name), { withFileTypes: true }).filter((e) => e.isDirectory())) {
-    for (const l of readdirSync(join(ROOT, t.name, a.name), { withFileTypes: true }).filter((e) => e.isDirectory())) rmdirSync(join(ROOT, t.name, a.name, l.name));
-    rmdirSync(join(ROOT, t.name, a.name));
-  }
-  rmdirSync(join(ROOT, t.name));
-}
-rmdirSync(ROOT);
+removeAgentTree(ROOT);
 process.exitCode = summary();
