@@ -168,6 +168,10 @@ export class LadderEnforcer implements Enforcer {
 
   #addDomain(ladder: LadderIR, key: string, path: string, budget: number): void {
     if (this.#domains.has(key)) return;
+    if (budget <= 0) {
+      this.#log(`ladder (${key}): no budget to measure against (${budget} bytes): not enforced`);
+      return;
+    }
     const d: Domain = { key, ladder, path, budget, step: Step.none, frozenSinceMs: null, watcher: null, poll: null, tripwire: "max", saved: new Map(), stepOf: new Map(), killed: new Set(), holdSlot: null };
     this.#domains.set(key, d);
     this.#armHold(d);

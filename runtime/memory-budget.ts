@@ -61,7 +61,9 @@ export function hostBudget(policy: PolicyIR, limits: { memTotal: number | null; 
   ];
   const warnings: string[] = [];
   if (limits.memTotal !== null) {
-    candidates.push({ bytes: limits.memTotal - reserve, source: `this machine's ${formatBytes(limits.memTotal)} less the reserve ${formatBytes(reserve)}` });
+    // A reserve sized for a larger host than this one cannot be kept back here: the machine's memory is the budget then.
+    const keep = reserve < limits.memTotal ? reserve : 0;
+    candidates.push({ bytes: limits.memTotal - keep, source: keep ? `this machine's ${formatBytes(limits.memTotal)} less the reserve ${formatBytes(reserve)}` : `this machine's ${formatBytes(limits.memTotal)} (the policy's reserve ${formatBytes(reserve)} is more than it has)` });
     if (policy.host.memoryBytes > limits.memTotal) {
       warnings.push(`policy '${policy.name}' says the host has ${formatBytes(policy.host.memoryBytes)}, but this machine has ${formatBytes(limits.memTotal)}: budgets and ladders use the machine's`);
     }

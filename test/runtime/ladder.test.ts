@@ -212,5 +212,9 @@ describe("ranks and the kernel's backstop", () => {
     const files: Record<string, string> = { "/cg/a/b/memory.max": "max\n", "/cg/a/memory.max": "1048576\n" };
     expect(nearestMemoryMax("/cg/a/b", "/cg", (f) => files[f] ?? null)).toEqual({ bytes: 1048576, path: "/cg/a" });
     expect(nearestMemoryMax("/cg/x", "/cg", () => "max")).toBeNull();
+    // A small guest under a policy written for a larger host, whose reserve is more than the guest has: the guest's memory, not 0.
+    const small = hostBudget(policy, { memTotal: 512 * MiB, ancestorMax: null });
+    expect(small.bytes).toBe(512 * MiB);
+    expect(small.source).toBe("this machine's 512MiB (the policy's reserve 1GiB is more than it has)");
   });
 });
