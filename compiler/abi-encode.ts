@@ -3,7 +3,7 @@
 // runtime inputs. Used by the compiler's checks and by the runtime's map writes.
 
 import {
-  CAPACITY, PATTERN_SUBJECT, activeGenStruct, cgroupInfoStruct, layoutOf, policyStruct,
+  CAPACITY, PATTERN_SUBJECT, activeGenStruct, cgroupInfoStruct, holdDomainStruct, layoutOf, policyStruct,
   type StructLayout, type StructSpec,
 } from "./abi.js";
 import type { KernelOp, PolicyIR } from "./ir.js";
@@ -186,7 +186,14 @@ export interface CgroupEntry {
   tenantId?: number | null;
   /** A baseline raised by intent; omitted = the rule's. */
   baselineBytes?: number;
+  /** The agent's effective rank (0 high, 1 normal, 2 low); omitted = normal. */
+  rank?: number;
+  /** Indexes of the memory hold domains (acg_hold_domains) the call lies in; omitted = none. */
+  holdDomains?: readonly number[];
 }
+
+/** Ranks as the kernel numbers them: 0 high, 1 normal, 2 low. */
+export const RANK_LEVELS = 3;
 
 /** Key of acg_cgroups: the cgroup id (the cgroup directory's inode number). */
 export function encodeCgroupKey(cgroupId: number | bigint): Buffer {
@@ -200,5 +207,74 @@ export function encodeCgroupValue(e: CgroupEntry): Buffer {
     class_id: e.classId ?? ACG_NONE,
     tenant_id: e.tenantId ?? ACG_NONE,
     baseline_bytes: BigInt(e.baselineBytes ?? 0),
+    rank: checkRank(e.rank ?? 1, "rank"),
+    hold_domains: domainMask(e.holdDomains ?? []),
+  });
+}
+
+function checkRank(rank: number, what: string): number {
+  if (!Number.isInteger(rank) || rank < 0 || rank >= RANK_LEVELS) throw new RangeError(`abi-encode: ${what} ${rank} is not a rank (0 high, 1 normal, 2 low)`);
+  return rank;
+}
+
+function domainMask(domains: readonly number[]): number {
+  let mask = 0;
+  for (const d of domains) {
+    if (!Number.isInteger(d) || d < 0 || d >= CAPACITY.holdDomains) {
+      throw new RangeError(`abi-encode: hold domain ${d} is out of range (0..${CAPACITY.holdDomains - 1})`);
+    }
+    mask |= 1 << d;
+  }
+  return mask >>> 0;
+}
+
+/**
+ * A memory hold domain: while the memory usage of cgroup `cgroupId` is at or
+ * above `holdBytes`, the scheduler holds the tasks of calls in the domain
+ * whose agent's effective rank is in `ranks` off the CPU, each getting a turn
+ * of `turnNs` after at most `holdMaxNs` held (docs/bpf.md, "Memory holds").
+ */
+export interface HoldDomain {
+  cgroupId: bigint | number;
+  holdBytes: bigint | number;
+  /** Effective ranks held (0 high, 1 normal, 2 low). */
+  ranks: readonly number[];
+  /** Longest a held task waits before a turn; default {@link HOLD_DEFAULTS}. */
+  holdMaxNs?: bigint | number;
+  turnNs?: bigint | number;
+  /** Staleness bound of each CPU's cached usage of the domain. */
+  sampleNs?: bigint | number;
+}
+
+/**
+ * Defaults of a hold domain. A held task waits at most holdMaxNs (plus the
+ * time its CPU takes to come round to dispatch) and then runs for turnNs:
+ * a held allocator so proceeds at about turn / (hold + turn) = 2% of its
+ * speed, and no task waits anywhere near the sched_ext watchdog's 30 s.
+ * Usage cached per CPU is at most sampleNs old when a decision uses it.
+ */
+export const HOLD_DEFAULTS = { holdMaxNs: 100_000_000n, turnNs: 2_000_000n, sampleNs: 1_000_000n } as const;
+
+/** Upper bound of holdMaxNs: well inside the sched_ext watchdog (30 s by default). */
+export const HOLD_MAX_NS_LIMIT = 1_000_000_000n;
+
+export function encodeHoldDomain(d: HoldDomain | null): Buffer {
+  if (d === null) return encodeStruct(holdDomainStruct, {});
+  const holdMaxNs = BigInt(d.holdMaxNs ?? HOLD_DEFAULTS.holdMaxNs);
+  const turnNs = BigInt(d.turnNs ?? HOLD_DEFAULTS.turnNs);
+  const sampleNs = BigInt(d.sampleNs ?? HOLD_DEFAULTS.sampleNs);
+  if (BigInt(d.cgroupId) <= 0n) throw new RangeError("abi-encode: a hold domain needs a cgroup id (the domain directory's inode)");
+  if (holdMaxNs <= 0n || holdMaxNs > HOLD_MAX_NS_LIMIT) throw new RangeError(`abi-encode: holdMaxNs ${holdMaxNs} must be in (0, ${HOLD_MAX_NS_LIMIT}] (inside the sched_ext watchdog)`);
+  if (turnNs <= 0n || turnNs > holdMaxNs) throw new RangeError(`abi-encode: turnNs ${turnNs} must be in (0, holdMaxNs]`);
+  if (sampleNs <= 0n || sampleNs > holdMaxNs) throw new RangeError(`abi-encode: sampleNs ${sampleNs} must be in (0, holdMaxNs]`);
+  let rankMask = 0;
+  for (const r of d.ranks) rankMask |= 1 << checkRank(r, "held rank");
+  return encodeStruct(holdDomainStruct, {
+    cgroup_id: BigInt(d.cgroupId),
+    hold_bytes: BigInt(d.holdBytes),
+    hold_max_ns: holdMaxNs,
+    turn_ns: turnNs,
+    sample_ns: sampleNs,
+    rank_mask: rankMask,
   });
 }

@@ -8,7 +8,7 @@
 // each offset the runtime relies on.
 
 /** Bumped when a layout or map below changes meaning. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /**
  * Shape constants: compiled into the programs (array bounds, loop bounds), so
@@ -37,6 +37,8 @@ export const CAPACITY = {
   execProcesses: 16384,
   eventRingBytes: 256 * 1024,
   generations: 2,
+  /** Memory domains the scheduler can hold low-ranked calls for (one held DSQ each; bits of a u32 mask). */
+  holdDomains: 8,
 } as const;
 
 /** acg_pattern.subject: what an exe pattern is compared with. */
@@ -61,6 +63,8 @@ export interface StructSpec {
   name: string;
   doc: string;
   fields: FieldSpec[];
+  /** A kernel UAPI struct (linux/bpf.h declares it): described here, not emitted into acg_abi.h. */
+  uapi?: true;
 }
 
 export interface FieldLayout {
@@ -244,6 +248,23 @@ export const cgroupInfoStruct: StructSpec = {
     { name: "class_id", type: "u32", doc: "an agent's granted class request; ACG_NONE = the rule's class" },
     { name: "tenant_id", type: "u32", doc: "ACG_NONE = no tenant" },
     { name: "baseline_bytes", type: "u64", doc: "raised baseline from an intent; 0 = the rule's" },
+    { name: "rank", type: "u8", doc: "the agent's effective rank: 0 high, 1 normal, 2 low" },
+    { name: "_pad", type: "u8", count: 3 },
+    { name: "hold_domains", type: "u32", doc: "bit d: the call lies in memory hold domain d (acg_hold_domains)" },
+  ],
+};
+
+export const holdDomainStruct: StructSpec = {
+  name: "acg_hold_domain",
+  doc: "A memory domain the scheduler holds low-ranked calls for: written by the runtime (acgd's ladder).",
+  fields: [
+    { name: "cgroup_id", type: "u64", doc: "the domain's cgroup (its memcg is read); 0 = slot unused" },
+    { name: "hold_bytes", type: "u64", doc: "watermark: while usage >= this, calls of the ranks in rank_mask are held" },
+    { name: "hold_max_ns", type: "u64", doc: "longest a held task waits before a turn" },
+    { name: "turn_ns", type: "u64", doc: "the slice of a held task's turn" },
+    { name: "sample_ns", type: "u64", doc: "staleness bound of a CPU's cached usage of the domain" },
+    { name: "rank_mask", type: "u32", doc: "bit r: calls whose agent's effective rank is r are held" },
+    { name: "_pad", type: "u32" },
   ],
 };
 
@@ -289,6 +310,49 @@ export const classStatsStruct: StructSpec = {
     { name: "dispatched", type: "u64" },
     { name: "runtime_ns", type: "u64" },
     { name: "demoted", type: "u64", doc: "enqueues at the lowest level because the tool call is throttled" },
+    { name: "held", type: "u64", doc: "tasks held off the CPU by a memory hold domain (enqueues into a held queue)" },
+    { name: "hold_preempted", type: "u64", doc: "running tasks cut short because their hold domain engaged" },
+  ],
+};
+
+export const holdStateStruct: StructSpec = {
+  name: "acg_hold_state",
+  doc: "Kernel-side state of one hold domain (the runtime reads it for status and tests).",
+  fields: [
+    { name: "holding_since_ns", type: "u64", doc: "when usage was first seen at or above the watermark; 0 = not holding" },
+    { name: "usage_bytes", type: "u64", doc: "the latest usage read" },
+    { name: "sampled_ns", type: "u64", doc: "when it was read" },
+    { name: "waiting_since_ns", type: "u64", doc: "since when the held queue's oldest task waits; 0 = empty" },
+    { name: "engaged", type: "u64", doc: "times the hold engaged" },
+    { name: "released", type: "u64", doc: "times it was released (usage back under the watermark)" },
+    { name: "turns", type: "u64", doc: "bounded turns given to held tasks" },
+    { name: "longest_wait_ns", type: "u64", doc: "the longest a held queue waited for a turn (since the scheduler was loaded)" },
+    { name: "last_engaged_ns", type: "u64" },
+    { name: "last_released_ns", type: "u64" },
+  ],
+};
+
+/** The UAPI's struct bpf_timer (opaque to programs and runtime alike). */
+export const bpfTimerStruct: StructSpec = {
+  name: "bpf_timer",
+  doc: "A BPF timer (linux/bpf.h); the kernel owns its contents.",
+  fields: [{ name: "__opaque", type: "u64", count: 2 }],
+  uapi: true,
+};
+
+export const holdTimerStruct: StructSpec = {
+  name: "acg_hold_timer",
+  doc: "The scheduler's hold timer: reads hold domains' usage while no CPU schedules, kicks CPUs.",
+  fields: [{ name: "timer", type: bpfTimerStruct }],
+};
+
+export const holdSampleStruct: StructSpec = {
+  name: "acg_hold_sample",
+  doc: "A CPU's cached usage of one hold domain (per-CPU: no shared cache line on the enqueue path).",
+  fields: [
+    { name: "usage_bytes", type: "u64" },
+    { name: "sampled_ns", type: "u64", doc: "0 = never read" },
+    { name: "cgroup_id", type: "u64", doc: "the domain the sample is of (a rewritten slot invalidates it)" },
   ],
 };
 
@@ -302,6 +366,8 @@ export const taskCtxStruct: StructSpec = {
     { name: "queue", type: "u32" },
     { name: "slice_ns", type: "u64", doc: "the slice the task started its run with" },
     { name: "resume_ns", type: "u64", doc: "the rest of a slice a waking kernel thread cut short, 0 if none" },
+    { name: "hold_queued", type: "u32", doc: "d + 1 while the task waits on hold domain d's held queue, 0 otherwise" },
+    { name: "hold_turn", type: "u32", doc: "1 while the task runs a held queue's bounded turn (not preempted by the hold)" },
   ],
 };
 
@@ -356,8 +422,8 @@ export const execScratchStruct: StructSpec = {
 /** Every shared struct, in declaration order (dependencies first). */
 export const ABI_STRUCTS: StructSpec[] = [
   classStruct, kopStruct, ruleStruct, patternStruct, throttleStruct, pressureStruct, policyHeaderStruct,
-  policyStruct, activeGenStruct, cgroupInfoStruct, pressureStateStruct, memStateStruct, schedStateStruct,
-  classStatsStruct, taskCtxStruct, exitRecordStruct, execClassStruct, execEventStruct, execScratchStruct,
+  policyStruct, activeGenStruct, cgroupInfoStruct, holdDomainStruct, pressureStateStruct, memStateStruct, schedStateStruct,
+  classStatsStruct, holdStateStruct, holdSampleStruct, bpfTimerStruct, holdTimerStruct, taskCtxStruct, exitRecordStruct, execClassStruct, execEventStruct, execScratchStruct,
 ];
 
 // ---- maps ---------------------------------------------------------------------
@@ -396,6 +462,8 @@ export const ABI_MAPS: MapSpec[] = [
     role: "generation", objects: ["scheduler", "memcg", "classifier"], doc: "active generation" },
   { name: "acg_cgroups", type: "BPF_MAP_TYPE_HASH", key: "u64", value: cgroupInfoStruct, maxEntries: CAPACITY.cgroups,
     role: "runtime-input", objects: ["scheduler", "memcg"], doc: "tool-call cgroups by cgroup id (kernfs id)" },
+  { name: "acg_hold_domains", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: holdDomainStruct, maxEntries: CAPACITY.holdDomains,
+    role: "runtime-input", objects: ["scheduler"], doc: "memory hold domains (acgd's ladder domains)" },
   { name: "acg_pressure", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: pressureStateStruct, maxEntries: 1,
     role: "runtime-input", objects: ["memcg"], doc: "active pressure rules" },
   { name: "acg_exec", type: "BPF_MAP_TYPE_LRU_HASH", key: "u32", value: execClassStruct, maxEntries: CAPACITY.execProcesses,
@@ -404,6 +472,12 @@ export const ABI_MAPS: MapSpec[] = [
     role: "kernel-state", objects: ["scheduler", "memcg"], doc: "burst clocks by cgroup id" },
   { name: "acg_sched", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: schedStateStruct, maxEntries: 1,
     role: "kernel-state", objects: ["scheduler"], doc: "scheduler clocks" },
+  { name: "acg_hold", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: holdStateStruct, maxEntries: CAPACITY.holdDomains,
+    role: "kernel-state", objects: ["scheduler"], doc: "state of each hold domain" },
+  { name: "acg_hold_samples", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: holdSampleStruct, maxEntries: CAPACITY.holdDomains,
+    role: "kernel-state", objects: ["scheduler"], doc: "per-CPU cached usage of each hold domain" },
+  { name: "acg_hold_timer", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: holdTimerStruct, maxEntries: 1,
+    role: "kernel-state", objects: ["scheduler"], doc: "the hold timer" },
   { name: "acg_tasks", type: "BPF_MAP_TYPE_TASK_STORAGE", key: "s32", value: taskCtxStruct, maxEntries: 0,
     flags: "BPF_F_NO_PREALLOC", role: "kernel-state", objects: ["scheduler"], doc: "per-task scheduler state" },
   { name: "acg_stats", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: classStatsStruct, maxEntries: CAPACITY.classes,
@@ -467,6 +541,7 @@ export function shapeDefines(): Record<string, number> {
     ACG_EXIT_REASON_LEN: CAPACITY.exitReasonLen,
     ACG_EXIT_MSG_LEN: CAPACITY.exitMsgLen,
     ACG_GENERATIONS: CAPACITY.generations,
+    ACG_MAX_HOLD_DOMAINS: CAPACITY.holdDomains,
     ACG_QUEUES: QUEUES,
     ACG_SUBJECT_EXE: PATTERN_SUBJECT.exe,
     ACG_SUBJECT_PATH: PATTERN_SUBJECT.path,
@@ -489,7 +564,7 @@ export function emitAbiHeader(): string {
     "",
     '#include "acg_decide.h"',
     "",
-    ...ABI_STRUCTS.map(cStruct).flatMap((s) => [s, ""]),
+    ...ABI_STRUCTS.filter((s) => !s.uapi).map(cStruct).flatMap((s) => [s, ""]),
     "#define ACG_MAP(name) ACG_MAP_DEF_##name",
     "",
     ...ABI_MAPS.map(cMapMacro).flatMap((s) => [s, ""]),

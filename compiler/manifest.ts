@@ -38,6 +38,12 @@ export interface ObjectEntry {
   file: string;
   programs: ProgramEntry[];
   structOps?: { map: string; kernelStruct: string; members: string[]; attach: "global" | "per-cgroup" };
+  /**
+   * Where the kernel struct has had several layouts: one struct_ops map per
+   * layout (structOps describes the first); the loader probes the kernel's
+   * BTF and creates only the matching map (runtime/policy-objects.ts).
+   */
+  structOpsLayouts?: { layout: string; map: string; members: string[] }[];
   maps: string[];
   requires: KernelFeature[];
   /** Used when present (probed with bpf_ksym_exists), with a fallback otherwise. */
@@ -81,15 +87,21 @@ function typeRef(t: ScalarType | StructSpec | undefined): TypeRef | null {
   return typeof t === "string" ? { scalar: t, size: scalarSize(t) } : { struct: t.name, size: layoutOf(t).size };
 }
 
-const SCHEDULER_MEMBERS = ["select_cpu", "enqueue", "dispatch", "running", "stopping", "init", "exit"];
+const SCHEDULER_MEMBERS = ["select_cpu", "enqueue", "dispatch", "tick", "running", "stopping", "init", "exit"];
 const SCHEDULER_PROGRAMS: Record<string, string> = {
-  select_cpu: "acg_select_cpu", enqueue: "acg_enqueue", dispatch: "acg_dispatch", running: "acg_running",
+  select_cpu: "acg_select_cpu", enqueue: "acg_enqueue", dispatch: "acg_dispatch", tick: "acg_tick", running: "acg_running",
   stopping: "acg_stopping", init: "acg_init", exit: "acg_record_exit",
 };
 export const MEMCG_MEMBERS = ["handle_cgroup_online", "handle_cgroup_offline", "below_low", "below_min", "get_high_delay_ms"];
 const MEMCG_PROGRAMS: Record<string, string> = {
   handle_cgroup_online: "acg_cgroup_online", handle_cgroup_offline: "acg_cgroup_offline", below_low: "acg_below_low",
   below_min: "acg_below_min", get_high_delay_ms: "acg_get_high_delay_ms",
+};
+/** The memcg BPF hooks RFC v7's layout (three-argument below_low/below_min, charge and uncharge hooks). */
+export const MEMCG_V7_MEMBERS = ["handle_cgroup_online", "handle_cgroup_offline", "below_low", "below_min", "memcg_charged", "memcg_uncharged"];
+const MEMCG_V7_PROGRAMS: Record<string, string> = {
+  handle_cgroup_online: "acg_cgroup_online_v7", handle_cgroup_offline: "acg_cgroup_offline_v7", below_low: "acg_below_low_v7",
+  below_min: "acg_below_min_v7", memcg_charged: "acg_memcg_charged", memcg_uncharged: "acg_memcg_uncharged",
 };
 
 const MEMCG_KFUNCS: KernelFeature[] = ["kfunc:bpf_mem_cgroup_usage", "kfunc:bpf_get_mem_cgroup", "kfunc:bpf_put_mem_cgroup"];
@@ -111,13 +123,21 @@ export function objectEntries(features: CodeFeatures): ObjectEntry[] {
       structOps: { map: "acg_ops", kernelStruct: "sched_ext_ops", members: SCHEDULER_MEMBERS, attach: "global" },
       maps: mapsOf("scheduler"),
       requires: ["btf:struct sched_ext_ops", "map:task_storage", "kfunc:bpf_cgroup_from_id"],
-      optional: [...(features.memoryDemotion ? MEMCG_KFUNCS : []), "kfunc:__scx_bpf_dsq_insert_vtime", "kfunc:scx_bpf_dsq_insert_vtime"],
+      // The memcg kfuncs also feed the memory holds (every scheduler has them: domains are runtime data).
+      optional: [...MEMCG_KFUNCS, "kfunc:__scx_bpf_dsq_insert_vtime", "kfunc:scx_bpf_dsq_insert_vtime"],
     },
     {
       name: "memcg",
       file: "memcg.bpf.o",
-      programs: MEMCG_MEMBERS.map((member) => ({ name: MEMCG_PROGRAMS[member]!, section: `struct_ops/${MEMCG_PROGRAMS[member]!}`, member })),
+      programs: [
+        ...MEMCG_MEMBERS.map((member) => ({ name: MEMCG_PROGRAMS[member]!, section: `struct_ops/${MEMCG_PROGRAMS[member]!}`, member })),
+        ...MEMCG_V7_MEMBERS.map((member) => ({ name: MEMCG_V7_PROGRAMS[member]!, section: `struct_ops/${MEMCG_V7_PROGRAMS[member]!}`, member })),
+      ],
       structOps: { map: "acg_memcg_ops", kernelStruct: "memcg_bpf_ops", members: MEMCG_MEMBERS, attach: "per-cgroup" },
+      structOpsLayouts: [
+        { layout: "v6", map: "acg_memcg_ops", members: MEMCG_MEMBERS },
+        { layout: "v7", map: "acg_memcg_ops_v7", members: MEMCG_V7_MEMBERS },
+      ],
       maps: mapsOf("memcg"),
       requires: ["btf:struct memcg_bpf_ops", "kfunc:bpf_cgroup_from_id"],
       optional: MEMCG_KFUNCS,

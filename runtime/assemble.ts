@@ -63,6 +63,8 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
     try {
       scheduler = new BpfSchedulerEnforcer(calls, opts.compiledDir, log ?? (() => {}));
       calls.addEnforcer(scheduler);
+      // The kernel holds the ladders' ranks at their freeze watermarks the moment usage crosses them.
+      if (scheduler.holdsMemory) ladder.attachKernelHold(scheduler);
     } catch (e) {
       // The policy still holds through cgroup files; status says why the scheduler is not there.
       schedulerNote = `the scheduler failed to load or attach: ${(e as Error).message.split("\n")[0]}`;
@@ -81,7 +83,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
         cpu: kernel?.schedExt ? `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}` : `${cpuWeight} (no sched_ext in this kernel)`,
         ...enforcer.describe(),
         ...ladder.describe(),
-        ...scheduler?.describe(),
+        ...(scheduler ? scheduler.describe() : { kernelHold: "inactive: no sched_ext scheduler is attached (acgd's ladder acts alone)" }),
         ...classifier.describe(),
         memcgBpfOps: kernel?.memcgBpfOps ? "available in this kernel, not attached by the runtime yet" : "not in this kernel: cgroup v2 files enforce memory",
         memoryController: tree.real && !tree.controllers().includes("memory") ? "NOT available in this cgroup tree: memory limits are not enforced" : "available",

@@ -8,18 +8,24 @@
 //
 // Memory stays with the cgroup-file enforcer: memcg_bpf_ops exists in no
 // released kernel (PolicyObjects refuses to load it without the BTF type).
+// The one memory action in the kernel is the hold (docs/bpf.md, "Memory
+// holds"): acgd's ladder names its domains with setHoldDomain() and each
+// call's rank and domains with setCallHold(); while a domain's usage is at
+// or above its watermark, the scheduler keeps the held ranks' tasks off the
+// CPU (bounded). userspace kills, the kernel holds.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
-import { encodeCgroupKey } from "../compiler/abi-encode.js";
+import { encodeCgroupKey, type HoldDomain } from "../compiler/abi-encode.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { emitEvent } from "./events.js";
+import { btfHasFunc } from "./loader.js";
 import { objectSwapReason } from "./policy-diff.js";
-import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo } from "./policy-objects.js";
+import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo, type HoldState } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
 /** sched_ext's state: "enabled" while a BPF scheduler runs. */
@@ -75,6 +81,32 @@ function readSchedState(): string {
   }
 }
 
+/** The memcg kfuncs the scheduler reads a hold domain's usage with (mm/bpf_memcontrol.c, 7.x). */
+export const HOLD_KFUNCS = ["bpf_get_mem_cgroup", "bpf_mem_cgroup_usage", "bpf_put_mem_cgroup"] as const;
+
+/** Is the kernel hold path possible here: does the kernel have the memcg kfuncs? */
+export function kernelHoldSupport(): { active: boolean; missing: string[] } {
+  const missing = HOLD_KFUNCS.filter((f) => {
+    try {
+      return !btfHasFunc(f);
+    } catch {
+      return true;
+    }
+  });
+  return { active: missing.length === 0, missing };
+}
+
+/** A hold domain as acgd's ladder names it: by its cgroup directory, or by cgroup id. */
+export type HoldDomainSpec = Omit<HoldDomain, "cgroupId"> & ({ path: string } | { cgroupId: bigint | number });
+
+/** A call's place in the memory holds: its agent's effective rank and the hold domains it lies in. */
+export interface CallHold {
+  /** 0 high, 1 normal, 2 low. */
+  rank: number;
+  /** Indexes of the domains set with {@link BpfSchedulerEnforcer.setHoldDomain}. */
+  holdDomains: readonly number[];
+}
+
 export interface SwapResult {
   kind: "data" | "objects";
   /** For "objects": time from detaching the old scheduler to the new one attached (ms). */
@@ -101,6 +133,12 @@ export class BpfSchedulerEnforcer implements Enforcer {
   readonly #ids = new Map<string, bigint>();
   /** The exec classifier running on these objects (sharing their maps), if any. */
   #classifier: ExecClassifier | null = null;
+  /** Hold domains set by acgd's ladder, by index: written again into replacement objects. */
+  readonly #holdDomains = new Map<number, HoldDomain>();
+  /** Each call's rank and hold domains (by call id), as acgd's ladder last set them. */
+  readonly #callHolds = new Map<string, CallHold>();
+  /** Whether the kernel has the memcg kfuncs the holds read usage with. */
+  readonly #hold = kernelHoldSupport();
 
   /**
    * Takes over the scheduler pinned in `pins.dir` when it runs this same
@@ -192,8 +230,53 @@ export class BpfSchedulerEnforcer implements Enforcer {
     return n;
   }
 
+  /**
+   * Kernel hold path: sets memory hold domain `index` (0..7): while the usage
+   * of cgroup `domain.cgroupId` is at or above `domain.holdBytes`, the tasks
+   * of calls in the domain (see {@link setCallHold}) whose agent's rank is in
+   * `domain.ranks` are held off the CPU, each with a turn after at most
+   * `holdMaxNs`. null clears the slot (held tasks are released). Throws on
+   * bad values (a RangeError naming the field).
+   *
+   * ```ts
+   * sched.setHoldDomain(0, { path: domainCgroupDir, holdBytes: freezeBytes, ranks: [2] });
+   * sched.setCallHold(call, { rank: 2, holdDomains: [0] });
+   * ```
+   * (acgd's ladder, runtime/ladder.ts, calls both through its KernelHold interface.)
+   */
+  /** Whether this kernel lets the scheduler hold calls (it has the memcg kfuncs). */
+  get holdsMemory(): boolean {
+    return this.#hold.active;
+  }
+
+  setHoldDomain(index: number, spec: HoldDomainSpec | null): void {
+    let domain: HoldDomain | null = null;
+    if (spec) {
+      const { cgroupId, path, ...rest } = spec as HoldDomainSpec & { cgroupId?: bigint | number; path?: string };
+      domain = { ...rest, cgroupId: path !== undefined ? cgroupIdOf(path) : cgroupId! };
+    }
+    this.#objects.setHoldDomain(index, domain);
+    if (domain) this.#holdDomains.set(index, domain);
+    else this.#holdDomains.delete(index);
+  }
+
+  /** Sets a running call's effective agent rank and its hold domains (kept across policy swaps and object replacements). */
+  setCallHold(call: ToolCall, hold: CallHold): void {
+    this.#callHolds.set(call.id, hold);
+    const id = this.#ids.get(call.id);
+    if (id !== undefined) this.#register(this.#objects, call, id);
+  }
+
+  /** The scheduler's view of each hold domain (usage read, engaged/released counts). */
+  holdStates(): HoldState[] {
+    return this.#objects.holdStates();
+  }
+
   describe(): Record<string, string> {
     return {
+      kernelHold: this.#hold.active
+        ? `active: the scheduler holds low-ranked calls at a domain's watermark (memcg kfuncs present; ${this.#holdDomains.size} domain(s) set)`
+        : `inactive: the kernel lacks ${this.#hold.missing.join(", ")} (acgd's ladder acts alone)`,
       cpu: this.#ejected
         ? `cpu.weight on the cgroup tree: the sched_ext scheduler was ejected (${this.#ejected})`
         : `sched_ext scheduler '${this.#objects.manifest.policy.opsName}' (${this.#origin}, pinned in ${this.#pins.dir}: classes, priorities, slices; demotion of throttled calls); cpu.weight also written`,
@@ -212,6 +295,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
   }
 
   callEnded(call: ToolCall): void {
+    this.#callHolds.delete(call.id);
     const id = this.#ids.get(call.id);
     if (id === undefined) return;
     this.#ids.delete(call.id);
@@ -258,6 +342,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
       // The classifier must come along: the old one reads the old objects' maps.
       if (this.#classifier?.attached) ExecClassifier.prepare(next);
       next.writePolicy(policy);
+      for (const [index, domain] of this.#holdDomains) next.setHoldDomain(index, domain);
       for (const call of this.#calls.calls.values()) {
         const id = this.#ids.get(call.id);
         if (id !== undefined) this.#register(next, call, id);
@@ -321,6 +406,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
       ...(call.cls.id !== call.rule.classId && { classId: call.cls.id }),
       tenantId: this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) >= 0 ? this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) : null,
       ...(raised && { baselineBytes: call.limits.baselineBytes! }),
+      ...this.#callHolds.get(call.id),
     });
   }
 

@@ -54,6 +54,7 @@ interface NativeObjectHandle {
   setInitialValue(name: string, value: Buffer): void;
   initialValue(name: string): Buffer | null;
   setAutoload(prog: string, on: boolean): void;
+  setAutocreate(map: string, on: boolean): void;
   setMaxEntries(map: string, n: number): void;
   reuseMapFd(map: string, fd: number): void;
   load(): void;
@@ -112,6 +113,7 @@ interface NativeAddon {
   btfAvailable(): { available: boolean; errno?: number; code?: string };
   btfHasType(name: string, kind?: BtfKind): boolean;
   btfHasMember(struct: string, member: string): boolean;
+  btfStructMembers(struct: string): BtfMember[] | null;
   btfEnumValue(enumName: string, valueName: string): number | null;
   probeProgType(type: number): boolean;
   probeMapType(type: number): boolean;
@@ -316,6 +318,11 @@ export class BpfObject {
 
   setAutoload(program: string, autoload: boolean): void {
     this.#h.setAutoload(checkName(program, "program name"), autoload);
+  }
+
+  /** Leaves a map out of the load; libbpf then also skips struct_ops programs that only it uses. */
+  setAutocreate(mapName: string, autocreate: boolean): void {
+    this.#h.setAutocreate(checkName(mapName, "map name"), autocreate);
   }
 
   setMaxEntries(mapName: string, maxEntries: number): void {
@@ -725,6 +732,15 @@ export function btfHasMember(struct: string, member: string): boolean {
 /** Does vmlinux BTF have a FUNC (e.g. a kfunc) named `name`? */
 export function btfHasFunc(name: string): boolean {
   return native().btfHasType(checkName(name, "function name"), "func");
+}
+/** A member of a kernel struct; `params` counts a callback's parameters (null: not a function pointer). */
+export interface BtfMember {
+  name: string;
+  params: number | null;
+}
+/** The members of struct `name` in vmlinux BTF, or null if the kernel has no such struct. */
+export function btfStructMembers(name: string): BtfMember[] | null {
+  return native().btfStructMembers(checkName(name, "struct name"));
 }
 export function btfEnumValue(enumName: string, valueName: string): number | null {
   return native().btfEnumValue(checkName(enumName, "enum name"), checkName(valueName, "value name"));

@@ -24,11 +24,13 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { classStatsStruct, exitRecordStruct, layoutOf, type ObjectName } from "../compiler/abi.js";
-import { encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodePolicy, encodeU32, type CgroupEntry } from "../compiler/abi-encode.js";
+import { CAPACITY, classStatsStruct, exitRecordStruct, holdStateStruct, layoutOf, type ObjectName } from "../compiler/abi.js";
+import {
+  encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodeHoldDomain, encodePolicy, encodeU32, type CgroupEntry, type HoldDomain,
+} from "../compiler/abi-encode.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { Manifest, ObjectEntry } from "../compiler/manifest.js";
-import { BpfLink, BpfMap, BpfObject, btfHasType, type BpfError, type ProgramStats } from "./loader.js";
+import { BpfLink, BpfMap, BpfObject, btfHasType, btfStructMembers, type BpfError, type BtfMember, type ProgramStats } from "./loader.js";
 
 export interface PolicyObjectsOptions {
   /** Collect the verifier's own statistics (verification time, states); default true. */
@@ -56,6 +58,26 @@ export interface ClassStats {
   dispatched: bigint;
   runtimeNs: bigint;
   demoted: bigint;
+  /** Enqueues onto a memory hold domain's held queue. */
+  held: bigint;
+  /** Running tasks cut short because their hold domain engaged. */
+  holdPreempted: bigint;
+}
+
+/** The scheduler's state of one memory hold domain (struct acg_hold_state). */
+export interface HoldState {
+  domain: number;
+  /** CLOCK_MONOTONIC ns since when usage is at or above the watermark; 0n = not holding. */
+  holdingSinceNs: bigint;
+  usageBytes: bigint;
+  sampledNs: bigint;
+  engaged: bigint;
+  released: bigint;
+  turns: bigint;
+  /** The longest a held queue waited for a turn or its release. */
+  longestWaitNs: bigint;
+  lastEngagedNs: bigint;
+  lastReleasedNs: bigint;
 }
 
 /** Why sched_ext stopped the scheduler (struct acg_exit_record); kind 0 = still running. */
@@ -71,8 +93,23 @@ export function cgroupIdOf(cgroupDir: string): bigint {
   return statSync(cgroupDir, { bigint: true }).ino;
 }
 
+/**
+ * Which RFC layout of struct memcg_bpf_ops the kernel has, from its BTF
+ * members (null: no such struct): "v7" has memcg_charged/memcg_uncharged and
+ * three-argument below_low/below_min; "v6" has get_high_delay_ms and
+ * one-argument below_low/below_min. Anything else is refused with the reason.
+ */
+export function memcgOpsLayout(members: readonly BtfMember[] | null): { layout: "v6" | "v7" } | { layout: null; reason: string } {
+  if (members === null) return { layout: null, reason: "kernel lacks memcg_bpf_ops" };
+  const params = (name: string) => members.find((m) => m.name === name)?.params;
+  if (params("memcg_charged") === 2 && params("memcg_uncharged") === 2 && params("below_low") === 3 && params("below_min") === 3) return { layout: "v7" };
+  if (params("get_high_delay_ms") === 1 && params("below_low") === 1 && params("below_min") === 1) return { layout: "v6" };
+  const seen = members.map((m) => `${m.name}${m.params === null ? "" : `/${m.params}`}`).join(", ");
+  return { layout: null, reason: `kernel has a memcg_bpf_ops of neither RFC layout (v6 or v7): members ${seen}` };
+}
+
 function lacks(what: string): BpfError {
-  const e = new Error(`kernel lacks ${what}: the memcg BPF hooks cannot load on this kernel (use the cgroup-file fallback)`) as BpfError;
+  const e = new Error(`${what}: the memcg BPF hooks cannot load on this kernel (use the cgroup-file fallback)`) as BpfError;
   e.errno = 95;
   e.code = "EOPNOTSUPP";
   e.op = "probe";
@@ -138,11 +175,16 @@ export class PolicyObjects {
   load(name: ObjectName): VerifierRow[] {
     if (this.#objects.has(name)) throw new Error(`object ${name} is already loaded`);
     const entry = this.entry(name);
-    if (entry.requires.includes("btf:struct memcg_bpf_ops") && !btfHasType("memcg_bpf_ops", "struct")) {
-      throw lacks("memcg_bpf_ops");
+    let layout: string | null = null;
+    if (entry.requires.includes("btf:struct memcg_bpf_ops")) {
+      const probed = memcgOpsLayout(btfHasType("memcg_bpf_ops", "struct") ? btfStructMembers("memcg_bpf_ops") : null);
+      if (probed.layout === null) throw lacks(probed.reason);
+      layout = probed.layout;
     }
     const obj = BpfObject.open(join(this.dir, entry.file), { collectStats: this.#opts.collectStats });
     try {
+      // Only the struct_ops map of the kernel's layout is created (and only its programs load).
+      for (const l of entry.structOpsLayouts ?? []) if (l.layout !== layout) obj.setAutocreate(l.map, false);
       for (const m of this.manifest.maps) {
         if (!m.objects.includes(name)) continue;
         // A map of an adopted scheduler (re-opened from its pin) is shared the same way.
@@ -203,6 +245,36 @@ export class PolicyObjects {
     this.map("acg_cgroups").update(encodeCgroupKey(cgroupId), encodeCgroupValue(entry));
   }
 
+  /**
+   * Sets memory hold domain `index` (0..CAPACITY.holdDomains-1), or clears it
+   * with null: see {@link HoldDomain}. Calls are put in a domain by the
+   * `holdDomains` of their {@link setCgroup} entry.
+   */
+  setHoldDomain(index: number, domain: HoldDomain | null): void {
+    if (!Number.isInteger(index) || index < 0 || index >= CAPACITY.holdDomains) {
+      throw new RangeError(`hold domain index ${index} is out of range (0..${CAPACITY.holdDomains - 1})`);
+    }
+    this.map("acg_hold_domains").update(encodeU32(index), encodeHoldDomain(domain));
+  }
+
+  /** The scheduler's state of every hold domain slot. */
+  holdStates(): HoldState[] {
+    const l = layoutOf(holdStateStruct);
+    const at = (v: Buffer, f: string) => v.readBigUInt64LE(l.fields.find((x) => x.name === f)!.offset);
+    const m = this.map("acg_hold");
+    const out: HoldState[] = [];
+    for (let d = 0; d < CAPACITY.holdDomains; d++) {
+      const v = m.lookup(encodeU32(d));
+      if (!v) continue;
+      out.push({
+        domain: d, holdingSinceNs: at(v, "holding_since_ns"), usageBytes: at(v, "usage_bytes"), sampledNs: at(v, "sampled_ns"),
+        engaged: at(v, "engaged"), released: at(v, "released"), turns: at(v, "turns"), longestWaitNs: at(v, "longest_wait_ns"),
+        lastEngagedNs: at(v, "last_engaged_ns"), lastReleasedNs: at(v, "last_released_ns"),
+      });
+    }
+    return out;
+  }
+
   /** Forgets a tool-call cgroup; false if it was not registered. */
   clearCgroup(cgroupId: bigint | number): boolean {
     return this.map("acg_cgroups").delete(encodeCgroupKey(cgroupId));
@@ -246,12 +318,14 @@ export class PolicyObjects {
     const m = this.map("acg_stats");
     for (let c = 0; c < n; c++) {
       const v = m.lookup(encodeU32(c));
-      const s: ClassStats = { classId: c, enqueued: 0n, dispatched: 0n, runtimeNs: 0n, demoted: 0n };
+      const s: ClassStats = { classId: c, enqueued: 0n, dispatched: 0n, runtimeNs: 0n, demoted: 0n, held: 0n, holdPreempted: 0n };
       for (let base = 0; v && base + layout.size <= v.length; base += stride) {
         s.enqueued += v.readBigUInt64LE(base + off("enqueued"));
         s.dispatched += v.readBigUInt64LE(base + off("dispatched"));
         s.runtimeNs += v.readBigUInt64LE(base + off("runtime_ns"));
         s.demoted += v.readBigUInt64LE(base + off("demoted"));
+        s.held += v.readBigUInt64LE(base + off("held"));
+        s.holdPreempted += v.readBigUInt64LE(base + off("hold_preempted"));
       }
       out.push(s);
     }

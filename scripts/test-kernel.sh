@@ -38,6 +38,11 @@ out=.cache/kernel-tests
 seed=${ACG_KT_SEED:-$(( $(date +%s) % 100000 ))}
 say "compiling the policies (random: ${ACG_KT_RANDOM:-20}, seed $seed; reproduce with ACG_KT_SEED=$seed)"
 node dist/test/kernel/prepare.js "$out" --random "${ACG_KT_RANDOM:-20}" --seed "$seed"
+# The memory-hold test's helpers (test/kernel/hold.ts): an allocator logging its progress, a userspace watcher.
+mkdir -p "$out/bin"
+for helper in hold-alloc hold-watch; do
+  clang-19 -O2 -Wall -Werror -o "$out/bin/$helper" "test/kernel/$helper.c"
+done
 
 set +e
 scripts/guest-run.sh --timeout "${ACG_KT_TIMEOUT:-1500}" --cpus "${ACG_KT_CPUS:-1}" -- \

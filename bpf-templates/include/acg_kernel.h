@@ -108,6 +108,12 @@ static __always_inline u64 acg_cgroup_memory_usage(u64 cgid, bool *ok)
 	cg = bpf_cgroup_from_id(cgid);
 	if (!cg)
 		return 0;
+	/*
+	 * &cg->self is a CO-RE relocated addition: keep clang from hoisting it
+	 * above the null check (the verifier refuses arithmetic on a maybe-null
+	 * pointer; seen in dispatch()'s hold check).
+	 */
+	asm volatile("" : "+r"(cg));
 	memcg = bpf_get_mem_cgroup(&cg->self);
 	bpf_cgroup_release(cg);
 	if (!memcg)

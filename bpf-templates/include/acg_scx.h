@@ -64,6 +64,7 @@ struct sched_ext_ops {
 	s32 (*select_cpu)(struct task_struct *p, s32 prev_cpu, u64 wake_flags);
 	void (*enqueue)(struct task_struct *p, u64 enq_flags);
 	void (*dispatch)(s32 cpu, struct task_struct *prev);
+	void (*tick)(struct task_struct *p);
 	void (*running)(struct task_struct *p);
 	void (*stopping)(struct task_struct *p, bool runnable);
 	s32 (*init)(void);
@@ -84,12 +85,36 @@ struct sched_ext_ops {
 /* enum scx_enq_flags (stable ABI): a wakeup; and insert at the head of the local DSQ, ending curr's slice. */
 #define SCX_ENQ_WAKEUP 1ull
 #define SCX_ENQ_PREEMPT (1ull << 32)
+/* The task is the only one its CPU has (passed only with SCX_OPS_ENQ_LAST). */
+#define SCX_ENQ_LAST (1ull << 41)
+
+/* enum scx_ops_flags: a CPU's last runnable task goes through enqueue() when its slice ends. */
+#define SCX_OPS_ENQ_LAST (1ull << 1)
+
+/* enum scx_kick_flags: wake the CPU only if idle; or end its current task's slice. */
+#define SCX_KICK_IDLE 1ull
+#define SCX_KICK_PREEMPT 2ull
 
 s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym;
 s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym;
 s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags, bool *is_idle) __ksym;
 void scx_bpf_dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym;
 bool scx_bpf_dsq_move_to_local(u64 dsq_id) __ksym;
+void scx_bpf_kick_cpu(s32 cpu, u64 flags) __ksym;
+u32 scx_bpf_nr_cpu_ids(void) __ksym;
+void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym;
+
+/*
+ * Ejects the scheduler with a message (for states that cannot happen): the
+ * kernel's default scheduler takes over and the exit record says why.
+ * Two integer arguments; the format lives in writable data, as the kfunc wants.
+ */
+#define acg_scx_error(fmt, a, b)                                                  \
+	({                                                                        \
+		static char acg_err_fmt___[] = fmt;                               \
+		unsigned long long acg_err_args___[2] = { (a), (b) };             \
+		scx_bpf_error_bstr(acg_err_fmt___, acg_err_args___, sizeof(acg_err_args___)); \
+	})
 
 /*
  * Kfuncs take at most five arguments, so 6.19 moved vtime insertion behind

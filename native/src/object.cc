@@ -54,6 +54,7 @@ void NativeObject::Init(Napi::Env env, Napi::Object exports) {
           InstanceMethod("setInitialValue", &NativeObject::SetInitialValue),
           InstanceMethod("initialValue", &NativeObject::InitialValue),
           InstanceMethod("setAutoload", &NativeObject::SetAutoload),
+          InstanceMethod("setAutocreate", &NativeObject::SetAutocreate),
           InstanceMethod("setMaxEntries", &NativeObject::SetMaxEntries),
           InstanceMethod("reuseMapFd", &NativeObject::ReuseMapFd),
           InstanceMethod("load", &NativeObject::Load),
@@ -269,6 +270,18 @@ Napi::Value NativeObject::SetAutoload(const Napi::CallbackInfo& info) {
   RequireLoaded(env, "bpf_program__set_autoload", false);
   int err = bpf_program__set_autoload(p, info[1].As<Napi::Boolean>().Value());
   if (err) ThrowErrno(env, err, "bpf_program__set_autoload", name);
+  return env.Undefined();
+}
+
+// A map left out of the load (libbpf also skips the struct_ops programs only it uses).
+Napi::Value NativeObject::SetAutocreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgString(info, 0, "map name");
+  if (info.Length() < 2 || !info[1].IsBoolean()) ThrowType(env, "autocreate must be a boolean");
+  struct bpf_map* m = FindMap(env, name, "bpf_map__set_autocreate");
+  RequireLoaded(env, "bpf_map__set_autocreate", false);
+  int err = bpf_map__set_autocreate(m, info[1].As<Napi::Boolean>().Value());
+  if (err) ThrowErrno(env, err, "bpf_map__set_autocreate", name);
   return env.Undefined();
 }
 

@@ -33,6 +33,7 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   Napi::Value SetInitialValue(const Napi::CallbackInfo& info);
   Napi::Value InitialValue(const Napi::CallbackInfo& info);
   Napi::Value SetAutoload(const Napi::CallbackInfo& info);
+  Napi::Value SetAutocreate(const Napi::CallbackInfo& info);
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value ReuseMapFd(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);

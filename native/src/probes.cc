@@ -89,6 +89,40 @@ Napi::Value BtfHasMember(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, false);
 }
 
+// btfStructMembers(structName) -> [{ name, params }] | null: each member of a
+// struct in vmlinux BTF; params is the parameter count of a member that is a
+// pointer to a function (a struct_ops callback), null for any other member.
+// What struct_ops objects probe to choose between layouts of one struct.
+Napi::Value BtfStructMembers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string sname = ArgString(info, 0, "struct name");
+  struct btf* b = RequireVmlinux(env);
+  int id = btf__find_by_name_kind(b, sname.c_str(), BTF_KIND_STRUCT);
+  if (id < 0) return env.Null();
+  const struct btf_type* t = btf__type_by_id(b, static_cast<__u32>(id));
+  if (t == nullptr) return env.Null();
+  Napi::Array out = Napi::Array::New(env, btf_vlen(t));
+  const struct btf_member* m = btf_members(t);
+  for (unsigned i = 0; i < btf_vlen(t); i++, m++) {
+    Napi::Object o = Napi::Object::New(env);
+    const char* n = btf__name_by_offset(b, m->name_off);
+    o.Set("name", Napi::String::New(env, n != nullptr ? n : ""));
+    int mid = btf__resolve_type(b, m->type);
+    const struct btf_type* mt = mid > 0 ? btf__type_by_id(b, static_cast<__u32>(mid)) : nullptr;
+    const struct btf_type* proto = nullptr;
+    if (mt != nullptr && btf_is_ptr(mt)) {
+      int pid = btf__resolve_type(b, mt->type);
+      if (pid > 0) proto = btf__type_by_id(b, static_cast<__u32>(pid));
+    }
+    if (proto != nullptr && btf_is_func_proto(proto))
+      o.Set("params", Napi::Number::New(env, btf_vlen(proto)));
+    else
+      o.Set("params", env.Null());
+    out.Set(i, o);
+  }
+  return out;
+}
+
 // btfEnumValue(enumName, valueName) -> number | null
 Napi::Value BtfEnumValue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -165,6 +199,7 @@ void InitProbes(Napi::Env env, Napi::Object exports) {
   exports.Set("btfAvailable", Napi::Function::New(env, BtfAvailable, "btfAvailable"));
   exports.Set("btfHasType", Napi::Function::New(env, BtfHasType, "btfHasType"));
   exports.Set("btfHasMember", Napi::Function::New(env, BtfHasMember, "btfHasMember"));
+  exports.Set("btfStructMembers", Napi::Function::New(env, BtfStructMembers, "btfStructMembers"));
   exports.Set("btfEnumValue", Napi::Function::New(env, BtfEnumValue, "btfEnumValue"));
   exports.Set("probeProgType", Napi::Function::New(env, ProbeProgType, "probeProgType"));
   exports.Set("probeMapType", Napi::Function::New(env, ProbeMapType, "probeMapType"));

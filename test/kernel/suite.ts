@@ -24,6 +24,7 @@ import { ACG_NONE, KopCode, Tri, globMatch, kleeneEval } from "../../compiler/de
 import { BpfObject, RingBuffer, btfEnumValue, isBpfError, probeKernel, sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
 import { PolicyObjects, cgroupIdOf, type VerifierRow } from "../../runtime/policy-objects.js";
 import { assert, assertEq, fail, results, summary, test } from "./harness.js";
+import { holdTests } from "./hold.js";
 import type { IndexEntry, SuiteIndex } from "./prepare.js";
 
 const CG_ROOT = "/sys/fs/cgroup";
@@ -162,6 +163,8 @@ interface Loaded {
 }
 
 const verifierTable: (VerifierRow & { policy: string; kind: string })[] = [];
+/** hold-alloc and hold-watch, built on the host by scripts/test-kernel.sh into OUT/bin. */
+let helperBin = "";
 
 function loadPolicy(entry: IndexEntry): Loaded {
   const ir = JSON.parse(readFileSync(join(entry.dir, "ir.json"), "utf8")) as PolicyIR;
@@ -365,7 +368,15 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
       assertEq(ex?.kind, 0, `exit kind (reason "${ex?.reason}", msg "${ex?.msg}")`);
     });
 
-    if (entry.kind === "test") await memoryTests(ir, cgRoot);
+    if (entry.kind === "test") {
+      await memoryTests(ir, cgRoot);
+      await holdTests(po, ir, cgRoot, helperBin);
+      await test(`${P}: scheduler still enabled after the memory holds (not ejected)`, () => {
+        assertEq(readTrim(join(SCX, "state")), "enabled", "state");
+        const ex = po.exitInfo();
+        assertEq(ex?.kind, 0, `exit kind (reason "${ex?.reason}", msg "${ex?.msg}")`);
+      });
+    }
 
     await test(`${P}: detach → sched_ext disabled, exit recorded as unregistration`, async () => {
       po.detachScheduler();
@@ -598,6 +609,7 @@ function printVerifierTable(rows: typeof verifierTable): string {
 
 async function main(): Promise<void> {
   const out = resolve(process.argv[2] ?? ".cache/kernel-tests");
+  helperBin = join(out, "bin");
   const index = JSON.parse(readFileSync(join(out, "index.json"), "utf8")) as SuiteIndex;
   const t0 = performance.now();
   console.log(`kernel suite: ${readTrim("/proc/sys/kernel/osrelease")}, ${index.entries.length} policies (random seed ${index.seed})`);

@@ -5,6 +5,7 @@ import {
   btfHasFunc,
   btfHasMember,
   btfHasType,
+  btfStructMembers,
   libbpfVersion,
   native,
   probeKernel,
@@ -30,6 +31,15 @@ describe("kernel probes", () => {
     expect(f.mapTypes.ringbuf).toBe(true);
     expect(f.mapTypes.hash).toBe(true);
     expect(f.libbpfVersion).toBe(libbpfVersion());
+  });
+
+  it("lists a struct_ops struct's members with their callbacks' parameter counts", () => {
+    const m = btfStructMembers("tcp_congestion_ops");
+    expect(m).not.toBeNull();
+    // void (*cong_avoid)(struct sock *sk, u32 ack, u32 acked); char name[16]
+    expect(m!.find((x) => x.name === "cong_avoid")).toEqual({ name: "cong_avoid", params: 3 });
+    expect(m!.find((x) => x.name === "name")).toEqual({ name: "name", params: null });
+    expect(btfStructMembers("acg_no_such_type_xyz")).toBeNull();
   });
 
   it("answers type, member, func and enum questions from vmlinux BTF", () => {

@@ -88,8 +88,8 @@ describe("acgd's events, metrics and status", () => {
   let metrics: RuntimeMetrics;
   let server: Server;
   const classStats = [
-    { classId: 0, enqueued: 10n, dispatched: 9n, runtimeNs: 2_500_000_000n, demoted: 0n },
-    { classId: 1, enqueued: 4n, dispatched: 4n, runtimeNs: 1_000_000n, demoted: 3n },
+    { classId: 0, enqueued: 10n, dispatched: 9n, runtimeNs: 2_500_000_000n, demoted: 0n, held: 0n, holdPreempted: 0n },
+    { classId: 1, enqueued: 4n, dispatched: 4n, runtimeNs: 1_000_000n, demoted: 3n, held: 0n, holdPreempted: 0n },
   ];
 
   beforeAll(async () => {

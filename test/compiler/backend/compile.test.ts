@@ -225,7 +225,7 @@ describe("abi-encode", () => {
 
   it("encodes cgroup entries with ACG_NONE for the rule's class", () => {
     const v = encodeCgroupValue({ ruleId: 1, agentId: 7 });
-    expect(v.length).toBe(24);
+    expect(v.length).toBe(32); // + rank, hold domains (memory holds)
     expect(v.readUInt32LE(0)).toBe(1);
     expect(v.readUInt32LE(4)).toBe(7);
     expect(v.readUInt32LE(8)).toBe(0xffffffff);
