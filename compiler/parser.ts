@@ -1,7 +1,7 @@
 // Pass 2: tokens → AST. A chevrotain parser with error recovery, so that one run
 // reports every syntax error it can get past rather than only the first.
 
-import { EmbeddedActionsParser, type IToken, type TokenType, EOF, MismatchedTokenException } from "chevrotain";
+import { EmbeddedActionsParser, type IParserErrorMessageProvider, type IRecognitionException, type IToken, type TokenType, EOF, MismatchedTokenException } from "chevrotain";
 import * as T from "./lexer.js";
 import type * as A from "./ast.js";
 import { M } from "./diagnostic-messages.js";
@@ -19,12 +19,36 @@ export interface ParseResult {
   errors: Diagnostic[];
 }
 
+/**
+ * chevrotain keeps what a parse error expected only in the error's message, and
+ * its own messages are English sentences. These messages are the expected token
+ * types' names as JSON instead, so that expectedOf reads them back as data.
+ */
+const EXPECTED_AS_JSON: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected }) => JSON.stringify([expected.name]),
+  buildNotAllInputParsedMessage: () => JSON.stringify([EOF.name]),
+  // Only the first token of each path: what may come next, which is what a reader needs.
+  buildNoViableAltMessage: ({ expectedPathsPerAlt }) => firstsAsJson(expectedPathsPerAlt.flat()),
+  buildEarlyExitMessage: ({ expectedIterationPaths }) => firstsAsJson(expectedIterationPaths),
+};
+
+function firstsAsJson(paths: TokenType[][]): string {
+  return JSON.stringify(paths.flatMap((path) => (path[0] ? [path[0].name] : [])));
+}
+
+const TOKEN_BY_NAME = new Map([...T.allTokens, EOF].map((t) => [t.name, t]));
+
+/** The token types a parse error expected (from EXPECTED_AS_JSON). */
+function expectedOf(e: IRecognitionException): TokenType[] {
+  return (JSON.parse(e.message) as string[]).map((name) => TOKEN_BY_NAME.get(name)!);
+}
+
 class PolicyParser extends EmbeddedActionsParser {
   private depth = 0;
   nestingError: Span | null = null;
 
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3 });
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: EXPECTED_AS_JSON });
     this.performSelfAnalysis();
   }
 
@@ -507,7 +531,7 @@ export function parse(text: string): ParseResult {
       if (Number.isFinite(e.token.startOffset) && badLines.has(lineOf(text, e.token.startOffset))) continue;
       if (afterSpacedUnit.has(e.token.startOffset)) continue;
       if (e.name === "NotAllInputParsedException") errors.push(diagnostic(M.TrailingInput, tokSpan(e.token), { found: describe(e.token) }));
-      else errors.push(describeParseError(e.token, e.message, text));
+      else errors.push(syntaxError(e.token, expectedOf(e), text));
     }
   }
   errors.sort((a, b) => a.span!.start - b.span!.start);
@@ -559,49 +583,40 @@ function tokSpan(t: IToken): Span {
   return { start: t.startOffset, end: t.startOffset + Math.max(1, t.image.length) };
 }
 
-function describeParseError(tok: IToken, message: string, text: string): Diagnostic {
+function syntaxError(tok: IToken, expected: readonly TokenType[], text: string): Diagnostic {
   const atEof = tok.tokenType === EOF || !Number.isFinite(tok.startOffset);
   const span = atEof ? { start: Math.max(0, text.length - 1), end: text.length } : tokSpan(tok);
   const found = atEof ? "end of file" : describe(tok);
-  const expected = expectedFrom(message);
   const help = syntaxHelp(tok, expected, atEof);
-  if (expected === undefined) return diagnostic(M.Unexpected, span, { found, help });
-  if (expected.includes("number") && expected.includes("string")) return diagnostic(M.ExpectedValue, span, { found, help });
-  if (expected.includes("'not'") && expected.includes("'('")) return diagnostic(M.ExpectedMatcher, span, { found, help });
-  if (expected.length === 1) return diagnostic(M.ExpectedToken, span, { token: expected[0]!, found, help });
-  const tokens = expected.length > 6 ? `${expected.slice(0, 6).join(", ")}, ...` : expected.join(", ");
+  // A closing bracket is what chevrotain expects where a repetition (a block's
+  // settings, a list's items, `and`/`or`) stops, and it names the closer alone:
+  // "expected '}', found X" would hide everything the repetition also takes.
+  // Where the file has ended, the closer is what is missing, so it is named there.
+  if (!atEof && expected.length === 1 && CLOSERS.has(expected[0]!)) return diagnostic(M.Unexpected, span, { found, help });
+  const labels = [...new Set(expected.map(labelOf))];
+  // Where anything would do, say what kind of thing rather than list every token that starts one.
+  if (expected.includes(T.Quantity) && expected.includes(T.StringLit)) return diagnostic(M.ExpectedValue, span, { found, help });
+  if (expected.includes(T.Kw.not) && expected.includes(T.LParen)) return diagnostic(M.ExpectedMatcher, span, { found, help });
+  if (labels.length === 0) return diagnostic(M.Unexpected, span, { found, help });
+  if (labels.length === 1) return diagnostic(M.ExpectedToken, span, { token: labels[0]!, found, help });
+  const tokens = labels.length > 6 ? `${labels.slice(0, 6).join(", ")}, ...` : labels.join(", ");
   return diagnostic(M.ExpectedOneOf, span, { tokens, found, help });
 }
 
-/** chevrotain's messages list what it expected; keep that, drop its wording. */
-function expectedFrom(message: string): string[] | undefined {
-  const single = /Expecting token of type --> (\S+) <--/.exec(message);
-  if (single) return [labelOf(single[1]!)];
-  const alts = /one of these possible Token sequences:\s*\n([\s\S]*?)\nbut found/.exec(message);
-  if (alts) {
-    const firsts = new Set<string>();
-    for (const line of alts[1]!.split("\n")) {
-      const m = /\[([^\],]+)/.exec(line);
-      if (m) firsts.add(labelOf(m[1]!.trim()));
-    }
-    return firsts.size ? [...firsts] : undefined;
-  }
-  return undefined;
-}
+const CLOSERS = new Set([T.RBrace, T.RBracket, T.RParen]);
 
-function labelOf(name: string): string {
-  const tok = T.allTokens.find((t) => t.name === name || t.LABEL === name);
-  if (!tok) return name;
+function labelOf(tok: TokenType): string {
   if (tok === T.Identifier) return "a name";
+  if (tok === EOF) return "end of file";
   return tok.LABEL ?? tok.name;
 }
 
-function syntaxHelp(tok: IToken, expected: string[] | undefined, atEof: boolean): keyof typeof M.Unexpected.help | undefined {
-  const only = expected?.length === 1 ? expected[0] : undefined;
-  if (atEof && (only === "'}'" || expected === undefined)) return "unclosedBlock";
+function syntaxHelp(tok: IToken, expected: readonly TokenType[], atEof: boolean): keyof typeof M.Unexpected.help | undefined {
+  const only = expected.length === 1 ? expected[0] : undefined;
+  if (atEof && only === T.RBrace) return "unclosedBlock";
   if (tok.tokenType === T.Kw.version) return "versionTwice";
-  if (only === "'='" && tok.tokenType === T.Quantity) return "settingForm";
-  if (expected?.includes("'policy'") || (expected === undefined && tok.tokenType === T.Identifier && tok.image === "policy")) return undefined;
+  if (only === T.Equals && tok.tokenType === T.Quantity) return "settingForm";
+  if (expected.includes(T.Kw.policy)) return undefined;
   if (tok.tokenType === T.Identifier && /^(KiB|MiB|GiB|TiB|B|us|ms|s)$/.test(tok.image)) return "unitSpace";
   return undefined;
 }
