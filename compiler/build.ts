@@ -11,21 +11,22 @@ import { copyFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { M } from "./diagnostic-messages.js";
+import { diagnostic, type Diagnostic } from "./diagnostics.js";
 
 const run = promisify(execFile);
 
 export const BPF_CFLAGS: readonly string[] = ["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror"];
 
-export interface BuildDiagnostic {
-  severity: "error" | "warning" | "note";
-  /** E9xxx: back-end codes (see docs/bpf.md). */
-  code: string;
-  message: string;
+/** A back-end diagnostic (E9xxx and its W/N companions): located in the generated C, if anywhere. */
+export interface BuildDiagnostic extends Pick<Diagnostic, "severity" | "code" | "message" | "help"> {
   file?: string;
   line?: number;
   column?: number;
-  help?: string;
 }
+
+/** The table's message for each kind of line clang prints (a fatal error is an error). */
+const CLANG_MESSAGES = { error: M.ClangError, warning: M.ClangWarning, note: M.ClangNote };
 
 export interface ClangInfo {
   path: string;
@@ -83,8 +84,8 @@ export function parseClangOutput(stderr: string): BuildDiagnostic[] {
   for (const line of stderr.split("\n")) {
     const m = CLANG_LINE.exec(line);
     if (!m) continue;
-    const severity = m[4] === "note" ? "note" : m[4] === "warning" ? "warning" : "error";
-    out.push({ severity, code: "E9002", message: m[5]!, file: m[1]!, line: Number(m[2]), column: Number(m[3]) });
+    const kind = m[4] === "note" ? "note" : m[4] === "warning" ? "warning" : "error";
+    out.push({ ...diagnostic(CLANG_MESSAGES[kind], undefined, { message: m[5]! }), file: m[1]!, line: Number(m[2]), column: Number(m[3]) });
   }
   return out;
 }
@@ -141,10 +142,8 @@ export async function buildObject(req: BuildRequest, clang: ClangInfo): Promise<
     const stderr = err.stderr ?? "";
     const diagnostics = parseClangOutput(stderr);
     if (diagnostics.length === 0) {
-      diagnostics.push({
-        severity: "error", code: "E9002", file: req.sourcePath,
-        message: `clang failed on ${req.sourcePath}: ${(stderr.trim() || err.message).slice(0, 2000)}`,
-      });
+      const output = (stderr.trim() || err.message).slice(0, 2000);
+      diagnostics.push({ ...diagnostic(M.ClangFailed, undefined, { file: req.sourcePath, output }), file: req.sourcePath });
     }
     await rm(tmp, { force: true });
     await writeFile(`${req.outPath}.clang.log`, stderr).catch(() => undefined);

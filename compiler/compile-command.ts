@@ -5,6 +5,7 @@ import { relative } from "node:path";
 import type { Io } from "./cli.js";
 import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./cli.js";
 import { compilePolicy, type CompileResult } from "./compile.js";
+import { M } from "./diagnostic-messages.js";
 import { loadPolicy } from "./frontend.js";
 import { lowerPolicy } from "./lower.js";
 
@@ -39,7 +40,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   const ir = lowerPolicy(front.checked);
   const result = await compilePolicy(ir, { outDir: outDir ?? ".", ...(emitC ? { emit: "c" as const } : {}), dryRun });
   reportBackend(result, file, io);
-  if (!result.ok) return result.diagnostics.some((d) => d.code === "E9001") ? EXIT_USAGE : EXIT_POLICY_ERRORS;
+  if (!result.ok) return result.diagnostics.some((d) => d.code === M.ClangNotFound.code) ? EXIT_USAGE : EXIT_POLICY_ERRORS;
   if (emitC) {
     io.out(result.c ?? "");
     return EXIT_OK;

@@ -6,6 +6,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { capacityProblems, encodePolicy } from "./abi-encode.js";
 import { buildObject, findClang, type BuildDiagnostic } from "./build.js";
+import { M } from "./diagnostic-messages.js";
+import { diagnostic } from "./diagnostics.js";
 import { emitC, includeDir } from "./emit-c.js";
 import { policyModuleText } from "./emit-ts.js";
 import type { PolicyIR } from "./ir.js";
@@ -46,10 +48,7 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
 
   const problems = capacityProblems(ir);
   if (problems.length) {
-    result.diagnostics.push(...problems.map((message) => ({
-      severity: "error" as const, code: "E9003", message: `policy "${ir.name}": ${message}`,
-      help: "split the policy or raise the capacity in compiler/abi.ts (CAPACITY)",
-    })));
+    result.diagnostics.push(...problems.map((problem) => diagnostic(M.OverCapacity, undefined, { policy: ir.name, problem })));
     return result;
   }
   // Encoding checks every number against its field; the runtime writes this same value.
@@ -65,10 +64,7 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
 
   const clang = opts.dryRun ? null : await findClang();
   if (!opts.dryRun && !clang) {
-    result.diagnostics.push({
-      severity: "error", code: "E9001", message: "clang not found (tried $ACG_CLANG, clang-19, clang)",
-      help: "run scripts/setup-system.sh (installs clang-19 and libbpf-dev), or set ACG_CLANG",
-    });
+    result.diagnostics.push(diagnostic(M.ClangNotFound, undefined));
     return result;
   }
 

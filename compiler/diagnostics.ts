@@ -1,15 +1,15 @@
 // Diagnostics in the style of the best compilers: `file:line:col: error[E0123]: message`,
 // the source line with the span underlined, and a `help:` line where a fix is known.
 
+import { PLACEHOLDER, type Code, type Message, type ReportArgs, type Severity } from "./diagnostic-messages.js";
 import type { SourceFile, Span } from "./source.js";
 
-/** A note says what the compiler will do (e.g. a test left to user space); it never fails a check. */
-export type Severity = "error" | "warning" | "note";
+export type { Severity } from "./diagnostic-messages.js";
 
 export interface Diagnostic {
   severity: Severity;
-  /** Stable code, e.g. E0201; documented in docs/diagnostics.md. */
-  code: string;
+  /** Stable code, e.g. E0201; its messages are in diagnostic-messages.ts, its documentation in docs/diagnostics.md. */
+  code: Code;
   message: string;
   /** Absent for diagnostics about the file as a whole (unreadable, not UTF-8, ...). */
   span?: Span;
@@ -22,17 +22,12 @@ export interface Diagnostic {
 export class DiagnosticBag {
   readonly items: Diagnostic[] = [];
 
-  error(code: string, message: string, span: Span | undefined, help?: string): Diagnostic {
-    return this.push({ severity: "error", code, message, span, help });
-  }
-
-  warning(code: string, message: string, span: Span | undefined, help?: string): Diagnostic {
-    return this.push({ severity: "warning", code, message, span, help });
+  /** Reports message `m` of the table at `span` (absent: the file as a whole). */
+  report<D extends Message>(m: D, span: Span | undefined, ...rest: ReportArgs<D>): Diagnostic {
+    return this.push(diagnostic(m, span, ...rest));
   }
 
   push(d: Diagnostic): Diagnostic {
-    if (d.help === undefined) delete d.help;
-    if (d.span === undefined) delete d.span;
     this.items.push(d);
     return d;
   }
@@ -46,6 +41,28 @@ export class DiagnosticBag {
     const rank = (d: Diagnostic) => (d.severity === "error" ? 0 : d.severity === "warning" ? 1 : 2);
     return [...this.items].sort((a, b) => rank(a) - rank(b) || (a.span?.start ?? -1) - (b.span?.start ?? -1));
   }
+}
+
+/** Message `m` of the table, its templates filled in with the report's arguments. */
+export function diagnostic<D extends Message>(m: D, span: Span | undefined, ...rest: ReportArgs<D>): Diagnostic {
+  // The types above check the arguments against the templates; here they are plain values.
+  const [given, noteAt] = rest as [Readonly<Record<string, string | number | undefined>>?, Span?];
+  const args = given ?? {};
+  const d: Diagnostic = { severity: m.severity, code: m.code, message: fill(m.text, args) };
+  if (span) d.span = span;
+  const help = typeof m.help === "string" ? m.help : m.help && args["help"] !== undefined ? m.help[args["help"]] : undefined;
+  if (help !== undefined) d.help = fill(help, args);
+  if (m.note !== undefined && noteAt) d.note = { message: fill(m.note, args), span: noteAt };
+  return d;
+}
+
+function fill(template: string, args: Readonly<Record<string, string | number | undefined>>): string {
+  return template.replace(PLACEHOLDER, (_, name: string) => {
+    const value = args[name];
+    // The types demand every placeholder's argument; this catches a cast that lied.
+    if (value === undefined) throw new Error(`diagnostic template "${template}" needs an argument {${name}}`);
+    return String(value);
+  });
 }
 
 const MAX_UNDERLINED_LINE = 200;

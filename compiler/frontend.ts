@@ -34,7 +34,7 @@ function runFrontend(path: string, read: ReturnType<typeof readSource>): Fronten
   const file = read.file;
   const diags = new DiagnosticBag();
   const parsed = parse(file.text);
-  for (const e of parsed.errors) diags.error(e.message.startsWith("expressions and lists nest") ? "E0102" : "E0101", e.message, e.span, e.help);
+  for (const d of parsed.errors) diags.push(d);
   const result: FrontendResult = { path, file, ast: parsed.ast, diagnostics: [], ok: false };
   // A partial tree after syntax errors would only produce follow-on noise.
   if (!diags.hasErrors) {

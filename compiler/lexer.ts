@@ -1,6 +1,8 @@
 // Pass 1: source text → tokens. Comments are kept on the side for the formatter.
 
 import { createToken, Lexer, type IToken, type TokenType } from "chevrotain";
+import { M } from "./diagnostic-messages.js";
+import { diagnostic, type Diagnostic } from "./diagnostics.js";
 
 export const Identifier = createToken({
   name: "Identifier",
@@ -103,35 +105,28 @@ export interface Comment {
 export interface LexResult {
   tokens: IToken[];
   comments: Comment[];
-  errors: { offset: number; length: number; message: string; help?: string }[];
+  /** E0101 for characters and tokens no policy can hold, in source order. */
+  errors: Diagnostic[];
 }
 
 export function lex(text: string): LexResult {
   const r = policyLexer.tokenize(text);
-  const errors: LexResult["errors"] = r.errors.map((e) => {
+  const errors = r.errors.map((e) => {
     const ch = text[e.offset] ?? "";
-    return {
-      offset: e.offset,
-      length: Math.max(1, e.length),
-      message: `unexpected character ${describeChar(ch)}`,
-      help: charHelp(ch),
-    };
+    return diagnostic(M.UnexpectedCharacter, { start: e.offset, end: e.offset + Math.max(1, e.length) }, { char: describeChar(ch), help: CHAR_HELP.get(ch) });
   });
   for (const t of (r.groups[MALFORMED] ?? []) as IToken[]) {
-    if (t.tokenType === UnterminatedString) {
-      errors.push({ offset: t.startOffset, length: t.image.length, message: "unterminated string", help: 'close the string with `"` on the same line' });
-    } else if (t.tokenType === HashComment) {
-      errors.push({ offset: t.startOffset, length: 1, message: "unexpected character '#'", help: "comments start with `//` or are enclosed in `/* */`" });
-    } else if (t.tokenType === UnterminatedBlockComment) {
-      errors.push({ offset: t.startOffset, length: 2, message: "unterminated block comment", help: "close the comment with `*/`" });
-    }
+    const at = (length: number) => ({ start: t.startOffset, end: t.startOffset + length });
+    if (t.tokenType === UnterminatedString) errors.push(diagnostic(M.UnterminatedString, at(t.image.length)));
+    else if (t.tokenType === HashComment) errors.push(diagnostic(M.UnexpectedCharacter, at(1), { char: "'#'", help: "hash" }));
+    else if (t.tokenType === UnterminatedBlockComment) errors.push(diagnostic(M.UnterminatedComment, at(2)));
   }
   const comments = ((r.groups["comments"] ?? []) as IToken[]).map((t) => ({
     text: t.image,
     start: t.startOffset,
     end: t.startOffset + t.image.length,
   }));
-  errors.sort((a, b) => a.offset - b.offset);
+  errors.sort((a, b) => a.span!.start - b.span!.start);
   return { tokens: r.tokens, comments, errors };
 }
 
@@ -141,21 +136,13 @@ function describeChar(ch: string): string {
   return `'${ch}'`;
 }
 
-function charHelp(ch: string): string | undefined {
-  switch (ch) {
-    case "#":
-      return "comments start with `//` or are enclosed in `/* */`";
-    case "'":
-      return 'strings are written in double quotes: "..."';
-    case ":":
-      return "settings are written `name = value`";
-    case "<":
-      return "comparisons in `when` use `>` or `>=`; intent bounds use `<=`";
-    case "&":
-    case "|":
-    case "!":
-      return "combine matchers with `and`, `or`, `not`";
-    default:
-      return undefined;
-  }
-}
+/** Characters people bring from other languages, and the help that says what this one writes instead. */
+const CHAR_HELP = new Map<string, keyof typeof M.UnexpectedCharacter.help>([
+  ["#", "hash"],
+  ["'", "singleQuote"],
+  [":", "colon"],
+  ["<", "comparison"],
+  ["&", "logic"],
+  ["|", "logic"],
+  ["!", "logic"],
+]);

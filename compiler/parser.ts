@@ -1,9 +1,11 @@
 // Pass 2: tokens → AST. A chevrotain parser with error recovery, so that one run
 // reports every syntax error it can get past rather than only the first.
 
-import { EmbeddedActionsParser, type IToken, type TokenType, EOF, MismatchedTokenException } from "chevrotain";
+import { EmbeddedActionsParser, type IParserErrorMessageProvider, type IRecognitionException, type IToken, type TokenType, EOF, MismatchedTokenException } from "chevrotain";
 import * as T from "./lexer.js";
 import type * as A from "./ast.js";
+import { M } from "./diagnostic-messages.js";
+import { diagnostic, type Diagnostic } from "./diagnostics.js";
 import type { Span } from "./source.js";
 import { lex } from "./lexer.js";
 import { isUnitWord } from "./units.js";
@@ -11,15 +13,34 @@ import { isUnitWord } from "./units.js";
 /** Nesting deeper than this is refused before it can exhaust the stack. */
 export const MAX_NESTING = 64;
 
-export interface SyntaxError {
-  message: string;
-  span: Span;
-  help?: string;
-}
-
 export interface ParseResult {
   ast: A.PolicyFile;
-  errors: SyntaxError[];
+  /** E0101 and E0102, each with its span, in source order. */
+  errors: Diagnostic[];
+}
+
+/**
+ * chevrotain keeps what a parse error expected only in the error's message, and
+ * its own messages are English sentences. These messages are the expected token
+ * types' names as JSON instead, so that expectedOf reads them back as data.
+ */
+const EXPECTED_AS_JSON: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected }) => JSON.stringify([expected.name]),
+  buildNotAllInputParsedMessage: () => JSON.stringify([EOF.name]),
+  // Only the first token of each path: what may come next, which is what a reader needs.
+  buildNoViableAltMessage: ({ expectedPathsPerAlt }) => firstsAsJson(expectedPathsPerAlt.flat()),
+  buildEarlyExitMessage: ({ expectedIterationPaths }) => firstsAsJson(expectedIterationPaths),
+};
+
+function firstsAsJson(paths: TokenType[][]): string {
+  return JSON.stringify(paths.flatMap((path) => (path[0] ? [path[0].name] : [])));
+}
+
+const TOKEN_BY_NAME = new Map([...T.allTokens, EOF].map((t) => [t.name, t]));
+
+/** The token types a parse error expected (from EXPECTED_AS_JSON). */
+function expectedOf(e: IRecognitionException): TokenType[] {
+  return (JSON.parse(e.message) as string[]).map((name) => TOKEN_BY_NAME.get(name)!);
 }
 
 class PolicyParser extends EmbeddedActionsParser {
@@ -27,7 +48,7 @@ class PolicyParser extends EmbeddedActionsParser {
   nestingError: Span | null = null;
 
   constructor() {
-    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3 });
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: EXPECTED_AS_JSON });
     this.performSelfAnalysis();
   }
 
@@ -477,28 +498,20 @@ let sharedParser: PolicyParser | undefined;
 
 export function parse(text: string): ParseResult {
   const lexed = lex(text);
-  const errors: SyntaxError[] = lexed.errors.map((e) => {
-    const err: SyntaxError = { message: e.message, span: { start: e.offset, end: e.offset + e.length } };
-    if (e.help) err.help = e.help;
-    return err;
-  });
+  const errors = [...lexed.errors];
   // The parser takes a spaced unit for the start of a statement and trips on the
   // token after it: that complaint would only repeat this one.
   const afterSpacedUnit = new Set<number>();
   for (const [number, unit, next] of spacedUnits(lexed.tokens, text)) {
     afterSpacedUnit.add(unit.startOffset);
     if (next) afterSpacedUnit.add(next.startOffset);
-    errors.push({
-      message: `a space between '${number.image}' and its unit '${unit.image}'`,
-      span: { start: number.startOffset, end: unit.startOffset + unit.image.length },
-      help: `write ${number.image}${unit.image}, without the space`,
-    });
+    errors.push(diagnostic(M.SpacedUnit, { start: number.startOffset, end: unit.startOffset + unit.image.length }, { number: number.image, unit: unit.image }));
   }
   // Nesting past the limit is refused before parsing: the parser's error
   // recovery would resynchronize at every level, quadratic in the depth.
   const deep = firstTooDeep(lexed.tokens);
   if (deep) {
-    errors.push({ message: `expressions and lists nest deeper than ${MAX_NESTING} levels`, span: tokSpan(deep), help: "split the matcher into simpler rules" });
+    errors.push(diagnostic(M.NestedTooDeep, tokSpan(deep), { max: MAX_NESTING }));
     return { ast: { version: null, policy: null, comments: lexed.comments, span: { start: 0, end: text.length } }, errors };
   }
   const parser = (sharedParser ??= new PolicyParser());
@@ -509,20 +522,19 @@ export function parse(text: string): ParseResult {
   ast.span = { start: 0, end: text.length };
 
   if (parser.nestingError) {
-    errors.push({ message: `expressions and lists nest deeper than ${MAX_NESTING} levels`, span: parser.nestingError, help: "split the matcher into simpler rules" });
+    errors.push(diagnostic(M.NestedTooDeep, parser.nestingError, { max: MAX_NESTING }));
   } else {
     // A character the lexer refused usually derails the parser on that line; its
     // follow-on complaints would only bury the real one.
-    const badLines = new Set(errors.map((e) => lineOf(text, e.span.start)));
+    const badLines = new Set(errors.map((e) => lineOf(text, e.span!.start)));
     for (const e of parser.errors) {
       if (Number.isFinite(e.token.startOffset) && badLines.has(lineOf(text, e.token.startOffset))) continue;
       if (afterSpacedUnit.has(e.token.startOffset)) continue;
-      if (e.name === "NotAllInputParsedException") {
-        errors.push({ message: `unexpected ${describe(e.token)} after the end of the policy`, span: tokSpan(e.token), help: "a file holds exactly one `policy NAME { ... }` block" });
-      } else errors.push(describeParseError(e.token, e.message, text));
+      if (e.name === "NotAllInputParsedException") errors.push(diagnostic(M.TrailingInput, tokSpan(e.token), { found: describe(e.token) }));
+      else errors.push(syntaxError(e.token, expectedOf(e), text));
     }
   }
-  errors.sort((a, b) => a.span.start - b.span.start);
+  errors.sort((a, b) => a.span!.start - b.span!.start);
   return { ast, errors: dedupe(errors) };
 }
 
@@ -571,58 +583,48 @@ function tokSpan(t: IToken): Span {
   return { start: t.startOffset, end: t.startOffset + Math.max(1, t.image.length) };
 }
 
-function describeParseError(tok: IToken, message: string, text: string): SyntaxError {
+function syntaxError(tok: IToken, expected: readonly TokenType[], text: string): Diagnostic {
   const atEof = tok.tokenType === EOF || !Number.isFinite(tok.startOffset);
   const span = atEof ? { start: Math.max(0, text.length - 1), end: text.length } : tokSpan(tok);
   const found = atEof ? "end of file" : describe(tok);
-  const expected = expectedFrom(message);
-  const err: SyntaxError = { message: expected ? `expected ${expected}, found ${found}` : `unexpected ${found}`, span };
   const help = syntaxHelp(tok, expected, atEof);
-  if (help) err.help = help;
-  return err;
+  // A closing bracket is what chevrotain expects where a repetition (a block's
+  // settings, a list's items, `and`/`or`) stops, and it names the closer alone:
+  // "expected '}', found X" would hide everything the repetition also takes.
+  // Where the file has ended, the closer is what is missing, so it is named there.
+  if (!atEof && expected.length === 1 && CLOSERS.has(expected[0]!)) return diagnostic(M.Unexpected, span, { found, help });
+  const labels = [...new Set(expected.map(labelOf))];
+  // Where anything would do, say what kind of thing rather than list every token that starts one.
+  if (expected.includes(T.Quantity) && expected.includes(T.StringLit)) return diagnostic(M.ExpectedValue, span, { found, help });
+  if (expected.includes(T.Kw.not) && expected.includes(T.LParen)) return diagnostic(M.ExpectedMatcher, span, { found, help });
+  if (labels.length === 0) return diagnostic(M.Unexpected, span, { found, help });
+  if (labels.length === 1) return diagnostic(M.ExpectedToken, span, { token: labels[0]!, found, help });
+  const tokens = labels.length > 6 ? `${labels.slice(0, 6).join(", ")}, ...` : labels.join(", ");
+  return diagnostic(M.ExpectedOneOf, span, { tokens, found, help });
 }
 
-/** chevrotain's messages list what it expected; keep that, drop its wording. */
-function expectedFrom(message: string): string | undefined {
-  const single = /Expecting token of type --> (\S+) <--/.exec(message);
-  if (single) return labelOf(single[1]!);
-  const alts = /one of these possible Token sequences:\s*\n([\s\S]*?)\nbut found/.exec(message);
-  if (alts) {
-    const firsts = new Set<string>();
-    for (const line of alts[1]!.split("\n")) {
-      const m = /\[([^\],]+)/.exec(line);
-      if (m) firsts.add(labelOf(m[1]!.trim()));
-    }
-    const list = [...firsts];
-    if (list.length === 0) return undefined;
-    if (list.includes("number") && list.includes("string")) return "a value";
-    if (list.includes("'not'") && list.includes("'('")) return 'a matcher (e.g. `exe == "git"`)';
-    if (list.length > 6) return `one of ${list.slice(0, 6).join(", ")}, ...`;
-    return list.length === 1 ? list[0] : `one of ${list.join(", ")}`;
-  }
-  return undefined;
-}
+const CLOSERS = new Set([T.RBrace, T.RBracket, T.RParen]);
 
-function labelOf(name: string): string {
-  const tok = T.allTokens.find((t) => t.name === name || t.LABEL === name);
-  if (!tok) return name;
+function labelOf(tok: TokenType): string {
   if (tok === T.Identifier) return "a name";
+  if (tok === EOF) return "end of file";
   return tok.LABEL ?? tok.name;
 }
 
-function syntaxHelp(tok: IToken, expected: string | undefined, atEof: boolean): string | undefined {
-  if (atEof && (expected === "'}'" || expected === undefined)) return "a block is not closed: add the missing `}`";
-  if (tok.tokenType === T.Kw.version) return "the version line comes once, first in the file";
-  if (expected === "'='" && tok.tokenType === T.Quantity) return "settings are written `name = value`";
-  if (expected?.includes("'policy'") || (expected === undefined && tok.tokenType === T.Identifier && tok.image === "policy")) return undefined;
-  if (tok.tokenType === T.Identifier && /^(KiB|MiB|GiB|TiB|B|us|ms|s)$/.test(tok.image)) return "write the unit right after the number, without a space: `512MiB`";
+function syntaxHelp(tok: IToken, expected: readonly TokenType[], atEof: boolean): keyof typeof M.Unexpected.help | undefined {
+  const only = expected.length === 1 ? expected[0] : undefined;
+  if (atEof && only === T.RBrace) return "unclosedBlock";
+  if (tok.tokenType === T.Kw.version) return "versionTwice";
+  if (only === T.Equals && tok.tokenType === T.Quantity) return "settingForm";
+  if (expected.includes(T.Kw.policy)) return undefined;
+  if (tok.tokenType === T.Identifier && /^(KiB|MiB|GiB|TiB|B|us|ms|s)$/.test(tok.image)) return "unitSpace";
   return undefined;
 }
 
-function dedupe(errors: SyntaxError[]): SyntaxError[] {
+function dedupe(errors: Diagnostic[]): Diagnostic[] {
   const seen = new Set<string>();
   return errors.filter((e) => {
-    const k = `${e.span.start}:${e.message}`;
+    const k = `${e.span!.start}:${e.message}`;
     if (seen.has(k)) return false;
     seen.add(k);
     return true;

@@ -3,7 +3,8 @@
 
 import { readFileSync, statSync } from "node:fs";
 import { SourceFile } from "./source.js";
-import type { Diagnostic } from "./diagnostics.js";
+import { M } from "./diagnostic-messages.js";
+import { diagnostic, type Diagnostic } from "./diagnostics.js";
 
 /** Policies are hand-written; anything larger is not one. */
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -11,28 +12,24 @@ export const MAX_POLICY_BYTES = 1024 * 1024;
 export type ReadResult = { ok: true; file: SourceFile } | { ok: false; diagnostic: Diagnostic; file?: SourceFile };
 
 export function readSource(path: string): ReadResult {
-  const fail = (code: string, message: string, help?: string): ReadResult => {
-    const d: Diagnostic = { severity: "error", code, message };
-    if (help) d.help = help;
-    return { ok: false, diagnostic: d };
-  };
+  const fail = (d: Diagnostic): ReadResult => ({ ok: false, diagnostic: d });
   let st;
   try {
     st = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return fail("E0001", "no such file", "check the path");
-    if (code === "EACCES") return fail("E0001", "permission denied", "make the file readable or run with more privileges");
-    return fail("E0001", `cannot read: ${code ?? String(e)}`);
+    if (code === "ENOENT") return fail(diagnostic(M.FileNotFound, undefined));
+    if (code === "EACCES") return fail(diagnostic(M.PermissionDenied, undefined));
+    return fail(diagnostic(M.CannotRead, undefined, { reason: code ?? String(e) }));
   }
-  if (st.isDirectory()) return fail("E0001", "is a directory, not a policy file", `to check every policy in it: acgc check ${path.replace(/\/$/, "")}/*.acg`);
-  if (!st.isFile()) return fail("E0001", "is not a regular file");
-  if (st.size > MAX_POLICY_BYTES) return fail("E0003", `file is too large (${(st.size / 1024 / 1024).toFixed(1)} MiB; policies are at most 1 MiB)`, "is this the right file? policies are hand-written text");
+  if (st.isDirectory()) return fail(diagnostic(M.IsDirectory, undefined, { dir: path.replace(/\/$/, "") }));
+  if (!st.isFile()) return fail(diagnostic(M.NotRegularFile, undefined));
+  if (st.size > MAX_POLICY_BYTES) return fail(diagnostic(M.FileTooLarge, undefined, { mib: (st.size / 1024 / 1024).toFixed(1) }));
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    return fail("E0001", `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    return fail(diagnostic(M.CannotRead, undefined, { reason: (e as NodeJS.ErrnoException).code ?? String(e) }));
   }
   return decode(path, bytes);
 }
@@ -45,17 +42,18 @@ export function decode(path: string, bytes: Buffer): ReadResult {
     // Locate the offending byte in the text that precedes it, which is valid.
     const file = new SourceFile(path, bytes.subarray(0, at).toString("utf8") + " ");
     const offset = file.text.length - 1;
-    const d: Diagnostic =
+    const span = { start: offset, end: offset + 1 };
+    const d =
       at === nul
-        ? { severity: "error", code: "E0004", message: "binary data (a NUL byte) in a policy file", span: { start: offset, end: offset + 1 }, help: "policies are UTF-8 text; is this the right file?" }
-        : { severity: "error", code: "E0002", message: `invalid UTF-8 (byte 0x${bytes[at]!.toString(16).padStart(2, "0")} at offset ${at})`, span: { start: offset, end: offset + 1 }, help: "save the file as UTF-8" };
+        ? diagnostic(M.BinaryFile, span)
+        : diagnostic(M.InvalidUtf8, span, { byte: bytes[at]!.toString(16).padStart(2, "0"), offset: at });
     return { ok: false, diagnostic: d, file };
   }
   let text = bytes.toString("utf8");
   if (text.charCodeAt(0) === 0xfeff) text = " " + text.slice(1); // keep offsets: BOM becomes a blank
   const file = new SourceFile(path, text);
   if (text.trim() === "") {
-    return { ok: false, file, diagnostic: { severity: "error", code: "E0005", message: "empty policy file", help: "start with `version 1` and a `policy NAME { ... }` block; see policies/minimal.acg" } };
+    return { ok: false, file, diagnostic: diagnostic(M.EmptyFile, undefined) };
   }
   return { ok: true, file };
 }

@@ -1,14 +1,16 @@
 // `acgc check --format sarif`: the diagnostics as a SARIF 2.1.0 log, the
 // format CI systems (GitHub code scanning and others) turn into annotations
 // on the lines of a change. One run, tool acgc; one reporting rule per
-// diagnostic code (documented in docs/diagnostics.md); the `help:` of a
+// diagnostic code, described by its line of docs/diagnostics.md; the `help:` of a
 // diagnostic follows its message, and its `note:` is a related location.
 
+import { CODES } from "./diagnostic-messages.js";
 import { rangeOf, type Diagnostic } from "./diagnostics.js";
 import type { FrontendResult } from "./frontend.js";
 import type { SourceFile, Span } from "./source.js";
 
 const SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json";
+const DOCS = new Map(CODES.map((c) => [c.code, c.doc]));
 
 interface SarifLocation {
   physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number; startColumn: number; endLine: number; endColumn: number } };
@@ -54,7 +56,7 @@ export function toSarif(results: FrontendResult[], version: string): Record<stri
           driver: {
             name: "acgc",
             version,
-            rules: codes.map((id) => ({ id })),
+            rules: codes.map((id) => ({ id, shortDescription: { text: DOCS.get(id) } })),
           },
         },
         results: diags.map(({ d, r }) => result(d, r)),

@@ -20,8 +20,8 @@ const UNIT_HINTS: Record<string, string> = {
 
 export type UnitResult =
   | { ok: true; kind: UnitKind; value: number }
-  /** code: E0204 unknown unit, E0210 a number too large to be exact. */
-  | { ok: false; code: "E0204" | "E0210"; message: string; help?: string };
+  /** The checker reports these as E0204 (with unitSuggestion) and E0210. */
+  | { ok: false; problem: "unknown unit" | "too large" };
 
 /** A word that is a unit, or one people write for a unit (`512 MiB` then needs the space removed). */
 export function isUnitWord(word: string): boolean {
@@ -40,23 +40,21 @@ export function unitKindOf(q: Quantity): UnitKind | undefined {
 export function evaluate(q: Quantity): UnitResult {
   const n = Number(q.number);
   const kind = unitKindOf(q);
-  if (kind === undefined) {
-    const hint = UNIT_HINTS[q.unit];
-    return {
-      ok: false,
-      code: "E0204",
-      message: `unknown unit '${q.unit}'`,
-      help: hint ? `write ${q.number}${hint.split(" ")[0]}${hint.includes(" ") ? " " + hint.slice(hint.indexOf(" ") + 1) : ""}: sizes use binary units (B, KiB, MiB, GiB, TiB), durations us, ms, s` : "sizes use B, KiB, MiB, GiB, TiB; durations us, ms, s; shares %",
-    };
-  }
+  if (kind === undefined) return { ok: false, problem: "unknown unit" };
   const scale = kind === "size" ? SIZE_UNITS[q.unit]! : kind === "duration" ? DURATION_UNITS[q.unit]! : 1;
   const value = n * scale;
   if (!Number.isSafeInteger(Math.round(value))) {
-    return { ok: false, code: "E0210", message: `${q.number}${q.unit} is too large`, help: "sizes and durations must stay below 2^53 bytes or nanoseconds (8 PiB, 104 days)" };
+    return { ok: false, problem: "too large" };
   }
   // Sizes and durations are whole bytes and nanoseconds; a count or a share keeps
   // its fraction, so that a setting needing a whole number can refuse it (E0209).
   return { ok: true, kind, value: kind === "size" || kind === "duration" ? Math.round(value) : value };
+}
+
+/** The quantity as it was probably meant, for a unit people write by habit (`512MB` → `512MiB`). */
+export function unitSuggestion(q: Quantity): string | undefined {
+  const hint = UNIT_HINTS[q.unit];
+  return hint === undefined ? undefined : q.number + hint;
 }
 
 const SIZE_ORDER: [string, number][] = [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]];

@@ -5,6 +5,7 @@
 
 import type * as A from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
+import { M } from "../diagnostic-messages.js";
 import { checkBlock, numeric } from "./settings.js";
 import { agentBlocksOf, numberOf, settingOf } from "./values.js";
 
@@ -25,7 +26,7 @@ export const ladderPass: Pass = {
       const key = l.scope.kind + (l.scope.name ? ` ${l.scope.name.name}` : "");
       const prev = seen.get(key);
       if (prev) {
-        ctx.diags.push({ severity: "error", code: "E0801", message: `two ladders watch ${key}`, span: l.scope.span, help: "merge their steps into one ladder", note: { message: "first ladder here", span: prev.scope.span } });
+        ctx.diags.report(M.TwoLadders, l.scope.span, { domain: key }, prev.scope.span);
       } else {
         seen.set(key, l);
       }
@@ -39,21 +40,21 @@ function checkSteps(ctx: CheckContext, l: A.LadderBlock) {
   const d = ctx.diags;
   const steps = LADDER_STEPS.map((name) => ({ name, setting: settingOf(l.body, name), value: numberOf(ctx.values, l.body, name) })).filter((s) => s.setting);
   if (steps.length === 0) {
-    d.error("E0802", "this ladder does nothing", { start: l.span.start, end: l.span.start + "ladder".length }, "add a step: `withdraw_burst = 70%`, `freeze = 80% for 10s` or `kill = 92%`");
+    d.report(M.LadderEmpty, { start: l.span.start, end: l.span.start + "ladder".length });
     return;
   }
   for (let i = 1; i < steps.length; i++) {
     const lo = steps[i - 1]!;
     const hi = steps[i]!;
     if (lo.value !== undefined && hi.value !== undefined && hi.value <= lo.value) {
-      d.push({ severity: "error", code: "E0803", message: `'${hi.name}' (${hi.value}%) must be above '${lo.name}' (${lo.value}%)`, span: hi.setting!.value.span, help: "a ladder's steps climb: withdraw_burst < freeze < kill", note: { message: `'${lo.name}' is set here`, span: lo.setting!.value.span } });
+      d.report(M.StepNotAbove, hi.setting!.value.span, { step: hi.name, value: hi.value, below: lo.name, belowValue: lo.value }, lo.setting!.value.span);
     }
   }
   const lowest = steps[0]!;
   const release = settingOf(l.body, "release");
   const releaseValue = numberOf(ctx.values, l.body, "release");
   if (release && releaseValue !== undefined && lowest.value !== undefined && releaseValue >= lowest.value) {
-    d.push({ severity: "error", code: "E0803", message: `'release' (${releaseValue}%) must be below the lowest step, '${lowest.name}' (${lowest.value}%)`, span: release.value.span, help: "the ladder lets go below `release`; set it a few points under its first step", note: { message: `'${lowest.name}' is set here`, span: lowest.setting!.value.span } });
+    d.report(M.ReleaseNotBelow, release.value.span, { release: releaseValue, step: lowest.name, value: lowest.value }, lowest.setting!.value.span);
   }
   const freeze = settingOf(l.body, "freeze");
   const bound = freeze?.modifiers.find((m) => m.keyword === "for");
@@ -61,7 +62,7 @@ function checkSteps(ctx: CheckContext, l: A.LadderBlock) {
   const ranks = settingOf(l.body, "ranks");
   const rankWords = ranks ? String(ctx.values.get(ranks) ?? "").split(",") : [];
   if (ranks && new Set(rankWords).size === 3) {
-    d.warning("W0802", "this ladder may act on every rank, high included", ranks.value.span, "leave `high` out so the highest-ranked agents are never frozen or killed by it");
+    d.report(M.LadderOnEveryRank, ranks.value.span);
   }
 }
 
@@ -73,18 +74,18 @@ function checkScope(ctx: CheckContext, l: A.LadderBlock) {
     const tenants = scope.name ? model.tenants.filter((t) => t.name.name === scope.name!.name) : model.tenants;
     if (scope.name && tenants.length === 0) return; // unknown tenant: the names pass reports it
     if (!scope.name && tenants.length === 0) {
-      diags.warning("W0801", "this ladder watches tenants, but the policy has none", scope.span, "watch `host` instead, or declare tenants");
+      diags.report(M.NoTenantsToWatch, scope.span);
     }
     for (const t of tenants) {
       if (numberOf(values, t.body, "memory.limit") === undefined) {
-        diags.warning("W0801", `tenant '${t.name.name}' has no memory.limit, so this ladder has no budget to watch there`, scope.name?.span ?? scope.span, `give tenant '${t.name.name}' a \`memory.limit\``);
+        diags.report(M.TenantWithoutBudget, scope.name?.span ?? scope.span, { tenant: t.name.name });
       }
     }
   } else if (scope.kind === "agent") {
     for (const { agent, tenant } of agentBlocksOf(model)) {
       if (numberOf(values, agent.body, "memory.limit") === undefined) {
-        const who = tenant ? `tenant '${tenant.name.name}''s agents have` : "agents have";
-        diags.warning("W0801", `${who} no memory.limit, so this ladder has no budget to watch for them`, scope.span, "give the agent profile a `memory.limit`");
+        if (tenant) diags.report(M.TenantAgentsWithoutBudget, scope.span, { tenant: tenant.name.name });
+        else diags.report(M.AgentsWithoutBudget, scope.span);
       }
     }
   }

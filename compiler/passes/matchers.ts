@@ -4,6 +4,7 @@
 import type * as A from "../ast.js";
 import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
+import { M } from "../diagnostic-messages.js";
 import { closest } from "../suggest.js";
 import { NO_TENANT } from "../ir.js";
 import { anchoredLiteral } from "../lower.js";
@@ -93,7 +94,7 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V) {
 function reachability(ctx: CheckContext, tool: A.ToolBlock, m: A.MatchStmt, dnf: Dnf, earlier: ShadowIndex) {
   const live = dnf.filter((c) => !contradictory(c));
   if (live.length === 0) {
-    ctx.diags.warning("W0402", `tool '${tool.name.name}' can never match: its conditions contradict each other`, m.span, "a single-valued subject cannot equal two different values at once; did you mean `or`?");
+    ctx.diags.report(M.ContradictoryRule, m.span, { tool: tool.name.name });
     return;
   }
   let shadow: A.ToolBlock | undefined;
@@ -103,14 +104,7 @@ function reachability(ctx: CheckContext, tool: A.ToolBlock, m: A.MatchStmt, dnf:
     shadow ??= by;
   }
   if (shadow) {
-    ctx.diags.push({
-      severity: "warning",
-      code: "W0401",
-      message: `tool '${tool.name.name}' can never match: every call it matches is matched first by '${shadow.name.name}'`,
-      span: m.span,
-      help: "first match wins: move this rule above the broader one, or narrow the earlier rule",
-      note: { message: `'${shadow.name.name}' is here`, span: shadow.name.span },
-    });
+    ctx.diags.report(M.ShadowedRule, m.span, { tool: tool.name.name, by: shadow.name.name }, shadow.name.span);
   }
 }
 
@@ -118,13 +112,8 @@ function reachability(ctx: CheckContext, tool: A.ToolBlock, m: A.MatchStmt, dnf:
 function noteUserSpace(ctx: CheckContext, tool: A.ToolBlock, e: A.Expr) {
   const first = userSpacePredicate(e);
   if (!first) return;
-  const what = first.subject.name === "exe" || first.subject.name === "path" ? `its regex on ${first.subject.name}` : `its ${first.subject.name} test`;
-  ctx.diags.push({
-    severity: "note", code: "N0401",
-    message: `tool '${tool.name.name}': ${what} is decided in user space, not by the kernel's exec classifier`,
-    span: first.span,
-    help: "acgd matches it on the exec's command line when the exec is reported (and `acg run` before the call starts); only exact names and `*`/`?` globs on exe and path, and `/^literal$/` regexes, are decided in the kernel",
-  });
+  const args = { tool: tool.name.name, subject: first.subject.name };
+  ctx.diags.report(args.subject === "exe" || args.subject === "path" ? M.RegexInUserSpace : M.TestInUserSpace, first.span, args);
 }
 
 function userSpacePredicate(e: A.Expr): A.Predicate | undefined {
@@ -167,7 +156,7 @@ function checkPredicate(ctx: CheckContext, p: A.Predicate) {
   const subject = p.subject.name;
   if (!(SUBJECTS as readonly string[]).includes(subject)) {
     const hint = closest(subject, SUBJECTS);
-    d.error("E0402", `unknown match subject '${subject}'`, p.subject.span, hint ? `did you mean '${hint}'?` : `match on ${SUBJECTS.join(", ")}`);
+    d.report(M.UnknownSubject, p.subject.span, hint ? { subject, help: "didYouMean", hint } : { subject, help: "known", subjects: SUBJECTS.join(", ") });
     return;
   }
   const v = p.value;
@@ -175,22 +164,35 @@ function checkPredicate(ctx: CheckContext, p: A.Predicate) {
   switch (p.op) {
     case "==":
     case "!=":
-      if (v.kind !== "string") wrongValue(ctx, p, "a string", v.kind === "list" ? `to test membership write \`${subject} in [...]\`` : v.kind === "regex" ? `to match a regex write \`${subject} ~ /.../\`` : undefined);
+      if (v.kind !== "string") {
+        const help = v.kind === "list" ? "list" : v.kind === "regex" ? "regex" : undefined;
+        d.report(M.CompareTakesString, v.span, { op: p.op, subject, found: describeValue(v), help });
+      }
       return;
     case "in":
-      if (v.kind !== "list") return wrongValue(ctx, p, 'a list of strings, e.g. ["pytest", "tox"]');
+      if (v.kind !== "list") {
+        d.report(M.InTakesList, v.span, { found: describeValue(v) });
+        return;
+      }
       stringList(ctx, v, "in");
       for (const i of v.items) {
-        if (i.kind === "string" && /[*?[]/.test(i.value)) d.warning("W0403", `'in' compares exactly, so "${i.value}" only matches those characters literally`, i.span, `to match a pattern write \`${subject} matches "${i.value}"\``);
+        if (i.kind === "string" && /[*?[]/.test(i.value)) d.report(M.GlobInList, i.span, { value: i.value, subject });
       }
       return;
     case "matches":
       if (v.kind === "string") return checkGlob(ctx, v);
-      if (v.kind !== "list") return wrongValue(ctx, p, 'a glob string, e.g. "py*", or a list of them');
+      if (v.kind !== "list") {
+        d.report(M.MatchesTakesGlob, v.span, { found: describeValue(v) });
+        return;
+      }
       if (stringList(ctx, v, "matches")) for (const i of v.items) checkGlob(ctx, i as A.Str);
       return;
     case "~":
-      if (v.kind !== "regex") return wrongValue(ctx, p, "a regex, e.g. /-m pytest/", v.kind === "string" ? `write the regex between slashes: /${v.value}/` : undefined);
+      if (v.kind !== "regex") {
+        const found = describeValue(v);
+        d.report(M.TildeTakesRegex, v.span, v.kind === "string" ? { found, help: "slashes", source: v.value } : { found });
+        return;
+      }
       checkRegex(ctx, v);
   }
 }
@@ -202,23 +204,20 @@ function checkTenantNames(ctx: CheckContext, v: A.Value) {
   for (const s of strings) {
     if (names.includes(s.value) || /[*?[]/.test(s.value)) continue;
     const hint = closest(s.value, names);
-    ctx.diags.warning("W0406", `the policy has no tenant '${s.value}'`, s.span, hint ? `did you mean '${hint}'?` : `its tenants: ${names.join(", ")}`);
+    ctx.diags.report(M.NoSuchTenantInMatch, s.span, hint ? { name: s.value, help: "didYouMean", hint } : { name: s.value, help: "known", tenants: names.join(", ") });
   }
-}
-
-function wrongValue(ctx: CheckContext, p: A.Predicate, expected: string, help?: string) {
-  ctx.diags.error("E0403", `'${p.op}' takes ${expected}; found ${describeValue(p.value)}`, p.value.span, help);
 }
 
 function stringList(ctx: CheckContext, v: A.List, op: string): boolean {
   if (v.items.length === 0) {
-    ctx.diags.error("E0405", `empty list after '${op}' can never match`, v.span, "list at least one value");
+    ctx.diags.report(M.EmptyList, v.span, { op });
     return false;
   }
   let ok = true;
   for (const i of v.items) {
     if (i.kind !== "string") {
-      ctx.diags.error("E0403", `expected a string, found ${describeValue(i)}`, i.span, i.kind === "word" ? `quote it: "${i.name}"` : undefined);
+      const found = describeValue(i);
+      ctx.diags.report(M.StringExpected, i.span, i.kind === "word" ? { found, help: "quote", word: i.name } : { found });
       ok = false;
     }
   }
@@ -226,27 +225,27 @@ function stringList(ctx: CheckContext, v: A.List, op: string): boolean {
 }
 
 function checkGlob(ctx: CheckContext, s: A.Str) {
-  if (s.value === "") ctx.diags.error("E0404", "empty glob matches only an empty value", s.span, 'use "*" to match anything');
-  else if (/\[[^\]]*$/.test(s.value)) ctx.diags.error("E0404", `unclosed '[' in glob "${s.value}"`, s.span, "close the character class with `]`");
+  if (s.value === "") ctx.diags.report(M.EmptyGlob, s.span);
+  else if (/\[[^\]]*$/.test(s.value)) ctx.diags.report(M.UnclosedGlobClass, s.span, { glob: s.value });
 }
 
 function checkRegex(ctx: CheckContext, r: A.Regex) {
   for (const f of r.flags) {
     if (!REGEX_FLAGS.has(f)) {
-      ctx.diags.error("E0401", `unsupported regex flag '${f}'`, r.span, "the only flag is `i` (case-insensitive)");
+      ctx.diags.report(M.RegexFlag, r.span, { flag: f });
       return;
     }
   }
   try {
     regexOf(r.source, r.flags);
   } catch (e) {
-    const msg = e instanceof Error ? e.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "") : String(e);
-    ctx.diags.error("E0401", `invalid regex: ${msg}`, r.span, "regexes use JavaScript syntax; escape `/` as `\\/`");
+    const reason = e instanceof Error ? e.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "") : String(e);
+    ctx.diags.report(M.InvalidRegex, r.span, { reason });
     return;
   }
   // A quantified group that itself ends in a quantifier, like (a+)+, can take
   // exponential time on a crafted argv; the runtime matches agent-controlled text.
   if (/\((?:[^()\\]|\\.)*[+*}]\)[+*{]/.test(r.source)) {
-    ctx.diags.warning("W0405", "regex has a nested quantifier and may backtrack exponentially on crafted input", r.span, "rewrite it without repeating a repeated group, e.g. (ab)+ instead of (a+b?)+");
+    ctx.diags.report(M.NestedQuantifier, r.span);
   }
 }

@@ -3,6 +3,7 @@
 
 import type * as A from "../ast.js";
 import type { Pass } from "../check.js";
+import { M } from "../diagnostic-messages.js";
 import { closest } from "../suggest.js";
 import { agentBlocksOf } from "./values.js";
 
@@ -16,7 +17,12 @@ export const namesPass: Pass = {
       used.add(id.name);
       if (classNames.includes(id.name)) return;
       const hint = closest(id.name, classNames);
-      diags.error("E0305", `unknown class '${id.name}'`, id.span, hint ? `did you mean '${hint}'?` : classNames.length ? `the policy defines: ${classNames.join(", ")}` : `define it: \`class ${id.name} { priority = normal; cpu.weight = 100 }\``);
+      const name = id.name;
+      diags.report(
+        M.UnknownClass,
+        id.span,
+        hint ? { name, help: "didYouMean", hint } : classNames.length ? { name, help: "defined", classes: classNames.join(", ") } : { name, help: "define" },
+      );
     };
 
     for (const tool of [...model.tools, ...(model.defaultTool ? [model.defaultTool] : [])]) {
@@ -34,11 +40,11 @@ export const namesPass: Pass = {
       const tn = scope.name;
       if (tn && !tenantNames.includes(tn.name)) {
         const hint = closest(tn.name, tenantNames);
-        diags.error("E0306", `unknown tenant '${tn.name}'`, tn.span, hint ? `did you mean '${hint}'?` : "write `tenant` alone to watch every tenant, or define the tenant");
+        diags.report(M.UnknownTenant, tn.span, hint ? { name: tn.name, help: "didYouMean", hint } : { name: tn.name, help: "define" });
       }
     }
     for (const c of model.classes) {
-      if (!used.has(c.name.name)) diags.warning("W0101", `class '${c.name.name}' is never used`, c.name.span, "assign it to a tool rule with `class " + c.name.name + "`, or remove it");
+      if (!used.has(c.name.name)) diags.report(M.UnusedClass, c.name.span, { name: c.name.name });
     }
   },
 };

@@ -2,6 +2,7 @@
 // accept windows of 500ms to 10s), and the actions' delays.
 
 import type { Pass } from "../check.js";
+import { M } from "../diagnostic-messages.js";
 import { closest } from "../suggest.js";
 import { numeric } from "./settings.js";
 import { MAX_HIGH_DELAY_MS } from "./memory.js";
@@ -17,11 +18,12 @@ export const pressurePass: Pass = {
     for (const w of ctx.model.whens) {
       if (!PRESSURE_METRICS.includes(w.metric.name)) {
         const hint = closest(w.metric.name, PRESSURE_METRICS);
-        ctx.diags.error("E0701", `unknown pressure metric '${w.metric.name}'`, w.metric.span, hint ? `did you mean '${hint}'?` : `rules watch ${PRESSURE_METRICS.join(" or ")}`);
+        const metric = w.metric.name;
+        ctx.diags.report(M.UnknownMetric, w.metric.span, hint ? { metric, help: "didYouMean", hint } : { metric, help: "known", metrics: PRESSURE_METRICS.join(" or ") });
       }
       numeric(ctx, w.threshold, { kind: "percent", min: 1, max: 100 }, "pressure threshold");
       numeric(ctx, w.window, { kind: "duration", min: PSI_WINDOW_MIN_NS, max: PSI_WINDOW_MAX_NS }, "pressure window");
-      if (w.actions.length === 0) ctx.diags.error("E0702", "this pressure rule does nothing", w.span, "add `protect CLASS` or `throttle CLASS 200ms` inside the braces");
+      if (w.actions.length === 0) ctx.diags.report(M.PressureRuleEmpty, w.span);
       for (const a of w.actions) {
         if (a.kind === "throttle") numeric(ctx, a.delay, { kind: "duration", min: 1e6, max: MAX_HIGH_DELAY_MS * 1e6 }, "throttle delay");
       }

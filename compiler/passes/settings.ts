@@ -4,7 +4,8 @@
 import type * as A from "../ast.js";
 import { describeValue } from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
-import { evaluate, describeKind, formatBytes, formatDuration, type UnitKind } from "../units.js";
+import { M } from "../diagnostic-messages.js";
+import { evaluate, describeKind, formatBytes, formatDuration, unitSuggestion, type UnitKind } from "../units.js";
 import { closest } from "../suggest.js";
 import type { BurstIR } from "../ir.js";
 
@@ -91,7 +92,7 @@ export const settingsPass: Pass = {
       checkBlock(ctx, "tool", tool.body.filter((b): b is A.Setting => b.kind === "setting"));
     }
     if (m.host && !m.host.body.some((s) => s.key.name === "memory")) {
-      ctx.diags.error("E0208", "the host block does not say how much memory the policy may hand out", { start: m.host.span.start, end: m.host.span.start + 4 }, "add `memory = 64GiB` (the host's memory available to agents)");
+      ctx.diags.report(M.HostMemoryMissing, { start: m.host.span.start, end: m.host.span.start + "host".length });
     }
   },
 };
@@ -103,7 +104,7 @@ function checkAgent(ctx: CheckContext, agent: A.AgentBlock) {
     if (stmt.kind !== "intent") continue;
     const subject = stmt.subject.name;
     if (seen.has(subject)) {
-      ctx.diags.error("E0202", `intent bound on '${subject}' is given twice`, stmt.subject.span, "keep one bound per resource");
+      ctx.diags.report(M.IntentTwice, stmt.subject.span, { subject });
       continue;
     }
     seen.set(subject, stmt);
@@ -116,32 +117,32 @@ function checkIntent(ctx: CheckContext, stmt: A.IntentStmt) {
   const subject = stmt.subject.name;
   if (subject === "memory" || subject === "cpu.weight") {
     if (stmt.op !== "<=") {
-      d.error("E0403", `an intent bound on '${subject}' is written with '<='`, stmt.span, `write \`intent ${subject} <= ${subject === "memory" ? "4GiB" : "200"}\``);
+      d.report(M.IntentBoundOperator, stmt.span, { subject, example: subject === "memory" ? "4GiB" : "200" });
       return;
     }
     const v = numeric(ctx, stmt.value, subject === "memory" ? size(MiB) : weight, `intent ${subject}`);
     if (v !== undefined) ctx.intentValues.set(stmt, v);
   } else if (subject === "rank") {
     if (stmt.op !== "<=" || stmt.value.kind !== "word") {
-      d.error("E0403", "an intent bound on 'rank' names the highest rank an agent may ask for", stmt.span, "write `intent rank <= high`");
+      d.report(M.IntentRankForm, stmt.span);
       return;
     }
     const v = word(ctx, stmt.value, RANK, "intent rank");
     if (v !== undefined) ctx.intentValues.set(stmt, [v]);
   } else if (subject === "class") {
     if (stmt.op !== "in" || stmt.value.kind !== "list") {
-      d.error("E0403", "an intent bound on 'class' lists the classes an agent may ask for", stmt.span, "write `intent class in [build, background]`");
+      d.report(M.IntentClassForm, stmt.span);
       return;
     }
     const names: string[] = [];
     for (const item of stmt.value.items) {
-      if (item.kind !== "word") d.error("E0203", `expected a class name, found ${describeValue(item)}`, item.span);
+      if (item.kind !== "word") d.report(M.ClassNameExpected, item.span, { found: describeValue(item) });
       else names.push(item.name);
     }
     ctx.intentValues.set(stmt, names);
   } else {
     const hint = closest(subject, ["memory", "cpu.weight", "class", "rank"]);
-    d.error("E0201", `agents cannot declare an intent about '${subject}'`, stmt.subject.span, hint ? `did you mean '${hint}'?` : "intents bound `memory`, `cpu.weight`, `class` and `rank`");
+    d.report(M.UnknownIntentSubject, stmt.subject.span, hint ? { subject, help: "didYouMean", hint } : { subject, help: "known" });
   }
 }
 
@@ -154,19 +155,20 @@ export function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setti
     if (!spec) {
       const known = Object.keys(schema);
       const hint = closest(key, known);
-      ctx.diags.error("E0201", `unknown setting '${key}' in a ${kind} block`, s.key.span, hint ? `did you mean '${hint}'?` : `a ${kind} block accepts: ${known.join(", ")}`);
+      const args = { key, block: kind };
+      ctx.diags.report(M.UnknownSetting, s.key.span, hint ? { ...args, help: "didYouMean", hint } : { ...args, help: "known", keys: known.join(", ") });
       continue;
     }
     const prev = seen.get(key);
     if (prev) {
-      ctx.diags.push({ severity: "error", code: "E0202", message: `'${key}' is set twice`, span: s.key.span, help: "remove one of the two", note: { message: "first set here", span: prev.key.span } });
+      ctx.diags.report(M.SettingTwice, s.key.span, { key }, prev.key.span);
       continue;
     }
     seen.set(key, s);
     if (spec.kind !== "burst") {
       for (const mod of s.modifiers) {
         if (spec.takesFor && mod.keyword === "for" && mod === s.modifiers[0]) continue;
-        ctx.diags.error("E0207", `'${mod.keyword}' does not apply to '${key}'`, mod.span, "only `memory.burst` takes `for`, `refill` and `cooldown`, and a ladder's `freeze` one `for`");
+        ctx.diags.report(M.ModifierNotApplicable, mod.span, { modifier: mod.keyword, key });
       }
     }
     const v = spec.kind === "burst" ? burst(ctx, s) : spec.kind === "enum" ? (spec.list ? wordList(ctx, s.value, spec, key) : word(ctx, s.value, spec, key)) : numeric(ctx, s.value, spec, key);
@@ -176,7 +178,7 @@ export function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setti
 
 function wordList(ctx: CheckContext, v: A.Value, spec: Spec, key: string): string | undefined {
   if (v.kind !== "list" || v.items.length === 0) {
-    ctx.diags.error("E0203", `'${key}' takes a non-empty list of ${(spec.words ?? []).join(", ")}; found ${describeValue(v)}`, v.span, `write \`${key} = [low, normal]\``);
+    ctx.diags.report(M.WordListExpected, v.span, { key, words: (spec.words ?? []).join(", "), found: describeValue(v) });
     return undefined;
   }
   const words = v.items.map((item) => word(ctx, item, spec, key));
@@ -186,12 +188,13 @@ function wordList(ctx: CheckContext, v: A.Value, spec: Spec, key: string): strin
 function word(ctx: CheckContext, v: A.Value, spec: Spec, key: string): string | undefined {
   const words = spec.words ?? [];
   if (v.kind !== "word") {
-    ctx.diags.error("E0203", `'${key}' takes one of ${words.join(", ")}; found ${describeValue(v)}`, v.span);
+    ctx.diags.report(M.WordExpected, v.span, { key, words: words.join(", "), found: describeValue(v) });
     return undefined;
   }
   if (!words.includes(v.name)) {
     const hint = closest(v.name, words);
-    ctx.diags.error("E0206", `'${v.name}' is not a valid ${key}`, v.span, hint ? `did you mean '${hint}'? (${words.join(", ")})` : `use one of ${words.join(", ")}`);
+    const args = { word: v.name, key, words: words.join(", ") };
+    ctx.diags.report(M.NotAllowedWord, v.span, hint ? { ...args, help: "didYouMean", hint } : { ...args, help: "allowed" });
     return undefined;
   }
   return v.name;
@@ -202,31 +205,39 @@ export function numeric(ctx: CheckContext, v: A.Value, spec: Spec, what: string)
   const d = ctx.diags;
   const expected = spec.kind as UnitKind;
   if (v.kind !== "quantity") {
-    d.error("E0203", `'${what}' takes ${describeKind(expected)}; found ${describeValue(v)}`, v.span, v.kind === "word" && expected === "size" ? "write the size with its unit, e.g. 512MiB" : undefined);
+    const help = v.kind === "word" && expected === "size" ? "sizeWithUnit" : undefined;
+    d.report(M.WrongKind, v.span, { what, expected: describeKind(expected), found: describeValue(v), help });
     return undefined;
   }
   const r = evaluate(v);
   if (!r.ok) {
-    d.error(r.code, r.message, v.span, r.help);
+    if (r.problem === "too large") d.report(M.NumberTooLarge, v.span, { quantity: v.number + v.unit });
+    else {
+      const suggestion = unitSuggestion(v);
+      d.report(M.UnknownUnit, v.span, suggestion ? { unit: v.unit, help: "suggest", suggestion } : { unit: v.unit, help: "list" });
+    }
     return undefined;
   }
   if (r.kind !== expected) {
-    const help = expected === "size" && r.kind === "count" ? `add a unit: ${v.number}MiB or ${v.number}GiB` : expected === "duration" && r.kind === "count" ? `add a unit: ${v.number}ms or ${v.number}s` : expected === "count" ? `write a plain number, without unit` : undefined;
-    d.error("E0203", `'${what}' takes ${describeKind(expected)}; found ${describeKind(r.kind)}`, v.span, help);
+    const args = { what, expected: describeKind(expected), found: describeKind(r.kind) };
+    if (expected === "size" && r.kind === "count") d.report(M.WrongKind, v.span, { ...args, help: "addSizeUnit", number: v.number });
+    else if (expected === "duration" && r.kind === "count") d.report(M.WrongKind, v.span, { ...args, help: "addDurationUnit", number: v.number });
+    else d.report(M.WrongKind, v.span, { ...args, help: expected === "count" ? "dropUnit" : undefined });
     return undefined;
   }
   if (r.value < 0 || v.number.startsWith("-")) {
-    d.error("E0205", `'${what}' cannot be negative`, v.span);
+    d.report(M.Negative, v.span, { what });
     return undefined;
   }
   if (spec.integer && !Number.isInteger(r.value)) {
-    d.error("E0209", `'${what}' must be a whole number`, v.span);
+    d.report(M.NotWholeNumber, v.span, { what });
     return undefined;
   }
   const show = (n: number) => (expected === "size" ? formatBytes(n) : expected === "duration" ? formatDuration(n) : expected === "percent" ? `${n}%` : String(n));
   if ((spec.min !== undefined && r.value < spec.min) || (spec.max !== undefined && r.value > spec.max)) {
-    const range = spec.max === PiB ? `at least ${show(spec.min ?? 0)}` : `from ${show(spec.min ?? 0)} to ${show(spec.max ?? 0)}`;
-    d.error("E0205", `${v.number}${v.unit} is out of range for '${what}'`, v.span, `'${what}' is ${range}`);
+    const args = { quantity: v.number + v.unit, what, min: show(spec.min ?? 0) };
+    // Every size is capped at 1 PiB, a bound no policy means: its help names the minimum alone.
+    d.report(M.OutOfRange, v.span, spec.max === PiB ? { ...args, help: "atLeast" } : { ...args, help: "between", max: show(spec.max ?? 0) });
     return undefined;
   }
   return r.value;
@@ -242,18 +253,18 @@ function burst(ctx: CheckContext, s: A.Setting): BurstValue | undefined {
   const durSpec: Spec = { kind: "duration", min: BURST_MIN_NS, max: BURST_MAX_NS };
   for (const mod of s.modifiers) {
     if (mod.keyword === "for") {
-      if (durationNs !== undefined) { d.error("E0202", "the burst duration is given twice", mod.span); ok = false; continue; }
+      if (durationNs !== undefined) { d.report(M.BurstDurationTwice, mod.span); ok = false; continue; }
       durationNs = numeric(ctx, mod.value, durSpec, "memory.burst ... for");
       ok &&= durationNs !== undefined;
     } else {
-      if (mode !== undefined) { d.error("E0202", "a burst takes either `refill` or `cooldown`, once", mod.span, "`refill D`: credit comes back gradually; `cooldown D`: no new burst until D has passed"); ok = false; continue; }
+      if (mode !== undefined) { d.report(M.BurstModeTwice, mod.span); ok = false; continue; }
       mode = mod.keyword;
       refillNs = numeric(ctx, mod.value, durSpec, `memory.burst ... ${mod.keyword}`);
       ok &&= refillNs !== undefined;
     }
   }
   if (durationNs === undefined && ok) {
-    d.error("E0208", "a burst needs a duration", s.value.span, `write \`memory.burst = ${s.value.kind === "quantity" ? s.value.number + s.value.unit : "1GiB"} for 30s\``);
+    d.report(M.BurstWithoutDuration, s.value.span, { size: s.value.kind === "quantity" ? s.value.number + s.value.unit : "1GiB" });
     return undefined;
   }
   if (!ok || bytes === undefined || durationNs === undefined) return undefined;

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
+import { CODES } from "../../compiler/diagnostic-messages.js";
 import { run } from "./cli-harness.js";
 
 const dir = "test/compiler/diagnostics";
@@ -110,6 +111,9 @@ describe("machine-readable output and usage", () => {
     const run0 = log.runs[0];
     expect(run0.tool.driver.name).toBe("acgc");
     expect(run0.tool.driver.rules.map((x: { id: string }) => x.id)).toEqual([...new Set(json.diagnostics.map((d) => d.code))].sort());
+    // Each rule carries its code's line of docs/diagnostics.md, for the annotation's title.
+    const docs = new Map(CODES.map((c) => [c.code as string, c.doc]));
+    for (const rule of run0.tool.driver.rules as { id: string; shortDescription: { text: string } }[]) expect(rule.shortDescription.text).toBe(docs.get(rule.id));
     expect(run0.results).toHaveLength(json.diagnostics.length);
     run0.results.forEach((res: { ruleId: string; level: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region: Record<string, number> } }[] }, i: number) => {
       const d = json.diagnostics[i]!;
