@@ -14,7 +14,7 @@ Usage:
   acg run [OPTIONS] -- CMD [ARGS...]   run one tool call in its own cgroup (acg run --help)
   acg agent register --agent ID [--tenant T] [--pid PID]
                                        put an agent's own process in its agent cgroup
-  acg hook claude|gemini               a coding agent's pre-tool hook: reads its payload on
+  acg hook claude|gemini|codex         a coding agent's pre-tool hook: reads its payload on
                                        stdin, answers with the shell command under acg run
   acg events [--json] [--no-follow] [--kind KIND]...
                                        acgd's events: calls started/ended, throttled, killed, OOM,
@@ -38,15 +38,18 @@ the agents' cgroups may register (acgd checks the caller with SO_PEERCRED).
   --socket PATH acgd's socket (default $ACG_SOCKET, else ${DEFAULT_SOCKET})
 Exit status: 0 registered, 1 acgd refused, 2 usage or acgd unreachable.`;
 
-const HOOK_USAGE = `Usage: acg hook claude|gemini [--acg PATH]
+const HOOK_USAGE = `Usage: acg hook claude|gemini|codex [--acg PATH] [--approve]
 
 A coding agent's pre-tool hook. Reads the hook payload (JSON) on stdin; for the
-agent's shell tool (Claude Code: PreToolUse of Bash; Gemini CLI: BeforeTool of
-run_shell_command) prints the tool input with the command rewritten to
-\`acg run --agent AGENT --tool TOOL --label ID -- bash -c COMMAND\`. Anything
-else passes unchanged (no output, exit 0).
-  AGENT   $ACG_AGENT, else claude-<session_id> / gemini-<session_id>
-  --acg   how the rewritten command calls acg (default: acg, on PATH)
+agent's shell tool (Claude Code and Codex: PreToolUse of Bash; Gemini CLI:
+BeforeTool of run_shell_command) prints the tool input with the command
+rewritten to \`acg run --agent AGENT --tool TOOL --label ID -- bash -c COMMAND\`.
+Anything else passes unchanged (no output, exit 0).
+  AGENT      $ACG_AGENT, else <agent>-<session_id>
+  --acg      how the rewritten command calls acg (default: acg, on PATH)
+  --approve  codex only: Codex applies a rewrite only with permissionDecision
+             "allow", which also skips its approval prompt; without this flag
+             the command is left as it is (with a note on stderr)
 See docs/integrations.md.`;
 
 const stdio = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) };
@@ -140,7 +143,7 @@ async function agentCommand(args: string[]): Promise<number> {
 }
 
 function hookCommand(args: string[]): number {
-  const parsed = parse(args, { acg: { type: "string" } }, HOOK_USAGE, "acg hook");
+  const parsed = parse(args, { acg: { type: "string" }, approve: { type: "boolean" } }, HOOK_USAGE, "acg hook");
   if (!parsed) return 2;
   if ((parsed.values as { help?: boolean }).help) {
     process.stdout.write(HOOK_USAGE + "\n");
@@ -151,11 +154,16 @@ function hookCommand(args: string[]): number {
     process.stderr.write(`acg hook: ${framework === undefined ? "which agent?" : `unknown agent '${framework}'`} (one of ${HOOK_AGENTS.join(", ")})\n\n${HOOK_USAGE}\n`);
     return 2;
   }
-  const acg = (parsed.values as { acg?: string }).acg;
+  const { acg, approve } = parsed.values as { acg?: string; approve?: boolean };
+  if (approve && framework !== "codex") {
+    process.stderr.write(`acg hook ${framework}: --approve is for codex only (the other agents apply a rewrite without a permission decision)\n`);
+    return 2;
+  }
   const answer = answerHook(framework as HookAgent, readFileSync(0, "utf8"), {
     ...(process.env["ACG_AGENT"] && { agent: process.env["ACG_AGENT"] }),
     ...(process.env["ACG_TENANT"] && { tenant: process.env["ACG_TENANT"] }),
     ...(acg !== undefined && { acg }),
+    ...(approve && { approve }),
   });
   process.stdout.write(answer.stdout);
   process.stderr.write(answer.stderr);

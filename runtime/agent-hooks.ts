@@ -14,12 +14,19 @@
 //    hook_event_name, timestamp, tool_name: "run_shell_command", tool_input:
 //    { command, ... } }; hookSpecificOutput.tool_input is merged into the
 //    tool's arguments. It has no tool-use id: the label is the timestamp.
+//  - Codex CLI (0.124+), PreToolUse: Claude Code's wire format (session_id,
+//    transcript_path, cwd, hook_event_name, model, turn_id, tool_name "Bash"
+//    for its shell tools, tool_input: { command }, tool_use_id). Codex applies
+//    updatedInput only together with permissionDecision "allow", which also
+//    skips its approval prompt: so the hook rewrites only when the operator
+//    said so (`--approve`, options.approve), and otherwise passes the command
+//    unchanged with a note on stderr.
 // Any other event or tool passes through unchanged (empty answer, exit 0).
 
 import { checkName } from "./cgroup-tree.js";
 
-export type HookAgent = "claude" | "gemini";
-export const HOOK_AGENTS: readonly HookAgent[] = ["claude", "gemini"];
+export type HookAgent = "claude" | "gemini" | "codex";
+export const HOOK_AGENTS: readonly HookAgent[] = ["claude", "gemini", "codex"];
 
 export interface HookOptions {
   /** The AgentCgroup agent ($ACG_AGENT); default: derived from the session id. */
@@ -28,6 +35,8 @@ export interface HookOptions {
   tenant?: string;
   /** How the rewritten command invokes acg (default "acg": on PATH). */
   acg?: string;
+  /** Codex: the operator accepts that the rewrite is answered with permissionDecision "allow". */
+  approve?: boolean;
 }
 
 /** What the hook prints and its exit status (2 blocks the tool use, with stderr as the reason). */
@@ -83,21 +92,33 @@ export function answerHook(framework: HookAgent, payloadText: string, opts: Hook
   const event = field(p, "hook_event_name");
   const tool = field(p, "tool_name");
   const input = p["tool_input"];
-  const shellTool = framework === "claude" ? event === "PreToolUse" && tool === "Bash" : event === "BeforeTool" && tool === "run_shell_command";
+  const shellTool = framework === "gemini" ? event === "BeforeTool" && tool === "run_shell_command" : event === "PreToolUse" && tool === "Bash";
   if (!shellTool || typeof input !== "object" || input === null) return pass;
   const command = field(input as Record<string, unknown>, "command");
   const acg = opts.acg ?? "acg";
   if (command === undefined || alreadyWrapped(command, acg)) return pass;
+  if (framework === "codex" && !opts.approve) {
+    return {
+      stdout: "",
+      stderr:
+        "acg hook codex: command left as it is: Codex applies a rewritten command only with permissionDecision \"allow\", " +
+        "which also skips its approval prompt; add --approve to the hook's command to accept that (docs/integrations.md)\n",
+      exit: 0,
+    };
+  }
   const session = field(p, "session_id");
   if (session === undefined && !opts.agent) return { stdout: "", stderr: `acg hook ${framework}: no session_id in the payload and no $ACG_AGENT; command left as it is\n`, exit: 1 };
   const agent = agentOfSession(framework, session ?? "", opts.agent);
   const bad = checkName("agent", agent);
   if (bad) return { stdout: "", stderr: `acg hook ${framework}: ${bad} (set $ACG_AGENT); command left as it is\n`, exit: 1 };
-  const label = framework === "claude" ? field(p, "tool_use_id") : field(p, "timestamp");
+  const label = framework === "gemini" ? field(p, "timestamp") : field(p, "tool_use_id");
   const wrapped = wrapCommand(command, { agent, tool: tool!, ...(opts.tenant && { tenant: opts.tenant }), ...(label && { label: `${framework}:${label}` }) }, acg);
+  const updatedInput = { ...(input as Record<string, unknown>), command: wrapped };
   const out =
     framework === "claude"
-      ? { hookSpecificOutput: { hookEventName: "PreToolUse", updatedInput: { ...(input as Record<string, unknown>), command: wrapped } } }
-      : { hookSpecificOutput: { hookEventName: "BeforeTool", tool_input: { command: wrapped } } };
+      ? { hookSpecificOutput: { hookEventName: "PreToolUse", updatedInput } }
+      : framework === "codex"
+        ? { hookSpecificOutput: { hookEventName: "PreToolUse", permissionDecision: "allow", updatedInput } }
+        : { hookSpecificOutput: { hookEventName: "BeforeTool", tool_input: { command: wrapped } } };
   return { stdout: JSON.stringify(out) + "\n", stderr: "", exit: 0 };
 }

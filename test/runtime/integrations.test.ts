@@ -103,6 +103,27 @@ describe("Gemini CLI hooks (recorded payloads)", () => {
   });
 });
 
+describe("Codex CLI hooks (payloads in Codex's documented format)", () => {
+  it("with --approve rewrites Bash's command, answered with permissionDecision allow (Codex applies updatedInput only so)", () => {
+    const out = JSON.parse(answerHook("codex", fixture("codex-pretooluse-bash.json"), { approve: true }).stdout);
+    expect(out.hookSpecificOutput.permissionDecision).toBe("allow");
+    expect(out.hookSpecificOutput.updatedInput.command).toBe(
+      "acg run --agent codex-019a7c2e-4b1d-7e80-9a3f-5c6d7e8f9a0b --tool Bash --label codex:call_Xk2Lm9Pq4Rs7Tv1Wz3Yb5Cd --quiet -- bash -c 'npm test -- --run'",
+    );
+    // apply_patch carries a patch in `command`: never a shell command to wrap.
+    expect(answerHook("codex", fixture("codex-pretooluse-apply-patch.json"), { approve: true }).stdout).toBe("");
+  });
+
+  it("without --approve grants nothing: the command is left as it is, with a note; --approve is refused for the other agents", () => {
+    expect(answerHook("codex", fixture("codex-pretooluse-bash.json"))).toMatchObject({ stdout: "", exit: 0, stderr: expect.stringContaining("add --approve") });
+    const r = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "hook", "codex", "--approve"], { input: fixture("codex-pretooluse-bash.json"), encoding: "utf8", env: { ...process.env, ACG_AGENT: "", ACG_TENANT: "" } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(answerHook("codex", fixture("codex-pretooluse-bash.json"), { approve: true }).stdout);
+    const bad = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "hook", "claude", "--approve"], { input: "{}", encoding: "utf8" });
+    expect({ status: bad.status, err: bad.stderr }).toEqual({ status: 2, err: expect.stringContaining("--approve is for codex only") });
+  });
+});
+
 describe("acg agent register", () => {
   it("moves the agent's process into its agent's own cgroup; later calls from it are the agent's without --agent", async () => {
     const agentProc = spawn("sh", ["-c", "read line; acg run --quiet -- sh -c 'grep ^0:: /proc/self/cgroup'"], { env, stdio: ["pipe", "pipe", "pipe"] });
