@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllocLog } from "./alloc-log.js";
 import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
 import { comboByName, curveText, planCombo, type AgentPlan, type Combo, type ComboPlans, type ProcessPlan, type ReplayPlan } from "./plan.js";
-import { parseOomLog, rejectedForLag, replayLag, workLostSeconds, type CallOutcome, type ProcessTiming } from "./replay-stats.js";
+import { machineLag, parseOomLog, rejectedForLag, workLostSeconds, type CallOutcome, type ProcessTiming } from "./replay-stats.js";
 import { defaultTraceDir, quantile } from "../traces/read.js";
 import { restoreDefaultScheduler } from "./sched-ext.js";
 
@@ -769,7 +769,7 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
   });
   const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
   await launcher.cleanup();
-  const lag = replayLag(results.map((r) => r.timing).filter((t): t is ProcessTiming => t !== null));
+  const lag = machineLag(results);
   return { setup: launcher.name, combo: "", seed: plan.seed, budgetBytes, wallS, agents: results, procs: detail ? procs : [], timeline, parentEvents, oomEpisodes, replayLag: lag, rejected: rejectedForLag(lag), ...(launcher.mode ? { mode: launcher.mode } : {}), timedOut, limitS, errors };
 }
 

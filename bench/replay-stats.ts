@@ -81,6 +81,36 @@ export function replayLag(timings: ProcessTiming[]): number | null {
   return worst;
 }
 
+/** What {@link machineLag} needs of an agent's result. */
+export interface LagSample {
+  timing: ProcessTiming | null;
+  survived: boolean;
+  finished: boolean;
+  callsKilled: number;
+  callsRuntimeKilled: number;
+  callsNotStarted: number;
+}
+
+/**
+ * The machine's lag in one run: the least {@link replayLag} among the agents
+ * that carried out their whole trace (survived, finished, no call killed or
+ * left unstarted). A slow emulator delays every agent alike; a setup's
+ * throttle, freeze or scheduler hold delays the agents it acts on, and that
+ * delay is the setup's result, not the machine's (PSI does not count a
+ * frozen or held task as stalled on memory, so the per-agent lag cannot
+ * tell the two apart). With no such agent, the worst lag of all: the
+ * conservative reading.
+ */
+export function machineLag(agents: LagSample[]): number | null {
+  const lagOf = (a: LagSample) => (a.timing ? replayLag([a.timing]) : null);
+  const clean = agents
+    .filter((a) => a.survived && a.finished && a.callsKilled === 0 && a.callsRuntimeKilled === 0 && a.callsNotStarted === 0)
+    .map(lagOf)
+    .filter((x): x is number => x !== null);
+  if (clean.length) return Math.min(...clean);
+  return replayLag(agents.map((a) => a.timing).filter((t): t is ProcessTiming => t !== null));
+}
+
 /** Runs whose replay lags its trace by more than this are rejected (issue 10's bound). */
 export const MAX_REPLAY_LAG = 0.1;
 

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { IsolationResult, RunResult } from "./isolation.js";
-import { MAX_REPLAY_LAG, separated, wilson, type Proportion } from "./replay-stats.js";
+import { machineLag, MAX_REPLAY_LAG, rejectedForLag, separated, wilson, type Proportion } from "./replay-stats.js";
 import { quantile } from "../traces/read.js";
 
 const MiB = 1024 * 1024;
@@ -54,8 +54,18 @@ export interface Cell {
   highP95Runs: number;
 }
 
+/**
+ * A run judged by today's lag rule ({@link machineLag}), whatever rule the
+ * driver that recorded it applied: the per-agent figures it rests on are in
+ * the results.
+ */
+export function judged(r: RunResult): RunResult {
+  const replayLag = machineLag(r.agents);
+  return { ...r, replayLag, rejected: rejectedForLag(replayLag) };
+}
+
 export function cell(runs: RunResult[], setup: string): Cell | null {
-  const all = runs.filter((r) => r.setup === setup);
+  const all = runs.filter((r) => r.setup === setup).map(judged);
   if (!all.length) return null;
   const carried = all.filter((r) => r.agents.every((a) => a.ran));
   const ok = carried.filter((r) => !r.rejected);
@@ -141,7 +151,7 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
   const r0 = results[0]!;
   const o = r0.options;
   md.push(
-    `Kernel \`${r0.kernel}\` (qemu guest, TCG, 2 vCPUs, no swap). Agents replay their traces concurrently under one budget (\`memory.max\` of their parent cgroup, no swap), each with one process for the agent itself and one per Bash tool call, ${o.speed}× faster than the trace and memory scaled 1/${f(1 / o.scale, 0)}, each trace cut to ${o.maxSeconds} trace seconds around its peak; allocation steps of ${o.chunkBytes / 1024} KiB, ${o.touch ? "faulted in page by page" : `faulted in with \`MADV_POPULATE_WRITE\`${o.hugepage ? " on transparent huge pages where the guest has them" : ""}`}. Agents' peaks are aligned ± a seeded jitter; the high-priority agent rotates with the seed (agent (seed − 1) mod n). A run whose agents' own processes end more than ${f(100 * MAX_REPLAY_LAG, 0)}% later than their trace (beyond the time they were stalled on memory by the setup) is **rejected**: its timing is the emulator's, not the trace's; rejected runs are counted and left out of every figure, as are runs in which some agent could not start at all (not carried out: a failure of the run, e.g. acgd refusing its calls, not a result).`,
+    `Kernel \`${r0.kernel}\` (qemu guest, TCG, 2 vCPUs, no swap). Agents replay their traces concurrently under one budget (\`memory.max\` of their parent cgroup, no swap), each with one process for the agent itself and one per Bash tool call, ${o.speed}× faster than the trace and memory scaled 1/${f(1 / o.scale, 0)}, each trace cut to ${o.maxSeconds} trace seconds around its peak; allocation steps of ${o.chunkBytes / 1024} KiB, ${o.touch ? "faulted in page by page" : `faulted in with \`MADV_POPULATE_WRITE\`${o.hugepage ? " on transparent huge pages where the guest has them" : ""}`}. Agents' peaks are aligned ± a seeded jitter; the high-priority agent rotates with the seed (agent (seed − 1) mod n). A run is **rejected** when the emulator, not the setup, made it late: when even the least-delayed agent that carried out its whole trace (survived, finished, nothing killed) ended more than ${f(100 * MAX_REPLAY_LAG, 0)}% later than its trace, beyond the time it was stalled on memory (a slow machine delays every agent; a setup's throttle, freeze or hold only those it acts on, and that delay is the setup's result); with no such agent, the most-delayed one decides; rejected runs are counted and left out of every figure, as are runs in which some agent could not start at all (not carried out: a failure of the run, e.g. acgd refusing its calls, not a result).`,
     "",
   );
   md.push(
@@ -181,8 +191,9 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
     const modes = [...new Map(r.runs.filter((x) => x.mode).map((x) => [x.setup, x.mode!])).entries()];
     if (modes.length) md.push("How the policy setups ran: " + modes.map(([k, v]) => `**${k}**: ${v}`).join("; ") + ".", "");
     for (const sk of r.skipped ?? []) md.push(`- **${sk.setup}** did not take part: ${sk.reason}.`);
-    const lags = r.runs.map((x) => x.replayLag).filter((x): x is number => x !== null);
-    md.push(`Replay lag over all runs: median ${f(100 * quantile(lags, 0.5), 1)}%, largest ${f(100 * Math.max(...lags), 1)}%; ${r.runs.filter((x) => x.rejected).length} of ${r.runs.length} runs rejected.`, "");
+    const runs = r.runs.map(judged);
+    const lags = runs.map((x) => x.replayLag).filter((x): x is number => x !== null);
+    md.push(`Replay lag over all runs: median ${f(100 * quantile(lags, 0.5), 1)}%, largest ${f(100 * Math.max(...lags), 1)}%; ${runs.filter((x) => x.rejected).length} of ${runs.length} runs rejected.`, "");
   }
   // The bar.
   md.push("### The bar (issue 10), per policy and combination", "");
