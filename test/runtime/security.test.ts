@@ -10,6 +10,8 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ABI_VERSION } from "../../compiler/abi.js";
+import { MANIFEST_VERSION } from "../../compiler/manifest.js";
 import { ApiError, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
@@ -268,7 +270,7 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
     const dir = mkdtempSync(join(tmpdir(), "acg-compiled-"));
     const ir = policyOf(TEST_POLICY);
     writeFileSync(join(dir, "ir.json"), JSON.stringify(ir));
-    const manifest = (over: Record<string, unknown>) => writeFileSync(join(dir, "manifest.json"), JSON.stringify({ manifestVersion: 1, abiVersion: 1, policy: { sourceHash: ir.sourceHash }, ...over }));
+    const manifest = (over: Record<string, unknown>) => writeFileSync(join(dir, "manifest.json"), JSON.stringify({ manifestVersion: MANIFEST_VERSION, abiVersion: ABI_VERSION, policy: { sourceHash: ir.sourceHash }, ...over }));
     manifest({});
     expect(loadPolicyFrom(dir).ok).toBe(true);
     manifest({ policy: { sourceHash: "0123456789abcdef" } });
