@@ -19,7 +19,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { quantile } from "../traces/read.js";
 import { restoreDefaultScheduler } from "./sched-ext.js";
-import type { BpfObject as BpfObjectT, ProgramStats } from "../runtime/loader.js";
+import type { BpfObject as BpfObjectT } from "../runtime/bpf-object.js";
+import type { ProgramStats } from "../runtime/native-addon.js";
 
 export interface CallbackStat {
   name: string;
@@ -177,7 +178,7 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
   const notes: string[] = [];
   const bin = join(repo, "dist", "bench", "alloc", "acg-cpu");
   if (!existsSync(bin)) throw new Error(`${bin} not built (bench/alloc/build.sh)`);
-  const { BpfObject } = await import("../runtime/loader.js");
+  const { BpfObject } = await import("../runtime/bpf-object.js");
   const { encodeActiveGen, encodePolicy, encodeU32 } = await import("../compiler/abi-encode.js");
   const result: OverheadResult = {
     kind: "overhead",

@@ -10,7 +10,7 @@ import { CgroupfsEnforcer } from "./enforce-cgroupfs.js";
 import { BpfSchedulerEnforcer } from "./enforce-bpf.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { PolicyObjects } from "./policy-objects.js";
-import { probeKernel, type KernelFeatures } from "./loader.js";
+import { probeKernel, type KernelFeatures } from "./kernel-probes.js";
 import { psiWatcher } from "./native-io.js";
 import { ToolCalls } from "./tool-calls.js";
 

@@ -24,7 +24,7 @@ import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import { ACG_NONE } from "../compiler/decide.js";
 import { AGENT_LEAF, commandLineOf } from "./cgroup-tree.js";
-import { RingBuffer } from "./loader.js";
+import { RingBuffer } from "./ring-buffer.js";
 import { matchRule } from "./matcher.js";
 import { cgroupIdOf, PolicyObjects } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";

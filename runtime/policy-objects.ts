@@ -1,8 +1,8 @@
 /**
  * Loads a compiled policy directory (`acgc compile FILE -o DIR`) by its
  * manifest.json and drives its BPF objects: the small reusable layer between
- * the loader (runtime/loader.ts) and whoever runs a policy (acgd, the kernel
- * test suite).
+ * the loader (runtime/bpf-object.ts and its siblings) and whoever runs a
+ * policy (acgd, the kernel test suite).
  *
  * ```ts
  * const po = PolicyObjects.open(dir);          // reads DIR/manifest.json
@@ -30,7 +30,11 @@ import {
 } from "../compiler/abi-encode.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { Manifest, ObjectEntry } from "../compiler/manifest.js";
-import { BpfLink, BpfMap, BpfObject, btfHasType, btfStructMembers, type BpfError, type BtfMember, type ProgramStats } from "./loader.js";
+import { BpfLink } from "./bpf-link.js";
+import { BpfMap } from "./bpf-map.js";
+import { BpfObject } from "./bpf-object.js";
+import { btfHasType, btfStructMembers } from "./kernel-probes.js";
+import type { BpfError, BtfMember, ProgramStats } from "./native-addon.js";
 
 export interface PolicyObjectsOptions {
   /** Collect the verifier's own statistics (verification time, states); default true. */

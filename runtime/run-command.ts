@@ -11,7 +11,7 @@ import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
 import type { Runtime } from "./assemble.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
-import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./loader.js";
+import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./spawn.js";
 import { exitCodeOf, formatReport, jsonReport } from "./report.js";
 import { CallError, type CallReport, type StartCallRequest } from "./tool-calls.js";
 

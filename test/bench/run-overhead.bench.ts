@@ -21,7 +21,7 @@ import { assembleRuntime } from "../../runtime/assemble.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
-import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 
 const calls = Number(process.argv[2] ?? 200);
 const mount = cgroup2Mount();

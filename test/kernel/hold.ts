@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { join } from "node:path";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { HOLD_DEFAULTS } from "../../compiler/abi-encode.js";
-import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { cgroupIdOf, type PolicyObjects } from "../../runtime/policy-objects.js";
 import { kernelHoldSupport } from "../../runtime/enforce-bpf.js";
 import { assert, test } from "./harness.js";

@@ -14,7 +14,8 @@ import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { GUEST_POLICY as POLICY, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
 import { DaemonClient } from "../../runtime/client.js";
-import { BpfMap, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { BpfMap } from "../../runtime/bpf-map.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ACG = join(REPO, "bin/acg.js");

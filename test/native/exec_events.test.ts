@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { BpfObject, RingBuffer, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
+import { RingBuffer } from "../../runtime/ring-buffer.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { closeSync, readFileSync } from "node:fs";
 import { compileFixture, waitFor } from "./helpers.js";
 

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BpfMap, BpfObject, numPossibleCpus } from "../../runtime/loader.js";
+import { BpfMap, numPossibleCpus } from "../../runtime/bpf-map.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
 import { compileFixture, mountBpffs } from "./helpers.js";
 
 const u32 = (n: number): Buffer => {

@@ -1,17 +1,7 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import {
-  btfEnumValue,
-  btfHasFunc,
-  btfHasMember,
-  btfHasType,
-  btfStructMembers,
-  libbpfVersion,
-  native,
-  probeKernel,
-  probeMapType,
-  probeProgType,
-} from "../../runtime/loader.js";
+import { btfEnumValue, btfHasFunc, btfHasMember, btfHasType, btfStructMembers, probeKernel, probeMapType, probeProgType } from "../../runtime/kernel-probes.js";
+import { libbpfVersion, native } from "../../runtime/native-addon.js";
 
 describe("kernel probes", () => {
   it("reports the pinned libbpf version", () => {

@@ -2,7 +2,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { native, sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { native } from "../../runtime/native-addon.js";
+import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { cgroup2Root } from "./helpers.js";
 
 describe("spawnInCgroup / waitPidfd / sendSignal", () => {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BpfLink, BpfObject } from "../../runtime/loader.js";
+import { BpfLink } from "../../runtime/bpf-link.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
 import { availableCongestionControls, compileFixture, mountBpffs } from "./helpers.js";
 
 const CC = "acg_test_cc";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
 import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY, waitUntil } from "./helpers.js";
 

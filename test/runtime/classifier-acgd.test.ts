@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compilePolicy } from "../../compiler/compile.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
 import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
 
 const root = join(cgroup2Mount()!, `acg-classifier-test-${process.pid}`);

@@ -11,7 +11,7 @@ import { execEventStruct } from "../../compiler/abi.js";
 import { AGENT_LEAF, cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { ACG_NONE } from "../../compiler/decide.js";
 import { decodeExecEvent, ExecPlacement, isAcgClient } from "../../runtime/exec-classifier.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
 import { cgroupIdOf } from "../../runtime/policy-objects.js";
 import { ToolCalls } from "../../runtime/tool-calls.js";
 import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, waitUntil } from "./helpers.js";

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
-import { waitPidfd } from "../../runtime/loader.js";
+import { waitPidfd } from "../../runtime/spawn.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");

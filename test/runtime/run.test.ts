@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
-import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
 
 const ACG = join(REPO, "bin/acg.js");

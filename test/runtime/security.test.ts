@@ -17,7 +17,7 @@ import { assembleRuntime } from "../../runtime/assemble.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon, logSafe } from "../../runtime/daemon.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/tool-calls.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";

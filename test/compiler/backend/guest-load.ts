@@ -12,7 +12,9 @@ import { join } from "node:path";
 import { encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodeU32, encodePolicy } from "../../../compiler/abi-encode.js";
 import { classStatsStruct, layoutOf } from "../../../compiler/abi.js";
 import { compilePolicy } from "../../../compiler/compile.js";
-import { BpfObject, RingBuffer, isBpfError } from "../../../runtime/loader.js";
+import { BpfObject } from "../../../runtime/bpf-object.js";
+import { isBpfError } from "../../../runtime/native-addon.js";
+import { RingBuffer } from "../../../runtime/ring-buffer.js";
 import { sampleIR } from "./fixtures.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
