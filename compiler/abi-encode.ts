@@ -88,10 +88,36 @@ const KOP: Record<KernelOp["op"], number> = {
 
 const bytesOrUnlimited = (n: number | null): bigint => (n === null ? ACG_UNLIMITED : BigInt(n));
 
+/**
+ * The scheduler's tuning that no policy sets, written into the policy header
+ * (docs/bpf.md, "Decisions"). The starvation bound, and with it the starved
+ * turn, scale with the policy's longest class slice.
+ */
+const SCHED_TUNING = {
+  /** A queue waiting longer than this many of the longest slices is served first, */
+  starveBoundSlices: 4,
+  /** clamped to 20..200 ms: tens of milliseconds whatever the slices. */
+  starveBoundMinNs: 20_000_000,
+  starveBoundMaxNs: 200_000_000,
+  /**
+   * On a starved queue's turn a task runs for at most 1/20 of the bound, at
+   * least 1 ms: the bound buys lower levels a trickle of CPU, not their full
+   * slice every bound.
+   */
+  starvedTurnPerBound: 20,
+  starvedTurnMinNs: 1_000_000,
+  /** Most virtual time a class waking up may be behind its level: one longest slice, at least 1 ms. */
+  vtimeLagMinNs: 1_000_000,
+  /** Least time between two samples of one tool call's memory by the scheduler. */
+  memSampleNs: 10_000_000n,
+} as const;
+
+const longestSliceNs = (ir: PolicyIR): number => ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
+
 /** Slices to starvation bound: a few slices of the longest class, within tens of milliseconds. */
 export function starvationBoundNs(ir: PolicyIR): bigint {
-  const longest = ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
-  return BigInt(Math.min(Math.max(4 * longest, 20_000_000), 200_000_000));
+  const t = SCHED_TUNING;
+  return BigInt(Math.min(Math.max(t.starveBoundSlices * longestSliceNs(ir), t.starveBoundMinNs), t.starveBoundMaxNs));
 }
 
 /**
@@ -100,7 +126,7 @@ export function starvationBoundNs(ir: PolicyIR): bigint {
  * about 1/21 of the CPU (10 ms per 200 ms bound), whatever its own slice.
  */
 export function starvedTurnNs(ir: PolicyIR): bigint {
-  return BigInt(Math.max(Number(starvationBoundNs(ir)) / 20, 1_000_000));
+  return BigInt(Math.max(Number(starvationBoundNs(ir)) / SCHED_TUNING.starvedTurnPerBound, SCHED_TUNING.starvedTurnMinNs));
 }
 
 /** Where the IR does not fit the compiled shape (CAPACITY); empty when it fits. */
@@ -124,13 +150,12 @@ export function capacityProblems(ir: PolicyIR): string[] {
 export function encodePolicy(ir: PolicyIR): Buffer {
   const problems = capacityProblems(ir);
   if (problems.length) throw new RangeError(`abi-encode: policy does not fit: ${problems.join("; ")}`);
-  const longestSlice = ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
   return encodeStruct(policyStruct, {
     hdr: {
       policy_hash: BigInt(`0x${ir.sourceHash.slice(0, 16).padEnd(16, "0")}`),
       starve_bound_ns: starvationBoundNs(ir),
-      vtime_lag_ns: BigInt(Math.max(longestSlice, 1_000_000)),
-      mem_sample_ns: 10_000_000n,
+      vtime_lag_ns: BigInt(Math.max(longestSliceNs(ir), SCHED_TUNING.vtimeLagMinNs)),
+      mem_sample_ns: SCHED_TUNING.memSampleNs,
       nr_classes: ir.classes.length,
       nr_rules: ir.rules.length,
       nr_patterns: ir.exePatterns.length,
