@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 function answered(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -32,7 +33,7 @@ async function readyMs(acgd: string, dir: string, extra: string[]): Promise<numb
       if (p.exitCode !== null) throw new Error(`${acgd} exited with ${p.exitCode}`);
       if (existsSync(socket) && (await answered(socket))) return performance.now() - t0;
       if (performance.now() - t0 > 120_000) throw new Error(`${acgd}: not ready in 120 s`);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
   } finally {
     p.kill("SIGTERM");

@@ -20,6 +20,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseAllocLog } from "./alloc-log.js";
 import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
@@ -530,7 +531,6 @@ function makeBinDir(plan: ReplayPlan, dir: string, allocBin: string): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The kernel log since the last call, cleared (the guest is ours); null when it cannot be read. */
 function takeKernelLog(): string | null {

@@ -16,6 +16,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { quantile } from "../traces/read.js";
 import { restoreDefaultScheduler } from "./sched-ext.js";
@@ -284,7 +285,6 @@ function procStat(pid: number): { rss: number; cpuS: number } {
   return { rss, cpuS: (Number(st[11]) + Number(st[12])) / 100 };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhead> {
   const { spawn, spawnSync } = await import("node:child_process");

@@ -10,6 +10,8 @@
 
 import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join, relative, sep } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseKeyed, parseSingleValue } from "./cgroup-files.js";
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 /** The controllers the runtime delegates down the tree when the kernel offers them. */
@@ -68,24 +70,6 @@ export function checkName(kind: string, name: string): string | null {
 
 function formatMax(v: number | null): string {
   return v === null ? "max" : String(Math.max(0, Math.floor(v)));
-}
-
-function parseNumberOrNull(text: string | null): number | null {
-  if (text === null) return null;
-  const t = text.trim();
-  if (t === "max") return Number.POSITIVE_INFINITY;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : null;
-}
-
-/** Parses flat-keyed files (memory.events, cpu.stat, cgroup.events): "key value" per line. */
-export function parseKeyed(text: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of text.split("\n")) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined && /^\d+$/.test(v)) out[k] = Number(v);
-  }
-  return out;
 }
 
 /** A process's argv (/proc/PID/cmdline), or null if it is gone or unreadable. */
@@ -188,7 +172,7 @@ export class CgroupTree {
         if (code === "ENOENT") return;
         // The killed tasks leave the cgroup asynchronously; a short wait, bounded.
         if (code !== "EBUSY" || Date.now() > end) throw e;
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     }
   }
@@ -239,7 +223,7 @@ export class CgroupTree {
   stats(path: string): CgroupStats {
     const cpu = parseKeyed(this.read(join(path, "cpu.stat")) ?? "");
     const num = (f: string) => {
-      const v = parseNumberOrNull(this.read(join(path, f)));
+      const v = parseSingleValue(this.read(join(path, f)));
       return v === null || !Number.isFinite(v) ? null : v;
     };
     return {

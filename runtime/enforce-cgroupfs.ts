@@ -20,6 +20,7 @@ import { join } from "node:path";
 import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import { burstInit, BurstMode, burstUpdate, MemVerdict, throttleDelayMs, type BurstClock, type BurstParams, type MemVerdictCode } from "../compiler/decide.js";
+import { psiTotalUs } from "./cgroup-files.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { PsiWatcher } from "./native-io.js";
 import { agentRank, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
@@ -73,12 +74,6 @@ interface PressureScope {
   /** The PSI line's `total` (µs stalled) and when it was read: events are checked against its growth. */
   lastTotalUs: number | null;
   lastReadNs: bigint;
-}
-
-/** The `total=` stall time (µs) of a PSI line ("some" or "full") in a pressure file, or null. */
-export function psiTotalUs(text: string, line: "some" | "full"): number | null {
-  const m = new RegExp(`^${line} .*\\btotal=(\\d+)`, "m").exec(text);
-  return m ? Number(m[1]) : null;
 }
 
 export class CgroupfsEnforcer implements Enforcer {

@@ -8,6 +8,7 @@
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { peerCredentialsOf } from "./native-io.js";
 
 export interface UnloadResult {
@@ -17,7 +18,6 @@ export interface UnloadResult {
   state: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function schedExtState(file: string): string {
   try {

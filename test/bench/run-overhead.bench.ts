@@ -16,6 +16,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
@@ -107,7 +108,7 @@ try {
   rt.close();
   rmdirSync(leaf);
   for (const a of rt.calls.agents.values()) rt.calls.removeIfIdle(a);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   for (const a of rt.calls.agents.values()) rt.calls.removeIfIdle(a);
   for (const t of ["default"]) rmdirSync(join(base, "tree", t));
   rmdirSync(join(base, "tree"));

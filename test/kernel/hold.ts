@@ -19,9 +19,11 @@
 
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { HOLD_DEFAULTS } from "../../compiler/abi-encode.js";
 import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
+import { parseKeyed } from "../../runtime/cgroup-files.js";
 import { cgroupIdOf, type PolicyObjects } from "../../runtime/policy-objects.js";
 import { kernelHoldSupport } from "../../runtime/enforce-bpf.js";
 import { assert, test } from "./harness.js";
@@ -46,7 +48,6 @@ const STARVE_SLACK_MS = 150;
 /** A held task's CPU time, as a fraction of the wall time held: turns of 2 ms (4 ms: a TCG tick) per ~100 ms. */
 const HELD_CPU_MAX = 0.1;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Rec { tNs: bigint; current: bigint; bytes: bigint }
 
@@ -86,7 +87,7 @@ async function rm(path: string): Promise<void> {
   }
 }
 
-const usageUs = (cg: string) => Number(/usage_usec (\d+)/.exec(readFileSync(join(cg, "cpu.stat"), "utf8"))?.[1] ?? 0);
+const usageUs = (cg: string) => parseKeyed(readFileSync(join(cg, "cpu.stat"), "utf8"))["usage_usec"] ?? 0;
 const memCurrent = (cg: string) => Number(readFileSync(join(cg, "memory.current"), "utf8").trim());
 const nowNs = () => process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns() and the helpers
 

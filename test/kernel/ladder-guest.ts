@@ -14,6 +14,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
@@ -27,7 +28,6 @@ const BUDGET_CG = "/sys/fs/cgroup/acg-ladder-budget";
 const ROOT = join(BUDGET_CG, "agentcgroup");
 const MiB = 1024 * 1024;
 const BUDGET = 96 * MiB;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const LADDER_POLICY = `version 1
 policy ladder_guest {

@@ -9,10 +9,12 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { GUEST_POLICY as POLICY, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
+import { waitUntil } from "../wait.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { BpfMap } from "../../runtime/bpf-map.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
@@ -72,7 +74,7 @@ for (let i = 0; !daemonLog.includes("listening on"); i++) {
     console.log(`acgd did not start (exit ${daemon.exitCode}, signal ${daemon.signalCode}, ${i * 20} ms):\n${daemonLog}`);
     process.exit(1);
   }
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
 }
 
 const knob = (cg: string, f: string) => readFileSync(join(cg, f), "utf8").trim();
@@ -133,7 +135,7 @@ await test("a burst beyond baseline+burst is throttled", async () => {
 await test("agent memory pressure (PSI trigger) protects interactive calls and throttles background ones", async () => {
   // A throttled burst stalls the agent on memory; its other calls feel the pressure rule meanwhile.
   const burst = run(["--agent", "p1", "--hint", "burst", "--quiet", "--", ALLOC, "18", "0"]);
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   const [interactive, background] = await Promise.all([
     run(["--agent", "p1", "--tool", "Read", "--json", "--", "sleep", "8"]),
     run(["--agent", "p1", "--json", "--", "sleep", "8"]),
@@ -176,7 +178,7 @@ await test("while calls are throttled, killed and OOM-killed, acg events streams
   const ev = spawn(process.execPath, [ACG, "events", "--json", "--socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
   let evOut = "";
   ev.stdout!.on("data", (d) => (evOut += d));
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   const [throttled, killed, oom] = await Promise.all([
     run(["--agent", "w1", "--hint", "burst", "--json", "--", ALLOC, "18", "500"]),
     run(["--agent", "w2", "--hint", "kill", "--json", "--", ALLOC, "16", "30000"]),
@@ -186,7 +188,7 @@ await test("while calls are throttled, killed and OOM-killed, acg events streams
   assertEq(killed.code, 137, `runtime-killed call's exit (stderr: ${killed.err})`);
   assertEq(oom.code, 137, `OOM-killed call's exit (stderr: ${oom.err})`);
   const ids = { throttled: report(throttled), killed: report(killed), oom: report(oom) } as Record<string, { id?: string }>;
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   ev.kill("SIGTERM");
   assertEq(await new Promise((r) => ev.on("close", r)), 0, "acg events exits 0 when interrupted");
   const stream = evOut.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; call?: string; time: string; data?: Record<string, unknown> });
@@ -264,7 +266,7 @@ async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>
   schedLog = "";
   const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${SCHED_METRICS_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });
   d.stderr!.on("data", (chunk) => (schedLog += chunk));
-  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await sleep(20);
   return d;
 }
 const schedDaemon = await startSchedAcgd("v1");
@@ -309,10 +311,6 @@ const GIT = join(gitDir, "git");
 copyFileSync("/bin/sleep", GIT);
 chmodSync(GIT, 0o755);
 const cgroupOfPid = (pid: number) => "/sys/fs/cgroup" + readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
-const until = async (cond: () => boolean, ms: number) => {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-};
 async function reap(p: { pid: number; pidfd: number }) {
   try {
     process.kill(p.pid, "SIGKILL");
@@ -336,7 +334,7 @@ async function unwrappedExecs(c: DaemonClient, agent: string, want: string): Pro
   const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: leaf, stdio: [null, null, null] });
   const git = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", `exec ${GIT} 30`], cgroupPath: leaf, stdio: [null, null, null] });
   try {
-    const moved = await until(() => cgroupOfPid(git.pid) !== leaf, 3000);
+    const moved = await waitUntil(() => cgroupOfPid(git.pid) !== leaf, 3000);
     assert(moved, `git (pid ${git.pid}) still in ${cgroupOfPid(git.pid)}`);
     const cg = cgroupOfPid(git.pid);
     assert(dirname(cg) === join(ROOT, "default", agent) && /^call-\d+-\d+$/.test(cg.slice(cg.lastIndexOf("/") + 1)), `git moved to ${cg}`);
@@ -347,7 +345,7 @@ async function unwrappedExecs(c: DaemonClient, agent: string, want: string): Pro
     const call = st.calls.find((x) => x.call === basename(cg));
     assert(call?.rule === "vcs", `status lists ${basename(cg)} with rule vcs: ${JSON.stringify(st.calls)}`);
     await reap(git);
-    assert(await until(() => !existsSync(cg), 3000), `${cg} removed after git exited`);
+    assert(await waitUntil(() => !existsSync(cg), 3000), `${cg} removed after git exited`);
     return `${basename(cg)}: ${call.events.at(-1)}`;
   } finally {
     for (const p of [git, plain]) if (existsSync(`/proc/${p.pid}`)) await reap(p);
@@ -418,7 +416,7 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   const acg = spawn(process.execPath, [ACG, "run", "--socket", schedSocket, "--agent", "r1", "--tool", "Read", "--", "sh", "-c", "echo started; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
   acg.stdout!.on("data", (d) => (out += d));
   // acg is a Node process: its start takes seconds under TCG.
-  assert(await until(() => out.includes("started"), 120_000), "the call started");
+  assert(await waitUntil(() => out.includes("started"), 120_000), "the call started");
   const agentDir = join(ROOT, "default", "r1");
   const call = readdirSync(agentDir).find((e) => e.startsWith("call-"))!;
   const cg = join(agentDir, call);
@@ -451,8 +449,8 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   for (const pid of knob(cg, "cgroup.procs").split("\n")) process.kill(Number(pid), "SIGKILL");
   const code = await new Promise((r) => acg.on("close", r));
   assertEq(code, 137, "acg run's exit status: its command's (SIGKILL), though its report was lost with the first acgd");
-  assert(await until(() => !existsSync(cg), 3000), `${cg} removed when its process exited`);
-  assert(await until(() => schedLog.includes(`call_ended: end ${call}: exited after`), 3000), `acgd log: ${schedLog}`);
+  assert(await waitUntil(() => !existsSync(cg), 3000), `${cg} removed when its process exited`);
+  assert(await waitUntil(() => schedLog.includes(`call_ended: end ${call}: exited after`), 3000), `acgd log: ${schedLog}`);
   return `${call} taken over and ended; acg_cgroups keys ${keys.length}`;
 });
 
@@ -466,7 +464,7 @@ await test("an ejected scheduler is noticed within a second, CPU back on cpu.wei
   const status = async () => ((await client3!.request({ op: "status" })) as { enforcement: Record<string, string> });
   writeFileSync("/proc/sysrq-trigger", "S");
   const t0 = Date.now();
-  while (!(await status()).enforcement["cpu"]?.includes("ejected") && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+  while (!(await status()).enforcement["cpu"]?.includes("ejected") && Date.now() - t0 < 5000) await sleep(50);
   const cpu = (await status()).enforcement["cpu"] ?? "";
   assert(cpu.startsWith("cpu.weight on the cgroup tree: the sched_ext scheduler was ejected"), cpu);
   assert(Date.now() - t0 < 1000, `noticed after ${Date.now() - t0} ms`);

@@ -17,11 +17,13 @@
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execEventStruct, layoutOf } from "../../compiler/abi.js";
 import { starvationBoundNs, starvedTurnNs } from "../../compiler/abi-encode.js";
 import type { PolicyIR, RuleIR } from "../../compiler/ir.js";
 import { ACG_NONE, KopCode, Tri, globMatch, kleeneEval } from "../../compiler/decide.js";
 import { BpfObject } from "../../runtime/bpf-object.js";
+import { parseKeyed } from "../../runtime/cgroup-files.js";
 import { btfEnumValue, probeKernel } from "../../runtime/kernel-probes.js";
 import { isBpfError } from "../../runtime/native-addon.js";
 import { RingBuffer } from "../../runtime/ring-buffer.js";
@@ -34,7 +36,6 @@ import type { IndexEntry, SuiteIndex } from "./prepare.js";
 const CG_ROOT = "/sys/fs/cgroup";
 const TEST_ROOT = join(CG_ROOT, "acg-kt");
 const SCX = "/sys/kernel/sched_ext";
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const readTrim = (p: string) => readFileSync(p, "utf8").trim();
 
 /** Tolerances (see docs/kernel-tests.md for why). */
@@ -91,17 +92,11 @@ function rmCgroup(path: string): void {
 }
 
 function cpuUsageUs(cg: string): number {
-  const m = /usage_usec (\d+)/.exec(readFileSync(join(cg, "cpu.stat"), "utf8"));
-  return Number(m?.[1] ?? 0);
+  return parseKeyed(readFileSync(join(cg, "cpu.stat"), "utf8"))["usage_usec"] ?? 0;
 }
 
 function memEvents(cg: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync(join(cg, "memory.events"), "utf8").trim().split("\n")) {
-    const [k, v] = line.split(" ");
-    if (k) out[k] = Number(v);
-  }
-  return out;
+  return parseKeyed(readFileSync(join(cg, "memory.events"), "utf8"));
 }
 
 interface Proc {

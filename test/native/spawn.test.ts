@@ -2,12 +2,12 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { native } from "../../runtime/native-addon.js";
 import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
-import { cgroup2Root } from "./helpers.js";
 
 describe("spawnInCgroup / waitPidfd / sendSignal", () => {
-  const root = cgroup2Root();
+  const root = cgroup2Mount()!;
   const name = `acg-native-test-${process.pid}`;
   const cg = join(root, name);
   let tmp: string;

@@ -10,7 +10,8 @@ import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
-import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY, waitUntil } from "./helpers.js";
+import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const policy = policyOf(TEST_POLICY);
 const tmp = mkdtempSync(join(tmpdir(), "acg-state-"));

@@ -10,7 +10,8 @@ import { compilePolicy } from "../../compiler/compile.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
-import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const root = join(cgroup2Mount()!, `acg-classifier-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-classifier-"));

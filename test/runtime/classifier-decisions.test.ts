@@ -16,7 +16,8 @@ import { RingBuffer } from "../../runtime/ring-buffer.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { PolicyObjects } from "../../runtime/policy-objects.js";
 import { referenceVerdict } from "../compiler/classifier-reference.js";
-import { policyOf, waitUntil } from "./helpers.js";
+import { policyOf } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "acg-cls-"));
 const bin = join(tmp, "bin");

@@ -3,6 +3,7 @@
 // and reads back what the enforcer wrote.
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { CgroupfsEnforcer, PRESSURE_THROTTLE_FLOOR_BYTES } from "../../runtime/enforce-cgroupfs.js";
@@ -29,7 +30,6 @@ policy burst_test {
   }
 }
 `;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();

@@ -14,7 +14,8 @@ import { decodeExecEvent, ExecPlacement, isAcgClient } from "../../runtime/exec-
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { cgroupIdOf } from "../../runtime/policy-objects.js";
 import { ToolCalls } from "../../runtime/tool-calls.js";
-import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, waitUntil } from "./helpers.js";
+import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const POLICY = policyOf(`version 1
 policy exec_test {

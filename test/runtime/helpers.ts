@@ -3,6 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
@@ -121,7 +122,7 @@ export async function startAcgd(args: string[]): Promise<TestAcgd> {
   const closed = new Promise<void>((r) => proc.on("close", () => r()));
   while (!log.includes("listening on")) {
     if (proc.exitCode !== null) throw new Error(`acgd exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   return {
     proc,
@@ -131,12 +132,6 @@ export async function startAcgd(args: string[]): Promise<TestAcgd> {
       await closed;
     },
   };
-}
-
-/** Polls `cond` every 20 ms for up to `ms`; returns its last value. */
-export async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
-  return cond();
 }
 
 /** The absolute cgroup v2 directory a process is in. */

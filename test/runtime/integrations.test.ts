@@ -11,7 +11,8 @@ import { AcgdError, AgentCgroupClient, ProtocolError } from "../../clients/types
 import { answerHook } from "../../runtime/agent-hooks.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { commandsOf, simpleCommands } from "../../runtime/unwrap.js";
-import { cgroupDirOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { cgroupDirOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const root = join(cgroup2Mount()!, `acg-integrations-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-integrations-"));

@@ -5,6 +5,7 @@
 // order: ranks first, then class priority, then the youngest.
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { CgroupfsEnforcer } from "../../runtime/enforce-cgroupfs.js";
@@ -37,7 +38,6 @@ policy ladder_test {
   }
 }
 `;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();

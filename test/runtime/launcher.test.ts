@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
@@ -66,7 +67,7 @@ describe.each(IMPLEMENTATIONS)("%s through acgd", (_name, prefix) => {
     const p = spawn(prefix[0]!, [...prefix.slice(1), "--agent", `${agent}4`, "--quiet", "--", "sh", "-c", "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ACG_SOCKET: socket } });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
-    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("ready")) await sleep(20);
     p.kill("SIGTERM");
     expect(await new Promise((r) => p.on("close", r))).toBe(5);
     expect(out).toContain("got-term");
@@ -76,7 +77,7 @@ describe.each(IMPLEMENTATIONS)("%s through acgd", (_name, prefix) => {
     const p = spawn(prefix[0]!, [...prefix.slice(1), "--label", "claude:toolu_01XYZ", "--quiet", "--", "sh", "-c", "echo ready; sleep 5"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ACG_SOCKET: socket, ACG_AGENT: `${agent}5` } });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
-    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("ready")) await sleep(20);
     const client = await DaemonClient.connect(socket);
     const status = (await client.request({ op: "status" })) as { calls: { agent: string; label?: string }[] };
     client.close();

@@ -17,6 +17,7 @@ import { createLog } from "../../runtime/log.js";
 import { parseListen, RuntimeMetrics } from "../../runtime/metrics.js";
 import { STATUS_SCHEMA_VERSION, statusProblems } from "../../runtime/status-schema.js";
 import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 describe("the event bus", () => {
   it("numbers events, keeps the last ones, and survives a failing listener", () => {
@@ -133,9 +134,6 @@ describe("acgd's events, metrics and status", () => {
       c.write(JSON.stringify({ op: "events", ...req }) + "\n");
     });
   }
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  };
 
   it("streams call start and end, with the call's rule and class, after the recent events", async () => {
     const s = await stream({});
@@ -143,7 +141,7 @@ describe("acgd's events, metrics and status", () => {
     expect(s.response.result?.following).toBe(true);
     const started = (await client.request({ op: "start_call", agent: "ev1", argv: ["pytest", "-x"] })) as { call: string };
     await client.request({ op: "end_call", call: started.call });
-    await until(() => s.pushed.length >= 2);
+    await waitUntil(() => s.pushed.length >= 2, 2000);
     s.close();
     const mine = s.pushed.filter((e) => e.call === started.call);
     expect(mine.map((e) => e.kind)).toEqual(["call_started", "call_ended"]);

@@ -6,10 +6,12 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { DaemonClient } from "../../runtime/client.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
-import { removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const ACG = join(REPO, "bin/acg.js");
 const root = join(cgroup2Mount()!, `acg-run-test-${process.pid}`);
@@ -62,7 +64,7 @@ describe("acg run standalone (--policy, no daemon)", () => {
     let err = "";
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (err += d));
-    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("ready")) await sleep(20);
     p.kill("SIGTERM");
     const code = await new Promise((r) => p.on("close", r));
     expect(code).toBe(5);
@@ -173,7 +175,7 @@ describe("acg run through acgd", () => {
     const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", `echo started; while [ ! -e ${release} ]; do sleep 0.05; done`], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
-    while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("started")) await sleep(20);
     const [call] = callDirs(join(root, "default", "d5"));
     await acgd.stop("SIGKILL");
     acgd = await startAcgd(acgdArgs);

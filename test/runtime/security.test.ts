@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ABI_VERSION } from "../../compiler/abi.js";
 import { MANIFEST_VERSION } from "../../compiler/manifest.js";
@@ -21,7 +22,8 @@ import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/tool-calls.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
-import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const NOBODY = 65534;
 const OTHER = 65533;
@@ -189,9 +191,9 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     const listeners = (pid: number) => spawnSync("ss", ["-Hltnp"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes(`pid=${pid},`));
     acgd.proc.kill("SIGUSR1");
     const run = spawn(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "usr1", "--quiet", "--", "sleep", "3"], { stdio: "ignore" });
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     run.kill("SIGUSR1");
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     expect(listeners(acgd.proc.pid!)).toEqual([]);
     expect(listeners(run.pid!)).toEqual([]);
     expect(acgd.log()).not.toContain("Debugger listening");

@@ -9,15 +9,16 @@
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodeU32, encodePolicy } from "../../../compiler/abi-encode.js";
 import { classStatsStruct, layoutOf } from "../../../compiler/abi.js";
 import { compilePolicy } from "../../../compiler/compile.js";
 import { BpfObject } from "../../../runtime/bpf-object.js";
+import { parseKeyed } from "../../../runtime/cgroup-files.js";
 import { isBpfError } from "../../../runtime/native-addon.js";
 import { RingBuffer } from "../../../runtime/ring-buffer.js";
 import { sampleIR } from "./fixtures.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const out = join(process.cwd(), ".cache", "guest-load");
 
 function report(what: string, ok: boolean, detail = ""): void {
@@ -72,10 +73,7 @@ async function main(): Promise<void> {
     return { cls, enq, disp, runMs: Number(run / 1_000_000n) };
   });
   report("stats count the two busy classes", totals[0]!.enq > 0n && totals[2]!.enq > 0n && totals[1]!.enq === 0n, JSON.stringify(totals, (_k, v) => (typeof v === "bigint" ? String(v) : v)));
-  const usage = cgs.map((c) => {
-    const m = /usage_usec (\d+)/.exec(readFileSync(join(root, c.name, "cpu.stat"), "utf8"));
-    return Number(m?.[1] ?? 0);
-  });
+  const usage = cgs.map((c) => parseKeyed(readFileSync(join(root, c.name, "cpu.stat"), "utf8"))["usage_usec"] ?? 0);
   report("high class gets more CPU than low (same CPU)", usage[0]! > usage[1]!, `usage_usec ${usage.join(" vs ")}`);
   for (const k of kids) k.kill("SIGKILL");
   await sleep(300);
