@@ -332,7 +332,7 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
       }),
     );
     const kids = started.map((r) => spawn(alloc, ["--curve", "-", "--cgroup", r.cgroup], { stdio: ["pipe", "ignore", "ignore"] }));
-    for (const k of kids) k.stdin!.end(`0 ${2 ** 20}\n3 ${2 ** 20}\n`);
+    for (const k of kids) k.stdin.end(`0 ${2 ** 20}\n3 ${2 ** 20}\n`);
     await Promise.all(kids.map((k) => new Promise((r) => k.on("exit", r))));
     const endMs: number[] = [];
     await Promise.all(

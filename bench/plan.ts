@@ -191,7 +191,7 @@ export function buildPlan(o: PlanOptions): ReplayPlan {
   const agents = chosen.map((r, i) => agentFromRun(r, `agent${i}`, o.maxSeconds));
   const high = o.high ?? agents.reduce((m, a, i) => (a.peakBytes < agents[m]!.peakBytes ? i : m), 0);
   if (!agents[high]) throw new Error(`--high ${high}: no such agent`);
-  agents[high]!.highPriority = true;
+  agents[high].highPriority = true;
   // Align the peaks: each agent starts so its peak lands at the latest peak time, plus jitter.
   const rnd = prng(o.seed ?? 1);
   const jitter = o.jitter ?? 10;

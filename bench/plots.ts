@@ -119,7 +119,7 @@ export function survivalSpec(all: IsolationResult[]): TopLevelSpec {
       ],
     },
     config: CONFIG,
-  } as TopLevelSpec;
+  };
 }
 
 /** Trace characterization: P95 and max peak per command family. */
@@ -146,5 +146,5 @@ export function familySpec(s: TraceStats, minCount = 3): TopLevelSpec {
       color: { field: "stat", type: "nominal", title: null },
     },
     config: CONFIG,
-  } as TopLevelSpec;
+  };
 }

@@ -3,7 +3,7 @@
 //   overhead.json (optional). Every number comes from those files.
 //   node dist/bench/report.js [--results DIR]
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isolationSection, loadIsolation, mdTable } from "./report-isolation.js";
@@ -24,8 +24,6 @@ export const PROTOTYPE = {
 } as const;
 
 const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(d));
-const ms = (us: number) => f(us / 1000, 2);
-const pct = (x: number | null) => (x === null ? "–" : `${(100 * x).toFixed(0)}%`);
 
 function readJson<T>(path: string): T | null {
   if (!existsSync(path)) return null;

@@ -109,6 +109,7 @@ function renderSnippet(file: SourceFile, span: Span, mark: string): string[] {
 
 /** Control characters would corrupt the terminal; show them as U+FFFD. */
 function sanitize(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "\ufffd");
 }
 

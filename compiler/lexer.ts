@@ -115,13 +115,13 @@ export function lex(text: string): LexResult {
     const ch = text[e.offset] ?? "";
     return diagnostic(M.UnexpectedCharacter, { start: e.offset, end: e.offset + Math.max(1, e.length) }, { char: describeChar(ch), help: CHAR_HELP.get(ch) });
   });
-  for (const t of (r.groups[MALFORMED] ?? []) as IToken[]) {
+  for (const t of r.groups[MALFORMED] ?? []) {
     const at = (length: number) => ({ start: t.startOffset, end: t.startOffset + length });
     if (t.tokenType === UnterminatedString) errors.push(diagnostic(M.UnterminatedString, at(t.image.length)));
     else if (t.tokenType === HashComment) errors.push(diagnostic(M.UnexpectedCharacter, at(1), { char: "'#'", help: "hash" }));
     else if (t.tokenType === UnterminatedBlockComment) errors.push(diagnostic(M.UnterminatedComment, at(2)));
   }
-  const comments = ((r.groups["comments"] ?? []) as IToken[]).map((t) => ({
+  const comments = (r.groups["comments"] ?? []).map((t) => ({
     text: t.image,
     start: t.startOffset,
     end: t.startOffset + t.image.length,

@@ -10,7 +10,7 @@ import { TextDocument } from "vscode-languageserver-textdocument";
 import type * as A from "./ast.js";
 import { format } from "./fmt.js";
 import { loadPolicyText, type FrontendResult } from "./frontend.js";
-import { SCHEMAS } from "./passes/settings.js";
+import type { SCHEMAS } from "./passes/settings.js";
 import { SETTING_DOCS, STATEMENT_DOCS } from "./setting-docs.js";
 import type { Span } from "./source.js";
 

@@ -110,7 +110,7 @@ function mapsOf(obj: ObjectName): string[] {
   return ABI_MAPS.filter((m) => m.objects.includes(obj)).map((m) => m.name);
 }
 
-export function objectEntries(features: CodeFeatures): ObjectEntry[] {
+export function objectEntries(): ObjectEntry[] {
   return [
     {
       name: "scheduler",
@@ -167,7 +167,7 @@ export function buildManifest(inp: ManifestInput): Manifest {
     abiVersion: ABI_VERSION,
     irVersion: IR_VERSION,
     policy: { name: inp.ir.name, sourceHash: inp.ir.sourceHash, opsName: inp.opsName },
-    objects: objectEntries(inp.features),
+    objects: objectEntries(),
     maps: ABI_MAPS.map((m) => {
       const key = typeRef(m.key);
       const value = typeRef(m.value);

@@ -142,7 +142,7 @@ async function agentCommand(args: string[]): Promise<number> {
 function hookCommand(args: string[]): number {
   const parsed = parse(args, { acg: { type: "string" } }, HOOK_USAGE, "acg hook");
   if (!parsed) return 2;
-  if ((parsed.values as { help?: boolean }).help) {
+  if (parsed.values.help) {
     process.stdout.write(HOOK_USAGE + "\n");
     return 0;
   }

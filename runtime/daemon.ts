@@ -15,7 +15,6 @@ import { openEventStream } from "./event-stream.js";
 import { events } from "./events.js";
 import { emitPolicySwapped } from "./lifecycle-events.js";
 import { STATUS_SCHEMA_VERSION } from "./status-schema.js";
-import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
 import { ConnectionCounter, DEFAULT_CONNECTION_LIMITS, LineFramer, TOO_LONG, type ConnectionLimits, type Framed } from "./connection-limits.js";
 import { Delegations } from "./delegation.js";
 import { identifyPeer, UnidentifiedPeer, type PeerIdentity } from "./peer-identity.js";
@@ -411,7 +410,7 @@ export class Daemon {
 
 /** A log line cannot be forged by what a peer sent: control characters (a newline above all) are escaped. */
 export function logSafe(line: string): string {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- the control characters are what it escapes
   return line.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 

@@ -26,7 +26,7 @@ import { ACG_NONE } from "../compiler/decide.js";
 import { AGENT_LEAF, commandLineOf } from "./cgroup-tree.js";
 import { RingBuffer } from "./ring-buffer.js";
 import { matchRule } from "./matcher.js";
-import { cgroupIdOf, PolicyObjects } from "./policy-objects.js";
+import { cgroupIdOf, type PolicyObjects } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
 /** One record of acg_events (struct acg_exec_event). */

@@ -48,7 +48,7 @@ export function listenerPid(socket: string): Promise<number | null> {
         if (!cred) reject(new Error("the peer's credentials cannot be read (the native addon is not built: npm run build:native)"));
         else resolve(cred.pid);
       } catch (e) {
-        reject(e as Error);
+        reject(e);
       } finally {
         c.destroy();
       }

@@ -202,7 +202,7 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
       });
     } catch (e) {
       if (e instanceof DaemonError || e instanceof CallError || e instanceof UsageError) {
-        err(`acg run: ${(e as Error).message}\n`);
+        err(`acg run: ${e.message}\n`);
         return EXIT_RUN_FAILED;
       }
       throw e;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { effectiveRank, NO_TENANT, PRIORITY_LEVELS, type AgentProfileIR, type ClassIR, type MemoryIR, type PolicyIR, type PriorityLevel, type RuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import type { CallRecord, CallStateStore } from "./call-state.js";
-import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
+import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, type CgroupTree } from "./cgroup-tree.js";
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { emitCallEnded, emitCallStarted } from "./lifecycle-events.js";
 import { matchRule, type CallFacts } from "./matcher.js";

@@ -45,6 +45,7 @@ describe("systemd unit", () => {
 describe("Kubernetes manifests", () => {
   const docs = parseAllDocuments(readFileSync(join(REPO, "deploy/kubernetes/daemonset.yaml"), "utf8")).map((d) => {
     expect(d.errors).toEqual([]);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- walked as the YAML has it; the schema check below types it
     return d.toJS() as Record<string, any>;
   });
   const ds = docs.find((d) => d["kind"] === "DaemonSet")!;

@@ -51,7 +51,7 @@ describe("acg_decide.h = compiler/decide.ts", () => {
   it("burst clock, throttle delay and demotion over sample sequences", () => {
     const step = fc.tuple(fc.bigInt({ min: 0n, max: 5_000_000_000n }), fc.bigInt({ min: 0n, max: 3000n }));
     const arb = fc.record({
-      mode: fc.constantFrom(0, 1, 2) as fc.Arbitrary<D.BurstModeCode>,
+      mode: fc.constantFrom(0, 1, 2),
       duration: fc.oneof(fc.bigInt({ min: 0n, max: 10_000_000_000n }), ns),
       refill: fc.oneof(fc.bigInt({ min: 0n, max: 20_000_000_000n }), ns),
       baseline: fc.bigInt({ min: 0n, max: 2000n }),

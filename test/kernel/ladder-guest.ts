@@ -59,8 +59,8 @@ interface Call {
 function acgRun(socket: string, args: string[]): Call {
   const proc = spawn(process.execPath, [ACG, "run", "--socket", socket, "--json", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const c: Call = { proc, out: "", err: "", done: Promise.resolve(null) };
-  proc.stdout!.on("data", (d) => (c.out += d));
-  proc.stderr!.on("data", (d) => (c.err += d));
+  proc.stdout.on("data", (d) => (c.out += d));
+  proc.stderr.on("data", (d) => (c.err += d));
   c.done = new Promise((r) => proc.on("close", (code) => r(code)));
   return c;
 }
@@ -90,7 +90,7 @@ function startDaemon(policy: string, tag: string): { proc: ChildProcess; socket:
   writeFileSync(join(tmp, "p.acg"), policy);
   let log = "";
   const proc = spawn(process.execPath, [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")], { stdio: ["ignore", "ignore", "pipe"] });
-  proc.stderr!.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
   const ready = (async () => {
     // acgd loads the policy front end at start: tens of seconds under TCG.
     const deadline = Date.now() + 240_000;
@@ -167,16 +167,16 @@ await test("at the kill mark the lowest-ranked, youngest call dies first; the bo
   assert(younger && older && boss, "the calls of the previous test are running");
   // The boss asks for 30 MiB more: the domain crosses 80%.
   const boss2 = acgRun(ladderd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "3000"]);
-  const code = await younger!.done;
-  const rep = reportOf(younger!);
-  assertEq(code, 137, `w2's exit status (stderr: ${younger!.err})`);
+  const code = await younger.done;
+  const rep = reportOf(younger);
+  assertEq(code, 137, `w2's exit status (stderr: ${younger.err})`);
   assert(rep.killedBy?.includes("lowest-ranked, youngest call"), `w2 killed by the ladder: ${rep.killedBy}`);
-  assert(younger!.err.includes("retry when the host domain has room"), `the agent is told when to retry: ${younger!.err}`);
+  assert(younger.err.includes("retry when the host domain has room"), `the agent is told when to retry: ${younger.err}`);
   const bossCode = await boss2.done;
   assertEq(bossCode, 0, `the boss's second call (stderr: ${boss2.err})`);
-  assert(boss!.proc.exitCode === null, "the boss's first call still runs");
+  assert(boss.proc.exitCode === null, "the boss's first call still runs");
   assert(existsSync(`/proc/${ownPid}`), "the agent's own process lives");
-  const olderKilled = older!.proc.exitCode !== null;
+  const olderKilled = older.proc.exitCode !== null;
   return `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; boss and w1's own process alive`;
 });
 

@@ -177,7 +177,7 @@ const sample = (text: string, re: RegExp) => text.split("\n").filter((l) => re.t
 await test("while calls are throttled, killed and OOM-killed, acg events streams it, /metrics counts it, the JSON log records it", async () => {
   const ev = spawn(process.execPath, [ACG, "events", "--json", "--socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
   let evOut = "";
-  ev.stdout!.on("data", (d) => (evOut += d));
+  ev.stdout.on("data", (d) => (evOut += d));
   await sleep(1000);
   const [throttled, killed, oom] = await Promise.all([
     run(["--agent", "w1", "--hint", "burst", "--json", "--", ALLOC, "18", "500"]),
@@ -265,7 +265,7 @@ let schedLog = "";
 async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>> {
   schedLog = "";
   const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${SCHED_METRICS_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });
-  d.stderr!.on("data", (chunk) => (schedLog += chunk));
+  d.stderr.on("data", (chunk) => (schedLog += chunk));
   for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await sleep(20);
   return d;
 }
@@ -414,7 +414,7 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   let out = "";
   // Long enough to outlive acgd's restart (tens of seconds under TCG); the test ends it below.
   const acg = spawn(process.execPath, [ACG, "run", "--socket", schedSocket, "--agent", "r1", "--tool", "Read", "--", "sh", "-c", "echo started; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
-  acg.stdout!.on("data", (d) => (out += d));
+  acg.stdout.on("data", (d) => (out += d));
   // acg is a Node process: its start takes seconds under TCG.
   assert(await waitUntil(() => out.includes("started"), 120_000), "the call started");
   const agentDir = join(ROOT, "default", "r1");
@@ -474,7 +474,7 @@ await test("an ejected scheduler is noticed within a second, CPU back on cpu.wei
 let schedDaemon4: ReturnType<typeof spawn> | null = null;
 await test("an agent registers its own process; the native acg-run starts calls with the policy's memory limit", async () => {
   // Whatever the earlier tests left running (they may have failed half way), this test starts its own acgd.
-  (client3 as DaemonClient | null)?.close();
+  client3?.close();
   for (const d of [schedDaemon2, schedDaemon3]) {
     if (d && d.exitCode === null && d.signalCode === null) {
       d.kill("SIGTERM");

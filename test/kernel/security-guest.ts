@@ -79,7 +79,7 @@ let acgd: Acgd;
 async function startAcgd(): Promise<Acgd> {
   let log = "";
   const proc = spawn(process.execPath, [ACGD, "--policy", policyFile, "--no-scheduler", "--socket", socket, "--socket-mode", "0666", "--cgroup-root", ROOT, "--state-file", stateFile], { stdio: ["ignore", "ignore", "pipe"] });
-  proc.stderr!.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
   // Generous: node's start-up under TCG on a busy host can take tens of seconds.
   for (const end = Date.now() + 240_000; !log.includes("listening on");) {
     if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > end) {
@@ -115,7 +115,7 @@ function acgRun(args: string[]): Promise<{ code: number | null; err: string }> {
   return new Promise((res) => {
     const p = spawn(process.execPath, [ACG, "run", "--socket", socket, ...args], { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
-    p.stderr!.on("data", (d) => (err += d));
+    p.stderr.on("data", (d) => (err += d));
     p.on("close", (code) => res({ code, err }));
   });
 }

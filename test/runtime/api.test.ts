@@ -6,7 +6,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiError, MAX_REQUEST_BYTES, parseRequest } from "../../runtime/api.js";
+import { type ApiError, MAX_REQUEST_BYTES, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { DaemonClient, DaemonError } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";

@@ -118,7 +118,7 @@ export interface TestAcgd {
 export async function startAcgd(args: string[]): Promise<TestAcgd> {
   const proc = spawn(process.execPath, [join(REPO, "bin/acgd.js"), ...args], { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
-  proc.stderr!.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
   const closed = new Promise<void>((r) => proc.on("close", () => r()));
   while (!log.includes("listening on")) {
     if (proc.exitCode !== null) throw new Error(`acgd exited: ${log}`);

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ABI_VERSION } from "../../compiler/abi.js";
 import { MANIFEST_VERSION } from "../../compiler/manifest.js";
-import { ApiError, parseRequest } from "../../runtime/api.js";
+import { type ApiError, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
