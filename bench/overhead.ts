@@ -86,7 +86,10 @@ interface Opts {
 
 function parseArgs(argv: string[]): Opts {
   const o: Opts = {
-    policies: readdirSync(join(repo, "policies")).filter((f) => f.endsWith(".acg")).sort().map((f) => join(repo, "policies", f)),
+    policies: readdirSync(join(repo, "policies"))
+      .filter((f) => f.endsWith(".acg"))
+      .sort()
+      .map((f) => join(repo, "policies", f)),
     repeats: 7,
     out: join(repo, "bench", "results", "overhead.json"),
     compileOnly: false,
@@ -94,7 +97,11 @@ function parseArgs(argv: string[]): Opts {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === "--policies") o.policies = (argv[++i] ?? "").split(",").filter(Boolean).map((p) => resolve(p));
+    if (a === "--policies")
+      o.policies = (argv[++i] ?? "")
+        .split(",")
+        .filter(Boolean)
+        .map((p) => resolve(p));
     else if (a === "--repeats") o.repeats = Number(argv[++i]);
     else if (a === "--out") o.out = resolve(argv[++i] ?? o.out);
     else if (a === "--compile-only") o.compileOnly = true;
@@ -121,8 +128,12 @@ const RUNTIME_POLICY = join(repo, "policies", "swe-agents.acg");
 function swapVariants(): { data: string; shape: string } {
   const src = readFileSync(RUNTIME_POLICY, "utf8");
   const data = src.replace(/memory\.baseline = 512MiB/, "memory.baseline = 640MiB");
-  const shape = src.split("\n").filter((l) => !/^\s*(memory\.baseline|memory\.burst|over_high)\b/.test(l)).join("\n");
-  if (data === src || shape === src) throw new Error(`${RUNTIME_POLICY} no longer has what the hot-swap variants change (a 512MiB baseline; baselines at all)`);
+  const shape = src
+    .split("\n")
+    .filter((l) => !/^\s*(memory\.baseline|memory\.burst|over_high)\b/.test(l))
+    .join("\n");
+  if (data === src || shape === src)
+    throw new Error(`${RUNTIME_POLICY} no longer has what the hot-swap variants change (a 512MiB baseline; baselines at all)`);
   const dir = join(repo, ".cache", "bench-objects");
   mkdirSync(dir, { recursive: true });
   const files = { data: join(dir, "swe-agents-data.acg"), shape: join(dir, "swe-agents-shape.acg") };
@@ -159,7 +170,8 @@ async function compiled_(policy: string): Promise<{ ir: import("../compiler/ir.j
   const irFile = join(dir, "ir.json");
   const obj = join(dir, "scheduler.bpf.o");
   if (!existsSync(obj)) throw new Error(`${obj} missing: run \`node dist/bench/overhead.js --compile-only\` on the host first`);
-  if (existsSync(irFile) && readFileSync(irFile, "utf8") !== JSON.stringify(l.ir)) throw new Error(`${dir} was compiled from another version of ${policy}: recompile (--compile-only)`);
+  if (existsSync(irFile) && readFileSync(irFile, "utf8") !== JSON.stringify(l.ir))
+    throw new Error(`${dir} was compiled from another version of ${policy}: recompile (--compile-only)`);
   return { ir: l.ir, dir };
 }
 
@@ -200,7 +212,16 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
     try {
       compiled.push({ policy: p.replace(/^.*\//, "").replace(/\.acg$/, ""), ...(await compiled_(p)) });
     } catch (e) {
-      result.scheduler.push({ policy: p, wallS: [], p50S: NaN, minS: NaN, ratioP50: null, callbacks: [], bpfShare: null, error: e instanceof Error ? e.message : String(e) });
+      result.scheduler.push({
+        policy: p,
+        wallS: [],
+        p50S: NaN,
+        minS: NaN,
+        ratioP50: null,
+        callbacks: [],
+        bpfShare: null,
+        error: e instanceof Error ? e.message : String(e),
+      });
     }
   }
   // The default scheduler must be the kernel's own, whatever ran before.
@@ -274,8 +295,12 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
   } catch (e) {
     notes.push(`runtime overheads failed: ${e instanceof Error ? e.message : String(e)}`);
   }
-  notes.push("acgd runs swe-agents' compiled directory: its sched_ext scheduler is attached for the tool calls and `acg run` figures, and memory is enforced through cgroup v2 files. A data-only hot swap writes the inactive policy generation and flips it (no gap); a shape change loads the new objects, detaches the old scheduler and attaches the new one, and the gap is the time in between, when tasks ran on the kernel's default scheduler.");
-  notes.push("Under TCG every instruction is emulated, so absolute times are far from hardware; the ratio between schedulers on the same emulated CPU is the figure to read. Repeats are interleaved (default, then each policy) to spread host noise.");
+  notes.push(
+    "acgd runs swe-agents' compiled directory: its sched_ext scheduler is attached for the tool calls and `acg run` figures, and memory is enforced through cgroup v2 files. A data-only hot swap writes the inactive policy generation and flips it (no gap); a shape change loads the new objects, detaches the old scheduler and attaches the new one, and the gap is the time in between, when tasks ran on the kernel's default scheduler.",
+  );
+  notes.push(
+    "Under TCG every instruction is emulated, so absolute times are far from hardware; the ratio between schedulers on the same emulated CPU is the figure to read. Repeats are interleaved (default, then each policy) to spread host noise.",
+  );
   return result;
 }
 
@@ -284,7 +309,6 @@ function procStat(pid: number): { rss: number; cpuS: number } {
   const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
   return { rss, cpuS: (Number(st[11]) + Number(st[12])) / 100 };
 }
-
 
 async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhead> {
   const { spawn, spawnSync } = await import("node:child_process");
@@ -298,7 +322,11 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
   const sock = "/tmp/acg-bench-overhead.sock";
   const variants = swapVariants();
   const [base, data, shape] = await Promise.all([compiled_(RUNTIME_POLICY), compiled_(variants.data), compiled_(variants.shape)]);
-  const acgd = spawn(process.execPath, [join(repo, "bin", "acgd.js"), "--policy", base.dir, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"], { stdio: ["ignore", "ignore", "inherit"] });
+  const acgd = spawn(
+    process.execPath,
+    [join(repo, "bin", "acgd.js"), "--policy", base.dir, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
   try {
     for (let i = 0; i < 300 && !existsSync(sock); i++) await sleep(100);
     if (!existsSync(sock)) throw new Error("acgd did not open its socket within 30 s");
@@ -326,7 +354,10 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const s0 = performance.now();
-        const r = (await c.request({ op: "start_call", agent: `ovh${i % 10}`, tool: "Bash", argv: ["pytest", "-q"] })) as { call: string; cgroup: string };
+        const r = (await c.request({ op: "start_call", agent: `ovh${i % 10}`, tool: "Bash", argv: ["pytest", "-q"] })) as {
+          call: string;
+          cgroup: string;
+        };
         startMs.push(performance.now() - s0);
         return r;
       }),
@@ -346,7 +377,9 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     const b1 = procStat(acgd.pid!);
     sampling = false;
     await sampler;
-    log(`overhead: 100 calls: start P50 ${quantile(startMs, 0.5).toFixed(1)} ms, acgd peak ${(rssPeak / 2 ** 20).toFixed(1)} MiB, ${(b1.cpuS - b0.cpuS).toFixed(2)} s CPU in ${wallS.toFixed(1)} s`);
+    log(
+      `overhead: 100 calls: start P50 ${quantile(startMs, 0.5).toFixed(1)} ms, acgd peak ${(rssPeak / 2 ** 20).toFixed(1)} MiB, ${(b1.cpuS - b0.cpuS).toFixed(2)} s CPU in ${wallS.toFixed(1)} s`,
+    );
     // acg run per call.
     let acgRun: RuntimeOverhead["acgRun"] = null;
     const reps = 5;
@@ -357,11 +390,20 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
       spawnSync("/bin/true");
       bare.push(performance.now() - t);
       t = performance.now();
-      const r = spawnSync(process.execPath, [join(repo, "bin", "acg.js"), "run", "--socket", sock, "--agent", "ovhrun", "--tool", "Bash", "--quiet", "--", "/bin/true"], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+      const r = spawnSync(
+        process.execPath,
+        [join(repo, "bin", "acg.js"), "run", "--socket", sock, "--agent", "ovhrun", "--tool", "Bash", "--quiet", "--", "/bin/true"],
+        { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" },
+      );
       viaAcg.push(performance.now() - t);
       if (r.status !== 0) throw new Error(`acg run failed (${r.status}): ${r.stderr.slice(0, 300)}`);
     }
-    acgRun = { repeats: reps, acgRunP50Ms: quantile(viaAcg, 0.5), bareP50Ms: quantile(bare, 0.5), overheadP50Ms: quantile(viaAcg, 0.5) - quantile(bare, 0.5) };
+    acgRun = {
+      repeats: reps,
+      acgRunP50Ms: quantile(viaAcg, 0.5),
+      bareP50Ms: quantile(bare, 0.5),
+      overheadP50Ms: quantile(viaAcg, 0.5) - quantile(bare, 0.5),
+    };
     log(`overhead: acg run -- /bin/true: ${acgRun.acgRunP50Ms.toFixed(0)} ms vs ${acgRun.bareP50Ms.toFixed(1)} ms bare`);
     // Hot swap: apply_policy of compiled directories. Each round: the data
     // variant (same shape as the base: a data swap), the shape variant and
@@ -384,12 +426,22 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
         if (r.gapMs !== undefined) shapeGapMs.push(r.gapMs);
       }
     }
-    log(`overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms (gap ${shapeGapMs.map((x) => x.toFixed(0)).join("/")} ms)`);
+    log(
+      `overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms (gap ${shapeGapMs.map((x) => x.toFixed(0)).join("/")} ms)`,
+    );
     c.close();
     return {
       policy: "swe-agents",
       idle: { rssBytes: a1.rss, cpuPct: (100 * (a1.cpuS - a0.cpuS)) / idleS, idleS },
-      calls: { n, startP50Ms: quantile(startMs, 0.5), startP95Ms: quantile(startMs, 0.95), endP50Ms: quantile(endMs, 0.5), rssPeakBytes: rssPeak, cpuS: b1.cpuS - b0.cpuS, wallS },
+      calls: {
+        n,
+        startP50Ms: quantile(startMs, 0.5),
+        startP95Ms: quantile(startMs, 0.95),
+        endP50Ms: quantile(endMs, 0.5),
+        rssPeakBytes: rssPeak,
+        cpuS: b1.cpuS - b0.cpuS,
+        wallS,
+      },
       acgRun,
       hotSwap: { dataOnlyMs, shapeChangeMs, shapeGapMs },
     };

@@ -8,7 +8,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { dropSchedulerPins, SCHED_EXT_STATE as STATE } from "../runtime/enforce-bpf.js";
 
-
 /** Drops the pins a stopped acgd left and waits (up to 5 s) until no sched_ext scheduler is enabled. */
 export async function restoreDefaultScheduler(): Promise<void> {
   dropSchedulerPins();

@@ -3,8 +3,15 @@
 // runtime inputs. Used by the compiler's checks and by the runtime's map writes.
 
 import {
-  CAPACITY, PATTERN_SUBJECT, activeGenStruct, cgroupInfoStruct, holdDomainStruct, layoutOf, policyStruct,
-  type StructLayout, type StructSpec,
+  CAPACITY,
+  PATTERN_SUBJECT,
+  activeGenStruct,
+  cgroupInfoStruct,
+  holdDomainStruct,
+  layoutOf,
+  policyStruct,
+  type StructLayout,
+  type StructSpec,
 } from "./abi.js";
 import type { KernelOp, PolicyIR } from "./ir.js";
 import { ACG_NONE, ACG_UNLIMITED, BurstMode, KopCode } from "./decide.js";
@@ -21,13 +28,33 @@ function writeScalar(buf: Buffer, type: string, offset: number, v: AbiValue, whe
     if (big < min || big > max) throw new RangeError(`abi-encode: ${where} = ${big} does not fit ${type}`);
   };
   switch (type) {
-    case "u8": case "char": check(8, false); buf.writeUInt8(Number(big), offset); break;
-    case "u16": check(16, false); buf.writeUInt16LE(Number(big), offset); break;
-    case "u32": check(32, false); buf.writeUInt32LE(Number(big), offset); break;
-    case "s32": check(32, true); buf.writeInt32LE(Number(big), offset); break;
-    case "u64": check(64, false); buf.writeBigUInt64LE(big, offset); break;
-    case "s64": check(64, true); buf.writeBigInt64LE(big, offset); break;
-    default: throw new TypeError(`abi-encode: unknown scalar ${type}`);
+    case "u8":
+    case "char":
+      check(8, false);
+      buf.writeUInt8(Number(big), offset);
+      break;
+    case "u16":
+      check(16, false);
+      buf.writeUInt16LE(Number(big), offset);
+      break;
+    case "u32":
+      check(32, false);
+      buf.writeUInt32LE(Number(big), offset);
+      break;
+    case "s32":
+      check(32, true);
+      buf.writeInt32LE(Number(big), offset);
+      break;
+    case "u64":
+      check(64, false);
+      buf.writeBigUInt64LE(big, offset);
+      break;
+    case "s64":
+      check(64, true);
+      buf.writeBigInt64LE(big, offset);
+      break;
+    default:
+      throw new TypeError(`abi-encode: unknown scalar ${type}`);
   }
 }
 
@@ -83,7 +110,12 @@ export function encodeU64(v: number | bigint): Buffer {
 }
 
 const KOP: Record<KernelOp["op"], number> = {
-  true: KopCode.true, unknown: KopCode.unknown, pattern: KopCode.pattern, and: KopCode.and, or: KopCode.or, not: KopCode.not,
+  true: KopCode.true,
+  unknown: KopCode.unknown,
+  pattern: KopCode.pattern,
+  and: KopCode.and,
+  or: KopCode.or,
+  not: KopCode.not,
 };
 
 const bytesOrUnlimited = (n: number | null): bigint => (n === null ? ACG_UNLIMITED : BigInt(n));
@@ -132,7 +164,9 @@ export function starvedTurnNs(ir: PolicyIR): bigint {
 /** Where the IR does not fit the compiled shape (CAPACITY); empty when it fits. */
 export function capacityProblems(ir: PolicyIR): string[] {
   const out: string[] = [];
-  const over = (what: string, n: number, cap: number) => { if (n > cap) out.push(`${n} ${what}, the compiled maximum is ${cap}`); };
+  const over = (what: string, n: number, cap: number) => {
+    if (n > cap) out.push(`${n} ${what}, the compiled maximum is ${cap}`);
+  };
   over("classes", ir.classes.length, CAPACITY.classes);
   over("rules", ir.rules.length, CAPACITY.rules);
   over("exe/path patterns", ir.exePatterns.length, CAPACITY.patterns);
@@ -238,7 +272,8 @@ export function encodeCgroupValue(e: CgroupEntry): Buffer {
 }
 
 function checkRank(rank: number, what: string): number {
-  if (!Number.isInteger(rank) || rank < 0 || rank >= RANK_LEVELS) throw new RangeError(`abi-encode: ${what} ${rank} is not a rank (0 high, 1 normal, 2 low)`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= RANK_LEVELS)
+    throw new RangeError(`abi-encode: ${what} ${rank} is not a rank (0 high, 1 normal, 2 low)`);
   return rank;
 }
 
@@ -289,7 +324,8 @@ export function encodeHoldDomain(d: HoldDomain | null): Buffer {
   const turnNs = BigInt(d.turnNs ?? HOLD_DEFAULTS.turnNs);
   const sampleNs = BigInt(d.sampleNs ?? HOLD_DEFAULTS.sampleNs);
   if (BigInt(d.cgroupId) <= 0n) throw new RangeError("abi-encode: a hold domain needs a cgroup id (the domain directory's inode)");
-  if (holdMaxNs <= 0n || holdMaxNs > HOLD_MAX_NS_LIMIT) throw new RangeError(`abi-encode: holdMaxNs ${holdMaxNs} must be in (0, ${HOLD_MAX_NS_LIMIT}] (inside the sched_ext watchdog)`);
+  if (holdMaxNs <= 0n || holdMaxNs > HOLD_MAX_NS_LIMIT)
+    throw new RangeError(`abi-encode: holdMaxNs ${holdMaxNs} must be in (0, ${HOLD_MAX_NS_LIMIT}] (inside the sched_ext watchdog)`);
   if (turnNs <= 0n || turnNs > holdMaxNs) throw new RangeError(`abi-encode: turnNs ${turnNs} must be in (0, holdMaxNs]`);
   if (sampleNs <= 0n || sampleNs > holdMaxNs) throw new RangeError(`abi-encode: sampleNs ${sampleNs} must be in (0, holdMaxNs]`);
   let rankMask = 0;

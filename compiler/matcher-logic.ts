@@ -84,7 +84,10 @@ export function exprDnf(e: A.Expr): Dnf | undefined {
       // not (c1 or c2 ...) = (not c1) and (not c2) ...; not (a and b) = (not a) or (not b)
       let acc: Dnf = [[]];
       for (const conj of d) {
-        const next = product(acc, conj.map((a) => [{ ...a, neg: !a.neg }]));
+        const next = product(
+          acc,
+          conj.map((a) => [{ ...a, neg: !a.neg }]),
+        );
         if (!next) return undefined;
         acc = next;
       }

@@ -103,10 +103,7 @@ export class BpfMap {
       const { keys, values, count } = native().mapLookupBatch(fd);
       const out: Array<[Buffer, Buffer]> = [];
       for (let i = 0; i < count; i++) {
-        out.push([
-          keys.subarray(i * keySize, (i + 1) * keySize),
-          values.subarray(i * userValueSize, (i + 1) * userValueSize),
-        ]);
+        out.push([keys.subarray(i * keySize, (i + 1) * keySize), values.subarray(i * userValueSize, (i + 1) * userValueSize)]);
       }
       return out;
     } catch (e) {

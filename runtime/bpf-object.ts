@@ -6,7 +6,16 @@
  */
 import { BpfLink } from "./bpf-link.js";
 import { BpfMap } from "./bpf-map.js";
-import { bpfError, checkName, native, type MapDescription, type NativeObjectHandle, type OpenOptions, type ProgramInfo, type ProgramStats } from "./native-addon.js";
+import {
+  bpfError,
+  checkName,
+  native,
+  type MapDescription,
+  type NativeObjectHandle,
+  type OpenOptions,
+  type ProgramInfo,
+  type ProgramStats,
+} from "./native-addon.js";
 
 /** A BPF ELF object: open → (configure) → load → attach. */
 export class BpfObject {
@@ -93,7 +102,12 @@ export class BpfObject {
     if (want.valueSize !== have.valueSize) diffs.push(`value size ${want.valueSize} != ${have.valueSize}`);
     if (want.maxEntries !== have.maxEntries) diffs.push(`max entries ${want.maxEntries} != ${have.maxEntries}`);
     if (diffs.length > 0) {
-      throw bpfError(`bpf_map__reuse_fd failed: map '${mapName}' is incompatible with map fd ${fd}: ${diffs.join(", ")} (EINVAL)`, 22, "EINVAL", "bpf_map__reuse_fd");
+      throw bpfError(
+        `bpf_map__reuse_fd failed: map '${mapName}' is incompatible with map fd ${fd}: ${diffs.join(", ")} (EINVAL)`,
+        22,
+        "EINVAL",
+        "bpf_map__reuse_fd",
+      );
     }
     this.#h.reuseMapFd(mapName, fd);
   }

@@ -8,7 +8,19 @@
 // controller, writes to that controller's files fail; they are recorded as
 // unenforced knobs (reported by `status`) instead of aborting the call.
 
-import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseKeyed, parseSingleValue } from "./cgroup-files.js";
@@ -200,7 +212,8 @@ export class CgroupTree {
     if (limits.memoryLow !== undefined) this.setKnob(path, "memory.low", String(limits.memoryLow));
     if (limits.memoryMax !== undefined) this.setKnob(path, "memory.max", formatMax(limits.memoryMax));
     if (limits.memoryHigh !== undefined) this.setKnob(path, "memory.high", formatMax(limits.memoryHigh));
-    if (limits.cpuWeight !== undefined) this.setKnob(path, "cpu.weight", String(Math.min(10000, Math.max(1, Math.round(limits.cpuWeight)))));
+    if (limits.cpuWeight !== undefined)
+      this.setKnob(path, "cpu.weight", String(Math.min(10000, Math.max(1, Math.round(limits.cpuWeight)))));
     if (limits.oomGroup !== undefined) this.setKnob(path, "memory.oom.group", limits.oomGroup ? "1" : "0");
   }
 
@@ -209,7 +222,8 @@ export class CgroupTree {
     this.assertInside(path);
     const target = join(path, file);
     if (this.real && !existsSync(target)) {
-      if (!this.unenforced.has(file)) this.unenforced.set(file, `${file} does not exist in ${path}: its controller is not enabled in this cgroup tree`);
+      if (!this.unenforced.has(file))
+        this.unenforced.set(file, `${file} does not exist in ${path}: its controller is not enabled in this cgroup tree`);
       return false;
     }
     writeFileSync(target, value);
@@ -283,7 +297,12 @@ export class CgroupTree {
 
   /** A plain-directory leaf gets the files the kernel would provide, as a fresh cgroup has them. */
   private seedStandIn(p: string): void {
-    for (const [f, v] of [["memory.current", "0\n"], ["memory.events", ""], ["cgroup.events", "populated 0\nfrozen 0\n"], ["cgroup.procs", ""]]) {
+    for (const [f, v] of [
+      ["memory.current", "0\n"],
+      ["memory.events", ""],
+      ["cgroup.events", "populated 0\nfrozen 0\n"],
+      ["cgroup.procs", ""],
+    ]) {
       writeFileSync(join(p, f!), v!);
     }
   }
@@ -312,7 +331,8 @@ export class CgroupTree {
 
   private assertInside(p: string): void {
     const rel = relative(this.root, p);
-    if (rel.startsWith("..") || rel.split(sep).includes("..")) throw new Error(`refusing to touch ${p}: outside the cgroup root ${this.root}`);
+    if (rel.startsWith("..") || rel.split(sep).includes(".."))
+      throw new Error(`refusing to touch ${p}: outside the cgroup root ${this.root}`);
   }
 }
 

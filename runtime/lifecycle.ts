@@ -18,7 +18,6 @@ export interface UnloadResult {
   state: string;
 }
 
-
 function schedExtState(file: string): string {
   try {
     return readFileSync(file, "utf8").trim();
@@ -60,11 +59,18 @@ export function listenerPid(socket: string): Promise<number | null> {
 export async function unloadScheduler(waitMs = 5000): Promise<UnloadResult> {
   const { defaultPins, dropSchedulerPins, SCHED_EXT_STATE } = await import("./enforce-bpf.js");
   const pins = defaultPins();
-  const removed = [...(existsSync(pins.dir) ? readdirSync(pins.dir).map((f) => `${pins.dir}/${f}`) : []), ...(existsSync(pins.stateFile) ? [pins.stateFile] : [])];
+  const removed = [
+    ...(existsSync(pins.dir) ? readdirSync(pins.dir).map((f) => `${pins.dir}/${f}`) : []),
+    ...(existsSync(pins.stateFile) ? [pins.stateFile] : []),
+  ];
   dropSchedulerPins(pins);
   let state = schedExtState(SCHED_EXT_STATE);
   // The link detaches when its last reference (the pin) goes; sched_ext then disables asynchronously.
-  for (const until = Date.now() + waitMs; removed.length > 0 && state !== "disabled" && state !== "absent" && Date.now() < until; await sleep(50)) {
+  for (
+    const until = Date.now() + waitMs;
+    removed.length > 0 && state !== "disabled" && state !== "absent" && Date.now() < until;
+    await sleep(50)
+  ) {
     state = schedExtState(SCHED_EXT_STATE);
   }
   return { removed, state };

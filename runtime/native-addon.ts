@@ -262,9 +262,7 @@ export function native(): NativeAddon {
   try {
     cached = req(path) as NativeAddon;
   } catch (e) {
-    throw new Error(
-      `cannot load native loader addon ${path}: ${(e as Error).message} (rebuild with npm run build:native)`,
-    );
+    throw new Error(`cannot load native loader addon ${path}: ${(e as Error).message} (rebuild with npm run build:native)`);
   }
   return cached;
 }

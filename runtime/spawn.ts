@@ -23,9 +23,7 @@ export function spawnInCgroup(opts: SpawnOptions): SpawnResult {
   return native().spawnInCgroup(opts);
 }
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([k, v]) => [v, k as NodeJS.Signals]),
-);
+const signalNames = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([k, v]) => [v, k as NodeJS.Signals]));
 
 /** Resolves when the child exits and reaps it (waitid P_PIDFD); never blocks the event loop. */
 export async function waitPidfd(pidfd: number): Promise<ExitStatus> {

@@ -5,6 +5,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 /** Polls `cond` every 20 ms for up to `ms`; returns its last value. */
 export async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await sleep(20);
+  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await sleep(20);
   return cond();
 }

@@ -169,7 +169,16 @@ function programWords(part: string): string[] | null {
   }
   const first = words[i];
   if (first === undefined) return null;
-  if (first === "cd" || first === "source" || first === "." || first === "export" || first === "set" || first === "pushd" || first === "popd") return null;
+  if (
+    first === "cd" ||
+    first === "source" ||
+    first === "." ||
+    first === "export" ||
+    first === "set" ||
+    first === "pushd" ||
+    first === "popd"
+  )
+    return null;
   return words.slice(i);
 }
 
@@ -226,7 +235,12 @@ export function parseResources(value: unknown): { samples: MemSample[]; dropped:
       dropped++;
       continue;
     }
-    const cpu = typeof o?.["cpu_percent"] === "string" ? parseFloat(o["cpu_percent"]) : typeof o?.["cpu_percent"] === "number" ? o["cpu_percent"] : NaN;
+    const cpu =
+      typeof o?.["cpu_percent"] === "string"
+        ? parseFloat(o["cpu_percent"])
+        : typeof o?.["cpu_percent"] === "number"
+          ? o["cpu_percent"]
+          : NaN;
     samples.push({ t, bytes, cpu });
   }
   samples.sort((a, b) => a.t - b.t);
@@ -302,7 +316,9 @@ export function runFolders(root: string): { name: string; dir: string }[] {
     }
     let attempts: string[] = [];
     try {
-      attempts = readdirSync(dir).sort().filter((a) => isDir(join(dir, a)));
+      attempts = readdirSync(dir)
+        .sort()
+        .filter((a) => isDir(join(dir, a)));
     } catch {
       // an unreadable task folder is reported as a run without resources.json
     }

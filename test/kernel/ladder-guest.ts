@@ -77,7 +77,12 @@ function reportOf(c: Call): { killedBy: string | null; oomKilled: boolean; event
 const knob = (cg: string, f: string) => readFileSync(join(cg, f), "utf8").trim();
 const usage = () => Number(knob(ROOT, "memory.current"));
 /** The call cgroups of an agent now. */
-const callsOf = (agent: string) => (existsSync(join(ROOT, "default", agent)) ? readdirSync(join(ROOT, "default", agent)).filter((e) => e.startsWith("call-")).map((e) => join(ROOT, "default", agent, e)) : []);
+const callsOf = (agent: string) =>
+  existsSync(join(ROOT, "default", agent))
+    ? readdirSync(join(ROOT, "default", agent))
+        .filter((e) => e.startsWith("call-"))
+        .map((e) => join(ROOT, "default", agent, e))
+    : [];
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await sleep(20);
@@ -89,7 +94,11 @@ function startDaemon(policy: string, tag: string): { proc: ChildProcess; socket:
   const socket = join(tmp, "acgd.sock");
   writeFileSync(join(tmp, "p.acg"), policy);
   let log = "";
-  const proc = spawn(process.execPath, [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")], { stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(
+    process.execPath,
+    [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   proc.stderr.on("data", (d) => (log += d));
   const ready = (async () => {
     // acgd loads the policy front end at start: tens of seconds under TCG.
@@ -181,12 +190,22 @@ await test("at the kill mark the lowest-ranked, youngest call dies first; the bo
 });
 
 await test("acg events shows what the ladder did: the steps, the caps and the kill", () => {
-  const r = spawnSync(process.execPath, [ACG, "events", "--json", "--no-follow", "--socket", ladderd.socket], { encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [ACG, "events", "--json", "--no-follow", "--socket", ladderd.socket], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   assertEq(r.status, 0, `acg events (${r.stderr})`);
-  const events = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { kind: string; message?: string; call?: string });
+  const events = r.stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; message?: string; call?: string });
   const kinds = new Set(events.map((e) => e.kind));
   for (const k of ["burst_withdrawn", "killed", "pressure"]) assert(kinds.has(k), `an event of kind ${k}: ${[...kinds].join(", ")}`);
-  assert(events.some((e) => e.kind === "killed" && e.message?.startsWith("ladder (host): killed")), "the ladder's kill is an event");
+  assert(
+    events.some((e) => e.kind === "killed" && e.message?.startsWith("ladder (host): killed")),
+    "the ladder's kill is an event",
+  );
   return `${events.length} events: ${[...kinds].join(", ")}`;
 });
 

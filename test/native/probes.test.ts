@@ -1,6 +1,15 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { btfEnumValue, btfHasFunc, btfHasMember, btfHasType, btfStructMembers, probeKernel, probeMapType, probeProgType } from "../../runtime/kernel-probes.js";
+import {
+  btfEnumValue,
+  btfHasFunc,
+  btfHasMember,
+  btfHasType,
+  btfStructMembers,
+  probeKernel,
+  probeMapType,
+  probeProgType,
+} from "../../runtime/kernel-probes.js";
 import { libbpfVersion, native } from "../../runtime/native-addon.js";
 
 describe("kernel probes", () => {

@@ -24,7 +24,9 @@ describe("spawnInCgroup / waitPidfd / sendSignal", () => {
     const c = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: cg, stdio: [null, null, null] });
     try {
       expect(c.pid).toBeGreaterThan(0);
-      const line = readFileSync(`/proc/${c.pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+      const line = readFileSync(`/proc/${c.pid}/cgroup`, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("0::"));
       expect(line).toBe(`0::/${name}`);
       expect(readFileSync(join(cg, "cgroup.procs"), "utf8").trim().split("\n")).toContain(String(c.pid));
       sendSignal(c.pidfd, "SIGKILL");

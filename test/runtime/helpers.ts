@@ -85,9 +85,27 @@ export function buildCommands(): void {
   const repo = REPO;
   execFileSync(
     process.execPath,
-    [join(repo, "node_modules/typescript/bin/tsc"), "--outDir", join(repo, "dist"), "--rootDir", repo, "--target", "ES2022", "--module", "NodeNext",
-      "--moduleResolution", "NodeNext", "--strict", "--skipLibCheck", "--sourceMap", "--types", "node",
-      join(repo, "runtime/acg-cli.ts"), join(repo, "runtime/acgd-command.ts"), join(repo, "compiler/cli.ts")],
+    [
+      join(repo, "node_modules/typescript/bin/tsc"),
+      "--outDir",
+      join(repo, "dist"),
+      "--rootDir",
+      repo,
+      "--target",
+      "ES2022",
+      "--module",
+      "NodeNext",
+      "--moduleResolution",
+      "NodeNext",
+      "--strict",
+      "--skipLibCheck",
+      "--sourceMap",
+      "--types",
+      "node",
+      join(repo, "runtime/acg-cli.ts"),
+      join(repo, "runtime/acgd-command.ts"),
+      join(repo, "compiler/cli.ts"),
+    ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
 }
@@ -136,5 +154,11 @@ export async function startAcgd(args: string[]): Promise<TestAcgd> {
 
 /** The absolute cgroup v2 directory a process is in. */
 export function cgroupDirOf(pid: number): string {
-  return join(cgroup2Mount()!, readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3));
+  return join(
+    cgroup2Mount()!,
+    readFileSync(`/proc/${pid}/cgroup`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("0::"))!
+      .slice(3),
+  );
 }
