@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 function answered(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -26,13 +27,29 @@ async function readyMs(acgd: string, dir: string, extra: string[]): Promise<numb
   const tmp = mkdtempSync(join(tmpdir(), "acgd-ready-"));
   const socket = join(tmp, "acgd.sock");
   const t0 = performance.now();
-  const p = spawn(process.execPath, [acgd, "--policy", dir, "--socket", socket, "--cgroup-root", `/sys/fs/cgroup/acgd-ready-${process.pid}`, "--state-file", join(tmp, "state.json"), "--quiet", ...extra], { stdio: "ignore" });
+  const p = spawn(
+    process.execPath,
+    [
+      acgd,
+      "--policy",
+      dir,
+      "--socket",
+      socket,
+      "--cgroup-root",
+      `/sys/fs/cgroup/acgd-ready-${process.pid}`,
+      "--state-file",
+      join(tmp, "state.json"),
+      "--quiet",
+      ...extra,
+    ],
+    { stdio: "ignore" },
+  );
   try {
     for (;;) {
       if (p.exitCode !== null) throw new Error(`${acgd} exited with ${p.exitCode}`);
       if (existsSync(socket) && (await answered(socket))) return performance.now() - t0;
       if (performance.now() - t0 > 120_000) throw new Error(`${acgd}: not ready in 120 s`);
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
   } finally {
     p.kill("SIGTERM");
@@ -56,7 +73,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) for (const c of cases) times.get(c.label)!.push(await readyMs(c.acgd, c.dir, mode));
     for (const c of cases) {
       const t = times.get(c.label)!;
-      console.log(`acgd ready (${mode.length ? "no scheduler" : "with the scheduler"}) ${c.label}: median ${(median(t) / 1000).toFixed(2)} s of ${t.map((x) => (x / 1000).toFixed(2)).join(", ")} s`);
+      console.log(
+        `acgd ready (${mode.length ? "no scheduler" : "with the scheduler"}) ${c.label}: median ${(median(t) / 1000).toFixed(2)} s of ${t.map((x) => (x / 1000).toFixed(2)).join(", ")} s`,
+      );
     }
   }
 }

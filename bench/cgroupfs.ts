@@ -2,6 +2,7 @@
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseKeyed, parseSingleValue, psiTotalUs } from "../runtime/cgroup-files.js";
 
 export const CGROUP_ROOT = "/sys/fs/cgroup";
 
@@ -15,27 +16,18 @@ export function readCg(dir: string, file: string): string | null {
 
 /** A single number file ("max" = Infinity); null if unreadable. */
 export function readCgNumber(dir: string, file: string): number | null {
-  const t = readCg(dir, file);
-  if (t === null) return null;
-  const s = t.trim();
-  return s === "max" ? Infinity : Number(s);
+  return parseSingleValue(readCg(dir, file));
 }
 
-/** "key value" lines (memory.events, memory.stat, cpu.stat). */
+/** "key value" lines (memory.events, memory.stat, cpu.stat); empty if unreadable. */
 export function readCgKeyed(dir: string, file: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of (readCg(dir, file) ?? "").split("\n")) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined) out[k] = Number(v);
-  }
-  return out;
+  return parseKeyed(readCg(dir, file) ?? "");
 }
 
-/** PSI file: {some: {avg10, total}, full: {...}}; totals in microseconds. */
+/** The PSI stall totals of a pressure file in microseconds (NaN where absent). */
 export function readPressure(dir: string, file = "memory.pressure"): { someUs: number; fullUs: number } {
   const t = readCg(dir, file) ?? "";
-  const total = (kind: string) => Number(new RegExp(`^${kind} .*total=(\\d+)`, "m").exec(t)?.[1] ?? NaN);
-  return { someUs: total("some"), fullUs: total("full") };
+  return { someUs: psiTotalUs(t, "some") ?? NaN, fullUs: psiTotalUs(t, "full") ?? NaN };
 }
 
 export function writeCg(dir: string, file: string, value: string | number): void {

@@ -17,6 +17,7 @@
 //   node dist/bench/isolation.js --combo aligned-3 [--seeds 1,2,3] [--setups none,static,...]
 //        [--speed 10] [--scale 1/8] [--max-seconds 60] [--plans FILE] [--out FILE] [--traces DIR]
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
@@ -530,7 +531,6 @@ function makeBinDir(plan: ReplayPlan, dir: string, allocBin: string): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The kernel log since the last call, cleared (the guest is ours); null when it cannot be read. */
 function takeKernelLog(): string | null {

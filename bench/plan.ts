@@ -138,13 +138,24 @@ export function agentFromRun(run: Run, id: string, maxSeconds = Infinity): Agent
     const h = held.find((w) => x.t >= w.start && x.t <= w.end);
     basePts.push([x.t - t0, h ? Math.min(h.baseline, x.bytes) : x.bytes]);
   }
-  const inWin = s.filter((x) => x.t >= t0 && x.t <= t1).map((x) => x.bytes).sort((a, b) => a - b);
+  const inWin = s
+    .filter((x) => x.t >= t0 && x.t <= t1)
+    .map((x) => x.bytes)
+    .sort((a, b) => a - b);
   return {
     id,
     run: run.name,
     delay: 0,
     duration: t1 - t0,
-    base: { start: 0, end: t1 - t0, curve: basePts, tool: "agent", family: "agent", argv: [], peakBytes: Math.max(...basePts.map((p) => p[1])) },
+    base: {
+      start: 0,
+      end: t1 - t0,
+      curve: basePts,
+      tool: "agent",
+      family: "agent",
+      argv: [],
+      peakBytes: Math.max(...basePts.map((p) => p[1])),
+    },
     calls,
     peakBytes: inWin[inWin.length - 1] ?? 0,
     medianBytes: inWin[Math.floor(inWin.length / 2)] ?? 0,
@@ -191,7 +202,7 @@ export function buildPlan(o: PlanOptions): ReplayPlan {
   const agents = chosen.map((r, i) => agentFromRun(r, `agent${i}`, o.maxSeconds));
   const high = o.high ?? agents.reduce((m, a, i) => (a.peakBytes < agents[m]!.peakBytes ? i : m), 0);
   if (!agents[high]) throw new Error(`--high ${high}: no such agent`);
-  agents[high]!.highPriority = true;
+  agents[high].highPriority = true;
   // Align the peaks: each agent starts so its peak lands at the latest peak time, plus jitter.
   const rnd = prng(o.seed ?? 1);
   const jitter = o.jitter ?? 10;
@@ -265,7 +276,11 @@ export interface ComboPlans {
   plans: ReplayPlan[];
 }
 
-export function planCombo(combo: Combo, o: Omit<PlanOptions, "agents" | "skipLargest" | "high" | "seed" | "runs">, seeds: number[]): ComboPlans {
+export function planCombo(
+  combo: Combo,
+  o: Omit<PlanOptions, "agents" | "skipLargest" | "high" | "seed" | "runs">,
+  seeds: number[],
+): ComboPlans {
   const base = { ...o, agents: combo.agents, skipLargest: combo.skipLargest };
   const exact = buildPlan({ ...base, seed: 1, jitter: 0 });
   const plans = seeds.map((seed) => ({ ...buildPlan({ ...base, seed, high: (seed - 1) % combo.agents }), warnings: [] }));

@@ -20,12 +20,24 @@ export async function render(spec: TopLevelSpec, dir: string, name: string): Pro
   const svg = await view.toSVG();
   view.finalize();
   writeFileSync(join(dir, `${name}.svg`), svg);
-  const png = new Resvg(svg, { background: "white", fitTo: { mode: "zoom", value: 2 }, font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" } }).render().asPng();
+  const png = new Resvg(svg, {
+    background: "white",
+    fitTo: { mode: "zoom", value: 2 },
+    font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" },
+  })
+    .render()
+    .asPng();
   writeFileSync(join(dir, `${name}.png`), png);
   return { svg: `${name}.svg`, png: `${name}.png` };
 }
 
-const CONFIG = { font: "DejaVu Sans", view: { stroke: "#ccc" }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 }, title: { fontSize: 14 } };
+const CONFIG = {
+  font: "DejaVu Sans",
+  view: { stroke: "#ccc" },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
+  title: { fontSize: 14 },
+};
 
 function agentLabel(r: IsolationResult, id: string): string {
   const a = r.plans[0]?.agents.find((x) => x.id === id);
@@ -35,10 +47,19 @@ function agentLabel(r: IsolationResult, id: string): string {
 /** Memory over time per agent, one panel per setup, tool calls marked under the curves. */
 export function memoryTimelineSpec(r: IsolationResult, runs: RunResult[], title: string): TopLevelSpec {
   const panels = runs.map((run) => {
-    const mem = run.timeline.flatMap((s) => run.agents.map((a, i) => ({ t: s.t, agent: agentLabel(r, a.id), mib: (s.used[i] ?? 0) / MiB })));
+    const mem = run.timeline.flatMap((s) =>
+      run.agents.map((a, i) => ({ t: s.t, agent: agentLabel(r, a.id), mib: (s.used[i] ?? 0) / MiB })),
+    );
     const calls = run.procs
       .filter((p) => p.kind === "call" && p.end !== null)
-      .map((p) => ({ start: p.start, end: Math.max(p.end!, p.start + 0.05), agent: agentLabel(r, p.agent), family: p.family, status: p.status, lane: -1.2 - 1.2 * run.agents.findIndex((a) => a.id === p.agent) }));
+      .map((p) => ({
+        start: p.start,
+        end: Math.max(p.end!, p.start + 0.05),
+        agent: agentLabel(r, p.agent),
+        family: p.family,
+        status: p.status,
+        lane: -1.2 - 1.2 * run.agents.findIndex((a) => a.id === p.agent),
+      }));
     const kills = calls.filter((c) => c.status === "oom-killed" || c.status === "runtime-killed" || c.status === "baseline-killed");
     return {
       title: `${run.setup}: budget ${(run.budgetBytes / MiB).toFixed(1)} MiB, ${run.agents.filter((a) => a.survived).length}/${run.agents.length} agents survive, ${run.agents.filter((a) => a.survived && a.finished !== false).length} finish in time`,
@@ -84,7 +105,11 @@ export function memoryTimelineSpec(r: IsolationResult, runs: RunResult[], title:
   });
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: title, subtitle: "lines: each agent's memory; bars under the axis: its tool calls (x: killed by the kernel, the runtime or oomd); dashed: the budget" },
+    title: {
+      text: title,
+      subtitle:
+        "lines: each agent's memory; bars under the axis: its tool calls (x: killed by the kernel, the runtime or oomd); dashed: the budget",
+    },
     vconcat: panels,
     resolve: { scale: { color: "shared" } },
     config: CONFIG,
@@ -107,19 +132,33 @@ export function survivalSpec(all: IsolationResult[]): TopLevelSpec {
   }
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: "Agents surviving", subtitle: "no kernel OOM kill and not killed by oomd; bars: share of agent-runs, whiskers: Wilson 95% interval" },
+    title: {
+      text: "Agents surviving",
+      subtitle: "no kernel OOM kill and not killed by oomd; bars: share of agent-runs, whiskers: Wilson 95% interval",
+    },
     data: { values },
     facet: { column: { field: "combo", type: "nominal", title: null } },
     spec: {
       width: 220,
       height: 220,
       layer: [
-        { mark: "bar", encoding: { x: { field: "setup", type: "nominal", title: null, sort: order, axis: { labelAngle: -40 } }, y: { field: "pct", type: "quantitative", title: "% of agent-runs", scale: { domain: [0, 100] } }, color: { field: "setup", type: "nominal", legend: null }, tooltip: [{ field: "n" }] } },
-        { mark: { type: "rule", color: "#333" }, encoding: { x: { field: "setup", type: "nominal", sort: order }, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } } },
+        {
+          mark: "bar",
+          encoding: {
+            x: { field: "setup", type: "nominal", title: null, sort: order, axis: { labelAngle: -40 } },
+            y: { field: "pct", type: "quantitative", title: "% of agent-runs", scale: { domain: [0, 100] } },
+            color: { field: "setup", type: "nominal", legend: null },
+            tooltip: [{ field: "n" }],
+          },
+        },
+        {
+          mark: { type: "rule", color: "#333" },
+          encoding: { x: { field: "setup", type: "nominal", sort: order }, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } },
+        },
       ],
     },
     config: CONFIG,
-  } as TopLevelSpec;
+  };
 }
 
 /** Trace characterization: P95 and max peak per command family. */
@@ -133,7 +172,10 @@ export function familySpec(s: TraceStats, minCount = 3): TopLevelSpec {
     ]);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: "Memory above the agent's baseline per Bash call, by command family", subtitle: "family (number of calls); shipped swe-rebench-haiku traces" },
+    title: {
+      text: "Memory above the agent's baseline per Bash call, by command family",
+      subtitle: "family (number of calls); shipped swe-rebench-haiku traces",
+    },
     data: { values },
     width: 520,
     height: 260,
@@ -146,5 +188,5 @@ export function familySpec(s: TraceStats, minCount = 3): TopLevelSpec {
       color: { field: "stat", type: "nominal", title: null },
     },
     config: CONFIG,
-  } as TopLevelSpec;
+  };
 }

@@ -20,7 +20,8 @@ export interface Proportion {
  * which is where survival counts sit.
  */
 export function wilson(k: number, n: number, z = 1.959964): Proportion {
-  if (!Number.isInteger(k) || !Number.isInteger(n) || k < 0 || n < 0 || k > n) throw new Error(`wilson: need integers 0 <= k <= n, got ${k}/${n}`);
+  if (!Number.isInteger(k) || !Number.isInteger(n) || k < 0 || n < 0 || k > n)
+    throw new Error(`wilson: need integers 0 <= k <= n, got ${k}/${n}`);
   if (n === 0) return { k, n, p: NaN, lo: 0, hi: 1 };
   const p = k / n;
   const z2 = z * z;

@@ -55,12 +55,18 @@ function main(argv: string[]): Promise<number> | number {
         isoArgs.push("--traces", traceDir);
       } else if (a === "--seeds") seeds = parseSeeds(argv[++i]);
       else if (a === "--combos") {
-        combos = (argv[++i] ?? "").split(",").filter(Boolean).map((c) => comboByName(c).name);
+        combos = (argv[++i] ?? "")
+          .split(",")
+          .filter(Boolean)
+          .map((c) => comboByName(c).name);
         if (!combos.length) throw new Error("--combos takes combination names, comma-separated");
-      } else if (["--setups", "--speed", "--scale", "--chunk", "--max-seconds", "--limit-factor"].includes(a)) isoArgs.push(a, argv[++i] ?? "");
+      } else if (["--setups", "--speed", "--scale", "--chunk", "--max-seconds", "--limit-factor"].includes(a))
+        isoArgs.push(a, argv[++i] ?? "");
       else if (a === "--touch" || a === "--no-hugepage") isoArgs.push(a);
       else if (a === "-h" || a === "--help") {
-        process.stdout.write(`usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--quick] [--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] [isolation options]\n`);
+        process.stdout.write(
+          `usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--quick] [--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] [isolation options]\n`,
+        );
         return 0;
       } else throw new Error(`unknown argument '${a}'`);
     }
@@ -73,7 +79,14 @@ function main(argv: string[]): Promise<number> | number {
   return run(only, guest, traceDir, isoArgs, seeds, combos);
 }
 
-async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: string[], seeds: number[], combos: string[]): Promise<number> {
+async function run(
+  only: Set<Part>,
+  guest: boolean,
+  traceDir: string,
+  isoArgs: string[],
+  seeds: number[],
+  combos: string[],
+): Promise<number> {
   const t0 = Date.now();
   mkdirSync(results, { recursive: true });
   let failed = 0;
@@ -106,7 +119,17 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
       const o = parseIsolationArgs([...isoArgs, "--combo", combo, "--seeds", seeds.join(",")]);
       const plansFile = join(results, `plans-${combo}.json.tmp`);
       writeFileSync(plansFile, JSON.stringify(plansFor(o)));
-      const args = ["node", "dist/bench/isolation.js", "--combo", combo, "--seeds", seeds.join(","), "--plans", relative(repo, plansFile), ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces")];
+      const args = [
+        "node",
+        "dist/bench/isolation.js",
+        "--combo",
+        combo,
+        "--seeds",
+        seeds.join(","),
+        "--plans",
+        relative(repo, plansFile),
+        ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces"),
+      ];
       boots.push({ what: `isolation ${combo}`, cmds: [args.map(shq).join(" ")], tcgThread: "multi", timeoutS: 1800 });
     }
   }
@@ -115,7 +138,13 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
     if (c.status !== 0) {
       log("overhead: compiling the policies failed");
       failed++;
-    } else boots.push({ what: "overheads", cmds: ["node dist/bench/overhead.js --out bench/results/overhead.json"], tcgThread: "single", timeoutS: 1800 });
+    } else
+      boots.push({
+        what: "overheads",
+        cmds: ["node dist/bench/overhead.js --out bench/results/overhead.json"],
+        tcgThread: "single",
+        timeoutS: 1800,
+      });
   }
   // Sched_ext enable/disable (static-key text patching) intermittently oopses
   // a multi-threaded TCG guest on the other vCPU (a stale int3): the
@@ -130,7 +159,11 @@ async function run(only: Set<Part>, guest: boolean, traceDir: string, isoArgs: s
     const script = boot.cmds.map((c) => `${c} || st=1`).join("; ");
     log(`guest (${boot.tcgThread}-threaded TCG), ${boot.what}: ${script}`);
     // As a variable, not --tcg-thread: guest-run.sh passes ACG_* into the guest, where the overheads describe their setup with it.
-    const g = spawnSync(join(repo, "scripts", "guest-run.sh"), ["--mem", GUEST_MEM, "--timeout", String(boot.timeoutS), "--", "bash", "-c", `st=0; ${script}; exit $st`], { cwd: repo, stdio: "inherit", env: { ...process.env, ACG_TCG_THREAD: boot.tcgThread } });
+    const g = spawnSync(
+      join(repo, "scripts", "guest-run.sh"),
+      ["--mem", GUEST_MEM, "--timeout", String(boot.timeoutS), "--", "bash", "-c", `st=0; ${script}; exit $st`],
+      { cwd: repo, stdio: "inherit", env: { ...process.env, ACG_TCG_THREAD: boot.tcgThread } },
+    );
     if (g.status !== 0) {
       log(`guest run failed (exit ${g.status})`);
       failed++;

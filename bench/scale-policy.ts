@@ -57,12 +57,23 @@ export function scaledPolicyDir(repo: string, policyPath: string, scale: number,
  * Compiles the scaled policy (objects, manifest, ir.json) on the host: clang in
  * the guest (emulated, empty object cache) would take minutes per policy.
  */
-export async function compileScaledPolicy(repo: string, policyPath: string, scale: number, speed: number): Promise<{ dir: string; ok: boolean; message: string }> {
+export async function compileScaledPolicy(
+  repo: string,
+  policyPath: string,
+  scale: number,
+  speed: number,
+): Promise<{ dir: string; ok: boolean; message: string }> {
   const { loadPolicyFrom } = await import("../runtime/policy-source.js");
   const { compilePolicy } = await import("../compiler/compile.js");
   const l = loadPolicyFrom(policyPath);
   if (!l.ok) return { dir: "", ok: false, message: l.message };
   const dir = scaledPolicyDir(repo, policyPath, scale, speed);
   const r = await compilePolicy(scalePolicyIR(l.ir, scale, speed), { outDir: dir });
-  return { dir, ok: r.ok, message: r.ok ? `compiled ${policyPath} at scale 1/${Math.round(1 / scale)}, speed ${speed} -> ${dir}` : r.diagnostics.map((d) => d.message).join("; ") };
+  return {
+    dir,
+    ok: r.ok,
+    message: r.ok
+      ? `compiled ${policyPath} at scale 1/${Math.round(1 / scale)}, speed ${speed} -> ${dir}`
+      : r.diagnostics.map((d) => d.message).join("; "),
+  };
 }

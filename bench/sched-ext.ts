@@ -5,9 +5,8 @@
 // otherwise hand its scheduler to every setup after it.
 
 import { existsSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { dropSchedulerPins, SCHED_EXT_STATE as STATE } from "../runtime/enforce-bpf.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Drops the pins a stopped acgd left and waits (up to 5 s) until no sched_ext scheduler is enabled. */
 export async function restoreDefaultScheduler(): Promise<void> {

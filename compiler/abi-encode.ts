@@ -3,8 +3,15 @@
 // runtime inputs. Used by the compiler's checks and by the runtime's map writes.
 
 import {
-  CAPACITY, PATTERN_SUBJECT, activeGenStruct, cgroupInfoStruct, holdDomainStruct, layoutOf, policyStruct,
-  type StructLayout, type StructSpec,
+  CAPACITY,
+  PATTERN_SUBJECT,
+  activeGenStruct,
+  cgroupInfoStruct,
+  holdDomainStruct,
+  layoutOf,
+  policyStruct,
+  type StructLayout,
+  type StructSpec,
 } from "./abi.js";
 import type { KernelOp, PolicyIR } from "./ir.js";
 import { ACG_NONE, ACG_UNLIMITED, BurstMode, KopCode } from "./decide.js";
@@ -21,13 +28,33 @@ function writeScalar(buf: Buffer, type: string, offset: number, v: AbiValue, whe
     if (big < min || big > max) throw new RangeError(`abi-encode: ${where} = ${big} does not fit ${type}`);
   };
   switch (type) {
-    case "u8": case "char": check(8, false); buf.writeUInt8(Number(big), offset); break;
-    case "u16": check(16, false); buf.writeUInt16LE(Number(big), offset); break;
-    case "u32": check(32, false); buf.writeUInt32LE(Number(big), offset); break;
-    case "s32": check(32, true); buf.writeInt32LE(Number(big), offset); break;
-    case "u64": check(64, false); buf.writeBigUInt64LE(big, offset); break;
-    case "s64": check(64, true); buf.writeBigInt64LE(big, offset); break;
-    default: throw new TypeError(`abi-encode: unknown scalar ${type}`);
+    case "u8":
+    case "char":
+      check(8, false);
+      buf.writeUInt8(Number(big), offset);
+      break;
+    case "u16":
+      check(16, false);
+      buf.writeUInt16LE(Number(big), offset);
+      break;
+    case "u32":
+      check(32, false);
+      buf.writeUInt32LE(Number(big), offset);
+      break;
+    case "s32":
+      check(32, true);
+      buf.writeInt32LE(Number(big), offset);
+      break;
+    case "u64":
+      check(64, false);
+      buf.writeBigUInt64LE(big, offset);
+      break;
+    case "s64":
+      check(64, true);
+      buf.writeBigInt64LE(big, offset);
+      break;
+    default:
+      throw new TypeError(`abi-encode: unknown scalar ${type}`);
   }
 }
 
@@ -83,15 +110,46 @@ export function encodeU64(v: number | bigint): Buffer {
 }
 
 const KOP: Record<KernelOp["op"], number> = {
-  true: KopCode.true, unknown: KopCode.unknown, pattern: KopCode.pattern, and: KopCode.and, or: KopCode.or, not: KopCode.not,
+  true: KopCode.true,
+  unknown: KopCode.unknown,
+  pattern: KopCode.pattern,
+  and: KopCode.and,
+  or: KopCode.or,
+  not: KopCode.not,
 };
 
 const bytesOrUnlimited = (n: number | null): bigint => (n === null ? ACG_UNLIMITED : BigInt(n));
 
+/**
+ * The scheduler's tuning that no policy sets, written into the policy header
+ * (docs/bpf.md, "Decisions"). The starvation bound, and with it the starved
+ * turn, scale with the policy's longest class slice.
+ */
+const SCHED_TUNING = {
+  /** A queue waiting longer than this many of the longest slices is served first, */
+  starveBoundSlices: 4,
+  /** clamped to 20..200 ms: tens of milliseconds whatever the slices. */
+  starveBoundMinNs: 20_000_000,
+  starveBoundMaxNs: 200_000_000,
+  /**
+   * On a starved queue's turn a task runs for at most 1/20 of the bound, at
+   * least 1 ms: the bound buys lower levels a trickle of CPU, not their full
+   * slice every bound.
+   */
+  starvedTurnPerBound: 20,
+  starvedTurnMinNs: 1_000_000,
+  /** Most virtual time a class waking up may be behind its level: one longest slice, at least 1 ms. */
+  vtimeLagMinNs: 1_000_000,
+  /** Least time between two samples of one tool call's memory by the scheduler. */
+  memSampleNs: 10_000_000n,
+} as const;
+
+const longestSliceNs = (ir: PolicyIR): number => ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
+
 /** Slices to starvation bound: a few slices of the longest class, within tens of milliseconds. */
 export function starvationBoundNs(ir: PolicyIR): bigint {
-  const longest = ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
-  return BigInt(Math.min(Math.max(4 * longest, 20_000_000), 200_000_000));
+  const t = SCHED_TUNING;
+  return BigInt(Math.min(Math.max(t.starveBoundSlices * longestSliceNs(ir), t.starveBoundMinNs), t.starveBoundMaxNs));
 }
 
 /**
@@ -100,13 +158,15 @@ export function starvationBoundNs(ir: PolicyIR): bigint {
  * about 1/21 of the CPU (10 ms per 200 ms bound), whatever its own slice.
  */
 export function starvedTurnNs(ir: PolicyIR): bigint {
-  return BigInt(Math.max(Number(starvationBoundNs(ir)) / 20, 1_000_000));
+  return BigInt(Math.max(Number(starvationBoundNs(ir)) / SCHED_TUNING.starvedTurnPerBound, SCHED_TUNING.starvedTurnMinNs));
 }
 
 /** Where the IR does not fit the compiled shape (CAPACITY); empty when it fits. */
 export function capacityProblems(ir: PolicyIR): string[] {
   const out: string[] = [];
-  const over = (what: string, n: number, cap: number) => { if (n > cap) out.push(`${n} ${what}, the compiled maximum is ${cap}`); };
+  const over = (what: string, n: number, cap: number) => {
+    if (n > cap) out.push(`${n} ${what}, the compiled maximum is ${cap}`);
+  };
   over("classes", ir.classes.length, CAPACITY.classes);
   over("rules", ir.rules.length, CAPACITY.rules);
   over("exe/path patterns", ir.exePatterns.length, CAPACITY.patterns);
@@ -124,13 +184,12 @@ export function capacityProblems(ir: PolicyIR): string[] {
 export function encodePolicy(ir: PolicyIR): Buffer {
   const problems = capacityProblems(ir);
   if (problems.length) throw new RangeError(`abi-encode: policy does not fit: ${problems.join("; ")}`);
-  const longestSlice = ir.classes.reduce((m, c) => Math.max(m, c.sliceNs), 0);
   return encodeStruct(policyStruct, {
     hdr: {
       policy_hash: BigInt(`0x${ir.sourceHash.slice(0, 16).padEnd(16, "0")}`),
       starve_bound_ns: starvationBoundNs(ir),
-      vtime_lag_ns: BigInt(Math.max(longestSlice, 1_000_000)),
-      mem_sample_ns: 10_000_000n,
+      vtime_lag_ns: BigInt(Math.max(longestSliceNs(ir), SCHED_TUNING.vtimeLagMinNs)),
+      mem_sample_ns: SCHED_TUNING.memSampleNs,
       nr_classes: ir.classes.length,
       nr_rules: ir.rules.length,
       nr_patterns: ir.exePatterns.length,
@@ -213,7 +272,8 @@ export function encodeCgroupValue(e: CgroupEntry): Buffer {
 }
 
 function checkRank(rank: number, what: string): number {
-  if (!Number.isInteger(rank) || rank < 0 || rank >= RANK_LEVELS) throw new RangeError(`abi-encode: ${what} ${rank} is not a rank (0 high, 1 normal, 2 low)`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= RANK_LEVELS)
+    throw new RangeError(`abi-encode: ${what} ${rank} is not a rank (0 high, 1 normal, 2 low)`);
   return rank;
 }
 
@@ -264,7 +324,8 @@ export function encodeHoldDomain(d: HoldDomain | null): Buffer {
   const turnNs = BigInt(d.turnNs ?? HOLD_DEFAULTS.turnNs);
   const sampleNs = BigInt(d.sampleNs ?? HOLD_DEFAULTS.sampleNs);
   if (BigInt(d.cgroupId) <= 0n) throw new RangeError("abi-encode: a hold domain needs a cgroup id (the domain directory's inode)");
-  if (holdMaxNs <= 0n || holdMaxNs > HOLD_MAX_NS_LIMIT) throw new RangeError(`abi-encode: holdMaxNs ${holdMaxNs} must be in (0, ${HOLD_MAX_NS_LIMIT}] (inside the sched_ext watchdog)`);
+  if (holdMaxNs <= 0n || holdMaxNs > HOLD_MAX_NS_LIMIT)
+    throw new RangeError(`abi-encode: holdMaxNs ${holdMaxNs} must be in (0, ${HOLD_MAX_NS_LIMIT}] (inside the sched_ext watchdog)`);
   if (turnNs <= 0n || turnNs > holdMaxNs) throw new RangeError(`abi-encode: turnNs ${turnNs} must be in (0, holdMaxNs]`);
   if (sampleNs <= 0n || sampleNs > holdMaxNs) throw new RangeError(`abi-encode: sampleNs ${sampleNs} must be in (0, holdMaxNs]`);
   let rankMask = 0;

@@ -421,9 +421,30 @@ export const execScratchStruct: StructSpec = {
 
 /** Every shared struct, in declaration order (dependencies first). */
 export const ABI_STRUCTS: StructSpec[] = [
-  classStruct, kopStruct, ruleStruct, patternStruct, throttleStruct, pressureStruct, policyHeaderStruct,
-  policyStruct, activeGenStruct, cgroupInfoStruct, holdDomainStruct, pressureStateStruct, memStateStruct, schedStateStruct,
-  classStatsStruct, holdStateStruct, holdSampleStruct, bpfTimerStruct, holdTimerStruct, taskCtxStruct, exitRecordStruct, execClassStruct, execEventStruct, execScratchStruct,
+  classStruct,
+  kopStruct,
+  ruleStruct,
+  patternStruct,
+  throttleStruct,
+  pressureStruct,
+  policyHeaderStruct,
+  policyStruct,
+  activeGenStruct,
+  cgroupInfoStruct,
+  holdDomainStruct,
+  pressureStateStruct,
+  memStateStruct,
+  schedStateStruct,
+  classStatsStruct,
+  holdStateStruct,
+  holdSampleStruct,
+  bpfTimerStruct,
+  holdTimerStruct,
+  taskCtxStruct,
+  exitRecordStruct,
+  execClassStruct,
+  execEventStruct,
+  execScratchStruct,
 ];
 
 // ---- maps ---------------------------------------------------------------------
@@ -431,8 +452,12 @@ export const ABI_STRUCTS: StructSpec[] = [
 export type ObjectName = "scheduler" | "memcg" | "classifier";
 
 export type MapType =
-  | "BPF_MAP_TYPE_ARRAY" | "BPF_MAP_TYPE_PERCPU_ARRAY" | "BPF_MAP_TYPE_HASH" | "BPF_MAP_TYPE_LRU_HASH"
-  | "BPF_MAP_TYPE_TASK_STORAGE" | "BPF_MAP_TYPE_RINGBUF";
+  | "BPF_MAP_TYPE_ARRAY"
+  | "BPF_MAP_TYPE_PERCPU_ARRAY"
+  | "BPF_MAP_TYPE_HASH"
+  | "BPF_MAP_TYPE_LRU_HASH"
+  | "BPF_MAP_TYPE_TASK_STORAGE"
+  | "BPF_MAP_TYPE_RINGBUF";
 
 /**
  * policy-data: written from the IR (hot-swappable by generation);
@@ -456,40 +481,175 @@ export interface MapSpec {
 }
 
 export const ABI_MAPS: MapSpec[] = [
-  { name: "acg_policy", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: policyStruct, maxEntries: CAPACITY.generations,
-    role: "policy-data", objects: ["scheduler", "memcg", "classifier"], doc: "policy data per generation" },
-  { name: "acg_gen", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: activeGenStruct, maxEntries: 1,
-    role: "generation", objects: ["scheduler", "memcg", "classifier"], doc: "active generation" },
-  { name: "acg_cgroups", type: "BPF_MAP_TYPE_HASH", key: "u64", value: cgroupInfoStruct, maxEntries: CAPACITY.cgroups,
-    role: "runtime-input", objects: ["scheduler", "memcg"], doc: "tool-call cgroups by cgroup id (kernfs id)" },
-  { name: "acg_hold_domains", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: holdDomainStruct, maxEntries: CAPACITY.holdDomains,
-    role: "runtime-input", objects: ["scheduler"], doc: "memory hold domains (acgd's ladder domains)" },
-  { name: "acg_pressure", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: pressureStateStruct, maxEntries: 1,
-    role: "runtime-input", objects: ["memcg"], doc: "active pressure rules" },
-  { name: "acg_exec", type: "BPF_MAP_TYPE_LRU_HASH", key: "u32", value: execClassStruct, maxEntries: CAPACITY.execProcesses,
-    role: "kernel-state", objects: ["scheduler", "classifier"], doc: "exec classification by tgid" },
-  { name: "acg_memstate", type: "BPF_MAP_TYPE_HASH", key: "u64", value: memStateStruct, maxEntries: CAPACITY.cgroups,
-    role: "kernel-state", objects: ["scheduler", "memcg"], doc: "burst clocks by cgroup id" },
-  { name: "acg_sched", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: schedStateStruct, maxEntries: 1,
-    role: "kernel-state", objects: ["scheduler"], doc: "scheduler clocks" },
-  { name: "acg_hold", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: holdStateStruct, maxEntries: CAPACITY.holdDomains,
-    role: "kernel-state", objects: ["scheduler"], doc: "state of each hold domain" },
-  { name: "acg_hold_samples", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: holdSampleStruct, maxEntries: CAPACITY.holdDomains,
-    role: "kernel-state", objects: ["scheduler"], doc: "per-CPU cached usage of each hold domain" },
-  { name: "acg_hold_timer", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: holdTimerStruct, maxEntries: 1,
-    role: "kernel-state", objects: ["scheduler"], doc: "the hold timer" },
-  { name: "acg_tasks", type: "BPF_MAP_TYPE_TASK_STORAGE", key: "s32", value: taskCtxStruct, maxEntries: 0,
-    flags: "BPF_F_NO_PREALLOC", role: "kernel-state", objects: ["scheduler"], doc: "per-task scheduler state" },
-  { name: "acg_stats", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: classStatsStruct, maxEntries: CAPACITY.classes,
-    role: "output", objects: ["scheduler"], doc: "per-class counters (sum over CPUs)" },
-  { name: "acg_exit", type: "BPF_MAP_TYPE_ARRAY", key: "u32", value: exitRecordStruct, maxEntries: 1,
-    role: "output", objects: ["scheduler"], doc: "why the scheduler was ejected" },
-  { name: "acg_events", type: "BPF_MAP_TYPE_RINGBUF", maxEntries: CAPACITY.eventRingBytes,
-    role: "output", objects: ["classifier"], doc: "exec events (struct acg_exec_event)" },
-  { name: "acg_scratch", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: execScratchStruct, maxEntries: 1,
-    role: "kernel-state", objects: ["classifier"], doc: "classifier working space" },
-  { name: "acg_exec_drops", type: "BPF_MAP_TYPE_PERCPU_ARRAY", key: "u32", value: "u64", maxEntries: 1,
-    role: "output", objects: ["classifier"], doc: "exec events the ring buffer had no room for (sum over CPUs)" },
+  {
+    name: "acg_policy",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: policyStruct,
+    maxEntries: CAPACITY.generations,
+    role: "policy-data",
+    objects: ["scheduler", "memcg", "classifier"],
+    doc: "policy data per generation",
+  },
+  {
+    name: "acg_gen",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: activeGenStruct,
+    maxEntries: 1,
+    role: "generation",
+    objects: ["scheduler", "memcg", "classifier"],
+    doc: "active generation",
+  },
+  {
+    name: "acg_cgroups",
+    type: "BPF_MAP_TYPE_HASH",
+    key: "u64",
+    value: cgroupInfoStruct,
+    maxEntries: CAPACITY.cgroups,
+    role: "runtime-input",
+    objects: ["scheduler", "memcg"],
+    doc: "tool-call cgroups by cgroup id (kernfs id)",
+  },
+  {
+    name: "acg_hold_domains",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: holdDomainStruct,
+    maxEntries: CAPACITY.holdDomains,
+    role: "runtime-input",
+    objects: ["scheduler"],
+    doc: "memory hold domains (acgd's ladder domains)",
+  },
+  {
+    name: "acg_pressure",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: pressureStateStruct,
+    maxEntries: 1,
+    role: "runtime-input",
+    objects: ["memcg"],
+    doc: "active pressure rules",
+  },
+  {
+    name: "acg_exec",
+    type: "BPF_MAP_TYPE_LRU_HASH",
+    key: "u32",
+    value: execClassStruct,
+    maxEntries: CAPACITY.execProcesses,
+    role: "kernel-state",
+    objects: ["scheduler", "classifier"],
+    doc: "exec classification by tgid",
+  },
+  {
+    name: "acg_memstate",
+    type: "BPF_MAP_TYPE_HASH",
+    key: "u64",
+    value: memStateStruct,
+    maxEntries: CAPACITY.cgroups,
+    role: "kernel-state",
+    objects: ["scheduler", "memcg"],
+    doc: "burst clocks by cgroup id",
+  },
+  {
+    name: "acg_sched",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: schedStateStruct,
+    maxEntries: 1,
+    role: "kernel-state",
+    objects: ["scheduler"],
+    doc: "scheduler clocks",
+  },
+  {
+    name: "acg_hold",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: holdStateStruct,
+    maxEntries: CAPACITY.holdDomains,
+    role: "kernel-state",
+    objects: ["scheduler"],
+    doc: "state of each hold domain",
+  },
+  {
+    name: "acg_hold_samples",
+    type: "BPF_MAP_TYPE_PERCPU_ARRAY",
+    key: "u32",
+    value: holdSampleStruct,
+    maxEntries: CAPACITY.holdDomains,
+    role: "kernel-state",
+    objects: ["scheduler"],
+    doc: "per-CPU cached usage of each hold domain",
+  },
+  {
+    name: "acg_hold_timer",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: holdTimerStruct,
+    maxEntries: 1,
+    role: "kernel-state",
+    objects: ["scheduler"],
+    doc: "the hold timer",
+  },
+  {
+    name: "acg_tasks",
+    type: "BPF_MAP_TYPE_TASK_STORAGE",
+    key: "s32",
+    value: taskCtxStruct,
+    maxEntries: 0,
+    flags: "BPF_F_NO_PREALLOC",
+    role: "kernel-state",
+    objects: ["scheduler"],
+    doc: "per-task scheduler state",
+  },
+  {
+    name: "acg_stats",
+    type: "BPF_MAP_TYPE_PERCPU_ARRAY",
+    key: "u32",
+    value: classStatsStruct,
+    maxEntries: CAPACITY.classes,
+    role: "output",
+    objects: ["scheduler"],
+    doc: "per-class counters (sum over CPUs)",
+  },
+  {
+    name: "acg_exit",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: exitRecordStruct,
+    maxEntries: 1,
+    role: "output",
+    objects: ["scheduler"],
+    doc: "why the scheduler was ejected",
+  },
+  {
+    name: "acg_events",
+    type: "BPF_MAP_TYPE_RINGBUF",
+    maxEntries: CAPACITY.eventRingBytes,
+    role: "output",
+    objects: ["classifier"],
+    doc: "exec events (struct acg_exec_event)",
+  },
+  {
+    name: "acg_scratch",
+    type: "BPF_MAP_TYPE_PERCPU_ARRAY",
+    key: "u32",
+    value: execScratchStruct,
+    maxEntries: 1,
+    role: "kernel-state",
+    objects: ["classifier"],
+    doc: "classifier working space",
+  },
+  {
+    name: "acg_exec_drops",
+    type: "BPF_MAP_TYPE_PERCPU_ARRAY",
+    key: "u32",
+    value: "u64",
+    maxEntries: 1,
+    role: "output",
+    objects: ["classifier"],
+    doc: "exec events the ring buffer had no room for (sum over CPUs)",
+  },
 ];
 
 // ---- C emission -------------------------------------------------------------
@@ -522,7 +682,9 @@ function cMapMacro(m: MapSpec): string {
     ...(m.key ? [`__type(key, ${cType(m.key)});`] : []),
     ...(m.value ? [`__type(value, ${cType(m.value)});`] : []),
   ];
-  return [`/* ${m.doc} */`, `#define ACG_MAP_DEF_${m.name} struct { \\`, ...body.map((b) => `\t${b} \\`), `} ${m.name} SEC(".maps")`].join("\n");
+  return [`/* ${m.doc} */`, `#define ACG_MAP_DEF_${m.name} struct { \\`, ...body.map((b) => `\t${b} \\`), `} ${m.name} SEC(".maps")`].join(
+    "\n",
+  );
 }
 
 /** Shape constants and codes as C macros (also passed to the host decision-logic build). */
@@ -564,7 +726,9 @@ export function emitAbiHeader(): string {
     "",
     '#include "acg_decide.h"',
     "",
-    ...ABI_STRUCTS.filter((s) => !s.uapi).map(cStruct).flatMap((s) => [s, ""]),
+    ...ABI_STRUCTS.filter((s) => !s.uapi)
+      .map(cStruct)
+      .flatMap((s) => [s, ""]),
     "#define ACG_MAP(name) ACG_MAP_DEF_##name",
     "",
     ...ABI_MAPS.map(cMapMacro).flatMap((s) => [s, ""]),
@@ -590,7 +754,10 @@ export function describeLayout(spec: StructSpec): LayoutDescription {
     align: l.align,
     doc: l.doc,
     fields: l.fields.map((f) => ({
-      name: f.name, type: f.type, offset: f.offset, size: f.size,
+      name: f.name,
+      type: f.type,
+      offset: f.offset,
+      size: f.size,
       ...(f.count !== undefined ? { count: f.count } : {}),
       ...(f.doc ? { doc: f.doc } : {}),
     })),

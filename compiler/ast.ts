@@ -140,9 +140,7 @@ export interface OverHighStmt {
   span: Span;
 }
 
-export type OverHighAction =
-  | { kind: "throttle"; range: Value; ramp?: Value; span: Span }
-  | { kind: "kill"; after?: Value; span: Span };
+export type OverHighAction = { kind: "throttle"; range: Value; ramp?: Value; span: Span } | { kind: "kill"; after?: Value; span: Span };
 
 export interface IntentStmt {
   kind: "intent";

@@ -111,7 +111,9 @@ export interface BuildOutcome {
 export function cacheKey(req: BuildRequest, clang: ClangInfo): string {
   return createHash("sha256")
     .update(`${req.includesHash}\0${clang.version}\0${BPF_CFLAGS.join(" ")}\0`)
-    .update(req.headerText).update("\0").update(req.sourceText)
+    .update(req.headerText)
+    .update("\0")
+    .update(req.sourceText)
     .digest("hex");
 }
 

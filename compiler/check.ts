@@ -3,7 +3,7 @@
 // once by the structure pass) and one diagnostic bag; they never throw on bad input.
 
 import type * as A from "./ast.js";
-import { DiagnosticBag } from "./diagnostics.js";
+import type { DiagnosticBag } from "./diagnostics.js";
 import type { SourceFile } from "./source.js";
 import { structurePass } from "./passes/structure.js";
 import { settingsPass } from "./passes/settings.js";

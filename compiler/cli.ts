@@ -51,7 +51,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return await dispatch(argv, io);
   } catch (e) {
     // Never a stack trace for the user; the message says where to report it.
-    io.err(`acgc: internal error: ${e instanceof Error ? e.message : String(e)}\n  help: this is a bug in acgc; please report it with the input that caused it\n`);
+    io.err(
+      `acgc: internal error: ${e instanceof Error ? e.message : String(e)}\n  help: this is a bug in acgc; please report it with the input that caused it\n`,
+    );
     if (process.env["ACGC_DEBUG"]) io.err(`${e instanceof Error ? e.stack : ""}\n`);
     return EXIT_USAGE;
   }
@@ -138,7 +140,17 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
 export function printDiagnostics(results: FrontendResult[], io: Io, json: boolean) {
   if (json) {
     const all: JsonDiagnostic[] = results.flatMap((r) => r.diagnostics.map((d) => toJson(d, r.file, r.path)));
-    io.out(JSON.stringify({ diagnostics: all, errors: all.filter((d) => d.severity === "error").length, warnings: all.filter((d) => d.severity === "warning").length }, null, 2) + "\n");
+    io.out(
+      JSON.stringify(
+        {
+          diagnostics: all,
+          errors: all.filter((d) => d.severity === "error").length,
+          warnings: all.filter((d) => d.severity === "warning").length,
+        },
+        null,
+        2,
+      ) + "\n",
+    );
     return;
   }
   for (const r of results) for (const d of r.diagnostics) io.err(renderDiagnostic(d, r.file, r.path) + "\n\n");

@@ -51,7 +51,9 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   io.err(`  codegen ${result.timings.codegenMs.toFixed(0)} ms; clang ${result.timings.clangMs.toFixed(0)} ms\n`);
   const userSpace = ir.rules.filter((r) => !r.kernelDecidable).map((r) => r.name);
   if (userSpace.length) {
-    io.err(`  note: matched in user space where the kernel cannot tell (argv, tool, hint, regex tests): ${userSpace.join(", ")}; the exec classifier leaves those execs to acgd\n`);
+    io.err(
+      `  note: matched in user space where the kernel cannot tell (argv, tool, hint, regex tests): ${userSpace.join(", ")}; the exec classifier leaves those execs to acgd\n`,
+    );
   }
   return EXIT_OK;
 }

@@ -80,7 +80,11 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
   for (const s of c.sources) sourcePaths.set(s.object, await write(s.file, s.text));
 
   const manifest = buildManifest({
-    ir, opsName: c.opsName, features: c.features, clangVersion: clang?.version ?? "(dry run)", templateVersion: c.templateVersion,
+    ir,
+    opsName: c.opsName,
+    features: c.features,
+    clangVersion: clang?.version ?? "(dry run)",
+    templateVersion: c.templateVersion,
   });
   result.manifest = manifest;
   await write("manifest.json", `${JSON.stringify(manifest, null, 2)}\n`);
@@ -90,15 +94,24 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
   result.timings.codegenMs = performance.now() - t0;
 
   const outcomes = clang
-    ? await Promise.all(c.sources.map(async (s) => {
-        const file = manifest.objects.find((o) => o.name === s.object)!.file;
-        const outPath = join(outDir, file);
-        const outcome = await buildObject({
-          sourcePath: sourcePaths.get(s.object)!, sourceText: s.text, headerText: c.header.text,
-          includesHash: c.includesHash, includeDirs: [outDir, includeDir()], outPath,
-        }, clang);
-        return { s, outPath, outcome };
-      }))
+    ? await Promise.all(
+        c.sources.map(async (s) => {
+          const file = manifest.objects.find((o) => o.name === s.object)!.file;
+          const outPath = join(outDir, file);
+          const outcome = await buildObject(
+            {
+              sourcePath: sourcePaths.get(s.object)!,
+              sourceText: s.text,
+              headerText: c.header.text,
+              includesHash: c.includesHash,
+              includeDirs: [outDir, includeDir()],
+              outPath,
+            },
+            clang,
+          );
+          return { s, outPath, outcome };
+        }),
+      )
     : [];
   for (const { s, outPath, outcome } of outcomes) {
     result.diagnostics.push(...outcome.diagnostics);

@@ -52,7 +52,12 @@ export function burstInit(bp: BurstParams, now: bigint): BurstClock {
 
 /** Advances the clock (in place) to `now` given the usage sampled now; returns the verdict. */
 export function burstUpdate(
-  c: BurstClock, bp: BurstParams, now: bigint, usage: bigint, baseline: bigint, burstBytes: bigint,
+  c: BurstClock,
+  bp: BurstParams,
+  now: bigint,
+  usage: bigint,
+  baseline: bigint,
+  burstBytes: bigint,
 ): MemVerdictCode {
   const over = usage > baseline;
   if (now < c.updatedNs) now = c.updatedNs;
@@ -69,8 +74,7 @@ export function burstUpdate(
     const room = bp.durationNs - (c.creditNs < bp.durationNs ? c.creditNs : bp.durationNs);
     c.creditNs = u64(c.creditNs + (gain < room ? gain : room));
   }
-  if (bp.mode === BurstMode.cooldown && c.creditNs === 0n && c.exhaustedAtNs !== 0n &&
-      now - c.exhaustedAtNs >= bp.refillNs) {
+  if (bp.mode === BurstMode.cooldown && c.creditNs === 0n && c.exhaustedAtNs !== 0n && now - c.exhaustedAtNs >= bp.refillNs) {
     c.creditNs = bp.durationNs;
   }
   if (c.creditNs !== 0n) c.exhaustedAtNs = 0n;
@@ -88,9 +92,7 @@ export function burstUpdate(
 }
 
 /** memory.high delay (ms) of a throttled tool call, ramping from minMs to maxMs over rampNs. */
-export function throttleDelayMs(
-  c: BurstClock, verdict: MemVerdictCode, now: bigint, minMs: number, maxMs: number, rampNs: bigint,
-): number {
+export function throttleDelayMs(c: BurstClock, verdict: MemVerdictCode, now: bigint, minMs: number, maxMs: number, rampNs: bigint): number {
   if (verdict !== MemVerdict.throttled) return 0;
   if (maxMs < minMs) maxMs = minMs;
   const since = c.exhaustedAtNs > c.overSinceNs ? c.exhaustedAtNs : c.overSinceNs;
@@ -196,17 +198,46 @@ export function triNot(a: TriValue): TriValue {
 export function kleeneEval(ops: readonly number[], hits: readonly boolean[]): TriValue {
   const stack: TriValue[] = [];
   let broken = false;
-  const push = (v: TriValue) => { if (stack.length >= KLEENE_DEPTH) broken = true; else stack.push(v); };
-  const pop = (): TriValue => { const v = stack.pop(); if (v === undefined) { broken = true; return Tri.unknown; } return v; };
+  const push = (v: TriValue) => {
+    if (stack.length >= KLEENE_DEPTH) broken = true;
+    else stack.push(v);
+  };
+  const pop = (): TriValue => {
+    const v = stack.pop();
+    if (v === undefined) {
+      broken = true;
+      return Tri.unknown;
+    }
+    return v;
+  };
   ops.forEach((op, i) => {
     switch (op) {
-      case KopCode.true: push(Tri.true); break;
-      case KopCode.unknown: push(Tri.unknown); break;
-      case KopCode.pattern: push(hits[i] ? Tri.true : Tri.false); break;
-      case KopCode.and: { const b = pop(); const a = pop(); push(triAnd(a, b)); break; }
-      case KopCode.or: { const b = pop(); const a = pop(); push(triOr(a, b)); break; }
-      case KopCode.not: push(triNot(pop())); break;
-      default: broken = true;
+      case KopCode.true:
+        push(Tri.true);
+        break;
+      case KopCode.unknown:
+        push(Tri.unknown);
+        break;
+      case KopCode.pattern:
+        push(hits[i] ? Tri.true : Tri.false);
+        break;
+      case KopCode.and: {
+        const b = pop();
+        const a = pop();
+        push(triAnd(a, b));
+        break;
+      }
+      case KopCode.or: {
+        const b = pop();
+        const a = pop();
+        push(triOr(a, b));
+        break;
+      }
+      case KopCode.not:
+        push(triNot(pop()));
+        break;
+      default:
+        broken = true;
     }
   });
   return broken || stack.length !== 1 ? Tri.unknown : stack[0]!;
@@ -216,21 +247,33 @@ export function kleeneEval(ops: readonly number[], hits: readonly boolean[]): Tr
 export function globMatch(pattern: Uint8Array, str: Uint8Array, exact: boolean, patternCap: number, pathCap: number): boolean {
   const slen = Math.min(str.length, pathCap);
   const plen = Math.min(pattern.length, patternCap);
-  const STAR = 0x2a, QUESTION = 0x3f;
-  let s = 0, p = 0, star = 0, mark = 0;
+  const STAR = 0x2a,
+    QUESTION = 0x3f;
+  let s = 0,
+    p = 0,
+    star = 0,
+    mark = 0;
   for (;;) {
     const pc = p < plen ? pattern[p]! : 0;
     if (s >= slen) {
-      if (p < plen && pc === STAR && !exact) { p++; continue; }
+      if (p < plen && pc === STAR && !exact) {
+        p++;
+        continue;
+      }
       return p >= plen;
     }
     const sc = str[s]!;
     if (p < plen && !exact && pc === STAR) {
-      p++; star = p; mark = s;
+      p++;
+      star = p;
+      mark = s;
     } else if (p < plen && (pc === sc || (!exact && pc === QUESTION))) {
-      p++; s++;
+      p++;
+      s++;
     } else if (star) {
-      p = star; mark++; s = mark;
+      p = star;
+      mark++;
+      s = mark;
     } else {
       return false;
     }

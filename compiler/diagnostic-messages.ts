@@ -416,7 +416,7 @@ const TABLE = defineTable({
         text: "'{op}' takes a string; found {found}",
         help: { list: "to test membership write `{subject} in [...]`", regex: "to match a regex write `{subject} ~ /.../`" },
       },
-      InTakesList: { text: "'in' takes a list of strings, e.g. [\"pytest\", \"tox\"]; found {found}" },
+      InTakesList: { text: '\'in\' takes a list of strings, e.g. ["pytest", "tox"]; found {found}' },
       MatchesTakesGlob: { text: "'matches' takes a glob string, e.g. \"py*\", or a list of them; found {found}" },
       TildeTakesRegex: {
         text: "'~' takes a regex, e.g. /-m pytest/; found {found}",
@@ -625,7 +625,7 @@ const TABLE = defineTable({
   },
   W0401: {
     severity: "warning",
-    doc: "a tool rule that can never match: earlier rules take every call it matches (including an earlier always-true matcher: `path matches \"*\"`, `argv ~ /.*/`); in JSON, `related` gives the earlier rule's location",
+    doc: 'a tool rule that can never match: earlier rules take every call it matches (including an earlier always-true matcher: `path matches "*"`, `argv ~ /.*/`); in JSON, `related` gives the earlier rule\'s location',
     messages: {
       ShadowedRule: {
         text: "tool '{tool}' can never match: every call it matches is matched first by '{by}'",
@@ -650,7 +650,7 @@ const TABLE = defineTable({
     messages: {
       GlobInList: {
         text: "'in' compares exactly, so \"{value}\" only matches those characters literally",
-        help: "to match a pattern write `{subject} matches \"{value}\"`",
+        help: 'to match a pattern write `{subject} matches "{value}"`',
       },
     },
   },
@@ -837,7 +837,33 @@ function flatten(table: { readonly [code: string]: CodeSpec }): Record<string, M
 /** A placeholder: `{` name `}` with a name of letters, digits and `_` (the type-level Placeholders below agrees). */
 export const PLACEHOLDER = /\{([A-Za-z0-9_]+)\}/g;
 
-type Lower = "a" | "b" | "c" | "d" | "e" | "f" | "g" | "h" | "i" | "j" | "k" | "l" | "m" | "n" | "o" | "p" | "q" | "r" | "s" | "t" | "u" | "v" | "w" | "x" | "y" | "z";
+type Lower =
+  | "a"
+  | "b"
+  | "c"
+  | "d"
+  | "e"
+  | "f"
+  | "g"
+  | "h"
+  | "i"
+  | "j"
+  | "k"
+  | "l"
+  | "m"
+  | "n"
+  | "o"
+  | "p"
+  | "q"
+  | "r"
+  | "s"
+  | "t"
+  | "u"
+  | "v"
+  | "w"
+  | "x"
+  | "y"
+  | "z";
 type NameChar = Lower | Uppercase<Lower> | "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "_";
 type IsName<S extends string> = S extends `${NameChar}${infer Rest}` ? (Rest extends "" ? true : IsName<Rest>) : false;
 /** The names of the placeholders in a template: scanning from each `{` as PLACEHOLDER does. */

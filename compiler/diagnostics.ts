@@ -100,15 +100,12 @@ function renderSnippet(file: SourceFile, span: Span, mark: string): string[] {
   const width = Math.max(1, Math.min(lastCol - start.col + 1, text.length + 1 - col + 1));
   const gutter = String(start.line).length;
   const pad = " ".repeat(gutter);
-  return [
-    `${pad} |`,
-    `${start.line} | ${sanitize(text)}`,
-    `${pad} | ${" ".repeat(col - 1)}${mark.repeat(width)}`,
-  ];
+  return [`${pad} |`, `${start.line} | ${sanitize(text)}`, `${pad} | ${" ".repeat(col - 1)}${mark.repeat(width)}`];
 }
 
 /** Control characters would corrupt the terminal; show them as U+FFFD. */
 function sanitize(s: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "\ufffd");
 }
 

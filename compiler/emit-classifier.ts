@@ -347,9 +347,11 @@ ${body.join("\n")}
 }`;
   });
 
-  const classify = ir.rules.map((_, i) => `\tverdict = ${fnNames[i]}(hits);
+  const classify = ir.rules.map(
+    (_, i) => `\tverdict = ${fnNames[i]}(hits);
 	if (verdict != ACG_FALSE)
-		return verdict == ACG_TRUE ? ${i} : ACG_NONE;`);
+		return verdict == ACG_TRUE ? ${i} : ACG_NONE;`,
+  );
 
   const text = `#define ACG_HIT(hits, i) (((hits) >> (i)) & 1)
 

@@ -8,7 +8,10 @@ import { ABI_MAPS, ABI_STRUCTS, layoutOf, type ScalarType, type StructSpec } fro
 import type { Manifest } from "./manifest.js";
 
 function tsName(cName: string): string {
-  return cName.split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("");
+  return cName
+    .split("_")
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join("");
 }
 
 function tsType(t: ScalarType | StructSpec, count: number | undefined): string {

@@ -58,7 +58,12 @@ class Printer {
     }
     if (!firstNode) this.leading(Infinity, 0);
     this.leading(Infinity, 0);
-    return this.out.join("\n").replace(/\n{3,}/g, "\n\n").trimStart() + "\n";
+    return (
+      this.out
+        .join("\n")
+        .replace(/\n{3,}/g, "\n\n")
+        .trimStart() + "\n"
+    );
   }
 
   private wasMultiline = false;
@@ -70,7 +75,14 @@ class Printer {
       const precededByBlank = /\n[ \t]*\n[ \t]*$/.test(this.text.slice(0, c.start));
       const last = this.out[this.out.length - 1];
       if (precededByBlank && last !== undefined && last !== "" && !last.trimEnd().endsWith("{")) this.out.push("");
-      for (const l of c.text.split("\n")) this.out.push(INDENT.repeat(depth) + l.trim().replace(/^\*/, " *").replace(/^ \*\//, " */"));
+      for (const l of c.text.split("\n"))
+        this.out.push(
+          INDENT.repeat(depth) +
+            l
+              .trim()
+              .replace(/^\*/, " *")
+              .replace(/^ \*\//, " */"),
+        );
     }
   }
 

@@ -1,6 +1,6 @@
 // The front end as one call: read → lex/parse → check. Used by every acgc command.
 
-import * as A from "./ast.js";
+import type * as A from "./ast.js";
 import { check, type CheckedPolicy } from "./check.js";
 import { DiagnosticBag, type Diagnostic } from "./diagnostics.js";
 import { parse } from "./parser.js";

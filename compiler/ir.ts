@@ -117,13 +117,7 @@ export type MatchIR =
   | { kind: "pred"; subject: MatchSubject; op: "glob"; pattern: string }
   | { kind: "pred"; subject: MatchSubject; op: "regex"; source: string; flags: string };
 
-export type KernelOp =
-  | { op: "true" }
-  | { op: "unknown" }
-  | { op: "pattern"; index: number }
-  | { op: "and" }
-  | { op: "or" }
-  | { op: "not" };
+export type KernelOp = { op: "true" } | { op: "unknown" } | { op: "pattern"; index: number } | { op: "and" } | { op: "or" } | { op: "not" };
 
 export interface ExePatternIR {
   index: number;

@@ -52,11 +52,22 @@ export const BlockComment = createToken({ name: "BlockComment", pattern: /\/\*[\
 const MALFORMED = "malformed";
 /** Not a comment in this language; lexed whole so that one error covers the line. */
 export const HashComment = createToken({ name: "HashComment", pattern: /#[^\n]*/, label: "'#'", group: MALFORMED });
-export const UnterminatedBlockComment = createToken({ name: "UnterminatedBlockComment", pattern: /\/\*[\s\S]*/, line_breaks: true, label: "unterminated comment", group: MALFORMED });
+export const UnterminatedBlockComment = createToken({
+  name: "UnterminatedBlockComment",
+  pattern: /\/\*[\s\S]*/,
+  line_breaks: true,
+  label: "unterminated comment",
+  group: MALFORMED,
+});
 /** A number with its unit glued on: `512MiB`, `20ms`, `40%`, `400`. Units are checked later, with hints. */
 export const Quantity = createToken({ name: "Quantity", pattern: /-?\d+(?:\.\d+)?(?:[A-Za-z%]+)?/, label: "number" });
 export const StringLit = createToken({ name: "StringLit", pattern: /"(?:[^"\\\n]|\\.)*"/, label: "string" });
-export const UnterminatedString = createToken({ name: "UnterminatedString", pattern: /"(?:[^"\\\n]|\\.)*/, label: "unterminated string", group: MALFORMED });
+export const UnterminatedString = createToken({
+  name: "UnterminatedString",
+  pattern: /"(?:[^"\\\n]|\\.)*/,
+  label: "unterminated string",
+  group: MALFORMED,
+});
 export const RegexLit = createToken({ name: "RegexLit", pattern: /\/(?:[^/\\\n]|\\.)+\/[A-Za-z]*/, label: "regex" });
 export const LBrace = createToken({ name: "LBrace", pattern: /\{/, label: "'{'" });
 export const RBrace = createToken({ name: "RBrace", pattern: /\}/, label: "'}'" });
@@ -88,8 +99,22 @@ export const allTokens: TokenType[] = [
   // Longest first, so that `matches` is not lexed as `match` + `es`, nor `intent` as `in` + `tent`.
   ...Object.values(Kw).sort((a, b) => String(b.PATTERN).length - String(a.PATTERN).length),
   Identifier,
-  LBrace, RBrace, LBracket, RBracket, LParen, RParen,
-  DotDot, EqEq, NotEq, LessEq, GreaterEq, Greater, Equals, Tilde, Semicolon, Comma,
+  LBrace,
+  RBrace,
+  LBracket,
+  RBracket,
+  LParen,
+  RParen,
+  DotDot,
+  EqEq,
+  NotEq,
+  LessEq,
+  GreaterEq,
+  Greater,
+  Equals,
+  Tilde,
+  Semicolon,
+  Comma,
 ];
 
 // Spans are offsets (SourceFile maps them to lines once, for messages); line and
@@ -113,15 +138,19 @@ export function lex(text: string): LexResult {
   const r = policyLexer.tokenize(text);
   const errors = r.errors.map((e) => {
     const ch = text[e.offset] ?? "";
-    return diagnostic(M.UnexpectedCharacter, { start: e.offset, end: e.offset + Math.max(1, e.length) }, { char: describeChar(ch), help: CHAR_HELP.get(ch) });
+    return diagnostic(
+      M.UnexpectedCharacter,
+      { start: e.offset, end: e.offset + Math.max(1, e.length) },
+      { char: describeChar(ch), help: CHAR_HELP.get(ch) },
+    );
   });
-  for (const t of (r.groups[MALFORMED] ?? []) as IToken[]) {
+  for (const t of r.groups[MALFORMED] ?? []) {
     const at = (length: number) => ({ start: t.startOffset, end: t.startOffset + length });
     if (t.tokenType === UnterminatedString) errors.push(diagnostic(M.UnterminatedString, at(t.image.length)));
     else if (t.tokenType === HashComment) errors.push(diagnostic(M.UnexpectedCharacter, at(1), { char: "'#'", help: "hash" }));
     else if (t.tokenType === UnterminatedBlockComment) errors.push(diagnostic(M.UnterminatedComment, at(2)));
   }
-  const comments = ((r.groups["comments"] ?? []) as IToken[]).map((t) => ({
+  const comments = (r.groups["comments"] ?? []).map((t) => ({
     text: t.image,
     start: t.startOffset,
     end: t.startOffset + t.image.length,

@@ -95,7 +95,12 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
       maxAgents: numberOf(v, body, "max_agents") ?? 1,
       maxCalls: numberOf(v, body, "max_calls") ?? DEFAULT_MAX_CALLS,
       // Without a rank of its own, a tenant's agent has its tenant's.
-      rank: wordOf(v, body, "rank") !== undefined ? rankLevel(wordOf(v, body, "rank")) : tenantId !== null ? tenants[tenantId]!.rank : rankLevel(undefined),
+      rank:
+        wordOf(v, body, "rank") !== undefined
+          ? rankLevel(wordOf(v, body, "rank"))
+          : tenantId !== null
+            ? tenants[tenantId]!.rank
+            : rankLevel(undefined),
       intent: {
         memoryMaxBytes: bound("memory"),
         cpuWeightMax: bound("cpu.weight"),
@@ -122,8 +127,12 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
     psi: w.metric.name === "memory.pressure.full" ? "full" : "some",
     thresholdPercent: quantity(w.threshold),
     windowNs: quantity(w.window),
-    protectClassMask: w.actions.filter((a): a is A.ProtectAction => a.kind === "protect").reduce((mask, a) => mask | classMask(a.classes), 0),
-    throttle: w.actions.filter((a): a is A.ThrottleAction => a.kind === "throttle").map((a) => ({ classMask: classMask(a.classes), delayMs: quantity(a.delay) / 1e6 })),
+    protectClassMask: w.actions
+      .filter((a): a is A.ProtectAction => a.kind === "protect")
+      .reduce((mask, a) => mask | classMask(a.classes), 0),
+    throttle: w.actions
+      .filter((a): a is A.ThrottleAction => a.kind === "throttle")
+      .map((a) => ({ classMask: classMask(a.classes), delayMs: quantity(a.delay) / 1e6 })),
   }));
 
   const ladders: IR.LadderIR[] = m.ladders.map((l, id) => {
@@ -159,7 +168,9 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
   };
 
   function lowerScope(scope: A.PressureScope): IR.PressureRuleIR["scope"] {
-    return scope.kind === "tenant" ? { kind: "tenant", tenantId: scope.name ? tenants.findIndex((t) => t.name === scope.name!.name) : null } : { kind: scope.kind };
+    return scope.kind === "tenant"
+      ? { kind: "tenant", tenantId: scope.name ? tenants.findIndex((t) => t.name === scope.name!.name) : null }
+      : { kind: scope.kind };
   }
 }
 

@@ -5,12 +5,21 @@
 // setting's docs, completion of a block's keys and of the policy's class
 // names, and whole-document formatting.
 
-import { createConnection, DiagnosticSeverity, ProposedFeatures, TextDocuments, TextDocumentSyncKind, CompletionItemKind, type Connection, type Diagnostic as LspDiagnostic } from "vscode-languageserver/node.js";
+import {
+  createConnection,
+  DiagnosticSeverity,
+  ProposedFeatures,
+  TextDocuments,
+  TextDocumentSyncKind,
+  CompletionItemKind,
+  type Connection,
+  type Diagnostic as LspDiagnostic,
+} from "vscode-languageserver/node.js";
 import { TextDocument } from "vscode-languageserver-textdocument";
 import type * as A from "./ast.js";
 import { format } from "./fmt.js";
 import { loadPolicyText, type FrontendResult } from "./frontend.js";
-import { SCHEMAS } from "./passes/settings.js";
+import type { SCHEMAS } from "./passes/settings.js";
 import { SETTING_DOCS, STATEMENT_DOCS } from "./setting-docs.js";
 import type { Span } from "./source.js";
 
@@ -35,7 +44,8 @@ function classNames(ast: A.PolicyFile | undefined): string[] {
 }
 
 function lspDiagnostics(doc: TextDocument, r: FrontendResult): LspDiagnostic[] {
-  const range = (s: Span | undefined) => (s ? { start: doc.positionAt(s.start), end: doc.positionAt(s.end) } : { start: doc.positionAt(0), end: doc.positionAt(0) });
+  const range = (s: Span | undefined) =>
+    s ? { start: doc.positionAt(s.start), end: doc.positionAt(s.end) } : { start: doc.positionAt(0), end: doc.positionAt(0) };
   return r.diagnostics.map((d) => ({
     range: range(d.span),
     severity: d.severity === "error" ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
@@ -80,7 +90,11 @@ export function serveLanguage(connection: Connection): void {
       if (stmt.span.start > offset || offset > stmt.span.end) continue;
       const key = stmt.kind === "setting" ? stmt.key!.name : stmt.kind === "classref" ? "class" : stmt.kind;
       const doc1 = SETTING_DOCS[block.kind]?.[key] ?? STATEMENT_DOCS[block.kind]?.[key];
-      if (doc1) return { contents: { kind: "markdown", value: `**${key}** (${block.kind})\n\n${doc1}` }, range: { start: doc.positionAt(stmt.span.start), end: doc.positionAt(stmt.span.end) } };
+      if (doc1)
+        return {
+          contents: { kind: "markdown", value: `**${key}** (${block.kind})\n\n${doc1}` },
+          range: { start: doc.positionAt(stmt.span.start), end: doc.positionAt(stmt.span.end) },
+        };
     }
     return null;
   });
@@ -90,7 +104,11 @@ export function serveLanguage(connection: Connection): void {
     if (!doc || !r) return [];
     const block = blockAt(r.ast, doc.offsetAt(position));
     const keys = block ? { ...SETTING_DOCS[block.kind], ...STATEMENT_DOCS[block.kind] } : {};
-    const items: { label: string; kind: CompletionItemKind; detail: string }[] = Object.entries(keys).map(([label, detail]) => ({ label, kind: CompletionItemKind.Property, detail }));
+    const items: { label: string; kind: CompletionItemKind; detail: string }[] = Object.entries(keys).map(([label, detail]) => ({
+      label,
+      kind: CompletionItemKind.Property,
+      detail,
+    }));
     for (const name of classNames(r.ast)) items.push({ label: name, kind: CompletionItemKind.EnumMember, detail: "class" });
     return items;
   });
@@ -100,7 +118,9 @@ export function serveLanguage(connection: Connection): void {
     // Only a complete syntax tree is formatted (as `acgc fmt`); the diagnostics say what to fix.
     if (!doc || !r?.ast || !r.file || r.diagnostics.some((d) => d.code.startsWith("E01") || d.code.startsWith("E000"))) return [];
     const text = format(r.ast, doc.getText());
-    return text === doc.getText() ? [] : [{ range: { start: doc.positionAt(0), end: doc.positionAt(doc.getText().length) }, newText: text }];
+    return text === doc.getText()
+      ? []
+      : [{ range: { start: doc.positionAt(0), end: doc.positionAt(doc.getText().length) }, newText: text }];
   });
   documents.listen(connection);
   connection.listen();

@@ -3,8 +3,18 @@
 // kernel features, which policy parts are data and which are code.
 
 import {
-  ABI_MAPS, ABI_STRUCTS, ABI_VERSION, CAPACITY, describeLayout, layoutOf, scalarSize,
-  type LayoutDescription, type MapRole, type ObjectName, type ScalarType, type StructSpec,
+  ABI_MAPS,
+  ABI_STRUCTS,
+  ABI_VERSION,
+  CAPACITY,
+  describeLayout,
+  layoutOf,
+  scalarSize,
+  type LayoutDescription,
+  type MapRole,
+  type ObjectName,
+  type ScalarType,
+  type StructSpec,
 } from "./abi.js";
 import { BPF_CFLAGS } from "./build.js";
 import type { CodeFeatures } from "./emit-c.js";
@@ -89,19 +99,39 @@ function typeRef(t: ScalarType | StructSpec | undefined): TypeRef | null {
 
 const SCHEDULER_MEMBERS = ["select_cpu", "enqueue", "dispatch", "tick", "running", "stopping", "init", "exit"];
 const SCHEDULER_PROGRAMS: Record<string, string> = {
-  select_cpu: "acg_select_cpu", enqueue: "acg_enqueue", dispatch: "acg_dispatch", tick: "acg_tick", running: "acg_running",
-  stopping: "acg_stopping", init: "acg_init", exit: "acg_record_exit",
+  select_cpu: "acg_select_cpu",
+  enqueue: "acg_enqueue",
+  dispatch: "acg_dispatch",
+  tick: "acg_tick",
+  running: "acg_running",
+  stopping: "acg_stopping",
+  init: "acg_init",
+  exit: "acg_record_exit",
 };
 export const MEMCG_MEMBERS = ["handle_cgroup_online", "handle_cgroup_offline", "below_low", "below_min", "get_high_delay_ms"];
 const MEMCG_PROGRAMS: Record<string, string> = {
-  handle_cgroup_online: "acg_cgroup_online", handle_cgroup_offline: "acg_cgroup_offline", below_low: "acg_below_low",
-  below_min: "acg_below_min", get_high_delay_ms: "acg_get_high_delay_ms",
+  handle_cgroup_online: "acg_cgroup_online",
+  handle_cgroup_offline: "acg_cgroup_offline",
+  below_low: "acg_below_low",
+  below_min: "acg_below_min",
+  get_high_delay_ms: "acg_get_high_delay_ms",
 };
 /** The memcg BPF hooks RFC v7's layout (three-argument below_low/below_min, charge and uncharge hooks). */
-export const MEMCG_V7_MEMBERS = ["handle_cgroup_online", "handle_cgroup_offline", "below_low", "below_min", "memcg_charged", "memcg_uncharged"];
+export const MEMCG_V7_MEMBERS = [
+  "handle_cgroup_online",
+  "handle_cgroup_offline",
+  "below_low",
+  "below_min",
+  "memcg_charged",
+  "memcg_uncharged",
+];
 const MEMCG_V7_PROGRAMS: Record<string, string> = {
-  handle_cgroup_online: "acg_cgroup_online_v7", handle_cgroup_offline: "acg_cgroup_offline_v7", below_low: "acg_below_low_v7",
-  below_min: "acg_below_min_v7", memcg_charged: "acg_memcg_charged", memcg_uncharged: "acg_memcg_uncharged",
+  handle_cgroup_online: "acg_cgroup_online_v7",
+  handle_cgroup_offline: "acg_cgroup_offline_v7",
+  below_low: "acg_below_low_v7",
+  below_min: "acg_below_min_v7",
+  memcg_charged: "acg_memcg_charged",
+  memcg_uncharged: "acg_memcg_uncharged",
 };
 
 const MEMCG_KFUNCS: KernelFeature[] = ["kfunc:bpf_mem_cgroup_usage", "kfunc:bpf_get_mem_cgroup", "kfunc:bpf_put_mem_cgroup"];
@@ -110,7 +140,7 @@ function mapsOf(obj: ObjectName): string[] {
   return ABI_MAPS.filter((m) => m.objects.includes(obj)).map((m) => m.name);
 }
 
-export function objectEntries(features: CodeFeatures): ObjectEntry[] {
+export function objectEntries(): ObjectEntry[] {
   return [
     {
       name: "scheduler",
@@ -131,7 +161,11 @@ export function objectEntries(features: CodeFeatures): ObjectEntry[] {
       file: "memcg.bpf.o",
       programs: [
         ...MEMCG_MEMBERS.map((member) => ({ name: MEMCG_PROGRAMS[member]!, section: `struct_ops/${MEMCG_PROGRAMS[member]!}`, member })),
-        ...MEMCG_V7_MEMBERS.map((member) => ({ name: MEMCG_V7_PROGRAMS[member]!, section: `struct_ops/${MEMCG_V7_PROGRAMS[member]!}`, member })),
+        ...MEMCG_V7_MEMBERS.map((member) => ({
+          name: MEMCG_V7_PROGRAMS[member]!,
+          section: `struct_ops/${MEMCG_V7_PROGRAMS[member]!}`,
+          member,
+        })),
       ],
       structOps: { map: "acg_memcg_ops", kernelStruct: "memcg_bpf_ops", members: MEMCG_MEMBERS, attach: "per-cgroup" },
       structOpsLayouts: [
@@ -167,13 +201,22 @@ export function buildManifest(inp: ManifestInput): Manifest {
     abiVersion: ABI_VERSION,
     irVersion: IR_VERSION,
     policy: { name: inp.ir.name, sourceHash: inp.ir.sourceHash, opsName: inp.opsName },
-    objects: objectEntries(inp.features),
+    objects: objectEntries(),
     maps: ABI_MAPS.map((m) => {
       const key = typeRef(m.key);
       const value = typeRef(m.value);
       return {
-        name: m.name, type: m.type, key, value, keySize: key?.size ?? 0, valueSize: value?.size ?? 0,
-        maxEntries: m.maxEntries, flags: m.flags ? [m.flags] : [], role: m.role, objects: m.objects, doc: m.doc,
+        name: m.name,
+        type: m.type,
+        key,
+        value,
+        keySize: key?.size ?? 0,
+        valueSize: value?.size ?? 0,
+        maxEntries: m.maxEntries,
+        flags: m.flags ? [m.flags] : [],
+        role: m.role,
+        objects: m.objects,
+        doc: m.doc,
       };
     }),
     structs: Object.fromEntries(ABI_STRUCTS.map((s) => [s.name, describeLayout(s)])),
@@ -181,7 +224,8 @@ export function buildManifest(inp: ManifestInput): Manifest {
       count: CAPACITY.generations,
       dataMap: "acg_policy",
       activeMap: "acg_gen",
-      protocol: "write the inactive entry of acg_policy (key = 1 - acg_gen.gen), then write acg_gen.gen; programs read acg_gen once per invocation",
+      protocol:
+        "write the inactive entry of acg_policy (key = 1 - acg_gen.gen), then write acg_gen.gen; programs read acg_gen once per invocation",
     },
     capacities: CAPACITY,
     codeFeatures: inp.features,

@@ -34,10 +34,10 @@ export function predicateDnf(p: A.Predicate): Dnf | undefined {
     case "!=":
       return v.kind === "string" ? [[atom("eq", v.value, "", true)]] : undefined;
     case "in":
-      return v.kind === "list" && v.items.every((i) => i.kind === "string") ? v.items.map((i) => [atom("eq", (i as A.Str).value)]) : undefined;
+      return v.kind === "list" && v.items.every((i) => i.kind === "string") ? v.items.map((i) => [atom("eq", i.value)]) : undefined;
     case "matches":
       if (v.kind === "string") return [[atom("glob", v.value)]];
-      return v.kind === "list" && v.items.every((i) => i.kind === "string") ? v.items.map((i) => [atom("glob", (i as A.Str).value)]) : undefined;
+      return v.kind === "list" && v.items.every((i) => i.kind === "string") ? v.items.map((i) => [atom("glob", i.value)]) : undefined;
     case "~":
       return v.kind === "regex" ? [[atom("regex", v.source, v.flags)]] : undefined;
   }
@@ -84,7 +84,10 @@ export function exprDnf(e: A.Expr): Dnf | undefined {
       // not (c1 or c2 ...) = (not c1) and (not c2) ...; not (a and b) = (not a) or (not b)
       let acc: Dnf = [[]];
       for (const conj of d) {
-        const next = product(acc, conj.map((a) => [{ ...a, neg: !a.neg }]));
+        const next = product(
+          acc,
+          conj.map((a) => [{ ...a, neg: !a.neg }]),
+        );
         if (!next) return undefined;
         acc = next;
       }

@@ -1,7 +1,15 @@
 // Pass 2: tokens → AST. A chevrotain parser with error recovery, so that one run
 // reports every syntax error it can get past rather than only the first.
 
-import { EmbeddedActionsParser, type IParserErrorMessageProvider, type IRecognitionException, type IToken, type TokenType, EOF, MismatchedTokenException } from "chevrotain";
+import {
+  EmbeddedActionsParser,
+  type IParserErrorMessageProvider,
+  type IRecognitionException,
+  type IToken,
+  type TokenType,
+  EOF,
+  MismatchedTokenException,
+} from "chevrotain";
 import * as T from "./lexer.js";
 import type * as A from "./ast.js";
 import { M } from "./diagnostic-messages.js";
@@ -55,7 +63,7 @@ class PolicyParser extends EmbeddedActionsParser {
   private span(first: IToken | undefined, last: IToken | undefined): Span {
     // While chevrotain records the grammar, tokens and sub-results are placeholders.
     if (this.RECORDING_PHASE || !first || !last) return { start: 0, end: 0 };
-    const start = Number.isFinite(first.startOffset) ? first.startOffset : (last.startOffset || 0);
+    const start = Number.isFinite(first.startOffset) ? first.startOffset : last.startOffset || 0;
     // The lexer tracks start offsets only; a token ends where its image does.
     // Tokens inserted by error recovery have no offset and end at the start.
     const lastEnd = Number.isFinite(last.startOffset) ? last.startOffset + last.image.length : start;
@@ -164,10 +172,7 @@ class PolicyParser extends EmbeddedActionsParser {
   private intentStmt = this.RULE("intentStmt", (): A.IntentStmt => {
     const kw = this.CONSUME(T.Kw.intent);
     const subjectTok = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.class) }]);
-    const op = this.OR2([
-      { ALT: () => (this.CONSUME(T.LessEq), "<=" as const) },
-      { ALT: () => (this.CONSUME(T.Kw.in), "in" as const) },
-    ]);
+    const op = this.OR2([{ ALT: () => (this.CONSUME(T.LessEq), "<=" as const) }, { ALT: () => (this.CONSUME(T.Kw.in), "in" as const) }]);
     const value = this.SUBRULE(this.value);
     this.OPTION(() => this.CONSUME(T.Semicolon));
     return {
@@ -238,7 +243,11 @@ class PolicyParser extends EmbeddedActionsParser {
             return this.SUBRULE2(this.value);
           });
           return this.ACTION((): A.OverHighAction => {
-            const a: A.OverHighAction = { kind: "throttle", range, span: this.spanOf({ span: this.span(kw, kw) }, ramp ?? range, this.span(kw, kw)) };
+            const a: A.OverHighAction = {
+              kind: "throttle",
+              range,
+              span: this.spanOf({ span: this.span(kw, kw) }, ramp ?? range, this.span(kw, kw)),
+            };
             if (ramp) a.ramp = ramp;
             return a;
           });
@@ -267,10 +276,7 @@ class PolicyParser extends EmbeddedActionsParser {
     const open = this.CONSUME(T.LParen);
     const scope = this.SUBRULE(this.pressureScope);
     this.CONSUME(T.RParen);
-    const op = this.OR([
-      { ALT: () => (this.CONSUME(T.Greater), ">" as const) },
-      { ALT: () => (this.CONSUME(T.GreaterEq), ">=" as const) },
-    ]);
+    const op = this.OR([{ ALT: () => (this.CONSUME(T.Greater), ">" as const) }, { ALT: () => (this.CONSUME(T.GreaterEq), ">=" as const) }]);
     const threshold = this.SUBRULE(this.value);
     this.CONSUME(T.Kw.for);
     const window = this.SUBRULE2(this.value);
@@ -289,13 +295,25 @@ class PolicyParser extends EmbeddedActionsParser {
   /** Which memory domain a `when` rule or a `ladder` watches. */
   private pressureScope = this.RULE("pressureScope", (): A.PressureScope =>
     this.OR([
-      { ALT: () => { const t = this.CONSUME(T.Kw.host); return { kind: "host" as const, span: this.span(t, t) }; } },
-      { ALT: () => { const t = this.CONSUME(T.Kw.agent); return { kind: "agent" as const, span: this.span(t, t) }; } },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Kw.host);
+          return { kind: "host" as const, span: this.span(t, t) };
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Kw.agent);
+          return { kind: "agent" as const, span: this.span(t, t) };
+        },
+      },
       {
         ALT: () => {
           const t = this.CONSUME(T.Kw.tenant);
           const n = this.OPTION(() => this.CONSUME(T.Identifier));
-          return this.ACTION((): A.PressureScope => (n ? { kind: "tenant", name: this.ident(n), span: this.span(t, n) } : { kind: "tenant", span: this.span(t, t) }));
+          return this.ACTION((): A.PressureScope =>
+            n ? { kind: "tenant", name: this.ident(n), span: this.span(t, n) } : { kind: "tenant", span: this.span(t, t) },
+          );
         },
       },
     ]),
@@ -314,7 +332,11 @@ class PolicyParser extends EmbeddedActionsParser {
         ALT: () => {
           const kw = this.CONSUME(T.Kw.protect);
           const classes = this.SUBRULE(this.classList);
-          return { kind: "protect" as const, classes, span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, classes[classes.length - 1], this.span(kw, kw))) };
+          return {
+            kind: "protect" as const,
+            classes,
+            span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, classes[classes.length - 1], this.span(kw, kw))),
+          };
         },
       },
       {
@@ -322,7 +344,12 @@ class PolicyParser extends EmbeddedActionsParser {
           const kw = this.CONSUME(T.Kw.throttle);
           const classes = this.SUBRULE2(this.classList);
           const delay = this.SUBRULE(this.value);
-          return { kind: "throttle" as const, classes, delay, span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, delay, this.span(kw, kw))) };
+          return {
+            kind: "throttle" as const,
+            classes,
+            delay,
+            span: this.ACTION(() => this.spanOf({ span: this.span(kw, kw) }, delay, this.span(kw, kw))),
+          };
         },
       },
     ]),
@@ -355,7 +382,11 @@ class PolicyParser extends EmbeddedActionsParser {
       ]);
       const v = this.SUBRULE2(this.value);
       this.ACTION(() =>
-        modifiers.push({ keyword: kw.image as A.SettingModifier["keyword"], value: v, span: this.spanOf({ span: this.span(kw, kw) }, v, this.span(kw, kw)) }),
+        modifiers.push({
+          keyword: kw.image as A.SettingModifier["keyword"],
+          value: v,
+          span: this.spanOf({ span: this.span(kw, kw) }, v, this.span(kw, kw)),
+        }),
       );
     });
     this.OPTION2(() => this.CONSUME(T.Semicolon));
@@ -374,7 +405,9 @@ class PolicyParser extends EmbeddedActionsParser {
       this.CONSUME(T.Kw.or);
       items.push(this.SUBRULE2(this.andExpr));
     });
-    return this.ACTION(() => (items.length === 1 ? items[0]! : { kind: "or", items, span: this.spanOf(items[0], items[items.length - 1], { start: 0, end: 0 }) }));
+    return this.ACTION(() =>
+      items.length === 1 ? items[0]! : { kind: "or", items, span: this.spanOf(items[0], items[items.length - 1], { start: 0, end: 0 }) },
+    );
   });
 
   private andExpr = this.RULE("andExpr", (): A.Expr => {
@@ -383,7 +416,9 @@ class PolicyParser extends EmbeddedActionsParser {
       this.CONSUME(T.Kw.and);
       items.push(this.SUBRULE2(this.unaryExpr));
     });
-    return this.ACTION(() => (items.length === 1 ? items[0]! : { kind: "and", items, span: this.spanOf(items[0], items[items.length - 1], { start: 0, end: 0 }) }));
+    return this.ACTION(() =>
+      items.length === 1 ? items[0]! : { kind: "and", items, span: this.spanOf(items[0], items[items.length - 1], { start: 0, end: 0 }) },
+    );
   });
 
   private unaryExpr = this.RULE("unaryExpr", (): A.Expr =>
@@ -392,7 +427,11 @@ class PolicyParser extends EmbeddedActionsParser {
         ALT: () => {
           const kw = this.CONSUME(T.Kw.not);
           const item = this.nested(() => this.SUBRULE(this.unaryExpr), kw);
-          return this.ACTION((): A.Expr => ({ kind: "not", item, span: this.spanOf({ span: this.span(kw, kw) }, item, this.span(kw, kw)) }));
+          return this.ACTION((): A.Expr => ({
+            kind: "not",
+            item,
+            span: this.spanOf({ span: this.span(kw, kw) }, item, this.span(kw, kw)),
+          }));
         },
       },
       {
@@ -423,7 +462,11 @@ class PolicyParser extends EmbeddedActionsParser {
   }
 
   private predicate = this.RULE("predicate", (): A.Predicate => {
-    const subject = this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.CONSUME(T.Kw.tool) }, { ALT: () => this.CONSUME(T.Kw.tenant) }]);
+    const subject = this.OR([
+      { ALT: () => this.CONSUME(T.Identifier) },
+      { ALT: () => this.CONSUME(T.Kw.tool) },
+      { ALT: () => this.CONSUME(T.Kw.tenant) },
+    ]);
     const op = this.OR2([
       { ALT: () => (this.CONSUME(T.EqEq), "==" as const) },
       { ALT: () => (this.CONSUME(T.NotEq), "!=" as const) },
@@ -453,9 +496,24 @@ class PolicyParser extends EmbeddedActionsParser {
           return this.ACTION((): A.Value => (hi ? { kind: "range", lo, hi, span: this.spanOf(lo, hi, lo.span) } : lo));
         },
       },
-      { ALT: () => { const t = this.CONSUME(T.Identifier); return { kind: "word" as const, name: t.image, span: this.span(t, t) }; } },
-      { ALT: () => { const t = this.CONSUME(T.StringLit); return { kind: "string" as const, value: this.ACTION(() => unescapeString(t.image)), span: this.span(t, t) }; } },
-      { ALT: () => { const t = this.CONSUME(T.RegexLit); return this.ACTION(() => regexValue(t, this.span(t, t))); } },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Identifier);
+          return { kind: "word" as const, name: t.image, span: this.span(t, t) };
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.StringLit);
+          return { kind: "string" as const, value: this.ACTION(() => unescapeString(t.image)), span: this.span(t, t) };
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.RegexLit);
+          return this.ACTION(() => regexValue(t, this.span(t, t)));
+        },
+      },
       { ALT: () => this.SUBRULE(this.list) },
     ]),
   );
@@ -505,7 +563,13 @@ export function parse(text: string): ParseResult {
   for (const [number, unit, next] of spacedUnits(lexed.tokens, text)) {
     afterSpacedUnit.add(unit.startOffset);
     if (next) afterSpacedUnit.add(next.startOffset);
-    errors.push(diagnostic(M.SpacedUnit, { start: number.startOffset, end: unit.startOffset + unit.image.length }, { number: number.image, unit: unit.image }));
+    errors.push(
+      diagnostic(
+        M.SpacedUnit,
+        { start: number.startOffset, end: unit.startOffset + unit.image.length },
+        { number: number.image, unit: unit.image },
+      ),
+    );
   }
   // Nesting past the limit is refused before parsing: the parser's error
   // recovery would resynchronize at every level, quadratic in the depth.
@@ -544,7 +608,8 @@ function spacedUnits(tokens: IToken[], text: string): [IToken, IToken, IToken | 
   for (let i = 0; i + 1 < tokens.length; i++) {
     const number = tokens[i]!;
     const unit = tokens[i + 1]!;
-    if (number.tokenType !== T.Quantity || !/\d$/.test(number.image) || unit.tokenType !== T.Identifier || !isUnitWord(unit.image)) continue;
+    if (number.tokenType !== T.Quantity || !/\d$/.test(number.image) || unit.tokenType !== T.Identifier || !isUnitWord(unit.image))
+      continue;
     if (/^[ \t]+$/.test(text.slice(number.startOffset + number.image.length, unit.startOffset))) out.push([number, unit, tokens[i + 2]]);
   }
   return out;

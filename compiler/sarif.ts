@@ -13,7 +13,10 @@ const SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json";
 const DOCS = new Map(CODES.map((c) => [c.code, c.doc]));
 
 interface SarifLocation {
-  physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number; startColumn: number; endLine: number; endColumn: number } };
+  physicalLocation: {
+    artifactLocation: { uri: string };
+    region?: { startLine: number; startColumn: number; endLine: number; endColumn: number };
+  };
   id?: number;
   message?: { text: string };
 }

@@ -8,14 +8,41 @@ const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, Gi
 const DURATION_UNITS: Record<string, number> = { us: 1e3, ms: 1e6, s: 1e9 };
 /** Units people write by habit, and what to write instead. */
 const UNIT_HINTS: Record<string, string> = {
-  K: "KiB", KB: "KiB", k: "KiB", kB: "KiB", Ki: "KiB", kib: "KiB",
-  M: "MiB", MB: "MiB", Mi: "MiB", mb: "MiB", mib: "MiB",
-  G: "GiB", GB: "GiB", Gi: "GiB", gb: "GiB", gib: "GiB",
-  T: "TiB", TB: "TiB", Ti: "TiB",
+  K: "KiB",
+  KB: "KiB",
+  k: "KiB",
+  kB: "KiB",
+  Ki: "KiB",
+  kib: "KiB",
+  M: "MiB",
+  MB: "MiB",
+  Mi: "MiB",
+  mb: "MiB",
+  mib: "MiB",
+  G: "GiB",
+  GB: "GiB",
+  Gi: "GiB",
+  gb: "GiB",
+  gib: "GiB",
+  T: "TiB",
+  TB: "TiB",
+  Ti: "TiB",
   b: "B",
-  ns: "us", µs: "us", usec: "us", msec: "ms", sec: "s", secs: "s", seconds: "s", S: "s", Ms: "ms", MS: "ms",
-  m: "s (60s for a minute)", min: "s (60s for a minute)", h: "s (3600s for an hour)",
-  pct: "%", percent: "%",
+  ns: "us",
+  µs: "us",
+  usec: "us",
+  msec: "ms",
+  sec: "s",
+  secs: "s",
+  seconds: "s",
+  S: "s",
+  Ms: "ms",
+  MS: "ms",
+  m: "s (60s for a minute)",
+  min: "s (60s for a minute)",
+  h: "s (3600s for an hour)",
+  pct: "%",
+  percent: "%",
 };
 
 export type UnitResult =
@@ -57,7 +84,12 @@ export function unitSuggestion(q: Quantity): string | undefined {
   return hint === undefined ? undefined : q.number + hint;
 }
 
-const SIZE_ORDER: [string, number][] = [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]];
+const SIZE_ORDER: [string, number][] = [
+  ["TiB", 1024 ** 4],
+  ["GiB", 1024 ** 3],
+  ["MiB", 1024 ** 2],
+  ["KiB", 1024],
+];
 
 /** Renders bytes the way a person would write them in a policy. */
 export function formatBytes(bytes: number): string {

@@ -104,7 +104,12 @@ async function agentCommand(args: string[]): Promise<number> {
     process.stderr.write(`acg agent: unknown subcommand '${sub}'\n\n${AGENT_USAGE}\n`);
     return 2;
   }
-  const parsed = parse(rest, { agent: { type: "string" }, tenant: { type: "string" }, pid: { type: "string" }, socket: { type: "string" } }, AGENT_USAGE, "acg agent register");
+  const parsed = parse(
+    rest,
+    { agent: { type: "string" }, tenant: { type: "string" }, pid: { type: "string" }, socket: { type: "string" } },
+    AGENT_USAGE,
+    "acg agent register",
+  );
   if (!parsed) return 2;
   const v = parsed.values as { agent?: string; tenant?: string; pid?: string; socket?: string; help?: boolean };
   if (v.help) {
@@ -130,12 +135,17 @@ async function agentCommand(args: string[]): Promise<number> {
   let client: DaemonClient | undefined;
   try {
     client = await DaemonClient.connect(socket);
-    const r = (await client.request({ op: "register_agent", agent, ...(tenant !== undefined && { tenant }), pid })) as { agent: string; cgroup: string };
+    const r = (await client.request({ op: "register_agent", agent, ...(tenant !== undefined && { tenant }), pid })) as {
+      agent: string;
+      cgroup: string;
+    };
     process.stderr.write(`acg: pid ${pid} registered as agent ${r.agent} (${r.cgroup})\n`);
     return 0;
   } catch (e) {
     const unreachable = e instanceof DaemonError && e.code === "unreachable";
-    process.stderr.write(`acg agent register: ${(e as Error).message}\n${unreachable ? "  help: start acgd, or pass --socket PATH\n" : ""}`);
+    process.stderr.write(
+      `acg agent register: ${(e as Error).message}\n${unreachable ? "  help: start acgd, or pass --socket PATH\n" : ""}`,
+    );
     return unreachable ? 2 : 1;
   } finally {
     client?.close();
@@ -145,13 +155,15 @@ async function agentCommand(args: string[]): Promise<number> {
 function hookCommand(args: string[]): number {
   const parsed = parse(args, { acg: { type: "string" }, approve: { type: "boolean" } }, HOOK_USAGE, "acg hook");
   if (!parsed) return 2;
-  if ((parsed.values as { help?: boolean }).help) {
+  if (parsed.values.help) {
     process.stdout.write(HOOK_USAGE + "\n");
     return 0;
   }
   const [framework, extra] = parsed.positionals;
   if (!HOOK_AGENTS.includes(framework as HookAgent) || extra !== undefined) {
-    process.stderr.write(`acg hook: ${framework === undefined ? "which agent?" : `unknown agent '${framework}'`} (one of ${HOOK_AGENTS.join(", ")})\n\n${HOOK_USAGE}\n`);
+    process.stderr.write(
+      `acg hook: ${framework === undefined ? "which agent?" : `unknown agent '${framework}'`} (one of ${HOOK_AGENTS.join(", ")})\n\n${HOOK_USAGE}\n`,
+    );
     return 2;
   }
   const { acg, approve } = parsed.values as { acg?: string; approve?: boolean };

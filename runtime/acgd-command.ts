@@ -67,7 +67,17 @@ export async function acgdMain(args: string[]): Promise<number> {
       noScheduler = true;
       continue;
     }
-    const known = ["--policy", "--socket", "--socket-mode", "--socket-group", "--cgroup-root", "--state-file", "--metrics", "--log-format", "--log-level"];
+    const known = [
+      "--policy",
+      "--socket",
+      "--socket-mode",
+      "--socket-group",
+      "--cgroup-root",
+      "--state-file",
+      "--metrics",
+      "--log-format",
+      "--log-level",
+    ];
     const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
     if (!known.includes(flag)) {
       err(`acgd: unknown option '${a}'\n\n${ACGD_USAGE}\n`);
@@ -125,13 +135,24 @@ export async function acgdMain(args: string[]): Promise<number> {
   let rt;
   try {
     const compiledDir = statSync(loaded.origin).isDirectory() ? loaded.origin : undefined;
-    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), { log, noScheduler, ...(compiledDir && { compiledDir }) });
+    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), {
+      log,
+      noScheduler,
+      ...(compiledDir && { compiledDir }),
+    });
   } catch (e) {
     err(`acgd: cannot set up the cgroup tree: ${(e as Error).message}\n`);
     return 1;
   }
   await takeOver(rt, new CallStateStore(opts["--state-file"] ?? defaultStateFile(rt.calls.tree.root), rt.calls.tree.root, log), log);
-  const daemon = new Daemon(rt.calls, { socketPath, socketMode: mode, ...(gid !== undefined && { socketGid: gid }), describe: rt.describe, scheduler: rt.scheduler, log });
+  const daemon = new Daemon(rt.calls, {
+    socketPath,
+    socketMode: mode,
+    ...(gid !== undefined && { socketGid: gid }),
+    describe: rt.describe,
+    scheduler: rt.scheduler,
+    log,
+  });
   try {
     mkdirSync(dirname(socketPath), { recursive: true });
     await daemon.listen();
@@ -143,7 +164,10 @@ export async function acgdMain(args: string[]): Promise<number> {
   let metrics: RuntimeMetrics | null = null;
   let metricsServer: Server | null = null;
   if (metricsModule && metricsListen) {
-    metrics = new metricsModule.RuntimeMetrics({ calls: rt.calls, burstCredits: () => rt.memory.burstCredits(), classStats: () => rt.scheduler?.classStats() ?? null }, events);
+    metrics = new metricsModule.RuntimeMetrics(
+      { calls: rt.calls, burstCredits: () => rt.memory.burstCredits(), classStats: () => rt.scheduler?.classStats() ?? null },
+      events,
+    );
     try {
       metricsServer = await metrics.serve(metricsListen);
     } catch (e) {
@@ -154,7 +178,9 @@ export async function acgdMain(args: string[]): Promise<number> {
       return 1;
     }
   }
-  log(`policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`);
+  log(
+    `policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`,
+  );
   for (const [k, v] of Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>)) log(`${k}: ${v}`);
   const notified = sdNotify({ READY: "1", STATUS: `policy ${loaded.ir.name}; listening on ${socketPath}`, MAINPID: String(process.pid) });
   if (notified) log(notified);
@@ -207,7 +233,17 @@ async function stopCommand(args: string[]): Promise<number> {
   const err = (s: string) => process.stderr.write(s);
   let values;
   try {
-    ({ values } = parseArgs({ args, options: { socket: { type: "string" }, "keep-scheduler": { type: "boolean" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "V" } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args,
+      options: {
+        socket: { type: "string" },
+        "keep-scheduler": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (e) {
     err(`acgd stop: ${(e as Error).message}\n\n${STOP_USAGE}\n`);
     return 2;

@@ -53,12 +53,22 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
     return 2;
   }
   const problems = await statusProblems(r);
-  if (problems.length) io.err(`acgc status: warning: acgd's answer does not follow status schema v${STATUS_SCHEMA_VERSION} (an acgd of another version?): ${problems.slice(0, 5).join("; ")}\n`);
+  if (problems.length)
+    io.err(
+      `acgc status: warning: acgd's answer does not follow status schema v${STATUS_SCHEMA_VERSION} (an acgd of another version?): ${problems.slice(0, 5).join("; ")}\n`,
+    );
   if (json) {
     io.out(JSON.stringify(r, null, 2) + "\n");
     return 0;
   }
-  const s = r as { policy: { name: string; sourceHash: string }; cgroupRoot: string; enforcement: Record<string, string>; unenforcedKnobs: Record<string, string>; agents: { agent: string; calls: number }[]; calls: { call: string; agent: string; rule: string; class: string }[] };
+  const s = r as {
+    policy: { name: string; sourceHash: string };
+    cgroupRoot: string;
+    enforcement: Record<string, string>;
+    unenforcedKnobs: Record<string, string>;
+    agents: { agent: string; calls: number }[];
+    calls: { call: string; agent: string; rule: string; class: string }[];
+  };
   const lines = [`policy ${s.policy.name} (${s.policy.sourceHash.slice(0, 12)}), cgroup root ${s.cgroupRoot}`, "enforcement:"];
   for (const [k, v] of Object.entries(s.enforcement)) lines.push(`  ${k}: ${v}`);
   for (const [k, v] of Object.entries(s.unenforcedKnobs)) lines.push(`  not enforced: ${k}: ${v}`);
@@ -81,7 +91,9 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   let req: Parameters<DaemonClient["request"]>[0];
   try {
     // A compiled directory is applied by path (acgd loads its objects); a .acg file by its text.
-    req = statSync(file).isDirectory() ? { op: "apply_policy", dir: resolve(file) } : { op: "apply_policy", source: readFileSync(file, "utf8"), name: file };
+    req = statSync(file).isDirectory()
+      ? { op: "apply_policy", dir: resolve(file) }
+      : { op: "apply_policy", source: readFileSync(file, "utf8"), name: file };
   } catch (e) {
     io.err(`acgc apply: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
     return 2;
@@ -92,7 +104,9 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
     return r.code === "policy_error" ? 1 : 2;
   }
   const a = r as { policy: string; sourceHash: string; scheduler: { kind: string; gapMs?: number } | null };
-  const swap = a.scheduler ? `; scheduler ${a.scheduler.kind} swap${a.scheduler.gapMs !== undefined ? ` (${a.scheduler.gapMs.toFixed(2)} ms without a scheduler)` : ""}` : "";
+  const swap = a.scheduler
+    ? `; scheduler ${a.scheduler.kind} swap${a.scheduler.gapMs !== undefined ? ` (${a.scheduler.gapMs.toFixed(2)} ms without a scheduler)` : ""}`
+    : "";
   io.out(`applied policy ${a.policy} (${a.sourceHash.slice(0, 12)})${swap}\n`);
   return 0;
 }
@@ -121,7 +135,9 @@ async function applyDryRun(socket: string, file: string, io: Io): Promise<number
 }
 
 function usage(io: Io, msg: string): number {
-  io.err(`acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--dry-run] [--socket PATH] | acgc unload [--socket PATH]\n`);
+  io.err(
+    `acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--dry-run] [--socket PATH] | acgc unload [--socket PATH]\n`,
+  );
   return 2;
 }
 
@@ -134,7 +150,9 @@ export async function unloadCommand(args: string[], io: Io): Promise<number> {
   const { reportUnload } = await import("./acgd-command.js");
   const pid = await listenerPid(o.socket).catch(() => null);
   if (pid !== null) {
-    io.err(`acgc unload: acgd (pid ${pid}) is running at ${o.socket} and holds the scheduler: stop it with \`acgd stop\` (which unloads too)\n`);
+    io.err(
+      `acgc unload: acgd (pid ${pid}) is running at ${o.socket} and holds the scheduler: stop it with \`acgd stop\` (which unloads too)\n`,
+    );
     return 2;
   }
   return reportUnload(await unloadScheduler(), "acgc unload", io.err);

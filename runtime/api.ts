@@ -5,7 +5,8 @@
 /** Longest request line accepted; longer ones are answered with an error and discarded. */
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 
-export type ErrorCode = "bad_json" | "bad_request" | "unknown_op" | "too_large" | "forbidden" | "not_found" | "refused" | "policy_error" | "internal";
+export type ErrorCode =
+  "bad_json" | "bad_request" | "unknown_op" | "too_large" | "forbidden" | "not_found" | "refused" | "policy_error" | "internal";
 
 export interface StartCall {
   op: "start_call";
@@ -72,14 +73,19 @@ export interface RegisterAgent {
   pid?: number;
 }
 
-export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | Events | RunningPolicy | RegisterAgent) & { id?: number | string };
+export type Request = (StartCall | EndCall | DeclareIntent | Status | Usage | ApplyPolicy | Events | RunningPolicy | RegisterAgent) & {
+  id?: number | string;
+};
 
 export type Response =
   | { id?: number | string | null; ok: true; result: unknown }
   | { id?: number | string | null; ok: false; error: { code: ErrorCode; message: string } };
 
 export class ApiError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -88,7 +94,16 @@ const OPS = ["start_call", "end_call", "declare_intent", "status", "usage", "app
 
 type Fields = Record<string, "string" | "string?" | "strings" | "strings?" | "pid?" | "count?" | "bool?">;
 const SHAPES: Record<(typeof OPS)[number], Fields> = {
-  start_call: { agent: "string?", tenant: "string?", tool: "string?", hints: "strings?", argv: "strings", path: "string?", pid: "pid?", label: "string?" },
+  start_call: {
+    agent: "string?",
+    tenant: "string?",
+    tool: "string?",
+    hints: "strings?",
+    argv: "strings",
+    path: "string?",
+    pid: "pid?",
+    label: "string?",
+  },
   end_call: { call: "string" },
   declare_intent: { call: "string", hints: "strings" },
   status: {},
@@ -110,16 +125,20 @@ export function parseRequest(line: string): Request {
   } catch (e) {
     throw new ApiError("bad_json", `request is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ApiError("bad_request", "a request is a JSON object with an \"op\" field");
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new ApiError("bad_request", 'a request is a JSON object with an "op" field');
   const o = v as Record<string, unknown>;
-  if (typeof o["op"] !== "string") throw new ApiError("bad_request", "missing \"op\" (one of " + OPS.join(", ") + ")");
+  if (typeof o["op"] !== "string") throw new ApiError("bad_request", 'missing "op" (one of ' + OPS.join(", ") + ")");
   const op = o["op"];
-  if (!(OPS as readonly string[]).includes(op)) throw new ApiError("unknown_op", `unknown op "${op.slice(0, 64)}": ops are ${OPS.join(", ")}`);
+  if (!(OPS as readonly string[]).includes(op))
+    throw new ApiError("unknown_op", `unknown op "${op.slice(0, 64)}": ops are ${OPS.join(", ")}`);
   const id = o["id"];
-  if (id !== undefined && typeof id !== "number" && typeof id !== "string") throw new ApiError("bad_request", "\"id\" must be a number or a string");
+  if (id !== undefined && typeof id !== "number" && typeof id !== "string")
+    throw new ApiError("bad_request", '"id" must be a number or a string');
   const shape = SHAPES[op as (typeof OPS)[number]];
   for (const key of Object.keys(o)) {
-    if (key !== "op" && key !== "id" && !Object.hasOwn(shape, key)) throw new ApiError("bad_request", `${op}: unknown field "${key.slice(0, 64)}" (fields: ${Object.keys(shape).join(", ") || "none"})`);
+    if (key !== "op" && key !== "id" && !Object.hasOwn(shape, key))
+      throw new ApiError("bad_request", `${op}: unknown field "${key.slice(0, 64)}" (fields: ${Object.keys(shape).join(", ") || "none"})`);
   }
   for (const [key, kind] of Object.entries(shape)) {
     const val = o[key];
@@ -138,12 +157,14 @@ export function parseRequest(line: string): Request {
       }
       if (key === "argv" && val.length === 0) throw new ApiError("bad_request", `${op}: "argv" must name the command`);
     }
-    if (base === "pid" && (!Number.isSafeInteger(val) || (val as number) <= 0)) throw new ApiError("bad_request", `${op}: "pid" must be a positive integer`);
-    if (base === "count" && (!Number.isSafeInteger(val) || (val as number) < 0)) throw new ApiError("bad_request", `${op}: "${key}" must be a non-negative integer`);
+    if (base === "pid" && (!Number.isSafeInteger(val) || (val as number) <= 0))
+      throw new ApiError("bad_request", `${op}: "pid" must be a positive integer`);
+    if (base === "count" && (!Number.isSafeInteger(val) || (val as number) < 0))
+      throw new ApiError("bad_request", `${op}: "${key}" must be a non-negative integer`);
     if (base === "bool" && typeof val !== "boolean") throw new ApiError("bad_request", `${op}: "${key}" must be true or false`);
   }
   if (op === "apply_policy" && (o["source"] === undefined) === (o["dir"] === undefined)) {
-    throw new ApiError("bad_request", "apply_policy: give exactly one of \"source\" (policy text) and \"dir\" (a compiled policy directory)");
+    throw new ApiError("bad_request", 'apply_policy: give exactly one of "source" (policy text) and "dir" (a compiled policy directory)');
   }
   return o as unknown as Request;
 }

@@ -10,7 +10,7 @@ import { CgroupfsEnforcer } from "./enforce-cgroupfs.js";
 import { BpfSchedulerEnforcer } from "./enforce-bpf.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { PolicyObjects } from "./policy-objects.js";
-import { probeKernel, type KernelFeatures } from "./loader.js";
+import { probeKernel, type KernelFeatures } from "./kernel-probes.js";
 import { psiWatcher } from "./native-io.js";
 import { ToolCalls } from "./tool-calls.js";
 
@@ -54,7 +54,10 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   const enforcer = new CgroupfsEnforcer(calls, { psi: psiWatcher(), ...(log && { log }) });
   calls.addEnforcer(enforcer);
   const mount = cgroup2Mount();
-  const budget = hostBudget(policy, { memTotal: memTotalBytes(), ancestorMax: tree.real && mount ? nearestMemoryMax(cgroupRoot, mount) : null });
+  const budget = hostBudget(policy, {
+    memTotal: memTotalBytes(),
+    ancestorMax: tree.real && mount ? nearestMemoryMax(cgroupRoot, mount) : null,
+  });
   const ladder = new LadderEnforcer(calls, { hostBudget: budget, released: (call) => enforcer.reevaluate(call), ...(log && { log }) });
   calls.addEnforcer(ladder);
   let scheduler: BpfSchedulerEnforcer | null = null;
@@ -74,21 +77,33 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   const classifier = new ExecClassifier(calls, NO_COMPILED_DIR, log ?? (() => {}));
   calls.addEnforcer(classifier);
   if (opts.compiledDir) startClassifier(classifier, opts.compiledDir, policy, kernel, scheduler, log);
-  const cpuWeight = tree.real && !tree.controllers().includes("cpu") ? "NOT enforced: the cpu controller is not available in this cgroup tree" : "cpu.weight on tenant, agent and tool-call cgroups (class weights)";
+  const cpuWeight =
+    tree.real && !tree.controllers().includes("cpu")
+      ? "NOT enforced: the cpu controller is not available in this cgroup tree"
+      : "cpu.weight on tenant, agent and tool-call cgroups (class weights)";
   return {
     calls,
     kernel,
     describe: () => ({
       enforcement: {
-        cpu: kernel?.schedExt ? `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}` : `${cpuWeight} (no sched_ext in this kernel)`,
+        cpu: kernel?.schedExt
+          ? `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}`
+          : `${cpuWeight} (no sched_ext in this kernel)`,
         ...enforcer.describe(),
         ...ladder.describe(),
         ...(scheduler ? scheduler.describe() : { kernelHold: "inactive: no sched_ext scheduler is attached (acgd's ladder acts alone)" }),
         ...classifier.describe(),
-        memcgBpfOps: kernel?.memcgBpfOps ? "available in this kernel, not attached by the runtime yet" : "not in this kernel: cgroup v2 files enforce memory",
-        memoryController: tree.real && !tree.controllers().includes("memory") ? "NOT available in this cgroup tree: memory limits are not enforced" : "available",
+        memcgBpfOps: kernel?.memcgBpfOps
+          ? "available in this kernel, not attached by the runtime yet"
+          : "not in this kernel: cgroup v2 files enforce memory",
+        memoryController:
+          tree.real && !tree.controllers().includes("memory")
+            ? "NOT available in this cgroup tree: memory limits are not enforced"
+            : "available",
       },
-      kernel: kernel ? { schedExt: kernel.schedExt, memcgBpfOps: kernel.memcgBpfOps, btf: kernel.btf } : "native addon not loadable: kernel features unknown",
+      kernel: kernel
+        ? { schedExt: kernel.schedExt, memcgBpfOps: kernel.memcgBpfOps, btf: kernel.btf }
+        : "native addon not loadable: kernel features unknown",
     }),
     scheduler,
     memory: enforcer,
@@ -102,9 +117,18 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
 }
 
 /** Attaches the exec classifier beside the scheduler (shared maps), or alone on objects of its own; a failure is only reported. */
-function startClassifier(classifier: ExecClassifier, dir: string, policy: PolicyIR, kernel: KernelFeatures | null, scheduler: BpfSchedulerEnforcer | null, log?: (msg: string) => void): void {
+function startClassifier(
+  classifier: ExecClassifier,
+  dir: string,
+  policy: PolicyIR,
+  kernel: KernelFeatures | null,
+  scheduler: BpfSchedulerEnforcer | null,
+  log?: (msg: string) => void,
+): void {
   if (!kernel?.tpBtfSchedProcessExec || !kernel.mapTypes.ringbuf) {
-    classifier.absent(kernel ? "this kernel lacks tp_btf/sched_process_exec or ring buffers" : "kernel features unknown: the native addon is not loadable");
+    classifier.absent(
+      kernel ? "this kernel lacks tp_btf/sched_process_exec or ring buffers" : "kernel features unknown: the native addon is not loadable",
+    );
     return;
   }
   try {

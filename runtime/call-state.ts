@@ -35,8 +35,15 @@ export function defaultStateFile(cgroupRoot: string): string {
 
 export function recordOf(call: ToolCall): CallRecord {
   return {
-    id: call.id, tenant: call.agent.tenant, agent: call.agent.agent, rule: call.rule.name, class: call.cls.name,
-    intent: call.intent, limits: call.limits, startedAt: call.startedAt, events: call.events,
+    id: call.id,
+    tenant: call.agent.tenant,
+    agent: call.agent.agent,
+    rule: call.rule.name,
+    class: call.cls.name,
+    intent: call.intent,
+    limits: call.limits,
+    startedAt: call.startedAt,
+    events: call.events,
     ...(call.ownerUid !== undefined && { ownerUid: call.ownerUid }),
   };
 }
@@ -54,11 +61,26 @@ function recordProblem(v: unknown): string | null {
   if (!isStrings(r["events"])) return `"events" is not a list of strings`;
   if (r["ownerUid"] !== undefined && !Number.isSafeInteger(r["ownerUid"])) return `"ownerUid" is not a uid`;
   const i = r["intent"] as Record<string, unknown> | null;
-  if (typeof i !== "object" || i === null || !isNumOrNull(i["memoryBytes"]) || !isNumOrNull(i["classId"]) || !isNumOrNull(i["cpuWeight"]) || !isStrings(i["log"])) {
+  if (
+    typeof i !== "object" ||
+    i === null ||
+    !isNumOrNull(i["memoryBytes"]) ||
+    !isNumOrNull(i["classId"]) ||
+    !isNumOrNull(i["cpuWeight"]) ||
+    !isStrings(i["log"])
+  ) {
     return `"intent" is not a granted intent`;
   }
   const l = r["limits"] as Record<string, unknown> | null;
-  if (typeof l !== "object" || l === null || !isNumOrNull(l["baselineBytes"]) || !isNumOrNull(l["limitBytes"]) || !isNum(l["lowBytes"]) || !isNum(l["minBytes"]) || !isNum(l["cpuWeight"])) {
+  if (
+    typeof l !== "object" ||
+    l === null ||
+    !isNumOrNull(l["baselineBytes"]) ||
+    !isNumOrNull(l["limitBytes"]) ||
+    !isNum(l["lowBytes"]) ||
+    !isNum(l["minBytes"]) ||
+    !isNum(l["cpuWeight"])
+  ) {
     return `"limits" are not call limits`;
   }
   return null;

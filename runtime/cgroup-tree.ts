@@ -8,8 +8,22 @@
 // controller, writes to that controller's files fail; they are recorded as
 // unenforced knobs (reported by `status`) instead of aborting the call.
 
-import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { join, relative, sep } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseKeyed, parseSingleValue } from "./cgroup-files.js";
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 /** The controllers the runtime delegates down the tree when the kernel offers them. */
@@ -68,24 +82,6 @@ export function checkName(kind: string, name: string): string | null {
 
 function formatMax(v: number | null): string {
   return v === null ? "max" : String(Math.max(0, Math.floor(v)));
-}
-
-function parseNumberOrNull(text: string | null): number | null {
-  if (text === null) return null;
-  const t = text.trim();
-  if (t === "max") return Number.POSITIVE_INFINITY;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : null;
-}
-
-/** Parses flat-keyed files (memory.events, cpu.stat, cgroup.events): "key value" per line. */
-export function parseKeyed(text: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of text.split("\n")) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v !== undefined && /^\d+$/.test(v)) out[k] = Number(v);
-  }
-  return out;
 }
 
 /** A process's argv (/proc/PID/cmdline), or null if it is gone or unreadable. */
@@ -188,7 +184,7 @@ export class CgroupTree {
         if (code === "ENOENT") return;
         // The killed tasks leave the cgroup asynchronously; a short wait, bounded.
         if (code !== "EBUSY" || Date.now() > end) throw e;
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
       }
     }
   }
@@ -216,7 +212,8 @@ export class CgroupTree {
     if (limits.memoryLow !== undefined) this.setKnob(path, "memory.low", String(limits.memoryLow));
     if (limits.memoryMax !== undefined) this.setKnob(path, "memory.max", formatMax(limits.memoryMax));
     if (limits.memoryHigh !== undefined) this.setKnob(path, "memory.high", formatMax(limits.memoryHigh));
-    if (limits.cpuWeight !== undefined) this.setKnob(path, "cpu.weight", String(Math.min(10000, Math.max(1, Math.round(limits.cpuWeight)))));
+    if (limits.cpuWeight !== undefined)
+      this.setKnob(path, "cpu.weight", String(Math.min(10000, Math.max(1, Math.round(limits.cpuWeight)))));
     if (limits.oomGroup !== undefined) this.setKnob(path, "memory.oom.group", limits.oomGroup ? "1" : "0");
   }
 
@@ -225,7 +222,8 @@ export class CgroupTree {
     this.assertInside(path);
     const target = join(path, file);
     if (this.real && !existsSync(target)) {
-      if (!this.unenforced.has(file)) this.unenforced.set(file, `${file} does not exist in ${path}: its controller is not enabled in this cgroup tree`);
+      if (!this.unenforced.has(file))
+        this.unenforced.set(file, `${file} does not exist in ${path}: its controller is not enabled in this cgroup tree`);
       return false;
     }
     writeFileSync(target, value);
@@ -239,7 +237,7 @@ export class CgroupTree {
   stats(path: string): CgroupStats {
     const cpu = parseKeyed(this.read(join(path, "cpu.stat")) ?? "");
     const num = (f: string) => {
-      const v = parseNumberOrNull(this.read(join(path, f)));
+      const v = parseSingleValue(this.read(join(path, f)));
       return v === null || !Number.isFinite(v) ? null : v;
     };
     return {
@@ -299,7 +297,12 @@ export class CgroupTree {
 
   /** A plain-directory leaf gets the files the kernel would provide, as a fresh cgroup has them. */
   private seedStandIn(p: string): void {
-    for (const [f, v] of [["memory.current", "0\n"], ["memory.events", ""], ["cgroup.events", "populated 0\nfrozen 0\n"], ["cgroup.procs", ""]]) {
+    for (const [f, v] of [
+      ["memory.current", "0\n"],
+      ["memory.events", ""],
+      ["cgroup.events", "populated 0\nfrozen 0\n"],
+      ["cgroup.procs", ""],
+    ]) {
       writeFileSync(join(p, f!), v!);
     }
   }
@@ -328,7 +331,8 @@ export class CgroupTree {
 
   private assertInside(p: string): void {
     const rel = relative(this.root, p);
-    if (rel.startsWith("..") || rel.split(sep).includes("..")) throw new Error(`refusing to touch ${p}: outside the cgroup root ${this.root}`);
+    if (rel.startsWith("..") || rel.split(sep).includes(".."))
+      throw new Error(`refusing to touch ${p}: outside the cgroup root ${this.root}`);
   }
 }
 

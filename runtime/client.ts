@@ -6,7 +6,10 @@ import type { ErrorCode, Request, Response } from "./api.js";
 export const DEFAULT_SOCKET = "/run/agentcgroup/acgd.sock";
 
 export class DaemonError extends Error {
-  constructor(readonly code: ErrorCode | "unreachable" | "protocol", message: string) {
+  constructor(
+    readonly code: ErrorCode | "unreachable" | "protocol",
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -39,7 +42,9 @@ export class DaemonClient {
         sock.removeAllListeners("error");
         resolve(new DaemonClient(sock));
       });
-      sock.once("error", (e: NodeJS.ErrnoException) => reject(new DaemonError("unreachable", `acgd is not reachable at ${path} (${e.code ?? e.message})`)));
+      sock.once("error", (e: NodeJS.ErrnoException) =>
+        reject(new DaemonError("unreachable", `acgd is not reachable at ${path} (${e.code ?? e.message})`)),
+      );
     });
   }
 

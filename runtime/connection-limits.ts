@@ -53,12 +53,14 @@ export class ConnectionCounter {
     const l = this.#limits;
     if (uid === 0) {
       // Root shares the ordinary slots first and then has its reserve, so it is never locked out by others.
-      if (this.#root >= l.maxConnections + l.reservedForRoot) return `too many connections from root (at most ${l.maxConnections + l.reservedForRoot})`;
+      if (this.#root >= l.maxConnections + l.reservedForRoot)
+        return `too many connections from root (at most ${l.maxConnections + l.reservedForRoot})`;
       this.#root++;
       return null;
     }
     const mine = this.#perUid.get(uid) ?? 0;
-    if (mine >= l.maxConnectionsPerUid) return `too many connections from uid ${uid} (at most ${l.maxConnectionsPerUid} per user): close some and retry`;
+    if (mine >= l.maxConnectionsPerUid)
+      return `too many connections from uid ${uid} (at most ${l.maxConnectionsPerUid} per user): close some and retry`;
     if (this.#nonRoot >= l.maxConnections) return `acgd has its maximum of ${l.maxConnections} connections of non-root users: retry later`;
     this.#perUid.set(uid, mine + 1);
     this.#nonRoot++;

@@ -15,8 +15,14 @@ import { openEventStream } from "./event-stream.js";
 import { events } from "./events.js";
 import { emitPolicySwapped } from "./lifecycle-events.js";
 import { STATUS_SCHEMA_VERSION } from "./status-schema.js";
-import { peerCredentialsOf, type PeerCredentials } from "./native-io.js";
-import { ConnectionCounter, DEFAULT_CONNECTION_LIMITS, LineFramer, TOO_LONG, type ConnectionLimits, type Framed } from "./connection-limits.js";
+import {
+  ConnectionCounter,
+  DEFAULT_CONNECTION_LIMITS,
+  LineFramer,
+  TOO_LONG,
+  type ConnectionLimits,
+  type Framed,
+} from "./connection-limits.js";
 import { Delegations } from "./delegation.js";
 import { identifyPeer, UnidentifiedPeer, type PeerIdentity } from "./peer-identity.js";
 import { loadPolicyPath } from "./policy-dir.js";
@@ -128,7 +134,8 @@ export class Daemon {
     const timers: { request?: NodeJS.Timeout; unread?: NodeJS.Timeout } = {};
     const drop = (why: string) => {
       this.#log(`closed a connection of uid ${uid}: ${why}`);
-      if (!sock.destroyed && sock.writableLength < L.maxUnsentBytes) sock.write(JSON.stringify(errorResponse(null, "refused", `${why}; connection closed`)) + "\n");
+      if (!sock.destroyed && sock.writableLength < L.maxUnsentBytes)
+        sock.write(JSON.stringify(errorResponse(null, "refused", `${why}; connection closed`)) + "\n");
       sock.destroySoon();
       setTimeout(() => sock.destroy(), 1000).unref();
     };
@@ -150,7 +157,8 @@ export class Daemon {
       // Requests are answered in order, one at a time per connection.
       while (queue.length > 0 && !sock.destroyed && sock.writableLength < L.maxUnsentBytes) {
         const item = queue.shift()!;
-        const r = item === TOO_LONG ? tooLarge : await this.#handleLine(sock, item).catch((e) => errorResponse(null, "internal", String(e)));
+        const r =
+          item === TOO_LONG ? tooLarge : await this.#handleLine(sock, item).catch((e) => errorResponse(null, "internal", String(e)));
         if (!sock.destroyed) sock.write(JSON.stringify(r) + "\n");
       }
       busy = false;
@@ -162,7 +170,8 @@ export class Daemon {
     });
     sock.on("data", (chunk: Buffer) => {
       queue.push(...framer.push(chunk));
-      if (framer.partial) timers.request ??= setTimeout(() => drop(`a request line was not completed within ${L.requestMs / 1000} s`), L.requestMs);
+      if (framer.partial)
+        timers.request ??= setTimeout(() => drop(`a request line was not completed within ${L.requestMs / 1000} s`), L.requestMs);
       else if (timers.request) {
         clearTimeout(timers.request);
         delete timers.request;
@@ -216,7 +225,11 @@ export class Daemon {
     if (agent && identity.uid !== 0) {
       // An agent is one user's: a process of another uid in its cgroups (moved there by someone) cannot act for it.
       const owner = this.#ownerOf(agent) ?? identity.uid;
-      if (owner !== identity.uid) throw new ApiError("forbidden", `agent '${agent.key}' belongs to uid ${owner}; peer pid ${identity.pid} runs as uid ${identity.uid}: request refused`);
+      if (owner !== identity.uid)
+        throw new ApiError(
+          "forbidden",
+          `agent '${agent.key}' belongs to uid ${owner}; peer pid ${identity.pid} runs as uid ${identity.uid}: request refused`,
+        );
       this.#agentOwners.set(agent, owner);
     }
     return { cred: identity, agent, supervisor };
@@ -251,8 +264,12 @@ export class Daemon {
       }
       return { tenant: peer.agent.tenant, agent: peer.agent.agent };
     }
-    if (!peer.supervisor) throw new ApiError("forbidden", `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`);
-    if (agent === undefined) throw new ApiError("bad_request", "\"agent\" is required when the caller is not inside an agent's cgroup");
+    if (!peer.supervisor)
+      throw new ApiError(
+        "forbidden",
+        `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`,
+      );
+    if (agent === undefined) throw new ApiError("bad_request", '"agent" is required when the caller is not inside an agent\'s cgroup');
     return { tenant, agent };
   }
 
@@ -275,8 +292,13 @@ export class Daemon {
         const who = this.#agentFor(peer, req.tenant, req.agent);
         if (req.pid !== undefined) this.#checkMovablePid(peer, req.pid, who);
         const start = {
-          ...who, argv: req.argv, ...(req.tool !== undefined && { tool: req.tool }), ...(req.hints && { hints: req.hints }), ...(req.path !== undefined && { path: req.path }),
-          ...(req.label !== undefined && { label: req.label }), ...(peer.cred.uid !== 0 && { uid: peer.cred.uid }),
+          ...who,
+          argv: req.argv,
+          ...(req.tool !== undefined && { tool: req.tool }),
+          ...(req.hints && { hints: req.hints }),
+          ...(req.path !== undefined && { path: req.path }),
+          ...(req.label !== undefined && { label: req.label }),
+          ...(peer.cred.uid !== 0 && { uid: peer.cred.uid }),
         };
         const call = req.pid === undefined ? this.#calls.startCall(start) : await this.#calls.startForPid(start, req.pid);
         // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated, until its first process is in.
@@ -302,19 +324,27 @@ export class Daemon {
         // Others' agents and calls are for supervisors: an agent sees its own.
         if (peer.supervisor) return this.status();
         if (peer.agent) return this.status(peer.agent);
-        throw new ApiError("forbidden", `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`);
+        throw new ApiError(
+          "forbidden",
+          `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`,
+        );
       case "policy":
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may read the running policy");
         return { policy: this.#calls.policy, scheduler: (this.#opts.scheduler ?? null) !== null };
       case "events":
-        if (!peer.agent && !peer.supervisor) throw new ApiError("forbidden", `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`);
+        if (!peer.agent && !peer.supervisor)
+          throw new ApiError(
+            "forbidden",
+            `peer pid ${peer.cred.pid} (uid ${peer.cred.uid}) is neither inside an agent's cgroup nor root: request refused`,
+          );
         return openEventStream(events, sock, req, peer.agent?.key ?? null);
       case "usage": {
         const filter = peer.agent ? { tenant: peer.agent.tenant, agent: peer.agent.agent } : this.#agentFilter(peer, req.tenant, req.agent);
         return this.#usage(filter);
       }
       case "register_agent": {
-        if (!peer.supervisor) throw new ApiError("forbidden", "only root outside the agents' cgroups (the agent's launcher) may register an agent's process");
+        if (!peer.supervisor)
+          throw new ApiError("forbidden", "only root outside the agents' cgroups (the agent's launcher) may register an agent's process");
         const registered = registerAgentProcess(this.#calls, this.#agentFor(peer, req.tenant, req.agent), req.pid ?? peer.cred.pid);
         this.#log(`registered pid ${registered.pid} as agent ${registered.agent}'s own process`);
         return registered;
@@ -322,9 +352,10 @@ export class Daemon {
       case "apply_policy": {
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may change the policy");
         const unchanged = "policy not applied; the running policy is unchanged";
-        const loaded = req.dir !== undefined
-          ? await loadPolicyPath(req.dir)
-          : (await import("./policy-source.js")).loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
+        const loaded =
+          req.dir !== undefined
+            ? await loadPolicyPath(req.dir)
+            : (await import("./policy-source.js")).loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
         if (!loaded.ok) throw new ApiError("policy_error", `${unchanged}:\n${loaded.message}`);
         const scheduler = this.#opts.scheduler ?? null;
         let swap: SwapResult | { kind: "data" } | null = null;
@@ -336,7 +367,11 @@ export class Daemon {
           }
         } else if (scheduler) {
           const shape = scheduler.shapeChange(loaded.ir);
-          if (shape) throw new ApiError("policy_error", `${unchanged}: it needs new BPF objects (${shape}); compile it with \`acgc compile FILE -o DIR\` and apply DIR`);
+          if (shape)
+            throw new ApiError(
+              "policy_error",
+              `${unchanged}: it needs new BPF objects (${shape}); compile it with \`acgc compile FILE -o DIR\` and apply DIR`,
+            );
           swap = { kind: "data" };
         }
         const previous = this.#calls.policy;
@@ -367,7 +402,10 @@ export class Daemon {
     if (!this.#calls.calls.has(id)) return;
     this.#delegations.revoke(id);
     this.#calls.endCall(id).then(
-      (r) => this.#log(`call ${id} ended: its client closed the connection without end_call (${r.events.length ? r.events.join("; ") : "no events"})`),
+      (r) =>
+        this.#log(
+          `call ${id} ended: its client closed the connection without end_call (${r.events.length ? r.events.join("; ") : "no events"})`,
+        ),
       (e) => this.#log(`call ${id}: its client left, and ending it failed: ${(e as Error).message}`),
     );
   }
@@ -392,7 +430,11 @@ export class Daemon {
       controllers: this.#calls.tree.controllers(),
       ...this.#opts.describe(),
       unenforcedKnobs: Object.fromEntries(this.#calls.tree.unenforced),
-      agents: agents.map((a) => ({ agent: a.key, profile: a.profile.id, calls: [...this.#calls.calls.values()].filter((c) => c.agent === a).length })),
+      agents: agents.map((a) => ({
+        agent: a.key,
+        profile: a.profile.id,
+        calls: [...this.#calls.calls.values()].filter((c) => c.agent === a).length,
+      })),
       calls: [...this.#calls.calls.values()].filter((c) => !only || c.agent === only).map(callView),
       connections: this.#counter.open,
     };
@@ -402,7 +444,9 @@ export class Daemon {
     const out = [];
     for (const a of this.#calls.agents.values()) {
       if ((filter.tenant !== undefined && a.tenant !== filter.tenant) || (filter.agent !== undefined && a.agent !== filter.agent)) continue;
-      const calls = [...this.#calls.calls.values()].filter((c) => c.agent === a).map((c) => ({ ...callView(c), usage: this.#calls.tree.stats(c.path) }));
+      const calls = [...this.#calls.calls.values()]
+        .filter((c) => c.agent === a)
+        .map((c) => ({ ...callView(c), usage: this.#calls.tree.stats(c.path) }));
       out.push({ agent: a.key, usage: this.#calls.tree.stats(a.path), calls });
     }
     return { agents: out };
@@ -411,14 +455,25 @@ export class Daemon {
 
 /** A log line cannot be forged by what a peer sent: control characters (a newline above all) are escaped. */
 export function logSafe(line: string): string {
-  // eslint-disable-next-line no-control-regex
+  // eslint-disable-next-line no-control-regex -- the control characters are what it escapes
   return line.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 const tooLarge = errorResponse(null, "too_large", `request longer than ${MAX_REQUEST_BYTES} bytes: refused (nothing was changed)`);
 
 export function callView(c: ToolCall): Record<string, unknown> {
-  return { call: c.id, agent: c.agent.key, ...(c.label !== undefined && { label: c.label }), cgroup: c.path, oomScoreAdj: c.oomScoreAdj, rule: c.rule.name, class: c.cls.name, limits: c.limits, intentLog: c.intent.log, events: c.events };
+  return {
+    call: c.id,
+    agent: c.agent.key,
+    ...(c.label !== undefined && { label: c.label }),
+    cgroup: c.path,
+    oomScoreAdj: c.oomScoreAdj,
+    rule: c.rule.name,
+    class: c.cls.name,
+    limits: c.limits,
+    intentLog: c.intent.log,
+    events: c.events,
+  };
 }
 
 function processUid(pid: number): number | null {

@@ -19,7 +19,11 @@ interface Io {
 export async function diffCommand(args: string[], io: Io): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } }, allowPositionals: true });
+    parsed = parseArgs({
+      args,
+      options: { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+      allowPositionals: true,
+    });
   } catch (e) {
     io.err(`acgc diff: ${(e as Error).message}\n\n${DIFF_USAGE}\n`);
     return 2;

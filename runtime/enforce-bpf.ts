@@ -23,7 +23,7 @@ import { encodeCgroupKey, type HoldDomain } from "../compiler/abi-encode.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { emitEvent } from "./events.js";
-import { btfHasFunc } from "./loader.js";
+import { btfHasFunc } from "./kernel-probes.js";
 import { objectSwapReason } from "./policy-diff.js";
 import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo, type HoldState } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
@@ -208,7 +208,6 @@ export class BpfSchedulerEnforcer implements Enforcer {
       rmSync(tmp, { force: true });
     }
   }
-
 
   /** Runs the exec classifier on the scheduler's objects (maps shared); throws, attaching nothing, if it does not load. */
   runClassifier(classifier: ExecClassifier): void {
@@ -404,7 +403,10 @@ export class BpfSchedulerEnforcer implements Enforcer {
       ruleId: call.rule.id,
       agentId: call.agent.id,
       ...(call.cls.id !== call.rule.classId && { classId: call.cls.id }),
-      tenantId: this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) >= 0 ? this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) : null,
+      tenantId:
+        this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) >= 0
+          ? this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant)
+          : null,
       ...(raised && { baselineBytes: call.limits.baselineBytes! }),
       ...this.#callHolds.get(call.id),
     });
@@ -422,7 +424,9 @@ export class BpfSchedulerEnforcer implements Enforcer {
       this.#pin(this.#objects, this.#dir, this.#calls.policy.sourceHash);
       this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed: pinned again`);
     } catch (e) {
-      this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed and cannot be put back (${(e as Error).message}): a restarted acgd will load the scheduler again`);
+      this.#log(
+        `the running scheduler's pins in ${this.#pins.dir} were removed and cannot be put back (${(e as Error).message}): a restarted acgd will load the scheduler again`,
+      );
     }
   }
 
@@ -439,7 +443,11 @@ export class BpfSchedulerEnforcer implements Enforcer {
       this.#checkPins();
       return;
     }
-    this.#ejected = exit && exit.kind !== 0 ? `exit kind ${exit.kind}: ${exit.reason}${exit.msg ? `: ${exit.msg}` : ""}` : `sched_ext state ${state}`;
-    emitEvent("scheduler_ejected", { message: `the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`, data: { reason: this.#ejected } });
+    this.#ejected =
+      exit && exit.kind !== 0 ? `exit kind ${exit.kind}: ${exit.reason}${exit.msg ? `: ${exit.msg}` : ""}` : `sched_ext state ${state}`;
+    emitEvent("scheduler_ejected", {
+      message: `the sched_ext scheduler is no longer running (${this.#ejected}); CPU falls back to cpu.weight`,
+      data: { reason: this.#ejected },
+    });
   }
 }

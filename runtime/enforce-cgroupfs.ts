@@ -19,7 +19,17 @@ import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
-import { burstInit, BurstMode, burstUpdate, MemVerdict, throttleDelayMs, type BurstClock, type BurstParams, type MemVerdictCode } from "../compiler/decide.js";
+import {
+  burstInit,
+  BurstMode,
+  burstUpdate,
+  MemVerdict,
+  throttleDelayMs,
+  type BurstClock,
+  type BurstParams,
+  type MemVerdictCode,
+} from "../compiler/decide.js";
+import { psiTotalUs } from "./cgroup-files.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { PsiWatcher } from "./native-io.js";
 import { agentRank, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
@@ -75,12 +85,6 @@ interface PressureScope {
   lastReadNs: bigint;
 }
 
-/** The `total=` stall time (µs) of a PSI line ("some" or "full") in a pressure file, or null. */
-export function psiTotalUs(text: string, line: "some" | "full"): number | null {
-  const m = new RegExp(`^${line} .*\\btotal=(\\d+)`, "m").exec(text);
-  return m ? Number(m[1]) : null;
-}
-
 export class CgroupfsEnforcer implements Enforcer {
   readonly #calls: ToolCalls;
   readonly #psi: PsiWatcher | null;
@@ -98,11 +102,15 @@ export class CgroupfsEnforcer implements Enforcer {
   }
 
   describe(): Record<string, string> {
-    const pressure = this.#calls.policy.pressureRules.length === 0
-      ? "no pressure rules"
-      : this.#psi ? `PSI triggers (${this.#pressure.size} watched), memory.low/memory.high while active` : "NOT enforced: no PSI trigger support in the native addon";
+    const pressure =
+      this.#calls.policy.pressureRules.length === 0
+        ? "no pressure rules"
+        : this.#psi
+          ? `PSI triggers (${this.#pressure.size} watched), memory.low/memory.high while active`
+          : "NOT enforced: no PSI trigger support in the native addon";
     return {
-      memory: "cgroup v2 files: memory.high (baseline, burst raise, throttle ramp), memory.max, memory.low, memory.min; cgroup.kill for `kill after`",
+      memory:
+        "cgroup v2 files: memory.high (baseline, burst raise, throttle ramp), memory.max, memory.low, memory.min; cgroup.kill for `kill after`",
       pressure,
     };
   }
@@ -112,11 +120,24 @@ export class CgroupfsEnforcer implements Enforcer {
     if (baseline === null) return;
     const b = call.rule.memory.burst;
     const params: BurstParams = b
-      ? { durationNs: BigInt(b.durationNs), refillNs: BigInt(b.refillNs), mode: b.mode === "refill" ? BurstMode.refill : BurstMode.cooldown }
+      ? {
+          durationNs: BigInt(b.durationNs),
+          refillNs: BigInt(b.refillNs),
+          mode: b.mode === "refill" ? BurstMode.refill : BurstMode.cooldown,
+        }
       : { durationNs: 0n, refillNs: 0n, mode: BurstMode.none };
     const st: MemoryState = {
-      call, baseline: BigInt(baseline), burstBytes: BigInt(b?.bytes ?? 0), params, clock: burstInit(params, now()),
-      verdict: MemVerdict.calm, throttleFrom: 0n, high: BigInt(baseline), watcher: null, timer: null, lastHighCount: 0,
+      call,
+      baseline: BigInt(baseline),
+      burstBytes: BigInt(b?.bytes ?? 0),
+      params,
+      clock: burstInit(params, now()),
+      verdict: MemVerdict.calm,
+      throttleFrom: 0n,
+      high: BigInt(baseline),
+      watcher: null,
+      timer: null,
+      lastHighCount: 0,
     };
     this.#mem.set(call.id, st);
     const events = join(call.path, "memory.events");
@@ -131,7 +152,8 @@ export class CgroupfsEnforcer implements Enforcer {
         call.events.push(`memory.events cannot be watched (${(e as Error).message}): burst and over_high are not enforced for this call`);
       }
     }
-    for (const p of this.#pressure.values()) if (p.active && this.#inScope(p, call)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
+    for (const p of this.#pressure.values())
+      if (p.active && this.#inScope(p, call)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
   }
 
   callEnded(call: ToolCall): void {
@@ -198,19 +220,40 @@ export class CgroupfsEnforcer implements Enforcer {
     switch (st.verdict) {
       case MemVerdict.calm:
         this.#setHigh(st, st.baseline);
-        if (before !== MemVerdict.calm) this.#callEvent(st.call, "calm", `calm: usage ${formatBytes(Number(usage))} back at or below the baseline; memory.high ${formatBytes(Number(st.baseline))}`, { usageBytes: Number(usage) });
+        if (before !== MemVerdict.calm)
+          this.#callEvent(
+            st.call,
+            "calm",
+            `calm: usage ${formatBytes(Number(usage))} back at or below the baseline; memory.high ${formatBytes(Number(st.baseline))}`,
+            { usageBytes: Number(usage) },
+          );
         break;
       case MemVerdict.bursting:
         if (before !== MemVerdict.bursting) {
-          this.#callEvent(st.call, "burst", `burst: usage ${formatBytes(Number(usage))} above the baseline ${formatBytes(Number(st.baseline))}; memory.high raised by ${formatBytes(Number(st.burstBytes))} for ${(Number(st.clock.creditNs) / 1e9).toFixed(1)}s of credit`, { usageBytes: Number(usage), creditSeconds: Number(st.clock.creditNs) / 1e9 });
+          this.#callEvent(
+            st.call,
+            "burst",
+            `burst: usage ${formatBytes(Number(usage))} above the baseline ${formatBytes(Number(st.baseline))}; memory.high raised by ${formatBytes(Number(st.burstBytes))} for ${(Number(st.clock.creditNs) / 1e9).toFixed(1)}s of credit`,
+            { usageBytes: Number(usage), creditSeconds: Number(st.clock.creditNs) / 1e9 },
+          );
         }
         this.#setHigh(st, st.baseline + st.burstBytes);
         break;
       case MemVerdict.throttled: {
         if (before !== MemVerdict.throttled) {
           st.throttleFrom = usage > st.baseline ? usage : st.baseline;
-          const why = st.params.mode === BurstMode.none ? "no burst allowance" : usage > st.baseline + st.burstBytes ? "above baseline+burst" : "burst credit spent";
-          this.#callEvent(st.call, "throttled", `throttled (${why}): usage ${formatBytes(Number(usage))}, ${overFor()}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`, { reason: why, usageBytes: Number(usage) });
+          const why =
+            st.params.mode === BurstMode.none
+              ? "no burst allowance"
+              : usage > st.baseline + st.burstBytes
+                ? "above baseline+burst"
+                : "burst credit spent";
+          this.#callEvent(
+            st.call,
+            "throttled",
+            `throttled (${why}): usage ${formatBytes(Number(usage))}, ${overFor()}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`,
+            { reason: why, usageBytes: Number(usage) },
+          );
         }
         const delay = throttleDelayMs(st.clock, st.verdict, t, om.delayMinMs, om.delayMaxMs, BigInt(om.rampNs));
         const span = om.delayMaxMs - om.delayMinMs;
@@ -219,7 +262,10 @@ export class CgroupfsEnforcer implements Enforcer {
         this.#setHigh(st, high);
         const overNs = t - st.clock.overSinceNs;
         if (om.killAfterNs !== null && overNs >= BigInt(om.killAfterNs)) {
-          this.#kill(st, `killed by the runtime: over its baseline ${formatBytes(Number(st.baseline))} for ${(Number(overNs) / 1e9).toFixed(1)}s (rule '${st.call.rule.name}' kills after ${om.killAfterNs / 1e9}s)`);
+          this.#kill(
+            st,
+            `killed by the runtime: over its baseline ${formatBytes(Number(st.baseline))} for ${(Number(overNs) / 1e9).toFixed(1)}s (rule '${st.call.rule.name}' kills after ${om.killAfterNs / 1e9}s)`,
+          );
           return;
         }
         break;
@@ -240,7 +286,8 @@ export class CgroupfsEnforcer implements Enforcer {
       const step = BigInt(om.rampNs) / BigInt(RAMP_STEPS);
       if (step > 0n && t < since + BigInt(om.rampNs)) deadlines.push(t + step);
       if (om.killAfterNs !== null) deadlines.push(st.clock.overSinceNs + BigInt(om.killAfterNs));
-      if (st.params.mode === BurstMode.cooldown && st.clock.exhaustedAtNs !== 0n) deadlines.push(st.clock.exhaustedAtNs + st.params.refillNs);
+      if (st.params.mode === BurstMode.cooldown && st.clock.exhaustedAtNs !== 0n)
+        deadlines.push(st.clock.exhaustedAtNs + st.params.refillNs);
     }
     const future = deadlines.filter((d) => d > t);
     if (future.length === 0) return;
@@ -275,7 +322,12 @@ export class CgroupfsEnforcer implements Enforcer {
   }
 
   /** Records a decision in the call's report and emits it as an event. */
-  #callEvent(call: ToolCall, kind: "calm" | "burst" | "throttled" | "killed" | "pressure_action", message: string, data: Record<string, unknown>): void {
+  #callEvent(
+    call: ToolCall,
+    kind: "calm" | "burst" | "throttled" | "killed" | "pressure_action",
+    message: string,
+    data: Record<string, unknown>,
+  ): void {
     call.events.push(message);
     emitEvent(kind, { ...aboutCall(call), message, data });
   }
@@ -283,7 +335,9 @@ export class CgroupfsEnforcer implements Enforcer {
   /** Burst credit left of each call with a burst allowance (seconds), for the metrics. */
   burstCredits(): { call: ToolCall; creditSeconds: number; state: "calm" | "bursting" | "throttled" }[] {
     const state = { [MemVerdict.calm]: "calm", [MemVerdict.bursting]: "bursting", [MemVerdict.throttled]: "throttled" } as const;
-    return [...this.#mem.values()].filter((st) => st.params.mode !== BurstMode.none).map((st) => ({ call: st.call, creditSeconds: Number(st.clock.creditNs) / 1e9, state: state[st.verdict] }));
+    return [...this.#mem.values()]
+      .filter((st) => st.params.mode !== BurstMode.none)
+      .map((st) => ({ call: st.call, creditSeconds: Number(st.clock.creditNs) / 1e9, state: state[st.verdict] }));
   }
 
   // --- pressure rules -------------------------------------------------------
@@ -292,14 +346,26 @@ export class CgroupfsEnforcer implements Enforcer {
     const key = `${rule.id}@${scope}`;
     if (this.#pressure.has(key)) return;
     const file = cgroupPath === null ? this.#hostPressureFile : join(cgroupPath, "memory.pressure");
-    const p: PressureScope = { rule, scope, file, watch: null, active: false, clearTimer: null, saved: new Map(), lastTotalUs: null, lastReadNs: 0n };
+    const p: PressureScope = {
+      rule,
+      scope,
+      file,
+      watch: null,
+      active: false,
+      clearTimer: null,
+      saved: new Map(),
+      lastTotalUs: null,
+      lastReadNs: 0n,
+    };
     this.#stallGrowthUs(p);
     this.#pressure.set(key, p);
     if (!this.#psi) return;
     const windowUs = Math.round(rule.windowNs / 1000);
     const stallUs = Math.max(1, Math.round((windowUs * rule.thresholdPercent) / 100));
     try {
-      p.watch = this.#psi.watch(file, `${rule.psi} ${stallUs} ${windowUs}`, () => this.#guard(`pressure rule ${rule.id} (${scope})`, () => this.#pressureEvent(p)));
+      p.watch = this.#psi.watch(file, `${rule.psi} ${stallUs} ${windowUs}`, () =>
+        this.#guard(`pressure rule ${rule.id} (${scope})`, () => this.#pressureEvent(p)),
+      );
     } catch (e) {
       this.#log(`pressure rule ${rule.id} (${scope}): cannot watch ${file}: ${(e as Error).message}`);
     }
@@ -329,14 +395,20 @@ export class CgroupfsEnforcer implements Enforcer {
     if (grown === "first reading" || (grown !== "unreadable" && grown < needUs)) return;
     if (!p.active) {
       p.active = true;
-      emitEvent("pressure", { message: `pressure rule ${p.rule.id} (${p.scope}) active`, data: { state: "on", rule: p.rule.id, scope: p.scope } });
+      emitEvent("pressure", {
+        message: `pressure rule ${p.rule.id} (${p.scope}) active`,
+        data: { state: "on", rule: p.rule.id, scope: p.scope },
+      });
     }
     // Every event while active: calls that were spared for rank may be next (their juniors ended).
     for (const call of this.#calls.calls.values()) {
       if (this.#inScope(p, call) && !p.saved.has(call.id)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
     }
     if (p.clearTimer) clearTimeout(p.clearTimer);
-    p.clearTimer = setTimeout(() => this.#guard(`pressure rule ${p.rule.id} (${p.scope})`, () => this.#clearPressure(p)), Math.round((2 * p.rule.windowNs) / 1e6));
+    p.clearTimer = setTimeout(
+      () => this.#guard(`pressure rule ${p.rule.id} (${p.scope})`, () => this.#clearPressure(p)),
+      Math.round((2 * p.rule.windowNs) / 1e6),
+    );
     p.clearTimer.unref();
   }
 
@@ -373,7 +445,11 @@ export class CgroupfsEnforcer implements Enforcer {
     };
     if (p.rule.protectClassMask & bit) {
       set("memory.low", String(Math.max(Number(usage), call.limits.lowBytes)));
-      this.#callEvent(call, "pressure_action", `pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`, { action: "protect", scope: p.scope, bytes: Number(usage) });
+      this.#callEvent(call, "pressure_action", `pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`, {
+        action: "protect",
+        scope: p.scope,
+        bytes: Number(usage),
+      });
     }
     let throttle = p.rule.throttle.find((t) => t.classMask & bit);
     if (throttle && agentRank(call.agent, this.#calls.policy) < this.#lowestThrottledRank(p)) {
@@ -382,9 +458,18 @@ export class CgroupfsEnforcer implements Enforcer {
     }
     const currentHigh = tree.readKnob(call.path, "memory.high")?.trim();
     if (throttle && currentHigh !== undefined) {
-      const high = pressureThrottleHigh(Number(usage), call.limits.baselineBytes, currentHigh === "max" ? Number.POSITIVE_INFINITY : Number(currentHigh));
+      const high = pressureThrottleHigh(
+        Number(usage),
+        call.limits.baselineBytes,
+        currentHigh === "max" ? Number.POSITIVE_INFINITY : Number(currentHigh),
+      );
       set("memory.high", String(high));
-      this.#callEvent(call, "pressure_action", `pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`, { action: "throttle", scope: p.scope, bytes: high });
+      this.#callEvent(
+        call,
+        "pressure_action",
+        `pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`,
+        { action: "throttle", scope: p.scope, bytes: high },
+      );
     }
     if (saved.size) p.saved.set(call.id, saved);
   }
@@ -403,7 +488,10 @@ export class CgroupfsEnforcer implements Enforcer {
   #clearPressure(p: PressureScope): void {
     p.active = false;
     p.clearTimer = null;
-    emitEvent("pressure", { message: `pressure rule ${p.rule.id} (${p.scope}) cleared`, data: { state: "off", rule: p.rule.id, scope: p.scope } });
+    emitEvent("pressure", {
+      message: `pressure rule ${p.rule.id} (${p.scope}) cleared`,
+      data: { state: "off", rule: p.rule.id, scope: p.scope },
+    });
     for (const [id, files] of p.saved) {
       const call = this.#calls.calls.get(id);
       if (!call) continue;

@@ -31,7 +31,11 @@ export interface EventsResult {
 export function openEventStream(bus: EventBus, sock: Socket, req: EventsRequest, agent: string | null): EventsResult {
   const visible = (e: AcgEvent) => agent === null || e.agent === agent;
   const follow = req.follow ?? true;
-  const result: EventsResult = { schemaVersion: EVENT_SCHEMA_VERSION, recent: bus.recent(req.since ?? 0).filter(visible), following: follow };
+  const result: EventsResult = {
+    schemaVersion: EVENT_SCHEMA_VERSION,
+    recent: bus.recent(req.since ?? 0).filter(visible),
+    following: follow,
+  };
   if (!follow) return result;
   if (sock.destroyed) throw new ApiError("refused", "the connection closed");
   // Events emitted before the response line is written wait for it, so the stream starts after the response.

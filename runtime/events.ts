@@ -33,12 +33,22 @@ export const EVENT_KINDS = {
   burst_withdrawn: { level: "warn", doc: "a ladder withdrew a call's burst headroom (memory.high at its usage or baseline)" },
   killed: { level: "warn", doc: "the runtime killed a call (cgroup.kill): over_high `kill after`, or a pressure action" },
   oom: { level: "warn", doc: "the kernel's OOM killer killed a process of a call: which limit was hit, the peak, the advice given" },
-  pressure: { level: "debug", doc: "a pressure rule became active (state on) or cleared (state off) in a scope; a ladder engaged a step (on) or released (off)", noisy: true },
+  pressure: {
+    level: "debug",
+    doc: "a pressure rule became active (state on) or cleared (state off) in a scope; a ladder engaged a step (on) or released (off)",
+    noisy: true,
+  },
   pressure_action: { level: "debug", doc: "a pressure rule protected or throttled one call", noisy: true },
-  policy_swapped: { level: "info", doc: "acgd replaced its running policy (apply_policy): data or object swap, and the time without a scheduler" },
+  policy_swapped: {
+    level: "info",
+    doc: "acgd replaced its running policy (apply_policy): data or object swap, and the time without a scheduler",
+  },
   scheduler_ejected: { level: "error", doc: "sched_ext ejected the policy's scheduler; CPU falls back to cpu.weight" },
   daemon: { level: "info", doc: "acgd itself: started, stopped, took over calls, set-up notes" },
-  error: { level: "error", doc: "a decision failed (a cgroup file could not be written, a watch failed); enforcement of that call may be incomplete" },
+  error: {
+    level: "error",
+    doc: "a decision failed (a cgroup file could not be written, a watch failed); enforcement of that call may be incomplete",
+  },
 } as const satisfies Record<string, EventKindInfo>;
 
 export type EventKind = keyof typeof EVENT_KINDS;

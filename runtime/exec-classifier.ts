@@ -24,9 +24,9 @@ import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import { ACG_NONE } from "../compiler/decide.js";
 import { AGENT_LEAF, commandLineOf } from "./cgroup-tree.js";
-import { RingBuffer } from "./loader.js";
+import { RingBuffer } from "./ring-buffer.js";
 import { matchRule } from "./matcher.js";
-import { cgroupIdOf, PolicyObjects } from "./policy-objects.js";
+import { cgroupIdOf, type PolicyObjects } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
 /** One record of acg_events (struct acg_exec_event). */
@@ -139,9 +139,13 @@ export class ExecPlacement {
     if (this.#calls.tree.cgroupOfPid(ev.tgid) !== `${agent.tenant}/${agent.agent}/${AGENT_LEAF}`) return null;
     const call = await this.#calls.startForPid({ tenant: agent.tenant, agent: agent.agent, argv, path: ev.filename }, ev.tgid);
     const kernel = ev.ruleId === ACG_NONE ? "undecided in the kernel" : `kernel rule ${policy.rules[ev.ruleId]?.name ?? ev.ruleId}`;
-    call.events.push(`exec of ${ev.filename} (pid ${ev.tgid}) in the agent's own cgroup: moved into this call (${kernel}; rule '${call.rule.name}' on its command line)`);
+    call.events.push(
+      `exec of ${ev.filename} (pid ${ev.tgid}) in the agent's own cgroup: moved into this call (${kernel}; rule '${call.rule.name}' on its command line)`,
+    );
     this.moved++;
-    this.#log(`start ${call.id} agent=${agent.key} rule=${call.rule.name} class=${call.cls.name}: exec of ${ev.filename} (pid ${ev.tgid}) moved from the agent's own cgroup`);
+    this.#log(
+      `start ${call.id} agent=${agent.key} rule=${call.rule.name} class=${call.cls.name}: exec of ${ev.filename} (pid ${ev.tgid}) moved from the agent's own cgroup`,
+    );
     this.#calls.endWhenEmpty(call.id, (r) => this.#log(`call ${call.id} (unwrapped pid ${ev.tgid}) ended: ${JSON.stringify(r)}`));
     return call;
   }
@@ -240,12 +244,16 @@ export class ExecClassifier implements Enforcer {
     // the kernel keeps deciding with the old ones (its verdict only informs the
     // log; the runtime places every exec with the new policy).
     if (emitClassifierCode(policy).text !== this.#kernelCode) {
-      this.#log("exec classifier keeps the previous policy's matchers in the kernel (they are code; restart acgd with the new compiled directory to change them); the runtime matches with the new policy");
+      this.#log(
+        "exec classifier keeps the previous policy's matchers in the kernel (they are code; restart acgd with the new compiled directory to change them); the runtime matches with the new policy",
+      );
     }
     try {
       this.#attachment.po.writePolicy(policy);
     } catch (e) {
-      this.#log(`exec classifier keeps the previous policy's data in the kernel (${(e as Error).message}); the runtime matches with the new policy`);
+      this.#log(
+        `exec classifier keeps the previous policy's data in the kernel (${(e as Error).message}); the runtime matches with the new policy`,
+      );
     }
   }
 

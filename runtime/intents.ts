@@ -47,7 +47,8 @@ export function parseSize(text: string): number | null {
 export function parseHints(hints: readonly string[]): ParsedHints {
   const out: ParsedHints = { intent: {}, matchValues: [] };
   for (const h of hints) {
-    if (typeof h !== "string" || h.length === 0 || h.length > 256) throw new IntentError(`hint ${JSON.stringify(h)} is not valid: write KEY=VALUE or a word`);
+    if (typeof h !== "string" || h.length === 0 || h.length > 256)
+      throw new IntentError(`hint ${JSON.stringify(h)} is not valid: write KEY=VALUE or a word`);
     const eq = h.indexOf("=");
     if (eq < 0) {
       out.matchValues.push(h);
@@ -58,7 +59,8 @@ export function parseHints(hints: readonly string[]): ParsedHints {
     switch (key) {
       case "memory": {
         const bytes = parseSize(value);
-        if (bytes === null || bytes <= 0) throw new IntentError(`hint memory=${value}: not a size; write e.g. memory=512MiB or memory=2GiB`);
+        if (bytes === null || bytes <= 0)
+          throw new IntentError(`hint memory=${value}: not a size; write e.g. memory=512MiB or memory=2GiB`);
         out.intent.memoryBytes = bytes;
         break;
       }
@@ -67,7 +69,8 @@ export function parseHints(hints: readonly string[]): ParsedHints {
         break;
       case "cpu.weight": {
         const w = Number(value);
-        if (!Number.isInteger(w) || w < 1 || w > 10000) throw new IntentError(`hint cpu.weight=${value}: write a whole number from 1 to 10000`);
+        if (!Number.isInteger(w) || w < 1 || w > 10000)
+          throw new IntentError(`hint cpu.weight=${value}: write a whole number from 1 to 10000`);
         out.intent.cpuWeight = w;
         break;
       }
@@ -81,7 +84,9 @@ export function parseHints(hints: readonly string[]): ParsedHints {
         out.matchValues.push(value);
         break;
       default:
-        throw new IntentError(`unknown hint '${key}=': hints are memory=SIZE, class=NAME, cpu.weight=N, rank=high|normal|low, kind=WORD or a bare word`);
+        throw new IntentError(
+          `unknown hint '${key}=': hints are memory=SIZE, class=NAME, cpu.weight=N, rank=high|normal|low, kind=WORD or a bare word`,
+        );
     }
   }
   return out;
@@ -112,14 +117,18 @@ export function grantIntent(policy: PolicyIR, profile: AgentProfileIR, req: Inte
     const id = policy.classes.findIndex((c) => c.name === req.className);
     const allowed = b.classIds.map((i) => policy.classes[i]?.name).filter(Boolean);
     if (id < 0) deny(`class=${req.className}: the policy has no such class (it has ${policy.classes.map((c) => c.name).join(", ")})`, null);
-    else if (!b.classIds.includes(id)) deny(`class=${req.className} is not among the classes this agent may choose (${allowed.length ? allowed.join(", ") : "none"})`, null);
+    else if (!b.classIds.includes(id))
+      deny(`class=${req.className} is not among the classes this agent may choose (${allowed.length ? allowed.join(", ") : "none"})`, null);
     else granted.classId = id;
   }
 
   if (req.cpuWeight !== undefined) {
     if (b.cpuWeightMax === null) deny(`this agent may not ask for cpu.weight`, null);
     else if (req.cpuWeight > b.cpuWeightMax) {
-      deny(`cpu.weight=${req.cpuWeight} is above this agent's bound of ${b.cpuWeightMax}`, `cpu.weight=${req.cpuWeight} clamped to the agent's bound ${b.cpuWeightMax}`);
+      deny(
+        `cpu.weight=${req.cpuWeight} is above this agent's bound of ${b.cpuWeightMax}`,
+        `cpu.weight=${req.cpuWeight} clamped to the agent's bound ${b.cpuWeightMax}`,
+      );
       granted.cpuWeight = b.cpuWeightMax;
     } else granted.cpuWeight = req.cpuWeight;
   }
@@ -128,7 +137,10 @@ export function grantIntent(policy: PolicyIR, profile: AgentProfileIR, req: Inte
     const name = PRIORITY_LEVELS[req.rank];
     if (b.rankMax === null) deny(`this agent may not ask for a rank (its profile has no \`intent rank <= ...\`)`, null);
     else if (req.rank < b.rankMax) {
-      deny(`rank=${name} is above this agent's bound of ${PRIORITY_LEVELS[b.rankMax]}`, `rank=${name} clamped to the agent's bound ${PRIORITY_LEVELS[b.rankMax]}`);
+      deny(
+        `rank=${name} is above this agent's bound of ${PRIORITY_LEVELS[b.rankMax]}`,
+        `rank=${name} clamped to the agent's bound ${PRIORITY_LEVELS[b.rankMax]}`,
+      );
       granted.rank = b.rankMax;
     } else granted.rank = req.rank;
   }

@@ -110,7 +110,13 @@ export class LadderEnforcer implements Enforcer {
 
   /** Snapshot for status: each domain's usage against its budget and what is engaged. */
   domains(): { key: string; budgetBytes: number; usageBytes: number | null; step: string; capped: number }[] {
-    return [...this.#domains.values()].map((d) => ({ key: d.key, budgetBytes: d.budget, usageBytes: this.#usage(d.path), step: stepName(d.step), capped: d.saved.size }));
+    return [...this.#domains.values()].map((d) => ({
+      key: d.key,
+      budgetBytes: d.budget,
+      usageBytes: this.#usage(d.path),
+      step: stepName(d.step),
+      capped: d.saved.size,
+    }));
   }
 
   /** From now on the scheduler holds each ladder's ranks at its freeze watermark (see {@link KernelHold}). */
@@ -145,7 +151,8 @@ export class LadderEnforcer implements Enforcer {
       if (ladder.scope.kind === "tenant") {
         const tenant = this.#calls.policy.tenants.find((t) => t.name === agent.tenant);
         const wanted = ladder.scope.tenantId === null || this.#calls.policy.tenants[ladder.scope.tenantId]?.name === agent.tenant;
-        if (tenant && wanted && tenant.limitBytes !== null) this.#addDomain(ladder, `tenant ${tenant.name}`, this.#calls.tree.tenantPath(tenant.name), tenant.limitBytes);
+        if (tenant && wanted && tenant.limitBytes !== null)
+          this.#addDomain(ladder, `tenant ${tenant.name}`, this.#calls.tree.tenantPath(tenant.name), tenant.limitBytes);
       }
     }
   }
@@ -172,7 +179,21 @@ export class LadderEnforcer implements Enforcer {
       this.#log(`ladder (${key}): no budget to measure against (${budget} bytes): not enforced`);
       return;
     }
-    const d: Domain = { key, ladder, path, budget, step: Step.none, frozenSinceMs: null, watcher: null, poll: null, tripwire: "max", saved: new Map(), stepOf: new Map(), killed: new Set(), holdSlot: null };
+    const d: Domain = {
+      key,
+      ladder,
+      path,
+      budget,
+      step: Step.none,
+      frozenSinceMs: null,
+      watcher: null,
+      poll: null,
+      tripwire: "max",
+      saved: new Map(),
+      stepOf: new Map(),
+      killed: new Set(),
+      holdSlot: null,
+    };
     this.#domains.set(key, d);
     this.#armHold(d);
     if (this.#calls.tree.real && this.#usage(path) === null) {
@@ -260,11 +281,18 @@ export class LadderEnforcer implements Enforcer {
     const where = `${pct.toFixed(0)}% of its ${formatBytes(d.budget)} budget`;
     if (pct < l.releasePercent) {
       if (d.step !== Step.none) {
-        emitEvent("pressure", { message: `ladder (${d.key}): released at ${where}`, data: { state: "off", ladder: d.key, usageBytes: usage } });
+        emitEvent("pressure", {
+          message: `ladder (${d.key}): released at ${where}`,
+          data: { state: "off", ladder: d.key, usageBytes: usage },
+        });
         this.#release(d, `the ${d.key} domain is back at ${where}`);
       }
     } else if (level > d.step) {
-      emitEvent("pressure", { level: "warn", message: `ladder (${d.key}): ${stepName(level)} at ${where}`, data: { state: "on", ladder: d.key, step: stepName(level), usageBytes: usage } });
+      emitEvent("pressure", {
+        level: "warn",
+        message: `ladder (${d.key}): ${stepName(level)} at ${where}`,
+        data: { state: "on", ladder: d.key, step: stepName(level), usageBytes: usage },
+      });
       d.step = level;
       if (level === Step.freeze) d.frozenSinceMs = Date.now();
     }
@@ -275,7 +303,9 @@ export class LadderEnforcer implements Enforcer {
     if (at(l.killPercent) || overFreezeBound) {
       const victim = targets.find((c) => !d.killed.has(c.id));
       if (victim) {
-        const why = at(l.killPercent) ? `the ${d.key} domain reached ${where} (kill at ${l.killPercent}%)` : `the ${d.key} domain stayed frozen for ${(l.freezeMaxNs! / 1e9).toFixed(0)}s (at ${where})`;
+        const why = at(l.killPercent)
+          ? `the ${d.key} domain reached ${where} (kill at ${l.killPercent}%)`
+          : `the ${d.key} domain stayed frozen for ${(l.freezeMaxNs! / 1e9).toFixed(0)}s (at ${where})`;
         this.#kill(d, victim, why);
         d.frozenSinceMs = d.step === Step.freeze ? Date.now() : null;
         lookAgain = AFTER_KILL_MS;
@@ -288,7 +318,9 @@ export class LadderEnforcer implements Enforcer {
   /** The calls a domain's ladder may act on, first to be acted on first. */
   #targets(d: Domain): ToolCall[] {
     const policy = this.#calls.policy;
-    return [...this.#calls.calls.values()].filter((c) => this.#inDomain(d, c) && this.#isTarget(d, c)).sort((a, b) => victimOrder(a, b, policy));
+    return [...this.#calls.calls.values()]
+      .filter((c) => this.#inDomain(d, c) && this.#isTarget(d, c))
+      .sort((a, b) => victimOrder(a, b, policy));
   }
 
   #inDomain(d: Domain, call: ToolCall): boolean {
@@ -335,7 +367,11 @@ export class LadderEnforcer implements Enforcer {
       d.stepOf.set(call.id, what);
       const message = `ladder (${d.key}): ${what} at ${formatBytes(effective)} (memory.high; usage ${formatBytes(usage)}) while the domain is short of memory`;
       call.events.push(message);
-      emitEvent(what === "frozen" ? "frozen" : "burst_withdrawn", { ...aboutCall(call), message, data: { domain: d.key, memoryHighBytes: effective, usageBytes: usage } });
+      emitEvent(what === "frozen" ? "frozen" : "burst_withdrawn", {
+        ...aboutCall(call),
+        message,
+        data: { domain: d.key, memoryHighBytes: effective, usageBytes: usage },
+      });
     }
   }
 
@@ -345,19 +381,30 @@ export class LadderEnforcer implements Enforcer {
     call.killedBy = `killed by the runtime: ${why}; it was the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
     call.killAdvice = `retry when the ${d.key} domain has room (acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}), or ask the operator for a higher rank`;
     call.events.push(call.killedBy);
-    emitEvent("killed", { ...aboutCall(call), message: `ladder (${d.key}): killed ${call.id} of agent ${call.agent.key} (rank ${rank}, class ${call.cls.name}): ${why}`, data: { reason: "ladder", domain: d.key, rank } });
+    emitEvent("killed", {
+      ...aboutCall(call),
+      message: `ladder (${d.key}): killed ${call.id} of agent ${call.agent.key} (rank ${rank}, class ${call.cls.name}): ${why}`,
+      data: { reason: "ladder", domain: d.key, rank },
+    });
     this.#calls.tree.setKnob(call.path, "cgroup.kill", "1");
   }
 
   /** Lifts every cap this domain set, highest rank first, and disengages. */
   #release(d: Domain, why: string): void {
     const policy = this.#calls.policy;
-    const capped = [...d.saved.keys()].map((id) => this.#calls.calls.get(id)).filter((c): c is ToolCall => c !== undefined).sort((a, b) => victimOrder(b, a, policy));
+    const capped = [...d.saved.keys()]
+      .map((id) => this.#calls.calls.get(id))
+      .filter((c): c is ToolCall => c !== undefined)
+      .sort((a, b) => victimOrder(b, a, policy));
     for (const call of capped) {
       call.memoryHighCaps?.delete(d.key);
       const before = d.saved.get(call.id)!;
       const still = call.memoryHighCaps?.size ? Math.min(...call.memoryHighCaps.values()) : null;
-      this.#calls.tree.setKnob(call.path, "memory.high", still === null ? before : String(before === "max" ? still : Math.min(Number(before), still)));
+      this.#calls.tree.setKnob(
+        call.path,
+        "memory.high",
+        still === null ? before : String(before === "max" ? still : Math.min(Number(before), still)),
+      );
       const message = `ladder (${d.key}): released (${why})`;
       call.events.push(message);
       emitEvent("thawed", { ...aboutCall(call), message, data: { domain: d.key } });
@@ -372,7 +419,9 @@ export class LadderEnforcer implements Enforcer {
   /** The tripwire goes to the next watermark above the usage that would change something. */
   #armTripwire(d: Domain, usage: number): void {
     const l = d.ladder;
-    const marks = [l.withdrawBurstPercent, l.freezePercent, l.killPercent].filter((p): p is number => p !== null).map((p) => Math.floor((p / 100) * d.budget));
+    const marks = [l.withdrawBurstPercent, l.freezePercent, l.killPercent]
+      .filter((p): p is number => p !== null)
+      .map((p) => Math.floor((p / 100) * d.budget));
     const next = marks.find((b) => b > usage);
     this.#setTripwire(d, next === undefined ? "max" : String(next));
   }

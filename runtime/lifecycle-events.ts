@@ -30,13 +30,29 @@ export function emitCallEnded(call: ToolCall, report: CallReport): void {
   const outcome = outcomeOf(report);
   if (outcome === "oom_killed") {
     const ownLimit = (report.memoryEvents["oom"] ?? 0) > 0 || (report.memoryEvents["max"] ?? 0) > 0;
-    emitEvent("oom", { ...who, message: report.advice ?? `${call.id} killed by the OOM killer`, data: { limit: ownLimit ? "call" : "agent", limitBytes: report.limits.limitBytes, peakBytes: report.memoryPeakBytes, advice: report.advice } });
+    emitEvent("oom", {
+      ...who,
+      message: report.advice ?? `${call.id} killed by the OOM killer`,
+      data: {
+        limit: ownLimit ? "call" : "agent",
+        limitBytes: report.limits.limitBytes,
+        peakBytes: report.memoryPeakBytes,
+        advice: report.advice,
+      },
+    });
   }
   const peak = report.memoryPeakBytes === null ? "unknown" : formatBytes(report.memoryPeakBytes);
   emitEvent("call_ended", {
     ...who,
     message: `end ${call.id}: ${outcome.replace("_", " ")} after ${(report.durationMs / 1000).toFixed(1)}s, peak ${peak}`,
-    data: { outcome, durationMs: report.durationMs, memoryPeakBytes: report.memoryPeakBytes, cpuUsageUsec: report.cpuUsageUsec, memoryHighEvents: report.memoryEvents["high"] ?? 0, killedBy: report.killedBy },
+    data: {
+      outcome,
+      durationMs: report.durationMs,
+      memoryPeakBytes: report.memoryPeakBytes,
+      cpuUsageUsec: report.cpuUsageUsec,
+      memoryHighEvents: report.memoryEvents["high"] ?? 0,
+      killedBy: report.killedBy,
+    },
   });
 }
 
@@ -45,6 +61,12 @@ export function emitPolicySwapped(previous: PolicyIR, next: PolicyIR, swap: Swap
   const gap = swap?.gapMs !== undefined ? `, ${swap.gapMs.toFixed(2)} ms without a scheduler` : "";
   emitEvent("policy_swapped", {
     message: `policy ${next.name} (${next.sourceHash.slice(0, 12)}) applied, replacing ${previous.name} (${previous.sourceHash.slice(0, 12)})${swap ? `; scheduler: ${swap.kind} swap${gap}` : ""}`,
-    data: { policy: next.name, sourceHash: next.sourceHash, previous: { policy: previous.name, sourceHash: previous.sourceHash }, swap: swap?.kind ?? null, gapMs: swap?.gapMs ?? null },
+    data: {
+      policy: next.name,
+      sourceHash: next.sourceHash,
+      previous: { policy: previous.name, sourceHash: previous.sourceHash },
+      swap: swap?.kind ?? null,
+      gapMs: swap?.gapMs ?? null,
+    },
   });
 }

@@ -8,6 +8,7 @@
 
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { peerCredentialsOf } from "./native-io.js";
 
 export interface UnloadResult {
@@ -16,8 +17,6 @@ export interface UnloadResult {
   /** /sys/kernel/sched_ext/state afterwards ("disabled", or "absent" on kernels without sched_ext). */
   state: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function schedExtState(file: string): string {
   try {
@@ -48,7 +47,7 @@ export function listenerPid(socket: string): Promise<number | null> {
         if (!cred) reject(new Error("the peer's credentials cannot be read (the native addon is not built: npm run build:native)"));
         else resolve(cred.pid);
       } catch (e) {
-        reject(e as Error);
+        reject(e);
       } finally {
         c.destroy();
       }
@@ -60,11 +59,18 @@ export function listenerPid(socket: string): Promise<number | null> {
 export async function unloadScheduler(waitMs = 5000): Promise<UnloadResult> {
   const { defaultPins, dropSchedulerPins, SCHED_EXT_STATE } = await import("./enforce-bpf.js");
   const pins = defaultPins();
-  const removed = [...(existsSync(pins.dir) ? readdirSync(pins.dir).map((f) => `${pins.dir}/${f}`) : []), ...(existsSync(pins.stateFile) ? [pins.stateFile] : [])];
+  const removed = [
+    ...(existsSync(pins.dir) ? readdirSync(pins.dir).map((f) => `${pins.dir}/${f}`) : []),
+    ...(existsSync(pins.stateFile) ? [pins.stateFile] : []),
+  ];
   dropSchedulerPins(pins);
   let state = schedExtState(SCHED_EXT_STATE);
   // The link detaches when its last reference (the pin) goes; sched_ext then disables asynchronously.
-  for (const until = Date.now() + waitMs; removed.length > 0 && state !== "disabled" && state !== "absent" && Date.now() < until; await sleep(50)) {
+  for (
+    const until = Date.now() + waitMs;
+    removed.length > 0 && state !== "disabled" && state !== "absent" && Date.now() < until;
+    await sleep(50)
+  ) {
     state = schedExtState(SCHED_EXT_STATE);
   }
   return { removed, state };

@@ -45,7 +45,15 @@ export async function createLog(opts: LogOptions): Promise<DaemonLog> {
   const stream =
     opts.format === "json"
       ? sink
-      : (await import("pino-pretty")).default({ destination: sink, sync: true, colorize: false, translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'", ignore: "pid,hostname,event,seq", messageFormat: "{event}: {msg}", singleLine: true });
+      : (await import("pino-pretty")).default({
+          destination: sink,
+          sync: true,
+          colorize: false,
+          translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
+          ignore: "pid,hostname,event,seq",
+          messageFormat: "{event}: {msg}",
+          singleLine: true,
+        });
   const logger = pino(
     {
       level: opts.level,

@@ -73,7 +73,9 @@ export function matches(m: MatchIR, facts: CallFacts): boolean {
  * absolute.
  */
 export function matchRule(policy: PolicyIR, facts: CallFacts): RuleIR {
-  const inner = commandsOf(facts.argv).slice(1).map((argv): CallFacts => ({ ...facts, argv, ...(isAbsolute(argv[0]!) ? { path: argv[0]! } : { path: undefined }) }));
+  const inner = commandsOf(facts.argv)
+    .slice(1)
+    .map((argv): CallFacts => ({ ...facts, argv, ...(isAbsolute(argv[0]!) ? { path: argv[0]! } : { path: undefined }) }));
   const all = [facts, ...inner];
   return policy.rules.find((r) => all.some((f) => matches(r.match, f))) ?? policy.rules[policy.defaultRuleId]!;
 }

@@ -35,7 +35,11 @@ export function memTotalBytes(meminfo?: string): number | null {
  * The nearest `memory.max` that is not "max" on the way from `root` up to
  * (not including) the cgroup2 mount `mount`, root itself included.
  */
-export function nearestMemoryMax(root: string, mount: string, read: (file: string) => string | null = readOrNull): { bytes: number; path: string } | null {
+export function nearestMemoryMax(
+  root: string,
+  mount: string,
+  read: (file: string) => string | null = readOrNull,
+): { bytes: number; path: string } | null {
   let p = resolve(root);
   const top = resolve(mount);
   while (p.startsWith(top) && p !== top) {
@@ -54,24 +58,42 @@ function readOrNull(file: string): string | null {
   }
 }
 
-export function hostBudget(policy: PolicyIR, limits: { memTotal: number | null; ancestorMax: { bytes: number; path: string } | null }): HostBudget {
+export function hostBudget(
+  policy: PolicyIR,
+  limits: { memTotal: number | null; ancestorMax: { bytes: number; path: string } | null },
+): HostBudget {
   const reserve = policy.host.reserveBytes;
   const candidates: { bytes: number; source: string }[] = [
-    { bytes: policy.host.memoryBytes - reserve, source: `the policy's host memory ${formatBytes(policy.host.memoryBytes)} less its reserve ${formatBytes(reserve)}` },
+    {
+      bytes: policy.host.memoryBytes - reserve,
+      source: `the policy's host memory ${formatBytes(policy.host.memoryBytes)} less its reserve ${formatBytes(reserve)}`,
+    },
   ];
   const warnings: string[] = [];
   if (limits.memTotal !== null) {
     // A reserve sized for a larger host than this one cannot be kept back here: the machine's memory is the budget then.
     const keep = reserve < limits.memTotal ? reserve : 0;
-    candidates.push({ bytes: limits.memTotal - keep, source: keep ? `this machine's ${formatBytes(limits.memTotal)} less the reserve ${formatBytes(reserve)}` : `this machine's ${formatBytes(limits.memTotal)} (the policy's reserve ${formatBytes(reserve)} is more than it has)` });
+    candidates.push({
+      bytes: limits.memTotal - keep,
+      source: keep
+        ? `this machine's ${formatBytes(limits.memTotal)} less the reserve ${formatBytes(reserve)}`
+        : `this machine's ${formatBytes(limits.memTotal)} (the policy's reserve ${formatBytes(reserve)} is more than it has)`,
+    });
     if (policy.host.memoryBytes > limits.memTotal) {
-      warnings.push(`policy '${policy.name}' says the host has ${formatBytes(policy.host.memoryBytes)}, but this machine has ${formatBytes(limits.memTotal)}: budgets and ladders use the machine's`);
+      warnings.push(
+        `policy '${policy.name}' says the host has ${formatBytes(policy.host.memoryBytes)}, but this machine has ${formatBytes(limits.memTotal)}: budgets and ladders use the machine's`,
+      );
     }
   }
   if (limits.ancestorMax !== null) {
-    candidates.push({ bytes: limits.ancestorMax.bytes, source: `memory.max ${formatBytes(limits.ancestorMax.bytes)} of ${limits.ancestorMax.path}` });
+    candidates.push({
+      bytes: limits.ancestorMax.bytes,
+      source: `memory.max ${formatBytes(limits.ancestorMax.bytes)} of ${limits.ancestorMax.path}`,
+    });
     if (limits.ancestorMax.bytes < policy.host.memoryBytes - reserve) {
-      warnings.push(`acgd's cgroup root is limited to ${formatBytes(limits.ancestorMax.bytes)} (memory.max of ${limits.ancestorMax.path}), less than the ${formatBytes(policy.host.memoryBytes - reserve)} policy '${policy.name}' hands out: budgets and ladders use the limit`);
+      warnings.push(
+        `acgd's cgroup root is limited to ${formatBytes(limits.ancestorMax.bytes)} (memory.max of ${limits.ancestorMax.path}), less than the ${formatBytes(policy.host.memoryBytes - reserve)} policy '${policy.name}' hands out: budgets and ladders use the limit`,
+      );
     }
   }
   const best = candidates.reduce((a, b) => (b.bytes < a.bytes ? b : a));

@@ -31,49 +31,118 @@ export class RuntimeMetrics {
   constructor(source: MetricsSource, bus: EventBus) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "acgd_" });
-    const started = new Counter({ name: "acg_calls_started_total", help: "Tool calls started, by rule and class.", labelNames: RULE_CLASS, registers });
-    const ended = new Counter({ name: "acg_calls_ended_total", help: "Tool calls ended, by rule, class and outcome (exited, oom_killed, killed).", labelNames: [...RULE_CLASS, "outcome"], registers });
-    const throttles = new Counter({ name: "acg_throttles_total", help: "Times a call entered the throttled state (over its baseline without burst credit).", labelNames: RULE_CLASS, registers });
-    const throttledSeconds = new Counter({ name: "acg_throttled_seconds_total", help: "Time calls spent throttled (memory.high ramped down to the baseline), counted when they leave that state.", labelNames: RULE_CLASS, registers });
-    const bursts = new Counter({ name: "acg_bursts_total", help: "Times a call went above its baseline within its burst allowance.", labelNames: RULE_CLASS, registers });
-    const kills = new Counter({ name: "acg_kills_total", help: "Calls killed by the runtime (cgroup.kill), by reason.", labelNames: [...RULE_CLASS, "reason"], registers });
-    const ooms = new Counter({ name: "acg_oom_kills_total", help: "Calls the kernel's OOM killer struck, by whose limit was hit (call or agent).", labelNames: [...RULE_CLASS, "limit"], registers });
-    const frozen = new Counter({ name: "acg_freezes_total", help: "Calls frozen by a pressure action.", labelNames: RULE_CLASS, registers });
-    const pressureChanges = new Counter({ name: "acg_pressure_activations_total", help: "Times a pressure rule became active in a scope.", labelNames: ["pressure_rule", "scope"], registers });
-    const pressureActive = new Gauge({ name: "acg_pressure_active", help: "1 while a pressure rule is active in a scope.", labelNames: ["pressure_rule", "scope"], registers });
-    const swaps = new Counter({ name: "acg_policy_swaps_total", help: "Policies applied to the running acgd, by scheduler swap kind (data, objects, none).", labelNames: ["swap"], registers });
+    const started = new Counter({
+      name: "acg_calls_started_total",
+      help: "Tool calls started, by rule and class.",
+      labelNames: RULE_CLASS,
+      registers,
+    });
+    const ended = new Counter({
+      name: "acg_calls_ended_total",
+      help: "Tool calls ended, by rule, class and outcome (exited, oom_killed, killed).",
+      labelNames: [...RULE_CLASS, "outcome"],
+      registers,
+    });
+    const throttles = new Counter({
+      name: "acg_throttles_total",
+      help: "Times a call entered the throttled state (over its baseline without burst credit).",
+      labelNames: RULE_CLASS,
+      registers,
+    });
+    const throttledSeconds = new Counter({
+      name: "acg_throttled_seconds_total",
+      help: "Time calls spent throttled (memory.high ramped down to the baseline), counted when they leave that state.",
+      labelNames: RULE_CLASS,
+      registers,
+    });
+    const bursts = new Counter({
+      name: "acg_bursts_total",
+      help: "Times a call went above its baseline within its burst allowance.",
+      labelNames: RULE_CLASS,
+      registers,
+    });
+    const kills = new Counter({
+      name: "acg_kills_total",
+      help: "Calls killed by the runtime (cgroup.kill), by reason.",
+      labelNames: [...RULE_CLASS, "reason"],
+      registers,
+    });
+    const ooms = new Counter({
+      name: "acg_oom_kills_total",
+      help: "Calls the kernel's OOM killer struck, by whose limit was hit (call or agent).",
+      labelNames: [...RULE_CLASS, "limit"],
+      registers,
+    });
+    const frozen = new Counter({
+      name: "acg_freezes_total",
+      help: "Calls frozen by a pressure action.",
+      labelNames: RULE_CLASS,
+      registers,
+    });
+    const pressureChanges = new Counter({
+      name: "acg_pressure_activations_total",
+      help: "Times a pressure rule became active in a scope.",
+      labelNames: ["pressure_rule", "scope"],
+      registers,
+    });
+    const pressureActive = new Gauge({
+      name: "acg_pressure_active",
+      help: "1 while a pressure rule is active in a scope.",
+      labelNames: ["pressure_rule", "scope"],
+      registers,
+    });
+    const swaps = new Counter({
+      name: "acg_policy_swaps_total",
+      help: "Policies applied to the running acgd, by scheduler swap kind (data, objects, none).",
+      labelNames: ["swap"],
+      registers,
+    });
     const eventsTotal = new Counter({ name: "acg_events_total", help: "Events emitted, by kind.", labelNames: ["kind"], registers });
     const errors = new Counter({ name: "acgd_errors_total", help: "Enforcement decisions that failed (events of kind error).", registers });
 
     new Gauge({
-      name: "acg_calls_running", help: "Tool calls running now, by rule and class.", labelNames: RULE_CLASS, registers,
+      name: "acg_calls_running",
+      help: "Tool calls running now, by rule and class.",
+      labelNames: RULE_CLASS,
+      registers,
       collect() {
         this.reset();
         for (const c of source.calls.calls.values()) this.inc({ rule: c.rule.name, class: c.cls.name });
       },
     });
     new Gauge({
-      name: "acg_agents", help: "Agents known to acgd (with cgroups in the tree).", registers,
+      name: "acg_agents",
+      help: "Agents known to acgd (with cgroups in the tree).",
+      registers,
       collect() {
         this.set(source.calls.agents.size);
       },
     });
     new Gauge({
-      name: "acg_policy_info", help: "The running policy (value 1).", labelNames: ["policy", "source_hash"], registers,
+      name: "acg_policy_info",
+      help: "The running policy (value 1).",
+      labelNames: ["policy", "source_hash"],
+      registers,
       collect() {
         this.reset();
         this.set({ policy: source.calls.policy.name, source_hash: source.calls.policy.sourceHash.slice(0, 12) }, 1);
       },
     });
     new Gauge({
-      name: "acg_burst_credit_seconds", help: "Burst credit left per running call with a burst allowance, as of its last memory decision.", labelNames: ["call", ...RULE_CLASS, "state"], registers,
+      name: "acg_burst_credit_seconds",
+      help: "Burst credit left per running call with a burst allowance, as of its last memory decision.",
+      labelNames: ["call", ...RULE_CLASS, "state"],
+      registers,
       collect() {
         this.reset();
-        for (const b of source.burstCredits()) this.set({ call: b.call.id, rule: b.call.rule.name, class: b.call.cls.name, state: b.state }, b.creditSeconds);
+        for (const b of source.burstCredits())
+          this.set({ call: b.call.id, rule: b.call.rule.name, class: b.call.cls.name, state: b.state }, b.creditSeconds);
       },
     });
     new Gauge({
-      name: "acg_scheduler_attached", help: "1 while the policy's sched_ext scheduler runs (0: none attached, or ejected).", registers,
+      name: "acg_scheduler_attached",
+      help: "1 while the policy's sched_ext scheduler runs (0: none attached, or ejected).",
+      registers,
       collect() {
         this.set(source.classStats() === null ? 0 : 1);
       },
@@ -81,7 +150,10 @@ export class RuntimeMetrics {
     // The scheduler's counters live in its acg_stats map: each scrape reads them and sets the counters to the kernel's values.
     const schedCounter = (name: string, help: string, read: (s: ClassStats) => number) =>
       new Counter({
-        name, help, labelNames: ["class"], registers,
+        name,
+        help,
+        labelNames: ["class"],
+        registers,
         collect() {
           this.reset();
           const stats = source.classStats();
@@ -91,8 +163,16 @@ export class RuntimeMetrics {
       });
     schedCounter("acg_sched_enqueued_total", "sched_ext scheduler: tasks enqueued, by class (acg_stats).", (s) => Number(s.enqueued));
     schedCounter("acg_sched_dispatched_total", "sched_ext scheduler: tasks dispatched, by class (acg_stats).", (s) => Number(s.dispatched));
-    schedCounter("acg_sched_runtime_seconds_total", "sched_ext scheduler: CPU time run, by class (acg_stats).", (s) => Number(s.runtimeNs) / 1e9);
-    schedCounter("acg_sched_demoted_total", "sched_ext scheduler: dispatches of throttled calls demoted to the lowest level, by class (acg_stats).", (s) => Number(s.demoted));
+    schedCounter(
+      "acg_sched_runtime_seconds_total",
+      "sched_ext scheduler: CPU time run, by class (acg_stats).",
+      (s) => Number(s.runtimeNs) / 1e9,
+    );
+    schedCounter(
+      "acg_sched_demoted_total",
+      "sched_ext scheduler: dispatches of throttled calls demoted to the lowest level, by class (acg_stats).",
+      (s) => Number(s.demoted),
+    );
 
     const rc = (e: AcgEvent) => ({ rule: e.rule ?? "", class: e.class ?? "" });
     const endThrottle = (e: AcgEvent) => {
@@ -114,7 +194,8 @@ export class RuntimeMetrics {
           break;
         case "throttled":
           throttles.inc(rc(e));
-          if (e.call !== undefined && !this.#throttledSince.has(e.call)) this.#throttledSince.set(e.call, { at: Date.parse(e.time), ...rc(e) });
+          if (e.call !== undefined && !this.#throttledSince.has(e.call))
+            this.#throttledSince.set(e.call, { at: Date.parse(e.time), ...rc(e) });
           break;
         case "calm":
         case "burst":

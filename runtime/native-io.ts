@@ -7,8 +7,7 @@
 
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { nativeBuildPath } from "./native-addon.js";
 
 export interface PsiWatcher {
   /**
@@ -31,14 +30,13 @@ interface RuntimeIoAddon {
   sendDatagram(path: string, message: string): void;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
 let cached: RuntimeIoAddon | null | undefined;
 
 /** The addon, or null when it has not been built (`npm run build:native`). */
 export function runtimeIo(): RuntimeIoAddon | null {
   if (cached !== undefined) return cached;
-  const path = [resolve(here, "../native/build/Release/acg_runtime_io.node"), resolve(here, "../../native/build/Release/acg_runtime_io.node")].find(existsSync);
-  cached = path ? (createRequire(import.meta.url)(path) as RuntimeIoAddon) : null;
+  const path = nativeBuildPath("acg_runtime_io.node");
+  cached = existsSync(path) ? (createRequire(import.meta.url)(path) as RuntimeIoAddon) : null;
   return cached;
 }
 

@@ -45,8 +45,11 @@ export function objectSwapReason(running: CodeFeatures, runningClassifier: strin
   const problems = capacityProblems(next);
   if (problems.length) return problems.join("; ");
   const features = codeFeatures(next);
-  if (JSON.stringify(features) !== JSON.stringify(running)) return `its code features differ (${JSON.stringify(features)} vs ${JSON.stringify(running)})`;
-  return emitClassifierCode(next).text !== runningClassifier ? "its exe/path matchers differ (the exec classifier is generated from them)" : null;
+  if (JSON.stringify(features) !== JSON.stringify(running))
+    return `its code features differ (${JSON.stringify(features)} vs ${JSON.stringify(running)})`;
+  return emitClassifierCode(next).text !== runningClassifier
+    ? "its exe/path matchers differ (the exec classifier is generated from them)"
+    : null;
 }
 
 const size = (b: number | null) => (b === null ? "unlimited" : formatBytes(b));
@@ -61,7 +64,11 @@ function matchText(m: MatchIR): string {
     case "not":
       return `not ${matchText(m.item)}`;
     case "pred":
-      return m.op === "eq" ? `${m.subject} == ${JSON.stringify(m.value)}` : m.op === "glob" ? `${m.subject} matches ${JSON.stringify(m.pattern)}` : `${m.subject} ~ /${m.source}/${m.flags}`;
+      return m.op === "eq"
+        ? `${m.subject} == ${JSON.stringify(m.value)}`
+        : m.op === "glob"
+          ? `${m.subject} matches ${JSON.stringify(m.pattern)}`
+          : `${m.subject} ~ /${m.source}/${m.flags}`;
   }
 }
 
@@ -70,9 +77,14 @@ export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
   const put = (what: string, entries: Record<string, string>) => out.set(what, new Map(Object.entries(entries)));
   const className = (id: number | null) => (id === null ? "-" : (p.classes[id]?.name ?? String(id)));
-  const classNames = (mask: number) => p.classes.filter((c) => mask & (1 << c.id)).map((c) => c.name).join(", ") || "-";
+  const classNames = (mask: number) =>
+    p.classes
+      .filter((c) => mask & (1 << c.id))
+      .map((c) => c.name)
+      .join(", ") || "-";
   put("host", { memory: size(p.host.memoryBytes), reserve: size(p.host.reserveBytes) });
-  for (const c of p.classes) put(`class ${c.name}`, { priority: String(c.priority), "cpu.weight": String(c.cpuWeight), latency: formatDuration(c.sliceNs) });
+  for (const c of p.classes)
+    put(`class ${c.name}`, { priority: String(c.priority), "cpu.weight": String(c.cpuWeight), latency: formatDuration(c.sliceNs) });
   p.rules.forEach((r, i) => {
     const m = r.memory;
     const b = m.burst;
@@ -89,7 +101,12 @@ export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
       over_high: `throttle ${oh.delayMinMs}ms..${oh.delayMaxMs}ms ramp ${formatDuration(oh.rampNs)}${oh.killAfterNs === null ? "" : `, kill after ${formatDuration(oh.killAfterNs)}`}`,
     });
   });
-  for (const t of p.tenants) put(`tenant ${t.name}`, { "memory.guarantee": size(t.guaranteeBytes), "memory.limit": size(t.limitBytes), "cpu.weight": String(t.cpuWeight) });
+  for (const t of p.tenants)
+    put(`tenant ${t.name}`, {
+      "memory.guarantee": size(t.guaranteeBytes),
+      "memory.limit": size(t.limitBytes),
+      "cpu.weight": String(t.cpuWeight),
+    });
   for (const a of p.agentProfiles) {
     const i = a.intent;
     put(a.tenantId === null ? "agent" : `agent (tenant ${p.tenants[a.tenantId]?.name ?? a.tenantId})`, {
@@ -156,14 +173,19 @@ export function loadSide(path: string): LoadedSide {
 export function diffPolicies(oldSide: LoadedSide, newSide: LoadedSide): PolicyDiff {
   const running = oldSide.manifest?.codeFeatures ?? codeFeatures(oldSide.ir);
   const reason = objectSwapReason(running, emitClassifierCode(oldSide.ir).text, newSide.ir);
-  const swap: SwapPlan = reason === null
-    ? { kind: "data", why: "same code features and within the running objects' capacities: written into the running scheduler's maps (running calls keep their limits; new calls follow)" }
-    : { kind: "objects", why: `new BPF objects replace the running ones: ${reason}` };
-  const apply = swap.kind === "data"
-    ? "acgc apply NEW swaps it in place"
-    : newSide.manifest
-      ? "acgc apply NEW replaces the scheduler's objects (a short time without a scheduler is measured and reported)"
-      : "acgd would refuse NEW as a .acg file: compile it (acgc compile NEW -o DIR) and apply DIR";
+  const swap: SwapPlan =
+    reason === null
+      ? {
+          kind: "data",
+          why: "same code features and within the running objects' capacities: written into the running scheduler's maps (running calls keep their limits; new calls follow)",
+        }
+      : { kind: "objects", why: `new BPF objects replace the running ones: ${reason}` };
+  const apply =
+    swap.kind === "data"
+      ? "acgc apply NEW swaps it in place"
+      : newSide.manifest
+        ? "acgc apply NEW replaces the scheduler's objects (a short time without a scheduler is measured and reported)"
+        : "acgd would refuse NEW as a .acg file: compile it (acgc compile NEW -o DIR) and apply DIR";
   return {
     old: { name: oldSide.ir.name, sourceHash: oldSide.ir.sourceHash, compiled: oldSide.manifest !== null },
     new: { name: newSide.ir.name, sourceHash: newSide.ir.sourceHash, compiled: newSide.manifest !== null },

@@ -20,13 +20,24 @@ export function missingPolicy(path: string): PolicyLoad {
 export function loadCompiledDir(path: string): PolicyLoad {
   const irFile = join(path, "ir.json");
   if (!existsSync(irFile)) {
-    return { ok: false, message: `${path}: a compiled policy directory must contain ir.json (the lowered policy); pass the .acg file instead, or recompile it with \`acgc compile\`` };
+    return {
+      ok: false,
+      message: `${path}: a compiled policy directory must contain ir.json (the lowered policy); pass the .acg file instead, or recompile it with \`acgc compile\``,
+    };
   }
   try {
     const ir = JSON.parse(readFileSync(irFile, "utf8")) as PolicyIR;
-    if (ir.irVersion !== IR_VERSION) return { ok: false, message: `${irFile}: IR version ${String(ir.irVersion)}, this runtime reads version ${IR_VERSION}; recompile the policy` };
+    if (ir.irVersion !== IR_VERSION)
+      return {
+        ok: false,
+        message: `${irFile}: IR version ${String(ir.irVersion)}, this runtime reads version ${IR_VERSION}; recompile the policy`,
+      };
     const mismatch = manifestMismatch(path, ir);
-    if (mismatch) return { ok: false, message: `${join(path, "manifest.json")}: ${mismatch}; recompile the policy with \`acgc compile FILE -o ${path}\`` };
+    if (mismatch)
+      return {
+        ok: false,
+        message: `${join(path, "manifest.json")}: ${mismatch}; recompile the policy with \`acgc compile FILE -o ${path}\``,
+      };
     return { ok: true, ir, origin: path };
   } catch (e) {
     return { ok: false, message: `${irFile}: not readable JSON (${(e as Error).message}); recompile the policy` };
@@ -47,9 +58,12 @@ function manifestMismatch(dir: string, ir: PolicyIR): string | null {
   } catch (e) {
     return `not readable JSON (${(e as Error).message})`;
   }
-  if (m.manifestVersion !== MANIFEST_VERSION) return `manifest version ${String(m.manifestVersion)}, this runtime reads version ${MANIFEST_VERSION}`;
-  if (m.abiVersion !== ABI_VERSION) return `its objects use map ABI version ${String(m.abiVersion)}, this runtime writes version ${ABI_VERSION}`;
-  if (m.policy?.sourceHash !== ir.sourceHash) return `its objects were compiled from another policy (source ${String(m.policy?.sourceHash).slice(0, 12)}) than its ir.json (${ir.sourceHash.slice(0, 12)})`;
+  if (m.manifestVersion !== MANIFEST_VERSION)
+    return `manifest version ${String(m.manifestVersion)}, this runtime reads version ${MANIFEST_VERSION}`;
+  if (m.abiVersion !== ABI_VERSION)
+    return `its objects use map ABI version ${String(m.abiVersion)}, this runtime writes version ${ABI_VERSION}`;
+  if (m.policy?.sourceHash !== ir.sourceHash)
+    return `its objects were compiled from another policy (source ${String(m.policy?.sourceHash).slice(0, 12)}) than its ir.json (${ir.sourceHash.slice(0, 12)})`;
   return null;
 }
 

@@ -1,8 +1,8 @@
 /**
  * Loads a compiled policy directory (`acgc compile FILE -o DIR`) by its
  * manifest.json and drives its BPF objects: the small reusable layer between
- * the loader (runtime/loader.ts) and whoever runs a policy (acgd, the kernel
- * test suite).
+ * the loader (runtime/bpf-object.ts and its siblings) and whoever runs a
+ * policy (acgd, the kernel test suite).
  *
  * ```ts
  * const po = PolicyObjects.open(dir);          // reads DIR/manifest.json
@@ -26,11 +26,22 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CAPACITY, classStatsStruct, exitRecordStruct, holdStateStruct, layoutOf, type ObjectName } from "../compiler/abi.js";
 import {
-  encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodeHoldDomain, encodePolicy, encodeU32, type CgroupEntry, type HoldDomain,
+  encodeActiveGen,
+  encodeCgroupKey,
+  encodeCgroupValue,
+  encodeHoldDomain,
+  encodePolicy,
+  encodeU32,
+  type CgroupEntry,
+  type HoldDomain,
 } from "../compiler/abi-encode.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { Manifest, ObjectEntry } from "../compiler/manifest.js";
-import { BpfLink, BpfMap, BpfObject, btfHasType, btfStructMembers, type BpfError, type BtfMember, type ProgramStats } from "./loader.js";
+import { BpfLink } from "./bpf-link.js";
+import { BpfMap } from "./bpf-map.js";
+import { BpfObject } from "./bpf-object.js";
+import { btfHasType, btfStructMembers } from "./kernel-probes.js";
+import type { BpfError, BtfMember, ProgramStats } from "./native-addon.js";
 
 export interface PolicyObjectsOptions {
   /** Collect the verifier's own statistics (verification time, states); default true. */
@@ -102,7 +113,8 @@ export function cgroupIdOf(cgroupDir: string): bigint {
 export function memcgOpsLayout(members: readonly BtfMember[] | null): { layout: "v6" | "v7" } | { layout: null; reason: string } {
   if (members === null) return { layout: null, reason: "kernel lacks memcg_bpf_ops" };
   const params = (name: string) => members.find((m) => m.name === name)?.params;
-  if (params("memcg_charged") === 2 && params("memcg_uncharged") === 2 && params("below_low") === 3 && params("below_min") === 3) return { layout: "v7" };
+  if (params("memcg_charged") === 2 && params("memcg_uncharged") === 2 && params("below_low") === 3 && params("below_min") === 3)
+    return { layout: "v7" };
   if (params("get_high_delay_ms") === 1 && params("below_low") === 1 && params("below_min") === 1) return { layout: "v6" };
   const seen = members.map((m) => `${m.name}${m.params === null ? "" : `/${m.params}`}`).join(", ");
   return { layout: null, reason: `kernel has a memcg_bpf_ops of neither RFC layout (v6 or v7): members ${seen}` };
@@ -267,9 +279,16 @@ export class PolicyObjects {
       const v = m.lookup(encodeU32(d));
       if (!v) continue;
       out.push({
-        domain: d, holdingSinceNs: at(v, "holding_since_ns"), usageBytes: at(v, "usage_bytes"), sampledNs: at(v, "sampled_ns"),
-        engaged: at(v, "engaged"), released: at(v, "released"), turns: at(v, "turns"), longestWaitNs: at(v, "longest_wait_ns"),
-        lastEngagedNs: at(v, "last_engaged_ns"), lastReleasedNs: at(v, "last_released_ns"),
+        domain: d,
+        holdingSinceNs: at(v, "holding_since_ns"),
+        usageBytes: at(v, "usage_bytes"),
+        sampledNs: at(v, "sampled_ns"),
+        engaged: at(v, "engaged"),
+        released: at(v, "released"),
+        turns: at(v, "turns"),
+        longestWaitNs: at(v, "longest_wait_ns"),
+        lastEngagedNs: at(v, "last_engaged_ns"),
+        lastReleasedNs: at(v, "last_released_ns"),
       });
     }
     return out;
@@ -382,7 +401,8 @@ export class PolicyObjects {
   static adopt(dir: string, pinDir: string): PolicyObjects {
     const po = PolicyObjects.open(dir);
     try {
-      for (const m of po.manifest.maps) if (m.objects.includes("scheduler")) po.#pinnedMaps.set(m.name, BpfMap.openPinned(join(pinDir, m.name)));
+      for (const m of po.manifest.maps)
+        if (m.objects.includes("scheduler")) po.#pinnedMaps.set(m.name, BpfMap.openPinned(join(pinDir, m.name)));
       po.#schedLink = BpfLink.openPinned(join(pinDir, "scheduler_link"));
     } catch (e) {
       po.close();

@@ -14,7 +14,10 @@ export type { PolicyLoad } from "./policy-dir.js";
 
 function fromFrontend(r: FrontendResult): PolicyLoad {
   if (!r.ok || !r.checked) {
-    const text = r.diagnostics.filter((d) => d.severity === "error").map((d) => renderDiagnostic(d, r.file, r.path)).join("\n\n");
+    const text = r.diagnostics
+      .filter((d) => d.severity === "error")
+      .map((d) => renderDiagnostic(d, r.file, r.path))
+      .join("\n\n");
     return { ok: false, message: text || `${r.path}: the policy has errors` };
   }
   return { ok: true, ir: lowerPolicy(r.checked), origin: r.path };

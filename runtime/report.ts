@@ -4,7 +4,7 @@
 
 import { constants as osConstants } from "node:os";
 import { formatBytes } from "../compiler/units.js";
-import type { ExitStatus } from "./loader.js";
+import type { ExitStatus } from "./spawn.js";
 import type { CallReport } from "./tool-calls.js";
 
 /** The exit status `acg run` itself returns: the child's code, or 128 + signal number. */

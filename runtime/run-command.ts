@@ -11,7 +11,7 @@ import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
 import type { Runtime } from "./assemble.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
-import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./loader.js";
+import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./spawn.js";
 import { exitCodeOf, formatReport, jsonReport } from "./report.js";
 import { CallError, type CallReport, type StartCallRequest } from "./tool-calls.js";
 
@@ -62,23 +62,44 @@ function parseArgs(args: string[]): RunArgs {
       out.command = args.slice(i + 1);
       break;
     }
-    const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const [flag, inline] =
+      a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
     const value = () => {
       const v = inline ?? args[++i];
       if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
       return v;
     };
     switch (flag) {
-      case "--agent": out.agent = value(); break;
-      case "--tenant": out.tenant = value(); break;
-      case "--tool": out.tool = value(); break;
-      case "--label": out.label = value(); break;
-      case "--hint": out.hints.push(value()); break;
-      case "--socket": out.socket = value(); break;
-      case "--policy": out.policy = value(); break;
-      case "--cgroup-root": out.cgroupRoot = value(); break;
-      case "--quiet": out.output = "quiet"; break;
-      case "--json": out.output = "json"; break;
+      case "--agent":
+        out.agent = value();
+        break;
+      case "--tenant":
+        out.tenant = value();
+        break;
+      case "--tool":
+        out.tool = value();
+        break;
+      case "--label":
+        out.label = value();
+        break;
+      case "--hint":
+        out.hints.push(value());
+        break;
+      case "--socket":
+        out.socket = value();
+        break;
+      case "--policy":
+        out.policy = value();
+        break;
+      case "--cgroup-root":
+        out.cgroupRoot = value();
+        break;
+      case "--quiet":
+        out.output = "quiet";
+        break;
+      case "--json":
+        out.output = "json";
+        break;
       default:
         if (a.startsWith("-")) throw new UsageError(`unknown option '${a}'`);
         // A command without `--`: everything from here on is the command.
@@ -111,7 +132,12 @@ export function resolveExecutable(cmd: string): string | null {
 
 /** Why an existing `cmd` (a path, or a PATH entry) cannot be run, or null when there is no such file. */
 function notRunnable(cmd: string): string | null {
-  const candidates = cmd.includes("/") ? [cmd] : (process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+  const candidates = cmd.includes("/")
+    ? [cmd]
+    : (process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, cmd));
   for (const p of candidates) {
     try {
       return statSync(p).isDirectory() ? "is a directory" : "permission denied (not executable)";
@@ -202,7 +228,7 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
       });
     } catch (e) {
       if (e instanceof DaemonError || e instanceof CallError || e instanceof UsageError) {
-        err(`acg run: ${(e as Error).message}\n`);
+        err(`acg run: ${e.message}\n`);
         return EXIT_RUN_FAILED;
       }
       throw e;
@@ -232,7 +258,13 @@ export async function runCommand(args: string[], err: (s: string) => void = (s) 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
 
 /** Spawns into the cgroup and waits; returns the exit status, or acg's exit code if it could not start. */
-async function runInCgroup(file: string, argv: string[], cgroup: string, oomScoreAdj: number | undefined, err: (s: string) => void): Promise<ExitStatus | number> {
+async function runInCgroup(
+  file: string,
+  argv: string[],
+  cgroup: string,
+  oomScoreAdj: number | undefined,
+  err: (s: string) => void,
+): Promise<ExitStatus | number> {
   // Handlers first: a signal that comes while the command starts is held and forwarded once it runs, not lost on acg.
   let pidfd: number | null = null;
   const early: NodeJS.Signals[] = [];
@@ -261,11 +293,25 @@ async function runInCgroup(file: string, argv: string[], cgroup: string, oomScor
     try {
       // Own session: terminal signals reach acg alone, which forwards each exactly once.
       try {
-        child = spawnInCgroup({ file, argv, cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
+        child = spawnInCgroup({
+          file,
+          argv,
+          cgroupPath: cgroup,
+          stdio: [0, 1, 2],
+          newSession: true,
+          ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
+        });
       } catch (e) {
         // An executable file the kernel cannot run (no #! line): a shell runs it as a script, and so does acg.
         if ((e as { code?: string; op?: string }).op !== "execve" || (e as { code?: string }).code !== "ENOEXEC") throw e;
-        child = spawnInCgroup({ file: "/bin/sh", argv: ["sh", file, ...argv.slice(1)], cgroupPath: cgroup, stdio: [0, 1, 2], newSession: true, ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}) });
+        child = spawnInCgroup({
+          file: "/bin/sh",
+          argv: ["sh", file, ...argv.slice(1)],
+          cgroupPath: cgroup,
+          stdio: [0, 1, 2],
+          newSession: true,
+          ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
+        });
       }
     } catch (e) {
       const { code, op } = e as { code?: string; op?: string };

@@ -10,7 +10,10 @@ import { sendDatagram } from "./native-io.js";
 export function sdNotify(fields: Record<string, string>, env: NodeJS.ProcessEnv = process.env): string | null {
   const socket = env["NOTIFY_SOCKET"];
   if (!socket) return null;
-  const message = Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/\n/g, " ")}`).join("\n") + "\n";
+  const message =
+    Object.entries(fields)
+      .map(([k, v]) => `${k}=${v.replace(/\n/g, " ")}`)
+      .join("\n") + "\n";
   try {
     if (!sendDatagram(socket, message)) return `cannot notify systemd at ${socket}: the native addon is not built (npm run build:native)`;
   } catch (e) {

@@ -88,7 +88,9 @@ export class StateJournal<R extends { id: string }> {
     if (snap === null && existsSync(this.file) && existsSync(this.previousFile)) {
       const prev = this.#readSnapshot(this.previousFile, problems);
       if (prev) {
-        problems.push(`state file ${this.file} is damaged: the previous generation ${this.previousFile} (generation ${prev.generation}) is used, with the journal of the damaged one; calls recorded only in the damaged file keep the limits their cgroups have`);
+        problems.push(
+          `state file ${this.file} is damaged: the previous generation ${this.previousFile} (generation ${prev.generation}) is used, with the journal of the damaged one; calls recorded only in the damaged file keep the limits their cgroups have`,
+        );
         // The journal holds whole records: replayed onto the generation before, it loses only calls untouched since the damaged snapshot.
         this.#generation = prev.generation + 1;
         this.#applyJournal(prev.records, problems);
@@ -114,7 +116,9 @@ export class StateJournal<R extends { id: string }> {
     if (lines.at(-1) === "") lines.pop();
     const header = parseLine(lines[0] ?? "") as Header | undefined;
     if (!header || header.version !== this.#version || !Number.isSafeInteger(header.generation)) {
-      problems.push(`state file ${file} has no valid version ${this.#version} header (damaged, truncated or of another version): it is ignored`);
+      problems.push(
+        `state file ${file} has no valid version ${this.#version} header (damaged, truncated or of another version): it is ignored`,
+      );
       return null;
     }
     if (header.scope !== this.#scope) {
@@ -150,7 +154,9 @@ export class StateJournal<R extends { id: string }> {
       if (lines[i] === "" && i === lines.length - 1) break;
       const v = parseLine(lines[i]!) as JournalEntry<R> | undefined;
       if (v === undefined) {
-        problems.push(`state journal ${this.journalFile}: line ${i + 1} is damaged (a write cut short): changes from there on are not applied`);
+        problems.push(
+          `state journal ${this.journalFile}: line ${i + 1} is damaged (a write cut short): changes from there on are not applied`,
+        );
         break;
       }
       if ("remove" in v && typeof v.remove === "string") records.delete(v.remove);

@@ -16,24 +16,47 @@ export const STATUS_SCHEMA = {
   $id: "agentcgroup/status/v1",
   title: "acgd status",
   type: "object",
-  required: ["schemaVersion", "policy", "cgroupRoot", "cgroupfs", "controllers", "enforcement", "kernel", "unenforcedKnobs", "agents", "calls"],
+  required: [
+    "schemaVersion",
+    "policy",
+    "cgroupRoot",
+    "cgroupfs",
+    "controllers",
+    "enforcement",
+    "kernel",
+    "unenforcedKnobs",
+    "agents",
+    "calls",
+  ],
   properties: {
     schemaVersion: { const: STATUS_SCHEMA_VERSION },
-    policy: { type: "object", required: ["name", "sourceHash"], properties: { name: { type: "string" }, sourceHash: { type: "string", pattern: "^[0-9a-f]{64}$" } } },
+    policy: {
+      type: "object",
+      required: ["name", "sourceHash"],
+      properties: { name: { type: "string" }, sourceHash: { type: "string", pattern: "^[0-9a-f]{64}$" } },
+    },
     cgroupRoot: { type: "string", description: "the agent cgroup tree's root directory" },
     cgroupfs: { type: "boolean", description: "true on a real cgroup v2 file system, false on a stand-in directory" },
     controllers: { ...strings, description: "controllers enabled below the root (memory, cpu, pids)" },
     enforcement: { ...stringMap, description: "mechanism (memory, cpu, pressure, classifier, ...) → what enforces it on this kernel" },
     kernel: {
       oneOf: [
-        { type: "object", required: ["schedExt", "memcgBpfOps", "btf"], properties: { schedExt: { type: "boolean" }, memcgBpfOps: { type: "boolean" }, btf: { type: "boolean" } } },
+        {
+          type: "object",
+          required: ["schedExt", "memcgBpfOps", "btf"],
+          properties: { schedExt: { type: "boolean" }, memcgBpfOps: { type: "boolean" }, btf: { type: "boolean" } },
+        },
         { type: "string", description: "why the kernel's features are unknown" },
       ],
     },
     unenforcedKnobs: { ...stringMap, description: "cgroup file → why it cannot be written here" },
     agents: {
       type: "array",
-      items: { type: "object", required: ["agent", "profile", "calls"], properties: { agent: { type: "string" }, profile: { type: "integer" }, calls: { type: "integer", minimum: 0 } } },
+      items: {
+        type: "object",
+        required: ["agent", "profile", "calls"],
+        properties: { agent: { type: "string" }, profile: { type: "integer" }, calls: { type: "integer", minimum: 0 } },
+      },
     },
     calls: {
       type: "array",
@@ -49,7 +72,13 @@ export const STATUS_SCHEMA = {
           limits: {
             type: "object",
             required: ["baselineBytes", "limitBytes", "lowBytes", "minBytes", "cpuWeight"],
-            properties: { baselineBytes: bytesOrNull, limitBytes: bytesOrNull, lowBytes: { type: "integer" }, minBytes: { type: "integer" }, cpuWeight: { type: "integer" } },
+            properties: {
+              baselineBytes: bytesOrNull,
+              limitBytes: bytesOrNull,
+              lowBytes: { type: "integer" },
+              minBytes: { type: "integer" },
+              cpuWeight: { type: "integer" },
+            },
           },
           intentLog: strings,
           events: { ...strings, description: "the call's enforcement decisions so far, in order" },

@@ -6,10 +6,20 @@
 
 import { readdirSync, statSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { effectiveRank, NO_TENANT, PRIORITY_LEVELS, type AgentProfileIR, type ClassIR, type MemoryIR, type PolicyIR, type PriorityLevel, type RuleIR } from "../compiler/ir.js";
+import {
+  effectiveRank,
+  NO_TENANT,
+  PRIORITY_LEVELS,
+  type AgentProfileIR,
+  type ClassIR,
+  type MemoryIR,
+  type PolicyIR,
+  type PriorityLevel,
+  type RuleIR,
+} from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
 import type { CallRecord, CallStateStore } from "./call-state.js";
-import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, CgroupTree } from "./cgroup-tree.js";
+import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, type CgroupTree } from "./cgroup-tree.js";
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { emitCallEnded, emitCallStarted } from "./lifecycle-events.js";
 import { matchRule, type CallFacts } from "./matcher.js";
@@ -17,7 +27,10 @@ import { matchRule, type CallFacts } from "./matcher.js";
 export { NO_TENANT } from "../compiler/ir.js";
 
 export class CallError extends Error {
-  constructor(readonly code: "bad_request" | "forbidden" | "not_found" | "refused", message: string) {
+  constructor(
+    readonly code: "bad_request" | "forbidden" | "not_found" | "refused",
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -174,7 +187,10 @@ export class ToolCalls {
     if (bad) throw new CallError("bad_request", bad);
     if (t !== NO_TENANT && !this.#policy.tenants.some((x) => x.name === t)) {
       const names = this.#policy.tenants.map((x) => x.name);
-      throw new CallError("not_found", `unknown tenant '${tenant}': the policy ${names.length ? `defines ${names.join(", ")}` : "defines no tenants; leave --tenant out"}`);
+      throw new CallError(
+        "not_found",
+        `unknown tenant '${tenant}': the policy ${names.length ? `defines ${names.join(", ")}` : "defines no tenants; leave --tenant out"}`,
+      );
     }
     const key = `${t}/${agent}`;
     const known = this.agents.get(key);
@@ -182,9 +198,13 @@ export class ToolCalls {
     const profile = this.profileFor(t);
     const sameProfile = () => [...this.agents.values()].filter((a) => a.profile.id === profile.id);
     // Idle agents of the profile are forgotten only when their slots are needed.
-    const same = sameProfile().length < profile.maxAgents ? sameProfile().length : sameProfile().filter((a) => !this.removeIfIdle(a)).length;
+    const same =
+      sameProfile().length < profile.maxAgents ? sameProfile().length : sameProfile().filter((a) => !this.removeIfIdle(a)).length;
     if (same >= profile.maxAgents) {
-      throw new CallError("refused", `agent '${key}' refused: the policy allows at most ${profile.maxAgents} agent(s) of this profile at once (max_agents)`);
+      throw new CallError(
+        "refused",
+        `agent '${key}' refused: the policy allows at most ${profile.maxAgents} agent(s) of this profile at once (max_agents)`,
+      );
     }
     return this.#addAgent(t, agent);
   }
@@ -263,7 +283,10 @@ export class ToolCalls {
     const running = this.agents.get(`${t}/${req.agent}`);
     const count = running ? [...this.calls.values()].filter((c) => c.agent === running).length : 0;
     if (count >= profile.maxCalls) {
-      throw new CallError("refused", `agent '${t}/${req.agent}' already runs ${count} tool call(s), the most the policy allows at once (max_calls = ${profile.maxCalls}): end some first`);
+      throw new CallError(
+        "refused",
+        `agent '${t}/${req.agent}' already runs ${count} tool call(s), the most the policy allows at once (max_calls = ${profile.maxCalls}): end some first`,
+      );
     }
     const agent = this.ensureAgent(req.tenant, req.agent);
     if (intent.rank !== undefined && intent.rank !== null && intent.rank !== agent.rank) {
@@ -274,7 +297,20 @@ export class ToolCalls {
     const limits = callLimits(rule, cls, intent, agent.profile.limitBytes);
     const id = `call-${process.pid}-${++this.#seq}`;
     const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
-    const call: ToolCall = { id, agent, path, rule, cls, limits, intent, startedAt: Date.now(), events: [...intent.log], oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority), ...(req.uid !== undefined && { ownerUid: req.uid }), ...(req.label !== undefined && { label: req.label }) };
+    const call: ToolCall = {
+      id,
+      agent,
+      path,
+      rule,
+      cls,
+      limits,
+      intent,
+      startedAt: Date.now(),
+      events: [...intent.log],
+      oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority),
+      ...(req.uid !== undefined && { ownerUid: req.uid }),
+      ...(req.label !== undefined && { label: req.label }),
+    };
     this.#register(call);
     emitCallStarted(call, req.argv);
     return call;
@@ -357,11 +393,18 @@ export class ToolCalls {
   async recover(records: Map<string, CallRecord>): Promise<{ calls: ToolCall[]; notes: string[] }> {
     const out: ToolCall[] = [];
     const notes: string[] = [];
-    const dirs = (p: string) => readdirSync(p, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    const dirs = (p: string) =>
+      readdirSync(p, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     for (const tenant of dirs(this.tree.root)) {
       for (const agentName of dirs(this.tree.tenantPath(tenant))) {
         const where = `${tenant}/${agentName}`;
-        if (checkName("tenant", tenant) || checkName("agent", agentName) || (tenant !== NO_TENANT && !this.#policy.tenants.some((t) => t.name === tenant))) {
+        if (
+          checkName("tenant", tenant) ||
+          checkName("agent", agentName) ||
+          (tenant !== NO_TENANT && !this.#policy.tenants.some((t) => t.name === tenant))
+        ) {
           notes.push(`${where}: not an agent of this policy (unknown tenant or bad name): left as it is`);
           continue;
         }
@@ -391,7 +434,15 @@ export class ToolCalls {
     const cls = rec && policy.classes.find((c) => c.name === rec.class);
     if (rec && rule && cls && rec.tenant === agent.tenant && rec.agent === agent.agent) {
       return {
-        id, agent, path, rule, cls, limits: rec.limits, intent: rec.intent, startedAt: rec.startedAt, events: [...rec.events, `taken over by acgd ${process.pid} after a restart`],
+        id,
+        agent,
+        path,
+        rule,
+        cls,
+        limits: rec.limits,
+        intent: rec.intent,
+        startedAt: rec.startedAt,
+        events: [...rec.events, `taken over by acgd ${process.pid} after a restart`],
         oomScoreAdj: oomScoreAdj(agentRank(agent, policy), cls.priority),
         ...(rec.ownerUid !== undefined && { ownerUid: rec.ownerUid }),
       };
@@ -404,7 +455,9 @@ export class ToolCalls {
     const why = rec ? `its recorded rule '${rec.rule}' or class '${rec.class}' is not in policy '${policy.name}'` : "no state record";
     // Its grant is unknown, so the limits its cgroup has are kept: recomputing them could only take away what was granted.
     const limits = limitsInCgroup(this.tree, path, callLimits(inferred, inferredCls, intent, agent.profile.limitBytes));
-    notes.push(`${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))}), keeping the limits its cgroup has`);
+    notes.push(
+      `${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))}), keeping the limits its cgroup has`,
+    );
     let startedAt = Date.now();
     try {
       startedAt = statSync(path).ctimeMs;
@@ -412,9 +465,18 @@ export class ToolCalls {
       // keeps now
     }
     return {
-      id, agent, path, rule: inferred, cls: inferredCls, limits, intent, startedAt,
+      id,
+      agent,
+      path,
+      rule: inferred,
+      cls: inferredCls,
+      limits,
+      intent,
+      startedAt,
       oomScoreAdj: oomScoreAdj(agentRank(agent, policy), inferredCls.priority),
-      events: [`taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line; limits read back from its cgroup`],
+      events: [
+        `taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line; limits read back from its cgroup`,
+      ],
     };
   }
 
@@ -514,7 +576,14 @@ export function callLimits(rule: RuleIR, cls: ClassIR, intent: GrantedIntent, ag
 }
 
 export function cgroupLimits(l: CallLimits): CgroupLimits {
-  return { memoryHigh: l.baselineBytes, memoryMax: l.limitBytes, memoryLow: l.lowBytes, memoryMin: l.minBytes, cpuWeight: l.cpuWeight, oomGroup: true };
+  return {
+    memoryHigh: l.baselineBytes,
+    memoryMax: l.limitBytes,
+    memoryLow: l.lowBytes,
+    memoryMin: l.minBytes,
+    cpuWeight: l.cpuWeight,
+    oomGroup: true,
+  };
 }
 
 /**
@@ -557,7 +626,8 @@ export function buildReport(call: ToolCall, stats: CgroupStats, policy: PolicyIR
   let advice: string | null = null;
   if (oomKilled) advice = oomAdvice(call, stats, policy);
   else if (call.killedBy && call.killAdvice) advice = `${call.killedBy}; ${call.killAdvice}`;
-  else if (call.killedBy) advice = `${call.killedBy}; ask for more with --hint memory=SIZE (up to ${fmt(call.agent.profile.intent.memoryMaxBytes)}) or keep the call under its baseline ${fmt(call.limits.baselineBytes)}`;
+  else if (call.killedBy)
+    advice = `${call.killedBy}; ask for more with --hint memory=SIZE (up to ${fmt(call.agent.profile.intent.memoryMaxBytes)}) or keep the call under its baseline ${fmt(call.limits.baselineBytes)}`;
   return {
     id: call.id,
     rule: call.rule.name,
@@ -585,11 +655,14 @@ function oomAdvice(call: ToolCall, stats: CgroupStats, policy: PolicyIR): string
     ? `the tool call hit its memory limit of ${fmt(limit)} (rule '${call.rule.name}': baseline ${fmt(call.rule.memory.baselineBytes)}, limit ${fmt(call.rule.memory.limitBytes)})`
     : `the agent '${call.agent.key}' hit its memory limit of ${fmt(call.agent.profile.limitBytes)}`;
   const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}${ownLimit ? " (usage stops at the limit: the call needed more, by an amount nothing records)" : ""}.`;
-  if (!ownLimit) return `${head} Other tool calls of this agent share that limit: run fewer at once, or ask the operator for a larger agent limit.`;
+  if (!ownLimit)
+    return `${head} Other tool calls of this agent share that limit: run fewer at once, or ask the operator for a larger agent limit.`;
   const bound = call.agent.profile.intent.memoryMaxBytes;
   const want = suggestedSize(used);
-  if (bound === null) return `${head} This agent may not ask for more memory (no \`intent memory\` bound in policy '${policy.name}'); ask the operator or split the work.`;
-  if (limit !== null && limit >= bound) return `${head} That is already the most this agent may ask for (${fmt(bound)}); split the work into smaller calls or ask the operator to raise the agent's bound.`;
+  if (bound === null)
+    return `${head} This agent may not ask for more memory (no \`intent memory\` bound in policy '${policy.name}'); ask the operator or split the work.`;
+  if (limit !== null && limit >= bound)
+    return `${head} That is already the most this agent may ask for (${fmt(bound)}); split the work into smaller calls or ask the operator to raise the agent's bound.`;
   if (want <= bound) return `${head} Retry with --hint memory=${formatBytes(want)} (this agent may ask for up to ${fmt(bound)}).`;
   return `${head} Retry with --hint memory=${formatBytes(bound)}, the most this agent may ask for; it may still not be enough (${formatBytes(want)} would be a safer retry).`;
 }

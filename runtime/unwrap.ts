@@ -38,18 +38,55 @@ const WRAPPERS: Record<string, WrapperSpec> = {
   nohup: {},
   setsid: {},
   stdbuf: { shortWithValue: "ioe", longWithValue: ["--input", "--output", "--error"] },
-  xargs: { shortWithValue: "adEeIiLlnPs", longWithValue: ["--arg-file", "--delimiter", "--eof", "--replace", "--max-lines", "--max-args", "--max-procs", "--max-chars", "--process-slot-var"] },
+  xargs: {
+    shortWithValue: "adEeIiLlnPs",
+    longWithValue: [
+      "--arg-file",
+      "--delimiter",
+      "--eof",
+      "--replace",
+      "--max-lines",
+      "--max-args",
+      "--max-procs",
+      "--max-chars",
+      "--process-slot-var",
+    ],
+  },
   time: { shortWithValue: "fo", longWithValue: ["--format", "--output"] },
   command: { noCommand: ["-v", "-V"] },
   exec: { shortWithValue: "a" },
-  sudo: { shortWithValue: "uUgChpDrtT", longWithValue: ["--user", "--group", "--host", "--prompt", "--chdir", "--role", "--type", "--other-user", "--close-from"], noCommand: ["-l", "-v", "-k", "-K", "-e", "-s", "-i", "--list", "--validate", "--edit", "--shell", "--login"] },
+  sudo: {
+    shortWithValue: "uUgChpDrtT",
+    longWithValue: ["--user", "--group", "--host", "--prompt", "--chdir", "--role", "--type", "--other-user", "--close-from"],
+    noCommand: ["-l", "-v", "-k", "-K", "-e", "-s", "-i", "--list", "--validate", "--edit", "--shell", "--login"],
+  },
   taskset: { shortWithValue: "", positionals: 1, noCommand: ["-p", "--pid"] },
   chrt: { positionals: 1, noCommand: ["-p", "--pid", "-m", "--max"] },
   doas: { shortWithValue: "uC" },
 };
 
 const SHELLS = new Set(["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox-sh"]);
-const RESERVED = new Set(["if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case", "esac", "in", "!", "{", "}", "function", "select", "coproc"]);
+const RESERVED = new Set([
+  "if",
+  "then",
+  "else",
+  "elif",
+  "fi",
+  "do",
+  "done",
+  "while",
+  "until",
+  "for",
+  "case",
+  "esac",
+  "in",
+  "!",
+  "{",
+  "}",
+  "function",
+  "select",
+  "coproc",
+]);
 const LOOP_HEADS = new Set(["for", "select", "case"]);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 
@@ -80,7 +117,7 @@ function collect(argv: string[], depth: number, out: string[][]): void {
 export function shellScript(argv: readonly string[]): string | null {
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === "--" || !a.startsWith("-") && !a.startsWith("+")) return null; // a script file, not -c
+    if (a === "--" || (!a.startsWith("-") && !a.startsWith("+"))) return null; // a script file, not -c
     if (a === "-o" || a === "+o" || a === "-O" || a === "+O") {
       i++;
       continue;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages AgentCgroup builds and tests with, idempotently:
-# clang-19 and LLVM tools, libbpf 1.4.6 and bpftool 7.5 from bookworm-backports,
+# clang-19, clang-format-19 and LLVM tools, libbpf 1.4.6 and bpftool 7.5 from bookworm-backports,
 # and qemu + busybox for the kernel test bed. Must run as root on Debian 12.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,9 +11,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # qemu-system-x86 brings qemu-system-common with /usr/lib/qemu/virtiofsd (the
 # test bed shares the host's files with the guest over virtiofs); zstd and file
-# are used to unpack the guest kernel and check busybox.
+# are used to unpack the guest kernel and check busybox. clang-format-19 is
+# `npm run lint`'s formatter of the C in native/ and bpf-templates/include/.
 # ACG_SETUP_TESTBED=0 (the container image) leaves out the test bed: qemu and the guest kernel.
-want_pkgs=(clang-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config gcc systemd)
+want_pkgs=(clang-19 clang-format-19 llvm-19 libelf-dev zlib1g-dev libzstd-dev pkg-config gcc systemd)
 testbed=${ACG_SETUP_TESTBED:-1}
 [ "$testbed" = 0 ] || want_pkgs+=(qemu-system-x86 qemu-system-common busybox-static cpio zstd file)
 backport_pkgs=(libbpf-dev bpftool)

@@ -8,13 +8,23 @@ import { REPO } from "./runtime/helpers.js";
 
 /** Modules that are command lines: only other command lines may import them. */
 const COMMAND_LINES = new Set([
-  "compiler/cli.ts", "compiler/compile-command.ts", "compiler/lsp.ts",
-  "runtime/acg-cli.ts", "runtime/acgd-command.ts", "runtime/run-command.ts", "runtime/admin-commands.ts", "runtime/events-command.ts", "runtime/diff-command.ts",
-  "traces/command.ts", "traces/simulate-command.ts",
+  "compiler/cli.ts",
+  "compiler/compile-command.ts",
+  "compiler/lsp.ts",
+  "runtime/acg-cli.ts",
+  "runtime/acgd-command.ts",
+  "runtime/run-command.ts",
+  "runtime/admin-commands.ts",
+  "runtime/events-command.ts",
+  "runtime/diff-command.ts",
+  "traces/command.ts",
+  "traces/simulate-command.ts",
 ]);
 
 function sources(dir: string): string[] {
-  return readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+  return readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Static and dynamic imports of a module, as repository-relative .ts paths. */
@@ -35,7 +45,9 @@ describe("layering (docs/architecture.md)", () => {
   });
 
   it("the runtime imports neither traces/ nor bench/", () => {
-    expect(arrows.filter((a) => layerOf(a.from) === "runtime" && ["traces", "bench"].includes(layerOf(a.to)) && !COMMAND_LINES.has(a.from))).toEqual([]);
+    expect(
+      arrows.filter((a) => layerOf(a.from) === "runtime" && ["traces", "bench"].includes(layerOf(a.to)) && !COMMAND_LINES.has(a.from)),
+    ).toEqual([]);
   });
 
   it("no library imports a command line", () => {

@@ -33,18 +33,22 @@ describe("systemd unit", () => {
   });
 
   it("is a Type=notify service with delegation and its capabilities bounded", () => {
-    for (const line of ["Type=notify", "NotifyAccess=main", "Delegate=yes", "RuntimeDirectoryPreserve=yes", "LimitMEMLOCK=infinity"]) expect(unit).toContain(`\n${line}\n`);
+    for (const line of ["Type=notify", "NotifyAccess=main", "Delegate=yes", "RuntimeDirectoryPreserve=yes", "LimitMEMLOCK=infinity"])
+      expect(unit).toContain(`\n${line}\n`);
     expect(unit).toMatch(/\nCapabilityBoundingSet=.*\bCAP_BPF\b.*\bCAP_SYS_ADMIN\b/);
   });
 
   it("would catch a broken unit (the check can fail)", () => {
-    expect(verify(unit.replace("Type=notify", "Type=notfy").replace("Delegate=yes", "Delegat=yes")).problems.join("\n")).toMatch(/Failed to parse service type[\s\S]*Unknown key 'Delegat'/);
+    expect(verify(unit.replace("Type=notify", "Type=notfy").replace("Delegate=yes", "Delegat=yes")).problems.join("\n")).toMatch(
+      /Failed to parse service type[\s\S]*Unknown key 'Delegat'/,
+    );
   });
 });
 
 describe("Kubernetes manifests", () => {
   const docs = parseAllDocuments(readFileSync(join(REPO, "deploy/kubernetes/daemonset.yaml"), "utf8")).map((d) => {
     expect(d.errors).toEqual([]);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- walked as the YAML has it; the schema check below types it
     return d.toJS() as Record<string, any>;
   });
   const ds = docs.find((d) => d["kind"] === "DaemonSet")!;
@@ -70,9 +74,13 @@ describe("Kubernetes manifests", () => {
     expect(pod.hostPID).toBe(true);
     const acgd = pod.containers.find((c: { name: string }) => c.name === "acgd");
     expect(acgd.securityContext.privileged).toBe(true);
-    const mounts = Object.fromEntries(acgd.volumeMounts.map((m: { mountPath: string; mountPropagation?: string }) => [m.mountPath, m.mountPropagation ?? ""]));
+    const mounts = Object.fromEntries(
+      acgd.volumeMounts.map((m: { mountPath: string; mountPropagation?: string }) => [m.mountPath, m.mountPropagation ?? ""]),
+    );
     expect(mounts).toMatchObject({ "/sys/fs/cgroup": "", "/sys/fs/bpf": "Bidirectional", "/sys/kernel/btf": "", "/run/agentcgroup": "" });
-    const hostPaths = pod.volumes.filter((v: { hostPath?: { path: string } }) => v.hostPath).map((v: { hostPath: { path: string } }) => v.hostPath.path);
+    const hostPaths = pod.volumes
+      .filter((v: { hostPath?: { path: string } }) => v.hostPath)
+      .map((v: { hostPath: { path: string } }) => v.hostPath.path);
     expect(hostPaths).toEqual(expect.arrayContaining(["/sys/fs/cgroup", "/sys/fs/bpf", "/sys/kernel/btf", "/run/agentcgroup"]));
     // The compiled policy the init container writes is the one acgd loads.
     const init = pod.initContainers[0].command as string[];
@@ -86,7 +94,25 @@ describe("container image definition", () => {
   const args = (kw: string) => instructions.filter((i) => i.getKeyword() === kw).map((i) => i.getArgumentsContent() ?? "");
 
   it("parses, on a Node 20 base, with instructions the builders know", () => {
-    const known = new Set(["FROM", "WORKDIR", "COPY", "ADD", "RUN", "ENV", "ARG", "LABEL", "USER", "VOLUME", "EXPOSE", "ENTRYPOINT", "CMD", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "ONBUILD"]);
+    const known = new Set([
+      "FROM",
+      "WORKDIR",
+      "COPY",
+      "ADD",
+      "RUN",
+      "ENV",
+      "ARG",
+      "LABEL",
+      "USER",
+      "VOLUME",
+      "EXPOSE",
+      "ENTRYPOINT",
+      "CMD",
+      "STOPSIGNAL",
+      "HEALTHCHECK",
+      "SHELL",
+      "ONBUILD",
+    ]);
     expect(instructions.map((i) => i.getKeyword()).filter((k) => !known.has(k))).toEqual([]);
     expect(args("FROM")).toEqual([expect.stringMatching(/^node:20-bookworm/)]);
   });
@@ -99,6 +125,8 @@ describe("container image definition", () => {
     expect(JSON.parse(args("ENTRYPOINT")[0]!)).toEqual(["/usr/local/bin/acgd"]);
     expect(readFileSync(join(REPO, "scripts/link-commands.sh"), "utf8")).toMatch(/bindir=\$\{1:-\$\{ACG_BIN_DIR:-\/usr\/local\/bin\}\}/);
     expect(JSON.parse(args("CMD")[0]!)).toEqual(["--policy", "/etc/agentcgroup/policy"]);
-    expect(readFileSync(join(REPO, ".dockerignore"), "utf8").split("\n")).toEqual(expect.arrayContaining(["node_modules", "dist", "native/build", ".cache"]));
+    expect(readFileSync(join(REPO, ".dockerignore"), "utf8").split("\n")).toEqual(
+      expect.arrayContaining(["node_modules", "dist", "native/build", ".cache"]),
+    );
   });
 });

@@ -11,7 +11,10 @@ import { REPO } from "./runtime/helpers.js";
 
 const readme = readFileSync(join(REPO, "README.md"), "utf8");
 /** Command lines of the README's ```sh blocks, without their trailing comments. */
-const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split("\n")).map((l) => l.replace(/\s+#\s.*$/, "").trim()).filter(Boolean);
+const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+  .flatMap((m) => m[1]!.split("\n"))
+  .map((l) => l.replace(/\s+#\s.*$/, "").trim())
+  .filter(Boolean);
 
 const work = mkdtempSync(join(tmpdir(), "acg-readme-"));
 const bin = join(work, "bin");
@@ -31,10 +34,14 @@ describe("README usage, verbatim", () => {
     expect(needDaemon.length).toBeGreaterThanOrEqual(6);
   });
 
-  it.each(offline)("%s", (cmd) => {
-    const r = spawnSync("bash", ["-c", cmd], { cwd: work, env, encoding: "utf8", timeout: 120_000 });
-    expect({ cmd, code: r.status, err: r.status === 0 ? "" : r.stderr }).toEqual({ cmd, code: 0, err: "" });
-  }, 120_000);
+  it.each(offline)(
+    "%s",
+    (cmd) => {
+      const r = spawnSync("bash", ["-c", cmd], { cwd: work, env, encoding: "utf8", timeout: 120_000 });
+      expect({ cmd, code: r.status, err: r.status === 0 ? "" : r.stderr }).toEqual({ cmd, code: 0, err: "" });
+    },
+    120_000,
+  );
 
   it.each(needDaemon)("%s (names a real command)", (cmd) => {
     const words = cmd.split(/\s+/);

@@ -169,7 +169,16 @@ function programWords(part: string): string[] | null {
   }
   const first = words[i];
   if (first === undefined) return null;
-  if (first === "cd" || first === "source" || first === "." || first === "export" || first === "set" || first === "pushd" || first === "popd") return null;
+  if (
+    first === "cd" ||
+    first === "source" ||
+    first === "." ||
+    first === "export" ||
+    first === "set" ||
+    first === "pushd" ||
+    first === "popd"
+  )
+    return null;
   return words.slice(i);
 }
 
@@ -220,13 +229,18 @@ export function parseResources(value: unknown): { samples: MemSample[]; dropped:
   let dropped = 0;
   for (const s of list) {
     const o = s as Record<string, unknown> | null;
-    const t = typeof o?.["epoch"] === "number" ? (o["epoch"] as number) : NaN;
+    const t = typeof o?.["epoch"] === "number" ? o["epoch"] : NaN;
     const bytes = parseMemUsage(o?.["mem_usage"]);
     if (!Number.isFinite(t) || bytes === null) {
       dropped++;
       continue;
     }
-    const cpu = typeof o?.["cpu_percent"] === "string" ? parseFloat(o["cpu_percent"] as string) : typeof o?.["cpu_percent"] === "number" ? (o["cpu_percent"] as number) : NaN;
+    const cpu =
+      typeof o?.["cpu_percent"] === "string"
+        ? parseFloat(o["cpu_percent"])
+        : typeof o?.["cpu_percent"] === "number"
+          ? o["cpu_percent"]
+          : NaN;
     samples.push({ t, bytes, cpu });
   }
   samples.sort((a, b) => a.t - b.t);
@@ -241,7 +255,7 @@ export function parseToolCalls(value: unknown): { calls: ToolCall[]; dropped: nu
   value.forEach((c, index) => {
     const o = c as Record<string, unknown> | null;
     const start = parseIsoUtc(o?.["timestamp"]);
-    const tool = typeof o?.["tool"] === "string" ? (o["tool"] as string) : null;
+    const tool = typeof o?.["tool"] === "string" ? o["tool"] : null;
     if (start === null || tool === null) {
       dropped++;
       return;
@@ -250,9 +264,9 @@ export function parseToolCalls(value: unknown): { calls: ToolCall[]; dropped: nu
     const endMissing = end === null || end < start;
     if (endMissing) end = start + MISSING_END_SECONDS;
     const input = o?.["input"] as Record<string, unknown> | undefined;
-    const command = tool === "Bash" && typeof input?.["command"] === "string" ? (input["command"] as string) : null;
+    const command = tool === "Bash" && typeof input?.["command"] === "string" ? input["command"] : null;
     const family = command !== null ? commandFamily(command) || "bash" : tool;
-    calls.push({ index, id: typeof o?.["id"] === "string" ? (o["id"] as string) : `#${index}`, tool, start, end: end!, endMissing, command, family });
+    calls.push({ index, id: typeof o?.["id"] === "string" ? o["id"] : `#${index}`, tool, start, end: end!, endMissing, command, family });
   });
   calls.sort((a, b) => a.start - b.start);
   return { calls, dropped };
@@ -302,7 +316,9 @@ export function runFolders(root: string): { name: string; dir: string }[] {
     }
     let attempts: string[] = [];
     try {
-      attempts = readdirSync(dir).sort().filter((a) => isDir(join(dir, a)));
+      attempts = readdirSync(dir)
+        .sort()
+        .filter((a) => isDir(join(dir, a)));
     } catch {
       // an unreadable task folder is reported as a run without resources.json
     }

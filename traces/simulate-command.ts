@@ -30,7 +30,15 @@ const secs = (s: number | null) => (s === null ? "-" : `${s.toFixed(1)}s`);
 export async function simulateCommand(args: string[], io: Io): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { json: { type: "boolean", default: false }, calls: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } }, allowPositionals: true });
+    parsed = parseArgs({
+      args,
+      options: {
+        json: { type: "boolean", default: false },
+        calls: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      allowPositionals: true,
+    });
   } catch (e) {
     io.err(`acgc simulate: ${(e as Error).message}\n\n${SIMULATE_USAGE}\n`);
     return 2;
@@ -70,14 +78,42 @@ export async function simulateCommand(args: string[], io: Io): Promise<number> {
 
 /** The per-rule table, the calls acted on (with `calls`), and what was not replayed. */
 export function renderSimulation(sim: Simulation, calls: boolean): string {
-  const head = ["rule", "class", "calls", "baseline", "limit", "burst", "peak max", "burst", "throttled", "killed", "OOM", "1st throttle", "1st kill"];
+  const head = [
+    "rule",
+    "class",
+    "calls",
+    "baseline",
+    "limit",
+    "burst",
+    "peak max",
+    "burst",
+    "throttled",
+    "killed",
+    "OOM",
+    "1st throttle",
+    "1st kill",
+  ];
   const rows = sim.rules.map((r) => [
-    r.rule, r.class, String(r.calls), size(r.given.baselineBytes), size(r.given.limitBytes),
-    r.given.burstBytes ? `${size(r.given.burstBytes)}/${r.given.burstSeconds}s` : "-", size(r.peakMaxBytes),
-    String(r.burst), String(r.throttled), String(r.killed), String(r.oomKilled), secs(r.firstThrottleS), secs(r.firstKillS),
+    r.rule,
+    r.class,
+    String(r.calls),
+    size(r.given.baselineBytes),
+    size(r.given.limitBytes),
+    r.given.burstBytes ? `${size(r.given.burstBytes)}/${r.given.burstSeconds}s` : "-",
+    size(r.peakMaxBytes),
+    String(r.burst),
+    String(r.throttled),
+    String(r.killed),
+    String(r.oomKilled),
+    secs(r.firstThrottleS),
+    secs(r.firstKillS),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   const out = [
     `policy ${sim.policy} replayed on ${sim.runs} runs (${sim.calls.length} tool calls) of ${sim.traces}`,
     "memory per call is above the agent's own before the call; peak max, and when the policy acts, in seconds into the call",
@@ -91,7 +127,11 @@ export function renderSimulation(sim: Simulation, calls: boolean): string {
     for (const c of acted) out.push(`  ${callLine(c)}`);
   }
   const unsampled = sim.rules.reduce((n, r) => n + r.unsampled, 0);
-  if (unsampled) out.push("", `${unsampled} call(s) had no memory sample inside them (shorter than the trace's sampling): given a rule, nothing replayed`);
+  if (unsampled)
+    out.push(
+      "",
+      `${unsampled} call(s) had no memory sample inside them (shorter than the trace's sampling): given a rule, nothing replayed`,
+    );
   for (const n of sim.notReplayed) out.push(`not replayed: ${n}`);
   return out.join("\n") + "\n";
 }

@@ -89,9 +89,24 @@ export function simulateCall(run: Run, call: TraceCall, policy: PolicyIR, period
   const m = rule.memory;
   const profile = policy.agentProfiles.find((p) => p.tenantId === null) ?? policy.agentProfiles[0]!;
   const out: SimCall = {
-    run: run.name, index: call.index, tool: call.tool, family: call.family, command: call.command, rule: rule.name, class: cls.name,
-    given: { baselineBytes: m.baselineBytes, limitBytes: m.limitBytes, burstBytes: m.burst?.bytes ?? 0, burstSeconds: (m.burst?.durationNs ?? 0) / NS },
-    durationS: curve.durationS, samples: curve.sampling === "inside" ? curve.points.length : 0, peakBytes: curve.peakBytes, actions: [], outcome: "completed",
+    run: run.name,
+    index: call.index,
+    tool: call.tool,
+    family: call.family,
+    command: call.command,
+    rule: rule.name,
+    class: cls.name,
+    given: {
+      baselineBytes: m.baselineBytes,
+      limitBytes: m.limitBytes,
+      burstBytes: m.burst?.bytes ?? 0,
+      burstSeconds: (m.burst?.durationNs ?? 0) / NS,
+    },
+    durationS: curve.durationS,
+    samples: curve.sampling === "inside" ? curve.points.length : 0,
+    peakBytes: curve.peakBytes,
+    actions: [],
+    outcome: "completed",
   };
   if (curve.sampling !== "inside") return out;
   const params = burstParams(rule);
@@ -102,8 +117,10 @@ export function simulateCall(run: Run, call: TraceCall, policy: PolicyIR, period
     const t = BigInt(Math.round(p.dt * NS));
     // The agent's limit covers the agent's own memory and the call's: the trace's container total.
     const total = curve.baselineBytes + p.bytes;
-    if (m.limitBytes !== null && p.bytes > m.limitBytes) return end(out, { atS: p.dt, kind: "oom_call_limit", bytes: p.bytes }, "oom_killed");
-    if (profile.limitBytes !== null && total > profile.limitBytes) return end(out, { atS: p.dt, kind: "oom_agent_limit", bytes: p.bytes }, "oom_killed");
+    if (m.limitBytes !== null && p.bytes > m.limitBytes)
+      return end(out, { atS: p.dt, kind: "oom_call_limit", bytes: p.bytes }, "oom_killed");
+    if (profile.limitBytes !== null && total > profile.limitBytes)
+      return end(out, { atS: p.dt, kind: "oom_agent_limit", bytes: p.bytes }, "oom_killed");
     if (baseline === null) continue;
     const next = burstUpdate(clock, params, t, BigInt(Math.round(p.bytes)), baseline, BigInt(m.burst?.bytes ?? 0));
     const killAfter = m.overHigh.killAfterNs;
@@ -151,13 +168,28 @@ export function simulate(policy: PolicyIR, traceDir: string): Simulation {
     };
     const has = (k: SimAction["kind"]) => mine.filter((c) => c.actions.some((a) => a.kind === k)).length;
     return {
-      rule: r.name, class: policy.classes[r.classId]?.name ?? "?",
-      given: { baselineBytes: r.memory.baselineBytes, limitBytes: r.memory.limitBytes, burstBytes: r.memory.burst?.bytes ?? 0, burstSeconds: (r.memory.burst?.durationNs ?? 0) / NS },
-      calls: mine.length, unsampled: mine.filter((c) => c.samples === 0).length, peakMaxBytes: mine.reduce((x, c) => Math.max(x, c.peakBytes), 0),
-      burst: has("burst"), throttled: has("throttled"), killed: has("killed"), oomKilled: mine.filter((c) => c.outcome === "oom_killed").length,
-      firstThrottleS: first(["throttled"]), firstKillS: first(["killed", "oom_call_limit", "oom_agent_limit"]),
+      rule: r.name,
+      class: policy.classes[r.classId]?.name ?? "?",
+      given: {
+        baselineBytes: r.memory.baselineBytes,
+        limitBytes: r.memory.limitBytes,
+        burstBytes: r.memory.burst?.bytes ?? 0,
+        burstSeconds: (r.memory.burst?.durationNs ?? 0) / NS,
+      },
+      calls: mine.length,
+      unsampled: mine.filter((c) => c.samples === 0).length,
+      peakMaxBytes: mine.reduce((x, c) => Math.max(x, c.peakBytes), 0),
+      burst: has("burst"),
+      throttled: has("throttled"),
+      killed: has("killed"),
+      oomKilled: mine.filter((c) => c.outcome === "oom_killed").length,
+      firstThrottleS: first(["throttled"]),
+      firstKillS: first(["killed", "oom_call_limit", "oom_agent_limit"]),
     };
   });
-  const notReplayed = policy.pressureRules.map((p) => `pressure rule ${p.id} (memory.pressure(${p.scope.kind}) > ${p.thresholdPercent}%): needs memory pressure (PSI), which the traces do not record`);
+  const notReplayed = policy.pressureRules.map(
+    (p) =>
+      `pressure rule ${p.id} (memory.pressure(${p.scope.kind}) > ${p.thresholdPercent}%): needs memory pressure (PSI), which the traces do not record`,
+  );
   return { policy: policy.name, traces: traceDir, warnings, runs: runs.length, calls, rules, notReplayed };
 }

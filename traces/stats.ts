@@ -74,7 +74,16 @@ export interface TraceStats {
   byTool: GroupStats[];
   byFamily: GroupStats[];
   bursts: BurstStats;
-  totals: { runs: number; calls: number; bashCalls: number; callsUnsampled: number; peakToAverageMax: number; peakToAverageP50: number; demandVariationX: number; baselineMedianMB: number };
+  totals: {
+    runs: number;
+    calls: number;
+    bashCalls: number;
+    callsUnsampled: number;
+    peakToAverageMax: number;
+    peakToAverageP50: number;
+    demandVariationX: number;
+    baselineMedianMB: number;
+  };
   published: typeof PUBLISHED;
 }
 
@@ -90,8 +99,14 @@ function groupStats(key: string, curves: CallCurve[]): GroupStats {
     key,
     count: curves.length,
     sampled: sampled.length,
-    durationP50S: quantile(curves.map((c) => c.durationS), 0.5),
-    durationP95S: quantile(curves.map((c) => c.durationS), 0.95),
+    durationP50S: quantile(
+      curves.map((c) => c.durationS),
+      0.5,
+    ),
+    durationP95S: quantile(
+      curves.map((c) => c.durationS),
+      0.95,
+    ),
     peakP50MB: quantile(peaks, 0.5),
     peakP95MB: quantile(peaks, 0.95),
     peakMaxMB: peakMax,
@@ -113,18 +128,32 @@ function groupBy(curves: CallCurve[], key: (c: CallCurve) => string): GroupStats
 
 /** Burst samples of a run (indices), by the definition above. */
 export function burstMask(run: Run): boolean[] {
-  const med = quantile(run.samples.map((s) => s.bytes), 0.5);
+  const med = quantile(
+    run.samples.map((s) => s.bytes),
+    0.5,
+  );
   return run.samples.map((s) => s.bytes > BURST_FACTOR * med && s.bytes - med > BURST_MIN_BYTES);
 }
 
 export function burstStats(runs: Run[]): BurstStats {
-  const b: BurstStats = { runs: 0, samples: 0, burstSamples: 0, burstSamplesInCallsStrict: 0, burstSamplesInCallsTolerant: 0, bursts: 0, burstsInCallsStrict: 0, burstsInCallsTolerant: 0, burstsInBashTolerant: 0 };
+  const b: BurstStats = {
+    runs: 0,
+    samples: 0,
+    burstSamples: 0,
+    burstSamplesInCallsStrict: 0,
+    burstSamplesInCallsTolerant: 0,
+    bursts: 0,
+    burstsInCallsStrict: 0,
+    burstsInCallsTolerant: 0,
+    burstsInBashTolerant: 0,
+  };
   for (const run of runs) {
     if (run.calls.length === 0) continue;
     b.runs++;
     const period = medianInterval(run.samples);
     const mask = burstMask(run);
-    const inCall = (t: number, tol: number, bashOnly = false) => run.calls.some((c) => (!bashOnly || c.tool === "Bash") && t >= c.start - tol && t <= c.end + tol);
+    const inCall = (t: number, tol: number, bashOnly = false) =>
+      run.calls.some((c) => (!bashOnly || c.tool === "Bash") && t >= c.start - tol && t <= c.end + tol);
     b.samples += run.samples.length;
     let inBurst = false;
     let strict = false;
@@ -186,7 +215,10 @@ export function computeStats(dir: string): TraceStats {
     warnings,
     runs: runStats,
     byTool: groupBy(all, (c) => c.call.tool),
-    byFamily: groupBy(all.filter((c) => c.call.tool === "Bash"), (c) => c.call.family),
+    byFamily: groupBy(
+      all.filter((c) => c.call.tool === "Bash"),
+      (c) => c.call.family,
+    ),
     bursts: burstStats(runs),
     totals: {
       runs: runs.length,
@@ -196,7 +228,10 @@ export function computeStats(dir: string): TraceStats {
       peakToAverageMax: p2a.length ? Math.max(...p2a) : NaN,
       peakToAverageP50: quantile(p2a, 0.5),
       demandVariationX: peaks.length ? Math.max(...peaks) / Math.min(...peaks) : NaN,
-      baselineMedianMB: quantile(runStats.map((r) => r.medianMB), 0.5),
+      baselineMedianMB: quantile(
+        runStats.map((r) => r.medianMB),
+        0.5,
+      ),
     },
     published: PUBLISHED,
   };
@@ -210,12 +245,27 @@ const pct = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(1)}%` 
 
 export function table(headers: string[], rows: string[][]): string {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(headers), line(w.map((n) => "-".repeat(n))), ...rows.map(line)].join("\n");
 }
 
 function groupRows(groups: GroupStats[]): string[][] {
-  return groups.map((g) => [g.key, String(g.count), String(g.sampled), f1(g.durationP50S), f1(g.durationP95S), f1(g.peakP50MB), f1(g.peakP95MB), f1(g.peakMaxMB), f1(g.avgMeanMB), f1(g.peakToAverage)]);
+  return groups.map((g) => [
+    g.key,
+    String(g.count),
+    String(g.sampled),
+    f1(g.durationP50S),
+    f1(g.durationP95S),
+    f1(g.peakP50MB),
+    f1(g.peakP95MB),
+    f1(g.peakMaxMB),
+    f1(g.avgMeanMB),
+    f1(g.peakToAverage),
+  ]);
 }
 const GROUP_HEAD = ["", "calls", "sampled", "dur P50 s", "dur P95 s", "peak P50 MB", "peak P95 MB", "peak max MB", "avg MB", "peak/avg"];
 
@@ -241,15 +291,28 @@ export function renderStats(s: TraceStats, opts: { minCount?: number } = {}): st
     `  inside a tool call: ${pct(b.burstsInCallsStrict, b.bursts)} of bursts strictly, ${pct(b.burstsInCallsTolerant, b.bursts)} within one sample period; ${pct(b.burstSamplesInCallsStrict, b.burstSamples)} / ${pct(b.burstSamplesInCallsTolerant, b.burstSamples)} of burst samples`,
     `  overlapping a Bash call (within one period): ${pct(b.burstsInBashTolerant, b.bursts)} of bursts`,
     "",
-    "Runs: container memory peak-to-average " + `max ${f1(s.totals.peakToAverageMax)}x, median ${f1(s.totals.peakToAverageP50)}x; median baseline ${f1(s.totals.baselineMedianMB)} MB; peak varies ${f1(s.totals.demandVariationX)}x across runs`,
+    "Runs: container memory peak-to-average " +
+      `max ${f1(s.totals.peakToAverageMax)}x, median ${f1(s.totals.peakToAverageP50)}x; median baseline ${f1(s.totals.baselineMedianMB)} MB; peak varies ${f1(s.totals.demandVariationX)}x across runs`,
     "",
     "Against the published figures (144 tasks, two models; here one model's runs):",
     table(
       ["figure", "published", "these traces"],
       [
-        ["bursts inside tool calls", `${PUBLISHED.burstsInToolCallsPct}%`, `${pct(b.burstsInCallsStrict, b.bursts)} strict, ${pct(b.burstsInCallsTolerant, b.bursts)} tolerant`],
-        ["pytest P95 peak above baseline", `${PUBLISHED.pytestP95MB} MB`, pytest ? `${f1(pytest.peakP95MB)} MB (${pytest.count} calls)` : "no pytest calls"],
-        ["git P95 peak above baseline", `${PUBLISHED.gitStatusP95MB} MB (git status)`, git ? `${f1(git.peakP95MB)} MB (all git, ${git.count} calls)` : "no git calls"],
+        [
+          "bursts inside tool calls",
+          `${PUBLISHED.burstsInToolCallsPct}%`,
+          `${pct(b.burstsInCallsStrict, b.bursts)} strict, ${pct(b.burstsInCallsTolerant, b.bursts)} tolerant`,
+        ],
+        [
+          "pytest P95 peak above baseline",
+          `${PUBLISHED.pytestP95MB} MB`,
+          pytest ? `${f1(pytest.peakP95MB)} MB (${pytest.count} calls)` : "no pytest calls",
+        ],
+        [
+          "git P95 peak above baseline",
+          `${PUBLISHED.gitStatusP95MB} MB (git status)`,
+          git ? `${f1(git.peakP95MB)} MB (all git, ${git.count} calls)` : "no git calls",
+        ],
         ["peak-to-average, max over runs", `${PUBLISHED.peakToAverageMax}x`, `${f1(s.totals.peakToAverageMax)}x`],
         ["baseline", `~${PUBLISHED.baselineMB} MB`, `${f1(s.totals.baselineMedianMB)} MB (median of run medians)`],
         ["demand variation across tasks", `${PUBLISHED.demandVariationX}x`, `${f1(s.totals.demandVariationX)}x (max/min run peak)`],

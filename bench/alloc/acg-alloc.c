@@ -155,9 +155,12 @@ static double quantile(double *sorted, size_t n, double q) {
 static void json_str(const char *s) {
   out_printf("\"");
   for (; *s; s++) {
-    if (*s == '"' || *s == '\\') out_printf("\\%c", *s);
-    else if ((unsigned char)*s < 0x20) out_printf("\\u%04x", *s);
-    else out_printf("%c", *s);
+    if (*s == '"' || *s == '\\')
+      out_printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      out_printf("\\u%04x", *s);
+    else
+      out_printf("%c", *s);
   }
   out_printf("\"");
 }
@@ -191,16 +194,26 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--")) break;
     if (i + 1 >= argc) die_usage("missing value after an option (or unknown argument)");
     const char *v = argv[++i];
-    if (!strcmp(a, "--curve")) curve_path = v;
-    else if (!strcmp(a, "--out")) out_path = v;
-    else if (!strcmp(a, "--label")) label = v;
-    else if (!strcmp(a, "--cgroup")) cgroup = v;
-    else if (!strcmp(a, "--speed")) speed = parse_num(v, "--speed");
-    else if (!strcmp(a, "--scale")) scale = parse_num(v, "--scale");
-    else if (!strcmp(a, "--hold")) hold = parse_num(v, "--hold");
-    else if (!strcmp(a, "--chunk")) chunk = (size_t)parse_num(v, "--chunk");
-    else if (!strcmp(a, "--touch")) touch = parse_num(v, "--touch") != 0;
-    else if (!strcmp(a, "--hugepage")) hugepage = parse_num(v, "--hugepage") != 0;
+    if (!strcmp(a, "--curve"))
+      curve_path = v;
+    else if (!strcmp(a, "--out"))
+      out_path = v;
+    else if (!strcmp(a, "--label"))
+      label = v;
+    else if (!strcmp(a, "--cgroup"))
+      cgroup = v;
+    else if (!strcmp(a, "--speed"))
+      speed = parse_num(v, "--speed");
+    else if (!strcmp(a, "--scale"))
+      scale = parse_num(v, "--scale");
+    else if (!strcmp(a, "--hold"))
+      hold = parse_num(v, "--hold");
+    else if (!strcmp(a, "--chunk"))
+      chunk = (size_t)parse_num(v, "--chunk");
+    else if (!strcmp(a, "--touch"))
+      touch = parse_num(v, "--touch") != 0;
+    else if (!strcmp(a, "--hugepage"))
+      hugepage = parse_num(v, "--hugepage") != 0;
     else {
       char buf[256];
       snprintf(buf, sizeof buf, "unknown option '%s'", a);
@@ -222,7 +235,8 @@ int main(int argc, char **argv) {
   struct point *pts = read_curve(cf, &npts);
   if (cf != stdin) fclose(cf);
 
-  if (out_path && !strcmp(out_path, "-")) g_out = STDOUT_FILENO;
+  if (out_path && !strcmp(out_path, "-"))
+    g_out = STDOUT_FILENO;
   else if (out_path) {
     g_out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (g_out < 0) {
@@ -273,7 +287,8 @@ int main(int argc, char **argv) {
     while (resident < want && !g_stop) {
       double t0 = now_s();
       char *c;
-      if (resident < mapped) c = chunks[resident];
+      if (resident < mapped)
+        c = chunks[resident];
       else {
         c = map_chunk(chunk, hugepage);
         if (!c) {
@@ -295,14 +310,16 @@ int main(int argc, char **argv) {
       double lat_us = (t1 - t0) * 1e6;
       if (g_lat_n == g_lat_cap) g_lat = realloc(g_lat, (g_lat_cap *= 2) * sizeof *g_lat);
       g_lat[g_lat_n++] = lat_us;
-      out_printf("{\"t_ms\":%.3f,\"op\":\"grow\",\"bytes\":%zu,\"lat_us\":%.1f,\"resident\":%zu}\n", (t0 - start) * 1e3, chunk, lat_us, resident * chunk);
+      out_printf("{\"t_ms\":%.3f,\"op\":\"grow\",\"bytes\":%zu,\"lat_us\":%.1f,\"resident\":%zu}\n", (t0 - start) * 1e3, chunk, lat_us,
+                 resident * chunk);
     }
     while (resident > want && !g_stop) {
       double t0 = now_s();
       madvise(chunks[resident - 1], chunk, MADV_DONTNEED);
       resident--;
       double t1 = now_s();
-      out_printf("{\"t_ms\":%.3f,\"op\":\"shrink\",\"bytes\":%zu,\"lat_us\":%.1f,\"resident\":%zu}\n", (t0 - start) * 1e3, chunk, (t1 - t0) * 1e6, resident * chunk);
+      out_printf("{\"t_ms\":%.3f,\"op\":\"shrink\",\"bytes\":%zu,\"lat_us\":%.1f,\"resident\":%zu}\n", (t0 - start) * 1e3, chunk,
+                 (t1 - t0) * 1e6, resident * chunk);
     }
     if (resident > peak) peak = resident;
     points_done++;
@@ -323,12 +340,13 @@ done:;
   int completed = !g_stop && rc == 0 && points_done == npts;
   out_printf("{\"summary\":true,\"label\":");
   json_str(label);
-  out_printf(",\"pid\":%d,\"completed\":%s,\"signal\":%d,\"points\":%zu,\"points_done\":%zu,\"steps\":%zu,"
-             "\"chunk\":%zu,\"peak_bytes\":%zu,\"duration_ms\":%.3f,\"nominal_ms\":%.3f,\"max_lag_ms\":%.3f,"
-             "\"lat_p50_us\":%.1f,\"lat_p95_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_max_us\":%.1f}\n",
-             (int)getpid(), completed ? "true" : "false", (int)g_stop, npts, points_done, g_lat_n, chunk, peak * chunk,
-             duration * 1e3, nominal * 1e3, max_lag * 1e3, quantile(g_lat, g_lat_n, 0.5), quantile(g_lat, g_lat_n, 0.95),
-             quantile(g_lat, g_lat_n, 0.99), g_lat_n ? g_lat[g_lat_n - 1] : 0.0);
+  out_printf(
+      ",\"pid\":%d,\"completed\":%s,\"signal\":%d,\"points\":%zu,\"points_done\":%zu,\"steps\":%zu,"
+      "\"chunk\":%zu,\"peak_bytes\":%zu,\"duration_ms\":%.3f,\"nominal_ms\":%.3f,\"max_lag_ms\":%.3f,"
+      "\"lat_p50_us\":%.1f,\"lat_p95_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_max_us\":%.1f}\n",
+      (int)getpid(), completed ? "true" : "false", (int)g_stop, npts, points_done, g_lat_n, chunk, peak * chunk, duration * 1e3,
+      nominal * 1e3, max_lag * 1e3, quantile(g_lat, g_lat_n, 0.5), quantile(g_lat, g_lat_n, 0.95), quantile(g_lat, g_lat_n, 0.99),
+      g_lat_n ? g_lat[g_lat_n - 1] : 0.0);
   out_flush();
   if (g_out > STDOUT_FILENO) close(g_out);
   if (rc) return rc;

@@ -29,10 +29,14 @@ int main(int argc, char **argv) {
     }
     long v = strtol(argv[i + 1], NULL, 10);
     if (v < 0) return 2;
-    if (!strcmp(argv[i], "--workers")) workers = v;
-    else if (!strcmp(argv[i], "--rounds")) rounds = v;
-    else if (!strcmp(argv[i], "--iters")) iters = v;
-    else if (!strcmp(argv[i], "--sleep-us")) sleep_us = v;
+    if (!strcmp(argv[i], "--workers"))
+      workers = v;
+    else if (!strcmp(argv[i], "--rounds"))
+      rounds = v;
+    else if (!strcmp(argv[i], "--iters"))
+      iters = v;
+    else if (!strcmp(argv[i], "--sleep-us"))
+      sleep_us = v;
     else {
       fprintf(stderr, "acg-cpu: unknown option %s\n", argv[i]);
       return 2;

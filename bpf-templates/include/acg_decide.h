@@ -59,9 +59,9 @@ enum acg_burst_mode {
 };
 
 enum acg_mem_verdict {
-	ACG_MEM_CALM = 0,       /* at or below the baseline */
-	ACG_MEM_BURSTING = 1,   /* over the baseline, paid from burst credit */
-	ACG_MEM_THROTTLED = 2,  /* over the baseline with no credit, or over baseline + burst */
+	ACG_MEM_CALM = 0,      /* at or below the baseline */
+	ACG_MEM_BURSTING = 1,  /* over the baseline, paid from burst credit */
+	ACG_MEM_THROTTLED = 2, /* over the baseline with no credit, or over baseline + burst */
 };
 
 struct acg_burst_params {
@@ -92,8 +92,8 @@ ACG_INLINE void acg_burst_init(struct acg_burst_clock *c, const struct acg_burst
  * the last update is charged in the state recorded then (over or calm): the
  * samples are all we know.
  */
-ACG_INLINE acg_u32 acg_burst_update(struct acg_burst_clock *c, const struct acg_burst_params *bp,
-				    acg_u64 now, acg_u64 usage, acg_u64 baseline, acg_u64 burst_bytes)
+ACG_INLINE acg_u32 acg_burst_update(struct acg_burst_clock *c, const struct acg_burst_params *bp, acg_u64 now,
+				    acg_u64 usage, acg_u64 baseline, acg_u64 burst_bytes)
 {
 	acg_u64 elapsed, ceiling;
 	int over = usage > baseline;
@@ -110,8 +110,8 @@ ACG_INLINE acg_u32 acg_burst_update(struct acg_burst_clock *c, const struct acg_
 		if (c->credit_ns == 0 && c->exhausted_at_ns == 0)
 			c->exhausted_at_ns = now;
 	} else if (bp->mode == ACG_BURST_REFILL) {
-		acg_u64 gain = elapsed >= bp->refill_ns ? bp->duration_ns
-				: acg_scale(bp->duration_ns, elapsed, bp->refill_ns);
+		acg_u64 gain =
+			elapsed >= bp->refill_ns ? bp->duration_ns : acg_scale(bp->duration_ns, elapsed, bp->refill_ns);
 		acg_u64 room = bp->duration_ns - (c->credit_ns < bp->duration_ns ? c->credit_ns : bp->duration_ns);
 
 		c->credit_ns += gain < room ? gain : room;
@@ -141,8 +141,8 @@ ACG_INLINE acg_u32 acg_burst_update(struct acg_burst_clock *c, const struct acg_
  * max_ms after ramp_ns of it. Throttling starts when the credit ran out, or
  * with the overage itself when usage went past baseline + burst.
  */
-ACG_INLINE acg_u32 acg_throttle_delay_ms(const struct acg_burst_clock *c, acg_u32 verdict, acg_u64 now,
-					 acg_u32 min_ms, acg_u32 max_ms, acg_u64 ramp_ns)
+ACG_INLINE acg_u32 acg_throttle_delay_ms(const struct acg_burst_clock *c, acg_u32 verdict, acg_u64 now, acg_u32 min_ms,
+					 acg_u32 max_ms, acg_u64 ramp_ns)
 {
 	acg_u64 since, t;
 
@@ -228,8 +228,7 @@ struct acg_queue_view {
 
 ACG_INLINE int acg_queue_starved(const struct acg_queue_view *q, acg_u64 now, acg_u64 bound_ns)
 {
-	return q->nonempty && q->waiting_since_ns && now > q->waiting_since_ns &&
-	       now - q->waiting_since_ns > bound_ns;
+	return q->nonempty && q->waiting_since_ns && now > q->waiting_since_ns && now - q->waiting_since_ns > bound_ns;
 }
 
 /*
@@ -237,8 +236,8 @@ ACG_INLINE int acg_queue_starved(const struct acg_queue_view *q, acg_u64 now, ac
  * first), so no level starves past the bound; then strict level order; then
  * the smaller class virtual time, which shares a level by cpu weight.
  */
-ACG_INLINE int acg_queue_before(const struct acg_queue_view *a, const struct acg_queue_view *b,
-				acg_u64 now, acg_u64 bound_ns)
+ACG_INLINE int acg_queue_before(const struct acg_queue_view *a, const struct acg_queue_view *b, acg_u64 now,
+				acg_u64 bound_ns)
 {
 	int sa, sb;
 

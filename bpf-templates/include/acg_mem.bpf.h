@@ -67,8 +67,8 @@ static __always_inline struct acg_burst_clock acg_mem_clock(const struct acg_mem
 }
 
 /* Advance the burst clock with a usage sample; returns the verdict (enum acg_mem_verdict). */
-static __always_inline u32 acg_mem_advance(struct acg_mem_state *ms, const struct acg_tool_call *tc, u32 gen,
-					   u64 now, u64 usage)
+static __always_inline u32 acg_mem_advance(struct acg_mem_state *ms, const struct acg_tool_call *tc, u32 gen, u64 now,
+					   u64 usage)
 {
 	struct acg_burst_params bp;
 	struct acg_burst_clock clock = acg_mem_clock(ms);

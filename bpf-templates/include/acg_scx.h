@@ -109,10 +109,10 @@ void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksy
  * kernel's default scheduler takes over and the exit record says why.
  * Two integer arguments; the format lives in writable data, as the kfunc wants.
  */
-#define acg_scx_error(fmt, a, b)                                                  \
-	({                                                                        \
-		static char acg_err_fmt___[] = fmt;                               \
-		unsigned long long acg_err_args___[2] = { (a), (b) };             \
+#define acg_scx_error(fmt, a, b)                                                              \
+	({                                                                                    \
+		static char acg_err_fmt___[] = fmt;                                           \
+		unsigned long long acg_err_args___[2] = { (a), (b) };                         \
 		scx_bpf_error_bstr(acg_err_fmt___, acg_err_args___, sizeof(acg_err_args___)); \
 	})
 
@@ -130,12 +130,14 @@ struct scx_bpf_dsq_insert_vtime_args {
 bool __scx_bpf_dsq_insert_vtime(struct task_struct *p, struct scx_bpf_dsq_insert_vtime_args *args) __ksym __weak;
 void scx_bpf_dsq_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime, u64 enq_flags) __ksym __weak;
 
-static __always_inline void acg_dsq_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime,
-						 u64 enq_flags)
+static __always_inline void acg_dsq_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice, u64 vtime, u64 enq_flags)
 {
 	if (bpf_ksym_exists(__scx_bpf_dsq_insert_vtime)) {
 		struct scx_bpf_dsq_insert_vtime_args args = {
-			.dsq_id = dsq_id, .slice = slice, .vtime = vtime, .enq_flags = enq_flags,
+			.dsq_id = dsq_id,
+			.slice = slice,
+			.vtime = vtime,
+			.enq_flags = enq_flags,
 		};
 
 		__scx_bpf_dsq_insert_vtime(p, &args);

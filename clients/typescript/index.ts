@@ -21,7 +21,10 @@ export const DEFAULT_SOCKET = "/run/agentcgroup/acgd.sock";
 
 /** acgd answered with an error (code: bad_request, forbidden, not_found, refused, policy_error, ...). */
 export class AcgdError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = "AcgdError";
   }
@@ -72,8 +75,27 @@ export interface RegisteredAgent {
 type Kind = "string" | "number" | "boolean" | "object" | "strings" | "string|null" | "number|null";
 type Shape = Record<string, Kind | `${Kind}?`>;
 
-const CALL_VIEW: Shape = { call: "string", agent: "string", label: "string?", cgroup: "string", rule: "string", class: "string", limits: "object", intentLog: "strings", events: "strings" };
-const CALL_REPORT: Shape = { id: "string", rule: "string", class: "string", durationMs: "number", memoryPeakBytes: "number|null", cpuUsageUsec: "number|null", oomKilled: "boolean", advice: "string|null" };
+const CALL_VIEW: Shape = {
+  call: "string",
+  agent: "string",
+  label: "string?",
+  cgroup: "string",
+  rule: "string",
+  class: "string",
+  limits: "object",
+  intentLog: "strings",
+  events: "strings",
+};
+const CALL_REPORT: Shape = {
+  id: "string",
+  rule: "string",
+  class: "string",
+  durationMs: "number",
+  memoryPeakBytes: "number|null",
+  cpuUsageUsec: "number|null",
+  oomKilled: "boolean",
+  advice: "string|null",
+};
 const REGISTERED: Shape = { agent: "string", cgroup: "string", pid: "number" };
 const STATUS: Shape = { policy: "object", cgroupRoot: "string", agents: "object", calls: "object" };
 
@@ -90,7 +112,8 @@ function kindOf(v: unknown): Kind[] {
 
 /** Checks `v` against a shape; returns it typed, or throws ProtocolError naming the field. */
 export function checkShape<T>(what: string, v: unknown, shape: Shape): T {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ProtocolError(`${what}: expected an object, got ${JSON.stringify(v)?.slice(0, 100)}`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw new ProtocolError(`${what}: expected an object, got ${JSON.stringify(v)?.slice(0, 100)}`);
   const o = v as Record<string, unknown>;
   for (const [key, want] of Object.entries(shape)) {
     const optional = want.endsWith("?");
@@ -99,14 +122,17 @@ export function checkShape<T>(what: string, v: unknown, shape: Shape): T {
       if (optional) continue;
       throw new ProtocolError(`${what}: missing field "${key}"`);
     }
-    if (!kindOf(o[key]).includes(kind)) throw new ProtocolError(`${what}: field "${key}" should be ${kind}, got ${JSON.stringify(o[key])?.slice(0, 100)}`);
+    if (!kindOf(o[key]).includes(kind))
+      throw new ProtocolError(`${what}: field "${key}" should be ${kind}, got ${JSON.stringify(o[key])?.slice(0, 100)}`);
   }
   return v as T;
 }
 
 function checkRequest(o: StartCallOptions): void {
-  if (!Array.isArray(o.argv) || o.argv.length === 0 || !o.argv.every((a) => typeof a === "string")) throw new TypeError("startCall: argv must be a non-empty array of strings");
-  if (o.hints !== undefined && !(Array.isArray(o.hints) && o.hints.every((h) => typeof h === "string"))) throw new TypeError("startCall: hints must be an array of strings");
+  if (!Array.isArray(o.argv) || o.argv.length === 0 || !o.argv.every((a) => typeof a === "string"))
+    throw new TypeError("startCall: argv must be a non-empty array of strings");
+  if (o.hints !== undefined && !(Array.isArray(o.hints) && o.hints.every((h) => typeof h === "string")))
+    throw new TypeError("startCall: hints must be an array of strings");
   if (o.pid !== undefined && !(Number.isSafeInteger(o.pid) && o.pid > 0)) throw new TypeError("startCall: pid must be a positive integer");
 }
 
@@ -144,7 +170,9 @@ export class AgentCgroupClient {
         sock.removeAllListeners("error");
         resolve(new AgentCgroupClient(sock));
       });
-      sock.once("error", (e: NodeJS.ErrnoException) => reject(new ProtocolError(`acgd is not reachable at ${socket} (${e.code ?? e.message})`)));
+      sock.once("error", (e: NodeJS.ErrnoException) =>
+        reject(new ProtocolError(`acgd is not reachable at ${socket} (${e.code ?? e.message})`)),
+      );
     });
   }
 
@@ -162,7 +190,9 @@ export class AgentCgroupClient {
     } catch {
       throw new ProtocolError(`acgd sent a line that is not JSON: ${line.slice(0, 200)}`);
     }
-    const env = checkShape<{ id: unknown; ok: boolean; result?: unknown; error?: { code: string; message: string } }>("response", r, { ok: "boolean" });
+    const env = checkShape<{ id: unknown; ok: boolean; result?: unknown; error?: { code: string; message: string } }>("response", r, {
+      ok: "boolean",
+    });
     if (env.id !== id && env.id !== null) throw new ProtocolError(`response id ${JSON.stringify(env.id)} does not match request id ${id}`);
     if (!env.ok) {
       const err = checkShape<{ code: string; message: string }>("error", env.error, { code: "string", message: "string" });

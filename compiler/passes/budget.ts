@@ -16,14 +16,21 @@ export const budgetPass: Pass = {
     const reserve = numberOf(values, model.host.body, "reserve") ?? 0;
     if (memory === undefined) return;
     if (reserve >= memory) {
-      diags.report(M.ReserveTooLarge, settingOf(model.host.body, "reserve")!.value.span, { reserve: formatBytes(reserve), memory: formatBytes(memory) });
+      diags.report(M.ReserveTooLarge, settingOf(model.host.body, "reserve")!.value.span, {
+        reserve: formatBytes(reserve),
+        memory: formatBytes(memory),
+      });
       return;
     }
     const budget = memory - reserve;
     for (const tool of [...model.tools, ...(model.defaultTool ? [model.defaultTool] : [])]) {
       const limit = numberOf(values, tool.body, "memory.limit");
       if (limit !== undefined && limit > budget) {
-        diags.report(M.ToolAboveHostBudget, settingOf(tool.body, "memory.limit")!.value.span, { tool: tool.name.name, limit: formatBytes(limit), budget: formatBytes(budget) });
+        diags.report(M.ToolAboveHostBudget, settingOf(tool.body, "memory.limit")!.value.span, {
+          tool: tool.name.name,
+          limit: formatBytes(limit),
+          budget: formatBytes(budget),
+        });
       }
     }
     const parts: string[] = [];

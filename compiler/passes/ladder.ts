@@ -38,7 +38,9 @@ export const ladderPass: Pass = {
 
 function checkSteps(ctx: CheckContext, l: A.LadderBlock) {
   const d = ctx.diags;
-  const steps = LADDER_STEPS.map((name) => ({ name, setting: settingOf(l.body, name), value: numberOf(ctx.values, l.body, name) })).filter((s) => s.setting);
+  const steps = LADDER_STEPS.map((name) => ({ name, setting: settingOf(l.body, name), value: numberOf(ctx.values, l.body, name) })).filter(
+    (s) => s.setting,
+  );
   if (steps.length === 0) {
     d.report(M.LadderEmpty, { start: l.span.start, end: l.span.start + "ladder".length });
     return;
@@ -47,14 +49,24 @@ function checkSteps(ctx: CheckContext, l: A.LadderBlock) {
     const lo = steps[i - 1]!;
     const hi = steps[i]!;
     if (lo.value !== undefined && hi.value !== undefined && hi.value <= lo.value) {
-      d.report(M.StepNotAbove, hi.setting!.value.span, { step: hi.name, value: hi.value, below: lo.name, belowValue: lo.value }, lo.setting!.value.span);
+      d.report(
+        M.StepNotAbove,
+        hi.setting!.value.span,
+        { step: hi.name, value: hi.value, below: lo.name, belowValue: lo.value },
+        lo.setting!.value.span,
+      );
     }
   }
   const lowest = steps[0]!;
   const release = settingOf(l.body, "release");
   const releaseValue = numberOf(ctx.values, l.body, "release");
   if (release && releaseValue !== undefined && lowest.value !== undefined && releaseValue >= lowest.value) {
-    d.report(M.ReleaseNotBelow, release.value.span, { release: releaseValue, step: lowest.name, value: lowest.value }, lowest.setting!.value.span);
+    d.report(
+      M.ReleaseNotBelow,
+      release.value.span,
+      { release: releaseValue, step: lowest.name, value: lowest.value },
+      lowest.setting!.value.span,
+    );
   }
   const freeze = settingOf(l.body, "freeze");
   const bound = freeze?.modifiers.find((m) => m.keyword === "for");

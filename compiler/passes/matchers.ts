@@ -156,7 +156,11 @@ function checkPredicate(ctx: CheckContext, p: A.Predicate) {
   const subject = p.subject.name;
   if (!(SUBJECTS as readonly string[]).includes(subject)) {
     const hint = closest(subject, SUBJECTS);
-    d.report(M.UnknownSubject, p.subject.span, hint ? { subject, help: "didYouMean", hint } : { subject, help: "known", subjects: SUBJECTS.join(", ") });
+    d.report(
+      M.UnknownSubject,
+      p.subject.span,
+      hint ? { subject, help: "didYouMean", hint } : { subject, help: "known", subjects: SUBJECTS.join(", ") },
+    );
     return;
   }
   const v = p.value;
@@ -204,7 +208,11 @@ function checkTenantNames(ctx: CheckContext, v: A.Value) {
   for (const s of strings) {
     if (names.includes(s.value) || /[*?[]/.test(s.value)) continue;
     const hint = closest(s.value, names);
-    ctx.diags.report(M.NoSuchTenantInMatch, s.span, hint ? { name: s.value, help: "didYouMean", hint } : { name: s.value, help: "known", tenants: names.join(", ") });
+    ctx.diags.report(
+      M.NoSuchTenantInMatch,
+      s.span,
+      hint ? { name: s.value, help: "didYouMean", hint } : { name: s.value, help: "known", tenants: names.join(", ") },
+    );
   }
 }
 

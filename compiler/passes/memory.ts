@@ -29,13 +29,22 @@ export const memoryPass: Pass = {
       const limit = numberOf(values, agent.body, "memory.limit");
       const tenantLimit = tenant ? numberOf(values, tenant.body, "memory.limit") : undefined;
       if (limit !== undefined && tenantLimit !== undefined && limit > tenantLimit) {
-        ctx.diags.report(M.AgentLimitAboveTenant, settingOf(agent.body, "memory.limit")!.value.span, { limit: formatBytes(limit), tenant: tenant!.name.name, tenantLimit: formatBytes(tenantLimit) });
+        ctx.diags.report(M.AgentLimitAboveTenant, settingOf(agent.body, "memory.limit")!.value.span, {
+          limit: formatBytes(limit),
+          tenant: tenant!.name.name,
+          tenantLimit: formatBytes(tenantLimit),
+        });
       }
       if (limit !== undefined) agentLimits.push(limit);
       const intent = agent.body.find((s): s is A.IntentStmt => s.kind === "intent" && s.subject.name === "memory");
       const bound = intent && ctx.intentValues.get(intent);
       if (limit !== undefined && typeof bound === "number" && bound > limit) {
-        ctx.diags.report(M.IntentAboveAgentLimit, intent!.value.span, { bound: formatBytes(bound), limit: formatBytes(limit) }, settingOf(agent.body, "memory.limit")!.value.span);
+        ctx.diags.report(
+          M.IntentAboveAgentLimit,
+          intent!.value.span,
+          { bound: formatBytes(bound), limit: formatBytes(limit) },
+          settingOf(agent.body, "memory.limit")!.value.span,
+        );
       }
     }
     const agentMax = agentLimits.length ? Math.max(...agentLimits) : undefined;
@@ -44,11 +53,20 @@ export const memoryPass: Pass = {
 };
 
 /** A size that must not be above another is: both sizes, and where each is set. */
-function exceeds(ctx: CheckContext, body: readonly { kind: string }[], lowKey: string, highKey: string): { args: { low: string; high: string }; at: Span; highAt: Span } | undefined {
+function exceeds(
+  ctx: CheckContext,
+  body: readonly { kind: string }[],
+  lowKey: string,
+  highKey: string,
+): { args: { low: string; high: string }; at: Span; highAt: Span } | undefined {
   const lo = numberOf(ctx.values, body, lowKey);
   const hi = numberOf(ctx.values, body, highKey);
   if (lo === undefined || hi === undefined || lo <= hi) return undefined;
-  return { args: { low: formatBytes(lo), high: formatBytes(hi) }, at: settingOf(body, lowKey)!.value.span, highAt: settingOf(body, highKey)!.value.span };
+  return {
+    args: { low: formatBytes(lo), high: formatBytes(hi) },
+    at: settingOf(body, lowKey)!.value.span,
+    highAt: settingOf(body, highKey)!.value.span,
+  };
 }
 
 function checkTool(ctx: CheckContext, tool: A.ToolBlock, agentLimit: number | undefined) {
@@ -59,7 +77,12 @@ function checkTool(ctx: CheckContext, tool: A.ToolBlock, agentLimit: number | un
   const limit = numberOf(values, body, "memory.limit");
   const burst = burstOf(values, body);
   if (baseline !== undefined && limit !== undefined && baseline > limit) {
-    diags.report(M.BaselineAboveLimit, settingOf(body, "memory.baseline")!.value.span, { tool: name, baseline: formatBytes(baseline), limit: formatBytes(limit) }, settingOf(body, "memory.limit")!.value.span);
+    diags.report(
+      M.BaselineAboveLimit,
+      settingOf(body, "memory.baseline")!.value.span,
+      { tool: name, baseline: formatBytes(baseline), limit: formatBytes(limit) },
+      settingOf(body, "memory.limit")!.value.span,
+    );
   }
   if (burst && baseline !== undefined && limit !== undefined && baseline <= limit && baseline + burst.bytes > limit) {
     diags.report(
@@ -77,7 +100,11 @@ function checkTool(ctx: CheckContext, tool: A.ToolBlock, agentLimit: number | un
   const guarantee = numberOf(values, body, "memory.guarantee");
   const ceiling = limit ?? baseline;
   if (guarantee !== undefined && ceiling !== undefined && guarantee > ceiling) {
-    diags.report(M.GuaranteeAboveUse, settingOf(body, "memory.guarantee")!.value.span, { tool: name, guarantee: formatBytes(guarantee), ceiling: formatBytes(ceiling) });
+    diags.report(M.GuaranteeAboveUse, settingOf(body, "memory.guarantee")!.value.span, {
+      tool: name,
+      guarantee: formatBytes(guarantee),
+      ceiling: formatBytes(ceiling),
+    });
   }
   const own = limit ?? (baseline !== undefined ? baseline + (burst?.bytes ?? 0) : undefined);
   if (own !== undefined && agentLimit !== undefined && own > agentLimit) {

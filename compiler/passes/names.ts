@@ -21,7 +21,11 @@ export const namesPass: Pass = {
       diags.report(
         M.UnknownClass,
         id.span,
-        hint ? { name, help: "didYouMean", hint } : classNames.length ? { name, help: "defined", classes: classNames.join(", ") } : { name, help: "define" },
+        hint
+          ? { name, help: "didYouMean", hint }
+          : classNames.length
+            ? { name, help: "defined", classes: classNames.join(", ") }
+            : { name, help: "define" },
       );
     };
 

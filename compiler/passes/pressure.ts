@@ -19,7 +19,11 @@ export const pressurePass: Pass = {
       if (!PRESSURE_METRICS.includes(w.metric.name)) {
         const hint = closest(w.metric.name, PRESSURE_METRICS);
         const metric = w.metric.name;
-        ctx.diags.report(M.UnknownMetric, w.metric.span, hint ? { metric, help: "didYouMean", hint } : { metric, help: "known", metrics: PRESSURE_METRICS.join(" or ") });
+        ctx.diags.report(
+          M.UnknownMetric,
+          w.metric.span,
+          hint ? { metric, help: "didYouMean", hint } : { metric, help: "known", metrics: PRESSURE_METRICS.join(" or ") },
+        );
       }
       numeric(ctx, w.threshold, { kind: "percent", min: 1, max: 100 }, "pressure threshold");
       numeric(ctx, w.window, { kind: "duration", min: PSI_WINDOW_MIN_NS, max: PSI_WINDOW_MAX_NS }, "pressure window");

@@ -84,12 +84,20 @@ export const settingsPass: Pass = {
     if (m.host) checkBlock(ctx, "host", m.host.body);
     for (const c of m.classes) checkBlock(ctx, "class", c.body);
     for (const t of m.tenants) {
-      checkBlock(ctx, "tenant", t.body.filter((b): b is A.Setting => b.kind === "setting"));
+      checkBlock(
+        ctx,
+        "tenant",
+        t.body.filter((b): b is A.Setting => b.kind === "setting"),
+      );
       for (const a of t.body) if (a.kind === "agent") checkAgent(ctx, a);
     }
     if (m.agent) checkAgent(ctx, m.agent);
     for (const tool of [...m.tools, ...(m.defaultTool ? [m.defaultTool] : [])]) {
-      checkBlock(ctx, "tool", tool.body.filter((b): b is A.Setting => b.kind === "setting"));
+      checkBlock(
+        ctx,
+        "tool",
+        tool.body.filter((b): b is A.Setting => b.kind === "setting"),
+      );
     }
     if (m.host && !m.host.body.some((s) => s.key.name === "memory")) {
       ctx.diags.report(M.HostMemoryMissing, { start: m.host.span.start, end: m.host.span.start + "host".length });
@@ -98,7 +106,11 @@ export const settingsPass: Pass = {
 };
 
 function checkAgent(ctx: CheckContext, agent: A.AgentBlock) {
-  checkBlock(ctx, "agent", agent.body.filter((b): b is A.Setting => b.kind === "setting"));
+  checkBlock(
+    ctx,
+    "agent",
+    agent.body.filter((b): b is A.Setting => b.kind === "setting"),
+  );
   const seen = new Map<string, A.IntentStmt>();
   for (const stmt of agent.body) {
     if (stmt.kind !== "intent") continue;
@@ -156,7 +168,11 @@ export function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setti
       const known = Object.keys(schema);
       const hint = closest(key, known);
       const args = { key, block: kind };
-      ctx.diags.report(M.UnknownSetting, s.key.span, hint ? { ...args, help: "didYouMean", hint } : { ...args, help: "known", keys: known.join(", ") });
+      ctx.diags.report(
+        M.UnknownSetting,
+        s.key.span,
+        hint ? { ...args, help: "didYouMean", hint } : { ...args, help: "known", keys: known.join(", ") },
+      );
       continue;
     }
     const prev = seen.get(key);
@@ -171,7 +187,14 @@ export function checkBlock(ctx: CheckContext, kind: BlockKind, settings: A.Setti
         ctx.diags.report(M.ModifierNotApplicable, mod.span, { modifier: mod.keyword, key });
       }
     }
-    const v = spec.kind === "burst" ? burst(ctx, s) : spec.kind === "enum" ? (spec.list ? wordList(ctx, s.value, spec, key) : word(ctx, s.value, spec, key)) : numeric(ctx, s.value, spec, key);
+    const v =
+      spec.kind === "burst"
+        ? burst(ctx, s)
+        : spec.kind === "enum"
+          ? spec.list
+            ? wordList(ctx, s.value, spec, key)
+            : word(ctx, s.value, spec, key)
+          : numeric(ctx, s.value, spec, key);
     if (v !== undefined) ctx.values.set(s, v);
   }
 }
@@ -221,7 +244,8 @@ export function numeric(ctx: CheckContext, v: A.Value, spec: Spec, what: string)
   if (r.kind !== expected) {
     const args = { what, expected: describeKind(expected), found: describeKind(r.kind) };
     if (expected === "size" && r.kind === "count") d.report(M.WrongKind, v.span, { ...args, help: "addSizeUnit", number: v.number });
-    else if (expected === "duration" && r.kind === "count") d.report(M.WrongKind, v.span, { ...args, help: "addDurationUnit", number: v.number });
+    else if (expected === "duration" && r.kind === "count")
+      d.report(M.WrongKind, v.span, { ...args, help: "addDurationUnit", number: v.number });
     else d.report(M.WrongKind, v.span, { ...args, help: expected === "count" ? "dropUnit" : undefined });
     return undefined;
   }
@@ -233,11 +257,16 @@ export function numeric(ctx: CheckContext, v: A.Value, spec: Spec, what: string)
     d.report(M.NotWholeNumber, v.span, { what });
     return undefined;
   }
-  const show = (n: number) => (expected === "size" ? formatBytes(n) : expected === "duration" ? formatDuration(n) : expected === "percent" ? `${n}%` : String(n));
+  const show = (n: number) =>
+    expected === "size" ? formatBytes(n) : expected === "duration" ? formatDuration(n) : expected === "percent" ? `${n}%` : String(n);
   if ((spec.min !== undefined && r.value < spec.min) || (spec.max !== undefined && r.value > spec.max)) {
     const args = { quantity: v.number + v.unit, what, min: show(spec.min ?? 0) };
     // Every size is capped at 1 PiB, a bound no policy means: its help names the minimum alone.
-    d.report(M.OutOfRange, v.span, spec.max === PiB ? { ...args, help: "atLeast" } : { ...args, help: "between", max: show(spec.max ?? 0) });
+    d.report(
+      M.OutOfRange,
+      v.span,
+      spec.max === PiB ? { ...args, help: "atLeast" } : { ...args, help: "between", max: show(spec.max ?? 0) },
+    );
     return undefined;
   }
   return r.value;
@@ -253,11 +282,19 @@ function burst(ctx: CheckContext, s: A.Setting): BurstValue | undefined {
   const durSpec: Spec = { kind: "duration", min: BURST_MIN_NS, max: BURST_MAX_NS };
   for (const mod of s.modifiers) {
     if (mod.keyword === "for") {
-      if (durationNs !== undefined) { d.report(M.BurstDurationTwice, mod.span); ok = false; continue; }
+      if (durationNs !== undefined) {
+        d.report(M.BurstDurationTwice, mod.span);
+        ok = false;
+        continue;
+      }
       durationNs = numeric(ctx, mod.value, durSpec, "memory.burst ... for");
       ok &&= durationNs !== undefined;
     } else {
-      if (mode !== undefined) { d.report(M.BurstModeTwice, mod.span); ok = false; continue; }
+      if (mode !== undefined) {
+        d.report(M.BurstModeTwice, mod.span);
+        ok = false;
+        continue;
+      }
       mode = mod.keyword;
       refillNs = numeric(ctx, mod.value, durSpec, `memory.burst ... ${mod.keyword}`);
       ok &&= refillNs !== undefined;

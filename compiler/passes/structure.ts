@@ -12,7 +12,10 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
   if (!ast.version) {
     diags.report(M.MissingVersion, { start: 0, end: 0 });
   } else if (ast.version.value.unit !== "" || !SUPPORTED_VERSIONS.includes(Number(ast.version.value.number))) {
-    diags.report(M.UnsupportedVersion, ast.version.value.span, { version: ast.version.value.number + ast.version.value.unit, supported: SUPPORTED_VERSIONS.join(", ") });
+    diags.report(M.UnsupportedVersion, ast.version.value.span, {
+      version: ast.version.value.number + ast.version.value.unit,
+      supported: SUPPORTED_VERSIONS.join(", "),
+    });
   }
   const policy = ast.policy;
   if (!policy) {
@@ -20,7 +23,17 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
     return undefined;
   }
 
-  const model: PolicyModel = { policy, host: undefined, classes: [], tenants: [], agent: undefined, tools: [], defaultTool: undefined, whens: [], ladders: [] };
+  const model: PolicyModel = {
+    policy,
+    host: undefined,
+    classes: [],
+    tenants: [],
+    agent: undefined,
+    tools: [],
+    defaultTool: undefined,
+    whens: [],
+    ladders: [],
+  };
   const firstOf = new Map<string, { span: A.Ident["span"] }>();
   const unique = (kind: string, name: A.Ident): boolean => {
     const key = `${kind}:${name.name}`;

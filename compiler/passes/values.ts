@@ -29,7 +29,10 @@ export function burstOf(values: Map<A.Setting, SettingValue>, body: Body): Burst
   return typeof v === "object" ? v : undefined;
 }
 
-export function agentBlocksOf(model: { agent: A.AgentBlock | undefined; tenants: A.TenantBlock[] }): { agent: A.AgentBlock; tenant: A.TenantBlock | undefined }[] {
+export function agentBlocksOf(model: {
+  agent: A.AgentBlock | undefined;
+  tenants: A.TenantBlock[];
+}): { agent: A.AgentBlock; tenant: A.TenantBlock | undefined }[] {
   const out: { agent: A.AgentBlock; tenant: A.TenantBlock | undefined }[] = [];
   if (model.agent) out.push({ agent: model.agent, tenant: undefined });
   for (const t of model.tenants) for (const b of t.body) if (b.kind === "agent") out.push({ agent: b, tenant: t });

@@ -7,7 +7,9 @@ let client;
 
 function activate(context) {
   const command = vscode.workspace.getConfiguration("agentcgroup").get("acgcPath", "acgc");
-  const run = command.endsWith(".js") ? { command: process.execPath, args: [command, "lsp", "--stdio"] } : { command, args: ["lsp", "--stdio"] };
+  const run = command.endsWith(".js")
+    ? { command: process.execPath, args: [command, "lsp", "--stdio"] }
+    : { command, args: ["lsp", "--stdio"] };
   client = new LanguageClient("acgc", "acgc language server", { run, debug: run }, { documentSelector: [{ language: "acg" }] });
   context.subscriptions.push({ dispose: () => client && client.stop() });
   return client.start();

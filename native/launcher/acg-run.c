@@ -156,7 +156,8 @@ static const char *find_key(const char *json, const char *key, int depth) {
       if (!end) return NULL;
       if (expect_key) {
         const char *colon = skip_ws(end);
-        if (d == depth && (size_t)(end - p - 2) == strlen(key) && memcmp(p + 1, key, strlen(key)) == 0 && *colon == ':') return skip_ws(colon + 1);
+        if (d == depth && (size_t)(end - p - 2) == strlen(key) && memcmp(p + 1, key, strlen(key)) == 0 && *colon == ':')
+          return skip_ws(colon + 1);
         expect_key = 0;
       }
       p = end;
@@ -258,7 +259,9 @@ static char *resolve_executable(const char *cmd) {
     size_t n = end ? (size_t)(end - dir) : strlen(dir);
     if (n > 0) {
       char full[PATH_MAX];
-      if (snprintf(full, sizeof full, "%.*s/%s", (int)n, dir, cmd) < (int)sizeof full && access(full, X_OK) == 0 && stat(full, &st) == 0 && S_ISREG(st.st_mode)) return strdup(full);
+      if (snprintf(full, sizeof full, "%.*s/%s", (int)n, dir, cmd) < (int)sizeof full && access(full, X_OK) == 0 && stat(full, &st) == 0 &&
+          S_ISREG(st.st_mode))
+        return strdup(full);
     }
     if (!end) break;
     dir = end + 1;
@@ -423,22 +426,31 @@ static void report(const char *resp, int status, int json_mode, int quiet) {
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   const char *sig = WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : NULL;
   char ended[96];
-  if (code >= 0) snprintf(ended, sizeof ended, "exited with status %d", code);
-  else if (get_true(resp, "oomKilled", 2)) snprintf(ended, sizeof ended, "killed by SIG%s (OOM killer)", sig ? sig : "?");
-  else if (find_key(resp, "killedBy", 2) && *find_key(resp, "killedBy", 2) == '"') snprintf(ended, sizeof ended, "killed by SIG%s (the runtime's over_high kill)", sig ? sig : "?");
-  else snprintf(ended, sizeof ended, "terminated by SIG%s", sig ? sig : "?");
+  if (code >= 0)
+    snprintf(ended, sizeof ended, "exited with status %d", code);
+  else if (get_true(resp, "oomKilled", 2))
+    snprintf(ended, sizeof ended, "killed by SIG%s (OOM killer)", sig ? sig : "?");
+  else if (find_key(resp, "killedBy", 2) && *find_key(resp, "killedBy", 2) == '"')
+    snprintf(ended, sizeof ended, "killed by SIG%s (the runtime's over_high kill)", sig ? sig : "?");
+  else
+    snprintf(ended, sizeof ended, "terminated by SIG%s", sig ? sig : "?");
   if (json_mode) {
     // The Node acg's --json line: the report with how the command ended.
     const char *obj = find_key(resp, "result", 1);
     const char *close = obj && *obj == '{' ? strrchr(obj, '}') : NULL;
     if (close) close = memrchr(obj, '}', (size_t)(close - obj));  // the result's own brace, before the envelope's
     struct buf line = {0};
-    if (close) buf_add(&line, obj, (size_t)(close - obj));
-    else buf_puts(&line, "{");
+    if (close)
+      buf_add(&line, obj, (size_t)(close - obj));
+    else
+      buf_puts(&line, "{");
     char tail[160];
     int st = code >= 0 ? code : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    if (code >= 0) snprintf(tail, sizeof tail, "%s\"exit\":{\"code\":%d,\"signal\":null,\"status\":%d,\"ended\":", close ? "," : "", code, st);
-    else snprintf(tail, sizeof tail, "%s\"exit\":{\"code\":null,\"signal\":\"SIG%s\",\"status\":%d,\"ended\":", close ? "," : "", sig ? sig : "?", st);
+    if (code >= 0)
+      snprintf(tail, sizeof tail, "%s\"exit\":{\"code\":%d,\"signal\":null,\"status\":%d,\"ended\":", close ? "," : "", code, st);
+    else
+      snprintf(tail, sizeof tail, "%s\"exit\":{\"code\":null,\"signal\":\"SIG%s\",\"status\":%d,\"ended\":", close ? "," : "",
+               sig ? sig : "?", st);
     buf_puts(&line, tail);
     buf_json_string(&line, ended);
     buf_puts(&line, "}}\n");
@@ -447,17 +459,24 @@ static void report(const char *resp, int status, int json_mode, int quiet) {
   } else {
     char peak[32], base[32], lim[32];
     double peak_b = get_number(resp, "memoryPeakBytes", 2);
-    if (peak_b < 0) snprintf(peak, sizeof peak, "n/a");
-    else format_bytes(peak_b, peak, sizeof peak);
+    if (peak_b < 0)
+      snprintf(peak, sizeof peak, "n/a");
+    else
+      format_bytes(peak_b, peak, sizeof peak);
     format_bytes(get_number(resp, "baselineBytes", 3), base, sizeof base);
     format_bytes(get_number(resp, "limitBytes", 3), lim, sizeof lim);
     double cpu = get_number(resp, "cpuUsageUsec", 2), thr = get_number(resp, "cpuThrottledUsec", 2);
     char cpus[32], thrs[32];
-    if (cpu < 0) snprintf(cpus, sizeof cpus, "n/a");
-    else snprintf(cpus, sizeof cpus, "%.2fs", cpu / 1e6);
-    if (thr < 0) snprintf(thrs, sizeof thrs, "n/a");
-    else snprintf(thrs, sizeof thrs, "%.2fs", thr / 1e6);
-    fprintf(stderr, "acg: %s [rule %s, class %s] %s after %.2fs\n", id ? id : "?", rule ? rule : "?", cls ? cls : "?", ended, get_number(resp, "durationMs", 2) / 1000);
+    if (cpu < 0)
+      snprintf(cpus, sizeof cpus, "n/a");
+    else
+      snprintf(cpus, sizeof cpus, "%.2fs", cpu / 1e6);
+    if (thr < 0)
+      snprintf(thrs, sizeof thrs, "n/a");
+    else
+      snprintf(thrs, sizeof thrs, "%.2fs", thr / 1e6);
+    fprintf(stderr, "acg: %s [rule %s, class %s] %s after %.2fs\n", id ? id : "?", rule ? rule : "?", cls ? cls : "?", ended,
+            get_number(resp, "durationMs", 2) / 1000);
     fprintf(stderr, "acg:   memory peak %s (baseline %s, limit %s); cpu %s, throttled %s\n", peak, base, lim, cpus, thrs);
     print_string_items(resp, "intentLog", "intent: ");
     if (advice) fprintf(stderr, "acg: %s\n", advice);
@@ -529,12 +548,19 @@ int main(int argc, char **argv) {
   const char **hints = calloc((size_t)argc, sizeof *hints);
   int nhints = 0, quiet = 0, json_mode = 0;
   enum { OPT_AGENT = 256, OPT_TENANT, OPT_TOOL, OPT_LABEL, OPT_HINT, OPT_SOCKET, OPT_POLICY, OPT_QUIET, OPT_JSON, OPT_VERSION };
-  static const struct option opts[] = {
-      {"agent", required_argument, 0, OPT_AGENT},   {"tenant", required_argument, 0, OPT_TENANT}, {"tool", required_argument, 0, OPT_TOOL},
-      {"label", required_argument, 0, OPT_LABEL},   {"hint", required_argument, 0, OPT_HINT},     {"socket", required_argument, 0, OPT_SOCKET},
-      {"policy", required_argument, 0, OPT_POLICY}, {"cgroup-root", required_argument, 0, OPT_POLICY},
-      {"quiet", no_argument, 0, OPT_QUIET},         {"json", no_argument, 0, OPT_JSON},           {"help", no_argument, 0, 'h'},
-      {"version", no_argument, 0, OPT_VERSION},     {0, 0, 0, 0}};
+  static const struct option opts[] = {{"agent", required_argument, 0, OPT_AGENT},
+                                       {"tenant", required_argument, 0, OPT_TENANT},
+                                       {"tool", required_argument, 0, OPT_TOOL},
+                                       {"label", required_argument, 0, OPT_LABEL},
+                                       {"hint", required_argument, 0, OPT_HINT},
+                                       {"socket", required_argument, 0, OPT_SOCKET},
+                                       {"policy", required_argument, 0, OPT_POLICY},
+                                       {"cgroup-root", required_argument, 0, OPT_POLICY},
+                                       {"quiet", no_argument, 0, OPT_QUIET},
+                                       {"json", no_argument, 0, OPT_JSON},
+                                       {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, OPT_VERSION},
+                                       {0, 0, 0, 0}};
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "+h", opts, NULL)) != -1;) {
     if ((c == OPT_AGENT || c == OPT_TENANT || c == OPT_TOOL || c == OPT_LABEL || c == OPT_HINT || c == OPT_SOCKET) && !*optarg)
@@ -551,8 +577,14 @@ int main(int argc, char **argv) {
         argv[0] = "run";
         return exec_node_acg(argv);
       }
-      case OPT_QUIET: quiet = 1; json_mode = 0; break;
-      case OPT_JSON: json_mode = 1; quiet = 0; break;
+      case OPT_QUIET:
+        quiet = 1;
+        json_mode = 0;
+        break;
+      case OPT_JSON:
+        json_mode = 1;
+        quiet = 0;
+        break;
       case 'h': fputs(usage_text, stdout); return 0;
       case OPT_VERSION: printf("acg-run %s\n", ACG_VERSION); return 0;
       case ':': return usage_error("%s needs a value", argv[optind - 1]);
@@ -570,7 +602,8 @@ int main(int argc, char **argv) {
   }
   int fd = connect_socket(socket_path);
   if (fd < 0) {
-    fprintf(stderr, "acg: acgd is not reachable at %s (%s)\n  help: start acgd, pass --socket PATH, or run standalone with --policy FILE\n", socket_path, strerrorname_np(errno) ? strerrorname_np(errno) : strerror(errno));
+    fprintf(stderr, "acg: acgd is not reachable at %s (%s)\n  help: start acgd, pass --socket PATH, or run standalone with --policy FILE\n",
+            socket_path, strerrorname_np(errno) ? strerrorname_np(errno) : strerror(errno));
     return EXIT_RUN_FAILED;
   }
   struct buf req = {0};

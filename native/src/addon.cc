@@ -21,9 +21,7 @@ AddonData::~AddonData() {
 
 AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
-static Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), ACG_LIBBPF_VERSION);
-}
+static Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ACG_LIBBPF_VERSION); }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());

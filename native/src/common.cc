@@ -124,8 +124,7 @@ std::string ErrnoCode(int err) {
   }
 }
 
-Napi::Error MakeErrnoError(Napi::Env env, int err, const std::string& op,
-                           const std::string& detail, const std::string* verifierLog,
+Napi::Error MakeErrnoError(Napi::Env env, int err, const std::string& op, const std::string& detail, const std::string* verifierLog,
                            const LogScope* log) {
   if (err < 0) err = -err;
   if (err == 0) err = EINVAL;
@@ -149,41 +148,31 @@ Napi::Error MakeErrnoError(Napi::Env env, int err, const std::string& op,
   return e;
 }
 
-void ThrowErrno(Napi::Env env, int err, const std::string& op, const std::string& detail,
-                const LogScope* log) {
+void ThrowErrno(Napi::Env env, int err, const std::string& op, const std::string& detail, const LogScope* log) {
   throw MakeErrnoError(env, err, op, detail, nullptr, log);
 }
 
 void ThrowType(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
 
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsString())
-    ThrowType(info.Env(), std::string(what) + " must be a string");
+  if (info.Length() <= i || !info[i].IsString()) ThrowType(info.Env(), std::string(what) + " must be a string");
   std::string s = info[i].As<Napi::String>().Utf8Value();
-  if (s.find('\0') != std::string::npos)
-    ThrowType(info.Env(), std::string(what) + " must not contain NUL characters");
+  if (s.find('\0') != std::string::npos) ThrowType(info.Env(), std::string(what) + " must not contain NUL characters");
   return s;
 }
 
-int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t min,
-               int64_t max) {
-  if (info.Length() <= i || !info[i].IsNumber())
-    ThrowType(info.Env(), std::string(what) + " must be an integer");
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t min, int64_t max) {
+  if (info.Length() <= i || !info[i].IsNumber()) ThrowType(info.Env(), std::string(what) + " must be an integer");
   double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!(v == static_cast<double>(static_cast<int64_t>(v))) || v < static_cast<double>(min) ||
-      v > static_cast<double>(max))
-    ThrowType(info.Env(), std::string(what) + " must be an integer in [" + std::to_string(min) +
-                              ", " + std::to_string(max) + "]");
+  if (!(v == static_cast<double>(static_cast<int64_t>(v))) || v < static_cast<double>(min) || v > static_cast<double>(max))
+    ThrowType(info.Env(), std::string(what) + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   return static_cast<int64_t>(v);
 }
 
-int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  return static_cast<int>(ArgInt(info, i, what, 0, INT32_MAX));
-}
+int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* what) { return static_cast<int>(ArgInt(info, i, what, 0, INT32_MAX)); }
 
 Napi::Buffer<uint8_t> ArgBuffer(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsBuffer())
-    ThrowType(info.Env(), std::string(what) + " must be a Buffer");
+  if (info.Length() <= i || !info[i].IsBuffer()) ThrowType(info.Env(), std::string(what) + " must be a Buffer");
   return info[i].As<Napi::Buffer<uint8_t>>();
 }
 
@@ -194,21 +183,17 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what, bool df
 }
 
 Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsFunction())
-    ThrowType(info.Env(), std::string(what) + " must be a function");
+  if (info.Length() <= i || !info[i].IsFunction()) ThrowType(info.Env(), std::string(what) + " must be a function");
   return info[i].As<Napi::Function>();
 }
 
-int64_t OptInt(Napi::Env env, const Napi::Object& o, const char* key, int64_t dflt, int64_t min,
-               int64_t max) {
+int64_t OptInt(Napi::Env env, const Napi::Object& o, const char* key, int64_t dflt, int64_t min, int64_t max) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return dflt;
   if (!v.IsNumber()) ThrowType(env, std::string("option '") + key + "' must be an integer");
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d == static_cast<double>(static_cast<int64_t>(d))) || d < static_cast<double>(min) ||
-      d > static_cast<double>(max))
-    ThrowType(env, std::string("option '") + key + "' must be an integer in [" +
-                       std::to_string(min) + ", " + std::to_string(max) + "]");
+  if (!(d == static_cast<double>(static_cast<int64_t>(d))) || d < static_cast<double>(min) || d > static_cast<double>(max))
+    ThrowType(env, std::string("option '") + key + "' must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   return static_cast<int64_t>(d);
 }
 

@@ -43,28 +43,22 @@ Napi::Value SetLogCallback(const Napi::CallbackInfo& info);
 // ---- errors --------------------------------------------------------------
 // Builds an Error with .errno (positive), .code ('EINVAL'), .op, and, when
 // given, .verifierLog and .libbpfLog.
-Napi::Error MakeErrnoError(Napi::Env env, int err, const std::string& op,
-                           const std::string& detail = "",
-                           const std::string* verifierLog = nullptr,
-                           const LogScope* log = nullptr);
-[[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string& op,
-                             const std::string& detail = "",
-                             const LogScope* log = nullptr);
+Napi::Error MakeErrnoError(Napi::Env env, int err, const std::string& op, const std::string& detail = "",
+                           const std::string* verifierLog = nullptr, const LogScope* log = nullptr);
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const std::string& op, const std::string& detail = "", const LogScope* log = nullptr);
 std::string ErrnoCode(int err);
 
 // ---- argument validation (throw Napi::TypeError) -------------------------
 [[noreturn]] void ThrowType(Napi::Env env, const std::string& msg);
 std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what);
-int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what,
-               int64_t min, int64_t max);
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t min, int64_t max);
 int ArgFd(const Napi::CallbackInfo& info, size_t i, const char* what);
 Napi::Buffer<uint8_t> ArgBuffer(const Napi::CallbackInfo& info, size_t i, const char* what);
 bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what, bool dflt);
 Napi::Function ArgFunction(const Napi::CallbackInfo& info, size_t i, const char* what);
 
 // Reads an optional integer property of an options object.
-int64_t OptInt(Napi::Env env, const Napi::Object& o, const char* key, int64_t dflt,
-               int64_t min, int64_t max);
+int64_t OptInt(Napi::Env env, const Napi::Object& o, const char* key, int64_t dflt, int64_t min, int64_t max);
 bool OptBool(Napi::Env env, const Napi::Object& o, const char* key, bool dflt);
 
 // Returns the libbpf-style errno for a NULL-returning libbpf call.

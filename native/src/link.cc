@@ -11,27 +11,25 @@
 namespace acg {
 
 void NativeLink::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(
-      env, "NativeLink",
-      {
-          InstanceMethod("fd", &NativeLink::Fd),
-          InstanceMethod("kind", &NativeLink::Kind),
-          InstanceMethod("pin", &NativeLink::Pin),
-          InstanceMethod("unpin", &NativeLink::Unpin),
-          InstanceMethod("pinPath", &NativeLink::PinPath),
-          InstanceMethod("detach", &NativeLink::Detach),
-          InstanceMethod("disconnect", &NativeLink::Disconnect),
-          InstanceMethod("destroy", &NativeLink::Destroy),
-          InstanceMethod("info", &NativeLink::Info),
-          InstanceMethod("isClosed", &NativeLink::IsClosed),
-      });
+  Napi::Function ctor = DefineClass(env, "NativeLink",
+                                    {
+                                        InstanceMethod("fd", &NativeLink::Fd),
+                                        InstanceMethod("kind", &NativeLink::Kind),
+                                        InstanceMethod("pin", &NativeLink::Pin),
+                                        InstanceMethod("unpin", &NativeLink::Unpin),
+                                        InstanceMethod("pinPath", &NativeLink::PinPath),
+                                        InstanceMethod("detach", &NativeLink::Detach),
+                                        InstanceMethod("disconnect", &NativeLink::Disconnect),
+                                        InstanceMethod("destroy", &NativeLink::Destroy),
+                                        InstanceMethod("info", &NativeLink::Info),
+                                        InstanceMethod("isClosed", &NativeLink::IsClosed),
+                                    });
   Data(env)->linkCtor = Napi::Persistent(ctor);
   exports.Set("NativeLink", ctor);
 }
 
 Napi::Object NativeLink::Wrap(Napi::Env env, struct bpf_link* link, const std::string& kind) {
-  Napi::Object o = Data(env)->linkCtor.New({Napi::External<struct bpf_link>::New(env, link),
-                                            Napi::String::New(env, kind)});
+  Napi::Object o = Data(env)->linkCtor.New({Napi::External<struct bpf_link>::New(env, link), Napi::String::New(env, kind)});
   return o;
 }
 
@@ -41,8 +39,7 @@ NativeLink::NativeLink(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   Napi::Env env = info.Env();
   if (info.Length() >= 1 && info[0].IsExternal()) {
     link_ = info[0].As<Napi::External<struct bpf_link>>().Data();
-    kind_ = info.Length() >= 2 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value()
-                                                      : "unknown";
+    kind_ = info.Length() >= 2 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "unknown";
     return;
   }
   std::string path = ArgString(info, 0, "path");
@@ -71,9 +68,7 @@ Napi::Value NativeLink::Fd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bpf_link__fd(Get(info.Env(), "bpf_link__fd")));
 }
 
-Napi::Value NativeLink::Kind(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), kind_);
-}
+Napi::Value NativeLink::Kind(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kind_); }
 
 Napi::Value NativeLink::Pin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -128,9 +123,7 @@ Napi::Value NativeLink::Destroy(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value NativeLink::IsClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), link_ == nullptr);
-}
+Napi::Value NativeLink::IsClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), link_ == nullptr); }
 
 static const char* LinkTypeName(uint32_t t) {
   switch (t) {

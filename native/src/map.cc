@@ -18,8 +18,7 @@ namespace {
 
 void CheckSize(const Napi::Env& env, const Napi::Buffer<uint8_t>& b, size_t want, const char* what) {
   if (b.Length() != want)
-    ThrowType(env, std::string(what) + " must be " + std::to_string(want) + " bytes, got " +
-                       std::to_string(b.Length()));
+    ThrowType(env, std::string(what) + " must be " + std::to_string(want) + " bytes, got " + std::to_string(b.Length()));
 }
 
 struct Sizes {
@@ -28,8 +27,8 @@ struct Sizes {
 };
 
 bool IsPerCpu(__u32 t) {
-  return t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_ARRAY ||
-         t == BPF_MAP_TYPE_LRU_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+  return t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_LRU_PERCPU_HASH ||
+         t == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
 }
 
 // The kernel reads key_size/value_size bytes from our buffers, so every call
@@ -150,8 +149,8 @@ Napi::Value MapLookupBatch(const Napi::CallbackInfo& info) {
     keys.resize((total + chunk) * ksz);
     vals.resize((total + chunk) * vsz);
     LIBBPF_OPTS(bpf_map_batch_opts, bo);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : inTok.data(), outTok.data(),
-                                   keys.data() + total * ksz, vals.data() + total * vsz, &count, &bo);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : inTok.data(), outTok.data(), keys.data() + total * ksz, vals.data() + total * vsz,
+                                   &count, &bo);
     if (err && err != -ENOENT) {
       if (err == -ENOSPC && count == 0) {  // a hash bucket larger than chunk
         chunk *= 2;
@@ -181,8 +180,7 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
   int64_t flags = info.Length() > 4 ? ArgInt(info, 4, "flags", 0, UINT32_MAX) : 0;
   if (count == 0) return env.Undefined();
   Sizes sz = MapSizes(env, fd, "bpf_map_update_batch");
-  if (keys.Length() != sz.key * static_cast<size_t>(count) ||
-      vals.Length() != sz.value * static_cast<size_t>(count))
+  if (keys.Length() != sz.key * static_cast<size_t>(count) || vals.Length() != sz.value * static_cast<size_t>(count))
     ThrowType(env, "keys and values must hold exactly `count` entries of the map's key/value size");
   __u32 n = static_cast<__u32>(count);
   LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = static_cast<__u64>(flags));

@@ -14,9 +14,9 @@
 namespace acg {
 
 namespace {
-constexpr int64_t kDefaultLogSize = 1 << 20;        // failure logs (rotating on 6.4+ kernels)
+constexpr int64_t kDefaultLogSize = 1 << 20;          // failure logs (rotating on 6.4+ kernels)
 constexpr int64_t kDefaultVerboseLogSize = 16 << 20;  // when logLevel > 0 on success
-constexpr size_t kStatsLogSize = 64 << 10;          // per program, log_level 4
+constexpr size_t kStatsLogSize = 64 << 10;            // per program, log_level 4
 
 double NowNs() {
   struct timespec ts;
@@ -32,8 +32,7 @@ std::string BufString(const std::vector<char>& b) {
 const char* Str(const char* s) { return s != nullptr ? s : "unknown"; }
 
 std::string MapSection(struct bpf_map* m) {
-  if (bpf_map__type(m) == BPF_MAP_TYPE_STRUCT_OPS)
-    return (bpf_map__map_flags(m) & BPF_F_LINK) ? ".struct_ops.link" : ".struct_ops";
+  if (bpf_map__type(m) == BPF_MAP_TYPE_STRUCT_OPS) return (bpf_map__map_flags(m) & BPF_F_LINK) ? ".struct_ops.link" : ".struct_ops";
   if (bpf_map__is_internal(m)) {
     std::string n = bpf_map__name(m);
     size_t dot = n.find('.');
@@ -44,31 +43,30 @@ std::string MapSection(struct bpf_map* m) {
 }  // namespace
 
 void NativeObject::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(
-      env, "NativeObject",
-      {
-          InstanceMethod("name", &NativeObject::Name),
-          InstanceMethod("programs", &NativeObject::Programs),
-          InstanceMethod("maps", &NativeObject::Maps),
-          InstanceMethod("mapInfo", &NativeObject::MapInfo),
-          InstanceMethod("setInitialValue", &NativeObject::SetInitialValue),
-          InstanceMethod("initialValue", &NativeObject::InitialValue),
-          InstanceMethod("setAutoload", &NativeObject::SetAutoload),
-          InstanceMethod("setAutocreate", &NativeObject::SetAutocreate),
-          InstanceMethod("setMaxEntries", &NativeObject::SetMaxEntries),
-          InstanceMethod("reuseMapFd", &NativeObject::ReuseMapFd),
-          InstanceMethod("load", &NativeObject::Load),
-          InstanceMethod("isLoaded", &NativeObject::IsLoaded),
-          InstanceMethod("verifierLog", &NativeObject::VerifierLog),
-          InstanceMethod("programStats", &NativeObject::ProgramStats),
-          InstanceMethod("mapFd", &NativeObject::MapFd),
-          InstanceMethod("programFd", &NativeObject::ProgramFd),
-          InstanceMethod("attachStructOps", &NativeObject::AttachStructOps),
-          InstanceMethod("attachProgram", &NativeObject::AttachProgram),
-          InstanceMethod("attachCgroup", &NativeObject::AttachCgroup),
-          InstanceMethod("close", &NativeObject::Close),
-          InstanceMethod("isClosed", &NativeObject::IsClosed),
-      });
+  Napi::Function ctor = DefineClass(env, "NativeObject",
+                                    {
+                                        InstanceMethod("name", &NativeObject::Name),
+                                        InstanceMethod("programs", &NativeObject::Programs),
+                                        InstanceMethod("maps", &NativeObject::Maps),
+                                        InstanceMethod("mapInfo", &NativeObject::MapInfo),
+                                        InstanceMethod("setInitialValue", &NativeObject::SetInitialValue),
+                                        InstanceMethod("initialValue", &NativeObject::InitialValue),
+                                        InstanceMethod("setAutoload", &NativeObject::SetAutoload),
+                                        InstanceMethod("setAutocreate", &NativeObject::SetAutocreate),
+                                        InstanceMethod("setMaxEntries", &NativeObject::SetMaxEntries),
+                                        InstanceMethod("reuseMapFd", &NativeObject::ReuseMapFd),
+                                        InstanceMethod("load", &NativeObject::Load),
+                                        InstanceMethod("isLoaded", &NativeObject::IsLoaded),
+                                        InstanceMethod("verifierLog", &NativeObject::VerifierLog),
+                                        InstanceMethod("programStats", &NativeObject::ProgramStats),
+                                        InstanceMethod("mapFd", &NativeObject::MapFd),
+                                        InstanceMethod("programFd", &NativeObject::ProgramFd),
+                                        InstanceMethod("attachStructOps", &NativeObject::AttachStructOps),
+                                        InstanceMethod("attachProgram", &NativeObject::AttachProgram),
+                                        InstanceMethod("attachCgroup", &NativeObject::AttachCgroup),
+                                        InstanceMethod("close", &NativeObject::Close),
+                                        InstanceMethod("isClosed", &NativeObject::IsClosed),
+                                    });
   Data(env)->objectCtor = Napi::Persistent(ctor);
   exports.Set("NativeObject", ctor);
 }
@@ -85,8 +83,7 @@ NativeObject::NativeObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     opts = info[1].As<Napi::Object>();
   }
   int64_t logLevel = OptInt(env, opts, "logLevel", 0, 0, 0x1f);
-  int64_t logSize = OptInt(env, opts, "logSize", logLevel ? kDefaultVerboseLogSize : kDefaultLogSize,
-                           4096, 1LL << 30);
+  int64_t logSize = OptInt(env, opts, "logSize", logLevel ? kDefaultVerboseLogSize : kDefaultLogSize, 4096, 1LL << 30);
   collectStats_ = OptBool(env, opts, "collectStats", false);
   std::string objName, pinRoot;
   Napi::Value v = opts.Get("objectName");
@@ -124,8 +121,7 @@ NativeObject::NativeObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   }
   if (o == nullptr) {
     int err = LastErrno();
-    throw MakeErrnoError(env, err, info[0].IsString() ? "bpf_object__open_file" : "bpf_object__open_mem",
-                         what, nullptr, &log);
+    throw MakeErrnoError(env, err, info[0].IsString() ? "bpf_object__open_file" : "bpf_object__open_mem", what, nullptr, &log);
   }
   obj_ = o;
   if (collectStats_) {
@@ -150,9 +146,7 @@ struct bpf_object* NativeObject::Obj(const Napi::Env& env, const char* op) {
 }
 
 void NativeObject::RequireLoaded(const Napi::Env& env, const char* op, bool loaded) {
-  if (loaded_ != loaded)
-    ThrowErrno(env, loaded ? ENOENT : EBUSY, op,
-               loaded ? "object is not loaded yet" : "object is already loaded");
+  if (loaded_ != loaded) ThrowErrno(env, loaded ? ENOENT : EBUSY, op, loaded ? "object is not loaded yet" : "object is already loaded");
 }
 
 struct bpf_map* NativeObject::FindMap(const Napi::Env& env, const std::string& name, const char* op) {
@@ -173,8 +167,7 @@ struct bpf_map* NativeObject::FindMap(const Napi::Env& env, const std::string& n
   return m;
 }
 
-struct bpf_program* NativeObject::FindProg(const Napi::Env& env, const std::string& name,
-                                           const char* op) {
+struct bpf_program* NativeObject::FindProg(const Napi::Env& env, const std::string& name, const char* op) {
   struct bpf_program* p = bpf_object__find_program_by_name(Obj(env, op), name.c_str());
   if (p == nullptr) ThrowErrno(env, ENOENT, op, "no program named '" + name + "'");
   return p;
@@ -246,8 +239,7 @@ Napi::Value NativeObject::SetInitialValue(const Napi::CallbackInfo& info) {
   int err = bpf_map__set_initial_value(m, buf.Data(), buf.Length());
   if (err)
     ThrowErrno(env, err, "bpf_map__set_initial_value",
-               "map '" + name + "' expects " + std::to_string(bpf_map__value_size(m)) +
-                   " bytes, got " + std::to_string(buf.Length()),
+               "map '" + name + "' expects " + std::to_string(bpf_map__value_size(m)) + " bytes, got " + std::to_string(buf.Length()),
                &log);
   return env.Undefined();
 }
@@ -335,8 +327,7 @@ Napi::Value NativeObject::Load(const Napi::CallbackInfo& info) {
     if (vlog.empty()) {
       for (auto& kv : progLogs_) vlog += BufString(kv.second);
     }
-    Napi::Error e = MakeErrnoError(env, err, "bpf_object__load",
-                                   failed.empty() ? "" : "program '" + failed + "'", &vlog, &log);
+    Napi::Error e = MakeErrnoError(env, err, "bpf_object__load", failed.empty() ? "" : "program '" + failed + "'", &vlog, &log);
     if (!failed.empty()) e.Set("program", failed);
     // The object cannot be loaded again; free it now, it is unusable.
     bpf_object__close(obj_);
@@ -347,13 +338,9 @@ Napi::Value NativeObject::Load(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value NativeObject::IsLoaded(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), loaded_ && obj_ != nullptr);
-}
+Napi::Value NativeObject::IsLoaded(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), loaded_ && obj_ != nullptr); }
 
-Napi::Value NativeObject::VerifierLog(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), BufString(log_));
-}
+Napi::Value NativeObject::VerifierLog(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), BufString(log_)); }
 
 // Per-program statistics after load (veristat-style):
 // { name, section, id, type, typeName, verifiedInsns, xlatedInsns, jitedBytes,
@@ -431,8 +418,7 @@ Napi::Value NativeObject::AttachStructOps(const Napi::CallbackInfo& info) {
   std::string name = ArgString(info, 0, "map name");
   struct bpf_map* m = FindMap(env, name, "bpf_map__attach_struct_ops");
   RequireLoaded(env, "bpf_map__attach_struct_ops", true);
-  if (bpf_map__type(m) != BPF_MAP_TYPE_STRUCT_OPS)
-    ThrowType(env, "map '" + name + "' is not a struct_ops map");
+  if (bpf_map__type(m) != BPF_MAP_TYPE_STRUCT_OPS) ThrowType(env, "map '" + name + "' is not a struct_ops map");
   LogScope log(env);
   errno = 0;
   struct bpf_link* l = bpf_map__attach_struct_ops(m);
@@ -475,8 +461,6 @@ Napi::Value NativeObject::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NativeObject::IsClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), obj_ == nullptr);
-}
+Napi::Value NativeObject::IsClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), obj_ == nullptr); }
 
 }  // namespace acg

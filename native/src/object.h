@@ -54,8 +54,8 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   bool loaded_ = false;
   bool collectStats_ = false;
   double loadTimeNs_ = 0;
-  std::vector<uint8_t> mem_;      // copy of the ELF when opened from a Buffer
-  std::vector<char> log_;         // object-wide kernel (verifier) log buffer
+  std::vector<uint8_t> mem_;                           // copy of the ELF when opened from a Buffer
+  std::vector<char> log_;                              // object-wide kernel (verifier) log buffer
   std::map<std::string, std::vector<char>> progLogs_;  // per-program stats logs
 };
 

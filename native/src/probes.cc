@@ -145,8 +145,7 @@ Napi::Value BtfEnumValue(const Napi::CallbackInfo& info) {
     const struct btf_enum64* e = btf_enum64(t);
     for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
       const char* n = btf__name_by_offset(b, e->name_off);
-      if (n != nullptr && vname == n)
-        return Napi::Number::New(env, static_cast<double>(btf_enum64_value(e)));
+      if (n != nullptr && vname == n) return Napi::Number::New(env, static_cast<double>(btf_enum64_value(e)));
     }
   }
   return env.Null();

@@ -57,8 +57,7 @@ void NativeRingBuffer::Init(Napi::Env env, Napi::Object exports) {
 }
 
 // new NativeRingBuffer(mapFd, (record: Buffer) => void)
-NativeRingBuffer::NativeRingBuffer(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<NativeRingBuffer>(info) {
+NativeRingBuffer::NativeRingBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeRingBuffer>(info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "map fd");
   Napi::Function cb = ArgFunction(info, 1, "callback");
@@ -179,8 +178,6 @@ Napi::Value NativeRingBuffer::Unref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NativeRingBuffer::IsClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), st_ == nullptr);
-}
+Napi::Value NativeRingBuffer::IsClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), st_ == nullptr); }
 
 }  // namespace acg

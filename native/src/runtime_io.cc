@@ -118,10 +118,13 @@ Napi::Value PsiTriggerWatch(const Napi::CallbackInfo& info) {
   w->cb = Napi::Persistent(info[2].As<Napi::Function>());
   w->async = new Napi::AsyncContext(env, "acg:psi");
   Napi::Object handle = Napi::Object::New(env);
-  handle.Set("close", Napi::Function::New(env, [w](const Napi::CallbackInfo& ci) {
-    Shutdown(w);
-    return ci.Env().Undefined();
-  }, "close"));
+  handle.Set("close", Napi::Function::New(
+                          env,
+                          [w](const Napi::CallbackInfo& ci) {
+                            Shutdown(w);
+                            return ci.Env().Undefined();
+                          },
+                          "close"));
   w->handle = Napi::Persistent(handle);
   return handle;
 }
@@ -132,7 +135,8 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   struct ucred cred;
   socklen_t len = sizeof(cred);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) throw ErrnoError(env, errno, "getsockopt", "SO_PEERCRED fd " + std::to_string(fd));
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    throw ErrnoError(env, errno, "getsockopt", "SO_PEERCRED fd " + std::to_string(fd));
   Napi::Object o = Napi::Object::New(env);
   o.Set("pid", Napi::Number::New(env, cred.pid));
   o.Set("uid", Napi::Number::New(env, cred.uid));
@@ -160,12 +164,14 @@ Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
 
 Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) throw Napi::TypeError::New(env, "sendDatagram(path: string, message: string)");
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
+    throw Napi::TypeError::New(env, "sendDatagram(path: string, message: string)");
   std::string path = info[0].As<Napi::String>();
   std::string msg = info[1].As<Napi::String>();
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) throw Napi::RangeError::New(env, "sendDatagram: socket path empty or too long: " + path);
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    throw Napi::RangeError::New(env, "sendDatagram: socket path empty or too long: " + path);
   memcpy(addr.sun_path, path.data(), path.size());
   if (path[0] == '@') addr.sun_path[0] = '\0';
   socklen_t len = offsetof(struct sockaddr_un, sun_path) + path.size();

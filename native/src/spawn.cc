@@ -72,9 +72,8 @@ enum { kStageDup, kStageDup2, kStageChdir, kStageSetsid, kStageExecve };
 }
 
 // Runs in the child between clone3 and execve: async-signal-safe calls only.
-[[noreturn]] void ChildExec(int pipefd, int stdio[3], const char* cwd, bool newSession,
-                            const char* oomScoreAdj, const char* file, char* const* argv,
-                            char* const* envp) {
+[[noreturn]] void ChildExec(int pipefd, int stdio[3], const char* cwd, bool newSession, const char* oomScoreAdj, const char* file,
+                            char* const* argv, char* const* envp) {
   // Dispositions back to default (handlers would be wrong after exec anyway,
   // and ignored signals such as Node's SIGPIPE would be inherited).
   struct sigaction sa;
@@ -128,8 +127,7 @@ std::vector<std::string> StringArray(Napi::Env env, Napi::Value v, const char* w
     Napi::Value e = a.Get(i);
     if (!e.IsString()) ThrowType(env, std::string(what) + "[" + std::to_string(i) + "] must be a string");
     std::string s = e.As<Napi::String>().Utf8Value();
-    if (s.find('\0') != std::string::npos)
-      ThrowType(env, std::string(what) + "[" + std::to_string(i) + "] must not contain NUL");
+    if (s.find('\0') != std::string::npos) ThrowType(env, std::string(what) + "[" + std::to_string(i) + "] must not contain NUL");
     out.push_back(std::move(s));
   }
   return out;
@@ -148,15 +146,13 @@ struct FdCloser {
 //   -> { pid, pidfd }
 Napi::Value SpawnInCgroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray())
-    ThrowType(env, "spawnInCgroup expects an options object");
+  if (info.Length() < 1 || !info[0].IsObject() || info[0].IsArray()) ThrowType(env, "spawnInCgroup expects an options object");
   Napi::Object o = info[0].As<Napi::Object>();
 
   Napi::Value vfile = o.Get("file");
   if (!vfile.IsString()) ThrowType(env, "file must be a string");
   std::string file = vfile.As<Napi::String>().Utf8Value();
-  if (file.empty() || file.find('\0') != std::string::npos)
-    ThrowType(env, "file must be a non-empty path without NUL");
+  if (file.empty() || file.find('\0') != std::string::npos) ThrowType(env, "file must be a non-empty path without NUL");
   std::vector<std::string> argvS = StringArray(env, o.Get("argv"), "argv");
   bool haveEnv = !(o.Get("env").IsUndefined() || o.Get("env").IsNull());
   std::vector<std::string> envS;
@@ -190,8 +186,7 @@ Napi::Value SpawnInCgroup(const Napi::CallbackInfo& info) {
   bool devnull[3] = {false, false, false};
   v = o.Get("stdio");
   if (!v.IsUndefined() && !v.IsNull()) {
-    if (!v.IsArray() || v.As<Napi::Array>().Length() != 3)
-      ThrowType(env, "stdio must be an array of three fds (or null for /dev/null)");
+    if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) ThrowType(env, "stdio must be an array of three fds (or null for /dev/null)");
     Napi::Array a = v.As<Napi::Array>();
     for (uint32_t i = 0; i < 3; i++) {
       Napi::Value e = a.Get(i);
@@ -249,16 +244,14 @@ Napi::Value SpawnInCgroup(const Napi::CallbackInfo& info) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   long pid = syscall(SYS_clone3, &ca, sizeof(ca));
   if (pid == 0) {
-    ChildExec(writeEnd, stdio, haveCwd ? cwd.c_str() : nullptr, newSession,
-              haveOom ? oomScoreAdj.c_str() : nullptr, file.c_str(),
+    ChildExec(writeEnd, stdio, haveCwd ? cwd.c_str() : nullptr, newSession, haveOom ? oomScoreAdj.c_str() : nullptr, file.c_str(),
               argvP.data(), envp);
   }
   int cloneErr = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(writeEnd);
   if (pid < 0) {
-    ThrowErrno(env, cloneErr, "clone3",
-               haveCg ? "into cgroup " + cgroupPath : std::string("(no cgroup)"));
+    ThrowErrno(env, cloneErr, "clone3", haveCg ? "into cgroup " + cgroupPath : std::string("(no cgroup)"));
   }
 
   ChildFailure f{0, 0};
@@ -273,8 +266,7 @@ Napi::Value SpawnInCgroup(const Napi::CallbackInfo& info) {
   if (got == static_cast<ssize_t>(sizeof(f))) {
     // exec failed: reap the child (it has already called _exit) and report.
     siginfo_t si;
-    while (waitid(kPidfdIdType, static_cast<id_t>(pidfd), &si, WEXITED) < 0 &&
-           errno == EINTR) {
+    while (waitid(kPidfdIdType, static_cast<id_t>(pidfd), &si, WEXITED) < 0 && errno == EINTR) {
     }
     close(pidfd);
     int stage = f.stage >= 0 && f.stage <= kStageExecve ? f.stage : kStageExecve;
@@ -380,8 +372,7 @@ Napi::Value SendSignal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pidfd = ArgFd(info, 0, "pidfd");
   int sig = static_cast<int>(ArgInt(info, 1, "signal", 0, 64));
-  if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0)
-    ThrowErrno(env, errno, "pidfd_send_signal");
+  if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) ThrowErrno(env, errno, "pidfd_send_signal");
   return env.Undefined();
 }
 

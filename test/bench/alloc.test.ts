@@ -6,6 +6,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseAllocLog } from "../../bench/alloc-log.js";
 
 let bin: string;
@@ -23,15 +24,15 @@ function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe("acg-alloc", () => {
   it("grows to the curve's scaled target, holds it, shrinks, and logs every chunk", async () => {
     const curve = join(dir, "c.txt");
     // 64 MiB at t=0 held until t=20 s, then 16 MiB until 40 s; scale 1/2, speed 10: 32 MiB for 2 s, then 8 MiB for 2 s.
     writeFileSync(curve, `# test curve\n0 ${64 * 2 ** 20}\n20 ${16 * 2 ** 20}\n40 0\n`);
     const out = join(dir, "a.jsonl");
-    const p = spawn(bin, ["--curve", curve, "--scale", "0.5", "--speed", "10", "--chunk", String(2 ** 20), "--out", out, "--label", "t1"], { stdio: "ignore" });
+    const p = spawn(bin, ["--curve", curve, "--scale", "0.5", "--speed", "10", "--chunk", String(2 ** 20), "--out", out, "--label", "t1"], {
+      stdio: "ignore",
+    });
     await sleep(800);
     const rss = rssKb(p.pid!);
     expect(rss).toBeGreaterThan(32 * 1024);
@@ -54,7 +55,11 @@ describe("acg-alloc", () => {
   it("makes the memory resident whichever way it faults it in: populate, page by page, huge pages", async () => {
     const curve = join(dir, "ways.txt");
     writeFileSync(curve, `0 ${24 * 2 ** 20}\n10 0\n`);
-    for (const way of [["--touch", "0"], ["--touch", "1"], ["--hugepage", "1", "--chunk", String(2 ** 21)]]) {
+    for (const way of [
+      ["--touch", "0"],
+      ["--touch", "1"],
+      ["--hugepage", "1", "--chunk", String(2 ** 21)],
+    ]) {
       const p = spawn(bin, ["--curve", curve, "--speed", "10", ...way], { stdio: "ignore" });
       await sleep(500);
       // Resident, not just mapped: the pages were faulted in (a huge page counts whole).

@@ -23,10 +23,15 @@ function measure(commandLine: string, env: NodeJS.ProcessEnv): { wallMs: number;
   const out = execFileSync("bash", ["-c", `${commandLine} >/dev/null 2>&1 || exit 1; times`], { env, encoding: "utf8" });
   const wallMs = performance.now() - t0;
   // `times`: shell user/sys, then children user/sys, as 0m1.234s.
-  const children = out.trim().split("\n").at(-1)!.split(/\s+/).map((t) => {
-    const m = /^(\d+)m([\d.]+)s$/.exec(t);
-    return m ? (Number(m[1]) * 60 + Number(m[2])) * 1000 : 0;
-  });
+  const children = out
+    .trim()
+    .split("\n")
+    .at(-1)!
+    .split(/\s+/)
+    .map((t) => {
+      const m = /^(\d+)m([\d.]+)s$/.exec(t);
+      return m ? (Number(m[1]) * 60 + Number(m[2])) * 1000 : 0;
+    });
   return { wallMs, cpuMs: children.reduce((a, b) => a + b, 0) };
 }
 
@@ -37,8 +42,12 @@ async function main(): Promise<void> {
   const clang = await findClang();
   if (!clang) throw new Error("clang not found: run scripts/setup-system.sh");
   const tmp = mkdtempSync(join(tmpdir(), "acg-bench-"));
-  const policies = readdirSync("policies").filter((n) => n.endsWith(".acg")).sort();
-  console.log(`${"policy".padEnd(20)}${"clang cpu".padStart(10)}${"cold cpu".padStart(10)}${"ratio".padStart(7)}${"cold wall".padStart(10)}${"cached cpu".padStart(11)}${"cached wall".padStart(12)}`);
+  const policies = readdirSync("policies")
+    .filter((n) => n.endsWith(".acg"))
+    .sort();
+  console.log(
+    `${"policy".padEnd(20)}${"clang cpu".padStart(10)}${"cold cpu".padStart(10)}${"ratio".padStart(7)}${"cold wall".padStart(10)}${"cached cpu".padStart(11)}${"cached wall".padStart(12)}`,
+  );
   for (const f of policies) {
     const env = { ...process.env, ACG_CACHE_DIR: join(tmp, f, "cache") };
     const cold = join(tmp, f, "cold");
@@ -46,9 +55,14 @@ async function main(): Promise<void> {
     const w = measure(`node ${q(ACGC)} compile ${q(join("policies", f))} -o ${q(join(tmp, f, "warm"))}`, env);
     const flags = compileFlags([cold, includeDir()]).map(q).join(" ");
     const sources = ["scheduler", "memcg", "classifier"];
-    const bare = measure(`${sources.map((s) => `${q(clang.path)} ${flags} -c ${q(join(cold, `${s}.bpf.c`))} -o ${q(join(tmp, f, `${s}.o`))} &`).join(" ")} wait`, env);
+    const bare = measure(
+      `${sources.map((s) => `${q(clang.path)} ${flags} -c ${q(join(cold, `${s}.bpf.c`))} -o ${q(join(tmp, f, `${s}.o`))} &`).join(" ")} wait`,
+      env,
+    );
     const ratio = `${(c.cpuMs / bare.cpuMs).toFixed(2)}x`.padStart(7);
-    console.log(`${f.padEnd(20)}${ms(bare.cpuMs).padStart(10)}${ms(c.cpuMs).padStart(10)}${ratio}${ms(c.wallMs).padStart(10)}${ms(w.cpuMs).padStart(11)}${ms(w.wallMs).padStart(12)}`);
+    console.log(
+      `${f.padEnd(20)}${ms(bare.cpuMs).padStart(10)}${ms(c.cpuMs).padStart(10)}${ratio}${ms(c.wallMs).padStart(10)}${ms(w.cpuMs).padStart(11)}${ms(w.wallMs).padStart(12)}`,
+    );
   }
   console.log("clang cpu: bare clang on the three emitted .c files; cold: `node bin/acgc.js compile` with an empty object cache;");
   console.log("cached: the same command again (objects from the cache, clang not run). CPU = user + system of every child process.");

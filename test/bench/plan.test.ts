@@ -14,18 +14,37 @@ const iso = (t: number) => new Date(t * 1000).toISOString();
 function writeRun(root: string, name: string, mem: number[], calls: [number, number, string, string?][]): void {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "resources.json"), JSON.stringify({ samples: mem.map((mb, i) => ({ epoch: T0 + i, mem_usage: `${mb}MB / 100GB`, cpu_percent: "1%" })) }));
-  writeFileSync(join(dir, "tool_calls.json"), JSON.stringify(calls.map(([s, e, tool, command], i) => ({ timestamp: iso(T0 + s), end_timestamp: iso(T0 + e), tool, id: `c${i}`, input: command ? { command } : {} }))));
+  writeFileSync(
+    join(dir, "resources.json"),
+    JSON.stringify({ samples: mem.map((mb, i) => ({ epoch: T0 + i, mem_usage: `${mb}MB / 100GB`, cpu_percent: "1%" })) }),
+  );
+  writeFileSync(
+    join(dir, "tool_calls.json"),
+    JSON.stringify(
+      calls.map(([s, e, tool, command], i) => ({
+        timestamp: iso(T0 + s),
+        end_timestamp: iso(T0 + e),
+        tool,
+        id: `c${i}`,
+        input: command ? { command } : {},
+      })),
+    ),
+  );
 }
 
 let root: string;
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), "acg-plan-"));
   // Peak 600 at t=4 inside a pytest call; a Read call that holds 20 MB more inside the agent.
-  writeRun(root, "big", [200, 200, 200, 400, 600, 300, 200, 220, 220, 200], [
-    [2.5, 5.5, "Bash", "cd /x && python -m pytest -k foo"],
-    [6.5, 8.5, "Read"],
-  ]);
+  writeRun(
+    root,
+    "big",
+    [200, 200, 200, 400, 600, 300, 200, 220, 220, 200],
+    [
+      [2.5, 5.5, "Bash", "cd /x && python -m pytest -k foo"],
+      [6.5, 8.5, "Read"],
+    ],
+  );
   writeRun(root, "mid", [100, 100, 300, 100, 100, 100], [[1.5, 2.5, "Bash", "pip install -e ."]]);
   writeRun(root, "small", [50, 50, 80, 50, 50, 50, 50, 50], [[1.5, 3.5, "Bash", "git status"]]);
 });
@@ -73,7 +92,14 @@ describe("agent plans", () => {
   });
 
   it("plans a combination: the high-priority agent rotates with the seed, the budget basis does not move", () => {
-    const c = { name: "t", regime: "aligned" as const, agents: 3, skipLargest: 0, budgetBasis: "concurrent-peak" as const, budgetFraction: 0.7 };
+    const c = {
+      name: "t",
+      regime: "aligned" as const,
+      agents: 3,
+      skipLargest: 0,
+      budgetBasis: "concurrent-peak" as const,
+      budgetFraction: 0.7,
+    };
     const cp = planCombo(c, { traceDir: root }, [1, 2, 3, 4]);
     expect(cp.plans.map((x) => x.agents.findIndex((a) => a.highPriority))).toEqual([0, 1, 2, 0]);
     expect(cp.plans.map((x) => x.seed)).toEqual([1, 2, 3, 4]);
@@ -85,7 +111,20 @@ describe("agent plans", () => {
   });
 
   it("writes curves the allocator reads", () => {
-    expect(curveText({ start: 0, end: 2, curve: [[0, 0], [1.23456, 1e6]], tool: "Bash", family: "x", argv: [], peakBytes: 1e6 })).toBe("0.000 0\n1.235 1000000\n");
+    expect(
+      curveText({
+        start: 0,
+        end: 2,
+        curve: [
+          [0, 0],
+          [1.23456, 1e6],
+        ],
+        tool: "Bash",
+        family: "x",
+        argv: [],
+        peakBytes: 1e6,
+      }),
+    ).toBe("0.000 0\n1.235 1000000\n");
   });
 
   it("prng and argv helpers", () => {

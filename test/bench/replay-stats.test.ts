@@ -55,7 +55,12 @@ describe("replay lag", () => {
     expect(replayLag([{ nominalMs: 1000, durationMs: 1050, memStallMs: 0 }])).toBeCloseTo(0.05);
     // 300 ms late but 250 ms stalled on memory: the setup's doing, 5% is the replay's.
     expect(replayLag([{ nominalMs: 1000, durationMs: 1300, memStallMs: 250 }])).toBeCloseTo(0.05);
-    expect(replayLag([{ nominalMs: 1000, durationMs: 1020, memStallMs: 0 }, { nominalMs: 2000, durationMs: 2400, memStallMs: 0 }])).toBeCloseTo(0.2);
+    expect(
+      replayLag([
+        { nominalMs: 1000, durationMs: 1020, memStallMs: 0 },
+        { nominalMs: 2000, durationMs: 2400, memStallMs: 0 },
+      ]),
+    ).toBeCloseTo(0.2);
     // Early or more stalled than late: no lag, not negative.
     expect(replayLag([{ nominalMs: 1000, durationMs: 990, memStallMs: 100 }])).toBe(0);
     expect(replayLag([])).toBeNull();
@@ -107,7 +112,13 @@ describe("kernel OOM log", () => {
   it("splits the log into episodes with their cgroups and victims", () => {
     const eps = parseOomLog(LOG);
     expect(eps).toHaveLength(2);
-    expect(eps[0]).toEqual({ invoker: "pytest", oomMemcg: "/acg-bench-77/none", taskMemcg: "/acg-bench-77/none/agent1/call4", victims: [{ pid: 2201, comm: "pytest" }], group: false });
+    expect(eps[0]).toEqual({
+      invoker: "pytest",
+      oomMemcg: "/acg-bench-77/none",
+      taskMemcg: "/acg-bench-77/none/agent1/call4",
+      victims: [{ pid: 2201, comm: "pytest" }],
+      group: false,
+    });
     // memory.oom.group: the whole call dies in one episode, each process once.
     expect(eps[1]!.group).toBe(true);
     expect(eps[1]!.victims.map((v) => v.pid)).toEqual([2300, 2301]);

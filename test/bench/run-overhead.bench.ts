@@ -16,12 +16,13 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
-import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 
 const calls = Number(process.argv[2] ?? 200);
 const mount = cgroup2Mount();
@@ -62,7 +63,9 @@ async function commandOverhead(socket: string): Promise<boolean> {
   // Asynchronous spawn: acgd answers from this same process's event loop.
   const env = { ...process.env, ACG_SOCKET: socket };
   const run = (file: string, args: string[]) => async () => {
-    const status = await new Promise((resolve, reject) => spawn(file, args, { stdio: "ignore", env }).on("close", resolve).on("error", reject));
+    const status = await new Promise((resolve, reject) =>
+      spawn(file, args, { stdio: "ignore", env }).on("close", resolve).on("error", reject),
+    );
     if (status !== 0) throw new Error(`${file} ${args.join(" ")}: exit ${status}`);
   };
   const bare = median(await measure("/bin/true, bare (spawn)", run("/bin/true", [])));
@@ -72,9 +75,17 @@ async function commandOverhead(socket: string): Promise<boolean> {
   }
   const native = median(await measure("acg-run --quiet -- /bin/true", run(launcher, ["--agent", "bench3", "--quiet", "--", "/bin/true"])));
   const nodeCalls = Math.min(calls, 30);
-  const node = median(await measure(`node acg run (${nodeCalls} calls)`, run(process.execPath, [join(repo, "bin/acg.js"), "run", "--agent", "bench3", "--quiet", "--", "/bin/true"]), nodeCalls));
+  const node = median(
+    await measure(
+      `node acg run (${nodeCalls} calls)`,
+      run(process.execPath, [join(repo, "bin/acg.js"), "run", "--agent", "bench3", "--quiet", "--", "/bin/true"]),
+      nodeCalls,
+    ),
+  );
   const over = native - bare;
-  console.log(`per-call overhead of acg run over the bare command (P50): native launcher ${over.toFixed(2)} ms, Node ${(node - bare).toFixed(2)} ms — target <= 10 ms for the launcher: ${over <= 10 ? "met" : "NOT met"}`);
+  console.log(
+    `per-call overhead of acg run over the bare command (P50): native launcher ${over.toFixed(2)} ms, Node ${(node - bare).toFixed(2)} ms — target <= 10 ms for the launcher: ${over <= 10 ? "met" : "NOT met"}`,
+  );
   return over <= 10;
 }
 const leaf = join(base, "fixed");
@@ -87,18 +98,24 @@ const client = await DaemonClient.connect(sock);
 try {
   console.log(`${calls} calls of /bin/true each, cgroup root ${base}`);
   const baseline = median(await measure("spawn into a fixed cgroup", () => spawnTrue(leaf)));
-  const inProcess = median(await measure("standalone lifecycle", async () => {
-    const call = rt.calls.startCall({ agent: "bench", argv: ["pytest", "-q"] });
-    await spawnTrue(call.path);
-    await rt.calls.endCall(call.id);
-  }));
-  const viaDaemon = median(await measure("through acgd (start_call/end_call)", async () => {
-    const r = (await client.request({ op: "start_call", agent: "bench2", argv: ["pytest", "-q"] })) as { call: string; cgroup: string };
-    await spawnTrue(r.cgroup);
-    await client.request({ op: "end_call", call: r.call });
-  }));
+  const inProcess = median(
+    await measure("standalone lifecycle", async () => {
+      const call = rt.calls.startCall({ agent: "bench", argv: ["pytest", "-q"] });
+      await spawnTrue(call.path);
+      await rt.calls.endCall(call.id);
+    }),
+  );
+  const viaDaemon = median(
+    await measure("through acgd (start_call/end_call)", async () => {
+      const r = (await client.request({ op: "start_call", agent: "bench2", argv: ["pytest", "-q"] })) as { call: string; cgroup: string };
+      await spawnTrue(r.cgroup);
+      await client.request({ op: "end_call", call: r.call });
+    }),
+  );
   const worst = Math.max(inProcess, viaDaemon) - baseline;
-  console.log(`overhead per call (P50 over baseline): standalone ${(inProcess - baseline).toFixed(2)} ms, through acgd ${(viaDaemon - baseline).toFixed(2)} ms — target < 5 ms: ${worst < 5 ? "met" : "NOT met"}`);
+  console.log(
+    `overhead per call (P50 over baseline): standalone ${(inProcess - baseline).toFixed(2)} ms, through acgd ${(viaDaemon - baseline).toFixed(2)} ms — target < 5 ms: ${worst < 5 ? "met" : "NOT met"}`,
+  );
   const commandMet = await commandOverhead(sock);
   process.exitCode = worst < 5 && commandMet ? 0 : 1;
 } finally {
@@ -107,7 +124,7 @@ try {
   rt.close();
   rmdirSync(leaf);
   for (const a of rt.calls.agents.values()) rt.calls.removeIfIdle(a);
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   for (const a of rt.calls.agents.values()) rt.calls.removeIfIdle(a);
   for (const t of ["default"]) rmdirSync(join(base, "tree", t));
   rmdirSync(join(base, "tree"));

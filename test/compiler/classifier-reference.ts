@@ -8,7 +8,12 @@ import type { ExePatternIR, KernelOp, PolicyIR } from "../../compiler/ir.js";
 import { ACG_NONE, globMatch, kleeneEval, KopCode, Tri } from "../../compiler/decide.js";
 
 const OPS: Record<KernelOp["op"], number> = {
-  true: KopCode.true, unknown: KopCode.unknown, pattern: KopCode.pattern, and: KopCode.and, or: KopCode.or, not: KopCode.not,
+  true: KopCode.true,
+  unknown: KopCode.unknown,
+  pattern: KopCode.pattern,
+  and: KopCode.and,
+  or: KopCode.or,
+  not: KopCode.not,
 };
 
 /** The rule the kernel must pick for an exec of `path`, or ACG_NONE. */
@@ -26,4 +31,3 @@ export function referenceVerdict(ir: PolicyIR, path: string): number {
   }
   return ACG_NONE;
 }
-

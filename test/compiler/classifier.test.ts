@@ -28,11 +28,16 @@ function irOf(name: string, text: string): PolicyIR {
 type Bool = ReturnType<typeof ruleTri>["must"];
 function evalBool(b: Bool, hits: bigint): boolean {
   switch (b.k) {
-    case "const": return b.v;
-    case "hit": return ((hits >> BigInt(b.index)) & 1n) === 1n;
-    case "not": return !evalBool(b.x, hits);
-    case "and": return b.xs.every((x) => evalBool(x, hits));
-    case "or": return b.xs.some((x) => evalBool(x, hits));
+    case "const":
+      return b.v;
+    case "hit":
+      return ((hits >> BigInt(b.index)) & 1n) === 1n;
+    case "not":
+      return !evalBool(b.x, hits);
+    case "and":
+      return b.xs.every((x) => evalBool(x, hits));
+    case "or":
+      return b.xs.some((x) => evalBool(x, hits));
   }
 }
 
@@ -64,7 +69,8 @@ function namesFor(ir: PolicyIR, fill: string[]): string[] {
     for (const f of fill) {
       const filled = p.kind === "glob" ? p.text.replace(/\*/g, f).replace(/\?/g, f.slice(0, 1) || "q") : p.text;
       const variants = [filled, filled.slice(0, -1), `${filled}x`, `x${filled}`];
-      for (const v of variants) names.add(p.subject === "exe" ? `/usr/local/bin/${v.replace(/\//g, "_")}` : v.startsWith("/") ? v : `/${v}`);
+      for (const v of variants)
+        names.add(p.subject === "exe" ? `/usr/local/bin/${v.replace(/\//g, "_")}` : v.startsWith("/") ? v : `/${v}`);
     }
   }
   return [...names];
@@ -92,7 +98,10 @@ describe("generated exec classifier logic", () => {
     for (const { name, text } of generatePolicies(40, seed)) {
       const ir = irOf(name, text);
       const dfas = dfasOf(ir);
-      const randomNames = fc.sample(fc.string({ unit: fc.constantFrom("a", "b", "c", "/", "-", ".", "x", "*", "?"), maxLength: 24 }), { numRuns: 40, seed });
+      const randomNames = fc.sample(fc.string({ unit: fc.constantFrom("a", "b", "c", "/", "-", ".", "x", "*", "?"), maxLength: 24 }), {
+        numRuns: 40,
+        seed,
+      });
       for (const n of [...namesFor(ir, ["", "ab", "/"]), ...randomNames.map((r) => `/${r}`)]) {
         expect(generatedVerdict(ir, dfas, n), `seed ${seed} ${name}: ${n}`).toBe(referenceVerdict(ir, n));
       }

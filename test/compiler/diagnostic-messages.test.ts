@@ -11,11 +11,15 @@ import { DIAGNOSTICS_DOC, withCodeTable } from "../../scripts/diagnostics-doc.js
 import { REPO } from "../runtime/helpers.js";
 
 function sources(dir: string): string[] {
-  return readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
+  return readdirSync(join(REPO, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
 }
 
 const TABLE_FILE = "compiler/diagnostic-messages.ts";
-const users = [...sources("compiler"), ...sources("runtime"), ...sources("traces")].filter((f) => f !== TABLE_FILE).map((f) => ({ file: f, text: readFileSync(join(REPO, f), "utf8") }));
+const users = [...sources("compiler"), ...sources("runtime"), ...sources("traces")]
+  .filter((f) => f !== TABLE_FILE)
+  .map((f) => ({ file: f, text: readFileSync(join(REPO, f), "utf8") }));
 
 describe("the diagnostics table", () => {
   it("has well-formed codes whose letter agrees with their severity", () => {
@@ -45,7 +49,12 @@ describe("the diagnostics table", () => {
     expect(d).toEqual({ severity: "error", code: "E0305", message: "unknown class 'biuld'", span, help: "did you mean 'build'?" });
     expect(diagnostic(M.StringExpected, span, { found: "a number" })).not.toHaveProperty("help");
     // A literal `{ ... }` of the language is not a placeholder.
-    expect(diagnostic(M.NoHostBlock, span).help).toBe("add `host { memory = 64GiB; reserve = 4GiB }`: the checker needs the host's memory to check the budget");
-    expect(diagnostic(M.SettingTwice, span, { key: "cpu.weight" }, { start: 5, end: 6 }).note).toEqual({ message: "first set here", span: { start: 5, end: 6 } });
+    expect(diagnostic(M.NoHostBlock, span).help).toBe(
+      "add `host { memory = 64GiB; reserve = 4GiB }`: the checker needs the host's memory to check the budget",
+    );
+    expect(diagnostic(M.SettingTwice, span, { key: "cpu.weight" }, { start: 5, end: 6 }).note).toEqual({
+      message: "first set here",
+      span: { start: 5, end: 6 },
+    });
   });
 });

@@ -11,9 +11,10 @@ import { run } from "./cli-harness.js";
 
 const dir = "test/compiler/diagnostics";
 
-
 describe("rendered diagnostics", () => {
-  const cases = readdirSync(dir).filter((f) => f.endsWith(".acg")).sort();
+  const cases = readdirSync(dir)
+    .filter((f) => f.endsWith(".acg"))
+    .sort();
   it("covers at least 30 distinct bad inputs", () => {
     expect(cases.length).toBeGreaterThanOrEqual(30);
   });
@@ -41,7 +42,9 @@ describe("inputs that are not policies", () => {
     mkdirSync(d);
     const r = await run(["check", d]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain(`${d}: error[E0001]: is a directory, not a policy file\n  help: to check every policy in it: acgc check ${d}/*.acg`);
+    expect(r.err).toContain(
+      `${d}: error[E0001]: is a directory, not a policy file\n  help: to check every policy in it: acgc check ${d}/*.acg`,
+    );
   });
 
   it("a 10 MB file", async () => {
@@ -84,7 +87,11 @@ describe("machine-readable output and usage", () => {
   it("--format json lists every diagnostic with its location", async () => {
     const r = await run(["check", "--format", "json", join(dir, "several-errors.acg")]);
     expect(r.code).toBe(1);
-    const j = JSON.parse(r.out) as { diagnostics: { code: string; line: number; col: number; severity: string }[]; errors: number; warnings: number };
+    const j = JSON.parse(r.out) as {
+      diagnostics: { code: string; line: number; col: number; severity: string }[];
+      errors: number;
+      warnings: number;
+    };
     expect(j.errors).toBe(5);
     expect(j.warnings).toBe(1);
     expect(j.diagnostics[0]).toMatchObject({ code: "E0206", line: 5, col: 24, severity: "error", help: "use one of high, normal, low" });
@@ -94,7 +101,15 @@ describe("machine-readable output and usage", () => {
     const r = await run(["check", "--format", "json", join(dir, "shadowed-rule.acg")]);
     const j = JSON.parse(r.out) as { diagnostics: { code: string; related?: unknown[] }[] };
     const shadowed = j.diagnostics.find((d) => d.related);
-    expect(shadowed?.related).toEqual([{ message: expect.stringMatching(/^'\w+' is here$/), line: expect.any(Number), col: expect.any(Number), endLine: expect.any(Number), endCol: expect.any(Number) }]);
+    expect(shadowed?.related).toEqual([
+      {
+        message: expect.stringMatching(/^'\w+' is here$/),
+        line: expect.any(Number),
+        col: expect.any(Number),
+        endLine: expect.any(Number),
+        endCol: expect.any(Number),
+      },
+    ]);
     const text = await run(["check", join(dir, "shadowed-rule.acg")]);
     const rel = shadowed!.related![0] as { message: string; line: number; col: number };
     expect(text.err).toContain(`note: ${rel.message} (${join(dir, "shadowed-rule.acg")}:${rel.line}:${rel.col})`);
@@ -104,7 +119,9 @@ describe("machine-readable output and usage", () => {
     const files = [join(dir, "several-errors.acg"), join(dir, "shadowed-rule.acg"), "policies/minimal.acg"];
     const r = await run(["check", "--format", "sarif", ...files]);
     expect(r.code).toBe(1);
-    const json = JSON.parse((await run(["check", "--format", "json", ...files])).out) as { diagnostics: { file: string; code: string; severity: string; line: number; col: number; endLine: number; endCol: number }[] };
+    const json = JSON.parse((await run(["check", "--format", "json", ...files])).out) as {
+      diagnostics: { file: string; code: string; severity: string; line: number; col: number; endLine: number; endCol: number }[];
+    };
     const log = JSON.parse(r.out);
     expect(log.version).toBe("2.1.0");
     expect(log.runs).toHaveLength(1);
@@ -113,22 +130,41 @@ describe("machine-readable output and usage", () => {
     expect(run0.tool.driver.rules.map((x: { id: string }) => x.id)).toEqual([...new Set(json.diagnostics.map((d) => d.code))].sort());
     // Each rule carries its code's line of docs/diagnostics.md, for the annotation's title.
     const docs = new Map(CODES.map((c) => [c.code as string, c.doc]));
-    for (const rule of run0.tool.driver.rules as { id: string; shortDescription: { text: string } }[]) expect(rule.shortDescription.text).toBe(docs.get(rule.id));
+    for (const rule of run0.tool.driver.rules as { id: string; shortDescription: { text: string } }[])
+      expect(rule.shortDescription.text).toBe(docs.get(rule.id));
     expect(run0.results).toHaveLength(json.diagnostics.length);
-    run0.results.forEach((res: { ruleId: string; level: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region: Record<string, number> } }[] }, i: number) => {
-      const d = json.diagnostics[i]!;
-      expect(res.ruleId).toBe(d.code);
-      expect(res.level).toBe(d.severity);
-      expect(res.locations[0]!.physicalLocation.artifactLocation.uri).toBe(d.file);
-      expect(res.locations[0]!.physicalLocation.region).toEqual({ startLine: d.line, startColumn: d.col, endLine: d.endLine, endColumn: d.endCol });
-    });
+    run0.results.forEach(
+      (
+        res: {
+          ruleId: string;
+          level: string;
+          locations: { physicalLocation: { artifactLocation: { uri: string }; region: Record<string, number> } }[];
+        },
+        i: number,
+      ) => {
+        const d = json.diagnostics[i]!;
+        expect(res.ruleId).toBe(d.code);
+        expect(res.level).toBe(d.severity);
+        expect(res.locations[0]!.physicalLocation.artifactLocation.uri).toBe(d.file);
+        expect(res.locations[0]!.physicalLocation.region).toEqual({
+          startLine: d.line,
+          startColumn: d.col,
+          endLine: d.endLine,
+          endColumn: d.endCol,
+        });
+      },
+    );
     expect(run0.results.filter((x: { relatedLocations?: unknown }) => x.relatedLocations).length).toBeGreaterThan(0);
   });
 
   it("--format json carries the related location (the rule that matches first)", async () => {
     const r = await run(["check", "--format", "json", join(dir, "always-true-shadows.acg")]);
     const j = JSON.parse(r.out) as { diagnostics: { code: string; line: number; related?: unknown[] }[] };
-    expect(j.diagnostics[0]).toMatchObject({ code: "W0401", line: 6, related: [{ message: "'any' is here", line: 5, col: 8, endLine: 5, endCol: 11 }] });
+    expect(j.diagnostics[0]).toMatchObject({
+      code: "W0401",
+      line: 6,
+      related: [{ message: "'any' is here", line: 5, col: 8, endLine: 5, endCol: 11 }],
+    });
   });
 
   it("errors of several files are all reported, status 1", async () => {

@@ -10,8 +10,12 @@ import { stripSpans } from "../../compiler/cli.js";
 import { run } from "./cli-harness.js";
 
 const sources = [
-  ...readdirSync("policies").filter((f) => f.endsWith(".acg")).map((f) => join("policies", f)),
-  ...readdirSync("test/compiler/diagnostics").filter((f) => f.endsWith(".acg")).map((f) => join("test/compiler/diagnostics", f)),
+  ...readdirSync("policies")
+    .filter((f) => f.endsWith(".acg"))
+    .map((f) => join("policies", f)),
+  ...readdirSync("test/compiler/diagnostics")
+    .filter((f) => f.endsWith(".acg"))
+    .map((f) => join("test/compiler/diagnostics", f)),
 ];
 
 function fmtText(path: string, text: string): string | undefined {

@@ -9,7 +9,53 @@ import { lowerPolicy } from "../../compiler/lower.js";
 import { hugeShapes } from "./huge-shapes.js";
 
 const seeds = readdirSync("policies").map((f) => readFileSync(`policies/${f}`, "utf8"));
-const TOKENS = ["{", "}", "[", "]", "(", ")", ";", ",", "=", "==", "~", "..", "and", "or", "not", "in", "match", "class", "tool", "default", "when", "agent", "tenant", "intent", "<=", ">", "512MiB", "-1GiB", "20ms", "40%", '"git"', "/x+/", "/(/", "memory.burst", "for", "refill", "over_high", "throttle", "kill", "\u0000", "\u00e9", "\n", "//", "/*", '"'];
+const TOKENS = [
+  "{",
+  "}",
+  "[",
+  "]",
+  "(",
+  ")",
+  ";",
+  ",",
+  "=",
+  "==",
+  "~",
+  "..",
+  "and",
+  "or",
+  "not",
+  "in",
+  "match",
+  "class",
+  "tool",
+  "default",
+  "when",
+  "agent",
+  "tenant",
+  "intent",
+  "<=",
+  ">",
+  "512MiB",
+  "-1GiB",
+  "20ms",
+  "40%",
+  '"git"',
+  "/x+/",
+  "/(/",
+  "memory.burst",
+  "for",
+  "refill",
+  "over_high",
+  "throttle",
+  "kill",
+  "\u0000",
+  "\u00e9",
+  "\n",
+  "//",
+  "/*",
+  '"',
+];
 
 /** Each run must finish well under this; a hang fails the test by timeout. */
 function frontEndSurvives(text: string) {
@@ -35,13 +81,19 @@ describe("front end fuzzing", () => {
   });
 
   it("survives token soup", () => {
-    fc.assert(fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 120 }), (toks) => frontEndSurvives("version 1\n" + toks.join(" "))), { numRuns: 400 });
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 120 }), (toks) => frontEndSurvives("version 1\n" + toks.join(" "))),
+      { numRuns: 400 },
+    );
   });
 
   it("survives mutated shipped policies", () => {
     const mutation = fc.record({
       seed: fc.nat({ max: seeds.length - 1 }),
-      edits: fc.array(fc.record({ at: fc.nat(), del: fc.nat({ max: 8 }), insert: fc.oneof(fc.constantFrom(...TOKENS), fc.string({ maxLength: 4 })) }), { minLength: 1, maxLength: 6 }),
+      edits: fc.array(
+        fc.record({ at: fc.nat(), del: fc.nat({ max: 8 }), insert: fc.oneof(fc.constantFrom(...TOKENS), fc.string({ maxLength: 4 })) }),
+        { minLength: 1, maxLength: 6 },
+      ),
     });
     fc.assert(
       fc.property(mutation, ({ seed, edits }) => {

@@ -29,10 +29,32 @@ policy p {
 }
 `);
     expect(ir.tenants.map((t) => t.rank)).toEqual([0, 2]);
-    expect(ir.agentProfiles.map((p) => [p.tenantId, p.rank, p.intent.rankMax])).toEqual([[null, 1, null], [0, 0, null], [1, 0, 1]]);
+    expect(ir.agentProfiles.map((p) => [p.tenantId, p.rank, p.intent.rankMax])).toEqual([
+      [null, 1, null],
+      [0, 0, null],
+      [1, 0, 1],
+    ]);
     expect(ir.ladders).toEqual([
-      { id: 0, scope: { kind: "host" }, rankMask: 0b110, withdrawBurstPercent: null, freezePercent: 80, freezeMaxNs: 10e9, killPercent: 90, releasePercent: 70 },
-      { id: 1, scope: { kind: "tenant", tenantId: 0 }, rankMask: 0b100, withdrawBurstPercent: 50, freezePercent: null, freezeMaxNs: null, killPercent: null, releasePercent: 40 },
+      {
+        id: 0,
+        scope: { kind: "host" },
+        rankMask: 0b110,
+        withdrawBurstPercent: null,
+        freezePercent: 80,
+        freezeMaxNs: 10e9,
+        killPercent: 90,
+        releasePercent: 70,
+      },
+      {
+        id: 1,
+        scope: { kind: "tenant", tenantId: 0 },
+        rankMask: 0b100,
+        withdrawBurstPercent: 50,
+        freezePercent: null,
+        freezeMaxNs: null,
+        killPercent: null,
+        releasePercent: 40,
+      },
     ]);
   });
 });
@@ -63,12 +85,27 @@ describe("lowering", () => {
     // exe in [...] is kernel-decidable; argv regex and hint are not.
     expect(tests.kernelDecidable).toBe(false);
     expect(ir.rules[3]!.kernelDecidable).toBe(true); // vcs: exe in ["git", "hg"]
-    expect(ir.agentProfiles[0]).toMatchObject({ tenantId: null, guaranteeBytes: 256 * MiB, limitBytes: 8 * GiB, maxAgents: 16, intent: { memoryMaxBytes: 4 * GiB, cpuWeightMax: null, classIds: [1, 2], excess: "clamp" } });
-    expect(ir.pressureRules[0]).toEqual({ id: 0, scope: { kind: "host" }, psi: "some", thresholdPercent: 40, windowNs: 1e9, protectClassMask: 1, throttle: [{ classMask: 4, delayMs: 200 }] });
+    expect(ir.agentProfiles[0]).toMatchObject({
+      tenantId: null,
+      guaranteeBytes: 256 * MiB,
+      limitBytes: 8 * GiB,
+      maxAgents: 16,
+      intent: { memoryMaxBytes: 4 * GiB, cpuWeightMax: null, classIds: [1, 2], excess: "clamp" },
+    });
+    expect(ir.pressureRules[0]).toEqual({
+      id: 0,
+      scope: { kind: "host" },
+      psi: "some",
+      thresholdPercent: 40,
+      windowNs: 1e9,
+      protectClassMask: 1,
+      throttle: [{ classMask: 4, delayMs: 200 }],
+    });
   });
 
   it("reads max_calls, 64 by default, and refuses one out of range", () => {
-    const base = (agent: string) => `version 1\npolicy p {\n  host { memory = 8GiB; reserve = 1GiB }\n  class c { priority = normal }\n  agent { ${agent} }\n  tool default { class c }\n}\n`;
+    const base = (agent: string) =>
+      `version 1\npolicy p {\n  host { memory = 8GiB; reserve = 1GiB }\n  class c { priority = normal }\n  agent { ${agent} }\n  tool default { class c }\n}\n`;
     expect(lower(base("max_calls = 3")).agentProfiles[0]!.maxCalls).toBe(3);
     expect(lower(base("max_agents = 2")).agentProfiles[0]!.maxCalls).toBe(64);
     const bad = loadPolicyText("t.acg", base("max_calls = 0"));
@@ -87,7 +124,14 @@ policy p {
 }`);
     expect(ir.classes[0]).toEqual({ id: 0, name: "a", priority: 1, cpuWeight: 100, sliceNs: 20e6 });
     expect(ir.rules[0]!.classId).toBe(1);
-    expect(ir.rules[0]!.memory).toEqual({ baselineBytes: null, limitBytes: null, lowBytes: 0, minBytes: 0, burst: null, overHigh: DEFAULT_OVER_HIGH });
+    expect(ir.rules[0]!.memory).toEqual({
+      baselineBytes: null,
+      limitBytes: null,
+      lowBytes: 0,
+      minBytes: 0,
+      burst: null,
+      overHigh: DEFAULT_OVER_HIGH,
+    });
     expect(ir.rules[1]!.match).toEqual({ kind: "true" });
     expect(ir.rules[1]!.kernelMatch).toEqual([{ op: "true" }]);
     expect(ir.agentProfiles).toHaveLength(1);
@@ -110,8 +154,12 @@ policy p {
       { index: 3, subject: "exe", kind: "exact", text: "make" },
     ]);
     expect(ir.rules[0]!.kernelMatch).toEqual([
-      { op: "pattern", index: 0 }, { op: "pattern", index: 1 }, { op: "or" },
-      { op: "pattern", index: 2 }, { op: "not" }, { op: "and" },
+      { op: "pattern", index: 0 },
+      { op: "pattern", index: 1 },
+      { op: "or" },
+      { op: "pattern", index: 2 },
+      { op: "not" },
+      { op: "and" },
     ]);
     expect(ir.rules[0]!.kernelDecidable).toBe(true);
     expect(ir.rules[1]!.kernelMatch).toEqual([{ op: "pattern", index: 0 }, { op: "unknown" }, { op: "or" }]);

@@ -27,7 +27,13 @@ policy p {
 }
 `;
 
-interface Diag { code: string; message: string; severity: number; range: { start: { line: number; character: number } }; relatedInformation?: { message: string }[] }
+interface Diag {
+  code: string;
+  message: string;
+  severity: number;
+  range: { start: { line: number; character: number } };
+  relatedInformation?: { message: string }[];
+}
 
 describe("acgc lsp over the protocol", () => {
   let server: ChildProcess;
@@ -49,7 +55,11 @@ describe("acgc lsp over the protocol", () => {
     conn = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));
     conn.onNotification("textDocument/publishDiagnostics", (p: { uri: string; diagnostics: Diag[] }) => void published.push(p));
     conn.listen();
-    const init = (await conn.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} })) as { capabilities: Record<string, unknown> };
+    const init = await conn.sendRequest<{ capabilities: Record<string, unknown> }>("initialize", {
+      processId: process.pid,
+      rootUri: null,
+      capabilities: {},
+    });
     expect(init.capabilities).toMatchObject({ hoverProvider: true, documentFormattingProvider: true, completionProvider: {} });
     await conn.sendNotification("initialized", {});
   }, 30_000);
@@ -65,23 +75,36 @@ describe("acgc lsp over the protocol", () => {
     await conn.sendNotification("textDocument/didOpen", { textDocument: { uri: URI, languageId: "acg", version: 1, text: TEXT } });
     const d = await diags;
     const unknown = d.find((x) => x.code === "E0305")!;
-    expect(unknown).toMatchObject({ severity: 1, message: "unknown class 'biuld'\nhelp: did you mean 'build'?", range: { start: { line: 5, character: 75 } } });
+    expect(unknown).toMatchObject({
+      severity: 1,
+      message: "unknown class 'biuld'\nhelp: did you mean 'build'?",
+      range: { start: { line: 5, character: 75 } },
+    });
     const shadow = d.find((x) => x.code === "W0401")!;
     expect(shadow.severity).toBe(2);
     expect(shadow.relatedInformation).toEqual([expect.objectContaining({ message: "'vcs' is here" })]);
   });
 
   it("hovers a setting with its docs", async () => {
-    const h = (await conn.sendRequest("textDocument/hover", { textDocument: { uri: URI }, position: { line: 9, character: 8 } })) as { contents: { value: string } };
+    const h = await conn.sendRequest<{ contents: { value: string } }>("textDocument/hover", {
+      textDocument: { uri: URI },
+      position: { line: 9, character: 8 },
+    });
     expect(h.contents.value).toBe(`**memory.baseline** (tool)\n\n${SETTING_DOCS["tool"]!["memory.baseline"]}`);
     expect(await conn.sendRequest("textDocument/hover", { textDocument: { uri: URI }, position: { line: 0, character: 1 } })).toBeNull();
   });
 
   it("completes the block's keys and the policy's class names", async () => {
-    const inTool = (await conn.sendRequest("textDocument/completion", { textDocument: { uri: URI }, position: { line: 10, character: 4 } })) as { label: string }[];
+    const inTool = await conn.sendRequest<{ label: string }[]>("textDocument/completion", {
+      textDocument: { uri: URI },
+      position: { line: 10, character: 4 },
+    });
     const labels = inTool.map((i) => i.label);
     expect(labels).toEqual(expect.arrayContaining([...Object.keys(SCHEMAS.tool), "match", "class", "over_high", "build", "interactive"]));
-    const inClass = (await conn.sendRequest("textDocument/completion", { textDocument: { uri: URI }, position: { line: 2, character: 16 } })) as { label: string }[];
+    const inClass = await conn.sendRequest<{ label: string }[]>("textDocument/completion", {
+      textDocument: { uri: URI },
+      position: { line: 2, character: 16 },
+    });
     expect(inClass.map((i) => i.label)).toEqual(expect.arrayContaining(["priority", "cpu.weight", "latency"]));
   });
 
@@ -90,17 +113,26 @@ describe("acgc lsp over the protocol", () => {
     const diags = nextDiagnostics();
     await conn.sendNotification("textDocument/didChange", { textDocument: { uri: URI, version: 2 }, contentChanges: [{ text: fixed }] });
     await diags;
-    const edits = (await conn.sendRequest("textDocument/formatting", { textDocument: { uri: URI }, options: { tabSize: 2, insertSpaces: true } })) as { newText: string }[];
+    const edits = await conn.sendRequest<{ newText: string }[]>("textDocument/formatting", {
+      textDocument: { uri: URI },
+      options: { tabSize: 2, insertSpaces: true },
+    });
     expect(edits).toHaveLength(1);
     expect(edits[0]!.newText).toContain("    memory.baseline = 512MiB\n");
     const broken = nextDiagnostics();
-    await conn.sendNotification("textDocument/didChange", { textDocument: { uri: URI, version: 3 }, contentChanges: [{ text: "version 1\npolicy p {" }] });
+    await conn.sendNotification("textDocument/didChange", {
+      textDocument: { uri: URI, version: 3 },
+      contentChanges: [{ text: "version 1\npolicy p {" }],
+    });
     expect((await broken).length).toBeGreaterThan(0);
-    expect(await conn.sendRequest("textDocument/formatting", { textDocument: { uri: URI }, options: { tabSize: 2, insertSpaces: true } })).toEqual([]);
+    expect(
+      await conn.sendRequest("textDocument/formatting", { textDocument: { uri: URI }, options: { tabSize: 2, insertSpaces: true } }),
+    ).toEqual([]);
   });
 
   it("documents every setting key of every block", () => {
-    for (const [block, keys] of Object.entries(SCHEMAS)) for (const k of Object.keys(keys)) expect(SETTING_DOCS[block]?.[k], `${block}.${k}`).toBeTruthy();
+    for (const [block, keys] of Object.entries(SCHEMAS))
+      for (const k of Object.keys(keys)) expect(SETTING_DOCS[block]?.[k], `${block}.${k}`).toBeTruthy();
   });
 });
 

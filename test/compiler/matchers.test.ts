@@ -5,7 +5,10 @@ import { globMatch } from "../../compiler/matcher-logic.js";
 import { loadPolicyText } from "../../compiler/frontend.js";
 
 function warnings(rules: string): string[] {
-  const r = loadPolicyText("t.acg", `version 1\npolicy p {\n  host { memory = 8GiB }\n  class c {}\n${rules}\n  tool default { class c }\n}\n`);
+  const r = loadPolicyText(
+    "t.acg",
+    `version 1\npolicy p {\n  host { memory = 8GiB }\n  class c {}\n${rules}\n  tool default { class c }\n}\n`,
+  );
   expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
   return r.diagnostics.filter((d) => d.severity !== "note").map((d) => `${d.code} ${d.message}`);
 }
@@ -39,9 +42,9 @@ describe("reachability", () => {
 
   it("a rule is shadowed only if every alternative is", () => {
     expect(warnings(`  tool git { match exe == "git" }\n  tool vcs { match exe == "git" or exe == "hg" }`)).toEqual([]);
-    expect(warnings(`  tool git { match exe == "git" }\n  tool hg { match exe == "hg" }\n  tool vcs { match exe == "git" or exe == "hg" }`)).toEqual([
-      "W0401 tool 'vcs' can never match: every call it matches is matched first by 'git'",
-    ]);
+    expect(
+      warnings(`  tool git { match exe == "git" }\n  tool hg { match exe == "hg" }\n  tool vcs { match exe == "git" or exe == "hg" }`),
+    ).toEqual(["W0401 tool 'vcs' can never match: every call it matches is matched first by 'git'"]);
   });
 
   it("different subjects never shadow each other", () => {

@@ -75,13 +75,14 @@ int main(void)
 
 			scanf("%llu %llu %u", &now, &bound, &n);
 			for (i = 0; i < n && i < 64; i++)
-				scanf("%u %u %llu %llu", &q[i].level, &q[i].nonempty, &q[i].vtime, &q[i].waiting_since_ns);
+				scanf("%u %u %llu %llu", &q[i].level, &q[i].nonempty, &q[i].vtime,
+				      &q[i].waiting_since_ns);
 			for (i = 0; i < n && i < 64; i++)
 				if (q[i].nonempty && (best < 0 || acg_queue_before(&q[i], &q[best], now, bound)))
 					best = (int)i;
 			printf("%d\n", best);
 		} else if (!strcmp(fn, "kleene")) {
-			struct acg_kleene k = {0};
+			struct acg_kleene k = { 0 };
 			unsigned n, i, op, hit;
 
 			scanf("%u", &n);

@@ -19,8 +19,15 @@ const VECTORS = 3000;
 
 beforeAll(() => {
   execFileSync("gcc", [
-    "-O2", "-Wall", "-Werror", `-DACG_PATTERN_LEN=${CAPACITY.patternLen}`, `-DACG_PATH_LEN=${CAPACITY.pathLen}`,
-    `-I${includeDir()}`, join(here, "decide-driver.c"), "-o", driver,
+    "-O2",
+    "-Wall",
+    "-Werror",
+    `-DACG_PATTERN_LEN=${CAPACITY.patternLen}`,
+    `-DACG_PATH_LEN=${CAPACITY.pathLen}`,
+    `-I${includeDir()}`,
+    join(here, "decide-driver.c"),
+    "-o",
+    driver,
   ]);
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -51,7 +58,7 @@ describe("acg_decide.h = compiler/decide.ts", () => {
   it("burst clock, throttle delay and demotion over sample sequences", () => {
     const step = fc.tuple(fc.bigInt({ min: 0n, max: 5_000_000_000n }), fc.bigInt({ min: 0n, max: 3000n }));
     const arb = fc.record({
-      mode: fc.constantFrom(0, 1, 2) as fc.Arbitrary<D.BurstModeCode>,
+      mode: fc.constantFrom(0, 1, 2),
       duration: fc.oneof(fc.bigInt({ min: 0n, max: 10_000_000_000n }), ns),
       refill: fc.oneof(fc.bigInt({ min: 0n, max: 20_000_000_000n }), ns),
       baseline: fc.bigInt({ min: 0n, max: 2000n }),
@@ -63,11 +70,16 @@ describe("acg_decide.h = compiler/decide.ts", () => {
       steps: fc.array(step, { minLength: 1, maxLength: 12 }),
     });
     const v = sample(arb);
-    const c = runC(v.map((x) => {
-      let now = x.t0;
-      const seq = x.steps.map(([dt, usage]) => { now += dt; return `${now} ${usage}`; });
-      return `burst ${x.mode} ${x.duration} ${x.refill} ${x.baseline} ${x.burst} ${x.minMs} ${x.maxMs} ${x.ramp} ${x.t0} ${x.steps.length} ${seq.join(" ")}`;
-    }));
+    const c = runC(
+      v.map((x) => {
+        let now = x.t0;
+        const seq = x.steps.map(([dt, usage]) => {
+          now += dt;
+          return `${now} ${usage}`;
+        });
+        return `burst ${x.mode} ${x.duration} ${x.refill} ${x.baseline} ${x.burst} ${x.minMs} ${x.maxMs} ${x.ramp} ${x.t0} ${x.steps.length} ${seq.join(" ")}`;
+      }),
+    );
     v.forEach((x, i) => {
       const bp = { durationNs: x.duration, refillNs: x.refill, mode: x.mode };
       const clock = D.burstInit(bp, x.t0);
@@ -105,9 +117,15 @@ describe("acg_decide.h = compiler/decide.ts", () => {
       vtime: fc.oneof(fc.bigInt({ min: 0n, max: 1000n }), u64),
       waitingSinceNs: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 200_000_000n })),
     });
-    const v = sample(fc.tuple(fc.bigInt({ min: 0n, max: 200_000_000n }), fc.bigInt({ min: 0n, max: 100_000_000n }), fc.array(queue, { maxLength: 64 })));
-    const c = runC(v.map(([now, bound, qs]) =>
-      `pick ${now} ${bound} ${qs.length} ${qs.map((q) => `${q.level} ${q.nonempty ? 1 : 0} ${q.vtime} ${q.waitingSinceNs}`).join(" ")}`));
+    const v = sample(
+      fc.tuple(fc.bigInt({ min: 0n, max: 200_000_000n }), fc.bigInt({ min: 0n, max: 100_000_000n }), fc.array(queue, { maxLength: 64 })),
+    );
+    const c = runC(
+      v.map(
+        ([now, bound, qs]) =>
+          `pick ${now} ${bound} ${qs.length} ${qs.map((q) => `${q.level} ${q.nonempty ? 1 : 0} ${q.vtime} ${q.waitingSinceNs}`).join(" ")}`,
+      ),
+    );
     v.forEach(([now, bound, qs], i) => expect(c[i]).toBe(String(D.pickQueue(qs, now, bound))));
   });
 
@@ -115,7 +133,16 @@ describe("acg_decide.h = compiler/decide.ts", () => {
     const op = fc.tuple(fc.integer({ min: 0, max: 6 }), fc.boolean());
     const v = sample(fc.array(op, { maxLength: 40 }));
     const c = runC(v.map((ops) => `kleene ${ops.length} ${ops.map(([o, h]) => `${o} ${h ? 1 : 0}`).join(" ")}`));
-    v.forEach((ops, i) => expect(c[i]).toBe(String(D.kleeneEval(ops.map(([o]) => o), ops.map(([, h]) => h)))));
+    v.forEach((ops, i) =>
+      expect(c[i]).toBe(
+        String(
+          D.kleeneEval(
+            ops.map(([o]) => o),
+            ops.map(([, h]) => h),
+          ),
+        ),
+      ),
+    );
   });
 
   it("glob and exact matching, within the step bound", () => {
@@ -132,8 +159,13 @@ describe("acg_decide.h = compiler/decide.ts", () => {
 
   it("glob and exact: known cases", () => {
     const cases: [string, string, boolean][] = [
-      ["cc*", "cc1plus", true], ["cc*", "gcc", false], ["*", "", true], ["?", "", false],
-      ["py*3*", "python3.11", true], ["a*b*c", "aXbYbZc", true], ["a*b", "ab/c", false],
+      ["cc*", "cc1plus", true],
+      ["cc*", "gcc", false],
+      ["*", "", true],
+      ["?", "", false],
+      ["py*3*", "python3.11", true],
+      ["a*b*c", "aXbYbZc", true],
+      ["a*b", "ab/c", false],
     ];
     for (const [p, s, want] of cases) expect(D.globMatch(Buffer.from(p), Buffer.from(s), false, 128, 256), `${p} ~ ${s}`).toBe(want);
     expect(D.globMatch(Buffer.from("a*"), Buffer.from("a*"), true, 128, 256)).toBe(true);

@@ -5,7 +5,10 @@ import { join } from "node:path";
 
 export function removeAgentTree(root: string): void {
   if (!existsSync(root)) return;
-  const dirs = (p: string) => readdirSync(p, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(p, e.name));
+  const dirs = (p: string) =>
+    readdirSync(p, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(p, e.name));
   for (const tenant of dirs(root)) {
     for (const agent of dirs(tenant)) {
       for (const leaf of dirs(agent)) rmdirSync(leaf);

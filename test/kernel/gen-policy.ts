@@ -48,20 +48,26 @@ const MiB = (n: number) => `${n}MiB`;
 
 const memory = fc.record({
   baseline: fc.option(fc.integer({ min: 1, max: 2048 }), { nil: undefined }),
-  burst: fc.option(fc.record({
-    mib: fc.integer({ min: 1, max: 1024 }),
-    forS: fc.integer({ min: 1, max: 120 }),
-    mode: fc.constantFrom("", "refill", "cooldown"),
-    afterS: fc.integer({ min: 1, max: 300 }),
-  }), { nil: undefined }),
+  burst: fc.option(
+    fc.record({
+      mib: fc.integer({ min: 1, max: 1024 }),
+      forS: fc.integer({ min: 1, max: 120 }),
+      mode: fc.constantFrom("", "refill", "cooldown"),
+      afterS: fc.integer({ min: 1, max: 300 }),
+    }),
+    { nil: undefined },
+  ),
   extraLimit: fc.option(fc.integer({ min: 0, max: 2048 }), { nil: undefined }),
   guaranteePct: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
-  overHigh: fc.option(fc.record({
-    minMs: fc.integer({ min: 1, max: 1000 }),
-    maxExtraMs: fc.integer({ min: 0, max: 1000 }),
-    rampS: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }),
-    killAfterS: fc.option(fc.integer({ min: 1, max: 600 }), { nil: undefined }),
-  }), { nil: undefined }),
+  overHigh: fc.option(
+    fc.record({
+      minMs: fc.integer({ min: 1, max: 1000 }),
+      maxExtraMs: fc.integer({ min: 0, max: 1000 }),
+      rampS: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }),
+      killAfterS: fc.option(fc.integer({ min: 1, max: 600 }), { nil: undefined }),
+    }),
+    { nil: undefined },
+  ),
 });
 
 function memoryLines(m: Of<typeof memory>): string[] {
@@ -96,7 +102,11 @@ function memoryLines(m: Of<typeof memory>): string[] {
 const classDef = fc.record({
   priority: fc.constantFrom("high", "normal", "low"),
   weight: fc.integer({ min: 1, max: 10000 }),
-  latency: fc.oneof(fc.integer({ min: 100, max: 999 }).map((u) => `${u}us`), fc.integer({ min: 1, max: 1000 }).map((ms) => `${ms}ms`), fc.constant("1s")),
+  latency: fc.oneof(
+    fc.integer({ min: 100, max: 999 }).map((u) => `${u}us`),
+    fc.integer({ min: 1, max: 1000 }).map((ms) => `${ms}ms`),
+    fc.constant("1s"),
+  ),
 });
 
 const ruleDef = fc.record({ match: matcher, classIndex: fc.nat(), memory });
@@ -107,7 +117,9 @@ const pressureDef = fc.record({
   threshold: fc.integer({ min: 1, max: 100 }),
   windowMs: fc.integer({ min: 500, max: 10000 }),
   protect: fc.array(fc.nat(), { maxLength: 2 }),
-  throttle: fc.array(fc.record({ classes: fc.array(fc.nat(), { minLength: 1, maxLength: 2 }), ms: fc.integer({ min: 1, max: 2000 }) }), { maxLength: 2 }),
+  throttle: fc.array(fc.record({ classes: fc.array(fc.nat(), { minLength: 1, maxLength: 2 }), ms: fc.integer({ min: 1, max: 2000 }) }), {
+    maxLength: 2,
+  }),
 });
 
 export const policyArb = fc.record({
@@ -138,7 +150,9 @@ export function renderPolicy(name: string, p: GeneratedPolicy): string {
     if (protect.length) actions.push(`protect ${protect.join(", ")}`);
     for (const t of w.throttle) actions.push(`throttle ${[...new Set(t.classes.map(cls))].join(", ")} ${t.ms}ms`);
     if (actions.length === 0) actions.push(`throttle ${cls(0)} 10ms`);
-    lines.push(`  when memory.pressure${w.full ? ".full" : ""}(${w.scope}) > ${w.threshold}% for ${w.windowMs}ms { ${actions.join("; ")} }`);
+    lines.push(
+      `  when memory.pressure${w.full ? ".full" : ""}(${w.scope}) > ${w.threshold}% for ${w.windowMs}ms { ${actions.join("; ")} }`,
+    );
   }
   lines.push("}", "");
   return lines.join("\n");

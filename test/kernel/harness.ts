@@ -36,7 +36,13 @@ export async function test<T>(name: string, fn: () => Promise<T> | T): Promise<T
     const ms = performance.now() - t0;
     const err = e as Error & { verifierLog?: string; op?: string; code?: string };
     let msg = e instanceof AssertionError ? err.message : `${err.name}: ${err.message}${err.op ? ` [op ${err.op}, ${err.code}]` : ""}`;
-    if (err.verifierLog) msg += `\n    verifier log (tail):\n${err.verifierLog.trim().split("\n").slice(-25).map((l) => `      ${l}`).join("\n")}`;
+    if (err.verifierLog)
+      msg += `\n    verifier log (tail):\n${err.verifierLog
+        .trim()
+        .split("\n")
+        .slice(-25)
+        .map((l) => `      ${l}`)
+        .join("\n")}`;
     else if (!(e instanceof AssertionError) && err.stack) msg += `\n${err.stack.split("\n").slice(1, 5).join("\n")}`;
     outcomes.push({ name, ok: false, ms, error: msg });
     console.log(`FAIL ${name} (${ms.toFixed(0)} ms): ${msg}`);

@@ -23,7 +23,10 @@ async function main(): Promise<void> {
       const po = PolicyObjects.open(e.dir);
       try {
         const rows = po.load("scheduler");
-        assert(rows.every((r) => r.verifiedInsns > 0), "verified_insns > 0");
+        assert(
+          rows.every((r) => r.verifiedInsns > 0),
+          "verified_insns > 0",
+        );
         return rows.map((r) => `${r.program}=${r.verifiedInsns}`).join(" ");
       } finally {
         po.close();

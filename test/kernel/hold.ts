@@ -19,9 +19,11 @@
 
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { HOLD_DEFAULTS } from "../../compiler/abi-encode.js";
-import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
+import { parseKeyed } from "../../runtime/cgroup-files.js";
 import { cgroupIdOf, type PolicyObjects } from "../../runtime/policy-objects.js";
 import { kernelHoldSupport } from "../../runtime/enforce-bpf.js";
 import { assert, test } from "./harness.js";
@@ -46,15 +48,18 @@ const STARVE_SLACK_MS = 150;
 /** A held task's CPU time, as a fraction of the wall time held: turns of 2 ms (4 ms: a TCG tick) per ~100 ms. */
 const HELD_CPU_MAX = 0.1;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-interface Rec { tNs: bigint; current: bigint; bytes: bigint }
+interface Rec {
+  tNs: bigint;
+  current: bigint;
+  bytes: bigint;
+}
 
 function readRecs(file: string): Rec[] {
   if (!existsSync(file)) return [];
   const b = readFileSync(file);
   const out: Rec[] = [];
-  for (let o = 0; o + 24 <= b.length; o += 24) out.push({ tNs: b.readBigUInt64LE(o), current: b.readBigUInt64LE(o + 8), bytes: b.readBigUInt64LE(o + 16) });
+  for (let o = 0; o + 24 <= b.length; o += 24)
+    out.push({ tNs: b.readBigUInt64LE(o), current: b.readBigUInt64LE(o + 8), bytes: b.readBigUInt64LE(o + 16) });
   return out;
 }
 
@@ -67,10 +72,14 @@ function kill(path: string): void {
   if (!existsSync(path)) return;
   try {
     writeFileSync(join(path, "cgroup.freeze"), "0");
-  } catch { /* no freezer file */ }
+  } catch {
+    /* no freezer file */
+  }
   try {
     writeFileSync(join(path, "cgroup.kill"), "1");
-  } catch { /* empty */ }
+  } catch {
+    /* empty */
+  }
 }
 
 async function rm(path: string): Promise<void> {
@@ -86,7 +95,7 @@ async function rm(path: string): Promise<void> {
   }
 }
 
-const usageUs = (cg: string) => Number(/usage_usec (\d+)/.exec(readFileSync(join(cg, "cpu.stat"), "utf8"))?.[1] ?? 0);
+const usageUs = (cg: string) => parseKeyed(readFileSync(join(cg, "cpu.stat"), "utf8"))["usage_usec"] ?? 0;
 const memCurrent = (cg: string) => Number(readFileSync(join(cg, "memory.current"), "utf8").trim());
 const nowNs = () => process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns() and the helpers
 
@@ -111,7 +120,12 @@ async function waitFor(what: string, ms: number, cond: () => boolean): Promise<v
  * `tripwireNs` (when the kernel counted the 'high' event, as the watcher saw).
  * Records are read at `readNs`: a last record older than the gap is a stop too.
  */
-function reaction(recs: Rec[], watermark: bigint, readNs: bigint, tripwireNs?: bigint): { crossIndex: number; crossNs: bigint; stopNs: bigint; ms: number } {
+function reaction(
+  recs: Rec[],
+  watermark: bigint,
+  readNs: bigint,
+  tripwireNs?: bigint,
+): { crossIndex: number; crossNs: bigint; stopNs: bigint; ms: number } {
   let i = recs.findIndex((r) => r.current >= watermark);
   if (i < 0 && tripwireNs !== undefined) i = recs.filter((r) => r.tNs <= tripwireNs).length - 1;
   assert(i > 0, `the allocator never took the domain over the watermark (${recs.length} records, last current ${recs.at(-1)?.current})`);
@@ -123,7 +137,9 @@ function reaction(recs: Rec[], watermark: bigint, readNs: bigint, tripwireNs?: b
       return { crossIndex: i, crossNs, stopNs, ms: stopNs > crossNs ? Number(stopNs - crossNs) / 1e6 : 0 };
     }
   }
-  throw new Error(`the allocator never stopped after crossing (${recs.length - i} records after it, ${recs.at(-1)!.bytes / BigInt(MiB)} MiB touched)`);
+  throw new Error(
+    `the allocator never stopped after crossing (${recs.length - i} records after it, ${recs.at(-1)!.bytes / BigInt(MiB)} MiB touched)`,
+  );
 }
 
 interface Scene {
@@ -140,8 +156,15 @@ interface Scene {
 async function scene(root: string, name: string, alloc: string, register: (cg: string, rank: number) => void): Promise<Scene> {
   const domain = mk(join(root, name));
   writeFileSync(join(domain, "cgroup.subtree_control"), "+cpu +memory");
-  const s: Scene = { domain, ballast: mk(join(domain, "ballast")), high: mk(join(domain, "high")), low: mk(join(domain, "low")),
-    log: `/tmp/acg-kt-${name}.log`, watermark: 0n, procs: [] };
+  const s: Scene = {
+    domain,
+    ballast: mk(join(domain, "ballast")),
+    high: mk(join(domain, "high")),
+    low: mk(join(domain, "low")),
+    log: `/tmp/acg-kt-${name}.log`,
+    watermark: 0n,
+    procs: [],
+  };
   register(s.ballast, 0);
   register(s.high, 0);
   register(s.low, 2);
@@ -159,7 +182,9 @@ async function teardown(s: Scene | undefined): Promise<void> {
   for (const p of s.procs) {
     try {
       sendSignal(p.pidfd, "SIGKILL");
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   await Promise.all(s.procs.map((p) => p.done));
   for (const cg of [s.low, s.high, s.ballast, s.domain]) await rm(cg);
@@ -172,7 +197,8 @@ async function teardown(s: Scene | undefined): Promise<void> {
 export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, bin: string): Promise<void> {
   const P = ir.name;
   const alloc = join(bin, "hold-alloc");
-  const register = (cg: string, rank: number) => po.setCgroup(cgroupIdOf(cg), { ruleId: ir.defaultRuleId, agentId: 0, rank, holdDomains: [0] });
+  const register = (cg: string, rank: number) =>
+    po.setCgroup(cgroupIdOf(cg), { ruleId: ir.defaultRuleId, agentId: 0, rank, holdDomains: [0] });
   const lowClass = ir.rules[ir.defaultRuleId]!.classId;
   let kernelMs: number | null = null;
 
@@ -214,15 +240,18 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
       const heldMiB = Number(recs.at(-1)!.bytes - (recs.find((x) => x.tNs >= r.stopNs)?.bytes ?? 0n)) / MiB;
       const engageVsCross = Number(st.lastEngagedNs - r.crossNs) / 1e6;
       kernelMs = r.ms;
-      const detail = `W ${(Number(s.watermark) / MiB).toFixed(1)} MiB; crossed → allocator stopped ${r.ms.toFixed(1)} ms ` +
-        `(scheduler saw the crossing ${engageVsCross.toFixed(1)} ms after the crossing chunk); held 1.5 s: high task ${(100 * highUs / heldWallUs).toFixed(0)}% of a CPU, low ${(100 * lowUs / heldWallUs).toFixed(1)}%, ` +
+      const detail =
+        `W ${(Number(s.watermark) / MiB).toFixed(1)} MiB; crossed → allocator stopped ${r.ms.toFixed(1)} ms ` +
+        `(scheduler saw the crossing ${engageVsCross.toFixed(1)} ms after the crossing chunk); held 1.5 s: high task ${((100 * highUs) / heldWallUs).toFixed(0)}% of a CPU, low ${((100 * lowUs) / heldWallUs).toFixed(1)}%, ` +
         `low +${heldMiB.toFixed(1)} MiB in ${st.turns} turns, longest wait for a turn ${(Number(st.longestWaitNs) / 1e6).toFixed(0)} ms ` +
         `(between two chunks ${maxGapMs.toFixed(0)} ms); held ${cs.held - before.held}, preempted ${cs.holdPreempted - before.holdPreempted}`;
       assert(r.ms <= KERNEL_REACTION_MAX_MS, `reaction too slow: ${detail}`);
       assert(highUs >= 0.5 * heldWallUs, `the high-ranked task did not keep running: ${detail}`);
       assert(st.holdingSinceNs > 0n, `the hold is not engaged: ${detail}`);
-      assert(st.turns > 0n && Number(st.longestWaitNs) / 1e6 <= Number(HOLD_MAX_NS) / 1e6 + STARVE_SLACK_MS,
-        `a held task waited past the bound (${Number(HOLD_MAX_NS) / 1e6} ms + ${STARVE_SLACK_MS} ms): ${detail}`);
+      assert(
+        st.turns > 0n && Number(st.longestWaitNs) / 1e6 <= Number(HOLD_MAX_NS) / 1e6 + STARVE_SLACK_MS,
+        `a held task waited past the bound (${Number(HOLD_MAX_NS) / 1e6} ms + ${STARVE_SLACK_MS} ms): ${detail}`,
+      );
       assert(heldMiB > 0, `the held allocator made no progress on its turns (starved): ${detail}`);
       // Held off the CPU but for its turns (2 ms, stretched to a 4 ms TCG tick, every ~100 ms).
       assert(lowUs <= HELD_CPU_MAX * heldWallUs, `the held allocator kept the CPU: ${detail}`);
@@ -261,10 +290,14 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
       const r = reaction(recs, s.watermark, nowNs(), w.readBigUInt64LE(0));
       const wokeMs = Number(w.readBigUInt64LE(0) - r.crossNs) / 1e6;
       const frozeMs = Number(w.readBigUInt64LE(8) - r.crossNs) / 1e6;
-      const detail = `W ${(Number(s.watermark) / MiB).toFixed(1)} MiB; crossed → allocator stopped ${r.ms.toFixed(1)} ms; watcher woke ${wokeMs.toFixed(1)} ms, ` +
-        `freeze written ${frozeMs.toFixed(1)} ms after the crossing chunk` + (kernelMs !== null ? `; kernel path: ${kernelMs.toFixed(1)} ms` : "");
+      const detail =
+        `W ${(Number(s.watermark) / MiB).toFixed(1)} MiB; crossed → allocator stopped ${r.ms.toFixed(1)} ms; watcher woke ${wokeMs.toFixed(1)} ms, ` +
+        `freeze written ${frozeMs.toFixed(1)} ms after the crossing chunk` +
+        (kernelMs !== null ? `; kernel path: ${kernelMs.toFixed(1)} ms` : "");
       // memory.high at W throttles the allocator itself before the freeze lands: the userspace path's reaction is the freeze's time.
-      console.log(`  hold reaction: kernel ${kernelMs?.toFixed(1) ?? "n/a"} ms (crossed → allocator stopped); userspace ${frozeMs.toFixed(1)} ms (crossed → cgroup.freeze written; memory.high throttled the allocator meanwhile)`);
+      console.log(
+        `  hold reaction: kernel ${kernelMs?.toFixed(1) ?? "n/a"} ms (crossed → allocator stopped); userspace ${frozeMs.toFixed(1)} ms (crossed → cgroup.freeze written; memory.high throttled the allocator meanwhile)`,
+      );
       return detail;
     } finally {
       await teardown(s);

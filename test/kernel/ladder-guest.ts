@@ -14,10 +14,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
-import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ACG = join(REPO, "bin/acg.js");
@@ -27,7 +28,6 @@ const BUDGET_CG = "/sys/fs/cgroup/acg-ladder-budget";
 const ROOT = join(BUDGET_CG, "agentcgroup");
 const MiB = 1024 * 1024;
 const BUDGET = 96 * MiB;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const LADDER_POLICY = `version 1
 policy ladder_guest {
@@ -59,8 +59,8 @@ interface Call {
 function acgRun(socket: string, args: string[]): Call {
   const proc = spawn(process.execPath, [ACG, "run", "--socket", socket, "--json", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const c: Call = { proc, out: "", err: "", done: Promise.resolve(null) };
-  proc.stdout!.on("data", (d) => (c.out += d));
-  proc.stderr!.on("data", (d) => (c.err += d));
+  proc.stdout.on("data", (d) => (c.out += d));
+  proc.stderr.on("data", (d) => (c.err += d));
   c.done = new Promise((r) => proc.on("close", (code) => r(code)));
   return c;
 }
@@ -77,7 +77,12 @@ function reportOf(c: Call): { killedBy: string | null; oomKilled: boolean; event
 const knob = (cg: string, f: string) => readFileSync(join(cg, f), "utf8").trim();
 const usage = () => Number(knob(ROOT, "memory.current"));
 /** The call cgroups of an agent now. */
-const callsOf = (agent: string) => (existsSync(join(ROOT, "default", agent)) ? readdirSync(join(ROOT, "default", agent)).filter((e) => e.startsWith("call-")).map((e) => join(ROOT, "default", agent, e)) : []);
+const callsOf = (agent: string) =>
+  existsSync(join(ROOT, "default", agent))
+    ? readdirSync(join(ROOT, "default", agent))
+        .filter((e) => e.startsWith("call-"))
+        .map((e) => join(ROOT, "default", agent, e))
+    : [];
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await sleep(20);
@@ -89,8 +94,12 @@ function startDaemon(policy: string, tag: string): { proc: ChildProcess; socket:
   const socket = join(tmp, "acgd.sock");
   writeFileSync(join(tmp, "p.acg"), policy);
   let log = "";
-  const proc = spawn(process.execPath, [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")], { stdio: ["ignore", "ignore", "pipe"] });
-  proc.stderr!.on("data", (d) => (log += d));
+  const proc = spawn(
+    process.execPath,
+    [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  proc.stderr.on("data", (d) => (log += d));
   const ready = (async () => {
     // acgd loads the policy front end at start: tens of seconds under TCG.
     const deadline = Date.now() + 240_000;
@@ -167,26 +176,36 @@ await test("at the kill mark the lowest-ranked, youngest call dies first; the bo
   assert(younger && older && boss, "the calls of the previous test are running");
   // The boss asks for 30 MiB more: the domain crosses 80%.
   const boss2 = acgRun(ladderd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "3000"]);
-  const code = await younger!.done;
-  const rep = reportOf(younger!);
-  assertEq(code, 137, `w2's exit status (stderr: ${younger!.err})`);
+  const code = await younger.done;
+  const rep = reportOf(younger);
+  assertEq(code, 137, `w2's exit status (stderr: ${younger.err})`);
   assert(rep.killedBy?.includes("lowest-ranked, youngest call"), `w2 killed by the ladder: ${rep.killedBy}`);
-  assert(younger!.err.includes("retry when the host domain has room"), `the agent is told when to retry: ${younger!.err}`);
+  assert(younger.err.includes("retry when the host domain has room"), `the agent is told when to retry: ${younger.err}`);
   const bossCode = await boss2.done;
   assertEq(bossCode, 0, `the boss's second call (stderr: ${boss2.err})`);
-  assert(boss!.proc.exitCode === null, "the boss's first call still runs");
+  assert(boss.proc.exitCode === null, "the boss's first call still runs");
   assert(existsSync(`/proc/${ownPid}`), "the agent's own process lives");
-  const olderKilled = older!.proc.exitCode !== null;
+  const olderKilled = older.proc.exitCode !== null;
   return `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; boss and w1's own process alive`;
 });
 
 await test("acg events shows what the ladder did: the steps, the caps and the kill", () => {
-  const r = spawnSync(process.execPath, [ACG, "events", "--json", "--no-follow", "--socket", ladderd.socket], { encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [ACG, "events", "--json", "--no-follow", "--socket", ladderd.socket], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   assertEq(r.status, 0, `acg events (${r.stderr})`);
-  const events = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { kind: string; message?: string; call?: string });
+  const events = r.stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; message?: string; call?: string });
   const kinds = new Set(events.map((e) => e.kind));
   for (const k of ["burst_withdrawn", "killed", "pressure"]) assert(kinds.has(k), `an event of kind ${k}: ${[...kinds].join(", ")}`);
-  assert(events.some((e) => e.kind === "killed" && e.message?.startsWith("ladder (host): killed")), "the ladder's kill is an event");
+  assert(
+    events.some((e) => e.kind === "killed" && e.message?.startsWith("ladder (host): killed")),
+    "the ladder's kill is an event",
+  );
   return `${events.length} events: ${[...kinds].join(", ")}`;
 });
 

@@ -37,7 +37,10 @@ async function compileOne(kind: PolicyKind, source: string, text: string, out: s
   const front = loadPolicyText(source, text);
   const base = { kind, source, compileMs: 0 };
   if (!front.ok || !front.checked) {
-    const msg = front.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code}: ${d.message}`).join("; ");
+    const msg = front.diagnostics
+      .filter((d) => d.severity === "error")
+      .map((d) => `${d.code}: ${d.message}`)
+      .join("; ");
     return { ...base, name: source, dir: "", ok: false, error: `front end: ${msg}`, compileMs: performance.now() - t0 };
   }
   const ir = lowerPolicy(front.checked);
@@ -64,8 +67,13 @@ async function main(): Promise<void> {
   mkdirSync(out, { recursive: true });
   const t0 = performance.now();
   const jobs: { kind: PolicyKind; source: string; text: string }[] = [];
-  for (const [kind, dir] of [["shipped", "policies"], ["test", "test/kernel/policies"]] as const) {
-    for (const f of readdirSync(dir).filter((x) => x.endsWith(".acg")).sort()) {
+  for (const [kind, dir] of [
+    ["shipped", "policies"],
+    ["test", "test/kernel/policies"],
+  ] as const) {
+    for (const f of readdirSync(dir)
+      .filter((x) => x.endsWith(".acg"))
+      .sort()) {
       jobs.push({ kind, source: join(dir, f), text: readFileSync(join(dir, f), "utf8") });
     }
   }
@@ -74,18 +82,22 @@ async function main(): Promise<void> {
   // Two at a time: each compile already runs clang on its three objects in parallel.
   const entries: IndexEntry[] = new Array(jobs.length);
   let next = 0;
-  await Promise.all([0, 1].map(async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      const j = jobs[i]!;
-      entries[i] = await compileOne(j.kind, j.source, j.text, out);
-    }
-  }));
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < jobs.length) {
+        const i = next++;
+        const j = jobs[i]!;
+        entries[i] = await compileOne(j.kind, j.source, j.text, out);
+      }
+    }),
+  );
   const index: SuiteIndex = { createdAt: new Date().toISOString(), seed, entries };
   writeFileSync(join(out, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
   const bad = entries.filter((e) => !e.ok);
-  console.log(`prepare: ${entries.length} policies compiled into ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
-    `(${random} random, seed ${seed}); ${bad.length} failed`);
+  console.log(
+    `prepare: ${entries.length} policies compiled into ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
+      `(${random} random, seed ${seed}); ${bad.length} failed`,
+  );
   for (const b of bad) console.log(`prepare: FAIL ${b.source}: ${b.error}`);
 }
 

@@ -6,15 +6,29 @@
 //   test/kernel/runtime.sh        (host: builds, then one guest boot runs this)
 
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createConnection } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { GUEST_POLICY as POLICY, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
+import { waitUntil } from "../wait.js";
 import { DaemonClient } from "../../runtime/client.js";
-import { BpfMap, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { BpfMap } from "../../runtime/bpf-map.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ACG = join(REPO, "bin/acg.js");
@@ -22,7 +36,6 @@ const ACGD = join(REPO, "bin/acgd.js");
 const ALLOC = join(REPO, ".cache/runtime-guest/acg-alloc");
 const ROOT = "/sys/fs/cgroup/agentcgroup-test";
 const MiB = 1024 * 1024;
-
 
 interface Run {
   code: number | null;
@@ -42,7 +55,15 @@ function run(args: string[], input = ""): Promise<Run> {
   });
 }
 
-function report(r: Run): { events: string[]; intentLog: string[]; advice: string | null; memoryEvents: Record<string, number>; exit: { status: number }; limits: { baselineBytes: number; limitBytes: number }; memoryPeakBytes: number } {
+function report(r: Run): {
+  events: string[];
+  intentLog: string[];
+  advice: string | null;
+  memoryEvents: Record<string, number>;
+  exit: { status: number };
+  limits: { baselineBytes: number; limitBytes: number };
+  memoryPeakBytes: number;
+} {
   const line = r.err.trim().split("\n").pop() ?? "";
   try {
     return JSON.parse(line);
@@ -61,7 +82,23 @@ let daemonLog = "";
 const lo = spawnSync("ip", ["link", "set", "lo", "up"], { encoding: "utf8" });
 if (lo.status !== 0) console.log(`ip link set lo up: ${lo.error?.message ?? lo.stderr}`);
 const METRICS_PORT = 19464;
-const daemon = spawn(process.execPath, [ACGD, "--policy", policyFile, "--socket", socket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${METRICS_PORT}`, "--log-format", "json"], { stdio: ["ignore", "ignore", "pipe"] });
+const daemon = spawn(
+  process.execPath,
+  [
+    ACGD,
+    "--policy",
+    policyFile,
+    "--socket",
+    socket,
+    "--cgroup-root",
+    ROOT,
+    "--metrics",
+    `127.0.0.1:${METRICS_PORT}`,
+    "--log-format",
+    "json",
+  ],
+  { stdio: ["ignore", "ignore", "pipe"] },
+);
 daemon.stderr.on("data", (d) => (daemonLog += d));
 // Node's start-up under TCG on a loaded host can take tens of seconds: up to 3 minutes.
 for (let i = 0; !daemonLog.includes("listening on"); i++) {
@@ -71,15 +108,21 @@ for (let i = 0; !daemonLog.includes("listening on"); i++) {
     console.log(`acgd did not start (exit ${daemon.exitCode}, signal ${daemon.signalCode}, ${i * 20} ms):\n${daemonLog}`);
     process.exit(1);
   }
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
 }
 
 const knob = (cg: string, f: string) => readFileSync(join(cg, f), "utf8").trim();
 /** Snapshot of the tree: directories and their limit files. */
 function snapshot(p = ROOT): string {
   const files = ["memory.max", "memory.high", "memory.low", "memory.min", "cpu.weight", "cgroup.subtree_control"];
-  const own = files.filter((f) => existsSync(join(p, f))).map((f) => `${f}=${knob(p, f)}`).join(",");
-  const kids = readdirSync(p, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const own = files
+    .filter((f) => existsSync(join(p, f)))
+    .map((f) => `${f}=${knob(p, f)}`)
+    .join(",");
+  const kids = readdirSync(p, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   return `${p}[${own}]{${kids.map((k) => snapshot(join(p, k))).join(";")}}`;
 }
 
@@ -88,7 +131,8 @@ await test("the tree delegates memory, cpu and pids at every level", () => {
 });
 
 await test("concurrent calls of three agents get their own cgroups, rules, classes and limits", async () => {
-  const show = "cg=$(grep '^0::' /proc/self/cgroup | cut -c4-); d=/sys/fs/cgroup$cg; echo $cg $(cat $d/memory.high $d/memory.max $d/memory.low $d/cpu.weight); sleep 1";
+  const show =
+    "cg=$(grep '^0::' /proc/self/cgroup | cut -c4-); d=/sys/fs/cgroup$cg; echo $cg $(cat $d/memory.high $d/memory.max $d/memory.low $d/cpu.weight); sleep 1";
   const jobs = [];
   for (const agent of ["a1", "a2", "a3"]) {
     jobs.push(run(["--agent", agent, "--tool", "Read", "--quiet", "--", "sh", "-c", show]).then((r) => ({ agent, kind: "vcs", r })));
@@ -107,7 +151,8 @@ await test("concurrent calls of three agents get their own cgroups, rules, class
   assertEq(seen.size, 6, "distinct call cgroups");
   assertEq(knob(join(ROOT, "default/a1"), "memory.max"), String(256 * MiB), "agent memory.max");
   assertEq(knob(join(ROOT, "default/a1"), "cpu.weight"), "200", "agent cpu.weight");
-  for (const a of ["a1", "a2", "a3"]) assertEq(readdirSync(join(ROOT, "default", a)).filter((e) => e.startsWith("call-")).length, 0, `${a}: call cgroups removed`);
+  for (const a of ["a1", "a2", "a3"])
+    assertEq(readdirSync(join(ROOT, "default", a)).filter((e) => e.startsWith("call-")).length, 0, `${a}: call cgroups removed`);
   return "6 calls, 3 agents";
 });
 
@@ -115,7 +160,10 @@ await test("a burst within its allowance is not throttled", async () => {
   const r = await run(["--agent", "b1", "--hint", "burst", "--json", "--", ALLOC, "12", "300"]);
   assertEq(r.code, 0, `exit (stderr: ${r.err})`);
   const rep = report(r);
-  assert(rep.events.some((e) => e.startsWith("burst: ")), `burst event expected: ${rep.events.join(" | ")}`);
+  assert(
+    rep.events.some((e) => e.startsWith("burst: ")),
+    `burst event expected: ${rep.events.join(" | ")}`,
+  );
   assert(!rep.events.some((e) => e.startsWith("throttled")), `no throttling expected: ${rep.events.join(" | ")}`);
   return `${r.out.trim()}; memory.events high=${rep.memoryEvents["high"]}, peak ${(rep.memoryPeakBytes / MiB).toFixed(1)}MiB`;
 });
@@ -124,7 +172,10 @@ await test("a burst beyond baseline+burst is throttled", async () => {
   const r = await run(["--agent", "b2", "--hint", "burst", "--json", "--", ALLOC, "18", "0"]);
   assertEq(r.code, 0, `exit (stderr: ${r.err})`);
   const rep = report(r);
-  assert(rep.events.some((e) => e.startsWith("throttled (above baseline+burst)")), `throttled event expected: ${rep.events.join(" | ")}`);
+  assert(
+    rep.events.some((e) => e.startsWith("throttled (above baseline+burst)")),
+    `throttled event expected: ${rep.events.join(" | ")}`,
+  );
   assert((rep.memoryEvents["high"] ?? 0) > 0, "memory.events high > 0");
   return `${r.out.trim()}; memory.events high=${rep.memoryEvents["high"]}`;
 });
@@ -132,7 +183,7 @@ await test("a burst beyond baseline+burst is throttled", async () => {
 await test("agent memory pressure (PSI trigger) protects interactive calls and throttles background ones", async () => {
   // A throttled burst stalls the agent on memory; its other calls feel the pressure rule meanwhile.
   const burst = run(["--agent", "p1", "--hint", "burst", "--quiet", "--", ALLOC, "18", "0"]);
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   const [interactive, background] = await Promise.all([
     run(["--agent", "p1", "--tool", "Read", "--json", "--", "sleep", "8"]),
     run(["--agent", "p1", "--json", "--", "sleep", "8"]),
@@ -140,12 +191,27 @@ await test("agent memory pressure (PSI trigger) protects interactive calls and t
   await burst;
   const ev = (r: Run) => report(r).events.join(" | ");
   assert(/pressure \(agent:default\/p1\): protected at/.test(ev(interactive)), `interactive call: ${ev(interactive)}`);
-  assert(/pressure \(agent:default\/p1\): throttled at 16MiB \(memory.high; usage .*; policy delay 100ms\)/.test(ev(background)), `background call: ${ev(background)}`);
+  assert(
+    /pressure \(agent:default\/p1\): throttled at 16MiB \(memory.high; usage .*; policy delay 100ms\)/.test(ev(background)),
+    `background call: ${ev(background)}`,
+  );
   return ev(background);
 });
 
 await test("an intent above the agent's bound is capped, and logged", async () => {
-  const r = await run(["--agent", "i1", "--hint", "oom", "--hint", "memory=64MiB", "--json", "--", "sh", "-c", "d=/sys/fs/cgroup$(grep '^0::' /proc/self/cgroup | cut -c4-); cat $d/memory.max"]);
+  const r = await run([
+    "--agent",
+    "i1",
+    "--hint",
+    "oom",
+    "--hint",
+    "memory=64MiB",
+    "--json",
+    "--",
+    "sh",
+    "-c",
+    "d=/sys/fs/cgroup$(grep '^0::' /proc/self/cgroup | cut -c4-); cat $d/memory.max",
+  ]);
   assertEq(r.code, 0, `exit (stderr: ${r.err})`);
   assertEq(r.out.trim(), String(24 * MiB), "memory.max of the call");
   assertEq(report(r).intentLog.join(), "memory=64MiB clamped to the agent's bound 24MiB", "intent log");
@@ -157,7 +223,12 @@ await test("an OOM kill produces an actionable report, and its advice works", as
   assert(r.err.includes("killed by SIGKILL (OOM killer)"), `how it ended: ${r.err}`);
   const advice = "acg: killed by the OOM killer: the tool call hit its memory limit of 12MiB (rule 'oomy': baseline 12MiB, limit 12MiB);";
   assert(r.err.includes(advice), `advice: ${r.err}`);
-  assert(r.err.includes("Retry with --hint memory=24MiB, the most this agent may ask for; it may still not be enough (48MiB would be a safer retry)."), `suggested hint: ${r.err}`);
+  assert(
+    r.err.includes(
+      "Retry with --hint memory=24MiB, the most this agent may ask for; it may still not be enough (48MiB would be a safer retry).",
+    ),
+    `suggested hint: ${r.err}`,
+  );
   const retry = await run(["--agent", "o1", "--hint", "oom", "--hint", "memory=24MiB", "--quiet", "--", ALLOC, "20", "0"]);
   assertEq(retry.code, 0, `retry with the suggested hint (stderr: ${retry.err})`);
   return r.err.trim().split("\n").pop();
@@ -169,13 +240,17 @@ async function scrape(port: number): Promise<string> {
   assertEq(res.status, 200, "GET /metrics");
   return res.text();
 }
-const sample = (text: string, re: RegExp) => text.split("\n").filter((l) => re.test(l)).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+const sample = (text: string, re: RegExp) =>
+  text
+    .split("\n")
+    .filter((l) => re.test(l))
+    .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
 
 await test("while calls are throttled, killed and OOM-killed, acg events streams it, /metrics counts it, the JSON log records it", async () => {
   const ev = spawn(process.execPath, [ACG, "events", "--json", "--socket", socket], { stdio: ["ignore", "pipe", "pipe"] });
   let evOut = "";
-  ev.stdout!.on("data", (d) => (evOut += d));
-  await new Promise((r) => setTimeout(r, 1000));
+  ev.stdout.on("data", (d) => (evOut += d));
+  await sleep(1000);
   const [throttled, killed, oom] = await Promise.all([
     run(["--agent", "w1", "--hint", "burst", "--json", "--", ALLOC, "18", "500"]),
     run(["--agent", "w2", "--hint", "kill", "--json", "--", ALLOC, "16", "30000"]),
@@ -185,13 +260,26 @@ await test("while calls are throttled, killed and OOM-killed, acg events streams
   assertEq(killed.code, 137, `runtime-killed call's exit (stderr: ${killed.err})`);
   assertEq(oom.code, 137, `OOM-killed call's exit (stderr: ${oom.err})`);
   const ids = { throttled: report(throttled), killed: report(killed), oom: report(oom) } as Record<string, { id?: string }>;
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   ev.kill("SIGTERM");
   assertEq(await new Promise((r) => ev.on("close", r)), 0, "acg events exits 0 when interrupted");
-  const stream = evOut.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; call?: string; time: string; data?: Record<string, unknown> });
-  const kindsOf = (id: string | undefined) => stream.filter((e) => e.call === id).map((e) => e.kind).join(",");
-  assert(/^call_started,.*throttled.*,call_ended$/.test(kindsOf(ids["throttled"]!.id)), `throttled call's events: ${kindsOf(ids["throttled"]!.id)}`);
-  assert(/^call_started,throttled,killed,call_ended$/.test(kindsOf(ids["killed"]!.id)), `killed call's events: ${kindsOf(ids["killed"]!.id)}`);
+  const stream = evOut
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { kind: string; call?: string; time: string; data?: Record<string, unknown> });
+  const kindsOf = (id: string | undefined) =>
+    stream
+      .filter((e) => e.call === id)
+      .map((e) => e.kind)
+      .join(",");
+  assert(
+    /^call_started,.*throttled.*,call_ended$/.test(kindsOf(ids["throttled"]!.id)),
+    `throttled call's events: ${kindsOf(ids["throttled"]!.id)}`,
+  );
+  assert(
+    /^call_started,throttled,killed,call_ended$/.test(kindsOf(ids["killed"]!.id)),
+    `killed call's events: ${kindsOf(ids["killed"]!.id)}`,
+  );
   assert(/^call_started,oom,call_ended$/.test(kindsOf(ids["oom"]!.id)), `OOM call's events: ${kindsOf(ids["oom"]!.id)}`);
   const text = await scrape(METRICS_PORT);
   assert(sample(text, /^acg_throttles_total\{rule="bursty",class="build"\}/) >= 1, "acg_throttles_total for bursty");
@@ -201,17 +289,38 @@ await test("while calls are throttled, killed and OOM-killed, acg events streams
   assert(sample(text, /^acg_calls_ended_total\{rule="killy",class="build",outcome="killed"\}/) === 1, "calls ended killed");
   assert(sample(text, /^acgd_process_resident_memory_bytes /) > 0, "acgd's own health");
   const lines = daemonLog.trim().split("\n");
-  assert(lines.every((l) => l.startsWith("{")), `acgd's log has lines that are not JSON: ${lines.filter((l) => !l.startsWith("{")).slice(0, 3).join(" | ")}`);
+  assert(
+    lines.every((l) => l.startsWith("{")),
+    `acgd's log has lines that are not JSON: ${lines
+      .filter((l) => !l.startsWith("{"))
+      .slice(0, 3)
+      .join(" | ")}`,
+  );
   const logged = lines.map((l) => JSON.parse(l) as { time: string; level: string; event: string; call?: string });
-  assert(logged.every((l) => typeof l.time === "string" && typeof l.level === "string" && typeof l.event === "string"), "every log line has time, level, event");
-  assert(logged.some((l) => l.event === "killed" && l.level === "warn" && l.call === ids["killed"]!.id), "the runtime's kill is logged");
-  assert(logged.some((l) => l.event === "oom" && l.level === "warn" && l.call === ids["oom"]!.id), "the OOM kill is logged");
+  assert(
+    logged.every((l) => typeof l.time === "string" && typeof l.level === "string" && typeof l.event === "string"),
+    "every log line has time, level, event",
+  );
+  assert(
+    logged.some((l) => l.event === "killed" && l.level === "warn" && l.call === ids["killed"]!.id),
+    "the runtime's kill is logged",
+  );
+  assert(
+    logged.some((l) => l.event === "oom" && l.level === "warn" && l.call === ids["oom"]!.id),
+    "the OOM kill is logged",
+  );
   return `${stream.length} events streamed; throttled ${sample(text, /^acg_throttled_seconds_total\{/).toFixed(1)}s in all`;
 });
 
 await test("malformed API requests get errors and change nothing", async () => {
   const before = snapshot();
-  const lines = ['{"op":"start_call"', '{"op":"start_call","agent":"x","argv":"sh"}', '{"op":"declare_intent","call":"call-1","hints":["memory=1TiB"]}', '{"op":"start_call","agent":"a1","argv":["x"],"pid":1}', `{"op":"status","x":"${"y".repeat(2 * MiB)}"}`];
+  const lines = [
+    '{"op":"start_call"',
+    '{"op":"start_call","agent":"x","argv":"sh"}',
+    '{"op":"declare_intent","call":"call-1","hints":["memory=1TiB"]}',
+    '{"op":"start_call","agent":"a1","argv":["x"],"pid":1}',
+    `{"op":"status","x":"${"y".repeat(2 * MiB)}"}`,
+  ];
   const replies: string[] = await new Promise((res, rej) => {
     const c = createConnection(socket);
     let buf = "";
@@ -241,7 +350,10 @@ await test("status names the enforcement path of each mechanism", () => {
   assert(s.enforcement["cpu"]?.startsWith("cpu.weight"), `cpu: ${s.enforcement["cpu"]}`);
   assert(/^PSI triggers \(\d+ watched\)/.test(s.enforcement["pressure"] ?? ""), `pressure: ${s.enforcement["pressure"]}`);
   assertEq(Object.keys(s.unenforcedKnobs).length, 0, "unenforced knobs");
-  assert(s.enforcement["classifier"]?.startsWith("exec classifier NOT attached (no compiled policy directory given"), `classifier: ${s.enforcement["classifier"]}`);
+  assert(
+    s.enforcement["classifier"]?.startsWith("exec classifier NOT attached (no compiled policy directory given"),
+    `classifier: ${s.enforcement["classifier"]}`,
+  );
   return `cpu: ${s.enforcement["cpu"]}; pressure: ${s.enforcement["pressure"]}`;
 });
 
@@ -261,9 +373,23 @@ let schedLog = "";
 /** Starts acgd on a compiled variant (its log from now on in schedLog) and waits until it listens (or gives up after 3 minutes). */
 async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>> {
   schedLog = "";
-  const d = spawn(process.execPath, [ACGD, "--policy", join(COMPILED, variant), "--socket", schedSocket, "--cgroup-root", ROOT, "--metrics", `127.0.0.1:${SCHED_METRICS_PORT}`], { stdio: ["ignore", "ignore", "pipe"] });
-  d.stderr!.on("data", (chunk) => (schedLog += chunk));
-  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await new Promise((r) => setTimeout(r, 20));
+  const d = spawn(
+    process.execPath,
+    [
+      ACGD,
+      "--policy",
+      join(COMPILED, variant),
+      "--socket",
+      schedSocket,
+      "--cgroup-root",
+      ROOT,
+      "--metrics",
+      `127.0.0.1:${SCHED_METRICS_PORT}`,
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  d.stderr.on("data", (chunk) => (schedLog += chunk));
+  for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await sleep(20);
   return d;
 }
 const schedDaemon = await startSchedAcgd("v1");
@@ -274,7 +400,9 @@ function registeredCgroups(which: string[]): bigint[] {
   const dump = spawnSync("bpftool", ["-j", "map", "dump", ...which], { encoding: "utf8" });
   if (dump.status !== 0) throw new Error(`bpftool map dump ${which.join(" ")}: ${dump.stderr}`);
   const entries = JSON.parse(dump.stdout) as { key?: string[]; formatted?: { key?: number } }[];
-  return entries.map((e) => (e.formatted?.key !== undefined ? BigInt(e.formatted.key) : (e.key ?? []).reduceRight((acc, b) => (acc << 8n) | BigInt(b), 0n)));
+  return entries.map((e) =>
+    e.formatted?.key !== undefined ? BigInt(e.formatted.key) : (e.key ?? []).reduceRight((acc, b) => (acc << 8n) | BigInt(b), 0n),
+  );
 }
 const status = async () => (await client.request({ op: "status" })) as { enforcement: Record<string, string> };
 
@@ -283,7 +411,10 @@ await test("acgd attaches the compiled scheduler and registers each call's cgrou
   const manifest = JSON.parse(readFileSync(join(COMPILED, "v1/manifest.json"), "utf8")) as { policy: { opsName: string } };
   assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").trim().startsWith(manifest.policy.opsName), "root ops is the policy's");
   assert((await status()).enforcement["cpu"]?.startsWith("sched_ext scheduler"), `cpu: ${(await status()).enforcement["cpu"]}`);
-  const started = (await client.request({ op: "start_call", agent: "s1", tool: "Read", argv: ["cat"] })) as { call: string; cgroup: string };
+  const started = (await client.request({ op: "start_call", agent: "s1", tool: "Read", argv: ["cat"] })) as {
+    call: string;
+    cgroup: string;
+  };
   const id = statSync(started.cgroup, { bigint: true }).ino;
   const ids = registeredCgroups(["name", "acg_cgroups"]);
   await client.request({ op: "end_call", call: started.call });
@@ -307,11 +438,12 @@ const GIT = join(gitDir, "git");
 // A long-running `git`: sleep under that name (the vcs rule matches exe == "git").
 copyFileSync("/bin/sleep", GIT);
 chmodSync(GIT, 0o755);
-const cgroupOfPid = (pid: number) => "/sys/fs/cgroup" + readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
-const until = async (cond: () => boolean, ms: number) => {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-};
+const cgroupOfPid = (pid: number) =>
+  "/sys/fs/cgroup" +
+  readFileSync(`/proc/${pid}/cgroup`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("0::"))!
+    .slice(3);
 async function reap(p: { pid: number; pidfd: number }) {
   try {
     process.kill(p.pid, "SIGKILL");
@@ -335,7 +467,7 @@ async function unwrappedExecs(c: DaemonClient, agent: string, want: string): Pro
   const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: leaf, stdio: [null, null, null] });
   const git = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", `exec ${GIT} 30`], cgroupPath: leaf, stdio: [null, null, null] });
   try {
-    const moved = await until(() => cgroupOfPid(git.pid) !== leaf, 3000);
+    const moved = await waitUntil(() => cgroupOfPid(git.pid) !== leaf, 3000);
     assert(moved, `git (pid ${git.pid}) still in ${cgroupOfPid(git.pid)}`);
     const cg = cgroupOfPid(git.pid);
     assert(dirname(cg) === join(ROOT, "default", agent) && /^call-\d+-\d+$/.test(cg.slice(cg.lastIndexOf("/") + 1)), `git moved to ${cg}`);
@@ -346,7 +478,7 @@ async function unwrappedExecs(c: DaemonClient, agent: string, want: string): Pro
     const call = st.calls.find((x) => x.call === basename(cg));
     assert(call?.rule === "vcs", `status lists ${basename(cg)} with rule vcs: ${JSON.stringify(st.calls)}`);
     await reap(git);
-    assert(await until(() => !existsSync(cg), 3000), `${cg} removed after git exited`);
+    assert(await waitUntil(() => !existsSync(cg), 3000), `${cg} removed after git exited`);
     return `${basename(cg)}: ${call.events.at(-1)}`;
   } finally {
     for (const p of [git, plain]) if (existsSync(`/proc/${p.pid}`)) await reap(p);
@@ -369,13 +501,19 @@ await test("a data-only policy change is swapped in place", async () => {
 });
 
 await test("a policy text that needs new objects is refused, the running one untouched", async () => {
-  const r = await client.request({ op: "apply_policy", source: GUEST_POLICY_SHAPE_CHANGE }).then(() => "applied", (e: Error) => e.message);
+  const r = await client.request({ op: "apply_policy", source: GUEST_POLICY_SHAPE_CHANGE }).then(
+    () => "applied",
+    (e: Error) => e.message,
+  );
   assert(r.includes("needs new BPF objects"), r);
-  assertEq((await status() as unknown as { policy: { name: string } }).policy.name, "guest_runtime_v2", "running policy");
+  assertEq(((await status()) as unknown as { policy: { name: string } }).policy.name, "guest_runtime_v2", "running policy");
 });
 
 await test("a replacement whose objects do not load leaves the running scheduler and policy untouched", async () => {
-  const r = await client.request({ op: "apply_policy", dir: join(COMPILED, "v4") }).then(() => "applied", (e: Error) => e.message);
+  const r = await client.request({ op: "apply_policy", dir: join(COMPILED, "v4") }).then(
+    () => "applied",
+    (e: Error) => e.message,
+  );
   assert(r.startsWith("policy not applied; the running policy is unchanged: its scheduler did not load or attach"), r);
   assertEq(schedState(), "enabled", "sched_ext state");
   assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").startsWith("acg_guest_runtime"), "still the v1 objects' scheduler");
@@ -384,14 +522,18 @@ await test("a replacement whose objects do not load leaves the running scheduler
 });
 
 await test("a shape change replaces the objects, and the gap is measured", async () => {
-  const r = (await client.request({ op: "apply_policy", dir: join(COMPILED, "v3") })) as { policy: string; scheduler: { kind: string; gapMs: number } };
+  const r = (await client.request({ op: "apply_policy", dir: join(COMPILED, "v3") })) as {
+    policy: string;
+    scheduler: { kind: string; gapMs: number };
+  };
   assertEq(`${r.policy} ${r.scheduler.kind}`, "guest_runtime_v3 objects", "applied policy and swap kind");
   assertEq(schedState(), "enabled", "sched_ext state");
   return `${r.scheduler.gapMs.toFixed(2)} ms without a scheduler`;
 });
 
 // v3's vcs rule: no baseline (memory.high max), limit 16MiB, no guarantee.
-await test("after the object replacement the classifier runs beside the new scheduler", () => unwrappedExecs(client, "e2", `max ${16 * MiB} 0 400`));
+await test("after the object replacement the classifier runs beside the new scheduler", () =>
+  unwrappedExecs(client, "e2", `max ${16 * MiB} 0 400`));
 
 let schedDaemon2: ReturnType<typeof spawn> | null = null;
 let client2: DaemonClient | null = null;
@@ -414,10 +556,14 @@ let client3: DaemonClient | null = null;
 await test("kill -9 of acgd while a call runs: the restarted acgd lists it, registers it again (forgetting a stale entry), restores its limits, and removes it when it exits", async () => {
   let out = "";
   // Long enough to outlive acgd's restart (tens of seconds under TCG); the test ends it below.
-  const acg = spawn(process.execPath, [ACG, "run", "--socket", schedSocket, "--agent", "r1", "--tool", "Read", "--", "sh", "-c", "echo started; exec sleep 600"], { stdio: ["ignore", "pipe", "pipe"] });
-  acg.stdout!.on("data", (d) => (out += d));
+  const acg = spawn(
+    process.execPath,
+    [ACG, "run", "--socket", schedSocket, "--agent", "r1", "--tool", "Read", "--", "sh", "-c", "echo started; exec sleep 600"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  acg.stdout.on("data", (d) => (out += d));
   // acg is a Node process: its start takes seconds under TCG.
-  assert(await until(() => out.includes("started"), 120_000), "the call started");
+  assert(await waitUntil(() => out.includes("started"), 120_000), "the call started");
   const agentDir = join(ROOT, "default", "r1");
   const call = readdirSync(agentDir).find((e) => e.startsWith("call-"))!;
   const cg = join(agentDir, call);
@@ -441,7 +587,10 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   assert(schedLog.includes(`took over ${call} of default/r1 (rule vcs, class interactive) from an earlier acgd`), `acgd log: ${schedLog}`);
   client3 = await DaemonClient.connect(schedSocket);
   const st = (await client3.request({ op: "status" })) as { calls: { call: string; rule: string }[]; enforcement: Record<string, string> };
-  assert(st.calls.some((c) => c.call === call && c.rule === "vcs"), `status calls: ${JSON.stringify(st.calls)}`);
+  assert(
+    st.calls.some((c) => c.call === call && c.rule === "vcs"),
+    `status calls: ${JSON.stringify(st.calls)}`,
+  );
   assertEq(knob(cg, "memory.low"), "0", "memory.low written again from the call's limits");
   const keys = registeredCgroups(["pinned", cgroupsPin]);
   assert(keys.includes(id), `acg_cgroups has ${id} again: ${keys.join(" ")}`);
@@ -450,8 +599,8 @@ await test("kill -9 of acgd while a call runs: the restarted acgd lists it, regi
   for (const pid of knob(cg, "cgroup.procs").split("\n")) process.kill(Number(pid), "SIGKILL");
   const code = await new Promise((r) => acg.on("close", r));
   assertEq(code, 137, "acg run's exit status: its command's (SIGKILL), though its report was lost with the first acgd");
-  assert(await until(() => !existsSync(cg), 3000), `${cg} removed when its process exited`);
-  assert(await until(() => schedLog.includes(`call_ended: end ${call}: exited after`), 3000), `acgd log: ${schedLog}`);
+  assert(await waitUntil(() => !existsSync(cg), 3000), `${cg} removed when its process exited`);
+  assert(await waitUntil(() => schedLog.includes(`call_ended: end ${call}: exited after`), 3000), `acgd log: ${schedLog}`);
   return `${call} taken over and ended; acg_cgroups keys ${keys.length}`;
 });
 
@@ -462,10 +611,10 @@ await test("the restarted acgd runs the classifier on the re-adopted scheduler's
 });
 
 await test("an ejected scheduler is noticed within a second, CPU back on cpu.weight", async () => {
-  const status = async () => ((await client3!.request({ op: "status" })) as { enforcement: Record<string, string> });
+  const status = async () => (await client3!.request({ op: "status" })) as { enforcement: Record<string, string> };
   writeFileSync("/proc/sysrq-trigger", "S");
   const t0 = Date.now();
-  while (!(await status()).enforcement["cpu"]?.includes("ejected") && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+  while (!(await status()).enforcement["cpu"]?.includes("ejected") && Date.now() - t0 < 5000) await sleep(50);
   const cpu = (await status()).enforcement["cpu"] ?? "";
   assert(cpu.startsWith("cpu.weight on the cgroup tree: the sched_ext scheduler was ejected"), cpu);
   assert(Date.now() - t0 < 1000, `noticed after ${Date.now() - t0} ms`);
@@ -475,7 +624,7 @@ await test("an ejected scheduler is noticed within a second, CPU back on cpu.wei
 let schedDaemon4: ReturnType<typeof spawn> | null = null;
 await test("an agent registers its own process; the native acg-run starts calls with the policy's memory limit", async () => {
   // Whatever the earlier tests left running (they may have failed half way), this test starts its own acgd.
-  (client3 as DaemonClient | null)?.close();
+  client3?.close();
   for (const d of [schedDaemon2, schedDaemon3]) {
     if (d && d.exitCode === null && d.signalCode === null) {
       d.kill("SIGTERM");
@@ -486,14 +635,38 @@ await test("an agent registers its own process; the native acg-run starts calls 
   assertEq(schedState(), "enabled", "sched_ext state with the new acgd");
   const agentProc = spawn("sleep", ["600"], { stdio: "ignore" });
   try {
-    const reg = spawnSync(process.execPath, [ACG, "agent", "register", "--socket", schedSocket, "--agent", "reg1", "--pid", String(agentProc.pid)], { encoding: "utf8" });
+    const reg = spawnSync(
+      process.execPath,
+      [ACG, "agent", "register", "--socket", schedSocket, "--agent", "reg1", "--pid", String(agentProc.pid)],
+      { encoding: "utf8" },
+    );
     assertEq(reg.status, 0, `acg agent register (${reg.stderr})`);
     assertEq(cgroupOfPid(agentProc.pid!), join(ROOT, "default", "reg1", "agent"), "the registered process's cgroup");
     const guarantee = knob(join(ROOT, "default", "reg1"), "memory.min");
-    const native = spawnSync(join(REPO, "native/build/acg-run"), ["--socket", schedSocket, "--agent", "reg1", "--tool", "Read", "--json", "--", "sh", "-c", 'cat "/sys/fs/cgroup$(grep ^0:: /proc/self/cgroup | cut -c4-)/memory.max"'], { encoding: "utf8" });
+    const native = spawnSync(
+      join(REPO, "native/build/acg-run"),
+      [
+        "--socket",
+        schedSocket,
+        "--agent",
+        "reg1",
+        "--tool",
+        "Read",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        'cat "/sys/fs/cgroup$(grep ^0:: /proc/self/cgroup | cut -c4-)/memory.max"',
+      ],
+      { encoding: "utf8" },
+    );
     assertEq(native.status, 0, `acg-run (${native.stderr})`);
     const rep = JSON.parse(native.stderr.trim()) as { limits: { limitBytes: number | null }; exit: { status: number } };
-    assertEq(native.stdout.trim(), rep.limits.limitBytes === null ? "max" : String(rep.limits.limitBytes), "memory.max of the launcher's call cgroup");
+    assertEq(
+      native.stdout.trim(),
+      rep.limits.limitBytes === null ? "max" : String(rep.limits.limitBytes),
+      "memory.max of the launcher's call cgroup",
+    );
     return `agent memory.min ${guarantee}; launcher call memory.max ${native.stdout.trim()}`;
   } finally {
     agentProc.kill("SIGKILL");

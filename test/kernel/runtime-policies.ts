@@ -52,7 +52,10 @@ policy guest_runtime {
 `;
 
 /** Same code shape, other data (class weights): swapped in place. */
-export const GUEST_POLICY_DATA_CHANGE = GUEST_POLICY.replace("policy guest_runtime {", "policy guest_runtime_v2 {").replace("cpu.weight = 400; latency = 2ms", "cpu.weight = 300; latency = 2ms");
+export const GUEST_POLICY_DATA_CHANGE = GUEST_POLICY.replace("policy guest_runtime {", "policy guest_runtime_v2 {").replace(
+  "cpu.weight = 400; latency = 2ms",
+  "cpu.weight = 300; latency = 2ms",
+);
 
 /** Another code shape (no memory baselines: no memory demotion code): objects replaced. */
 export const GUEST_POLICY_SHAPE_CHANGE = `version 1

@@ -14,7 +14,11 @@ if (!out) {
   process.stderr.write("usage: runtime-prepare.js OUT\n");
   process.exit(2);
 }
-for (const [name, text] of [["v1", GUEST_POLICY], ["v2", GUEST_POLICY_DATA_CHANGE], ["v3", GUEST_POLICY_SHAPE_CHANGE]] as const) {
+for (const [name, text] of [
+  ["v1", GUEST_POLICY],
+  ["v2", GUEST_POLICY_DATA_CHANGE],
+  ["v3", GUEST_POLICY_SHAPE_CHANGE],
+] as const) {
   const loaded = loadPolicySource(`${name}.acg`, text);
   if (!loaded.ok) throw new Error(`${name}: ${loaded.message}`);
   const dir = join(out, name);

@@ -17,11 +17,17 @@
 
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execEventStruct, layoutOf } from "../../compiler/abi.js";
 import { starvationBoundNs, starvedTurnNs } from "../../compiler/abi-encode.js";
 import type { PolicyIR, RuleIR } from "../../compiler/ir.js";
 import { ACG_NONE, KopCode, Tri, globMatch, kleeneEval } from "../../compiler/decide.js";
-import { BpfObject, RingBuffer, btfEnumValue, isBpfError, probeKernel, sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
+import { parseKeyed } from "../../runtime/cgroup-files.js";
+import { btfEnumValue, probeKernel } from "../../runtime/kernel-probes.js";
+import { isBpfError } from "../../runtime/native-addon.js";
+import { RingBuffer } from "../../runtime/ring-buffer.js";
+import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { PolicyObjects, cgroupIdOf, type VerifierRow } from "../../runtime/policy-objects.js";
 import { assert, assertEq, fail, results, summary, test } from "./harness.js";
 import { holdTests } from "./hold.js";
@@ -30,7 +36,6 @@ import type { IndexEntry, SuiteIndex } from "./prepare.js";
 const CG_ROOT = "/sys/fs/cgroup";
 const TEST_ROOT = join(CG_ROOT, "acg-kt");
 const SCX = "/sys/kernel/sched_ext";
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const readTrim = (p: string) => readFileSync(p, "utf8").trim();
 
 /** Tolerances (see docs/kernel-tests.md for why). */
@@ -73,7 +78,9 @@ function rmCgroup(path: string): void {
   if (!existsSync(path)) return;
   try {
     writeFileSync(join(path, "cgroup.kill"), "1");
-  } catch { /* empty */ }
+  } catch {
+    /* empty */
+  }
   for (let i = 0; i < 50; i++) {
     try {
       rmdirSync(path);
@@ -82,22 +89,18 @@ function rmCgroup(path: string): void {
       /* tasks still exiting */
     }
     const until = Date.now() + 20;
-    while (Date.now() < until) { /* spin briefly: this runs in cleanup */ }
+    while (Date.now() < until) {
+      /* spin briefly: this runs in cleanup */
+    }
   }
 }
 
 function cpuUsageUs(cg: string): number {
-  const m = /usage_usec (\d+)/.exec(readFileSync(join(cg, "cpu.stat"), "utf8"));
-  return Number(m?.[1] ?? 0);
+  return parseKeyed(readFileSync(join(cg, "cpu.stat"), "utf8"))["usage_usec"] ?? 0;
 }
 
 function memEvents(cg: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync(join(cg, "memory.events"), "utf8").trim().split("\n")) {
-    const [k, v] = line.split(" ");
-    if (k) out[k] = Number(v);
-  }
-  return out;
+  return parseKeyed(readFileSync(join(cg, "memory.events"), "utf8"));
 }
 
 interface Proc {
@@ -114,7 +117,9 @@ function start(cg: string, argv: string[], file = argv[0]!): Proc {
 async function stop(p: Proc): Promise<void> {
   try {
     sendSignal(p.pidfd, "SIGKILL");
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
   await p.done;
 }
 
@@ -197,10 +202,17 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
     await test(`${P}: classifier object accepted by the verifier (maps shared with the scheduler)`, () => {
       const rows = po.load("classifier");
       for (const r of rows) verifierTable.push({ ...r, policy: P, kind: entry.kind });
-      assert(rows.every((r) => r.verifiedInsns > 0), "verified_insns > 0");
+      assert(
+        rows.every((r) => r.verifiedInsns > 0),
+        "verified_insns > 0",
+      );
       // One kernel map: the classifier's acg_policy is the scheduler's.
       if (okSched !== undefined) {
-        assertEq(po.object("classifier").map("acg_policy").info().id, po.object("scheduler").map("acg_policy").info().id, "acg_policy map id shared");
+        assertEq(
+          po.object("classifier").map("acg_policy").info().id,
+          po.object("scheduler").map("acg_policy").info().id,
+          "acg_policy map id shared",
+        );
       }
       return rows.map((r) => `${r.program}=${r.verifiedInsns}`).join(" ");
     });
@@ -262,7 +274,13 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
         // The runner is real-time: CPU it burns itself (a garbage collection after a
         // large object load) is CPU the task cannot have. Such a window measures the
         // runner, not the policy, and is repeated (up to 3 tries).
-        let window = { before: po.classStats(ir.classes.length), after: po.classStats(ir.classes.length), usageNs: 0, runnerMs: 0, wallMs: 0 };
+        let window = {
+          before: po.classStats(ir.classes.length),
+          after: po.classStats(ir.classes.length),
+          usageNs: 0,
+          runnerMs: 0,
+          wallMs: 0,
+        };
         for (let tries = 1; tries <= 3; tries++) {
           const before = po.classStats(ir.classes.length);
           const u0 = cpuUsageUs(cg);
@@ -274,19 +292,35 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
           await stop(p);
           assert(pol !== 1 && pol !== 2, `the task is SCHED_OTHER/SCHED_EXT, not real-time (policy ${pol})`);
           const r = process.cpuUsage(r0);
-          window = { before, after: po.classStats(ir.classes.length), usageNs: (cpuUsageUs(cg) - u0) * 1000, runnerMs: (r.user + r.system) / 1000, wallMs: performance.now() - t0 };
+          window = {
+            before,
+            after: po.classStats(ir.classes.length),
+            usageNs: (cpuUsageUs(cg) - u0) * 1000,
+            runnerMs: (r.user + r.system) / 1000,
+            wallMs: performance.now() - t0,
+          };
           if (window.usageNs > 20e6 || window.runnerMs < window.wallMs / 2) break;
-          console.log(`  (try ${tries}: the runner took ${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms of CPU itself, repeating)`);
+          console.log(
+            `  (try ${tries}: the runner took ${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms of CPU itself, repeating)`,
+          );
         }
         const { before, after, usageNs } = window;
         const d = after.map((a, i) => ({ enq: a.enqueued - before[i]!.enqueued, run: Number(a.runtimeNs - before[i]!.runtimeNs) }));
-        assert(usageNs > 20e6, `the task ran: cgroup usage ${usageNs / 1e6} ms (the runner took ${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms)`);
+        assert(
+          usageNs > 20e6,
+          `the task ran: cgroup usage ${usageNs / 1e6} ms (the runner took ${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms)`,
+        );
         assert(d[c.id]!.enq > 0n, `class ${c.id} enqueued +${d[c.id]!.enq}`);
-        assert(d[c.id]!.run >= TOLERANCE.attributedShare * usageNs,
-          `class ${c.id} runtime +${(d[c.id]!.run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × cgroup usage ${(usageNs / 1e6).toFixed(1)} ms`);
+        assert(
+          d[c.id]!.run >= TOLERANCE.attributedShare * usageNs,
+          `class ${c.id} runtime +${(d[c.id]!.run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × cgroup usage ${(usageNs / 1e6).toFixed(1)} ms`,
+        );
         for (const o of ir.classes) {
           if (o.id === c.id || o.id === defaultClass) continue;
-          assert(d[o.id]!.run <= TOLERANCE.leakShare * usageNs, `class ${o.id} (not the task's) gained ${(d[o.id]!.run / 1e6).toFixed(1)} ms`);
+          assert(
+            d[o.id]!.run <= TOLERANCE.leakShare * usageNs,
+            `class ${o.id} (not the task's) gained ${(d[o.id]!.run / 1e6).toFixed(1)} ms`,
+          );
         }
         return `cgroup ${(usageNs / 1e6).toFixed(0)} ms; class ${c.id} +${(d[c.id]!.run / 1e6).toFixed(0)} ms, +${d[c.id]!.enq} enq`;
       });
@@ -318,7 +352,9 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
         const servedB = Number(s1[b]!.dispatched - s0[b]!.dispatched);
         last = { da, db, tries, servedB, wallMs: wallUs / 1000 };
         if (da + db >= TOLERANCE.busyShare * wallUs) return last;
-        console.log(`  (try ${tries}: the pair got ${((100 * (da + db)) / wallUs).toFixed(0)}% of CPU 0: guest starved by the host, repeating)`);
+        console.log(
+          `  (try ${tries}: the pair got ${((100 * (da + db)) / wallUs).toFixed(0)}% of CPU 0: guest starved by the host, repeating)`,
+        );
       }
       throw new Error(`guest CPU starved by the host in 3 tries (last: ${((last.da + last.db) / 1000).toFixed(0)} ms of ${ms} ms)`);
     };
@@ -472,10 +508,10 @@ async function memoryTests(ir: PolicyIR, cgRoot: string): Promise<void> {
       const st = await start(cg, dd(2 * limit)).done;
       const ms = performance.now() - t0;
       const ev = memEvents(cg);
-      assertEq(st.signal, "SIGKILL", `dd of ${2 * limit / MiB} MiB: exit ${st.code}`);
+      assertEq(st.signal, "SIGKILL", `dd of ${(2 * limit) / MiB} MiB: exit ${st.code}`);
       assert((ev.oom_kill ?? 0) >= 1, `memory.events oom_kill = ${ev.oom_kill}`);
       assert((ev.max ?? 0) >= 1, `memory.events max = ${ev.max}`);
-      return `limit ${limit / MiB} MiB, dd ${2 * limit / MiB} MiB → SIGKILL in ${ms.toFixed(0)} ms; oom_kill ${ev.oom_kill}, max ${ev.max}`;
+      return `limit ${limit / MiB} MiB, dd ${(2 * limit) / MiB} MiB → SIGKILL in ${ms.toFixed(0)} ms; oom_kill ${ev.oom_kill}, max ${ev.max}`;
     } finally {
       rmCgroup(cg);
     }
@@ -515,7 +551,10 @@ async function randomPolicyLoad(entry: IndexEntry): Promise<VerifierRow[] | unde
     const po = PolicyObjects.open(entry.dir);
     try {
       const rows = [...po.load("scheduler"), ...po.load("classifier")];
-      assert(rows.every((r) => r.verifiedInsns > 0), "verified_insns > 0");
+      assert(
+        rows.every((r) => r.verifiedInsns > 0),
+        "verified_insns > 0",
+      );
       return rows;
     } catch (e) {
       (e as Error).message += `\n    policy: ${join(entry.dir, "policy.acg")}`;
@@ -554,8 +593,13 @@ async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void>
     for (const [i, e] of entries.entries()) {
       if (readTrim(join(SCX, "state")) !== "enabled") {
         // Ejected (e.g. the watchdog's "runnable task stall"): the rest cannot run on this scheduler.
-        fail(`random: hot-swap checks ${entries.slice(i).map((x) => x.name).join(", ")}`,
-          `not run: the scheduler was ejected (${JSON.stringify(po.exitInfo(), (_k, v) => (typeof v === "bigint" ? String(v) : v))})`);
+        fail(
+          `random: hot-swap checks ${entries
+            .slice(i)
+            .map((x) => x.name)
+            .join(", ")}`,
+          `not run: the scheduler was ejected (${JSON.stringify(po.exitInfo(), (_k, v) => (typeof v === "bigint" ? String(v) : v))})`,
+        );
         break;
       }
       await test(`random ${e.name}: data hot-swapped in, task counted in its rule's class`, async () => {
@@ -575,10 +619,16 @@ async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void>
           const usageNs = (cpuUsageUs(cg) - u0) * 1000;
           const after = po.classStats(ir.classes.length);
           const run = Number(after[rule.classId]!.runtimeNs - before[rule.classId]!.runtimeNs);
-          assertEq(readTrim(join(SCX, "state")), "enabled", `state (exit: ${JSON.stringify(po.exitInfo(), (_k, v) => (typeof v === "bigint" ? String(v) : v))})`);
+          assertEq(
+            readTrim(join(SCX, "state")),
+            "enabled",
+            `state (exit: ${JSON.stringify(po.exitInfo(), (_k, v) => (typeof v === "bigint" ? String(v) : v))})`,
+          );
           assert(usageNs > 10e6, `the task ran: ${usageNs / 1e6} ms`);
-          assert(run >= TOLERANCE.attributedShare * usageNs,
-            `class ${rule.classId} runtime +${(run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × usage ${(usageNs / 1e6).toFixed(1)} ms`);
+          assert(
+            run >= TOLERANCE.attributedShare * usageNs,
+            `class ${rule.classId} runtime +${(run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × usage ${(usageNs / 1e6).toFixed(1)} ms`,
+          );
           return `gen ${gen}, rule ${rule.name} → class ${rule.classId}: +${(run / 1e6).toFixed(0)} ms of ${(usageNs / 1e6).toFixed(0)} ms`;
         } finally {
           po.clearCgroup(id);
@@ -600,8 +650,15 @@ async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void>
 
 function printVerifierTable(rows: typeof verifierTable): string {
   const head = ["Policy", "Object", "Program", "Insns (verified)", "Verif time (us)", "States", "Peak states"];
-  const body = rows.map((r) => [r.policy, r.object, r.program, String(r.verifiedInsns), r.verificationTimeUs === null ? "-" : String(r.verificationTimeUs),
-    r.totalStates === null ? "-" : String(r.totalStates), r.peakStates === null ? "-" : String(r.peakStates)]);
+  const body = rows.map((r) => [
+    r.policy,
+    r.object,
+    r.program,
+    String(r.verifiedInsns),
+    r.verificationTimeUs === null ? "-" : String(r.verificationTimeUs),
+    r.totalStates === null ? "-" : String(r.totalStates),
+    r.peakStates === null ? "-" : String(r.peakStates),
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i >= 3 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ");
   return [fmt(head), w.map((n) => "-".repeat(n)).join("  "), ...body.map(fmt)].join("\n");
@@ -645,7 +702,10 @@ async function main(): Promise<void> {
     const r = await randomPolicyLoad(e);
     if (r) randomRows.push(...r);
   }
-  await randomHotSwap(random.filter((e) => e.ok), index.seed);
+  await randomHotSwap(
+    random.filter((e) => e.ok),
+    index.seed,
+  );
   rmCgroup(TEST_ROOT);
 
   // The verifier table: every program of the shipped and test policies; for random ones the maximum per program.
@@ -661,10 +721,15 @@ async function main(): Promise<void> {
   const resultsDir = join(process.cwd(), "test/kernel/results");
   mkdirSync(resultsDir, { recursive: true });
   const kernel = readTrim("/proc/sys/kernel/osrelease");
-  writeFileSync(join(resultsDir, "verifier.json"), `${JSON.stringify({ kernel, seed: index.seed, randomPolicies: random.length, rows: table }, null, 2)}\n`);
-  writeFileSync(join(resultsDir, "verifier.md"),
+  writeFileSync(
+    join(resultsDir, "verifier.json"),
+    `${JSON.stringify({ kernel, seed: index.seed, randomPolicies: random.length, rows: table }, null, 2)}\n`,
+  );
+  writeFileSync(
+    join(resultsDir, "verifier.md"),
     `# Verifier table\n\nGenerated by \`npm run test:kernel\` in the test-bed guest (kernel ${kernel}, TCG); ` +
-    `times vary run to run, instruction counts do not.\n\n\`\`\`\n${printVerifierTable(table)}\n\`\`\`\n`);
+      `times vary run to run, instruction counts do not.\n\n\`\`\`\n${printVerifierTable(table)}\n\`\`\`\n`,
+  );
   console.log(`suite time in guest: ${((performance.now() - t0) / 1000).toFixed(1)} s; results in test/kernel/results/`);
   const code = summary();
   const failedOutcomes = results().filter((o) => !o.ok).length;

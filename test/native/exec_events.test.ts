@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { BpfObject, RingBuffer, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
+import { RingBuffer } from "../../runtime/ring-buffer.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { closeSync, readFileSync } from "node:fs";
-import { compileFixture, waitFor } from "./helpers.js";
+import { waitUntil } from "../wait.js";
+import { compileFixture } from "./helpers.js";
 
 describe("tp_btf/sched_process_exec + ring buffer + hash map", () => {
   it("delivers an exec event asynchronously and counts it", async () => {
@@ -28,7 +31,7 @@ describe("tp_btf/sched_process_exec + ring buffer + hash map", () => {
       closeSync(child.pidfd);
       expect(st.code).toBe(0);
       // Records arrive through the event loop (uv_poll), not by polling here.
-      expect(await waitFor(() => events.some((e) => e.pid === child.pid))).toBe(true);
+      expect(await waitUntil(() => events.some((e) => e.pid === child.pid), 5000)).toBe(true);
       const ev = events.find((e) => e.pid === child.pid)!;
       expect(ev.magic).toBe(0xacc0ffeen);
       expect(ev.comm).toBe("true");

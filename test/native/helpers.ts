@@ -34,19 +34,6 @@ export function compileFixture(name: string): string {
   return out;
 }
 
-/** Mount point of the cgroup v2 hierarchy (/sys/fs/cgroup or .../unified on hybrid hosts). */
-export function cgroup2Root(): string {
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const [pre, post] = line.split(" - ");
-    if (!pre || !post) continue;
-    if (post.split(" ")[0] === "cgroup2") {
-      const mp = pre.split(" ")[4];
-      if (mp) return mp;
-    }
-  }
-  throw new Error("no cgroup2 mount found");
-}
-
 /** Mounts a private bpffs in a temp dir; returns its path and an unmount function. */
 export function mountBpffs(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "acg-bpffs-"));
@@ -65,18 +52,4 @@ export function mountBpffs(): { dir: string; cleanup: () => void } {
 
 export function availableCongestionControls(): string[] {
   return readFileSync("/proc/sys/net/ipv4/tcp_available_congestion_control", "utf8").trim().split(/\s+/);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `cond` until true or the deadline passes. */
-export async function waitFor(cond: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await sleep(20);
-  }
-  return cond();
 }

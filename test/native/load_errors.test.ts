@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { BpfObject, isBpfError, native, setLibbpfLogger } from "../../runtime/loader.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
+import { isBpfError, native, setLibbpfLogger } from "../../runtime/native-addon.js";
 import { compileFixture } from "./helpers.js";
 
 describe("load errors and libbpf logging", () => {

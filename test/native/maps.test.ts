@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BpfMap, BpfObject, numPossibleCpus } from "../../runtime/loader.js";
+import { BpfMap, numPossibleCpus } from "../../runtime/bpf-map.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
 import { compileFixture, mountBpffs } from "./helpers.js";
 
 const u32 = (n: number): Buffer => {
@@ -26,7 +27,13 @@ describe("maps", () => {
   it("describes maps including data sections before load", () => {
     const o = BpfObject.open(objPath);
     const maps = o.maps();
-    expect(maps.find((m) => m.name === "shared")).toMatchObject({ typeName: "hash", keySize: 4, valueSize: 8, maxEntries: 64, section: ".maps" });
+    expect(maps.find((m) => m.name === "shared")).toMatchObject({
+      typeName: "hash",
+      keySize: 4,
+      valueSize: 8,
+      maxEntries: 64,
+      section: ".maps",
+    });
     expect(maps.find((m) => m.section === ".data")).toMatchObject({ internal: true, valueSize: 4 });
     o.close();
   });
@@ -46,8 +53,16 @@ describe("maps", () => {
     const keys = [...m.keys()].map((k) => k.readUInt32LE(0)).sort();
     expect(keys).toEqual([1, 2]);
     const dumped = new Map(m.dump().map(([k, v]) => [k.readUInt32LE(0), v.readBigUInt64LE(0)]));
-    expect(dumped).toEqual(new Map([[1, 10n], [2, 22n]]));
-    m.updateBatch([[u32(5), u64(50n)], [u32(6), u64(60n)]]);
+    expect(dumped).toEqual(
+      new Map([
+        [1, 10n],
+        [2, 22n],
+      ]),
+    );
+    m.updateBatch([
+      [u32(5), u64(50n)],
+      [u32(6), u64(60n)],
+    ]);
     expect(m.lookup(u32(6))!.readBigUInt64LE(0)).toBe(60n);
     expect(m.delete(u32(1))).toBe(true);
     expect(m.delete(u32(1))).toBe(false);

@@ -6,12 +6,11 @@ import {
   btfHasMember,
   btfHasType,
   btfStructMembers,
-  libbpfVersion,
-  native,
   probeKernel,
   probeMapType,
   probeProgType,
-} from "../../runtime/loader.js";
+} from "../../runtime/kernel-probes.js";
+import { libbpfVersion, native } from "../../runtime/native-addon.js";
 
 describe("kernel probes", () => {
   it("reports the pinned libbpf version", () => {

@@ -2,11 +2,12 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { native, sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
-import { cgroup2Root } from "./helpers.js";
+import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { native } from "../../runtime/native-addon.js";
+import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 
 describe("spawnInCgroup / waitPidfd / sendSignal", () => {
-  const root = cgroup2Root();
+  const root = cgroup2Mount()!;
   const name = `acg-native-test-${process.pid}`;
   const cg = join(root, name);
   let tmp: string;
@@ -23,7 +24,9 @@ describe("spawnInCgroup / waitPidfd / sendSignal", () => {
     const c = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: cg, stdio: [null, null, null] });
     try {
       expect(c.pid).toBeGreaterThan(0);
-      const line = readFileSync(`/proc/${c.pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+      const line = readFileSync(`/proc/${c.pid}/cgroup`, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("0::"));
       expect(line).toBe(`0::/${name}`);
       expect(readFileSync(join(cg, "cgroup.procs"), "utf8").trim().split("\n")).toContain(String(c.pid));
       sendSignal(c.pidfd, "SIGKILL");

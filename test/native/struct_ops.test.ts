@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BpfLink, BpfObject } from "../../runtime/loader.js";
+import { BpfLink } from "../../runtime/bpf-link.js";
+import { BpfObject } from "../../runtime/bpf-object.js";
 import { availableCongestionControls, compileFixture, mountBpffs } from "./helpers.js";
 
 const CC = "acg_test_cc";
@@ -17,7 +18,12 @@ describe("struct_ops links (tcp_congestion_ops)", () => {
   it("lists programs and the struct_ops map before load", () => {
     const o = BpfObject.open(obj);
     try {
-      expect(o.programs().map((p) => p.name).sort()).toEqual(["acg_cong_avoid", "acg_ssthresh", "acg_undo_cwnd"]);
+      expect(
+        o
+          .programs()
+          .map((p) => p.name)
+          .sort(),
+      ).toEqual(["acg_cong_avoid", "acg_ssthresh", "acg_undo_cwnd"]);
       expect(o.programs().every((p) => p.typeName === "struct_ops")).toBe(true);
       const m = o.maps().find((x) => x.name === CC);
       expect(m).toMatchObject({ section: ".struct_ops.link", typeName: "struct_ops", maxEntries: 1 });
@@ -81,8 +87,6 @@ describe("struct_ops links (tcp_congestion_ops)", () => {
     expect(() => o.attachStructOps("nope")).toThrow(expect.objectContaining({ code: "ENOENT" }));
     o.close();
     expect(() => o.attachStructOps(CC)).toThrow(expect.objectContaining({ code: "EBADF" }));
-    expect(() => BpfLink.openPinned(join(fs.dir, "missing"))).toThrow(
-      expect.objectContaining({ code: "ENOENT", op: "bpf_link__open" }),
-    );
+    expect(() => BpfLink.openPinned(join(fs.dir, "missing"))).toThrow(expect.objectContaining({ code: "ENOENT", op: "bpf_link__open" }));
   });
 });

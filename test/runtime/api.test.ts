@@ -6,7 +6,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiError, MAX_REQUEST_BYTES, parseRequest } from "../../runtime/api.js";
+import { type ApiError, MAX_REQUEST_BYTES, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { DaemonClient, DaemonError } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
@@ -76,7 +76,10 @@ describe("acgd over a Unix socket", () => {
   }
   const tree = () => JSON.stringify(walk(root));
   function walk(p: string): unknown {
-    return readdirSync(p).filter((e) => statSync(join(p, e)).isDirectory()).sort().map((e) => [e, walk(join(p, e))]);
+    return readdirSync(p)
+      .filter((e) => statSync(join(p, e)).isDirectory())
+      .sort()
+      .map((e) => [e, walk(join(p, e))]);
   }
 
   it("sets the socket's mode explicitly", () => {
@@ -84,8 +87,18 @@ describe("acgd over a Unix socket", () => {
   });
 
   it("starts and ends a call for a supervisor (root outside the tree)", async () => {
-    const started = (await client.request({ op: "start_call", agent: "a1", argv: ["git", "log"] })) as { call: string; cgroup: string; rule: string; class: string };
-    expect(started).toMatchObject({ agent: "default/a1", rule: "vcs", class: "interactive", cgroup: join(root, "default", "a1", started.call) });
+    const started = (await client.request({ op: "start_call", agent: "a1", argv: ["git", "log"] })) as {
+      call: string;
+      cgroup: string;
+      rule: string;
+      class: string;
+    };
+    expect(started).toMatchObject({
+      agent: "default/a1",
+      rule: "vcs",
+      class: "interactive",
+      cgroup: join(root, "default", "a1", started.call),
+    });
     const status = (await client.request({ op: "status" })) as { calls: unknown[]; policy: { name: string } };
     expect(status.policy.name).toBe("runtime_test");
     expect(status.calls).toHaveLength(1);
@@ -96,8 +109,17 @@ describe("acgd over a Unix socket", () => {
   it("answers malformed requests with errors, changes nothing, and keeps serving", async () => {
     await client.request({ op: "start_call", agent: "keep", argv: ["true"] });
     const before = tree();
-    const responses = await raw('not json\n{"op":"nope"}\n{"op":"start_call","agent":"x"}\n{"op":"end_call","call":"call-404"}\n\n{"op":"start_call","agent":"../../etc","argv":["x"]}\n', 5);
-    expect(responses.map((r) => (r as { error: { code: string } }).error.code)).toEqual(["bad_json", "unknown_op", "bad_request", "not_found", "bad_request"]);
+    const responses = await raw(
+      'not json\n{"op":"nope"}\n{"op":"start_call","agent":"x"}\n{"op":"end_call","call":"call-404"}\n\n{"op":"start_call","agent":"../../etc","argv":["x"]}\n',
+      5,
+    );
+    expect(responses.map((r) => (r as { error: { code: string } }).error.code)).toEqual([
+      "bad_json",
+      "unknown_op",
+      "bad_request",
+      "not_found",
+      "bad_request",
+    ]);
     expect(tree()).toBe(before);
     // Bytes that are not UTF-8 and a request over 1 MiB.
     const [r1] = await raw(Buffer.from([0xff, 0xfe, 0x0a]), 1);
@@ -109,8 +131,13 @@ describe("acgd over a Unix socket", () => {
   });
 
   it("refuses intents above the bound under refuse, and reports clamps", async () => {
-    await expect(client.request({ op: "start_call", tenant: "strict", agent: "s1", argv: ["make"], hints: ["memory=64MiB"] })).rejects.toMatchObject({ code: "refused" });
-    const c = (await client.request({ op: "start_call", agent: "a2", argv: ["make"], hints: ["memory=2GiB"] })) as { limits: { limitBytes: number }; intentLog: string[] };
+    await expect(
+      client.request({ op: "start_call", tenant: "strict", agent: "s1", argv: ["make"], hints: ["memory=64MiB"] }),
+    ).rejects.toMatchObject({ code: "refused" });
+    const c = (await client.request({ op: "start_call", agent: "a2", argv: ["make"], hints: ["memory=2GiB"] })) as {
+      limits: { limitBytes: number };
+      intentLog: string[];
+    };
     expect(c.limits.limitBytes).toBe(96 * 1024 * 1024);
     expect(c.intentLog).toEqual(["memory=2GiB clamped to the agent's bound 96MiB"]);
   });
@@ -136,7 +163,9 @@ describe("acgd over a Unix socket", () => {
     await expect(bad).rejects.toBeInstanceOf(DaemonError);
     await expect(bad).rejects.toMatchObject({ code: "policy_error" });
     expect(rt.calls.policy.name).toBe("runtime_test");
-    const ok = (await client.request({ op: "apply_policy", source: TEST_POLICY.replace("runtime_test", "runtime_test_v2") })) as { policy: string };
+    const ok = (await client.request({ op: "apply_policy", source: TEST_POLICY.replace("runtime_test", "runtime_test_v2") })) as {
+      policy: string;
+    };
     expect(ok.policy).toBe("runtime_test_v2");
     expect(rt.calls.policy.name).toBe("runtime_test_v2");
   });

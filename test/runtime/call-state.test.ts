@@ -8,9 +8,10 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
-import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY, waitUntil } from "./helpers.js";
+import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const policy = policyOf(TEST_POLICY);
 const tmp = mkdtempSync(join(tmpdir(), "acg-state-"));
@@ -38,9 +39,21 @@ describe("the state file", () => {
     const rec = s.load();
     expect(rec.problems).toEqual([]);
     expect(rec.records.get(call.id)).toEqual({
-      id: call.id, tenant: "default", agent: "s1", rule: "default", class: "build", intent: call.intent, limits: call.limits, startedAt: call.startedAt, events: call.events,
+      id: call.id,
+      tenant: "default",
+      agent: "s1",
+      rule: "default",
+      class: "build",
+      intent: call.intent,
+      limits: call.limits,
+      startedAt: call.startedAt,
+      events: call.events,
     });
-    expect(readdirSync(tmp).filter((f) => f.startsWith("rt.json.")).sort()).toEqual(["rt.json.journal"]);
+    expect(
+      readdirSync(tmp)
+        .filter((f) => f.startsWith("rt.json."))
+        .sort(),
+    ).toEqual(["rt.json.journal"]);
     const journal = () => readFileSync(`${file}.journal`, "utf8").split("\n").filter(Boolean).length;
     const lines = journal();
     return calls.endCall(call.id).then(() => {
@@ -71,15 +84,21 @@ describe("the state file", () => {
     const b = calls.startCall({ agent: "g1", argv: ["make"] });
     expect([...store(file).load().records.keys()].sort()).toEqual([a.id, b.id].sort());
     // A torn last journal line (a crash mid-write): what came before it is kept.
-    appendFileSync(`${file}.journal`, "0123456789abcdef {\"put\":");
+    appendFileSync(`${file}.journal`, '0123456789abcdef {"put":');
     const torn = store(file).load();
     expect([...torn.records.keys()].sort()).toEqual([a.id, b.id].sort());
-    expect(torn.problems).toEqual([expect.stringMatching(/line \d+ is damaged \(a write cut short\): changes from there on are not applied$/)]);
+    expect(torn.problems).toEqual([
+      expect.stringMatching(/line \d+ is damaged \(a write cut short\): changes from there on are not applied$/),
+    ]);
     // A damaged snapshot (one flipped byte): the previous generation is used, never nothing.
     const text = readFileSync(file, "utf8");
     writeFileSync(file, text.replace("48", "49"));
     const prev = store(file).load();
-    expect(prev.problems).toContainEqual(expect.stringMatching(/is damaged: the previous generation .*gen\.json\.prev \(generation \d+\) is used, with the journal of the damaged one/));
+    expect(prev.problems).toContainEqual(
+      expect.stringMatching(
+        /is damaged: the previous generation .*gen\.json\.prev \(generation \d+\) is used, with the journal of the damaged one/,
+      ),
+    );
     // `a` was only in the damaged snapshot (its cgroup keeps its limits); `b` comes back from the journal.
     expect([...prev.records.keys()]).toEqual([b.id]);
     return Promise.all([calls.endCall(a.id), calls.endCall(b.id)]);
@@ -88,13 +107,18 @@ describe("the state file", () => {
   it("reports a missing, corrupt, foreign or partly bad file without throwing", () => {
     expect(store(join(tmp, "none.json")).load()).toEqual({ records: new Map(), problems: [] });
     const bad = join(tmp, "bad.json");
-    writeFileSync(bad, "{\"version\":1,\"calls\":[");
-    expect(store(bad).load().problems).toEqual([`state file ${bad} has no valid version 2 header (damaged, truncated or of another version): it is ignored`]);
+    writeFileSync(bad, '{"version":1,"calls":[');
+    expect(store(bad).load().problems).toEqual([
+      `state file ${bad} has no valid version 2 header (damaged, truncated or of another version): it is ignored`,
+    ]);
     const line = (v: unknown) => `${createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16)} ${JSON.stringify(v)}\n`;
     writeFileSync(bad, line({ version: 2, generation: 1, scope: "/elsewhere" }));
     expect(store(bad).load().problems).toEqual([`state file ${bad} describes "/elsewhere", not ${root}: it is ignored`]);
     writeFileSync(bad, line({ version: 2, generation: 1, scope: root }) + line({ id: "call-1-1" }));
-    expect(store(bad).load()).toEqual({ records: new Map(), problems: [`state file ${bad}: record 1: "tenant" is not a string: that record is ignored`] });
+    expect(store(bad).load()).toEqual({
+      records: new Map(),
+      problems: [`state file ${bad}: record 1: "tenant" is not a string: that record is ignored`],
+    });
   });
 
   it("logs a failed write once and keeps the calls running", () => {
@@ -106,7 +130,9 @@ describe("the state file", () => {
     const a = calls.startCall({ agent: "s2", argv: ["make"] });
     const b = calls.startCall({ agent: "s2", argv: ["make"] });
     expect(calls.calls.has(a.id) && calls.calls.has(b.id)).toBe(true);
-    expect(logs).toEqual([`cannot write the state file ${join(blocker, "state.json")} (EEXIST): a restarted acgd could not take over the running calls`]);
+    expect(logs).toEqual([
+      `cannot write the state file ${join(blocker, "state.json")} (EEXIST): a restarted acgd could not take over the running calls`,
+    ]);
     return Promise.all([calls.endCall(a.id), calls.endCall(b.id)]);
   });
 });
@@ -140,16 +166,32 @@ describe("a new runtime taking over the tree", () => {
     expect(calls.map((c) => c.id).sort()).toEqual([intent.id, vcs.id, "call-1-99"].sort());
     const got = after.calls.get(intent.id)!;
     expect({ rule: got.rule.name, cls: got.cls.name, limits: got.limits, intent: got.intent, startedAt: got.startedAt }).toEqual({
-      rule: "default", cls: "build", limits: intent.limits, intent: intent.intent, startedAt: intent.startedAt,
+      rule: "default",
+      cls: "build",
+      limits: intent.limits,
+      intent: intent.intent,
+      startedAt: intent.startedAt,
     });
     expect(got.limits.baselineBytes).toBe(48 * MiB);
     expect(after.calls.get(vcs.id)!.rule.name).toBe("vcs");
     expect(got.events.at(-1)).toBe(`taken over by acgd ${process.pid} after a restart`);
     expect(after.calls.get("call-1-99")!.rule.name).toBe("default");
-    expect(notes).toContain(`default/t1/call-1-99: no state record: taken over with rule 'default' (matched on "sleep 42"), keeping the limits its cgroup has`);
+    expect(notes).toContain(
+      `default/t1/call-1-99: no state record: taken over with rule 'default' (matched on "sleep 42"), keeping the limits its cgroup has`,
+    );
     expect(notes).toContain(`default/t2/${empty.id}: no processes left: removed (it ended while no acgd watched it)`);
     expect(existsSync(empty.path)).toBe(false);
-    expect([...after.agents.keys()].sort()).toEqual(["default/g1", "default/m0", "default/m1", "default/m2", "default/m3", "default/s1", "default/s2", "default/t1", "default/t2"]);
+    expect([...after.agents.keys()].sort()).toEqual([
+      "default/g1",
+      "default/m0",
+      "default/m1",
+      "default/m2",
+      "default/m3",
+      "default/s1",
+      "default/s2",
+      "default/t1",
+      "default/t2",
+    ]);
     // Ended when the last process exits.
     const ended: string[] = [];
     for (const c of calls) after.endWhenEmpty(c.id, (r) => ended.push(r.id));

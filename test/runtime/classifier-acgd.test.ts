@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compilePolicy } from "../../compiler/compile.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
-import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
+import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const root = join(cgroup2Mount()!, `acg-classifier-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-classifier-"));
@@ -36,7 +37,6 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-
 describe("acgd's exec classifier without a scheduler", () => {
   it("is attached on its own maps, and moves a git exec'd in the agent's own cgroup into a vcs call that ends with it", async () => {
     const client = await DaemonClient.connect(socket);
@@ -52,7 +52,9 @@ describe("acgd's exec classifier without a scheduler", () => {
         expect(await waitUntil(() => cgroupDirOf(proc.pid) !== leaf, 5000)).toBe(true);
         const cg = cgroupDirOf(proc.pid);
         expect(dirname(cg)).toBe(join(root, "default", "x1"));
-        const calls = ((await client.request({ op: "status" })) as { calls: { cgroup: string; rule: string; class: string; events: string[] }[] }).calls;
+        const calls = (
+          (await client.request({ op: "status" })) as { calls: { cgroup: string; rule: string; class: string; events: string[] }[] }
+        ).calls;
         expect(calls.find((c) => c.cgroup === cg)).toMatchObject({ rule: "vcs", class: "interactive" });
         // Records are handled in order: the earlier default-rule exec was seen, and left where it is.
         expect(cgroupDirOf(plain.pid)).toBe(leaf);

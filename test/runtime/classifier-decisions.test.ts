@@ -12,10 +12,12 @@ import { CAPACITY } from "../../compiler/abi.js";
 import { compilePolicy } from "../../compiler/compile.js";
 import { ACG_NONE } from "../../compiler/decide.js";
 import { decodeExecEvent, type ExecEvent } from "../../runtime/exec-classifier.js";
-import { RingBuffer, spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
+import { RingBuffer } from "../../runtime/ring-buffer.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { PolicyObjects } from "../../runtime/policy-objects.js";
 import { referenceVerdict } from "../compiler/classifier-reference.js";
-import { policyOf, waitUntil } from "./helpers.js";
+import { policyOf } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "acg-cls-"));
 const bin = join(tmp, "bin");
@@ -71,8 +73,26 @@ describe("the generated exec classifier on a real kernel", () => {
   });
 
   it("picks the rule the Kleene reference picks, for every kind of name", async () => {
-    const names = ["git", "hg", "gitk", "cc1", "cc1plus", "cc1-slow", "x86_64-linux-gnu-gcc-12", "arm-gcc-1", "arm-gcc-12",
-      "run-a.sh", "run-.sh", "run-a.shx", "python3", "mytool", "tool", "tools", "true", `${"t".repeat(150)}tool`];
+    const names = [
+      "git",
+      "hg",
+      "gitk",
+      "cc1",
+      "cc1plus",
+      "cc1-slow",
+      "x86_64-linux-gnu-gcc-12",
+      "arm-gcc-1",
+      "arm-gcc-12",
+      "run-a.sh",
+      "run-.sh",
+      "run-a.shx",
+      "python3",
+      "mytool",
+      "tool",
+      "tools",
+      "true",
+      `${"t".repeat(150)}tool`,
+    ];
     const rules = (id: number) => (id === ACG_NONE ? "user space" : policy.rules[id]!.name);
     for (const name of names) {
       const ev = await execAs(name);

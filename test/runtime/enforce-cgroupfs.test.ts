@@ -3,6 +3,7 @@
 // and reads back what the enforcer wrote.
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { CgroupfsEnforcer, PRESSURE_THROTTLE_FLOOR_BYTES } from "../../runtime/enforce-cgroupfs.js";
@@ -29,7 +30,6 @@ policy burst_test {
   }
 }
 `;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
@@ -117,14 +117,17 @@ policy pressure_test {
     const root = fakeRoot();
     const calls = new ToolCalls(policyOf(PRESSURE_POLICY), new CgroupTree(root));
     const triggers: { file: string; trigger: string; fire: () => void }[] = [];
-    const enforcer = new CgroupfsEnforcer(calls, { psi: { watch: (file, trigger, fire) => (triggers.push({ file, trigger, fire }), { close: () => {} }) } });
+    const enforcer = new CgroupfsEnforcer(calls, {
+      psi: { watch: (file, trigger, fire) => (triggers.push({ file, trigger, fire }), { close: () => {} }) },
+    });
     calls.addEnforcer(enforcer);
     cleanups.push(() => {
       enforcer.close();
       rmSync(root, { recursive: true, force: true });
     });
     const pressure = join(root, "default", "a", "memory.pressure");
-    const setTotal = (us: number) => writeFileSync(pressure, `some avg10=0.00 avg60=0.00 avg300=0.00 total=${us}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`);
+    const setTotal = (us: number) =>
+      writeFileSync(pressure, `some avg10=0.00 avg60=0.00 avg300=0.00 total=${us}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`);
     const git = calls.startCall({ agent: "a", argv: ["git"] });
     setTotal(1000);
     const bg = calls.startCall({ agent: "a", argv: ["make"] });
@@ -170,11 +173,15 @@ policy ranked {
 `;
     const root = fakeRoot();
     const hostPressure = join(root, "host.pressure");
-    const setTotal = (us: number) => writeFileSync(hostPressure, `some avg10=0.00 avg60=0.00 avg300=0.00 total=${us}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`);
+    const setTotal = (us: number) =>
+      writeFileSync(hostPressure, `some avg10=0.00 avg60=0.00 avg300=0.00 total=${us}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`);
     setTotal(0);
     const calls = new ToolCalls(policyOf(RANKED), new CgroupTree(root));
     const triggers: (() => void)[] = [];
-    const enforcer = new CgroupfsEnforcer(calls, { hostPressureFile: hostPressure, psi: { watch: (_f, _t, fire) => (triggers.push(fire), { close: () => {} }) } });
+    const enforcer = new CgroupfsEnforcer(calls, {
+      hostPressureFile: hostPressure,
+      psi: { watch: (_f, _t, fire) => (triggers.push(fire), { close: () => {} }) },
+    });
     calls.addEnforcer(enforcer);
     cleanups.push(() => {
       enforcer.close();

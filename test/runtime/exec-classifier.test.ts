@@ -11,10 +11,11 @@ import { execEventStruct } from "../../compiler/abi.js";
 import { AGENT_LEAF, cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { ACG_NONE } from "../../compiler/decide.js";
 import { decodeExecEvent, ExecPlacement, isAcgClient } from "../../runtime/exec-classifier.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
 import { cgroupIdOf } from "../../runtime/policy-objects.js";
 import { ToolCalls } from "../../runtime/tool-calls.js";
-import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, waitUntil } from "./helpers.js";
+import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const POLICY = policyOf(`version 1
 policy exec_test {
@@ -30,18 +31,51 @@ const tree = new CgroupTree(root);
 const calls = new ToolCalls(POLICY, tree);
 const logs: string[] = [];
 const placement = new ExecPlacement(calls, (m) => logs.push(m));
-calls.addEnforcer({ describe: () => ({}), callStarted: () => {}, callEnded: () => {}, agentAdded: (a) => placement.agentAdded(a), policyChanged: () => {}, close: () => {} });
+calls.addEnforcer({
+  describe: () => ({}),
+  callStarted: () => {},
+  callEnded: () => {},
+  agentAdded: (a) => placement.agentAdded(a),
+  policyChanged: () => {},
+  close: () => {},
+});
 
 afterAll(() => removeCgroupTree(root));
 
 function eventFor(pid: number, cgroupDir: string, filename: string, ruleId = ACG_NONE) {
-  return decodeExecEvent(encodeStruct(execEventStruct, { pid, tgid: pid, cgroup_id: cgroupIdOf(cgroupDir), rule_id: ruleId, generation: 1, comm: "sleep", filename }));
+  return decodeExecEvent(
+    encodeStruct(execEventStruct, {
+      pid,
+      tgid: pid,
+      cgroup_id: cgroupIdOf(cgroupDir),
+      rule_id: ruleId,
+      generation: 1,
+      comm: "sleep",
+      filename,
+    }),
+  );
 }
 
 describe("exec events of processes started without acg run", () => {
   it("decodes the classifier's record, and refuses a short one", () => {
-    const rec = encodeStruct(execEventStruct, { pid: 7, tgid: 7, cgroup_id: 1234n, rule_id: 2, generation: 1, comm: "git", filename: "/usr/bin/git" });
-    expect(decodeExecEvent(rec)).toEqual({ pid: 7, tgid: 7, cgroupId: 1234n, ruleId: 2, generation: 1, comm: "git", filename: "/usr/bin/git" });
+    const rec = encodeStruct(execEventStruct, {
+      pid: 7,
+      tgid: 7,
+      cgroup_id: 1234n,
+      rule_id: 2,
+      generation: 1,
+      comm: "git",
+      filename: "/usr/bin/git",
+    });
+    expect(decodeExecEvent(rec)).toEqual({
+      pid: 7,
+      tgid: 7,
+      cgroupId: 1234n,
+      ruleId: 2,
+      generation: 1,
+      comm: "git",
+      filename: "/usr/bin/git",
+    });
     expect(() => decodeExecEvent(rec.subarray(0, 20))).toThrow(/exec event of 20 bytes, struct acg_exec_event has \d+/);
   });
 
@@ -61,7 +95,9 @@ describe("exec events of processes started without acg run", () => {
     expect(call!.cls.name).toBe("interactive");
     expect(call!.limits).toMatchObject({ baselineBytes: 8 * 1024 ** 2, limitBytes: 16 * 1024 ** 2, cpuWeight: 400 });
     expect(cgroupDirOf(proc.pid)).toBe(call!.path);
-    expect(call!.events.at(-1)).toBe(`exec of /bin/sleep (pid ${proc.pid}) in the agent's own cgroup: moved into this call (undecided in the kernel; rule 'sleeper' on its command line)`);
+    expect(call!.events.at(-1)).toBe(
+      `exec of /bin/sleep (pid ${proc.pid}) in the agent's own cgroup: moved into this call (undecided in the kernel; rule 'sleeper' on its command line)`,
+    );
     // Seen again (a second classifier during an object swap): it is in a call now, and stays there.
     expect(await placement.handle(eventFor(proc.pid, leaf, "/bin/sleep"))).toBeNull();
     await killAndReap(proc);
@@ -74,7 +110,12 @@ describe("exec events of processes started without acg run", () => {
     const agent = calls.ensureAgent(undefined, "u4");
     const leaf = join(agent.path, AGENT_LEAF);
     // No exec optimisation possible: the shell stays the process the event is about.
-    const proc = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", "cd / && sleep 35; true"], cgroupPath: leaf, stdio: [null, null, null] });
+    const proc = spawnInCgroup({
+      file: "/bin/sh",
+      argv: ["sh", "-c", "cd / && sleep 35; true"],
+      cgroupPath: leaf,
+      stdio: [null, null, null],
+    });
     const call = await placement.handle(eventFor(proc.pid, leaf, "/bin/sh"));
     try {
       expect(call?.rule.name).toBe("sleeper");

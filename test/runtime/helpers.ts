@@ -3,10 +3,11 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
-import { waitPidfd } from "../../runtime/loader.js";
+import { waitPidfd } from "../../runtime/spawn.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -84,9 +85,27 @@ export function buildCommands(): void {
   const repo = REPO;
   execFileSync(
     process.execPath,
-    [join(repo, "node_modules/typescript/bin/tsc"), "--outDir", join(repo, "dist"), "--rootDir", repo, "--target", "ES2022", "--module", "NodeNext",
-      "--moduleResolution", "NodeNext", "--strict", "--skipLibCheck", "--sourceMap", "--types", "node",
-      join(repo, "runtime/acg-cli.ts"), join(repo, "runtime/acgd-command.ts"), join(repo, "compiler/cli.ts")],
+    [
+      join(repo, "node_modules/typescript/bin/tsc"),
+      "--outDir",
+      join(repo, "dist"),
+      "--rootDir",
+      repo,
+      "--target",
+      "ES2022",
+      "--module",
+      "NodeNext",
+      "--moduleResolution",
+      "NodeNext",
+      "--strict",
+      "--skipLibCheck",
+      "--sourceMap",
+      "--types",
+      "node",
+      join(repo, "runtime/acg-cli.ts"),
+      join(repo, "runtime/acgd-command.ts"),
+      join(repo, "compiler/cli.ts"),
+    ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
 }
@@ -117,11 +136,11 @@ export interface TestAcgd {
 export async function startAcgd(args: string[]): Promise<TestAcgd> {
   const proc = spawn(process.execPath, [join(REPO, "bin/acgd.js"), ...args], { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
-  proc.stderr!.on("data", (d) => (log += d));
+  proc.stderr.on("data", (d) => (log += d));
   const closed = new Promise<void>((r) => proc.on("close", () => r()));
   while (!log.includes("listening on")) {
     if (proc.exitCode !== null) throw new Error(`acgd exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   return {
     proc,
@@ -133,13 +152,13 @@ export async function startAcgd(args: string[]): Promise<TestAcgd> {
   };
 }
 
-/** Polls `cond` every 20 ms for up to `ms`; returns its last value. */
-export async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
-
 /** The absolute cgroup v2 directory a process is in. */
 export function cgroupDirOf(pid: number): string {
-  return join(cgroup2Mount()!, readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3));
+  return join(
+    cgroup2Mount()!,
+    readFileSync(`/proc/${pid}/cgroup`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("0::"))!
+      .slice(3),
+  );
 }

@@ -11,7 +11,8 @@ import { AcgdError, AgentCgroupClient, ProtocolError } from "../../clients/types
 import { answerHook } from "../../runtime/agent-hooks.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { commandsOf, simpleCommands } from "../../runtime/unwrap.js";
-import { cgroupDirOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { cgroupDirOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const root = join(cgroup2Mount()!, `acg-integrations-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-integrations-"));
@@ -40,17 +41,25 @@ describe("Claude Code hooks (recorded payloads)", () => {
     const a = answerHook("claude", fixture("claude-pretooluse-bash.json"));
     expect(a.exit).toBe(0);
     const out = JSON.parse(a.stdout);
-    expect(out.hookSpecificOutput).toMatchObject({ hookEventName: "PreToolUse", updatedInput: { description: "Run the quick check", timeout: 120000 } });
+    expect(out.hookSpecificOutput).toMatchObject({
+      hookEventName: "PreToolUse",
+      updatedInput: { description: "Run the quick check", timeout: 120000 },
+    });
     expect(out.hookSpecificOutput.permissionDecision).toBeUndefined();
     const wrapped: string = out.hookSpecificOutput.updatedInput.command;
-    expect(wrapped.startsWith("acg run --agent claude-3f9d2c1e-8a4b-4c7e-9f10-2b6d5e7a1c44 --tool Bash --label claude:toolu_01AbCdEfGhIjKlMnOpQrStUv --quiet -- bash -c ")).toBe(true);
+    expect(
+      wrapped.startsWith(
+        "acg run --agent claude-3f9d2c1e-8a4b-4c7e-9f10-2b6d5e7a1c44 --tool Bash --label claude:toolu_01AbCdEfGhIjKlMnOpQrStUv --quiet -- bash -c ",
+      ),
+    ).toBe(true);
     // What Claude Code then runs: the rewritten command, in a shell, in the session's cwd.
     const cwd = mkdtempSync(join(tmp, "repo-"));
     mkdirSync(join(cwd, "tests"));
     const r = spawnSync("bash", ["-c", wrapped], { cwd, env, encoding: "utf8" });
     expect({ code: r.status, out: r.stdout, err: r.stderr }).toEqual({ code: 0, out: "it's ok\n", err: "" });
     expect(readFileSync(join(cwd, "tests/out.txt"), "utf8")).toBe("it's ok\n");
-    const started = /start call-\d+-\d+ \(claude:toolu_01AbCdEfGhIjKlMnOpQrStUv\) agent=default\/claude-3f9d2c1e-8a4b-4c7e-9f10-2b6d5e7a1c44 rule=default/;
+    const started =
+      /start call-\d+-\d+ \(claude:toolu_01AbCdEfGhIjKlMnOpQrStUv\) agent=default\/claude-3f9d2c1e-8a4b-4c7e-9f10-2b6d5e7a1c44 rule=default/;
     expect(await waitUntil(() => started.test(acgd.log()), 5000)).toBe(true);
   });
 
@@ -66,12 +75,22 @@ describe("Claude Code hooks (recorded payloads)", () => {
   it("uses $ACG_AGENT and $ACG_TENANT when set; says what is wrong with a bad payload without blocking the tool", () => {
     const out = JSON.parse(answerHook("claude", fixture("claude-pretooluse-bash.json"), { agent: "alice", tenant: "strict" }).stdout);
     expect(out.hookSpecificOutput.updatedInput.command).toMatch(/^acg run --agent alice --tenant strict --tool Bash /);
-    expect(answerHook("claude", "{not json")).toMatchObject({ stdout: "", exit: 1, stderr: expect.stringMatching(/^acg hook claude: the payload on stdin is not JSON/) });
-    expect(answerHook("claude", JSON.stringify({ hook_event_name: "PreToolUse", tool_name: "Bash", tool_input: { command: "ls" } }))).toMatchObject({ exit: 1, stderr: expect.stringContaining("no session_id in the payload and no $ACG_AGENT") });
+    expect(answerHook("claude", "{not json")).toMatchObject({
+      stdout: "",
+      exit: 1,
+      stderr: expect.stringMatching(/^acg hook claude: the payload on stdin is not JSON/),
+    });
+    expect(
+      answerHook("claude", JSON.stringify({ hook_event_name: "PreToolUse", tool_name: "Bash", tool_input: { command: "ls" } })),
+    ).toMatchObject({ exit: 1, stderr: expect.stringContaining("no session_id in the payload and no $ACG_AGENT") });
   });
 
   it("is what `acg hook claude` prints for the payload on stdin", () => {
-    const r = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "hook", "claude"], { input: fixture("claude-pretooluse-bash.json"), encoding: "utf8", env: { ...process.env, ACG_AGENT: "", ACG_TENANT: "" } });
+    const r = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "hook", "claude"], {
+      input: fixture("claude-pretooluse-bash.json"),
+      encoding: "utf8",
+      env: { ...process.env, ACG_AGENT: "", ACG_TENANT: "" },
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(answerHook("claude", fixture("claude-pretooluse-bash.json")).stdout);
   });
@@ -80,12 +99,18 @@ describe("Claude Code hooks (recorded payloads)", () => {
 describe("Claude Code shell prefix", () => {
   const prefix = join(REPO, "integrations/claude-code/acg-shell-prefix");
   it("runs the command words, or one shell line, as a Bash tool call of $ACG_AGENT; hook commands as they are", () => {
-    const words = spawnSync(prefix, ["bash", "-c", "grep ^0:: /proc/self/cgroup"], { env: { ...env, ACG_AGENT: "pfx1" }, encoding: "utf8" });
+    const words = spawnSync(prefix, ["bash", "-c", "grep ^0:: /proc/self/cgroup"], {
+      env: { ...env, ACG_AGENT: "pfx1" },
+      encoding: "utf8",
+    });
     expect({ code: words.status, err: words.stderr }).toEqual({ code: 0, err: "" });
     expect(words.stdout).toMatch(new RegExp(`^0::/acg-integrations-test-${process.pid}/default/pfx1/call-\\d+-\\d+\\n$`));
     const line = spawnSync(prefix, ["echo one && grep ^0:: /proc/self/cgroup"], { env: { ...env, ACG_AGENT: "pfx1" }, encoding: "utf8" });
     expect(line.stdout).toMatch(/^one\n0::.*\/default\/pfx1\/call-\d+-\d+\n$/);
-    const hook = spawnSync(prefix, ["sh", "-c", "echo acg hook claude; grep ^0:: /proc/self/cgroup"], { env: { ...env, ACG_AGENT: "pfx1" }, encoding: "utf8" });
+    const hook = spawnSync(prefix, ["sh", "-c", "echo acg hook claude; grep ^0:: /proc/self/cgroup"], {
+      env: { ...env, ACG_AGENT: "pfx1" },
+      encoding: "utf8",
+    });
     expect(hook.stdout).not.toContain("/pfx1/");
   });
 });
@@ -95,7 +120,9 @@ describe("Gemini CLI hooks (recorded payloads)", () => {
     const a = answerHook("gemini", fixture("gemini-beforetool-shell.json"));
     const out = JSON.parse(a.stdout);
     const wrapped: string = out.hookSpecificOutput.tool_input.command;
-    expect(wrapped).toBe("acg run --agent gemini-b7c1e0f2-5d4a-4e3b-8c2d-1a9f0e6d7c35 --tool run_shell_command --label gemini:2026-12-02T19:20:31.512Z --quiet -- bash -c 'pytest -q tests/test_api.py'");
+    expect(wrapped).toBe(
+      "acg run --agent gemini-b7c1e0f2-5d4a-4e3b-8c2d-1a9f0e6d7c35 --tool run_shell_command --label gemini:2026-12-02T19:20:31.512Z --quiet -- bash -c 'pytest -q tests/test_api.py'",
+    );
     // The policy sees the command the shell runs.
     const [cmd] = simpleCommands(wrapped);
     expect(commandsOf(cmd!.slice(cmd!.indexOf("--") + 1)).at(-1)).toEqual(["pytest", "-q", "tests/test_api.py"]);
@@ -126,10 +153,17 @@ describe("Codex CLI hooks (payloads in Codex's documented format)", () => {
 
 describe("acg agent register", () => {
   it("moves the agent's process into its agent's own cgroup; later calls from it are the agent's without --agent", async () => {
-    const agentProc = spawn("sh", ["-c", "read line; acg run --quiet -- sh -c 'grep ^0:: /proc/self/cgroup'"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const agentProc = spawn("sh", ["-c", "read line; acg run --quiet -- sh -c 'grep ^0:: /proc/self/cgroup'"], {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let out = "";
     agentProc.stdout.on("data", (d) => (out += d));
-    const r = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "agent", "register", "--agent", "reg1", "--pid", String(agentProc.pid)], { env, encoding: "utf8" });
+    const r = spawnSync(
+      process.execPath,
+      [join(REPO, "bin/acg.js"), "agent", "register", "--agent", "reg1", "--pid", String(agentProc.pid)],
+      { env, encoding: "utf8" },
+    );
     expect(r.stderr).toMatch(/^acg: pid \d+ registered as agent default\/reg1 \(.*\/default\/reg1\/agent\)\n$/);
     expect(r.status).toBe(0);
     expect(cgroupDirOf(agentProc.pid!)).toBe(join(root, "default", "reg1", "agent"));
@@ -139,14 +173,22 @@ describe("acg agent register", () => {
   });
 
   it("refuses what it cannot do, with acgd's reason", async () => {
-    const bad = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "agent", "register", "--agent", "reg2", "--pid", "999999999"], { env, encoding: "utf8" });
+    const bad = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "agent", "register", "--agent", "reg2", "--pid", "999999999"], {
+      env,
+      encoding: "utf8",
+    });
     expect({ code: bad.status, err: bad.stderr }).toEqual({ code: 1, err: "acg agent register: no process 999999999\n" });
-    expect(spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "agent", "register"], { env: { ...env, ACG_AGENT: "" }, encoding: "utf8" })).toMatchObject({ status: 2, stderr: "acg agent register: which agent? pass --agent ID (or set ACG_AGENT)\n" });
+    expect(
+      spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "agent", "register"], { env: { ...env, ACG_AGENT: "" }, encoding: "utf8" }),
+    ).toMatchObject({ status: 2, stderr: "acg agent register: which agent? pass --agent ID (or set ACG_AGENT)\n" });
     const c = await AgentCgroupClient.connect(socket);
     try {
       const p = spawn("sleep", ["30"]);
       await c.registerAgent("reg3", { pid: p.pid! });
-      await expect(c.registerAgent("reg4", { pid: p.pid! })).rejects.toMatchObject({ code: "refused", message: `process ${p.pid} already belongs to agent 'default/reg3': a process lives in one agent` });
+      await expect(c.registerAgent("reg4", { pid: p.pid! })).rejects.toMatchObject({
+        code: "refused",
+        message: `process ${p.pid} already belongs to agent 'default/reg3': a process lives in one agent`,
+      });
       p.kill("SIGKILL");
     } finally {
       c.close();
@@ -165,7 +207,9 @@ describe("clients", () => {
       await expect(c.endCall("call-none")).rejects.toBeInstanceOf(AcgdError);
       await expect(c.startCall({ argv: [] })).rejects.toThrow("argv must be a non-empty array of strings");
       // A shape the client does not know: end_call's result checked as a call view fails loudly.
-      await expect(c.request("status").then(() => c.declareIntent("call-none", ["memory=1MiB"]))).rejects.toMatchObject({ code: "not_found" });
+      await expect(c.request("status").then(() => c.declareIntent("call-none", ["memory=1MiB"]))).rejects.toMatchObject({
+        code: "not_found",
+      });
     } finally {
       c.close();
     }
@@ -185,32 +229,67 @@ describe("acgd under systemd and its stop", () => {
     const notify = join(tmp, "notify.sock");
     const got = join(tmp, "notify.txt");
     // A datagram receiver, as systemd is for a Type=notify unit.
-    const rx = spawn("python3", ["-c", `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(${JSON.stringify(notify)})\nprint("bound",flush=True)\nwith open(${JSON.stringify(got)},"w") as f:\n  for _ in range(2):\n    f.write(s.recv(4096).decode()+"--\\n"); f.flush()\n`], { stdio: ["ignore", "pipe", "inherit"] });
+    const rx = spawn(
+      "python3",
+      [
+        "-c",
+        `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(${JSON.stringify(notify)})\nprint("bound",flush=True)\nwith open(${JSON.stringify(got)},"w") as f:\n  for _ in range(2):\n    f.write(s.recv(4096).decode()+"--\\n"); f.flush()\n`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     await new Promise((r) => rx.stdout.once("data", r));
     const sock2 = join(tmp, "acgd2.sock");
-    const d = spawn(process.execPath, [join(REPO, "bin/acgd.js"), "--policy", policy, "--cgroup-root", root], { env: { ...process.env, NOTIFY_SOCKET: notify, ACG_SOCKET: sock2 }, stdio: ["ignore", "ignore", "pipe"] });
+    const d = spawn(process.execPath, [join(REPO, "bin/acgd.js"), "--policy", policy, "--cgroup-root", root], {
+      env: { ...process.env, NOTIFY_SOCKET: notify, ACG_SOCKET: sock2 },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let log = "";
     d.stderr.on("data", (c) => (log += c));
     expect(await waitUntil(() => existsSync(got) && readFileSync(got, "utf8").includes("READY=1"), 15_000)).toBe(true);
     expect(log).toContain(`listening on ${sock2}`); // $ACG_SOCKET honoured
-    expect(readFileSync(got, "utf8")).toMatch(new RegExp(`^READY=1\\nSTATUS=policy runtime_test; listening on ${sock2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\nMAINPID=${d.pid}\\n--\\n`));
-    const stop = spawnSync(process.execPath, [join(REPO, "bin/acgd.js"), "stop", "--keep-scheduler"], { env: { ...process.env, ACG_SOCKET: sock2 }, encoding: "utf8" });
+    expect(readFileSync(got, "utf8")).toMatch(
+      new RegExp(
+        `^READY=1\\nSTATUS=policy runtime_test; listening on ${sock2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\nMAINPID=${d.pid}\\n--\\n`,
+      ),
+    );
+    const stop = spawnSync(process.execPath, [join(REPO, "bin/acgd.js"), "stop", "--keep-scheduler"], {
+      env: { ...process.env, ACG_SOCKET: sock2 },
+      encoding: "utf8",
+    });
     expect({ code: stop.status, err: stop.stderr }).toEqual({ code: 0, err: `acgd stop: acgd (pid ${d.pid}) stopped\n` });
     expect(await waitUntil(() => readFileSync(got, "utf8").includes("STOPPING=1"), 5000)).toBe(true);
     expect(existsSync(sock2)).toBe(false);
     rx.kill();
-    const none = spawnSync(process.execPath, [join(REPO, "bin/acgd.js"), "stop", "--keep-scheduler", "--socket", sock2], { encoding: "utf8" });
+    const none = spawnSync(process.execPath, [join(REPO, "bin/acgd.js"), "stop", "--keep-scheduler", "--socket", sock2], {
+      encoding: "utf8",
+    });
     expect({ code: none.status, err: none.stderr }).toEqual({ code: 0, err: `acgd stop: no acgd answers at ${sock2}\n` });
     const unload = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "unload", "--socket", socket], { encoding: "utf8" });
-    expect({ code: unload.status, err: unload.stderr }).toEqual({ code: 2, err: expect.stringMatching(/^acgc unload: acgd \(pid \d+\) is running at .* and holds the scheduler: stop it with `acgd stop`/) });
+    expect({ code: unload.status, err: unload.stderr }).toEqual({
+      code: 2,
+      err: expect.stringMatching(/^acgc unload: acgd \(pid \d+\) is running at .* and holds the scheduler: stop it with `acgd stop`/),
+    });
   });
 });
 
 describe("every command answers --help and --version", () => {
   const cases: [string, string[]][] = [
-    ["acgc", []], ["acgc", ["check"]], ["acgc", ["fmt"]], ["acgc", ["compile"]], ["acgc", ["status"]], ["acgc", ["apply"]], ["acgc", ["unload"]],
-    ["acg", []], ["acg", ["run"]], ["acg", ["agent"]], ["acg", ["agent", "register"]], ["acg", ["hook"]], ["acg", ["traces"]], ["acg", ["traces", "stats"]],
-    ["acgd", []], ["acgd", ["stop"]],
+    ["acgc", []],
+    ["acgc", ["check"]],
+    ["acgc", ["fmt"]],
+    ["acgc", ["compile"]],
+    ["acgc", ["status"]],
+    ["acgc", ["apply"]],
+    ["acgc", ["unload"]],
+    ["acg", []],
+    ["acg", ["run"]],
+    ["acg", ["agent"]],
+    ["acg", ["agent", "register"]],
+    ["acg", ["hook"]],
+    ["acg", ["traces"]],
+    ["acg", ["traces", "stats"]],
+    ["acgd", []],
+    ["acgd", ["stop"]],
   ];
   it.each(cases)("%s %j", (cmd, sub) => {
     const run = (flag: string) => spawnSync(process.execPath, [join(REPO, `bin/${cmd}.js`), ...sub, flag], { encoding: "utf8" });
@@ -221,9 +300,15 @@ describe("every command answers --help and --version", () => {
   });
 
   it("acgc check - reads a policy from a pipe", () => {
-    const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "check", "-"], { input: readFileSync(join(REPO, "policies/minimal.acg")), encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "check", "-"], {
+      input: readFileSync(join(REPO, "policies/minimal.acg")),
+      encoding: "utf8",
+    });
     expect({ code: r.status, err: r.stderr }).toEqual({ code: 0, err: "1 file checked: 0 errors, 0 warnings\n" });
-    const bad = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "check", "-"], { input: "version 1\npolicy p { tool t { class nope } }\n", encoding: "utf8" });
+    const bad = spawnSync(process.execPath, [join(REPO, "bin/acgc.js"), "check", "-"], {
+      input: "version 1\npolicy p { tool t { class nope } }\n",
+      encoding: "utf8",
+    });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^<stdin>:2:/);
   });

@@ -33,7 +33,10 @@ describe("hint parsing", () => {
 describe("intent bounds", () => {
   it("grants requests within the bounds", () => {
     expect(grantIntent(policy, free, { memoryBytes: 64 * MiB, className: "build", cpuWeight: 200 })).toEqual({
-      memoryBytes: 64 * MiB, classId: 1, cpuWeight: 200, log: [],
+      memoryBytes: 64 * MiB,
+      classId: 1,
+      cpuWeight: 200,
+      log: [],
     });
   });
 
@@ -52,7 +55,9 @@ describe("intent bounds", () => {
 
   it("refuses above a bound under `intent.excess = refuse`", () => {
     expect(() => grantIntent(policy, strict, { memoryBytes: 64 * MiB })).toThrow(IntentError);
-    expect(() => grantIntent(policy, strict, { memoryBytes: 64 * MiB })).toThrow(/above this agent's bound of 48MiB \(intent.excess = refuse\)/);
+    expect(() => grantIntent(policy, strict, { memoryBytes: 64 * MiB })).toThrow(
+      /above this agent's bound of 48MiB \(intent.excess = refuse\)/,
+    );
     expect(() => grantIntent(policy, strict, { cpuWeight: 10 })).toThrow(/may not ask for cpu.weight/);
     expect(grantIntent(policy, strict, { memoryBytes: 48 * MiB }).memoryBytes).toBe(48 * MiB);
   });
@@ -66,11 +71,26 @@ describe("a call's limits against its agent's", () => {
 
   it("raises the rule's baseline and limit to a granted intent, up to the agent's limit and never above it", () => {
     const agentLimit = 6 * 1024 * MiB;
-    const within = callLimits({ ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } }, cls, ask(2048 * MiB), agentLimit);
+    const within = callLimits(
+      { ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } },
+      cls,
+      ask(2048 * MiB),
+      agentLimit,
+    );
     expect([within.baselineBytes, within.limitBytes]).toEqual([2048 * MiB, 2048 * MiB]);
-    const above = callLimits({ ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } }, cls, ask(8 * 1024 * MiB), agentLimit);
+    const above = callLimits(
+      { ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } },
+      cls,
+      ask(8 * 1024 * MiB),
+      agentLimit,
+    );
     expect([above.baselineBytes, above.limitBytes]).toEqual([agentLimit, agentLimit]);
-    const noAgentLimit = callLimits({ ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } }, cls, ask(8 * 1024 * MiB), null);
+    const noAgentLimit = callLimits(
+      { ...rule, memory: { ...rule.memory, baselineBytes: 64 * MiB, limitBytes: 128 * MiB } },
+      cls,
+      ask(8 * 1024 * MiB),
+      null,
+    );
     expect(noAgentLimit.limitBytes).toBe(8 * 1024 * MiB);
   });
 });

@@ -5,6 +5,7 @@
 // order: ranks first, then class priority, then the youngest.
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { CgroupfsEnforcer } from "../../runtime/enforce-cgroupfs.js";
@@ -37,7 +38,6 @@ policy ladder_test {
   }
 }
 `;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
@@ -62,7 +62,10 @@ function setup(text = POLICY) {
   calls.addEnforcer(ladder);
   // The scheduler's side, recorded.
   ladder.attachKernelHold({
-    setHoldDomain: (i, d) => holds.push(d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`),
+    setHoldDomain: (i, d) =>
+      holds.push(
+        d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`,
+      ),
     setCallHold: (c, h) => holds.push(`${c.agent.key}: rank ${h.rank}, slots ${h.holdDomains.join(",")}`),
   });
   cleanups.push(() => {
@@ -121,7 +124,11 @@ describe("pressure ladder on the host domain", () => {
     expect(vcs.events.some((e) => e.includes("frozen"))).toBe(false);
     expect(boss.events.some((e) => e.startsWith("ladder"))).toBe(false);
     // The scheduler holds from the freeze watermark on, for ranks normal and low, in the calls' domain.
-    expect(holds.slice(0, 3)).toEqual([`slot 0: root at ${Math.floor(0.7 * 100 * MiB)}, ranks 1,2`, "default/boss: rank 0, slots 0", "default/worker1: rank 1, slots 0"]);
+    expect(holds.slice(0, 3)).toEqual([
+      `slot 0: root at ${Math.floor(0.7 * 100 * MiB)}, ranks 1,2`,
+      "default/boss: rank 0, slots 0",
+      "default/worker1: rank 1, slots 0",
+    ]);
     expect(file(root, "memory.high")).toBe(String(90 * MiB));
 
     domainAt(92 * MiB);
@@ -129,7 +136,9 @@ describe("pressure ladder on the host domain", () => {
     expect(await until(() => young.killedBy !== undefined)).toBe(true);
     expect(file(young.path, "cgroup.kill")).toBe("1");
     expect(old.killedBy).toBeUndefined();
-    expect(young.killedBy).toMatch(/reached 92% of its 100MiB budget \(kill at 90%\); it was the lowest-ranked, youngest call there \(agent rank normal, class background\)/);
+    expect(young.killedBy).toMatch(
+      /reached 92% of its 100MiB budget \(kill at 90%\); it was the lowest-ranked, youngest call there \(agent rank normal, class background\)/,
+    );
     // Still above the kill mark after a look again: the next one goes (worker1's build), never the boss.
     expect(await until(() => old.killedBy !== undefined, 1000)).toBe(true);
     await calls.endCall(young.id);
@@ -194,7 +203,9 @@ describe("ranks and the kernel's backstop", () => {
   });
 
   it("clamps a rank above the agent's bound, and writes guarantees up to acgd's root", () => {
-    const { root, calls } = setup(POLICY.replace("intent rank <= high", "intent rank <= normal").replace("ranks = [low, normal]", "ranks = [low]"));
+    const { root, calls } = setup(
+      POLICY.replace("intent rank <= high", "intent rank <= normal").replace("ranks = [low, normal]", "ranks = [low]"),
+    );
     const c = calls.startCall({ agent: "a", argv: ["build"], hints: ["rank=high"] });
     expect(c.intent.log).toContain("rank=high clamped to the agent's bound normal");
     calls.startCall({ agent: "b", argv: ["build"] });

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
@@ -34,7 +35,12 @@ afterAll(async () => {
 
 describe.each(IMPLEMENTATIONS)("%s through acgd", (_name, prefix) => {
   const run = (args: string[], input = "", env: Record<string, string> = {}) => {
-    const r = spawnSync(prefix[0]!, [...prefix.slice(1), ...args], { input, encoding: "utf8", timeout: 20_000, env: { ...process.env, ACG_SOCKET: socket, ...env } });
+    const r = spawnSync(prefix[0]!, [...prefix.slice(1), ...args], {
+      input,
+      encoding: "utf8",
+      timeout: 20_000,
+      env: { ...process.env, ACG_SOCKET: socket, ...env },
+    });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   const agent = `${_name.startsWith("node") ? "n" : "c"}`;
@@ -45,7 +51,9 @@ describe.each(IMPLEMENTATIONS)("%s through acgd", (_name, prefix) => {
     const [echo, cg] = r.out.trim().split("\n");
     expect(echo).toBe("hello");
     expect(cg).toMatch(new RegExp(`^0::/acg-launcher-test-${process.pid}/default/${agent}1/call-\\d+-\\d+$`));
-    expect(r.err).toMatch(/^acg: call-\d+-\d+ \[rule vcs, class interactive\] exited with status 3 after \d+\.\d\ds\nacg:   memory peak n\/a \(baseline 8MiB, limit 32MiB\); cpu /);
+    expect(r.err).toMatch(
+      /^acg: call-\d+-\d+ \[rule vcs, class interactive\] exited with status 3 after \d+\.\d\ds\nacg:   memory peak n\/a \(baseline 8MiB, limit 32MiB\); cpu /,
+    );
     expect(readdirSync(join(root, "default", `${agent}1`)).filter((e) => e.startsWith("call-"))).toEqual([]);
   });
 
@@ -58,25 +66,45 @@ describe.each(IMPLEMENTATIONS)("%s through acgd", (_name, prefix) => {
     const r = run(["--agent", `${agent}3`, "--json", "--", "sh", "-c", "kill -KILL $$"]);
     expect(r.code).toBe(137);
     const rep = JSON.parse(r.err.trim());
-    expect(rep).toMatchObject({ rule: "default", class: "background", exit: { code: null, signal: "SIGKILL", status: 137, ended: "terminated by SIGKILL" } });
+    expect(rep).toMatchObject({
+      rule: "default",
+      class: "background",
+      exit: { code: null, signal: "SIGKILL", status: 137, ended: "terminated by SIGKILL" },
+    });
     expect(rep.limits).toMatchObject({ baselineBytes: 24 * 1024 * 1024 });
   });
 
   it("forwards SIGTERM to the command", async () => {
-    const p = spawn(prefix[0]!, [...prefix.slice(1), "--agent", `${agent}4`, "--quiet", "--", "sh", "-c", "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ACG_SOCKET: socket } });
+    const p = spawn(
+      prefix[0]!,
+      [
+        ...prefix.slice(1),
+        "--agent",
+        `${agent}4`,
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ACG_SOCKET: socket } },
+    );
     let out = "";
     p.stdout.on("data", (d) => (out += d));
-    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("ready")) await sleep(20);
     p.kill("SIGTERM");
     expect(await new Promise((r) => p.on("close", r))).toBe(5);
     expect(out).toContain("got-term");
   });
 
   it("takes the agent from $ACG_AGENT and shows --label in status while the call runs", async () => {
-    const p = spawn(prefix[0]!, [...prefix.slice(1), "--label", "claude:toolu_01XYZ", "--quiet", "--", "sh", "-c", "echo ready; sleep 5"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ACG_SOCKET: socket, ACG_AGENT: `${agent}5` } });
+    const p = spawn(prefix[0]!, [...prefix.slice(1), "--label", "claude:toolu_01XYZ", "--quiet", "--", "sh", "-c", "echo ready; sleep 5"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ACG_SOCKET: socket, ACG_AGENT: `${agent}5` },
+    });
     let out = "";
     p.stdout.on("data", (d) => (out += d));
-    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("ready")) await sleep(20);
     const client = await DaemonClient.connect(socket);
     const status = (await client.request({ op: "status" })) as { calls: { agent: string; label?: string }[] };
     client.close();
@@ -86,11 +114,23 @@ describe.each(IMPLEMENTATIONS)("%s through acgd", (_name, prefix) => {
   });
 
   it("says what is wrong, with acg run's exit codes", () => {
-    expect(run(["--agent", "x", "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found\n" });
+    expect(run(["--agent", "x", "--", "no-such-command-xyz"])).toMatchObject({
+      code: 127,
+      err: "acg run: no-such-command-xyz: command not found\n",
+    });
     expect(run(["--agent", "x", "--", "/tmp"])).toMatchObject({ code: 126, err: "acg run: /tmp: is a directory\n" });
-    expect(run(["--bogus", "--", "true"])).toMatchObject({ code: 2, err: expect.stringMatching(/^acg run: unknown option '--bogus'\n\nUsage: acg/) });
-    expect(run(["--agent", "bad/name", "--", "true"])).toMatchObject({ code: 125, err: expect.stringMatching(/^acg run: agent name "bad\/name" is not valid/) });
-    expect(run(["--agent", "x", "--hint", "memory=lots", "--", "true"])).toMatchObject({ code: 125, err: "acg run: hint memory=lots: not a size; write e.g. memory=512MiB or memory=2GiB\n" });
+    expect(run(["--bogus", "--", "true"])).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^acg run: unknown option '--bogus'\n\nUsage: acg/),
+    });
+    expect(run(["--agent", "bad/name", "--", "true"])).toMatchObject({
+      code: 125,
+      err: expect.stringMatching(/^acg run: agent name "bad\/name" is not valid/),
+    });
+    expect(run(["--agent", "x", "--hint", "memory=lots", "--", "true"])).toMatchObject({
+      code: 125,
+      err: "acg run: hint memory=lots: not a size; write e.g. memory=512MiB or memory=2GiB\n",
+    });
     const none = run(["--agent", "x", "--", "true"], "", { ACG_SOCKET: join(tmp, "none.sock") });
     expect(none.code).toBe(125);
     expect(none.err).toMatch(/acgd is not reachable at .*none.sock \(ENOENT\)/);
@@ -102,7 +142,24 @@ describe("native acg-run standalone", () => {
   it("hands --policy over to the Node acg run", () => {
     const standaloneRoot = join(cgroup2Mount()!, `acg-launcher-sa-${process.pid}`);
     try {
-      const r = spawnSync(join(REPO, "native/build/acg-run"), ["--socket", join(tmp, "none.sock"), "--policy", policy, "--cgroup-root", standaloneRoot, "--agent", "s1", "--", "sh", "-c", "exit 4"], { encoding: "utf8" });
+      const r = spawnSync(
+        join(REPO, "native/build/acg-run"),
+        [
+          "--socket",
+          join(tmp, "none.sock"),
+          "--policy",
+          policy,
+          "--cgroup-root",
+          standaloneRoot,
+          "--agent",
+          "s1",
+          "--",
+          "sh",
+          "-c",
+          "exit 4",
+        ],
+        { encoding: "utf8" },
+      );
       expect(r.status).toBe(4);
       expect(r.stderr).toMatch(/\[rule default, class background\] exited with status 4/);
     } finally {

@@ -53,7 +53,9 @@ policy t {
 
   it("treats a missing subject as matching nothing, and a negated one as true", () => {
     expect(matches({ kind: "pred", subject: "tool", op: "eq", value: "" }, { hints: [], argv: ["x"] })).toBe(false);
-    expect(matches({ kind: "not", item: { kind: "pred", subject: "tool", op: "eq", value: "Bash" } }, { hints: [], argv: ["x"] })).toBe(true);
+    expect(matches({ kind: "not", item: { kind: "pred", subject: "tool", op: "eq", value: "Bash" } }, { hints: [], argv: ["x"] })).toBe(
+      true,
+    );
   });
 
   it("glob classes and case-insensitive regexes", () => {

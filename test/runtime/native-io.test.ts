@@ -27,7 +27,9 @@ describe("runtime I/O addon", () => {
   it("reports why a PSI trigger cannot be registered, with errno code and operation", () => {
     const psi = psiWatcher();
     expect(psi).not.toBeNull();
-    expect(() => psi!.watch("/nonexistent/memory.pressure", "some 150000 1000000", () => {})).toThrow(expect.objectContaining({ code: "ENOENT", op: "open" }));
+    expect(() => psi!.watch("/nonexistent/memory.pressure", "some 150000 1000000", () => {})).toThrow(
+      expect.objectContaining({ code: "ENOENT", op: "open" }),
+    );
     const dir = mkdtempSync(join(tmpdir(), "acg-psi-"));
     const file = join(dir, "memory.pressure");
     writeFileSync(file, "");

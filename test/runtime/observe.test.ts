@@ -17,6 +17,7 @@ import { createLog } from "../../runtime/log.js";
 import { parseListen, RuntimeMetrics } from "../../runtime/metrics.js";
 import { STATUS_SCHEMA_VERSION, statusProblems } from "../../runtime/status-schema.js";
 import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 describe("the event bus", () => {
   it("numbers events, keeps the last ones, and survives a failing listener", () => {
@@ -41,7 +42,12 @@ describe("the structured log", () => {
   it("writes JSON lines with time, level and event; noisy kinds rate-limited with a count", async () => {
     const lines: string[] = [];
     const bus = new EventBus();
-    const log = await createLog({ format: "json", level: "debug", out: (s) => lines.push(...s.split("\n").filter(Boolean)), noisyIntervalMs: 60_000 });
+    const log = await createLog({
+      format: "json",
+      level: "debug",
+      out: (s) => lines.push(...s.split("\n").filter(Boolean)),
+      noisyIntervalMs: 60_000,
+    });
     log.follow(bus);
     log.note("started");
     bus.emit("call_started", { message: "start c1", call: "c1", agent: "default/a", rule: "tests", class: "build" });
@@ -111,7 +117,9 @@ describe("acgd's events, metrics and status", () => {
   });
 
   /** Opens an event stream; resolves the response, then collects pushed events. */
-  function stream(req: object): Promise<{ response: { ok: boolean; result?: { recent: AcgEvent[]; following: boolean } }; pushed: AcgEvent[]; close: () => void }> {
+  function stream(
+    req: object,
+  ): Promise<{ response: { ok: boolean; result?: { recent: AcgEvent[]; following: boolean } }; pushed: AcgEvent[]; close: () => void }> {
     return new Promise((resolve, reject) => {
       const c = createConnection(socketPath);
       const pushed: AcgEvent[] = [];
@@ -133,9 +141,6 @@ describe("acgd's events, metrics and status", () => {
       c.write(JSON.stringify({ op: "events", ...req }) + "\n");
     });
   }
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  };
 
   it("streams call start and end, with the call's rule and class, after the recent events", async () => {
     const s = await stream({});
@@ -143,7 +148,7 @@ describe("acgd's events, metrics and status", () => {
     expect(s.response.result?.following).toBe(true);
     const started = (await client.request({ op: "start_call", agent: "ev1", argv: ["pytest", "-x"] })) as { call: string };
     await client.request({ op: "end_call", call: started.call });
-    await until(() => s.pushed.length >= 2);
+    await waitUntil(() => s.pushed.length >= 2, 2000);
     s.close();
     const mine = s.pushed.filter((e) => e.call === started.call);
     expect(mine.map((e) => e.kind)).toEqual(["call_started", "call_ended"]);
@@ -157,8 +162,14 @@ describe("acgd's events, metrics and status", () => {
   });
 
   it("rejects bad events requests", async () => {
-    await expect(client.request({ op: "events", since: -1 } as never)).rejects.toMatchObject({ code: "bad_request", message: 'events: "since" must be a non-negative integer' });
-    await expect(client.request({ op: "events", follow: "yes" } as never)).rejects.toMatchObject({ code: "bad_request", message: 'events: "follow" must be true or false' });
+    await expect(client.request({ op: "events", since: -1 } as never)).rejects.toMatchObject({
+      code: "bad_request",
+      message: 'events: "since" must be a non-negative integer',
+    });
+    await expect(client.request({ op: "events", follow: "yes" } as never)).rejects.toMatchObject({
+      code: "bad_request",
+      message: 'events: "follow" must be true or false',
+    });
   });
 
   it("acg events prints the kept events as lines or JSON", async () => {
@@ -168,10 +179,16 @@ describe("acgd's events, metrics and status", () => {
     const err: string[] = [];
     const io = { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s) };
     expect(await eventsCommand(["--no-follow", "--socket", socketPath, "--kind", "call_ended"], io)).toBe(0);
-    expect(out.join("")).toMatch(new RegExp(`Z INFO  call_ended \\[default/ev2 ${c.call}\\] end ${c.call}: exited after \\d+\\.\\ds, peak unknown\\n`));
+    expect(out.join("")).toMatch(
+      new RegExp(`Z INFO  call_ended \\[default/ev2 ${c.call}\\] end ${c.call}: exited after \\d+\\.\\ds, peak unknown\\n`),
+    );
     out.length = 0;
     expect(await eventsCommand(["--no-follow", "--json", "--socket", socketPath, "--kind", "call_started"], io)).toBe(0);
-    const parsed = out.join("").trim().split("\n").map((l) => JSON.parse(l) as AcgEvent);
+    const parsed = out
+      .join("")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as AcgEvent);
     expect(parsed.every((e) => e.kind === "call_started")).toBe(true);
     expect(parsed.some((e) => e.call === c.call)).toBe(true);
     expect(await eventsCommand(["--kind", "nope", "--socket", socketPath], io)).toBe(2);
@@ -212,7 +229,11 @@ describe("acgd's events, metrics and status", () => {
     expect(status["schemaVersion"]).toBe(STATUS_SCHEMA_VERSION);
     expect(await statusProblems(status)).toEqual([]);
     expect(await statusProblems({ ...status, schemaVersion: 2, calls: [{ call: 1 }] })).toEqual(
-      expect.arrayContaining(["/schemaVersion must be equal to constant", "/calls/0 must have required property 'agent'", "/calls/0/call must be string"]),
+      expect.arrayContaining([
+        "/schemaVersion must be equal to constant",
+        "/calls/0 must have required property 'agent'",
+        "/calls/0/call must be string",
+      ]),
     );
   });
 });

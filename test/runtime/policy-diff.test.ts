@@ -25,9 +25,20 @@ async function acgc(argv: string[]) {
 
 const OLD = file("old.acg", TEST_POLICY);
 // Numbers and order only: the same code, written into the running maps.
-const DATA = file("data.acg", TEST_POLICY.replace("class build { priority = normal; cpu.weight = 100 }", "class build { priority = normal; cpu.weight = 150 }").replace("memory.baseline = 16MiB\n    memory.limit = 64MiB", "memory.baseline = 32MiB\n    memory.limit = 64MiB"));
+const DATA = file(
+  "data.acg",
+  TEST_POLICY.replace("class build { priority = normal; cpu.weight = 100 }", "class build { priority = normal; cpu.weight = 150 }").replace(
+    "memory.baseline = 16MiB\n    memory.limit = 64MiB",
+    "memory.baseline = 32MiB\n    memory.limit = 64MiB",
+  ),
+);
 // No rule with a baseline: the scheduler's memory demotion code goes, so new objects.
-const CODE = file("code.acg", TEST_POLICY.replace(/\n\s*memory\.baseline = \d+MiB/g, "").replace(/\n\s*memory\.burst = [^\n]*/g, "").replace(/\n\s*over_high [^\n]*/g, ""));
+const CODE = file(
+  "code.acg",
+  TEST_POLICY.replace(/\n\s*memory\.baseline = \d+MiB/g, "")
+    .replace(/\n\s*memory\.burst = [^\n]*/g, "")
+    .replace(/\n\s*over_high [^\n]*/g, ""),
+);
 
 describe("acgc diff", () => {
   it("names each changed setting and a data swap when the code is the same (exit 1: they differ)", async () => {

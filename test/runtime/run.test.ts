@@ -6,10 +6,12 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { DaemonClient } from "../../runtime/client.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
-import { spawnInCgroup, waitPidfd } from "../../runtime/loader.js";
-import { removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
+import { removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const ACG = join(REPO, "bin/acg.js");
 const root = join(cgroup2Mount()!, `acg-run-test-${process.pid}`);
@@ -57,21 +59,42 @@ describe("acg run standalone (--policy, no daemon)", () => {
   });
 
   it("forwards SIGTERM to the command and reports how it ended", async () => {
-    const p = spawn(process.execPath, [ACG, "run", "--agent", "a1", "--json", ...standalone, "--", "sh", "-c", "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done"], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(
+      process.execPath,
+      [
+        ACG,
+        "run",
+        "--agent",
+        "a1",
+        "--json",
+        ...standalone,
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     let err = "";
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (err += d));
-    while (!out.includes("ready")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("ready")) await sleep(20);
     p.kill("SIGTERM");
     const code = await new Promise((r) => p.on("close", r));
     expect(code).toBe(5);
     expect(out).toContain("got-term");
-    expect(JSON.parse(err.trim())).toMatchObject({ rule: "default", exit: { code: 5, signal: null, status: 5, ended: "exited with status 5" } });
+    expect(JSON.parse(err.trim())).toMatchObject({
+      rule: "default",
+      exit: { code: 5, signal: null, status: 5, ended: "exited with status 5" },
+    });
   });
 
   it("says what is wrong with bad input, without a stack trace", () => {
-    expect(acg(["--agent", "a1", ...standalone, "--", "no-such-command-xyz"])).toMatchObject({ code: 127, err: "acg run: no-such-command-xyz: command not found\n" });
+    expect(acg(["--agent", "a1", ...standalone, "--", "no-such-command-xyz"])).toMatchObject({
+      code: 127,
+      err: "acg run: no-such-command-xyz: command not found\n",
+    });
     const r = acg(["--agent", "a1", "--hint", "memory=lots", ...standalone, "--", "true"]);
     expect(r.code).toBe(125);
     expect(r.err).toBe("acg run: hint memory=lots: not a size; write e.g. memory=512MiB or memory=2GiB\n");
@@ -104,7 +127,12 @@ describe("acg run through acgd", () => {
     const outFile = join(tmp, "bound.txt");
     const run = async (agent: string) => {
       const fd = Number((await import("node:fs")).openSync(outFile, "w"));
-      const c = spawnInCgroup({ file: process.execPath, argv: ["node", ACG, "run", "--socket", socket, "--agent", agent, "--", "true"], cgroupPath: leaf, stdio: [null, fd, fd] });
+      const c = spawnInCgroup({
+        file: process.execPath,
+        argv: ["node", ACG, "run", "--socket", socket, "--agent", agent, "--", "true"],
+        cgroupPath: leaf,
+        stdio: [null, fd, fd],
+      });
       closeSync(fd);
       const st = await waitPidfd(c.pidfd);
       closeSync(c.pidfd);
@@ -128,8 +156,15 @@ describe("acg run through acgd", () => {
         code: "forbidden",
         message: `process ${stranger.pid} is not in agent 'd3''s cgroups: an agent may only move its own processes`,
       });
-      const call = (await client.request({ op: "start_call", agent: "d3", argv: ["sleep", "30"], pid: own.pid })) as { call: string; cgroup: string };
-      expect(readFileSync(`/proc/${own.pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))).toBe(`0::/acg-run-test-${process.pid}/default/d3/${call.call}`);
+      const call = (await client.request({ op: "start_call", agent: "d3", argv: ["sleep", "30"], pid: own.pid })) as {
+        call: string;
+        cgroup: string;
+      };
+      expect(
+        readFileSync(`/proc/${own.pid}/cgroup`, "utf8")
+          .split("\n")
+          .find((l) => l.startsWith("0::")),
+      ).toBe(`0::/acg-run-test-${process.pid}/default/d3/${call.call}`);
       client.close();
       // The client is gone: the call ends once its last process exits.
       process.kill(own.pid, "SIGKILL");
@@ -152,14 +187,34 @@ describe("acg run through acgd", () => {
     try {
       const c = spawnInCgroup({
         file: "/usr/bin/setpriv",
-        argv: ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", process.execPath, ACG, "run", "--socket", socket, "--quiet", "--", "sh", "-c", "grep '^0::' /proc/self/cgroup; id -u"],
+        argv: [
+          "setpriv",
+          "--reuid",
+          "65534",
+          "--regid",
+          "65534",
+          "--clear-groups",
+          process.execPath,
+          ACG,
+          "run",
+          "--socket",
+          socket,
+          "--quiet",
+          "--",
+          "sh",
+          "-c",
+          "grep '^0::' /proc/self/cgroup; id -u",
+        ],
         cgroupPath: join(root, "default", "d4", "agent"),
         stdio: [null, fd, fd],
       });
       const st = await waitPidfd(c.pidfd);
       closeSync(c.pidfd);
       const out = readFileSync(outFile, "utf8");
-      expect({ code: st.code, out }).toEqual({ code: 0, out: expect.stringMatching(new RegExp(`^0::/acg-run-test-${process.pid}/default/d4/call-\\d+-\\d+\n65534\n$`)) });
+      expect({ code: st.code, out }).toEqual({
+        code: 0,
+        out: expect.stringMatching(new RegExp(`^0::/acg-run-test-${process.pid}/default/d4/call-\\d+-\\d+\n65534\n$`)),
+      });
     } finally {
       closeSync(fd);
       spawnSync("chmod", ["0660", socket]);
@@ -170,10 +225,27 @@ describe("acg run through acgd", () => {
   it("a restarted acgd (after kill -9) takes over a running call: status and usage list it, it ends when its process exits", async () => {
     // The call runs until the test has seen the takeover (a restart's time depends on the machine's load).
     const release = join(tmp, "d5-release");
-    const p = spawn(process.execPath, [ACG, "run", "--socket", socket, "--agent", "d5", "--tool", "Read", "--", "sh", "-c", `echo started; while [ ! -e ${release} ]; do sleep 0.05; done`], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(
+      process.execPath,
+      [
+        ACG,
+        "run",
+        "--socket",
+        socket,
+        "--agent",
+        "d5",
+        "--tool",
+        "Read",
+        "--",
+        "sh",
+        "-c",
+        `echo started; while [ ! -e ${release} ]; do sleep 0.05; done`,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     p.stdout.on("data", (d) => (out += d));
-    while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
+    while (!out.includes("started")) await sleep(20);
     const [call] = callDirs(join(root, "default", "d5"));
     await acgd.stop("SIGKILL");
     acgd = await startAcgd(acgdArgs);
@@ -197,6 +269,8 @@ describe("acg run through acgd", () => {
     expect(r.stdout).toMatch(/^policy runtime_test \([0-9a-f]{12}\), cgroup root /);
     expect(r.stdout).toMatch(/cpu: NOT enforced: the cpu controller is not available in this cgroup tree/);
     expect(r.stdout).toMatch(/memoryController: NOT available in this cgroup tree/);
-    expect(r.stdout).toMatch(/classifier: exec classifier NOT attached \(no compiled policy directory given \(pass acgd --policy COMPILED_DIR\)\): processes started without acg run stay in their agent's own cgroup/);
+    expect(r.stdout).toMatch(
+      /classifier: exec classifier NOT attached \(no compiled policy directory given \(pass acgd --policy COMPILED_DIR\)\): processes started without acg run stay in their agent's own cgroup/,
+    );
   });
 });

@@ -9,17 +9,21 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiError, parseRequest } from "../../runtime/api.js";
+import { ABI_VERSION } from "../../compiler/abi.js";
+import { MANIFEST_VERSION } from "../../compiler/manifest.js";
+import { type ApiError, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon, logSafe } from "../../runtime/daemon.js";
-import { spawnInCgroup } from "../../runtime/loader.js";
+import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/tool-calls.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
-import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, waitUntil, type TestAcgd } from "./helpers.js";
+import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { waitUntil } from "../wait.js";
 
 const NOBODY = 65534;
 const OTHER = 65533;
@@ -28,10 +32,25 @@ const tmp = mkdtempSync(join(tmpdir(), "acg-sec-"));
 const socket = join(tmp, "acgd.sock");
 const policyFile = join(tmp, "test.acg");
 const leaf = (agent: string) => join(root, "default", agent, "agent");
-const cgroupOf = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3);
+const cgroupOf = (pid: number) =>
+  readFileSync(`/proc/${pid}/cgroup`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("0::"))!
+    .slice(3);
 
 describe("acgd against peers that are not who they seem (real cgroups, other uids)", () => {
-  const acgdArgs = ["--policy", policyFile, "--socket", socket, "--socket-mode", "0666", "--cgroup-root", root, "--state-file", join(tmp, "state.json")];
+  const acgdArgs = [
+    "--policy",
+    policyFile,
+    "--socket",
+    socket,
+    "--socket-mode",
+    "0666",
+    "--cgroup-root",
+    root,
+    "--state-file",
+    join(tmp, "state.json"),
+  ];
   let acgd: TestAcgd;
   let admin: DaemonClient;
   const live: { pid: number; pidfd: number }[] = [];
@@ -41,7 +60,11 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     acgd = await startAcgd(acgdArgs);
     admin = await DaemonClient.connect(socket);
     // Agents with their own leaves, made by root (the supervisor).
-    for (const agent of ["victim", "owned", "dl"]) await admin.request({ op: "end_call", call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call });
+    for (const agent of ["victim", "owned", "dl"])
+      await admin.request({
+        op: "end_call",
+        call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call,
+      });
   }, 30_000);
   afterAll(async () => {
     admin.close();
@@ -66,7 +89,11 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     // Forbidden either way: as the stranger it was at connect, or (when the connector exited before acgd
     // accepted it, as on a busy host) as a peer that could not be identified — never as the victim agent.
     expect(after.error?.code).toBe("forbidden");
-    expect(after.error?.message).toMatch(new RegExp(`^(tool call '${call.call}' belongs to agent 'default/victim', not to this caller|peer pid ${attacker.connector} exited before its cgroup could be read: request refused)$`));
+    expect(after.error?.message).toMatch(
+      new RegExp(
+        `^(tool call '${call.call}' belongs to agent 'default/victim', not to this caller|peer pid ${attacker.connector} exited before its cgroup could be read: request refused)$`,
+      ),
+    );
     const status = (await admin.request({ op: "status" })) as { calls: { call: string }[] };
     expect(status.calls.map((c) => c.call)).toContain(call.call);
     attacker.close();
@@ -79,10 +106,17 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     expect(mine).toMatchObject({ ok: true });
     // Another uid placed in the same agent's cgroup (by root, or a delegation) cannot act for it.
     const intruder = await Peer.open(socket, OTHER, leaf("owned"));
-    expect(await intruder.request({ op: "status" })).toMatchObject({ error: { code: "forbidden", message: `agent 'default/owned' belongs to uid ${NOBODY}; peer pid ${intruder.connector} runs as uid ${OTHER}: request refused` } });
+    expect(await intruder.request({ op: "status" })).toMatchObject({
+      error: {
+        code: "forbidden",
+        message: `agent 'default/owned' belongs to uid ${NOBODY}; peer pid ${intruder.connector} runs as uid ${OTHER}: request refused`,
+      },
+    });
     // A call root started for the agent is not the agent user's to end.
     const roots = (await admin.request({ op: "start_call", agent: "owned", argv: ["make"] })) as { call: string };
-    expect(await owner.request({ op: "end_call", call: roots.call })).toMatchObject({ error: { code: "forbidden", message: `tool call '${roots.call}' was started by uid 0, not by uid ${NOBODY}` } });
+    expect(await owner.request({ op: "end_call", call: roots.call })).toMatchObject({
+      error: { code: "forbidden", message: `tool call '${roots.call}' was started by uid 0, not by uid ${NOBODY}` },
+    });
     expect((await owner.request({ op: "end_call", call: mine.result.call })).ok).toBe(true);
     await admin.request({ op: "end_call", call: roots.call });
     owner.close();
@@ -110,7 +144,16 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     const agentProcs = join(root, "default", "dl", "cgroup.procs");
     expect(statSync(agentProcs).uid).toBe(NOBODY);
     // The kernel lets the delegated uid move the root-owned process (cgroup v2 checks no owner)...
-    const moved = spawnSync("setpriv", ["--reuid", String(NOBODY), "--regid", String(NOBODY), "--clear-groups", "sh", "-c", `echo ${rootProc.pid} > ${call.cgroup}/cgroup.procs`]);
+    const moved = spawnSync("setpriv", [
+      "--reuid",
+      String(NOBODY),
+      "--regid",
+      String(NOBODY),
+      "--clear-groups",
+      "sh",
+      "-c",
+      `echo ${rootProc.pid} > ${call.cgroup}/cgroup.procs`,
+    ]);
     expect(moved.status).toBe(0);
     // ...and acgd, as the API would, puts it back.
     expect(await waitUntil(() => cgroupOf(rootProc.pid).endsWith("/default/dl/agent"), 5000)).toBe(true);
@@ -131,7 +174,11 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   }, 60_000);
 
   it("acg run answers like a shell: 126 for a directory or a file without x, a script without #! runs under sh", () => {
-    const acg = (...cmd: string[]) => spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "sh", "--quiet", "--", ...cmd], { encoding: "utf8", timeout: 20_000 });
+    const acg = (...cmd: string[]) =>
+      spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "sh", "--quiet", "--", ...cmd], {
+        encoding: "utf8",
+        timeout: 20_000,
+      });
     const plain = join(tmp, "plain.txt");
     writeFileSync(plain, "echo no\n", { mode: 0o644 });
     const script = join(tmp, "noshebang");
@@ -144,12 +191,18 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
 
   it("job control: SIGQUIT reaches the command; SIGKILL of acg ends its call, command and cgroup", async () => {
     const start = () => {
-      const p = spawn(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "jobs", "--quiet", "--", "sleep", "30"], { stdio: "ignore" });
+      const p = spawn(
+        process.execPath,
+        [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "jobs", "--quiet", "--", "sleep", "30"],
+        { stdio: "ignore" },
+      );
       return p;
     };
-    const calls = () => (existsSync(join(root, "default", "jobs")) ? readdirSync(join(root, "default", "jobs")).filter((e) => e.startsWith("call-")) : []);
+    const calls = () =>
+      existsSync(join(root, "default", "jobs")) ? readdirSync(join(root, "default", "jobs")).filter((e) => e.startsWith("call-")) : [];
     // Running: the command is in its call's cgroup (acg forwards signals from then on).
-    const running = () => calls().length === 1 && readFileSync(join(root, "default", "jobs", calls()[0]!, "cgroup.procs"), "utf8").trim() !== "";
+    const running = () =>
+      calls().length === 1 && readFileSync(join(root, "default", "jobs", calls()[0]!, "cgroup.procs"), "utf8").trim() !== "";
     const quit = start();
     expect(await waitUntil(running, 10_000)).toBe(true);
     quit.kill("SIGQUIT");
@@ -166,9 +219,18 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   }, 60_000);
 
   it("acgd stopping is not its clients leaving: a running call goes on, and the next acgd takes it over", async () => {
-    const p = spawn(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "stay", "--quiet", "--", "sleep", "30"], { stdio: "ignore" });
+    const p = spawn(
+      process.execPath,
+      [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "stay", "--quiet", "--", "sleep", "30"],
+      { stdio: "ignore" },
+    );
     const dir = join(root, "default", "stay");
-    const procs = () => (existsSync(dir) ? readdirSync(dir).filter((e) => e.startsWith("call-")).map((c) => readFileSync(join(dir, c, "cgroup.procs"), "utf8").trim()) : []);
+    const procs = () =>
+      existsSync(dir)
+        ? readdirSync(dir)
+            .filter((e) => e.startsWith("call-"))
+            .map((c) => readFileSync(join(dir, c, "cgroup.procs"), "utf8").trim())
+        : [];
     expect(await waitUntil(() => procs().length === 1 && procs()[0] !== "", 10_000)).toBe(true);
     const [call] = readdirSync(dir).filter((e) => e.startsWith("call-"));
     const sleeper = Number(procs()[0]);
@@ -184,12 +246,19 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   }, 60_000);
 
   it("SIGUSR1 opens no inspector in acgd or acg: no port, and both go on", async () => {
-    const listeners = (pid: number) => spawnSync("ss", ["-Hltnp"], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes(`pid=${pid},`));
+    const listeners = (pid: number) =>
+      spawnSync("ss", ["-Hltnp"], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter((l) => l.includes(`pid=${pid},`));
     acgd.proc.kill("SIGUSR1");
-    const run = spawn(process.execPath, [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "usr1", "--quiet", "--", "sleep", "3"], { stdio: "ignore" });
-    await new Promise((r) => setTimeout(r, 1500));
+    const run = spawn(
+      process.execPath,
+      [join(REPO, "bin/acg.js"), "run", "--socket", socket, "--agent", "usr1", "--quiet", "--", "sleep", "3"],
+      { stdio: "ignore" },
+    );
+    await sleep(1500);
     run.kill("SIGUSR1");
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     expect(listeners(acgd.proc.pid!)).toEqual([]);
     expect(listeners(run.pid!)).toEqual([]);
     expect(acgd.log()).not.toContain("Debugger listening");
@@ -206,7 +275,11 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
   beforeAll(async () => {
     fake = fakeRoot();
     rt = assembleRuntime(policyOf(TEST_POLICY), fake);
-    daemon = new Daemon(rt.calls, { socketPath: sock, describe: rt.describe, limits: { idleMs: 600, requestMs: 200, unreadMs: 500, maxUnsentBytes: 64 * 1024 } });
+    daemon = new Daemon(rt.calls, {
+      socketPath: sock,
+      describe: rt.describe,
+      limits: { idleMs: 600, requestMs: 200, unreadMs: 500, maxUnsentBytes: 64 * 1024 },
+    });
     await daemon.listen();
   });
   afterAll(async () => {
@@ -268,11 +341,20 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
     const dir = mkdtempSync(join(tmpdir(), "acg-compiled-"));
     const ir = policyOf(TEST_POLICY);
     writeFileSync(join(dir, "ir.json"), JSON.stringify(ir));
-    const manifest = (over: Record<string, unknown>) => writeFileSync(join(dir, "manifest.json"), JSON.stringify({ manifestVersion: 1, abiVersion: 1, policy: { sourceHash: ir.sourceHash }, ...over }));
+    const manifest = (over: Record<string, unknown>) =>
+      writeFileSync(
+        join(dir, "manifest.json"),
+        JSON.stringify({ manifestVersion: MANIFEST_VERSION, abiVersion: ABI_VERSION, policy: { sourceHash: ir.sourceHash }, ...over }),
+      );
     manifest({});
     expect(loadPolicyFrom(dir).ok).toBe(true);
     manifest({ policy: { sourceHash: "0123456789abcdef" } });
-    expect(loadPolicyFrom(dir)).toEqual({ ok: false, message: expect.stringContaining(`its objects were compiled from another policy (source 0123456789ab) than its ir.json (${ir.sourceHash.slice(0, 12)})`) });
+    expect(loadPolicyFrom(dir)).toEqual({
+      ok: false,
+      message: expect.stringContaining(
+        `its objects were compiled from another policy (source 0123456789ab) than its ir.json (${ir.sourceHash.slice(0, 12)})`,
+      ),
+    });
     manifest({ abiVersion: 99 });
     expect(loadPolicyFrom(dir)).toMatchObject({ ok: false, message: expect.stringContaining("map ABI version 99") });
     manifest({ manifestVersion: 7 });
@@ -299,7 +381,12 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
     const rt2 = assembleRuntime(policyOf(TEST_POLICY.replace("max_agents = 4", "max_agents = 4\n    max_calls = 2")), fakeRoot());
     const a = rt2.calls.startCall({ agent: "flood", argv: ["true"] });
     const b = rt2.calls.startCall({ agent: "flood", argv: ["true"] });
-    expect(() => rt2.calls.startCall({ agent: "flood", argv: ["true"] })).toThrow(new CallError("refused", "agent 'default/flood' already runs 2 tool call(s), the most the policy allows at once (max_calls = 2): end some first"));
+    expect(() => rt2.calls.startCall({ agent: "flood", argv: ["true"] })).toThrow(
+      new CallError(
+        "refused",
+        "agent 'default/flood' already runs 2 tool call(s), the most the policy allows at once (max_calls = 2): end some first",
+      ),
+    );
     await rt2.calls.endCall(a.id);
     await rt2.calls.endCall(b.id);
     rt2.close();

@@ -67,7 +67,9 @@ describe("tool-call lifecycle on a stand-in cgroup tree", () => {
   it("rejects bad names, unknown tenants and agents past max_agents", () => {
     const { calls } = runtime();
     expect(() => calls.startCall({ agent: "../x", argv: ["true"] })).toThrow(/agent name "..\/x" is not valid/);
-    expect(() => calls.startCall({ tenant: "nope", agent: "a", argv: ["true"] })).toThrow(/unknown tenant 'nope': the policy defines strict/);
+    expect(() => calls.startCall({ tenant: "nope", agent: "a", argv: ["true"] })).toThrow(
+      /unknown tenant 'nope': the policy defines strict/,
+    );
     calls.startCall({ tenant: "strict", agent: "a1", argv: ["true"] });
     calls.startCall({ tenant: "strict", agent: "a2", argv: ["true"] });
     expect(() => calls.startCall({ tenant: "strict", agent: "a3", argv: ["true"] })).toThrow(/at most 2 agent\(s\)/);
@@ -89,21 +91,33 @@ describe("tool-call lifecycle on a stand-in cgroup tree", () => {
   it("reports an OOM kill with the hint that would have let the call through", () => {
     const { calls } = runtime();
     const call = calls.startCall({ agent: "a", argv: ["pytest"] });
-    const report = buildReport(call, { memoryCurrent: 0, memoryPeak: 64 * MiB, cpuUsageUsec: 1, cpuThrottledUsec: 0, memoryEvents: { max: 12, oom: 1, oom_kill: 1 } }, policy);
+    const report = buildReport(
+      call,
+      { memoryCurrent: 0, memoryPeak: 64 * MiB, cpuUsageUsec: 1, cpuThrottledUsec: 0, memoryEvents: { max: 12, oom: 1, oom_kill: 1 } },
+      policy,
+    );
     expect(report.oomKilled).toBe(true);
     expect(report.advice).toBe(
       "killed by the OOM killer: the tool call hit its memory limit of 64MiB (rule 'tests': baseline 16MiB, limit 64MiB); peak usage 64MiB (usage stops at the limit: the call needed more, by an amount nothing records). " +
         "Retry with --hint memory=96MiB, the most this agent may ask for; it may still not be enough (256MiB would be a safer retry).",
     );
     const strictCall = calls.startCall({ tenant: "strict", agent: "s", argv: ["pytest"] });
-    const r2 = buildReport(strictCall, { memoryCurrent: 0, memoryPeak: 20 * MiB, cpuUsageUsec: 1, cpuThrottledUsec: 0, memoryEvents: { oom_kill: 1 } }, policy);
+    const r2 = buildReport(
+      strictCall,
+      { memoryCurrent: 0, memoryPeak: 20 * MiB, cpuUsageUsec: 1, cpuThrottledUsec: 0, memoryEvents: { oom_kill: 1 } },
+      policy,
+    );
     expect(r2.advice).toMatch(/the agent 'strict\/s' hit its memory limit of 128MiB/);
   });
 
   it("suggests a hint within the bound when one fits: four times the limit, since the limit capped the peak", () => {
     const { calls } = runtime();
     const call = calls.startCall({ agent: "a", argv: ["ls"], path: "/usr/bin/ls" });
-    const r = buildReport(call, { memoryCurrent: 0, memoryPeak: 16 * MiB, cpuUsageUsec: 1, cpuThrottledUsec: 0, memoryEvents: { max: 3, oom: 1, oom_kill: 1 } }, policy);
+    const r = buildReport(
+      call,
+      { memoryCurrent: 0, memoryPeak: 16 * MiB, cpuUsageUsec: 1, cpuThrottledUsec: 0, memoryEvents: { max: 3, oom: 1, oom_kill: 1 } },
+      policy,
+    );
     // The call of issue 13 needed ~105MiB after a kill at 32MiB: twice the limit (64MiB) was not enough.
     expect(r.advice).toMatch(/limit of 16MiB .*Retry with --hint memory=64MiB \(this agent may ask for up to 96MiB\)\.$/);
   });

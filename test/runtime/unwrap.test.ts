@@ -8,8 +8,14 @@ const rule = (argv: string[], path?: string) => matchRule(policy, { hints: [], a
 
 describe("commandsOf: what a command line runs", () => {
   it("lists the command itself first, then what shells run", () => {
-    expect(commandsOf(["bash", "-c", "git status"])).toEqual([["bash", "-c", "git status"], ["git", "status"]]);
-    expect(commandsOf(["/bin/sh", "-lc", "cd /repo && pytest -x"]).slice(1)).toEqual([["cd", "/repo"], ["pytest", "-x"]]);
+    expect(commandsOf(["bash", "-c", "git status"])).toEqual([
+      ["bash", "-c", "git status"],
+      ["git", "status"],
+    ]);
+    expect(commandsOf(["/bin/sh", "-lc", "cd /repo && pytest -x"]).slice(1)).toEqual([
+      ["cd", "/repo"],
+      ["pytest", "-x"],
+    ]);
     expect(commandsOf(["bash", "-e", "-o", "pipefail", "-c", "make | tee log"]).slice(1)).toEqual([["make"], ["tee", "log"]]);
     expect(commandsOf(["bash", "script.sh"])).toEqual([["bash", "script.sh"]]);
     expect(commandsOf(["zsh"])).toEqual([["zsh"]]);
@@ -26,7 +32,13 @@ describe("commandsOf: what a command line runs", () => {
     expect(commandsOf(["stdbuf", "-oL", "-e", "0", "tox"]).at(-1)).toEqual(["tox"]);
     expect(commandsOf(["nohup", "setsid", "-f", "pytest"]).map((c) => c[0])).toEqual(["nohup", "setsid", "pytest"]);
     expect(commandsOf(["sudo", "-u", "bob", "-E", "npm", "test"]).at(-1)).toEqual(["npm", "test"]);
-    expect(commandsOf(["timeout", "600", "bash", "-c", "env CI=1 nice pytest -x"]).map((c) => c[0])).toEqual(["timeout", "bash", "env", "nice", "pytest"]);
+    expect(commandsOf(["timeout", "600", "bash", "-c", "env CI=1 nice pytest -x"]).map((c) => c[0])).toEqual([
+      "timeout",
+      "bash",
+      "env",
+      "nice",
+      "pytest",
+    ]);
   });
 
   it("finds no command where a wrapper runs none", () => {
@@ -57,8 +69,15 @@ describe("shell scripts", () => {
     ]);
     expect(simpleCommands("if [ -f x ]; then make; else cargo build; fi")).toEqual([["[", "-f", "x", "]"], ["make"], ["cargo", "build"]]);
     expect(simpleCommands("for f in a b; do git add $f; done")).toEqual([["git", "add", "$f"]]);
-    expect(simpleCommands("(cd sub && npm test) | tail -5 # a comment; rm -rf /")).toEqual([["cd", "sub"], ["npm", "test"], ["tail", "-5"]]);
-    expect(simpleCommands("echo a\\ b 'c'\"d\" && make\\\n  all")).toEqual([["echo", "a b", "cd"], ["make", "all"]]);
+    expect(simpleCommands("(cd sub && npm test) | tail -5 # a comment; rm -rf /")).toEqual([
+      ["cd", "sub"],
+      ["npm", "test"],
+      ["tail", "-5"],
+    ]);
+    expect(simpleCommands("echo a\\ b 'c'\"d\" && make\\\n  all")).toEqual([
+      ["echo", "a b", "cd"],
+      ["make", "all"],
+    ]);
     expect(simpleCommands("cat <<< word; sort <in >>out")).toEqual([["cat"], ["sort"]]);
     expect(simpleCommands("")).toEqual([]);
     expect(simpleCommands("'unterminated")).toEqual([["unterminated"]]);

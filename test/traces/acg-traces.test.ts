@@ -29,7 +29,12 @@ beforeAll(() => {
   run("no-samples", { "resources.json": JSON.stringify({ summary: {} }), "tool_calls.json": "[]" });
   run("one-sample", { "resources.json": JSON.stringify({ samples: [{ epoch: 1, mem_usage: "1MB / 2GB" }] }), "tool_calls.json": "[]" });
   run("calls-not-a-list", {
-    "resources.json": JSON.stringify({ samples: [{ epoch: 1, mem_usage: "1MB / 2GB" }, { epoch: 2, mem_usage: "2MB / 2GB" }] }),
+    "resources.json": JSON.stringify({
+      samples: [
+        { epoch: 1, mem_usage: "1MB / 2GB" },
+        { epoch: 2, mem_usage: "2MB / 2GB" },
+      ],
+    }),
     "tool_calls.json": JSON.stringify({ calls: [] }),
   });
   run("results-only", { "results.json": "{}" });

@@ -44,8 +44,22 @@ function writeRun(dir: string, calls: [number, number, string, number[]][]): voi
   mkdirSync(dir, { recursive: true });
   const mem: number[] = Array(40).fill(100);
   for (const [start, , , curve] of calls) curve.forEach((mb, i) => (mem[start + i] = 100 + mb));
-  writeFileSync(join(dir, "resources.json"), JSON.stringify({ samples: mem.map((mb, i) => ({ epoch: T0 + i, mem_usage: `${mb}MB / 64GB` })) }));
-  writeFileSync(join(dir, "tool_calls.json"), JSON.stringify(calls.map(([s, e, command], i) => ({ timestamp: iso(T0 + s), end_timestamp: iso(T0 + e), tool: "Bash", id: `t${i}`, input: { command } }))));
+  writeFileSync(
+    join(dir, "resources.json"),
+    JSON.stringify({ samples: mem.map((mb, i) => ({ epoch: T0 + i, mem_usage: `${mb}MB / 64GB` })) }),
+  );
+  writeFileSync(
+    join(dir, "tool_calls.json"),
+    JSON.stringify(
+      calls.map(([s, e, command], i) => ({
+        timestamp: iso(T0 + s),
+        end_timestamp: iso(T0 + e),
+        tool: "Bash",
+        id: `t${i}`,
+        input: { command },
+      })),
+    ),
+  );
 }
 
 describe("acgc simulate", () => {
@@ -59,7 +73,13 @@ describe("acgc simulate", () => {
   it("replays a call through the burst clock: burst, throttled when the credit is spent, killed `kill after` past the overage's start", () => {
     const sim = simulate(policyOf(SMALL_POLICY), dir);
     const [tests, pip, git] = sim.calls;
-    expect(tests).toMatchObject({ run: "task/attempt_1", rule: "tests", class: "build", outcome: "killed", given: { baselineBytes: 100 * MiB, limitBytes: 1024 * MiB, burstBytes: 100 * MiB, burstSeconds: 2 } });
+    expect(tests).toMatchObject({
+      run: "task/attempt_1",
+      rule: "tests",
+      class: "build",
+      outcome: "killed",
+      given: { baselineBytes: 100 * MiB, limitBytes: 1024 * MiB, burstBytes: 100 * MiB, burstSeconds: 2 },
+    });
     // Over the baseline from 1s: 2s of credit run out at 3s; killed 4s after the overage began, at 5s.
     expect(tests!.actions).toEqual([
       { atS: 1, kind: "burst", bytes: 150 * MB },
@@ -73,7 +93,15 @@ describe("acgc simulate", () => {
       { atS: 2, kind: "oom_call_limit", bytes: 300 * MB },
     ]);
     expect(git).toMatchObject({ rule: "vcs", class: "interactive", outcome: "completed", actions: [] });
-    expect(sim.rules.find((r) => r.rule === "tests")).toMatchObject({ calls: 1, burst: 1, throttled: 1, killed: 1, oomKilled: 0, firstThrottleS: 3, firstKillS: 5 });
+    expect(sim.rules.find((r) => r.rule === "tests")).toMatchObject({
+      calls: 1,
+      burst: 1,
+      throttled: 1,
+      killed: 1,
+      oomKilled: 0,
+      firstThrottleS: 3,
+      firstKillS: 5,
+    });
     expect(sim.rules.find((r) => r.rule === "installs")).toMatchObject({ calls: 1, throttled: 1, oomKilled: 1, firstKillS: 2 });
   });
 
@@ -87,7 +115,9 @@ describe("acgc simulate", () => {
     const text = out.join("");
     expect(text).toMatch(/^policy sim_test replayed on 1 runs \(3 tool calls\) of /m);
     expect(text).toMatch(/^tests\s+build\s+1\s+100MiB\s+1GiB\s+100MiB\/2s\s+143\.05MiB\s+1\s+1\s+1\s+0\s+3\.0s\s+5\.0s$/m);
-    expect(text).toContain("task/attempt_1 #0 Bash `cd /repo && python -m pytest -x` -> tests/build: burst at 1.0s (143.05MiB), throttled at 3.0s (143.05MiB), killed at 5.0s (143.05MiB)");
+    expect(text).toContain(
+      "task/attempt_1 #0 Bash `cd /repo && python -m pytest -x` -> tests/build: burst at 1.0s (143.05MiB), throttled at 3.0s (143.05MiB), killed at 5.0s (143.05MiB)",
+    );
     out.length = 0;
     expect(await main(["simulate", policy, dir, "--json"], io)).toBe(0);
     expect(JSON.parse(out.join("")).calls).toHaveLength(3);

@@ -2,7 +2,18 @@ import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { callCurve, commandFamily, defaultTraceDir, loadTraces, parseMemUsage, parseSize, quantile, runCurves, type MemSample, type ToolCall } from "../../traces/read.js";
+import {
+  callCurve,
+  commandFamily,
+  defaultTraceDir,
+  loadTraces,
+  parseMemUsage,
+  parseSize,
+  quantile,
+  runCurves,
+  type MemSample,
+  type ToolCall,
+} from "../../traces/read.js";
 import { burstStats, computeStats } from "../../traces/stats.js";
 import { tracesCommand } from "../../traces/command.js";
 
@@ -16,7 +27,13 @@ function iso(t: number): string {
 function writeRun(root: string, name: string, mem: number[], calls: [number, number | null, string, string?][]): void {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
-  const samples = mem.map((mb, i) => ({ timestamp: "2026-02-06T18:00:00", epoch: T0 + i, mem_usage: `${mb}MB / 134.5GB`, mem_percent: "0.1%", cpu_percent: "5.0%" }));
+  const samples = mem.map((mb, i) => ({
+    timestamp: "2026-02-06T18:00:00",
+    epoch: T0 + i,
+    mem_usage: `${mb}MB / 134.5GB`,
+    mem_percent: "0.1%",
+    cpu_percent: "5.0%",
+  }));
   writeFileSync(join(dir, "resources.json"), JSON.stringify({ samples, summary: {} }));
   writeFileSync(
     join(dir, "tool_calls.json"),
@@ -73,7 +90,16 @@ describe("command families", () => {
 
 describe("per-call curves", () => {
   const samples: MemSample[] = [100, 100, 100, 300, 500, 200, 100].map((mb, i) => ({ t: 1000 + i, bytes: mb * 1e6, cpu: 0 }));
-  const call = (start: number, end: number): ToolCall => ({ index: 0, id: "x", tool: "Bash", start, end, endMissing: false, command: "pytest", family: "pytest" });
+  const call = (start: number, end: number): ToolCall => ({
+    index: 0,
+    id: "x",
+    tool: "Bash",
+    start,
+    end,
+    endMissing: false,
+    command: "pytest",
+    family: "pytest",
+  });
 
   it("subtracts the baseline before the call and keeps the samples inside it", () => {
     const c = callCurve(samples, call(1002.5, 1005.2));
@@ -109,12 +135,17 @@ describe("loading a trace folder", () => {
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), "acg-traces-"));
     // run a: baseline 100 MB, a pytest burst to 400 MB inside call 1, a small git call.
-    writeRun(root, "a", [100, 100, 100, 250, 400, 400, 100, 100, 100, 110, 100, 100], [
-      [0.5, 1.2, "Read"],
-      [2.5, 5.5, "Bash", "cd /testbed && python -m pytest -x"],
-      [8.5, 9.5, "Bash", "git status"],
-      [10.2, null, "Edit"],
-    ]);
+    writeRun(
+      root,
+      "a",
+      [100, 100, 100, 250, 400, 400, 100, 100, 100, 110, 100, 100],
+      [
+        [0.5, 1.2, "Read"],
+        [2.5, 5.5, "Bash", "cd /testbed && python -m pytest -x"],
+        [8.5, 9.5, "Bash", "git status"],
+        [10.2, null, "Edit"],
+      ],
+    );
     // run b: a burst outside every tool call.
     writeRun(root, "b", [100, 100, 100, 100, 300, 100, 100, 100, 100, 100], [[0.5, 1.5, "Bash", "ls"]]);
     mkdirSync(join(root, "broken-json"));
@@ -123,7 +154,15 @@ describe("loading a trace folder", () => {
     mkdirSync(join(root, "no-resources"));
     writeFileSync(join(root, "no-resources", "results.json"), "{}");
     mkdirSync(join(root, "no-calls"));
-    writeFileSync(join(root, "no-calls", "resources.json"), JSON.stringify({ samples: [{ epoch: T0, mem_usage: "1MB / 1GB" }, { epoch: T0 + 1, mem_usage: "2MB / 1GB" }] }));
+    writeFileSync(
+      join(root, "no-calls", "resources.json"),
+      JSON.stringify({
+        samples: [
+          { epoch: T0, mem_usage: "1MB / 1GB" },
+          { epoch: T0 + 1, mem_usage: "2MB / 1GB" },
+        ],
+      }),
+    );
     mkdirSync(join(root, "bad-samples"));
     writeFileSync(join(root, "bad-samples", "resources.json"), JSON.stringify({ samples: [{ epoch: "x" }, { mem_usage: 5 }] }));
     writeFileSync(join(root, "bad-samples", "tool_calls.json"), "[]");

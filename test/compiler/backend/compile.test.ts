@@ -16,9 +16,12 @@ const REPO = join(import.meta.dirname, "..", "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "acg-backend-"));
 const savedCache = process.env.ACG_CACHE_DIR;
 
-beforeAll(() => { process.env.ACG_CACHE_DIR = join(tmp, "cache"); });
+beforeAll(() => {
+  process.env.ACG_CACHE_DIR = join(tmp, "cache");
+});
 afterAll(() => {
-  if (savedCache === undefined) delete process.env.ACG_CACHE_DIR; else process.env.ACG_CACHE_DIR = savedCache;
+  if (savedCache === undefined) delete process.env.ACG_CACHE_DIR;
+  else process.env.ACG_CACHE_DIR = savedCache;
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -55,7 +58,9 @@ describe("compilePolicy", () => {
   const out = join(tmp, "out");
   let first: Awaited<ReturnType<typeof compilePolicy>>;
 
-  beforeAll(async () => { first = await compilePolicy(sampleIR(), { outDir: out }); }, 120_000);
+  beforeAll(async () => {
+    first = await compilePolicy(sampleIR(), { outDir: out });
+  }, 120_000);
 
   it("builds three BPF objects with no diagnostics", () => {
     expect(first.diagnostics).toEqual([]);
@@ -73,7 +78,8 @@ describe("compilePolicy", () => {
 
   it("declares sched_ext_ops and memcg_bpf_ops (members in the RFC's order) in BTF", () => {
     expect(btfMembers(join(out, "scheduler.bpf.o"), "sched_ext_ops")).toEqual(
-      expect.arrayContaining(["select_cpu", "enqueue", "dispatch", "running", "stopping", "init", "exit", "name"]));
+      expect.arrayContaining(["select_cpu", "enqueue", "dispatch", "running", "stopping", "init", "exit", "name"]),
+    );
     expect(btfMembers(join(out, "memcg.bpf.o"), "memcg_bpf_ops")).toEqual(MEMCG_MEMBERS);
     expect(btfMembers(join(out, "scheduler.bpf.o"), "memcg_bpf_ops")).toEqual([]);
   });
@@ -105,7 +111,12 @@ describe("compilePolicy", () => {
     const { default: ts } = await import("typescript");
     const files = [join(out, "policy.ts")];
     const program = ts.createProgram(files, {
-      strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, lib: ["lib.es2022.d.ts"], types: [],
+      strict: true,
+      noEmit: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.ESNext,
+      lib: ["lib.es2022.d.ts"],
+      types: [],
     });
     const problems = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
     expect(problems).toEqual([]);
@@ -183,7 +194,10 @@ describe("compilePolicy modes and failures", () => {
 
   it("reports clang errors against the generated file and line", async () => {
     process.env.ACG_CLANG = join(tmp, "fake-clang.sh");
-    execFileSync("sh", ["-c", `printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "fake clang 1"; exit 0; fi\\necho "$PWD/x/scheduler.bpf.c:12:3: error: boom" >&2; exit 1\\n' > ${process.env.ACG_CLANG}; chmod +x ${process.env.ACG_CLANG}`]);
+    execFileSync("sh", [
+      "-c",
+      `printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "fake clang 1"; exit 0; fi\\necho "$PWD/x/scheduler.bpf.c:12:3: error: boom" >&2; exit 1\\n' > ${process.env.ACG_CLANG}; chmod +x ${process.env.ACG_CLANG}`,
+    ]);
     try {
       const r = await compilePolicy(sampleIR({ name: "clangfail" }), { outDir: join(tmp, "fail") });
       expect(r.ok).toBe(false);
@@ -195,7 +209,12 @@ describe("compilePolicy modes and failures", () => {
 
   it("refuses a policy over the compiled capacities with a diagnostic", async () => {
     const ir = sampleIR();
-    ir.exePatterns = Array.from({ length: CAPACITY.patterns + 1 }, (_, index) => ({ index, subject: "exe" as const, kind: "exact" as const, text: `p${index}` }));
+    ir.exePatterns = Array.from({ length: CAPACITY.patterns + 1 }, (_, index) => ({
+      index,
+      subject: "exe" as const,
+      kind: "exact" as const,
+      text: `p${index}`,
+    }));
     const r = await compilePolicy(ir, { outDir: join(tmp, "cap") });
     expect(r.ok).toBe(false);
     expect(r.diagnostics[0]).toMatchObject({ code: "E9003" });

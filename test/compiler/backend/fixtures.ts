@@ -4,11 +4,23 @@ import { IR_VERSION, type ClassIR, type PolicyIR, type RuleIR } from "../../../c
 
 const MiB = 1024 * 1024;
 
-function rule(id: number, name: string, classId: number, kernelMatch: RuleIR["kernelMatch"], memory: Partial<RuleIR["memory"]> = {}): RuleIR {
+function rule(
+  id: number,
+  name: string,
+  classId: number,
+  kernelMatch: RuleIR["kernelMatch"],
+  memory: Partial<RuleIR["memory"]> = {},
+): RuleIR {
   return {
-    id, name, classId,
+    id,
+    name,
+    classId,
     memory: {
-      baselineBytes: null, limitBytes: null, lowBytes: 0, minBytes: 0, burst: null,
+      baselineBytes: null,
+      limitBytes: null,
+      lowBytes: 0,
+      minBytes: 0,
+      burst: null,
       overHigh: { delayMinMs: 10, delayMaxMs: 1000, rampNs: 10e9, killAfterNs: null },
       ...memory,
     },
@@ -33,7 +45,8 @@ export function sampleIR(overrides: Partial<PolicyIR> = {}): PolicyIR {
     classes,
     rules: [
       rule(0, "build", 1, [{ op: "pattern", index: 0 }, { op: "pattern", index: 1 }, { op: "or" }], {
-        baselineBytes: 512 * MiB, limitBytes: 2048 * MiB,
+        baselineBytes: 512 * MiB,
+        limitBytes: 2048 * MiB,
         burst: { bytes: 512 * MiB, durationNs: 30e9, mode: "refill", refillNs: 60e9 },
       }),
       rule(1, "tests", 0, [{ op: "pattern", index: 2 }, { op: "unknown" }, { op: "and" }], { lowBytes: 256 * MiB, minBytes: 128 * MiB }),
@@ -46,18 +59,42 @@ export function sampleIR(overrides: Partial<PolicyIR> = {}): PolicyIR {
       { index: 2, subject: "path", kind: "glob", text: "/usr/bin/py*" },
     ],
     tenants: [],
-    agentProfiles: [{
-      id: 0, tenantId: null, guaranteeBytes: 0, limitBytes: null, cpuWeight: 100, maxAgents: 4, maxCalls: 64, rank: 1,
-      intent: { memoryMaxBytes: null, cpuWeightMax: null, classIds: [], rankMax: null, excess: "clamp" },
-    }],
-    pressureRules: [{
-      id: 0, scope: { kind: "host" }, psi: "some", thresholdPercent: 20, windowNs: 1e9,
-      protectClassMask: 0b001, throttle: [{ classMask: 0b100, delayMs: 50 }],
-    }],
-    ladders: [{
-      id: 0, scope: { kind: "host" }, rankMask: 0b110, withdrawBurstPercent: 70, freezePercent: 80,
-      freezeMaxNs: 10e9, killPercent: 92, releasePercent: 65,
-    }],
+    agentProfiles: [
+      {
+        id: 0,
+        tenantId: null,
+        guaranteeBytes: 0,
+        limitBytes: null,
+        cpuWeight: 100,
+        maxAgents: 4,
+        maxCalls: 64,
+        rank: 1,
+        intent: { memoryMaxBytes: null, cpuWeightMax: null, classIds: [], rankMax: null, excess: "clamp" },
+      },
+    ],
+    pressureRules: [
+      {
+        id: 0,
+        scope: { kind: "host" },
+        psi: "some",
+        thresholdPercent: 20,
+        windowNs: 1e9,
+        protectClassMask: 0b001,
+        throttle: [{ classMask: 0b100, delayMs: 50 }],
+      },
+    ],
+    ladders: [
+      {
+        id: 0,
+        scope: { kind: "host" },
+        rankMask: 0b110,
+        withdrawBurstPercent: 70,
+        freezePercent: 80,
+        freezeMaxNs: 10e9,
+        killPercent: 92,
+        releasePercent: 65,
+      },
+    ],
     ...overrides,
   };
 }

@@ -9,13 +9,16 @@
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { encodeActiveGen, encodeCgroupKey, encodeCgroupValue, encodeU32, encodePolicy } from "../../../compiler/abi-encode.js";
 import { classStatsStruct, layoutOf } from "../../../compiler/abi.js";
 import { compilePolicy } from "../../../compiler/compile.js";
-import { BpfObject, RingBuffer, isBpfError } from "../../../runtime/loader.js";
+import { BpfObject } from "../../../runtime/bpf-object.js";
+import { parseKeyed } from "../../../runtime/cgroup-files.js";
+import { isBpfError } from "../../../runtime/native-addon.js";
+import { RingBuffer } from "../../../runtime/ring-buffer.js";
 import { sampleIR } from "./fixtures.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const out = join(process.cwd(), ".cache", "guest-load");
 
 function report(what: string, ok: boolean, detail = ""): void {
@@ -33,7 +36,14 @@ async function main(): Promise<void> {
   const sched = BpfObject.open(join(out, "scheduler.bpf.o"));
   try {
     sched.load();
-    report("scheduler verifier", true, sched.programStats().map((p) => `${p.name}=${p.verifiedInsns}`).join(" "));
+    report(
+      "scheduler verifier",
+      true,
+      sched
+        .programStats()
+        .map((p) => `${p.name}=${p.verifiedInsns}`)
+        .join(" "),
+    );
   } catch (e) {
     report("scheduler verifier", false, isBpfError(e) ? (e.verifierLog ?? "").split("\n").slice(-40).join("\n") : String(e));
     return;
@@ -43,7 +53,10 @@ async function main(): Promise<void> {
 
   const root = "/sys/fs/cgroup";
   writeFileSync(join(root, "cgroup.subtree_control"), "+cpu +memory");
-  const cgs = [{ name: "acg-tc-interactive", rule: 1 }, { name: "acg-tc-background", rule: 2 }];
+  const cgs = [
+    { name: "acg-tc-interactive", rule: 1 },
+    { name: "acg-tc-background", rule: 2 },
+  ];
   for (const c of cgs) {
     mkdirSync(join(root, c.name), { recursive: true });
     const id = statSync(join(root, c.name)).ino;
@@ -56,32 +69,42 @@ async function main(): Promise<void> {
 
   // One CPU-bound task per cgroup, both pinned to CPU 0: classes 0 (high, w300) vs 2 (low, w50).
   const kids = cgs.map((c) => {
-    const child = spawn("sh", ["-c", `echo $$ > ${join(root, c.name, "cgroup.procs")}; exec taskset -c 0 sh -c 'while :; do :; done'`], { stdio: "ignore" });
+    const child = spawn("sh", ["-c", `echo $$ > ${join(root, c.name, "cgroup.procs")}; exec taskset -c 0 sh -c 'while :; do :; done'`], {
+      stdio: "ignore",
+    });
     return child;
   });
   await sleep(3000);
   const statLayout = layoutOf(classStatsStruct);
   const totals = [0, 1, 2].map((cls) => {
     const v = sched.map("acg_stats").lookup(encodeU32(cls));
-    let enq = 0n, disp = 0n, run = 0n;
+    let enq = 0n,
+      disp = 0n,
+      run = 0n;
     for (let off = 0; v && off + statLayout.size <= v.length; off += statLayout.size) {
-      enq += v.readBigUInt64LE(off); disp += v.readBigUInt64LE(off + 8); run += v.readBigUInt64LE(off + 16);
+      enq += v.readBigUInt64LE(off);
+      disp += v.readBigUInt64LE(off + 8);
+      run += v.readBigUInt64LE(off + 16);
     }
     return { cls, enq, disp, runMs: Number(run / 1_000_000n) };
   });
-  report("stats count the two busy classes", totals[0]!.enq > 0n && totals[2]!.enq > 0n && totals[1]!.enq === 0n, JSON.stringify(totals, (_k, v) => (typeof v === "bigint" ? String(v) : v)));
-  const usage = cgs.map((c) => {
-    const m = /usage_usec (\d+)/.exec(readFileSync(join(root, c.name, "cpu.stat"), "utf8"));
-    return Number(m?.[1] ?? 0);
-  });
+  report(
+    "stats count the two busy classes",
+    totals[0]!.enq > 0n && totals[2]!.enq > 0n && totals[1]!.enq === 0n,
+    JSON.stringify(totals, (_k, v) => (typeof v === "bigint" ? String(v) : v)),
+  );
+  const usage = cgs.map((c) => parseKeyed(readFileSync(join(root, c.name, "cpu.stat"), "utf8"))["usage_usec"] ?? 0);
   report("high class gets more CPU than low (same CPU)", usage[0]! > usage[1]!, `usage_usec ${usage.join(" vs ")}`);
   for (const k of kids) k.kill("SIGKILL");
   await sleep(300);
   link.destroy();
   await sleep(300);
   const exitRec = sched.map("acg_exit").lookup(encodeU32(0));
-  report("detached", readFileSync("/sys/kernel/sched_ext/state", "utf8").trim() === "disabled",
-    `exit kind ${exitRec?.readUInt32LE(0)} reason "${exitRec?.subarray(16, 144).toString().replace(/\0.*$/s, "")}"`);
+  report(
+    "detached",
+    readFileSync("/sys/kernel/sched_ext/state", "utf8").trim() === "disabled",
+    `exit kind ${exitRec?.readUInt32LE(0)} reason "${exitRec?.subarray(16, 144).toString().replace(/\0.*$/s, "")}"`,
+  );
   sched.close();
   for (const c of cgs) rmdirSync(join(root, c.name));
 
@@ -89,7 +112,14 @@ async function main(): Promise<void> {
   const cls = BpfObject.open(join(out, "classifier.bpf.o"));
   try {
     cls.load();
-    report("classifier verifier", true, cls.programStats().map((p) => `${p.name}=${p.verifiedInsns}`).join(" "));
+    report(
+      "classifier verifier",
+      true,
+      cls
+        .programStats()
+        .map((p) => `${p.name}=${p.verifiedInsns}`)
+        .join(" "),
+    );
   } catch (e) {
     report("classifier verifier", false, isBpfError(e) ? (e.verifierLog ?? "").split("\n").slice(-40).join("\n") : String(e));
     return;
@@ -102,8 +132,11 @@ async function main(): Promise<void> {
   await sleep(100);
   rb.consume();
   const make = events.find((e) => e.subarray(40).toString().startsWith("/usr/bin/make"));
-  report("exec event for make, classified as rule 0 (build)", make?.readUInt32LE(16) === 0,
-    `${events.length} events; make rule=${make?.readUInt32LE(16)}`);
+  report(
+    "exec event for make, classified as rule 0 (build)",
+    make?.readUInt32LE(16) === 0,
+    `${events.length} events; make rule=${make?.readUInt32LE(16)}`,
+  );
   clink.destroy();
   rb.close();
   cls.close();
@@ -118,4 +151,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

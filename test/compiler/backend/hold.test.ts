@@ -21,7 +21,9 @@ describe("hold ABI", () => {
 
   it("refuses a rank or domain out of range, naming it", () => {
     expect(() => encodeCgroupValue({ ruleId: 0, agentId: 0, rank: 3 })).toThrow(/rank 3 is not a rank/);
-    expect(() => encodeCgroupValue({ ruleId: 0, agentId: 0, holdDomains: [CAPACITY.holdDomains] })).toThrow(/hold domain 8 is out of range/);
+    expect(() => encodeCgroupValue({ ruleId: 0, agentId: 0, holdDomains: [CAPACITY.holdDomains] })).toThrow(
+      /hold domain 8 is out of range/,
+    );
   });
 
   it("encodes a hold domain with the documented defaults", () => {
@@ -37,8 +39,12 @@ describe("hold ABI", () => {
   });
 
   it("keeps the hold bound inside the sched_ext watchdog and the turn inside the bound", () => {
-    expect(() => encodeHoldDomain({ cgroupId: 1, holdBytes: 1, ranks: [2], holdMaxNs: 5_000_000_000n })).toThrow(/holdMaxNs .*inside the sched_ext watchdog/);
-    expect(() => encodeHoldDomain({ cgroupId: 1, holdBytes: 1, ranks: [2], holdMaxNs: 10_000_000n, turnNs: 20_000_000n })).toThrow(/turnNs/);
+    expect(() => encodeHoldDomain({ cgroupId: 1, holdBytes: 1, ranks: [2], holdMaxNs: 5_000_000_000n })).toThrow(
+      /holdMaxNs .*inside the sched_ext watchdog/,
+    );
+    expect(() => encodeHoldDomain({ cgroupId: 1, holdBytes: 1, ranks: [2], holdMaxNs: 10_000_000n, turnNs: 20_000_000n })).toThrow(
+      /turnNs/,
+    );
     expect(() => encodeHoldDomain({ cgroupId: 0, holdBytes: 1, ranks: [2] })).toThrow(/needs a cgroup id/);
     expect(() => encodeHoldDomain({ cgroupId: 1, holdBytes: 1, ranks: [5] })).toThrow(/held rank 5/);
   });
@@ -46,13 +52,19 @@ describe("hold ABI", () => {
 
 describe("memcg_bpf_ops layout probe (synthetic BTF descriptions)", () => {
   const v6 = [
-    { name: "handle_cgroup_online", params: 1 }, { name: "handle_cgroup_offline", params: 1 },
-    { name: "below_low", params: 1 }, { name: "below_min", params: 1 }, { name: "get_high_delay_ms", params: 1 },
+    { name: "handle_cgroup_online", params: 1 },
+    { name: "handle_cgroup_offline", params: 1 },
+    { name: "below_low", params: 1 },
+    { name: "below_min", params: 1 },
+    { name: "get_high_delay_ms", params: 1 },
   ];
   const v7 = [
-    { name: "handle_cgroup_online", params: 1 }, { name: "handle_cgroup_offline", params: 1 },
-    { name: "below_low", params: 3 }, { name: "below_min", params: 3 },
-    { name: "memcg_charged", params: 2 }, { name: "memcg_uncharged", params: 2 },
+    { name: "handle_cgroup_online", params: 1 },
+    { name: "handle_cgroup_offline", params: 1 },
+    { name: "below_low", params: 3 },
+    { name: "below_min", params: 3 },
+    { name: "memcg_charged", params: 2 },
+    { name: "memcg_uncharged", params: 2 },
   ];
 
   it("chooses v6 and v7 by their members and callback arities", () => {
