@@ -23,8 +23,28 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, 
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllocLog } from "./alloc-log.js";
-import { CGROUP_ROOT, enableControllers, memoryControllerAvailable, mkCg, readCg, readCgKeyed, readCgNumber, readPressure, removeCgTree, writeCg } from "./cgroupfs.js";
-import { comboByName, curveText, planCombo, type AgentPlan, type Combo, type ComboPlans, type ProcessPlan, type ReplayPlan } from "./plan.js";
+import {
+  CGROUP_ROOT,
+  enableControllers,
+  memoryControllerAvailable,
+  mkCg,
+  readCg,
+  readCgKeyed,
+  readCgNumber,
+  readPressure,
+  removeCgTree,
+  writeCg,
+} from "./cgroupfs.js";
+import {
+  comboByName,
+  curveText,
+  planCombo,
+  type AgentPlan,
+  type Combo,
+  type ComboPlans,
+  type ProcessPlan,
+  type ReplayPlan,
+} from "./plan.js";
 import { machineLag, parseOomLog, rejectedForLag, workLostSeconds, type CallOutcome, type ProcessTiming } from "./replay-stats.js";
 import { defaultTraceDir, quantile } from "../traces/read.js";
 import { restoreDefaultScheduler } from "./sched-ext.js";
@@ -167,7 +187,17 @@ export interface PlanSummary {
   span: number;
   concurrentPeakBytes: number;
   sumOfPeaksBytes: number;
-  agents: { id: string; run: string; high: boolean; delay: number; duration: number; peakBytes: number; medianBytes: number; calls: number; callFamilies: Record<string, number> }[];
+  agents: {
+    id: string;
+    run: string;
+    high: boolean;
+    delay: number;
+    duration: number;
+    peakBytes: number;
+    medianBytes: number;
+    calls: number;
+    callFamilies: Record<string, number>;
+  }[];
 }
 
 export interface IsolationResult {
@@ -247,7 +277,11 @@ export class CgroupLauncher implements Launcher {
       if (this.name === "hints" && !a.highPriority) writeCg(d, "memory.high", lowShare);
     }
     if (this.name === "oomd") {
-      this.killer = new OomdKiller(this.root, budgetBytes, plan.agents.filter((a) => !a.highPriority).map((a) => ({ id: a.id, cgroup: this.agentCgroup(a) })));
+      this.killer = new OomdKiller(
+        this.root,
+        budgetBytes,
+        plan.agents.filter((a) => !a.highPriority).map((a) => ({ id: a.id, cgroup: this.agentCgroup(a) })),
+      );
       this.killer.start();
     }
   }
@@ -309,9 +343,17 @@ export class OomdKiller {
       while (this.running) {
         const used = readCgNumber(this.budgetCgroup, "memory.current") ?? 0;
         const avg10 = Number(/^some avg10=(\d+(?:\.\d+)?)/m.exec(readCg(this.budgetCgroup, "memory.pressure") ?? "")?.[1] ?? 0);
-        const reason = used >= OomdKiller.USAGE_KILL * this.budgetBytes ? `usage ${(used / MiB).toFixed(1)} MiB >= ${OomdKiller.USAGE_KILL * 100}% of the budget` : avg10 >= OomdKiller.PRESSURE_KILL ? `memory pressure some avg10 ${avg10}%` : null;
+        const reason =
+          used >= OomdKiller.USAGE_KILL * this.budgetBytes
+            ? `usage ${(used / MiB).toFixed(1)} MiB >= ${OomdKiller.USAGE_KILL * 100}% of the budget`
+            : avg10 >= OomdKiller.PRESSURE_KILL
+              ? `memory pressure some avg10 ${avg10}%`
+              : null;
         if (reason) {
-          const live = this.candidates.filter((c) => !this.killed.has(c.id)).map((c) => ({ ...c, used: readCgNumber(c.cgroup, "memory.current") ?? 0 })).sort((x, y) => y.used - x.used);
+          const live = this.candidates
+            .filter((c) => !this.killed.has(c.id))
+            .map((c) => ({ ...c, used: readCgNumber(c.cgroup, "memory.current") ?? 0 }))
+            .sort((x, y) => y.used - x.used);
           const victim = live[0];
           if (victim && victim.used > 0) {
             this.killed.add(victim.id);
@@ -381,9 +423,12 @@ export class AcgLauncher implements Launcher {
   async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
     this.seed = plan.seed;
     if (!this.daemon) await this.start(plan, budgetBytes);
-    else if (this.daemon.exitCode !== null) throw new Error(`acgd exited with ${this.daemon.exitCode}: ${this.daemonLog.trim().slice(-1000)}`);
+    else if (this.daemon.exitCode !== null)
+      throw new Error(`acgd exited with ${this.daemon.exitCode}: ${this.daemonLog.trim().slice(-1000)}`);
     this.tenants.clear();
-    if (this.tenantNames.length) for (const a of plan.agents) this.tenants.set(a.id, a.highPriority ? this.tenantNames[0]! : this.tenantNames[this.tenantNames.length - 1]!);
+    if (this.tenantNames.length)
+      for (const a of plan.agents)
+        this.tenants.set(a.id, a.highPriority ? this.tenantNames[0]! : this.tenantNames[this.tenantNames.length - 1]!);
   }
   private tenantNames: string[] = [];
   private askHighRank = false;
@@ -398,7 +443,8 @@ export class AcgLauncher implements Launcher {
     // The high-priority agent asks for rank=high (as an orchestrator marking the
     // agent a person watches would) where its profile's intent allows it.
     const highTenant = loaded.ir.tenants[0];
-    const profile = (highTenant ? loaded.ir.agentProfiles.find((p) => p.tenantId === highTenant.id) : undefined) ?? loaded.ir.agentProfiles[0];
+    const profile =
+      (highTenant ? loaded.ir.agentProfiles.find((p) => p.tenantId === highTenant.id) : undefined) ?? loaded.ir.agentProfiles[0];
     this.askHighRank = profile?.intent.rankMax === 0;
     // A compiled dir made on the host for this scale (objects + manifest): acgd
     // attaches its sched_ext scheduler and enforces memory through cgroup v2.
@@ -407,7 +453,10 @@ export class AcgLauncher implements Launcher {
     const scaled = JSON.stringify(scalePolicyIR(loaded.ir, plan.scale, plan.speed));
     const compiled = scaledPolicyDir(REPO, this.policy, plan.scale, plan.speed);
     let dir = compiled;
-    const usable = existsSync(join(compiled, "manifest.json")) && existsSync(join(compiled, "ir.json")) && readFileSync(join(compiled, "ir.json"), "utf8").trim() === scaled;
+    const usable =
+      existsSync(join(compiled, "manifest.json")) &&
+      existsSync(join(compiled, "ir.json")) &&
+      readFileSync(join(compiled, "ir.json"), "utf8").trim() === scaled;
     if (usable) this.mode = "compiled policy directory: sched_ext scheduler attached by acgd, memory through cgroup v2 files";
     else {
       dir = join(this.o.workDir, "policies", this.name.slice(7));
@@ -418,9 +467,15 @@ export class AcgLauncher implements Launcher {
     makeBudgetCgroup(this.root, budgetBytes);
     rmSync(this.socket, { force: true });
     const acgd = join(REPO, "bin", "acgd.js");
-    this.daemon = spawn(process.execPath, [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree"), ...(usable ? [] : ["--no-scheduler"])], { stdio: ["ignore", "ignore", "pipe"] });
+    this.daemon = spawn(
+      process.execPath,
+      [acgd, "--policy", dir, "--socket", this.socket, "--cgroup-root", join(this.root, "tree"), ...(usable ? [] : ["--no-scheduler"])],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     this.daemon.stderr?.on("data", (d: Buffer) => (this.daemonLog = (this.daemonLog + d.toString()).slice(-4000)));
-    const exited = new Promise<string>((r) => this.daemon!.on("exit", (c) => r(`acgd exited with ${c}: ${this.daemonLog.trim().slice(-1000)}`)));
+    const exited = new Promise<string>((r) =>
+      this.daemon!.on("exit", (c) => r(`acgd exited with ${c}: ${this.daemonLog.trim().slice(-1000)}`)),
+    );
     // Under TCG acgd takes a minute or more to start (it loads and verifies its BPF objects).
     const t0 = performance.now();
     for (let i = 0; i < 3000 && !existsSync(this.socket); i++) {
@@ -438,7 +493,15 @@ export class AcgLauncher implements Launcher {
     const argv = kind === "agent" ? ["agent"] : [safeName(proc.family), ...proc.argv.slice(1)];
     const tenant = this.tenants.get(agent.id);
     const hints = kind === "agent" && agent.highPriority && this.askHighRank ? { hints: ["rank=high"] } : {};
-    const started = (await c.request({ op: "start_call", ...(tenant ? { tenant } : {}), ...hints, agent: this.agentName(agent), tool: kind === "agent" ? "Agent" : proc.tool, argv, path: exe })) as { call: string; cgroup: string; rule?: string; class?: string };
+    const started = (await c.request({
+      op: "start_call",
+      ...(tenant ? { tenant } : {}),
+      ...hints,
+      agent: this.agentName(agent),
+      tool: kind === "agent" ? "Agent" : proc.tool,
+      argv,
+      path: exe,
+    })) as { call: string; cgroup: string; rule?: string; class?: string };
     let cg = started.cgroup.startsWith("/") ? started.cgroup : join(this.root, "tree", started.cgroup);
     let endNow = false;
     if (kind === "agent") {
@@ -531,14 +594,20 @@ function makeBinDir(plan: ReplayPlan, dir: string, allocBin: string): void {
   }
 }
 
-
 /** The kernel log since the last call, cleared (the guest is ours); null when it cannot be read. */
 function takeKernelLog(): string | null {
   const r = spawnSync("dmesg", ["--read-clear"], { encoding: "utf8", maxBuffer: 64 * MiB });
   return r.status === 0 ? r.stdout : null;
 }
 
-export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes: number, o: IsolationOptions, detail: boolean, only?: AgentPlan[]): Promise<RunResult> {
+export async function runSetup(
+  plan: ReplayPlan,
+  launcher: Launcher,
+  budgetBytes: number,
+  o: IsolationOptions,
+  detail: boolean,
+  only?: AgentPlan[],
+): Promise<RunResult> {
   const errors: string[] = [];
   const agents = only ?? plan.agents;
   const logDir = join(o.workDir, "logs", `${launcher.name.replace(/[^A-Za-z0-9_-]/g, "_")}-s${plan.seed}`);
@@ -555,18 +624,42 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
   const dead = new Set<string>();
   const agentDone: Promise<void>[] = [];
   const allocArgs = (name: string) => [
-    "--curve", join(curveDir, `${name}.txt`),
-    "--speed", String(plan.speed),
-    "--scale", String(plan.scale),
-    "--chunk", String(o.chunkBytes),
-    "--touch", o.touch ? "1" : "0",
-    "--hugepage", o.hugepage ? "1" : "0",
-    "--out", join(logDir, `${name}.jsonl`),
-    "--label", name,
+    "--curve",
+    join(curveDir, `${name}.txt`),
+    "--speed",
+    String(plan.speed),
+    "--scale",
+    String(plan.scale),
+    "--chunk",
+    String(o.chunkBytes),
+    "--touch",
+    o.touch ? "1" : "0",
+    "--hugepage",
+    o.hugepage ? "1" : "0",
+    "--out",
+    join(logDir, `${name}.jsonl`),
+    "--label",
+    name,
   ];
   const startProc = async (a: AgentPlan, p: ProcessPlan, kind: "agent" | "call", index: number, planned: number): Promise<ProcRecord> => {
     const name = kind === "agent" ? `${a.id}-agent` : `${a.id}-call${index}`;
-    const rec: ProcRecord = { agent: a.id, kind, index, family: p.family, pid: null, plannedStart: planned, start: now(), end: null, nominalS: (p.end - p.start) / plan.speed, traceS: p.end - p.start, status: "failed", exitCode: null, signal: null, latP50Us: null, steps: 0 };
+    const rec: ProcRecord = {
+      agent: a.id,
+      kind,
+      index,
+      family: p.family,
+      pid: null,
+      plannedStart: planned,
+      start: now(),
+      end: null,
+      nominalS: (p.end - p.start) / plan.speed,
+      traceS: p.end - p.start,
+      status: "failed",
+      exitCode: null,
+      signal: null,
+      latP50Us: null,
+      steps: 0,
+    };
     procs.push(rec);
     let child: ChildProcess;
     let done: Spawned["done"];
@@ -595,7 +688,8 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
         rec.end = now();
         rec.exitCode = code;
         rec.signal = signal;
-        rec.status = code === 0 ? "completed" : signal === "SIGKILL" ? "oom-killed" : signal === "SIGTERM" || code === 143 ? "killed" : "failed";
+        rec.status =
+          code === 0 ? "completed" : signal === "SIGKILL" ? "oom-killed" : signal === "SIGTERM" || code === 143 ? "killed" : "failed";
         const settle = (killedBy: string | null) => {
           if (rec.status === "oom-killed" && killedBy) {
             rec.status = "runtime-killed";
@@ -605,7 +699,11 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
           if (rec.status === "oom-killed" || rec.status === "baseline-killed") dead.add(a.id);
           res(rec);
         };
-        if (done) done().then((r) => settle(r?.killedBy ?? null), () => settle(null));
+        if (done)
+          done().then(
+            (r) => settle(r?.killedBy ?? null),
+            () => settle(null),
+          );
         else settle(null);
       });
     });
@@ -620,7 +718,12 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
   let monitoring = true;
   const monitor = (async () => {
     while (monitoring) {
-      if (detail) timeline.push({ t: now(), used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0), parent: readCgNumber(launcher.parentCgroup(), "memory.current") ?? 0 });
+      if (detail)
+        timeline.push({
+          t: now(),
+          used: agents.map((a) => readCgNumber(launcher.agentCgroup(a), "memory.current") ?? 0),
+          parent: readCgNumber(launcher.parentCgroup(), "memory.current") ?? 0,
+        });
       await sleep(o.sampleMs);
     }
   })();
@@ -666,7 +769,10 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
   const limitS = (plan.span / plan.speed) * o.limitFactor + 5;
   const all = Promise.all(agentDone);
   let limitTimer: NodeJS.Timeout | undefined;
-  const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (limitTimer = setTimeout(() => r(true), limitS * 1000)))]);
+  const timedOut = await Promise.race([
+    all.then(() => false),
+    new Promise<boolean>((r) => (limitTimer = setTimeout(() => r(true), limitS * 1000))),
+  ]);
   clearTimeout(limitTimer);
   if (timedOut) {
     errors.push(`run did not finish within ${limitS.toFixed(0)} s; killing what is left`);
@@ -684,13 +790,27 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
     klog === null
       ? null
       : parseOomLog(klog)
-          .filter((e) => (e.oomMemcg ?? e.taskMemcg ?? "").includes(BENCH_CGROUP.slice(CGROUP_ROOT.length)) || e.victims.some((v) => byPid.has(v.pid)))
-          .map((e) => ({ oomMemcg: e.oomMemcg, group: e.group, victims: e.victims.map((v) => ({ pid: v.pid, comm: v.comm, agent: byPid.get(v.pid)?.agent ?? null, high: agents.find((a) => a.id === byPid.get(v.pid)?.agent)?.highPriority ?? false })) }));
+          .filter(
+            (e) =>
+              (e.oomMemcg ?? e.taskMemcg ?? "").includes(BENCH_CGROUP.slice(CGROUP_ROOT.length)) || e.victims.some((v) => byPid.has(v.pid)),
+          )
+          .map((e) => ({
+            oomMemcg: e.oomMemcg,
+            group: e.group,
+            victims: e.victims.map((v) => ({
+              pid: v.pid,
+              comm: v.comm,
+              agent: byPid.get(v.pid)?.agent ?? null,
+              high: agents.find((a) => a.id === byPid.get(v.pid)?.agent)?.highPriority ?? false,
+            })),
+          }));
   if (klog === null) errors.push("dmesg failed after the run: kernel OOM episodes not counted");
   // A SIGKILL the kernel log does not name, with the log read, was not the OOM killer's.
   if (oomEpisodes) {
     const victims = new Set(oomEpisodes.flatMap((e) => e.victims.map((v) => v.pid)));
-    for (const p of procs) if (p.status === "oom-killed" && p.pid !== null && !victims.has(p.pid)) errors.push(`${p.agent} ${p.kind} ${p.index}: SIGKILL not in the kernel's OOM reports`);
+    for (const p of procs)
+      if (p.status === "oom-killed" && p.pid !== null && !victims.has(p.pid))
+        errors.push(`${p.agent} ${p.kind} ${p.index}: SIGKILL not in the kernel's OOM reports`);
   }
   // Results per agent.
   const results: AgentResult[] = agents.map((a) => {
@@ -711,7 +831,14 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
       const log = parseAllocLog(text);
       for (const g of log.grows) lats.push(g.lat_us);
       p.steps = log.grows.length;
-      p.latP50Us = log.summary?.lat_p50_us ?? (log.grows.length ? quantile(log.grows.map((g) => g.lat_us), 0.5) : null);
+      p.latP50Us =
+        log.summary?.lat_p50_us ??
+        (log.grows.length
+          ? quantile(
+              log.grows.map((g) => g.lat_us),
+              0.5,
+            )
+          : null);
       // The agent's own process against its trace: when the run's time limit
       // stopped it (its agent alive), it would have ended no sooner than its
       // pace so far says: that extrapolation is its lag (never shorter than
@@ -719,7 +846,12 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
       const sm = log.summary;
       const stall = readPressure(join(cg, "agent")).someUs / 1000 || 0;
       if (p.kind === "agent" && sm?.completed) timing = { nominalMs: sm.nominal_ms, durationMs: sm.duration_ms, memStallMs: stall };
-      else if (p.kind === "agent" && sm && timedOut && !dead.has(a.id)) timing = { nominalMs: sm.nominal_ms, durationMs: sm.points_done > 0 ? Math.max(sm.duration_ms, (sm.duration_ms * sm.points) / sm.points_done) : Infinity, memStallMs: stall };
+      else if (p.kind === "agent" && sm && timedOut && !dead.has(a.id))
+        timing = {
+          nominalMs: sm.nominal_ms,
+          durationMs: sm.points_done > 0 ? Math.max(sm.duration_ms, (sm.duration_ms * sm.points) / sm.points_done) : Infinity,
+          memStallMs: stall,
+        };
     }
     const oomKilled = mine.filter((p) => p.status === "oom-killed").length;
     const baselineKilled = launcher.killedAgent?.(a) ?? false;
@@ -735,7 +867,10 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
     const callRecs = mine.filter((p) => p.kind === "call");
     const outcomes: CallOutcome[] = a.calls.map((c, i) => {
       const r = callRecs.find((p) => p.index === i);
-      return { traceSeconds: c.end - c.start, outcome: !r ? "not-started" : r.status === "completed" ? "completed" : r.status === "failed" ? "failed" : "killed" };
+      return {
+        traceSeconds: c.end - c.start,
+        outcome: !r ? "not-started" : r.status === "completed" ? "completed" : r.status === "failed" ? "failed" : "killed",
+      };
     });
     return {
       id: a.id,
@@ -755,7 +890,13 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
       completionS,
       nominalS,
       slowdown: completionS === null ? null : completionS / nominalS,
-      latency: { n: lats.length, p50Us: quantile(lats, 0.5), p95Us: quantile(lats, 0.95), p99Us: quantile(lats, 0.99), maxUs: lats.length ? Math.max(...lats) : NaN },
+      latency: {
+        n: lats.length,
+        p50Us: quantile(lats, 0.5),
+        p95Us: quantile(lats, 0.95),
+        p99Us: quantile(lats, 0.99),
+        maxUs: lats.length ? Math.max(...lats) : NaN,
+      },
       latencyCdf: CDF_QS.filter(() => lats.length > 0 && detail).map((q) => [q, quantile(lats, q)]),
       memStallSomeUs: psi.someUs,
       memStallFullUs: psi.fullUs,
@@ -770,7 +911,24 @@ export async function runSetup(plan: ReplayPlan, launcher: Launcher, budgetBytes
   const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
   await launcher.cleanup();
   const lag = machineLag(results);
-  return { setup: launcher.name, combo: "", seed: plan.seed, budgetBytes, wallS, agents: results, procs: detail ? procs : [], timeline, parentEvents, oomEpisodes, replayLag: lag, rejected: rejectedForLag(lag), ...(launcher.mode ? { mode: launcher.mode } : {}), timedOut, limitS, errors };
+  return {
+    setup: launcher.name,
+    combo: "",
+    seed: plan.seed,
+    budgetBytes,
+    wallS,
+    agents: results,
+    procs: detail ? procs : [],
+    timeline,
+    parentEvents,
+    oomEpisodes,
+    replayLag: lag,
+    rejected: rejectedForLag(lag),
+    ...(launcher.mode ? { mode: launcher.mode } : {}),
+    timedOut,
+    limitS,
+    errors,
+  };
 }
 
 const CDF_QS = [...Array.from({ length: 50 }, (_, i) => i / 50), 0.97, 0.98, 0.99, 0.995, 0.999, 1];
@@ -783,7 +941,10 @@ function finiteOrNull(x: number | null): number | null {
 export function defaultPolicySetups(repo: string): string[] {
   const list = (dir: string) => {
     try {
-      return readdirSync(join(repo, dir)).filter((f) => f.endsWith(".acg")).sort().map((f) => `policy:${dir}/${f}`);
+      return readdirSync(join(repo, dir))
+        .filter((f) => f.endsWith(".acg"))
+        .sort()
+        .map((f) => `policy:${dir}/${f}`);
     } catch {
       return [];
     }
@@ -823,35 +984,68 @@ export function parseArgs(argv: string[]): IsolationOptions {
     const a = argv[i]!;
     const v = () => argv[++i];
     switch (a) {
-      case "--setups": o.setups = (v() ?? "").split(",").filter(Boolean); break;
-      case "--combo": o.combo = comboByName(v() ?? "").name; break;
-      case "--seeds": o.seeds = parseSeeds(v()); break;
-      case "--speed": o.speed = num(v(), a); break;
-      case "--scale": o.scale = num(v(), a); break;
-      case "--traces": o.traceDir = v() ?? o.traceDir; break;
-      case "--out": o.outFile = resolve(v() ?? ""); break;
-      case "--work": o.workDir = v() ?? o.workDir; break;
-      case "--alloc": o.allocBin = resolve(v() ?? o.allocBin); break;
-      case "--chunk": o.chunkBytes = num(v(), a); break;
-      case "--touch": o.touch = true; break;
-      case "--no-hugepage": o.hugepage = false; break;
-      case "--max-seconds": o.maxSeconds = num(v(), a); break;
-      case "--plans": o.plansFile = v(); break;
-      case "--limit-factor": o.limitFactor = num(v(), a); break;
-      default: throw new Error(`unknown argument '${a}'`);
+      case "--setups":
+        o.setups = (v() ?? "").split(",").filter(Boolean);
+        break;
+      case "--combo":
+        o.combo = comboByName(v() ?? "").name;
+        break;
+      case "--seeds":
+        o.seeds = parseSeeds(v());
+        break;
+      case "--speed":
+        o.speed = num(v(), a);
+        break;
+      case "--scale":
+        o.scale = num(v(), a);
+        break;
+      case "--traces":
+        o.traceDir = v() ?? o.traceDir;
+        break;
+      case "--out":
+        o.outFile = resolve(v() ?? "");
+        break;
+      case "--work":
+        o.workDir = v() ?? o.workDir;
+        break;
+      case "--alloc":
+        o.allocBin = resolve(v() ?? o.allocBin);
+        break;
+      case "--chunk":
+        o.chunkBytes = num(v(), a);
+        break;
+      case "--touch":
+        o.touch = true;
+        break;
+      case "--no-hugepage":
+        o.hugepage = false;
+        break;
+      case "--max-seconds":
+        o.maxSeconds = num(v(), a);
+        break;
+      case "--plans":
+        o.plansFile = v();
+        break;
+      case "--limit-factor":
+        o.limitFactor = num(v(), a);
+        break;
+      default:
+        throw new Error(`unknown argument '${a}'`);
     }
   }
   if (o.speed > 10) throw new Error(`--speed ${o.speed}: the experiment replays at most 10x faster than the trace`);
   if (o.scale < 1 / 8) throw new Error(`--scale ${o.scale}: the experiment scales memory by 1/8 or more`);
   const bad = o.setups.filter((x) => !x.startsWith("policy:") && !["alone", ...BASELINE_SETUPS].includes(x));
-  if (bad.length) throw new Error(`--setups: unknown setup(s) ${bad.join(", ")} (known: alone, ${BASELINE_SETUPS.join(", ")}, policy:FILE)`);
+  if (bad.length)
+    throw new Error(`--setups: unknown setup(s) ${bad.join(", ")} (known: alone, ${BASELINE_SETUPS.join(", ")}, policy:FILE)`);
   if (!o.outFile) o.outFile = join(REPO, "bench", "results", `isolation-${o.combo}.json`);
   return o;
 }
 
 export function parseSeeds(s: string | undefined): number[] {
   const seeds = (s ?? "").split(",").map((x) => x.trim());
-  if (!seeds.length || seeds.some((x) => !/^[1-9]\d*$/.test(x))) throw new Error(`--seeds: expected positive integers separated by commas, got '${s ?? ""}'`);
+  if (!seeds.length || seeds.some((x) => !/^[1-9]\d*$/.test(x)))
+    throw new Error(`--seeds: expected positive integers separated by commas, got '${s ?? ""}'`);
   return seeds.map(Number);
 }
 
@@ -876,7 +1070,9 @@ export async function measureProcessOverhead(allocBin: string, workDir: string):
   for (let i = 0; i < 3; i++) {
     removeCgTree(cg);
     mkCg(cg);
-    const child = spawn(allocBin, ["--curve", curve, "--hold", "3", "--out", join(workDir, "probe.jsonl"), "--cgroup", cg], { stdio: "ignore" });
+    const child = spawn(allocBin, ["--curve", curve, "--hold", "3", "--out", join(workDir, "probe.jsonl"), "--cgroup", cg], {
+      stdio: "ignore",
+    });
     const exited = new Promise((r) => child.on("exit", r));
     await sleep(1500);
     most = Math.max(most, readCgNumber(cg, "memory.current") ?? 0);
@@ -888,8 +1084,12 @@ export async function measureProcessOverhead(allocBin: string, workDir: string):
   return most;
 }
 
-export async function runIsolation(o: IsolationOptions, log: (s: string) => void = (s) => process.stderr.write(s + "\n")): Promise<IsolationResult> {
-  if (!memoryControllerAvailable()) throw new Error("cgroup v2 has no memory controller here: run this in the guest (scripts/guest-run.sh)");
+export async function runIsolation(
+  o: IsolationOptions,
+  log: (s: string) => void = (s) => process.stderr.write(s + "\n"),
+): Promise<IsolationResult> {
+  if (!memoryControllerAvailable())
+    throw new Error("cgroup v2 has no memory controller here: run this in the guest (scripts/guest-run.sh)");
   if (!existsSync(o.allocBin)) throw new Error(`allocator not built: ${o.allocBin} (run bench/alloc/build.sh)`);
   const cp: ComboPlans = o.plansFile ? (JSON.parse(readFileSync(o.plansFile, "utf8")) as ComboPlans) : plansFor(o);
   rmSync(o.workDir, { recursive: true, force: true });
@@ -900,10 +1100,13 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
   const perProcess = await measureProcessOverhead(o.allocBin, o.workDir);
   // The same agents (runs) in every seed; only the alignment and the high-priority agent change.
   const agentOverheadBytes: Record<string, number> = {};
-  for (const plan of cp.plans) for (const a of plan.agents) agentOverheadBytes[a.id] = Math.max(agentOverheadBytes[a.id] ?? 0, perProcess * maxConcurrentProcesses(a));
+  for (const plan of cp.plans)
+    for (const a of plan.agents) agentOverheadBytes[a.id] = Math.max(agentOverheadBytes[a.id] ?? 0, perProcess * maxConcurrentProcesses(a));
   const overhead: AgentOverhead = (a) => agentOverheadBytes[a.id] ?? perProcess * maxConcurrentProcesses(a);
   const budgetBytes = budgetFor(cp, o.scale, Object.values(agentOverheadBytes));
-  log(`isolation: ${cp.combo.name}: a replay process holds ${(perProcess / 1024).toFixed(0)} KiB on its own; budget ${(budgetBytes / MiB).toFixed(1)} MiB (${cp.combo.budgetFraction} of the ${cp.combo.budgetBasis}, scaled, plus the processes' overhead)`);
+  log(
+    `isolation: ${cp.combo.name}: a replay process holds ${(perProcess / 1024).toFixed(0)} KiB on its own; budget ${(budgetBytes / MiB).toFixed(1)} MiB (${cp.combo.budgetFraction} of the ${cp.combo.budgetBasis}, scaled, plus the processes' overhead)`,
+  );
   const runs: RunResult[] = [];
   const skipped: { setup: string; reason: string }[] = [];
   for (const setup of o.setups) {
@@ -915,7 +1118,9 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
         continue;
       }
     }
-    const launcher: Launcher = setup.startsWith("policy:") ? new AcgLauncher(setup.slice("policy:".length), o, binDir) : new CgroupLauncher(setup as CgroupLauncher["name"], overhead, binDir);
+    const launcher: Launcher = setup.startsWith("policy:")
+      ? new AcgLauncher(setup.slice("policy:".length), o, binDir)
+      : new CgroupLauncher(setup as CgroupLauncher["name"], overhead, binDir);
     for (const [i, plan] of cp.plans.entries()) {
       const only = setup === "alone" ? plan.agents.filter((a) => a.highPriority) : undefined;
       log(`isolation: ${cp.combo.name} seed ${plan.seed}: ${launcher.name}...`);
@@ -924,7 +1129,10 @@ export async function runIsolation(o: IsolationOptions, log: (s: string) => void
         r.combo = cp.combo.name;
         runs.push(r);
         const eps = r.oomEpisodes;
-        log(`  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}${r.agents.some((a) => a.high && !a.survived) ? " (high-priority agent lost)" : ""}; kernel OOM episodes ${eps ? eps.length : "?"}; runtime kills ${r.agents.reduce((x, a) => x + a.callsRuntimeKilled, 0)}; work lost ${r.agents.reduce((x, a) => x + a.workLostS, 0).toFixed(0)} trace-s; lag ${r.replayLag === null ? "?" : `${(100 * r.replayLag).toFixed(1)}%`}${r.rejected ? " REJECTED" : ""}` + (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : ""));
+        log(
+          `  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}${r.agents.some((a) => a.high && !a.survived) ? " (high-priority agent lost)" : ""}; kernel OOM episodes ${eps ? eps.length : "?"}; runtime kills ${r.agents.reduce((x, a) => x + a.callsRuntimeKilled, 0)}; work lost ${r.agents.reduce((x, a) => x + a.workLostS, 0).toFixed(0)} trace-s; lag ${r.replayLag === null ? "?" : `${(100 * r.replayLag).toFixed(1)}%`}${r.rejected ? " REJECTED" : ""}` +
+            (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : ""),
+        );
       } catch (e) {
         log(`  failed: ${e instanceof Error ? e.message : String(e)}`);
         await launcher.cleanup().catch(() => {});
@@ -974,7 +1182,8 @@ async function policyCannotRun(policy: string, agents: number): Promise<string |
   if (!l.ok) return l.message.split("\n")[0]!;
   // Agents without a tenant use profile 0; with tenants, the high agent goes to the first, the rest to the last.
   const ir = l.ir;
-  const profileOf = (tenantId: number | null) => (tenantId === null ? ir.agentProfiles[0] : ir.agentProfiles.find((p) => p.tenantId === tenantId) ?? ir.agentProfiles[0]);
+  const profileOf = (tenantId: number | null) =>
+    tenantId === null ? ir.agentProfiles[0] : (ir.agentProfiles.find((p) => p.tenantId === tenantId) ?? ir.agentProfiles[0]);
   const demand = new Map<number, number>();
   for (let i = 0; i < agents; i++) {
     const tid = ir.tenants.length ? (i === 0 ? 0 : ir.tenants.length - 1) : null;
@@ -992,7 +1201,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     const o = parseArgs(process.argv.slice(2));
     const r = await runIsolation(o);
     mkdirSync(dirname(o.outFile), { recursive: true });
-    writeFileSync(o.outFile, JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n");
+    writeFileSync(
+      o.outFile,
+      JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n",
+    );
     process.stderr.write(`isolation: wrote ${o.outFile}\n`);
   } catch (e) {
     process.stderr.write(`isolation: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -333,7 +333,12 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     // isolation runs measured 70-170 s). Waiting is not what is measured here.
     const readyS = 400;
     for (let i = 0; i < readyS * 10 && !existsSync(sock) && acgd.exitCode === null; i++) await sleep(100);
-    if (!existsSync(sock)) throw new Error(acgd.exitCode !== null ? `acgd exited (${acgd.exitCode}) before it opened its socket` : `acgd did not open its socket within ${readyS} s`);
+    if (!existsSync(sock))
+      throw new Error(
+        acgd.exitCode !== null
+          ? `acgd exited (${acgd.exitCode}) before it opened its socket`
+          : `acgd did not open its socket within ${readyS} s`,
+      );
     await sleep(1000);
     const idleS = 5;
     const a0 = procStat(acgd.pid!);

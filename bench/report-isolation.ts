@@ -19,7 +19,9 @@ const BASELINES = ["none", "static", "hints", "oomd"];
 export function loadIsolation(dir: string): { results: IsolationResult[]; ignored: string[] } {
   const results: IsolationResult[] = [];
   const ignored: string[] = [];
-  for (const n of readdirSync(dir).filter((x) => /^isolation(-.+)?\.json$/.test(x)).sort()) {
+  for (const n of readdirSync(dir)
+    .filter((x) => /^isolation(-.+)?\.json$/.test(x))
+    .sort()) {
     try {
       const r = JSON.parse(readFileSync(join(dir, n), "utf8")) as IsolationResult;
       if (r.kind === "isolation" && r.combo && Array.isArray(r.runs) && Array.isArray(r.plans)) results.push(r);
@@ -83,7 +85,9 @@ export function cell(runs: RunResult[], setup: string): Cell | null {
     high: wilson(highs.filter((a) => a.survived).length, highs.length),
     oomEpisodes: logs ? ok.reduce((s, r) => s + r.oomEpisodes!.length, 0) : null,
     oomVictims: logs ? ok.reduce((s, r) => s + r.oomEpisodes!.reduce((x, e) => x + e.victims.length, 0), 0) : null,
-    highOomVictims: logs ? ok.reduce((s, r) => s + r.oomEpisodes!.reduce((x, e) => x + e.victims.filter((v) => v.high).length, 0), 0) : null,
+    highOomVictims: logs
+      ? ok.reduce((s, r) => s + r.oomEpisodes!.reduce((x, e) => x + e.victims.filter((v) => v.high).length, 0), 0)
+      : null,
     runtimeKills: ag.reduce((s, a) => s + a.callsRuntimeKilled, 0),
     baselineKills: ag.filter((a) => a.baselineKilled).length,
     workLostS: ok.length ? ok.reduce((s, r) => s + r.agents.reduce((x, a) => x + a.workLostS, 0), 0) / ok.length : NaN,
@@ -103,18 +107,43 @@ export type Verdict = { target: string; status: "met" | "missed" | "not measured
 export function bar(runs: RunResult[], policy: string): Verdict[] {
   const p = cell(runs, policy);
   const out: Verdict[] = [];
-  if (!p || p.runs === 0) return [{ target: "all", status: "not measured", why: !p ? "did not run" : `no valid run: ${p.rejected} rejected for replay lag, ${p.notCarriedOut} not carried out (an agent could not start)` }];
+  if (!p || p.runs === 0)
+    return [
+      {
+        target: "all",
+        status: "not measured",
+        why: !p
+          ? "did not run"
+          : `no valid run: ${p.rejected} rejected for replay lag, ${p.notCarriedOut} not carried out (an agent could not start)`,
+      },
+    ];
   out.push(
     p.high.k === p.high.n
-      ? { target: "high-priority agent survives every run", status: "met", why: `${p.high.k}/${p.high.n} runs (95% interval ${f(100 * p.high.lo, 0)}–100%)` }
-      : { target: "high-priority agent survives every run", status: "missed", why: `${p.high.n - p.high.k} of ${p.high.n} runs lost it${p.highOomVictims ? ` (${p.highOomVictims} of its processes killed by the kernel's OOM killer)` : ""}` },
+      ? {
+          target: "high-priority agent survives every run",
+          status: "met",
+          why: `${p.high.k}/${p.high.n} runs (95% interval ${f(100 * p.high.lo, 0)}–100%)`,
+        }
+      : {
+          target: "high-priority agent survives every run",
+          status: "missed",
+          why: `${p.high.n - p.high.k} of ${p.high.n} runs lost it${p.highOomVictims ? ` (${p.highOomVictims} of its processes killed by the kernel's OOM killer)` : ""}`,
+        },
   );
   out.push(
     p.oomEpisodes === null
       ? { target: "no kernel OOM kill", status: "not measured", why: "the kernel log could not be read in some run" }
       : p.oomEpisodes === 0
-        ? { target: "no kernel OOM kill", status: "met", why: `0 episodes in ${p.runs} runs${p.runtimeKills ? ` (the runtime killed ${p.runtimeKills} call(s) instead)` : ""}` }
-        : { target: "no kernel OOM kill", status: "missed", why: `${p.oomEpisodes} episode(s), ${p.oomVictims} process(es) killed, in ${p.runs} runs` },
+        ? {
+            target: "no kernel OOM kill",
+            status: "met",
+            why: `0 episodes in ${p.runs} runs${p.runtimeKills ? ` (the runtime killed ${p.runtimeKills} call(s) instead)` : ""}`,
+          }
+        : {
+            target: "no kernel OOM kill",
+            status: "missed",
+            why: `${p.oomEpisodes} episode(s), ${p.oomVictims} process(es) killed, in ${p.runs} runs`,
+          },
   );
   const bases = BASELINES.map((b) => cell(runs, b)).filter((c): c is Cell => !!c && c.runs > 0);
   if (!bases.length) out.push({ target: "agent survival ≥ the best baseline's", status: "not measured", why: "no baseline ran" });
@@ -129,21 +158,40 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
   }
   const none = cell(runs, "none");
   if (!none || none.highP95Runs === 0 || p.highP95Runs === 0)
-    out.push({ target: "high-priority P95 allocation latency ≤ 0.7× no control's", status: "not measured", why: !none ? "no `none` runs" : none.highP95Runs === 0 ? "the high-priority agent survived no `none` run, so there is no latency to compare with (latencies count surviving agents only)" : "the high-priority agent survived no run of this policy" });
+    out.push({
+      target: "high-priority P95 allocation latency ≤ 0.7× no control's",
+      status: "not measured",
+      why: !none
+        ? "no `none` runs"
+        : none.highP95Runs === 0
+          ? "the high-priority agent survived no `none` run, so there is no latency to compare with (latencies count surviving agents only)"
+          : "the high-priority agent survived no run of this policy",
+    });
   else {
     const ratio = p.highP95Us / none.highP95Us;
-    out.push({ target: "high-priority P95 allocation latency ≤ 0.7× no control's", status: ratio <= 0.7 ? "met" : "missed", why: `${f(p.highP95Us / 1000, 2)} ms vs ${f(none.highP95Us / 1000, 2)} ms (${f(ratio, 2)}×; medians over ${p.highP95Runs} and ${none.highP95Runs} runs where it survived)` });
+    out.push({
+      target: "high-priority P95 allocation latency ≤ 0.7× no control's",
+      status: ratio <= 0.7 ? "met" : "missed",
+      why: `${f(p.highP95Us / 1000, 2)} ms vs ${f(none.highP95Us / 1000, 2)} ms (${f(ratio, 2)}×; medians over ${p.highP95Runs} and ${none.highP95Runs} runs where it survived)`,
+    });
   }
   const oomd = cell(runs, "oomd");
-  if (!oomd || oomd.runs === 0) out.push({ target: "work lost below the oomd-like killer's", status: "not measured", why: "the oomd setup did not run" });
-  else out.push({ target: "work lost below the oomd-like killer's", status: p.workLostS < oomd.workLostS ? "met" : "missed", why: `${f(p.workLostS, 1)} vs ${f(oomd.workLostS, 1)} trace-seconds per run` });
+  if (!oomd || oomd.runs === 0)
+    out.push({ target: "work lost below the oomd-like killer's", status: "not measured", why: "the oomd setup did not run" });
+  else
+    out.push({
+      target: "work lost below the oomd-like killer's",
+      status: p.workLostS < oomd.workLostS ? "met" : "missed",
+      why: `${f(p.workLostS, 1)} vs ${f(oomd.workLostS, 1)} trace-seconds per run`,
+    });
   return out;
 }
 
 export function isolationSection(results: IsolationResult[], ignored: string[]): string[] {
   const md: string[] = [];
   md.push("## 2. The isolation experiment", "");
-  if (ignored.length) md.push(`_Not used: ${ignored.join(", ")} (not results of this experiment's format; a fresh \`npm run bench\` removes them)._`, "");
+  if (ignored.length)
+    md.push(`_Not used: ${ignored.join(", ")} (not results of this experiment's format; a fresh \`npm run bench\` removes them)._`, "");
   if (!results.length) {
     md.push("_No isolation results: it runs in the guest kernel; `npm run bench -- --only isolation` (or `--quick`)._", "");
     return md;
@@ -158,21 +206,62 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
     "Setups: **none** — only the shared budget; **static** — each agent's `memory.max` at its own traced peak (+ its processes' overhead): a container limit; **hints** — the high-priority agent unlimited, the others a fixed `memory.high` sharing what the budget leaves (the published prototype); **oomd** — an oomd-like killer in the driver: every 100 ms, when the budget's usage reaches 90% or its memory pressure (some avg10) 10%, it kills the low-priority agent cgroup using the most memory, then waits 1 s (faster than systemd-oomd's defaults, so generous to the baseline); **policy:NAME** — a policy enforced by acgd (scaled to the replay), `policies/` shipped, `bench/policies/` written for these budgets.",
     "",
   );
-  md.push("Definitions: an agent **survives** when none of its processes is killed by the kernel's OOM killer and the baseline killer did not kill it (either ends the agent: its later calls never start). A **runtime kill** is a call that acgd killed and reported to the agent, which goes on: counted apart, not as a death. **Work lost**: trace seconds of every killed call plus every call never started. **Kernel OOM episodes**: invocations of the OOM killer in the run, from the guest's kernel log (`dmesg`), with their victims. **High P95**: the high-priority agent's 95th percentile allocation-step latency, over runs where it survived only.", "");
+  md.push(
+    "Definitions: an agent **survives** when none of its processes is killed by the kernel's OOM killer and the baseline killer did not kill it (either ends the agent: its later calls never start). A **runtime kill** is a call that acgd killed and reported to the agent, which goes on: counted apart, not as a death. **Work lost**: trace seconds of every killed call plus every call never started. **Kernel OOM episodes**: invocations of the OOM killer in the run, from the guest's kernel log (`dmesg`), with their victims. **High P95**: the high-priority agent's 95th percentile allocation-step latency, over runs where it survived only.",
+    "",
+  );
   for (const r of results) {
     const c = r.combo;
     const plan = r.plans[0]!;
     md.push(`### ${c.name}: ${c.regime === "aligned" ? "aligned big bursts" : "the prototype's gentler mix"}, ${c.agents} agents`, "");
     md.push(
-      `Budget ${f(r.budgetBytes / MiB, 1)} MiB = ${c.budgetFraction} × the ${c.budgetBasis === "concurrent-peak" ? "largest concurrent total of the traces (aligned, no jitter)" : "sum of the agents' peaks"} (${f(r.budgetBasisBytes / 1e6, 0)} MB traced, ${f((r.budgetBasisBytes * o.scale) / MiB, 1)} MiB scaled) + the agents' process overhead. Overhead measured in the guest: an idle replay process holds ${f(r.processOverheadBytes / 1024, 0)} KiB; each agent is charged that × the most processes it runs at once (${Object.entries(r.agentOverheadBytes).map(([k, v]) => `${k} ${f(v / 1024, 0)} KiB`).join(", ")}). Seeds ${r.plans.map((p) => p.seed).join(", ")}, ${r.date}.`,
+      `Budget ${f(r.budgetBytes / MiB, 1)} MiB = ${c.budgetFraction} × the ${c.budgetBasis === "concurrent-peak" ? "largest concurrent total of the traces (aligned, no jitter)" : "sum of the agents' peaks"} (${f(r.budgetBasisBytes / 1e6, 0)} MB traced, ${f((r.budgetBasisBytes * o.scale) / MiB, 1)} MiB scaled) + the agents' process overhead. Overhead measured in the guest: an idle replay process holds ${f(r.processOverheadBytes / 1024, 0)} KiB; each agent is charged that × the most processes it runs at once (${Object.entries(
+        r.agentOverheadBytes,
+      )
+        .map(([k, v]) => `${k} ${f(v / 1024, 0)} KiB`)
+        .join(", ")}). Seeds ${r.plans.map((p) => p.seed).join(", ")}, ${r.date}.`,
       "",
     );
-    md.push(mdTable(["agent", "trace", "peak MB (traced)", "peak MiB (replayed)", "length (trace s)", "Bash calls", "high priority in seeds"], plan.agents.map((a) => [a.id, a.run, f(a.peakBytes / 1e6, 0), f((a.peakBytes * o.scale) / MiB, 1), f(a.duration, 0), `${a.calls}${a.calls ? ` (${Object.entries(a.callFamilies).map(([k, v]) => `${k} ${v}`).join(", ")})` : ""}`, r.plans.filter((p) => p.agents.find((x) => x.id === a.id)?.high).map((p) => p.seed).join(", ") || "–"])), "");
+    md.push(
+      mdTable(
+        ["agent", "trace", "peak MB (traced)", "peak MiB (replayed)", "length (trace s)", "Bash calls", "high priority in seeds"],
+        plan.agents.map((a) => [
+          a.id,
+          a.run,
+          f(a.peakBytes / 1e6, 0),
+          f((a.peakBytes * o.scale) / MiB, 1),
+          f(a.duration, 0),
+          `${a.calls}${
+            a.calls
+              ? ` (${Object.entries(a.callFamilies)
+                  .map(([k, v]) => `${k} ${v}`)
+                  .join(", ")})`
+              : ""
+          }`,
+          r.plans
+            .filter((p) => p.agents.find((x) => x.id === a.id)?.high)
+            .map((p) => p.seed)
+            .join(", ") || "–",
+        ]),
+      ),
+      "",
+    );
     const setups = [...new Set(r.runs.map((x) => x.setup))];
     const cells = setups.map((s) => cell(r.runs, s)!).filter(Boolean);
     md.push(
       mdTable(
-        ["setup", "valid runs (rejected for lag; not carried out)", "agents surviving (95% interval)", "high-priority agent surviving", "kernel OOM episodes (victims; high-priority victims)", "runtime kills (calls)", "agents killed by oomd", "work lost, trace-s per run", "high P95 ms (runs)", "runs at the time limit"],
+        [
+          "setup",
+          "valid runs (rejected for lag; not carried out)",
+          "agents surviving (95% interval)",
+          "high-priority agent surviving",
+          "kernel OOM episodes (victims; high-priority victims)",
+          "runtime kills (calls)",
+          "agents killed by oomd",
+          "work lost, trace-s per run",
+          "high P95 ms (runs)",
+          "runs at the time limit",
+        ],
         cells.map((x) => [
           x.setup,
           `${x.runs} (${x.rejected}; ${x.notCarriedOut})`,
@@ -193,7 +282,10 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
     for (const sk of r.skipped ?? []) md.push(`- **${sk.setup}** did not take part: ${sk.reason}.`);
     const runs = r.runs.map(judged);
     const lags = runs.map((x) => x.replayLag).filter((x): x is number => x !== null);
-    md.push(`Replay lag over all runs: median ${f(100 * quantile(lags, 0.5), 1)}%, largest ${f(100 * Math.max(...lags), 1)}%; ${runs.filter((x) => x.rejected).length} of ${runs.length} runs rejected.`, "");
+    md.push(
+      `Replay lag over all runs: median ${f(100 * quantile(lags, 0.5), 1)}%, largest ${f(100 * Math.max(...lags), 1)}%; ${runs.filter((x) => x.rejected).length} of ${runs.length} runs rejected.`,
+      "",
+    );
   }
   // The bar.
   md.push("### The bar (issue 10), per policy and combination", "");
@@ -202,11 +294,15 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
   for (const p of policies) {
     md.push(`**${p}**`, "");
     const rows: string[][] = [];
-    for (const r of results) for (const v of bar(r.runs, p)) rows.push([r.combo.name, v.target, v.status === "met" ? "met" : v.status === "missed" ? "**missed**" : "not measured", v.why]);
+    for (const r of results)
+      for (const v of bar(r.runs, p))
+        rows.push([r.combo.name, v.target, v.status === "met" ? "met" : v.status === "missed" ? "**missed**" : "not measured", v.why]);
     md.push(mdTable(["combination", "target", "", "from the data"], rows), "");
   }
   // What the intervals allow.
-  const ns = results.flatMap((r) => [...new Set(r.runs.map((x) => x.setup))].map((s) => cell(r.runs, s)!)).filter((x) => x && x.agents.n > 0);
+  const ns = results
+    .flatMap((r) => [...new Set(r.runs.map((x) => x.setup))].map((s) => cell(r.runs, s)!))
+    .filter((x) => x && x.agents.n > 0);
   if (ns.length) {
     const minN = Math.min(...ns.map((x) => x.agents.n));
     const maxN = Math.max(...ns.map((x) => x.agents.n));
@@ -224,5 +320,9 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
 
 export function mdTable(headers: string[], rows: string[][]): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|");
-  return [`| ${headers.map(esc).join(" | ")} |`, `|${headers.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`)].join("\n");
+  return [
+    `| ${headers.map(esc).join(" | ")} |`,
+    `|${headers.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+  ].join("\n");
 }

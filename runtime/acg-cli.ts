@@ -168,7 +168,9 @@ function hookCommand(args: string[]): number {
   }
   const { acg, approve } = parsed.values as { acg?: string; approve?: boolean };
   if (approve && framework !== "codex") {
-    process.stderr.write(`acg hook ${framework}: --approve is for codex only (the other agents apply a rewrite without a permission decision)\n`);
+    process.stderr.write(
+      `acg hook ${framework}: --approve is for codex only (the other agents apply a rewrite without a permission decision)\n`,
+    );
     return 2;
   }
   const answer = answerHook(framework as HookAgent, readFileSync(0, "utf8"), {

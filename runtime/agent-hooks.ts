@@ -62,7 +62,21 @@ export function agentOfSession(framework: HookAgent, sessionId: string, explicit
 
 /** The command line that runs `command` (a shell script, as the agent wrote it) as one tool call. */
 export function wrapCommand(command: string, call: { agent: string; tenant?: string; tool: string; label?: string }, acg = "acg"): string {
-  const words = [acg, "run", "--agent", call.agent, ...(call.tenant ? ["--tenant", call.tenant] : []), "--tool", call.tool, ...(call.label ? ["--label", call.label] : []), "--quiet", "--", "bash", "-c", command];
+  const words = [
+    acg,
+    "run",
+    "--agent",
+    call.agent,
+    ...(call.tenant ? ["--tenant", call.tenant] : []),
+    "--tool",
+    call.tool,
+    ...(call.label ? ["--label", call.label] : []),
+    "--quiet",
+    "--",
+    "bash",
+    "-c",
+    command,
+  ];
   return words.map(shellQuote).join(" ");
 }
 
@@ -83,7 +97,11 @@ export function answerHook(framework: HookAgent, payloadText: string, opts: Hook
     payload = JSON.parse(payloadText);
   } catch (e) {
     // Not blocking: a broken payload must not stop the agent's work; the message lands in the agent's hook log.
-    return { stdout: "", stderr: `acg hook ${framework}: the payload on stdin is not JSON (${(e as Error).message}); command left as it is\n`, exit: 1 };
+    return {
+      stdout: "",
+      stderr: `acg hook ${framework}: the payload on stdin is not JSON (${(e as Error).message}); command left as it is\n`,
+      exit: 1,
+    };
   }
   if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
     return { stdout: "", stderr: `acg hook ${framework}: the payload is not a JSON object; command left as it is\n`, exit: 1 };
@@ -92,7 +110,8 @@ export function answerHook(framework: HookAgent, payloadText: string, opts: Hook
   const event = field(p, "hook_event_name");
   const tool = field(p, "tool_name");
   const input = p["tool_input"];
-  const shellTool = framework === "gemini" ? event === "BeforeTool" && tool === "run_shell_command" : event === "PreToolUse" && tool === "Bash";
+  const shellTool =
+    framework === "gemini" ? event === "BeforeTool" && tool === "run_shell_command" : event === "PreToolUse" && tool === "Bash";
   if (!shellTool || typeof input !== "object" || input === null) return pass;
   const command = field(input as Record<string, unknown>, "command");
   const acg = opts.acg ?? "acg";
@@ -101,18 +120,27 @@ export function answerHook(framework: HookAgent, payloadText: string, opts: Hook
     return {
       stdout: "",
       stderr:
-        "acg hook codex: command left as it is: Codex applies a rewritten command only with permissionDecision \"allow\", " +
+        'acg hook codex: command left as it is: Codex applies a rewritten command only with permissionDecision "allow", ' +
         "which also skips its approval prompt; add --approve to the hook's command to accept that (docs/integrations.md)\n",
       exit: 0,
     };
   }
   const session = field(p, "session_id");
-  if (session === undefined && !opts.agent) return { stdout: "", stderr: `acg hook ${framework}: no session_id in the payload and no $ACG_AGENT; command left as it is\n`, exit: 1 };
+  if (session === undefined && !opts.agent)
+    return {
+      stdout: "",
+      stderr: `acg hook ${framework}: no session_id in the payload and no $ACG_AGENT; command left as it is\n`,
+      exit: 1,
+    };
   const agent = agentOfSession(framework, session ?? "", opts.agent);
   const bad = checkName("agent", agent);
   if (bad) return { stdout: "", stderr: `acg hook ${framework}: ${bad} (set $ACG_AGENT); command left as it is\n`, exit: 1 };
   const label = framework === "gemini" ? field(p, "timestamp") : field(p, "tool_use_id");
-  const wrapped = wrapCommand(command, { agent, tool: tool!, ...(opts.tenant && { tenant: opts.tenant }), ...(label && { label: `${framework}:${label}` }) }, acg);
+  const wrapped = wrapCommand(
+    command,
+    { agent, tool: tool!, ...(opts.tenant && { tenant: opts.tenant }), ...(label && { label: `${framework}:${label}` }) },
+    acg,
+  );
   const updatedInput = { ...(input as Record<string, unknown>), command: wrapped };
   const out =
     framework === "claude"

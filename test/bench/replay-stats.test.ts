@@ -73,13 +73,34 @@ describe("replay lag", () => {
     const whole = { survived: true, finished: true, callsKilled: 0, callsRuntimeKilled: 0, callsNotStarted: 0 };
     const t = (durationMs: number) => ({ nominalMs: 1000, durationMs, memStallMs: 0 });
     // One agent frozen by the ladder (3× late), the others on time: not the machine.
-    expect(machineLag([{ ...whole, timing: t(3000) }, { ...whole, timing: t(1020) }, { ...whole, timing: t(1050) }])).toBeCloseTo(0.02);
+    expect(
+      machineLag([
+        { ...whole, timing: t(3000) },
+        { ...whole, timing: t(1020) },
+        { ...whole, timing: t(1050) },
+      ]),
+    ).toBeCloseTo(0.02);
     // Every agent late: the machine.
-    expect(machineLag([{ ...whole, timing: t(1500) }, { ...whole, timing: t(1300) }])).toBeCloseTo(0.3);
+    expect(
+      machineLag([
+        { ...whole, timing: t(1500) },
+        { ...whole, timing: t(1300) },
+      ]),
+    ).toBeCloseTo(0.3);
     // An agent with a killed call did less work: it does not vouch for the machine.
-    expect(machineLag([{ ...whole, callsRuntimeKilled: 1, timing: t(1000) }, { ...whole, timing: t(1400) }])).toBeCloseTo(0.4);
+    expect(
+      machineLag([
+        { ...whole, callsRuntimeKilled: 1, timing: t(1000) },
+        { ...whole, timing: t(1400) },
+      ]),
+    ).toBeCloseTo(0.4);
     // No whole agent: the worst of all, the conservative reading.
-    expect(machineLag([{ ...whole, survived: false, timing: t(1000) }, { ...whole, finished: false, timing: t(1600) }])).toBeCloseTo(0.6);
+    expect(
+      machineLag([
+        { ...whole, survived: false, timing: t(1000) },
+        { ...whole, finished: false, timing: t(1600) },
+      ]),
+    ).toBeCloseTo(0.6);
     expect(machineLag([])).toBeNull();
   });
   it("rejects a run lagging by more than 10%, not one at 10%", () => {

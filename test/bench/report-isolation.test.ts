@@ -7,33 +7,90 @@ import { bar, cell } from "../../bench/report-isolation.js";
 
 function agent(id: string, o: Partial<AgentResult> = {}): AgentResult {
   return {
-    id, run: id, high: false, survived: true, ran: true, finished: true, oomKills: 0, baselineKilled: false,
-    callsPlanned: 2, callsCompleted: 2, callsKilled: 0, callsRuntimeKilled: 0, callsNotStarted: 0, workLostS: 0,
-    completionS: 1, nominalS: 1, slowdown: 1, latency: { n: 10, p50Us: 100, p95Us: 1000, p99Us: 2000, maxUs: 3000 }, latencyCdf: [],
-    memStallSomeUs: 0, memStallFullUs: 0, ownLimitOoms: 0, highEvents: 0, maxEvents: 0, peakUsedBytes: 0, timing: null, limits: { max: null, high: null },
+    id,
+    run: id,
+    high: false,
+    survived: true,
+    ran: true,
+    finished: true,
+    oomKills: 0,
+    baselineKilled: false,
+    callsPlanned: 2,
+    callsCompleted: 2,
+    callsKilled: 0,
+    callsRuntimeKilled: 0,
+    callsNotStarted: 0,
+    workLostS: 0,
+    completionS: 1,
+    nominalS: 1,
+    slowdown: 1,
+    latency: { n: 10, p50Us: 100, p95Us: 1000, p99Us: 2000, maxUs: 3000 },
+    latencyCdf: [],
+    memStallSomeUs: 0,
+    memStallFullUs: 0,
+    ownLimitOoms: 0,
+    highEvents: 0,
+    maxEvents: 0,
+    peakUsedBytes: 0,
+    timing: null,
+    limits: { max: null, high: null },
     ...o,
   };
 }
 
 function run(setup: string, seed: number, agents: AgentResult[], o: Partial<RunResult> = {}): RunResult {
-  return { setup, combo: "c", seed, budgetBytes: 1, wallS: 1, agents, procs: [], timeline: [], parentEvents: {}, oomEpisodes: [], replayLag: 0, rejected: false, timedOut: false, limitS: 10, errors: [], ...o };
+  return {
+    setup,
+    combo: "c",
+    seed,
+    budgetBytes: 1,
+    wallS: 1,
+    agents,
+    procs: [],
+    timeline: [],
+    parentEvents: {},
+    oomEpisodes: [],
+    replayLag: 0,
+    rejected: false,
+    timedOut: false,
+    limitS: 10,
+    errors: [],
+    ...o,
+  };
 }
 
 const high = (o: Partial<AgentResult> = {}) => agent("a0", { high: true, ...o });
 /** An agent whose own process ended `late` × its nominal time after its trace: the report judges lag from these. */
 const lagging = (late: number) => ({ timing: { nominalMs: 1000, durationMs: 1000 * (1 + late), memStallMs: 0 } });
-const episode = (agentId: string, isHigh: boolean) => ({ oomMemcg: "/b", group: false, victims: [{ pid: 1, comm: "x", agent: agentId, high: isHigh }] });
+const episode = (agentId: string, isHigh: boolean) => ({
+  oomMemcg: "/b",
+  group: false,
+  victims: [{ pid: 1, comm: "x", agent: agentId, high: isHigh }],
+});
 
 describe("issue 10's bar in the report", () => {
   const runs: RunResult[] = [
     // none: the high agent dies in one of two runs (kernel OOM), latencies 2 ms when it lives.
-    run("none", 1, [high({ latency: { n: 5, p50Us: 1, p95Us: 2000, p99Us: 1, maxUs: 1 } }), agent("a1", { survived: false, oomKills: 1, workLostS: 30 })], { oomEpisodes: [episode("a1", false)] }),
-    run("none", 2, [high({ survived: false, oomKills: 1, latency: { n: 5, p50Us: 1, p95Us: 90000, p99Us: 1, maxUs: 1 } }), agent("a1")], { oomEpisodes: [episode("a0", true)] }),
+    run(
+      "none",
+      1,
+      [
+        high({ latency: { n: 5, p50Us: 1, p95Us: 2000, p99Us: 1, maxUs: 1 } }),
+        agent("a1", { survived: false, oomKills: 1, workLostS: 30 }),
+      ],
+      { oomEpisodes: [episode("a1", false)] },
+    ),
+    run("none", 2, [high({ survived: false, oomKills: 1, latency: { n: 5, p50Us: 1, p95Us: 90000, p99Us: 1, maxUs: 1 } }), agent("a1")], {
+      oomEpisodes: [episode("a0", true)],
+    }),
     // oomd: everyone but a killed low agent survives; lots of work lost.
     run("oomd", 1, [high(), agent("a1", { survived: false, baselineKilled: true, workLostS: 50 })]),
     run("oomd", 2, [high(), agent("a1")]),
     // the policy: all survive, one runtime kill, 1 ms P95; a third run lagged and is rejected.
-    run("policy:p", 1, [high({ latency: { n: 5, p50Us: 1, p95Us: 1000, p99Us: 1, maxUs: 1 } }), agent("a1", { callsRuntimeKilled: 1, workLostS: 4 })]),
+    run("policy:p", 1, [
+      high({ latency: { n: 5, p50Us: 1, p95Us: 1000, p99Us: 1, maxUs: 1 } }),
+      agent("a1", { callsRuntimeKilled: 1, workLostS: 4 }),
+    ]),
     run("policy:p", 2, [high({ latency: { n: 5, p50Us: 1, p95Us: 1000, p99Us: 1, maxUs: 1 } }), agent("a1")]),
     run("policy:p", 3, [high({ survived: false, ...lagging(0.5) }), agent("a1", { survived: false, ...lagging(0.6) })]),
   ];
@@ -63,10 +120,15 @@ describe("issue 10's bar in the report", () => {
   });
 
   it("says missed where they do not", () => {
-    const lose = [...runs.filter((r) => r.setup !== "policy:p"), run("policy:q", 1, [high({ survived: false, oomKills: 1 }), agent("a1", { workLostS: 80 })], { oomEpisodes: [episode("a0", true)] })];
+    const lose = [
+      ...runs.filter((r) => r.setup !== "policy:p"),
+      run("policy:q", 1, [high({ survived: false, oomKills: 1 }), agent("a1", { workLostS: 80 })], { oomEpisodes: [episode("a0", true)] }),
+    ];
     const v = Object.fromEntries(bar(lose, "policy:q").map((x) => [x.target, x]));
     expect(v["high-priority agent survives every run"]).toMatchObject({ status: "missed" });
-    expect(v["high-priority agent survives every run"]!.why).toMatch(/1 of 1 runs lost it \(1 of its processes killed by the kernel's OOM killer\)/);
+    expect(v["high-priority agent survives every run"]!.why).toMatch(
+      /1 of 1 runs lost it \(1 of its processes killed by the kernel's OOM killer\)/,
+    );
     expect(v["no kernel OOM kill"]!.status).toBe("missed");
     expect(v["agent survival ≥ the best baseline's"]!.status).toBe("missed");
     expect(v["high-priority P95 allocation latency ≤ 0.7× no control's"]!.status).toBe("not measured");
@@ -74,7 +136,15 @@ describe("issue 10's bar in the report", () => {
   });
 
   it("does not judge a policy whose every run was rejected, nor count an unreadable kernel log as no OOM", () => {
-    expect(bar([run("policy:r", 1, [high(lagging(0.5))]), run("policy:r", 2, [high({ ran: false, survived: false })])], "policy:r")).toEqual([{ target: "all", status: "not measured", why: "no valid run: 1 rejected for replay lag, 1 not carried out (an agent could not start)" }]);
+    expect(
+      bar([run("policy:r", 1, [high(lagging(0.5))]), run("policy:r", 2, [high({ ran: false, survived: false })])], "policy:r"),
+    ).toEqual([
+      {
+        target: "all",
+        status: "not measured",
+        why: "no valid run: 1 rejected for replay lag, 1 not carried out (an agent could not start)",
+      },
+    ]);
     const v = bar([run("policy:s", 1, [high()], { oomEpisodes: null })], "policy:s").find((x) => x.target === "no kernel OOM kill")!;
     expect(v.status).toBe("not measured");
   });

@@ -142,8 +142,16 @@ describe("Codex CLI hooks (payloads in Codex's documented format)", () => {
   });
 
   it("without --approve grants nothing: the command is left as it is, with a note; --approve is refused for the other agents", () => {
-    expect(answerHook("codex", fixture("codex-pretooluse-bash.json"))).toMatchObject({ stdout: "", exit: 0, stderr: expect.stringContaining("add --approve") });
-    const r = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "hook", "codex", "--approve"], { input: fixture("codex-pretooluse-bash.json"), encoding: "utf8", env: { ...process.env, ACG_AGENT: "", ACG_TENANT: "" } });
+    expect(answerHook("codex", fixture("codex-pretooluse-bash.json"))).toMatchObject({
+      stdout: "",
+      exit: 0,
+      stderr: expect.stringContaining("add --approve"),
+    });
+    const r = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "hook", "codex", "--approve"], {
+      input: fixture("codex-pretooluse-bash.json"),
+      encoding: "utf8",
+      env: { ...process.env, ACG_AGENT: "", ACG_TENANT: "" },
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(answerHook("codex", fixture("codex-pretooluse-bash.json"), { approve: true }).stdout);
     const bad = spawnSync(process.execPath, [join(REPO, "bin/acg.js"), "hook", "claude", "--approve"], { input: "{}", encoding: "utf8" });
