@@ -54,10 +54,8 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   const enforcer = new CgroupfsEnforcer(calls, { psi: psiWatcher(), ...(log && { log }) });
   calls.addEnforcer(enforcer);
   const mount = cgroup2Mount();
-  const budget = hostBudget(policy, {
-    memTotal: memTotalBytes(),
-    ancestorMax: tree.real && mount ? nearestMemoryMax(cgroupRoot, mount) : null,
-  });
+  const budget = (p: PolicyIR) =>
+    hostBudget(p, { memTotal: memTotalBytes(), ancestorMax: tree.real && mount ? nearestMemoryMax(cgroupRoot, mount) : null });
   const ladder = new LadderEnforcer(calls, { hostBudget: budget, released: (call) => enforcer.reevaluate(call), ...(log && { log }) });
   calls.addEnforcer(ladder);
   let scheduler: BpfSchedulerEnforcer | null = null;
@@ -85,6 +83,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
     calls,
     kernel,
     describe: () => ({
+      ladders: ladder.domains(),
       enforcement: {
         cpu: kernel?.schedExt
           ? `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}`

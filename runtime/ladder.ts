@@ -13,6 +13,14 @@
 // tripwire above the usage again, so the domain itself is throttled at most
 // for the moment acgd takes to react. A slow poll backs the events up (and
 // notices usage falling, which raises no event).
+//
+// Where the sched_ext scheduler holds the domain's ranks (a hold slot), the
+// kernel already stops them about 1 ms after the freeze mark, and a tripwire
+// would throttle every agent in the domain, the high-ranked ones too, for
+// the hundreds of ms acgd may take to wake on a loaded host. There the
+// tripwire sits only at the kill mark (the last step before the kernel's OOM
+// killer), and acgd instead reads the domain's usage every NEAR_POLL_MS while
+// it is within NEAR_MARK_PERCENT of a watermark it has not reached.
 
 import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
@@ -27,6 +35,11 @@ export const FREEZE_FLOOR_BYTES = 8 * 1024 * 1024;
 /** The safety poll while a ladder is engaged (usage falling raises no event) and while it is idle. */
 export const ENGAGED_POLL_MS = 200;
 export const IDLE_POLL_MS = 1000;
+/** A held domain's poll while its usage is near a watermark (no tripwire there, see above), and how near is near. */
+export const NEAR_POLL_MS = 50;
+export const NEAR_MARK_PERCENT = 10;
+/** An idle host domain reads its budget again this often: an operator may change the ancestor's memory.max. */
+const BUDGET_REREAD_MS = 1000;
 /** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
 const AFTER_KILL_MS = 100;
 
@@ -60,7 +73,8 @@ interface Domain {
 }
 
 export interface LadderOptions {
-  hostBudget: HostBudget;
+  /** The host domain's budget for a policy, as the machine and the cgroup tree say now (read again while the domain is idle). */
+  hostBudget: (policy: PolicyIR) => HostBudget;
   log?: (msg: string) => void;
   /** Called when a call's caps are all lifted, so that its burst logic can decide memory.high again. */
   released?: (call: ToolCall) => void;
@@ -88,12 +102,13 @@ export class LadderEnforcer implements Enforcer {
   readonly #log: (msg: string) => void;
   readonly #domains = new Map<string, Domain>();
   #hold: KernelHold | null = null;
+  #hostBudget!: HostBudget;
+  #hostBudgetReadMs = 0;
 
   constructor(calls: ToolCalls, opts: LadderOptions) {
     this.#calls = calls;
     this.#opts = opts;
     this.#log = opts.log ?? (() => {});
-    for (const w of opts.hostBudget.warnings) this.#log(`warning: ${w}`);
     this.policyChanged(calls.policy);
   }
 
@@ -104,7 +119,7 @@ export class LadderEnforcer implements Enforcer {
     if (!memory) return { ladder: "NOT enforced: the memory controller is not available in this cgroup tree" };
     const parts = [...this.#domains.values()].map((d) => `${d.key} ${formatBytes(d.budget)} (${stepName(d.step)})`);
     return {
-      ladder: `acgd: memory.high tripwire + memory.events on ${this.#domains.size} domain(s): ${parts.join(", ") || "none yet"}; host budget from ${this.#opts.hostBudget.source}`,
+      ladder: `acgd: memory.high tripwire + memory.events on ${this.#domains.size} domain(s): ${parts.join(", ") || "none yet"}; host budget from ${this.#hostBudget.source}`,
     };
   }
 
@@ -160,8 +175,11 @@ export class LadderEnforcer implements Enforcer {
   policyChanged(policy: PolicyIR): void {
     for (const d of this.#domains.values()) this.#closeDomain(d);
     this.#domains.clear();
+    this.#hostBudget = this.#opts.hostBudget(policy);
+    this.#hostBudgetReadMs = Date.now();
+    for (const w of this.#hostBudget.warnings) this.#log(`warning: ${w}`);
     for (const ladder of policy.ladders) {
-      if (ladder.scope.kind === "host") this.#addDomain(ladder, "host", this.#calls.tree.root, this.#opts.hostBudget.bytes);
+      if (ladder.scope.kind === "host") this.#addDomain(ladder, "host", this.#calls.tree.root, this.#hostBudget.bytes);
     }
     for (const a of this.#calls.agents.values()) this.agentAdded(a);
   }
@@ -225,6 +243,9 @@ export class LadderEnforcer implements Enforcer {
       this.#hold!.setHoldDomain(slot, { path: d.path, holdBytes, ranks });
       d.holdSlot = slot;
       for (const call of this.#calls.calls.values()) if (this.#inDomain(d, call)) this.#holdCall(call);
+      // The hold takes over the marks below the kill mark: lower the tripwire's reach now, not at the next event.
+      const usage = this.#usage(d.path);
+      if (usage !== null) this.#armTripwire(d, usage);
     });
   }
 
@@ -265,11 +286,30 @@ export class LadderEnforcer implements Enforcer {
     if (this.#domains.get(d.key) !== d) return;
     let next = d.step === Step.none ? IDLE_POLL_MS : ENGAGED_POLL_MS;
     this.#guard(d, () => {
+      if (d.key === "host" && d.step === Step.none) this.#rereadHostBudget(d);
       const usage = this.#usage(d.path);
       if (usage === null) return;
+      if (this.#nearUnwiredMark(d, usage)) next = NEAR_POLL_MS;
       next = this.#act(d, usage) ?? next;
     });
     if (!d.poll) this.#soon(d, next);
+  }
+
+  /** Follows a change of the host budget (the ancestor's memory.max set anew): watermarks, hold and tripwire move with it. */
+  #rereadHostBudget(d: Domain): void {
+    if (Date.now() - this.#hostBudgetReadMs < BUDGET_REREAD_MS) return;
+    this.#hostBudgetReadMs = Date.now();
+    const b = this.#opts.hostBudget(this.#calls.policy);
+    if (b.bytes === d.budget || b.bytes <= 0) return;
+    this.#log(`ladder (host): budget ${formatBytes(d.budget)} -> ${formatBytes(b.bytes)} (${b.source})`);
+    this.#hostBudget = b;
+    d.budget = b.bytes;
+    if (d.holdSlot !== null) {
+      const slot = d.holdSlot;
+      d.holdSlot = null;
+      this.#hold!.setHoldDomain(slot, null);
+      this.#armHold(d);
+    }
   }
 
   /** One decision on the domain at `usage`; returns an earlier time to look again, if one is needed. */
@@ -294,12 +334,15 @@ export class LadderEnforcer implements Enforcer {
         data: { state: "on", ladder: d.key, step: stepName(level), usageBytes: usage },
       });
       d.step = level;
-      if (level === Step.freeze) d.frozenSinceMs = Date.now();
     }
+    // The freeze bound counts time spent at or above the freeze mark, without a break:
+    // a domain that fell back between the freeze and release marks is not short of memory.
+    if (d.step === Step.freeze && at(l.freezePercent)) d.frozenSinceMs ??= Date.now();
+    else d.frozenSinceMs = null;
     const targets = this.#targets(d);
     if (d.step >= Step.withdraw) for (const call of targets) this.#capFor(d, call, d.step, targets);
     let lookAgain: number | undefined;
-    const overFreezeBound = d.step === Step.freeze && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs! >= l.freezeMaxNs / 1e6;
+    const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
     if (at(l.killPercent) || overFreezeBound) {
       const victim = targets.find((c) => !d.killed.has(c.id));
       if (victim) {
@@ -307,7 +350,7 @@ export class LadderEnforcer implements Enforcer {
           ? `the ${d.key} domain reached ${where} (kill at ${l.killPercent}%)`
           : `the ${d.key} domain stayed frozen for ${(l.freezeMaxNs! / 1e9).toFixed(0)}s (at ${where})`;
         this.#kill(d, victim, why);
-        d.frozenSinceMs = d.step === Step.freeze ? Date.now() : null;
+        if (d.frozenSinceMs !== null) d.frozenSinceMs = Date.now();
         lookAgain = AFTER_KILL_MS;
       }
     }
@@ -416,14 +459,31 @@ export class LadderEnforcer implements Enforcer {
     d.frozenSinceMs = null;
   }
 
-  /** The tripwire goes to the next watermark above the usage that would change something. */
+  /** The tripwire goes to the next watermark above the usage that would change something (only the kill mark where the scheduler holds). */
   #armTripwire(d: Domain, usage: number): void {
+    const next = this.#wiredMarks(d).find((b) => b > usage);
+    this.#setTripwire(d, next === undefined ? "max" : String(next));
+  }
+
+  /** The watermarks in bytes, lowest first. */
+  #marks(d: Domain, which: readonly ("withdraw" | "freeze" | "kill")[] = ["withdraw", "freeze", "kill"]): number[] {
     const l = d.ladder;
-    const marks = [l.withdrawBurstPercent, l.freezePercent, l.killPercent]
+    const percent = { withdraw: l.withdrawBurstPercent, freeze: l.freezePercent, kill: l.killPercent };
+    return which
+      .map((w) => percent[w])
       .filter((p): p is number => p !== null)
       .map((p) => Math.floor((p / 100) * d.budget));
-    const next = marks.find((b) => b > usage);
-    this.#setTripwire(d, next === undefined ? "max" : String(next));
+  }
+
+  #wiredMarks(d: Domain): number[] {
+    return this.#marks(d, d.holdSlot !== null ? ["kill"] : ["withdraw", "freeze", "kill"]);
+  }
+
+  /** Whether the usage is within NEAR_MARK_PERCENT of the budget below a watermark that has no tripwire. */
+  #nearUnwiredMark(d: Domain, usage: number): boolean {
+    const wired = new Set(this.#wiredMarks(d));
+    const near = (NEAR_MARK_PERCENT / 100) * d.budget;
+    return this.#marks(d).some((b) => !wired.has(b) && usage < b && usage >= b - near);
   }
 
   #setTripwire(d: Domain, value: string): void {

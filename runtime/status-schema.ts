@@ -50,6 +50,21 @@ export const STATUS_SCHEMA = {
       ],
     },
     unenforcedKnobs: { ...stringMap, description: "cgroup file → why it cannot be written here" },
+    ladders: {
+      type: "array",
+      description: "each memory domain a pressure ladder watches: its budget, its usage now and the step engaged",
+      items: {
+        type: "object",
+        required: ["key", "budgetBytes", "usageBytes", "step", "capped"],
+        properties: {
+          key: { type: "string", description: "host, tenant NAME or agent TENANT/AGENT" },
+          budgetBytes: { type: "integer", minimum: 0 },
+          usageBytes: bytesOrNull,
+          step: { enum: ["idle", "burst withdrawn", "freeze"] },
+          capped: { type: "integer", minimum: 0, description: "calls whose memory.high the ladder capped" },
+        },
+      },
+    },
     agents: {
       type: "array",
       items: {

@@ -43,7 +43,7 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function setup(text = POLICY) {
+function setup(text = POLICY, { kernelHold = true, ancestorMax = () => null as number | null } = {}) {
   const root = fakeRoot();
   writeFileSync(join(root, "memory.current"), "0");
   writeFileSync(join(root, "memory.events"), "");
@@ -55,13 +55,17 @@ function setup(text = POLICY) {
   const log: string[] = [];
   const holds: string[] = [];
   const ladder = new LadderEnforcer(calls, {
-    hostBudget: hostBudget(policy, { memTotal: null, ancestorMax: null }),
+    hostBudget: (p) => {
+      const bytes = ancestorMax();
+      return hostBudget(p, { memTotal: null, ancestorMax: bytes === null ? null : { bytes, path: "/sys/fs/cgroup/budget" } });
+    },
     log: (m) => log.push(m),
     released: (c) => cgroupfs.reevaluate(c),
   });
   calls.addEnforcer(ladder);
   // The scheduler's side, recorded.
-  ladder.attachKernelHold({
+  if (kernelHold)
+    ladder.attachKernelHold({
     setHoldDomain: (i, d) =>
       holds.push(
         d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`,
@@ -74,10 +78,10 @@ function setup(text = POLICY) {
     rmSync(root, { recursive: true, force: true });
   });
   let events = 0;
-  /** Plays the kernel: the domain's usage and a memory.events change. */
-  const domainAt = (bytes: number) => {
+  /** Plays the kernel: the domain's usage and (unless `quiet`, as below a tripwire) a memory.events change. */
+  const domainAt = (bytes: number, { quiet = false } = {}) => {
     writeFileSync(join(root, "memory.current"), String(bytes));
-    appendFileSync(join(root, "memory.events"), `high ${++events}\n`);
+    if (!quiet) appendFileSync(join(root, "memory.events"), `high ${++events}\n`);
   };
   return { root, calls, log, holds, domainAt };
 }
@@ -106,15 +110,14 @@ describe("pressure ladder on the host domain", () => {
     usageOf(vcs, 5 * MiB);
     // Bursting builds: their burst logic raised memory.high by the allowance.
     for (const c of [boss, old, young]) writeFileSync(join(c.path, "memory.high"), String(40 * MiB));
-    // The tripwire sits at the first watermark.
-    expect(file(root, "memory.high")).toBe(String(50 * MiB));
+    // The scheduler holds this domain: the tripwire sits at the kill mark only.
+    expect(file(root, "memory.high")).toBe(String(90 * MiB));
 
     domainAt(55 * MiB);
     expect(await until(() => high(old) === String(20 * MiB))).toBe(true);
     // withdraw_burst: usage or baseline, whichever is larger; the boss is out of the ladder's ranks.
     expect(high(young)).toBe(String(20 * MiB));
     expect(high(boss)).toBe(String(40 * MiB));
-    expect(file(root, "memory.high")).toBe(String(70 * MiB));
 
     usageOf(young, 19 * MiB);
     domainAt(75 * MiB);
@@ -129,7 +132,6 @@ describe("pressure ladder on the host domain", () => {
       "default/boss: rank 0, slots 0",
       "default/worker1: rank 1, slots 0",
     ]);
-    expect(file(root, "memory.high")).toBe(String(90 * MiB));
 
     domainAt(92 * MiB);
     // kill: the lowest-ranked, youngest first: worker2's background build (younger than worker1's).
@@ -151,7 +153,7 @@ describe("pressure ladder on the host domain", () => {
     domainAt(30 * MiB);
     expect(await until(() => vcs.events.some((e) => e.startsWith("ladder (host): released")), 1500)).toBe(true);
     expect(high(vcs)).toBe(String(8 * MiB));
-    expect(file(root, "memory.high")).toBe(String(50 * MiB));
+    expect(file(root, "memory.high")).toBe(String(90 * MiB));
     expect(seen.filter((e) => e.kind === "pressure").map((e) => e.message)).toEqual([
       "ladder (host): burst withdrawn at 55% of its 100MiB budget",
       "ladder (host): freeze at 75% of its 100MiB budget",
@@ -160,6 +162,57 @@ describe("pressure ladder on the host domain", () => {
     expect(seen.filter((e) => e.kind === "killed").map((e) => e.call)).toEqual([young.id, old.id]);
     expect(seen.some((e) => e.kind === "frozen" && e.call === young.id)).toBe(true);
     expect(seen.some((e) => e.kind === "thawed" && e.call === vcs.id)).toBe(true);
+  });
+
+  it("without a kernel hold, walks the domain's tripwire up through every watermark", async () => {
+    const { root, calls, domainAt } = setup(POLICY, { kernelHold: false });
+    const c = calls.startCall({ agent: "w1", argv: ["build"] });
+    usageOf(c, 20 * MiB);
+    expect(file(root, "memory.high")).toBe(String(50 * MiB));
+    domainAt(55 * MiB);
+    expect(await until(() => file(root, "memory.high") === String(70 * MiB))).toBe(true);
+    domainAt(75 * MiB);
+    expect(await until(() => file(root, "memory.high") === String(90 * MiB))).toBe(true);
+    domainAt(30 * MiB);
+    expect(await until(() => file(root, "memory.high") === String(50 * MiB), 1500)).toBe(true);
+  });
+
+  it("with a kernel hold, notices a watermark without a tripwire event by polling near it", async () => {
+    const { root, calls, domainAt } = setup();
+    const a = calls.startCall({ agent: "w1", argv: ["build"] });
+    usageOf(a, 20 * MiB);
+    writeFileSync(join(a.path, "memory.high"), String(40 * MiB));
+    // Near the withdraw mark (within 10% of the budget): polled every 50 ms, not every second.
+    domainAt(45 * MiB, { quiet: true });
+    await sleep(1100);
+    domainAt(55 * MiB, { quiet: true });
+    expect(await until(() => high(a) === String(20 * MiB), 300)).toBe(true);
+    expect(file(root, "memory.high")).toBe(String(90 * MiB));
+  });
+
+  it("follows a change of the ancestor's memory.max while idle: watermarks, hold and tripwire move", async () => {
+    let limit = 100 * MiB;
+    const { root, holds } = setup(POLICY, { ancestorMax: () => limit });
+    expect(file(root, "memory.high")).toBe(String(90 * MiB));
+    limit = 50 * MiB;
+    expect(await until(() => file(root, "memory.high") === String(45 * MiB), 2500)).toBe(true);
+    expect(holds).toContain(`slot 0: root at ${Math.floor(0.7 * 50 * MiB)}, ranks 1,2`);
+  });
+
+  it("counts the freeze bound only while the domain stays at or above the freeze mark", async () => {
+    const { calls, domainAt } = setup(POLICY.replace("freeze = 70% for 2s", "freeze = 70% for 1s"));
+    const a = calls.startCall({ agent: "w1", argv: ["build"] });
+    await sleep(5);
+    const b = calls.startCall({ agent: "w2", argv: ["build"] });
+    usageOf(a, 10 * MiB);
+    usageOf(b, 10 * MiB);
+    domainAt(75 * MiB);
+    expect(await until(() => b.events.some((e) => e.includes("frozen")))).toBe(true);
+    // Back between the release and freeze marks: still frozen, but not short enough of memory to kill.
+    domainAt(60 * MiB);
+    await sleep(1500);
+    expect(b.killedBy).toBeUndefined();
+    expect(b.events.some((e) => e.includes("released"))).toBe(false);
   });
 
   it("kills a call frozen longer than the freeze bound even below the kill mark", async () => {
