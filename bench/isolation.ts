@@ -1,6 +1,6 @@
 // The isolation experiment: several agents replay their traces concurrently
 // under one memory budget (memory.max of a parent cgroup), once per setup and
-// seed, for one trace combination (bench/plan.ts COMBOS):
+// seed, for one or more trace combinations (bench/plan.ts COMBOS):
 //
 //   alone   the high-priority agent by itself (the reference for its slowdown)
 //   none    no per-agent control, only the shared budget
@@ -14,8 +14,13 @@
 //           through acgd's API as `acg run` does (AcgLauncher)
 //
 // Runs as root where cgroup v2 has the memory controller (the guest):
-//   node dist/bench/isolation.js --combo aligned-3 [--seeds 1,2,3] [--setups none,static,...]
-//        [--speed 10] [--scale 1/8] [--max-seconds 60] [--plans FILE] [--out FILE] [--traces DIR]
+//   node dist/bench/isolation.js --combo aligned-3[,gentle-3,..] [--seeds 1,2,3] [--setups none,static,...]
+//        [--speed 10] [--scale 1/8] [--max-seconds 60] [--plans-dir DIR] [--out-dir DIR] [--traces DIR]
+//
+// Setups run outermost, so that each policy's acgd starts once for all the
+// combinations (it follows the budget's memory.max from one to the next);
+// each combination's results go to OUT_DIR/isolation-COMBO.json, written
+// again after every setup.
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -58,13 +63,14 @@ const BENCH_CGROUP = join(CGROUP_ROOT, `acg-bench-${process.pid}`);
 
 export interface IsolationOptions {
   setups: string[];
-  /** The trace combination (bench/plan.ts COMBOS). */
-  combo: string;
+  /** The trace combinations (bench/plan.ts COMBOS), in the order they run within each setup. */
+  combos: string[];
   seeds: number[];
   speed: number;
   scale: number;
   traceDir: string;
-  outFile: string;
+  /** Where isolation-COMBO.json files go. */
+  outDir: string;
   workDir: string;
   allocBin: string;
   chunkBytes: number;
@@ -76,8 +82,8 @@ export interface IsolationOptions {
   limitFactor: number;
   /** Cut each agent's trace to this many trace seconds around its peak. */
   maxSeconds: number;
-  /** The combination's plans written on the host (skips reading the traces in the guest). */
-  plansFile?: string;
+  /** A directory of plans-COMBO.json.tmp written on the host (skips reading the traces in the guest). */
+  plansDir?: string;
 }
 
 export interface ProcRecord {
@@ -205,7 +211,7 @@ export interface IsolationResult {
   date: string;
   kernel: string;
   combo: Combo;
-  options: Omit<IsolationOptions, "outFile" | "workDir" | "allocBin" | "plansFile">;
+  options: Omit<IsolationOptions, "combos" | "outDir" | "workDir" | "allocBin" | "plansDir"> & { combo: string };
   budgetBasisBytes: number;
   budgetBytes: number;
   /** Measured memory of one idle replay process (binary, libc, stack, page tables), charged to its cgroup. */
@@ -398,7 +404,7 @@ export class AcgLauncher implements Launcher {
   mode = "";
   startS = 0;
   constructor(
-    private policy: string,
+    readonly policy: string,
     private o: IsolationOptions,
     private binDir: string,
   ) {
@@ -412,19 +418,20 @@ export class AcgLauncher implements Launcher {
   }
   /** Tenant of each agent: with tenants in the policy, the high-priority agent in the first, the others in the last. */
   private tenants = new Map<string, string>();
-  /** The seed of the current run: acgd runs through all of a setup's seeds, each with agents of their own. */
-  private seed = 0;
+  /** Runs so far: acgd runs through all of a setup's combinations and seeds, each run with agents of its own. */
+  private run = 0;
   private agentName(a: AgentPlan): string {
-    return `${a.id}-s${this.seed}`;
+    return `${a.id}-r${this.run}`;
   }
   agentCgroup(a: AgentPlan): string {
     return join(this.root, "tree", this.tenants.get(a.id) ?? NO_TENANT_DIR, this.agentName(a));
   }
   async prepare(plan: ReplayPlan, budgetBytes: number): Promise<void> {
-    this.seed = plan.seed;
+    this.run++;
     if (!this.daemon) await this.start(plan, budgetBytes);
     else if (this.daemon.exitCode !== null)
       throw new Error(`acgd exited with ${this.daemon.exitCode}: ${this.daemonLog.trim().slice(-1000)}`);
+    else await this.setBudget(budgetBytes);
     this.tenants.clear();
     if (this.tenantNames.length)
       for (const a of plan.agents)
@@ -525,6 +532,25 @@ export class AcgLauncher implements Launcher {
       },
     };
   }
+  /** A new budget for the next combination: acgd reads its ancestor's memory.max again while idle; wait until its host ladder has it. */
+  private async setBudget(budgetBytes: number): Promise<void> {
+    if (readCgNumber(this.root, "memory.max") === budgetBytes) return;
+    writeCg(this.root, "memory.max", budgetBytes);
+    const hostBudget = async () => {
+      const st = (await this.client!.request({ op: "status" })) as { ladders?: { key: string; budgetBytes: number }[] };
+      return st.ladders?.find((l) => l.key === "host")?.budgetBytes;
+    };
+    const before = await hostBudget();
+    if (before === undefined) return; // no host ladder: nothing in acgd depends on the budget
+    for (let i = 0; i < 600; i++) {
+      const now = await hostBudget();
+      if (now === budgetBytes) return;
+      // The policy's own host budget is smaller than both: it rules, and does not change.
+      if (now === before && before < budgetBytes && i >= 30) return;
+      await sleep(100);
+    }
+    throw new Error(`acgd's host ladder did not take the new budget ${budgetBytes} within 60 s`);
+  }
   /** Kills what a run left in its agents' cgroups (a run stopped at its time limit); acgd keeps running. */
   async cleanup(): Promise<void> {
     const tree = join(this.root, "tree");
@@ -532,7 +558,7 @@ export class AcgLauncher implements Launcher {
     for (const t of readdirSync(tree, { withFileTypes: true })) {
       if (!t.isDirectory()) continue;
       for (const ag of readdirSync(join(tree, t.name), { withFileTypes: true })) {
-        if (!ag.isDirectory() || !ag.name.endsWith(`-s${this.seed}`)) continue;
+        if (!ag.isDirectory() || !ag.name.endsWith(`-r${this.run}`)) continue;
         try {
           writeCg(join(tree, t.name, ag.name), "cgroup.kill", "1");
         } catch {
@@ -957,12 +983,12 @@ export const BASELINE_SETUPS = ["none", "static", "hints", "oomd"] as const;
 export function parseArgs(argv: string[]): IsolationOptions {
   const o: IsolationOptions = {
     setups: [...BASELINE_SETUPS, ...defaultPolicySetups(REPO)],
-    combo: "aligned-3",
+    combos: [],
     seeds: [1],
     speed: 10,
     scale: 1 / 8,
     traceDir: defaultTraceDir(),
-    outFile: "",
+    outDir: join(REPO, "bench", "results"),
     workDir: "/tmp/acg-bench",
     allocBin: join(REPO, "dist", "bench", "alloc", "acg-alloc"),
     // 2 MiB chunks on transparent huge pages: in the TCG guest, 200 MB faulted
@@ -988,7 +1014,7 @@ export function parseArgs(argv: string[]): IsolationOptions {
         o.setups = (v() ?? "").split(",").filter(Boolean);
         break;
       case "--combo":
-        o.combo = comboByName(v() ?? "").name;
+        for (const c of (v() ?? "").split(",")) o.combos.push(comboByName(c).name);
         break;
       case "--seeds":
         o.seeds = parseSeeds(v());
@@ -1002,8 +1028,8 @@ export function parseArgs(argv: string[]): IsolationOptions {
       case "--traces":
         o.traceDir = v() ?? o.traceDir;
         break;
-      case "--out":
-        o.outFile = resolve(v() ?? "");
+      case "--out-dir":
+        o.outDir = resolve(v() ?? "");
         break;
       case "--work":
         o.workDir = v() ?? o.workDir;
@@ -1023,8 +1049,8 @@ export function parseArgs(argv: string[]): IsolationOptions {
       case "--max-seconds":
         o.maxSeconds = num(v(), a);
         break;
-      case "--plans":
-        o.plansFile = v();
+      case "--plans-dir":
+        o.plansDir = v();
         break;
       case "--limit-factor":
         o.limitFactor = num(v(), a);
@@ -1038,7 +1064,8 @@ export function parseArgs(argv: string[]): IsolationOptions {
   const bad = o.setups.filter((x) => !x.startsWith("policy:") && !["alone", ...BASELINE_SETUPS].includes(x));
   if (bad.length)
     throw new Error(`--setups: unknown setup(s) ${bad.join(", ")} (known: alone, ${BASELINE_SETUPS.join(", ")}, policy:FILE)`);
-  if (!o.outFile) o.outFile = join(REPO, "bench", "results", `isolation-${o.combo}.json`);
+  if (!o.combos.length) o.combos = ["aligned-3"];
+  o.combos = [...new Set(o.combos)];
   return o;
 }
 
@@ -1049,8 +1076,23 @@ export function parseSeeds(s: string | undefined): number[] {
   return seeds.map(Number);
 }
 
-export function plansFor(o: Pick<IsolationOptions, "combo" | "seeds" | "traceDir" | "speed" | "scale" | "maxSeconds">): ComboPlans {
-  return planCombo(comboByName(o.combo), { traceDir: o.traceDir, speed: o.speed, scale: o.scale, maxSeconds: o.maxSeconds }, o.seeds);
+export function plansFor(combo: string, o: Pick<IsolationOptions, "seeds" | "traceDir" | "speed" | "scale" | "maxSeconds">): ComboPlans {
+  return planCombo(comboByName(combo), { traceDir: o.traceDir, speed: o.speed, scale: o.scale, maxSeconds: o.maxSeconds }, o.seeds);
+}
+
+/** The file bench/run.ts writes a combination's plans to, in --plans-dir. */
+export function plansFileName(combo: string): string {
+  return `plans-${combo}.json.tmp`;
+}
+
+/** One combination as it runs: its plans, the overheads measured for its agents, its budget, its results so far. */
+interface ComboRun {
+  cp: ComboPlans;
+  overhead: AgentOverhead;
+  agentOverheadBytes: Record<string, number>;
+  budgetBytes: number;
+  runs: RunResult[];
+  skipped: { setup: string; reason: string }[];
 }
 
 /**
@@ -1087,72 +1129,94 @@ export async function measureProcessOverhead(allocBin: string, workDir: string):
 export async function runIsolation(
   o: IsolationOptions,
   log: (s: string) => void = (s) => process.stderr.write(s + "\n"),
-): Promise<IsolationResult> {
+  written: (r: IsolationResult) => void = () => {},
+): Promise<IsolationResult[]> {
   if (!memoryControllerAvailable())
     throw new Error("cgroup v2 has no memory controller here: run this in the guest (scripts/guest-run.sh)");
   if (!existsSync(o.allocBin)) throw new Error(`allocator not built: ${o.allocBin} (run bench/alloc/build.sh)`);
-  const cp: ComboPlans = o.plansFile ? (JSON.parse(readFileSync(o.plansFile, "utf8")) as ComboPlans) : plansFor(o);
   rmSync(o.workDir, { recursive: true, force: true });
   const binDir = join(o.workDir, "bin");
-  for (const plan of cp.plans) makeBinDir(plan, binDir, o.allocBin);
   // Setups without a policy run on the kernel's own scheduler, whatever ran before.
   await restoreDefaultScheduler();
   const perProcess = await measureProcessOverhead(o.allocBin, o.workDir);
-  // The same agents (runs) in every seed; only the alignment and the high-priority agent change.
-  const agentOverheadBytes: Record<string, number> = {};
-  for (const plan of cp.plans)
-    for (const a of plan.agents) agentOverheadBytes[a.id] = Math.max(agentOverheadBytes[a.id] ?? 0, perProcess * maxConcurrentProcesses(a));
-  const overhead: AgentOverhead = (a) => agentOverheadBytes[a.id] ?? perProcess * maxConcurrentProcesses(a);
-  const budgetBytes = budgetFor(cp, o.scale, Object.values(agentOverheadBytes));
-  log(
-    `isolation: ${cp.combo.name}: a replay process holds ${(perProcess / 1024).toFixed(0)} KiB on its own; budget ${(budgetBytes / MiB).toFixed(1)} MiB (${cp.combo.budgetFraction} of the ${cp.combo.budgetBasis}, scaled, plus the processes' overhead)`,
-  );
-  const runs: RunResult[] = [];
-  const skipped: { setup: string; reason: string }[] = [];
+  const combos: ComboRun[] = o.combos.map((combo) => {
+    const cp: ComboPlans = o.plansDir
+      ? (JSON.parse(readFileSync(join(o.plansDir, plansFileName(combo)), "utf8")) as ComboPlans)
+      : plansFor(combo, o);
+    for (const plan of cp.plans) makeBinDir(plan, binDir, o.allocBin);
+    // The same agents (runs) in every seed; only the alignment and the high-priority agent change.
+    const agentOverheadBytes: Record<string, number> = {};
+    for (const plan of cp.plans)
+      for (const a of plan.agents)
+        agentOverheadBytes[a.id] = Math.max(agentOverheadBytes[a.id] ?? 0, perProcess * maxConcurrentProcesses(a));
+    const overhead: AgentOverhead = (a) => agentOverheadBytes[a.id] ?? perProcess * maxConcurrentProcesses(a);
+    const budgetBytes = budgetFor(cp, o.scale, Object.values(agentOverheadBytes));
+    log(
+      `isolation: ${cp.combo.name}: a replay process holds ${(perProcess / 1024).toFixed(0)} KiB on its own; budget ${(budgetBytes / MiB).toFixed(1)} MiB (${cp.combo.budgetFraction} of the ${cp.combo.budgetBasis}, scaled, plus the processes' overhead)`,
+    );
+    return { cp, overhead, agentOverheadBytes, budgetBytes, runs: [], skipped: [] };
+  });
+  const date = new Date().toISOString();
+  const result = (c: ComboRun): IsolationResult => isolationResult(c, o, perProcess, date);
   for (const setup of o.setups) {
-    if (setup.startsWith("policy:")) {
-      const reason = await policyCannotRun(setup.slice("policy:".length), cp.combo.agents);
-      if (reason) {
-        log(`isolation: ${setup} skipped: ${reason}`);
-        skipped.push({ setup, reason });
-        continue;
+    // One acgd per policy for every combination: it follows the budget from one to the next.
+    const acg = setup.startsWith("policy:") ? new AcgLauncher(setup.slice("policy:".length), o, binDir) : null;
+    for (const c of combos) {
+      const { cp } = c;
+      if (acg) {
+        const reason = await policyCannotRun(acg.policy, cp.combo.agents);
+        if (reason) {
+          log(`isolation: ${cp.combo.name}: ${setup} skipped: ${reason}`);
+          c.skipped.push({ setup, reason });
+          continue;
+        }
       }
-    }
-    const launcher: Launcher = setup.startsWith("policy:")
-      ? new AcgLauncher(setup.slice("policy:".length), o, binDir)
-      : new CgroupLauncher(setup as CgroupLauncher["name"], overhead, binDir);
-    for (const [i, plan] of cp.plans.entries()) {
-      const only = setup === "alone" ? plan.agents.filter((a) => a.highPriority) : undefined;
-      log(`isolation: ${cp.combo.name} seed ${plan.seed}: ${launcher.name}...`);
-      try {
-        const r = await runSetup(plan, launcher, budgetBytes, o, i === 0, only);
-        r.combo = cp.combo.name;
-        runs.push(r);
-        const eps = r.oomEpisodes;
-        log(
-          `  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}${r.agents.some((a) => a.high && !a.survived) ? " (high-priority agent lost)" : ""}; kernel OOM episodes ${eps ? eps.length : "?"}; runtime kills ${r.agents.reduce((x, a) => x + a.callsRuntimeKilled, 0)}; work lost ${r.agents.reduce((x, a) => x + a.workLostS, 0).toFixed(0)} trace-s; lag ${r.replayLag === null ? "?" : `${(100 * r.replayLag).toFixed(1)}%`}${r.rejected ? " REJECTED" : ""}` +
-            (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : ""),
-        );
-      } catch (e) {
-        log(`  failed: ${e instanceof Error ? e.message : String(e)}`);
-        await launcher.cleanup().catch(() => {});
-        if (setup.startsWith("policy:")) break;
+      const launcher: Launcher = acg ?? new CgroupLauncher(setup as CgroupLauncher["name"], c.overhead, binDir);
+      for (const [i, plan] of cp.plans.entries()) {
+        const only = setup === "alone" ? plan.agents.filter((a) => a.highPriority) : undefined;
+        log(`isolation: ${cp.combo.name} seed ${plan.seed}: ${launcher.name}...`);
+        try {
+          const r = await runSetup(plan, launcher, c.budgetBytes, o, i === 0, only);
+          r.combo = cp.combo.name;
+          c.runs.push(r);
+          log(summarizeRun(r));
+        } catch (e) {
+          log(`  failed: ${e instanceof Error ? e.message : String(e)}`);
+          await launcher.cleanup().catch(() => {});
+          if (acg) break;
+        }
       }
+      if (!acg) await launcher.shutdown().catch((e) => log(`  shutdown: ${e instanceof Error ? e.message : String(e)}`));
     }
-    await launcher.shutdown().catch((e) => log(`  shutdown: ${e instanceof Error ? e.message : String(e)}`));
+    await acg?.shutdown().catch((e) => log(`  shutdown: ${e instanceof Error ? e.message : String(e)}`));
+    // Written after every setup: a guest that dies later loses only the setups after this one.
+    for (const c of combos) written(result(c));
   }
   removeCgTree(BENCH_CGROUP);
-  const { outFile: _o, workDir: _w, allocBin: _a, plansFile: _p, ...options } = o;
+  return combos.map(result);
+}
+
+function summarizeRun(r: RunResult): string {
+  const eps = r.oomEpisodes;
+  return (
+    `  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}${r.agents.some((a) => a.high && !a.survived) ? " (high-priority agent lost)" : ""}; kernel OOM episodes ${eps ? eps.length : "?"}; runtime kills ${r.agents.reduce((x, a) => x + a.callsRuntimeKilled, 0)}; work lost ${r.agents.reduce((x, a) => x + a.workLostS, 0).toFixed(0)} trace-s; lag ${r.replayLag === null ? "?" : `${(100 * r.replayLag).toFixed(1)}%`}${r.rejected ? " REJECTED" : ""}` +
+    (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : "")
+  );
+}
+
+function isolationResult(c: ComboRun, o: IsolationOptions, perProcess: number, date: string): IsolationResult {
+  const { combos: _c, outDir: _o, workDir: _w, allocBin: _a, plansDir: _p, ...options } = o;
+  const { cp } = c;
   return {
     kind: "isolation",
-    date: new Date().toISOString(),
+    date,
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
     combo: cp.combo,
-    options,
+    options: { ...options, combo: cp.combo.name },
     budgetBasisBytes: cp.budgetBasisBytes,
-    budgetBytes,
+    budgetBytes: c.budgetBytes,
     processOverheadBytes: perProcess,
-    agentOverheadBytes,
+    agentOverheadBytes: c.agentOverheadBytes,
     plans: cp.plans.map((plan) => ({
       seed: plan.seed,
       span: plan.span,
@@ -1170,8 +1234,8 @@ export async function runIsolation(
         callFamilies: a.calls.reduce<Record<string, number>>((m, c) => ((m[c.family] = (m[c.family] ?? 0) + 1), m), {}),
       })),
     })),
-    runs,
-    skipped,
+    runs: c.runs,
+    skipped: c.skipped,
   };
 }
 
@@ -1199,13 +1263,14 @@ async function policyCannotRun(policy: string, agents: number): Promise<string |
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   try {
     const o = parseArgs(process.argv.slice(2));
-    const r = await runIsolation(o);
-    mkdirSync(dirname(o.outFile), { recursive: true });
-    writeFileSync(
-      o.outFile,
-      JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n",
-    );
-    process.stderr.write(`isolation: wrote ${o.outFile}\n`);
+    mkdirSync(o.outDir, { recursive: true });
+    const write = (r: IsolationResult) =>
+      writeFileSync(
+        join(o.outDir, `isolation-${r.combo.name}.json`),
+        JSON.stringify(r, (_k, v) => (typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(6)) : v)) + "\n",
+      );
+    const rs = await runIsolation(o, undefined, write);
+    for (const r of rs) process.stderr.write(`isolation: wrote ${join(o.outDir, `isolation-${r.combo.name}.json`)}\n`);
   } catch (e) {
     process.stderr.write(`isolation: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;

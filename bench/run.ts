@@ -1,5 +1,5 @@
 // `npm run bench`: the whole benchmark, host parts here, kernel parts in guest
-// boots (scripts/guest-run.sh): one per trace combination of the isolation
+// boots (scripts/guest-run.sh): one for every trace combination of the isolation
 // experiment, one for the overheads; then the report.
 //
 //   npm run bench [-- --only stats|isolation|overhead|report[,..]] [--no-guest] [--quick]
@@ -14,7 +14,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs as parseIsolationArgs, parseSeeds, plansFor } from "./isolation.js";
+import { parseArgs as parseIsolationArgs, parseSeeds, plansFileName, plansFor } from "./isolation.js";
 import { COMBOS, comboByName } from "./plan.js";
 import { writeReport } from "./report.js";
 import { computeStats } from "../traces/stats.js";
@@ -113,25 +113,27 @@ async function run(
         log(`isolation: removed the earlier ${n}`);
       }
     }
-    // One guest boot per combination (its seeds and setups run in one driver,
-    // acgd started once per policy): an emulator oops costs one combination.
-    for (const combo of combos) {
-      const o = parseIsolationArgs([...isoArgs, "--combo", combo, "--seeds", seeds.join(",")]);
-      const plansFile = join(results, `plans-${combo}.json.tmp`);
-      writeFileSync(plansFile, JSON.stringify(plansFor(o)));
-      const args = [
-        "node",
-        "dist/bench/isolation.js",
-        "--combo",
-        combo,
-        "--seeds",
-        seeds.join(","),
-        "--plans",
-        relative(repo, plansFile),
-        ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces"),
-      ];
-      boots.push({ what: `isolation ${combo}`, cmds: [args.map(shq).join(" ")], tcgThread: "multi", timeoutS: 1800 });
-    }
+    // One guest boot for every combination: setups run outermost, so that each
+    // policy's acgd starts (and verifies its objects) once, not once per combination.
+    const o = parseIsolationArgs([...isoArgs, "--combo", combos.join(","), "--seeds", seeds.join(",")]);
+    for (const combo of o.combos) writeFileSync(join(results, plansFileName(combo)), JSON.stringify(plansFor(combo, o)));
+    const args = [
+      "node",
+      "dist/bench/isolation.js",
+      "--combo",
+      o.combos.join(","),
+      "--seeds",
+      seeds.join(","),
+      "--plans-dir",
+      relative(repo, results),
+      ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces"),
+    ];
+    boots.push({
+      what: `isolation ${o.combos.join(", ")}`,
+      cmds: [args.map(shq).join(" ")],
+      tcgThread: "multi",
+      timeoutS: 1200 * o.combos.length,
+    });
   }
   if (only.has("overhead")) {
     const c = spawnSync("node", ["dist/bench/overhead.js", "--compile-only"], { cwd: repo, stdio: "inherit" });

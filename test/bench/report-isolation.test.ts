@@ -135,6 +135,15 @@ describe("issue 10's bar in the report", () => {
     expect(v["work lost below the oomd-like killer's"]!.status).toBe("missed");
   });
 
+  it("counts no work lost against an oomd-like killer that lost none as met, and says why", () => {
+    const quiet = [run("oomd", 1, [high(), agent("a1")]), run("policy:z", 1, [high(), agent("a1")])];
+    const v = Object.fromEntries(bar(quiet, "policy:z").map((x) => [x.target, x]));
+    expect(v["work lost below the oomd-like killer's"]).toMatchObject({ status: "met" });
+    expect(v["work lost below the oomd-like killer's"]!.why).toMatch(/neither lost any work/);
+    const lost = [run("oomd", 1, [high(), agent("a1")]), run("policy:z", 1, [high(), agent("a1", { workLostS: 3 })])];
+    expect(bar(lost, "policy:z").find((x) => x.target.startsWith("work lost"))!.status).toBe("missed");
+  });
+
   it("does not judge a policy whose every run was rejected, nor count an unreadable kernel log as no OOM", () => {
     expect(
       bar([run("policy:r", 1, [high(lagging(0.5))]), run("policy:r", 2, [high({ ran: false, survived: false })])], "policy:r"),
