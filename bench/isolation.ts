@@ -534,8 +534,9 @@ export class AcgLauncher implements Launcher {
   }
   /** A new budget for the next combination: acgd reads its ancestor's memory.max again while idle; wait until its host ladder has it. */
   private async setBudget(budgetBytes: number): Promise<void> {
-    if (readCgNumber(this.root, "memory.max") === budgetBytes) return;
     writeCg(this.root, "memory.max", budgetBytes);
+    // What acgd reads back: the kernel keeps memory.max in whole pages.
+    const limit = readCgNumber(this.root, "memory.max");
     const hostBudget = async () => {
       const st = (await this.client!.request({ op: "status" })) as { ladders?: { key: string; budgetBytes: number }[] };
       return st.ladders?.find((l) => l.key === "host")?.budgetBytes;
@@ -544,12 +545,12 @@ export class AcgLauncher implements Launcher {
     if (before === undefined) return; // no host ladder: nothing in acgd depends on the budget
     for (let i = 0; i < 600; i++) {
       const now = await hostBudget();
-      if (now === budgetBytes) return;
+      if (now === limit) return;
       // The policy's own host budget is smaller than both: it rules, and does not change.
-      if (now === before && before < budgetBytes && i >= 30) return;
+      if (now === before && limit !== null && before < limit && i >= 30) return;
       await sleep(100);
     }
-    throw new Error(`acgd's host ladder did not take the new budget ${budgetBytes} within 60 s`);
+    throw new Error(`acgd's host ladder did not take the new budget ${limit} (memory.max of ${this.root}) within 60 s`);
   }
   /** Kills what a run left in its agents' cgroups (a run stopped at its time limit); acgd keeps running. */
   async cleanup(): Promise<void> {

@@ -20,7 +20,14 @@
 // the hundreds of ms acgd may take to wake on a loaded host. There the
 // tripwire sits only at the kill mark (the last step before the kernel's OOM
 // killer), and acgd instead reads the domain's usage every NEAR_POLL_MS while
-// it is within NEAR_MARK_PERCENT of a watermark it has not reached.
+// it is within NEAR_MARK_PERCENT of a watermark it has not reached. The
+// low-ranked agents of a host or tenant domain get tripwires of their own:
+// each agent's memory.high at its usage plus the domain's headroom to its
+// next watermark, so that one of them growing past the mark alone is slowed
+// at once and wakes acgd (memory.events counts its descendants' events),
+// while nothing above the ladder's ranks is throttled before the kill mark.
+// That covers the growth the hold cannot reach: an agent's own processes
+// are never held, frozen or killed, but they are slowed with their agent.
 
 import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
@@ -38,6 +45,7 @@ export const IDLE_POLL_MS = 1000;
 /** A held domain's poll while its usage is near a watermark (no tripwire there, see above), and how near is near. */
 export const NEAR_POLL_MS = 50;
 export const NEAR_MARK_PERCENT = 10;
+const MIB = 1024 * 1024;
 /** An idle host domain reads its budget again this often: an operator may change the ancestor's memory.max. */
 const BUDGET_REREAD_MS = 1000;
 /** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
@@ -62,6 +70,8 @@ interface Domain {
   poll: NodeJS.Timeout | null;
   /** The value the tripwire (the domain's memory.high) was last set to, "max" when disarmed. */
   tripwire: string;
+  /** Held host or tenant domains: each target agent's own tripwire (its memory.high), by agent key. */
+  agentTripwires: Map<string, { path: string; value: string }>;
   /** Calls this ladder capped: id → memory.high before the first cap. */
   saved: Map<string, string>;
   /** What it did to each capped call, so that the call's events say each step once. */
@@ -144,6 +154,8 @@ export class LadderEnforcer implements Enforcer {
   callStarted(call: ToolCall): void {
     this.#holdCall(call);
     for (const d of this.#domains.values()) {
+      // A new agent's own tripwire, at once.
+      if (d.holdSlot !== null && this.#inDomain(d, call) && !d.agentTripwires.has(call.agent.key)) this.#soon(d, 0);
       if (d.step === Step.none || !this.#inDomain(d, call) || !this.#isTarget(d, call)) continue;
       this.#guard(d, () => this.#capFor(d, call, d.step));
     }
@@ -207,6 +219,7 @@ export class LadderEnforcer implements Enforcer {
       watcher: null,
       poll: null,
       tripwire: "max",
+      agentTripwires: new Map(),
       saved: new Map(),
       stepOf: new Map(),
       killed: new Set(),
@@ -271,6 +284,7 @@ export class LadderEnforcer implements Enforcer {
     this.#guard(d, () => {
       this.#release(d, "acgd stopped watching this domain");
       this.#setTripwire(d, "max");
+      this.#disarmAgentTripwires(d);
     });
   }
 
@@ -367,10 +381,7 @@ export class LadderEnforcer implements Enforcer {
   }
 
   #inDomain(d: Domain, call: ToolCall): boolean {
-    const s = d.ladder.scope;
-    if (s.kind === "host") return true;
-    if (s.kind === "tenant") return d.key === `tenant ${call.agent.tenant}`;
-    return d.key === `agent ${call.agent.key}`;
+    return this.#agentInDomain(d, call.agent);
   }
 
   #isTarget(d: Domain, call: ToolCall): boolean {
@@ -463,6 +474,55 @@ export class LadderEnforcer implements Enforcer {
   #armTripwire(d: Domain, usage: number): void {
     const next = this.#wiredMarks(d).find((b) => b > usage);
     this.#setTripwire(d, next === undefined ? "max" : String(next));
+    if (d.holdSlot !== null && d.ladder.scope.kind !== "agent") this.#armAgentTripwires(d, usage);
+  }
+
+  /**
+   * Each target agent's memory.high at its usage plus the domain's headroom to
+   * its next watermark, or past the last one to the budget itself (rounded up
+   * to a MiB, so that it moves rarely). While the domain is frozen they are
+   * never raised.
+   */
+  #armAgentTripwires(d: Domain, usage: number): void {
+    const next = [...this.#marks(d), d.budget].find((b) => b > usage) ?? usage;
+    const policy = this.#calls.policy;
+    const seen = new Set<string>();
+    for (const agent of this.#calls.agents.values()) {
+      if (!this.#agentInDomain(d, agent) || !(d.ladder.rankMask & (1 << agentRank(agent, policy)))) continue;
+      const own = this.#usage(agent.path);
+      if (own === null) continue;
+      seen.add(agent.key);
+      const prev = d.agentTripwires.get(agent.key);
+      let bytes = Math.ceil((own + next - usage) / MIB) * MIB;
+      if (d.step === Step.freeze && prev) {
+        // While frozen, an agent's tripwire is never raised: one that crossed it stays
+        // over it, and the kernel's penalty grows with the overage. Nor is it set below
+        // the usage (a write below usage makes the writer reclaim).
+        if (Number(prev.value) <= own) continue;
+        bytes = Math.max(Math.min(bytes, Number(prev.value)), Math.ceil(own / MIB) * MIB);
+      }
+      const value = String(bytes);
+      if (prev?.value === value) continue;
+      d.agentTripwires.set(agent.key, { path: agent.path, value });
+      this.#calls.tree.setKnob(agent.path, "memory.high", value);
+    }
+    for (const [key, t] of d.agentTripwires) {
+      if (seen.has(key)) continue;
+      d.agentTripwires.delete(key);
+      if (this.#calls.agents.get(key)) this.#calls.tree.setKnob(t.path, "memory.high", "max");
+    }
+  }
+
+  #disarmAgentTripwires(d: Domain): void {
+    for (const [key, t] of d.agentTripwires) if (this.#calls.agents.get(key)) this.#calls.tree.setKnob(t.path, "memory.high", "max");
+    d.agentTripwires.clear();
+  }
+
+  #agentInDomain(d: Domain, agent: AgentEntry): boolean {
+    const s = d.ladder.scope;
+    if (s.kind === "host") return true;
+    if (s.kind === "tenant") return d.key === `tenant ${agent.tenant}`;
+    return d.key === `agent ${agent.key}`;
   }
 
   /** The watermarks in bytes, lowest first. */

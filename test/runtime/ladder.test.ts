@@ -66,12 +66,12 @@ function setup(text = POLICY, { kernelHold = true, ancestorMax = () => null as n
   // The scheduler's side, recorded.
   if (kernelHold)
     ladder.attachKernelHold({
-    setHoldDomain: (i, d) =>
-      holds.push(
-        d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`,
-      ),
-    setCallHold: (c, h) => holds.push(`${c.agent.key}: rank ${h.rank}, slots ${h.holdDomains.join(",")}`),
-  });
+      setHoldDomain: (i, d) =>
+        holds.push(
+          d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`,
+        ),
+      setCallHold: (c, h) => holds.push(`${c.agent.key}: rank ${h.rank}, slots ${h.holdDomains.join(",")}`),
+    });
   cleanups.push(() => {
     ladder.close();
     cgroupfs.close();
@@ -188,6 +188,32 @@ describe("pressure ladder on the host domain", () => {
     domainAt(55 * MiB, { quiet: true });
     expect(await until(() => high(a) === String(20 * MiB), 300)).toBe(true);
     expect(file(root, "memory.high")).toBe(String(90 * MiB));
+  });
+
+  it("with a kernel hold, gives each low-ranked agent a tripwire of its own at the domain's headroom, never the high-ranked one", async () => {
+    const { calls, domainAt } = setup();
+    const boss = calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    const w = calls.startCall({ agent: "worker", argv: ["build"] });
+    writeFileSync(join(w.agent.path, "memory.current"), String(10 * MiB));
+    writeFileSync(join(boss.agent.path, "memory.current"), String(30 * MiB));
+    for (const c of [boss, w]) writeFileSync(join(c.agent.path, "memory.high"), "max");
+    // 40 MiB used, the withdraw mark at 50: the worker may grow 10 MiB more before it alone crosses it.
+    domainAt(40 * MiB);
+    expect(await until(() => file(w.agent.path, "memory.high") === String(20 * MiB))).toBe(true);
+    // Frozen (75 MiB): never raised, though the headroom to the kill mark would allow 30 MiB.
+    writeFileSync(join(w.agent.path, "memory.current"), String(15 * MiB));
+    domainAt(75 * MiB);
+    await sleep(300);
+    expect(file(w.agent.path, "memory.high")).toBe(String(20 * MiB));
+    // Crossed while frozen: left where it is, the kernel's penalty growing with the overage.
+    writeFileSync(join(w.agent.path, "memory.current"), String(25 * MiB));
+    domainAt(80 * MiB);
+    await sleep(300);
+    expect(file(w.agent.path, "memory.high")).toBe(String(20 * MiB));
+    // Released (below 40%): armed again at its usage plus the headroom to the withdraw mark.
+    domainAt(30 * MiB);
+    expect(await until(() => file(w.agent.path, "memory.high") === String(45 * MiB), 1500)).toBe(true);
+    expect(file(boss.agent.path, "memory.high")).toBe("max");
   });
 
   it("follows a change of the ancestor's memory.max while idle: watermarks, hold and tripwire move", async () => {
