@@ -508,7 +508,7 @@ export class AcgLauncher implements Launcher {
       tool: kind === "agent" ? "Agent" : proc.tool,
       argv,
       path: exe,
-    })) as { call: string; cgroup: string; rule?: string; class?: string };
+    })) as { call: string; cgroup: string; rule?: string; class?: string; oomScoreAdj?: number };
     let cg = started.cgroup.startsWith("/") ? started.cgroup : join(this.root, "tree", started.cgroup);
     let endNow = false;
     if (kind === "agent") {
@@ -516,8 +516,17 @@ export class AcgLauncher implements Launcher {
       cg = join(this.agentCgroup(agent), "agent");
       endNow = true;
     }
-    const child = spawnReplay(exe, allocArgs, cg, proc);
+    // A call's processes get the oom_score_adj acgd answered, as `acg run` writes it before exec.
+    const adj = kind === "call" && started.oomScoreAdj !== undefined ? ["--oom-score-adj", String(started.oomScoreAdj)] : [];
+    const child = spawnReplay(exe, [...allocArgs, ...adj], cg, proc);
     if (endNow) {
+      // The agent's own process, registered as an agent's launcher would (acgd steers its oom_score_adj by rank).
+      if (child.pid !== undefined)
+        await c
+          .request({ op: "register_agent", agent: this.agentName(agent), ...(tenant ? { tenant } : {}), pid: child.pid })
+          .catch((e: Error) => {
+            process.stderr.write(`  register_agent ${this.agentName(agent)} (pid ${child.pid}): ${e.message}\n`);
+          });
       await sleep(50);
       await c.request({ op: "end_call", call: started.call }).catch(() => {});
       return { child };

@@ -9,13 +9,15 @@
 
 import { join } from "node:path";
 import { AGENT_LEAF } from "./cgroup-tree.js";
-import { CallError, type ToolCalls } from "./tool-calls.js";
+import { agentOomScoreAdj, CallError, setOomScoreAdj, type ToolCalls } from "./tool-calls.js";
 
 export interface RegisteredAgent {
   agent: string;
   /** The agent's own-process cgroup the process now lives in. */
   cgroup: string;
   pid: number;
+  /** What the process's oom_score_adj was set to (its agent's rank; see agentOomScoreAdj). */
+  oomScoreAdj: number;
 }
 
 /** Moves `pid` into the agent's own leaf (creating the agent's cgroups on first use). */
@@ -32,7 +34,10 @@ export function registerAgentProcess(calls: ToolCalls, who: { tenant: string | u
     throw new CallError("refused", `process ${pid} runs in tool call '${inner}' of its agent: only the agent's own process is registered`);
   }
   calls.tree.movePid(leaf, pid);
-  return { agent: agent.key, cgroup: leaf, pid };
+  // The kernel's OOM killer, when reached, takes lower-ranked agents' processes first.
+  const oomScoreAdj = agentOomScoreAdj(agent, calls.policy);
+  setOomScoreAdj(pid, oomScoreAdj);
+  return { agent: agent.key, cgroup: leaf, pid, oomScoreAdj };
 }
 
 function processExists(pid: number): boolean {

@@ -69,6 +69,16 @@ export function oomScoreAdj(rank: PriorityLevel, classPriority: PriorityLevel): 
   return 100 * (3 * rank + classPriority);
 }
 
+/**
+ * oom_score_adj of an agent's own processes (register_agent): its rank's,
+ * as a call of the highest class would have, so that the kernel takes every
+ * lower-class call of that agent, and everything of lower-ranked agents,
+ * first — and never prefers a higher-ranked agent's call over it.
+ */
+export function agentOomScoreAdj(agent: AgentEntry, policy: PolicyIR): number {
+  return oomScoreAdj(agentRank(agent, policy), 0);
+}
+
 /** The rule's memory settings after intents, and the class's (or intent's) CPU weight. */
 export interface CallLimits extends Pick<MemoryIR, "baselineBytes" | "limitBytes" | "lowBytes" | "minBytes"> {
   cpuWeight: number;
@@ -591,7 +601,7 @@ export function cgroupLimits(l: CallLimits): CgroupLimits {
  * acg run starts gets its value at clone3 time instead). Best effort: the
  * process may have exited, and lowering a value needs CAP_SYS_RESOURCE.
  */
-function setOomScoreAdj(pid: number, adj: number): void {
+export function setOomScoreAdj(pid: number, adj: number): void {
   try {
     writeFileSync(`/proc/${pid}/oom_score_adj`, String(adj));
   } catch {

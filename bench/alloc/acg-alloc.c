@@ -3,7 +3,7 @@
 // allocation step took.
 //
 //   acg-alloc --curve FILE|- [--speed F] [--scale F] [--chunk BYTES]
-//             [--out FILE|-] [--label TEXT] [--cgroup DIR] [--hold S]
+//             [--out FILE|-] [--label TEXT] [--cgroup DIR] [--oom-score-adj N] [--hold S]
 //             [--touch 0|1] [--hugepage 0|1] [-- ARGS...]
 //
 // The curve is text, one point a line: "SECONDS BYTES" (time offset from the
@@ -60,7 +60,7 @@ static void die_usage(const char *msg) {
   fprintf(stderr, "acg-alloc: %s\n", msg);
   fprintf(stderr,
           "usage: acg-alloc --curve FILE|- [--speed F] [--scale F] [--chunk BYTES] [--out FILE|-]\n"
-          "                 [--label TEXT] [--cgroup DIR] [--hold SECONDS] [--touch 0|1] [--hugepage 0|1] [-- ARGS...]\n");
+          "                 [--label TEXT] [--cgroup DIR] [--oom-score-adj N] [--hold SECONDS] [--touch 0|1] [--hugepage 0|1] [-- ARGS...]\n");
   exit(2);
 }
 
@@ -185,7 +185,7 @@ static char *map_chunk(size_t chunk, int huge) {
 }
 
 int main(int argc, char **argv) {
-  const char *curve_path = NULL, *out_path = NULL, *label = "", *cgroup = NULL;
+  const char *curve_path = NULL, *out_path = NULL, *label = "", *cgroup = NULL, *oom_score_adj = NULL;
   double speed = 1, scale = 1, hold = 0;
   int touch = 0, hugepage = 0;
   size_t chunk = 1 << 20;
@@ -202,6 +202,8 @@ int main(int argc, char **argv) {
       label = v;
     else if (!strcmp(a, "--cgroup"))
       cgroup = v;
+    else if (!strcmp(a, "--oom-score-adj"))
+      oom_score_adj = v;
     else if (!strcmp(a, "--speed"))
       speed = parse_num(v, "--speed");
     else if (!strcmp(a, "--scale"))
@@ -252,6 +254,16 @@ int main(int argc, char **argv) {
     int k = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
     if (fd < 0 || write(fd, pid, (size_t)k) != k) {
       fprintf(stderr, "acg-alloc: cannot join cgroup %s: %s\n", cgroup, strerror(errno));
+      return 2;
+    }
+    close(fd);
+  }
+  // What `acg run` writes before exec: the kernel's OOM killer is steered by rank and class.
+  if (oom_score_adj) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    size_t n = strlen(oom_score_adj);
+    if (fd < 0 || write(fd, oom_score_adj, n) != (ssize_t)n) {
+      fprintf(stderr, "acg-alloc: cannot set oom_score_adj %s: %s\n", oom_score_adj, strerror(errno));
       return 2;
     }
     close(fd);
