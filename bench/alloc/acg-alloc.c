@@ -58,9 +58,10 @@ static double now_s(void) {
 
 static void die_usage(const char *msg) {
   fprintf(stderr, "acg-alloc: %s\n", msg);
-  fprintf(stderr,
-          "usage: acg-alloc --curve FILE|- [--speed F] [--scale F] [--chunk BYTES] [--out FILE|-]\n"
-          "                 [--label TEXT] [--cgroup DIR] [--oom-score-adj N] [--hold SECONDS] [--touch 0|1] [--hugepage 0|1] [-- ARGS...]\n");
+  fprintf(
+      stderr,
+      "usage: acg-alloc --curve FILE|- [--speed F] [--scale F] [--chunk BYTES] [--out FILE|-]\n"
+      "                 [--label TEXT] [--cgroup DIR] [--oom-score-adj N] [--hold SECONDS] [--touch 0|1] [--hugepage 0|1] [-- ARGS...]\n");
   exit(2);
 }
 
