@@ -149,8 +149,10 @@ function acgRun(args: string[]): Promise<{ code: number | null; err: string }> {
 const STATUS_MS = 3000;
 
 acgd = await startAcgd();
-// Root's requests, each on a connection of its own: a test under TCG can outlast acgd's 60 s idle
-// timeout, which rightly closes a connection that sat unused that long.
+// Root's one-off requests, each on a connection of its own: a test under TCG can outlast acgd's 60 s
+// idle timeout, which rightly closes a connection that sat unused that long. A call lives only while
+// the connection that started it is open (acgd ends a departed client's empty calls): calls that must
+// stay running are started on a connection the test holds (`session`).
 const admin = {
   async request(req: Parameters<DaemonClient["request"]>[0]): Promise<unknown> {
     const c = await DaemonClient.connect(socket);
@@ -162,27 +164,37 @@ const admin = {
   },
   close(): void {},
 };
-for (const agent of ["victim", "flood"])
-  await admin.request({
-    op: "end_call",
-    call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call,
-  });
+/** A connection of root's held for the length of `fn`: the calls started on it stay until it closes. */
+async function session<T>(fn: (c: DaemonClient) => Promise<T>): Promise<T> {
+  const c = await DaemonClient.connect(socket);
+  try {
+    return await fn(c);
+  } finally {
+    c.close();
+  }
+}
 
-await test("identity: a connection's pid reused by a process of another agent gains nothing (ns_last_pid)", async () => {
-  const call = (await admin.request({ op: "start_call", agent: "victim", argv: ["sleep", "60"] })) as { call: string };
-  const attacker = await Peer.open(socket, NOBODY);
-  assertEq((await attacker.request({ op: "end_call", call: call.call })).error?.code, "forbidden", "before the reuse");
-  const reused = await processWithPid(attacker.connector, leaf("victim"));
-  assert(cgroupOf(reused.pid).endsWith("/default/victim/agent"), `pid ${reused.pid} is in the victim agent`);
-  const after = await attacker.request({ op: "end_call", call: call.call });
-  assertEq(after.error?.code, "forbidden", `after the reuse (${JSON.stringify(after)})`);
-  const calls = ((await admin.request({ op: "status" })) as { calls: { call: string }[] }).calls.map((c) => c.call);
-  assert(calls.includes(call.call), "the victim's call still runs");
-  attacker.close();
-  process.kill(reused.pid, "SIGKILL");
-  await admin.request({ op: "end_call", call: call.call });
-  return `pid ${reused.pid} reused in default/victim: end_call still forbidden`;
+await session(async (c) => {
+  for (const agent of ["victim", "flood"])
+    await c.request({ op: "end_call", call: ((await c.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call });
 });
+
+await test("identity: a connection's pid reused by a process of another agent gains nothing (ns_last_pid)", () =>
+  session(async (owner) => {
+    const call = (await owner.request({ op: "start_call", agent: "victim", argv: ["sleep", "60"] })) as { call: string };
+    const attacker = await Peer.open(socket, NOBODY);
+    assertEq((await attacker.request({ op: "end_call", call: call.call })).error?.code, "forbidden", "before the reuse");
+    const reused = await processWithPid(attacker.connector, leaf("victim"));
+    assert(cgroupOf(reused.pid).endsWith("/default/victim/agent"), `pid ${reused.pid} is in the victim agent`);
+    const after = await attacker.request({ op: "end_call", call: call.call });
+    assertEq(after.error?.code, "forbidden", `after the reuse (${JSON.stringify(after)})`);
+    const calls = ((await admin.request({ op: "status" })) as { calls: { call: string }[] }).calls.map((c) => c.call);
+    assert(calls.includes(call.call), "the victim's call still runs");
+    attacker.close();
+    process.kill(reused.pid, "SIGKILL");
+    await owner.request({ op: "end_call", call: call.call });
+    return `pid ${reused.pid} reused in default/victim: end_call still forbidden`;
+  }));
 
 await test("exhaustion: pipelined requests whose replies are never read keep acgd's memory bounded", async () => {
   const before = rssMiB();
@@ -258,26 +270,34 @@ await test("exhaustion: an agent's call flood stops at max_calls, and a state ch
   assert(/max_calls = 64/.test(refused), `refusal names max_calls: ${refused}`);
   agentPeer.close();
   // Root, for many agents: the time of a batch of starts must not grow with the calls already running.
-  const batch = async (from: number) => {
-    const t0 = performance.now();
-    const ids = [];
-    for (let i = from; i < from + 100; i++)
-      ids.push(((await admin.request({ op: "start_call", agent: `f${i % 10}`, argv: ["true"] })) as { call: string }).call);
-    return { ms: performance.now() - t0, ids };
-  };
-  const first = await batch(0);
-  const all = [...first.ids];
-  for (let b = 1; b < 4; b++) all.push(...(await batch(b * 100)).ids);
-  const last = await batch(400);
-  all.push(...last.ids);
-  for (const id of all) await admin.request({ op: "end_call", call: id });
+  const { first, last } = await session(async (root) => {
+    const batch = async (from: number) => {
+      const t0 = performance.now();
+      const ids = [];
+      for (let i = from; i < from + 100; i++)
+        ids.push(((await root.request({ op: "start_call", agent: `f${i % 10}`, argv: ["true"] })) as { call: string }).call);
+      return { ms: performance.now() - t0, ids };
+    };
+    const first = await batch(0);
+    const all = [...first.ids];
+    for (let b = 1; b < 4; b++) all.push(...(await batch(b * 100)).ids);
+    const running = ((await root.request({ op: "status" })) as { calls: unknown[] }).calls.length;
+    assert(running >= 400, `400 calls running before the last batch (status lists ${running})`);
+    const last = await batch(400);
+    all.push(...last.ids);
+    for (const id of all) await root.request({ op: "end_call", call: id });
+    return { first, last };
+  });
   assert(last.ms < 2 * first.ms + 500, `100 starts took ${first.ms.toFixed(0)} ms at 0 calls and ${last.ms.toFixed(0)} ms at 400`);
   return `64 of 80 started, then refused; 100 starts: ${first.ms.toFixed(0)} ms at 0 running calls, ${last.ms.toFixed(0)} ms at 400`;
 });
 
 // ---- state damage: two running calls, acgd killed, its state damaged, acgd restarted ----
+/** A call's limits as its cgroup files say, or that it is gone (its process ended or was killed). */
 const knobs = (cg: string) =>
-  ["memory.high", "memory.max", "memory.low", "cpu.weight"].map((f) => `${f}=${readFileSync(join(cg, f), "utf8").trim()}`).join(" ");
+  existsSync(cg)
+    ? ["memory.high", "memory.max", "memory.low", "cpu.weight"].map((f) => `${f}=${readFileSync(join(cg, f), "utf8").trim()}`).join(" ")
+    : "gone";
 const callDirs = () =>
   (existsSync(join(ROOT, "default", "st")) ? readdirSync(join(ROOT, "default", "st")) : [])
     .filter((e) => e.startsWith("call-"))
@@ -285,8 +305,9 @@ const callDirs = () =>
     .sort();
 await test("state damage: truncated, corrupt, stale and full-disk state never change a running call's limits", async () => {
   // A call granted 48MiB and using 40MiB (recomputed from its command line it would get 32MiB and be OOM-killed), and a --tool Read call.
-  const grantedRun = acgRun(["--agent", "st", "--hint", "memory=48MiB", "--quiet", "--", ALLOC, "40", "300000"]);
-  const readRun = acgRun(["--agent", "st", "--tool", "Read", "--quiet", "--", "sleep", "300"]);
+  // Both outlive the five restarts below (a minute each under TCG); they are killed at the end.
+  const grantedRun = acgRun(["--agent", "st", "--hint", "memory=48MiB", "--quiet", "--", ALLOC, "40", "3600000"]);
+  const readRun = acgRun(["--agent", "st", "--tool", "Read", "--quiet", "--", "sleep", "3600"]);
   // acg is a Node process: its start takes seconds under TCG.
   for (let i = 0; callDirs().length < 2 && i < 6000; i++) await sleep(20);
   await sleep(2000);
