@@ -19,6 +19,8 @@ import { fileURLToPath } from "node:url";
 import { removeAgentTree } from "./cgroup-cleanup.js";
 import { assert, assertEq, results, summary, test } from "./harness.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
+import { LADDER_POLICY } from "./runtime-policies.js";
+import { DaemonClient } from "../../runtime/client.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const ACG = join(REPO, "bin/acg.js");
@@ -29,23 +31,6 @@ const ROOT = join(BUDGET_CG, "agentcgroup");
 const MiB = 1024 * 1024;
 const BUDGET = 96 * MiB;
 
-const LADDER_POLICY = `version 1
-policy ladder_guest {
-  host { memory = 1GiB }
-  class interactive { priority = high }
-  class background { priority = low }
-  agent { max_agents = 8; intent rank <= high }
-  tool hog { match exe == "acg-alloc"; class background; memory.baseline = 4MiB; memory.burst = 64MiB for 60s }
-  tool default { class background }
-  ladder host {
-    ranks = [low, normal]
-    withdraw_burst = 50%
-    freeze = 60% for 60s
-    kill = 80%
-    release = 30%
-  }
-}
-`;
 /** The same agents without a ladder: only the kernel's OOM killer acts, steered by rank. */
 const BACKSTOP_POLICY = LADDER_POLICY.replace(/ladder host \{[^}]*\}/, "").replace("policy ladder_guest", "policy backstop_guest");
 
@@ -89,14 +74,19 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-function startDaemon(policy: string, tag: string): { proc: ChildProcess; socket: string; log: () => string; ready: Promise<void> } {
+/** acgd on policy text (no compiled objects: no scheduler), or on a compiled directory `{ dir }` (its scheduler attached). */
+function startDaemon(
+  policy: string | { dir: string },
+  tag: string,
+): { proc: ChildProcess; socket: string; log: () => string; ready: Promise<void> } {
   const tmp = mkdtempSync(`/tmp/acg-${tag}-`);
   const socket = join(tmp, "acgd.sock");
-  writeFileSync(join(tmp, "p.acg"), policy);
+  const where = typeof policy === "string" ? join(tmp, "p.acg") : policy.dir;
+  if (typeof policy === "string") writeFileSync(where, policy);
   let log = "";
   const proc = spawn(
     process.execPath,
-    [ACGD, "--policy", join(tmp, "p.acg"), "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")],
+    [ACGD, "--policy", where, "--socket", socket, "--cgroup-root", ROOT, "--state-file", join(tmp, "state.json")],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   proc.stderr.on("data", (d) => (log += d));
@@ -248,6 +238,40 @@ await test("without a ladder, the kernel's OOM killer takes the low-ranked call,
 
 await stopDaemon(backstopd);
 if (results().some((o) => !o.ok)) console.log(`\nbackstop acgd's log:\n${backstopd.log()}`);
+removeTree();
+
+// The same ladder compiled (test/kernel/runtime-prepare.ts): acgd attaches the scheduler, whose memory
+// hold covers the freeze mark, so the ladder's tripwires change (docs/runtime.md, "The ladder").
+const heldd = startDaemon({ dir: join(REPO, ".cache/runtime-guest/compiled/ladder") }, "held");
+await heldd.ready;
+await test("under the scheduler's hold: the domain's tripwire at the kill mark, a low-ranked agent's own at its headroom, none on the boss", async () => {
+  const client = await DaemonClient.connect(heldd.socket);
+  const st = (await client.request({ op: "status" })) as { enforcement?: Record<string, string> };
+  client.close();
+  const hold = st.enforcement?.["kernelHold"] ?? "";
+  assert(/^active/.test(hold), `the kernel hold is active: ${hold}`);
+  const b = acgRun(heldd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "10", "300000"]);
+  const w = acgRun(heldd.socket, ["--agent", "worker", "--", ALLOC, "10", "300000"]);
+  assert(await until(() => b.out.includes("allocated") && w.out.includes("allocated"), 120_000), `allocations: ${b.err} ${w.err}`);
+  const workerCg = join(ROOT, "default", "worker");
+  const bossCg = join(ROOT, "default", "boss");
+  assert(await until(() => knob(workerCg, "memory.high") !== "max", 10_000), "the worker agent's tripwire is armed");
+  const page = 4096;
+  assertEq(knob(ROOT, "memory.high"), String(Math.floor((0.8 * BUDGET) / page) * page), "the domain's tripwire at the kill mark");
+  const tripwire = Number(knob(workerCg, "memory.high"));
+  const own = Number(knob(workerCg, "memory.current"));
+  const headroom = 0.5 * BUDGET - usage();
+  assert(
+    tripwire > own && tripwire <= own + headroom + 2 * MiB,
+    `the worker's tripwire ${(tripwire / MiB).toFixed(1)} MiB: its usage ${(own / MiB).toFixed(1)} MiB + at most the headroom to the withdraw mark ${(headroom / MiB).toFixed(1)} MiB`,
+  );
+  assertEq(knob(bossCg, "memory.high"), "max", "the boss agent's memory.high");
+  for (const c of [b, w]) c.proc.kill("SIGTERM");
+  await Promise.all([b.done, w.done]);
+  return `domain tripwire at 80% of 96 MiB; worker ${(tripwire / MiB).toFixed(0)} MiB (usage ${(own / MiB).toFixed(1)} MiB); boss max`;
+});
+await stopDaemon(heldd);
+if (results().some((o) => !o.ok)) console.log(`\nheld acgd's log:\n${heldd.log()}`);
 removeTree();
 rmdirSync(BUDGET_CG);
 process.exitCode = summary();

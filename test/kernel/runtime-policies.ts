@@ -68,3 +68,22 @@ policy guest_runtime_v3 {
   tool default { class background; memory.limit = 32MiB }
 }
 `;
+
+/** The pressure ladder's guest policy (test/kernel/ladder-guest.ts), as text and compiled by runtime-prepare.ts. */
+export const LADDER_POLICY = `version 1
+policy ladder_guest {
+  host { memory = 1GiB }
+  class interactive { priority = high }
+  class background { priority = low }
+  agent { max_agents = 8; intent rank <= high }
+  tool hog { match exe == "acg-alloc"; class background; memory.baseline = 4MiB; memory.burst = 64MiB for 60s }
+  tool default { class background }
+  ladder host {
+    ranks = [low, normal]
+    withdraw_burst = 50%
+    freeze = 60% for 60s
+    kill = 80%
+    release = 30%
+  }
+}
+`;

@@ -1,5 +1,5 @@
 // Host side of the runtime's guest tests: compiles the scheduler-path
-// policies into OUT/{v1,v2,v3,v4}/ (objects, manifest.json, and the ir.json acgd
+// policies into OUT/{v1,v2,v3,v4,ladder}/ (objects, manifest.json, and the ir.json acgd
 // reads beside them).
 //   node dist/test/kernel/runtime-prepare.js OUT
 
@@ -7,7 +7,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compilePolicy } from "../../compiler/compile.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
-import { GUEST_POLICY, GUEST_POLICY_DATA_CHANGE, GUEST_POLICY_SHAPE_CHANGE } from "./runtime-policies.js";
+import { GUEST_POLICY, GUEST_POLICY_DATA_CHANGE, GUEST_POLICY_SHAPE_CHANGE, LADDER_POLICY } from "./runtime-policies.js";
 
 const out = process.argv[2];
 if (!out) {
@@ -18,6 +18,7 @@ for (const [name, text] of [
   ["v1", GUEST_POLICY],
   ["v2", GUEST_POLICY_DATA_CHANGE],
   ["v3", GUEST_POLICY_SHAPE_CHANGE],
+  ["ladder", LADDER_POLICY],
 ] as const) {
   const loaded = loadPolicySource(`${name}.acg`, text);
   if (!loaded.ok) throw new Error(`${name}: ${loaded.message}`);
