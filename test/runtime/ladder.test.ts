@@ -225,7 +225,8 @@ describe("pressure ladder on the host domain", () => {
     expect(holds).toContain(`slot 0: root at ${Math.floor(0.7 * 50 * MiB)}, ranks 1,2`);
   });
 
-  it("counts the freeze bound only while the domain stays at or above the freeze mark", async () => {
+  /** Two low-ranked calls under a 1 s freeze bound, the domain just past the freeze mark: b (the younger) frozen. */
+  async function frozenPair() {
     const { calls, domainAt } = setup(POLICY.replace("freeze = 70% for 2s", "freeze = 70% for 1s"));
     const a = calls.startCall({ agent: "w1", argv: ["build"] });
     await sleep(5);
@@ -234,6 +235,11 @@ describe("pressure ladder on the host domain", () => {
     usageOf(b, 10 * MiB);
     domainAt(75 * MiB);
     expect(await until(() => b.events.some((e) => e.includes("frozen")))).toBe(true);
+    return { a, b, domainAt };
+  }
+
+  it("counts the freeze bound only while the domain stays at or above the freeze mark", async () => {
+    const { b, domainAt } = await frozenPair();
     // Back between the release and freeze marks: still frozen, but not short enough of memory to kill.
     domainAt(60 * MiB);
     await sleep(1500);
@@ -242,14 +248,7 @@ describe("pressure ladder on the host domain", () => {
   });
 
   it("kills a call frozen longer than the freeze bound even below the kill mark", async () => {
-    const { calls, domainAt } = setup(POLICY.replace("freeze = 70% for 2s", "freeze = 70% for 1s"));
-    const a = calls.startCall({ agent: "w1", argv: ["build"] });
-    await sleep(5);
-    const b = calls.startCall({ agent: "w2", argv: ["build"] });
-    usageOf(a, 10 * MiB);
-    usageOf(b, 10 * MiB);
-    domainAt(75 * MiB);
-    expect(await until(() => b.events.some((e) => e.includes("frozen")))).toBe(true);
+    const { a, b } = await frozenPair();
     expect(b.killedBy).toBeUndefined();
     expect(await until(() => b.killedBy !== undefined, 2500)).toBe(true);
     expect(b.killedBy).toMatch(/stayed frozen for 1s/);
