@@ -250,10 +250,8 @@ export class LadderEnforcer implements Enforcer {
       this.#log(`ladder (${d.key}): no scheduler hold slot left (${MAX_HOLD_DOMAINS}): acgd alone freezes this domain`);
       return;
     }
-    const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
-    const holdBytes = Math.floor((d.ladder.freezePercent / 100) * d.budget);
     this.#guard(d, () => {
-      this.#hold!.setHoldDomain(slot, { path: d.path, holdBytes, ranks });
+      this.#hold!.setHoldDomain(slot, holdSpec(d));
       d.holdSlot = slot;
       for (const call of this.#calls.calls.values()) if (this.#inDomain(d, call)) this.#holdCall(call);
       // The hold takes over the marks below the kill mark: lower the tripwire's reach now, not at the next event.
@@ -318,12 +316,7 @@ export class LadderEnforcer implements Enforcer {
     this.#log(`ladder (host): budget ${formatBytes(d.budget)} -> ${formatBytes(b.bytes)} (${b.source})`);
     this.#hostBudget = b;
     d.budget = b.bytes;
-    if (d.holdSlot !== null) {
-      const slot = d.holdSlot;
-      d.holdSlot = null;
-      this.#hold!.setHoldDomain(slot, null);
-      this.#armHold(d);
-    }
+    if (d.holdSlot !== null) this.#hold!.setHoldDomain(d.holdSlot, holdSpec(d));
   }
 
   /** One decision on the domain at `usage`; returns an earlier time to look again, if one is needed. */
@@ -385,7 +378,11 @@ export class LadderEnforcer implements Enforcer {
   }
 
   #isTarget(d: Domain, call: ToolCall): boolean {
-    return (d.ladder.rankMask & (1 << agentRank(call.agent, this.#calls.policy))) !== 0;
+    return this.#agentIsTarget(d, call.agent);
+  }
+
+  #agentIsTarget(d: Domain, agent: AgentEntry): boolean {
+    return (d.ladder.rankMask & (1 << agentRank(agent, this.#calls.policy))) !== 0;
   }
 
   /**
@@ -485,10 +482,9 @@ export class LadderEnforcer implements Enforcer {
    */
   #armAgentTripwires(d: Domain, usage: number): void {
     const next = [...this.#marks(d), d.budget].find((b) => b > usage) ?? usage;
-    const policy = this.#calls.policy;
     const seen = new Set<string>();
     for (const agent of this.#calls.agents.values()) {
-      if (!this.#agentInDomain(d, agent) || !(d.ladder.rankMask & (1 << agentRank(agent, policy)))) continue;
+      if (!this.#agentInDomain(d, agent) || !this.#agentIsTarget(d, agent)) continue;
       const own = this.#usage(agent.path);
       if (own === null) continue;
       seen.add(agent.key);
@@ -564,6 +560,12 @@ export class LadderEnforcer implements Enforcer {
       this.#log(`ladder (${d.key}): ${(e as Error).message}`);
     }
   }
+}
+
+/** What the scheduler holds for a domain: its cgroup, its freeze watermark in bytes, the ladder's ranks. */
+function holdSpec(d: Domain): { path: string; holdBytes: number; ranks: number[] } {
+  const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
+  return { path: d.path, holdBytes: Math.floor((d.ladder.freezePercent! / 100) * d.budget), ranks };
 }
 
 function stepName(s: Step): string {
