@@ -13,5 +13,7 @@ if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write("acg: the runtime is not built yet; run `npm install` (or `npm run build`) in the AgentCgroup checkout\n");
   process.exit(125);
 }
+// A reader that stops early (`| head`) is not an error: exit quietly, as cat does.
+process.stdout.on("error", (e) => process.exit(e.code === "EPIPE" ? 0 : 1));
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

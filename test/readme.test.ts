@@ -50,3 +50,12 @@ describe("README usage, verbatim", () => {
     expect({ cmd, code: r.status }).toEqual({ cmd, code: 0 });
   });
 });
+
+describe("a command whose reader stops early", () => {
+  it("exits quietly when its output is piped into head, as cat does", () => {
+    for (const cmd of ["node bin/acgc.js compile policies/swe-agents.acg --emit c | head -1", "node bin/acg.js traces stats | head -1"]) {
+      const r = spawnSync("bash", ["-c", `set -o pipefail; ${cmd}`], { cwd: REPO, encoding: "utf8" });
+      expect({ cmd, status: r.status, epipe: /EPIPE|Unhandled/.test(r.stderr) }).toEqual({ cmd, status: 0, epipe: false });
+    }
+  });
+});
