@@ -27,12 +27,21 @@
 // at once and wakes acgd (memory.events counts its descendants' events),
 // while nothing above the ladder's ranks is throttled before the kill mark.
 // That covers the growth the hold cannot reach: an agent's own processes
-// are never held, frozen or killed, but they are slowed with their agent.
+// are never held or killed.
+//
+// At the freeze mark of a host or tenant domain that holds an agent ranked
+// above the ladder's, the target agents' own processes are frozen too (the
+// memory.high of their agent leaf at its usage): in the traces an agent's own
+// process grows by hundreds of MiB with no tool call, and left to grow it
+// takes the room the freeze keeps for the higher-ranked agent until the
+// kernel's OOM killer must choose. Where every agent is a target nobody is
+// protected by stalling them, so their own processes go on.
 
 import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { PRIORITY_LEVELS, type LadderIR, type PolicyIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
+import { AGENT_LEAF } from "./cgroup-tree.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { HostBudget } from "./memory-budget.js";
 import { agentRank, victimOrder, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
@@ -72,6 +81,8 @@ interface Domain {
   tripwire: string;
   /** Held host or tenant domains: each target agent's own tripwire (its memory.high), by agent key. */
   agentTripwires: Map<string, { path: string; value: string }>;
+  /** Target agents whose own processes this ladder froze: agent key → their leaf and its memory.high before the freeze. */
+  frozenAgents: Map<string, { path: string; saved: string }>;
   /** Calls this ladder capped: id → memory.high before the first cap. */
   saved: Map<string, string>;
   /** What it did to each capped call, so that the call's events say each step once. */
@@ -220,6 +231,7 @@ export class LadderEnforcer implements Enforcer {
       poll: null,
       tripwire: "max",
       agentTripwires: new Map(),
+      frozenAgents: new Map(),
       saved: new Map(),
       stepOf: new Map(),
       killed: new Set(),
@@ -348,6 +360,7 @@ export class LadderEnforcer implements Enforcer {
     else d.frozenSinceMs = null;
     const targets = this.#targets(d);
     if (d.step >= Step.withdraw) for (const call of targets) this.#capFor(d, call, d.step, targets);
+    if (d.step === Step.freeze) this.#freezeAgentsOwn(d);
     let lookAgain: number | undefined;
     const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
     if (at(l.killPercent) || overFreezeBound) {
@@ -426,6 +439,46 @@ export class LadderEnforcer implements Enforcer {
     }
   }
 
+  /**
+   * Pins the own leaf of each target agent at its usage (with the call's
+   * floor), never raising it while frozen, when the domain holds an agent
+   * above the ladder's ranks (see the head of this file).
+   */
+  #freezeAgentsOwn(d: Domain): void {
+    if (d.ladder.scope.kind === "agent") return;
+    const agents = [...this.#calls.agents.values()].filter((a) => this.#agentInDomain(d, a));
+    if (!agents.some((a) => !this.#agentIsTarget(d, a))) return;
+    const tree = this.#calls.tree;
+    for (const agent of agents) {
+      if (!this.#agentIsTarget(d, agent) || d.frozenAgents.has(agent.key)) continue;
+      const leaf = join(agent.path, AGENT_LEAF);
+      const usage = this.#usage(leaf);
+      const current = tree.readKnob(leaf, "memory.high")?.trim();
+      if (usage === null || current === undefined) continue;
+      const cap = Math.max(Math.ceil(usage / MIB) * MIB, FREEZE_FLOOR_BYTES);
+      d.frozenAgents.set(agent.key, { path: leaf, saved: current });
+      if (current === "max" || Number(current) > cap) tree.setKnob(leaf, "memory.high", String(cap));
+      emitEvent("frozen", {
+        agent: agent.key,
+        message: `ladder (${d.key}): agent ${agent.key}'s own processes frozen at ${formatBytes(cap)} (memory.high; usage ${formatBytes(usage)}) while the domain is short of memory`,
+        data: { domain: d.key, memoryHighBytes: cap, usageBytes: usage },
+      });
+    }
+  }
+
+  #thawAgentsOwn(d: Domain, why: string): void {
+    for (const [key, f] of d.frozenAgents) {
+      if (!this.#calls.agents.get(key)) continue;
+      this.#calls.tree.setKnob(f.path, "memory.high", f.saved);
+      emitEvent("thawed", {
+        agent: key,
+        message: `ladder (${d.key}): agent ${key}'s own processes released (${why})`,
+        data: { domain: d.key },
+      });
+    }
+    d.frozenAgents.clear();
+  }
+
   #kill(d: Domain, call: ToolCall, why: string): void {
     d.killed.add(call.id);
     const rank = PRIORITY_LEVELS[agentRank(call.agent, this.#calls.policy)];
@@ -461,6 +514,7 @@ export class LadderEnforcer implements Enforcer {
       emitEvent("thawed", { ...aboutCall(call), message, data: { domain: d.key } });
       if (still === null) this.#opts.released?.(call);
     }
+    this.#thawAgentsOwn(d, why);
     d.saved.clear();
     d.stepOf.clear();
     d.step = Step.none;

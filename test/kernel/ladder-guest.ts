@@ -140,7 +140,7 @@ await test("at the freeze mark the low-ranked agents' calls are held, the high-r
   // The high-ranked agent: 30 MiB, held.
   boss = acgRun(ladderd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "300000"]);
   assert(await until(() => boss!.out.includes("allocated"), 120_000), `boss did not allocate: ${boss.err}`);
-  // An agent's own process (not a tool call): 6 MiB in its agent leaf. The ladder never touches it.
+  // An agent's own process (not a tool call): 6 MiB in its agent leaf. The ladder never kills it.
   older = acgRun(ladderd.socket, ["--agent", "w1", "--", ALLOC, "12", "300000"]);
   assert(await until(() => older!.out.includes("allocated"), 120_000), `w1 did not allocate: ${older.err}`);
   const leaf = join(ROOT, "default", "w1", "agent");
@@ -175,8 +175,17 @@ await test("at the kill mark the lowest-ranked, youngest call dies first; the bo
   assertEq(bossCode, 0, `the boss's second call (stderr: ${boss2.err})`);
   assert(boss.proc.exitCode === null, "the boss's first call still runs");
   assert(existsSync(`/proc/${ownPid}`), "the agent's own process lives");
+  // Frozen, not killed: past the freeze mark with a higher-ranked agent in the domain, w1's own
+  // processes are held at their usage (its agent leaf's memory.high), the boss's own leaf is not.
+  const ownHigh = knob(join(ROOT, "default", "w1", "agent"), "memory.high");
+  const ownUsage = Number(knob(join(ROOT, "default", "w1", "agent"), "memory.current"));
+  assert(
+    ownHigh !== "max" && Number(ownHigh) >= ownUsage && Number(ownHigh) <= Math.max(ownUsage + MiB, 8 * MiB),
+    `w1's own leaf frozen at its usage ${(ownUsage / MiB).toFixed(1)} MiB (or the 8 MiB floor): memory.high ${ownHigh}`,
+  );
+  assertEq(knob(join(ROOT, "default", "boss", "agent"), "memory.high"), "max", "the boss's own leaf");
   const olderKilled = older.proc.exitCode !== null;
-  return `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; boss and w1's own process alive`;
+  return `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; boss and w1's own process alive, w1's own frozen at ${(Number(ownHigh) / MiB).toFixed(1)} MiB`;
 });
 
 await test("acg events shows what the ladder did: the steps, the caps and the kill", () => {
@@ -191,7 +200,15 @@ await test("acg events shows what the ladder did: the steps, the caps and the ki
     .filter(Boolean)
     .map((l) => JSON.parse(l) as { kind: string; message?: string; call?: string });
   const kinds = new Set(events.map((e) => e.kind));
-  for (const k of ["burst_withdrawn", "killed", "pressure"]) assert(kinds.has(k), `an event of kind ${k}: ${[...kinds].join(", ")}`);
+  for (const k of ["burst_withdrawn", "frozen", "killed", "pressure"])
+    assert(kinds.has(k), `an event of kind ${k}: ${[...kinds].join(", ")}`);
+  assert(
+    events.some((e) => e.kind === "frozen" && e.message?.includes("agent default/w1's own processes frozen")),
+    `w1's own processes frozen is an event: ${events
+      .filter((e) => e.kind === "frozen")
+      .map((e) => e.message)
+      .join(" | ")}`,
+  );
   assert(
     events.some((e) => e.kind === "killed" && e.message?.startsWith("ladder (host): killed")),
     "the ladder's kill is an event",

@@ -216,6 +216,47 @@ describe("pressure ladder on the host domain", () => {
     expect(file(boss.agent.path, "memory.high")).toBe("max");
   });
 
+  it("at the freeze mark freezes the low-ranked agents' own processes when a higher-ranked agent shares the domain, and releases them", async () => {
+    const { calls, domainAt } = setup();
+    const boss = calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    const w = calls.startCall({ agent: "worker", argv: ["build"] });
+    const leaf = (c: ToolCall) => join(c.agent.path, "agent");
+    writeFileSync(join(leaf(w), "memory.current"), String(30 * MiB + 5));
+    writeFileSync(join(leaf(boss), "memory.current"), String(30 * MiB));
+    for (const c of [boss, w]) writeFileSync(join(leaf(c), "memory.high"), "max");
+    const seen: AcgEvent[] = [];
+    const off = events.subscribe((e) => seen.push(e));
+    cleanups.push(off);
+    domainAt(60 * MiB);
+    await sleep(200);
+    expect(file(leaf(w), "memory.high")).toBe("max"); // withdraw does not reach an agent's own processes
+    domainAt(75 * MiB);
+    expect(await until(() => file(leaf(w), "memory.high") === String(31 * MiB))).toBe(true);
+    expect(file(leaf(boss), "memory.high")).toBe("max");
+    expect(seen.some((e) => e.kind === "frozen" && e.agent === w.agent.key && e.call === undefined)).toBe(true);
+    // Never raised while frozen.
+    writeFileSync(join(leaf(w), "memory.current"), String(40 * MiB));
+    domainAt(76 * MiB);
+    await sleep(300);
+    expect(file(leaf(w), "memory.high")).toBe(String(31 * MiB));
+    domainAt(30 * MiB);
+    expect(await until(() => file(leaf(w), "memory.high") === "max", 1500)).toBe(true);
+    expect(seen.some((e) => e.kind === "thawed" && e.agent === w.agent.key && e.call === undefined)).toBe(true);
+  });
+
+  it("leaves the agents' own processes alone where every agent is a target: nobody is protected by stalling them", async () => {
+    const { calls, domainAt } = setup();
+    const w1 = calls.startCall({ agent: "w1", argv: ["build"] });
+    await sleep(5);
+    const w2 = calls.startCall({ agent: "w2", argv: ["build"] });
+    for (const c of [w1, w2]) usageOf(c, 10 * MiB);
+    writeFileSync(join(w1.agent.path, "agent", "memory.current"), String(30 * MiB));
+    writeFileSync(join(w1.agent.path, "agent", "memory.high"), "max");
+    domainAt(75 * MiB);
+    expect(await until(() => w2.events.some((e) => e.includes("frozen")))).toBe(true);
+    expect(file(join(w1.agent.path, "agent"), "memory.high")).toBe("max");
+  });
+
   it("follows a change of the ancestor's memory.max while idle: watermarks, hold and tripwire move", async () => {
     let limit = 100 * MiB;
     const { root, holds } = setup(POLICY, { ancestorMax: () => limit });
