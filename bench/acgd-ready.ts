@@ -5,11 +5,14 @@
 //   node dist/bench/acgd-ready.js [--rounds N] label=path/to/bin/acgd.js=compiled-dir ...
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmdirSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+
+/** Every round's acgd uses this cgroup root; removed at the end (it is left empty). */
+const CGROUP_ROOT = `/sys/fs/cgroup/acgd-ready-${process.pid}`;
 
 function answered(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -29,19 +32,7 @@ async function readyMs(acgd: string, dir: string, extra: string[]): Promise<numb
   const t0 = performance.now();
   const p = spawn(
     process.execPath,
-    [
-      acgd,
-      "--policy",
-      dir,
-      "--socket",
-      socket,
-      "--cgroup-root",
-      `/sys/fs/cgroup/acgd-ready-${process.pid}`,
-      "--state-file",
-      join(tmp, "state.json"),
-      "--quiet",
-      ...extra,
-    ],
+    [acgd, "--policy", dir, "--socket", socket, "--cgroup-root", CGROUP_ROOT, "--state-file", join(tmp, "state.json"), "--quiet", ...extra],
     { stdio: "ignore" },
   );
   try {
@@ -80,7 +71,15 @@ async function main(): Promise<void> {
   }
 }
 
-void main().catch((e: Error) => {
-  console.error(e.message);
-  process.exitCode = 1;
-});
+void main()
+  .catch((e: Error) => {
+    console.error(e.message);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    try {
+      rmdirSync(CGROUP_ROOT);
+    } catch {
+      // not created (acgd never started), or not empty: left for a look
+    }
+  });

@@ -45,6 +45,8 @@ export interface SchedulerOverhead {
 
 export interface RuntimeOverhead {
   policy: string;
+  /** acgd's start with the compiled directory: spawn to its first answered `status`, s (issue 15 wants <= 5 s). */
+  startS?: number;
   /** acgd at idle: resident memory and CPU share over idleS seconds. */
   idle: { rssBytes: number; cpuPct: number; idleS: number };
   /** 100 concurrent tool calls (start_call, a 1 MiB process in each, end_call). */
@@ -322,6 +324,7 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
   const sock = "/tmp/acg-bench-overhead.sock";
   const variants = swapVariants();
   const [base, data, shape] = await Promise.all([compiled_(RUNTIME_POLICY), compiled_(variants.data), compiled_(variants.shape)]);
+  const spawnedAt = performance.now();
   const acgd = spawn(
     process.execPath,
     [join(repo, "bin", "acgd.js"), "--policy", base.dir, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"],
@@ -339,6 +342,11 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
           ? `acgd exited (${acgd.exitCode}) before it opened its socket`
           : `acgd did not open its socket within ${readyS} s`,
       );
+    const first = await DaemonClient.connect(sock);
+    await first.request({ op: "status" });
+    first.close();
+    const startS = (performance.now() - spawnedAt) / 1000;
+    log(`overhead: acgd ready in ${startS.toFixed(2)} s (spawn to the first status answered)`);
     await sleep(1000);
     const idleS = 5;
     const a0 = procStat(acgd.pid!);
@@ -441,6 +449,7 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     c.close();
     return {
       policy: "swe-agents",
+      startS,
       idle: { rssBytes: a1.rss, cpuPct: (100 * (a1.cpuS - a0.cpuS)) / idleS, idleS },
       calls: {
         n,

@@ -224,6 +224,14 @@ function overheadSection(o: OverheadResult): string[] {
       mdTable(
         ["what", "measured"],
         [
+          ...(rt.startS === undefined
+            ? []
+            : [
+                [
+                  "acgd's start (spawn to the first `status` answered; the scheduler and classifier verified and attached)",
+                  `${f(rt.startS, 1)} s`,
+                ],
+              ]),
           [`acgd idle (${rt.idle.idleS} s)`, `${f(rt.idle.rssBytes / MiB, 1)} MiB resident, ${f(rt.idle.cpuPct, 2)}% of one CPU`],
           [
             `${rt.calls.n} concurrent tool calls (all start_call requests sent at once over one connection, so each waits for those before it; a 1 MiB process in each for 3 s; end_call)`,

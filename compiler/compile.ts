@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { capacityProblems, encodePolicy } from "./abi-encode.js";
-import { buildObject, findClang, type BuildDiagnostic } from "./build.js";
+import { BPF_CFLAGS, buildObject, findClang, type BuildDiagnostic } from "./build.js";
 import { M } from "./diagnostic-messages.js";
 import { diagnostic } from "./diagnostics.js";
 import { emitC, includeDir } from "./emit-c.js";
@@ -84,6 +84,7 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
     opsName: c.opsName,
     features: c.features,
     clangVersion: clang?.version ?? "(dry run)",
+    clangFlags: BPF_CFLAGS,
     templateVersion: c.templateVersion,
   });
   result.manifest = manifest;

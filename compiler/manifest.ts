@@ -16,7 +16,6 @@ import {
   type ScalarType,
   type StructSpec,
 } from "./abi.js";
-import { BPF_CFLAGS } from "./build.js";
 import type { CodeFeatures } from "./emit-c.js";
 import { IR_VERSION, type PolicyIR } from "./ir.js";
 
@@ -192,6 +191,8 @@ export interface ManifestInput {
   opsName: string;
   features: CodeFeatures;
   clangVersion: string;
+  /** clang's flags, passed in (build.ts's BPF_CFLAGS): acgd reads MANIFEST_VERSION from here and must not load clang's driver. */
+  clangFlags: readonly string[];
   templateVersion: string;
 }
 
@@ -245,6 +246,6 @@ export function buildManifest(inp: ManifestInput): Manifest {
       ],
       runtimeOnly: ["tenants", "agentProfiles", "full matchers (argv, tool, hint, regexes)", "host memory and reserve"],
     },
-    build: { clang: inp.clangVersion, flags: [...BPF_CFLAGS], templateVersion: inp.templateVersion },
+    build: { clang: inp.clangVersion, flags: [...inp.clangFlags], templateVersion: inp.templateVersion },
   };
 }

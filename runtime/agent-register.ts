@@ -9,7 +9,8 @@
 
 import { join } from "node:path";
 import { AGENT_LEAF } from "./cgroup-tree.js";
-import { agentOomScoreAdj, CallError, setOomScoreAdj, type ToolCalls } from "./tool-calls.js";
+import { CallError } from "./call-error.js";
+import { agentOomScoreAdj, setOomScoreAdj, type ToolCalls } from "./tool-calls.js";
 
 export interface RegisteredAgent {
   agent: string;

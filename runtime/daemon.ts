@@ -28,7 +28,8 @@ import { identifyPeer, UnidentifiedPeer, type PeerIdentity } from "./peer-identi
 import { loadPolicyPath } from "./policy-dir.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
 import { registerAgentProcess } from "./agent-register.js";
-import { CallError, type AgentEntry, type ToolCall, type ToolCalls } from "./tool-calls.js";
+import { CallError } from "./call-error.js";
+import type { AgentEntry, ToolCall, ToolCalls } from "./tool-calls.js";
 
 export interface DaemonOptions {
   socketPath: string;

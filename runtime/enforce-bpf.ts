@@ -24,7 +24,7 @@ import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { emitEvent } from "./events.js";
 import { btfHasFunc } from "./kernel-probes.js";
-import { objectSwapReason } from "./policy-diff.js";
+import { objectSwapReason } from "./swap-kind.js";
 import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo, type HoldState } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 

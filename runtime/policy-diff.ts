@@ -1,20 +1,19 @@
 // `acgc diff OLD NEW` and `acgc apply --dry-run`: what changes between two
 // policies, setting by setting, and how acgd would swap it in. The swap kind
-// is decided as acgd decides it (runtime/enforce-bpf.ts, shapeChange): a
-// policy that fits the running objects' capacities and code features is a
-// data swap (map writes into the running scheduler); otherwise the objects
-// are replaced. For a compiled directory the running side's code features
+// is decided as acgd decides it (runtime/swap-kind.ts): a policy that fits
+// the running objects' capacities and code features is a data swap (map
+// writes into the running scheduler); otherwise the objects are replaced. For a compiled directory the running side's code features
 // are read from its manifest.json (its data/code split), not recomputed.
 
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { capacityProblems } from "../compiler/abi-encode.js";
-import { codeFeatures, type CodeFeatures } from "../compiler/emit-c.js";
+import { codeFeatures } from "../compiler/emit-c.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import type { MatchIR, PolicyIR } from "../compiler/ir.js";
 import type { Manifest } from "../compiler/manifest.js";
 import { formatBytes, formatDuration } from "../compiler/units.js";
 import { loadPolicyFrom } from "./policy-source.js";
+import { objectSwapReason } from "./swap-kind.js";
 
 export interface SettingChange {
   /** What changed: "class build", "rule tests", "agent (tenant strict)", "host", ... */
@@ -38,18 +37,6 @@ export interface PolicyDiff {
   swap: SwapPlan;
   /** What a running acgd would do with NEW given as it is (a .acg file cannot bring new objects). */
   apply: string;
-}
-
-/** Why `next` cannot be written into objects built with `running` code features, or null (acgd's shapeChange). */
-export function objectSwapReason(running: CodeFeatures, runningClassifier: string, next: PolicyIR): string | null {
-  const problems = capacityProblems(next);
-  if (problems.length) return problems.join("; ");
-  const features = codeFeatures(next);
-  if (JSON.stringify(features) !== JSON.stringify(running))
-    return `its code features differ (${JSON.stringify(features)} vs ${JSON.stringify(running)})`;
-  return emitClassifierCode(next).text !== runningClassifier
-    ? "its exe/path matchers differ (the exec classifier is generated from them)"
-    : null;
 }
 
 const size = (b: number | null) => (b === null ? "unlimited" : formatBytes(b));

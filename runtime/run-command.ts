@@ -13,7 +13,8 @@ import type { Runtime } from "./assemble.js";
 import { defaultCgroupRoot } from "./cgroup-tree.js";
 import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./spawn.js";
 import { exitCodeOf, formatReport, jsonReport } from "./report.js";
-import { CallError, type CallReport, type StartCallRequest } from "./tool-calls.js";
+import { CallError } from "./call-error.js";
+import type { CallReport, StartCallRequest } from "./tool-calls.js";
 
 export const RUN_USAGE = `Usage: acg run [--agent ID] [--tenant T] [--tool NAME] [--label TEXT] [--hint KEY=VALUE]...
                [--socket PATH] [--policy FILE --cgroup-root PATH] [--quiet | --json] -- CMD [ARGS...]

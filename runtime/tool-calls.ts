@@ -23,17 +23,9 @@ import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupSta
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { emitCallEnded, emitCallStarted } from "./lifecycle-events.js";
 import { matchRule, type CallFacts } from "./matcher.js";
+import { CallError } from "./call-error.js";
 
 export { NO_TENANT } from "../compiler/ir.js";
-
-export class CallError extends Error {
-  constructor(
-    readonly code: "bad_request" | "forbidden" | "not_found" | "refused",
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface AgentEntry {
   /** Numeric id for the BPF maps (acg_cgroup_info.agent_id), unique while acgd runs. */

@@ -1,6 +1,9 @@
 // The layering of docs/architecture.md, checked on the import graph: the
 // compiler never imports the runtime, traces or a command line, and no
 // library imports a command line. A new arrow that runs back up fails here.
+// Also what acgd and `acg` load before they serve (docs/runtime.md,
+// "Starting fast"): one static import of the front end costs acgd seconds of
+// start-up under emulation, and nothing else would notice it.
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve, dirname } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -36,6 +39,33 @@ function importsOf(file: string): string[] {
 
 const layerOf = (file: string) => file.split("/")[0]!;
 
+/**
+ * The modules loaded with `file` before any of its code runs: static imports
+ * only (a dynamic `import()` is loaded on first use, `import type` never),
+ * followed through repository modules; packages as their bare names.
+ */
+function staticClosure(file: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    if (!f.endsWith(".ts")) return;
+    const text = readFileSync(join(REPO, f), "utf8");
+    const specs = [...text.matchAll(/^(?:import|export)(?!\s+type\s)[^;]*?\bfrom\s*"([^"]+)"|^import\s*"([^"]+)"/gm)].map(
+      (m) => (m[1] ?? m[2])!,
+    );
+    for (const s of specs) {
+      if (s.startsWith("node:")) continue;
+      visit(s.startsWith(".") ? relative(REPO, resolve(dirname(join(REPO, f)), s)).replace(/\.js$/, ".ts") : s);
+    }
+  };
+  visit(file);
+  return seen;
+}
+
+/** The front end and the compile pipeline: a compiled policy directory needs none of them. */
+const COMPILE_ONLY = /^compiler\/(read-source|lexer|parser|check|passes\/.*|lower|frontend|fmt|compile|build|emit-ts)\.ts$/;
+
 describe("layering (docs/architecture.md)", () => {
   const files = [...sources("compiler"), ...sources("runtime"), ...sources("traces")];
   const arrows = files.flatMap((from) => importsOf(from).map((to) => ({ from, to })));
@@ -52,5 +82,21 @@ describe("layering (docs/architecture.md)", () => {
 
   it("no library imports a command line", () => {
     expect(arrows.filter((a) => COMMAND_LINES.has(a.to) && !COMMAND_LINES.has(a.from))).toEqual([]);
+  });
+});
+
+describe("what the runtime's commands load at start (docs/runtime.md)", () => {
+  const loaded = (file: string) => [...staticClosure(file)];
+  const packages = (file: string) => loaded(file).filter((m) => !m.endsWith(".ts"));
+
+  it("acgd loads no package and nothing of the front end before it serves a compiled directory", () => {
+    // pino, pino-pretty, prom-client and the front end are dynamic imports, made when asked for.
+    expect(packages("runtime/acgd-command.ts")).toEqual([]);
+    expect(loaded("runtime/acgd-command.ts").filter((m) => COMPILE_ONLY.test(m))).toEqual([]);
+  });
+
+  it("acg loads neither the front end nor the tool-call machinery (only its standalone mode needs that)", () => {
+    expect(packages("runtime/acg-cli.ts")).toEqual([]);
+    expect(loaded("runtime/acg-cli.ts").filter((m) => COMPILE_ONLY.test(m) || m === "runtime/tool-calls.ts")).toEqual([]);
   });
 });

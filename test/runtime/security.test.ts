@@ -20,7 +20,7 @@ import { DaemonClient } from "../../runtime/client.js";
 import { Daemon, logSafe } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
-import { CallError } from "../../runtime/tool-calls.js";
+import { CallError } from "../../runtime/call-error.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
 import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
 import { waitUntil } from "../wait.js";

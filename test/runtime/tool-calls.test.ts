@@ -2,7 +2,8 @@ import { existsSync, readdirSync as readdir, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
-import { buildReport, CallError, ToolCalls } from "../../runtime/tool-calls.js";
+import { CallError } from "../../runtime/call-error.js";
+import { buildReport, ToolCalls } from "../../runtime/tool-calls.js";
 import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
 
 const policy = policyOf(TEST_POLICY);
