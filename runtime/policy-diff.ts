@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { capacityProblems } from "../compiler/abi-encode.js";
 import { codeFeatures, type CodeFeatures } from "../compiler/emit-c.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
-import type { MatchIR, PolicyIR } from "../compiler/ir.js";
+import type { MatchIR, PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import type { Manifest } from "../compiler/manifest.js";
 import { formatBytes, formatDuration } from "../compiler/units.js";
 import { loadPolicyFrom } from "./policy-source.js";
@@ -72,6 +72,11 @@ function matchText(m: MatchIR): string {
   }
 }
 
+/** The scope of a pressure rule as written: `tenant NAME` names the tenant. */
+function pressureScope(p: PolicyIR, r: PressureRuleIR): string {
+  return r.scope.kind === "tenant" && r.scope.tenantId !== null ? `tenant ${p.tenants[r.scope.tenantId]?.name}` : r.scope.kind;
+}
+
 /** Every setting of a policy, by entity then setting name, as text: what the diff compares. */
 export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
@@ -98,7 +103,9 @@ export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
       "memory.guarantee": size(m.lowBytes),
       "memory.min": size(m.minBytes),
       "memory.burst": b ? `${size(b.bytes)} for ${formatDuration(b.durationNs)}, ${b.mode} ${formatDuration(b.refillNs)}` : "none",
-      over_high: `throttle ${oh.delayMinMs}ms..${oh.delayMaxMs}ms ramp ${formatDuration(oh.rampNs)}${oh.killAfterNs === null ? "" : `, kill after ${formatDuration(oh.killAfterNs)}`}`,
+      over_high:
+        `throttle ${oh.delayMinMs}ms..${oh.delayMaxMs}ms ramp ` +
+        `${formatDuration(oh.rampNs)}${oh.killAfterNs === null ? "" : `, kill after ${formatDuration(oh.killAfterNs)}`}`,
     });
   });
   for (const t of p.tenants)
@@ -122,7 +129,9 @@ export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
   }
   p.pressureRules.forEach((r, i) =>
     put(`pressure rule ${i + 1}`, {
-      when: `memory.pressure(${r.scope.kind === "tenant" && r.scope.tenantId !== null ? `tenant ${p.tenants[r.scope.tenantId]?.name}` : r.scope.kind})${r.psi === "full" ? ".full" : ""} > ${r.thresholdPercent}% for ${formatDuration(r.windowNs)}`,
+      when:
+        `memory.pressure(${pressureScope(p, r)})${r.psi === "full" ? ".full" : ""} ` +
+        `> ${r.thresholdPercent}% for ${formatDuration(r.windowNs)}`,
       protect: classNames(r.protectClassMask),
       throttle: r.throttle.map((t) => `${classNames(t.classMask)} ${t.delayMs}ms`).join("; ") || "-",
     }),
@@ -177,7 +186,9 @@ export function diffPolicies(oldSide: LoadedSide, newSide: LoadedSide): PolicyDi
     reason === null
       ? {
           kind: "data",
-          why: "same code features and within the running objects' capacities: written into the running scheduler's maps (running calls keep their limits; new calls follow)",
+          why:
+            "same code features and within the running objects' capacities: written into the running " +
+            "scheduler's maps (running calls keep their limits; new calls follow)",
         }
       : { kind: "objects", why: `new BPF objects replace the running ones: ${reason}` };
   const apply =
