@@ -86,6 +86,14 @@ export default tseslint.config(
         },
       ],
       eqeqeq: "error",
+      // Prettier wraps code at 140 columns but leaves long strings, template
+      // literals and comments alone: split those, or name their parts. Left
+      // whole: a regex that matches a message, a URL, and a test's title
+      // (splitting it would re-indent the whole test).
+      "max-len": [
+        "error",
+        { code: 140, ignoreRegExpLiterals: true, ignoreUrls: true, ignorePattern: "^\\s*(await )?(it|test|describe)\\(" },
+      ],
       // Tests match command output, where "a   b" reads better than "a {3}b".
       "no-regex-spaces": "off",
       "no-restricted-syntax": ["error", SLEEP],
@@ -123,6 +131,11 @@ export default tseslint.config(
         { patterns: [{ regex: intoFolder(["bench", "test"]), message: "nothing outside bench/ and test/ imports them" }] },
       ],
     },
+  },
+  {
+    // Being edited elsewhere: their long lines are split when that work lands.
+    files: ["runtime/ladder.ts", "bench/isolation.ts", "test/kernel/ladder-guest.ts"],
+    rules: { "max-len": "off" },
   },
   {
     files: ["**/*.js", "**/*.mjs"],

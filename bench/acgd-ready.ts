@@ -65,7 +65,8 @@ async function main(): Promise<void> {
     for (const c of cases) {
       const t = times.get(c.label)!;
       console.log(
-        `acgd ready (${mode.length ? "no scheduler" : "with the scheduler"}) ${c.label}: median ${(median(t) / 1000).toFixed(2)} s of ${t.map((x) => (x / 1000).toFixed(2)).join(", ")} s`,
+        `acgd ready (${mode.length ? "no scheduler" : "with the scheduler"}) ${c.label}: median ` +
+          `${(median(t) / 1000).toFixed(2)} s of ${t.map((x) => (x / 1000).toFixed(2)).join(", ")} s`,
       );
     }
   }

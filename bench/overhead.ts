@@ -195,11 +195,12 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
   if (!existsSync(bin)) throw new Error(`${bin} not built (bench/alloc/build.sh)`);
   const { BpfObject } = await import("../runtime/bpf-object.js");
   const { encodeActiveGen, encodePolicy, encodeU32 } = await import("../compiler/abi-encode.js");
+  const oneThread = process.env["ACG_TCG_THREAD"] === "single" ? ", both emulated on one host thread (single-threaded TCG)" : "";
   const result: OverheadResult = {
     kind: "overhead",
     date: new Date().toISOString(),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
-    workload: `acg-cpu ${o.cpuArgs.join(" ")} (4 processes on 2 vCPUs${process.env["ACG_TCG_THREAD"] === "single" ? ", both emulated on one host thread (single-threaded TCG)" : ""}: busy loops with a 500 µs sleep every round)`,
+    workload: `acg-cpu ${o.cpuArgs.join(" ")} (4 processes on 2 vCPUs${oneThread}: busy loops with a 500 µs sleep every round)`,
     repeats: o.repeats,
     baseline: null,
     scheduler: [],
@@ -298,10 +299,16 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
     notes.push(`runtime overheads failed: ${e instanceof Error ? e.message : String(e)}`);
   }
   notes.push(
-    "acgd runs swe-agents' compiled directory: its sched_ext scheduler is attached for the tool calls and `acg run` figures, and memory is enforced through cgroup v2 files. A data-only hot swap writes the inactive policy generation and flips it (no gap); a shape change loads the new objects, detaches the old scheduler and attaches the new one, and the gap is the time in between, when tasks ran on the kernel's default scheduler.",
+    "acgd runs swe-agents' compiled directory: its sched_ext scheduler is attached for the " +
+      "tool calls and `acg run` figures, and memory is enforced through cgroup v2 files. A " +
+      "data-only hot swap writes the inactive policy generation and flips it (no gap); a shape " +
+      "change loads the new objects, detaches the old scheduler and attaches the new one, and " +
+      "the gap is the time in between, when tasks ran on the kernel's default scheduler.",
   );
   notes.push(
-    "Under TCG every instruction is emulated, so absolute times are far from hardware; the ratio between schedulers on the same emulated CPU is the figure to read. Repeats are interleaved (default, then each policy) to spread host noise.",
+    "Under TCG every instruction is emulated, so absolute times are far from hardware; the " +
+      "ratio between schedulers on the same emulated CPU is the figure to read. Repeats are " +
+      "interleaved (default, then each policy) to spread host noise.",
   );
   return result;
 }
@@ -395,7 +402,9 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     sampling = false;
     await sampler;
     log(
-      `overhead: 100 calls: start P50 ${quantile(startMs, 0.5).toFixed(1)} ms, acgd peak ${(rssPeak / 2 ** 20).toFixed(1)} MiB, ${(b1.cpuS - b0.cpuS).toFixed(2)} s CPU in ${wallS.toFixed(1)} s`,
+      `overhead: 100 calls: start P50 ${quantile(startMs, 0.5).toFixed(1)} ms, acgd peak ` +
+        `${(rssPeak / 2 ** 20).toFixed(1)} MiB, ${(b1.cpuS - b0.cpuS).toFixed(2)} s CPU in ` +
+        `${wallS.toFixed(1)} s`,
     );
     // acg run per call.
     let acgRun: RuntimeOverhead["acgRun"] = null;
@@ -444,7 +453,9 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
       }
     }
     log(
-      `overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms (gap ${shapeGapMs.map((x) => x.toFixed(0)).join("/")} ms)`,
+      `overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, ` +
+        `shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms (gap ` +
+        `${shapeGapMs.map((x) => x.toFixed(0)).join("/")} ms)`,
     );
     c.close();
     return {

@@ -62,7 +62,10 @@ export function memoryTimelineSpec(r: IsolationResult, runs: RunResult[], title:
       }));
     const kills = calls.filter((c) => c.status === "oom-killed" || c.status === "runtime-killed" || c.status === "baseline-killed");
     return {
-      title: `${run.setup}: budget ${(run.budgetBytes / MiB).toFixed(1)} MiB, ${run.agents.filter((a) => a.survived).length}/${run.agents.length} agents survive, ${run.agents.filter((a) => a.survived && a.finished !== false).length} finish in time`,
+      title:
+        `${run.setup}: budget ${(run.budgetBytes / MiB).toFixed(1)} MiB, ` +
+        `${run.agents.filter((a) => a.survived).length}/${run.agents.length} agents survive, ` +
+        `${run.agents.filter((a) => a.survived && a.finished !== false).length} finish in time`,
       width: 640,
       height: 170,
       layer: [
@@ -108,7 +111,8 @@ export function memoryTimelineSpec(r: IsolationResult, runs: RunResult[], title:
     title: {
       text: title,
       subtitle:
-        "lines: each agent's memory; bars under the axis: its tool calls (x: killed by the kernel, the runtime or oomd); dashed: the budget",
+        "lines: each agent's memory; bars under the axis: its tool calls (x: killed by the " +
+        "kernel, the runtime or oomd); dashed: the budget",
     },
     vconcat: panels,
     resolve: { scale: { color: "shared" } },

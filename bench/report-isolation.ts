@@ -127,7 +127,9 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
       : {
           target: "high-priority agent survives every run",
           status: "missed",
-          why: `${p.high.n - p.high.k} of ${p.high.n} runs lost it${p.highOomVictims ? ` (${p.highOomVictims} of its processes killed by the kernel's OOM killer)` : ""}`,
+          why:
+            `${p.high.n - p.high.k} of ${p.high.n} runs lost it` +
+            (p.highOomVictims ? ` (${p.highOomVictims} of its processes killed by the kernel's OOM killer)` : ""),
         },
   );
   out.push(
@@ -153,7 +155,9 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
     out.push({
       target: "agent survival ≥ the best baseline's",
       status: p.agents.p >= best.agents.p ? "met" : "missed",
-      why: `${ci(p.agents)} vs ${best.setup} ${ci(best.agents)}; ${sep ? "the intervals do not overlap" : "the intervals overlap: these runs cannot tell the two apart"}`,
+      why:
+        `${ci(p.agents)} vs ${best.setup} ${ci(best.agents)}; ` +
+        `${sep ? "the intervals do not overlap" : "the intervals overlap: these runs cannot tell the two apart"}`,
     });
   }
   const none = cell(runs, "none");
@@ -172,7 +176,9 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
     out.push({
       target: "high-priority P95 allocation latency ≤ 0.7× no control's",
       status: ratio <= 0.7 ? "met" : "missed",
-      why: `${f(p.highP95Us / 1000, 2)} ms vs ${f(none.highP95Us / 1000, 2)} ms (${f(ratio, 2)}×; medians over ${p.highP95Runs} and ${none.highP95Runs} runs where it survived)`,
+      why:
+        `${f(p.highP95Us / 1000, 2)} ms vs ${f(none.highP95Us / 1000, 2)} ms (${f(ratio, 2)}×; ` +
+        `medians over ${p.highP95Runs} and ${none.highP95Runs} runs where it survived)`,
     });
   }
   const oomd = cell(runs, "oomd");
@@ -183,7 +189,9 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
       target: "work lost below the oomd-like killer's",
       // Neither losing any work is as good as the target can be: there is nothing to be below.
       status: p.workLostS < oomd.workLostS || (p.workLostS === 0 && oomd.workLostS === 0) ? "met" : "missed",
-      why: `${f(p.workLostS, 1)} vs ${f(oomd.workLostS, 1)} trace-seconds per run${p.workLostS === 0 && oomd.workLostS === 0 ? " (neither lost any work)" : ""}`,
+      why:
+        `${f(p.workLostS, 1)} vs ${f(oomd.workLostS, 1)} trace-seconds per run` +
+        (p.workLostS === 0 && oomd.workLostS === 0 ? " (neither lost any work)" : ""),
     });
   return out;
 }
@@ -199,28 +207,64 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
   }
   const r0 = results[0]!;
   const o = r0.options;
+  const hugePages = o.hugepage ? " on transparent huge pages where the guest has them" : "";
+  const faultedIn = o.touch ? "faulted in page by page" : `faulted in with \`MADV_POPULATE_WRITE\`${hugePages}`;
   md.push(
-    `Kernel \`${r0.kernel}\` (qemu guest, TCG, 2 vCPUs, no swap). Agents replay their traces concurrently under one budget (\`memory.max\` of their parent cgroup, no swap), each with one process for the agent itself and one per Bash tool call, ${o.speed}× faster than the trace and memory scaled 1/${f(1 / o.scale, 0)}, each trace cut to ${o.maxSeconds} trace seconds around its peak; allocation steps of ${o.chunkBytes / 1024} KiB, ${o.touch ? "faulted in page by page" : `faulted in with \`MADV_POPULATE_WRITE\`${o.hugepage ? " on transparent huge pages where the guest has them" : ""}`}. Agents' peaks are aligned ± a seeded jitter; the high-priority agent rotates with the seed (agent (seed − 1) mod n). A run is **rejected** when the emulator, not the setup, made it late: when even the least-delayed agent that carried out its whole trace (survived, finished, nothing killed) ended more than ${f(100 * MAX_REPLAY_LAG, 0)}% later than its trace, beyond the time it was stalled on memory (a slow machine delays every agent; a setup's throttle, freeze or hold only those it acts on, and that delay is the setup's result); with no such agent, the most-delayed one decides; rejected runs are counted and left out of every figure, as are runs in which some agent could not start at all (not carried out: a failure of the run, e.g. acgd refusing its calls, not a result).`,
+    `Kernel \`${r0.kernel}\` (qemu guest, TCG, 2 vCPUs, no swap). Agents replay their traces ` +
+      `concurrently under one budget (\`memory.max\` of their parent cgroup, no swap), each with ` +
+      `one process for the agent itself and one per Bash tool call, ${o.speed}× faster than the ` +
+      `trace and memory scaled 1/${f(1 / o.scale, 0)}, each trace cut to ${o.maxSeconds} trace ` +
+      `seconds around its peak; allocation steps of ${o.chunkBytes / 1024} KiB, ` +
+      `${faultedIn}. ` +
+      "Agents' peaks are aligned ± a seeded jitter; the high-priority agent rotates with the " +
+      "seed (agent (seed − 1) mod n). A run is **rejected** when the emulator, not the setup, " +
+      "made it late: when even the least-delayed agent that carried out its whole trace " +
+      `(survived, finished, nothing killed) ended more than ${f(100 * MAX_REPLAY_LAG, 0)}% later ` +
+      "than its trace, beyond the time it was stalled on memory (a slow machine delays every " +
+      "agent; a setup's throttle, freeze or hold only those it acts on, and that delay is the " +
+      "setup's result); with no such agent, the most-delayed one decides; rejected runs are " +
+      "counted and left out of every figure, as are runs in which some agent could not start at " +
+      "all (not carried out: a failure of the run, e.g. acgd refusing its calls, not a result).",
     "",
   );
   md.push(
-    "Setups: **none** — only the shared budget; **static** — each agent's `memory.max` at its own traced peak (+ its processes' overhead): a container limit; **hints** — the high-priority agent unlimited, the others a fixed `memory.high` sharing what the budget leaves (the published prototype); **oomd** — an oomd-like killer in the driver: every 100 ms, when the budget's usage reaches 90% or its memory pressure (some avg10) 10%, it kills the low-priority agent cgroup using the most memory, then waits 1 s (faster than systemd-oomd's defaults, so generous to the baseline); **policy:NAME** — a policy enforced by acgd (scaled to the replay), `policies/` shipped, `bench/policies/` written for these budgets.",
+    "Setups: **none** — only the shared budget; **static** — each agent's `memory.max` at its " +
+      "own traced peak (+ its processes' overhead): a container limit; **hints** — the " +
+      "high-priority agent unlimited, the others a fixed `memory.high` sharing what the budget " +
+      "leaves (the published prototype); **oomd** — an oomd-like killer in the driver: every 100 " +
+      "ms, when the budget's usage reaches 90% or its memory pressure (some avg10) 10%, it kills " +
+      "the low-priority agent cgroup using the most memory, then waits 1 s (faster than " +
+      "systemd-oomd's defaults, so generous to the baseline); **policy:NAME** — a policy " +
+      "enforced by acgd (scaled to the replay), `policies/` shipped, `bench/policies/` written " +
+      "for these budgets.",
     "",
   );
   md.push(
-    "Definitions: an agent **survives** when none of its processes is killed by the kernel's OOM killer and the baseline killer did not kill it (either ends the agent: its later calls never start). A **runtime kill** is a call that acgd killed and reported to the agent, which goes on: counted apart, not as a death. **Work lost**: trace seconds of every killed call plus every call never started. **Kernel OOM episodes**: invocations of the OOM killer in the run, from the guest's kernel log (`dmesg`), with their victims. **High P95**: the high-priority agent's 95th percentile allocation-step latency, over runs where it survived only.",
+    "Definitions: an agent **survives** when none of its processes is killed by the kernel's " +
+      "OOM killer and the baseline killer did not kill it (either ends the agent: its later " +
+      "calls never start). A **runtime kill** is a call that acgd killed and reported to the " +
+      "agent, which goes on: counted apart, not as a death. **Work lost**: trace seconds of " +
+      "every killed call plus every call never started. **Kernel OOM episodes**: invocations of " +
+      "the OOM killer in the run, from the guest's kernel log (`dmesg`), with their victims. " +
+      "**High P95**: the high-priority agent's 95th percentile allocation-step latency, over " +
+      "runs where it survived only.",
     "",
   );
   for (const r of results) {
     const c = r.combo;
     const plan = r.plans[0]!;
     md.push(`### ${c.name}: ${c.regime === "aligned" ? "aligned big bursts" : "the prototype's gentler mix"}, ${c.agents} agents`, "");
+    const basis =
+      c.budgetBasis === "concurrent-peak" ? "largest concurrent total of the traces (aligned, no jitter)" : "sum of the agents' peaks";
+    const perAgent = Object.entries(r.agentOverheadBytes)
+      .map(([k, v]) => `${k} ${f(v / 1024, 0)} KiB`)
+      .join(", ");
     md.push(
-      `Budget ${f(r.budgetBytes / MiB, 1)} MiB = ${c.budgetFraction} × the ${c.budgetBasis === "concurrent-peak" ? "largest concurrent total of the traces (aligned, no jitter)" : "sum of the agents' peaks"} (${f(r.budgetBasisBytes / 1e6, 0)} MB traced, ${f((r.budgetBasisBytes * o.scale) / MiB, 1)} MiB scaled) + the agents' process overhead. Overhead measured in the guest: an idle replay process holds ${f(r.processOverheadBytes / 1024, 0)} KiB; each agent is charged that × the most processes it runs at once (${Object.entries(
-        r.agentOverheadBytes,
-      )
-        .map(([k, v]) => `${k} ${f(v / 1024, 0)} KiB`)
-        .join(", ")}). Seeds ${r.plans.map((p) => p.seed).join(", ")}, ${r.date}.`,
+      `Budget ${f(r.budgetBytes / MiB, 1)} MiB = ${c.budgetFraction} × the ${basis} ` +
+        `(${f(r.budgetBasisBytes / 1e6, 0)} MB traced, ${f((r.budgetBasisBytes * o.scale) / MiB, 1)} MiB scaled) ` +
+        "+ the agents' process overhead. Overhead measured in the guest: an idle replay process holds " +
+        `${f(r.processOverheadBytes / 1024, 0)} KiB; each agent is charged that × the most processes it runs at once ` +
+        `(${perAgent}). Seeds ${r.plans.map((p) => p.seed).join(", ")}, ${r.date}.`,
       "",
     );
     md.push(
@@ -284,7 +328,9 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
     const runs = r.runs.map(judged);
     const lags = runs.map((x) => x.replayLag).filter((x): x is number => x !== null);
     md.push(
-      `Replay lag over all runs: median ${f(100 * quantile(lags, 0.5), 1)}%, largest ${f(100 * Math.max(...lags), 1)}%; ${runs.filter((x) => x.rejected).length} of ${runs.length} runs rejected.`,
+      `Replay lag over all runs: median ${f(100 * quantile(lags, 0.5), 1)}%, largest ` +
+        `${f(100 * Math.max(...lags), 1)}%; ${runs.filter((x) => x.rejected).length} of ` +
+        `${runs.length} runs rejected.`,
       "",
     );
   }
@@ -312,7 +358,14 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
     md.push(
       "### What these intervals allow one to conclude",
       "",
-      `Each cell pools ${minN === maxN ? minN : `${minN}–${maxN}`} agent-runs (agents × valid seeds). With ${maxN}, a perfect score's 95% interval still reaches down to ${f(100 * allLo, 0)}%, and the high-priority agent's ${highN} runs per cell bound its survival only to ≥ ${f(100 * wilson(highN, highN).lo, 0)}% when it survives all of them. Two setups differ, in this report, only where their intervals do not overlap (a conservative reading); the bar's "from the data" column says so for survival. Smaller differences, and every latency figure from a few runs on an emulated CPU shared with other work, are indications, not findings.`,
+      `Each cell pools ${minN === maxN ? minN : `${minN}–${maxN}`} agent-runs (agents × valid ` +
+        `seeds). With ${maxN}, a perfect score's 95% interval still reaches down to ` +
+        `${f(100 * allLo, 0)}%, and the high-priority agent's ${highN} runs per cell bound its ` +
+        `survival only to ≥ ${f(100 * wilson(highN, highN).lo, 0)}% when it survives all of them. ` +
+        "Two setups differ, in this report, only where their intervals do not overlap (a " +
+        `conservative reading); the bar's "from the data" column says so for survival. Smaller ` +
+        "differences, and every latency figure from a few runs on an emulated CPU shared with " +
+        "other work, are indications, not findings.",
       "",
     );
   }

@@ -65,7 +65,9 @@ function main(argv: string[]): Promise<number> | number {
       else if (a === "--touch" || a === "--no-hugepage") isoArgs.push(a);
       else if (a === "-h" || a === "--help") {
         process.stdout.write(
-          `usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--quick] [--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] [isolation options]\n`,
+          `usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--quick] ` +
+            `[--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] ` +
+            `[isolation options]\n`,
         );
         return 0;
       } else throw new Error(`unknown argument '${a}'`);

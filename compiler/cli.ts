@@ -52,7 +52,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (e) {
     // Never a stack trace for the user; the message says where to report it.
     io.err(
-      `acgc: internal error: ${e instanceof Error ? e.message : String(e)}\n  help: this is a bug in acgc; please report it with the input that caused it\n`,
+      `acgc: internal error: ${e instanceof Error ? e.message : String(e)}\n  help: this is a ` +
+        `bug in acgc; please report it with the input that caused it\n`,
     );
     if (process.env["ACGC_DEBUG"]) io.err(`${e instanceof Error ? e.stack : ""}\n`);
     return EXIT_USAGE;

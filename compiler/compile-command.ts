@@ -52,7 +52,8 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   const userSpace = ir.rules.filter((r) => !r.kernelDecidable).map((r) => r.name);
   if (userSpace.length) {
     io.err(
-      `  note: matched in user space where the kernel cannot tell (argv, tool, hint, regex tests): ${userSpace.join(", ")}; the exec classifier leaves those execs to acgd\n`,
+      "  note: matched in user space where the kernel cannot tell (argv, tool, hint, regex " +
+        `tests): ${userSpace.join(", ")}; the exec classifier leaves those execs to acgd\n`,
     );
   }
   return EXIT_OK;

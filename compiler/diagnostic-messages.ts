@@ -30,7 +30,9 @@ const SYNTAX_HELP = {
 } as const;
 
 const USER_SPACE_HELP =
-  "acgd matches it on the exec's command line when the exec is reported (and `acg run` before the call starts); only exact names and `*`/`?` globs on exe and path, and `/^literal$/` regexes, are decided in the kernel";
+  "acgd matches it on the exec's command line when the exec is reported (and `acg run` " +
+  "before the call starts); only exact names and `*`/`?` globs on exe and path, and " +
+  "`/^literal$/` regexes, are decided in the kernel";
 
 const NO_BUDGET_HELP = "give the agent profile a `memory.limit`";
 
@@ -86,7 +88,9 @@ const TABLE = defineTable({
   // Lexing and parsing (compiler/lexer.ts, compiler/parser.ts).
   E0101: {
     severity: "error",
-    doc: "syntax error: an unexpected character or token, an unterminated string or comment, text after the policy, a space between a number and its unit (`512 MiB`)",
+    doc:
+      "syntax error: an unexpected character or token, an unterminated string or comment, text " +
+      "after the policy, a space between a number and its unit (`512 MiB`)",
     messages: {
       UnexpectedCharacter: {
         text: "unexpected character {char}",
@@ -114,7 +118,9 @@ const TABLE = defineTable({
   },
   E0102: {
     severity: "error",
-    doc: "expressions or lists nested deeper than 64 levels (brackets, parentheses and `not`s together); refused before parsing, so any depth costs linear time",
+    doc:
+      "expressions or lists nested deeper than 64 levels (brackets, parentheses and `not`s " +
+      "together); refused before parsing, so any depth costs linear time",
     messages: {
       NestedTooDeep: {
         text: "expressions and lists nest deeper than {max} levels",
@@ -625,7 +631,10 @@ const TABLE = defineTable({
   },
   W0401: {
     severity: "warning",
-    doc: 'a tool rule that can never match: earlier rules take every call it matches (including an earlier always-true matcher: `path matches "*"`, `argv ~ /.*/`); in JSON, `related` gives the earlier rule\'s location',
+    doc:
+      "a tool rule that can never match: earlier rules take every call it matches (including an " +
+      'earlier always-true matcher: `path matches "*"`, `argv ~ /.*/`); in JSON, `related` gives ' +
+      "the earlier rule's location",
     messages: {
       ShadowedRule: {
         text: "tool '{tool}' can never match: every call it matches is matched first by '{by}'",
@@ -722,7 +731,10 @@ const TABLE = defineTable({
   },
   N0401: {
     severity: "note",
-    doc: "a note, never a failure: a rule's argv, tool, hint or tenant test (or a regex on exe/path other than `/^literal$/`) is decided in user space, not by the kernel's exec classifier (`acgc compile` lists those rules too)",
+    doc:
+      "a note, never a failure: a rule's argv, tool, hint or tenant test (or a regex on " +
+      "exe/path other than `/^literal$/`) is decided in user space, not by the kernel's exec " +
+      "classifier (`acgc compile` lists those rules too)",
     messages: {
       RegexInUserSpace: {
         text: "tool '{tool}': its regex on {subject} is decided in user space, not by the kernel's exec classifier",

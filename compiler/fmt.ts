@@ -151,10 +151,19 @@ function scopeText(scope: A.PressureScope): string {
   return scope.kind + (scope.name ? ` ${scope.name.name}` : "");
 }
 
+function modifierText(m: A.SettingModifier): string {
+  return m.keyword === "for" ? ` for ${value(m.value)}` : `, ${m.keyword} ${value(m.value)}`;
+}
+
+function overHighActionText(a: A.OverHighAction): string {
+  if (a.kind === "throttle") return `throttle ${value(a.range)}${a.ramp ? ` ramp ${value(a.ramp)}` : ""}`;
+  return `kill${a.after ? ` after ${value(a.after)}` : ""}`;
+}
+
 function statement(s: Exclude<Stmt, A.AgentBlock>): string {
   switch (s.kind) {
     case "setting":
-      return `${s.key.name} = ${value(s.value)}${s.modifiers.map((m) => (m.keyword === "for" ? ` for ${value(m.value)}` : `, ${m.keyword} ${value(m.value)}`)).join("")}`;
+      return `${s.key.name} = ${value(s.value)}${s.modifiers.map(modifierText).join("")}`;
     case "intent":
       return `intent ${s.subject.name} ${s.op} ${value(s.value)}`;
     case "match":
@@ -162,7 +171,7 @@ function statement(s: Exclude<Stmt, A.AgentBlock>): string {
     case "classref":
       return `class ${s.name.name}`;
     case "over_high":
-      return `over_high ${s.actions.map((a) => (a.kind === "throttle" ? `throttle ${value(a.range)}${a.ramp ? ` ramp ${value(a.ramp)}` : ""}` : `kill${a.after ? ` after ${value(a.after)}` : ""}`)).join(", ")}`;
+      return `over_high ${s.actions.map(overHighActionText).join(", ")}`;
     case "protect":
       return `protect ${s.classes.map((c) => c.name).join(", ")}`;
     case "throttle":

@@ -26,7 +26,9 @@ export const SETTING_DOCS: Record<string, Record<string, string>> = {
     max_agents: "Most agents of this profile at once; more are refused.",
     max_calls: "Most running tool calls of each such agent (default 64); more are refused.",
     "intent.excess": "What happens to a request above an intent bound: clamp (to the bound) or refuse (the call).",
-    rank: "high, normal or low (default: the tenant's, else normal): the order in which ladders, pressure throttles and the OOM killer reach the agents' calls.",
+    rank:
+      "high, normal or low (default: the tenant's, else normal): the order in which ladders, " +
+      "pressure throttles and the OOM killer reach the agents' calls.",
   },
   tool: {
     "memory.baseline": "memory.high while calm: usage above it bursts (with burst credit) or is throttled.",

@@ -162,7 +162,8 @@ function hookCommand(args: string[]): number {
   const [framework, extra] = parsed.positionals;
   if (!HOOK_AGENTS.includes(framework as HookAgent) || extra !== undefined) {
     process.stderr.write(
-      `acg hook: ${framework === undefined ? "which agent?" : `unknown agent '${framework}'`} (one of ${HOOK_AGENTS.join(", ")})\n\n${HOOK_USAGE}\n`,
+      `acg hook: ${framework === undefined ? "which agent?" : `unknown agent '${framework}'`} ` +
+        `(one of ${HOOK_AGENTS.join(", ")})\n\n${HOOK_USAGE}\n`,
     );
     return 2;
   }

@@ -179,7 +179,8 @@ export async function acgdMain(args: string[]): Promise<number> {
     }
   }
   log(
-    `policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`,
+    `policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; ` +
+      `listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`,
   );
   for (const [k, v] of Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>)) log(`${k}: ${v}`);
   const notified = sdNotify({ READY: "1", STATUS: `policy ${loaded.ir.name}; listening on ${socketPath}`, MAINPID: String(process.pid) });

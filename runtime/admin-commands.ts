@@ -55,7 +55,9 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
   const problems = await statusProblems(r);
   if (problems.length)
     io.err(
-      `acgc status: warning: acgd's answer does not follow status schema v${STATUS_SCHEMA_VERSION} (an acgd of another version?): ${problems.slice(0, 5).join("; ")}\n`,
+      "acgc status: warning: acgd's answer does not follow status schema " +
+        `v${STATUS_SCHEMA_VERSION} (an acgd of another version?): ` +
+        `${problems.slice(0, 5).join("; ")}\n`,
     );
   if (json) {
     io.out(JSON.stringify(r, null, 2) + "\n");
@@ -105,7 +107,8 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   }
   const a = r as { policy: string; sourceHash: string; scheduler: { kind: string; gapMs?: number } | null };
   const swap = a.scheduler
-    ? `; scheduler ${a.scheduler.kind} swap${a.scheduler.gapMs !== undefined ? ` (${a.scheduler.gapMs.toFixed(2)} ms without a scheduler)` : ""}`
+    ? `; scheduler ${a.scheduler.kind} ` +
+      `swap${a.scheduler.gapMs !== undefined ? ` (${a.scheduler.gapMs.toFixed(2)} ms without a scheduler)` : ""}`
     : "";
   io.out(`applied policy ${a.policy} (${a.sourceHash.slice(0, 12)})${swap}\n`);
   return 0;
@@ -129,14 +132,16 @@ async function applyDryRun(socket: string, file: string, io: Io): Promise<number
   const d = diffPolicies({ ir: running.policy, manifest: null }, next);
   const plan = running.scheduler
     ? renderDiff(d)
-    : `${renderChanges(d)}swap: none (acgd runs no sched_ext scheduler: new calls follow the new policy, running calls keep their limits)\n`;
+    : `${renderChanges(d)}swap: none (acgd runs no sched_ext scheduler: new calls follow the ` +
+      `new policy, running calls keep their limits)\n`;
   io.out(`${plan}dry run: nothing was applied\n`);
   return 0;
 }
 
 function usage(io: Io, msg: string): number {
   io.err(
-    `acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply FILE|COMPILED_DIR [--dry-run] [--socket PATH] | acgc unload [--socket PATH]\n`,
+    `acgc: ${msg}\n  help: acgc status [--json] [--socket PATH] | acgc apply ` +
+      `FILE|COMPILED_DIR [--dry-run] [--socket PATH] | acgc unload [--socket PATH]\n`,
   );
   return 2;
 }

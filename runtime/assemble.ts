@@ -36,7 +36,10 @@ function probe(): KernelFeatures | null {
 
 export interface AssembleOptions {
   log?: (msg: string) => void;
-  /** A compiled policy directory (objects + manifest.json): its exec classifier is attached, and its scheduler when the kernel has sched_ext. */
+  /**
+   * A compiled policy directory (objects + manifest.json): its exec classifier
+   * is attached, and its scheduler when the kernel has sched_ext.
+   */
   compiledDir?: string;
   /** Keep CPU on cpu.weight: do not attach the compiled scheduler. */
   noScheduler?: boolean;

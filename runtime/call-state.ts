@@ -128,7 +128,10 @@ export class CallStateStore {
     try {
       op();
     } catch (e) {
-      const why = `cannot write the state file ${this.file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): a restarted acgd could not take over the running calls`;
+      const why =
+        `cannot write the state file ${this.file} ` +
+        `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): a restarted acgd could ` +
+        "not take over the running calls";
       if (this.#failing === null) this.#log(why);
       this.#failing = why;
       return;

@@ -71,7 +71,8 @@ export class Delegations {
       try {
         this.#tree.movePid(join(d.call.agent.path, AGENT_LEAF), pid);
         this.#log(
-          `call ${d.call.id}: process ${pid} of another user was moved into it through its delegation to uid ${d.uid}: moved back to ${d.call.agent.key}'s own cgroup`,
+          `call ${d.call.id}: process ${pid} of another user was moved into it through its ` +
+            `delegation to uid ${d.uid}: moved back to ${d.call.agent.key}'s own cgroup`,
         );
       } catch {
         // it exited meanwhile

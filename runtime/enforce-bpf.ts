@@ -274,11 +274,14 @@ export class BpfSchedulerEnforcer implements Enforcer {
   describe(): Record<string, string> {
     return {
       kernelHold: this.#hold.active
-        ? `active: the scheduler holds low-ranked calls at a domain's watermark (memcg kfuncs present; ${this.#holdDomains.size} domain(s) set)`
+        ? "active: the scheduler holds low-ranked calls at a domain's watermark (memcg kfuncs " +
+          `present; ${this.#holdDomains.size} domain(s) set)`
         : `inactive: the kernel lacks ${this.#hold.missing.join(", ")} (acgd's ladder acts alone)`,
       cpu: this.#ejected
         ? `cpu.weight on the cgroup tree: the sched_ext scheduler was ejected (${this.#ejected})`
-        : `sched_ext scheduler '${this.#objects.manifest.policy.opsName}' (${this.#origin}, pinned in ${this.#pins.dir}: classes, priorities, slices; demotion of throttled calls); cpu.weight also written`,
+        : `sched_ext scheduler '${this.#objects.manifest.policy.opsName}' (${this.#origin}, pinned ` +
+          `in ${this.#pins.dir}: classes, priorities, slices; demotion of throttled calls); ` +
+          "cpu.weight also written",
     };
   }
 
@@ -364,7 +367,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
         this.#objects.attachScheduler();
         this.#pin(this.#objects, this.#dir, this.#calls.policy.sourceHash);
       } catch (again) {
-        this.#ejected = `replaced by a scheduler that failed to attach, and the previous one could not be re-attached: ${(again as Error).message}`;
+        this.#ejected =
+          "replaced by a scheduler that failed to attach, and the previous one could not be re-attached: " + (again as Error).message;
       }
       throw e;
     }
@@ -425,7 +429,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
       this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed: pinned again`);
     } catch (e) {
       this.#log(
-        `the running scheduler's pins in ${this.#pins.dir} were removed and cannot be put back (${(e as Error).message}): a restarted acgd will load the scheduler again`,
+        `the running scheduler's pins in ${this.#pins.dir} were removed and cannot be put back ` +
+          `(${(e as Error).message}): a restarted acgd will load the scheduler again`,
       );
     }
   }

@@ -110,7 +110,8 @@ export class CgroupfsEnforcer implements Enforcer {
           : "NOT enforced: no PSI trigger support in the native addon";
     return {
       memory:
-        "cgroup v2 files: memory.high (baseline, burst raise, throttle ramp), memory.max, memory.low, memory.min; cgroup.kill for `kill after`",
+        "cgroup v2 files: memory.high (baseline, burst raise, throttle ramp), memory.max, " +
+        "memory.low, memory.min; cgroup.kill for `kill after`",
       pressure,
     };
   }
@@ -233,7 +234,10 @@ export class CgroupfsEnforcer implements Enforcer {
           this.#callEvent(
             st.call,
             "burst",
-            `burst: usage ${formatBytes(Number(usage))} above the baseline ${formatBytes(Number(st.baseline))}; memory.high raised by ${formatBytes(Number(st.burstBytes))} for ${(Number(st.clock.creditNs) / 1e9).toFixed(1)}s of credit`,
+            `burst: usage ${formatBytes(Number(usage))} above the baseline ` +
+              `${formatBytes(Number(st.baseline))}; memory.high raised by ` +
+              `${formatBytes(Number(st.burstBytes))} for ` +
+              `${(Number(st.clock.creditNs) / 1e9).toFixed(1)}s of credit`,
             { usageBytes: Number(usage), creditSeconds: Number(st.clock.creditNs) / 1e9 },
           );
         }
@@ -251,7 +255,9 @@ export class CgroupfsEnforcer implements Enforcer {
           this.#callEvent(
             st.call,
             "throttled",
-            `throttled (${why}): usage ${formatBytes(Number(usage))}, ${overFor()}; memory.high ramps from ${formatBytes(Number(st.throttleFrom))} to the baseline ${formatBytes(Number(st.baseline))}`,
+            `throttled (${why}): usage ${formatBytes(Number(usage))}, ${overFor()}; memory.high ramps ` +
+              `from ${formatBytes(Number(st.throttleFrom))} to the baseline ` +
+              `${formatBytes(Number(st.baseline))}`,
             { reason: why, usageBytes: Number(usage) },
           );
         }
@@ -264,7 +270,9 @@ export class CgroupfsEnforcer implements Enforcer {
         if (om.killAfterNs !== null && overNs >= BigInt(om.killAfterNs)) {
           this.#kill(
             st,
-            `killed by the runtime: over its baseline ${formatBytes(Number(st.baseline))} for ${(Number(overNs) / 1e9).toFixed(1)}s (rule '${st.call.rule.name}' kills after ${om.killAfterNs / 1e9}s)`,
+            `killed by the runtime: over its baseline ${formatBytes(Number(st.baseline))} for ` +
+              `${(Number(overNs) / 1e9).toFixed(1)}s (rule '${st.call.rule.name}' kills after ` +
+              `${om.killAfterNs / 1e9}s)`,
           );
           return;
         }
@@ -467,7 +475,8 @@ export class CgroupfsEnforcer implements Enforcer {
       this.#callEvent(
         call,
         "pressure_action",
-        `pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`,
+        `pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ` +
+          `${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`,
         { action: "throttle", scope: p.scope, bytes: high },
       );
     }

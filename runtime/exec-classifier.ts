@@ -140,11 +140,13 @@ export class ExecPlacement {
     const call = await this.#calls.startForPid({ tenant: agent.tenant, agent: agent.agent, argv, path: ev.filename }, ev.tgid);
     const kernel = ev.ruleId === ACG_NONE ? "undecided in the kernel" : `kernel rule ${policy.rules[ev.ruleId]?.name ?? ev.ruleId}`;
     call.events.push(
-      `exec of ${ev.filename} (pid ${ev.tgid}) in the agent's own cgroup: moved into this call (${kernel}; rule '${call.rule.name}' on its command line)`,
+      `exec of ${ev.filename} (pid ${ev.tgid}) in the agent's own cgroup: moved into this call ` +
+        `(${kernel}; rule '${call.rule.name}' on its command line)`,
     );
     this.moved++;
     this.#log(
-      `start ${call.id} agent=${agent.key} rule=${call.rule.name} class=${call.cls.name}: exec of ${ev.filename} (pid ${ev.tgid}) moved from the agent's own cgroup`,
+      `start ${call.id} agent=${agent.key} rule=${call.rule.name} class=${call.cls.name}: exec ` +
+        `of ${ev.filename} (pid ${ev.tgid}) moved from the agent's own cgroup`,
     );
     this.#calls.endWhenEmpty(call.id, (r) => this.#log(`call ${call.id} (unwrapped pid ${ev.tgid}) ended: ${JSON.stringify(r)}`));
     return call;
@@ -224,7 +226,10 @@ export class ExecClassifier implements Enforcer {
   describe(): Record<string, string> {
     return {
       classifier: this.#attachment
-        ? `exec classifier attached (tp_btf/sched_process_exec${this.#ownObjects ? ", own maps" : ", maps shared with the scheduler"}): execs in an agent's own cgroup that match a non-default rule get a tool call of their own (${this.#placement.moved} so far); ${this.#drops()}`
+        ? "exec classifier attached " +
+          `(tp_btf/sched_process_exec${this.#ownObjects ? ", own maps" : ", maps shared with the scheduler"}): ` +
+          "execs in an agent's own cgroup that match a non-default rule get a tool call of their own " +
+          `(${this.#placement.moved} so far); ${this.#drops()}`
         : `exec classifier NOT attached (${this.#absent}): processes started without acg run stay in their agent's own cgroup`,
     };
   }
@@ -245,7 +250,9 @@ export class ExecClassifier implements Enforcer {
     // log; the runtime places every exec with the new policy).
     if (emitClassifierCode(policy).text !== this.#kernelCode) {
       this.#log(
-        "exec classifier keeps the previous policy's matchers in the kernel (they are code; restart acgd with the new compiled directory to change them); the runtime matches with the new policy",
+        "exec classifier keeps the previous policy's matchers in the kernel (they are code; " +
+          "restart acgd with the new compiled directory to change them); the runtime matches with " +
+          "the new policy",
       );
     }
     try {

@@ -12,7 +12,9 @@ export function emitCallStarted(call: ToolCall, argv: string[]): void {
   const intents = call.intent.log.length ? `; intents: ${call.intent.log.join("; ")}` : "";
   emitEvent("call_started", {
     ...aboutCall(call),
-    message: `start ${call.id}${call.label !== undefined ? ` (${call.label})` : ""} agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${intents}`,
+    message:
+      `start ${call.id}${call.label !== undefined ? ` (${call.label})` : ""} ` +
+      `agent=${call.agent.key} rule=${call.rule.name} class=${call.cls.name}${intents}`,
     data: { argv: argv.slice(0, 16).map((a) => a.slice(0, 256)), limits: call.limits, intents: call.intent.log },
   });
 }
@@ -60,7 +62,9 @@ export function emitCallEnded(call: ToolCall, report: CallReport): void {
 export function emitPolicySwapped(previous: PolicyIR, next: PolicyIR, swap: SwapResult | null): void {
   const gap = swap?.gapMs !== undefined ? `, ${swap.gapMs.toFixed(2)} ms without a scheduler` : "";
   emitEvent("policy_swapped", {
-    message: `policy ${next.name} (${next.sourceHash.slice(0, 12)}) applied, replacing ${previous.name} (${previous.sourceHash.slice(0, 12)})${swap ? `; scheduler: ${swap.kind} swap${gap}` : ""}`,
+    message:
+      `policy ${next.name} (${next.sourceHash.slice(0, 12)}) applied, replacing ` +
+      `${previous.name} (${previous.sourceHash.slice(0, 12)})${swap ? `; scheduler: ${swap.kind} swap${gap}` : ""}`,
     data: {
       policy: next.name,
       sourceHash: next.sourceHash,

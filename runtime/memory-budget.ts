@@ -81,7 +81,8 @@ export function hostBudget(
     });
     if (policy.host.memoryBytes > limits.memTotal) {
       warnings.push(
-        `policy '${policy.name}' says the host has ${formatBytes(policy.host.memoryBytes)}, but this machine has ${formatBytes(limits.memTotal)}: budgets and ladders use the machine's`,
+        `policy '${policy.name}' says the host has ${formatBytes(policy.host.memoryBytes)}, but ` +
+          `this machine has ${formatBytes(limits.memTotal)}: budgets and ladders use the machine's`,
       );
     }
   }
@@ -92,7 +93,10 @@ export function hostBudget(
     });
     if (limits.ancestorMax.bytes < policy.host.memoryBytes - reserve) {
       warnings.push(
-        `acgd's cgroup root is limited to ${formatBytes(limits.ancestorMax.bytes)} (memory.max of ${limits.ancestorMax.path}), less than the ${formatBytes(policy.host.memoryBytes - reserve)} policy '${policy.name}' hands out: budgets and ladders use the limit`,
+        `acgd's cgroup root is limited to ${formatBytes(limits.ancestorMax.bytes)} (memory.max of ` +
+          `${limits.ancestorMax.path}), less than the ` +
+          `${formatBytes(policy.host.memoryBytes - reserve)} policy '${policy.name}' hands out: ` +
+          "budgets and ladders use the limit",
       );
     }
   }

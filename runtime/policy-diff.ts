@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { codeFeatures } from "../compiler/emit-c.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
-import type { MatchIR, PolicyIR } from "../compiler/ir.js";
+import type { MatchIR, PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import type { Manifest } from "../compiler/manifest.js";
 import { formatBytes, formatDuration } from "../compiler/units.js";
 import { loadPolicyFrom } from "./policy-source.js";
@@ -59,6 +59,11 @@ function matchText(m: MatchIR): string {
   }
 }
 
+/** The scope of a pressure rule as written: `tenant NAME` names the tenant. */
+function pressureScope(p: PolicyIR, r: PressureRuleIR): string {
+  return r.scope.kind === "tenant" && r.scope.tenantId !== null ? `tenant ${p.tenants[r.scope.tenantId]?.name}` : r.scope.kind;
+}
+
 /** Every setting of a policy, by entity then setting name, as text: what the diff compares. */
 export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
@@ -85,7 +90,9 @@ export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
       "memory.guarantee": size(m.lowBytes),
       "memory.min": size(m.minBytes),
       "memory.burst": b ? `${size(b.bytes)} for ${formatDuration(b.durationNs)}, ${b.mode} ${formatDuration(b.refillNs)}` : "none",
-      over_high: `throttle ${oh.delayMinMs}ms..${oh.delayMaxMs}ms ramp ${formatDuration(oh.rampNs)}${oh.killAfterNs === null ? "" : `, kill after ${formatDuration(oh.killAfterNs)}`}`,
+      over_high:
+        `throttle ${oh.delayMinMs}ms..${oh.delayMaxMs}ms ramp ` +
+        `${formatDuration(oh.rampNs)}${oh.killAfterNs === null ? "" : `, kill after ${formatDuration(oh.killAfterNs)}`}`,
     });
   });
   for (const t of p.tenants)
@@ -109,7 +116,9 @@ export function settingsOf(p: PolicyIR): Map<string, Map<string, string>> {
   }
   p.pressureRules.forEach((r, i) =>
     put(`pressure rule ${i + 1}`, {
-      when: `memory.pressure(${r.scope.kind === "tenant" && r.scope.tenantId !== null ? `tenant ${p.tenants[r.scope.tenantId]?.name}` : r.scope.kind})${r.psi === "full" ? ".full" : ""} > ${r.thresholdPercent}% for ${formatDuration(r.windowNs)}`,
+      when:
+        `memory.pressure(${pressureScope(p, r)})${r.psi === "full" ? ".full" : ""} ` +
+        `> ${r.thresholdPercent}% for ${formatDuration(r.windowNs)}`,
       protect: classNames(r.protectClassMask),
       throttle: r.throttle.map((t) => `${classNames(t.classMask)} ${t.delayMs}ms`).join("; ") || "-",
     }),
@@ -164,7 +173,9 @@ export function diffPolicies(oldSide: LoadedSide, newSide: LoadedSide): PolicyDi
     reason === null
       ? {
           kind: "data",
-          why: "same code features and within the running objects' capacities: written into the running scheduler's maps (running calls keep their limits; new calls follow)",
+          why:
+            "same code features and within the running objects' capacities: written into the running " +
+            "scheduler's maps (running calls keep their limits; new calls follow)",
         }
       : { kind: "objects", why: `new BPF objects replace the running ones: ${reason}` };
   const apply =

@@ -22,7 +22,9 @@ export function loadCompiledDir(path: string): PolicyLoad {
   if (!existsSync(irFile)) {
     return {
       ok: false,
-      message: `${path}: a compiled policy directory must contain ir.json (the lowered policy); pass the .acg file instead, or recompile it with \`acgc compile\``,
+      message:
+        `${path}: a compiled policy directory must contain ir.json (the lowered policy); pass the ` +
+        `.acg file instead, or recompile it with \`acgc compile\``,
     };
   }
   try {
@@ -63,7 +65,10 @@ function manifestMismatch(dir: string, ir: PolicyIR): string | null {
   if (m.abiVersion !== ABI_VERSION)
     return `its objects use map ABI version ${String(m.abiVersion)}, this runtime writes version ${ABI_VERSION}`;
   if (m.policy?.sourceHash !== ir.sourceHash)
-    return `its objects were compiled from another policy (source ${String(m.policy?.sourceHash).slice(0, 12)}) than its ir.json (${ir.sourceHash.slice(0, 12)})`;
+    return (
+      `its objects were compiled from another policy (source ${String(m.policy?.sourceHash).slice(0, 12)}) ` +
+      `than its ir.json (${ir.sourceHash.slice(0, 12)})`
+    );
   return null;
 }
 

@@ -27,7 +27,9 @@ const secs = (usec: number | null) => (usec === null ? "n/a" : `${(usec / 1e6).t
 export function formatReport(st: ExitStatus, r: CallReport): string {
   const lines = [
     `acg: ${r.id} [rule ${r.rule}, class ${r.class}] ${howItEnded(st, r)} after ${(r.durationMs / 1000).toFixed(2)}s`,
-    `acg:   memory peak ${r.memoryPeakBytes === null ? "n/a" : formatBytes(r.memoryPeakBytes)} (baseline ${size(r.limits.baselineBytes)}, limit ${size(r.limits.limitBytes)}); cpu ${secs(r.cpuUsageUsec)}, throttled ${secs(r.cpuThrottledUsec)}`,
+    `acg:   memory peak ${r.memoryPeakBytes === null ? "n/a" : formatBytes(r.memoryPeakBytes)} ` +
+      `(baseline ${size(r.limits.baselineBytes)}, limit ${size(r.limits.limitBytes)}); cpu ` +
+      `${secs(r.cpuUsageUsec)}, throttled ${secs(r.cpuThrottledUsec)}`,
   ];
   for (const l of r.intentLog) lines.push(`acg:   intent: ${l}`);
   for (const e of r.events.filter((e) => !r.intentLog.includes(e))) lines.push(`acg:   ${e}`);

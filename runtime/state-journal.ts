@@ -89,7 +89,9 @@ export class StateJournal<R extends { id: string }> {
       const prev = this.#readSnapshot(this.previousFile, problems);
       if (prev) {
         problems.push(
-          `state file ${this.file} is damaged: the previous generation ${this.previousFile} (generation ${prev.generation}) is used, with the journal of the damaged one; calls recorded only in the damaged file keep the limits their cgroups have`,
+          `state file ${this.file} is damaged: the previous generation ${this.previousFile} ` +
+            `(generation ${prev.generation}) is used, with the journal of the damaged one; calls ` +
+            "recorded only in the damaged file keep the limits their cgroups have",
         );
         // The journal holds whole records: replayed onto the generation before, it loses only calls untouched since the damaged snapshot.
         this.#generation = prev.generation + 1;

@@ -287,7 +287,8 @@ export class ToolCalls {
     if (count >= profile.maxCalls) {
       throw new CallError(
         "refused",
-        `agent '${t}/${req.agent}' already runs ${count} tool call(s), the most the policy allows at once (max_calls = ${profile.maxCalls}): end some first`,
+        `agent '${t}/${req.agent}' already runs ${count} tool call(s), the most the policy allows ` +
+          `at once (max_calls = ${profile.maxCalls}): end some first`,
       );
     }
     const agent = this.ensureAgent(req.tenant, req.agent);
@@ -458,7 +459,8 @@ export class ToolCalls {
     // Its grant is unknown, so the limits its cgroup has are kept: recomputing them could only take away what was granted.
     const limits = limitsInCgroup(this.tree, path, callLimits(inferred, inferredCls, intent, agent.profile.limitBytes));
     notes.push(
-      `${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ${JSON.stringify(facts.argv.join(" "))}), keeping the limits its cgroup has`,
+      `${agent.key}/${id}: ${why}: taken over with rule '${inferred.name}' (matched on ` +
+        `${JSON.stringify(facts.argv.join(" "))}), keeping the limits its cgroup has`,
     );
     let startedAt = Date.now();
     try {
@@ -477,7 +479,8 @@ export class ToolCalls {
       startedAt,
       oomScoreAdj: oomScoreAdj(agentRank(agent, policy), inferredCls.priority),
       events: [
-        `taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' matched on its command line; limits read back from its cgroup`,
+        `taken over by acgd ${process.pid} after a restart (${why}): rule '${inferred.name}' ` +
+          "matched on its command line; limits read back from its cgroup",
       ],
     };
   }
@@ -629,7 +632,10 @@ export function buildReport(call: ToolCall, stats: CgroupStats, policy: PolicyIR
   if (oomKilled) advice = oomAdvice(call, stats, policy);
   else if (call.killedBy && call.killAdvice) advice = `${call.killedBy}; ${call.killAdvice}`;
   else if (call.killedBy)
-    advice = `${call.killedBy}; ask for more with --hint memory=SIZE (up to ${fmt(call.agent.profile.intent.memoryMaxBytes)}) or keep the call under its baseline ${fmt(call.limits.baselineBytes)}`;
+    advice =
+      `${call.killedBy}; ask for more with --hint memory=SIZE (up to ` +
+      `${fmt(call.agent.profile.intent.memoryMaxBytes)}) or keep the call under its baseline ` +
+      `${fmt(call.limits.baselineBytes)}`;
   return {
     id: call.id,
     rule: call.rule.name,
@@ -654,17 +660,28 @@ function oomAdvice(call: ToolCall, stats: CgroupStats, policy: PolicyIR): string
   // The call's own limit was hit when its memory.events counts `max`/`oom`; otherwise an ancestor's (agent, tenant) was.
   const ownLimit = limit !== null && ((stats.memoryEvents["oom"] ?? 0) > 0 || (stats.memoryEvents["max"] ?? 0) > 0);
   const where = ownLimit
-    ? `the tool call hit its memory limit of ${fmt(limit)} (rule '${call.rule.name}': baseline ${fmt(call.rule.memory.baselineBytes)}, limit ${fmt(call.rule.memory.limitBytes)})`
+    ? `the tool call hit its memory limit of ${fmt(limit)} (rule '${call.rule.name}': baseline ` +
+      `${fmt(call.rule.memory.baselineBytes)}, limit ${fmt(call.rule.memory.limitBytes)})`
     : `the agent '${call.agent.key}' hit its memory limit of ${fmt(call.agent.profile.limitBytes)}`;
-  const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}${ownLimit ? " (usage stops at the limit: the call needed more, by an amount nothing records)" : ""}.`;
+  const unrecorded = ownLimit ? " (usage stops at the limit: the call needed more, by an amount nothing records)" : "";
+  const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}${unrecorded}.`;
   if (!ownLimit)
     return `${head} Other tool calls of this agent share that limit: run fewer at once, or ask the operator for a larger agent limit.`;
   const bound = call.agent.profile.intent.memoryMaxBytes;
   const want = suggestedSize(used);
   if (bound === null)
-    return `${head} This agent may not ask for more memory (no \`intent memory\` bound in policy '${policy.name}'); ask the operator or split the work.`;
+    return (
+      `${head} This agent may not ask for more memory (no \`intent memory\` bound in policy '${policy.name}'); ` +
+      "ask the operator or split the work."
+    );
   if (limit !== null && limit >= bound)
-    return `${head} That is already the most this agent may ask for (${fmt(bound)}); split the work into smaller calls or ask the operator to raise the agent's bound.`;
+    return (
+      `${head} That is already the most this agent may ask for (${fmt(bound)}); ` +
+      "split the work into smaller calls or ask the operator to raise the agent's bound."
+    );
   if (want <= bound) return `${head} Retry with --hint memory=${formatBytes(want)} (this agent may ask for up to ${fmt(bound)}).`;
-  return `${head} Retry with --hint memory=${formatBytes(bound)}, the most this agent may ask for; it may still not be enough (${formatBytes(want)} would be a safer retry).`;
+  return (
+    `${head} Retry with --hint memory=${formatBytes(bound)}, the most this agent may ask for; ` +
+    `it may still not be enough (${formatBytes(want)} would be a safer retry).`
+  );
 }

@@ -189,7 +189,8 @@ export function simulate(policy: PolicyIR, traceDir: string): Simulation {
   });
   const notReplayed = policy.pressureRules.map(
     (p) =>
-      `pressure rule ${p.id} (memory.pressure(${p.scope.kind}) > ${p.thresholdPercent}%): needs memory pressure (PSI), which the traces do not record`,
+      `pressure rule ${p.id} (memory.pressure(${p.scope.kind}) > ${p.thresholdPercent}%): needs ` +
+      "memory pressure (PSI), which the traces do not record",
   );
   return { policy: policy.name, traces: traceDir, warnings, runs: runs.length, calls, rules, notReplayed };
 }

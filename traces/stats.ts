@@ -278,7 +278,8 @@ export function renderStats(s: TraceStats, opts: { minCount?: number } = {}): st
   const git = s.byFamily.find((g) => g.key === "git");
   const out = [
     `Traces: ${s.dir}`,
-    `${s.totals.runs} runs, ${s.totals.calls} tool calls (${s.totals.bashCalls} Bash), ${s.totals.callsUnsampled} calls with no memory sample near them`,
+    `${s.totals.runs} runs, ${s.totals.calls} tool calls (${s.totals.bashCalls} Bash), ` +
+      `${s.totals.callsUnsampled} calls with no memory sample near them`,
     "",
     "By tool (memory above the agent's baseline before the call):",
     table(["tool", ...GROUP_HEAD.slice(1)], groupRows(s.byTool)),
@@ -288,11 +289,16 @@ export function renderStats(s: TraceStats, opts: { minCount?: number } = {}): st
     "",
     `Memory bursts (sample > ${BURST_FACTOR}x the run's median and > +${BURST_MIN_BYTES / 1e6} MB):`,
     `  ${b.bursts} bursts (${b.burstSamples} samples of ${b.samples}) in ${b.runs} runs with tool calls`,
-    `  inside a tool call: ${pct(b.burstsInCallsStrict, b.bursts)} of bursts strictly, ${pct(b.burstsInCallsTolerant, b.bursts)} within one sample period; ${pct(b.burstSamplesInCallsStrict, b.burstSamples)} / ${pct(b.burstSamplesInCallsTolerant, b.burstSamples)} of burst samples`,
+    `  inside a tool call: ${pct(b.burstsInCallsStrict, b.bursts)} of bursts strictly, ` +
+      `${pct(b.burstsInCallsTolerant, b.bursts)} within one sample period; ` +
+      `${pct(b.burstSamplesInCallsStrict, b.burstSamples)} / ` +
+      `${pct(b.burstSamplesInCallsTolerant, b.burstSamples)} of burst samples`,
     `  overlapping a Bash call (within one period): ${pct(b.burstsInBashTolerant, b.bursts)} of bursts`,
     "",
     "Runs: container memory peak-to-average " +
-      `max ${f1(s.totals.peakToAverageMax)}x, median ${f1(s.totals.peakToAverageP50)}x; median baseline ${f1(s.totals.baselineMedianMB)} MB; peak varies ${f1(s.totals.demandVariationX)}x across runs`,
+      `max ${f1(s.totals.peakToAverageMax)}x, median ${f1(s.totals.peakToAverageP50)}x; median ` +
+      `baseline ${f1(s.totals.baselineMedianMB)} MB; peak varies ` +
+      `${f1(s.totals.demandVariationX)}x across runs`,
     "",
     "Against the published figures (144 tasks, two models; here one model's runs):",
     table(

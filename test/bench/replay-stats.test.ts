@@ -111,6 +111,7 @@ describe("replay lag", () => {
 });
 
 // Shaped like a 6.x/7.x kernel's memcg OOM report (mm/oom_kill.c, mm/memcontrol.c), shortened.
+/* eslint-disable max-len -- the kernel's lines as it writes them */
 const LOG = `[  812.118230] pytest invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0
 [  812.118544] CPU: 1 UID: 0 PID: 2211 Comm: pytest Not tainted 7.3.0 #1
 [  812.120001] memory: usage 409600kB, limit 409600kB, failcnt 31
@@ -128,6 +129,7 @@ const LOG = `[  812.118230] pytest invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL
 [  813.500800] Memory cgroup out of memory: Killed process 2301 (pip) total-vm:8400kB, anon-rss:9000kB, file-rss:200kB, shmem-rss:0kB, UID:0 pgtables:44kB oom_score_adj:500
 [  814.000000] virtio_net virtio0: something unrelated
 `;
+/* eslint-enable max-len */
 
 describe("kernel OOM log", () => {
   it("splits the log into episodes with their cgroups and victims", () => {
@@ -150,9 +152,11 @@ describe("kernel OOM log", () => {
       [
         "stress invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0",
         "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/x,task=stress,pid=10,uid=0",
-        "Out of memory: Killed process 10 (stress) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
+        "Out of memory: Killed process 10 (stress) total-vm:1kB, anon-rss:1kB, file-rss:0kB, " +
+          "shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
         "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/b,task_memcg=/b/c,task=git,pid=11,uid=0",
-        "Memory cgroup out of memory: Killed process 11 (git) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
+        "Memory cgroup out of memory: Killed process 11 (git) total-vm:1kB, anon-rss:1kB, file-rss:0kB, " +
+          "shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
       ].join("\n"),
     );
     expect(eps).toHaveLength(2);

@@ -84,7 +84,9 @@ async function commandOverhead(socket: string): Promise<boolean> {
   );
   const over = native - bare;
   console.log(
-    `per-call overhead of acg run over the bare command (P50): native launcher ${over.toFixed(2)} ms, Node ${(node - bare).toFixed(2)} ms — target <= 10 ms for the launcher: ${over <= 10 ? "met" : "NOT met"}`,
+    "per-call overhead of acg run over the bare command (P50): native launcher " +
+      `${over.toFixed(2)} ms, Node ${(node - bare).toFixed(2)} ms — target <= 10 ms for the ` +
+      `launcher: ${over <= 10 ? "met" : "NOT met"}`,
   );
   return over <= 10;
 }
@@ -114,7 +116,8 @@ try {
   );
   const worst = Math.max(inProcess, viaDaemon) - baseline;
   console.log(
-    `overhead per call (P50 over baseline): standalone ${(inProcess - baseline).toFixed(2)} ms, through acgd ${(viaDaemon - baseline).toFixed(2)} ms — target < 5 ms: ${worst < 5 ? "met" : "NOT met"}`,
+    `overhead per call (P50 over baseline): standalone ${(inProcess - baseline).toFixed(2)} ms, ` +
+      `through acgd ${(viaDaemon - baseline).toFixed(2)} ms — target < 5 ms: ${worst < 5 ? "met" : "NOT met"}`,
   );
   const commandMet = await commandOverhead(sock);
   process.exitCode = worst < 5 && commandMet ? 0 : 1;

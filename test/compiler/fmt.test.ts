@@ -53,7 +53,8 @@ describe("fmt round trip", () => {
     expect((await run(["fmt", "--check", p])).code).toBe(1);
     expect((await run(["fmt", p])).code).toBe(0);
     expect(readFileSync(p, "utf8")).toBe(
-      "version 1 // v\n\npolicy m {\n  host { memory = 8GiB }\n\n  class c {}\n\n  tool default { class c; memory.baseline = 1GiB } // last\n}\n",
+      "version 1 // v\n\npolicy m {\n  host { memory = 8GiB }\n\n  class c {}\n\n" +
+        "  tool default { class c; memory.baseline = 1GiB } // last\n}\n",
     );
     expect((await run(["fmt", "--check", p])).code).toBe(0);
   });

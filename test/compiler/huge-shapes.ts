@@ -3,7 +3,8 @@
 /** Long chains and deep nesting (each under the 1 MiB cap): see also npm run bench:frontend. */
 export function hugeShapes(): string[] {
   const wrap = (m: string) =>
-    `version 1\npolicy huge {\n  host { memory = 64GiB }\n  class c { priority = high }\n  tool t { match ${m}; class c }\n  tool default { class c }\n}\n`;
+    "version 1\npolicy huge {\n  host { memory = 64GiB }\n  class c { priority = high }\n" +
+    `  tool t { match ${m}; class c }\n  tool default { class c }\n}\n`;
   const preds = (n: number, op: string) => Array.from({ length: n }, (_, i) => `exe != "x${i}"`).join(` ${op} `);
   return [
     wrap(preds(20_000, "and")),

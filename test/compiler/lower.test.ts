@@ -105,7 +105,8 @@ describe("lowering", () => {
 
   it("reads max_calls, 64 by default, and refuses one out of range", () => {
     const base = (agent: string) =>
-      `version 1\npolicy p {\n  host { memory = 8GiB; reserve = 1GiB }\n  class c { priority = normal }\n  agent { ${agent} }\n  tool default { class c }\n}\n`;
+      "version 1\npolicy p {\n  host { memory = 8GiB; reserve = 1GiB }\n  class c { priority = normal }\n" +
+      `  agent { ${agent} }\n  tool default { class c }\n}\n`;
     expect(lower(base("max_calls = 3")).agentProfiles[0]!.maxCalls).toBe(3);
     expect(lower(base("max_agents = 2")).agentProfiles[0]!.maxCalls).toBe(64);
     const bad = loadPolicyText("t.acg", base("max_calls = 0"));

@@ -77,7 +77,8 @@ describe("acg_decide.h = compiler/decide.ts", () => {
           now += dt;
           return `${now} ${usage}`;
         });
-        return `burst ${x.mode} ${x.duration} ${x.refill} ${x.baseline} ${x.burst} ${x.minMs} ${x.maxMs} ${x.ramp} ${x.t0} ${x.steps.length} ${seq.join(" ")}`;
+        const args = [x.mode, x.duration, x.refill, x.baseline, x.burst, x.minMs, x.maxMs, x.ramp, x.t0, x.steps.length];
+        return `burst ${args.join(" ")} ${seq.join(" ")}`;
       }),
     );
     v.forEach((x, i) => {

@@ -242,9 +242,13 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
       kernelMs = r.ms;
       const detail =
         `W ${(Number(s.watermark) / MiB).toFixed(1)} MiB; crossed → allocator stopped ${r.ms.toFixed(1)} ms ` +
-        `(scheduler saw the crossing ${engageVsCross.toFixed(1)} ms after the crossing chunk); held 1.5 s: high task ${((100 * highUs) / heldWallUs).toFixed(0)}% of a CPU, low ${((100 * lowUs) / heldWallUs).toFixed(1)}%, ` +
-        `low +${heldMiB.toFixed(1)} MiB in ${st.turns} turns, longest wait for a turn ${(Number(st.longestWaitNs) / 1e6).toFixed(0)} ms ` +
-        `(between two chunks ${maxGapMs.toFixed(0)} ms); held ${cs.held - before.held}, preempted ${cs.holdPreempted - before.holdPreempted}`;
+        `(scheduler saw the crossing ${engageVsCross.toFixed(1)} ms after the crossing chunk); ` +
+        `held 1.5 s: high task ${((100 * highUs) / heldWallUs).toFixed(0)}% of a CPU, low ` +
+        `${((100 * lowUs) / heldWallUs).toFixed(1)}%, ` +
+        `low +${heldMiB.toFixed(1)} MiB in ${st.turns} turns, ` +
+        `longest wait for a turn ${(Number(st.longestWaitNs) / 1e6).toFixed(0)} ms ` +
+        `(between two chunks ${maxGapMs.toFixed(0)} ms); held ${cs.held - before.held}, preempted ` +
+        `${cs.holdPreempted - before.holdPreempted}`;
       assert(r.ms <= KERNEL_REACTION_MAX_MS, `reaction too slow: ${detail}`);
       assert(highUs >= 0.5 * heldWallUs, `the high-ranked task did not keep running: ${detail}`);
       assert(st.holdingSinceNs > 0n, `the hold is not engaged: ${detail}`);
@@ -266,7 +270,8 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
       const resumed = after.find((x) => x.tNs > rel.lastReleasedNs);
       const resumeMs = resumed ? Number(resumed.tNs - rel.lastReleasedNs) / 1e6 : NaN;
       assert(rel.holdingSinceNs === 0n, "the hold is still engaged after the release");
-      return `${detail}; released at ${(Number(rel.usageBytes) / MiB).toFixed(1)} MiB, first chunk ${resumeMs.toFixed(1)} ms later, allocator finished`;
+      const releasedAt = `released at ${(Number(rel.usageBytes) / MiB).toFixed(1)} MiB`;
+      return `${detail}; ${releasedAt}, first chunk ${resumeMs.toFixed(1)} ms later, allocator finished`;
     } finally {
       po.setHoldDomain(0, null);
       await teardown(s);
@@ -291,12 +296,15 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
       const wokeMs = Number(w.readBigUInt64LE(0) - r.crossNs) / 1e6;
       const frozeMs = Number(w.readBigUInt64LE(8) - r.crossNs) / 1e6;
       const detail =
-        `W ${(Number(s.watermark) / MiB).toFixed(1)} MiB; crossed → allocator stopped ${r.ms.toFixed(1)} ms; watcher woke ${wokeMs.toFixed(1)} ms, ` +
+        `W ${(Number(s.watermark) / MiB).toFixed(1)} MiB; crossed → allocator stopped ` +
+        `${r.ms.toFixed(1)} ms; watcher woke ${wokeMs.toFixed(1)} ms, ` +
         `freeze written ${frozeMs.toFixed(1)} ms after the crossing chunk` +
         (kernelMs !== null ? `; kernel path: ${kernelMs.toFixed(1)} ms` : "");
       // memory.high at W throttles the allocator itself before the freeze lands: the userspace path's reaction is the freeze's time.
       console.log(
-        `  hold reaction: kernel ${kernelMs?.toFixed(1) ?? "n/a"} ms (crossed → allocator stopped); userspace ${frozeMs.toFixed(1)} ms (crossed → cgroup.freeze written; memory.high throttled the allocator meanwhile)`,
+        `  hold reaction: kernel ${kernelMs?.toFixed(1) ?? "n/a"} ms (crossed → allocator ` +
+          `stopped); userspace ${frozeMs.toFixed(1)} ms (crossed → cgroup.freeze written; ` +
+          "memory.high throttled the allocator meanwhile)",
       );
       return detail;
     } finally {

@@ -132,7 +132,8 @@ await test("the tree delegates memory, cpu and pids at every level", () => {
 
 await test("concurrent calls of three agents get their own cgroups, rules, classes and limits", async () => {
   const show =
-    "cg=$(grep '^0::' /proc/self/cgroup | cut -c4-); d=/sys/fs/cgroup$cg; echo $cg $(cat $d/memory.high $d/memory.max $d/memory.low $d/cpu.weight); sleep 1";
+    "cg=$(grep '^0::' /proc/self/cgroup | cut -c4-); d=/sys/fs/cgroup$cg; echo $cg $(cat " +
+    "$d/memory.high $d/memory.max $d/memory.low $d/cpu.weight); sleep 1";
   const jobs = [];
   for (const agent of ["a1", "a2", "a3"]) {
     jobs.push(run(["--agent", agent, "--tool", "Read", "--quiet", "--", "sh", "-c", show]).then((r) => ({ agent, kind: "vcs", r })));

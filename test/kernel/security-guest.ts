@@ -254,7 +254,8 @@ await test("exhaustion: 4,200 connections of one user are bounded; root's acg ru
   const others = new Map<string, number>();
   for (const t of told) if (t !== "-" && !t.includes("too many connections")) others.set(t, (others.get(t) ?? 0) + 1);
   const rest = [...others].map(([k, n]) => `${n} ${k}`).join(", ");
-  return `${held} held by acgd, ${refused} told they were refused within 1 s${rest ? `, ${rest}` : ""}; acg run rc 0; status in ${ms.toFixed(0)} ms`;
+  const more = rest ? `, ${rest}` : "";
+  return `${held} held by acgd, ${refused} told they were refused within 1 s${more}; acg run rc 0; status in ${ms.toFixed(0)} ms`;
 });
 
 await test("exhaustion: an agent's call flood stops at max_calls, and a state change costs the same at 0 or 500 calls", async () => {

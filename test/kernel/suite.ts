@@ -308,12 +308,14 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
         const d = after.map((a, i) => ({ enq: a.enqueued - before[i]!.enqueued, run: Number(a.runtimeNs - before[i]!.runtimeNs) }));
         assert(
           usageNs > 20e6,
-          `the task ran: cgroup usage ${usageNs / 1e6} ms (the runner took ${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms)`,
+          `the task ran: cgroup usage ${usageNs / 1e6} ms (the runner took ` +
+            `${window.runnerMs.toFixed(0)} of ${window.wallMs.toFixed(0)} ms)`,
         );
         assert(d[c.id]!.enq > 0n, `class ${c.id} enqueued +${d[c.id]!.enq}`);
         assert(
           d[c.id]!.run >= TOLERANCE.attributedShare * usageNs,
-          `class ${c.id} runtime +${(d[c.id]!.run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × cgroup usage ${(usageNs / 1e6).toFixed(1)} ms`,
+          `class ${c.id} runtime +${(d[c.id]!.run / 1e6).toFixed(1)} ms < ` +
+            `${TOLERANCE.attributedShare} × cgroup usage ${(usageNs / 1e6).toFixed(1)} ms`,
         );
         for (const o of ir.classes) {
           if (o.id === c.id || o.id === defaultClass) continue;
@@ -368,7 +370,8 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
         const { da, db } = await contend(heavy.id, light.id, 3000);
         assert(db > 0, "light got no CPU at all");
         const ratio = da / db;
-        const detail = `heavy ${(da / 1000).toFixed(0)} ms, light ${(db / 1000).toFixed(0)} ms, ratio ${ratio.toFixed(2)} (proportional: ${want})`;
+        const detail =
+          `heavy ${(da / 1000).toFixed(0)} ms, light ${(db / 1000).toFixed(0)} ms, ` + `ratio ${ratio.toFixed(2)} (proportional: ${want})`;
         assert(ratio >= lo && ratio <= hi, `the share is not proportional to the weights: ${detail}`);
         return detail;
       });
@@ -389,7 +392,9 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
         const { da, db } = r;
         const share = db / (da + db);
         const minServed = Math.floor(r.wallMs / (boundMs + turnMs) / 2);
-        const detail = `high ${(da / 1000).toFixed(0)} ms, low ${(db / 1000).toFixed(1)} ms (share ${(share * 100).toFixed(2)}%), low queue served ${r.servedB}× in ${r.wallMs.toFixed(0)} ms (≥ ${minServed} required)`;
+        const detail =
+          `high ${(da / 1000).toFixed(0)} ms, low ${(db / 1000).toFixed(1)} ms (share ${(share * 100).toFixed(2)}%), ` +
+          `low queue served ${r.servedB}× in ${r.wallMs.toFixed(0)} ms (≥ ${minServed} required)`;
         assert(da >= TOLERANCE.highOverLow * db, `high not ahead: ${detail}`);
         assert(db > 0, `low task starved: ${detail}`);
         assert(share <= maxShare, `low ran past its starved turns (${turnMs} ms per ${boundMs} ms bound): ${detail}`);
@@ -511,7 +516,8 @@ async function memoryTests(ir: PolicyIR, cgRoot: string): Promise<void> {
       assertEq(st.signal, "SIGKILL", `dd of ${(2 * limit) / MiB} MiB: exit ${st.code}`);
       assert((ev.oom_kill ?? 0) >= 1, `memory.events oom_kill = ${ev.oom_kill}`);
       assert((ev.max ?? 0) >= 1, `memory.events max = ${ev.max}`);
-      return `limit ${limit / MiB} MiB, dd ${(2 * limit) / MiB} MiB → SIGKILL in ${ms.toFixed(0)} ms; oom_kill ${ev.oom_kill}, max ${ev.max}`;
+      const killed = `SIGKILL in ${ms.toFixed(0)} ms; oom_kill ${ev.oom_kill}, max ${ev.max}`;
+      return `limit ${limit / MiB} MiB, dd ${(2 * limit) / MiB} MiB → ${killed}`;
     } finally {
       rmCgroup(cg);
     }
@@ -538,7 +544,8 @@ async function memoryTests(ir: PolicyIR, cgRoot: string): Promise<void> {
       assert((ev.high ?? 0) >= 1, `memory.events high = ${ev.high}`);
       assertEq(ev.oom_kill ?? 0, 0, "oom_kill");
       assert(ms - controlMs >= TOLERANCE.throttleExtraMs, `throttled run ${ms.toFixed(0)} ms vs control ${controlMs.toFixed(0)} ms`);
-      return `high ${high / MiB} MiB, dd ${size / MiB} MiB: ${ms.toFixed(0)} ms vs ${controlMs.toFixed(0)} ms unthrottled; high events ${ev.high}`;
+      const times = `${ms.toFixed(0)} ms vs ${controlMs.toFixed(0)} ms unthrottled`;
+      return `high ${high / MiB} MiB, dd ${size / MiB} MiB: ${times}; high events ${ev.high}`;
     } finally {
       rmCgroup(cg);
       rmCgroup(ctl);
@@ -627,9 +634,11 @@ async function randomHotSwap(entries: IndexEntry[], seed: number): Promise<void>
           assert(usageNs > 10e6, `the task ran: ${usageNs / 1e6} ms`);
           assert(
             run >= TOLERANCE.attributedShare * usageNs,
-            `class ${rule.classId} runtime +${(run / 1e6).toFixed(1)} ms < ${TOLERANCE.attributedShare} × usage ${(usageNs / 1e6).toFixed(1)} ms`,
+            `class ${rule.classId} runtime +${(run / 1e6).toFixed(1)} ms < ` +
+              `${TOLERANCE.attributedShare} × usage ${(usageNs / 1e6).toFixed(1)} ms`,
           );
-          return `gen ${gen}, rule ${rule.name} → class ${rule.classId}: +${(run / 1e6).toFixed(0)} ms of ${(usageNs / 1e6).toFixed(0)} ms`;
+          const share = `+${(run / 1e6).toFixed(0)} ms of ${(usageNs / 1e6).toFixed(0)} ms`;
+          return `gen ${gen}, rule ${rule.name} → class ${rule.classId}: ${share}`;
         } finally {
           po.clearCgroup(id);
           rmCgroup(cg);

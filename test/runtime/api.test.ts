@@ -110,7 +110,8 @@ describe("acgd over a Unix socket", () => {
     await client.request({ op: "start_call", agent: "keep", argv: ["true"] });
     const before = tree();
     const responses = await raw(
-      'not json\n{"op":"nope"}\n{"op":"start_call","agent":"x"}\n{"op":"end_call","call":"call-404"}\n\n{"op":"start_call","agent":"../../etc","argv":["x"]}\n',
+      'not json\n{"op":"nope"}\n{"op":"start_call","agent":"x"}\n{"op":"end_call","call":"call-404"}\n\n' +
+        '{"op":"start_call","agent":"../../etc","argv":["x"]}\n',
       5,
     );
     expect(responses.map((r) => (r as { error: { code: string } }).error.code)).toEqual([
@@ -143,7 +144,10 @@ describe("acgd over a Unix socket", () => {
   });
 
   it("refuses a peer that is neither root nor inside an agent's cgroup", async () => {
-    const script = `const c=require("net").createConnection(${JSON.stringify(socketPath)});c.on("data",d=>{process.stdout.write(d);c.end()});c.write('{"op":"start_call","agent":"evil","argv":["x"]}\\n')`;
+    const script =
+      `const c=require("net").createConnection(${JSON.stringify(socketPath)});` +
+      'c.on("data",d=>{process.stdout.write(d);c.end()});' +
+      `c.write('{"op":"start_call","agent":"evil","argv":["x"]}\\n')`;
     // uid 65534 (nobody) needs to reach the socket: give it a permissive twin mode for this check only.
     execFileSync("chmod", ["0666", socketPath]);
     const out = await new Promise<string>((resolve) => {

@@ -96,7 +96,8 @@ describe("exec events of processes started without acg run", () => {
     expect(call!.limits).toMatchObject({ baselineBytes: 8 * 1024 ** 2, limitBytes: 16 * 1024 ** 2, cpuWeight: 400 });
     expect(cgroupDirOf(proc.pid)).toBe(call!.path);
     expect(call!.events.at(-1)).toBe(
-      `exec of /bin/sleep (pid ${proc.pid}) in the agent's own cgroup: moved into this call (undecided in the kernel; rule 'sleeper' on its command line)`,
+      `exec of /bin/sleep (pid ${proc.pid}) in the agent's own cgroup: moved into this call ` +
+        "(undecided in the kernel; rule 'sleeper' on its command line)",
     );
     // Seen again (a second classifier during an object swap): it is in a call now, and stays there.
     expect(await placement.handle(eventFor(proc.pid, leaf, "/bin/sleep"))).toBeNull();

@@ -49,7 +49,8 @@ describe("Claude Code hooks (recorded payloads)", () => {
     const wrapped: string = out.hookSpecificOutput.updatedInput.command;
     expect(
       wrapped.startsWith(
-        "acg run --agent claude-3f9d2c1e-8a4b-4c7e-9f10-2b6d5e7a1c44 --tool Bash --label claude:toolu_01AbCdEfGhIjKlMnOpQrStUv --quiet -- bash -c ",
+        "acg run --agent claude-3f9d2c1e-8a4b-4c7e-9f10-2b6d5e7a1c44 --tool Bash --label " +
+          "claude:toolu_01AbCdEfGhIjKlMnOpQrStUv --quiet -- bash -c ",
       ),
     ).toBe(true);
     // What Claude Code then runs: the rewritten command, in a shell, in the session's cwd.
@@ -121,7 +122,8 @@ describe("Gemini CLI hooks (recorded payloads)", () => {
     const out = JSON.parse(a.stdout);
     const wrapped: string = out.hookSpecificOutput.tool_input.command;
     expect(wrapped).toBe(
-      "acg run --agent gemini-b7c1e0f2-5d4a-4e3b-8c2d-1a9f0e6d7c35 --tool run_shell_command --label gemini:2026-12-02T19:20:31.512Z --quiet -- bash -c 'pytest -q tests/test_api.py'",
+      "acg run --agent gemini-b7c1e0f2-5d4a-4e3b-8c2d-1a9f0e6d7c35 --tool run_shell_command " +
+        "--label gemini:2026-12-02T19:20:31.512Z --quiet -- bash -c 'pytest -q tests/test_api.py'",
     );
     // The policy sees the command the shell runs.
     const [cmd] = simpleCommands(wrapped);
@@ -135,7 +137,8 @@ describe("Codex CLI hooks (payloads in Codex's documented format)", () => {
     const out = JSON.parse(answerHook("codex", fixture("codex-pretooluse-bash.json"), { approve: true }).stdout);
     expect(out.hookSpecificOutput.permissionDecision).toBe("allow");
     expect(out.hookSpecificOutput.updatedInput.command).toBe(
-      "acg run --agent codex-019a7c2e-4b1d-7e80-9a3f-5c6d7e8f9a0b --tool Bash --label codex:call_Xk2Lm9Pq4Rs7Tv1Wz3Yb5Cd --quiet -- bash -c 'npm test -- --run'",
+      "acg run --agent codex-019a7c2e-4b1d-7e80-9a3f-5c6d7e8f9a0b --tool Bash --label " +
+        "codex:call_Xk2Lm9Pq4Rs7Tv1Wz3Yb5Cd --quiet -- bash -c 'npm test -- --run'",
     );
     // apply_patch carries a patch in `command`: never a shell command to wrap.
     expect(answerHook("codex", fixture("codex-pretooluse-apply-patch.json"), { approve: true }).stdout).toBe("");
@@ -243,7 +246,16 @@ describe("acgd under systemd and its stop", () => {
       "python3",
       [
         "-c",
-        `import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(${JSON.stringify(notify)})\nprint("bound",flush=True)\nwith open(${JSON.stringify(got)},"w") as f:\n  for _ in range(2):\n    f.write(s.recv(4096).decode()+"--\\n"); f.flush()\n`,
+        [
+          "import socket,sys",
+          "s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)",
+          `s.bind(${JSON.stringify(notify)})`,
+          'print("bound",flush=True)',
+          `with open(${JSON.stringify(got)},"w") as f:`,
+          "  for _ in range(2):",
+          '    f.write(s.recv(4096).decode()+"--\\n"); f.flush()',
+          "",
+        ].join("\n"),
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );

@@ -91,7 +91,8 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
     expect(after.error?.code).toBe("forbidden");
     expect(after.error?.message).toMatch(
       new RegExp(
-        `^(tool call '${call.call}' belongs to agent 'default/victim', not to this caller|peer pid ${attacker.connector} exited before its cgroup could be read: request refused)$`,
+        `^(tool call '${call.call}' belongs to agent 'default/victim', not to this caller|peer ` +
+          `pid ${attacker.connector} exited before its cgroup could be read: request refused)$`,
       ),
     );
     const status = (await admin.request({ op: "status" })) as { calls: { call: string }[] };

@@ -99,7 +99,9 @@ describe("tool-call lifecycle on a stand-in cgroup tree", () => {
     );
     expect(report.oomKilled).toBe(true);
     expect(report.advice).toBe(
-      "killed by the OOM killer: the tool call hit its memory limit of 64MiB (rule 'tests': baseline 16MiB, limit 64MiB); peak usage 64MiB (usage stops at the limit: the call needed more, by an amount nothing records). " +
+      "killed by the OOM killer: the tool call hit its memory limit of 64MiB (rule 'tests': " +
+        "baseline 16MiB, limit 64MiB); peak usage 64MiB (usage stops at the limit: the call needed " +
+        "more, by an amount nothing records). " +
         "Retry with --hint memory=96MiB, the most this agent may ask for; it may still not be enough (256MiB would be a safer retry).",
     );
     const strictCall = calls.startCall({ tenant: "strict", agent: "s", argv: ["pytest"] });

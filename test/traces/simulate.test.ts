@@ -116,7 +116,8 @@ describe("acgc simulate", () => {
     expect(text).toMatch(/^policy sim_test replayed on 1 runs \(3 tool calls\) of /m);
     expect(text).toMatch(/^tests\s+build\s+1\s+100MiB\s+1GiB\s+100MiB\/2s\s+143\.05MiB\s+1\s+1\s+1\s+0\s+3\.0s\s+5\.0s$/m);
     expect(text).toContain(
-      "task/attempt_1 #0 Bash `cd /repo && python -m pytest -x` -> tests/build: burst at 1.0s (143.05MiB), throttled at 3.0s (143.05MiB), killed at 5.0s (143.05MiB)",
+      "task/attempt_1 #0 Bash `cd /repo && python -m pytest -x` -> tests/build: burst at 1.0s " +
+        "(143.05MiB), throttled at 3.0s (143.05MiB), killed at 5.0s (143.05MiB)",
     );
     out.length = 0;
     expect(await main(["simulate", policy, dir, "--json"], io)).toBe(0);

@@ -196,7 +196,9 @@ describe("compilePolicy modes and failures", () => {
     process.env.ACG_CLANG = join(tmp, "fake-clang.sh");
     execFileSync("sh", [
       "-c",
-      `printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "fake clang 1"; exit 0; fi\\necho "$PWD/x/scheduler.bpf.c:12:3: error: boom" >&2; exit 1\\n' > ${process.env.ACG_CLANG}; chmod +x ${process.env.ACG_CLANG}`,
+      `printf '#!/bin/sh\\nif [ "$1" = --version ]; then echo "fake clang 1"; exit 0; fi\\n` +
+        `echo "$PWD/x/scheduler.bpf.c:12:3: error: boom" >&2; exit 1\\n' > ${process.env.ACG_CLANG}; ` +
+        `chmod +x ${process.env.ACG_CLANG}`,
     ]);
     try {
       const r = await compilePolicy(sampleIR({ name: "clangfail" }), { outDir: join(tmp, "fail") });
