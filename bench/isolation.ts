@@ -469,7 +469,8 @@ export class AcgLauncher implements Launcher {
       dir = join(this.o.workDir, "policies", this.name.slice(7));
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, "ir.json"), scaled);
-      this.mode = `lowered policy only (no compiled objects for this scale at ${compiled}): acgd --no-scheduler, memory through cgroup v2 files`;
+      this.mode =
+        `lowered policy only (no compiled objects for this scale at ${compiled}): ` + "acgd --no-scheduler, memory through cgroup v2 files";
     }
     makeBudgetCgroup(this.root, budgetBytes);
     rmSync(this.socket, { force: true });
@@ -1162,7 +1163,9 @@ export async function runIsolation(
     const overhead: AgentOverhead = (a) => agentOverheadBytes[a.id] ?? perProcess * maxConcurrentProcesses(a);
     const budgetBytes = budgetFor(cp, o.scale, Object.values(agentOverheadBytes));
     log(
-      `isolation: ${cp.combo.name}: a replay process holds ${(perProcess / 1024).toFixed(0)} KiB on its own; budget ${(budgetBytes / MiB).toFixed(1)} MiB (${cp.combo.budgetFraction} of the ${cp.combo.budgetBasis}, scaled, plus the processes' overhead)`,
+      `isolation: ${cp.combo.name}: a replay process holds ${(perProcess / 1024).toFixed(0)} KiB on its own; ` +
+        `budget ${(budgetBytes / MiB).toFixed(1)} MiB ` +
+        `(${cp.combo.budgetFraction} of the ${cp.combo.budgetBasis}, scaled, plus the processes' overhead)`,
     );
     return { cp, overhead, agentOverheadBytes, budgetBytes, runs: [], skipped: [] };
   });
@@ -1208,8 +1211,14 @@ export async function runIsolation(
 
 function summarizeRun(r: RunResult): string {
   const eps = r.oomEpisodes;
+  const survived = `${r.agents.filter((a) => a.survived).length}/${r.agents.length}`;
+  const highLost = r.agents.some((a) => a.high && !a.survived) ? " (high-priority agent lost)" : "";
+  const kills = r.agents.reduce((x, a) => x + a.callsRuntimeKilled, 0);
+  const lost = r.agents.reduce((x, a) => x + a.workLostS, 0).toFixed(0);
+  const lag = r.replayLag === null ? "?" : `${(100 * r.replayLag).toFixed(1)}%`;
   return (
-    `  ${r.wallS.toFixed(1)} s; survived ${r.agents.filter((a) => a.survived).length}/${r.agents.length}${r.agents.some((a) => a.high && !a.survived) ? " (high-priority agent lost)" : ""}; kernel OOM episodes ${eps ? eps.length : "?"}; runtime kills ${r.agents.reduce((x, a) => x + a.callsRuntimeKilled, 0)}; work lost ${r.agents.reduce((x, a) => x + a.workLostS, 0).toFixed(0)} trace-s; lag ${r.replayLag === null ? "?" : `${(100 * r.replayLag).toFixed(1)}%`}${r.rejected ? " REJECTED" : ""}` +
+    `  ${r.wallS.toFixed(1)} s; survived ${survived}${highLost}; kernel OOM episodes ${eps ? eps.length : "?"}; ` +
+    `runtime kills ${kills}; work lost ${lost} trace-s; lag ${lag}${r.rejected ? " REJECTED" : ""}` +
     (r.errors.length ? `; ${r.errors.length} error(s): ${r.errors.slice(0, 3).join(" | ")}` : "")
   );
 }
@@ -1267,7 +1276,8 @@ async function policyCannotRun(policy: string, agents: number): Promise<string |
   const short = [...demand].find(([pid, n]) => (ir.agentProfiles.find((p) => p.id === pid)?.maxAgents ?? Infinity) < n);
   if (!short) return null;
   const maxAgents = ir.agentProfiles.find((p) => p.id === short[0])!.maxAgents;
-  return `admits at most ${maxAgents} agent(s) of a profile at once (max_agents; ${short[1]} needed${ir.tenants.length ? "" : ", no agent block: the built-in default"})`;
+  const builtIn = ir.tenants.length ? "" : ", no agent block: the built-in default";
+  return `admits at most ${maxAgents} agent(s) of a profile at once (max_agents; ${short[1]} needed${builtIn})`;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {

@@ -140,7 +140,9 @@ export class LadderEnforcer implements Enforcer {
     if (!memory) return { ladder: "NOT enforced: the memory controller is not available in this cgroup tree" };
     const parts = [...this.#domains.values()].map((d) => `${d.key} ${formatBytes(d.budget)} (${stepName(d.step)})`);
     return {
-      ladder: `acgd: memory.high tripwire + memory.events on ${this.#domains.size} domain(s): ${parts.join(", ") || "none yet"}; host budget from ${this.#hostBudget.source}`,
+      ladder:
+        `acgd: memory.high tripwire + memory.events on ${this.#domains.size} domain(s): ${parts.join(", ") || "none yet"}; ` +
+        `host budget from ${this.#hostBudget.source}`,
     };
   }
 
@@ -429,7 +431,7 @@ export class LadderEnforcer implements Enforcer {
     if (current === "max" || Number(current) > effective) tree.setKnob(call.path, "memory.high", String(effective));
     if (d.stepOf.get(call.id) !== what) {
       d.stepOf.set(call.id, what);
-      const message = `ladder (${d.key}): ${what} at ${formatBytes(effective)} (memory.high; usage ${formatBytes(usage)}) while the domain is short of memory`;
+      const message = `ladder (${d.key}): ${what} at ${capText(effective, usage)} while the domain is short of memory`;
       call.events.push(message);
       emitEvent(what === "frozen" ? "frozen" : "burst_withdrawn", {
         ...aboutCall(call),
@@ -460,7 +462,8 @@ export class LadderEnforcer implements Enforcer {
       if (current === "max" || Number(current) > cap) tree.setKnob(leaf, "memory.high", String(cap));
       emitEvent("frozen", {
         agent: agent.key,
-        message: `ladder (${d.key}): agent ${agent.key}'s own processes frozen at ${formatBytes(cap)} (memory.high; usage ${formatBytes(usage)}) while the domain is short of memory`,
+        message:
+          `ladder (${d.key}): agent ${agent.key}'s own processes frozen at ${capText(cap, usage)}` + " while the domain is short of memory",
         data: { domain: d.key, memoryHighBytes: cap, usageBytes: usage },
       });
     }
@@ -482,8 +485,10 @@ export class LadderEnforcer implements Enforcer {
   #kill(d: Domain, call: ToolCall, why: string): void {
     d.killed.add(call.id);
     const rank = PRIORITY_LEVELS[agentRank(call.agent, this.#calls.policy)];
-    call.killedBy = `killed by the runtime: ${why}; it was the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
-    call.killAdvice = `retry when the ${d.key} domain has room (acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}), or ask the operator for a higher rank`;
+    call.killedBy =
+      `killed by the runtime: ${why}; ` + `it was the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
+    const room = `acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}`;
+    call.killAdvice = `retry when the ${d.key} domain has room (${room}), or ask the operator for a higher rank`;
     call.events.push(call.killedBy);
     emitEvent("killed", {
       ...aboutCall(call),
@@ -620,6 +625,11 @@ export class LadderEnforcer implements Enforcer {
 function holdSpec(d: Domain): { path: string; holdBytes: number; ranks: number[] } {
   const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
   return { path: d.path, holdBytes: Math.floor((d.ladder.freezePercent! / 100) * d.budget), ranks };
+}
+
+/** "16MiB (memory.high; usage 15MiB)": a cap as the events say it. */
+function capText(cap: number, usage: number): string {
+  return `${formatBytes(cap)} (memory.high; usage ${formatBytes(usage)})`;
 }
 
 function stepName(s: Step): string {

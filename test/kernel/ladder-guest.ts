@@ -185,7 +185,10 @@ await test("at the kill mark the lowest-ranked, youngest call dies first; the bo
   );
   assertEq(knob(join(ROOT, "default", "boss", "agent"), "memory.high"), "max", "the boss's own leaf");
   const olderKilled = older.proc.exitCode !== null;
-  return `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; boss and w1's own process alive, w1's own frozen at ${(Number(ownHigh) / MiB).toFixed(1)} MiB`;
+  return (
+    `w2 killed (${rep.killedBy?.slice(0, 80)}…); w1 ${olderKilled ? "killed too" : "alive"}; ` +
+    `boss and w1's own process alive, w1's own frozen at ${(Number(ownHigh) / MiB).toFixed(1)} MiB`
+  );
 });
 
 await test("acg events shows what the ladder did: the steps, the caps and the kill", () => {
@@ -286,7 +289,8 @@ await test("under the scheduler's hold: the domain's tripwire at the kill mark, 
   const own = Number(knob(workerCg, "memory.current"));
   assert(
     settled,
-    `the worker's tripwire ${(tripwire / MiB).toFixed(1)} MiB: its usage ${(own / MiB).toFixed(1)} MiB + the headroom to the withdraw mark ${((0.5 * BUDGET - usage()) / MiB).toFixed(1)} MiB (±2 MiB)`,
+    `the worker's tripwire ${(tripwire / MiB).toFixed(1)} MiB: its usage ${(own / MiB).toFixed(1)} MiB ` +
+      `+ the headroom to the withdraw mark ${((0.5 * BUDGET - usage()) / MiB).toFixed(1)} MiB (±2 MiB)`,
   );
   assertEq(knob(bossCg, "memory.high"), "max", "the boss agent's memory.high");
   for (const c of [b, w]) c.proc.kill("SIGTERM");
