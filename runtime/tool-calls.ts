@@ -53,12 +53,17 @@ export function victimOrder(a: ToolCall, b: ToolCall, policy: PolicyIR): number 
 }
 
 /**
- * oom_score_adj of a call's processes: 100 per step below the best
- * (high-ranked agent, high-priority class), 0..800, so that the kernel's OOM
- * killer, when reached anyway, picks in the same order as the ladder.
+ * oom_score_adj of a call's processes: 450 per agent rank below high, 50 per
+ * class priority below high (0..1000), so that the kernel's OOM killer, when
+ * reached anyway, picks in the ladder's order. The kernel adds adj/1000 of
+ * the OOM domain's limit to a process's size, so a rank step is worth 45% of
+ * the budget: with 100 per class step and 300 per rank (the first scheme) a
+ * high-ranked agent's 217 MiB pytest outscored a normal agent's frozen
+ * 118 MiB own process under a 370 MiB budget in the 2026-12-03 benchmark,
+ * and was killed. Non-negative, so an unprivileged launcher can set it.
  */
 export function oomScoreAdj(rank: PriorityLevel, classPriority: PriorityLevel): number {
-  return 100 * (3 * rank + classPriority);
+  return 450 * rank + 50 * classPriority;
 }
 
 /**

@@ -253,7 +253,7 @@ await test("without a ladder, the kernel's OOM killer takes the low-ranked call,
   assert(b.proc.exitCode === null, `the boss's 30 MiB call lives (stderr: ${b.err})`);
   b.proc.kill("SIGTERM");
   await b.done;
-  return "worker (20 MiB, oom_score_adj 500) killed; boss (30 MiB, adj 200) lives";
+  return "worker (20 MiB, oom_score_adj 550) killed; boss (30 MiB, adj 100) lives";
 });
 
 await stopDaemon(backstopd);

@@ -179,7 +179,7 @@ describe("acg agent register", () => {
     expect(r.status).toBe(0);
     expect(cgroupDirOf(agentProc.pid!)).toBe(join(root, "default", "reg1", "agent"));
     // Steered for the kernel's OOM killer by its agent's rank (normal: behind the calls of lower classes).
-    expect(readFileSync(`/proc/${agentProc.pid}/oom_score_adj`, "utf8").trim()).toBe("300");
+    expect(readFileSync(`/proc/${agentProc.pid}/oom_score_adj`, "utf8").trim()).toBe("450");
     agentProc.stdin.end("go\n");
     expect(await new Promise((res) => agentProc.on("close", res))).toBe(0);
     expect(out).toMatch(new RegExp(`^0::/acg-integrations-test-${process.pid}/default/reg1/call-\\d+-\\d+\\n$`));

@@ -317,7 +317,7 @@ describe("ranks and the kernel's backstop", () => {
     expect(boss.intent.log).toContain("rank=high granted to agent 'default/boss' (was normal)");
     expect(boss.oomScoreAdj).toBe(oomScoreAdj(0, 0));
     expect(boss.oomScoreAdj).toBe(0);
-    expect(worker.oomScoreAdj).toBe(500);
+    expect(worker.oomScoreAdj).toBe(550);
     expect(file(worker.path, "memory.oom.group")).toBe("1");
   });
 
