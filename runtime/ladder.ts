@@ -448,8 +448,8 @@ export class LadderEnforcer implements Enforcer {
    */
   #freezeAgentsOwn(d: Domain): void {
     if (d.ladder.scope.kind === "agent") return;
-    const agents = [...this.#calls.agents.values()].filter((a) => this.#agentInDomain(d, a));
-    if (!agents.some((a) => !this.#agentIsTarget(d, a))) return;
+    const agents = this.#agentsIn(d);
+    if (agents.every((a) => this.#agentIsTarget(d, a))) return;
     const tree = this.#calls.tree;
     for (const agent of agents) {
       if (!this.#agentIsTarget(d, agent) || d.frozenAgents.has(agent.key)) continue;
@@ -462,8 +462,7 @@ export class LadderEnforcer implements Enforcer {
       if (current === "max" || Number(current) > cap) tree.setKnob(leaf, "memory.high", String(cap));
       emitEvent("frozen", {
         agent: agent.key,
-        message:
-          `ladder (${d.key}): agent ${agent.key}'s own processes frozen at ${capText(cap, usage)}` + " while the domain is short of memory",
+        message: `ladder (${d.key}): ${ownOf(agent.key)} frozen at ${capText(cap, usage)} while the domain is short of memory`,
         data: { domain: d.key, memoryHighBytes: cap, usageBytes: usage },
       });
     }
@@ -475,7 +474,7 @@ export class LadderEnforcer implements Enforcer {
       this.#calls.tree.setKnob(f.path, "memory.high", f.saved);
       emitEvent("thawed", {
         agent: key,
-        message: `ladder (${d.key}): agent ${key}'s own processes released (${why})`,
+        message: `ladder (${d.key}): ${ownOf(key)} released (${why})`,
         data: { domain: d.key },
       });
     }
@@ -485,8 +484,8 @@ export class LadderEnforcer implements Enforcer {
   #kill(d: Domain, call: ToolCall, why: string): void {
     d.killed.add(call.id);
     const rank = PRIORITY_LEVELS[agentRank(call.agent, this.#calls.policy)];
-    call.killedBy =
-      `killed by the runtime: ${why}; ` + `it was the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
+    const which = `the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
+    call.killedBy = `killed by the runtime: ${why}; it was ${which}`;
     const room = `acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}`;
     call.killAdvice = `retry when the ${d.key} domain has room (${room}), or ask the operator for a higher rank`;
     call.events.push(call.killedBy);
@@ -542,8 +541,8 @@ export class LadderEnforcer implements Enforcer {
   #armAgentTripwires(d: Domain, usage: number): void {
     const next = [...this.#marks(d), d.budget].find((b) => b > usage) ?? usage;
     const seen = new Set<string>();
-    for (const agent of this.#calls.agents.values()) {
-      if (!this.#agentInDomain(d, agent) || !this.#agentIsTarget(d, agent)) continue;
+    for (const agent of this.#agentsIn(d)) {
+      if (!this.#agentIsTarget(d, agent)) continue;
       const own = this.#usage(agent.path);
       if (own === null) continue;
       seen.add(agent.key);
@@ -571,6 +570,10 @@ export class LadderEnforcer implements Enforcer {
   #disarmAgentTripwires(d: Domain): void {
     for (const [key, t] of d.agentTripwires) if (this.#calls.agents.get(key)) this.#calls.tree.setKnob(t.path, "memory.high", "max");
     d.agentTripwires.clear();
+  }
+
+  #agentsIn(d: Domain): AgentEntry[] {
+    return [...this.#calls.agents.values()].filter((a) => this.#agentInDomain(d, a));
   }
 
   #agentInDomain(d: Domain, agent: AgentEntry): boolean {
@@ -625,6 +628,11 @@ export class LadderEnforcer implements Enforcer {
 function holdSpec(d: Domain): { path: string; holdBytes: number; ranks: number[] } {
   const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
   return { path: d.path, holdBytes: Math.floor((d.ladder.freezePercent! / 100) * d.budget), ranks };
+}
+
+/** How the events name an agent's own processes. */
+function ownOf(agentKey: string): string {
+  return `agent ${agentKey}'s own processes`;
 }
 
 /** "16MiB (memory.high; usage 15MiB)": a cap as the events say it. */
