@@ -53,6 +53,7 @@ import {
 import { machineLag, parseOomLog, rejectedForLag, workLostSeconds, type CallOutcome, type ProcessTiming } from "./replay-stats.js";
 import { defaultTraceDir, quantile } from "../traces/read.js";
 import { restoreDefaultScheduler } from "./sched-ext.js";
+import type { EventsResult } from "../runtime/event-stream.js";
 
 const MiB = 1024 * 1024;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -101,7 +102,8 @@ export interface ProcRecord {
   traceS: number;
   /**
    * oom-killed: SIGKILL by the kernel's OOM killer (the agent fails);
-   * runtime-killed: the runtime (acgd) killed the call and told the agent, which goes on;
+   * runtime-killed: the runtime (acgd) killed the call and told the agent, which goes on; for the
+   *   agent's own process, acgd's ladder killed the agent whole (kill_agent: the agent fails);
    * baseline-killed: the oomd-like killer killed the agent's cgroup (the agent fails);
    * killed: stopped by the driver (its agent had failed, or the time limit).
    */
@@ -119,7 +121,7 @@ export interface AgentResult {
   id: string;
   run: string;
   high: boolean;
-  /** Ran, and none of its processes was killed by the kernel's OOM killer or its cgroup by the oomd-like killer. */
+  /** Ran, and none of its processes was killed by the kernel's OOM killer, nor its cgroup by the oomd-like killer or acgd's kill_agent. */
   survived: boolean;
   /** Its own process started (false: refused or failed to start). */
   ran: boolean;
@@ -129,6 +131,8 @@ export interface AgentResult {
   oomKills: number;
   /** The oomd-like killer killed this agent. */
   baselineKilled: boolean;
+  /** acgd's ladder killed this agent whole (kill_agent); absent in results recorded before that step existed. */
+  runtimeKilledWhole?: boolean;
   callsPlanned: number;
   callsCompleted: number;
   /** Calls stopped by a kernel OOM kill, the baseline killer or the driver. */
@@ -248,7 +252,10 @@ export interface Spawned {
   /** The policy's rule and class for the call, when a runtime chose them. */
   rule?: string;
   cls?: string;
-  /** Called after the process exited (e.g. end the tool call in acgd); says whether the runtime killed it. */
+  /**
+   * Called after the process exited (e.g. end the tool call in acgd); says
+   * whether the runtime killed it (for an agent's own process: its agent, whole).
+   */
   done?: () => Promise<{ killedBy: string | null } | null>;
 }
 
@@ -530,7 +537,8 @@ export class AcgLauncher implements Launcher {
           });
       await sleep(50);
       await c.request({ op: "end_call", call: started.call }).catch(() => {});
-      return { child };
+      const key = `${tenant ?? NO_TENANT_DIR}/${this.agentName(agent)}`;
+      return { child, done: () => this.agentKilledBy(key) };
     }
     const info = { ...(started.rule ? { rule: started.rule } : {}), ...(started.class ? { cls: started.class } : {}) };
     return {
@@ -541,6 +549,13 @@ export class AcgLauncher implements Launcher {
         return rep ? { killedBy: rep.killedBy ?? null } : null;
       },
     };
+  }
+  /** What acgd said when its ladder killed this agent whole (kill_agent), from its recent events; null if it did not. */
+  private async agentKilledBy(key: string): Promise<{ killedBy: string | null } | null> {
+    const rep = (await this.client!.request({ op: "events", follow: false }).catch(() => null)) as EventsResult | null;
+    if (!rep) return null;
+    const kill = rep.recent.find((e) => e.kind === "killed" && e.agent === key && e.call === undefined);
+    return { killedBy: kill?.message ?? null };
   }
   /** A new budget for the next combination: acgd reads its ancestor's memory.max again while idle; wait until its host ladder has it. */
   private async setBudget(budgetBytes: number): Promise<void> {
@@ -733,7 +748,8 @@ export async function runSetup(
             rec.killedBy = killedBy;
           } else if (rec.status === "oom-killed" && launcher.killedAgent?.(a)) rec.status = "baseline-killed";
           if (rec.status === "failed") errors.push(`${name}: exit ${code} ${signal ?? ""} ${stderr.trim().slice(0, 300)}`);
-          if (rec.status === "oom-killed" || rec.status === "baseline-killed") dead.add(a.id);
+          const wholeKill = kind === "agent" && rec.status === "runtime-killed";
+          if (rec.status === "oom-killed" || rec.status === "baseline-killed" || wholeKill) dead.add(a.id);
           res(rec);
         };
         if (done)
@@ -895,7 +911,8 @@ export async function runSetup(
     // An agent that never ran (its own process could not start, e.g. refused by the policy) did not survive either.
     const ran = mine.some((p) => p.kind === "agent" && p.status !== "failed");
     const kernelKills = Math.max(oomKilled, ev["oom_kill"] ?? 0);
-    const survived = ran && kernelKills === 0 && !baselineKilled;
+    const runtimeKilledWhole = mine.some((p) => p.kind === "agent" && p.status === "runtime-killed");
+    const survived = ran && kernelKills === 0 && !baselineKilled && !runtimeKilledWhole;
     const finished = mine.every((p) => p.end !== null && p.end < limitS && p.status !== "killed") || !survived;
     const start = Math.min(...mine.map((p) => p.start));
     const end = Math.max(...mine.map((p) => p.end ?? wallS));
@@ -918,6 +935,7 @@ export async function runSetup(
       finished,
       oomKills: kernelKills,
       baselineKilled,
+      runtimeKilledWhole,
       callsPlanned: a.calls.length,
       callsCompleted: callRecs.filter((p) => p.status === "completed").length,
       callsKilled: callRecs.filter((p) => p.status === "oom-killed" || p.status === "baseline-killed" || p.status === "killed").length,

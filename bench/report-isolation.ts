@@ -48,7 +48,8 @@ export interface Cell {
   oomVictims: number | null;
   highOomVictims: number | null;
   runtimeKills: number;
-  baselineKills: number;
+  /** Agents killed whole: by the oomd-like killer, or by acgd's ladder (kill_agent). */
+  wholeKills: number;
   /** Mean per run, trace seconds. */
   workLostS: number;
   /** Median over valid runs where the high-priority agent survived of its P95 allocation latency (µs). */
@@ -89,7 +90,7 @@ export function cell(runs: RunResult[], setup: string): Cell | null {
       ? ok.reduce((s, r) => s + r.oomEpisodes!.reduce((x, e) => x + e.victims.filter((v) => v.high).length, 0), 0)
       : null,
     runtimeKills: ag.reduce((s, a) => s + a.callsRuntimeKilled, 0),
-    baselineKills: ag.filter((a) => a.baselineKilled).length,
+    wholeKills: ag.filter((a) => a.baselineKilled || a.runtimeKilledWhole).length,
     workLostS: ok.length ? ok.reduce((s, r) => s + r.agents.reduce((x, a) => x + a.workLostS, 0), 0) / ok.length : NaN,
     highP95Us: quantile(p95, 0.5),
     highP95Runs: p95.length,
@@ -241,9 +242,9 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
   );
   md.push(
     "Definitions: an agent **survives** when none of its processes is killed by the kernel's " +
-      "OOM killer and the baseline killer did not kill it (either ends the agent: its later " +
-      "calls never start). A **runtime kill** is a call that acgd killed and reported to the " +
-      "agent, which goes on: counted apart, not as a death. **Work lost**: trace seconds of " +
+      "OOM killer and neither the baseline killer nor acgd's `kill_agent` step killed it whole " +
+      "(each ends the agent: its later calls never start). A **runtime kill** is a call that " +
+      "acgd killed and reported to the agent, which goes on: counted apart, not as a death. **Work lost**: trace seconds of " +
       "every killed call plus every call never started. **Kernel OOM episodes**: invocations of " +
       "the OOM killer in the run, from the guest's kernel log (`dmesg`), with their victims. " +
       "**High P95**: the high-priority agent's 95th percentile allocation-step latency, over " +
@@ -302,7 +303,7 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
           "high-priority agent surviving",
           "kernel OOM episodes (victims; high-priority victims)",
           "runtime kills (calls)",
-          "agents killed by oomd",
+          "agents killed whole (oomd, or acgd's kill_agent)",
           "work lost, trace-s per run",
           "high P95 ms (runs)",
           "runs at the time limit",
@@ -314,7 +315,7 @@ export function isolationSection(results: IsolationResult[], ignored: string[]):
           ci(x.high),
           x.oomEpisodes === null ? "log unreadable" : `${x.oomEpisodes} (${x.oomVictims}; ${x.highOomVictims})`,
           String(x.runtimeKills),
-          String(x.baselineKills),
+          String(x.wholeKills),
           f(x.workLostS, 1),
           `${f(x.highP95Us / 1000, 2)} (${x.highP95Runs})`,
           String(x.timedOut),

@@ -602,24 +602,34 @@ const TABLE = defineTable({
   },
   E0802: {
     severity: "error",
-    doc: "a ladder with no step (`withdraw_burst`, `freeze`, `kill`)",
+    doc: "a ladder with no step (`withdraw_burst`, `freeze`, `kill`, `kill_agent`)",
     messages: {
       LadderEmpty: { text: "this ladder does nothing", help: "add a step: `withdraw_burst = 70%`, `freeze = 80% for 10s` or `kill = 92%`" },
     },
   },
   E0803: {
     severity: "error",
-    doc: "a ladder's watermarks do not climb (withdraw_burst < freeze < kill), or `release` is not below them",
+    doc: "a ladder's watermarks do not climb (withdraw_burst < freeze < kill < kill_agent), or `release` is not below them",
     messages: {
       StepNotAbove: {
         text: "'{step}' ({value}%) must be above '{below}' ({belowValue}%)",
-        help: "a ladder's steps climb: withdraw_burst < freeze < kill",
+        help: "a ladder's steps climb: withdraw_burst < freeze < kill < kill_agent",
         note: "'{below}' is set here",
       },
       ReleaseNotBelow: {
         text: "'release' ({release}%) must be below the lowest step, '{step}' ({value}%)",
         help: "the ladder lets go below `release`; set it a few points under its first step",
         note: "'{step}' is set here",
+      },
+    },
+  },
+  E0804: {
+    severity: "error",
+    doc: "`kill_agent` in an `agent` ladder (its domain is one agent: there is no other agent to keep alive)",
+    messages: {
+      KillAgentInAgentLadder: {
+        text: "'kill_agent' kills one agent to keep the others of its domain alive; an agent ladder's domain is a single agent",
+        help: "move `kill_agent` to a `host` or `tenant` ladder, or use `kill` to kill this agent's calls",
       },
     },
   },

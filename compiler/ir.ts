@@ -6,7 +6,7 @@
 // Byte and nanosecond counts are JavaScript numbers: exact up to 2^53, i.e.
 // 8 PiB or 104 days, far beyond anything a policy can say (the checker bounds them).
 
-export const IR_VERSION = 2;
+export const IR_VERSION = 3;
 
 /** The tenant (cgroup directory) of agents that belong to no tenant of the policy. */
 export const NO_TENANT = "default";
@@ -185,7 +185,8 @@ export interface PressureRuleIR {
  * A pressure ladder: as the memory of its domain climbs through the watermarks
  * (percent of the domain's budget), calls of agents whose effective rank is in
  * rankMask lose their burst headroom, then have their growth frozen, then are
- * killed, lowest-ranked and youngest first; below releasePercent all of it is
+ * killed, lowest-ranked and youngest first, and (opt-in) whole agents of those
+ * ranks, lowest-ranked and largest first; below releasePercent all of it is
  * undone, highest rank first.
  */
 export interface LadderIR {
@@ -198,6 +199,8 @@ export interface LadderIR {
   /** A freeze that lasts longer than this becomes a kill; null = no bound. */
   freezeMaxNs: number | null;
   killPercent: number | null;
+  /** Opt-in: kill a whole agent of the ladder's ranks (host and tenant ladders); null = never. */
+  killAgentPercent: number | null;
   releasePercent: number;
 }
 

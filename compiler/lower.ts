@@ -148,6 +148,7 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
       freezePercent: percent("freeze"),
       freezeMaxNs: freezeBound ? quantity(freezeBound.value) : null,
       killPercent: percent("kill"),
+      killAgentPercent: percent("kill_agent"),
       releasePercent: percent("release") ?? Math.max(1, Math.min(...steps) - DEFAULT_RELEASE_GAP),
     };
   });

@@ -42,6 +42,9 @@ export const SETTING_DOCS: Record<string, Record<string, string>> = {
     withdraw_burst: "P%: at this share of the domain's budget, the calls of those ranks lose their burst headroom.",
     freeze: "P% [for D]: their growth is frozen (one burst at a time proceeds); a freeze lasting D kills the lowest-ranked, youngest call.",
     kill: "P%: kill the lowest-ranked, youngest call (cgroup.kill) until usage is below P, before the kernel must.",
+    kill_agent:
+      "P% (opt-in, host or tenant ladders): kill a whole agent of those ranks, its own processes too: the lowest-ranked, " +
+      "then the largest, until usage is below P. The last step before the kernel's OOM killer.",
     release: "P%: below it, everything the ladder did is undone, highest rank first (default: 10 points below the lowest step).",
   },
 };

@@ -5,7 +5,12 @@
 // growth frozen (freeze: memory.high at their usage; one of them, the
 // highest-ranked and oldest, keeps going), then are killed whole
 // (cgroup.kill), lowest-ranked and youngest first. Below the release mark
-// everything is undone, highest rank first. Never the agent's own leaf.
+// everything is undone, highest rank first. Never the agent's own leaf,
+// unless the ladder opts in to its last step (kill_agent): past that mark a
+// whole agent of the ladder's ranks is killed, its own processes too, the
+// lowest-ranked and then the largest first, so that the others of its domain
+// live where the kernel's OOM killer would otherwise choose (in the traces an
+// agent's own process grows by hundreds of MiB with no call to kill).
 //
 // Event driven: a memory.high tripwire on the domain's cgroup at the next
 // watermark makes the kernel count a `high` event in the domain's
@@ -18,7 +23,7 @@
 // kernel already stops them about 1 ms after the freeze mark, and a tripwire
 // would throttle every agent in the domain, the high-ranked ones too, for
 // the hundreds of ms acgd may take to wake on a loaded host. There the
-// tripwire sits only at the kill mark (the last step before the kernel's OOM
+// tripwire sits only at the kill marks (the last steps before the kernel's OOM
 // killer), and acgd instead reads the domain's usage every NEAR_POLL_MS while
 // it is within NEAR_MARK_PERCENT of a watermark it has not reached. The
 // low-ranked agents of a host or tenant domain get tripwires of their own:
@@ -60,6 +65,9 @@ const BUDGET_REREAD_MS = 1000;
 /** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
 const AFTER_KILL_MS = 100;
 
+/** A ladder's watermarks, lowest first. */
+type Mark = "withdraw" | "freeze" | "kill" | "killAgent";
+
 const enum Step {
   none = 0,
   withdraw = 1,
@@ -89,6 +97,8 @@ interface Domain {
   stepOf: Map<string, string>;
   /** Calls killed and not yet gone (a kill is not repeated on them). */
   killed: Set<string>;
+  /** Agents killed whole while the ladder was engaged (one kill each; their memory is still being reaped). */
+  killedAgents: Set<string>;
   /** The scheduler's hold slot for this domain's freeze watermark, or null. */
   holdSlot: number | null;
 }
@@ -237,6 +247,7 @@ export class LadderEnforcer implements Enforcer {
       saved: new Map(),
       stepOf: new Map(),
       killed: new Set(),
+      killedAgents: new Set(),
       holdSlot: null,
     };
     this.#domains.set(key, d);
@@ -365,7 +376,15 @@ export class LadderEnforcer implements Enforcer {
     if (d.step === Step.freeze) this.#freezeAgentsOwn(d);
     let lookAgain: number | undefined;
     const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
-    if (at(l.killPercent) || overFreezeBound) {
+    const agentVictim = at(l.killAgentPercent) ? this.#agentVictim(d) : undefined;
+    if (this.#agentDying(d)) {
+      // A killed agent's memory comes back as the kernel reaps it: killing more meanwhile would be one kill too many.
+      lookAgain = AFTER_KILL_MS;
+    } else if (agentVictim) {
+      // Past the last mark a call's kill would be too little: the agent goes whole, its calls with it.
+      this.#killAgent(d, agentVictim, `the ${d.key} domain reached ${where} (kill_agent at ${l.killAgentPercent}%)`);
+      lookAgain = AFTER_KILL_MS;
+    } else if (at(l.killPercent) || overFreezeBound) {
       const victim = targets.find((c) => !d.killed.has(c.id));
       if (victim) {
         const why = at(l.killPercent)
@@ -497,6 +516,51 @@ export class LadderEnforcer implements Enforcer {
     this.#calls.tree.setKnob(call.path, "cgroup.kill", "1");
   }
 
+  /**
+   * The agent kill_agent takes: of the ladder's ranks, not killed already,
+   * lowest-ranked first, then the one using the most memory (one kill frees
+   * the most, as oomd chooses). Never the domain's only agent: killing it
+   * would keep nobody alive.
+   */
+  #agentVictim(d: Domain): AgentEntry | undefined {
+    const agents = this.#agentsIn(d);
+    if (agents.length < 2) return undefined;
+    const policy = this.#calls.policy;
+    return agents
+      .filter((a) => this.#agentIsTarget(d, a) && !d.killedAgents.has(a.key))
+      .map((a) => ({ a, rank: agentRank(a, policy), usage: this.#usage(a.path) ?? 0 }))
+      .filter((x) => x.usage > 0)
+      .sort((x, y) => y.rank - x.rank || y.usage - x.usage)[0]?.a;
+  }
+
+  /** Whether an agent this ladder killed still has processes (cgroup.events `populated 1`). */
+  #agentDying(d: Domain): boolean {
+    return [...d.killedAgents].some((key) => {
+      const agent = this.#calls.agents.get(key);
+      return agent !== undefined && this.#calls.tree.populated(agent.path);
+    });
+  }
+
+  #killAgent(d: Domain, agent: AgentEntry, why: string): void {
+    d.killedAgents.add(agent.key);
+    const rank = PRIORITY_LEVELS[agentRank(agent, this.#calls.policy)];
+    const usage = this.#usage(agent.path);
+    const which = `the lowest-ranked, largest agent there (rank ${rank}, ${usage === null ? "usage unknown" : formatBytes(usage)})`;
+    for (const call of this.#calls.calls.values()) {
+      if (call.agent !== agent || d.killed.has(call.id)) continue;
+      d.killed.add(call.id);
+      call.killedBy = `killed with its agent by the runtime: ${why}; it was ${which}`;
+      call.events.push(call.killedBy);
+    }
+    emitEvent("killed", {
+      agent: agent.key,
+      message: `ladder (${d.key}): killed agent ${agent.key} whole, its own processes and calls (rank ${rank}): ${why}`,
+      data: { reason: "ladder", domain: d.key, rank, whole: "agent", usageBytes: usage },
+    });
+    this.#log(`ladder (${d.key}): killed agent ${agent.key} whole: ${why}; it was ${which}`);
+    this.#calls.tree.setKnob(agent.path, "cgroup.kill", "1");
+  }
+
   /** Lifts every cap this domain set, highest rank first, and disengages. */
   #release(d: Domain, why: string): void {
     const policy = this.#calls.policy;
@@ -519,13 +583,14 @@ export class LadderEnforcer implements Enforcer {
       if (still === null) this.#opts.released?.(call);
     }
     this.#thawAgentsOwn(d, why);
+    d.killedAgents.clear();
     d.saved.clear();
     d.stepOf.clear();
     d.step = Step.none;
     d.frozenSinceMs = null;
   }
 
-  /** The tripwire goes to the next watermark above the usage that would change something (only the kill mark where the scheduler holds). */
+  /** The tripwire goes to the next watermark above the usage that would change something (only kill marks where the scheduler holds). */
   #armTripwire(d: Domain, usage: number): void {
     const next = this.#wiredMarks(d).find((b) => b > usage);
     this.#setTripwire(d, next === undefined ? "max" : String(next));
@@ -584,9 +649,9 @@ export class LadderEnforcer implements Enforcer {
   }
 
   /** The watermarks in bytes, lowest first. */
-  #marks(d: Domain, which: readonly ("withdraw" | "freeze" | "kill")[] = ["withdraw", "freeze", "kill"]): number[] {
+  #marks(d: Domain, which: readonly Mark[] = ["withdraw", "freeze", "kill", "killAgent"]): number[] {
     const l = d.ladder;
-    const percent = { withdraw: l.withdrawBurstPercent, freeze: l.freezePercent, kill: l.killPercent };
+    const percent = { withdraw: l.withdrawBurstPercent, freeze: l.freezePercent, kill: l.killPercent, killAgent: l.killAgentPercent };
     return which
       .map((w) => percent[w])
       .filter((p): p is number => p !== null)
@@ -594,7 +659,7 @@ export class LadderEnforcer implements Enforcer {
   }
 
   #wiredMarks(d: Domain): number[] {
-    return this.#marks(d, d.holdSlot !== null ? ["kill"] : ["withdraw", "freeze", "kill"]);
+    return this.#marks(d, d.holdSlot !== null ? ["kill", "killAgent"] : ["withdraw", "freeze", "kill", "killAgent"]);
   }
 
   /** Whether the usage is within NEAR_MARK_PERCENT of the budget below a watermark that has no tripwire. */
@@ -650,6 +715,7 @@ function describeSteps(l: LadderIR): string {
     l.withdrawBurstPercent !== null ? `withdraw_burst ${l.withdrawBurstPercent}%` : null,
     l.freezePercent !== null ? `freeze ${l.freezePercent}%${l.freezeMaxNs !== null ? ` for ${l.freezeMaxNs / 1e9}s` : ""}` : null,
     l.killPercent !== null ? `kill ${l.killPercent}%` : null,
+    l.killAgentPercent !== null ? `kill_agent ${l.killAgentPercent}%` : null,
   ].filter(Boolean);
   return `${steps.join(", ")}, release ${l.releasePercent}%, acting on ranks ${ranks}`;
 }

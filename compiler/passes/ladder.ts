@@ -1,7 +1,8 @@
 // Checks pressure ladders: their settings (through the settings schema), that
 // each does something, that its watermarks climb (withdraw burst < freeze <
-// kill) with the release below them all, that its scope names a domain with a
-// budget, and that no two ladders watch the same domain.
+// kill < kill agent) with the release below them all, that its scope names a
+// domain with a budget (and, to kill agents, holds more than one agent), and
+// that no two ladders watch the same domain.
 
 import type * as A from "../ast.js";
 import type { CheckContext, Pass } from "../check.js";
@@ -10,7 +11,7 @@ import { checkBlock, numeric } from "./settings.js";
 import { agentBlocksOf, numberOf, settingOf } from "./values.js";
 
 /** The steps of a ladder, lowest watermark first. */
-export const LADDER_STEPS = ["withdraw_burst", "freeze", "kill"] as const;
+export const LADDER_STEPS = ["withdraw_burst", "freeze", "kill", "kill_agent"] as const;
 /** A freeze may be bounded from 1s to an hour: shorter would kill on the first hiccup. */
 export const FREEZE_MAX_MIN_NS = 1e9;
 export const FREEZE_MAX_MAX_NS = 3600e9;
@@ -94,6 +95,8 @@ function checkScope(ctx: CheckContext, l: A.LadderBlock) {
       }
     }
   } else if (scope.kind === "agent") {
+    const killAgent = settingOf(l.body, "kill_agent");
+    if (killAgent) diags.report(M.KillAgentInAgentLadder, killAgent.key.span);
     for (const { agent, tenant } of agentBlocksOf(model)) {
       if (numberOf(values, agent.body, "memory.limit") === undefined) {
         if (tenant) diags.report(M.TenantAgentsWithoutBudget, scope.span, { tenant: tenant.name.name });

@@ -69,6 +69,7 @@ export const SCHEMAS: Record<BlockKind, Record<string, Spec>> = {
     withdraw_burst: WATERMARK,
     freeze: { ...WATERMARK, takesFor: true },
     kill: WATERMARK,
+    kill_agent: WATERMARK,
     release: WATERMARK,
   },
 };

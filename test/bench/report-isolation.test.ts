@@ -104,7 +104,10 @@ describe("issue 10's bar in the report", () => {
     expect(n.high).toMatchObject({ k: 1, n: 2 });
     // Latency over surviving runs only: the 90 ms of the run where it died is not counted.
     expect(n.highP95Us).toBe(2000);
-    expect(cell(runs, "oomd")).toMatchObject({ baselineKills: 1, workLostS: 25 });
+    expect(cell(runs, "oomd")).toMatchObject({ wholeKills: 1, workLostS: 25 });
+    // acgd's kill_agent counts as a whole-agent kill too (and the agent as dead, in its survived flag).
+    const whole = run("policy:q", 1, [high(), agent("a1", { survived: false, runtimeKilledWhole: true })]);
+    expect(cell([whole], "policy:q")).toMatchObject({ wholeKills: 1 });
   });
 
   it("says met where the data meet each target and why", () => {

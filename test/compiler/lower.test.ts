@@ -43,6 +43,7 @@ policy p {
         freezePercent: 80,
         freezeMaxNs: 10e9,
         killPercent: 90,
+        killAgentPercent: null,
         releasePercent: 70,
       },
       {
@@ -53,6 +54,7 @@ policy p {
         freezePercent: null,
         freezeMaxNs: null,
         killPercent: null,
+        killAgentPercent: null,
         releasePercent: 40,
       },
     ]);

@@ -9,7 +9,9 @@
 // high-ranked agent's; at the kill mark the lowest-ranked, youngest call dies
 // first and the high-ranked agent's calls and the agent's own process live;
 // without a ladder, the kernel's OOM killer (steered by oom_score_adj and
-// memory.oom.group) takes the low-ranked call, not the larger high-ranked one.
+// memory.oom.group) takes the low-ranked call, not the larger high-ranked one;
+// a ladder's kill_agent step kills a low-ranked agent whole, its own process
+// too, when its own growth is what fills the budget.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
@@ -33,6 +35,11 @@ const BUDGET = 96 * MiB;
 
 /** The same agents without a ladder: only the kernel's OOM killer acts, steered by rank. */
 const BACKSTOP_POLICY = LADDER_POLICY.replace(/ladder host \{[^}]*\}/, "").replace("policy ladder_guest", "policy backstop_guest");
+/** A ladder that kills calls and then, past its last mark, a whole agent: nothing freezes, so an agent's own growth goes on. */
+const KILL_AGENT_POLICY = LADDER_POLICY.replace(
+  /ladder host \{[^}]*\}/,
+  "ladder host { ranks = [low, normal]; kill = 80%; kill_agent = 88%; release = 30% }",
+).replace("policy ladder_guest", "policy kill_agent_guest");
 
 interface Call {
   proc: ChildProcess;
@@ -260,9 +267,50 @@ await stopDaemon(backstopd);
 if (results().some((o) => !o.ok)) console.log(`\nbackstop acgd's log:\n${backstopd.log()}`);
 removeTree();
 
+writeFileSync(join(BUDGET_CG, "memory.max"), String(BUDGET)); // the backstop test lowered it
+const killAgentd = startDaemon(KILL_AGENT_POLICY, "kill-agent");
+await killAgentd.ready;
+
+await test("kill_agent: an agent's own growth past the last mark kills that agent whole, never the boss", async () => {
+  // Boss 30 MiB (rank high); w1 a 4 MiB call and 40 MiB in its own process (no call to kill there): 74 of 96 MiB.
+  const b = acgRun(killAgentd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "300000"]);
+  assert(await until(() => b.out.includes("allocated"), 120_000), `boss did not allocate: ${b.err}`);
+  const w = acgRun(killAgentd.socket, ["--agent", "w1", "--", ALLOC, "4", "300000"]);
+  assert(await until(() => w.out.includes("allocated"), 120_000), `w1 did not allocate: ${w.err}`);
+  const w1 = join(ROOT, "default", "w1");
+  const own = spawnInCgroup({ file: ALLOC, argv: ["acg-alloc", "40", "300000"], cgroupPath: join(w1, "agent"), stdio: [null, null, 2] });
+  assert(await until(() => Number(knob(join(w1, "agent"), "memory.current")) >= 38 * MiB, 60_000), "w1's own process allocated");
+  // The boss asks for 20 MiB more: 80% kills w1's call, which frees too little; 88% kills w1 whole.
+  const b2 = acgRun(killAgentd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "20", "3000"]);
+  const ownGone = waitPidfd(own.pidfd);
+  const [b2c, wc] = await Promise.all([b2.done, w.done]);
+  await ownGone;
+  assertEq(b2c, 0, `the boss's second call completes (stderr: ${b2.err})`);
+  assertEq(wc, 137, `w1's call was killed (stderr: ${w.err})`);
+  assert(b.proc.exitCode === null, `the boss's first call lives (stderr: ${b.err})`);
+  assert(await until(() => !/^populated 1$/m.test(knob(w1, "cgroup.events")), 10_000), "nothing of w1 is left");
+  const ev = spawnSync(process.execPath, [ACG, "events", "--json", "--no-follow", "--socket", killAgentd.socket], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  const killedWhole = ev.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; agent?: string; call?: string; message?: string })
+    .find((e) => e.kind === "killed" && e.agent === "default/w1" && e.call === undefined);
+  assert(killedWhole?.message?.includes("kill_agent at 88%"), `a killed event for agent w1 as a whole: ${ev.stdout.slice(-800)}`);
+  assert(killAgentd.log().includes("killed agent default/w1 whole"), "acgd logs the agent's kill");
+  b.proc.kill("SIGTERM");
+  await b.done;
+  return `w1 killed whole (${killedWhole?.message?.slice(0, 90)}…); boss's calls alive and done`;
+});
+
+await stopDaemon(killAgentd);
+if (results().some((o) => !o.ok)) console.log(`\nkill_agent acgd's log:\n${killAgentd.log()}`);
+removeTree();
+
 // The same ladder compiled (test/kernel/runtime-prepare.ts): acgd attaches the scheduler, whose memory
 // hold covers the freeze mark, so the ladder's tripwires change (docs/runtime.md, "The ladder").
-writeFileSync(join(BUDGET_CG, "memory.max"), String(BUDGET)); // the backstop test lowered it
 const heldd = startDaemon({ dir: join(REPO, ".cache/runtime-guest/compiled/ladder") }, "held");
 await heldd.ready;
 await test("under the scheduler's hold: the domain's tripwire at the kill mark, a low-ranked agent's own at its headroom, none on the boss", async () => {

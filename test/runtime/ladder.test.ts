@@ -3,7 +3,7 @@
 // memory.events notification) and reads back what acgd wrote — caps on the
 // calls' memory.high, the domain's tripwire, cgroup.kill — and in which
 // order: ranks first, then class priority, then the youngest.
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -87,6 +87,7 @@ function setup(text = POLICY, { kernelHold = true, ancestorMax = () => null as n
 }
 
 const file = (path: string, name: string) => readFileSync(join(path, name), "utf8").trim();
+const killedWhole = (c: ToolCall) => existsSync(join(c.agent.path, "cgroup.kill")) && file(c.agent.path, "cgroup.kill") === "1";
 const high = (call: ToolCall) => file(call.path, "memory.high");
 const usageOf = (call: ToolCall, bytes: number) => writeFileSync(join(call.path, "memory.current"), String(bytes));
 async function until(cond: () => boolean, ms = 2000) {
@@ -255,6 +256,48 @@ describe("pressure ladder on the host domain", () => {
     domainAt(75 * MiB);
     expect(await until(() => w2.events.some((e) => e.includes("frozen")))).toBe(true);
     expect(file(join(w1.agent.path, "agent"), "memory.high")).toBe("max");
+  });
+
+  it("kill_agent: past its mark kills the lowest-ranked, then largest agent whole, one at a time, never the high-ranked one", async () => {
+    const { root, calls, log, domainAt } = setup(POLICY.replace("kill = 90%", "kill = 90%\n    kill_agent = 95%"));
+    const seen: AcgEvent[] = [];
+    cleanups.push(events.subscribe((e) => seen.push(e)));
+    const boss = calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    const big = calls.startCall({ agent: "big", argv: ["git"] });
+    const small = calls.startCall({ agent: "small", argv: ["git"] });
+    const own = (c: ToolCall, bytes: number) => writeFileSync(join(c.agent.path, "memory.current"), String(bytes));
+    own(boss, 50 * MiB);
+    own(big, 30 * MiB);
+    own(small, 10 * MiB);
+    const populated = (c: ToolCall, n: 0 | 1) => writeFileSync(join(c.agent.path, "cgroup.events"), `populated ${n}\nfrozen 0\n`);
+    for (const c of [big, small]) populated(c, 1);
+    // The kill mark kills calls; the tripwire goes on to the kill_agent mark.
+    domainAt(91 * MiB);
+    expect(await until(() => big.killedBy !== undefined && small.killedBy !== undefined)).toBe(true);
+    expect(await until(() => file(root, "memory.high") === String(95 * MiB))).toBe(true);
+    await calls.endCall(big.id);
+    await calls.endCall(small.id);
+    const next = calls.startCall({ agent: "big", argv: ["git"] });
+    domainAt(96 * MiB);
+    // Both are normal-ranked: the larger goes, whole, and its calls are told why.
+    expect(await until(() => killedWhole(big))).toBe(true);
+    expect(next.killedBy).toMatch(
+      /^killed with its agent by the runtime: the host domain reached 96% .*\(kill_agent at 95%\); it was the lowest-ranked, largest agent there \(rank normal, 30MiB\)/,
+    );
+    const killed = seen.filter((e) => e.kind === "killed" && e.call === undefined);
+    expect(killed).toHaveLength(1);
+    expect(killed[0]?.agent).toBe(big.agent.key);
+    expect(log.some((m) => m.includes(`killed agent ${big.agent.key} whole`))).toBe(true);
+    // Not another while the first is still being reaped, though usage stays above the mark.
+    await sleep(400);
+    expect(killedWhole(small)).toBe(false);
+    // Reaped, and still above: the next one; never the high-ranked boss, nor an agent twice.
+    populated(big, 0);
+    expect(await until(() => killedWhole(small))).toBe(true);
+    populated(small, 0);
+    await sleep(400);
+    expect(seen.filter((e) => e.kind === "killed" && e.call === undefined).map((e) => e.agent)).toEqual([big.agent.key, small.agent.key]);
+    expect(boss.killedBy).toBeUndefined();
   });
 
   it("follows a change of the ancestor's memory.max while idle: watermarks, hold and tripwire move", async () => {

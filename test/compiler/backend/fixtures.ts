@@ -92,6 +92,7 @@ export function sampleIR(overrides: Partial<PolicyIR> = {}): PolicyIR {
         freezePercent: 80,
         freezeMaxNs: 10e9,
         killPercent: 92,
+        killAgentPercent: null,
         releasePercent: 65,
       },
     ],
