@@ -6,7 +6,8 @@ import type { Server } from "node:http";
 import { dirname } from "node:path";
 import { assembleRuntime, type Runtime } from "./assemble.js";
 import { CallStateStore, defaultStateFile } from "./call-state.js";
-import { defaultCgroupRoot } from "./cgroup-tree.js";
+import { cgroupFsAt } from "./cgroup-fs.js";
+import { CgroupTree, defaultCgroupRoot } from "./cgroup-tree.js";
 import { DEFAULT_SOCKET } from "./client.js";
 import { Daemon } from "./daemon.js";
 import { events } from "./events.js";
@@ -135,7 +136,8 @@ export async function acgdMain(args: string[]): Promise<number> {
   let rt;
   try {
     const compiledDir = statSync(loaded.origin).isDirectory() ? loaded.origin : undefined;
-    rt = assembleRuntime(loaded.ir, opts["--cgroup-root"] ?? defaultCgroupRoot(), {
+    const root = opts["--cgroup-root"] ?? defaultCgroupRoot();
+    rt = assembleRuntime(loaded.ir, new CgroupTree(root, cgroupFsAt(root)), {
       log,
       noScheduler,
       ...(compiledDir && { compiledDir }),

@@ -1,9 +1,10 @@
-// Puts a runtime together for acgd and standalone `acg run`: the cgroup tree,
+// Puts a runtime together for acgd and standalone `acg run` on the cgroup tree
+// they give it (on the kernel's cgroup file system, or a stand-in in tests):
 // the tool-call lifecycle, and the enforcement path the kernel supports,
 // chosen from the probed kernel features.
 
 import type { PolicyIR } from "../compiler/ir.js";
-import { cgroup2Mount, CgroupTree } from "./cgroup-tree.js";
+import { cgroup2Mount, type CgroupTree } from "./cgroup-tree.js";
 import { LadderEnforcer } from "./ladder.js";
 import { hostBudget, memTotalBytes, nearestMemoryMax } from "./memory-budget.js";
 import { CgroupfsEnforcer } from "./enforce-cgroupfs.js";
@@ -47,9 +48,8 @@ export interface AssembleOptions {
 
 const NO_COMPILED_DIR = "no compiled policy directory given (pass acgd --policy COMPILED_DIR)";
 
-export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: AssembleOptions = {}): Runtime {
+export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: AssembleOptions = {}): Runtime {
   const log = opts.log;
-  const tree = new CgroupTree(cgroupRoot);
   const calls = new ToolCalls(policy, tree);
   const kernel = probe();
   // Memory is enforced through cgroup v2 files: no released kernel has
@@ -57,8 +57,10 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   const enforcer = new CgroupfsEnforcer(calls, { psi: psiWatcher(), ...(log && { log }) });
   calls.addEnforcer(enforcer);
   const mount = cgroup2Mount();
+  // The memory.max of the tree's ancestors caps the host budget. Only a tree
+  // on the kernel's hierarchy has them: a stand-in is never below the mount.
   const budget = (p: PolicyIR) =>
-    hostBudget(p, { memTotal: memTotalBytes(), ancestorMax: tree.real && mount ? nearestMemoryMax(cgroupRoot, mount) : null });
+    hostBudget(p, { memTotal: memTotalBytes(), ancestorMax: mount ? nearestMemoryMax(tree.root, mount) : null });
   const ladder = new LadderEnforcer(calls, { hostBudget: budget, released: (call) => enforcer.reevaluate(call), ...(log && { log }) });
   calls.addEnforcer(ladder);
   let scheduler: BpfSchedulerEnforcer | null = null;
@@ -78,10 +80,9 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
   const classifier = new ExecClassifier(calls, NO_COMPILED_DIR, log ?? (() => {}));
   calls.addEnforcer(classifier);
   if (opts.compiledDir) startClassifier(classifier, opts.compiledDir, policy, kernel, scheduler, log);
-  const cpuWeight =
-    tree.real && !tree.controllers().includes("cpu")
-      ? "NOT enforced: the cpu controller is not available in this cgroup tree"
-      : "cpu.weight on tenant, agent and tool-call cgroups (class weights)";
+  const cpuWeight = tree.hasController("cpu")
+    ? "cpu.weight on tenant, agent and tool-call cgroups (class weights)"
+    : "NOT enforced: the cpu controller is not available in this cgroup tree";
   return {
     calls,
     kernel,
@@ -98,10 +99,7 @@ export function assembleRuntime(policy: PolicyIR, cgroupRoot: string, opts: Asse
         memcgBpfOps: kernel?.memcgBpfOps
           ? "available in this kernel, not attached by the runtime yet"
           : "not in this kernel: cgroup v2 files enforce memory",
-        memoryController:
-          tree.real && !tree.controllers().includes("memory")
-            ? "NOT available in this cgroup tree: memory limits are not enforced"
-            : "available",
+        memoryController: tree.hasController("memory") ? "available" : "NOT available in this cgroup tree: memory limits are not enforced",
       },
       kernel: kernel
         ? { schedExt: kernel.schedExt, memcgBpfOps: kernel.memcgBpfOps, btf: kernel.btf }

@@ -1,6 +1,17 @@
 // The formats of cgroup v2 interface files, parsed in one place for acgd, the
 // benchmarks and the tests (Documentation/admin-guide/cgroup-v2.rst, "Format").
 
+import { readFileSync } from "node:fs";
+
+/** An interface file's text, or null where the cgroup does not have it (or it is gone). */
+export function readCgroupFile(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A flat-keyed file, "key value" per line: memory.events, memory.stat,
  * cpu.stat, cgroup.events. Lines whose value is not a whole number are left out.
@@ -25,6 +36,11 @@ export function parseSingleValue(text: string | null): number | null {
   if (t === "max") return Number.POSITIVE_INFINITY;
   const n = Number(t);
   return Number.isFinite(n) ? n : null;
+}
+
+/** A list of controllers (cgroup.controllers, cgroup.subtree_control); empty for an unreadable file (null text). */
+export function parseControllers(text: string | null): string[] {
+  return (text ?? "").trim().split(/\s+/).filter(Boolean);
 }
 
 /** The `total=` stall time (µs) of a PSI line ("some" or "full") in a pressure file, or null. */

@@ -2,30 +2,18 @@
 // tool call's cgroup or the agent's own `agent` leaf (cgroup v2 lets
 // processes live only in leaves once a cgroup delegates controllers).
 //
-// The tree works on a real cgroup v2 directory or on a plain directory (unit
-// tests): on a plain directory, interface files are ordinary files that the
-// tests read back, and removal deletes them. On a real cgroup without some
-// controller, writes to that controller's files fail; they are recorded as
+// The tree works on the cgroup file system it is given (cgroup-fs.ts): the
+// kernel's cgroup v2 hierarchy, or a plain directory standing in for one in
+// unit tests. Where the kernel's tree lacks some controller, that
+// controller's files are not there; writes to them are recorded as
 // unenforced knobs (reported by `status`) instead of aborting the call.
 
-import {
-  appendFileSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  rmdirSync,
-  statSync,
-  statfsSync,
-  writeFileSync,
-} from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseKeyed, parseSingleValue } from "./cgroup-files.js";
+import { parseControllers, parseKeyed, parseSingleValue, readCgroupFile } from "./cgroup-files.js";
+import type { CgroupFs } from "./cgroup-fs.js";
 
-const CGROUP2_SUPER_MAGIC = 0x63677270;
 /** The controllers the runtime delegates down the tree when the kernel offers them. */
 export const WANTED_CONTROLLERS = ["memory", "cpu", "pids"] as const;
 /** Name of the leaf an agent's own process lives in. */
@@ -97,21 +85,31 @@ export function commandLineOf(pid: number): string[] | null {
 
 export class CgroupTree {
   readonly root: string;
-  /** True when root lives on cgroup2 (else: a plain directory standing in for one, in tests). */
-  readonly real: boolean;
+  /** The kernel's cgroup file system or a stand-in, as whoever made the tree chose. */
+  readonly fs: CgroupFs;
   /** Interface files the kernel refused (controller not enabled here): knob → first error. */
   readonly unenforced = new Map<string, string>();
 
-  constructor(root: string) {
+  constructor(root: string, fs: CgroupFs) {
     this.root = root;
+    this.fs = fs;
     mkdirSync(root, { recursive: true });
-    this.real = statfsSync(root).type === CGROUP2_SUPER_MAGIC;
     this.delegate(root);
   }
 
-  /** Controllers available at the root (empty on a plain directory). */
+  /** Controllers available at the root, as its cgroup.controllers lists them (none on a stand-in). */
   controllers(): string[] {
-    return (this.read(join(this.root, "cgroup.controllers")) ?? "").trim().split(/\s+/).filter(Boolean);
+    return parseControllers(readCgroupFile(join(this.root, "cgroup.controllers")));
+  }
+
+  /** Whether the tree offers a controller (the stand-in offers every one). */
+  hasController(controller: string): boolean {
+    return this.fs.hasController(this.root, controller);
+  }
+
+  /** Whether a cgroup of the tree has an interface file (its controller is enabled there). */
+  hasKnob(path: string, file: string): boolean {
+    return this.fs.hasFile(path, file);
   }
 
   tenantPath(tenant: string): string {
@@ -143,14 +141,12 @@ export class CgroupTree {
   /** Creates a leaf cgroup for a tool call; fails if it exists (names are unique per call). */
   createLeaf(agentPath: string, name: string, limits: CgroupLimits): string {
     const p = join(agentPath, name);
-    mkdirSync(p);
-    if (!this.real) this.seedStandIn(p);
+    this.fs.mkdir(p);
     try {
       this.apply(p, limits);
     } catch (e) {
       // Nothing runs in it yet: remove it at once.
-      if (this.real) rmdirSync(p);
-      else rmSync(p, { recursive: true, force: true });
+      this.fs.rmdir(p);
       throw e;
     }
     return p;
@@ -162,10 +158,6 @@ export class CgroupTree {
    */
   async removeLeaf(path: string, waitMs = 2000): Promise<void> {
     this.assertInside(path);
-    if (!this.real) {
-      rmSync(path, { recursive: true, force: true });
-      return;
-    }
     if (!existsSync(path)) return;
     if (this.populated(path)) {
       try {
@@ -177,7 +169,7 @@ export class CgroupTree {
     const end = Date.now() + waitMs;
     for (;;) {
       try {
-        rmdirSync(path);
+        this.fs.rmdir(path);
         return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -192,17 +184,13 @@ export class CgroupTree {
   /** Removes an agent cgroup whose processes are all gone (its own leaf included). */
   removeAgent(path: string): void {
     this.assertInside(path);
-    if (!this.real) {
-      rmSync(path, { recursive: true, force: true });
-      return;
-    }
-    for (const e of safeReaddir(path)) if (statSync(join(path, e)).isDirectory()) rmdirSync(join(path, e));
-    rmdirSync(path);
+    for (const e of safeReaddir(path)) if (statSync(join(path, e)).isDirectory()) this.fs.rmdir(join(path, e));
+    this.fs.rmdir(path);
   }
 
   populated(path: string): boolean {
-    const ev = this.read(join(path, "cgroup.events"));
-    if (ev === null) return (this.read(join(path, "cgroup.procs")) ?? "").trim() !== "";
+    const ev = readCgroupFile(join(path, "cgroup.events"));
+    if (ev === null) return (readCgroupFile(join(path, "cgroup.procs")) ?? "").trim() !== "";
     return parseKeyed(ev)["populated"] === 1;
   }
 
@@ -221,7 +209,7 @@ export class CgroupTree {
   setKnob(path: string, file: string, value: string): boolean {
     this.assertInside(path);
     const target = join(path, file);
-    if (this.real && !existsSync(target)) {
+    if (!this.fs.hasFile(path, file)) {
       if (!this.unenforced.has(file))
         this.unenforced.set(file, `${file} does not exist in ${path}: its controller is not enabled in this cgroup tree`);
       return false;
@@ -231,13 +219,13 @@ export class CgroupTree {
   }
 
   readKnob(path: string, file: string): string | null {
-    return this.read(join(path, file));
+    return readCgroupFile(join(path, file));
   }
 
   stats(path: string): CgroupStats {
-    const cpu = parseKeyed(this.read(join(path, "cpu.stat")) ?? "");
+    const cpu = parseKeyed(readCgroupFile(join(path, "cpu.stat")) ?? "");
     const num = (f: string) => {
-      const v = parseSingleValue(this.read(join(path, f)));
+      const v = parseSingleValue(readCgroupFile(join(path, f)));
       return v === null || !Number.isFinite(v) ? null : v;
     };
     return {
@@ -245,7 +233,7 @@ export class CgroupTree {
       memoryPeak: num("memory.peak"),
       cpuUsageUsec: cpu["usage_usec"] ?? null,
       cpuThrottledUsec: cpu["throttled_usec"] ?? null,
-      memoryEvents: parseKeyed(this.read(join(path, "memory.events")) ?? ""),
+      memoryEvents: parseKeyed(readCgroupFile(join(path, "memory.events")) ?? ""),
     };
   }
 
@@ -256,22 +244,20 @@ export class CgroupTree {
    */
   delegateProcs(agentPath: string, leaf: string, uid: number): void {
     this.assertInside(leaf);
-    if (!this.real) return;
     for (const p of [agentPath, leaf]) chownSync(join(p, "cgroup.procs"), uid, -1);
   }
 
   /** Moves a process into a cgroup (cgroup.procs write); the kernel checks delegation rules. */
   movePid(path: string, pid: number): void {
     this.assertInside(path);
-    if (this.real) writeFileSync(join(path, "cgroup.procs"), String(pid));
-    else appendFileSync(join(path, "cgroup.procs"), `${pid}\n`);
+    this.fs.movePid(path, pid);
   }
 
   /** Pids in a cgroup and below it. */
   pidsBelow(path: string): number[] {
     const out: number[] = [];
     const walk = (p: string) => {
-      for (const line of (this.read(join(p, "cgroup.procs")) ?? "").split("\n")) if (/^\d+$/.test(line)) out.push(Number(line));
+      for (const line of (readCgroupFile(join(p, "cgroup.procs")) ?? "").split("\n")) if (/^\d+$/.test(line)) out.push(Number(line));
       for (const e of safeReaddir(p)) if (statSync(join(p, e)).isDirectory()) walk(join(p, e));
     };
     walk(path);
@@ -295,38 +281,22 @@ export class CgroupTree {
     return rel === "" || rel.startsWith("..") ? null : rel;
   }
 
-  /** A plain-directory leaf gets the files the kernel would provide, as a fresh cgroup has them. */
-  private seedStandIn(p: string): void {
-    for (const [f, v] of [
-      ["memory.current", "0\n"],
-      ["memory.events", ""],
-      ["cgroup.events", "populated 0\nfrozen 0\n"],
-      ["cgroup.procs", ""],
-    ]) {
-      writeFileSync(join(p, f!), v!);
-    }
-  }
-
+  /**
+   * Makes a tenant's or agent's cgroup (or its own leaf) if it is not there:
+   * a plain mkdir on either file system. Unlike a call's leaf, a stand-in
+   * gets no files here: the tests write what they want the kernel to show.
+   */
   private ensureDir(p: string): void {
     this.assertInside(p);
     mkdirSync(p, { recursive: true });
   }
 
-  /** Enables the wanted controllers that the parent offers in this cgroup's subtree_control. */
+  /** Enables the wanted controllers that the parent offers in this cgroup's subtree_control (a stand-in offers none). */
   private delegate(p: string): void {
-    if (!this.real) return;
-    const available = (this.read(join(p, "cgroup.controllers")) ?? "").trim().split(/\s+/);
-    const enabled = (this.read(join(p, "cgroup.subtree_control")) ?? "").trim().split(/\s+/);
+    const available = parseControllers(readCgroupFile(join(p, "cgroup.controllers")));
+    const enabled = parseControllers(readCgroupFile(join(p, "cgroup.subtree_control")));
     const missing = WANTED_CONTROLLERS.filter((c) => available.includes(c) && !enabled.includes(c));
     if (missing.length) writeFileSync(join(p, "cgroup.subtree_control"), missing.map((c) => `+${c}`).join(" "));
-  }
-
-  private read(file: string): string | null {
-    try {
-      return readFileSync(file, "utf8");
-    } catch {
-      return null;
-    }
   }
 
   private assertInside(p: string): void {

@@ -427,7 +427,7 @@ export class Daemon {
       schemaVersion: STATUS_SCHEMA_VERSION,
       policy: { name: policy.name, sourceHash: policy.sourceHash },
       cgroupRoot: this.#calls.tree.root,
-      cgroupfs: this.#calls.tree.real,
+      cgroupfs: this.#calls.tree.fs.kind === "cgroup2",
       controllers: this.#calls.tree.controllers(),
       ...this.#opts.describe(),
       unenforcedKnobs: Object.fromEntries(this.#calls.tree.unenforced),

@@ -38,7 +38,8 @@ export class Delegations {
   }
 
   delegate(call: ToolCall, uid: number): void {
-    if (!this.#tree.real || this.#byCall.has(call.id)) return;
+    // A stand-in tree holds no processes: there is nothing to let the caller start there.
+    if (!this.#tree.fs.holdsProcesses || this.#byCall.has(call.id)) return;
     this.#tree.delegateProcs(call.agent.path, call.path, uid);
     this.#perAgent.set(call.agent.path, (this.#perAgent.get(call.agent.path) ?? 0) + 1);
     const d: Delegation = { call, uid, watcher: null, timer: setTimeout(() => this.revoke(call.id), DELEGATION_MS) };

@@ -15,7 +15,7 @@
 // The clock only learns the usage at events and deadlines, so a burst is
 // charged until the next of them: credit is used conservatively.
 
-import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
+import { readFileSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
@@ -144,7 +144,7 @@ export class CgroupfsEnforcer implements Enforcer {
     const events = join(call.path, "memory.events");
     // Only calls that can burst or escalate need to hear about memory.high
     // events; without the memory controller there is nothing to hear (status says so).
-    const memoryController = !this.#calls.tree.real || existsSync(events);
+    const memoryController = this.#calls.tree.hasKnob(call.path, "memory.events");
     if (memoryController && (b || call.rule.memory.overHigh.killAfterNs !== null || call.rule.memory.overHigh.delayMaxMs > 0)) {
       try {
         st.watcher = watch(events, { persistent: false }, () => this.#evaluate(st));

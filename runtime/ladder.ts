@@ -146,7 +146,7 @@ export class LadderEnforcer implements Enforcer {
   describe(): Record<string, string> {
     const ladders = this.#calls.policy.ladders;
     if (ladders.length === 0) return { ladder: "no ladders in the policy" };
-    const memory = !this.#calls.tree.real || this.#calls.tree.controllers().includes("memory");
+    const memory = this.#calls.tree.hasController("memory");
     if (!memory) return { ladder: "NOT enforced: the memory controller is not available in this cgroup tree" };
     const parts = [...this.#domains.values()].map((d) => `${d.key} ${formatBytes(d.budget)} (${stepName(d.step)})`);
     return {
@@ -252,7 +252,7 @@ export class LadderEnforcer implements Enforcer {
     };
     this.#domains.set(key, d);
     this.#armHold(d);
-    if (this.#calls.tree.real && this.#usage(path) === null) {
+    if (!this.#calls.tree.hasKnob(path, "memory.current")) {
       this.#log(`ladder (${key}): ${path} has no memory.current (no memory controller there): not enforced`);
       return;
     }

@@ -10,7 +10,8 @@ import { accessSync, closeSync, constants as fsConstants, statSync } from "node:
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
 import type { Runtime } from "./assemble.js";
-import { defaultCgroupRoot } from "./cgroup-tree.js";
+import { cgroupFsAt } from "./cgroup-fs.js";
+import { CgroupTree, defaultCgroupRoot } from "./cgroup-tree.js";
 import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./spawn.js";
 import { exitCodeOf, formatReport, jsonReport } from "./report.js";
 import { CallError } from "./call-error.js";
@@ -195,7 +196,8 @@ async function connectBackend(a: RunArgs, err: (s: string) => void): Promise<Cal
     err(`${loaded.message}\nacg: the policy has errors; nothing was run\n`);
     return EXIT_RUN_FAILED;
   }
-  return standaloneBackend(assembleRuntime(loaded.ir, a.cgroupRoot ?? defaultCgroupRoot()));
+  const root = a.cgroupRoot ?? defaultCgroupRoot();
+  return standaloneBackend(assembleRuntime(loaded.ir, new CgroupTree(root, cgroupFsAt(root))));
 }
 
 export async function runCommand(args: string[], err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {

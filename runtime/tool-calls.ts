@@ -514,9 +514,9 @@ export class ToolCalls {
     setOomScoreAdj(pid, call.oomScoreAdj);
   }
 
-  /** Whether a pid lives in the agent's subtree. */
+  /** Whether a pid lives in the agent's subtree (on a stand-in: whether the tests recorded it there). */
   pidInAgent(pid: number, agent: AgentEntry): boolean {
-    if (this.tree.real) return this.agentOfCgroup(this.tree.cgroupOfPid(pid)) === agent;
+    if (this.tree.fs.holdsProcesses) return this.agentOfCgroup(this.tree.cgroupOfPid(pid)) === agent;
     return this.tree.pidsBelow(agent.path).includes(pid);
   }
 

@@ -19,7 +19,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
-import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
+import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
 import { spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
@@ -92,7 +93,7 @@ async function commandOverhead(socket: string): Promise<boolean> {
 }
 const leaf = join(base, "fixed");
 mkdirSync(leaf, { recursive: true });
-const rt = assembleRuntime(policy.ir, join(base, "tree"));
+const rt = assembleRuntime(policy.ir, new CgroupTree(join(base, "tree"), kernelCgroupFs));
 const sock = join(mkdtempSync(join(tmpdir(), "acg-bench-")), "acgd.sock");
 const daemon = new Daemon(rt.calls, { socketPath: sock, describe: rt.describe });
 await daemon.listen();

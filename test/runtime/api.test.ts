@@ -10,7 +10,7 @@ import { type ApiError, MAX_REQUEST_BYTES, parseRequest } from "../../runtime/ap
 import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { DaemonClient, DaemonError } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
-import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
 
 describe("request validation", () => {
   const bad = (line: string) => {
@@ -44,7 +44,7 @@ describe("acgd over a Unix socket", () => {
 
   beforeAll(async () => {
     root = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), root);
+    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(root));
     daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
     await daemon.listen();
     client = await DaemonClient.connect(socketPath);

@@ -5,17 +5,20 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, type TestContext } from "vitest";
 import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
+import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
 import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { CGROUP2, requireFeature } from "../require-feature.js";
 import { waitUntil } from "../wait.js";
 
 const policy = policyOf(TEST_POLICY);
 const tmp = mkdtempSync(join(tmpdir(), "acg-state-"));
-const root = join(cgroup2Mount()!, `acg-state-test-${process.pid}`);
+// Without a cgroup2 mount, a root no test makes: the tests that need one skip (hostTree).
+const root = join(cgroup2Mount() ?? "/sys/fs/cgroup", `acg-state-test-${process.pid}`);
 const MiB = 1024 * 1024;
 
 afterAll(() => {
@@ -24,14 +27,19 @@ afterAll(() => {
 });
 
 const store = (file: string, logs: string[] = []) => new CallStateStore(file, root, (m) => logs.push(m));
+/** The test's tree on the host's cgroup v2 hierarchy. */
+const hostTree = (ctx: TestContext) => {
+  requireFeature(ctx, CGROUP2);
+  return new CgroupTree(root, kernelCgroupFs);
+};
 
 describe("the state file", () => {
   it("is named after the cgroup tree it describes", () => {
     expect(defaultStateFile("/sys/fs/cgroup/agentcgroup")).toBe("/run/agentcgroup/calls-sys-fs-cgroup-agentcgroup.json");
   });
 
-  it("round-trips the running calls, one journal line per change (no temporary file left)", () => {
-    const calls = new ToolCalls(policy, new CgroupTree(root));
+  it("round-trips the running calls, one journal line per change (no temporary file left)", (ctx) => {
+    const calls = new ToolCalls(policy, hostTree(ctx));
     const file = join(tmp, "rt.json");
     const s = store(file);
     calls.persistTo(s);
@@ -62,8 +70,8 @@ describe("the state file", () => {
     });
   });
 
-  it("writes one short line per change whatever the number of calls, compacting into snapshots", () => {
-    const calls = new ToolCalls(policy, new CgroupTree(root));
+  it("writes one short line per change whatever the number of calls, compacting into snapshots", (ctx) => {
+    const calls = new ToolCalls(policy, hostTree(ctx));
     const file = join(tmp, "many.json");
     calls.persistTo(store(file));
     const started = Array.from({ length: 200 }, (_, i) => calls.startCall({ agent: `m${i % 4}`, argv: ["make"] }));
@@ -74,8 +82,8 @@ describe("the state file", () => {
     return Promise.all(started.map((c) => calls.endCall(c.id))).then(() => expect(store(file).load().records.size).toBe(0));
   });
 
-  it("uses the previous generation when the snapshot is damaged, and stops at a torn journal line", () => {
-    const calls = new ToolCalls(policy, new CgroupTree(root));
+  it("uses the previous generation when the snapshot is damaged, and stops at a torn journal line", (ctx) => {
+    const calls = new ToolCalls(policy, hostTree(ctx));
     const file = join(tmp, "gen.json");
     calls.persistTo(store(file));
     const a = calls.startCall({ agent: "g1", argv: ["make"], hints: ["memory=48MiB"] });
@@ -121,9 +129,9 @@ describe("the state file", () => {
     });
   });
 
-  it("logs a failed write once and keeps the calls running", () => {
+  it("logs a failed write once and keeps the calls running", (ctx) => {
     const logs: string[] = [];
-    const calls = new ToolCalls(policy, new CgroupTree(root));
+    const calls = new ToolCalls(policy, hostTree(ctx));
     const blocker = join(tmp, "not-a-dir");
     writeFileSync(blocker, "");
     calls.persistTo(store(join(blocker, "state.json"), logs));
@@ -145,9 +153,9 @@ describe("a new runtime taking over the tree", () => {
     return p;
   };
 
-  it("recovers calls with processes (rule, class, intents, limits), removes empty ones, and ends them when their last process exits", async () => {
+  it("recovers calls with processes (rule, class, intents, limits), removes empty ones, and ends them when their last process exits", async (ctx) => {
     const file = join(tmp, "takeover.json");
-    const before = new ToolCalls(policy, new CgroupTree(root));
+    const before = new ToolCalls(policy, hostTree(ctx));
     before.persistTo(store(file));
     const intent = before.startCall({ agent: "t1", argv: ["make"], hints: ["memory=48MiB", "class=build"] });
     const vcs = before.startCall({ agent: "t1", tool: "Read", argv: ["sleep", "40"] });
@@ -160,7 +168,7 @@ describe("a new runtime taking over the tree", () => {
     const pUnrecorded = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "42"], cgroupPath: unrecorded, stdio: [null, null, null] });
     live.push(pUnrecorded);
     // The earlier acgd dies here (nothing is ended); a new one reads what it left.
-    const after = new ToolCalls(policy, new CgroupTree(root));
+    const after = new ToolCalls(policy, hostTree(ctx));
     const loaded = store(file).load();
     const { calls, notes } = await after.recover(loaded.records);
     expect(calls.map((c) => c.id).sort()).toEqual([intent.id, vcs.id, "call-1-99"].sort());

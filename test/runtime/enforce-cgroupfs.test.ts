@@ -5,10 +5,9 @@ import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { CgroupfsEnforcer, PRESSURE_THROTTLE_FLOOR_BYTES } from "../../runtime/enforce-cgroupfs.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
-import { fakeRoot, policyOf } from "./helpers.js";
+import { fakeRoot, policyOf, standInTree } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const POLICY = `version 1
@@ -37,7 +36,7 @@ afterEach(() => {
 
 function setup() {
   const root = fakeRoot();
-  const calls = new ToolCalls(policyOf(POLICY), new CgroupTree(root));
+  const calls = new ToolCalls(policyOf(POLICY), standInTree(root));
   const enforcer = new CgroupfsEnforcer(calls, { psi: null });
   calls.addEnforcer(enforcer);
   cleanups.push(() => {
@@ -115,7 +114,7 @@ policy pressure_test {
 `;
   it("protects and throttles the agent's calls while its pressure is high, and restores them after", async () => {
     const root = fakeRoot();
-    const calls = new ToolCalls(policyOf(PRESSURE_POLICY), new CgroupTree(root));
+    const calls = new ToolCalls(policyOf(PRESSURE_POLICY), standInTree(root));
     const triggers: { file: string; trigger: string; fire: () => void }[] = [];
     const enforcer = new CgroupfsEnforcer(calls, {
       psi: { watch: (file, trigger, fire) => (triggers.push({ file, trigger, fire }), { close: () => {} }) },
@@ -176,7 +175,7 @@ policy ranked {
     const setTotal = (us: number) =>
       writeFileSync(hostPressure, `some avg10=0.00 avg60=0.00 avg300=0.00 total=${us}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`);
     setTotal(0);
-    const calls = new ToolCalls(policyOf(RANKED), new CgroupTree(root));
+    const calls = new ToolCalls(policyOf(RANKED), standInTree(root));
     const triggers: (() => void)[] = [];
     const enforcer = new CgroupfsEnforcer(calls, {
       hostPressureFile: hostPressure,

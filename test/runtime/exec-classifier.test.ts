@@ -5,9 +5,10 @@
 // in the guest (test/kernel/runtime-guest.ts).
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, type TestContext } from "vitest";
 import { encodeStruct } from "../../compiler/abi-encode.js";
 import { execEventStruct } from "../../compiler/abi.js";
+import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
 import { AGENT_LEAF, cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { ACG_NONE } from "../../compiler/decide.js";
 import { decodeExecEvent, ExecPlacement, isAcgClient } from "../../runtime/exec-classifier.js";
@@ -15,6 +16,7 @@ import { spawnInCgroup } from "../../runtime/spawn.js";
 import { cgroupIdOf } from "../../runtime/policy-objects.js";
 import { ToolCalls } from "../../runtime/tool-calls.js";
 import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree } from "./helpers.js";
+import { CGROUP2, requireFeature } from "../require-feature.js";
 import { waitUntil } from "../wait.js";
 
 const POLICY = policyOf(`version 1
@@ -26,21 +28,30 @@ policy exec_test {
   tool default { class background; memory.baseline = 16MiB; memory.limit = 32MiB }
 }
 `);
-const root = join(cgroup2Mount()!, `acg-exec-test-${process.pid}`);
-const tree = new CgroupTree(root);
-const calls = new ToolCalls(POLICY, tree);
 const logs: string[] = [];
-const placement = new ExecPlacement(calls, (m) => logs.push(m));
-calls.addEnforcer({
-  describe: () => ({}),
-  callStarted: () => {},
-  callEnded: () => {},
-  agentAdded: (a) => placement.agentAdded(a),
-  policyChanged: () => {},
-  close: () => {},
-});
+let host: { tree: CgroupTree; calls: ToolCalls; placement: ExecPlacement } | null = null;
 
-afterAll(() => removeCgroupTree(root));
+/** The tree on the host's cgroup v2 hierarchy with the placement wired in, made by the first test that needs it. */
+function hostTree(ctx: TestContext) {
+  requireFeature(ctx, CGROUP2);
+  if (host) return host;
+  const tree = new CgroupTree(join(cgroup2Mount()!, `acg-exec-test-${process.pid}`), kernelCgroupFs);
+  const calls = new ToolCalls(POLICY, tree);
+  const placement = new ExecPlacement(calls, (m) => logs.push(m));
+  calls.addEnforcer({
+    describe: () => ({}),
+    callStarted: () => {},
+    callEnded: () => {},
+    agentAdded: (a) => placement.agentAdded(a),
+    policyChanged: () => {},
+    close: () => {},
+  });
+  return (host = { tree, calls, placement });
+}
+
+afterAll(() => {
+  if (host) removeCgroupTree(host.tree.root);
+});
 
 function eventFor(pid: number, cgroupDir: string, filename: string, ruleId = ACG_NONE) {
   return decodeExecEvent(
@@ -85,7 +96,8 @@ describe("exec events of processes started without acg run", () => {
     expect(isAcgClient(["sh", "-c", "acg run -- make"])).toBe(false);
   });
 
-  it("moves a matching exec from the agent's own cgroup into a call of its own, which ends when the process exits", async () => {
+  it("moves a matching exec from the agent's own cgroup into a call of its own, which ends when the process exits", async (ctx) => {
+    const { calls, placement } = hostTree(ctx);
     const agent = calls.ensureAgent(undefined, "u1");
     const leaf = join(agent.path, AGENT_LEAF);
     const proc = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "31"], cgroupPath: leaf, stdio: [null, null, null] });
@@ -107,7 +119,8 @@ describe("exec events of processes started without acg run", () => {
     expect(logs.some((l) => l.startsWith(`call ${call!.id} (unwrapped pid ${proc.pid}) ended: `))).toBe(true);
   });
 
-  it("moves a shell whose -c script runs a matching command (matched by the command it runs)", async () => {
+  it("moves a shell whose -c script runs a matching command (matched by the command it runs)", async (ctx) => {
+    const { tree, calls, placement } = hostTree(ctx);
     const agent = calls.ensureAgent(undefined, "u4");
     const leaf = join(agent.path, AGENT_LEAF);
     // No exec optimisation possible: the shell stays the process the event is about.
@@ -135,7 +148,8 @@ describe("exec events of processes started without acg run", () => {
     expect(isAcgClient(["/opt/agentcgroup/native/build/acg-run", "--", "make"])).toBe(true);
   });
 
-  it("leaves an exec that matches only the default rule, one inside a call, and one outside the tree where they are", async () => {
+  it("leaves an exec that matches only the default rule, one inside a call, and one outside the tree where they are", async (ctx) => {
+    const { calls, placement } = hostTree(ctx);
     const agent = calls.ensureAgent(undefined, "u2");
     const leaf = join(agent.path, AGENT_LEAF);
     const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "300"], cgroupPath: leaf, stdio: [null, null, null] });
@@ -156,7 +170,8 @@ describe("exec events of processes started without acg run", () => {
     }
   });
 
-  it("does not move a process that left the agent's own cgroup before its event was read", async () => {
+  it("does not move a process that left the agent's own cgroup before its event was read", async (ctx) => {
+    const { tree, calls, placement } = hostTree(ctx);
     const agent = calls.ensureAgent(undefined, "u3");
     const leaf = join(agent.path, AGENT_LEAF);
     const proc = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "34"], cgroupPath: leaf, stdio: [null, null, null] });

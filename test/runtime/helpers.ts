@@ -6,7 +6,8 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { PolicyIR } from "../../compiler/ir.js";
-import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { standInCgroupFs } from "../../runtime/cgroup-fs.js";
+import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { waitPidfd } from "../../runtime/spawn.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
 
@@ -21,6 +22,11 @@ export function policyOf(text: string): PolicyIR {
 /** A plain directory standing in for a cgroup root (interface files become regular files). */
 export function fakeRoot(): string {
   return mkdtempSync(join(tmpdir(), "acg-fake-cgroup-"));
+}
+
+/** A cgroup tree on a stand-in directory, where the test plays the kernel. */
+export function standInTree(root: string): CgroupTree {
+  return new CgroupTree(root, standInCgroupFs);
 }
 
 /** Two tenants, bounded intents, a bursty rule with a short credit; sizes small enough for a TCG guest. */

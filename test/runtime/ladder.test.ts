@@ -7,13 +7,12 @@ import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { CgroupfsEnforcer } from "../../runtime/enforce-cgroupfs.js";
 import { LadderEnforcer, FREEZE_FLOOR_BYTES } from "../../runtime/ladder.js";
 import { hostBudget, nearestMemoryMax } from "../../runtime/memory-budget.js";
 import { oomScoreAdj, ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
 import { events, type AcgEvent } from "../../runtime/events.js";
-import { fakeRoot, policyOf } from "./helpers.js";
+import { fakeRoot, policyOf, standInTree } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const POLICY = `version 1
@@ -49,7 +48,7 @@ function setup(text = POLICY, { kernelHold = true, ancestorMax = () => null as n
   writeFileSync(join(root, "memory.events"), "");
   writeFileSync(join(root, "memory.high"), "max");
   const policy = policyOf(text);
-  const calls = new ToolCalls(policy, new CgroupTree(root));
+  const calls = new ToolCalls(policy, standInTree(root));
   const cgroupfs = new CgroupfsEnforcer(calls, { psi: null });
   calls.addEnforcer(cgroupfs);
   const log: string[] = [];

@@ -16,7 +16,7 @@ import { EventBus, events, type AcgEvent } from "../../runtime/events.js";
 import { createLog } from "../../runtime/log.js";
 import { parseListen, RuntimeMetrics } from "../../runtime/metrics.js";
 import { STATUS_SCHEMA_VERSION, statusProblems } from "../../runtime/status-schema.js";
-import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
 import { waitUntil } from "../wait.js";
 
 describe("the event bus", () => {
@@ -100,7 +100,7 @@ describe("acgd's events, metrics and status", () => {
 
   beforeAll(async () => {
     root = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), root);
+    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(root));
     daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
     await daemon.listen();
     client = await DaemonClient.connect(socketPath);

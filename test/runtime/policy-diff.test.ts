@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../compiler/cli.js";
 import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { Daemon } from "../../runtime/daemon.js";
-import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "acg-diff-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -88,7 +88,7 @@ describe("acgc apply --dry-run", () => {
   let daemon: Daemon;
   beforeAll(async () => {
     root = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), root);
+    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(root));
     daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
     await daemon.listen();
   });

@@ -22,7 +22,7 @@ import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/call-error.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
-import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, standInTree, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
 import { waitUntil } from "../wait.js";
 
 const NOBODY = 65534;
@@ -275,7 +275,7 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
   let rt: ReturnType<typeof assembleRuntime>;
   beforeAll(async () => {
     fake = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), fake);
+    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(fake));
     daemon = new Daemon(rt.calls, {
       socketPath: sock,
       describe: rt.describe,
@@ -365,7 +365,7 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
 
   it("forgets idle agents only when their profile is at max_agents", async () => {
     const fake2 = fakeRoot();
-    const rt2 = assembleRuntime(policyOf(TEST_POLICY), fake2);
+    const rt2 = assembleRuntime(policyOf(TEST_POLICY), standInTree(fake2));
     const agents = () => [...rt2.calls.agents.keys()].sort();
     for (const a of ["i1", "i2", "i3"]) await rt2.calls.endCall(rt2.calls.startCall({ agent: a, argv: ["true"] }).id);
     // Below max_agents (4): the idle ones stay, cgroups and all.
@@ -379,7 +379,10 @@ describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
   });
 
   it("refuses calls over the agent's max_calls before making any cgroup", async () => {
-    const rt2 = assembleRuntime(policyOf(TEST_POLICY.replace("max_agents = 4", "max_agents = 4\n    max_calls = 2")), fakeRoot());
+    const rt2 = assembleRuntime(
+      policyOf(TEST_POLICY.replace("max_agents = 4", "max_agents = 4\n    max_calls = 2")),
+      standInTree(fakeRoot()),
+    );
     const a = rt2.calls.startCall({ agent: "flood", argv: ["true"] });
     const b = rt2.calls.startCall({ agent: "flood", argv: ["true"] });
     expect(() => rt2.calls.startCall({ agent: "flood", argv: ["true"] })).toThrow(

@@ -1,10 +1,9 @@
 import { existsSync, readdirSync as readdir, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { CallError } from "../../runtime/call-error.js";
 import { buildReport, ToolCalls } from "../../runtime/tool-calls.js";
-import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
 
 const policy = policyOf(TEST_POLICY);
 const MiB = 1024 * 1024;
@@ -15,7 +14,7 @@ afterEach(() => {
 function runtime() {
   const root = fakeRoot();
   roots.push(root);
-  const tree = new CgroupTree(root);
+  const tree = standInTree(root);
   return { root, calls: new ToolCalls(policy, tree) };
 }
 const knob = (dir: string, f: string) => readFileSync(join(dir, f), "utf8");
