@@ -4,12 +4,12 @@
 // so C that did not change is never compiled twice, whatever the policy's numbers. clang's diagnostics come back structured, with the
 // generated file and line.
 
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { copyFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { M } from "./diagnostic-messages.js";
 import { diagnostic, type Diagnostic } from "./diagnostics.js";
@@ -32,33 +32,86 @@ export interface ClangInfo {
   path: string;
   /** First line of `clang --version`. */
   version: string;
+  /**
+   * The executable's real path, size and modification time: what identifies
+   * the toolchain without running it (ccache's `compiler_check = mtime`).
+   */
+  identity: string;
 }
 
 const CLANG_CANDIDATES = ["clang-19", "clang"];
-const clangFound = new Map<string, Promise<ClangInfo | null>>();
+const clangFound = new Map<string, ClangInfo | null>();
 
-/** The clang to use: $ACG_CLANG, else clang-19, else clang; null when none runs. */
-export function findClang(): Promise<ClangInfo | null> {
-  const wanted = process.env.ACG_CLANG ?? "";
-  let found = clangFound.get(wanted);
-  found ??= (async () => {
-    const candidates = wanted ? [wanted] : CLANG_CANDIDATES;
-    for (const path of candidates) {
-      try {
-        const { stdout } = await run(path, ["--version"]);
-        return { path, version: stdout.split("\n")[0]!.trim() };
-      } catch {
-        // not installed under this name: try the next
-      }
+/** The file a command name runs: the name itself if it has a slash, else the first match on $PATH. */
+function executable(name: string): string | null {
+  const dirs = name.includes("/") ? [""] : (process.env.PATH ?? "").split(":").filter(Boolean);
+  for (const dir of dirs) {
+    const path = dir ? join(dir, name) : name;
+    try {
+      accessSync(path, constants.X_OK);
+      if (statSync(path).isFile()) return path;
+    } catch {
+      // not here: try the next directory
     }
-    return null;
-  })();
+  }
+  return null;
+}
+
+/**
+ * The clang to use: $ACG_CLANG, else clang-19, else clang; null when none runs.
+ * `clang --version` is run once per toolchain identity and its answer kept in
+ * the cache directory: a child clang costs ~20 ms of CPU, on every compile.
+ */
+export function findClang(): ClangInfo | null {
+  const wanted = process.env.ACG_CLANG ?? "";
+  if (clangFound.has(wanted)) return clangFound.get(wanted)!;
+  let found: ClangInfo | null = null;
+  for (const name of wanted ? [wanted] : CLANG_CANDIDATES) {
+    const path = executable(name);
+    if (!path) continue;
+    const real = realpathSync(path);
+    const st = statSync(real);
+    const identity = `${real} ${st.size} ${st.mtimeMs}`;
+    const memo = join(cacheRoot(), "toolchains", createHash("sha256").update(identity).digest("hex").slice(0, 32));
+    let version: string;
+    try {
+      version = readFileSync(memo, "utf8");
+    } catch {
+      try {
+        version = execFileSync(path, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+          .split("\n")[0]!
+          .trim();
+      } catch {
+        continue; // on $PATH but does not run: try the next
+      }
+      writeAtomically(memo, version);
+    }
+    found = { path, version, identity };
+    break;
+  }
   clangFound.set(wanted, found);
   return found;
 }
 
+/** Writes beside and renames, so that a concurrent reader never sees half a file; failures (a read-only cache) are ignored. */
+function writeAtomically(path: string, text: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch {
+    // only a cache: the next run asks clang again
+  }
+}
+
+/** $ACG_CACHE_DIR, default ~/.cache/agentcgroup: objects, toolchain versions, whole compiles. */
+export function cacheRoot(): string {
+  return process.env.ACG_CACHE_DIR ?? join(homedir(), ".cache", "agentcgroup");
+}
+
 export function cacheDir(): string {
-  return join(process.env.ACG_CACHE_DIR ?? join(homedir(), ".cache", "agentcgroup"), "objects");
+  return join(cacheRoot(), "objects");
 }
 
 /** Where the host keeps <asm/types.h>, which <linux/types.h> needs under -target bpf. */

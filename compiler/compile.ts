@@ -8,7 +8,8 @@ import { capacityProblems, encodePolicy } from "./abi-encode.js";
 import { BPF_CFLAGS, buildObject, findClang, type BuildDiagnostic } from "./build.js";
 import { M } from "./diagnostic-messages.js";
 import { diagnostic } from "./diagnostics.js";
-import { emitC, includeDir } from "./emit-c.js";
+import { emitC } from "./emit-c.js";
+import { includeDir } from "./templates-dir.js";
 import { policyModuleText } from "./emit-ts.js";
 import type { PolicyIR } from "./ir.js";
 import { buildManifest, type Manifest } from "./manifest.js";
@@ -62,7 +63,7 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
     return result;
   }
 
-  const clang = opts.dryRun ? null : await findClang();
+  const clang = opts.dryRun ? null : findClang();
   if (!opts.dryRun && !clang) {
     result.diagnostics.push(diagnostic(M.ClangNotFound, undefined));
     return result;

@@ -4,7 +4,7 @@ import type * as A from "./ast.js";
 import { check, type CheckedPolicy } from "./check.js";
 import { DiagnosticBag, type Diagnostic } from "./diagnostics.js";
 import { parse } from "./parser.js";
-import { readSource, decode } from "./read-source.js";
+import { readSource, decode, type ReadResult } from "./read-source.js";
 import type { SourceFile } from "./source.js";
 
 export interface FrontendResult {
@@ -25,7 +25,8 @@ export function loadPolicyText(path: string, text: string | Buffer): FrontendRes
   return runFrontend(path, decode(path, typeof text === "string" ? Buffer.from(text, "utf8") : text));
 }
 
-function runFrontend(path: string, read: ReturnType<typeof readSource>): FrontendResult {
+/** The same on a file already read (acgc compile keys its cache on the text it then compiles). */
+export function runFrontend(path: string, read: ReadResult): FrontendResult {
   if (!read.ok) {
     const r: FrontendResult = { path, diagnostics: [read.diagnostic], ok: false };
     if (read.file) r.file = read.file;

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CAPACITY } from "../../compiler/abi.js";
-import { includeDir } from "../../compiler/emit-c.js";
+import { includeDir } from "../../compiler/templates-dir.js";
 import * as D from "../../compiler/decide.js";
 
 const here = dirname(fileURLToPath(import.meta.url));

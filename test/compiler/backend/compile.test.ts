@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,7 @@ import { compilePolicy } from "../../../compiler/compile.js";
 import { loadPolicyText } from "../../../compiler/frontend.js";
 import { lowerPolicy } from "../../../compiler/lower.js";
 import { MEMCG_MEMBERS } from "../../../compiler/manifest.js";
+import { run } from "../cli-harness.js";
 import { sampleIR } from "./fixtures.js";
 
 const REPO = join(import.meta.dirname, "..", "..", "..");
@@ -221,6 +222,37 @@ describe("compilePolicy modes and failures", () => {
     expect(r.ok).toBe(false);
     expect(r.diagnostics[0]).toMatchObject({ code: "E9003" });
   });
+});
+
+describe("acgc compile and the compile cache", () => {
+  it("serves an unchanged policy's whole result from the cache, and an edited one through the compiler", async () => {
+    const policy = join(REPO, "policies", "swe-agents.acg");
+    const dir = (name: string) => join(tmp, name);
+    const first = await run(["compile", policy, "-o", dir("cli-a")]);
+    expect(first.code).toBe(0);
+    const before = clangInvocations();
+    const again = await run(["compile", policy, "-o", dir("cli-b")]);
+    expect(again.code).toBe(0);
+    expect(again.err).toContain("the whole result from the cache");
+    expect(clangInvocations()).toBe(before);
+    // The same files, and the same messages (swe-agents has notes) but for how the result was made.
+    for (const f of readdirSync(dir("cli-a"))) expect(readFileSync(join(dir("cli-b"), f))).toEqual(readFileSync(join(dir("cli-a"), f)));
+    const messages = (err: string, out: string) =>
+      err
+        .replaceAll(out, "OUT")
+        .replaceAll(" (cached)", "")
+        .split("\n")
+        .filter((l) => !/^ {2}(codegen|unchanged)/.test(l));
+    expect(messages(again.err, dir("cli-b"))).toEqual(messages(first.err, dir("cli-a")));
+    // Another text (a comment added) is compiled again; its C is the same, so clang does not run.
+    const edited = join(tmp, "edited.acg");
+    writeFileSync(edited, `// an edit\n${readFileSync(policy, "utf8")}`);
+    const third = await run(["compile", edited, "-o", dir("cli-c")]);
+    expect(third.code).toBe(0);
+    expect(third.err).not.toContain("from the cache");
+    expect(third.err).toContain("scheduler.bpf.o (cached)");
+    expect(clangInvocations()).toBe(before);
+  }, 120_000);
 });
 
 describe("abi-encode", () => {
