@@ -152,7 +152,8 @@ export async function acgdMain(args: string[]): Promise<number> {
     socketMode: mode,
     ...(gid !== undefined && { socketGid: gid }),
     describe: rt.describe,
-    scheduler: rt.scheduler,
+    scheduler: () => rt.scheduler,
+    attached: rt.attached,
     log,
   });
   try {
@@ -184,19 +185,44 @@ export async function acgdMain(args: string[]): Promise<number> {
     `policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; ` +
       `listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`,
   );
-  for (const [k, v] of Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>)) log(`${k}: ${v}`);
-  const notified = sdNotify({ READY: "1", STATUS: `policy ${loaded.ir.name}; listening on ${socketPath}`, MAINPID: String(process.pid) });
+  const enforcement = () => Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>);
+  for (const [k, v] of enforcement()) log(`${k}: ${v}`);
+  // Ready once the socket listens: the BPF objects may still be loading (the
+  // kernel verifying them on a worker thread); calls are served meanwhile on
+  // cgroup files and handed to the scheduler and classifier as they attach.
+  const status = `policy ${loaded.ir.name}; listening on ${socketPath}`;
+  const loading = rt.loading;
+  let stopping = false;
+  const notified = sdNotify({
+    READY: "1",
+    STATUS: loading ? `${status}; loading the BPF objects` : status,
+    MAINPID: String(process.pid),
+  });
   if (notified) log(notified);
+  if (loading) {
+    void rt.attached.then(() => {
+      if (stopping) return;
+      log("BPF objects loaded");
+      for (const [k, v] of enforcement()) if (k === "cpu" || k === "classifier" || k === "kernelHold") log(`${k}: ${v}`);
+      sdNotify({ STATUS: status });
+    });
+  }
   await new Promise<void>((resolve) => {
     for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve());
   });
+  stopping = true;
   sdNotify({ STOPPING: "1" });
   await daemon.close();
   metricsServer?.close();
   metrics?.close();
+  const stillLoading = rt.loading;
   rt.close();
   log("stopped");
   stopLogging();
+  // A load still in the kernel's verifier would keep Node's loop alive until
+  // it returns (seconds under emulation): nothing of it is attached or
+  // pinned, and exiting frees it, so acgd exits now.
+  if (stillLoading) process.exit(0);
   return 0;
 }
 
@@ -216,8 +242,6 @@ async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) =
       // Its end is logged as a call_ended event.
       rt.calls.endWhenEmpty(c.id, () => {});
     }
-    const stale = rt.scheduler?.forgetOtherCgroups() ?? 0;
-    if (stale) log(`acg_cgroups: forgot ${stale} cgroup(s) of calls that ended while no acgd ran`);
   } catch (e) {
     log(`cannot take over the existing cgroup tree (${(e as Error).message}): calls of an earlier acgd are not tracked`);
   }

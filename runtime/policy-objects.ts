@@ -199,12 +199,15 @@ export class PolicyObjects {
 
   /**
    * {@link load} with the kernel's verifier on a worker thread (acgd serves
-   * meanwhile). {@link close} while it runs closes the object when the load
-   * returns, and the promise rejects (ECANCELED).
+   * meanwhile). {@link close}, or `signal` aborting, while it runs closes the
+   * object when the load returns, and the promise rejects (ECANCELED).
    */
-  async loadAsync(name: ObjectName): Promise<VerifierRow[]> {
+  async loadAsync(name: ObjectName, signal?: AbortSignal): Promise<VerifierRow[]> {
+    signal?.throwIfAborted();
     const obj = this.#open(name);
+    const abort = () => obj.close();
     this.#loading.add(obj);
+    signal?.addEventListener("abort", abort);
     try {
       await obj.loadAsync();
     } catch (e) {
@@ -212,6 +215,7 @@ export class PolicyObjects {
       throw e;
     } finally {
       this.#loading.delete(obj);
+      signal?.removeEventListener("abort", abort);
     }
     return this.#loaded(name, obj);
   }
