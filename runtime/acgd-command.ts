@@ -26,7 +26,9 @@ export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket 
        acgd --version
 
 Serves the AgentCgroup local API and enforces the policy on the agent cgroup tree.
-Under systemd (Type=notify) it reports READY=1 once the socket listens.
+Under systemd (Type=notify) it reports READY=1 once the socket listens; a
+compiled policy's BPF objects attach when the kernel has verified them
+(acgc status says "loading" until then; calls meanwhile use cgroup files).
   --socket PATH        default $ACG_SOCKET, else ${DEFAULT_SOCKET}
   --socket-mode OCTAL  default 0660
   --socket-group GID   numeric group of the socket (default: acgd's group)
@@ -43,6 +45,9 @@ Under systemd (Type=notify) it reports READY=1 once the socket listens.
                        or human (default)
   --log-level LEVEL    debug, info (default), warn, error or silent
   --quiet              no log lines on stderr (--log-level silent)`;
+
+/** acgd's log line when its start-up load of the BPF objects has attached them or failed (tests and scripts wait for it). */
+const LOADING_ENDED = "BPF objects: loading ended";
 
 export async function acgdMain(args: string[]): Promise<number> {
   const err = (s: string) => process.stderr.write(s);
@@ -202,7 +207,7 @@ export async function acgdMain(args: string[]): Promise<number> {
   if (loading) {
     void rt.attached.then(() => {
       if (stopping) return;
-      log("BPF objects loaded");
+      log(`${LOADING_ENDED}; now:`);
       for (const [k, v] of enforcement()) if (k === "cpu" || k === "classifier" || k === "kernelHold") log(`${k}: ${v}`);
       sdNotify({ STATUS: status });
     });

@@ -121,6 +121,12 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
     describe: () => ({
       ladders: ladder.domains(),
       enforcement: {
+        // Only while loading: clients wait for this key to go (then the rest reads as it always did).
+        ...(loading && {
+          bpfObjects:
+            "loading: the kernel is verifying the compiled policy's objects on a worker thread; " +
+            "until they attach, calls are enforced through cgroup files",
+        }),
         cpu: !kernel?.schedExt
           ? `${cpuWeight} (no sched_ext in this kernel)`
           : schedulerLoading

@@ -78,7 +78,9 @@ describe("acgd serves while its BPF objects load", () => {
       client = await DaemonClient.connect(socketPath);
       expect(rt.loading).toBe(true);
       const status = async () => (await client!.request({ op: "status" })) as { enforcement: Record<string, string> };
-      expect((await status()).enforcement["classifier"]).toMatch(/^exec classifier loading/);
+      const during = (await status()).enforcement;
+      expect(during["bpfObjects"]).toMatch(/^loading: /);
+      expect(during["classifier"]).toMatch(/^exec classifier loading/);
       // A call during the load: enforced through cgroup files (its limits are written), its agent created.
       const made = (await client.request({ op: "start_call", agent: "x1", argv: ["true"] })) as { call: string; cgroup: string };
       expect(existsSync(made.cgroup)).toBe(true);
@@ -94,7 +96,9 @@ describe("acgd serves while its BPF objects load", () => {
       await applied;
       expect(order).toEqual(["attached", "applied"]);
       expect(rt.loading).toBe(false);
-      expect((await status()).enforcement["classifier"]).toMatch(/^exec classifier attached \(tp_btf\/sched_process_exec, own maps\)/);
+      const after = (await status()).enforcement;
+      expect(after["bpfObjects"]).toBeUndefined();
+      expect(after["classifier"]).toMatch(/^exec classifier attached \(tp_btf\/sched_process_exec, own maps\)/);
       // The agent made during the load is watched: a git exec'd in its own cgroup is moved into a vcs call.
       const leaf = join(root, "default", "x1", "agent");
       const proc = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", `exec ${git} 30`], cgroupPath: leaf, stdio: [null, null, null] });
