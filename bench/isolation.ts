@@ -498,9 +498,12 @@ export class AcgLauncher implements Launcher {
       if (e) throw new Error(e);
     }
     if (!existsSync(this.socket)) throw new Error(`acgd did not open ${this.socket} within 300 s: ${this.daemonLog.trim().slice(-500)}`);
+    this.client = await DaemonClient.connect(this.socket);
+    // acgd serves while the kernel verifies its objects: the setup is measured with them attached.
+    while ("bpfObjects" in ((await this.client.request({ op: "status" })) as { enforcement: Record<string, string> }).enforcement)
+      await sleep(100);
     this.startS = (performance.now() - t0) / 1000;
     this.mode += `; acgd started in ${this.startS.toFixed(0)} s`;
-    this.client = await DaemonClient.connect(this.socket);
   }
   async spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", _index: number, allocArgs: string[]): Promise<Spawned> {
     const c = this.client!;

@@ -26,7 +26,9 @@ export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket 
        acgd --version
 
 Serves the AgentCgroup local API and enforces the policy on the agent cgroup tree.
-Under systemd (Type=notify) it reports READY=1 once the socket listens.
+Under systemd (Type=notify) it reports READY=1 once the socket listens; a
+compiled policy's BPF objects attach when the kernel has verified them
+(acgc status says "loading" until then; calls meanwhile use cgroup files).
   --socket PATH        default $ACG_SOCKET, else ${DEFAULT_SOCKET}
   --socket-mode OCTAL  default 0660
   --socket-group GID   numeric group of the socket (default: acgd's group)
@@ -43,6 +45,9 @@ Under systemd (Type=notify) it reports READY=1 once the socket listens.
                        or human (default)
   --log-level LEVEL    debug, info (default), warn, error or silent
   --quiet              no log lines on stderr (--log-level silent)`;
+
+/** acgd's log line when its start-up load of the BPF objects has attached them or failed (tests and scripts wait for it). */
+const LOADING_ENDED = "BPF objects: loading ended";
 
 export async function acgdMain(args: string[]): Promise<number> {
   const err = (s: string) => process.stderr.write(s);
@@ -152,7 +157,8 @@ export async function acgdMain(args: string[]): Promise<number> {
     socketMode: mode,
     ...(gid !== undefined && { socketGid: gid }),
     describe: rt.describe,
-    scheduler: rt.scheduler,
+    scheduler: () => rt.scheduler,
+    attached: rt.attached,
     log,
   });
   try {
@@ -184,19 +190,44 @@ export async function acgdMain(args: string[]): Promise<number> {
     `policy ${loaded.ir.name} from ${loaded.origin}; cgroup root ${rt.calls.tree.root}; ` +
       `listening on ${socketPath}${metricsListen ? `; metrics on http://${metricsListen.host}:${metricsListen.port}/metrics` : ""}`,
   );
-  for (const [k, v] of Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>)) log(`${k}: ${v}`);
-  const notified = sdNotify({ READY: "1", STATUS: `policy ${loaded.ir.name}; listening on ${socketPath}`, MAINPID: String(process.pid) });
+  const enforcement = () => Object.entries((rt.describe()["enforcement"] ?? {}) as Record<string, string>);
+  for (const [k, v] of enforcement()) log(`${k}: ${v}`);
+  // Ready once the socket listens: the BPF objects may still be loading (the
+  // kernel verifying them on a worker thread); calls are served meanwhile on
+  // cgroup files and handed to the scheduler and classifier as they attach.
+  const status = `policy ${loaded.ir.name}; listening on ${socketPath}`;
+  const loading = rt.loading;
+  let stopping = false;
+  const notified = sdNotify({
+    READY: "1",
+    STATUS: loading ? `${status}; loading the BPF objects` : status,
+    MAINPID: String(process.pid),
+  });
   if (notified) log(notified);
+  if (loading) {
+    void rt.attached.then(() => {
+      if (stopping) return;
+      log(`${LOADING_ENDED}; now:`);
+      for (const [k, v] of enforcement()) if (k === "cpu" || k === "classifier" || k === "kernelHold") log(`${k}: ${v}`);
+      sdNotify({ STATUS: status });
+    });
+  }
   await new Promise<void>((resolve) => {
     for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => resolve());
   });
+  stopping = true;
   sdNotify({ STOPPING: "1" });
   await daemon.close();
   metricsServer?.close();
   metrics?.close();
+  const stillLoading = rt.loading;
   rt.close();
   log("stopped");
   stopLogging();
+  // A load still in the kernel's verifier would keep Node's loop alive until
+  // it returns (seconds under emulation): nothing of it is attached or
+  // pinned, and exiting frees it, so acgd exits now.
+  if (stillLoading) process.exit(0);
   return 0;
 }
 
@@ -216,8 +247,6 @@ async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) =
       // Its end is logged as a call_ended event.
       rt.calls.endWhenEmpty(c.id, () => {});
     }
-    const stale = rt.scheduler?.forgetOtherCgroups() ?? 0;
-    if (stale) log(`acg_cgroups: forgot ${stale} cgroup(s) of calls that ended while no acgd ran`);
   } catch (e) {
     log(`cannot take over the existing cgroup tree (${(e as Error).message}): calls of an earlier acgd are not tracked`);
   }

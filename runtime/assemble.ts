@@ -17,8 +17,17 @@ import { ToolCalls } from "./tool-calls.js";
 
 export interface Runtime {
   calls: ToolCalls;
-  /** The attached sched_ext scheduler, or null (none compiled, no sched_ext, or it failed to load). */
-  scheduler: BpfSchedulerEnforcer | null;
+  /** The attached sched_ext scheduler, or null (none compiled, no sched_ext, it failed to load, or it is still loading). */
+  readonly scheduler: BpfSchedulerEnforcer | null;
+  /**
+   * Settles (never rejects) when the compiled policy's BPF objects are
+   * attached, or have failed (reported in status and the log as before):
+   * they load on a worker thread, and until then the runtime serves with
+   * cgroup files alone. Settled at once without a compiled directory.
+   */
+  readonly attached: Promise<void>;
+  /** True until {@link attached} settles. */
+  readonly loading: boolean;
   /** Memory enforcement through cgroup v2 files (burst clocks, pressure rules). */
   memory: CgroupfsEnforcer;
   kernel: KernelFeatures | null;
@@ -65,21 +74,44 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
   calls.addEnforcer(ladder);
   let scheduler: BpfSchedulerEnforcer | null = null;
   let schedulerNote = opts.noScheduler ? "acgd was started with --no-scheduler" : NO_COMPILED_DIR;
-  if (opts.compiledDir && !opts.noScheduler && kernel?.schedExt) {
-    try {
-      scheduler = new BpfSchedulerEnforcer(calls, opts.compiledDir, log ?? (() => {}));
-      calls.addEnforcer(scheduler);
-      // The kernel holds the ladders' ranks at their freeze watermarks the moment usage crosses them.
-      if (scheduler.holdsMemory) ladder.attachKernelHold(scheduler);
-    } catch (e) {
-      // The policy still holds through cgroup files; status says why the scheduler is not there.
-      schedulerNote = `the scheduler failed to load or attach: ${(e as Error).message.split("\n")[0]}`;
-      log?.(`sched_ext scheduler not attached: ${(e as Error).message}`);
-    }
-  }
   const classifier = new ExecClassifier(calls, NO_COMPILED_DIR, log ?? (() => {}));
   calls.addEnforcer(classifier);
-  if (opts.compiledDir) startClassifier(classifier, opts.compiledDir, policy, kernel, scheduler, log);
+  const stop = new AbortController();
+  let loading = false;
+  let schedulerLoading = false;
+  // The objects load on a worker thread (the kernel's verifier: seconds under
+  // emulation), so acgd serves at once: calls started meanwhile are enforced
+  // through cgroup files, as without a scheduler, and are handed to the
+  // scheduler when it attaches (as a restarted acgd's calls are on take-over).
+  const attach = async (dir: string): Promise<void> => {
+    if (!opts.noScheduler && kernel?.schedExt) {
+      schedulerLoading = true;
+      try {
+        const s = await BpfSchedulerEnforcer.start(calls, dir, log ?? (() => {}), { signal: stop.signal });
+        // Nothing awaits from here to addEnforcer: no call starts or ends unseen in between.
+        for (const call of calls.calls.values()) s.callStarted(call);
+        calls.addEnforcer(s);
+        scheduler = s;
+        const stale = s.forgetOtherCgroups();
+        if (stale) log?.(`acg_cgroups: forgot ${stale} cgroup(s) of calls that ended while no acgd ran`);
+        // The kernel holds the ladders' ranks at their freeze watermarks the moment usage crosses them.
+        if (s.holdsMemory) ladder.attachKernelHold(s);
+      } catch (e) {
+        if (stop.signal.aborted) return;
+        // The policy still holds through cgroup files; status says why the scheduler is not there.
+        schedulerNote = `the scheduler failed to load or attach: ${(e as Error).message.split("\n")[0]}`;
+        log?.(`sched_ext scheduler not attached: ${(e as Error).message}`);
+      } finally {
+        schedulerLoading = false;
+      }
+    }
+    await startClassifier(classifier, dir, calls, kernel, scheduler, stop.signal, log);
+  };
+  if (opts.compiledDir) {
+    loading = true;
+    classifier.loading();
+  }
+  const attached = opts.compiledDir ? attach(opts.compiledDir).finally(() => (loading = false)) : Promise.resolve();
   const cpuWeight = tree.hasController("cpu")
     ? "cpu.weight on tenant, agent and tool-call cgroups (class weights)"
     : "NOT enforced: the cpu controller is not available in this cgroup tree";
@@ -89,12 +121,26 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
     describe: () => ({
       ladders: ladder.domains(),
       enforcement: {
-        cpu: kernel?.schedExt
-          ? `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}`
-          : `${cpuWeight} (no sched_ext in this kernel)`,
+        // Only while loading: clients wait for this key to go (then the rest reads as it always did).
+        ...(loading && {
+          bpfObjects:
+            "loading: the kernel is verifying the compiled policy's objects on a worker thread; " +
+            "until they attach, calls are enforced through cgroup files",
+        }),
+        cpu: !kernel?.schedExt
+          ? `${cpuWeight} (no sched_ext in this kernel)`
+          : schedulerLoading
+            ? `${cpuWeight}; sched_ext scheduler loading (the kernel is verifying it): the calls are handed to it when it attaches`
+            : `${cpuWeight}; sched_ext is available but not used: ${schedulerNote}`,
         ...enforcer.describe(),
         ...ladder.describe(),
-        ...(scheduler ? scheduler.describe() : { kernelHold: "inactive: no sched_ext scheduler is attached (acgd's ladder acts alone)" }),
+        ...(scheduler
+          ? scheduler.describe()
+          : {
+              kernelHold: schedulerLoading
+                ? "inactive until the sched_ext scheduler attaches (loading; acgd's ladder acts alone meanwhile)"
+                : "inactive: no sched_ext scheduler is attached (acgd's ladder acts alone)",
+            }),
         ...classifier.describe(),
         memcgBpfOps: kernel?.memcgBpfOps
           ? "available in this kernel, not attached by the runtime yet"
@@ -105,9 +151,17 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
         ? { schedExt: kernel.schedExt, memcgBpfOps: kernel.memcgBpfOps, btf: kernel.btf }
         : "native addon not loadable: kernel features unknown",
     }),
-    scheduler,
+    get scheduler() {
+      return scheduler;
+    },
+    attached,
+    get loading() {
+      return loading;
+    },
     memory: enforcer,
     close: () => {
+      // A load still running is closed when the kernel returns from it; nothing of it is attached.
+      stop.abort();
       enforcer.close();
       ladder.close();
       classifier.close();
@@ -117,14 +171,15 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
 }
 
 /** Attaches the exec classifier beside the scheduler (shared maps), or alone on objects of its own; a failure is only reported. */
-function startClassifier(
+async function startClassifier(
   classifier: ExecClassifier,
   dir: string,
-  policy: PolicyIR,
+  calls: ToolCalls,
   kernel: KernelFeatures | null,
   scheduler: BpfSchedulerEnforcer | null,
+  signal: AbortSignal,
   log?: (msg: string) => void,
-): void {
+): Promise<void> {
   if (!kernel?.tpBtfSchedProcessExec || !kernel.mapTypes.ringbuf) {
     classifier.absent(
       kernel ? "this kernel lacks tp_btf/sched_process_exec or ring buffers" : "kernel features unknown: the native addon is not loadable",
@@ -132,12 +187,12 @@ function startClassifier(
     return;
   }
   try {
-    if (scheduler) scheduler.runClassifier(classifier);
+    if (scheduler) await scheduler.runClassifier(classifier, signal);
     else {
       const po = PolicyObjects.open(dir);
       try {
-        ExecClassifier.prepare(po);
-        po.writePolicy(policy);
+        await po.loadAsync("classifier", signal);
+        po.writePolicy(calls.policy);
         classifier.onObjects(po, true);
       } catch (e) {
         po.close();
@@ -145,6 +200,7 @@ function startClassifier(
       }
     }
   } catch (e) {
+    if (signal.aborted) return;
     classifier.absent(`it failed to load or attach: ${(e as Error).message.split("\n")[0]}`);
     log?.(`exec classifier not attached: ${(e as Error).message}`);
   }

@@ -121,6 +121,17 @@ export class BpfObject {
     this.#h.load();
   }
 
+  /**
+   * {@link load} on a worker thread: the kernel's verifier (seconds for a
+   * large program under emulation) does not block the event loop. Until the
+   * promise settles the object refuses every other use (EBUSY); {@link close}
+   * then takes effect when the load returns, and the promise rejects with
+   * ECANCELED.
+   */
+  loadAsync(): Promise<void> {
+    return this.#h.loadAsync();
+  }
+
   /** Object-wide verifier log (non-empty on success only when opened with logLevel > 0). */
   verifierLog(): string {
     return this.#h.verifierLog();

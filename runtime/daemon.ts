@@ -37,8 +37,10 @@ export interface DaemonOptions {
   socketMode?: number;
   /** Socket file group (gid); default: acgd's group. */
   socketGid?: number;
-  /** The attached scheduler, for apply_policy's data or object swaps. */
-  scheduler?: BpfSchedulerEnforcer | null;
+  /** The attached scheduler, for apply_policy's data or object swaps (null without one, and while it loads). */
+  scheduler?: () => BpfSchedulerEnforcer | null;
+  /** Settles when acgd's BPF objects are attached or have failed: apply_policy waits for it, then swaps what is there. */
+  attached?: Promise<void>;
   /** Extra fields for `status` (enforcement paths, kernel features). */
   describe: () => Record<string, unknown>;
   log?: (msg: string) => void;
@@ -331,7 +333,7 @@ export class Daemon {
         );
       case "policy":
         if (!peer.supervisor) throw new ApiError("forbidden", "only root (outside the agents' cgroups) may read the running policy");
-        return { policy: this.#calls.policy, scheduler: (this.#opts.scheduler ?? null) !== null };
+        return { policy: this.#calls.policy, scheduler: (this.#opts.scheduler?.() ?? null) !== null };
       case "events":
         if (!peer.agent && !peer.supervisor)
           throw new ApiError(
@@ -358,7 +360,8 @@ export class Daemon {
             ? await loadPolicyPath(req.dir)
             : (await import("./policy-source.js")).loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
         if (!loaded.ok) throw new ApiError("policy_error", `${unchanged}:\n${loaded.message}`);
-        const scheduler = this.#opts.scheduler ?? null;
+        await this.#opts.attached;
+        const scheduler = this.#opts.scheduler?.() ?? null;
         let swap: SwapResult | { kind: "data" } | null = null;
         if (scheduler && req.dir !== undefined && scheduler.shapeChange(loaded.ir) !== null) {
           try {

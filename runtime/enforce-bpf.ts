@@ -113,6 +113,45 @@ export interface SwapResult {
   gapMs?: number;
 }
 
+/** The pinned scheduler's objects when they run `policy` from `dir`; otherwise drops any pinned scheduler and returns null. */
+function adoptPinned(policy: PolicyIR, dir: string, pins: SchedulerPins, log: (msg: string) => void): PolicyObjects | null {
+  const pinned = readState(pins.stateFile);
+  if (!pinned || !existsSync(join(pins.dir, "scheduler_link"))) return null;
+  if (pinned.dir === dir && pinned.sourceHash === policy.sourceHash) {
+    const po = PolicyObjects.adopt(dir, pins.dir);
+    // The maps must hold what the record says; otherwise the record is stale and the scheduler is reloaded.
+    const generationOk = pinned.generation === undefined || po.activeGeneration() === pinned.generation;
+    if (readSchedState() === "enabled" && generationOk) {
+      log(`re-adopted the pinned sched_ext scheduler of ${dir}`);
+      return po;
+    }
+    po.close();
+  }
+  // Another policy's (or a dead) scheduler: it makes way for this one.
+  dropSchedulerPins(pins);
+  log(`dropped the pinned scheduler of ${pinned.dir} (another policy, or no longer running)`);
+  return null;
+}
+
+function pinScheduler(pins: SchedulerPins, po: PolicyObjects, dir: string, sourceHash: string): void {
+  mkdirSync(pins.dir, { recursive: true });
+  PolicyObjects.unpinScheduler(po.manifest, pins.dir);
+  po.pinScheduler(pins.dir);
+  recordPinned(pins, po, dir, sourceHash);
+}
+
+/** Records what the pinned scheduler runs, atomically (a reader sees the old record or the new one). */
+function recordPinned(pins: SchedulerPins, po: PolicyObjects, dir: string, sourceHash: string): void {
+  mkdirSync(dirname(pins.stateFile), { recursive: true });
+  const tmp = `${pins.stateFile}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ dir, sourceHash, generation: po.activeGeneration() } satisfies PinnedState));
+    renameSync(tmp, pins.stateFile);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 export class BpfSchedulerEnforcer implements Enforcer {
   readonly #calls: ToolCalls;
   readonly #log: (msg: string) => void;
@@ -126,7 +165,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
   /** The compiled directory the running scheduler came from. */
   #dir: string;
   /** How the running scheduler was obtained, for status: loaded now, or adopted from pins. */
-  #origin: "loaded" | "adopted" = "loaded";
+  readonly #origin: "loaded" | "adopted";
   /** Set when the pins were found removed (cleared when they are back), so that it is handled once. */
   #pinsLost = false;
   /** cgroup id of each call registered in acg_cgroups. */
@@ -140,78 +179,64 @@ export class BpfSchedulerEnforcer implements Enforcer {
   /** Whether the kernel has the memcg kfuncs the holds read usage with. */
   readonly #hold = kernelHoldSupport();
 
-  /**
-   * Takes over the scheduler pinned in `pins.dir` when it runs this same
-   * policy; otherwise loads, fills and attaches the compiled directory's
-   * scheduler (replacing a pinned one of another policy) and pins it, so it
-   * keeps enforcing if acgd dies. Throws, with nothing attached, on failure.
-   */
-  constructor(calls: ToolCalls, compiledDir: string, log: (msg: string) => void, pins: SchedulerPins = defaultPins()) {
+  private constructor(
+    calls: ToolCalls,
+    log: (msg: string) => void,
+    pins: SchedulerPins,
+    dir: string,
+    objects: PolicyObjects,
+    origin: "loaded" | "adopted",
+  ) {
     this.#calls = calls;
     this.#log = log;
     this.#pins = pins;
     this.#features = codeFeatures(calls.policy);
     this.#classifierCode = emitClassifierCode(calls.policy).text;
-    this.#dir = resolve(compiledDir);
-    this.#objects = this.#adoptOrStart(this.#dir);
+    this.#dir = dir;
+    this.#objects = objects;
+    this.#origin = origin;
     this.#timer = setInterval(() => this.#checkEjected(), EJECT_CHECK_MS);
     this.#timer.unref();
   }
 
-  #adoptOrStart(dir: string): PolicyObjects {
-    const pinned = readState(this.#pins.stateFile);
-    if (pinned && existsSync(join(this.#pins.dir, "scheduler_link"))) {
-      if (pinned.dir === dir && pinned.sourceHash === this.#calls.policy.sourceHash) {
-        const po = PolicyObjects.adopt(dir, this.#pins.dir);
-        // The maps must hold what the record says; otherwise the record is stale and the scheduler is reloaded.
-        const generationOk = pinned.generation === undefined || po.activeGeneration() === pinned.generation;
-        if (readSchedState() === "enabled" && generationOk) {
-          this.#origin = "adopted";
-          this.#log(`re-adopted the pinned sched_ext scheduler of ${dir}`);
-          return po;
-        }
-        po.close();
-      }
-      // Another policy's (or a dead) scheduler: it makes way for this one.
-      dropSchedulerPins(this.#pins);
-      this.#log(`dropped the pinned scheduler of ${pinned.dir} (another policy, or no longer running)`);
-    }
+  /**
+   * Takes over the scheduler pinned in `pins.dir` when it runs this same
+   * policy; otherwise loads (the kernel's verifier on a worker thread: acgd
+   * serves meanwhile), fills and attaches the compiled directory's scheduler
+   * (replacing a pinned one of another policy) and pins it, so it keeps
+   * enforcing if acgd dies. Rejects, with nothing attached, on failure or
+   * when `signal` aborts (acgd stopping during the load).
+   */
+  static async start(
+    calls: ToolCalls,
+    compiledDir: string,
+    log: (msg: string) => void,
+    opts: { pins?: SchedulerPins; signal?: AbortSignal } = {},
+  ): Promise<BpfSchedulerEnforcer> {
+    const pins = opts.pins ?? defaultPins();
+    const dir = resolve(compiledDir);
+    const adopted = adoptPinned(calls.policy, dir, pins, log);
+    if (adopted) return new BpfSchedulerEnforcer(calls, log, pins, dir, adopted, "adopted");
     const po = PolicyObjects.open(dir);
     try {
-      po.load("scheduler");
-      po.writePolicy(this.#calls.policy);
+      await po.loadAsync("scheduler", opts.signal);
+      po.writePolicy(calls.policy);
       po.attachScheduler();
-      this.#pin(po, dir, this.#calls.policy.sourceHash);
+      pinScheduler(pins, po, dir, calls.policy.sourceHash);
     } catch (e) {
       po.close();
       throw e;
     }
-    this.#origin = "loaded";
-    return po;
+    return new BpfSchedulerEnforcer(calls, log, pins, dir, po, "loaded");
   }
 
-  #pin(po: PolicyObjects, dir: string, sourceHash: string): void {
-    mkdirSync(this.#pins.dir, { recursive: true });
-    PolicyObjects.unpinScheduler(po.manifest, this.#pins.dir);
-    po.pinScheduler(this.#pins.dir);
-    this.#record(po, dir, sourceHash);
-  }
-
-  /** Records what the pinned scheduler runs, atomically (a reader sees the old record or the new one). */
-  #record(po: PolicyObjects, dir: string, sourceHash: string): void {
-    mkdirSync(dirname(this.#pins.stateFile), { recursive: true });
-    const tmp = `${this.#pins.stateFile}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, JSON.stringify({ dir, sourceHash, generation: po.activeGeneration() } satisfies PinnedState));
-      renameSync(tmp, this.#pins.stateFile);
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-  }
-
-  /** Runs the exec classifier on the scheduler's objects (maps shared); throws, attaching nothing, if it does not load. */
-  runClassifier(classifier: ExecClassifier): void {
-    ExecClassifier.prepare(this.#objects);
+  /**
+   * Runs the exec classifier on the scheduler's objects (maps shared), its
+   * program verified on a worker thread; rejects, attaching nothing, if it
+   * does not load (or `signal` aborts the load).
+   */
+  async runClassifier(classifier: ExecClassifier, signal?: AbortSignal): Promise<void> {
+    await this.#objects.loadAsync("classifier", signal);
     classifier.onObjects(this.#objects, false);
     this.#classifier = classifier;
   }
@@ -324,7 +349,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     }
     const gen = this.#objects.writePolicy(policy);
     // The record follows the data: a restarted acgd must not take the old policy's record for what the maps hold.
-    this.#record(this.#objects, this.#dir, policy.sourceHash);
+    recordPinned(this.#pins, this.#objects, this.#dir, policy.sourceHash);
     for (const call of this.#calls.calls.values()) {
       const id = this.#ids.get(call.id);
       if (id !== undefined) this.#register(this.#objects, call, id);
@@ -365,7 +390,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
       // (an adopted scheduler has no loaded objects to re-attach: then say so).
       try {
         this.#objects.attachScheduler();
-        this.#pin(this.#objects, this.#dir, this.#calls.policy.sourceHash);
+        pinScheduler(this.#pins, this.#objects, this.#dir, this.#calls.policy.sourceHash);
       } catch (again) {
         this.#ejected =
           "replaced by a scheduler that failed to attach, and the previous one could not be re-attached: " + (again as Error).message;
@@ -383,7 +408,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#objects.close();
     this.#objects = next;
     this.#dir = resolve(compiledDir);
-    this.#pin(next, this.#dir, policy.sourceHash);
+    pinScheduler(this.#pins, next, this.#dir, policy.sourceHash);
     this.#features = codeFeatures(policy);
     this.#classifierCode = emitClassifierCode(policy).text;
     this.#ejected = null;
@@ -425,7 +450,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     if (this.#pinsLost) return;
     this.#pinsLost = true;
     try {
-      this.#pin(this.#objects, this.#dir, this.#calls.policy.sourceHash);
+      pinScheduler(this.#pins, this.#objects, this.#dir, this.#calls.policy.sourceHash);
       this.#log(`the running scheduler's pins in ${this.#pins.dir} were removed: pinned again`);
     } catch (e) {
       this.#log(

@@ -166,6 +166,8 @@ export class ExecClassifier implements Enforcer {
   #ownObjects = false;
   /** Why it is not attached, for status. */
   #absent: string;
+  /** Set while acgd's start-up loads its objects (the kernel verifying them): status says so. */
+  #loading = false;
   /** The generated C of the matchers its program was compiled from (the policy it started with). */
   readonly #kernelCode: string;
 
@@ -191,12 +193,19 @@ export class ExecClassifier implements Enforcer {
     this.#attachment?.close();
     this.#attachment = next;
     this.#ownObjects = ownObjects;
+    this.#loading = false;
+  }
+
+  /** Records that the classifier's objects are loading: it attaches with {@link onObjects}, or {@link absent} says why not. */
+  loading(): void {
+    this.#loading = true;
   }
 
   /** Records that the classifier could not be (re)attached; the runtime goes on without it. */
   absent(why: string): void {
     this.close();
     this.#absent = why;
+    this.#loading = false;
   }
 
   get attached(): boolean {
@@ -230,7 +239,10 @@ export class ExecClassifier implements Enforcer {
           `(tp_btf/sched_process_exec${this.#ownObjects ? ", own maps" : ", maps shared with the scheduler"}): ` +
           "execs in an agent's own cgroup that match a non-default rule get a tool call of their own " +
           `(${this.#placement.moved} so far); ${this.#drops()}`
-        : `exec classifier NOT attached (${this.#absent}): processes started without acg run stay in their agent's own cgroup`,
+        : this.#loading
+          ? "exec classifier loading (the kernel is verifying it): until it attaches, processes started without acg run " +
+            "stay in their agent's own cgroup"
+          : `exec classifier NOT attached (${this.#absent}): processes started without acg run stay in their agent's own cgroup`,
     };
   }
 

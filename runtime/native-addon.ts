@@ -164,6 +164,8 @@ export interface NativeObjectHandle {
   setMaxEntries(map: string, n: number): void;
   reuseMapFd(map: string, fd: number): void;
   load(): void;
+  /** bpf_object__load on a worker thread; the object refuses other uses (EBUSY) until it settles. */
+  loadAsync(): Promise<void>;
   isLoaded(): boolean;
   verifierLog(): string;
   programStats(): ProgramStats[];

@@ -143,6 +143,8 @@ export class PolicyObjects {
   readonly #rows: VerifierRow[] = [];
   #schedLink: BpfLink | null = null;
   #execLink: BpfLink | null = null;
+  /** Objects whose {@link loadAsync} is running: {@link close} closes them too. */
+  readonly #loading = new Set<BpfObject>();
 
   private constructor(dir: string, manifest: Manifest, opts: PolicyObjectsOptions) {
     this.dir = dir;
@@ -185,6 +187,41 @@ export class PolicyObjects {
    * (with the verifier log) on refusal; "memcg" is probed first.
    */
   load(name: ObjectName): VerifierRow[] {
+    const obj = this.#open(name);
+    try {
+      obj.load();
+    } catch (e) {
+      if (!obj.closed) obj.close();
+      throw e;
+    }
+    return this.#loaded(name, obj);
+  }
+
+  /**
+   * {@link load} with the kernel's verifier on a worker thread (acgd serves
+   * meanwhile). {@link close}, or `signal` aborting, while it runs closes the
+   * object when the load returns, and the promise rejects (ECANCELED).
+   */
+  async loadAsync(name: ObjectName, signal?: AbortSignal): Promise<VerifierRow[]> {
+    signal?.throwIfAborted();
+    const obj = this.#open(name);
+    const abort = () => obj.close();
+    this.#loading.add(obj);
+    signal?.addEventListener("abort", abort);
+    try {
+      await obj.loadAsync();
+    } catch (e) {
+      if (!obj.closed) obj.close();
+      throw e;
+    } finally {
+      this.#loading.delete(obj);
+      signal?.removeEventListener("abort", abort);
+    }
+    return this.#loaded(name, obj);
+  }
+
+  /** Opens `name`, set up to reuse the maps of what is loaded or adopted already. */
+  #open(name: ObjectName): BpfObject {
     if (this.#objects.has(name)) throw new Error(`object ${name} is already loaded`);
     const entry = this.entry(name);
     let layout: string | null = null;
@@ -212,11 +249,14 @@ export class PolicyObjects {
           }
         }
       }
-      obj.load();
     } catch (e) {
-      if (!obj.closed) obj.close();
+      obj.close();
       throw e;
     }
+    return obj;
+  }
+
+  #loaded(name: ObjectName, obj: BpfObject): VerifierRow[] {
     this.#objects.set(name, obj);
     const rows = obj.programStats().map((p: ProgramStats): VerifierRow => ({
       object: name,
@@ -417,6 +457,7 @@ export class PolicyObjects {
     this.detachScheduler();
     for (const o of this.#objects.values()) if (!o.closed) o.close();
     this.#objects.clear();
+    for (const o of this.#loading) o.close();
     for (const m of this.#pinnedMaps.values()) m.close();
     this.#pinnedMaps.clear();
   }

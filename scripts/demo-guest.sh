@@ -16,14 +16,19 @@ step "acgd --policy $compiled"
 node bin/acgd.js --policy "$compiled" >/tmp/acgd.log 2>&1 &
 acgd_pid=$!
 trap 'kill "$acgd_pid" 2>/dev/null || true; wait "$acgd_pid" 2>/dev/null || true' EXIT
-# Under TCG acgd takes 20-30 s to start: loading the classifier beside the
-# scheduler means verifying it (a few seconds of emulated CPU).
+# Under TCG acgd takes seconds to listen, and its scheduler and classifier
+# attach seconds later (the kernel verifying them: emulated CPU).
 for _ in $(seq 1 1200); do
   [ -S "$ACG_SOCKET" ] && break
   kill -0 "$acgd_pid" 2>/dev/null || { cat /tmp/acgd.log; echo "acgd exited" >&2; exit 1; }
   sleep 0.1
 done
 [ -S "$ACG_SOCKET" ] || { cat /tmp/acgd.log; echo "acgd did not open its socket" >&2; exit 1; }
+# acgd serves at once; the scheduler and the classifier attach once the kernel has verified them.
+for _ in $(seq 1 1200); do
+  grep -q "BPF objects: loading ended" /tmp/acgd.log && break
+  sleep 0.1
+done
 echo "sched_ext: $(cat /sys/kernel/sched_ext/state) ($(cat /sys/kernel/sched_ext/root/ops 2>/dev/null || echo -))"
 acgc status
 

@@ -41,7 +41,7 @@ int PrintFn(enum libbpf_print_level level, const char* fmt, va_list ap) {
 
 void InstallLibbpfPrint() { libbpf_set_print(PrintFn); }
 
-LogScope::LogScope(Napi::Env env) : env_(env), prev_(g_current) {
+LogScope::LogScope(napi_env env) : env_(env), prev_(g_current) {
   g_current = this;
   if (g_orphans != nullptr && !g_orphans->empty()) {
     lines_ = std::move(*g_orphans);
@@ -55,8 +55,8 @@ LogScope::~LogScope() {
     for (auto& l : lines_) prev_->Add(l.level, l.text);
     return;
   }
-  if (lines_.empty()) return;
-  AddonData* d = Data(env_);
+  if (lines_.empty() || env_ == nullptr) return;
+  AddonData* d = Data(Napi::Env(env_));
   if (d == nullptr || d->logCallback.IsEmpty()) return;
   // Raw N-API calls: must never throw from a destructor. A pending exception
   // (e.g. the error we are about to raise) is preserved around the calls.
@@ -83,6 +83,10 @@ LogScope::~LogScope() {
     napi_close_handle_scope(env, hs);
   }
   if (hadPending) napi_throw(env, pending);
+}
+
+void LogScope::Adopt(std::vector<LogLine> lines) {
+  for (auto& l : lines) lines_.push_back(std::move(l));
 }
 
 std::string LogScope::Text() const {

@@ -12,10 +12,13 @@ namespace acg {
 
 // ---- libbpf log capture -------------------------------------------------
 // libbpf prints through one global callback. We install ours once; while a
-// LogScope is alive, messages are collected into it (calls come from the JS
-// thread, synchronously inside libbpf calls). When the scope ends the
-// messages are handed to the JS log callback, if one was set, and are
-// available to attach to an error. Nothing is ever written to stderr.
+// LogScope is alive, messages printed on its thread are collected into it
+// (synchronously inside libbpf calls). When the scope ends the messages are
+// handed to the JS log callback, if one was set, and are available to
+// attach to an error. Nothing is ever written to stderr. A worker thread
+// (an asynchronous load) cannot call JS: its scope has no env, and its lines
+// are moved with TakeLines() into a scope on the JS thread (Adopt()), which
+// delivers them.
 struct LogLine {
   int level;  // enum libbpf_print_level: 0 warn, 1 info, 2 debug
   std::string text;
@@ -23,16 +26,18 @@ struct LogLine {
 
 class LogScope {
  public:
-  explicit LogScope(Napi::Env env);
+  explicit LogScope(napi_env env);  // nullptr: a worker thread's scope, which delivers nothing
   ~LogScope();
   LogScope(const LogScope&) = delete;
   LogScope& operator=(const LogScope&) = delete;
   std::string Text() const;  // all collected lines joined
   const std::vector<LogLine>& Lines() const { return lines_; }
   void Add(int level, std::string text) { lines_.push_back({level, std::move(text)}); }
+  std::vector<LogLine> TakeLines() { return std::move(lines_); }
+  void Adopt(std::vector<LogLine> lines);
 
  private:
-  Napi::Env env_;
+  napi_env env_;
   LogScope* prev_;
   std::vector<LogLine> lines_;
 };

@@ -56,6 +56,7 @@ void NativeObject::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("setMaxEntries", &NativeObject::SetMaxEntries),
                                         InstanceMethod("reuseMapFd", &NativeObject::ReuseMapFd),
                                         InstanceMethod("load", &NativeObject::Load),
+                                        InstanceMethod("loadAsync", &NativeObject::LoadAsync),
                                         InstanceMethod("isLoaded", &NativeObject::IsLoaded),
                                         InstanceMethod("verifierLog", &NativeObject::VerifierLog),
                                         InstanceMethod("programStats", &NativeObject::ProgramStats),
@@ -141,6 +142,7 @@ NativeObject::~NativeObject() {
 }
 
 struct bpf_object* NativeObject::Obj(const Napi::Env& env, const char* op) {
+  if (loading_) ThrowErrno(env, EBUSY, op, closeAfterLoad_ ? "object is closed (its load is finishing)" : "object is loading");
   if (obj_ == nullptr) ThrowErrno(env, EBADF, op, "object is closed");
   return obj_;
 }
@@ -302,40 +304,107 @@ Napi::Value NativeObject::ReuseMapFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+int NativeObject::LoadObject() {
+  if (!log_.empty()) log_[0] = '\0';
+  double t0 = NowNs();
+  int err = bpf_object__load(obj_);
+  loadTimeNs_ = NowNs() - t0;
+  return err;
+}
+
+Napi::Error NativeObject::LoadResult(Napi::Env env, int err, const LogScope& log) {
+  if (!err) {
+    loaded_ = true;
+    return Napi::Error();
+  }
+  std::string libbpfLog = log.Text();
+  // Which program failed? libbpf says "prog 'NAME': BPF program load failed".
+  std::string failed;
+  std::smatch mt;
+  static const std::regex re("prog '([^']+)': (BPF program load failed|failed to load)");
+  if (std::regex_search(libbpfLog, mt, re)) failed = mt[1].str();
+  std::string vlog;
+  if (!failed.empty()) {
+    auto it = progLogs_.find(failed);
+    if (it != progLogs_.end()) vlog = BufString(it->second);
+  }
+  if (vlog.empty()) vlog = BufString(log_);
+  if (vlog.empty()) {
+    for (auto& kv : progLogs_) vlog += BufString(kv.second);
+  }
+  Napi::Error e = MakeErrnoError(env, err, "bpf_object__load", failed.empty() ? "" : "program '" + failed + "'", &vlog, &log);
+  if (!failed.empty()) e.Set("program", failed);
+  // The object cannot be loaded again; free it now, it is unusable.
+  bpf_object__close(obj_);
+  obj_ = nullptr;
+  return e;
+}
+
 Napi::Value NativeObject::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  struct bpf_object* o = Obj(env, "bpf_object__load");
+  Obj(env, "bpf_object__load");
   RequireLoaded(env, "bpf_object__load", false);
-  if (!log_.empty()) log_[0] = '\0';
   LogScope log(env);
-  double t0 = NowNs();
-  int err = bpf_object__load(o);
-  loadTimeNs_ = NowNs() - t0;
-  if (err) {
-    std::string libbpfLog = log.Text();
-    // Which program failed? libbpf says "prog 'NAME': BPF program load failed".
-    std::string failed;
-    std::smatch mt;
-    static const std::regex re("prog '([^']+)': (BPF program load failed|failed to load)");
-    if (std::regex_search(libbpfLog, mt, re)) failed = mt[1].str();
-    std::string vlog;
-    if (!failed.empty()) {
-      auto it = progLogs_.find(failed);
-      if (it != progLogs_.end()) vlog = BufString(it->second);
-    }
-    if (vlog.empty()) vlog = BufString(log_);
-    if (vlog.empty()) {
-      for (auto& kv : progLogs_) vlog += BufString(kv.second);
-    }
-    Napi::Error e = MakeErrnoError(env, err, "bpf_object__load", failed.empty() ? "" : "program '" + failed + "'", &vlog, &log);
-    if (!failed.empty()) e.Set("program", failed);
-    // The object cannot be loaded again; free it now, it is unusable.
+  Napi::Error e = LoadResult(env, LoadObject(), log);
+  if (!e.IsEmpty()) throw e;
+  return env.Undefined();
+}
+
+// Runs bpf_object__load on libuv's thread pool, so that the verifier's time
+// (seconds for a large scheduler under emulation) does not block the event
+// loop. libbpf's print callback is process-wide but LogScope is per thread,
+// so the worker's messages are its own.
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, NativeObject* obj)
+      : Napi::AsyncWorker(env, "acg:bpf_object__load"), obj_(obj), done_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() const { return done_.Promise(); }
+
+ protected:
+  void Execute() override {
+    LogScope log(nullptr);
+    err_ = obj_->LoadObject();
+    lines_ = log.TakeLines();
+  }
+  void OnOK() override { obj_->LoadAsyncDone(Env(), err_, std::move(lines_), done_); }
+
+ private:
+  NativeObject* obj_;
+  Napi::Promise::Deferred done_;
+  int err_ = 0;
+  std::vector<LogLine> lines_;
+};
+
+// loadAsync(): Promise<void>, settled as load() returns or throws. The
+// object is referenced (not collected) until then.
+Napi::Value NativeObject::LoadAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Obj(env, "bpf_object__load");
+  RequireLoaded(env, "bpf_object__load", false);
+  auto* w = new LoadWorker(env, this);
+  loading_ = true;
+  Ref();
+  w->Queue();
+  return w->Promise();
+}
+
+void NativeObject::LoadAsyncDone(Napi::Env env, int err, std::vector<LogLine> lines, const Napi::Promise::Deferred& done) {
+  loading_ = false;
+  Unref();
+  LogScope log(env);
+  log.Adopt(std::move(lines));
+  if (closeAfterLoad_) {
     bpf_object__close(obj_);
     obj_ = nullptr;
-    throw e;
+    loaded_ = false;
+    done.Reject(MakeErrnoError(env, ECANCELED, "bpf_object__load", "the object was closed while it loaded", nullptr, &log).Value());
+    return;
   }
-  loaded_ = true;
-  return env.Undefined();
+  Napi::Error e = LoadResult(env, err, log);
+  if (e.IsEmpty())
+    done.Resolve(env.Undefined());
+  else
+    done.Reject(e.Value());
 }
 
 Napi::Value NativeObject::IsLoaded(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), loaded_ && obj_ != nullptr); }
@@ -452,6 +521,10 @@ Napi::Value NativeObject::AttachCgroup(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeObject::Close(const Napi::CallbackInfo& info) {
+  if (loading_) {  // the worker thread is inside bpf_object__load: it closes the object when it returns
+    closeAfterLoad_ = true;
+    return info.Env().Undefined();
+  }
   if (obj_ != nullptr) {
     LogScope log(info.Env());
     bpf_object__close(obj_);
@@ -461,6 +534,8 @@ Napi::Value NativeObject::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NativeObject::IsClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), obj_ == nullptr); }
+Napi::Value NativeObject::IsClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), obj_ == nullptr || closeAfterLoad_);
+}
 
 }  // namespace acg

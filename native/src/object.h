@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
+
 struct bpf_object;
 struct bpf_map;
 struct bpf_program;
@@ -15,6 +17,8 @@ struct bpf_program;
 namespace acg {
 
 class NativeObject : public Napi::ObjectWrap<NativeObject> {
+  friend class LoadWorker;
+
  public:
   static void Init(Napi::Env env, Napi::Object exports);
   explicit NativeObject(const Napi::CallbackInfo& info);
@@ -37,6 +41,7 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   Napi::Value SetMaxEntries(const Napi::CallbackInfo& info);
   Napi::Value ReuseMapFd(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
+  Napi::Value LoadAsync(const Napi::CallbackInfo& info);
   Napi::Value IsLoaded(const Napi::CallbackInfo& info);
   Napi::Value VerifierLog(const Napi::CallbackInfo& info);
   Napi::Value ProgramStats(const Napi::CallbackInfo& info);
@@ -49,9 +54,21 @@ class NativeObject : public Napi::ObjectWrap<NativeObject> {
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
 
   Napi::Object DescribeMap(Napi::Env env, struct bpf_map* m);
+  // bpf_object__load itself (where the kernel's verifier runs): touches only
+  // this object's libbpf state and buffers, so it may run on a worker thread.
+  int LoadObject();
+  // Back on the JS thread: records a successful load, or returns the error
+  // of a failed one (the object is then closed: libbpf cannot retry).
+  Napi::Error LoadResult(Napi::Env env, int err, const LogScope& log);
+  // Completes an asynchronous load (LoadWorker) on the JS thread.
+  void LoadAsyncDone(Napi::Env env, int err, std::vector<LogLine> lines, const Napi::Promise::Deferred& done);
 
   struct bpf_object* obj_ = nullptr;
   bool loaded_ = false;
+  // While a worker thread runs bpf_object__load, every other use of obj_ is
+  // refused (EBUSY) and close() is deferred until the load returns.
+  bool loading_ = false;
+  bool closeAfterLoad_ = false;
   bool collectStats_ = false;
   double loadTimeNs_ = 0;
   std::vector<uint8_t> mem_;                           // copy of the ELF when opened from a Buffer

@@ -100,7 +100,9 @@ function startDaemon(
   const ready = (async () => {
     // acgd loads the policy front end at start: tens of seconds under TCG.
     const deadline = Date.now() + 240_000;
-    while (!log.includes("listening on")) {
+    // With a compiled directory, acgd serves before its BPF objects attach: the ladder's kernel hold needs them.
+    const started = typeof policy === "string" ? "listening on" : "BPF objects: loading ended";
+    while (!log.includes(started)) {
       if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`acgd did not start (exit ${proc.exitCode}):\n${log}`);
       await sleep(50);
     }

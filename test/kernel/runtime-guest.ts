@@ -391,6 +391,8 @@ async function startSchedAcgd(variant: string): Promise<ReturnType<typeof spawn>
   );
   d.stderr.on("data", (chunk) => (schedLog += chunk));
   for (let i = 0; !schedLog.includes("listening on") && d.exitCode === null && i < 9000; i++) await sleep(20);
+  // acgd serves before its scheduler and classifier attach (the kernel verifies them meanwhile).
+  for (let i = 0; !schedLog.includes("BPF objects: loading ended") && d.exitCode === null && i < 9000; i++) await sleep(20);
   return d;
 }
 const schedDaemon = await startSchedAcgd("v1");

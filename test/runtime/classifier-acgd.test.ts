@@ -41,8 +41,12 @@ describe("acgd's exec classifier without a scheduler", () => {
   it("is attached on its own maps, and moves a git exec'd in the agent's own cgroup into a vcs call that ends with it", async () => {
     const client = await DaemonClient.connect(socket);
     try {
+      // acgd listens first; its objects attach when the kernel has verified them.
+      expect(await waitUntil(() => acgd.log().includes("BPF objects: loading ended"), 10_000)).toBe(true);
       const st = (await client.request({ op: "status" })) as { enforcement: Record<string, string> };
       expect(st.enforcement["classifier"]).toMatch(/^exec classifier attached \(tp_btf\/sched_process_exec, own maps\)/);
+      const log = acgd.log();
+      expect(log.indexOf("listening on")).toBeLessThan(log.indexOf("BPF objects: loading ended"));
       const made = (await client.request({ op: "start_call", agent: "x1", argv: ["true"] })) as { call: string };
       await client.request({ op: "end_call", call: made.call });
       const leaf = join(root, "default", "x1", "agent");
