@@ -9,12 +9,13 @@
 // pino and pino-pretty are loaded when the log is created, and not at all for
 // a silent log (`acgd --quiet`): together they are about 90 ms of acgd's
 // start-up on a host, ten to twenty times that under emulation.
-// Lines are formatted and written after the turn of the event loop that
-// produced them (notes and events in one queue, so in order; each line with
-// the time its event happened): requests that arrive together are answered
-// before their lines are written. A human line costs more than the request
-// it reports (pino-pretty: about 0.4 ms a line on a host, where starting a
-// call costs about 0.2 ms).
+// Events' lines are formatted and written after the turn of the event loop
+// that produced them, each with the time its event happened: requests that
+// arrive together are answered before their lines are written. A human line
+// costs more than the request it reports (pino-pretty: about 0.4 ms a line on
+// a host, where starting a call costs about 0.2 ms). acgd's own notes (rare:
+// start, stop, errors) are written at once, after the lines queued before
+// them, so that the log keeps the order things happened in.
 
 import { Writable } from "node:stream";
 import { EVENT_KINDS, type AcgEvent, type EventBus, type EventLevel } from "./events.js";
@@ -71,6 +72,7 @@ export async function createLog(opts: LogOptions): Promise<DaemonLog> {
   const queue: { time: string; write: () => void }[] = [];
   let flushing: NodeJS.Immediate | null = null;
   const flush = () => {
+    if (flushing) clearImmediate(flushing);
     flushing = null;
     for (const line of queue.splice(0)) {
       stamp = line.time;
@@ -116,7 +118,11 @@ export async function createLog(opts: LogOptions): Promise<DaemonLog> {
     logger[e.level](fields, e.message);
   };
   return {
-    note: (msg, level = "info") => later(new Date().toISOString(), () => logger[level]({ event: "daemon" }, msg)),
+    note: (msg, level = "info") => {
+      flush();
+      stamp = new Date().toISOString();
+      logger[level]({ event: "daemon" }, msg);
+    },
     follow: (bus) => bus.subscribe(logEvent),
   };
 }
