@@ -5,7 +5,8 @@
 //   bpf_stats (/proc/sys/kernel/bpf_stats_enabled, bpf_prog_info
 //   run_time_ns/run_cnt).
 // - the runtime: acgd running swe-agents' compiled directory (its scheduler
-//   attached), idle and with 100 concurrent tool calls; `acg run` per call;
+//   attached), idle; start_call with 1, 10 and 50 callers at once (issue 15's
+//   target: 50, median <= 50 ms); 100 concurrent tool calls; `acg run` per call;
 //   hot swaps through apply_policy of compiled directories: a data-only one
 //   (map writes and a generation flip) and a shape change (new objects, with
 //   the time tasks spent without a scheduler).
@@ -51,7 +52,7 @@ export interface StartCallLatency {
   rounds: number;
   p50Ms: number;
   p95Ms: number;
-  /** acgd's main-thread (event loop) CPU per call, its start_call and end_call together, ms. */
+  /** acgd's main-thread (event loop) CPU per call, ms: its start_call, its end_call and what acgd did after their replies. */
   loopCpuMsPerCall: number;
 }
 
@@ -354,6 +355,22 @@ function mainThreadCpuMs(pid: number): number {
 }
 
 /**
+ * The same once the thread has gone quiet (under 0.5 ms of CPU in 20 ms, or
+ * 2 s): acgd writes its state journal and log after the replies, and that
+ * work belongs to the calls too.
+ */
+async function settledCpuMs(pid: number): Promise<number> {
+  let last = mainThreadCpuMs(pid);
+  for (let i = 0; i < 100; i++) {
+    await sleep(20);
+    const now = mainThreadCpuMs(pid);
+    if (now - last < 0.5) return now;
+    last = now;
+  }
+  return last;
+}
+
+/**
  * start_call latency with several callers at once, as agents running tool
  * calls side by side ask for them: for each count, rounds in which that many
  * clients, each on its own connection (connected, accepted and identified by
@@ -363,7 +380,8 @@ function mainThreadCpuMs(pid: number): number {
  * figures are those of calls, not of agents' first calls (which also make
  * the agent's cgroups). Rounds are added until a count has at least
  * `samples` samples (and 3 rounds). acgd's event-loop CPU per call (its
- * start_call and end_call) is read from the process listening on the socket.
+ * start_call and end_call, and what it does after their replies) is read
+ * from the process listening on the socket.
  */
 export async function startCallLatency(sock: string, callers: readonly number[], samples = 50): Promise<StartCallLatency[]> {
   const { DaemonClient } = await import("../runtime/client.js");
@@ -375,7 +393,7 @@ export async function startCallLatency(sock: string, callers: readonly number[],
     try {
       // A round trip on each first (the usage of no agent), so that acgd has accepted and identified them all.
       await Promise.all(clients.map((c) => c.request({ op: "usage", agent: "ovh-none" })));
-      const cpu0 = mainThreadCpuMs(pid);
+      const cpu0 = await settledCpuMs(pid);
       const started = clients.map(async (c, i) => {
         const t = performance.now();
         const r = await c.request({ op: "start_call", agent: `ovh-c${i % 10}`, tool: "Bash", argv: ["pytest", "-q"] });
@@ -383,7 +401,7 @@ export async function startCallLatency(sock: string, callers: readonly number[],
       });
       const done = await Promise.all(started);
       await Promise.all(done.map((d, i) => clients[i]!.request({ op: "end_call", call: d.call })));
-      return { ms: done.map((d) => d.ms), cpuMs: mainThreadCpuMs(pid) - cpu0 };
+      return { ms: done.map((d) => d.ms), cpuMs: (await settledCpuMs(pid)) - cpu0 };
     } finally {
       for (const c of clients) c.close();
     }
@@ -415,7 +433,7 @@ export function startCallVerdict(latency: readonly StartCallLatency[]): string {
   const at = latency.find((l) => l.callers === t.callers);
   if (!at) return `not measured with ${t.callers} callers`;
   const met = at.p50Ms <= t.p50Ms ? "met" : "missed";
-  return `${met}: ${t.callers} concurrent start_calls, median ${at.p50Ms.toFixed(1)} ms (target <= ${t.p50Ms} ms)`;
+  return `${met}: ${t.callers} concurrent start_calls, median ${at.p50Ms.toFixed(1)} ms (target: <= ${t.p50Ms} ms in the guest)`;
 }
 
 async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhead> {
