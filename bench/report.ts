@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { isolationSection, loadIsolation, mdTable } from "./report-isolation.js";
 import { familySpec, memoryTimelineSpec, render, survivalSpec } from "./plots.js";
 import { BURST_FACTOR, BURST_MIN_BYTES, PUBLISHED, table, type TraceStats } from "../traces/stats.js";
-import type { OverheadResult } from "./overhead.js";
+import { startCallVerdict, type OverheadResult } from "./overhead.js";
 
 const MiB = 1024 * 1024;
 /** The published prototype's figures (issue 6). */
@@ -265,6 +265,20 @@ function overheadSection(o: OverheadResult): string[] {
                 ],
               ]),
           [`acgd idle (${rt.idle.idleS} s)`, `${f(rt.idle.rssBytes / MiB, 1)} MiB resident, ${f(rt.idle.cpuPct, 2)}% of one CPU`],
+          ...(rt.startCalls
+            ? [
+                [
+                  "start_call with N callers at once, each on its own connection (calls of ten existing agents; ended after each round)",
+                  rt.startCalls
+                    .map(
+                      (l) =>
+                        `${l.callers}: P50 ${f(l.p50Ms, 1)} ms, P95 ${f(l.p95Ms, 1)} ms (acgd's event loop ` +
+                        `${f(l.loopCpuMsPerCall, 2)} ms CPU per call, start and end)`,
+                    )
+                    .join("; ") + `. Issue 15's target: ${startCallVerdict(rt.startCalls)}`,
+                ],
+              ]
+            : []),
           [
             `${rt.calls.n} concurrent tool calls (all start_call requests sent at once over one ` +
               "connection, so each waits for those before it; a 1 MiB process in each for 3 s; end_call)",

@@ -1,10 +1,19 @@
 // What acgd knows about its running tool calls that the cgroup tree does not
 // say: each call's rule, class, granted intents, limits, start time and the
-// uid that started it. Every change is one line appended to a checksummed
-// journal (runtime/state-journal.ts), compacted into snapshots, so that an
-// acgd started after a crash can take the calls over. A missing, unreadable
-// or damaged file is reported, never fatal: the previous generation is used,
-// and calls without a usable record keep the limits their cgroups have.
+// uid that started it. Every changed call is one line appended to a
+// checksummed journal (runtime/state-journal.ts), compacted into snapshots,
+// so that an acgd started after a crash can take the calls over. A missing,
+// unreadable or damaged file is reported, never fatal: the previous
+// generation is used, and calls without a usable record keep the limits their
+// cgroups have.
+//
+// The changes of one turn of the event loop are written together, after it
+// (setImmediate): requests that arrive together are answered without waiting
+// for the file in between, and a call changed several times in the turn is
+// written once, as it is then. An acgd killed in that moment loses the
+// records of that turn's calls only; a restarted acgd takes such a call over
+// as any call without a record: the rule its command line matches, the
+// limits its cgroup has.
 
 import { join } from "node:path";
 import type { GrantedIntent } from "./intents.js";
@@ -98,6 +107,9 @@ export class CallStateStore {
   readonly #log: (msg: string) => void;
   /** The last write's failure; failures are logged once until a write succeeds again. */
   #failing: string | null = null;
+  /** Changes not written yet, in order: call id → the call as it is now, or null once it ended. */
+  readonly #pending = new Map<string, ToolCall | null>();
+  #flush: NodeJS.Immediate | null = null;
 
   constructor(file: string, cgroupRoot: string, log: (msg: string) => void) {
     this.file = file;
@@ -105,19 +117,34 @@ export class CallStateStore {
     this.#log = log;
   }
 
-  /** One call started or changed: one journal line. */
+  /** One call started or changed: a journal line after this turn. */
   put(call: ToolCall, all: Map<string, ToolCall>): void {
-    this.#write(() => this.#journal.append({ put: recordOf(call) }, all.size, () => [...all.values()].map(recordOf)));
+    this.#change(call.id, call, all);
   }
 
-  /** One call ended: one journal line. */
+  /** One call ended: a journal line after this turn. */
   remove(id: string, all: Map<string, ToolCall>): void {
-    this.#write(() => this.#journal.append({ remove: id }, all.size, () => [...all.values()].map(recordOf)));
+    this.#change(id, null, all);
   }
 
-  /** A new snapshot of all running calls (after a take-over). */
+  /** A new snapshot of all running calls (after a take-over); it holds every change not written yet. */
   rewrite(all: Map<string, ToolCall>): void {
+    this.#pending.clear();
+    if (this.#flush) clearImmediate(this.#flush);
+    this.#flush = null;
     this.#write(() => this.#journal.compact([...all.values()].map(recordOf)));
+  }
+
+  #change(id: string, call: ToolCall | null, all: Map<string, ToolCall>): void {
+    // Deleted first, so that the entries stay in the order of each call's last change.
+    this.#pending.delete(id);
+    this.#pending.set(id, call);
+    this.#flush ??= setImmediate(() => {
+      this.#flush = null;
+      const entries = [...this.#pending].map(([id, c]) => (c ? { put: recordOf(c) } : { remove: id }));
+      this.#pending.clear();
+      this.#write(() => this.#journal.append(entries, all.size, () => [...all.values()].map(recordOf)));
+    });
   }
 
   /**

@@ -34,6 +34,20 @@ export interface CgroupFs {
   movePid(cgroup: string, pid: number): void;
 }
 
+/**
+ * What the kernel's interface files hold in a cgroup it has just made, for
+ * the files acgd writes when it makes a call's cgroup: a value equal to one
+ * of these need not be written there (cgroup-tree.ts, createLeaf).
+ */
+export const FRESH_KNOBS: Readonly<Record<string, string>> = {
+  "memory.min": "0",
+  "memory.low": "0",
+  "memory.high": "max",
+  "memory.max": "max",
+  "cpu.weight": "100",
+  "memory.oom.group": "0",
+};
+
 /** The kernel's cgroup v2 hierarchy: interface files are the kernel's, processes are real. */
 export const kernelCgroupFs: CgroupFs = {
   kind: "cgroup2",
@@ -47,12 +61,17 @@ export const kernelCgroupFs: CgroupFs = {
   movePid: (cgroup, pid) => writeFileSync(join(cgroup, "cgroup.procs"), String(pid)),
 };
 
-/** Files the kernel gives a fresh cgroup and the runtime reads before anything writes them. */
+/**
+ * Files the kernel gives a fresh cgroup that the runtime reads before
+ * anything writes them, and the limits it does not write when they are
+ * already what a fresh cgroup has.
+ */
 const FRESH_CGROUP_FILES: readonly (readonly [string, string])[] = [
   ["memory.current", "0\n"],
   ["memory.events", ""],
   ["cgroup.events", "populated 0\nfrozen 0\n"],
   ["cgroup.procs", ""],
+  ...Object.entries(FRESH_KNOBS).map(([file, value]) => [file, `${value}\n`] as const),
 ];
 
 /** A plain directory standing in for a cgroup v2 hierarchy (host unit tests). */

@@ -12,7 +12,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import { join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseControllers, parseKeyed, parseSingleValue, readCgroupFile } from "./cgroup-files.js";
-import type { CgroupFs } from "./cgroup-fs.js";
+import { FRESH_KNOBS, type CgroupFs } from "./cgroup-fs.js";
 
 /** The controllers the runtime delegates down the tree when the kernel offers them. */
 export const WANTED_CONTROLLERS = ["memory", "cpu", "pids"] as const;
@@ -72,6 +72,18 @@ function formatMax(v: number | null): string {
   return v === null ? "max" : String(Math.max(0, Math.floor(v)));
 }
 
+/** The interface files and values that `limits` set, in the order they are written. */
+function knobValues(limits: CgroupLimits): [file: string, value: string][] {
+  const out: [string, string][] = [];
+  if (limits.memoryMin !== undefined) out.push(["memory.min", String(limits.memoryMin)]);
+  if (limits.memoryLow !== undefined) out.push(["memory.low", String(limits.memoryLow)]);
+  if (limits.memoryMax !== undefined) out.push(["memory.max", formatMax(limits.memoryMax)]);
+  if (limits.memoryHigh !== undefined) out.push(["memory.high", formatMax(limits.memoryHigh)]);
+  if (limits.cpuWeight !== undefined) out.push(["cpu.weight", String(Math.min(10000, Math.max(1, Math.round(limits.cpuWeight))))]);
+  if (limits.oomGroup !== undefined) out.push(["memory.oom.group", limits.oomGroup ? "1" : "0"]);
+  return out;
+}
+
 /** A process's argv (/proc/PID/cmdline), or null if it is gone or unreadable. */
 export function commandLineOf(pid: number): string[] | null {
   try {
@@ -89,6 +101,8 @@ export class CgroupTree {
   readonly fs: CgroupFs;
   /** Interface files the kernel refused (controller not enabled here): knob → first error. */
   readonly unenforced = new Map<string, string>();
+  /** The cgroup2 mount, read once: every connection to acgd asks where its peer is (cgroupOfPid). */
+  #mount: string | null | undefined;
 
   constructor(root: string, fs: CgroupFs) {
     this.root = root;
@@ -138,12 +152,16 @@ export class CgroupTree {
     return p;
   }
 
-  /** Creates a leaf cgroup for a tool call; fails if it exists (names are unique per call). */
+  /**
+   * Creates a leaf cgroup for a tool call; fails if it exists (names are
+   * unique per call). Of its limits, only those a fresh cgroup does not
+   * already have are written: this is on every start_call's path.
+   */
   createLeaf(agentPath: string, name: string, limits: CgroupLimits): string {
     const p = join(agentPath, name);
     this.fs.mkdir(p);
     try {
-      this.apply(p, limits);
+      for (const [file, value] of knobValues(limits)) if (FRESH_KNOBS[file] !== value) this.setKnob(p, file, value);
     } catch (e) {
       // Nothing runs in it yet: remove it at once.
       this.fs.rmdir(p);
@@ -196,13 +214,7 @@ export class CgroupTree {
 
   /** Writes the given limits; unsupported knobs are recorded, other failures throw. */
   apply(path: string, limits: CgroupLimits): void {
-    if (limits.memoryMin !== undefined) this.setKnob(path, "memory.min", String(limits.memoryMin));
-    if (limits.memoryLow !== undefined) this.setKnob(path, "memory.low", String(limits.memoryLow));
-    if (limits.memoryMax !== undefined) this.setKnob(path, "memory.max", formatMax(limits.memoryMax));
-    if (limits.memoryHigh !== undefined) this.setKnob(path, "memory.high", formatMax(limits.memoryHigh));
-    if (limits.cpuWeight !== undefined)
-      this.setKnob(path, "cpu.weight", String(Math.min(10000, Math.max(1, Math.round(limits.cpuWeight)))));
-    if (limits.oomGroup !== undefined) this.setKnob(path, "memory.oom.group", limits.oomGroup ? "1" : "0");
+    for (const [file, value] of knobValues(limits)) this.setKnob(path, file, value);
   }
 
   /** Writes one interface file. Returns false if this cgroup does not have it (controller not enabled). */
@@ -274,9 +286,9 @@ export class CgroupTree {
     }
     const line = text.split("\n").find((l) => l.startsWith("0::"));
     if (!line) return null;
-    const mount = cgroup2Mount();
-    if (!mount) return null;
-    const abs = join(mount, line.slice(3));
+    if (this.#mount === undefined) this.#mount = cgroup2Mount();
+    if (!this.#mount) return null;
+    const abs = join(this.#mount, line.slice(3));
     const rel = relative(this.root, abs);
     return rel === "" || rel.startsWith("..") ? null : rel;
   }

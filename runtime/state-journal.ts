@@ -1,7 +1,7 @@
 // acgd's state on disk, written incrementally: a snapshot (one checksummed
 // line per record, under a header naming its generation), a journal of the
-// changes since that snapshot (one checksummed line each, appended: a change
-// costs one short write whatever the number of running calls), and the
+// changes since that snapshot (one checksummed line each, appended: changes
+// cost one short write whatever the number of running calls), and the
 // previous snapshot. When the journal has grown past the live records the
 // state is compacted: the next generation's snapshot is written to a
 // temporary file, the current one becomes the previous one, the new one is
@@ -168,16 +168,17 @@ export class StateJournal<R extends { id: string }> {
   }
 
   /**
-   * Appends one change; `live` are all records after it (read only when the
-   * state is compacted). Throws on a failed write (the caller logs it).
+   * Appends changes, in order, with one write; `live` are all records after
+   * them (read only when the state is compacted). Throws on a failed write
+   * (the caller logs it).
    */
-  append(entry: JournalEntry<R>, liveCount: number, live: () => Iterable<R>): void {
+  append(entries: readonly JournalEntry<R>[], liveCount: number, live: () => Iterable<R>): void {
     if (this.#journalLines < 0 || !existsSync(this.journalFile)) {
       this.compact(live());
       return;
     }
-    appendFileSync(this.journalFile, line(entry));
-    this.#journalLines++;
+    appendFileSync(this.journalFile, entries.map(line).join(""));
+    this.#journalLines += entries.length;
     if (this.#journalLines > Math.max(64, 2 * liveCount)) this.compact(live());
   }
 

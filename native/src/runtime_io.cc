@@ -156,7 +156,10 @@ Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "pidfdExited(pidfd: number)");
   struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
-  int r = poll(&p, 1, 0);
+  int r;
+  // A signal to acgd (SIGCHLD, a profiler's SIGPROF) can interrupt even a poll that does not wait.
+  do r = poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
   if (r < 0) throw ErrnoError(env, errno, "poll", "pidfd");
   // A pidfd is readable once its process has exited (zombie or reaped).
   return Napi::Boolean::New(env, r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0);

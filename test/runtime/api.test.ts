@@ -174,3 +174,76 @@ describe("acgd over a Unix socket", () => {
     expect(rt.calls.policy.name).toBe("runtime_test_v2");
   });
 });
+
+describe("concurrent start_calls", () => {
+  const socketPath = join(tmpdir(), `acg-admission-${process.pid}.sock`);
+  const POLICY = `version 1
+policy admission {
+  host { memory = 1GiB; reserve = 64MiB }
+  class work { priority = normal; cpu.weight = 100 }
+  agent { max_agents = 3; max_calls = 7 }
+  tool default { class work; memory.baseline = 16MiB; memory.limit = 32MiB }
+}
+`;
+  let root: string;
+  let rt: Runtime;
+  let daemon: Daemon;
+
+  beforeAll(async () => {
+    root = fakeRoot();
+    rt = assembleRuntime(policyOf(POLICY), standInTree(root));
+    daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
+    await daemon.listen();
+  });
+  afterAll(async () => {
+    await daemon.close();
+    rt.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /** 50 clients, each on its own connection, send one start_call each in the same instant; the outcomes, in client order. */
+  async function fifty(agentOf: (i: number) => string): Promise<{ clients: DaemonClient[]; outcomes: (string | DaemonError)[] }> {
+    const clients = await Promise.all(Array.from({ length: 50 }, () => DaemonClient.connect(socketPath)));
+    const outcomes = await Promise.all(
+      clients.map((c, i) =>
+        c.request({ op: "start_call", agent: agentOf(i), argv: ["make"] }).then(
+          (r) => (r as { call: string }).call,
+          (e: DaemonError) => e,
+        ),
+      ),
+    );
+    return { clients, outcomes };
+  }
+  const admitted = (outcomes: (string | DaemonError)[]) => outcomes.filter((o): o is string => typeof o === "string");
+  async function endAll(clients: DaemonClient[], calls: string[]): Promise<void> {
+    await Promise.all(calls.map((call) => clients[0]!.request({ op: "end_call", call })));
+    for (const c of clients) c.close();
+  }
+
+  it("admits exactly max_calls of one agent's, each with its cgroup, and refuses the rest", async () => {
+    const { clients, outcomes } = await fifty(() => "busy");
+    const calls = admitted(outcomes);
+    expect(calls).toHaveLength(7);
+    for (const o of outcomes)
+      if (typeof o !== "string") expect(o).toMatchObject({ code: "refused", message: expect.stringMatching(/max_calls = 7/) });
+    const leaves = readdirSync(join(root, "default", "busy"), { withFileTypes: true })
+      .filter((e) => e.isDirectory() && e.name !== "agent")
+      .map((e) => e.name);
+    expect(leaves.sort()).toEqual([...calls].sort());
+    expect(rt.calls.calls.size).toBe(7);
+    await endAll(clients, calls);
+  });
+
+  it("admits exactly max_agents new agents, and refuses the others before making any cgroup", async () => {
+    const { clients, outcomes } = await fifty((i) => `new${i}`);
+    const calls = admitted(outcomes);
+    expect(calls).toHaveLength(3);
+    for (const o of outcomes)
+      if (typeof o !== "string") expect(o).toMatchObject({ code: "refused", message: expect.stringMatching(/max_agents/) });
+    // The idle agent of the test before made room; no refused agent got a cgroup.
+    const agentDirs = readdirSync(join(root, "default"), { withFileTypes: true }).filter((e) => e.isDirectory());
+    expect(agentDirs.map((e) => e.name).sort()).toEqual([...rt.calls.agents.values()].map((a) => a.agent).sort());
+    expect(rt.calls.agents.size).toBe(3);
+    await endAll(clients, calls);
+  });
+});

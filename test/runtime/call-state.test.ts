@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setImmediate as afterThisTurn } from "node:timers/promises";
 import { afterAll, describe, expect, it, type TestContext } from "vitest";
 import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
 import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
@@ -38,12 +39,13 @@ describe("the state file", () => {
     expect(defaultStateFile("/sys/fs/cgroup/agentcgroup")).toBe("/run/agentcgroup/calls-sys-fs-cgroup-agentcgroup.json");
   });
 
-  it("round-trips the running calls, one journal line per change (no temporary file left)", (ctx) => {
+  it("round-trips the running calls, one journal line per changed call after each turn (no temporary file left)", async (ctx) => {
     const calls = new ToolCalls(policy, hostTree(ctx));
     const file = join(tmp, "rt.json");
     const s = store(file);
     calls.persistTo(s);
     const call = calls.startCall({ agent: "s1", argv: ["make"], hints: ["memory=48MiB", "class=build"] });
+    await afterThisTurn();
     const rec = s.load();
     expect(rec.problems).toEqual([]);
     expect(rec.records.get(call.id)).toEqual({
@@ -64,32 +66,46 @@ describe("the state file", () => {
     ).toEqual(["rt.json.journal"]);
     const journal = () => readFileSync(`${file}.journal`, "utf8").split("\n").filter(Boolean).length;
     const lines = journal();
-    return calls.endCall(call.id).then(() => {
-      expect(journal()).toBe(lines + 1);
-      expect(s.load()).toEqual({ records: new Map(), problems: [] });
-    });
+    // Changed twice and another started and ended, all in one turn: nothing written yet, then one line each.
+    calls.declareIntent(call, ["memory=32MiB"]);
+    calls.declareIntent(call, ["memory=40MiB"]);
+    const brief = calls.startCall({ agent: "s1", argv: ["make"] });
+    await calls.endCall(brief.id);
+    expect(journal()).toBe(lines);
+    await afterThisTurn();
+    expect(journal()).toBe(lines + 2);
+    expect(s.load().records.get(call.id)?.limits.baselineBytes).toBe(40 * MiB);
+    await calls.endCall(call.id);
+    await afterThisTurn();
+    expect(journal()).toBe(lines + 3);
+    expect(s.load()).toEqual({ records: new Map(), problems: [] });
   });
 
-  it("writes one short line per change whatever the number of calls, compacting into snapshots", (ctx) => {
+  it("writes one short line per change whatever the number of calls, compacting into snapshots", async (ctx) => {
     const calls = new ToolCalls(policy, hostTree(ctx));
     const file = join(tmp, "many.json");
     calls.persistTo(store(file));
     const started = Array.from({ length: 200 }, (_, i) => calls.startCall({ agent: `m${i % 4}`, argv: ["make"] }));
+    await afterThisTurn();
     // Compacted: the journal holds at most about twice the live calls, never one line per change since the start.
     const journalLines = readFileSync(`${file}.journal`, "utf8").split("\n").filter(Boolean).length;
     expect(journalLines).toBeLessThanOrEqual(2 * 200 + 2);
     expect(store(file).load().records.size).toBe(200);
-    return Promise.all(started.map((c) => calls.endCall(c.id))).then(() => expect(store(file).load().records.size).toBe(0));
+    await Promise.all(started.map((c) => calls.endCall(c.id)));
+    await afterThisTurn();
+    expect(store(file).load().records.size).toBe(0);
   });
 
-  it("uses the previous generation when the snapshot is damaged, and stops at a torn journal line", (ctx) => {
+  it("uses the previous generation when the snapshot is damaged, and stops at a torn journal line", async (ctx) => {
     const calls = new ToolCalls(policy, hostTree(ctx));
     const file = join(tmp, "gen.json");
     calls.persistTo(store(file));
     const a = calls.startCall({ agent: "g1", argv: ["make"], hints: ["memory=48MiB"] });
+    await afterThisTurn();
     // A new snapshot: `a` is in it, and the old one became the previous generation.
     calls.persistTo(store(file));
     const b = calls.startCall({ agent: "g1", argv: ["make"] });
+    await afterThisTurn();
     expect([...store(file).load().records.keys()].sort()).toEqual([a.id, b.id].sort());
     // A torn last journal line (a crash mid-write): what came before it is kept.
     appendFileSync(`${file}.journal`, '0123456789abcdef {"put":');
@@ -129,7 +145,7 @@ describe("the state file", () => {
     });
   });
 
-  it("logs a failed write once and keeps the calls running", (ctx) => {
+  it("logs a failed write once and keeps the calls running", async (ctx) => {
     const logs: string[] = [];
     const calls = new ToolCalls(policy, hostTree(ctx));
     const blocker = join(tmp, "not-a-dir");
@@ -137,6 +153,7 @@ describe("the state file", () => {
     calls.persistTo(store(join(blocker, "state.json"), logs));
     const a = calls.startCall({ agent: "s2", argv: ["make"] });
     const b = calls.startCall({ agent: "s2", argv: ["make"] });
+    await afterThisTurn();
     expect(calls.calls.has(a.id) && calls.calls.has(b.id)).toBe(true);
     expect(logs).toEqual([
       `cannot write the state file ${join(blocker, "state.json")} (EEXIST): a restarted acgd could not take over the running calls`,
@@ -167,6 +184,7 @@ describe("a new runtime taking over the tree", () => {
     mkdirSync(unrecorded);
     const pUnrecorded = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "42"], cgroupPath: unrecorded, stdio: [null, null, null] });
     live.push(pUnrecorded);
+    await afterThisTurn();
     // The earlier acgd dies here (nothing is ended); a new one reads what it left.
     const after = new ToolCalls(policy, hostTree(ctx));
     const loaded = store(file).load();

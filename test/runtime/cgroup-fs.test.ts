@@ -31,12 +31,15 @@ describe("the stand-in cgroup file system", () => {
     expect(cgroupFsAt(join(root, "not", "made", "yet"))).toBe(standInCgroupFs);
   });
 
-  it("gives a new leaf the files a fresh cgroup has, and refuses to make it twice", () => {
+  it("gives a new leaf the files a fresh cgroup has, writes only the limits that differ, and refuses to make it twice", () => {
     const t = tree();
-    const leaf = t.createLeaf(t.root, "c1", { memoryHigh: 1024 });
+    const leaf = t.createLeaf(t.root, "c1", { memoryHigh: 1024, memoryMax: null, memoryLow: 0, cpuWeight: 100, oomGroup: true });
     expect(readFileSync(join(leaf, "cgroup.events"), "utf8")).toBe("populated 0\nfrozen 0\n");
     expect(t.stats(leaf).memoryCurrent).toBe(0);
-    expect(readFileSync(join(leaf, "memory.high"), "utf8")).toBe("1024");
+    const file = (f: string) => readFileSync(join(leaf, f), "utf8");
+    expect([file("memory.high"), file("memory.oom.group")]).toEqual(["1024", "1"]);
+    // Already the kernel's values in a fresh cgroup (with its newline): not written.
+    expect([file("memory.max"), file("memory.low"), file("cpu.weight")]).toEqual(["max\n", "0\n", "100\n"]);
     expect(() => t.createLeaf(t.root, "c1", {})).toThrow(/EEXIST/);
   });
 

@@ -7,6 +7,7 @@ import { createConnection } from "node:net";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setImmediate as afterThisTurn } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { DaemonClient } from "../../runtime/client.js";
@@ -53,6 +54,9 @@ describe("the structured log", () => {
     bus.emit("call_started", { message: "start c1", call: "c1", agent: "default/a", rule: "tests", class: "build" });
     for (let i = 0; i < 5; i++) bus.emit("pressure", { message: "pressure rule 0 (host) active", data: { state: "on", scope: "host" } });
     bus.emit("pressure", { message: "other scope", data: { state: "on", scope: "agent:default/a" } });
+    // acgd's notes at once; events' lines after the turn that produced them, in order, each with its event's time.
+    expect(lines).toHaveLength(1);
+    await afterThisTurn();
     const recs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(recs.map((r) => `${r["level"]} ${r["event"]} ${r["msg"]}`)).toEqual([
       "info daemon started",
@@ -61,7 +65,7 @@ describe("the structured log", () => {
       "debug pressure other scope",
     ]);
     for (const r of recs) expect(r["time"]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    expect(recs[1]).toMatchObject({ call: "c1", agent: "default/a", rule: "tests", class: "build" });
+    expect(recs[1]).toMatchObject({ call: "c1", agent: "default/a", rule: "tests", class: "build", time: bus.recent()[0]!.time });
   });
 
   it("leaves debug events (pressure) out at the default level, and has a human format", async () => {
@@ -70,6 +74,7 @@ describe("the structured log", () => {
     (await createLog({ format: "human", level: "info", out: (s) => lines.push(...s.split("\n").filter(Boolean)) })).follow(bus);
     bus.emit("pressure", { message: "pressure rule 0 (host) active", data: { state: "on", scope: "host" } });
     bus.emit("oom", { message: "killed by the OOM killer", call: "c9" });
+    await afterThisTurn();
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] WARN: oom: killed by the OOM killer/);
   });
