@@ -377,8 +377,8 @@ export class LadderEnforcer implements Enforcer {
     let lookAgain: number | undefined;
     const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
     const agentVictim = at(l.killAgentPercent) ? this.#agentVictim(d) : undefined;
-    if (this.#agentDying(d)) {
-      // A killed agent's memory comes back as the kernel reaps it: killing more meanwhile would be one kill too many.
+    if (agentVictim && this.#reaping(d)) {
+      // What was killed comes back as the kernel reaps it: an agent killed meanwhile would be one kill too many.
       lookAgain = AFTER_KILL_MS;
     } else if (agentVictim) {
       // Past the last mark a call's kill would be too little: the agent goes whole, its calls with it.
@@ -533,12 +533,26 @@ export class LadderEnforcer implements Enforcer {
       .sort((x, y) => y.rank - x.rank || y.usage - x.usage)[0]?.a;
   }
 
-  /** Whether an agent this ladder killed still has processes (cgroup.events `populated 1`). */
-  #agentDying(d: Domain): boolean {
-    return [...d.killedAgents].some((key) => {
-      const agent = this.#calls.agents.get(key);
-      return agent !== undefined && this.#calls.tree.populated(agent.path);
+  /**
+   * Whether a call or an agent this ladder killed still has processes
+   * (cgroup.events `populated 1`): its memory is still coming back. In the
+   * 2026-12-03 benchmark a call killed at the kill mark was still being
+   * reaped at the kill_agent mark 100 ms later, and its agent was killed
+   * whole for memory that was already on its way back.
+   */
+  #reaping(d: Domain): boolean {
+    const tree = this.#calls.tree;
+    const calls = [...d.killed].some((id) => {
+      const call = this.#calls.calls.get(id);
+      return call !== undefined && tree.populated(call.path);
     });
+    return (
+      calls ||
+      [...d.killedAgents].some((key) => {
+        const agent = this.#calls.agents.get(key);
+        return agent !== undefined && tree.populated(agent.path);
+      })
+    );
   }
 
   #killAgent(d: Domain, agent: AgentEntry, why: string): void {

@@ -274,6 +274,12 @@ describe("pressure ladder on the host domain", () => {
     domainAt(91 * MiB);
     expect(await until(() => big.killedBy !== undefined && small.killedBy !== undefined)).toBe(true);
     expect(await until(() => file(root, "memory.high") === String(95 * MiB))).toBe(true);
+    // A killed call still being reaped: its memory is on its way back, so no agent is killed for it yet.
+    writeFileSync(join(big.path, "cgroup.events"), "populated 1\nfrozen 0\n");
+    domainAt(96 * MiB);
+    await sleep(400);
+    expect(killedWhole(big) || killedWhole(small)).toBe(false);
+    writeFileSync(join(big.path, "cgroup.events"), "populated 0\nfrozen 0\n");
     await calls.endCall(big.id);
     await calls.endCall(small.id);
     const next = calls.startCall({ agent: "big", argv: ["git"] });
