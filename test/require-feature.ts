@@ -1,14 +1,12 @@
-// Host tests that need something of the kernel say so here, as cilium/ebpf's
-// SkipIfNotSupported does: where this machine really lacks the feature the
-// test is skipped with the feature and the reason named, never passed in
-// silence. Where CI is set the machine is meant to have every feature, so a
-// missing one fails the test instead of skipping it.
+// Host tests that need something of the kernel say so here: where this
+// machine lacks the feature, the test fails with the feature and the reason
+// named (never skipped, never passed in silence), so that a machine set up
+// without it is noticed instead of running fewer tests.
 import { accessSync, constants } from "node:fs";
-import type { TestContext } from "vitest";
 import { cgroup2Mount } from "../runtime/cgroup-tree.js";
 
 export interface KernelFeature {
-  /** What a test needs, as a skipped test names it. */
+  /** What a test needs, as its failure names it. */
   readonly name: string;
   /** Why this machine lacks the feature, or null when it has it. */
   missing(): string | null;
@@ -29,10 +27,8 @@ export const CGROUP2: KernelFeature = {
   },
 };
 
-/** Skips the test (or, where CI is set, fails it) when this machine lacks `feature`; call it first, or in beforeEach. */
-export function requireFeature(ctx: TestContext, feature: KernelFeature): void {
+/** Fails the test, naming the feature and why it is missing, when this machine lacks `feature`; call it first, or in beforeEach. */
+export function requireFeature(feature: KernelFeature): void {
   const why = feature.missing();
-  if (why === null) return;
-  if (process.env["CI"]) throw new Error(`this test needs ${feature.name}, which CI's machine must have: ${why}`);
-  ctx.skip(`needs ${feature.name}: ${why}`);
+  if (why !== null) throw new Error(`this test needs ${feature.name}, which this machine lacks: ${why}`);
 }

@@ -6,7 +6,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate as afterThisTurn } from "node:timers/promises";
-import { afterAll, describe, expect, it, type TestContext } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
 import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
@@ -29,8 +29,8 @@ afterAll(() => {
 
 const store = (file: string, logs: string[] = []) => new CallStateStore(file, root, (m) => logs.push(m));
 /** The test's tree on the host's cgroup v2 hierarchy. */
-const hostTree = (ctx: TestContext) => {
-  requireFeature(ctx, CGROUP2);
+const hostTree = () => {
+  requireFeature(CGROUP2);
   return new CgroupTree(root, kernelCgroupFs);
 };
 
@@ -39,8 +39,8 @@ describe("the state file", () => {
     expect(defaultStateFile("/sys/fs/cgroup/agentcgroup")).toBe("/run/agentcgroup/calls-sys-fs-cgroup-agentcgroup.json");
   });
 
-  it("round-trips the running calls, one journal line per changed call after each turn (no temporary file left)", async (ctx) => {
-    const calls = new ToolCalls(policy, hostTree(ctx));
+  it("round-trips the running calls, one journal line per changed call after each turn (no temporary file left)", async () => {
+    const calls = new ToolCalls(policy, hostTree());
     const file = join(tmp, "rt.json");
     const s = store(file);
     calls.persistTo(s);
@@ -81,8 +81,8 @@ describe("the state file", () => {
     expect(s.load()).toEqual({ records: new Map(), problems: [] });
   });
 
-  it("writes one short line per change whatever the number of calls, compacting into snapshots", async (ctx) => {
-    const calls = new ToolCalls(policy, hostTree(ctx));
+  it("writes one short line per change whatever the number of calls, compacting into snapshots", async () => {
+    const calls = new ToolCalls(policy, hostTree());
     const file = join(tmp, "many.json");
     calls.persistTo(store(file));
     const started = Array.from({ length: 200 }, (_, i) => calls.startCall({ agent: `m${i % 4}`, argv: ["make"] }));
@@ -96,8 +96,8 @@ describe("the state file", () => {
     expect(store(file).load().records.size).toBe(0);
   });
 
-  it("uses the previous generation when the snapshot is damaged, and stops at a torn journal line", async (ctx) => {
-    const calls = new ToolCalls(policy, hostTree(ctx));
+  it("uses the previous generation when the snapshot is damaged, and stops at a torn journal line", async () => {
+    const calls = new ToolCalls(policy, hostTree());
     const file = join(tmp, "gen.json");
     calls.persistTo(store(file));
     const a = calls.startCall({ agent: "g1", argv: ["make"], hints: ["memory=48MiB"] });
@@ -145,9 +145,9 @@ describe("the state file", () => {
     });
   });
 
-  it("logs a failed write once and keeps the calls running", async (ctx) => {
+  it("logs a failed write once and keeps the calls running", async () => {
     const logs: string[] = [];
-    const calls = new ToolCalls(policy, hostTree(ctx));
+    const calls = new ToolCalls(policy, hostTree());
     const blocker = join(tmp, "not-a-dir");
     writeFileSync(blocker, "");
     calls.persistTo(store(join(blocker, "state.json"), logs));
@@ -170,9 +170,9 @@ describe("a new runtime taking over the tree", () => {
     return p;
   };
 
-  it("recovers calls with processes (rule, class, intents, limits), removes empty ones, and ends them when their last process exits", async (ctx) => {
+  it("recovers calls with processes (rule, class, intents, limits), removes empty ones, and ends them when their last process exits", async () => {
     const file = join(tmp, "takeover.json");
-    const before = new ToolCalls(policy, hostTree(ctx));
+    const before = new ToolCalls(policy, hostTree());
     before.persistTo(store(file));
     const intent = before.startCall({ agent: "t1", argv: ["make"], hints: ["memory=48MiB", "class=build"] });
     const vcs = before.startCall({ agent: "t1", tool: "Read", argv: ["sleep", "40"] });
@@ -186,7 +186,7 @@ describe("a new runtime taking over the tree", () => {
     live.push(pUnrecorded);
     await afterThisTurn();
     // The earlier acgd dies here (nothing is ended); a new one reads what it left.
-    const after = new ToolCalls(policy, hostTree(ctx));
+    const after = new ToolCalls(policy, hostTree());
     const loaded = store(file).load();
     const { calls, notes } = await after.recover(loaded.records);
     expect(calls.map((c) => c.id).sort()).toEqual([intent.id, vcs.id, "call-1-99"].sort());

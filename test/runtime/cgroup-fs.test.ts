@@ -65,22 +65,22 @@ describe("the stand-in cgroup file system", () => {
 });
 
 describe("the kernel's cgroup file system", () => {
-  const tree = (ctx: Parameters<typeof requireFeature>[0]) => {
-    requireFeature(ctx, CGROUP2);
+  const tree = () => {
+    requireFeature(CGROUP2);
     const root = join(cgroup2Mount()!, `acg-cgroupfs-test-${process.pid}`);
     const t = new CgroupTree(root, kernelCgroupFs);
     cleanups.push(() => removeCgroupTree(root));
     return t;
   };
 
-  it("is what the cgroup2 mount is, even below a cgroup not made yet", (ctx) => {
-    const t = tree(ctx);
+  it("is what the cgroup2 mount is, even below a cgroup not made yet", () => {
+    const t = tree();
     expect(cgroupFsAt(t.root)).toBe(kernelCgroupFs);
     expect(cgroupFsAt(join(t.root, "not", "made", "yet"))).toBe(kernelCgroupFs);
   });
 
-  it("has a controller's knobs only where the controller is enabled", (ctx) => {
-    const t = tree(ctx);
+  it("has a controller's knobs only where the controller is enabled", () => {
+    const t = tree();
     const leaf = t.createLeaf(t.root, "c1", {});
     expect(t.hasKnob(leaf, "cgroup.procs")).toBe(true);
     const memory = t.hasController("memory");
@@ -90,8 +90,8 @@ describe("the kernel's cgroup file system", () => {
     expect(t.unenforced.has("memory.high")).toBe(!memory);
   });
 
-  it("moves a real process into a leaf, and kills what is left in it when the leaf is removed", async (ctx) => {
-    const t = tree(ctx);
+  it("moves a real process into a leaf, and kills what is left in it when the leaf is removed", async () => {
+    const t = tree();
     const leaf = t.createLeaf(t.root, "c1", {});
     const proc = spawn("sleep", ["60"], { stdio: "ignore" });
     cleanups.push(() => proc.kill("SIGKILL"));

@@ -5,7 +5,7 @@
 // in the guest (test/kernel/runtime-guest.ts).
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it, type TestContext } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { encodeStruct } from "../../compiler/abi-encode.js";
 import { execEventStruct } from "../../compiler/abi.js";
 import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
@@ -32,8 +32,8 @@ const logs: string[] = [];
 let host: { tree: CgroupTree; calls: ToolCalls; placement: ExecPlacement } | null = null;
 
 /** The tree on the host's cgroup v2 hierarchy with the placement wired in, made by the first test that needs it. */
-function hostTree(ctx: TestContext) {
-  requireFeature(ctx, CGROUP2);
+function hostTree() {
+  requireFeature(CGROUP2);
   if (host) return host;
   const tree = new CgroupTree(join(cgroup2Mount()!, `acg-exec-test-${process.pid}`), kernelCgroupFs);
   const calls = new ToolCalls(POLICY, tree);
@@ -96,8 +96,8 @@ describe("exec events of processes started without acg run", () => {
     expect(isAcgClient(["sh", "-c", "acg run -- make"])).toBe(false);
   });
 
-  it("moves a matching exec from the agent's own cgroup into a call of its own, which ends when the process exits", async (ctx) => {
-    const { calls, placement } = hostTree(ctx);
+  it("moves a matching exec from the agent's own cgroup into a call of its own, which ends when the process exits", async () => {
+    const { calls, placement } = hostTree();
     const agent = calls.ensureAgent(undefined, "u1");
     const leaf = join(agent.path, AGENT_LEAF);
     const proc = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "31"], cgroupPath: leaf, stdio: [null, null, null] });
@@ -119,8 +119,8 @@ describe("exec events of processes started without acg run", () => {
     expect(logs.some((l) => l.startsWith(`call ${call!.id} (unwrapped pid ${proc.pid}) ended: `))).toBe(true);
   });
 
-  it("moves a shell whose -c script runs a matching command (matched by the command it runs)", async (ctx) => {
-    const { tree, calls, placement } = hostTree(ctx);
+  it("moves a shell whose -c script runs a matching command (matched by the command it runs)", async () => {
+    const { tree, calls, placement } = hostTree();
     const agent = calls.ensureAgent(undefined, "u4");
     const leaf = join(agent.path, AGENT_LEAF);
     // No exec optimisation possible: the shell stays the process the event is about.
@@ -148,8 +148,8 @@ describe("exec events of processes started without acg run", () => {
     expect(isAcgClient(["/opt/agentcgroup/native/build/acg-run", "--", "make"])).toBe(true);
   });
 
-  it("leaves an exec that matches only the default rule, one inside a call, and one outside the tree where they are", async (ctx) => {
-    const { calls, placement } = hostTree(ctx);
+  it("leaves an exec that matches only the default rule, one inside a call, and one outside the tree where they are", async () => {
+    const { calls, placement } = hostTree();
     const agent = calls.ensureAgent(undefined, "u2");
     const leaf = join(agent.path, AGENT_LEAF);
     const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "300"], cgroupPath: leaf, stdio: [null, null, null] });
@@ -170,8 +170,8 @@ describe("exec events of processes started without acg run", () => {
     }
   });
 
-  it("does not move a process that left the agent's own cgroup before its event was read", async (ctx) => {
-    const { tree, calls, placement } = hostTree(ctx);
+  it("does not move a process that left the agent's own cgroup before its event was read", async () => {
+    const { tree, calls, placement } = hostTree();
     const agent = calls.ensureAgent(undefined, "u3");
     const leaf = join(agent.path, AGENT_LEAF);
     const proc = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "34"], cgroupPath: leaf, stdio: [null, null, null] });
