@@ -2,33 +2,25 @@
 // classifier runs on objects of its own (real BPF: tp_btf/sched_process_exec
 // and its ring buffer), and a process exec'd in an agent's own cgroup is moved
 // into a tool call of its own.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compilePolicy } from "../../compiler/compile.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
-import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { cgroupDirOf, compiledWithGit, killAndReap, policyOf, removeCgroupTree, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
 import { waitUntil } from "../wait.js";
 
 const root = join(cgroup2Mount()!, `acg-classifier-test-${process.pid}`);
 const tmp = mkdtempSync(join(tmpdir(), "acg-classifier-"));
-const compiled = join(tmp, "compiled");
 const socket = join(tmp, "acgd.sock");
-const git = join(tmp, "git");
+let compiled: string;
+let git: string;
 let acgd: TestAcgd;
 
 beforeAll(async () => {
-  const ir = policyOf(TEST_POLICY);
-  mkdirSync(compiled);
-  const r = await compilePolicy(ir, { outDir: compiled });
-  if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join("; "));
-  writeFileSync(join(compiled, "ir.json"), JSON.stringify(ir));
-  // A long-running `git` (the vcs rule matches exe == "git"): sleep under that name.
-  copyFileSync("/bin/sleep", git);
-  chmodSync(git, 0o755);
+  ({ compiled, git } = await compiledWithGit(policyOf(TEST_POLICY), tmp));
   acgd = await startAcgd(["--policy", compiled, "--socket", socket, "--cgroup-root", root]);
 }, 120_000);
 afterAll(async () => {

@@ -5,23 +5,11 @@
 // occupying libuv's thread pool with FIFO opens that block until the test
 // opens the FIFO's other end.
 import { execFileSync } from "node:child_process";
-import {
-  chmodSync,
-  closeSync,
-  constants,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compilePolicy } from "../../compiler/compile.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
@@ -29,21 +17,15 @@ import { DaemonClient } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { waitUntil } from "../wait.js";
-import { cgroupDirOf, killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { cgroupDirOf, compiledWithGit, killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "acg-loading-"));
-const compiled = join(tmp, "compiled");
-const git = join(tmp, "git");
 const ir = policyOf(TEST_POLICY);
+let compiled: string;
+let git: string;
 
 beforeAll(async () => {
-  mkdirSync(compiled);
-  const r = await compilePolicy(ir, { outDir: compiled });
-  if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join("; "));
-  writeFileSync(join(compiled, "ir.json"), JSON.stringify(ir));
-  // A long-running `git` (the vcs rule matches exe == "git"): sleep under that name.
-  copyFileSync("/bin/sleep", git);
-  chmodSync(git, 0o755);
+  ({ compiled, git } = await compiledWithGit(ir, tmp));
 }, 120_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -1,10 +1,22 @@
 // Shared by the runtime tests: policies from text, fake cgroup roots.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { compilePolicy } from "../../compiler/compile.js";
 import type { PolicyIR } from "../../compiler/ir.js";
 import { standInCgroupFs } from "../../runtime/cgroup-fs.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
@@ -167,4 +179,21 @@ export function cgroupDirOf(pid: number): string {
       .find((l) => l.startsWith("0::"))!
       .slice(3),
   );
+}
+
+/**
+ * Compiles `ir` into `tmp`/compiled (with its ir.json, as acgd reads a compiled
+ * directory) and makes `tmp`/git, a long-running `git` for the vcs rule of
+ * TEST_POLICY (exe == "git"): sleep under that name.
+ */
+export async function compiledWithGit(ir: PolicyIR, tmp: string): Promise<{ compiled: string; git: string }> {
+  const compiled = join(tmp, "compiled");
+  const git = join(tmp, "git");
+  mkdirSync(compiled);
+  const r = await compilePolicy(ir, { outDir: compiled });
+  if (!r.ok) throw new Error(r.diagnostics.map((d) => d.message).join("; "));
+  writeFileSync(join(compiled, "ir.json"), JSON.stringify(ir));
+  copyFileSync("/bin/sleep", git);
+  chmodSync(git, 0o755);
+  return { compiled, git };
 }
