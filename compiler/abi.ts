@@ -298,6 +298,7 @@ export const schedStateStruct: StructSpec = {
     { name: "task_clock", type: "u64", count: CAPACITY.classes, doc: "virtual clock of the tasks within each class" },
     { name: "level_vtime", type: "u64", count: 4, doc: "virtual clock of each level (3 used)" },
     { name: "queue_waiting_since_ns", type: "u64", count: QUEUES },
+    { name: "queues_used", type: "u64", doc: "bit q set once a task was queued on queue q: dispatch() scans only these" },
     { name: "queue_starved_turn", type: "u32", count: QUEUES, doc: "1 while the queue's tasks run on a starvation turn (slices capped)" },
   ],
 };
