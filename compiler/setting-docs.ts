@@ -41,7 +41,9 @@ export const SETTING_DOCS: Record<string, Record<string, string>> = {
     ranks: "[low, normal]: the agents' ranks the ladder acts on, lowest first (default [low, normal]).",
     withdraw_burst: "P%: at this share of the domain's budget, the calls of those ranks lose their burst headroom.",
     freeze: "P% [for D]: their growth is frozen (one burst at a time proceeds); a freeze lasting D kills the lowest-ranked, youngest call.",
-    kill: "P%: kill the lowest-ranked, youngest call (cgroup.kill) until usage is below P, before the kernel must.",
+    kill:
+      "P%: kill the lowest-ranked, youngest call (cgroup.kill) until usage is below P, before the kernel must; " +
+      "a call too small to bring usage under the freeze mark is passed over for one that can.",
     kill_agent:
       "P% (opt-in, host or tenant ladders): kill a whole agent of those ranks, its own processes too: the lowest-ranked, " +
       "then the largest, until usage is below P. The last step before the kernel's OOM killer.",

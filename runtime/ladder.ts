@@ -4,7 +4,8 @@
 // ladder covers lose their burst headroom (withdraw_burst), then have their
 // growth frozen (freeze: memory.high at their usage; one of them, the
 // highest-ranked and oldest, keeps going), then are killed whole
-// (cgroup.kill), lowest-ranked and youngest first. Below the release mark
+// (cgroup.kill), lowest-ranked and youngest first, passing over a call too
+// small to bring the domain back under its freeze mark. Below the release mark
 // everything is undone, highest rank first. Never the agent's own leaf,
 // unless the ladder opts in to its last step (kill_agent): past that mark a
 // whole agent of the ladder's ranks is killed, its own processes too, the
@@ -23,9 +24,11 @@
 // kernel already stops them about 1 ms after the freeze mark, and a tripwire
 // would throttle every agent in the domain, the high-ranked ones too, for
 // the hundreds of ms acgd may take to wake on a loaded host. There the
-// tripwire sits only at the kill marks (the last steps before the kernel's OOM
-// killer), and acgd instead reads the domain's usage every NEAR_POLL_MS while
-// it is within NEAR_MARK_PERCENT of a watermark it has not reached. The
+// tripwire sits only at the first kill mark (kill, else kill_agent), and acgd
+// instead reads the domain's usage every NEAR_POLL_MS while it is within
+// NEAR_MARK_PERCENT of a watermark it has not reached. (A second tripwire at
+// kill_agent cost the high-ranked agent of the 2026-12-03 benchmark's
+// aligned-6 mix its P95 latency: 56 ms against 31 without control.) The
 // low-ranked agents of a host or tenant domain get tripwires of their own:
 // each agent's memory.high at its usage plus the domain's headroom to its
 // next watermark, so that one of them growing past the mark alone is slowed
@@ -377,20 +380,21 @@ export class LadderEnforcer implements Enforcer {
     let lookAgain: number | undefined;
     const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
     const agentVictim = at(l.killAgentPercent) ? this.#agentVictim(d) : undefined;
-    if (agentVictim && this.#reaping(d)) {
-      // What was killed comes back as the kernel reaps it: an agent killed meanwhile would be one kill too many.
+    const killing = agentVictim !== undefined || at(l.killPercent) || overFreezeBound;
+    if (killing && this.#reaping(d)) {
+      // What was killed comes back as the kernel reaps it: a kill meanwhile would be one kill too many.
       lookAgain = AFTER_KILL_MS;
     } else if (agentVictim) {
       // Past the last mark a call's kill would be too little: the agent goes whole, its calls with it.
       this.#killAgent(d, agentVictim, `the ${d.key} domain reached ${where} (kill_agent at ${l.killAgentPercent}%)`);
       lookAgain = AFTER_KILL_MS;
-    } else if (at(l.killPercent) || overFreezeBound) {
-      const victim = targets.find((c) => !d.killed.has(c.id));
+    } else if (killing) {
+      const victim = this.#callVictim(d, targets, usage);
       if (victim) {
         const why = at(l.killPercent)
           ? `the ${d.key} domain reached ${where} (kill at ${l.killPercent}%)`
           : `the ${d.key} domain stayed frozen for ${(l.freezeMaxNs! / 1e9).toFixed(0)}s (at ${where})`;
-        this.#kill(d, victim, why);
+        this.#kill(d, victim.call, why, victim.which);
         if (d.frozenSinceMs !== null) d.frozenSinceMs = Date.now();
         lookAgain = AFTER_KILL_MS;
       }
@@ -500,10 +504,44 @@ export class LadderEnforcer implements Enforcer {
     d.frozenAgents.clear();
   }
 
-  #kill(d: Domain, call: ToolCall, why: string): void {
+  /**
+   * The call a kill takes, and how it was chosen. Of the calls of the
+   * lowest-ranked agents, in victimOrder (class priority, then the
+   * youngest), the first whose memory alone brings the domain back under its
+   * freeze mark (the kill mark where there is none): one that frees less
+   * would be killed for nothing, its work lost and the next kill needed
+   * anyway. If none frees that much and the ladder kills agents whole, no
+   * call is killed where the agent kill would free it: in the 2026-12-03
+   * benchmark an agent's own process grew past the kill mark, the ladder
+   * killed another agent's 39 trace-second call that freed a few MiB, and
+   * killed the growing agent at the kill_agent mark anyway. Otherwise the
+   * first in victimOrder.
+   */
+  #callVictim(d: Domain, targets: ToolCall[], usage: number): { call: ToolCall; which: string } | undefined {
+    const policy = this.#calls.policy;
+    const live = targets.filter((c) => !d.killed.has(c.id));
+    const first = live[0];
+    if (!first) return undefined;
+    const lowest = live.filter((c) => agentRank(c.agent, policy) === agentRank(first.agent, policy));
+    const l = d.ladder;
+    const need = usage - (d.budget * (l.freezePercent ?? l.killPercent ?? 100)) / 100;
+    const about = (c: ToolCall) => `(agent rank ${PRIORITY_LEVELS[agentRank(c.agent, policy)]}, class ${c.cls.name})`;
+    const enough = lowest.find((c) => (this.#usage(c.path) ?? 0) >= need);
+    if (enough === first) return { call: first, which: `the lowest-ranked, youngest call there ${about(first)}` };
+    const needText = formatBytes(Math.ceil(need));
+    if (enough)
+      return {
+        call: enough,
+        which: `the lowest-ranked call there that frees enough alone ${about(enough)}: those before it hold less than ${needText}`,
+      };
+    const agent = l.killAgentPercent !== null ? this.#agentVictim(d) : undefined;
+    if (agent && (this.#usage(agent.path) ?? 0) >= need) return undefined;
+    return { call: first, which: `the lowest-ranked, youngest call there ${about(first)}; none alone frees ${needText}` };
+  }
+
+  #kill(d: Domain, call: ToolCall, why: string, which: string): void {
     d.killed.add(call.id);
     const rank = PRIORITY_LEVELS[agentRank(call.agent, this.#calls.policy)];
-    const which = `the lowest-ranked, youngest call there (agent rank ${rank}, class ${call.cls.name})`;
     call.killedBy = `killed by the runtime: ${why}; it was ${which}`;
     const room = `acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}`;
     call.killAdvice = `retry when the ${d.key} domain has room (${room}), or ask the operator for a higher rank`;
@@ -673,7 +711,8 @@ export class LadderEnforcer implements Enforcer {
   }
 
   #wiredMarks(d: Domain): number[] {
-    return this.#marks(d, d.holdSlot !== null ? ["kill", "killAgent"] : ["withdraw", "freeze", "kill", "killAgent"]);
+    if (d.holdSlot === null) return this.#marks(d);
+    return this.#marks(d, ["kill", "killAgent"]).slice(0, 1);
   }
 
   /** Whether the usage is within NEAR_MARK_PERCENT of the budget below a watermark that has no tripwire. */

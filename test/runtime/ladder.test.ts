@@ -270,10 +270,14 @@ describe("pressure ladder on the host domain", () => {
     own(small, 10 * MiB);
     const populated = (c: ToolCall, n: 0 | 1) => writeFileSync(join(c.agent.path, "cgroup.events"), `populated ${n}\nfrozen 0\n`);
     for (const c of [big, small]) populated(c, 1);
-    // The kill mark kills calls; the tripwire goes on to the kill_agent mark.
+    // Held by the scheduler: the domain's one tripwire is at the kill mark, none at kill_agent's (it would throttle the boss too).
+    expect(file(root, "memory.high")).toBe(String(90 * MiB));
+    // The kill mark kills calls (each frees the 21 MiB over the freeze mark); the tripwire is lifted past it.
+    usageOf(big, 25 * MiB);
+    usageOf(small, 22 * MiB);
     domainAt(91 * MiB);
     expect(await until(() => big.killedBy !== undefined && small.killedBy !== undefined)).toBe(true);
-    expect(await until(() => file(root, "memory.high") === String(95 * MiB))).toBe(true);
+    expect(await until(() => file(root, "memory.high") === "max")).toBe(true);
     // A killed call still being reaped: its memory is on its way back, so no agent is killed for it yet.
     writeFileSync(join(big.path, "cgroup.events"), "populated 1\nfrozen 0\n");
     domainAt(96 * MiB);
@@ -302,6 +306,50 @@ describe("pressure ladder on the host domain", () => {
     populated(small, 0);
     await sleep(400);
     expect(seen.filter((e) => e.kind === "killed" && e.call === undefined).map((e) => e.agent)).toEqual([big.agent.key, small.agent.key]);
+    expect(boss.killedBy).toBeUndefined();
+  });
+
+  it("kills the youngest call that frees enough, not a younger one too small to bring the domain under its freeze mark", async () => {
+    const { calls, domainAt } = setup();
+    const big = calls.startCall({ agent: "w1", argv: ["build"] });
+    await sleep(5);
+    const small = calls.startCall({ agent: "w2", argv: ["build"] });
+    usageOf(big, 30 * MiB);
+    usageOf(small, 3 * MiB);
+    // The kernel takes a while to reap a killed call: no other kill meanwhile.
+    writeFileSync(join(big.path, "cgroup.events"), "populated 1\nfrozen 0\n");
+    // 92% against a 70% freeze mark: 22 MiB must go; the small call holds 3.
+    domainAt(92 * MiB);
+    expect(await until(() => big.killedBy !== undefined)).toBe(true);
+    expect(big.killedBy).toMatch(/it was the lowest-ranked call there that frees enough alone \(agent rank normal, class background\)/);
+    await sleep(300);
+    expect(small.killedBy).toBeUndefined();
+    writeFileSync(join(big.path, "cgroup.events"), "populated 0\nfrozen 0\n");
+    domainAt(60 * MiB);
+    await sleep(300);
+    expect(small.killedBy).toBeUndefined();
+  });
+
+  it("with kill_agent, kills no call too small to help where the agent kill frees enough, and kills that agent at its mark", async () => {
+    const { calls, domainAt } = setup(POLICY.replace("kill = 90%", "kill = 90%\n    kill_agent = 95%"));
+    const boss = calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    const grower = calls.startCall({ agent: "grower", argv: ["git"] });
+    const small = calls.startCall({ agent: "other", argv: ["build"] });
+    // The grower's own process holds the memory, not its calls.
+    writeFileSync(join(grower.agent.path, "memory.current"), String(50 * MiB));
+    writeFileSync(join(small.agent.path, "memory.current"), String(4 * MiB));
+    usageOf(grower, 1 * MiB);
+    usageOf(small, 3 * MiB);
+    domainAt(92 * MiB);
+    await sleep(400);
+    expect(small.killedBy).toBeUndefined();
+    expect(grower.killedBy).toBeUndefined();
+    writeFileSync(join(grower.agent.path, "cgroup.events"), "populated 1\nfrozen 0\n");
+    domainAt(96 * MiB);
+    expect(await until(() => killedWhole(grower))).toBe(true);
+    await sleep(300);
+    expect(killedWhole(small)).toBe(false);
+    expect(small.killedBy).toBeUndefined();
     expect(boss.killedBy).toBeUndefined();
   });
 
