@@ -186,6 +186,8 @@ export interface RunResult {
   rejected: boolean;
   /** How the setup was enforced (policy setups). */
   mode?: string;
+  /** What acgd's ladder did during the run (its pressure and killed events), t in s from the run's start: the why of each kill. */
+  runtimeActions?: RuntimeAction[];
   /** The run hit its time limit (limitS) and what was left was stopped. */
   timedOut: boolean;
   limitS: number;
@@ -228,6 +230,12 @@ export interface IsolationResult {
   skipped?: { setup: string; reason: string }[];
 }
 
+export interface RuntimeAction {
+  t: number;
+  kind: string;
+  message: string;
+}
+
 /** How one setup places and limits processes. */
 export interface Launcher {
   readonly name: string;
@@ -241,6 +249,8 @@ export interface Launcher {
   spawn(agent: AgentPlan, proc: ProcessPlan, kind: "agent" | "call", index: number, allocArgs: string[]): Promise<Spawned>;
   /** The agent was killed whole by the setup itself (the oomd-like killer). */
   killedAgent?(agent: AgentPlan): boolean;
+  /** What the runtime did since `sinceMs` (epoch ms), for a setup run by acgd. */
+  runtimeActions?(sinceMs: number): Promise<RuntimeAction[]>;
   /** After each run. */
   cleanup(): Promise<void>;
   /** After the setup's last run. */
@@ -553,6 +563,12 @@ export class AcgLauncher implements Launcher {
       },
     };
   }
+  async runtimeActions(sinceMs: number): Promise<RuntimeAction[]> {
+    const rep = (await this.client!.request({ op: "events", follow: false }).catch(() => null)) as EventsResult | null;
+    return (rep?.recent ?? [])
+      .filter((e) => (e.kind === "pressure" || e.kind === "killed") && Date.parse(e.time) >= sinceMs)
+      .map((e) => ({ t: (Date.parse(e.time) - sinceMs) / 1000, kind: e.kind, message: e.message }));
+  }
   /** What acgd said when its ladder killed this agent whole (kill_agent), from its recent events; null if it did not. */
   private async agentKilledBy(key: string): Promise<{ killedBy: string | null } | null> {
     const rep = (await this.client!.request({ op: "events", follow: false }).catch(() => null)) as EventsResult | null;
@@ -673,6 +689,7 @@ export async function runSetup(
   if (takeKernelLog() === null) errors.push("dmesg --read-clear failed: kernel OOM episodes not counted");
   const procs: ProcRecord[] = [];
   const t0 = performance.now();
+  const startedAtMs = Date.now();
   const now = () => (performance.now() - t0) / 1000;
   const minDelay = Math.min(...agents.map((a) => a.delay));
   const live = new Map<ChildProcess, ProcRecord>();
@@ -967,6 +984,7 @@ export async function runSetup(
     };
   });
   const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
+  const runtimeActions = await launcher.runtimeActions?.(startedAtMs);
   await launcher.cleanup();
   const lag = machineLag(results);
   return {
@@ -983,6 +1001,7 @@ export async function runSetup(
     replayLag: lag,
     rejected: rejectedForLag(lag),
     ...(launcher.mode ? { mode: launcher.mode } : {}),
+    ...(runtimeActions ? { runtimeActions } : {}),
     timedOut,
     limitS,
     errors,
