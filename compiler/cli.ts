@@ -207,7 +207,7 @@ async function fmtCommand(args: string[], io: Io): Promise<number> {
     else files.push(a);
   }
   if (files.length === 0) return usageError(io, "fmt needs at least one policy file");
-  const [{ loadPolicyText }, { format }] = await Promise.all([import("./frontend.js"), import("./fmt.js")]);
+  const [{ loadPolicyText }, { format, stripSpans }] = await Promise.all([import("./frontend.js"), import("./fmt.js")]);
   let status = EXIT_OK;
   if (files.includes(STDIN) && !checkOnly) return usageError(io, "fmt rewrites files in place; for stdin use `fmt --check -`");
   for (const arg of files) {
@@ -241,15 +241,4 @@ async function fmtCommand(args: string[], io: Io): Promise<number> {
     }
   }
   return status;
-}
-
-/** The syntax tree without positions and comments: what "same AST" means for fmt. */
-export function stripSpans(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(stripSpans);
-  if (node && typeof node === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) if (k !== "span" && k !== "comments") out[k] = stripSpans(v);
-    return out;
-  }
-  return node;
 }
