@@ -9,6 +9,7 @@ import type { Io } from "./cli.js";
 import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./cli.js";
 import { compileKey, restoreCompile, storeCompile } from "./compile-cache.js";
 import { M } from "./diagnostic-messages.js";
+import { userSpaceRules } from "./ir.js";
 import { readSource } from "./read-source.js";
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
@@ -69,7 +70,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
     io.out(result.c ?? "");
     return EXIT_OK;
   }
-  const userSpace = ir.rules.filter((r) => !r.kernelDecidable).map((r) => r.name);
+  const userSpace = userSpaceRules(ir);
   const objects = result.objects.map((o) => `${shown(o.file)}${o.cached ? " (cached)" : ""}`);
   const timings = `codegen ${result.timings.codegenMs.toFixed(0)} ms; clang ${result.timings.clangMs.toFixed(0)} ms`;
   const what = dryRun ? "C, manifest and policy.ts (dry run, clang not called)" : objects.join(", ");
