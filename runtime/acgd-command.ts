@@ -4,8 +4,8 @@
 import { mkdirSync, statSync } from "node:fs";
 import type { Server } from "node:http";
 import { dirname } from "node:path";
-import { assembleRuntime, type Runtime } from "./assemble.js";
-import { CallStateStore, defaultStateFile } from "./call-state.js";
+import { assembleRuntime } from "./assemble.js";
+import { CallStateStore, defaultStateFile, takeOverCalls } from "./call-state.js";
 import { cgroupFsAt } from "./cgroup-fs.js";
 import { CgroupTree, defaultCgroupRoot } from "./cgroup-tree.js";
 import { DEFAULT_SOCKET } from "./client.js";
@@ -151,7 +151,11 @@ export async function acgdMain(args: string[]): Promise<number> {
     err(`acgd: cannot set up the cgroup tree: ${(e as Error).message}\n`);
     return 1;
   }
-  await takeOver(rt, new CallStateStore(opts["--state-file"] ?? defaultStateFile(rt.calls.tree.root), rt.calls.tree.root, log), log);
+  await takeOverCalls(
+    rt.calls,
+    new CallStateStore(opts["--state-file"] ?? defaultStateFile(rt.calls.tree.root), rt.calls.tree.root, log),
+    log,
+  );
   const daemon = new Daemon(rt.calls, {
     socketPath,
     socketMode: mode,
@@ -229,28 +233,6 @@ export async function acgdMain(args: string[]): Promise<number> {
   // pinned, and exiting frees it, so acgd exits now.
   if (stillLoading) process.exit(0);
   return 0;
-}
-
-/**
- * Takes over what an earlier acgd left in the tree (its agents, and its
- * calls that still have processes: they end when their last process exits),
- * then records every change of the running calls in `store`.
- */
-async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) => void): Promise<void> {
-  const state = store.load();
-  for (const p of state.problems) log(`${p}; calls found in the tree are taken over with the rule their command line matches`);
-  try {
-    const { calls, notes } = await rt.calls.recover(state.records);
-    for (const n of notes) log(n);
-    for (const c of calls) {
-      log(`took over ${c.id} of ${c.agent.key} (rule ${c.rule.name}, class ${c.cls.name}) from an earlier acgd`);
-      // Its end is logged as a call_ended event.
-      rt.calls.endWhenEmpty(c.id, () => {});
-    }
-  } catch (e) {
-    log(`cannot take over the existing cgroup tree (${(e as Error).message}): calls of an earlier acgd are not tracked`);
-  }
-  rt.calls.persistTo(store);
 }
 
 const STOP_USAGE = `Usage: acgd stop [--socket PATH] [--keep-scheduler]
