@@ -120,9 +120,9 @@ export function buildCommands(): void {
       "--sourceMap",
       "--types",
       "node",
-      join(repo, "runtime/acg-cli.ts"),
-      join(repo, "runtime/acgd-command.ts"),
-      join(repo, "compiler/cli.ts"),
+      join(repo, "cli/acg.ts"),
+      join(repo, "cli/acgd.ts"),
+      join(repo, "cli/acgc.ts"),
     ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );

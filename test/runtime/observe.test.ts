@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
-import { eventsCommand } from "../../runtime/events-command.js";
+import { eventsCommand } from "../../cli/events-command.js";
 import { EventBus, events, type AcgEvent } from "../../runtime/events.js";
 import { createLog } from "../../runtime/log.js";
 import { parseListen, RuntimeMetrics } from "../../runtime/metrics.js";

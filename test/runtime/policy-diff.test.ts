@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../compiler/cli.js";
+import { main } from "../../cli/acgc.js";
 import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { Daemon } from "../../runtime/daemon.js";
 import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";

@@ -3,8 +3,8 @@
 
 import { createConnection } from "node:net";
 import { parseArgs } from "node:util";
-import { DEFAULT_SOCKET } from "./client.js";
-import { EVENT_KINDS, type AcgEvent } from "./events.js";
+import { DEFAULT_SOCKET } from "../runtime/client.js";
+import { EVENT_KINDS, type AcgEvent } from "../runtime/events.js";
 
 export const EVENTS_USAGE = `Usage: acg events [--json] [--no-follow] [--since SEQ] [--kind KIND]... [--socket PATH]
 

@@ -1,7 +1,7 @@
 // `acgc diff OLD NEW`: see runtime/policy-diff.ts.
 
 import { parseArgs } from "node:util";
-import { diffPolicies, loadSide, renderDiff, type LoadedSide } from "./policy-diff.js";
+import { diffPolicies, loadSide, renderDiff, type LoadedSide } from "../runtime/policy-diff.js";
 
 export const DIFF_USAGE = `Usage: acgc diff OLD NEW [--json]
   OLD, NEW  policy files (.acg) or compiled policy directories

@@ -2,9 +2,9 @@
 // Exit codes: 0 ok, 1 the policy has errors, 2 usage or internal error.
 
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
-import { packageVersion } from "./version.js";
-import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js";
-import type { FrontendResult } from "./frontend.js";
+import { packageVersion } from "../compiler/version.js";
+import { renderDiagnostic, toJson, type JsonDiagnostic } from "../compiler/diagnostics.js";
+import type { FrontendResult } from "../compiler/frontend.js";
 
 export const EXIT_OK = 0;
 export const EXIT_POLICY_ERRORS = 1;
@@ -121,18 +121,18 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     case "compile":
       return (await import("./compile-command.js")).compileCommand(rest, io);
     case "status":
-      return (await import("../runtime/admin-commands.js")).statusCommand(rest, io);
+      return (await import("./admin-commands.js")).statusCommand(rest, io);
     case "apply":
-      return (await import("../runtime/admin-commands.js")).applyCommand(rest, io);
+      return (await import("./admin-commands.js")).applyCommand(rest, io);
     case "lsp":
       if (rest.some((a) => a !== "--stdio")) return usageError(io, "lsp takes only --stdio (it speaks the protocol on stdin/stdout)");
-      return (await import("./lsp.js")).lspCommand();
+      return (await import("../compiler/lsp.js")).lspCommand();
     case "diff":
-      return (await import("../runtime/diff-command.js")).diffCommand(rest, io);
+      return (await import("./diff-command.js")).diffCommand(rest, io);
     case "simulate":
-      return (await import("../traces/simulate-command.js")).simulateCommand(rest, io);
+      return (await import("./simulate-command.js")).simulateCommand(rest, io);
     case "unload":
-      return (await import("../runtime/admin-commands.js")).unloadCommand(rest, io);
+      return (await import("./admin-commands.js")).unloadCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }
@@ -181,7 +181,7 @@ async function checkCommand(args: string[], io: Io): Promise<number> {
   }
   if (files.length === 0) return usageError(io, "check needs at least one policy file");
   const results = await Promise.all(files.map(loadPolicyArg));
-  if (fmt === "sarif") io.out(JSON.stringify((await import("./sarif.js")).toSarif(results, packageVersion()), null, 2) + "\n");
+  if (fmt === "sarif") io.out(JSON.stringify((await import("../compiler/sarif.js")).toSarif(results, packageVersion()), null, 2) + "\n");
   else printDiagnostics(results, io, fmt === "json");
   if (fmt === "text") io.err(summary(results) + "\n");
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
@@ -193,7 +193,7 @@ const STDIN_NAME = "<stdin>";
 
 /** A policy named on the command line: a file, or stdin for \`-\` (a pipe is not a regular file, so it is read here). */
 async function loadPolicyArg(arg: string): Promise<FrontendResult> {
-  const { loadPolicy, loadPolicyText } = await import("./frontend.js");
+  const { loadPolicy, loadPolicyText } = await import("../compiler/frontend.js");
   return arg === STDIN ? loadPolicyText(STDIN_NAME, readFileSync(0)) : loadPolicy(arg);
 }
 
@@ -207,7 +207,7 @@ async function fmtCommand(args: string[], io: Io): Promise<number> {
     else files.push(a);
   }
   if (files.length === 0) return usageError(io, "fmt needs at least one policy file");
-  const [{ loadPolicyText }, { format, stripSpans }] = await Promise.all([import("./frontend.js"), import("./fmt.js")]);
+  const [{ loadPolicyText }, { format, stripSpans }] = await Promise.all([import("../compiler/frontend.js"), import("../compiler/fmt.js")]);
   let status = EXIT_OK;
   if (files.includes(STDIN) && !checkOnly) return usageError(io, "fmt rewrites files in place; for stdin use `fmt --check -`");
   for (const arg of files) {

@@ -4,8 +4,8 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { packageVersion } from "../compiler/version.js";
-import { answerHook, HOOK_AGENTS, type HookAgent } from "./agent-hooks.js";
-import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
+import { answerHook, HOOK_AGENTS, type HookAgent } from "../runtime/agent-hooks.js";
+import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "../runtime/client.js";
 import { RUN_USAGE, runCommand } from "./run-command.js";
 
 const HELP = `acg — run AI agents' tool calls under AgentCgroup
@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === "agent") return agentCommand(rest);
   if (cmd === "hook") return hookCommand(rest);
   // Loaded on demand: `acg run` needs none of the trace or event tools.
-  if (cmd === "traces") return (await import("../traces/command.js")).tracesCommand(rest, stdio);
+  if (cmd === "traces") return (await import("./traces-command.js")).tracesCommand(rest, stdio);
   if (cmd === "events") return (await import("./events-command.js")).eventsCommand(rest, stdio);
   if (isHelp(cmd) || cmd === "help") {
     process.stdout.write(HELP + "\n");

@@ -4,20 +4,20 @@
 import { mkdirSync, statSync } from "node:fs";
 import type { Server } from "node:http";
 import { dirname } from "node:path";
-import { assembleRuntime } from "./assemble.js";
-import { CallStateStore, defaultStateFile, takeOverCalls } from "./call-state.js";
-import { cgroupFsAt } from "./cgroup-fs.js";
-import { CgroupTree, defaultCgroupRoot } from "./cgroup-tree.js";
-import { DEFAULT_SOCKET } from "./client.js";
-import { Daemon } from "./daemon.js";
-import { events } from "./events.js";
-import { createLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.js";
-import type { RuntimeMetrics } from "./metrics.js";
-import { loadPolicyPath } from "./policy-dir.js";
+import { assembleRuntime } from "../runtime/assemble.js";
+import { CallStateStore, defaultStateFile, takeOverCalls } from "../runtime/call-state.js";
+import { cgroupFsAt } from "../runtime/cgroup-fs.js";
+import { CgroupTree, defaultCgroupRoot } from "../runtime/cgroup-tree.js";
+import { DEFAULT_SOCKET } from "../runtime/client.js";
+import { Daemon } from "../runtime/daemon.js";
+import { events } from "../runtime/events.js";
+import { createLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../runtime/log.js";
+import type { RuntimeMetrics } from "../runtime/metrics.js";
+import { loadPolicyPath } from "../runtime/policy-dir.js";
 import { packageVersion } from "../compiler/version.js";
-import { sdNotify } from "./sd-notify.js";
+import { sdNotify } from "../runtime/sd-notify.js";
 import { parseArgs } from "node:util";
-import { stopDaemon, unloadScheduler, type UnloadResult } from "./lifecycle.js";
+import { stopDaemon, unloadScheduler, type UnloadResult } from "../runtime/lifecycle.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
             [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler]
@@ -122,7 +122,7 @@ export async function acgdMain(args: string[]): Promise<number> {
   }
   let metricsListen: { host: string; port: number } | null = null;
   // prom-client is loaded only when metrics are asked for: acgd starts faster without.
-  const metricsModule = opts["--metrics"] === undefined ? null : await import("./metrics.js");
+  const metricsModule = opts["--metrics"] === undefined ? null : await import("../runtime/metrics.js");
   try {
     if (metricsModule) metricsListen = metricsModule.parseListen(opts["--metrics"]!);
   } catch (e) {

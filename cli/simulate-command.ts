@@ -3,9 +3,9 @@
 
 import { parseArgs } from "node:util";
 import { formatBytes } from "../compiler/units.js";
-import { defaultTraceDir, TraceFolderError } from "./read.js";
+import { defaultTraceDir, TraceFolderError } from "../traces/read.js";
 import { loadPolicyFrom } from "../runtime/policy-source.js";
-import { simulate, type SimCall, type Simulation } from "./simulate.js";
+import { simulate, type SimCall, type Simulation } from "../traces/simulate.js";
 
 export const SIMULATE_USAGE = `Usage: acgc simulate POLICY [TRACES] [--json] [--calls]
   POLICY   a policy file (.acg) or a compiled policy directory
