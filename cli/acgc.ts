@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { packageVersion } from "../compiler/version.js";
 import { renderDiagnostic, toJson, type JsonDiagnostic } from "../compiler/diagnostics.js";
 import type { FrontendResult } from "../compiler/frontend.js";
+import { processIo, type Io } from "./io.js";
 
 export const EXIT_OK = 0;
 export const EXIT_POLICY_ERRORS = 1;
@@ -38,13 +39,6 @@ acgd's socket: --socket, else $ACG_SOCKET, else /run/agentcgroup/acgd.sock.
 Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
 2 usage or internal error.
 Language reference: docs/language.md. Diagnostics: docs/diagnostics.md.`;
-
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
-const processIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   try {

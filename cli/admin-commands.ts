@@ -6,11 +6,7 @@ import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "../runtime/client.js"
 import type { PolicyIR } from "../compiler/ir.js";
 import { diffPolicies, loadSide, renderChanges, renderDiff, type LoadedSide } from "../runtime/policy-diff.js";
 import { STATUS_SCHEMA_VERSION, statusProblems } from "../runtime/status-schema.js";
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
+import type { Io } from "./io.js";
 
 function socketOption(args: string[]): { socket: string; rest: string[] } | string {
   let socket = process.env["ACG_SOCKET"] ?? DEFAULT_SOCKET;

@@ -6,11 +6,7 @@
 
 import { defaultTraceDir, TraceFolderError } from "../traces/read.js";
 import { computeStats, renderStats, type TraceStats } from "../traces/stats.js";
-
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
+import type { Io } from "./io.js";
 
 export const TRACES_HELP = `Usage: acg traces SUBCOMMAND
   stats [DIR] [--json] [--min-count N]   memory and tool-call characterization of a trace folder
