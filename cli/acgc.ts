@@ -3,13 +3,9 @@
 
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
 import { packageVersion } from "../compiler/version.js";
-import { renderDiagnostic, toJson, type JsonDiagnostic } from "../compiler/diagnostics.js";
 import type { FrontendResult } from "../compiler/frontend.js";
+import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./acgc-output.js";
 import { processIo, type Io } from "./io.js";
-
-export const EXIT_OK = 0;
-export const EXIT_POLICY_ERRORS = 1;
-export const EXIT_USAGE = 2;
 
 const HELP = `acgc — the AgentCgroup policy compiler
 
@@ -52,11 +48,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (process.env["ACGC_DEBUG"]) io.err(`${e instanceof Error ? e.stack : ""}\n`);
     return EXIT_USAGE;
   }
-}
-
-export function usageError(io: Io, message: string): number {
-  io.err(`acgc: ${message}\n  help: run \`acgc --help\` for usage\n`);
-  return EXIT_USAGE;
 }
 
 /** Each command's own --help. */
@@ -130,25 +121,6 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }
-}
-
-export function printDiagnostics(results: FrontendResult[], io: Io, json: boolean) {
-  if (json) {
-    const all: JsonDiagnostic[] = results.flatMap((r) => r.diagnostics.map((d) => toJson(d, r.file, r.path)));
-    io.out(
-      JSON.stringify(
-        {
-          diagnostics: all,
-          errors: all.filter((d) => d.severity === "error").length,
-          warnings: all.filter((d) => d.severity === "warning").length,
-        },
-        null,
-        2,
-      ) + "\n",
-    );
-    return;
-  }
-  for (const r of results) for (const d of r.diagnostics) io.err(renderDiagnostic(d, r.file, r.path) + "\n\n");
 }
 
 function summary(results: FrontendResult[]): string {

@@ -6,7 +6,7 @@
 import { basename, relative, resolve } from "node:path";
 import { findClang, type BuildDiagnostic } from "../compiler/build.js";
 import type { Io } from "./io.js";
-import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./acgc.js";
+import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./acgc-output.js";
 import { compileKey, restoreCompile, storeCompile } from "../compiler/compile-cache.js";
 import { M } from "../compiler/diagnostic-messages.js";
 import { userSpaceRules } from "../compiler/ir.js";
