@@ -1,5 +1,5 @@
 // acgd: loads a policy, sets up the agent cgroup tree, enforces the policy and
-// serves the local API until SIGINT/SIGTERM.
+// serves the local API until SIGINT/SIGTERM. `acgd stop` is cli/stop-command.ts.
 
 import { mkdirSync, statSync } from "node:fs";
 import type { Server } from "node:http";
@@ -16,8 +16,7 @@ import type { RuntimeMetrics } from "../runtime/metrics.js";
 import { loadPolicyPath } from "../runtime/policy-dir.js";
 import { packageVersion } from "../compiler/version.js";
 import { sdNotify } from "../runtime/sd-notify.js";
-import { parseArgs } from "node:util";
-import { stopDaemon, unloadScheduler, type UnloadResult } from "../runtime/lifecycle.js";
+import { stopCommand } from "./stop-command.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
             [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler]
@@ -233,65 +232,4 @@ export async function acgdMain(args: string[]): Promise<number> {
   // pinned, and exiting frees it, so acgd exits now.
   if (stillLoading) process.exit(0);
   return 0;
-}
-
-const STOP_USAGE = `Usage: acgd stop [--socket PATH] [--keep-scheduler]
-
-Stops the acgd serving PATH (default $ACG_SOCKET, else ${DEFAULT_SOCKET}) with
-SIGTERM and waits for it to exit; then detaches and unpins the sched_ext
-scheduler it left running (\`acgc unload\`), unless --keep-scheduler (then a
-restarted acgd adopts it). Running calls keep their cgroups and processes.
-Exit status: 0 stopped (or nothing was running), 1 acgd or the scheduler did not go, 2 usage.`;
-
-async function stopCommand(args: string[]): Promise<number> {
-  const err = (s: string) => process.stderr.write(s);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        socket: { type: "string" },
-        "keep-scheduler": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    err(`acgd stop: ${(e as Error).message}\n\n${STOP_USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(STOP_USAGE + "\n");
-    return 0;
-  }
-  if (values.version) {
-    process.stdout.write(`acgd ${packageVersion()}\n`);
-    return 0;
-  }
-  const socket = values.socket ?? (process.env["ACG_SOCKET"] || DEFAULT_SOCKET);
-  try {
-    const pid = await stopDaemon(socket);
-    err(pid === null ? `acgd stop: no acgd answers at ${socket}\n` : `acgd stop: acgd (pid ${pid}) stopped\n`);
-    if (values["keep-scheduler"]) return 0;
-    return reportUnload(await unloadScheduler(), "acgd stop", err);
-  } catch (e) {
-    err(`acgd stop: ${(e as Error).message}\n`);
-    return 1;
-  }
-}
-
-/** Says what an unload did; 1 if a scheduler was unpinned but sched_ext still runs one. */
-export function reportUnload(r: UnloadResult, who: string, err: (s: string) => void): number {
-  if (r.removed.length === 0) {
-    err(`${who}: no AgentCgroup scheduler was pinned (sched_ext: ${r.state})\n`);
-    return 0;
-  }
-  if (r.state === "disabled" || r.state === "absent") {
-    err(`${who}: scheduler unpinned and detached (${r.removed.length} pin(s) removed; sched_ext: ${r.state})\n`);
-    return 0;
-  }
-  err(`${who}: pins removed, but sched_ext is still ${r.state}: another process holds the scheduler (a running acgd? stop it first)\n`);
-  return 1;
 }

@@ -148,7 +148,7 @@ export async function unloadCommand(args: string[], io: Io): Promise<number> {
   if (typeof o === "string") return usage(io, o);
   if (o.rest.length) return usage(io, `unknown option '${o.rest[0]}' for unload`);
   const { listenerPid, unloadScheduler } = await import("../runtime/lifecycle.js");
-  const { reportUnload } = await import("./acgd.js");
+  const { reportUnload } = await import("./stop-command.js");
   const pid = await listenerPid(o.socket).catch(() => null);
   if (pid !== null) {
     io.err(
