@@ -111,7 +111,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return (await import("./admin-commands.js")).applyCommand(rest, io);
     case "lsp":
       if (rest.some((a) => a !== "--stdio")) return usageError(io, "lsp takes only --stdio (it speaks the protocol on stdin/stdout)");
-      return (await import("../compiler/lsp.js")).lspCommand();
+      return (await import("./lsp-command.js")).lspCommand();
     case "diff":
       return (await import("./diff-command.js")).diffCommand(rest, io);
     case "simulate":
