@@ -22,6 +22,7 @@ import { standInCgroupFs } from "../../runtime/cgroup-fs.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
 import { waitPidfd } from "../../runtime/spawn.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
+import { CGROUP2, requireFeature } from "../require-feature.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -170,8 +171,18 @@ export async function startAcgd(args: string[]): Promise<TestAcgd> {
   };
 }
 
+/**
+ * A test's cgroup tree root, NAME-PID on the host's cgroup v2 hierarchy.
+ * Without a cgroup2 mount it is a path that no test makes: the tests that use
+ * it fail on requireFeature(CGROUP2) first.
+ */
+export function hostCgroupRoot(name: string): string {
+  return join(cgroup2Mount() ?? "/sys/fs/cgroup", `${name}-${process.pid}`);
+}
+
 /** The absolute cgroup v2 directory a process is in. */
 export function cgroupDirOf(pid: number): string {
+  requireFeature(CGROUP2);
   return join(
     cgroup2Mount()!,
     readFileSync(`/proc/${pid}/cgroup`, "utf8")

@@ -15,19 +15,30 @@ import { ABI_VERSION } from "../../compiler/abi.js";
 import { MANIFEST_VERSION } from "../../compiler/manifest.js";
 import { type ApiError, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
-import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon, logSafe } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/call-error.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
-import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, standInTree, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import {
+  fakeRoot,
+  hostCgroupRoot,
+  killAndReap,
+  policyOf,
+  removeCgroupTree,
+  REPO,
+  standInTree,
+  startAcgd,
+  TEST_POLICY,
+  type TestAcgd,
+} from "./helpers.js";
+import { beforeAllRequiring, CGROUP2 } from "../require-feature.js";
 import { waitUntil } from "../wait.js";
 
 const NOBODY = 65534;
 const OTHER = 65533;
-const root = join(cgroup2Mount()!, `acg-security-test-${process.pid}`);
+const root = hostCgroupRoot("acg-security-test");
 const tmp = mkdtempSync(join(tmpdir(), "acg-sec-"));
 const socket = join(tmp, "acgd.sock");
 const policyFile = join(tmp, "test.acg");
@@ -54,22 +65,27 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   let acgd: TestAcgd;
   let admin: DaemonClient;
   const live: { pid: number; pidfd: number }[] = [];
-  beforeAll(async () => {
-    writeFileSync(policyFile, TEST_POLICY);
-    chmodSync(tmp, 0o711);
-    acgd = await startAcgd(acgdArgs);
-    admin = await DaemonClient.connect(socket);
-    // Agents with their own leaves, made by root (the supervisor).
-    for (const agent of ["victim", "owned", "dl"])
-      await admin.request({
-        op: "end_call",
-        call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call,
-      });
-  }, 30_000);
+  beforeAllRequiring(
+    CGROUP2,
+    async () => {
+      writeFileSync(policyFile, TEST_POLICY);
+      chmodSync(tmp, 0o711);
+      acgd = await startAcgd(acgdArgs);
+      admin = await DaemonClient.connect(socket);
+      // Agents with their own leaves, made by root (the supervisor).
+      for (const agent of ["victim", "owned", "dl"])
+        await admin.request({
+          op: "end_call",
+          call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call,
+        });
+    },
+    30_000,
+  );
   afterAll(async () => {
-    admin.close();
+    // Neither is there where the machine lacks the feature: each test failed on it.
+    admin?.close();
     for (const p of live) await killAndReap(p).catch(() => {});
-    await acgd.stop("SIGTERM");
+    await acgd?.stop("SIGTERM");
     removeCgroupTree(root);
     rmSync(tmp, { recursive: true, force: true });
   });
