@@ -16,12 +16,13 @@ import { MANIFEST_VERSION } from "../../compiler/manifest.js";
 import { type ApiError, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { DaemonClient } from "../../runtime/client.js";
-import { Daemon, logSafe } from "../../runtime/daemon.js";
+import { logSafe } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/call-error.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
 import {
+  acgdOnSocket,
   fakeRoot,
   hostCgroupRoot,
   killAndReap,
@@ -31,6 +32,7 @@ import {
   standInTree,
   startAcgd,
   TEST_POLICY,
+  type SocketAcgd,
   type TestAcgd,
 } from "./helpers.js";
 import { beforeAllRequiring, CGROUP2 } from "../require-feature.js";
@@ -286,24 +288,11 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
 
 describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
   const sock = join(mkdtempSync(join(tmpdir(), "acg-limits-")), "limits.sock");
-  let daemon: Daemon;
-  let fake: string;
-  let rt: ReturnType<typeof assembleRuntime>;
+  let acgd: SocketAcgd;
   beforeAll(async () => {
-    fake = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(fake));
-    daemon = new Daemon(rt.calls, {
-      socketPath: sock,
-      describe: rt.describe,
-      limits: { idleMs: 600, requestMs: 200, unreadMs: 500, maxUnsentBytes: 64 * 1024 },
-    });
-    await daemon.listen();
+    acgd = await acgdOnSocket(sock, TEST_POLICY, { limits: { idleMs: 600, requestMs: 200, unreadMs: 500, maxUnsentBytes: 64 * 1024 } });
   });
-  afterAll(async () => {
-    await daemon.close();
-    rt.close();
-    rmSync(fake, { recursive: true, force: true });
-  });
+  afterAll(() => acgd.close());
 
   const closedAfter = (write: (c: ReturnType<typeof createConnection>) => void) =>
     new Promise<{ ms: number; said: string }>((resolve) => {
