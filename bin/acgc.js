@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const entry = new URL("../dist/compiler/cli.js", import.meta.url);
+const entry = new URL("../dist/cli/acgc.js", import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write("acgc: the compiler is not built yet; run `npm install` (or `npm run build`) in the AgentCgroup checkout\n");
   process.exit(2);

@@ -8,7 +8,7 @@ process.on("SIGUSR1", () => {});
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const entry = new URL("../dist/runtime/acgd-command.js", import.meta.url);
+const entry = new URL("../dist/cli/acgd.js", import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write("acgd: the runtime is not built yet; run `npm install` (or `npm run build`) in the AgentCgroup checkout\n");
   process.exit(2);

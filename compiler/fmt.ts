@@ -19,6 +19,17 @@ export function format(ast: A.PolicyFile, text: string): string {
   return new Printer(ast.comments, text).file(ast);
 }
 
+/** The syntax tree without positions and comments: what "same AST" means for fmt. */
+export function stripSpans(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(stripSpans);
+  if (node && typeof node === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) if (k !== "span" && k !== "comments") out[k] = stripSpans(v);
+    return out;
+  }
+  return node;
+}
+
 class Printer {
   private out: string[] = [];
   private next = 0;

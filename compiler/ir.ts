@@ -208,3 +208,8 @@ export interface LadderIR {
 export function effectiveRank(agentRank: PriorityLevel, tenantRank: PriorityLevel | undefined): PriorityLevel {
   return Math.max(agentRank, tenantRank ?? 0) as PriorityLevel;
 }
+
+/** The rules the kernel cannot decide alone (the exec classifier hands their execs to acgd), by name. */
+export function userSpaceRules(ir: PolicyIR): string[] {
+  return ir.rules.filter((r) => !r.kernelDecidable).map((r) => r.name);
+}

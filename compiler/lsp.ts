@@ -1,14 +1,12 @@
-// `acgc lsp`: a language server for .acg policies over stdio, on
-// vscode-languageserver (Microsoft's implementation of the protocol for
-// Node) and the same front end as `acgc check` and `acgc fmt`: diagnostics
-// as you type (with the `note:` as related information), hover with each
-// setting's docs, completion of a block's keys and of the policy's class
-// names, and whole-document formatting.
+// The language server for .acg policies (`acgc lsp` serves it over stdio:
+// cli/lsp-command.ts), on vscode-languageserver (Microsoft's implementation
+// of the protocol for Node) and the same front end as `acgc check` and `acgc
+// fmt`: diagnostics as you type (with the `note:` as related information),
+// hover with each setting's docs, completion of a block's keys and of the
+// policy's class names, and whole-document formatting.
 
 import {
-  createConnection,
   DiagnosticSeverity,
-  ProposedFeatures,
   TextDocuments,
   TextDocumentSyncKind,
   CompletionItemKind,
@@ -124,11 +122,4 @@ export function serveLanguage(connection: Connection): void {
   });
   documents.listen(connection);
   connection.listen();
-}
-
-/** `acgc lsp [--stdio]`: serves until the client exits. */
-export function lspCommand(): Promise<number> {
-  const connection = createConnection(ProposedFeatures.all, process.stdin, process.stdout);
-  serveLanguage(connection);
-  return new Promise((resolve) => connection.onExit(() => resolve(0)));
 }

@@ -18,7 +18,7 @@
 import { join } from "node:path";
 import type { GrantedIntent } from "./intents.js";
 import { StateJournal } from "./state-journal.js";
-import type { CallLimits, ToolCall } from "./tool-calls.js";
+import type { CallLimits, ToolCall, ToolCalls } from "./tool-calls.js";
 
 const STATE_VERSION = 2;
 
@@ -170,4 +170,26 @@ export class CallStateStore {
   load(): LoadedState {
     return this.#journal.load();
   }
+}
+
+/**
+ * Takes over what an earlier acgd left in the tree (its agents, and its
+ * calls that still have processes: they end when their last process exits),
+ * then records every change of the running calls in `store`.
+ */
+export async function takeOverCalls(calls: ToolCalls, store: CallStateStore, log: (msg: string) => void): Promise<void> {
+  const state = store.load();
+  for (const p of state.problems) log(`${p}; calls found in the tree are taken over with the rule their command line matches`);
+  try {
+    const recovered = await calls.recover(state.records);
+    for (const n of recovered.notes) log(n);
+    for (const c of recovered.calls) {
+      log(`took over ${c.id} of ${c.agent.key} (rule ${c.rule.name}, class ${c.cls.name}) from an earlier acgd`);
+      // Its end is logged as a call_ended event.
+      calls.endWhenEmpty(c.id, () => {});
+    }
+  } catch (e) {
+    log(`cannot take over the existing cgroup tree (${(e as Error).message}): calls of an earlier acgd are not tracked`);
+  }
+  calls.persistTo(store);
 }

@@ -3,6 +3,7 @@
 // named (never skipped, never passed in silence), so that a machine set up
 // without it is noticed instead of running fewer tests.
 import { accessSync, constants } from "node:fs";
+import { beforeAll, beforeEach } from "vitest";
 import { cgroup2Mount } from "../runtime/cgroup-tree.js";
 
 export interface KernelFeature {
@@ -31,4 +32,19 @@ export const CGROUP2: KernelFeature = {
 export function requireFeature(feature: KernelFeature): void {
   const why = feature.missing();
   if (why !== null) throw new Error(`this test needs ${feature.name}, which this machine lacks: ${why}`);
+}
+
+/**
+ * A beforeAll whose set-up needs `feature` (an acgd on the host's cgroup
+ * tree), for tests that need it too: where this machine lacks the feature
+ * the set-up is not run and each test of the enclosing describe (or file)
+ * fails naming it. A beforeAll that threw would fail the file too, but with
+ * its tests reported as skipped. The matching afterAll allows for a set-up
+ * that did not run.
+ */
+export function beforeAllRequiring(feature: KernelFeature, setUp: () => void | Promise<void>, timeout?: number): void {
+  beforeAll(async () => {
+    if (feature.missing() === null) await setUp();
+  }, timeout);
+  beforeEach(() => requireFeature(feature));
 }

@@ -1,5 +1,5 @@
 // The characterization of agent resource traces that `acg traces stats` prints
-// (traces/command.ts) and the benchmark report quotes (bench/report.ts).
+// (cli/traces-command.ts) and the benchmark report quotes (bench/report.ts).
 //
 // Definitions (also in docs/benchmark.md):
 // - A tool call's memory curve is the container memory sampled inside

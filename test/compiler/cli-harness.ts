@@ -1,5 +1,5 @@
 // Runs acgc in-process with captured output.
-import { main } from "../../compiler/cli.js";
+import { main } from "../../cli/acgc.js";
 
 export async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";

@@ -5,8 +5,7 @@ import { readdirSync, readFileSync, writeFileSync, mkdtempSync, copyFileSync } f
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { loadPolicyText } from "../../compiler/frontend.js";
-import { format } from "../../compiler/fmt.js";
-import { stripSpans } from "../../compiler/cli.js";
+import { format, stripSpans } from "../../compiler/fmt.js";
 import { run } from "./cli-harness.js";
 
 const sources = [

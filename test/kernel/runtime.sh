@@ -11,7 +11,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 node node_modules/typescript/bin/tsc --outDir dist --rootDir . --target ES2022 --module NodeNext \
   --moduleResolution NodeNext --strict --skipLibCheck --sourceMap --types node \
-  runtime/acg-cli.ts runtime/acgd-command.ts compiler/cli.ts test/kernel/runtime-guest.ts test/kernel/runtime-prepare.ts \
+  cli/acg.ts cli/acgd.ts cli/acgc.ts test/kernel/runtime-guest.ts test/kernel/runtime-prepare.ts \
   test/kernel/ladder-guest.ts
 mkdir -p .cache/runtime-guest
 clang-19 -O2 -Wall -o .cache/runtime-guest/acg-alloc test/kernel/runtime-alloc.c

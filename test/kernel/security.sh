@@ -9,7 +9,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 node node_modules/typescript/bin/tsc --outDir dist --rootDir . --target ES2022 --module NodeNext \
   --moduleResolution NodeNext --strict --skipLibCheck --sourceMap --types node \
-  runtime/acg-cli.ts runtime/acgd-command.ts test/kernel/security-guest.ts
+  cli/acg.ts cli/acgd.ts test/kernel/security-guest.ts
 mkdir -p .cache/runtime-guest
 clang-19 -O2 -Wall -o .cache/runtime-guest/acg-alloc test/kernel/runtime-alloc.c
 exec scripts/guest-run.sh --timeout 900 --cpus 1 "$@" -- node dist/test/kernel/security-guest.js

@@ -1,22 +1,22 @@
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
+import { basename, dirname, join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { native } from "../../runtime/native-addon.js";
 import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
+import { beforeAllRequiring, CGROUP2 } from "../require-feature.js";
+import { hostCgroupRoot, removeCgroupTree } from "../runtime/helpers.js";
 
 describe("spawnInCgroup / waitPidfd / sendSignal", () => {
-  const root = cgroup2Mount()!;
-  const name = `acg-native-test-${process.pid}`;
-  const cg = join(root, name);
-  let tmp: string;
-  beforeAll(() => {
+  const cg = hostCgroupRoot("acg-native-test");
+  const name = basename(cg);
+  const tmp = mkdtempSync(join(tmpdir(), "acg-spawn-"));
+  beforeAllRequiring(CGROUP2, () => {
     mkdirSync(cg);
-    tmp = mkdtempSync(join(tmpdir(), "acg-spawn-"));
   });
   afterAll(() => {
-    rmdirSync(cg);
+    // Not made where the machine lacks the feature: each test failed on it.
+    removeCgroupTree(cg);
     rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -91,7 +91,7 @@ describe("spawnInCgroup / waitPidfd / sendSignal", () => {
     expect(() => spawnInCgroup({ file: "/bin/true", argv: ["true"], cwd: "/nonexistent-dir", cgroupPath: cg })).toThrow(
       expect.objectContaining({ code: "ENOENT", op: "chdir" }),
     );
-    expect(() => spawnInCgroup({ file: "/bin/true", argv: ["true"], cgroupPath: join(root, "acg-missing-cgroup") })).toThrow(
+    expect(() => spawnInCgroup({ file: "/bin/true", argv: ["true"], cgroupPath: join(dirname(cg), "acg-missing-cgroup") })).toThrow(
       expect.objectContaining({ code: "ENOENT", op: "open" }),
     );
     expect(readFileSync(join(cg, "cgroup.procs"), "utf8").trim()).toBe("");

@@ -1,16 +1,14 @@
 // The acgd API: protocol validation, and a daemon on a temp socket over a
 // stand-in cgroup tree, checked against malformed and unauthorized requests.
 import { execFileSync, spawn } from "node:child_process";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiError, MAX_REQUEST_BYTES, parseRequest } from "../../runtime/api.js";
-import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { DaemonClient, DaemonError } from "../../runtime/client.js";
-import { Daemon } from "../../runtime/daemon.js";
-import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
+import { acgdOnSocket, TEST_POLICY, type SocketAcgd } from "./helpers.js";
 
 describe("request validation", () => {
   const bad = (line: string) => {
@@ -37,23 +35,16 @@ describe("request validation", () => {
 
 describe("acgd over a Unix socket", () => {
   const socketPath = join(tmpdir(), `acg-test-${process.pid}.sock`);
-  let root: string;
-  let rt: Runtime;
-  let daemon: Daemon;
+  let acgd: SocketAcgd;
   let client: DaemonClient;
 
   beforeAll(async () => {
-    root = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(root));
-    daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
-    await daemon.listen();
+    acgd = await acgdOnSocket(socketPath, TEST_POLICY);
     client = await DaemonClient.connect(socketPath);
   });
   afterAll(async () => {
     client.close();
-    await daemon.close();
-    rt.close();
-    rmSync(root, { recursive: true, force: true });
+    await acgd.close();
   });
 
   /** Raw exchange: send lines as-is, collect the response lines. */
@@ -74,7 +65,7 @@ describe("acgd over a Unix socket", () => {
       c.write(payload);
     });
   }
-  const tree = () => JSON.stringify(walk(root));
+  const tree = () => JSON.stringify(walk(acgd.root));
   function walk(p: string): unknown {
     return readdirSync(p)
       .filter((e) => statSync(join(p, e)).isDirectory())
@@ -97,7 +88,7 @@ describe("acgd over a Unix socket", () => {
       agent: "default/a1",
       rule: "vcs",
       class: "interactive",
-      cgroup: join(root, "default", "a1", started.call),
+      cgroup: join(acgd.root, "default", "a1", started.call),
     });
     const status = (await client.request({ op: "status" })) as { calls: unknown[]; policy: { name: string } };
     expect(status.policy.name).toBe("runtime_test");
@@ -159,19 +150,19 @@ describe("acgd over a Unix socket", () => {
     execFileSync("chmod", ["0660", socketPath]);
     expect(JSON.parse(out)).toMatchObject({ ok: false, error: { code: "forbidden" } });
     expect(out).toMatch(/neither inside an agent's cgroup nor root/);
-    expect(rt.calls.agents.has("default/evil")).toBe(false);
+    expect(acgd.rt.calls.agents.has("default/evil")).toBe(false);
   });
 
   it("applies a new policy, and leaves the running one on errors", async () => {
     const bad = client.request({ op: "apply_policy", source: "version 1\npolicy broken {" });
     await expect(bad).rejects.toBeInstanceOf(DaemonError);
     await expect(bad).rejects.toMatchObject({ code: "policy_error" });
-    expect(rt.calls.policy.name).toBe("runtime_test");
+    expect(acgd.rt.calls.policy.name).toBe("runtime_test");
     const ok = (await client.request({ op: "apply_policy", source: TEST_POLICY.replace("runtime_test", "runtime_test_v2") })) as {
       policy: string;
     };
     expect(ok.policy).toBe("runtime_test_v2");
-    expect(rt.calls.policy.name).toBe("runtime_test_v2");
+    expect(acgd.rt.calls.policy.name).toBe("runtime_test_v2");
   });
 });
 
@@ -185,21 +176,12 @@ policy admission {
   tool default { class work; memory.baseline = 16MiB; memory.limit = 32MiB }
 }
 `;
-  let root: string;
-  let rt: Runtime;
-  let daemon: Daemon;
+  let acgd: SocketAcgd;
 
   beforeAll(async () => {
-    root = fakeRoot();
-    rt = assembleRuntime(policyOf(POLICY), standInTree(root));
-    daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
-    await daemon.listen();
+    acgd = await acgdOnSocket(socketPath, POLICY);
   });
-  afterAll(async () => {
-    await daemon.close();
-    rt.close();
-    rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => acgd.close());
 
   /** 50 clients, each on its own connection, send one start_call each in the same instant; the outcomes, in client order. */
   async function fifty(agentOf: (i: number) => string): Promise<{ clients: DaemonClient[]; outcomes: (string | DaemonError)[] }> {
@@ -226,11 +208,11 @@ policy admission {
     expect(calls).toHaveLength(7);
     for (const o of outcomes)
       if (typeof o !== "string") expect(o).toMatchObject({ code: "refused", message: expect.stringMatching(/max_calls = 7/) });
-    const leaves = readdirSync(join(root, "default", "busy"), { withFileTypes: true })
+    const leaves = readdirSync(join(acgd.root, "default", "busy"), { withFileTypes: true })
       .filter((e) => e.isDirectory() && e.name !== "agent")
       .map((e) => e.name);
     expect(leaves.sort()).toEqual([...calls].sort());
-    expect(rt.calls.calls.size).toBe(7);
+    expect(acgd.rt.calls.calls.size).toBe(7);
     await endAll(clients, calls);
   });
 
@@ -241,9 +223,9 @@ policy admission {
     for (const o of outcomes)
       if (typeof o !== "string") expect(o).toMatchObject({ code: "refused", message: expect.stringMatching(/max_agents/) });
     // The idle agent of the test before made room; no refused agent got a cgroup.
-    const agentDirs = readdirSync(join(root, "default"), { withFileTypes: true }).filter((e) => e.isDirectory());
-    expect(agentDirs.map((e) => e.name).sort()).toEqual([...rt.calls.agents.values()].map((a) => a.agent).sort());
-    expect(rt.calls.agents.size).toBe(3);
+    const agentDirs = readdirSync(join(acgd.root, "default"), { withFileTypes: true }).filter((e) => e.isDirectory());
+    expect(agentDirs.map((e) => e.name).sort()).toEqual([...acgd.rt.calls.agents.values()].map((a) => a.agent).sort());
+    expect(acgd.rt.calls.agents.size).toBe(3);
     await endAll(clients, calls);
   });
 });

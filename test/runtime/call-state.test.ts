@@ -9,17 +9,16 @@ import { setImmediate as afterThisTurn } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { CallStateStore, defaultStateFile } from "../../runtime/call-state.js";
 import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
-import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
+import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
-import { killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { hostCgroupRoot, killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
 import { CGROUP2, requireFeature } from "../require-feature.js";
 import { waitUntil } from "../wait.js";
 
 const policy = policyOf(TEST_POLICY);
 const tmp = mkdtempSync(join(tmpdir(), "acg-state-"));
-// Without a cgroup2 mount, a root no test makes: the tests that need one skip (hostTree).
-const root = join(cgroup2Mount() ?? "/sys/fs/cgroup", `acg-state-test-${process.pid}`);
+const root = hostCgroupRoot("acg-state-test");
 const MiB = 1024 * 1024;
 
 afterAll(() => {

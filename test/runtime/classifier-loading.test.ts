@@ -12,12 +12,13 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assembleRuntime } from "../../runtime/assemble.js";
 import { kernelCgroupFs } from "../../runtime/cgroup-fs.js";
-import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
+import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
 import { Daemon } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { waitUntil } from "../wait.js";
-import { cgroupDirOf, compiledWithGit, killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { cgroupDirOf, compiledWithGit, hostCgroupRoot, killAndReap, policyOf, removeCgroupTree, TEST_POLICY } from "./helpers.js";
+import { CGROUP2, requireFeature } from "../require-feature.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "acg-loading-"));
 const ir = policyOf(TEST_POLICY);
@@ -48,7 +49,8 @@ function holdThreadPool(): { release: () => Promise<void> } {
 
 describe("acgd serves while its BPF objects load", () => {
   it("answers status ('loading') before the classifier attaches; an agent started during the load has its execs placed once it does", async () => {
-    const root = join(cgroup2Mount()!, `acg-loading-test-${process.pid}`);
+    requireFeature(CGROUP2);
+    const root = hostCgroupRoot("acg-loading-test");
     const socketPath = join(tmp, "acgd.sock");
     const gate = holdThreadPool();
     const rt = assembleRuntime(ir, new CgroupTree(root, kernelCgroupFs), { compiledDir: compiled });
@@ -102,7 +104,8 @@ describe("acgd serves while its BPF objects load", () => {
   }, 30_000);
 
   it("a runtime closed during the load attaches nothing: the load is closed when the kernel returns from it", async () => {
-    const root = join(cgroup2Mount()!, `acg-loading-close-${process.pid}`);
+    requireFeature(CGROUP2);
+    const root = hostCgroupRoot("acg-loading-close");
     const gate = holdThreadPool();
     const rt = assembleRuntime(ir, new CgroupTree(root, kernelCgroupFs), { compiledDir: compiled });
     try {

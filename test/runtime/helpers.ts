@@ -1,4 +1,5 @@
-// Shared by the runtime tests: policies from text, fake cgroup roots.
+// Shared by the runtime tests: policies from text, fake cgroup roots, acgd in
+// process on a socket or as a process.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import {
   chmodSync,
@@ -10,6 +11,7 @@ import {
   readdirSync,
   readFileSync,
   rmdirSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,10 +20,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { compilePolicy } from "../../compiler/compile.js";
 import type { PolicyIR } from "../../compiler/ir.js";
+import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { standInCgroupFs } from "../../runtime/cgroup-fs.js";
 import { cgroup2Mount, CgroupTree } from "../../runtime/cgroup-tree.js";
+import { Daemon, type DaemonOptions } from "../../runtime/daemon.js";
 import { waitPidfd } from "../../runtime/spawn.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
+import { CGROUP2, requireFeature } from "../require-feature.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -120,12 +125,50 @@ export function buildCommands(): void {
       "--sourceMap",
       "--types",
       "node",
-      join(repo, "runtime/acg-cli.ts"),
-      join(repo, "runtime/acgd-command.ts"),
-      join(repo, "compiler/cli.ts"),
+      join(repo, "cli/acg.ts"),
+      join(repo, "cli/acgd.ts"),
+      join(repo, "cli/acgc.ts"),
     ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
+}
+
+/** acgd in the test's process: a runtime on a stand-in tree, its API served on a Unix socket. */
+export interface SocketAcgd {
+  /** The stand-in tree's root, where the test plays the kernel. */
+  root: string;
+  rt: Runtime;
+  /** Stops serving, closes the runtime and removes the tree. */
+  close(): Promise<void>;
+}
+
+/** Serves `policy` on `socketPath` over a stand-in tree, with `options` for the daemon (for a beforeAll; close() in the afterAll). */
+export async function acgdOnSocket(
+  socketPath: string,
+  policy: string,
+  options: Omit<DaemonOptions, "socketPath" | "describe"> = {},
+): Promise<SocketAcgd> {
+  const root = fakeRoot();
+  const rt = assembleRuntime(policyOf(policy), standInTree(root));
+  const daemon = new Daemon(rt.calls, { ...options, socketPath, describe: rt.describe });
+  const removeAll = () => {
+    rt.close();
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await daemon.listen();
+  } catch (e) {
+    removeAll();
+    throw e;
+  }
+  return {
+    root,
+    rt,
+    close: async () => {
+      await daemon.close();
+      removeAll();
+    },
+  };
 }
 
 /** Removes a test's cgroup tree bottom-up (cgroup directories go with rmdir). */
@@ -170,8 +213,18 @@ export async function startAcgd(args: string[]): Promise<TestAcgd> {
   };
 }
 
+/**
+ * A test's cgroup tree root, NAME-PID on the host's cgroup v2 hierarchy.
+ * Without a cgroup2 mount it is a path that no test makes: the tests that use
+ * it fail on requireFeature(CGROUP2) first.
+ */
+export function hostCgroupRoot(name: string): string {
+  return join(cgroup2Mount() ?? "/sys/fs/cgroup", `${name}-${process.pid}`);
+}
+
 /** The absolute cgroup v2 directory a process is in. */
 export function cgroupDirOf(pid: number): string {
+  requireFeature(CGROUP2);
   return join(
     cgroup2Mount()!,
     readFileSync(`/proc/${pid}/cgroup`, "utf8")

@@ -6,15 +6,15 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { AcgdError, AgentCgroupClient, ProtocolError } from "../../clients/typescript/index.js";
 import { answerHook } from "../../runtime/agent-hooks.js";
-import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { commandsOf, simpleCommands } from "../../runtime/unwrap.js";
-import { cgroupDirOf, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { cgroupDirOf, hostCgroupRoot, removeCgroupTree, REPO, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import { beforeAllRequiring, CGROUP2 } from "../require-feature.js";
 import { waitUntil } from "../wait.js";
 
-const root = join(cgroup2Mount()!, `acg-integrations-test-${process.pid}`);
+const root = hostCgroupRoot("acg-integrations-test");
 const tmp = mkdtempSync(join(tmpdir(), "acg-integrations-"));
 const policy = join(tmp, "test.acg");
 const socket = join(tmp, "acgd.sock");
@@ -27,11 +27,16 @@ symlinkSync(join(REPO, "native/build/acg-run"), join(bin, "acg"));
 const env = { ...process.env, ACG_SOCKET: socket, PATH: `${bin}:${process.env["PATH"]}` };
 
 let acgd: TestAcgd;
-beforeAll(async () => {
-  acgd = await startAcgd(["--policy", policy, "--socket", socket, "--cgroup-root", root]);
-}, 20_000);
+beforeAllRequiring(
+  CGROUP2,
+  async () => {
+    acgd = await startAcgd(["--policy", policy, "--socket", socket, "--cgroup-root", root]);
+  },
+  20_000,
+);
 afterAll(async () => {
-  if (acgd.proc.exitCode === null) await acgd.stop("SIGTERM");
+  // Not started where the machine lacks the feature: each test failed on it.
+  if (acgd?.proc.exitCode === null) await acgd.stop("SIGTERM");
   removeCgroupTree(root);
   rmSync(tmp, { recursive: true, force: true });
 });

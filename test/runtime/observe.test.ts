@@ -1,7 +1,6 @@
 // Observability: the event bus, the structured log, the API's event stream
 // and `acg events`, the metrics endpoint, and the status schema — against a
 // daemon on a temp socket over a stand-in cgroup tree.
-import { rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createConnection } from "node:net";
 import type { Server } from "node:http";
@@ -9,15 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setImmediate as afterThisTurn } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
 import { DaemonClient } from "../../runtime/client.js";
-import { Daemon } from "../../runtime/daemon.js";
-import { eventsCommand } from "../../runtime/events-command.js";
+import { eventsCommand } from "../../cli/events-command.js";
 import { EventBus, events, type AcgEvent } from "../../runtime/events.js";
 import { createLog } from "../../runtime/log.js";
 import { parseListen, RuntimeMetrics } from "../../runtime/metrics.js";
 import { STATUS_SCHEMA_VERSION, statusProblems } from "../../runtime/status-schema.js";
-import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
+import { acgdOnSocket, TEST_POLICY, type SocketAcgd } from "./helpers.js";
 import { waitUntil } from "../wait.js";
 
 describe("the event bus", () => {
@@ -92,9 +89,7 @@ describe("metrics", () => {
 
 describe("acgd's events, metrics and status", () => {
   const socketPath = join(tmpdir(), `acg-observe-${process.pid}.sock`);
-  let root: string;
-  let rt: Runtime;
-  let daemon: Daemon;
+  let acgd: SocketAcgd;
   let client: DaemonClient;
   let metrics: RuntimeMetrics;
   let server: Server;
@@ -104,10 +99,8 @@ describe("acgd's events, metrics and status", () => {
   ];
 
   beforeAll(async () => {
-    root = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(root));
-    daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
-    await daemon.listen();
+    acgd = await acgdOnSocket(socketPath, TEST_POLICY);
+    const { rt } = acgd;
     client = await DaemonClient.connect(socketPath);
     metrics = new RuntimeMetrics({ calls: rt.calls, burstCredits: () => rt.memory.burstCredits(), classStats: () => classStats }, events);
     server = await metrics.serve({ host: "127.0.0.1", port: 0 });
@@ -116,9 +109,7 @@ describe("acgd's events, metrics and status", () => {
     client.close();
     server.close();
     metrics.close();
-    await daemon.close();
-    rt.close();
-    rmSync(root, { recursive: true, force: true });
+    await acgd.close();
   });
 
   /** Opens an event stream; resolves the response, then collects pushed events. */

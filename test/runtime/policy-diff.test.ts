@@ -4,10 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../compiler/cli.js";
-import { assembleRuntime, type Runtime } from "../../runtime/assemble.js";
-import { Daemon } from "../../runtime/daemon.js";
-import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
+import { main } from "../../cli/acgc.js";
+import { acgdOnSocket, TEST_POLICY, type SocketAcgd } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "acg-diff-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -83,20 +81,11 @@ describe("acgc diff", () => {
 
 describe("acgc apply --dry-run", () => {
   const socketPath = join(tmpdir(), `acg-dry-${process.pid}.sock`);
-  let root: string;
-  let rt: Runtime;
-  let daemon: Daemon;
+  let acgd: SocketAcgd;
   beforeAll(async () => {
-    root = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(root));
-    daemon = new Daemon(rt.calls, { socketPath, describe: rt.describe });
-    await daemon.listen();
+    acgd = await acgdOnSocket(socketPath, TEST_POLICY);
   });
-  afterAll(async () => {
-    await daemon.close();
-    rt.close();
-    rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => acgd.close());
 
   it("shows what would change in the running acgd and applies nothing", async () => {
     const r = await acgc(["apply", DATA, "--dry-run", "--socket", socketPath]);
@@ -104,7 +93,7 @@ describe("acgc apply --dry-run", () => {
     expect(r.out).toContain("~ class build\n    cpu.weight: 100 -> 150\n");
     expect(r.out).toContain("swap: none (acgd runs no sched_ext scheduler");
     expect(r.out).toMatch(/dry run: nothing was applied\n$/);
-    expect(rt.calls.policy.classes.find((c) => c.name === "build")!.cpuWeight).toBe(100);
+    expect(acgd.rt.calls.policy.classes.find((c) => c.name === "build")!.cpuWeight).toBe(100);
     const broken = await acgc(["apply", file("b2.acg", "version 1\npolicy x {"), "--dry-run", "--socket", socketPath]);
     expect(broken.code).toBe(1);
     expect(broken.err).toContain("acgd would refuse it");

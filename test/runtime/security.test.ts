@@ -15,19 +15,32 @@ import { ABI_VERSION } from "../../compiler/abi.js";
 import { MANIFEST_VERSION } from "../../compiler/manifest.js";
 import { type ApiError, parseRequest } from "../../runtime/api.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
-import { cgroup2Mount } from "../../runtime/cgroup-tree.js";
 import { DaemonClient } from "../../runtime/client.js";
-import { Daemon, logSafe } from "../../runtime/daemon.js";
+import { logSafe } from "../../runtime/daemon.js";
 import { spawnInCgroup } from "../../runtime/spawn.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
 import { CallError } from "../../runtime/call-error.js";
 import { openMany, Peer, processWithPid } from "../fixtures/peer.js";
-import { fakeRoot, killAndReap, policyOf, removeCgroupTree, REPO, standInTree, startAcgd, TEST_POLICY, type TestAcgd } from "./helpers.js";
+import {
+  acgdOnSocket,
+  fakeRoot,
+  hostCgroupRoot,
+  killAndReap,
+  policyOf,
+  removeCgroupTree,
+  REPO,
+  standInTree,
+  startAcgd,
+  TEST_POLICY,
+  type SocketAcgd,
+  type TestAcgd,
+} from "./helpers.js";
+import { beforeAllRequiring, CGROUP2 } from "../require-feature.js";
 import { waitUntil } from "../wait.js";
 
 const NOBODY = 65534;
 const OTHER = 65533;
-const root = join(cgroup2Mount()!, `acg-security-test-${process.pid}`);
+const root = hostCgroupRoot("acg-security-test");
 const tmp = mkdtempSync(join(tmpdir(), "acg-sec-"));
 const socket = join(tmp, "acgd.sock");
 const policyFile = join(tmp, "test.acg");
@@ -54,22 +67,27 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
   let acgd: TestAcgd;
   let admin: DaemonClient;
   const live: { pid: number; pidfd: number }[] = [];
-  beforeAll(async () => {
-    writeFileSync(policyFile, TEST_POLICY);
-    chmodSync(tmp, 0o711);
-    acgd = await startAcgd(acgdArgs);
-    admin = await DaemonClient.connect(socket);
-    // Agents with their own leaves, made by root (the supervisor).
-    for (const agent of ["victim", "owned", "dl"])
-      await admin.request({
-        op: "end_call",
-        call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call,
-      });
-  }, 30_000);
+  beforeAllRequiring(
+    CGROUP2,
+    async () => {
+      writeFileSync(policyFile, TEST_POLICY);
+      chmodSync(tmp, 0o711);
+      acgd = await startAcgd(acgdArgs);
+      admin = await DaemonClient.connect(socket);
+      // Agents with their own leaves, made by root (the supervisor).
+      for (const agent of ["victim", "owned", "dl"])
+        await admin.request({
+          op: "end_call",
+          call: ((await admin.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call,
+        });
+    },
+    30_000,
+  );
   afterAll(async () => {
-    admin.close();
+    // Neither is there where the machine lacks the feature: each test failed on it.
+    admin?.close();
     for (const p of live) await killAndReap(p).catch(() => {});
-    await acgd.stop("SIGTERM");
+    await acgd?.stop("SIGTERM");
     removeCgroupTree(root);
     rmSync(tmp, { recursive: true, force: true });
   });
@@ -270,24 +288,11 @@ describe("acgd against peers that are not who they seem (real cgroups, other uid
 
 describe("acgd's bounds on one connection (in process, stand-in tree)", () => {
   const sock = join(mkdtempSync(join(tmpdir(), "acg-limits-")), "limits.sock");
-  let daemon: Daemon;
-  let fake: string;
-  let rt: ReturnType<typeof assembleRuntime>;
+  let acgd: SocketAcgd;
   beforeAll(async () => {
-    fake = fakeRoot();
-    rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(fake));
-    daemon = new Daemon(rt.calls, {
-      socketPath: sock,
-      describe: rt.describe,
-      limits: { idleMs: 600, requestMs: 200, unreadMs: 500, maxUnsentBytes: 64 * 1024 },
-    });
-    await daemon.listen();
+    acgd = await acgdOnSocket(sock, TEST_POLICY, { limits: { idleMs: 600, requestMs: 200, unreadMs: 500, maxUnsentBytes: 64 * 1024 } });
   });
-  afterAll(async () => {
-    await daemon.close();
-    rt.close();
-    rmSync(fake, { recursive: true, force: true });
-  });
+  afterAll(() => acgd.close());
 
   const closedAfter = (write: (c: ReturnType<typeof createConnection>) => void) =>
     new Promise<{ ms: number; said: string }>((resolve) => {

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main } from "../../compiler/cli.js";
+import { main } from "../../cli/acgc.js";
 import { matchRule } from "../../runtime/matcher.js";
 import { simulate, traceFacts } from "../../traces/simulate.js";
 import { defaultTraceDir, loadTraces } from "../../traces/read.js";

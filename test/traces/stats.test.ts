@@ -15,7 +15,7 @@ import {
   type ToolCall,
 } from "../../traces/read.js";
 import { burstStats, computeStats } from "../../traces/stats.js";
-import { tracesCommand } from "../../traces/command.js";
+import { tracesCommand } from "../../cli/traces-command.js";
 
 const T0 = Date.UTC(2026, 1, 7, 2, 0, 0) / 1000; // 2026-02-07T02:00:00Z
 

@@ -3,8 +3,9 @@
 
 import { createConnection } from "node:net";
 import { parseArgs } from "node:util";
-import { DEFAULT_SOCKET } from "./client.js";
-import { EVENT_KINDS, type AcgEvent } from "./events.js";
+import { DEFAULT_SOCKET } from "../runtime/client.js";
+import { EVENT_KINDS, type AcgEvent } from "../runtime/events.js";
+import type { Io } from "./io.js";
 
 export const EVENTS_USAGE = `Usage: acg events [--json] [--no-follow] [--since SEQ] [--kind KIND]... [--socket PATH]
 
@@ -16,11 +17,6 @@ happens, until interrupted.
   --kind KIND    only events of this kind (repeatable); kinds: ${Object.keys(EVENT_KINDS).join(", ")}
   --socket PATH  acgd's socket (default $ACG_SOCKET or ${DEFAULT_SOCKET})
 Exit status: 0 with --no-follow or when interrupted, 1 if acgd ends the stream, 2 usage or acgd unreachable.`;
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
 
 /** One event as a line for people: time, level, kind, who, what. */
 export function formatEvent(e: AcgEvent): string {

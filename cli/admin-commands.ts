@@ -2,15 +2,11 @@
 
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
+import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "../runtime/client.js";
 import type { PolicyIR } from "../compiler/ir.js";
-import { diffPolicies, loadSide, renderChanges, renderDiff, type LoadedSide } from "./policy-diff.js";
-import { STATUS_SCHEMA_VERSION, statusProblems } from "./status-schema.js";
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
+import { diffPolicies, loadSide, renderChanges, renderDiff, type LoadedSide } from "../runtime/policy-diff.js";
+import { STATUS_SCHEMA_VERSION, statusProblems } from "../runtime/status-schema.js";
+import type { Io } from "./io.js";
 
 function socketOption(args: string[]): { socket: string; rest: string[] } | string {
   let socket = process.env["ACG_SOCKET"] ?? DEFAULT_SOCKET;
@@ -151,8 +147,8 @@ export async function unloadCommand(args: string[], io: Io): Promise<number> {
   const o = socketOption(args);
   if (typeof o === "string") return usage(io, o);
   if (o.rest.length) return usage(io, `unknown option '${o.rest[0]}' for unload`);
-  const { listenerPid, unloadScheduler } = await import("./lifecycle.js");
-  const { reportUnload } = await import("./acgd-command.js");
+  const { listenerPid, unloadScheduler } = await import("../runtime/lifecycle.js");
+  const { reportUnload } = await import("./stop-command.js");
   const pid = await listenerPid(o.socket).catch(() => null);
   if (pid !== null) {
     io.err(

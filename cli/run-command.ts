@@ -8,14 +8,14 @@
 
 import { accessSync, closeSync, constants as fsConstants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
-import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
-import type { Runtime } from "./assemble.js";
-import { cgroupFsAt } from "./cgroup-fs.js";
-import { CgroupTree, defaultCgroupRoot } from "./cgroup-tree.js";
-import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "./spawn.js";
-import { exitCodeOf, formatReport, jsonReport } from "./report.js";
-import { CallError } from "./call-error.js";
-import type { CallReport, StartCallRequest } from "./tool-calls.js";
+import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "../runtime/client.js";
+import type { Runtime } from "../runtime/assemble.js";
+import { cgroupFsAt } from "../runtime/cgroup-fs.js";
+import { CgroupTree, defaultCgroupRoot } from "../runtime/cgroup-tree.js";
+import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "../runtime/spawn.js";
+import { exitCodeOf, formatReport, jsonReport } from "../runtime/report.js";
+import { CallError } from "../runtime/call-error.js";
+import type { CallReport, StartCallRequest } from "../runtime/tool-calls.js";
 
 export const RUN_USAGE = `Usage: acg run [--agent ID] [--tenant T] [--tool NAME] [--label TEXT] [--hint KEY=VALUE]...
                [--socket PATH] [--policy FILE --cgroup-root PATH] [--quiet | --json] -- CMD [ARGS...]
@@ -190,7 +190,10 @@ async function connectBackend(a: RunArgs, err: (s: string) => void): Promise<Cal
     }
   }
   // Loaded only here: the policy front end is most of acg's start-up time, and calls through acgd do not need it.
-  const [{ loadPolicyPath }, { assembleRuntime }] = await Promise.all([import("./policy-dir.js"), import("./assemble.js")]);
+  const [{ loadPolicyPath }, { assembleRuntime }] = await Promise.all([
+    import("../runtime/policy-dir.js"),
+    import("../runtime/assemble.js"),
+  ]);
   const loaded = await loadPolicyPath(a.policy);
   if (!loaded.ok) {
     err(`${loaded.message}\nacg: the policy has errors; nothing was run\n`);

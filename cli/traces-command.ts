@@ -1,16 +1,12 @@
-// `acg traces ...`: the trace tools on the command line (hosted by runtime/acg-cli.ts).
+// `acg traces ...`: the trace tools on the command line (hosted by cli/acg.ts).
 //
 // Exit status: 0 ok; 1 the folder was read but holds no usable run (each
 // skipped run is named in a warning); 2 usage: an unknown subcommand or option,
 // or a DIR that cannot be listed.
 
-import { defaultTraceDir, TraceFolderError } from "./read.js";
-import { computeStats, renderStats, type TraceStats } from "./stats.js";
-
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
+import { defaultTraceDir, TraceFolderError } from "../traces/read.js";
+import { computeStats, renderStats, type TraceStats } from "../traces/stats.js";
+import type { Io } from "./io.js";
 
 export const TRACES_HELP = `Usage: acg traces SUBCOMMAND
   stats [DIR] [--json] [--min-count N]   memory and tool-call characterization of a trace folder

@@ -2,13 +2,10 @@
 // Exit codes: 0 ok, 1 the policy has errors, 2 usage or internal error.
 
 import { readFileSync, writeFileSync, renameSync } from "node:fs";
-import { packageVersion } from "./version.js";
-import { renderDiagnostic, toJson, type JsonDiagnostic } from "./diagnostics.js";
-import type { FrontendResult } from "./frontend.js";
-
-export const EXIT_OK = 0;
-export const EXIT_POLICY_ERRORS = 1;
-export const EXIT_USAGE = 2;
+import { packageVersion } from "../compiler/version.js";
+import type { FrontendResult } from "../compiler/frontend.js";
+import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./acgc-output.js";
+import { processIo, type Io } from "./io.js";
 
 const HELP = `acgc — the AgentCgroup policy compiler
 
@@ -39,13 +36,6 @@ Exit status: 0 ok, 1 a policy has errors (or fmt --check found changes),
 2 usage or internal error.
 Language reference: docs/language.md. Diagnostics: docs/diagnostics.md.`;
 
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
-const processIo: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
-
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   try {
     return await dispatch(argv, io);
@@ -58,11 +48,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (process.env["ACGC_DEBUG"]) io.err(`${e instanceof Error ? e.stack : ""}\n`);
     return EXIT_USAGE;
   }
-}
-
-export function usageError(io: Io, message: string): number {
-  io.err(`acgc: ${message}\n  help: run \`acgc --help\` for usage\n`);
-  return EXIT_USAGE;
 }
 
 /** Each command's own --help. */
@@ -121,40 +106,21 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     case "compile":
       return (await import("./compile-command.js")).compileCommand(rest, io);
     case "status":
-      return (await import("../runtime/admin-commands.js")).statusCommand(rest, io);
+      return (await import("./admin-commands.js")).statusCommand(rest, io);
     case "apply":
-      return (await import("../runtime/admin-commands.js")).applyCommand(rest, io);
+      return (await import("./admin-commands.js")).applyCommand(rest, io);
     case "lsp":
       if (rest.some((a) => a !== "--stdio")) return usageError(io, "lsp takes only --stdio (it speaks the protocol on stdin/stdout)");
-      return (await import("./lsp.js")).lspCommand();
+      return (await import("./lsp-command.js")).lspCommand();
     case "diff":
-      return (await import("../runtime/diff-command.js")).diffCommand(rest, io);
+      return (await import("./diff-command.js")).diffCommand(rest, io);
     case "simulate":
-      return (await import("../traces/simulate-command.js")).simulateCommand(rest, io);
+      return (await import("./simulate-command.js")).simulateCommand(rest, io);
     case "unload":
-      return (await import("../runtime/admin-commands.js")).unloadCommand(rest, io);
+      return (await import("./admin-commands.js")).unloadCommand(rest, io);
     default:
       return usageError(io, `unknown command '${cmd}'`);
   }
-}
-
-export function printDiagnostics(results: FrontendResult[], io: Io, json: boolean) {
-  if (json) {
-    const all: JsonDiagnostic[] = results.flatMap((r) => r.diagnostics.map((d) => toJson(d, r.file, r.path)));
-    io.out(
-      JSON.stringify(
-        {
-          diagnostics: all,
-          errors: all.filter((d) => d.severity === "error").length,
-          warnings: all.filter((d) => d.severity === "warning").length,
-        },
-        null,
-        2,
-      ) + "\n",
-    );
-    return;
-  }
-  for (const r of results) for (const d of r.diagnostics) io.err(renderDiagnostic(d, r.file, r.path) + "\n\n");
 }
 
 function summary(results: FrontendResult[]): string {
@@ -181,7 +147,7 @@ async function checkCommand(args: string[], io: Io): Promise<number> {
   }
   if (files.length === 0) return usageError(io, "check needs at least one policy file");
   const results = await Promise.all(files.map(loadPolicyArg));
-  if (fmt === "sarif") io.out(JSON.stringify((await import("./sarif.js")).toSarif(results, packageVersion()), null, 2) + "\n");
+  if (fmt === "sarif") io.out(JSON.stringify((await import("../compiler/sarif.js")).toSarif(results, packageVersion()), null, 2) + "\n");
   else printDiagnostics(results, io, fmt === "json");
   if (fmt === "text") io.err(summary(results) + "\n");
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_POLICY_ERRORS;
@@ -193,7 +159,7 @@ const STDIN_NAME = "<stdin>";
 
 /** A policy named on the command line: a file, or stdin for \`-\` (a pipe is not a regular file, so it is read here). */
 async function loadPolicyArg(arg: string): Promise<FrontendResult> {
-  const { loadPolicy, loadPolicyText } = await import("./frontend.js");
+  const { loadPolicy, loadPolicyText } = await import("../compiler/frontend.js");
   return arg === STDIN ? loadPolicyText(STDIN_NAME, readFileSync(0)) : loadPolicy(arg);
 }
 
@@ -207,7 +173,7 @@ async function fmtCommand(args: string[], io: Io): Promise<number> {
     else files.push(a);
   }
   if (files.length === 0) return usageError(io, "fmt needs at least one policy file");
-  const [{ loadPolicyText }, { format }] = await Promise.all([import("./frontend.js"), import("./fmt.js")]);
+  const [{ loadPolicyText }, { format, stripSpans }] = await Promise.all([import("../compiler/frontend.js"), import("../compiler/fmt.js")]);
   let status = EXIT_OK;
   if (files.includes(STDIN) && !checkOnly) return usageError(io, "fmt rewrites files in place; for stdin use `fmt --check -`");
   for (const arg of files) {
@@ -241,15 +207,4 @@ async function fmtCommand(args: string[], io: Io): Promise<number> {
     }
   }
   return status;
-}
-
-/** The syntax tree without positions and comments: what "same AST" means for fmt. */
-export function stripSpans(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(stripSpans);
-  if (node && typeof node === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(node)) if (k !== "span" && k !== "comments") out[k] = stripSpans(v);
-    return out;
-  }
-  return node;
 }

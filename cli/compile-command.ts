@@ -1,15 +1,16 @@
 // acgc compile FILE -o DIR [--emit c] [--dry-run]: front end, lowering, then the
 // back end (C from templates, clang, manifest, typed runtime module). A text
 // this compiler and clang compiled before is served from the compile cache
-// (compile-cache.ts) before any of that is loaded.
+// (compiler/compile-cache.ts) before any of that is loaded.
 
 import { basename, relative, resolve } from "node:path";
-import { findClang, type BuildDiagnostic } from "./build.js";
-import type { Io } from "./cli.js";
-import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./cli.js";
-import { compileKey, restoreCompile, storeCompile } from "./compile-cache.js";
-import { M } from "./diagnostic-messages.js";
-import { readSource } from "./read-source.js";
+import { findClang, type BuildDiagnostic } from "../compiler/build.js";
+import type { Io } from "./io.js";
+import { EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, printDiagnostics, usageError } from "./acgc-output.js";
+import { compileKey, restoreCompile, storeCompile } from "../compiler/compile-cache.js";
+import { M } from "../compiler/diagnostic-messages.js";
+import { userSpaceRules } from "../compiler/ir.js";
+import { readSource } from "../compiler/read-source.js";
 
 export async function compileCommand(args: string[], io: Io): Promise<number> {
   let file: string | undefined;
@@ -37,7 +38,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   let key: string | null = null;
   if (read.ok && outDir !== undefined && !emitC && !dryRun) {
     // A whole compile (objects and all) of this very text by this compiler and clang:
-    // its stored result, before the front end is even loaded (compile-cache.ts).
+    // its stored result, before the front end is even loaded (compiler/compile-cache.ts).
     const clang = findClang();
     key = clang && compileKey(read.file.text, clang);
     const stored = key ? restoreCompile(key, outDir) : null;
@@ -51,9 +52,9 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   }
 
   const [{ runFrontend }, { lowerPolicy }, { compilePolicy }] = await Promise.all([
-    import("./frontend.js"),
-    import("./lower.js"),
-    import("./compile.js"),
+    import("../compiler/frontend.js"),
+    import("../compiler/lower.js"),
+    import("../compiler/compile.js"),
   ]);
   const front = runFrontend(file, read);
   printDiagnostics([front], io, false);
@@ -69,7 +70,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
     io.out(result.c ?? "");
     return EXIT_OK;
   }
-  const userSpace = ir.rules.filter((r) => !r.kernelDecidable).map((r) => r.name);
+  const userSpace = userSpaceRules(ir);
   const objects = result.objects.map((o) => `${shown(o.file)}${o.cached ? " (cached)" : ""}`);
   const timings = `codegen ${result.timings.codegenMs.toFixed(0)} ms; clang ${result.timings.clangMs.toFixed(0)} ms`;
   const what = dryRun ? "C, manifest and policy.ts (dry run, clang not called)" : objects.join(", ");

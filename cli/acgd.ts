@@ -1,23 +1,22 @@
 // acgd: loads a policy, sets up the agent cgroup tree, enforces the policy and
-// serves the local API until SIGINT/SIGTERM.
+// serves the local API until SIGINT/SIGTERM. `acgd stop` is cli/stop-command.ts.
 
 import { mkdirSync, statSync } from "node:fs";
 import type { Server } from "node:http";
 import { dirname } from "node:path";
-import { assembleRuntime, type Runtime } from "./assemble.js";
-import { CallStateStore, defaultStateFile } from "./call-state.js";
-import { cgroupFsAt } from "./cgroup-fs.js";
-import { CgroupTree, defaultCgroupRoot } from "./cgroup-tree.js";
-import { DEFAULT_SOCKET } from "./client.js";
-import { Daemon } from "./daemon.js";
-import { events } from "./events.js";
-import { createLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.js";
-import type { RuntimeMetrics } from "./metrics.js";
-import { loadPolicyPath } from "./policy-dir.js";
+import { assembleRuntime } from "../runtime/assemble.js";
+import { CallStateStore, defaultStateFile, takeOverCalls } from "../runtime/call-state.js";
+import { cgroupFsAt } from "../runtime/cgroup-fs.js";
+import { CgroupTree, defaultCgroupRoot } from "../runtime/cgroup-tree.js";
+import { DEFAULT_SOCKET } from "../runtime/client.js";
+import { Daemon } from "../runtime/daemon.js";
+import { events } from "../runtime/events.js";
+import { createLog, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../runtime/log.js";
+import type { RuntimeMetrics } from "../runtime/metrics.js";
+import { loadPolicyPath } from "../runtime/policy-dir.js";
 import { packageVersion } from "../compiler/version.js";
-import { sdNotify } from "./sd-notify.js";
-import { parseArgs } from "node:util";
-import { stopDaemon, unloadScheduler, type UnloadResult } from "./lifecycle.js";
+import { sdNotify } from "../runtime/sd-notify.js";
+import { stopCommand } from "./stop-command.js";
 
 export const ACGD_USAGE = `Usage: acgd --policy FILE.acg|COMPILED_DIR [--socket PATH] [--socket-mode OCTAL]
             [--socket-group GID] [--cgroup-root PATH] [--state-file PATH] [--no-scheduler]
@@ -122,7 +121,7 @@ export async function acgdMain(args: string[]): Promise<number> {
   }
   let metricsListen: { host: string; port: number } | null = null;
   // prom-client is loaded only when metrics are asked for: acgd starts faster without.
-  const metricsModule = opts["--metrics"] === undefined ? null : await import("./metrics.js");
+  const metricsModule = opts["--metrics"] === undefined ? null : await import("../runtime/metrics.js");
   try {
     if (metricsModule) metricsListen = metricsModule.parseListen(opts["--metrics"]!);
   } catch (e) {
@@ -151,7 +150,11 @@ export async function acgdMain(args: string[]): Promise<number> {
     err(`acgd: cannot set up the cgroup tree: ${(e as Error).message}\n`);
     return 1;
   }
-  await takeOver(rt, new CallStateStore(opts["--state-file"] ?? defaultStateFile(rt.calls.tree.root), rt.calls.tree.root, log), log);
+  await takeOverCalls(
+    rt.calls,
+    new CallStateStore(opts["--state-file"] ?? defaultStateFile(rt.calls.tree.root), rt.calls.tree.root, log),
+    log,
+  );
   const daemon = new Daemon(rt.calls, {
     socketPath,
     socketMode: mode,
@@ -229,87 +232,4 @@ export async function acgdMain(args: string[]): Promise<number> {
   // pinned, and exiting frees it, so acgd exits now.
   if (stillLoading) process.exit(0);
   return 0;
-}
-
-/**
- * Takes over what an earlier acgd left in the tree (its agents, and its
- * calls that still have processes: they end when their last process exits),
- * then records every change of the running calls in `store`.
- */
-async function takeOver(rt: Runtime, store: CallStateStore, log: (msg: string) => void): Promise<void> {
-  const state = store.load();
-  for (const p of state.problems) log(`${p}; calls found in the tree are taken over with the rule their command line matches`);
-  try {
-    const { calls, notes } = await rt.calls.recover(state.records);
-    for (const n of notes) log(n);
-    for (const c of calls) {
-      log(`took over ${c.id} of ${c.agent.key} (rule ${c.rule.name}, class ${c.cls.name}) from an earlier acgd`);
-      // Its end is logged as a call_ended event.
-      rt.calls.endWhenEmpty(c.id, () => {});
-    }
-  } catch (e) {
-    log(`cannot take over the existing cgroup tree (${(e as Error).message}): calls of an earlier acgd are not tracked`);
-  }
-  rt.calls.persistTo(store);
-}
-
-const STOP_USAGE = `Usage: acgd stop [--socket PATH] [--keep-scheduler]
-
-Stops the acgd serving PATH (default $ACG_SOCKET, else ${DEFAULT_SOCKET}) with
-SIGTERM and waits for it to exit; then detaches and unpins the sched_ext
-scheduler it left running (\`acgc unload\`), unless --keep-scheduler (then a
-restarted acgd adopts it). Running calls keep their cgroups and processes.
-Exit status: 0 stopped (or nothing was running), 1 acgd or the scheduler did not go, 2 usage.`;
-
-async function stopCommand(args: string[]): Promise<number> {
-  const err = (s: string) => process.stderr.write(s);
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        socket: { type: "string" },
-        "keep-scheduler": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    err(`acgd stop: ${(e as Error).message}\n\n${STOP_USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(STOP_USAGE + "\n");
-    return 0;
-  }
-  if (values.version) {
-    process.stdout.write(`acgd ${packageVersion()}\n`);
-    return 0;
-  }
-  const socket = values.socket ?? (process.env["ACG_SOCKET"] || DEFAULT_SOCKET);
-  try {
-    const pid = await stopDaemon(socket);
-    err(pid === null ? `acgd stop: no acgd answers at ${socket}\n` : `acgd stop: acgd (pid ${pid}) stopped\n`);
-    if (values["keep-scheduler"]) return 0;
-    return reportUnload(await unloadScheduler(), "acgd stop", err);
-  } catch (e) {
-    err(`acgd stop: ${(e as Error).message}\n`);
-    return 1;
-  }
-}
-
-/** Says what an unload did; 1 if a scheduler was unpinned but sched_ext still runs one. */
-export function reportUnload(r: UnloadResult, who: string, err: (s: string) => void): number {
-  if (r.removed.length === 0) {
-    err(`${who}: no AgentCgroup scheduler was pinned (sched_ext: ${r.state})\n`);
-    return 0;
-  }
-  if (r.state === "disabled" || r.state === "absent") {
-    err(`${who}: scheduler unpinned and detached (${r.removed.length} pin(s) removed; sched_ext: ${r.state})\n`);
-    return 0;
-  }
-  err(`${who}: pins removed, but sched_ext is still ${r.state}: another process holds the scheduler (a running acgd? stop it first)\n`);
-  return 1;
 }

@@ -1,7 +1,8 @@
 // `acgc diff OLD NEW`: see runtime/policy-diff.ts.
 
 import { parseArgs } from "node:util";
-import { diffPolicies, loadSide, renderDiff, type LoadedSide } from "./policy-diff.js";
+import { diffPolicies, loadSide, renderDiff, type LoadedSide } from "../runtime/policy-diff.js";
+import type { Io } from "./io.js";
 
 export const DIFF_USAGE = `Usage: acgc diff OLD NEW [--json]
   OLD, NEW  policy files (.acg) or compiled policy directories
@@ -10,11 +11,6 @@ Lists every setting that differs (classes, rules and their order, memory,
 bursts, tenants, agent bounds, pressure rules) and how acgd would swap NEW in
 for OLD: in place (data) or with new BPF objects.
 Exit status: 0 no setting differs, 1 settings differ, 2 usage or a policy with errors.`;
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
 
 export async function diffCommand(args: string[], io: Io): Promise<number> {
   let parsed;

@@ -3,9 +3,10 @@
 
 import { parseArgs } from "node:util";
 import { formatBytes } from "../compiler/units.js";
-import { defaultTraceDir, TraceFolderError } from "./read.js";
+import { defaultTraceDir, TraceFolderError } from "../traces/read.js";
 import { loadPolicyFrom } from "../runtime/policy-source.js";
-import { simulate, type SimCall, type Simulation } from "./simulate.js";
+import { simulate, type SimCall, type Simulation } from "../traces/simulate.js";
+import type { Io } from "./io.js";
 
 export const SIMULATE_USAGE = `Usage: acgc simulate POLICY [TRACES] [--json] [--calls]
   POLICY   a policy file (.acg) or a compiled policy directory
@@ -18,11 +19,6 @@ decisions (no kernel): per rule, what its calls would have been given and when
 they would have burst, been throttled, killed (over_high kill after) or
 OOM-killed (memory.limit or the agent's limit).
 Exit status: 0 ok, 1 the policy has errors, 2 usage or traces that cannot be read.`;
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
 
 const size = (b: number | null) => (b === null ? "-" : formatBytes(Math.round(b)));
 const secs = (s: number | null) => (s === null ? "-" : `${s.toFixed(1)}s`);

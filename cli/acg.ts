@@ -4,8 +4,9 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { packageVersion } from "../compiler/version.js";
-import { answerHook, HOOK_AGENTS, type HookAgent } from "./agent-hooks.js";
-import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "./client.js";
+import { answerHook, HOOK_AGENTS, type HookAgent } from "../runtime/agent-hooks.js";
+import { DaemonClient, DaemonError, DEFAULT_SOCKET } from "../runtime/client.js";
+import { processIo } from "./io.js";
 import { RUN_USAGE, runCommand } from "./run-command.js";
 
 const HELP = `acg — run AI agents' tool calls under AgentCgroup
@@ -52,7 +53,6 @@ Anything else passes unchanged (no output, exit 0).
              the command is left as it is (with a note on stderr)
 See docs/integrations.md.`;
 
-const stdio = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) };
 const isHelp = (a: string | undefined) => a === "--help" || a === "-h";
 const isVersion = (a: string | undefined) => a === "--version" || a === "-V";
 
@@ -74,8 +74,8 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === "agent") return agentCommand(rest);
   if (cmd === "hook") return hookCommand(rest);
   // Loaded on demand: `acg run` needs none of the trace or event tools.
-  if (cmd === "traces") return (await import("../traces/command.js")).tracesCommand(rest, stdio);
-  if (cmd === "events") return (await import("./events-command.js")).eventsCommand(rest, stdio);
+  if (cmd === "traces") return (await import("./traces-command.js")).tracesCommand(rest, processIo);
+  if (cmd === "events") return (await import("./events-command.js")).eventsCommand(rest, processIo);
   if (isHelp(cmd) || cmd === "help") {
     process.stdout.write(HELP + "\n");
     return 0;
