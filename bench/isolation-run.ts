@@ -3,29 +3,20 @@
 // delay and its calls at their trace times, a sequential call waiting for the
 // one before it (whose lateness it carries forward); a monitor samples memory
 // for the timeline, a reaper stops what is left of an agent that failed, and
-// the run is cut at its time limit. Then the kernel's OOM episodes and each
-// agent's results are read; what a run is, is isolation-records.ts's.
+// the run is cut at its time limit. What the finished run says is read by
+// isolation-outcome.ts; what a run is, is isolation-records.ts's.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllocLog } from "./alloc-log.js";
-import { CGROUP_ROOT, readCgKeyed, readCgNumber, readPressure } from "./cgroupfs.js";
-import { BENCH_CGROUP, type Launcher, type Spawned } from "./isolation-launcher.js";
+import { readCgKeyed, readCgNumber } from "./cgroupfs.js";
+import type { Launcher, Spawned } from "./isolation-launcher.js";
 import type { IsolationOptions } from "./isolation-options.js";
-import type { AgentResult, OomEpisodeRecord, ProcRecord, RunResult } from "./isolation-records.js";
+import { agentResult, kernelOomEpisodes, processLabel, takeKernelLog, unreportedKills } from "./isolation-outcome.js";
+import type { ProcRecord, RunResult } from "./isolation-records.js";
 import { curveText, type AgentPlan, type ProcessPlan, type ReplayPlan } from "./plan.js";
-import { machineLag, parseOomLog, rejectedForLag, workLostSeconds, type CallOutcome, type ProcessTiming } from "./replay-stats.js";
-import { quantile } from "../traces/read.js";
-
-const MiB = 1024 * 1024;
-
-/** The kernel log since the last call, cleared (the guest is ours); null when it cannot be read. */
-function takeKernelLog(): string | null {
-  const r = spawnSync("dmesg", ["--read-clear"], { encoding: "utf8", maxBuffer: 64 * MiB });
-  return r.status === 0 ? r.stdout : null;
-}
+import { machineLag, rejectedForLag } from "./replay-stats.js";
 
 export async function runSetup(
   plan: ReplayPlan,
@@ -70,7 +61,7 @@ export async function runSetup(
     name,
   ];
   const startProc = async (a: AgentPlan, p: ProcessPlan, kind: "agent" | "call", index: number, planned: number): Promise<ProcRecord> => {
-    const name = kind === "agent" ? `${a.id}-agent` : `${a.id}-call${index}`;
+    const name = processLabel(a.id, kind, index);
     const rec: ProcRecord = {
       agent: a.id,
       kind,
@@ -139,8 +130,8 @@ export async function runSetup(
   };
   for (const a of agents) {
     mkdirSync(curveDir, { recursive: true });
-    writeFileSync(join(curveDir, `${a.id}-agent.txt`), curveText(a.base));
-    a.calls.forEach((c, i) => writeFileSync(join(curveDir, `${a.id}-call${i}.txt`), curveText(c)));
+    writeFileSync(join(curveDir, `${processLabel(a.id, "agent", 0)}.txt`), curveText(a.base));
+    a.calls.forEach((c, i) => writeFileSync(join(curveDir, `${processLabel(a.id, "call", i)}.txt`), curveText(c)));
   }
   // Monitor.
   const timeline: RunResult["timeline"] = [];
@@ -214,131 +205,10 @@ export async function runSetup(
   await reaper;
   // The kernel's OOM episodes, their victims mapped to agents by pid.
   const klog = takeKernelLog();
-  const byPid = new Map(procs.filter((p) => p.pid !== null).map((p) => [p.pid!, p]));
-  const oomEpisodes: OomEpisodeRecord[] | null =
-    klog === null
-      ? null
-      : parseOomLog(klog)
-          .filter(
-            (e) =>
-              (e.oomMemcg ?? e.taskMemcg ?? "").includes(BENCH_CGROUP.slice(CGROUP_ROOT.length)) || e.victims.some((v) => byPid.has(v.pid)),
-          )
-          .map((e) => ({
-            oomMemcg: e.oomMemcg,
-            group: e.group,
-            victims: e.victims.map((v) => ({
-              pid: v.pid,
-              comm: v.comm,
-              agent: byPid.get(v.pid)?.agent ?? null,
-              high: agents.find((a) => a.id === byPid.get(v.pid)?.agent)?.highPriority ?? false,
-            })),
-          }));
+  const oomEpisodes = klog === null ? null : kernelOomEpisodes(klog, procs, agents);
   if (klog === null) errors.push("dmesg failed after the run: kernel OOM episodes not counted");
-  // A SIGKILL the kernel log does not name, with the log read, was not the OOM killer's.
-  if (oomEpisodes) {
-    const victims = new Set(oomEpisodes.flatMap((e) => e.victims.map((v) => v.pid)));
-    for (const p of procs)
-      if (p.status === "oom-killed" && p.pid !== null && !victims.has(p.pid))
-        errors.push(`${p.agent} ${p.kind} ${p.index}: SIGKILL not in the kernel's OOM reports`);
-  }
-  // Results per agent.
-  const results: AgentResult[] = agents.map((a) => {
-    const cg = launcher.agentCgroup(a);
-    const ev = readCgKeyed(cg, "memory.events");
-    const psi = readPressure(cg);
-    const mine = procs.filter((p) => p.agent === a.id);
-    const lats: number[] = [];
-    let timing: ProcessTiming | null = null;
-    for (const p of mine) {
-      const name = p.kind === "agent" ? `${a.id}-agent` : `${a.id}-call${p.index}`;
-      let text = "";
-      try {
-        text = readFileSync(join(logDir, `${name}.jsonl`), "utf8");
-      } catch {
-        continue;
-      }
-      const log = parseAllocLog(text);
-      for (const g of log.grows) lats.push(g.lat_us);
-      p.steps = log.grows.length;
-      p.latP50Us =
-        log.summary?.lat_p50_us ??
-        (log.grows.length
-          ? quantile(
-              log.grows.map((g) => g.lat_us),
-              0.5,
-            )
-          : null);
-      // The agent's own process against its trace: when the run's time limit
-      // stopped it (its agent alive), it would have ended no sooner than its
-      // pace so far says: that extrapolation is its lag (never shorter than
-      // the time it ran).
-      const sm = log.summary;
-      const stall = readPressure(join(cg, "agent")).someUs / 1000 || 0;
-      if (p.kind === "agent" && sm?.completed) timing = { nominalMs: sm.nominal_ms, durationMs: sm.duration_ms, memStallMs: stall };
-      else if (p.kind === "agent" && sm && timedOut && !dead.has(a.id))
-        timing = {
-          nominalMs: sm.nominal_ms,
-          durationMs: sm.points_done > 0 ? Math.max(sm.duration_ms, (sm.duration_ms * sm.points) / sm.points_done) : Infinity,
-          memStallMs: stall,
-        };
-    }
-    const oomKilled = mine.filter((p) => p.status === "oom-killed").length;
-    const baselineKilled = launcher.killedAgent?.(a) ?? false;
-    // An agent that never ran (its own process could not start, e.g. refused by the policy) did not survive either.
-    const ran = mine.some((p) => p.kind === "agent" && p.status !== "failed");
-    const kernelKills = Math.max(oomKilled, ev["oom_kill"] ?? 0);
-    const runtimeKilledWhole = mine.some((p) => p.kind === "agent" && p.status === "runtime-killed");
-    const survived = ran && kernelKills === 0 && !baselineKilled && !runtimeKilledWhole;
-    const finished = mine.every((p) => p.end !== null && p.end < limitS && p.status !== "killed") || !survived;
-    const start = Math.min(...mine.map((p) => p.start));
-    const end = Math.max(...mine.map((p) => p.end ?? wallS));
-    const completionS = survived && finished ? end - start : null;
-    const nominalS = a.duration / plan.speed;
-    const callRecs = mine.filter((p) => p.kind === "call");
-    const outcomes: CallOutcome[] = a.calls.map((c, i) => {
-      const r = callRecs.find((p) => p.index === i);
-      return {
-        traceSeconds: c.end - c.start,
-        outcome: !r ? "not-started" : r.status === "completed" ? "completed" : r.status === "failed" ? "failed" : "killed",
-      };
-    });
-    return {
-      id: a.id,
-      run: a.run,
-      high: a.highPriority,
-      survived,
-      ran,
-      finished,
-      oomKills: kernelKills,
-      baselineKilled,
-      runtimeKilledWhole,
-      callsPlanned: a.calls.length,
-      callsCompleted: callRecs.filter((p) => p.status === "completed").length,
-      callsKilled: callRecs.filter((p) => p.status === "oom-killed" || p.status === "baseline-killed" || p.status === "killed").length,
-      callsRuntimeKilled: callRecs.filter((p) => p.status === "runtime-killed").length,
-      callsNotStarted: outcomes.filter((x) => x.outcome === "not-started").length,
-      workLostS: workLostSeconds(outcomes),
-      completionS,
-      nominalS,
-      slowdown: completionS === null ? null : completionS / nominalS,
-      latency: {
-        n: lats.length,
-        p50Us: quantile(lats, 0.5),
-        p95Us: quantile(lats, 0.95),
-        p99Us: quantile(lats, 0.99),
-        maxUs: lats.length ? Math.max(...lats) : NaN,
-      },
-      latencyCdf: CDF_QS.filter(() => lats.length > 0 && detail).map((q) => [q, quantile(lats, q)]),
-      memStallSomeUs: psi.someUs,
-      memStallFullUs: psi.fullUs,
-      ownLimitOoms: ev["oom"] ?? 0,
-      highEvents: ev["high"] ?? 0,
-      maxEvents: ev["max"] ?? 0,
-      peakUsedBytes: readCgNumber(cg, "memory.peak") ?? 0,
-      timing,
-      limits: { max: finiteOrNull(readCgNumber(cg, "memory.max")), high: finiteOrNull(readCgNumber(cg, "memory.high")) },
-    };
-  });
+  if (oomEpisodes) errors.push(...unreportedKills(oomEpisodes, procs));
+  const results = agents.map((a) => agentResult(a, { plan, launcher, procs, logDir, detail, timedOut, dead, limitS, wallS }));
   const parentEvents = readCgKeyed(launcher.parentCgroup(), "memory.events");
   const runtimeActions = await launcher.runtimeActions?.(startedAtMs);
   await launcher.cleanup();
@@ -362,10 +232,4 @@ export async function runSetup(
     limitS,
     errors,
   };
-}
-
-const CDF_QS = [...Array.from({ length: 50 }, (_, i) => i / 50), 0.97, 0.98, 0.99, 0.995, 0.999, 1];
-
-function finiteOrNull(x: number | null): number | null {
-  return x !== null && Number.isFinite(x) ? x : null;
 }

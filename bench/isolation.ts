@@ -26,8 +26,8 @@
 // experiment is in the files it names: isolation-options.ts (the options),
 // isolation-budget.ts (the budget, caps and process overhead), the setups'
 // launchers (isolation-launcher.ts, -baselines.ts, -oomd.ts, -acgd.ts), one
-// run and its results (isolation-run.ts), and the results' records
-// (isolation-records.ts).
+// run (isolation-run.ts) and what it says (isolation-outcome.ts), and the
+// results' records (isolation-records.ts).
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
