@@ -7,7 +7,7 @@ import * as vega from "vega";
 import * as vl from "vega-lite";
 import { Resvg } from "@resvg/resvg-js";
 import type { TopLevelSpec } from "vega-lite";
-import type { IsolationResult, RunResult } from "./isolation.js";
+import type { IsolationResult, RunResult } from "./isolation-records.js";
 import type { TraceStats } from "../traces/stats.js";
 import { wilson } from "./replay-stats.js";
 

@@ -6,7 +6,7 @@
 
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { IsolationResult, RunResult } from "./isolation.js";
+import type { IsolationResult, RunResult } from "./isolation-records.js";
 import { machineLag, MAX_REPLAY_LAG, rejectedForLag, separated, wilson, type Proportion } from "./replay-stats.js";
 import { quantile } from "../traces/read.js";
 

@@ -14,7 +14,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs as parseIsolationArgs, parseSeeds, plansFileName, plansFor } from "./isolation.js";
+import { parseArgs as parseIsolationArgs, parseSeeds, plansFileName, plansFor } from "./isolation-options.js";
 import { COMBOS, comboByName } from "./plan.js";
 import { writeReport } from "./report.js";
 import { computeStats } from "../traces/stats.js";

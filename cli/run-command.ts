@@ -15,7 +15,8 @@ import { CgroupTree, defaultCgroupRoot } from "../runtime/cgroup-tree.js";
 import { sendSignal, spawnInCgroup, waitPidfd, type ExitStatus } from "../runtime/spawn.js";
 import { exitCodeOf, formatReport, jsonReport } from "../runtime/report.js";
 import { CallError } from "../runtime/call-error.js";
-import type { CallReport, StartCallRequest } from "../runtime/tool-calls.js";
+import type { CallReport } from "../runtime/call-report.js";
+import type { StartCallRequest } from "../runtime/tool-calls.js";
 
 export const RUN_USAGE = `Usage: acg run [--agent ID] [--tenant T] [--tool NAME] [--label TEXT] [--hint KEY=VALUE]...
                [--socket PATH] [--policy FILE --cgroup-root PATH] [--quiet | --json] -- CMD [ARGS...]

@@ -10,7 +10,8 @@
 import { join } from "node:path";
 import { AGENT_LEAF } from "./cgroup-tree.js";
 import { CallError } from "./call-error.js";
-import { agentOomScoreAdj, setOomScoreAdj, type ToolCalls } from "./tool-calls.js";
+import type { ToolCalls } from "./tool-calls.js";
+import { agentOomScoreAdj, setOomScoreAdj } from "./victim-order.js";
 
 export interface RegisteredAgent {
   agent: string;

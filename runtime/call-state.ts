@@ -18,7 +18,8 @@
 import { join } from "node:path";
 import type { GrantedIntent } from "./intents.js";
 import { StateJournal } from "./state-journal.js";
-import type { CallLimits, ToolCall, ToolCalls } from "./tool-calls.js";
+import type { CallLimits } from "./call-limits.js";
+import type { ToolCall, ToolCalls } from "./tool-calls.js";
 
 const STATE_VERSION = 2;
 

@@ -32,7 +32,8 @@ import {
 import { psiTotalUs } from "./cgroup-files.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { PsiWatcher } from "./native-io.js";
-import { agentRank, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
+import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+import { agentRank } from "./victim-order.js";
 
 const now = (): bigint => process.hrtime.bigint();
 /** Steps the over_high ramp is taken in (memory.high moves at each). */

@@ -52,7 +52,8 @@ import { formatBytes } from "../compiler/units.js";
 import { AGENT_LEAF } from "./cgroup-tree.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { HostBudget } from "./memory-budget.js";
-import { agentRank, victimOrder, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
+import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+import { agentRank, victimOrder } from "./victim-order.js";
 
 /** A frozen call keeps at least this much room: below it, an idle call could not allocate a page without the over-high penalty. */
 export const FREEZE_FLOOR_BYTES = 8 * 1024 * 1024;

@@ -6,7 +6,8 @@ import { formatBytes } from "../compiler/units.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import type { SwapResult } from "./enforce-bpf.js";
-import type { CallReport, ToolCall } from "./tool-calls.js";
+import type { CallReport } from "./call-report.js";
+import type { ToolCall } from "./tool-calls.js";
 
 export function emitCallStarted(call: ToolCall, argv: string[]): void {
   const intents = call.intent.log.length ? `; intents: ${call.intent.log.join("; ")}` : "";

@@ -5,7 +5,7 @@
 import { constants as osConstants } from "node:os";
 import { formatBytes } from "../compiler/units.js";
 import type { ExitStatus } from "./spawn.js";
-import type { CallReport } from "./tool-calls.js";
+import type { CallReport } from "./call-report.js";
 
 /** The exit status `acg run` itself returns: the child's code, or 128 + signal number. */
 export function exitCodeOf(st: ExitStatus): number {

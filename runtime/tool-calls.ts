@@ -2,28 +2,31 @@
 // their cgroups on first use; a call is matched to a rule, its intents
 // checked, its cgroup created with the rule's limits and handed to the
 // enforcer; at the end its usage is read, the cgroup removed, and a report
-// (with actionable advice after an OOM kill) returned.
+// (with actionable advice after an OOM kill) returned. This is the registry
+// of agents and calls and the order of those steps; the limits are computed
+// in call-limits.ts, the report in call-report.ts, and the order in which
+// memory actions and the kernel's OOM killer reach calls in victim-order.ts.
 
-import { readdirSync, statSync, watch, writeFileSync } from "node:fs";
+import { readdirSync, statSync, watch } from "node:fs";
 import { join } from "node:path";
 import {
-  effectiveRank,
   NO_TENANT,
   PRIORITY_LEVELS,
   type AgentProfileIR,
   type ClassIR,
-  type MemoryIR,
   type PolicyIR,
   type PriorityLevel,
   type RuleIR,
 } from "../compiler/ir.js";
-import { formatBytes } from "../compiler/units.js";
+import { agentLimits, callLimits, cgroupLimits, limitsInCgroup, tenantLimits, type CallLimits } from "./call-limits.js";
+import { buildReport, type CallReport } from "./call-report.js";
 import type { CallRecord, CallStateStore } from "./call-state.js";
-import { AGENT_LEAF, checkName, commandLineOf, type CgroupLimits, type CgroupStats, type CgroupTree } from "./cgroup-tree.js";
+import { AGENT_LEAF, checkName, commandLineOf, type CgroupTree } from "./cgroup-tree.js";
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { emitCallEnded, emitCallStarted } from "./lifecycle-events.js";
 import { matchRule, type CallFacts } from "./matcher.js";
 import { CallError } from "./call-error.js";
+import { agentRank, oomScoreAdj, setOomScoreAdj } from "./victim-order.js";
 
 export { NO_TENANT } from "../compiler/ir.js";
 
@@ -37,48 +40,6 @@ export interface AgentEntry {
   path: string;
   /** The agent's own rank: its profile's, or what it was granted (intent rank). See {@link agentRank}. */
   rank: PriorityLevel;
-}
-
-/** The rank an agent's calls are ordered by: its own, no higher than its tenant's. */
-export function agentRank(agent: AgentEntry, policy: PolicyIR): PriorityLevel {
-  return effectiveRank(agent.rank, policy.tenants.find((t) => t.name === agent.tenant)?.rank);
-}
-
-/**
- * The order in which memory actions reach calls, lowest first: a larger key
- * is acted on earlier. Agent rank, then class priority, then age (younger first).
- */
-export function victimOrder(a: ToolCall, b: ToolCall, policy: PolicyIR): number {
-  return agentRank(b.agent, policy) - agentRank(a.agent, policy) || b.cls.priority - a.cls.priority || b.startedAt - a.startedAt;
-}
-
-/**
- * oom_score_adj of a call's processes: 450 per agent rank below high, 50 per
- * class priority below high (0..1000), so that the kernel's OOM killer, when
- * reached anyway, picks in the ladder's order. The kernel adds adj/1000 of
- * the OOM domain's limit to a process's size, so a rank step is worth 45% of
- * the budget: with 100 per class step and 300 per rank (the first scheme) a
- * high-ranked agent's 217 MiB pytest outscored a normal agent's frozen
- * 118 MiB own process under a 370 MiB budget in the 2026-12-03 benchmark,
- * and was killed. Non-negative, so an unprivileged launcher can set it.
- */
-export function oomScoreAdj(rank: PriorityLevel, classPriority: PriorityLevel): number {
-  return 450 * rank + 50 * classPriority;
-}
-
-/**
- * oom_score_adj of an agent's own processes (register_agent): its rank's,
- * as a call of the highest class would have, so that the kernel takes every
- * lower-class call of that agent, and everything of lower-ranked agents,
- * first — and never prefers a higher-ranked agent's call over it.
- */
-export function agentOomScoreAdj(agent: AgentEntry, policy: PolicyIR): number {
-  return oomScoreAdj(agentRank(agent, policy), 0);
-}
-
-/** The rule's memory settings after intents, and the class's (or intent's) CPU weight. */
-export interface CallLimits extends Pick<MemoryIR, "baselineBytes" | "limitBytes" | "lowBytes" | "minBytes"> {
-  cpuWeight: number;
 }
 
 export interface ToolCall {
@@ -116,24 +77,6 @@ export interface StartCallRequest {
   /** The uid of a non-root caller (recorded as the call's owner). */
   uid?: number;
   label?: string;
-}
-
-export interface CallReport {
-  id: string;
-  rule: string;
-  class: string;
-  limits: CallLimits;
-  durationMs: number;
-  memoryPeakBytes: number | null;
-  cpuUsageUsec: number | null;
-  cpuThrottledUsec: number | null;
-  memoryEvents: Record<string, number>;
-  oomKilled: boolean;
-  killedBy: string | null;
-  intentLog: string[];
-  events: string[];
-  /** What an agent should do after an OOM kill or a runtime kill, or null. */
-  advice: string | null;
 }
 
 /** What enforcement path each mechanism uses; filled by the enforcer and the BPF loader. */
@@ -180,7 +123,7 @@ export class ToolCalls {
     this.#policy = policy;
     for (const a of this.agents.values()) {
       a.profile = this.profileFor(a.tenant);
-      this.tree.ensureTenant(a.tenant, this.tenantLimits(a.tenant));
+      this.tree.ensureTenant(a.tenant, tenantLimits(this.#policy, a.tenant));
       this.tree.ensureAgent(a.tenant, a.agent, agentLimits(a.profile));
     }
     this.#writeGuarantees();
@@ -218,7 +161,7 @@ export class ToolCalls {
 
   #addAgent(tenant: string, agent: string): AgentEntry {
     const profile = this.profileFor(tenant);
-    this.tree.ensureTenant(tenant, this.tenantLimits(tenant));
+    this.tree.ensureTenant(tenant, tenantLimits(this.#policy, tenant));
     const path = this.tree.ensureAgent(tenant, agent, agentLimits(profile));
     const entry: AgentEntry = { id: this.#agentSeq++, key: `${tenant}/${agent}`, tenant, agent, profile, path, rank: profile.rank };
     this.agents.set(entry.key, entry);
@@ -539,154 +482,4 @@ export class ToolCalls {
     const profiles = this.#policy.agentProfiles;
     return (tid >= 0 ? profiles.find((p) => p.tenantId === tid) : undefined) ?? profiles[0]!;
   }
-
-  private tenantLimits(tenant: string): CgroupLimits {
-    const t = this.#policy.tenants.find((x) => x.name === tenant);
-    return t ? { memoryMax: t.limitBytes, memoryLow: t.guaranteeBytes, cpuWeight: t.cpuWeight } : {};
-  }
-}
-
-/** The limits a call's cgroup files hold; a file that is absent or unreadable keeps the fallback's value. */
-function limitsInCgroup(tree: CgroupTree, path: string, fallback: CallLimits): CallLimits {
-  const read = (file: string, dflt: number | null): number | null => {
-    const text = tree.readKnob(path, file)?.trim();
-    if (text === undefined) return dflt;
-    if (text === "max") return null;
-    return /^\d+$/.test(text) ? Number(text) : dflt;
-  };
-  return {
-    baselineBytes: read("memory.high", fallback.baselineBytes),
-    limitBytes: read("memory.max", fallback.limitBytes),
-    lowBytes: read("memory.low", fallback.lowBytes) ?? fallback.lowBytes,
-    minBytes: read("memory.min", fallback.minBytes) ?? fallback.minBytes,
-    cpuWeight: read("cpu.weight", fallback.cpuWeight) ?? fallback.cpuWeight,
-  };
-}
-
-function agentLimits(p: AgentProfileIR): CgroupLimits {
-  return { memoryMax: p.limitBytes, memoryLow: p.guaranteeBytes, cpuWeight: p.cpuWeight };
-}
-
-/**
- * A rule's memory and the class's weight, raised by a granted memory intent,
- * and never above the agent's own limit (`agentLimitBytes`, null = none): a
- * call's memory.max above its agent's would promise memory the agent cannot give.
- */
-export function callLimits(rule: RuleIR, cls: ClassIR, intent: GrantedIntent, agentLimitBytes: number | null): CallLimits {
-  const m = rule.memory;
-  const ask = intent.memoryBytes;
-  const withinAgent = (bytes: number) => (agentLimitBytes === null ? bytes : Math.min(bytes, agentLimitBytes));
-  return {
-    baselineBytes: m.baselineBytes === null ? null : withinAgent(ask === null ? m.baselineBytes : Math.max(m.baselineBytes, ask)),
-    limitBytes: m.limitBytes === null ? null : withinAgent(ask === null ? m.limitBytes : Math.max(m.limitBytes, ask)),
-    lowBytes: m.lowBytes,
-    minBytes: m.minBytes,
-    cpuWeight: intent.cpuWeight ?? cls.cpuWeight,
-  };
-}
-
-export function cgroupLimits(l: CallLimits): CgroupLimits {
-  return {
-    memoryHigh: l.baselineBytes,
-    memoryMax: l.limitBytes,
-    memoryLow: l.lowBytes,
-    memoryMin: l.minBytes,
-    cpuWeight: l.cpuWeight,
-    oomGroup: true,
-  };
-}
-
-/**
- * Steers the kernel's OOM killer for a process moved into a call (a process
- * acg run starts gets its value at clone3 time instead). Best effort: the
- * process may have exited, and lowering a value needs CAP_SYS_RESOURCE.
- */
-export function setOomScoreAdj(pid: number, adj: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/oom_score_adj`, String(adj));
-  } catch {
-    // gone, or not ours to lower: the call's memory.oom.group still takes it whole
-  }
-}
-
-const fmt = (b: number | null) => (b === null ? "unlimited" : formatBytes(b));
-
-/**
- * How many times its limit an OOM-killed call is advised to ask for. The
- * kernel stops a call's usage at its memory.max, so its memory.peak after a
- * kill is the limit itself: the call needed more by an amount nothing
- * records. Twice the limit was too little in practice (a call killed at
- * 32MiB needed about 105MiB, 3.3x), and one tool's peak varies by more than
- * 10x between runs in the shipped traces: one retry at 4x gets through where
- * 2x needed two, and the agent's intent bound caps it.
- */
-const OOM_RETRY_FACTOR = 4;
-
-/** A hint size of {@link OOM_RETRY_FACTOR} times what was used, rounded up to a size people write. */
-function suggestedSize(used: number): number {
-  const want = used * OOM_RETRY_FACTOR;
-  // A quarter of the power of two below it: 24MiB stays 24MiB, 1.2GiB becomes 1.25GiB.
-  const step = Math.max(1024 ** 2, 2 ** Math.floor(Math.log2(want)) / 4);
-  return Math.ceil(want / step) * step;
-}
-
-export function buildReport(call: ToolCall, stats: CgroupStats, policy: PolicyIR): CallReport {
-  const ev = stats.memoryEvents;
-  const oomKilled = (ev["oom_kill"] ?? 0) > 0 || (ev["oom_group_kill"] ?? 0) > 0;
-  let advice: string | null = null;
-  if (oomKilled) advice = oomAdvice(call, stats, policy);
-  else if (call.killedBy && call.killAdvice) advice = `${call.killedBy}; ${call.killAdvice}`;
-  else if (call.killedBy)
-    advice =
-      `${call.killedBy}; ask for more with --hint memory=SIZE (up to ` +
-      `${fmt(call.agent.profile.intent.memoryMaxBytes)}) or keep the call under its baseline ` +
-      `${fmt(call.limits.baselineBytes)}`;
-  return {
-    id: call.id,
-    rule: call.rule.name,
-    class: call.cls.name,
-    limits: call.limits,
-    durationMs: Date.now() - call.startedAt,
-    memoryPeakBytes: stats.memoryPeak,
-    cpuUsageUsec: stats.cpuUsageUsec,
-    cpuThrottledUsec: stats.cpuThrottledUsec,
-    memoryEvents: ev,
-    oomKilled,
-    killedBy: call.killedBy ?? null,
-    intentLog: call.intent.log,
-    events: call.events,
-    advice,
-  };
-}
-
-function oomAdvice(call: ToolCall, stats: CgroupStats, policy: PolicyIR): string {
-  const limit = call.limits.limitBytes;
-  const used = Math.max(stats.memoryPeak ?? 0, limit ?? 0);
-  // The call's own limit was hit when its memory.events counts `max`/`oom`; otherwise an ancestor's (agent, tenant) was.
-  const ownLimit = limit !== null && ((stats.memoryEvents["oom"] ?? 0) > 0 || (stats.memoryEvents["max"] ?? 0) > 0);
-  const where = ownLimit
-    ? `the tool call hit its memory limit of ${fmt(limit)} (rule '${call.rule.name}': baseline ` +
-      `${fmt(call.rule.memory.baselineBytes)}, limit ${fmt(call.rule.memory.limitBytes)})`
-    : `the agent '${call.agent.key}' hit its memory limit of ${fmt(call.agent.profile.limitBytes)}`;
-  const unrecorded = ownLimit ? " (usage stops at the limit: the call needed more, by an amount nothing records)" : "";
-  const head = `killed by the OOM killer: ${where}; peak usage ${fmt(stats.memoryPeak)}${unrecorded}.`;
-  if (!ownLimit)
-    return `${head} Other tool calls of this agent share that limit: run fewer at once, or ask the operator for a larger agent limit.`;
-  const bound = call.agent.profile.intent.memoryMaxBytes;
-  const want = suggestedSize(used);
-  if (bound === null)
-    return (
-      `${head} This agent may not ask for more memory (no \`intent memory\` bound in policy '${policy.name}'); ` +
-      "ask the operator or split the work."
-    );
-  if (limit !== null && limit >= bound)
-    return (
-      `${head} That is already the most this agent may ask for (${fmt(bound)}); ` +
-      "split the work into smaller calls or ask the operator to raise the agent's bound."
-    );
-  if (want <= bound) return `${head} Retry with --hint memory=${formatBytes(want)} (this agent may ask for up to ${fmt(bound)}).`;
-  return (
-    `${head} Retry with --hint memory=${formatBytes(bound)}, the most this agent may ask for; ` +
-    `it may still not be enough (${formatBytes(want)} would be a safer retry).`
-  );
 }

@@ -55,6 +55,8 @@ function staticClosure(file: string): Set<string> {
 
 /** The front end and the compile pipeline: a compiled policy directory needs none of them. */
 const COMPILE_ONLY = /^compiler\/(read-source|lexer|parser|check|passes\/.*|lower|frontend|fmt|compile|build|emit-ts)\.ts$/;
+/** The tool-call machinery: the registry and the limits, report and victim order it computes with. */
+const TOOL_CALLS = /^runtime\/(tool-calls|call-limits|call-report|victim-order)\.ts$/;
 
 describe("layering (docs/architecture.md)", () => {
   const files = [...LIBRARIES, "cli"].flatMap(sources);
@@ -89,6 +91,6 @@ describe("what the runtime's commands load at start (docs/runtime.md)", () => {
 
   it("acg loads neither the front end nor the tool-call machinery (only its standalone mode needs that)", () => {
     expect(packages("cli/acg.ts")).toEqual([]);
-    expect(loaded("cli/acg.ts").filter((m) => COMPILE_ONLY.test(m) || m === "runtime/tool-calls.ts")).toEqual([]);
+    expect(loaded("cli/acg.ts").filter((m) => COMPILE_ONLY.test(m) || TOOL_CALLS.test(m))).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { agentBytesAt, agentFromRun, buildPlan, COMBOS, comboByName, commandArgv
 import { loadTraces } from "../../traces/read.js";
 import { scalePolicyIR } from "../../bench/scale-policy.js";
 import { loadPolicyFrom } from "../../runtime/policy-source.js";
-import { budgetFor, maxConcurrentProcesses, staticCap } from "../../bench/isolation.js";
+import { budgetFor, maxConcurrentProcesses, staticCap } from "../../bench/isolation-budget.js";
 
 const T0 = Date.UTC(2026, 1, 7, 2, 0, 0) / 1000;
 const iso = (t: number) => new Date(t * 1000).toISOString();

@@ -2,7 +2,7 @@
 // met or missed from the figures alone, rejected runs are left out, and
 // latencies count surviving agents only.
 import { describe, expect, it } from "vitest";
-import type { AgentResult, RunResult } from "../../bench/isolation.js";
+import type { AgentResult, RunResult } from "../../bench/isolation-records.js";
 import { bar, cell } from "../../bench/report-isolation.js";
 
 function agent(id: string, o: Partial<AgentResult> = {}): AgentResult {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { grantIntent, IntentError, parseHints, parseSize } from "../../runtime/intents.js";
-import { callLimits } from "../../runtime/tool-calls.js";
+import { callLimits } from "../../runtime/call-limits.js";
 import { policyOf, TEST_POLICY } from "./helpers.js";
 
 const policy = policyOf(TEST_POLICY);

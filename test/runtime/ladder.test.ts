@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CgroupfsEnforcer } from "../../runtime/enforce-cgroupfs.js";
 import { LadderEnforcer, FREEZE_FLOOR_BYTES } from "../../runtime/ladder.js";
 import { hostBudget, nearestMemoryMax } from "../../runtime/memory-budget.js";
-import { oomScoreAdj, ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
+import { ToolCalls, type ToolCall } from "../../runtime/tool-calls.js";
+import { oomScoreAdj } from "../../runtime/victim-order.js";
 import { events, type AcgEvent } from "../../runtime/events.js";
 import { fakeRoot, policyOf, standInTree } from "./helpers.js";
 

@@ -2,7 +2,8 @@ import { existsSync, readdirSync as readdir, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CallError } from "../../runtime/call-error.js";
-import { buildReport, ToolCalls } from "../../runtime/tool-calls.js";
+import { buildReport } from "../../runtime/call-report.js";
+import { ToolCalls } from "../../runtime/tool-calls.js";
 import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
 
 const policy = policyOf(TEST_POLICY);
