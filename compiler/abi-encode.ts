@@ -243,8 +243,8 @@ export interface CgroupEntry {
   /** A granted class request; omitted = the rule's class. */
   classId?: number;
   tenantId?: number | null;
-  /** A baseline raised by intent; omitted = the rule's. */
-  baselineBytes?: number;
+  /** A baseline raised by intent; omitted = the rule's. "none": never demoted (an agent's own processes). */
+  baselineBytes?: number | "none";
   /** The agent's effective rank (0 high, 1 normal, 2 low); omitted = normal. */
   rank?: number;
   /** Indexes of the memory hold domains (acg_hold_domains) the call lies in; omitted = none. */
@@ -265,7 +265,7 @@ export function encodeCgroupValue(e: CgroupEntry): Buffer {
     agent_id: e.agentId,
     class_id: e.classId ?? ACG_NONE,
     tenant_id: e.tenantId ?? ACG_NONE,
-    baseline_bytes: BigInt(e.baselineBytes ?? 0),
+    baseline_bytes: e.baselineBytes === "none" ? ACG_UNLIMITED : BigInt(e.baselineBytes ?? 0),
     rank: checkRank(e.rank ?? 1, "rank"),
     hold_domains: domainMask(e.holdDomains ?? []),
   });

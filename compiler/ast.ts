@@ -53,7 +53,8 @@ export interface TenantBlock {
 
 export interface AgentBlock {
   kind: "agent";
-  body: (Setting | IntentStmt)[];
+  /** A ClassRef is the class of the agent's own processes (not its tool calls). */
+  body: (Setting | IntentStmt | ClassRef)[];
   span: Span;
 }
 

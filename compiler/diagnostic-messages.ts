@@ -352,13 +352,17 @@ const TABLE = defineTable({
   },
   E0308: {
     severity: "error",
-    doc: "a tool rule with two `match`, `class` or `over_high` statements",
+    doc: "a tool rule with two `match`, `class` or `over_high` statements, or an agent block with two `class` statements",
     messages: {
       TwoMatchStatements: {
         text: "tool '{tool}' has more than one match statement",
         help: "combine the conditions with `or` / `and` in one `match`",
       },
       TwoClassStatements: { text: "tool '{tool}' has more than one class statement", help: "a tool call belongs to exactly one class" },
+      TwoAgentClassStatements: {
+        text: "an agent block has more than one class statement",
+        help: "the agent's own processes run in exactly one class",
+      },
       TwoOverHighStatements: {
         text: "tool '{tool}' has more than one over_high statement",
         help: "list the actions in one statement: `over_high throttle 20ms..2s, kill after 60s`",

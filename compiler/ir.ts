@@ -6,7 +6,7 @@
 // Byte and nanosecond counts are JavaScript numbers: exact up to 2^53, i.e.
 // 8 PiB or 104 days, far beyond anything a policy can say (the checker bounds them).
 
-export const IR_VERSION = 3;
+export const IR_VERSION = 4;
 
 /** The tenant (cgroup directory) of agents that belong to no tenant of the policy. */
 export const NO_TENANT = "default";
@@ -151,6 +151,8 @@ export interface AgentProfileIR {
   maxCalls: number;
   /** The rank its agents get unless they ask for another (within intent.rankMax): the profile's `rank`, else its tenant's, else normal. */
   rank: PriorityLevel;
+  /** The class of its agents' own processes (their `agent` leaf), or null: the default rule's class, as before IR 4. */
+  ownClassId: number | null;
   intent: IntentBoundsIR;
 }
 

@@ -101,6 +101,10 @@ export function lowerPolicy(c: CheckedPolicy): IR.PolicyIR {
           : tenantId !== null
             ? tenants[tenantId]!.rank
             : rankLevel(undefined),
+      ownClassId: (() => {
+        const own = body.find((s): s is A.ClassRef => s.kind === "classref");
+        return own ? classId(own.name.name) : null;
+      })(),
       intent: {
         memoryMaxBytes: bound("memory"),
         cpuWeightMax: bound("cpu.weight"),

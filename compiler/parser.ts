@@ -160,9 +160,20 @@ class PolicyParser extends EmbeddedActionsParser {
   private agentBlock = this.RULE("agentBlock", (): A.AgentBlock => {
     const kw = this.CONSUME(T.Kw.agent);
     this.CONSUME(T.LBrace);
-    const body: (A.Setting | A.IntentStmt)[] = [];
+    const body: (A.Setting | A.IntentStmt | A.ClassRef)[] = [];
     this.MANY(() => {
-      const s = this.OR([{ ALT: () => this.SUBRULE(this.setting) }, { ALT: () => this.SUBRULE(this.intentStmt) }]);
+      const s = this.OR([
+        { ALT: () => this.SUBRULE(this.setting) },
+        { ALT: () => this.SUBRULE(this.intentStmt) },
+        {
+          // Settings and intents take their own `;`; a class statement, as in a tool block, takes it here.
+          ALT: () => {
+            const c = this.SUBRULE(this.classRef);
+            this.OPTION(() => this.CONSUME(T.Semicolon));
+            return c;
+          },
+        },
+      ]);
       this.ACTION(() => s && body.push(s));
     });
     const close = this.CONSUME(T.RBrace);

@@ -58,5 +58,10 @@ export const STATEMENT_DOCS: Record<string, Record<string, string>> = {
     class: "class NAME: the scheduling class of the rule's calls.",
     over_high: "over_high throttle MIN..MAX ramp D[, kill after D]: what happens over the baseline without burst credit.",
   },
-  agent: { intent: "intent memory <= SIZE | intent class in [..] | intent cpu.weight <= N: what agents may ask for." },
+  agent: {
+    intent: "intent memory <= SIZE | intent class in [..] | intent cpu.weight <= N: what agents may ask for.",
+    class:
+      "class NAME: the scheduling class of the agents' own processes (their model loop, not their tool calls); " +
+      "without it they run in the default rule's class.",
+  },
 };

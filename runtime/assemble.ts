@@ -89,11 +89,12 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
       try {
         const s = await BpfSchedulerEnforcer.start(calls, dir, log ?? (() => {}), { signal: stop.signal });
         // Nothing awaits from here to addEnforcer: no call starts or ends unseen in between.
+        for (const agent of calls.agents.values()) s.agentAdded(agent);
         for (const call of calls.calls.values()) s.callStarted(call);
         calls.addEnforcer(s);
         scheduler = s;
         const stale = s.forgetOtherCgroups();
-        if (stale) log?.(`acg_cgroups: forgot ${stale} cgroup(s) of calls that ended while no acgd ran`);
+        if (stale) log?.(`acg_cgroups: forgot ${stale} cgroup(s) of calls and agents that ended while no acgd ran`);
         // The kernel holds the ladders' ranks at their freeze watermarks the moment usage crosses them.
         if (s.holdsMemory) ladder.attachKernelHold(s);
       } catch (e) {

@@ -52,6 +52,11 @@ export function agentLimits(p: AgentProfileIR): CgroupLimits {
   return { memoryMax: p.limitBytes, memoryLow: p.guaranteeBytes, cpuWeight: p.cpuWeight };
 }
 
+/** The class of an agent's own processes (`agent { class NAME }`), or undefined: they are in no class of their own. */
+export function ownClassOf(p: AgentProfileIR, policy: PolicyIR): ClassIR | undefined {
+  return p.ownClassId === null ? undefined : policy.classes[p.ownClassId];
+}
+
 /** The limits a call's cgroup files hold; a file that is absent or unreadable keeps the fallback's value. */
 export function limitsInCgroup(tree: CgroupTree, path: string, fallback: CallLimits): CallLimits {
   const read = (file: string, dflt: number | null): number | null => {

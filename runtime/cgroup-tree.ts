@@ -142,13 +142,14 @@ export class CgroupTree {
     return p;
   }
 
-  /** Creates (or updates) an agent cgroup with its own-process leaf. */
-  ensureAgent(tenant: string, agent: string, limits: CgroupLimits): string {
+  /** Creates (or updates) an agent cgroup with its own-process leaf, and that leaf's limits (`own`). */
+  ensureAgent(tenant: string, agent: string, limits: CgroupLimits, own: CgroupLimits = {}): string {
     const p = this.agentPath(tenant, agent);
     this.ensureDir(p);
     this.delegate(p);
     this.apply(p, limits);
     this.ensureDir(join(p, AGENT_LEAF));
+    this.apply(join(p, AGENT_LEAF), own);
     return p;
   }
 

@@ -26,7 +26,10 @@ import { emitEvent } from "./events.js";
 import { btfHasFunc } from "./kernel-probes.js";
 import { objectSwapReason } from "./swap-kind.js";
 import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo, type HoldState } from "./policy-objects.js";
+import { AGENT_LEAF } from "./cgroup-tree.js";
+import { ownClassOf } from "./call-limits.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+import { agentRank } from "./victim-order.js";
 
 /** sched_ext's state: "enabled" while a BPF scheduler runs. */
 export const SCHED_EXT_STATE = "/sys/kernel/sched_ext/state";
@@ -170,6 +173,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #pinsLost = false;
   /** cgroup id of each call registered in acg_cgroups. */
   readonly #ids = new Map<string, bigint>();
+  /** cgroup id of each agent's own leaf registered in acg_cgroups (agents whose profile names a class), by agent key. */
+  #ownIds = new Map<string, bigint>();
   /** The exec classifier running on these objects (sharing their maps), if any. */
   #classifier: ExecClassifier | null = null;
   /** Hold domains set by acgd's ladder, by index: written again into replacement objects. */
@@ -247,7 +252,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
    * ended while no acgd watched (the calls still running are registered again).
    */
   forgetOtherCgroups(): number {
-    const keep = new Set([...this.#ids.values()].map((id) => encodeCgroupKey(id).toString("hex")));
+    const keep = new Set([...this.#ids.values(), ...this.#ownIds.values()].map((id) => encodeCgroupKey(id).toString("hex")));
     const map = this.#objects.map("acg_cgroups");
     let n = 0;
     for (const key of [...map.keys()]) if (!keep.has(key.toString("hex")) && map.delete(key)) n++;
@@ -333,7 +338,55 @@ export class BpfSchedulerEnforcer implements Enforcer {
     }
   }
 
-  agentAdded(_agent: AgentEntry): void {}
+  /**
+   * An agent whose profile gives its own processes a class (`agent { class
+   * NAME }`): its own leaf is registered like a call's cgroup, under the
+   * default rule and that class, never demoted for memory and in no hold
+   * domain (the ladder reaches an agent's own processes through memory.high
+   * and kill_agent only).
+   */
+  agentAdded(agent: AgentEntry): void {
+    this.#registerOwn(this.#objects, agent);
+  }
+
+  agentRemoved(agent: AgentEntry): void {
+    const id = this.#ownIds.get(agent.key);
+    if (id === undefined) return;
+    this.#ownIds.delete(agent.key);
+    try {
+      this.#objects.clearCgroup(id);
+    } catch (e) {
+      this.#log(`acg_cgroups: cannot forget agent ${agent.key}'s own processes: ${(e as Error).message}`);
+    }
+  }
+
+  /** Registers (or forgets) the agent's own leaf in `po`, recording its cgroup id in `ids`. */
+  #registerOwn(po: PolicyObjects, agent: AgentEntry, ids = this.#ownIds): void {
+    const policy = this.#calls.policy;
+    const own = ownClassOf(agent.profile, policy);
+    const known = ids.get(agent.key);
+    try {
+      if (!own) {
+        if (known !== undefined) po.clearCgroup(known);
+        ids.delete(agent.key);
+        return;
+      }
+      const id = known ?? cgroupIdOf(join(agent.path, AGENT_LEAF));
+      const tenantId = policy.tenants.findIndex((t) => t.name === agent.tenant);
+      po.setCgroup(id, {
+        ruleId: policy.defaultRuleId,
+        agentId: agent.id,
+        classId: own.id,
+        tenantId: tenantId >= 0 ? tenantId : null,
+        baselineBytes: "none",
+        rank: agentRank(agent, policy),
+      });
+      ids.set(agent.key, id);
+    } catch (e) {
+      const why = (e as Error).message;
+      this.#log(`agent ${agent.key}'s own processes not registered with the scheduler (they run in the default rule's class): ${why}`);
+    }
+  }
 
   /** Why `policy` cannot be swapped in as data only (it needs new objects), or null if it can. */
   shapeChange(policy: PolicyIR): string | null {
@@ -354,6 +407,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
       const id = this.#ids.get(call.id);
       if (id !== undefined) this.#register(this.#objects, call, id);
     }
+    for (const agent of this.#calls.agents.values()) this.#registerOwn(this.#objects, agent);
     this.#log(`scheduler policy data swapped (generation ${gen})`);
   }
 
@@ -364,6 +418,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
    */
   replace(compiledDir: string, policy: PolicyIR): SwapResult {
     const next = PolicyObjects.open(compiledDir);
+    const nextOwnIds = new Map<string, bigint>();
     try {
       next.load("scheduler");
       // The classifier must come along: the old one reads the old objects' maps.
@@ -374,6 +429,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
         const id = this.#ids.get(call.id);
         if (id !== undefined) this.#register(next, call, id);
       }
+      for (const agent of this.#calls.agents.values()) this.#registerOwn(next, agent, nextOwnIds);
     } catch (e) {
       next.close();
       throw e;
@@ -407,6 +463,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     }
     this.#objects.close();
     this.#objects = next;
+    this.#ownIds = nextOwnIds;
     this.#dir = resolve(compiledDir);
     pinScheduler(this.#pins, next, this.#dir, policy.sourceHash);
     this.#features = codeFeatures(policy);

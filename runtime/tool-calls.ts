@@ -18,7 +18,7 @@ import {
   type PriorityLevel,
   type RuleIR,
 } from "../compiler/ir.js";
-import { agentLimits, callLimits, cgroupLimits, limitsInCgroup, tenantLimits, type CallLimits } from "./call-limits.js";
+import { agentLimits, callLimits, cgroupLimits, limitsInCgroup, ownClassOf, tenantLimits, type CallLimits } from "./call-limits.js";
 import { buildReport, type CallReport } from "./call-report.js";
 import type { CallRecord, CallStateStore } from "./call-state.js";
 import { AGENT_LEAF, checkName, commandLineOf, type CgroupTree } from "./cgroup-tree.js";
@@ -85,6 +85,8 @@ export interface Enforcer {
   callStarted(call: ToolCall): void;
   callEnded(call: ToolCall): void;
   agentAdded(agent: AgentEntry): void;
+  /** Before the agent's cgroups are removed (it is idle: no calls, no processes). */
+  agentRemoved?(agent: AgentEntry): void;
   policyChanged(policy: PolicyIR): void;
   close(): void;
 }
@@ -124,7 +126,8 @@ export class ToolCalls {
     for (const a of this.agents.values()) {
       a.profile = this.profileFor(a.tenant);
       this.tree.ensureTenant(a.tenant, tenantLimits(this.#policy, a.tenant));
-      this.tree.ensureAgent(a.tenant, a.agent, agentLimits(a.profile));
+      // The own leaf's weight is written back to the default when the new policy gives it no class.
+      this.tree.ensureAgent(a.tenant, a.agent, agentLimits(a.profile), { cpuWeight: ownClassOf(a.profile, policy)?.cpuWeight ?? 100 });
     }
     this.#writeGuarantees();
     for (const e of this.#enforcers) e.policyChanged(policy);
@@ -162,7 +165,8 @@ export class ToolCalls {
   #addAgent(tenant: string, agent: string): AgentEntry {
     const profile = this.profileFor(tenant);
     this.tree.ensureTenant(tenant, tenantLimits(this.#policy, tenant));
-    const path = this.tree.ensureAgent(tenant, agent, agentLimits(profile));
+    const own = ownClassOf(profile, this.#policy);
+    const path = this.tree.ensureAgent(tenant, agent, agentLimits(profile), own ? { cpuWeight: own.cpuWeight } : {});
     const entry: AgentEntry = { id: this.#agentSeq++, key: `${tenant}/${agent}`, tenant, agent, profile, path, rank: profile.rank };
     this.agents.set(entry.key, entry);
     this.#writeGuarantees();
@@ -193,6 +197,7 @@ export class ToolCalls {
   /** Forgets an agent with no running calls and no live process, removing its cgroups; true if removed. */
   removeIfIdle(agent: AgentEntry): boolean {
     if ([...this.calls.values()].some((c) => c.agent === agent) || this.tree.populated(agent.path)) return false;
+    for (const e of this.#enforcers) e.agentRemoved?.(agent);
     this.tree.removeAgent(agent.path);
     this.agents.delete(agent.key);
     this.#writeGuarantees();

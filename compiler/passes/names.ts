@@ -34,6 +34,7 @@ export const namesPass: Pass = {
     }
     for (const { agent } of agentBlocksOf(model)) {
       for (const s of agent.body) {
+        if (s.kind === "classref") resolveClass(s.name);
         if (s.kind !== "intent" || s.subject.name !== "class" || s.value.kind !== "list") continue;
         for (const item of s.value.items) if (item.kind === "word") resolveClass({ name: item.name, span: item.span });
       }

@@ -62,6 +62,7 @@ export function structurePass(ast: A.PolicyFile, diags: DiagnosticBag): PolicyMo
       case "agent":
         if (model.agent) diags.report(M.SecondAgentBlock, keyword(item), {}, keyword(model.agent));
         else model.agent = item;
+        checkAgentShape(item, diags);
         break;
       case "tool":
         if (!unique("tool", item.name)) break;
@@ -93,6 +94,11 @@ function checkTenantAgents(t: A.TenantBlock, diags: DiagnosticBag) {
   for (const extra of agents.slice(1)) {
     diags.report(M.SecondTenantAgentBlock, keyword(extra), { tenant: t.name.name });
   }
+  for (const a of agents) checkAgentShape(a, diags);
+}
+
+function checkAgentShape(agent: A.AgentBlock, diags: DiagnosticBag) {
+  for (const c of agent.body.filter((s) => s.kind === "classref").slice(1)) diags.report(M.TwoAgentClassStatements, c.span);
 }
 
 function checkToolShape(tool: A.ToolBlock, diags: DiagnosticBag) {

@@ -8,6 +8,7 @@ policy guest_runtime {
   class build { priority = normal; cpu.weight = 100 }
   class background { priority = low; cpu.weight = 25 }
   agent {
+    class interactive
     max_agents = 8
     memory.limit = 256MiB
     cpu.weight = 200

@@ -48,6 +48,18 @@ describe("tool-call lifecycle on a stand-in cgroup tree", () => {
     expect(call.cls.name).toBe("background");
   });
 
+  it("gives the agent's own leaf its profile's class weight (agent { class NAME }), and the default back when a policy drops it", () => {
+    const root = fakeRoot();
+    roots.push(root);
+    const own = policyOf(TEST_POLICY.replace(/agent \{/, "agent {\n    class interactive"));
+    const calls = new ToolCalls(own, standInTree(root));
+    const agent = calls.ensureAgent(undefined, "solo");
+    expect(agent.profile.ownClassId).toBe(own.classes.findIndex((c) => c.name === "interactive"));
+    expect(knob(join(agent.path, "agent"), "cpu.weight")).toBe(String(own.classes[agent.profile.ownClassId!]!.cpuWeight));
+    calls.setPolicy(policy);
+    expect(knob(join(agent.path, "agent"), "cpu.weight")).toBe("100");
+  });
+
   it("raises baseline and limit by a granted memory intent, and applies class and weight intents", () => {
     const { calls } = runtime();
     const call = calls.startCall({ agent: "a", argv: ["make"], hints: ["memory=48MiB", "class=build", "cpu.weight=150"] });

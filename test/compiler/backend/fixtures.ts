@@ -68,6 +68,7 @@ export function sampleIR(overrides: Partial<PolicyIR> = {}): PolicyIR {
         cpuWeight: 100,
         maxAgents: 4,
         maxCalls: 64,
+        ownClassId: null,
         rank: 1,
         intent: { memoryMaxBytes: null, cpuWeightMax: null, classIds: [], rankMax: null, excess: "clamp" },
       },
