@@ -68,6 +68,8 @@ const MIB = 1024 * 1024;
 const BUDGET_REREAD_MS = 1000;
 /** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
 const AFTER_KILL_MS = 100;
+/** Longest wait for a kill's memory to show in the domain's usage before the next kill (it may not have been the victim's own). */
+const RELEASE_WAIT_MS = 1000;
 
 /** A ladder's watermarks, lowest first. */
 type Mark = "withdraw" | "freeze" | "kill" | "killAgent";
@@ -103,6 +105,8 @@ interface Domain {
   killed: Set<string>;
   /** Agents killed whole while the ladder was engaged (one kill each; their memory is still being reaped). */
   killedAgents: Set<string>;
+  /** The last kill's memory, until it is seen back: the domain's usage then, the victim's, and when. */
+  lastKill: { usage: number; victimBytes: number; atMs: number } | null;
   /** The scheduler's hold slot for this domain's freeze watermark, or null. */
   holdSlot: number | null;
 }
@@ -252,6 +256,7 @@ export class LadderEnforcer implements Enforcer {
       stepOf: new Map(),
       killed: new Set(),
       killedAgents: new Set(),
+      lastKill: null,
       holdSlot: null,
     };
     this.#domains.set(key, d);
@@ -382,7 +387,9 @@ export class LadderEnforcer implements Enforcer {
     const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
     const agentVictim = at(l.killAgentPercent) ? this.#agentVictim(d) : undefined;
     const killing = agentVictim !== undefined || at(l.killPercent) || overFreezeBound;
-    if (killing && this.#reaping(d)) {
+    // Evaluated on every look, so that memory seen back below the kill mark counts.
+    const awaitingRelease = this.#awaitingRelease(d, usage);
+    if (killing && (this.#reaping(d) || awaitingRelease)) {
       // What was killed comes back as the kernel reaps it: a kill meanwhile would be one kill too many.
       lookAgain = AFTER_KILL_MS;
     } else if (agentVictim) {
@@ -542,6 +549,7 @@ export class LadderEnforcer implements Enforcer {
 
   #kill(d: Domain, call: ToolCall, why: string, which: string): void {
     d.killed.add(call.id);
+    this.#killed(d, call.path);
     const rank = PRIORITY_LEVELS[agentRank(call.agent, this.#calls.policy)];
     call.killedBy = `killed by the runtime: ${why}; it was ${which}`;
     const room = `acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}`;
@@ -573,6 +581,30 @@ export class LadderEnforcer implements Enforcer {
   }
 
   /**
+   * Whether the last kill's memory has yet to show in the domain's usage
+   * (less than half of what the victim held has come off it), for at most
+   * RELEASE_WAIT_MS. In the 17:27 benchmark (aligned-3, seed 4) the ladder
+   * killed a second agent 80 ms after the first, the domain still reading
+   * 100% though the first agent's cgroup was already empty.
+   */
+  #awaitingRelease(d: Domain, usage: number): boolean {
+    const k = d.lastKill;
+    if (!k) return false;
+    if (usage <= k.usage - k.victimBytes / 2 || Date.now() - k.atMs >= RELEASE_WAIT_MS) {
+      d.lastKill = null;
+      return false;
+    }
+    return true;
+  }
+
+  /** Remembers a kill's memory for {@link #awaitingRelease}. */
+  #killed(d: Domain, victimPath: string): void {
+    const usage = this.#usage(d.path);
+    const victimBytes = this.#usage(victimPath);
+    d.lastKill = usage === null || !victimBytes ? null : { usage, victimBytes, atMs: Date.now() };
+  }
+
+  /**
    * Whether a call or an agent this ladder killed still has processes
    * (cgroup.events `populated 1`): its memory is still coming back. In the
    * 2026-12-03 benchmark a call killed at the kill mark was still being
@@ -596,6 +628,7 @@ export class LadderEnforcer implements Enforcer {
 
   #killAgent(d: Domain, agent: AgentEntry, why: string): void {
     d.killedAgents.add(agent.key);
+    this.#killed(d, agent.path);
     const rank = PRIORITY_LEVELS[agentRank(agent, this.#calls.policy)];
     const usage = this.#usage(agent.path);
     const which = `the lowest-ranked, largest agent there (rank ${rank}, ${usage === null ? "usage unknown" : formatBytes(usage)})`;
@@ -637,6 +670,7 @@ export class LadderEnforcer implements Enforcer {
     }
     this.#thawAgentsOwn(d, why);
     d.killedAgents.clear();
+    d.lastKill = null;
     d.saved.clear();
     d.stepOf.clear();
     d.step = Step.none;
