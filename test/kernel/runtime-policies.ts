@@ -64,7 +64,7 @@ policy guest_runtime_v3 {
   host { memory = 1GiB; reserve = 64MiB }
   class interactive { priority = high; cpu.weight = 400; latency = 2ms }
   class background { priority = low; cpu.weight = 25 }
-  agent { max_agents = 8; memory.limit = 256MiB }
+  agent { class interactive; max_agents = 8; memory.limit = 256MiB }
   tool vcs { match exe == "git" or tool == "Read"; class interactive; memory.limit = 16MiB }
   tool default { class background; memory.limit = 32MiB }
 }
