@@ -367,11 +367,30 @@ describe("pressure ladder on the host domain", () => {
     domainAt(99 * MiB);
     expect(await until(() => b.killedBy !== undefined)).toBe(true);
     const killedAt = Date.now();
+    // Not back yet, and usage no higher than at the kill: wait for it rather than kill again.
+    domainAt(97 * MiB);
+    await sleep(300);
+    expect(a.killedBy).toBeUndefined();
     // The kernel gave b's 30 MiB back, then the domain grows past the kill mark again.
     domainAt(70 * MiB);
     await sleep(150);
     expect(a.killedBy).toBeUndefined();
     domainAt(95 * MiB);
+    expect(await until(() => a.killedBy !== undefined, 900)).toBe(true);
+    expect(Date.now() - killedAt).toBeLessThan(900);
+  });
+
+  it("does not wait for a kill's memory while usage climbs above its level at the kill: someone else is growing", async () => {
+    const { calls, domainAt } = setup();
+    const a = calls.startCall({ agent: "w1", argv: ["build"] });
+    await sleep(5);
+    const b = calls.startCall({ agent: "w2", argv: ["build"] });
+    usageOf(a, 30 * MiB);
+    usageOf(b, 30 * MiB);
+    domainAt(95 * MiB);
+    expect(await until(() => b.killedBy !== undefined)).toBe(true);
+    const killedAt = Date.now();
+    domainAt(99 * MiB);
     expect(await until(() => a.killedBy !== undefined, 900)).toBe(true);
     expect(Date.now() - killedAt).toBeLessThan(900);
   });
