@@ -69,7 +69,7 @@ const BUDGET_REREAD_MS = 1000;
 /** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
 const AFTER_KILL_MS = 100;
 /** Longest wait for a kill's memory to show in the domain's usage before the next kill (it may not have been the victim's own). */
-const RELEASE_WAIT_MS = 1000;
+export const RELEASE_WAIT_MS = 1000;
 
 /** A ladder's watermarks, lowest first. */
 type Mark = "withdraw" | "freeze" | "kill" | "killAgent";
@@ -117,6 +117,8 @@ export interface LadderOptions {
   log?: (msg: string) => void;
   /** Called when a call's caps are all lifted, so that its burst logic can decide memory.high again. */
   released?: (call: ToolCall) => void;
+  /** The longest wait for a kill's memory (default RELEASE_WAIT_MS; tests lengthen it to tell its early ends from its timeout). */
+  releaseWaitMs?: number;
 }
 
 /**
@@ -592,7 +594,8 @@ export class LadderEnforcer implements Enforcer {
   #awaitingRelease(d: Domain, usage: number): boolean {
     const k = d.lastKill;
     if (!k) return false;
-    if (usage > k.usage || usage <= k.usage - k.victimBytes / 2 || Date.now() - k.atMs >= RELEASE_WAIT_MS) {
+    const waitMs = this.#opts.releaseWaitMs ?? RELEASE_WAIT_MS;
+    if (usage > k.usage || usage <= k.usage - k.victimBytes / 2 || Date.now() - k.atMs >= waitMs) {
       d.lastKill = null;
       return false;
     }
