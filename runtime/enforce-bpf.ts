@@ -328,14 +328,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
 
   callEnded(call: ToolCall): void {
     this.#callHolds.delete(call.id);
-    const id = this.#ids.get(call.id);
-    if (id === undefined) return;
-    this.#ids.delete(call.id);
-    try {
-      this.#objects.clearCgroup(id);
-    } catch (e) {
-      this.#log(`acg_cgroups: cannot forget ${call.id}: ${(e as Error).message}`);
-    }
+    this.#forget(this.#ids, call.id, call.id);
   }
 
   /**
@@ -350,13 +343,18 @@ export class BpfSchedulerEnforcer implements Enforcer {
   }
 
   agentRemoved(agent: AgentEntry): void {
-    const id = this.#ownIds.get(agent.key);
+    this.#forget(this.#ownIds, agent.key, `agent ${agent.key}'s own processes`);
+  }
+
+  /** Removes the cgroup registered under `key` in `ids` from acg_cgroups; a failure is logged (`what` names it). */
+  #forget(ids: Map<string, bigint>, key: string, what: string): void {
+    const id = ids.get(key);
     if (id === undefined) return;
-    this.#ownIds.delete(agent.key);
+    ids.delete(key);
     try {
       this.#objects.clearCgroup(id);
     } catch (e) {
-      this.#log(`acg_cgroups: cannot forget agent ${agent.key}'s own processes: ${(e as Error).message}`);
+      this.#log(`acg_cgroups: cannot forget ${what}: ${(e as Error).message}`);
     }
   }
 
@@ -372,12 +370,11 @@ export class BpfSchedulerEnforcer implements Enforcer {
         return;
       }
       const id = known ?? cgroupIdOf(join(agent.path, AGENT_LEAF));
-      const tenantId = policy.tenants.findIndex((t) => t.name === agent.tenant);
       po.setCgroup(id, {
         ruleId: policy.defaultRuleId,
         agentId: agent.id,
         classId: own.id,
-        tenantId: tenantId >= 0 ? tenantId : null,
+        tenantId: this.#tenantIdOf(agent),
         baselineBytes: "none",
         rank: agentRank(agent, policy),
       });
@@ -489,13 +486,16 @@ export class BpfSchedulerEnforcer implements Enforcer {
       ruleId: call.rule.id,
       agentId: call.agent.id,
       ...(call.cls.id !== call.rule.classId && { classId: call.cls.id }),
-      tenantId:
-        this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant) >= 0
-          ? this.#calls.policy.tenants.findIndex((t) => t.name === call.agent.tenant)
-          : null,
+      tenantId: this.#tenantIdOf(call.agent),
       ...(raised && { baselineBytes: call.limits.baselineBytes! }),
       ...this.#callHolds.get(call.id),
     });
+  }
+
+  /** The index of the agent's tenant in the policy, or null (an agent outside the policy's tenants). */
+  #tenantIdOf(agent: AgentEntry): number | null {
+    const i = this.#calls.policy.tenants.findIndex((t) => t.name === agent.tenant);
+    return i >= 0 ? i : null;
   }
 
   /** Pins removed from bpffs (by hand) would leave the next acgd nothing to adopt: they are put back, once, and logged. */

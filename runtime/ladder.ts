@@ -551,7 +551,7 @@ export class LadderEnforcer implements Enforcer {
 
   #kill(d: Domain, call: ToolCall, why: string, which: string): void {
     d.killed.add(call.id);
-    this.#killed(d, call.path);
+    this.#rememberKill(d, call.path);
     const rank = PRIORITY_LEVELS[agentRank(call.agent, this.#calls.policy)];
     call.killedBy = `killed by the runtime: ${why}; it was ${which}`;
     const room = `acgd released it below ${d.ladder.releasePercent}% of ${formatBytes(d.budget)}`;
@@ -603,7 +603,7 @@ export class LadderEnforcer implements Enforcer {
   }
 
   /** Remembers a kill's memory for {@link #awaitingRelease}. */
-  #killed(d: Domain, victimPath: string): void {
+  #rememberKill(d: Domain, victimPath: string): void {
     const usage = this.#usage(d.path);
     const victimBytes = this.#usage(victimPath);
     d.lastKill = usage === null || !victimBytes ? null : { usage, victimBytes, atMs: Date.now() };
@@ -633,7 +633,7 @@ export class LadderEnforcer implements Enforcer {
 
   #killAgent(d: Domain, agent: AgentEntry, why: string): void {
     d.killedAgents.add(agent.key);
-    this.#killed(d, agent.path);
+    this.#rememberKill(d, agent.path);
     const rank = PRIORITY_LEVELS[agentRank(agent, this.#calls.policy)];
     const usage = this.#usage(agent.path);
     const which = `the lowest-ranked, largest agent there (rank ${rank}, ${usage === null ? "usage unknown" : formatBytes(usage)})`;
