@@ -40,6 +40,8 @@ export interface SchedulerOverhead {
   minS: number;
   /** p50 wall time / the default scheduler's p50. */
   ratioP50: number | null;
+  /** Per repeat, where the workload reports it: the share of ping-pong round trips with both sides on one CPU. */
+  sameCpuShare?: number[];
   callbacks: CallbackStat[];
   /** Total BPF run time / total CPU time of the workload (user+sys of the repeats). */
   bpfShare: number | null;
@@ -92,7 +94,12 @@ export interface WorkloadOverhead {
   name: string;
   /** What it runs, for the report. */
   workload: string;
-  baseline: { wallS: number[]; p50S: number; minS: number } | null;
+  baseline: { wallS: number[]; p50S: number; minS: number; sameCpuShare?: number[] } | null;
+  /**
+   * sched_ext with no callbacks (bench/bpf/sched-floor.bpf.c): the kernel's
+   * own placement and global queue, the least any sched_ext scheduler costs.
+   */
+  floor?: { wallS: number[]; p50S: number; minS: number; ratioP50: number; sameCpuShare?: number[] } | { error: string };
   scheduler: SchedulerOverhead[];
 }
 
@@ -186,6 +193,22 @@ function parseArgs(argv: string[]): Opts {
   return o;
 }
 
+/** The floor scheduler's source, object and ops map (see WorkloadOverhead.floor). */
+const FLOOR = {
+  source: join(repo, "bench", "bpf", "sched-floor.bpf.c"),
+  object: join(repo, ".cache", "bench-objects", "sched-floor.bpf.o"),
+  ops: "acg_floor_ops",
+} as const;
+
+async function compileFloor(): Promise<void> {
+  const { compileFlags, findClang } = await import("../compiler/build.js");
+  const { includeDir } = await import("../compiler/templates-dir.js");
+  const clang = findClang();
+  if (!clang) throw new Error("clang not found: run scripts/setup.sh");
+  mkdirSync(dirname(FLOOR.object), { recursive: true });
+  execFileSync(clang.path, [...compileFlags([includeDir()]), "-c", FLOOR.source, "-o", FLOOR.object], { stdio: "inherit" });
+}
+
 function objDir(policy: string): string {
   return join(repo, ".cache", "bench-objects", policy.replace(/^.*\//, "").replace(/\.acg$/, ""));
 }
@@ -256,9 +279,22 @@ function cpuTimes(): number {
   return (Number(t[13]) + Number(t[14])) / hz; // cutime, cstime (fields 16, 17)
 }
 
-function runWorkload(bin: string, args: string[]): { wallS: number } {
-  const out = execFileSync(bin, args, { encoding: "utf8" });
-  return { wallS: (JSON.parse(out) as { wall_s: number }).wall_s };
+/** One run of a workload: its wall time and, from the ping-pong, the share of round trips with both sides on one CPU. */
+interface WorkloadRun {
+  wallS: number;
+  sameCpuShare?: number;
+}
+
+function runWorkload(bin: string, args: string[]): WorkloadRun {
+  const out = JSON.parse(execFileSync(bin, args, { encoding: "utf8" })) as { wall_s: number; same_cpu_share?: number };
+  return { wallS: out.wall_s, ...(out.same_cpu_share === undefined ? {} : { sameCpuShare: out.same_cpu_share }) };
+}
+
+/** The repeats of one workload under one scheduler. */
+interface Repeats {
+  wallS: number[];
+  /** Per repeat, where the workload reports it (the ping-pong). */
+  sameCpuShare: number[];
 }
 
 export async function runOverhead(o: Opts, log: (s: string) => void): Promise<OverheadResult> {
@@ -300,82 +336,142 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
   }
   // The default scheduler must be the kernel's own, whatever ran before.
   await restoreDefaultScheduler();
-  writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
   for (const w of loads) runWorkload(w.bin, w.args); // warm-up
-  /** Per workload: the default's wall times, and per policy its wall times, callback stats and children's CPU. */
-  type Acc = { wall: number[]; cb: Map<string, CallbackStat>; cpu: number };
-  const base = loads.map(() => [] as number[]);
-  const per = new Map<string, { runs: Acc[]; error?: string }>();
-  for (const c of compiled) per.set(c.policy, { runs: loads.map(() => ({ wall: [], cb: new Map(), cpu: 0 })) });
-  for (let rep = 0; rep < o.repeats; rep++) {
+
+  /**
+   * Runs `fn` with a scheduler object loaded and attached, then detaches it.
+   * One load per repeat for all workloads: the verifier's seconds under TCG
+   * are not the workloads'.
+   */
+  const withScheduler = (object: string, ops: string, setUp: (o: BpfObjectT) => void, fn: (o: BpfObjectT) => void) => {
+    const sched = BpfObject.open(object);
+    try {
+      sched.load();
+      setUp(sched);
+      const link = sched.attachStructOps(ops);
+      const state = readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
+      if (state !== "enabled") throw new Error(`sched_ext state is '${state}' after attach`);
+      try {
+        fn(sched);
+      } finally {
+        link.destroy();
+      }
+    } finally {
+      sched.close();
+    }
+  };
+  const setUpPolicy = (ir: import("../compiler/ir.js").PolicyIR) => (sched: BpfObjectT) => {
+    sched.map("acg_policy").update(encodeU32(1), encodePolicy(ir));
+    sched.map("acg_gen").update(encodeU32(0), encodeActiveGen(1));
+  };
+  const errorOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+  // Wall times with bpf_stats off: the kernel's accounting around every
+  // program run (two clock reads) would otherwise be charged to the policies
+  // and not to the default or the floor.
+  const noRepeats = () => loads.map((): Repeats => ({ wallS: [], sameCpuShare: [] }));
+  const base = noRepeats();
+  const floor: { runs: Repeats[]; error?: string } = { runs: noRepeats() };
+  const per = new Map<string, { runs: Repeats[]; error?: string }>();
+  for (const c of compiled) per.set(c.policy, { runs: noRepeats() });
+  const timeAll = (what: string, into: Repeats[]) => () =>
     loads.forEach((w, i) => {
-      base[i]!.push(runWorkload(w.bin, w.args).wallS);
-      log(`overhead: ${w.name}, default scheduler, repeat ${rep + 1}: ${base[i]!.at(-1)!.toFixed(3)} s`);
+      const r = runWorkload(w.bin, w.args);
+      into[i]!.wallS.push(r.wallS);
+      if (r.sameCpuShare !== undefined) into[i]!.sameCpuShare.push(r.sameCpuShare);
+      log(`overhead: ${w.name}, ${what}, repeat ${into[i]!.wallS.length}: ${r.wallS.toFixed(3)} s`);
     });
+  for (let rep = 0; rep < o.repeats; rep++) {
+    timeAll("default scheduler", base)();
+    if (!floor.error)
+      try {
+        withScheduler(FLOOR.object, FLOOR.ops, () => {}, timeAll("sched_ext floor", floor.runs));
+      } catch (e) {
+        floor.error = errorOf(e);
+        log(`overhead: sched_ext floor: ${floor.error}`);
+      }
     for (const c of compiled) {
       const st = per.get(c.policy)!;
       if (st.error) continue;
-      let sched: BpfObjectT | null = null;
       try {
-        // One load and attach per repeat for all workloads: the verifier's seconds under TCG are not the workloads'.
-        sched = BpfObject.open(join(c.dir, "scheduler.bpf.o"));
-        sched.load();
-        sched.map("acg_policy").update(encodeU32(1), encodePolicy(c.ir));
-        sched.map("acg_gen").update(encodeU32(0), encodeActiveGen(1));
-        const link = sched.attachStructOps("acg_ops");
-        const state = readFileSync("/sys/kernel/sched_ext/state", "utf8").trim();
-        if (state !== "enabled") throw new Error(`sched_ext state is '${state}' after attach`);
-        for (const [i, w] of loads.entries()) {
-          const acc = st.runs[i]!;
-          const before = new Map<string, ProgramStats>(sched.programStats().map((p: ProgramStats) => [p.name, p] as const));
-          const cpu0 = cpuTimes();
-          const wall = runWorkload(w.bin, w.args).wallS;
-          acc.cpu += cpuTimes() - cpu0;
-          for (const p of sched.programStats()) {
-            const b = before.get(p.name);
-            const cb = acc.cb.get(p.name) ?? { name: p.name, runCnt: 0, runTimeNs: 0, avgNs: 0 };
-            cb.runCnt += p.runCnt - (b?.runCnt ?? 0);
-            cb.runTimeNs += p.runTimeNs - (b?.runTimeNs ?? 0);
-            cb.avgNs = cb.runCnt ? cb.runTimeNs / cb.runCnt : 0;
-            acc.cb.set(p.name, cb);
-          }
-          acc.wall.push(wall);
-          log(`overhead: ${w.name}, ${c.policy}, repeat ${rep + 1}: ${wall.toFixed(3)} s`);
-        }
-        link.destroy();
+        withScheduler(join(c.dir, "scheduler.bpf.o"), "acg_ops", setUpPolicy(c.ir), timeAll(c.policy, st.runs));
       } catch (e) {
-        st.error = e instanceof Error ? e.message : String(e);
+        st.error = errorOf(e);
         log(`overhead: ${c.policy}: ${st.error}`);
-      } finally {
-        sched?.close();
       }
     }
   }
-  writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "0");
+
+  // One more run of each workload per policy with bpf_stats on, for the
+  // callbacks' counts and run times and their share of the CPU time.
+  type Stats = { cb: Map<string, CallbackStat>; cpu: number };
+  const stats = new Map<string, Stats[]>();
+  writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+  try {
+    for (const c of compiled) {
+      const st = per.get(c.policy)!;
+      if (st.error) continue;
+      const acc: Stats[] = loads.map(() => ({ cb: new Map(), cpu: 0 }));
+      try {
+        withScheduler(join(c.dir, "scheduler.bpf.o"), "acg_ops", setUpPolicy(c.ir), (sched) => {
+          for (const [i, w] of loads.entries()) {
+            const before = new Map<string, ProgramStats>(sched.programStats().map((p: ProgramStats) => [p.name, p] as const));
+            const cpu0 = cpuTimes();
+            runWorkload(w.bin, w.args);
+            acc[i]!.cpu = cpuTimes() - cpu0;
+            for (const p of sched.programStats()) {
+              const runCnt = p.runCnt - (before.get(p.name)?.runCnt ?? 0);
+              const runTimeNs = p.runTimeNs - (before.get(p.name)?.runTimeNs ?? 0);
+              acc[i]!.cb.set(p.name, { name: p.name, runCnt, runTimeNs, avgNs: runCnt ? runTimeNs / runCnt : 0 });
+            }
+          }
+        });
+        stats.set(c.policy, acc);
+      } catch (e) {
+        st.error = errorOf(e);
+        log(`overhead: ${c.policy} (bpf_stats run): ${st.error}`);
+      }
+    }
+  } finally {
+    writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "0");
+  }
+
   for (const [i, w] of loads.entries()) {
-    const wallS = base[i]!;
-    const bp50 = quantile(wallS, 0.5);
+    const bp50 = quantile(base[i]!.wallS, 0.5);
+    const timing = (r: Repeats) => {
+      const p50 = quantile(r.wallS, 0.5);
+      return {
+        wallS: r.wallS,
+        p50S: p50,
+        minS: r.wallS.length ? Math.min(...r.wallS) : NaN,
+        ratioP50: r.wallS.length ? p50 / bp50 : null,
+        ...(r.sameCpuShare.length ? { sameCpuShare: r.sameCpuShare } : {}),
+      };
+    };
     const scheduler: SchedulerOverhead[] = compiled.map((c) => {
       const st = per.get(c.policy)!;
-      const acc = st.runs[i]!;
-      const cbs = [...acc.cb.values()].filter((x) => x.runCnt > 0).sort((a, b) => b.runTimeNs - a.runTimeNs);
+      const acc = stats.get(c.policy)?.[i];
+      const cbs = [...(acc?.cb.values() ?? [])].filter((x) => x.runCnt > 0).sort((a, b) => b.runTimeNs - a.runTimeNs);
       const bpfNs = cbs.reduce((s, x) => s + x.runTimeNs, 0);
-      const p50 = quantile(acc.wall, 0.5);
       return {
         policy: c.policy,
-        wallS: acc.wall,
-        p50S: p50,
-        minS: acc.wall.length ? Math.min(...acc.wall) : NaN,
-        ratioP50: acc.wall.length ? p50 / bp50 : null,
+        ...timing(st.runs[i]!),
         callbacks: cbs,
-        bpfShare: acc.cpu > 0 ? bpfNs / 1e9 / acc.cpu : null,
+        bpfShare: acc && acc.cpu > 0 ? bpfNs / 1e9 / acc.cpu : null,
         ...(st.error ? { error: st.error } : {}),
       };
     });
+    const floorTiming = timing(floor.runs[i]!);
+    const { ratioP50: _one, ...baseline } = timing(base[i]!);
     result.workloads.push({
       name: w.name,
       workload: w.describe,
-      baseline: wallS.length ? { wallS, p50S: bp50, minS: Math.min(...wallS) } : null,
+      baseline: baseline.wallS.length ? baseline : null,
+      ...(floor.error
+        ? { floor: { error: floor.error } }
+        : floorTiming.ratioP50 !== null
+          ? { floor: { ...floorTiming, ratioP50: floorTiming.ratioP50 } }
+          : {}),
       scheduler: [...scheduler, ...failed],
     });
   }
@@ -687,6 +783,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
         const { dir } = await compile(p);
         log(`compiled ${p} -> ${dir}`);
       }
+      await compileFloor();
+      log(`compiled ${FLOOR.source} -> ${FLOOR.object}`);
     } else {
       const r = await runOverhead(o, log);
       mkdirSync(dirname(o.out), { recursive: true });

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { isolationSection, loadIsolation, mdTable } from "./report-isolation.js";
 import { familySpec, memoryTimelineSpec, render, survivalSpec } from "./plots.js";
 import { BURST_FACTOR, BURST_MIN_BYTES, PUBLISHED, table, type TraceStats } from "../traces/stats.js";
+import { quantile } from "../traces/read.js";
 import { SCHEDULER_RATIO_TARGET, startCallVerdict, type OverheadResult, type WorkloadOverhead } from "./overhead.js";
 
 const MiB = 1024 * 1024;
@@ -198,16 +199,26 @@ export async function writeReport(dir: string): Promise<string> {
   return text;
 }
 
+/** A ping-pong repeat with fewer of its round trips on one CPU kept its two processes apart. */
+const SPLIT_SHARE = 0.1;
+
 /** One workload's table: the default scheduler and each policy's, with the spread and the ratio target's verdict. */
 function workloadSection(w: WorkloadOverhead, repeats: number): string[] {
   const out: string[] = [
-    `Workload **${w.name}**: ${w.workload}. Wall time over ${repeats} repeats per scheduler; BPF run ` +
-      `time from \`bpf_stats\` (\`run_time_ns\`/\`run_cnt\` of each struct_ops callback).`,
+    `Workload **${w.name}**: ${w.workload}. Wall time over ${repeats} repeats per scheduler, with ` +
+      `\`bpf_stats\` off; BPF run time from one more run per policy with it on (\`run_time_ns\`/\`run_cnt\` ` +
+      "of each struct_ops callback).",
     "",
   ];
   const spread = (x: number[]) => (x.length ? `${f(Math.min(...x), 3)}–${f(Math.max(...x), 3)}` : "–");
   const rows: string[][] = [];
   if (w.baseline) rows.push(["default (EEVDF)", f(w.baseline.p50S, 3), spread(w.baseline.wallS), "1.000", "", ""]);
+  if (w.floor)
+    rows.push(
+      "error" in w.floor
+        ? ["sched_ext floor (no callbacks)", "–", "–", "–", w.floor.error, ""]
+        : ["sched_ext floor (no callbacks)", f(w.floor.p50S, 3), spread(w.floor.wallS), f(w.floor.ratioP50, 3), "none", "0"],
+    );
   for (const s of w.scheduler) {
     rows.push([
       s.policy,
@@ -245,9 +256,32 @@ function workloadSection(w: WorkloadOverhead, repeats: number): string[] {
   const overlapping = within.length
     ? ` ${within.map((x) => x.policy).join(", ")} overlap${within.length === 1 ? "s" : ""} the default's spread: no difference shown.`
     : "";
+  const floor = w.floor && !("error" in w.floor) ? w.floor : null;
+  const toFloor = floor
+    ? ` sched_ext with no callbacks at all (the kernel's own placement and one global queue) ran at ` +
+      `${f(floor.ratioP50, 3)}× the default: what any sched_ext scheduler pays here before its BPF runs; ` +
+      `against it, ${measured.map((x) => `${x.policy} ${f(x.p50S / floor.p50S, 3)}×`).join(", ")}.`
+    : "";
+  const splitRuns = [
+    { who: "default", ...base },
+    ...(floor ? [{ who: "floor", ...floor }] : []),
+    ...measured.map((x) => ({ who: x.policy, ...x })),
+  ].filter((x) => x.sameCpuShare?.length === x.wallS.length);
+  const apart = splitRuns
+    .map((x) => ({ who: x.who, wall: x.wallS.filter((_, i) => x.sameCpuShare![i]! < SPLIT_SHARE) }))
+    .filter((x) => x.wall.length);
+  const sameCpu = splitRuns.length
+    ? " Round trips with both processes on one CPU, per repeat: " +
+      splitRuns.map((x) => `${x.who} ${x.sameCpuShare!.map((v) => `${Math.round(100 * v)}%`).join("/")}`).join("; ") +
+      ". Under emulation a switch between two processes on one CPU costs far more than each waking on its own, " +
+      "so a repeat's time follows where the pair landed. Over the repeats where it stayed apart " +
+      `(under ${100 * SPLIT_SHARE}% of round trips on one CPU), P50: ` +
+      apart.map((x) => `${x.who} ${f(quantile(x.wall, 0.5), 3)} s (${x.wall.length})`).join(", ") +
+      "."
+    : "";
   out.push(
     `The default scheduler's own repeats spread from ${f(Math.min(...base.wallS), 3)} to ` +
-      `${f(bmax, 3)} s (other guests share the host's 2 cores).${verdict}${slower}${overlapping} ` +
+      `${f(bmax, 3)} s (other guests share the host's 2 cores).${verdict}${slower}${overlapping}${toFloor}${sameCpu} ` +
       "The BPF run time share is the time the policy's callbacks themselves take, measured by " +
       "the kernel; where it is much smaller than the wall-time loss, the loss comes from the " +
       "scheduling decisions (placement, slices, idle CPUs left unused) or sched_ext's own paths, " +

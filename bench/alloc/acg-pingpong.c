@@ -2,11 +2,16 @@
 // pass one byte back and forth R times over two pipes, so every round trip
 // is two wake-ups and two context switches and almost no work: the
 // scheduler's own path is most of what is measured.
-// Prints one JSON line: round trips and wall time.
+// Prints one JSON line: round trips, wall time, and the share of round trips
+// in which both processes ran on the same CPU (the child sends its CPU in the
+// byte it returns): under emulation a switch between two processes on one
+// CPU costs far more than each waking on its own CPU, so where the pair
+// lands decides much of the wall time (docs/benchmark.md).
 //
 //   acg-pingpong [--rounds R]
 // Exit status: 0, 1 on a pipe or fork failure, 2 on usage errors.
 #define _GNU_SOURCE
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,16 +50,22 @@ int main(int argc, char **argv) {
   double t0 = now_s();
   pid_t child = fork();
   if (child < 0) return 1;
-  char b = 0;
+  unsigned char b = 0;
   if (child == 0) {
-    for (long r = 0; r < rounds; r++)
-      if (read(ping[0], &b, 1) != 1 || write(pong[1], &b, 1) != 1) _exit(1);
+    for (long r = 0; r < rounds; r++) {
+      if (read(ping[0], &b, 1) != 1) _exit(1);
+      b = (unsigned char)sched_getcpu();
+      if (write(pong[1], &b, 1) != 1) _exit(1);
+    }
     _exit(0);
   }
-  for (long r = 0; r < rounds; r++)
+  long same_cpu = 0;
+  for (long r = 0; r < rounds; r++) {
     if (write(ping[1], &b, 1) != 1 || read(pong[0], &b, 1) != 1) return 1;
+    same_cpu += b == (unsigned char)sched_getcpu();
+  }
   int status;
   if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)) return 1;
-  printf("{\"rounds\":%ld,\"wall_s\":%.4f}\n", rounds, now_s() - t0);
+  printf("{\"rounds\":%ld,\"wall_s\":%.4f,\"same_cpu_share\":%.4f}\n", rounds, now_s() - t0, (double)same_cpu / (double)rounds);
   return 0;
 }
