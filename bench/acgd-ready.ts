@@ -13,9 +13,13 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { cgroup2Mount } from "../runtime/cgroup-tree.js";
 
-/** Every round's acgd uses this cgroup root; removed at the end (it is left empty). */
-const CGROUP_ROOT = `/sys/fs/cgroup/acgd-ready-${process.pid}`;
+/**
+ * Every round's acgd uses this cgroup root; removed at the end (it is left
+ * empty). Under the cgroup v2 mount, which is .../unified on a hybrid host.
+ */
+const CGROUP_ROOT = join(cgroup2Mount() ?? "/sys/fs/cgroup", `acgd-ready-${process.pid}`);
 
 /** The `status` answered on `socket` (its first line), or null when nothing answers yet. */
 function status(socket: string): Promise<{ result?: { enforcement?: Record<string, string> } } | null> {

@@ -8,7 +8,7 @@ import { cgroup2Mount, type CgroupTree } from "./cgroup-tree.js";
 import { LadderEnforcer } from "./ladder.js";
 import { hostBudget, memTotalBytes, nearestMemoryMax } from "./memory-budget.js";
 import { CgroupfsEnforcer } from "./enforce-cgroupfs.js";
-import { BpfSchedulerEnforcer } from "./enforce-bpf.js";
+import type { BpfSchedulerEnforcer } from "./enforce-bpf.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { PolicyObjects } from "./policy-objects.js";
 import { probeKernel, type KernelFeatures } from "./kernel-probes.js";
@@ -53,6 +53,12 @@ export interface AssembleOptions {
   compiledDir?: string;
   /** Keep CPU on cpu.weight: do not attach the compiled scheduler. */
   noScheduler?: boolean;
+  /**
+   * The kernel's features when the caller probed them already (acgd, with
+   * probeKernelAsync while its modules load; null: the native addon
+   * is not loadable); probed here when absent.
+   */
+  kernel?: KernelFeatures | null;
 }
 
 const NO_COMPILED_DIR = "no compiled policy directory given (pass acgd --policy COMPILED_DIR)";
@@ -60,7 +66,7 @@ const NO_COMPILED_DIR = "no compiled policy directory given (pass acgd --policy 
 export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: AssembleOptions = {}): Runtime {
   const log = opts.log;
   const calls = new ToolCalls(policy, tree);
-  const kernel = probe();
+  const kernel = opts.kernel !== undefined ? opts.kernel : probe();
   // Memory is enforced through cgroup v2 files: no released kernel has
   // memcg_bpf_ops. CPU classes go to the sched_ext scheduler when there is one.
   const enforcer = new CgroupfsEnforcer(calls, { psi: psiWatcher(), ...(log && { log }) });
@@ -87,6 +93,10 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
     if (!opts.noScheduler && kernel?.schedExt) {
       schedulerLoading = true;
       try {
+        // Loaded here, not at start: the scheduler's module (and the code
+        // generators it compares policies with) is needed only where the
+        // kernel has sched_ext, and only once acgd serves.
+        const { BpfSchedulerEnforcer } = await import("./enforce-bpf.js");
         const s = await BpfSchedulerEnforcer.start(calls, dir, log ?? (() => {}), { signal: stop.signal });
         // Nothing awaits from here to addEnforcer: no call starts or ends unseen in between.
         for (const agent of calls.agents.values()) s.agentAdded(agent);

@@ -168,12 +168,16 @@ export class ExecClassifier implements Enforcer {
   #absent: string;
   /** Set while acgd's start-up loads its objects (the kernel verifying them): status says so. */
   #loading = false;
-  /** The generated C of the matchers its program was compiled from (the policy it started with). */
-  readonly #kernelCode: string;
+  /**
+   * The policy its program's matchers were compiled from (the one it started
+   * with): a changed policy's generated matcher code is compared with this
+   * one's only when a policy changes, not at start.
+   */
+  readonly #kernelPolicy: PolicyIR;
 
   constructor(calls: ToolCalls, absent: string, log: (msg: string) => void) {
     this.#placement = new ExecPlacement(calls, log);
-    this.#kernelCode = emitClassifierCode(calls.policy).text;
+    this.#kernelPolicy = calls.policy;
     this.#absent = absent;
     this.#log = log;
   }
@@ -260,7 +264,7 @@ export class ExecClassifier implements Enforcer {
     // On its own objects, changed matchers would need a new classifier object:
     // the kernel keeps deciding with the old ones (its verdict only informs the
     // log; the runtime places every exec with the new policy).
-    if (emitClassifierCode(policy).text !== this.#kernelCode) {
+    if (emitClassifierCode(policy).text !== emitClassifierCode(this.#kernelPolicy).text) {
       this.#log(
         "exec classifier keeps the previous policy's matchers in the kernel (they are code; " +
           "restart acgd with the new compiled directory to change them); the runtime matches with " +

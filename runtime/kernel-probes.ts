@@ -79,3 +79,13 @@ export function probeKernel(): KernelFeatures {
     libbpfVersion: n.libbpfVersion(),
   };
 }
+
+/**
+ * {@link probeKernel} with vmlinux BTF parsed on a worker thread, most of
+ * the probe's time: the caller's event loop runs meanwhile (acgd loads its
+ * modules). Rejects where the native addon is not loadable.
+ */
+export async function probeKernelAsync(): Promise<KernelFeatures> {
+  await native().loadVmlinuxBtfAsync();
+  return probeKernel();
+}

@@ -218,6 +218,8 @@ interface NativeAddon {
   unpin(path: string): void;
   closeFd(fd: number): void;
   numPossibleCpus(): number;
+  /** Parses vmlinux BTF on a worker thread, for the btf* calls to find it cached; settles (never rejects) when they will. */
+  loadVmlinuxBtfAsync(): Promise<void>;
   btfAvailable(): { available: boolean; errno?: number; code?: string };
   btfHasType(name: string, kind?: BtfKind): boolean;
   btfHasMember(struct: string, member: string): boolean;

@@ -26,6 +26,62 @@ struct btf* Vmlinux(Napi::Env env) {
   return d->vmlinux;
 }
 
+// Parses vmlinux BTF on libuv's thread pool, for the probes below to find it
+// cached: the parse is most of a kernel probe's time (about 40 ms on the
+// host, more under emulation), and acgd loads its modules meanwhile.
+// libbpf's messages are collected on the worker and delivered on the JS
+// thread, as LoadWorker's are.
+class VmlinuxWorker : public Napi::AsyncWorker {
+ public:
+  explicit VmlinuxWorker(Napi::Env env) : Napi::AsyncWorker(env, "acg:btf__load_vmlinux_btf"), done_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() const { return done_.Promise(); }
+
+ protected:
+  void Execute() override {
+    LogScope log(nullptr);
+    errno = 0;
+    btf_ = btf__load_vmlinux_btf();
+    if (btf_ == nullptr) err_ = LastErrno();
+    lines_ = log.TakeLines();
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    LogScope log(env);
+    log.Adopt(std::move(lines_));
+    AddonData* d = Data(env);
+    if (d->vmlinuxTried) {
+      // A synchronous probe parsed it meanwhile: that copy stays.
+      if (btf_ != nullptr) btf__free(btf_);
+    } else {
+      d->vmlinuxTried = true;
+      d->vmlinux = btf_;
+      d->vmlinuxErr = err_;
+    }
+    done_.Resolve(env.Undefined());
+  }
+
+ private:
+  Napi::Promise::Deferred done_;
+  struct btf* btf_ = nullptr;
+  int err_ = 0;
+  std::vector<LogLine> lines_;
+};
+
+// loadVmlinuxBtfAsync() -> Promise<void>, settled (never rejected) once
+// vmlinux BTF is cached, or its failure is: btfAvailable() then says which.
+Napi::Value LoadVmlinuxBtfAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (Data(env)->vmlinuxTried) {
+    auto done = Napi::Promise::Deferred::New(env);
+    done.Resolve(env.Undefined());
+    return done.Promise();
+  }
+  auto* w = new VmlinuxWorker(env);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 struct btf* RequireVmlinux(Napi::Env env) {
   struct btf* b = Vmlinux(env);
   if (b == nullptr) ThrowErrno(env, Data(env)->vmlinuxErr, "btf__load_vmlinux_btf");
@@ -195,6 +251,7 @@ Napi::Value MapTypes(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitProbes(Napi::Env env, Napi::Object exports) {
+  exports.Set("loadVmlinuxBtfAsync", Napi::Function::New(env, LoadVmlinuxBtfAsync, "loadVmlinuxBtfAsync"));
   exports.Set("btfAvailable", Napi::Function::New(env, BtfAvailable, "btfAvailable"));
   exports.Set("btfHasType", Napi::Function::New(env, BtfHasType, "btfHasType"));
   exports.Set("btfHasMember", Napi::Function::New(env, BtfHasMember, "btfHasMember"));

@@ -1,4 +1,7 @@
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   btfEnumValue,
@@ -11,6 +14,7 @@ import {
   probeProgType,
 } from "../../runtime/kernel-probes.js";
 import { libbpfVersion, native } from "../../runtime/native-addon.js";
+import { REPO } from "../runtime/helpers.js";
 
 describe("kernel probes", () => {
   it("reports the pinned libbpf version", () => {
@@ -30,6 +34,17 @@ describe("kernel probes", () => {
     expect(f.mapTypes.ringbuf).toBe(true);
     expect(f.mapTypes.hash).toBe(true);
     expect(f.libbpfVersion).toBe(libbpfVersion());
+  });
+
+  it("probeKernelAsync finds what probeKernel finds, with vmlinux BTF parsed on a worker thread", () => {
+    // In a process of its own (built by the global set-up): this one has vmlinux BTF cached already.
+    const probes = pathToFileURL(join(REPO, "dist/runtime/kernel-probes.js")).href;
+    const script =
+      `const { probeKernelAsync } = await import(${JSON.stringify(probes)});\n` +
+      "const parsing = probeKernelAsync();\n" +
+      "console.log(JSON.stringify({ async: parsing instanceof Promise, features: await parsing }));";
+    const out = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" })) as unknown;
+    expect(out).toEqual({ async: true, features: JSON.parse(JSON.stringify(probeKernel())) });
   });
 
   it("lists a struct_ops struct's members with their callbacks' parameter counts", () => {
