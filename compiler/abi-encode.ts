@@ -7,6 +7,7 @@ import {
   PATTERN_SUBJECT,
   activeGenStruct,
   cgroupInfoStruct,
+  daemonStruct,
   holdDomainStruct,
   layoutOf,
   policyStruct,
@@ -161,6 +162,21 @@ export function starvedTurnNs(ir: PolicyIR): bigint {
   return BigInt(Math.max(Number(starvationBoundNs(ir)) / SCHED_TUNING.starvedTurnPerBound, SCHED_TUNING.starvedTurnMinNs));
 }
 
+/**
+ * The class acgd's own threads run in: the policy's highest-priority class
+ * (the heaviest of them, then the first). acgd acts on memory pressure for
+ * every agent, so it must not wait behind the work it governs: in the
+ * shipped policies the default rule's class is the lowest level, which ran
+ * acgd about 10 ms per starvation bound while the agents' calls were busy,
+ * and its ladder's kills came hundreds of ms late.
+ */
+export function daemonClassId(ir: PolicyIR): number {
+  let best = ir.classes[0];
+  for (const c of ir.classes)
+    if (best && (c.priority < best.priority || (c.priority === best.priority && c.cpuWeight > best.cpuWeight))) best = c;
+  return best?.id ?? 0;
+}
+
 /** Where the IR does not fit the compiled shape (CAPACITY); empty when it fits. */
 export function capacityProblems(ir: PolicyIR): string[] {
   const out: string[] = [];
@@ -195,6 +211,7 @@ export function encodePolicy(ir: PolicyIR): Buffer {
       nr_patterns: ir.exePatterns.length,
       nr_pressure: ir.pressureRules.length,
       default_rule: ir.defaultRuleId,
+      daemon_class: daemonClassId(ir),
       starved_turn_ns: starvedTurnNs(ir),
     },
     classes: ir.classes.map((c) => ({ slice_ns: BigInt(c.sliceNs), cpu_weight: c.cpuWeight, priority: c.priority })),
@@ -235,6 +252,11 @@ export function encodePolicy(ir: PolicyIR): Buffer {
 
 export function encodeActiveGen(gen: number): Buffer {
   return encodeStruct(activeGenStruct, { gen });
+}
+
+/** acgd's own process for the scheduler (acg_daemon); 0 when no acgd runs it. */
+export function encodeDaemon(tgid: number): Buffer {
+  return encodeStruct(daemonStruct, { tgid });
 }
 
 export interface CgroupEntry {

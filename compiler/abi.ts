@@ -8,7 +8,7 @@
 // each offset the runtime relies on.
 
 /** Bumped when a layout or map below changes meaning. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /**
  * Shape constants: compiled into the programs (array bounds, loop bounds), so
@@ -214,7 +214,7 @@ export const policyHeaderStruct: StructSpec = {
     { name: "nr_patterns", type: "u32" },
     { name: "nr_pressure", type: "u32" },
     { name: "default_rule", type: "u32" },
-    { name: "_pad", type: "u32" },
+    { name: "daemon_class", type: "u32", doc: "the class acgd's own threads run in: the policy's highest-priority class" },
     { name: "starved_turn_ns", type: "u64", doc: "longest run of a task on a starved queue's turn" },
   ],
 };
@@ -252,6 +252,12 @@ export const cgroupInfoStruct: StructSpec = {
     { name: "_pad", type: "u8", count: 3 },
     { name: "hold_domains", type: "u32", doc: "bit d: the call lies in memory hold domain d (acg_hold_domains)" },
   ],
+};
+
+export const daemonStruct: StructSpec = {
+  name: "acg_daemon",
+  doc: "acgd itself, written by the runtime when it attaches or adopts the scheduler (tgid 0: no acgd).",
+  fields: [{ name: "tgid", type: "u32", doc: "acgd's process id: its threads run in the policy header's daemon_class" }],
 };
 
 export const holdDomainStruct: StructSpec = {
@@ -432,6 +438,7 @@ export const ABI_STRUCTS: StructSpec[] = [
   policyStruct,
   activeGenStruct,
   cgroupInfoStruct,
+  daemonStruct,
   holdDomainStruct,
   pressureStateStruct,
   memStateStruct,
@@ -521,6 +528,16 @@ export const ABI_MAPS: MapSpec[] = [
     role: "runtime-input",
     objects: ["scheduler"],
     doc: "memory hold domains (acgd's ladder domains)",
+  },
+  {
+    name: "acg_daemon",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: daemonStruct,
+    maxEntries: 1,
+    role: "runtime-input",
+    objects: ["scheduler"],
+    doc: "acgd's own process",
   },
   {
     name: "acg_pressure",

@@ -20,6 +20,7 @@ import type { PolicyIR } from "../compiler/ir.js";
 import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
 import { encodeCgroupKey, type HoldDomain } from "../compiler/abi-encode.js";
+import { ABI_VERSION } from "../compiler/abi.js";
 import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { emitEvent } from "./events.js";
@@ -50,6 +51,8 @@ interface PinnedState {
   sourceHash: string;
   /** acg_policy's active generation when the record was written (absent in records of older acgd). */
   generation?: number;
+  /** The map ABI of the pinned objects (absent before version 3): another ABI's maps are never adopted. */
+  abiVersion?: number;
 }
 
 export function defaultPins(): SchedulerPins {
@@ -120,7 +123,7 @@ export interface SwapResult {
 function adoptPinned(policy: PolicyIR, dir: string, pins: SchedulerPins, log: (msg: string) => void): PolicyObjects | null {
   const pinned = readState(pins.stateFile);
   if (!pinned || !existsSync(join(pins.dir, "scheduler_link"))) return null;
-  if (pinned.dir === dir && pinned.sourceHash === policy.sourceHash) {
+  if (pinned.dir === dir && pinned.sourceHash === policy.sourceHash && pinned.abiVersion === ABI_VERSION) {
     const po = PolicyObjects.adopt(dir, pins.dir);
     // The maps must hold what the record says; otherwise the record is stale and the scheduler is reloaded.
     const generationOk = pinned.generation === undefined || po.activeGeneration() === pinned.generation;
@@ -132,7 +135,7 @@ function adoptPinned(policy: PolicyIR, dir: string, pins: SchedulerPins, log: (m
   }
   // Another policy's (or a dead) scheduler: it makes way for this one.
   dropSchedulerPins(pins);
-  log(`dropped the pinned scheduler of ${pinned.dir} (another policy, or no longer running)`);
+  log(`dropped the pinned scheduler of ${pinned.dir} (another policy or map ABI, or no longer running)`);
   return null;
 }
 
@@ -148,7 +151,10 @@ function recordPinned(pins: SchedulerPins, po: PolicyObjects, dir: string, sourc
   mkdirSync(dirname(pins.stateFile), { recursive: true });
   const tmp = `${pins.stateFile}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, JSON.stringify({ dir, sourceHash, generation: po.activeGeneration() } satisfies PinnedState));
+    writeFileSync(
+      tmp,
+      JSON.stringify({ dir, sourceHash, generation: po.activeGeneration(), abiVersion: ABI_VERSION } satisfies PinnedState),
+    );
     renameSync(tmp, pins.stateFile);
   } finally {
     rmSync(tmp, { force: true });
@@ -221,11 +227,15 @@ export class BpfSchedulerEnforcer implements Enforcer {
     const pins = opts.pins ?? defaultPins();
     const dir = resolve(compiledDir);
     const adopted = adoptPinned(calls.policy, dir, pins, log);
-    if (adopted) return new BpfSchedulerEnforcer(calls, log, pins, dir, adopted, "adopted");
+    if (adopted) {
+      adopted.setDaemon(process.pid);
+      return new BpfSchedulerEnforcer(calls, log, pins, dir, adopted, "adopted");
+    }
     const po = PolicyObjects.open(dir);
     try {
       await po.loadAsync("scheduler", opts.signal);
       po.writePolicy(calls.policy);
+      po.setDaemon(process.pid);
       po.attachScheduler();
       pinScheduler(pins, po, dir, calls.policy.sourceHash);
     } catch (e) {
@@ -421,6 +431,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
       // The classifier must come along: the old one reads the old objects' maps.
       if (this.#classifier?.attached) ExecClassifier.prepare(next);
       next.writePolicy(policy);
+      next.setDaemon(process.pid);
       for (const [index, domain] of this.#holdDomains) next.setHoldDomain(index, domain);
       for (const call of this.#calls.calls.values()) {
         const id = this.#ids.get(call.id);
@@ -474,9 +485,14 @@ export class BpfSchedulerEnforcer implements Enforcer {
     return this.#ejected ? null : this.#objects.classStats(this.#calls.policy.classes.length);
   }
 
-  /** Stops watching; the pinned scheduler keeps running for the next acgd to adopt. */
+  /**
+   * Stops watching; the pinned scheduler keeps running for the next acgd to
+   * adopt, which names itself to it (this process id, once free, could be
+   * another program's).
+   */
   close(): void {
     clearInterval(this.#timer);
+    this.#objects.setDaemon(0);
     this.#objects.release();
   }
 

@@ -29,6 +29,7 @@ import {
   encodeActiveGen,
   encodeCgroupKey,
   encodeCgroupValue,
+  encodeDaemon,
   encodeHoldDomain,
   encodePolicy,
   encodeU32,
@@ -302,6 +303,11 @@ export class PolicyObjects {
    * with null: see {@link HoldDomain}. Calls are put in a domain by the
    * `holdDomains` of their {@link setCgroup} entry.
    */
+  /** Names acgd's process to the scheduler (its threads run in the policy's highest-priority class); 0: none. */
+  setDaemon(tgid: number): void {
+    this.map("acg_daemon").update(encodeU32(0), encodeDaemon(tgid));
+  }
+
   setHoldDomain(index: number, domain: HoldDomain | null): void {
     if (!Number.isInteger(index) || index < 0 || index >= CAPACITY.holdDomains) {
       throw new RangeError(`hold domain index ${index} is out of range (0..${CAPACITY.holdDomains - 1})`);

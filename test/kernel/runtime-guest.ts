@@ -451,6 +451,24 @@ await test("an agent's own processes run in its profile's class (agent { class i
   return `own leaf ${id} registered, cpu.weight 400, interactive charged ${(after - before).toFixed(2)} s`;
 });
 
+await test("acgd's own threads run in the policy's highest-priority class (interactive), not the default rule's (background)", async () => {
+  const charged = async () => sample(await scrape(SCHED_METRICS_PORT), /^acg_sched_runtime_seconds_total\{class="interactive"/);
+  /** acgd's CPU time (user + system, all its threads), s. */
+  const acgdCpuS = () => {
+    const f = readFileSync(`/proc/${schedDaemon.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
+  const before = await charged();
+  const cpu0 = acgdCpuS();
+  // acgd busy with requests, no tool call running: nothing else is in interactive.
+  for (let i = 0; i < 300; i++) await client.request({ op: "status" });
+  const used = acgdCpuS() - cpu0;
+  const after = await charged();
+  assert(used >= 0.2, `acgd used ${used.toFixed(2)} s of CPU for 300 status requests (too little to tell)`);
+  assert(after - before >= 0.5 * used, `interactive charged ${(after - before).toFixed(2)} s while acgd used ${used.toFixed(2)} s`);
+  return `acgd used ${used.toFixed(2)} s of CPU, interactive charged ${(after - before).toFixed(2)} s`;
+});
+
 await test("/metrics shows the scheduler's per-class counters read from its acg_stats map", async () => {
   const text = await scrape(SCHED_METRICS_PORT);
   assertEq(sample(text, /^acg_scheduler_attached /), 1, "acg_scheduler_attached");

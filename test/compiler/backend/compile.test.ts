@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCgroupValue, encodePolicy } from "../../../compiler/abi-encode.js";
+import { daemonClassId, encodeCgroupValue, encodePolicy } from "../../../compiler/abi-encode.js";
 import { CAPACITY, layoutOf, policyStruct } from "../../../compiler/abi.js";
 import { clangInvocations } from "../../../compiler/build.js";
 import { compilePolicy } from "../../../compiler/compile.js";
@@ -274,6 +274,21 @@ describe("abi-encode", () => {
     const patterns = l.fields.find((f) => f.name === "patterns")!;
     const text = patterns.offset + off(patterns.struct!, "text");
     expect(buf.subarray(text, text + 3).toString()).toBe("cc*");
+  });
+
+  it("runs acgd in the highest-priority class, the heaviest of that level, whatever the default rule's class", () => {
+    const ir = sampleIR();
+    expect(daemonClassId(ir)).toBe(0);
+    const buf = encodePolicy(ir);
+    const hdr = layoutOf(policyStruct).fields.find((f) => f.name === "hdr")!.struct!;
+    expect(buf.readUInt32LE(hdr.fields.find((f) => f.name === "daemon_class")!.offset)).toBe(0);
+    // Two classes at the top level: the heavier wins, wherever it is declared.
+    const classes = [
+      { id: 0, name: "build", priority: 1 as const, cpuWeight: 100, sliceNs: 20_000_000 },
+      { id: 1, name: "ui", priority: 0 as const, cpuWeight: 200, sliceNs: 3_000_000 },
+      { id: 2, name: "agents", priority: 0 as const, cpuWeight: 400, sliceNs: 3_000_000 },
+    ];
+    expect(daemonClassId(sampleIR({ classes }))).toBe(2);
   });
 
   it("encodes cgroup entries with ACG_NONE for the rule's class", () => {
