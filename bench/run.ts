@@ -4,9 +4,11 @@
 //
 //   npm run bench [-- --only stats|isolation|overhead|report[,..]] [--no-guest] [--quick]
 //                 [--combos aligned-3,gentle-3,..] [--seeds 1,2,3,4,5] [--setups a,b]
-//                 [--traces DIR] [--speed 10] [--scale 1/8] [--max-seconds 60]
+//                 [--traces DIR] [--speed 10] [--scale 1/8] [--max-seconds 60] [--results DIR]
 //
-// Writes bench/results/{stats,isolation-COMBO,overhead}.json and REPORT.md (+ plots/).
+// Writes bench/results/{stats,isolation-COMBO,overhead}.json and REPORT.md (+ plots/);
+// --results DIR writes them to DIR instead (inside the checkout: guests share
+// only the work tree), for trying a change without replacing the committed results.
 // --no-guest runs the host parts (stats, report from the results already there).
 // --quick: one combination (aligned-3), one seed, for iterating.
 
@@ -23,7 +25,8 @@ import { defaultTraceDir } from "../traces/read.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "..", "..");
-const results = join(repo, "bench", "results");
+/** Where the results and the report go: bench/results, or --results DIR. */
+let results = join(repo, "bench", "results");
 const PARTS = ["stats", "isolation", "overhead", "report"] as const;
 type Part = (typeof PARTS)[number];
 /** The guest's memory: the replays at 1/8 scale need 4-6 GiB (issue 10). */
@@ -54,7 +57,12 @@ function main(argv: string[]): Promise<number> | number {
         traceDir = resolve(argv[++i] ?? traceDir);
         isoArgs.push("--traces", traceDir);
       } else if (a === "--seeds") seeds = parseSeeds(argv[++i]);
-      else if (a === "--combos") {
+      else if (a === "--results") {
+        const dir = resolve(argv[++i] ?? "");
+        if (!argv[i] || relative(repo, dir).startsWith(".."))
+          throw new Error(`--results takes a directory inside ${repo} (the guests share only the work tree)`);
+        results = dir;
+      } else if (a === "--combos") {
         combos = (argv[++i] ?? "")
           .split(",")
           .filter(Boolean)
@@ -66,7 +74,7 @@ function main(argv: string[]): Promise<number> | number {
       else if (a === "-h" || a === "--help") {
         process.stdout.write(
           `usage: npm run bench -- [--only ${PARTS.join("|")}[,..]] [--no-guest] [--quick] ` +
-            `[--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] ` +
+            `[--combos ${COMBOS.map((c) => c.name).join(",")}] [--seeds 1,2,..] [--traces DIR] [--results DIR] ` +
             `[isolation options]\n`,
         );
         return 0;
@@ -96,7 +104,7 @@ async function run(
     const s = computeStats(traceDir);
     for (const w of s.warnings) log(`warning: ${w}`);
     writeFileSync(join(results, "stats.json"), JSON.stringify(s, null, 1) + "\n");
-    log(`stats: ${s.totals.runs} runs, ${s.totals.calls} tool calls -> bench/results/stats.json`);
+    log(`stats: ${s.totals.runs} runs, ${s.totals.calls} tool calls -> ${relative(repo, join(results, "stats.json"))}`);
   }
   const boots: { what: string; cmds: string[]; tcgThread: string; timeoutS: number }[] = [];
   if (only.has("isolation")) {
@@ -128,6 +136,8 @@ async function run(
       seeds.join(","),
       "--plans-dir",
       relative(repo, results),
+      "--out-dir",
+      relative(repo, results),
       ...isoArgs.filter((_, i, l) => l[i] !== "--traces" && l[i - 1] !== "--traces"),
     ];
     boots.push({
@@ -145,7 +155,7 @@ async function run(
     } else
       boots.push({
         what: "overheads",
-        cmds: ["node dist/bench/overhead.js --out bench/results/overhead.json"],
+        cmds: [`node dist/bench/overhead.js --out ${shq(relative(repo, join(results, "overhead.json")))}`],
         tcgThread: "single",
         timeoutS: 1800,
       });
@@ -177,7 +187,7 @@ async function run(
   if (only.has("report")) {
     if (!existsSync(join(results, "stats.json"))) log("report: no stats.json yet; the report will say so");
     await writeReport(results);
-    log("report: bench/results/REPORT.md");
+    log(`report: ${relative(repo, join(results, "REPORT.md"))}`);
   }
   log(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min${failed ? `, ${failed} part(s) failed` : ""}`);
   return failed ? 1 : 0;
