@@ -166,8 +166,12 @@ export class BpfSchedulerEnforcer implements Enforcer {
   readonly #log: (msg: string) => void;
   #objects: PolicyObjects;
   #features: CodeFeatures;
-  /** The policy-specific C of the exec classifier these objects run: matchers are code, so a change needs new objects. */
-  #classifierCode: string;
+  /**
+   * The policy these objects' exec classifier was generated from: matchers
+   * are code, so a change needs new objects. Its C is generated only when a
+   * policy change is weighed, not while acgd starts.
+   */
+  #classifierPolicy: PolicyIR;
   #ejected: string | null = null;
   #timer: NodeJS.Timeout;
   readonly #pins: SchedulerPins;
@@ -202,7 +206,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#log = log;
     this.#pins = pins;
     this.#features = codeFeatures(calls.policy);
-    this.#classifierCode = emitClassifierCode(calls.policy).text;
+    this.#classifierPolicy = calls.policy;
     this.#dir = dir;
     this.#objects = objects;
     this.#origin = origin;
@@ -397,7 +401,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
 
   /** Why `policy` cannot be swapped in as data only (it needs new objects), or null if it can. */
   shapeChange(policy: PolicyIR): string | null {
-    return objectSwapReason(this.#features, this.#classifierCode, policy);
+    return objectSwapReason(this.#features, emitClassifierCode(this.#classifierPolicy).text, policy);
   }
 
   /** A data-only change is written in place (callers check {@link shapeChange} first; see {@link replace}). */
@@ -475,7 +479,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#dir = resolve(compiledDir);
     pinScheduler(this.#pins, next, this.#dir, policy.sourceHash);
     this.#features = codeFeatures(policy);
-    this.#classifierCode = emitClassifierCode(policy).text;
+    this.#classifierPolicy = policy;
     this.#ejected = null;
     return { kind: "objects", gapMs };
   }
