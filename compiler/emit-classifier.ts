@@ -304,6 +304,16 @@ export interface ClassifierCode {
   userSpacePatterns: number[];
 }
 
+/**
+ * Whether two policies' exe/path matchers differ as code: the exec
+ * classifier is generated from them, so a change needs a new classifier
+ * object (a policy that differs only in numbers, names or rule bodies the
+ * kernel does not decide keeps the running one).
+ */
+export function classifierMatchersDiffer(running: PolicyIR, next: PolicyIR): boolean {
+  return emitClassifierCode(running).text !== emitClassifierCode(next).text;
+}
+
 export function emitClassifierCode(ir: PolicyIR): ClassifierCode {
   const patterns = ir.exePatterns;
   const exe = subjectDfa(patterns.filter((p) => p.subject === "exe"));

@@ -17,11 +17,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { PolicyIR } from "../compiler/ir.js";
-import type { CodeFeatures } from "../compiler/emit-c.js";
 import { codeFeatures } from "../compiler/emit-c.js";
 import { encodeCgroupKey, type HoldDomain } from "../compiler/abi-encode.js";
 import { ABI_VERSION } from "../compiler/abi.js";
-import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { emitEvent } from "./events.js";
 import { btfHasFunc } from "./kernel-probes.js";
@@ -165,13 +163,12 @@ export class BpfSchedulerEnforcer implements Enforcer {
   readonly #calls: ToolCalls;
   readonly #log: (msg: string) => void;
   #objects: PolicyObjects;
-  #features: CodeFeatures;
   /**
-   * The policy these objects' exec classifier was generated from: matchers
-   * are code, so a change needs new objects. Its C is generated only when a
-   * policy change is weighed, not while acgd starts.
+   * The policy these objects were built for: its code features and its exec
+   * classifier's matchers decide whether another policy can be written into
+   * them (weighed only when a policy changes, not while acgd starts).
    */
-  #classifierPolicy: PolicyIR;
+  #objectsPolicy: PolicyIR;
   #ejected: string | null = null;
   #timer: NodeJS.Timeout;
   readonly #pins: SchedulerPins;
@@ -205,8 +202,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#calls = calls;
     this.#log = log;
     this.#pins = pins;
-    this.#features = codeFeatures(calls.policy);
-    this.#classifierPolicy = calls.policy;
+    this.#objectsPolicy = calls.policy;
     this.#dir = dir;
     this.#objects = objects;
     this.#origin = origin;
@@ -401,7 +397,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
 
   /** Why `policy` cannot be swapped in as data only (it needs new objects), or null if it can. */
   shapeChange(policy: PolicyIR): string | null {
-    return objectSwapReason(this.#features, emitClassifierCode(this.#classifierPolicy).text, policy);
+    return objectSwapReason(codeFeatures(this.#objectsPolicy), this.#objectsPolicy, policy);
   }
 
   /** A data-only change is written in place (callers check {@link shapeChange} first; see {@link replace}). */
@@ -478,8 +474,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
     this.#ownIds = nextOwnIds;
     this.#dir = resolve(compiledDir);
     pinScheduler(this.#pins, next, this.#dir, policy.sourceHash);
-    this.#features = codeFeatures(policy);
-    this.#classifierPolicy = policy;
+    this.#objectsPolicy = policy;
     this.#ejected = null;
     return { kind: "objects", gapMs };
   }

@@ -20,7 +20,7 @@
 
 import { basename, join } from "node:path";
 import { execEventStruct, layoutOf } from "../compiler/abi.js";
-import { emitClassifierCode } from "../compiler/emit-classifier.js";
+import { classifierMatchersDiffer } from "../compiler/emit-classifier.js";
 import type { PolicyIR } from "../compiler/ir.js";
 import { ACG_NONE } from "../compiler/decide.js";
 import { AGENT_LEAF, commandLineOf } from "./cgroup-tree.js";
@@ -168,11 +168,7 @@ export class ExecClassifier implements Enforcer {
   #absent: string;
   /** Set while acgd's start-up loads its objects (the kernel verifying them): status says so. */
   #loading = false;
-  /**
-   * The policy its program's matchers were compiled from (the one it started
-   * with): a changed policy's generated matcher code is compared with this
-   * one's only when a policy changes, not at start.
-   */
+  /** The policy its program's matchers were compiled from (the one it started with). */
   readonly #kernelPolicy: PolicyIR;
 
   constructor(calls: ToolCalls, absent: string, log: (msg: string) => void) {
@@ -264,7 +260,7 @@ export class ExecClassifier implements Enforcer {
     // On its own objects, changed matchers would need a new classifier object:
     // the kernel keeps deciding with the old ones (its verdict only informs the
     // log; the runtime places every exec with the new policy).
-    if (emitClassifierCode(policy).text !== emitClassifierCode(this.#kernelPolicy).text) {
+    if (classifierMatchersDiffer(this.#kernelPolicy, policy)) {
       this.#log(
         "exec classifier keeps the previous policy's matchers in the kernel (they are code; " +
           "restart acgd with the new compiled directory to change them); the runtime matches with " +

@@ -8,7 +8,6 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { codeFeatures } from "../compiler/emit-c.js";
-import { emitClassifierCode } from "../compiler/emit-classifier.js";
 import type { MatchIR, PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import type { Manifest } from "../compiler/manifest.js";
 import { formatBytes, formatDuration } from "../compiler/units.js";
@@ -168,7 +167,7 @@ export function loadSide(path: string): LoadedSide {
 
 export function diffPolicies(oldSide: LoadedSide, newSide: LoadedSide): PolicyDiff {
   const running = oldSide.manifest?.codeFeatures ?? codeFeatures(oldSide.ir);
-  const reason = objectSwapReason(running, emitClassifierCode(oldSide.ir).text, newSide.ir);
+  const reason = objectSwapReason(running, oldSide.ir, newSide.ir);
   const swap: SwapPlan =
     reason === null
       ? {

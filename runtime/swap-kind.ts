@@ -6,17 +6,18 @@
 
 import { capacityProblems } from "../compiler/abi-encode.js";
 import { codeFeatures, type CodeFeatures } from "../compiler/emit-c.js";
-import { emitClassifierCode } from "../compiler/emit-classifier.js";
+import { classifierMatchersDiffer } from "../compiler/emit-classifier.js";
 import type { PolicyIR } from "../compiler/ir.js";
 
-/** Why `next` cannot be written into objects built with `running` code features, or null (acgd's shapeChange). */
-export function objectSwapReason(running: CodeFeatures, runningClassifier: string, next: PolicyIR): string | null {
+/**
+ * Why `next` cannot be written into objects built for `runningPolicy`, with
+ * `running` code features (its manifest's, where there is one), or null.
+ */
+export function objectSwapReason(running: CodeFeatures, runningPolicy: PolicyIR, next: PolicyIR): string | null {
   const problems = capacityProblems(next);
   if (problems.length) return problems.join("; ");
   const features = codeFeatures(next);
   if (JSON.stringify(features) !== JSON.stringify(running))
     return `its code features differ (${JSON.stringify(features)} vs ${JSON.stringify(running)})`;
-  return emitClassifierCode(next).text !== runningClassifier
-    ? "its exe/path matchers differ (the exec classifier is generated from them)"
-    : null;
+  return classifierMatchersDiffer(runningPolicy, next) ? "its exe/path matchers differ (the exec classifier is generated from them)" : null;
 }
