@@ -461,17 +461,14 @@ export async function runOverhead(o: Opts, log: (s: string) => void): Promise<Ov
         ...(st.error ? { error: st.error } : {}),
       };
     });
-    const floorTiming = timing(floor.runs[i]!);
-    const { ratioP50: _one, ...baseline } = timing(base[i]!);
+    const { ratioP50: _ratioToItself, ...baseline } = timing(base[i]!);
+    const { ratioP50: floorRatio, ...floorTiming } = timing(floor.runs[i]!);
     result.workloads.push({
       name: w.name,
       workload: w.describe,
       baseline: baseline.wallS.length ? baseline : null,
-      ...(floor.error
-        ? { floor: { error: floor.error } }
-        : floorTiming.ratioP50 !== null
-          ? { floor: { ...floorTiming, ratioP50: floorTiming.ratioP50 } }
-          : {}),
+      ...(floor.error && { floor: { error: floor.error } }),
+      ...(!floor.error && floorRatio !== null && { floor: { ...floorTiming, ratioP50: floorRatio } }),
       scheduler: [...scheduler, ...failed],
     });
   }
