@@ -117,6 +117,20 @@ async function stopDaemon(d: { proc: ChildProcess }) {
   }
 }
 
+/** Writes a marker line into the kernel log; returns it for oomVictimsSince. */
+function markKernelLog(what: string): string {
+  const mark = `acg-ladder-guest: ${what} ${Date.now()}`;
+  writeFileSync("/dev/kmsg", mark);
+  return mark;
+}
+
+/** The memory cgroups of the kernel OOM killer's victims after a marker, in order (its "oom-kill:" lines). */
+function oomVictimsSince(mark: string): string[] {
+  const log = spawnSync("dmesg", [], { encoding: "utf8" }).stdout ?? "";
+  const after = log.slice(log.lastIndexOf(mark));
+  return [...after.matchAll(/oom-kill:.*?task_memcg=([^,\s]+)/g)].map((m) => m[1]!);
+}
+
 /** Removes acgd's tree below the budget cgroup (calls are gone by then). */
 const removeTree = () => removeAgentTree(ROOT);
 
@@ -248,6 +262,7 @@ await backstopd.ready;
 await test("without a ladder, the kernel's OOM killer takes the low-ranked call, not the larger high-ranked one", async () => {
   // Budget 64 MiB: boss 30 MiB (rank high), worker 20 MiB (rank normal), then the boss allocates 20 MiB more.
   writeFileSync(join(BUDGET_CG, "memory.max"), String(64 * MiB));
+  const mark = markKernelLog("backstop test");
   // Holds long enough to outlast the other calls' start-up (Node under TCG); the test ends the boss's at the end.
   const b = acgRun(backstopd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "30", "300000"]);
   assert(await until(() => b.out.includes("allocated"), 120_000), `boss did not allocate: ${b.err}`);
@@ -258,11 +273,24 @@ await test("without a ladder, the kernel's OOM killer takes the low-ranked call,
   const wrep = reportOf(w);
   assertEq(wc, 137, `the worker's call was OOM-killed (stderr: ${w.err})`);
   assert(wrep.oomKilled, "the worker's report says OOM");
-  assertEq(b2c, 0, `the boss's new call completes (stderr: ${b2.err})`);
-  assert(b.proc.exitCode === null, `the boss's 30 MiB call lives (stderr: ${b.err})`);
+  // The kernel's choices, in order. It can choose twice: the victim's memory comes back
+  // asynchronously, and an allocation that fails again before it has (23 ms later, seen once in CI)
+  // takes the next in the kernel's order. A known kernel race, not a choice oom_score_adj steers:
+  // the ladder acts before the kernel for that reason.
+  const victims = oomVictimsSince(mark);
+  assert(
+    victims.length > 0 && victims[0]!.includes("/default/worker/"),
+    `the kernel's first OOM victim is the worker's call: ${victims.join(" | ")}`,
+  );
+  if (victims.length === 1) assertEq(b2c, 0, `with one OOM episode the boss's new call completes (stderr: ${b2.err})`);
+  const bossLives = b.proc.exitCode === null;
+  assert(bossLives || victims.length > 1, `the boss's call died only in a second OOM episode: ${b.err}`);
   b.proc.kill("SIGTERM");
   await b.done;
-  return "worker (20 MiB, oom_score_adj 550) killed; boss (30 MiB, adj 100) lives";
+  return (
+    "worker (20 MiB, oom_score_adj 550) chosen first; boss (30 MiB, adj 100) " +
+    (bossLives ? "lives" : `taken by a second OOM before the worker's memory was back (${victims.length} episodes)`)
+  );
 });
 
 await stopDaemon(backstopd);
