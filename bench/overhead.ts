@@ -82,10 +82,19 @@ export interface RuntimeOverhead {
   acgRun: { repeats: number; acgRunP50Ms: number; bareP50Ms: number; overheadP50Ms: number } | null;
   /**
    * apply_policy of compiled directories, round trip ms: the same shape with
-   * other numbers (a data swap), and another shape and back (object swaps,
-   * with gapMs: detach of the old scheduler to attach of the new one).
+   * other numbers (a data swap), other exe matchers and back (classifier
+   * swaps, with classifierReplaceMs: load and attach of the new program to
+   * detach of the old one, both running meanwhile), and another shape and
+   * back (object swaps, with gapMs: detach of the old scheduler to attach of
+   * the new one).
    */
-  hotSwap: { dataOnlyMs: number[]; shapeChangeMs: number[]; shapeGapMs?: number[] };
+  hotSwap: {
+    dataOnlyMs: number[];
+    classifierMs?: number[];
+    classifierReplaceMs?: number[];
+    shapeChangeMs: number[];
+    shapeGapMs?: number[];
+  };
   error?: string;
 }
 
@@ -218,24 +227,33 @@ const RUNTIME_POLICY = join(repo, "policies", "swe-agents.acg");
 
 /**
  * The hot-swap variants of RUNTIME_POLICY, as policy files beside the
- * objects: "data" changes a baseline (same code: a data swap); "shape" drops
- * every baseline, burst and over_high, so its scheduler is compiled without
- * memory demotion (other code: an object swap).
+ * objects: "data" changes a baseline (same code: a data swap); "matchers"
+ * adds an exe to the vcs rule (the same scheduler code, a new exec
+ * classifier: a classifier swap); "shape" drops every baseline, burst and
+ * over_high, so its scheduler is compiled without memory demotion (other
+ * code: an object swap).
  */
-function swapVariants(): { data: string; shape: string } {
+function swapVariants(): { data: string; matchers: string; shape: string } {
   const src = readFileSync(RUNTIME_POLICY, "utf8");
   const data = src.replace(/memory\.baseline = 512MiB/, "memory.baseline = 640MiB");
+  const matchers = src.replace('match exe in ["git", "hg"]', 'match exe in ["git", "hg", "svn"]');
   const shape = src
     .split("\n")
     .filter((l) => !/^\s*(memory\.baseline|memory\.burst|over_high)\b/.test(l))
     .join("\n");
-  if (data === src || shape === src)
-    throw new Error(`${RUNTIME_POLICY} no longer has what the hot-swap variants change (a 512MiB baseline; baselines at all)`);
+  if (data === src || matchers === src || shape === src)
+    throw new Error(
+      `${RUNTIME_POLICY} no longer has what the hot-swap variants change (a 512MiB baseline; the vcs rule's exe list; baselines at all)`,
+    );
   const dir = join(repo, ".cache", "bench-objects");
   mkdirSync(dir, { recursive: true });
-  const files = { data: join(dir, "swe-agents-data.acg"), shape: join(dir, "swe-agents-shape.acg") };
-  writeFileSync(files.data, data);
-  writeFileSync(files.shape, shape);
+  const texts = { data, matchers, shape };
+  const files = {
+    data: join(dir, "swe-agents-data.acg"),
+    matchers: join(dir, "swe-agents-matchers.acg"),
+    shape: join(dir, "swe-agents-shape.acg"),
+  };
+  for (const k of ["data", "matchers", "shape"] as const) writeFileSync(files[k], texts[k]);
   return files;
 }
 
@@ -600,7 +618,12 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
   enableControllers(root, ["memory", "cpu", "pids"]);
   const sock = "/tmp/acg-bench-overhead.sock";
   const variants = swapVariants();
-  const [base, data, shape] = await Promise.all([compiled_(RUNTIME_POLICY), compiled_(variants.data), compiled_(variants.shape)]);
+  const [base, data, matchers, shape] = await Promise.all([
+    compiled_(RUNTIME_POLICY),
+    compiled_(variants.data),
+    compiled_(variants.matchers),
+    compiled_(variants.shape),
+  ]);
   const nodeAt = performance.now();
   execFileSync(process.execPath, ["-e", ""]);
   const nodeS = (performance.now() - nodeAt) / 1000;
@@ -713,20 +736,30 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     };
     log(`overhead: acg run -- /bin/true: ${acgRun.acgRunP50Ms.toFixed(0)} ms vs ${acgRun.bareP50Ms.toFixed(1)} ms bare`);
     // Hot swap: apply_policy of compiled directories. Each round: the data
-    // variant (same shape as the base: a data swap), the shape variant and
-    // the base again (object swaps both ways).
-    const apply = async (dir: string, want: "data" | "objects") => {
+    // variant (same shape as the base: a data swap), the matchers variant and
+    // the base again (classifier swaps both ways), the shape variant and the
+    // base again (object swaps both ways).
+    const apply = async (dir: string, want: "data" | "classifier" | "objects") => {
       const t = performance.now();
-      const r = (await c.request({ op: "apply_policy", dir })) as { scheduler: { kind: string; gapMs?: number } | null };
+      const r = (await c.request({ op: "apply_policy", dir })) as {
+        scheduler: { kind: string; gapMs?: number; replaceMs?: number } | null;
+      };
       const ms = performance.now() - t;
       if (r.scheduler?.kind !== want) throw new Error(`apply_policy ${dir}: expected a ${want} swap, got ${JSON.stringify(r.scheduler)}`);
-      return { ms, gapMs: r.scheduler.gapMs };
+      return { ms, gapMs: r.scheduler.gapMs, replaceMs: r.scheduler.replaceMs };
     };
     const dataOnlyMs: number[] = [];
+    const classifierMs: number[] = [];
+    const classifierReplaceMs: number[] = [];
     const shapeChangeMs: number[] = [];
     const shapeGapMs: number[] = [];
     for (let k = 1; k <= 3; k++) {
       dataOnlyMs.push((await apply(data.dir, "data")).ms);
+      for (const dir of [matchers.dir, base.dir]) {
+        const r = await apply(dir, "classifier");
+        classifierMs.push(r.ms);
+        if (r.replaceMs !== undefined) classifierReplaceMs.push(r.replaceMs);
+      }
       for (const dir of [shape.dir, base.dir]) {
         const r = await apply(dir, "objects");
         shapeChangeMs.push(r.ms);
@@ -735,6 +768,8 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     }
     log(
       `overhead: apply_policy data-only ${dataOnlyMs.map((x) => x.toFixed(0)).join("/")} ms, ` +
+        `matchers ${classifierMs.map((x) => x.toFixed(0)).join("/")} ms (the new classifier attached in ` +
+        `${classifierReplaceMs.map((x) => x.toFixed(0)).join("/")} ms), ` +
         `shape change ${shapeChangeMs.map((x) => x.toFixed(0)).join("/")} ms (gap ` +
         `${shapeGapMs.map((x) => x.toFixed(0)).join("/")} ms)`,
     );
@@ -756,7 +791,7 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
       },
       startCalls,
       acgRun,
-      hotSwap: { dataOnlyMs, shapeChangeMs, shapeGapMs },
+      hotSwap: { dataOnlyMs, classifierMs, classifierReplaceMs, shapeChangeMs, shapeGapMs },
     };
   } finally {
     acgd.kill("SIGTERM");
@@ -776,7 +811,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
       log(`overhead: ${startCallVerdict(latency)}`);
     } else if (o.compileOnly) {
       const variants = swapVariants();
-      for (const p of [...o.policies, variants.data, variants.shape]) {
+      for (const p of [...o.policies, variants.data, variants.matchers, variants.shape]) {
         const { dir } = await compile(p);
         log(`compiled ${p} -> ${dir}`);
       }

@@ -351,6 +351,14 @@ function overheadSection(o: OverheadResult): string[] {
             `${rt.hotSwap.dataOnlyMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy; no time without the scheduler`,
           ],
           [
+            "policy hot swap, new exe matchers (and back): the exec classifier's program replaced beside the scheduler",
+            rt.hotSwap.classifierMs?.length
+              ? `${rt.hotSwap.classifierMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy; the new program attached in ` +
+                `${(rt.hotSwap.classifierReplaceMs ?? []).map((x) => f(x, 0)).join(", ")} ms before the old one was ` +
+                "detached; no time without the scheduler or the classifier"
+              : "– (not measured in this run)",
+          ],
+          [
             "policy hot swap, new code (no memory baselines, and back): new objects replace the scheduler",
             `${rt.hotSwap.shapeChangeMs.map((x) => f(x, 0)).join(", ")} ms per apply_policy` +
               (rt.hotSwap.shapeGapMs?.length

@@ -76,6 +76,7 @@ export async function serve(o: ServeOptions, kernel: Promise<KernelFeatures | nu
     ...(o.socketGid !== undefined && { socketGid: o.socketGid }),
     describe: rt.describe,
     scheduler: () => rt.scheduler,
+    classifier: () => rt.classifier,
     attached: rt.attached,
     log,
   });

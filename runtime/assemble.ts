@@ -19,6 +19,8 @@ export interface Runtime {
   calls: ToolCalls;
   /** The attached sched_ext scheduler, or null (none compiled, no sched_ext, it failed to load, or it is still loading). */
   readonly scheduler: BpfSchedulerEnforcer | null;
+  /** The exec classifier (attached or not: it says which). */
+  readonly classifier: ExecClassifier;
   /**
    * Settles (never rejects) when the compiled policy's BPF objects are
    * attached, or have failed (reported in status and the log as before):
@@ -165,6 +167,7 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
     get scheduler() {
       return scheduler;
     },
+    classifier,
     attached,
     get loading() {
       return loading;

@@ -27,9 +27,11 @@ import { Delegations } from "./delegation.js";
 import { identifyPeer, UnidentifiedPeer, type PeerIdentity } from "./peer-identity.js";
 import { loadPolicyPath } from "./policy-dir.js";
 import type { BpfSchedulerEnforcer, SwapResult } from "./enforce-bpf.js";
+import type { ExecClassifier } from "./exec-classifier.js";
 import { registerAgentProcess } from "./agent-register.js";
 import { CallError } from "./call-error.js";
 import type { AgentEntry, ToolCall, ToolCalls } from "./tool-calls.js";
+import type { PolicyIR } from "../compiler/ir.js";
 
 export interface DaemonOptions {
   socketPath: string;
@@ -37,8 +39,10 @@ export interface DaemonOptions {
   socketMode?: number;
   /** Socket file group (gid); default: acgd's group. */
   socketGid?: number;
-  /** The attached scheduler, for apply_policy's data or object swaps (null without one, and while it loads). */
+  /** The attached scheduler, for apply_policy's data, classifier or object swaps (null without one, and while it loads). */
   scheduler?: () => BpfSchedulerEnforcer | null;
+  /** The exec classifier, whose program apply_policy replaces when it runs on objects of its own (no scheduler). */
+  classifier?: () => ExecClassifier | null;
   /** Settles when acgd's BPF objects are attached or have failed: apply_policy waits for it, then swaps what is there. */
   attached?: Promise<void>;
   /** Extra fields for `status` (enforcement paths, kernel features). */
@@ -361,28 +365,48 @@ export class Daemon {
             : (await import("./policy-source.js")).loadPolicySource(req.name ?? "<apply_policy>", req.source ?? "");
         if (!loaded.ok) throw new ApiError("policy_error", `${unchanged}:\n${loaded.message}`);
         await this.#opts.attached;
-        const scheduler = this.#opts.scheduler?.() ?? null;
-        let swap: SwapResult | { kind: "data" } | null = null;
-        if (scheduler && req.dir !== undefined && scheduler.shapeChange(loaded.ir) !== null) {
-          try {
-            swap = scheduler.replace(req.dir, loaded.ir);
-          } catch (e) {
-            throw new ApiError("policy_error", `${unchanged}: its scheduler did not load or attach: ${(e as Error).message}`);
-          }
-        } else if (scheduler) {
-          const shape = scheduler.shapeChange(loaded.ir);
-          if (shape)
-            throw new ApiError(
-              "policy_error",
-              `${unchanged}: it needs new BPF objects (${shape}); compile it with \`acgc compile FILE -o DIR\` and apply DIR`,
-            );
-          swap = { kind: "data" };
-        }
+        const swap = this.#swapObjects(loaded.ir, req.dir, unchanged);
         const previous = this.#calls.policy;
         this.#calls.setPolicy(loaded.ir);
         emitPolicySwapped(previous, loaded.ir, swap);
         return { policy: loaded.ir.name, sourceHash: loaded.ir.sourceHash, scheduler: swap };
       }
+    }
+  }
+
+  /**
+   * Brings the running BPF objects to `ir` before its data is written: a new
+   * exec classifier program, or new objects, from the compiled directory
+   * `dir` (a policy text brings none: refused when it needs them). What the
+   * scheduler did, or null without one. Throws an ApiError starting with
+   * `unchanged`, nothing changed, on failure.
+   */
+  #swapObjects(ir: PolicyIR, dir: string | undefined, unchanged: string): SwapResult | null {
+    const scheduler = this.#opts.scheduler?.() ?? null;
+    const classifier = this.#opts.classifier?.() ?? null;
+    if (!scheduler) {
+      // On objects of its own, the classifier's program is all there is to replace.
+      if (!classifier?.onOwnObjects || dir === undefined || !classifier.needsNewProgram(ir)) return null;
+      try {
+        classifier.replaceProgram(dir, ir);
+      } catch (e) {
+        throw new ApiError("policy_error", `${unchanged}: its exec classifier did not load or attach: ${(e as Error).message}`);
+      }
+      return null;
+    }
+    const k = scheduler.swapKind(ir);
+    if (k.kind === "data") return { kind: "data" };
+    const what = k.kind === "classifier" ? "a new exec classifier program" : "new BPF objects";
+    if (dir === undefined)
+      throw new ApiError(
+        "policy_error",
+        `${unchanged}: it needs ${what} (${k.reason}); compile it with \`acgc compile FILE -o DIR\` and apply DIR`,
+      );
+    try {
+      return k.kind === "classifier" ? scheduler.replaceClassifier(dir, ir) : scheduler.replace(dir, ir);
+    } catch (e) {
+      const which = k.kind === "classifier" ? "exec classifier" : "scheduler";
+      throw new ApiError("policy_error", `${unchanged}: its ${which} did not load or attach: ${(e as Error).message}`);
     }
   }
 

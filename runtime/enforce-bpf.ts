@@ -23,7 +23,7 @@ import { ABI_VERSION } from "../compiler/abi.js";
 import { ExecClassifier } from "./exec-classifier.js";
 import { emitEvent } from "./events.js";
 import { btfHasFunc } from "./kernel-probes.js";
-import { objectSwapReason } from "./swap-kind.js";
+import { swapKind, type SwapKind } from "./swap-kind.js";
 import { cgroupIdOf, PolicyObjects, type ClassStats, type ExitInfo, type HoldState } from "./policy-objects.js";
 import { AGENT_LEAF } from "./cgroup-tree.js";
 import { ownClassOf } from "./call-limits.js";
@@ -112,9 +112,11 @@ export interface CallHold {
 }
 
 export interface SwapResult {
-  kind: "data" | "objects";
+  kind: SwapKind["kind"];
   /** For "objects": time from detaching the old scheduler to the new one attached (ms). */
   gapMs?: number;
+  /** For "classifier": time to load and attach the new program and detach the old one (ms; no gap: both run meanwhile). */
+  replaceMs?: number;
 }
 
 /** The pinned scheduler's objects when they run `policy` from `dir`; otherwise drops any pinned scheduler and returns null. */
@@ -395,16 +397,26 @@ export class BpfSchedulerEnforcer implements Enforcer {
     }
   }
 
-  /** Why `policy` cannot be swapped in as data only (it needs new objects), or null if it can. */
-  shapeChange(policy: PolicyIR): string | null {
-    return objectSwapReason(codeFeatures(this.#objectsPolicy), this.#objectsPolicy, policy);
+  /**
+   * How `policy` reaches these objects: written as data, with a new
+   * classifier program ({@link replaceClassifier}), or new objects ({@link replace}).
+   */
+  swapKind(policy: PolicyIR): SwapKind {
+    const k = swapKind(codeFeatures(this.#objectsPolicy), this.#objectsPolicy, policy);
+    // Without a classifier on these objects its matchers are nobody's code: the data is all there is.
+    return k.kind === "classifier" && !this.#classifier?.attached ? { kind: "data" } : k;
   }
 
-  /** A data-only change is written in place (callers check {@link shapeChange} first; see {@link replace}). */
+  /**
+   * A data-only change is written in place (callers check {@link swapKind}
+   * first, and replace the classifier's program or the objects before).
+   */
   policyChanged(policy: PolicyIR): void {
-    const shape = this.shapeChange(policy);
-    if (shape) {
-      this.#log(`scheduler keeps the previous policy's data: the new policy needs new objects (${shape})`);
+    const k = this.swapKind(policy);
+    if (k.kind !== "data") {
+      // Written under the old matchers, the classifier would stamp the new generation with the old rules.
+      const what = k.kind === "classifier" ? "a new classifier program" : "new objects";
+      this.#log(`scheduler keeps the previous policy's data: the new policy needs ${what} (${k.reason})`);
       return;
     }
     const gen = this.#objects.writePolicy(policy);
@@ -416,6 +428,26 @@ export class BpfSchedulerEnforcer implements Enforcer {
     }
     for (const agent of this.#calls.agents.values()) this.#registerOwn(this.#objects, agent);
     this.#log(`scheduler policy data swapped (generation ${gen})`);
+  }
+
+  /**
+   * Replaces only the exec classifier's program with `compiledDir`'s (its
+   * exe/path matchers changed, the scheduler's code did not): the scheduler
+   * stays attached, the new program is attached before the old one is
+   * detached. The data follows ({@link policyChanged}): until the generation
+   * flips, what the new program decides is stamped with the old generation,
+   * which the scheduler then ignores, rather than the old matchers' rules
+   * being stamped with the new one. Throws, nothing changed, on failure.
+   */
+  replaceClassifier(compiledDir: string, policy: PolicyIR): SwapResult {
+    if (!this.#classifier?.attached) throw new Error("no exec classifier runs beside the scheduler");
+    const t0 = performance.now();
+    this.#classifier.replaceProgram(compiledDir, policy);
+    const replaceMs = performance.now() - t0;
+    this.#objectsPolicy = policy;
+    // A restarted acgd given this directory adopts the pinned scheduler (its record follows with the data).
+    this.#dir = resolve(compiledDir);
+    return { kind: "classifier", replaceMs };
   }
 
   /**

@@ -26,7 +26,7 @@ import { ACG_NONE } from "../compiler/decide.js";
 import { AGENT_LEAF, commandLineOf } from "./cgroup-tree.js";
 import { RingBuffer } from "./ring-buffer.js";
 import { matchRule } from "./matcher.js";
-import { cgroupIdOf, type PolicyObjects } from "./policy-objects.js";
+import { cgroupIdOf, type PolicyObjects, type VerifierRow } from "./policy-objects.js";
 import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
 
 /** One record of acg_events (struct acg_exec_event). */
@@ -74,20 +74,42 @@ export function isAcgClient(argv: readonly string[]): boolean {
 /** The classifier program attached to one set of policy objects, with its ring buffer open. */
 class Attachment {
   readonly po: PolicyObjects;
-  readonly #ring: RingBuffer;
+  readonly #onRecord: (rec: Buffer) => void;
+  #ring: RingBuffer;
 
   /** `po` has the classifier loaded; attaching it and opening the ring buffer start the events. */
   constructor(po: PolicyObjects, onRecord: (rec: Buffer) => void) {
     po.attachClassifier();
     try {
-      this.#ring = new RingBuffer(po.map("acg_events"), onRecord);
+      this.#ring = Attachment.#open(po, onRecord);
     } catch (e) {
       po.detachClassifier();
       throw e;
     }
-    // acgd lives on its socket and signals; the ring buffer must not keep it alive on its own.
-    this.#ring.unref();
     this.po = po;
+    this.#onRecord = onRecord;
+  }
+
+  static #open(po: PolicyObjects, onRecord: (rec: Buffer) => void): RingBuffer {
+    const ring = new RingBuffer(po.map("acg_events"), onRecord);
+    // acgd lives on its socket and signals; the ring buffer must not keep it alive on its own.
+    ring.unref();
+    return ring;
+  }
+
+  /**
+   * Replaces the program with the one compiled in `dir` (see
+   * PolicyObjects.replaceClassifier). The ring buffer is the same kernel map:
+   * the reader moves to the new object's descriptor of it, after reading
+   * what the old one had not, so no record is lost or read twice.
+   */
+  replaceProgram(dir: string): VerifierRow[] {
+    return this.po.replaceClassifier(dir, () => {
+      const next = Attachment.#open(this.po, this.#onRecord);
+      this.#ring.consume();
+      this.#ring.close();
+      this.#ring = next;
+    });
   }
 
   close(): void {
@@ -168,8 +190,8 @@ export class ExecClassifier implements Enforcer {
   #absent: string;
   /** Set while acgd's start-up loads its objects (the kernel verifying them): status says so. */
   #loading = false;
-  /** The policy its program's matchers were compiled from (the one it started with). */
-  readonly #kernelPolicy: PolicyIR;
+  /** The policy its program's matchers were compiled from. */
+  #kernelPolicy: PolicyIR;
 
   constructor(calls: ToolCalls, absent: string, log: (msg: string) => void) {
     this.#placement = new ExecPlacement(calls, log);
@@ -210,6 +232,29 @@ export class ExecClassifier implements Enforcer {
 
   get attached(): boolean {
     return this.#attachment !== null;
+  }
+
+  /** Attached on objects of its own (no scheduler): it writes their policy data, and its program is its alone to replace. */
+  get onOwnObjects(): boolean {
+    return this.#attachment !== null && this.#ownObjects;
+  }
+
+  /** Whether `policy`'s exe/path matchers differ from those its kernel program was compiled from. */
+  needsNewProgram(policy: PolicyIR): boolean {
+    return classifierMatchersDiffer(this.#kernelPolicy, policy);
+  }
+
+  /**
+   * Replaces its kernel program with the one compiled in `dir` for `policy`
+   * (new exe/path matchers), on the objects it runs on, the new one attached
+   * before the old one is detached. Throws, the running program untouched,
+   * when it does not load or attach.
+   */
+  replaceProgram(dir: string, policy: PolicyIR): VerifierRow[] {
+    if (!this.#attachment) throw new Error(`the exec classifier is not attached (${this.#absent})`);
+    const rows = this.#attachment.replaceProgram(dir);
+    this.#kernelPolicy = policy;
+    return rows;
   }
 
   #record(rec: Buffer): void {
@@ -257,13 +302,14 @@ export class ExecClassifier implements Enforcer {
     // With the scheduler the data is shared and the scheduler writes it (and
     // replaces the objects, this classifier's with them, when matchers change).
     if (!this.#ownObjects || !this.#attachment) return;
-    // On its own objects, changed matchers would need a new classifier object:
-    // the kernel keeps deciding with the old ones (its verdict only informs the
-    // log; the runtime places every exec with the new policy).
-    if (classifierMatchersDiffer(this.#kernelPolicy, policy)) {
+    // Changed matchers need a new program (acgd replaces it when the policy
+    // comes as a compiled directory, before this): otherwise the kernel keeps
+    // deciding with the old ones (its verdict only informs the log; the
+    // runtime places every exec with the new policy).
+    if (this.needsNewProgram(policy)) {
       this.#log(
         "exec classifier keeps the previous policy's matchers in the kernel (they are code; " +
-          "restart acgd with the new compiled directory to change them); the runtime matches with " +
+          "apply the policy's compiled directory to change them); the runtime matches with " +
           "the new policy",
       );
     }

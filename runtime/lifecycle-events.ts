@@ -61,7 +61,12 @@ export function emitCallEnded(call: ToolCall, report: CallReport): void {
 
 /** `swap`: what the scheduler did (null: no scheduler attached, only new calls follow the policy). */
 export function emitPolicySwapped(previous: PolicyIR, next: PolicyIR, swap: SwapResult | null): void {
-  const gap = swap?.gapMs !== undefined ? `, ${swap.gapMs.toFixed(2)} ms without a scheduler` : "";
+  const gap =
+    swap?.gapMs !== undefined
+      ? `, ${swap.gapMs.toFixed(2)} ms without a scheduler`
+      : swap?.replaceMs !== undefined
+        ? `, the new exec classifier attached in ${swap.replaceMs.toFixed(2)} ms before the old one was detached`
+        : "";
   emitEvent("policy_swapped", {
     message:
       `policy ${next.name} (${next.sourceHash.slice(0, 12)}) applied, replacing ` +
@@ -72,6 +77,7 @@ export function emitPolicySwapped(previous: PolicyIR, next: PolicyIR, swap: Swap
       previous: { policy: previous.name, sourceHash: previous.sourceHash },
       swap: swap?.kind ?? null,
       gapMs: swap?.gapMs ?? null,
+      replaceMs: swap?.replaceMs ?? null,
     },
   });
 }

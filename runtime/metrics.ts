@@ -93,7 +93,7 @@ export class RuntimeMetrics {
     });
     const swaps = new Counter({
       name: "acg_policy_swaps_total",
-      help: "Policies applied to the running acgd, by scheduler swap kind (data, objects, none).",
+      help: "Policies applied to the running acgd, by scheduler swap kind (data, classifier, objects, none).",
       labelNames: ["swap"],
       registers,
     });

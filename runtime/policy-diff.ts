@@ -2,8 +2,10 @@
 // policies, setting by setting, and how acgd would swap it in. The swap kind
 // is decided as acgd decides it (runtime/swap-kind.ts): a policy that fits
 // the running objects' capacities and code features is a data swap (map
-// writes into the running scheduler); otherwise the objects are replaced. For a compiled directory the running side's code features
-// are read from its manifest.json (its data/code split), not recomputed.
+// writes into the running scheduler), or a classifier swap when its exe/path
+// matchers differ; otherwise the objects are replaced. For a compiled
+// directory the running side's code features are read from its manifest.json
+// (its data/code split), not recomputed.
 
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -12,7 +14,7 @@ import type { MatchIR, PolicyIR, PressureRuleIR } from "../compiler/ir.js";
 import type { Manifest } from "../compiler/manifest.js";
 import { formatBytes, formatDuration } from "../compiler/units.js";
 import { loadPolicyFrom } from "./policy-source.js";
-import { objectSwapReason } from "./swap-kind.js";
+import { swapKind, type SwapKind } from "./swap-kind.js";
 
 export interface SettingChange {
   /** What changed: "class build", "rule tests", "agent (tenant strict)", "host", ... */
@@ -24,8 +26,12 @@ export interface SettingChange {
 }
 
 export interface SwapPlan {
-  /** "data": written into the running scheduler's maps; "objects": new BPF objects replace the running ones. */
-  kind: "data" | "objects";
+  /**
+   * "data": written into the running scheduler's maps; "classifier": a new exec
+   * classifier program beside the running scheduler, and the data written;
+   * "objects": new BPF objects replace the running ones.
+   */
+  kind: "data" | "classifier" | "objects";
   why: string;
 }
 
@@ -167,29 +173,44 @@ export function loadSide(path: string): LoadedSide {
 
 export function diffPolicies(oldSide: LoadedSide, newSide: LoadedSide): PolicyDiff {
   const running = oldSide.manifest?.codeFeatures ?? codeFeatures(oldSide.ir);
-  const reason = objectSwapReason(running, oldSide.ir, newSide.ir);
-  const swap: SwapPlan =
-    reason === null
-      ? {
-          kind: "data",
-          why:
-            "same code features and within the running objects' capacities: written into the running " +
-            "scheduler's maps (running calls keep their limits; new calls follow)",
-        }
-      : { kind: "objects", why: `new BPF objects replace the running ones: ${reason}` };
-  const apply =
-    swap.kind === "data"
-      ? "acgc apply NEW swaps it in place"
-      : newSide.manifest
-        ? "acgc apply NEW replaces the scheduler's objects (a short time without a scheduler is measured and reported)"
-        : "acgd would refuse NEW as a .acg file: compile it (acgc compile NEW -o DIR) and apply DIR";
+  const swap = swapPlanOf(swapKind(running, oldSide.ir, newSide.ir));
   return {
     old: { name: oldSide.ir.name, sourceHash: oldSide.ir.sourceHash, compiled: oldSide.manifest !== null },
     new: { name: newSide.ir.name, sourceHash: newSide.ir.sourceHash, compiled: newSide.manifest !== null },
     changes: settingChanges(oldSide.ir, newSide.ir),
     swap,
-    apply,
+    apply: applyText(swap.kind, newSide.manifest !== null),
   };
+}
+
+function swapPlanOf(k: SwapKind): SwapPlan {
+  switch (k.kind) {
+    case "data":
+      return {
+        kind: "data",
+        why:
+          "same code features and within the running objects' capacities: written into the running " +
+          "scheduler's maps (running calls keep their limits; new calls follow)",
+      };
+    case "classifier":
+      return {
+        kind: "classifier",
+        why:
+          "the exec classifier's program is replaced beside the running scheduler (the new one attached before " +
+          `the old one is detached: no exec goes unclassified) and the data written: ${k.reason}`,
+      };
+    case "objects":
+      return { kind: "objects", why: `new BPF objects replace the running ones: ${k.reason}` };
+  }
+}
+
+/** What a running acgd does with NEW as given (`compiled`: a directory with objects, not a .acg file). */
+function applyText(kind: SwapPlan["kind"], compiled: boolean): string {
+  if (kind === "data") return "acgc apply NEW swaps it in place";
+  if (!compiled) return "acgd would refuse NEW as a .acg file: compile it (acgc compile NEW -o DIR) and apply DIR";
+  return kind === "classifier"
+    ? "acgc apply NEW replaces the exec classifier's program; the scheduler stays attached"
+    : "acgc apply NEW replaces the scheduler's objects (a short time without a scheduler is measured and reported)";
 }
 
 /** The changes, then the swap plan. */

@@ -37,7 +37,7 @@ import {
   type HoldDomain,
 } from "../compiler/abi-encode.js";
 import type { PolicyIR } from "../compiler/ir.js";
-import type { Manifest, ObjectEntry } from "../compiler/manifest.js";
+import type { Manifest, MapEntry, ObjectEntry } from "../compiler/manifest.js";
 import { BpfLink } from "./bpf-link.js";
 import { BpfMap } from "./bpf-map.js";
 import { BpfObject } from "./bpf-object.js";
@@ -100,6 +100,26 @@ export interface ExitInfo {
   msg: string;
 }
 
+/** The classifier's per-CPU working memory: each program keeps its own (both run while one replaces the other). */
+const CLASSIFIER_SCRATCH = "acg_scratch";
+
+/**
+ * Why the exec classifier of the `next` manifest cannot share the maps of
+ * objects built from `running` (another map ABI, or a map of its defined
+ * otherwise), or null when it can.
+ */
+export function classifierMapsMisfit(running: Manifest, next: Manifest): string | null {
+  if (next.abiVersion !== running.abiVersion) return `map ABI ${next.abiVersion}, the running objects' ${running.abiVersion}`;
+  const shape = (m: MapEntry) => JSON.stringify([m.type, m.keySize, m.valueSize, m.maxEntries, m.flags]);
+  for (const m of next.maps) {
+    if (!m.objects.includes("classifier") || m.name === CLASSIFIER_SCRATCH) continue;
+    const r = running.maps.find((x) => x.name === m.name);
+    if (!r) return `the running objects have no map ${m.name}`;
+    if (shape(r) !== shape(m)) return `map ${m.name} is defined otherwise (${shape(m)} vs ${shape(r)})`;
+  }
+  return null;
+}
+
 /** The cgroup id the kernel uses for a cgroup v2 directory (its kernfs inode number). */
 export function cgroupIdOf(cgroupDir: string): bigint {
   return statSync(cgroupDir, { bigint: true }).ino;
@@ -141,7 +161,7 @@ export class PolicyObjects {
   readonly #objects = new Map<ObjectName, BpfObject>();
   /** Maps re-opened from bpffs pins by {@link PolicyObjects.adopt} (no objects loaded then). */
   readonly #pinnedMaps = new Map<string, BpfMap>();
-  readonly #rows: VerifierRow[] = [];
+  #rows: VerifierRow[] = [];
   #schedLink: BpfLink | null = null;
   #execLink: BpfLink | null = null;
   /** Objects whose {@link loadAsync} is running: {@link close} closes them too. */
@@ -372,6 +392,49 @@ export class PolicyObjects {
   detachClassifier(): void {
     this.#execLink?.destroy();
     this.#execLink = null;
+  }
+
+  /**
+   * Replaces the attached exec classifier with the one compiled in `dir`
+   * (another policy's directory, same map ABI): the new program shares every
+   * map of the running one but its per-CPU scratch (the policy's data, its
+   * exec decisions, its ring buffer and drop counter), is attached before the
+   * old one is detached (no exec goes unclassified; one seen by both is
+   * placed once), and then the old object is freed: `beforeFree` runs just
+   * before, with {@link map} already naming the new object's maps (a ring
+   * buffer reader moves over there). Throws, the running classifier
+   * untouched, when the directory does not fit or its program does not load
+   * or attach. Returns the new program's verifier rows.
+   */
+  replaceClassifier(dir: string, beforeFree?: () => void): VerifierRow[] {
+    const running = this.#objects.get("classifier");
+    if (!running || !this.#execLink) throw new Error("no exec classifier is attached to replace");
+    const other = PolicyObjects.open(dir);
+    const misfit = classifierMapsMisfit(this.manifest, other.manifest);
+    if (misfit) throw new Error(`${dir}: its exec classifier does not fit the running objects: ${misfit}; replace the objects instead`);
+    const entry = other.entry("classifier");
+    const prog = entry.programs[0];
+    if (!prog) throw new Error(`${dir}: manifest: classifier has no program`);
+    const obj = BpfObject.open(join(dir, entry.file), { collectStats: this.#opts.collectStats });
+    let link: BpfLink;
+    try {
+      for (const name of entry.maps) if (name !== CLASSIFIER_SCRATCH) obj.reuseMap(name, this.map(name));
+      obj.load();
+      link = obj.attachProgram(prog.name);
+    } catch (e) {
+      if (!obj.closed) obj.close();
+      throw e;
+    }
+    this.#execLink.destroy();
+    this.#execLink = link;
+    this.#rows = this.#rows.filter((r) => r.object !== "classifier");
+    const rows = this.#loaded("classifier", obj);
+    try {
+      beforeFree?.();
+    } finally {
+      running.close();
+    }
+    return rows;
   }
 
   /** Per-class scheduler counters, summed over CPUs, for classes 0..n-1 (default: the capacity). */

@@ -485,6 +485,10 @@ const GIT = join(gitDir, "git");
 // A long-running `git`: sleep under that name (the vcs rule matches exe == "git").
 copyFileSync("/bin/sleep", GIT);
 chmodSync(GIT, 0o755);
+// An exe the v2m policy's first rule matches (and no earlier policy's).
+const HG = join(gitDir, "hg");
+copyFileSync("/bin/sleep", HG);
+chmodSync(HG, 0o755);
 const cgroupOfPid = (pid: number) =>
   "/sys/fs/cgroup" +
   readFileSync(`/proc/${pid}/cgroup`, "utf8")
@@ -566,6 +570,38 @@ await test("a replacement whose objects do not load leaves the running scheduler
   assert(readFileSync("/sys/kernel/sched_ext/root/ops", "utf8").startsWith("acg_guest_runtime"), "still the v1 objects' scheduler");
   assertEq(((await status()) as unknown as { policy: { name: string } }).policy.name, "guest_runtime_v2", "running policy");
   return r.split("\n")[0];
+});
+
+await test("a change of exe/path matchers replaces only the classifier's program; the scheduler stays attached", async () => {
+  const enableSeq = () => readFileSync("/sys/kernel/sched_ext/enable_seq", "utf8").trim();
+  const seq = enableSeq();
+  const r = (await client.request({ op: "apply_policy", dir: join(COMPILED, "v2m") })) as {
+    policy: string;
+    scheduler: { kind: string; replaceMs: number };
+  };
+  assertEq(`${r.policy} ${r.scheduler.kind}`, "guest_runtime_v2m classifier", "applied policy and swap kind");
+  assertEq(enableSeq(), seq, "sched_ext enable_seq (the scheduler was not detached and attached again)");
+  assertEq(schedState(), "enabled", "sched_ext state");
+  const line = (await status()).enforcement["classifier"] ?? "";
+  assert(line.startsWith("exec classifier attached (tp_btf/sched_process_exec, maps shared with the scheduler)"), line);
+  // The new program decides the new rule in the kernel: an exec named hg, in an agent's own cgroup.
+  await client.request({
+    op: "end_call",
+    call: ((await client.request({ op: "start_call", agent: "e3", argv: ["true"] })) as { call: string }).call,
+  });
+  const leaf = join(ROOT, "default", "e3", "agent");
+  const hg = spawnInCgroup({ file: HG, argv: ["hg", "30"], cgroupPath: leaf, stdio: [null, null, null] });
+  try {
+    assert(await waitUntil(() => cgroupOfPid(hg.pid) !== leaf, 3000), `hg (pid ${hg.pid}) still in ${cgroupOfPid(hg.pid)}`);
+    const cg = cgroupOfPid(hg.pid);
+    assertEq(knob(cg, "memory.max"), String(20 * MiB), "the hg rule's memory.max");
+    const st = (await client.request({ op: "status" })) as { calls: { call: string; rule: string; events: string[] }[] };
+    const ev = st.calls.find((x) => x.call === basename(cg))?.events.at(-1) ?? "";
+    assert(ev.includes("kernel rule hg;"), `the kernel decided the new rule: ${ev}`);
+    return `replaced in ${r.scheduler.replaceMs.toFixed(1)} ms, enable_seq ${seq} unchanged; ${ev}`;
+  } finally {
+    await reap(hg);
+  }
 });
 
 await test("a shape change replaces the objects, and the gap is measured", async () => {

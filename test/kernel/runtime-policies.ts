@@ -58,6 +58,15 @@ export const GUEST_POLICY_DATA_CHANGE = GUEST_POLICY.replace("policy guest_runti
   "cpu.weight = 300; latency = 2ms",
 );
 
+/** v2 with a rule for another exe, first: the same scheduler code, a new exec classifier program. */
+export const GUEST_POLICY_MATCHER_CHANGE = GUEST_POLICY_DATA_CHANGE.replace(
+  "policy guest_runtime_v2 {",
+  "policy guest_runtime_v2m {",
+).replace(
+  "  tool bursty {",
+  '  tool hg {\n    match exe == "hg"\n    class interactive\n    memory.baseline = 8MiB\n    memory.limit = 20MiB\n  }\n  tool bursty {',
+);
+
 /** Another code shape (no memory baselines: no memory demotion code): objects replaced. */
 export const GUEST_POLICY_SHAPE_CHANGE = `version 1
 policy guest_runtime_v3 {

@@ -1,5 +1,5 @@
 // Host side of the runtime's guest tests: compiles the scheduler-path
-// policies into OUT/{v1,v2,v3,v4,ladder}/ (objects, manifest.json, and the ir.json acgd
+// policies into OUT/{v1,v2,v2m,v3,v4,ladder}/ (objects, manifest.json, and the ir.json acgd
 // reads beside them).
 //   node dist/test/kernel/runtime-prepare.js OUT
 
@@ -7,7 +7,13 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compilePolicy } from "../../compiler/compile.js";
 import { loadPolicySource } from "../../runtime/policy-source.js";
-import { GUEST_POLICY, GUEST_POLICY_DATA_CHANGE, GUEST_POLICY_SHAPE_CHANGE, LADDER_POLICY } from "./runtime-policies.js";
+import {
+  GUEST_POLICY,
+  GUEST_POLICY_DATA_CHANGE,
+  GUEST_POLICY_MATCHER_CHANGE,
+  GUEST_POLICY_SHAPE_CHANGE,
+  LADDER_POLICY,
+} from "./runtime-policies.js";
 
 const out = process.argv[2];
 if (!out) {
@@ -17,6 +23,7 @@ if (!out) {
 for (const [name, text] of [
   ["v1", GUEST_POLICY],
   ["v2", GUEST_POLICY_DATA_CHANGE],
+  ["v2m", GUEST_POLICY_MATCHER_CHANGE],
   ["v3", GUEST_POLICY_SHAPE_CHANGE],
   ["ladder", LADDER_POLICY],
 ] as const) {

@@ -2,7 +2,7 @@
 // classifier runs on objects of its own (real BPF: tp_btf/sched_process_exec
 // and its ring buffer), and a process exec'd in an agent's own cgroup is moved
 // into a tool call of its own.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -79,4 +79,52 @@ describe("acgd's exec classifier without a scheduler", () => {
       client.close();
     }
   }, 30_000);
+
+  it("apply of a directory with new exe matchers replaces its program: the new rule is decided in the kernel", async () => {
+    const client = await DaemonClient.connect(socket);
+    const hg = join(tmp, "hg");
+    copyFileSync("/bin/sleep", hg);
+    chmodSync(hg, 0o755);
+    const next = mkdtempSync(join(tmp, "hg-"));
+    const text = TEST_POLICY.replace(
+      "  tool tests {",
+      '  tool hg { match exe == "hg"; class interactive; memory.limit = 20MiB }\n  tool tests {',
+    );
+    const { compiled: nextDir } = await compiledWithGit(policyOf(text), next);
+    try {
+      // A directory whose classifier does not load: refused, the running program and policy untouched.
+      const broken = join(tmp, "broken");
+      cpSync(nextDir, broken, { recursive: true });
+      const obj = join(broken, "classifier.bpf.o");
+      writeFileSync(obj, readFileSync(obj).subarray(0, 512));
+      const refused = await client.request({ op: "apply_policy", dir: broken }).then(
+        () => "applied",
+        (e: Error) => e.message,
+      );
+      expect(refused).toMatch(/^policy not applied; the running policy is unchanged: its exec classifier did not load or attach/);
+      const applied = (await client.request({ op: "apply_policy", dir: nextDir })) as { policy: string; scheduler: unknown };
+      expect(applied.scheduler).toBeNull();
+      expect(acgd.log()).not.toContain("keeps the previous policy's matchers");
+      const st = (await client.request({ op: "status" })) as { enforcement: Record<string, string> };
+      expect(st.enforcement["classifier"]).toMatch(/^exec classifier attached \(tp_btf\/sched_process_exec, own maps\)/);
+      await client.request({
+        op: "end_call",
+        call: ((await client.request({ op: "start_call", agent: "x2", argv: ["true"] })) as { call: string }).call,
+      });
+      const leaf = join(root, "default", "x2", "agent");
+      const proc = spawnInCgroup({ file: hg, argv: ["hg", "30"], cgroupPath: leaf, stdio: [null, null, null] });
+      try {
+        expect(await waitUntil(() => cgroupDirOf(proc.pid) !== leaf, 5000)).toBe(true);
+        const calls = ((await client.request({ op: "status" })) as { calls: { cgroup: string; rule: string; events: string[] }[] }).calls;
+        const call = calls.find((c) => c.cgroup === cgroupDirOf(proc.pid));
+        expect(call?.rule).toBe("hg");
+        // The kernel's own verdict, from the new program (the old one had no rule hg).
+        expect(call?.events.at(-1)).toContain("(kernel rule hg;");
+      } finally {
+        await killAndReap(proc);
+      }
+    } finally {
+      client.close();
+    }
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 // acgc diff and acgc apply --dry-run: the settings that change, and the swap
-// kind acgd would use (its shapeChange), from .acg files and compiled directories.
+// kind acgd would use (runtime/swap-kind.ts), from .acg files and compiled directories.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,6 +37,8 @@ const CODE = file(
     .replace(/\n\s*memory\.burst = [^\n]*/g, "")
     .replace(/\n\s*over_high [^\n]*/g, ""),
 );
+// Another exe for a rule: the scheduler's code is the same, the exec classifier's program is not.
+const MATCHERS = file("matchers.acg", TEST_POLICY.replace('match exe == "git"', 'match exe in ["git", "hg"]'));
 
 describe("acgc diff", () => {
   it("names each changed setting and a data swap when the code is the same (exit 1: they differ)", async () => {
@@ -56,6 +58,21 @@ describe("acgc diff", () => {
     expect(d.swap.why).toContain('{"memoryDemotion":false} vs {"memoryDemotion":true}');
     expect(d.apply).toContain("compile it (acgc compile NEW -o DIR) and apply DIR");
     expect(d.changes).toContainEqual({ what: "rule tests", setting: "memory.baseline", old: "16MiB", new: "none" });
+  });
+
+  it("a classifier swap when only exe/path matchers change: the scheduler stays, a compiled directory is needed", async () => {
+    const r = await acgc(["diff", OLD, MATCHERS, "--json"]);
+    expect(r.code).toBe(1);
+    const d = JSON.parse(r.out);
+    expect(d.swap.kind).toBe("classifier");
+    expect(d.swap.why).toContain("attached before the old one is detached");
+    expect(d.swap.why).toContain("its exe/path matchers differ");
+    expect(d.apply).toContain("compile it (acgc compile NEW -o DIR) and apply DIR");
+    const dir = join(tmp, "compiled-matchers");
+    expect((await acgc(["compile", MATCHERS, "-o", dir, "--dry-run"])).code).toBe(0);
+    const compiled = await acgc(["diff", OLD, dir]);
+    expect(compiled.out).toMatch(/^swap: classifier/m);
+    expect(compiled.out).toContain("apply: acgc apply NEW replaces the exec classifier's program; the scheduler stays attached");
   });
 
   it("reads compiled directories (the running side's code features from its manifest)", async () => {
