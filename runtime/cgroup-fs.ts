@@ -8,7 +8,19 @@
 // files the runtime reads before anything writes them, and cgroup.procs files
 // are records the tests write, not processes.
 
-import { appendFileSync, existsSync, mkdirSync, rmSync, rmdirSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  rmdirSync,
+  statfsSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseControllers, readCgroupFile } from "./cgroup-files.js";
 
@@ -26,6 +38,12 @@ export interface CgroupFs {
   hasController(root: string, controller: string): boolean;
   /** Whether a cgroup has an interface file (the kernel has a controller's files only where it is enabled). */
   hasFile(cgroup: string, file: string): boolean;
+  /**
+   * Writes an interface file; false, writing nothing, where the cgroup has no
+   * such file. One system call: a look before each write cost as much as the
+   * write (acgd writes several on every call it starts).
+   */
+  writeFile(cgroup: string, file: string, value: string): boolean;
   /** Makes one cgroup; fails if it exists. */
   mkdir(cgroup: string): void;
   /** Removes one cgroup that has no child cgroups; the kernel refuses (EBUSY) while processes are in it. */
@@ -54,6 +72,23 @@ export const kernelCgroupFs: CgroupFs = {
   holdsProcesses: true,
   hasController: (root, controller) => parseControllers(readCgroupFile(join(root, "cgroup.controllers"))).includes(controller),
   hasFile: (cgroup, file) => existsSync(join(cgroup, file)),
+  writeFile: (cgroup, file, value) => {
+    let fd: number;
+    try {
+      // Never O_CREAT: where a controller is not enabled its files are absent, and must stay so.
+      fd = openSync(join(cgroup, file), constants.O_WRONLY | constants.O_TRUNC);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw e;
+    }
+    try {
+      // One write: the kernel parses each write to an interface file on its own.
+      writeSync(fd, value);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  },
   mkdir: (cgroup) => mkdirSync(cgroup),
   // A cgroup's interface files are not files: rmdir of the directory removes them.
   rmdir: (cgroup) => rmdirSync(cgroup),
@@ -80,6 +115,10 @@ export const standInCgroupFs: CgroupFs = {
   holdsProcesses: false,
   hasController: () => true,
   hasFile: () => true,
+  writeFile: (cgroup, file, value) => {
+    writeFileSync(join(cgroup, file), value);
+    return true;
+  },
   mkdir: (cgroup) => {
     mkdirSync(cgroup);
     for (const [file, value] of FRESH_CGROUP_FILES) writeFileSync(join(cgroup, file), value);

@@ -221,14 +221,10 @@ export class CgroupTree {
   /** Writes one interface file. Returns false if this cgroup does not have it (controller not enabled). */
   setKnob(path: string, file: string, value: string): boolean {
     this.assertInside(path);
-    const target = join(path, file);
-    if (!this.fs.hasFile(path, file)) {
-      if (!this.unenforced.has(file))
-        this.unenforced.set(file, `${file} does not exist in ${path}: its controller is not enabled in this cgroup tree`);
-      return false;
-    }
-    writeFileSync(target, value);
-    return true;
+    if (this.fs.writeFile(path, file, value)) return true;
+    if (!this.unenforced.has(file))
+      this.unenforced.set(file, `${file} does not exist in ${path}: its controller is not enabled in this cgroup tree`);
+    return false;
   }
 
   readKnob(path: string, file: string): string | null {

@@ -192,10 +192,16 @@ export class PolicyObjects {
     return o;
   }
 
-  /** A map by name, from whichever loaded object declares it (shared maps are one kernel map). */
+  /**
+   * A map by name, from whichever loaded object declares it (shared maps are
+   * one kernel map). The manifest says which objects those are: asking the
+   * objects themselves lists every map of each (tens of µs, hundreds under
+   * emulation), and acgd looks up a map on every call it starts and ends.
+   */
   map(name: string): BpfMap {
-    for (const o of this.#objects.values()) {
-      if (o.maps().some((m) => m.name === name)) return o.map(name);
+    const declared = this.manifest.maps.find((m) => m.name === name)?.objects;
+    for (const [objectName, o] of this.#objects) {
+      if (declared ? declared.includes(objectName) : o.maps().some((m) => m.name === name)) return o.map(name);
     }
     const pinned = this.#pinnedMaps.get(name);
     if (pinned) return pinned;
