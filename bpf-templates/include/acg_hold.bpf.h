@@ -162,7 +162,12 @@ ACG_SUBPROG u32 acg_hold_domain_of_cgroup(u64 cgid, u64 now)
 
 static __always_inline u32 acg_hold_domain_of(struct task_struct *p, u64 now)
 {
-	if (!acg_hold_kfuncs() || acg_task_is_kthread(p))
+	/*
+	 * A killed call's tasks are never held: held, they would keep the
+	 * memory their exit returns until a turn, while the domain they were
+	 * killed to relieve fills up (the 2026-12-03 bench's last kernel OOM kill).
+	 */
+	if (!acg_hold_kfuncs() || acg_task_is_kthread(p) || acg_task_dying(p))
 		return ACG_HOLD_NONE;
 	return acg_hold_domain_of_cgroup(acg_task_cgroup_id(p), now);
 }

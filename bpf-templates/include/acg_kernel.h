@@ -52,19 +52,41 @@ struct mem_cgroup {
 	struct cgroup_subsys_state css;
 } ACG_CORE;
 
+/* include/linux/signal_types.h: one thread's pending signals (sigset_t: one word on 64-bit). */
+struct sigpending {
+	struct {
+		unsigned long sig[1];
+	} signal;
+} ACG_CORE;
+
 struct task_struct {
 	unsigned int flags; /* PF_* */
 	pid_t pid;
 	pid_t tgid;
 	struct css_set *cgroups;
+	struct sigpending pending;
 } ACG_CORE;
 
-/* include/linux/sched.h: a kernel thread (no user space of its own). */
+/* include/linux/sched.h: a kernel thread (no user space of its own); a task in do_exit(). */
 #define PF_KTHREAD 0x00200000
+#define PF_EXITING 0x00000004
+#define ACG_SIGKILL 9
 
 static __always_inline bool acg_task_is_kthread(struct task_struct *p)
 {
 	return BPF_CORE_READ(p, flags) & PF_KTHREAD;
+}
+
+/*
+ * A task on its way out: SIGKILL pending (cgroup.kill and the OOM killer
+ * send it, and a group exit adds it to every thread) or already exiting.
+ * Its exit gives its memory back: it must get the CPU to do so.
+ */
+static __always_inline bool acg_task_dying(struct task_struct *p)
+{
+	unsigned long pending = BPF_CORE_READ(p, pending.signal.sig[0]);
+
+	return (BPF_CORE_READ(p, flags) & PF_EXITING) || (pending & (1UL << (ACG_SIGKILL - 1)));
 }
 
 struct linux_binprm {

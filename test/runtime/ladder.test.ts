@@ -317,6 +317,29 @@ describe("pressure ladder on the host domain", () => {
     expect(boss.killedBy).toBeUndefined();
   });
 
+  it("kill_agent does not wait for a killed call whose memory, all of it back, would leave the domain past the mark", async () => {
+    const { calls, domainAt } = setup(POLICY.replace("kill = 90%", "kill = 90%\n    kill_agent = 95%"));
+    const boss = calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    const worker = calls.startCall({ agent: "worker", argv: ["git"] });
+    writeFileSync(join(boss.agent.path, "memory.current"), String(60 * MiB));
+    // Neither the worker nor any call of it frees the 21 MiB over the freeze mark: its call goes first.
+    writeFileSync(join(worker.agent.path, "memory.current"), String(10 * MiB));
+    writeFileSync(join(worker.agent.path, "cgroup.events"), "populated 1\nfrozen 0\n");
+    // The worker's small call dies at the kill mark, and takes its time to exit.
+    usageOf(worker, 2 * MiB);
+    domainAt(91 * MiB);
+    expect(await until(() => worker.killedBy !== undefined)).toBe(true);
+    writeFileSync(join(worker.path, "cgroup.events"), "populated 1\nfrozen 0\n");
+    // Its 2 MiB would bring 96% back to 94%, under kill_agent's 95%: wait for it.
+    domainAt(96 * MiB);
+    await sleep(400);
+    expect(killedWhole(worker)).toBe(false);
+    // The boss grows on: 98% less the 2 MiB is still past kill_agent's 95%, so the worker goes now, whole.
+    domainAt(98 * MiB);
+    expect(await until(() => killedWhole(worker))).toBe(true);
+    expect(boss.killedBy).toBeUndefined();
+  });
+
   it("kills the youngest call that frees enough, not a younger one too small to bring the domain under its freeze mark", async () => {
     const { calls, domainAt } = setup();
     const big = calls.startCall({ agent: "w1", argv: ["build"] });
