@@ -47,6 +47,19 @@ const KERNEL_REACTION_MAX_MS = 60;
 const STARVE_SLACK_MS = 150;
 /** A held task's CPU time, as a fraction of the wall time held: turns of 2 ms (4 ms: a TCG tick) per ~100 ms. */
 const HELD_CPU_MAX = 0.1;
+/**
+ * The killed allocator: it touches KILLED_MIB unheld and pauses; then a hold
+ * with W only KILLED_W_ABOVE_MIB over the rest of the domain engages, so the
+ * domain stays over W until nearly all of that memory is back.
+ */
+const KILLED_MIB = 96;
+const KILLED_W_ABOVE_MIB = 4;
+/**
+ * Its memory is back within its exit, with room for a loaded TCG host (two
+ * hold bounds and slack). Held on, its exit would run 2 ms per turn, a
+ * hold_max_ns apart: freeing 96 MiB under emulation takes many turns.
+ */
+const KILLED_BACK_MAX_MS = 2 * (Number(HOLD_DEFAULTS.holdMaxNs) / 1e6 + STARVE_SLACK_MS);
 
 interface Rec {
   tNs: bigint;
@@ -152,8 +165,14 @@ interface Scene {
   procs: { pidfd: number; done: Promise<unknown> }[];
 }
 
-/** The domain with the ballast in and the high busy loop running; the low allocator not started yet. */
-async function scene(root: string, name: string, alloc: string, register: (cg: string, rank: number) => void): Promise<Scene> {
+/** The domain with the ballast in and the high busy loop running; the low allocator not started yet; W `aboveMiB` over usage. */
+async function scene(
+  root: string,
+  name: string,
+  alloc: string,
+  register: (cg: string, rank: number) => void,
+  aboveMiB = WATERMARK_ABOVE_MIB,
+): Promise<Scene> {
   const domain = mk(join(root, name));
   writeFileSync(join(domain, "cgroup.subtree_control"), "+cpu +memory");
   const s: Scene = {
@@ -172,7 +191,7 @@ async function scene(root: string, name: string, alloc: string, register: (cg: s
   s.procs.push(start(s.ballast, [alloc, join(domain, "memory.current"), String(BALLAST_MIB), "1024", ballastLog]));
   await waitFor("the ballast's allocation", 30_000, () => (readRecs(ballastLog).at(-1)?.bytes ?? 0n) >= BigInt(BALLAST_MIB * MiB));
   s.procs.push(start(s.high, ["/bin/sh", "-c", "while :; do :; done"]));
-  s.watermark = BigInt(memCurrent(domain) + WATERMARK_ABOVE_MIB * MiB);
+  s.watermark = BigInt(memCurrent(domain) + aboveMiB * MiB);
   return s;
 }
 
@@ -272,6 +291,35 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
       assert(rel.holdingSinceNs === 0n, "the hold is still engaged after the release");
       const releasedAt = `released at ${(Number(rel.usageBytes) / MiB).toFixed(1)} MiB`;
       return `${detail}; ${releasedAt}, first chunk ${resumeMs.toFixed(1)} ms later, allocator finished`;
+    } finally {
+      po.setHoldDomain(0, null);
+      await teardown(s);
+    }
+  });
+
+  await test(`${P}: kernel hold: a killed allocator is not held on: its exit gives its memory back at once`, async () => {
+    let s: Scene | undefined;
+    try {
+      s = await scene(root, "hold-killed", alloc, register, KILLED_W_ABOVE_MIB);
+      s.procs.push(start(s.low, [alloc, join(s.domain, "memory.current"), String(KILLED_MIB), "1024", s.log]));
+      await waitFor("the allocation", 60_000, () => (readRecs(s!.log).at(-1)?.bytes ?? 0n) >= BigInt(KILLED_MIB * MiB));
+      const engagedBefore = po.holdStates()[0]!.engaged;
+      po.setHoldDomain(0, { cgroupId: cgroupIdOf(s.domain), holdBytes: s.watermark, ranks: [2] });
+      await waitFor("the hold to engage", 30_000, () => po.holdStates()[0]!.engaged > engagedBefore);
+      const heldMiB = memCurrent(s.low) / MiB;
+      const before = po.classStats(ir.classes.length)[lowClass]!;
+      const t0 = nowNs();
+      writeFileSync(join(s.low, "cgroup.kill"), "1");
+      await waitFor("the killed allocator's memory back", 60_000, () => memCurrent(s!.low) < MiB);
+      const backMs = Number(nowNs() - t0) / 1e6;
+      const after = po.classStats(ir.classes.length)[lowClass]!;
+      const detail =
+        `${heldMiB.toFixed(1)} MiB in the allocator at the kill, the domain over its watermark; back in ` +
+        `${backMs.toFixed(0)} ms (bound ${KILLED_BACK_MAX_MS} ms); held enqueues of its class meanwhile ` +
+        `${after.held - before.held}`;
+      assert(backMs <= KILLED_BACK_MAX_MS, `the killed allocator was held on: ${detail}`);
+      assert(after.held === before.held, `the dying allocator went onto the held queue: ${detail}`);
+      return detail;
     } finally {
       po.setHoldDomain(0, null);
       await teardown(s);
