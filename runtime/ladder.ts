@@ -66,6 +66,11 @@ export const NEAR_MARK_PERCENT = 10;
 const MIB = 1024 * 1024;
 /** An idle host domain reads its budget again this often: an operator may change the ancestor's memory.max. */
 const BUDGET_REREAD_MS = 1000;
+/** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
+const AFTER_KILL_MS = 100;
+/** Longest wait for a kill's memory to show in the domain's usage before the next kill (it may not have been the victim's own). */
+export const RELEASE_WAIT_MS = 1000;
+
 /**
  * The mark whose crossing is behind a kill the ladder is about to make: kill_agent's for an agent's
  * kill, the kill mark's for a call's, else the freeze mark's (a freeze that outlasted its bound).
@@ -74,11 +79,6 @@ function killMarkPercent(l: LadderIR, agentKill: boolean, pastKillMark: boolean)
   if (agentKill) return l.killAgentPercent!;
   return pastKillMark ? l.killPercent! : l.freezePercent!;
 }
-
-/** After a kill, the memory comes back as the kernel reaps the processes: look again this soon. */
-const AFTER_KILL_MS = 100;
-/** Longest wait for a kill's memory to show in the domain's usage before the next kill (it may not have been the victim's own). */
-export const RELEASE_WAIT_MS = 1000;
 
 /** A ladder's watermarks, lowest first. */
 type Mark = "withdraw" | "freeze" | "kill" | "killAgent";
@@ -400,12 +400,8 @@ export class LadderEnforcer implements Enforcer {
     const killing = agentVictim !== undefined || at(l.killPercent) || overFreezeBound;
     // Evaluated on every look, so that memory seen back below the kill mark counts.
     const awaitingRelease = this.#awaitingRelease(d, usage);
-    // What was killed comes back as the kernel reaps it: a kill meanwhile would be one kill too many,
-    // unless all of it back would still leave the domain past the mark: then someone else is growing,
-    // and only a kill now comes before the kernel's OOM killer.
-    const reaping = this.#reapingBytes(d);
-    const mark = (killMarkPercent(l, agentVictim !== undefined, at(l.killPercent)) / 100) * d.budget;
-    if (killing && ((reaping > 0 && usage - reaping < mark) || awaitingRelease)) {
+    const mark = killing ? killMarkPercent(l, agentVictim !== undefined, at(l.killPercent)) : 100;
+    if (killing && (this.#reapingSuffices(d, usage, mark) || awaitingRelease)) {
       lookAgain = AFTER_KILL_MS;
     } else if (agentVictim) {
       // Past the last mark a call's kill would be too little: the agent goes whole, its calls with it.
@@ -623,16 +619,18 @@ export class LadderEnforcer implements Enforcer {
   }
 
   /**
-   * The memory of calls and agents this ladder killed that still have
-   * processes (cgroup.events `populated 1`): still coming back as the kernel
-   * reaps them (Infinity where it cannot be read: wait for it all). In the
-   * 2026-12-03 benchmark a call killed at the kill mark was still being
-   * reaped at the kill_agent mark 100 ms later, and its agent was killed
-   * whole for memory that was already on its way back; in the 20:06 one a
-   * small call killed at 94% was still exiting while the high-ranked agent
-   * grew to 99%, and waiting for it left the kill to the kernel.
+   * Whether the memory of calls and agents this ladder killed that still
+   * have processes (cgroup.events `populated 1`), on its way back as the
+   * kernel reaps them, would bring the domain from `usage` under `markPercent`:
+   * then a kill meanwhile would be one kill too many. Unreadable memory of a
+   * populated one counts as enough (wait for it). In the 2026-12-03
+   * benchmark a call killed at the kill mark was still being reaped at the
+   * kill_agent mark 100 ms later, and its agent was killed whole for memory
+   * that was already on its way back; in the 20:06 one a small call killed
+   * at 94% was still exiting while the high-ranked agent grew to 99%:
+   * someone else was growing, and waiting for it left the kill to the kernel.
    */
-  #reapingBytes(d: Domain): number {
+  #reapingSuffices(d: Domain, usage: number, markPercent: number): boolean {
     const tree = this.#calls.tree;
     const paths = [
       ...[...d.killed].map((id) => this.#calls.calls.get(id)?.path),
@@ -640,7 +638,7 @@ export class LadderEnforcer implements Enforcer {
     ];
     let bytes = 0;
     for (const path of paths) if (path !== undefined && tree.populated(path)) bytes += this.#usage(path) ?? Infinity;
-    return bytes;
+    return bytes > 0 && usage - bytes < (markPercent / 100) * d.budget;
   }
 
   #killAgent(d: Domain, agent: AgentEntry, why: string): void {

@@ -59,14 +59,17 @@ export function emitCallEnded(call: ToolCall, report: CallReport): void {
   });
 }
 
+/** What a swap's timing was, as a clause of the event's message ("" for a data swap). */
+function swapTiming(swap: SwapResult): string {
+  if (swap.gapMs !== undefined) return `, ${swap.gapMs.toFixed(2)} ms without a scheduler`;
+  if (swap.replaceMs !== undefined)
+    return `, the new exec classifier attached in ${swap.replaceMs.toFixed(2)} ms before the old one was detached`;
+  return "";
+}
+
 /** `swap`: what the scheduler did (null: no scheduler attached, only new calls follow the policy). */
 export function emitPolicySwapped(previous: PolicyIR, next: PolicyIR, swap: SwapResult | null): void {
-  const gap =
-    swap?.gapMs !== undefined
-      ? `, ${swap.gapMs.toFixed(2)} ms without a scheduler`
-      : swap?.replaceMs !== undefined
-        ? `, the new exec classifier attached in ${swap.replaceMs.toFixed(2)} ms before the old one was detached`
-        : "";
+  const gap = swap ? swapTiming(swap) : "";
   emitEvent("policy_swapped", {
     message:
       `policy ${next.name} (${next.sourceHash.slice(0, 12)}) applied, replacing ` +

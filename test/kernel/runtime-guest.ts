@@ -505,6 +505,18 @@ async function reap(p: { pid: number; pidfd: number }) {
   closeSync(p.pidfd);
 }
 
+/** The own cgroup of `agent`, made by a first (empty) call: where its processes started without acg run live. */
+async function agentLeaf(c: DaemonClient, agent: string): Promise<string> {
+  await c.request({ op: "end_call", call: ((await c.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call });
+  return join(ROOT, "default", agent, "agent");
+}
+
+/** The call a process moved to (cgroup `cg`), as acgd's status lists it. */
+async function statusCall(c: DaemonClient, cg: string): Promise<{ call: string; rule: string; events: string[] } | undefined> {
+  const st = (await c.request({ op: "status" })) as { calls: { call: string; rule: string; events: string[] }[] };
+  return st.calls.find((x) => x.call === basename(cg));
+}
+
 /**
  * An agent's own process execs `git` (the vcs rule) and `sleep` (only the
  * default rule) without acg run: the git process must end up in a call of
@@ -512,8 +524,7 @@ async function reap(p: { pid: number; pidfd: number }) {
  * the sleep stays; the call ends when git exits.
  */
 async function unwrappedExecs(c: DaemonClient, agent: string, want: string): Promise<string> {
-  await c.request({ op: "end_call", call: ((await c.request({ op: "start_call", agent, argv: ["true"] })) as { call: string }).call });
-  const leaf = join(ROOT, "default", agent, "agent");
+  const leaf = await agentLeaf(c, agent);
   // The default-rule exec first: once git (later) has been moved, its event has been handled too.
   const plain = spawnInCgroup({ file: "/bin/sleep", argv: ["sleep", "30"], cgroupPath: leaf, stdio: [null, null, null] });
   const git = spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", `exec ${GIT} 30`], cgroupPath: leaf, stdio: [null, null, null] });
@@ -525,9 +536,8 @@ async function unwrappedExecs(c: DaemonClient, agent: string, want: string): Pro
     const limits = ["memory.high", "memory.max", "memory.low", "cpu.weight"].map((f) => knob(cg, f)).join(" ");
     assertEq(limits, want, "the call's memory.high memory.max memory.low cpu.weight");
     assertEq(cgroupOfPid(plain.pid), leaf, "the default-rule sleep stays in the agent's own cgroup");
-    const st = (await c.request({ op: "status" })) as { calls: { call: string; rule: string; events: string[] }[] };
-    const call = st.calls.find((x) => x.call === basename(cg));
-    assert(call?.rule === "vcs", `status lists ${basename(cg)} with rule vcs: ${JSON.stringify(st.calls)}`);
+    const call = await statusCall(c, cg);
+    assert(call?.rule === "vcs", `status lists ${basename(cg)} with rule vcs: ${JSON.stringify(call)}`);
     await reap(git);
     assert(await waitUntil(() => !existsSync(cg), 3000), `${cg} removed after git exited`);
     return `${basename(cg)}: ${call.events.at(-1)}`;
@@ -585,18 +595,13 @@ await test("a change of exe/path matchers replaces only the classifier's program
   const line = (await status()).enforcement["classifier"] ?? "";
   assert(line.startsWith("exec classifier attached (tp_btf/sched_process_exec, maps shared with the scheduler)"), line);
   // The new program decides the new rule in the kernel: an exec named hg, in an agent's own cgroup.
-  await client.request({
-    op: "end_call",
-    call: ((await client.request({ op: "start_call", agent: "e3", argv: ["true"] })) as { call: string }).call,
-  });
-  const leaf = join(ROOT, "default", "e3", "agent");
+  const leaf = await agentLeaf(client, "e3");
   const hg = spawnInCgroup({ file: HG, argv: ["hg", "30"], cgroupPath: leaf, stdio: [null, null, null] });
   try {
     assert(await waitUntil(() => cgroupOfPid(hg.pid) !== leaf, 3000), `hg (pid ${hg.pid}) still in ${cgroupOfPid(hg.pid)}`);
     const cg = cgroupOfPid(hg.pid);
     assertEq(knob(cg, "memory.max"), String(20 * MiB), "the hg rule's memory.max");
-    const st = (await client.request({ op: "status" })) as { calls: { call: string; rule: string; events: string[] }[] };
-    const ev = st.calls.find((x) => x.call === basename(cg))?.events.at(-1) ?? "";
+    const ev = (await statusCall(client, cg))?.events.at(-1) ?? "";
     assert(ev.includes("kernel rule hg;"), `the kernel decided the new rule: ${ev}`);
     return `replaced in ${r.scheduler.replaceMs.toFixed(1)} ms, enable_seq ${seq} unchanged; ${ev}`;
   } finally {
