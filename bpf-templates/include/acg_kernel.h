@@ -59,11 +59,17 @@ struct sigpending {
 	} signal;
 } ACG_CORE;
 
+/* include/linux/sched/signal.h: the signal state a thread group shares. */
+struct signal_struct {
+	unsigned int flags; /* SIGNAL_* */
+} ACG_CORE;
+
 struct task_struct {
 	unsigned int flags; /* PF_* */
 	pid_t pid;
 	pid_t tgid;
 	struct css_set *cgroups;
+	struct signal_struct *signal;
 	struct sigpending pending;
 } ACG_CORE;
 
@@ -71,6 +77,8 @@ struct task_struct {
 #define PF_KTHREAD 0x00200000
 #define PF_EXITING 0x00000004
 #define ACG_SIGKILL 9
+/* include/linux/sched/signal.h: a group exit in progress (a fatal signal was delivered). */
+#define SIGNAL_GROUP_EXIT 0x00000004
 
 static __always_inline bool acg_task_is_kthread(struct task_struct *p)
 {
@@ -79,14 +87,22 @@ static __always_inline bool acg_task_is_kthread(struct task_struct *p)
 
 /*
  * A task on its way out: SIGKILL pending (cgroup.kill and the OOM killer
- * send it, and a group exit adds it to every thread) or already exiting.
- * Its exit gives its memory back: it must get the CPU to do so.
+ * send it, and a group exit adds it to every thread), its thread group
+ * exiting, or itself exiting. Its exit gives its memory back: it must get
+ * the CPU to do so. The group-exit flag covers the window in which
+ * get_signal() has taken SIGKILL off the thread's pending set and
+ * exit_signals() has not yet set PF_EXITING: a tick there would otherwise
+ * see a live task.
  */
 static __always_inline bool acg_task_dying(struct task_struct *p)
 {
 	unsigned long pending = BPF_CORE_READ(p, pending.signal.sig[0]);
 
-	return (BPF_CORE_READ(p, flags) & PF_EXITING) || (pending & (1UL << (ACG_SIGKILL - 1)));
+	if (BPF_CORE_READ(p, flags) & PF_EXITING)
+		return true;
+	if (pending & (1UL << (ACG_SIGKILL - 1)))
+		return true;
+	return BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT;
 }
 
 struct linux_binprm {
