@@ -209,9 +209,31 @@ static __always_inline bool acg_hold_enqueue(struct task_struct *p, struct acg_t
 }
 
 /*
+ * dispatch(), while domain d holds: its held tasks killed after they were
+ * queued run now, on this CPU. A kill wakes no task that is already
+ * runnable, so enqueue() never saw them dying; held, they would keep the
+ * memory their exit returns until the queue's next turn. True if it moved any.
+ */
+ACG_SUBPROG bool acg_hold_dispatch_dying(u32 d)
+{
+	struct bpf_iter_scx_dsq it;
+	struct task_struct *p;
+	bool moved = false;
+
+	if (!bpf_ksym_exists(scx_bpf_dsq_move))
+		return false;
+	bpf_iter_scx_dsq_new(&it, ACG_HOLD_DSQ_BASE + d, 0);
+	while ((p = bpf_iter_scx_dsq_next(&it)))
+		if (acg_task_dying(p) && scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0))
+			moved = true;
+	bpf_iter_scx_dsq_destroy(&it);
+	return moved;
+}
+
+/*
  * dispatch(), for domain d: moves its held tasks to this CPU if the domain
  * released them (or was removed), or if they have waited hold_max_ns (a
- * turn). True if it moved any.
+ * turn); while it holds, only its dying tasks. True if it moved any.
  */
 ACG_SUBPROG bool acg_hold_dispatch_domain(u32 d, u64 now)
 {
@@ -230,7 +252,7 @@ ACG_SUBPROG bool acg_hold_dispatch_domain(u32 d, u64 now)
 	turn = dom->cgroup_id && (acg_hold_check(d, now) & ACG_HOLD_OVER);
 	waited = now - st->waiting_since_ns;
 	if (turn && waited < dom->hold_max_ns)
-		return false;
+		return acg_hold_dispatch_dying(d);
 	if (st->waiting_since_ns && waited > st->longest_wait_ns)
 		st->longest_wait_ns = waited;
 	moved = 0;

@@ -105,6 +105,20 @@ u32 scx_bpf_nr_cpu_ids(void) __ksym;
 void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym;
 
 /*
+ * Walking a DSQ and moving one of its tasks (6.13 and later): the iterator's
+ * state is opaque, its size the kernel's (struct bpf_iter_scx_dsq).
+ */
+struct bpf_iter_scx_dsq {
+	u64 __opaque[6];
+} __attribute__((aligned(8)));
+
+int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq_id, u64 flags) __ksym __weak;
+struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) __ksym __weak;
+void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
+bool scx_bpf_dsq_move(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p, u64 dsq_id,
+		      u64 enq_flags) __ksym __weak;
+
+/*
  * Ejects the scheduler with a message (for states that cannot happen): the
  * kernel's default scheduler takes over and the exit record says why.
  * Two integer arguments; the format lives in writable data, as the kfunc wants.

@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PolicyIR } from "../../compiler/ir.js";
-import { HOLD_DEFAULTS } from "../../compiler/abi-encode.js";
+import { HOLD_DEFAULTS, HOLD_MAX_NS_LIMIT } from "../../compiler/abi-encode.js";
 import { sendSignal, spawnInCgroup, waitPidfd } from "../../runtime/spawn.js";
 import { parseKeyed } from "../../runtime/cgroup-files.js";
 import { cgroupIdOf, type PolicyObjects } from "../../runtime/policy-objects.js";
@@ -60,6 +60,14 @@ const KILLED_W_ABOVE_MIB = 4;
  * hold_max_ns apart: freeing 96 MiB under emulation takes many turns.
  */
 const KILLED_BACK_MAX_MS = 2 * (Number(HOLD_DEFAULTS.holdMaxNs) / 1e6 + STARVE_SLACK_MS);
+/**
+ * The allocator killed while on the held queue: the hold bound is set to its
+ * limit (1 s) and the kill comes KILLED_HELD_AFTER_MS after the hold engaged,
+ * so a killed task left to wait for its turn would be back only after
+ * KILLED_BACK_MAX_MS.
+ */
+const KILLED_HELD_HOLD_MAX_NS = HOLD_MAX_NS_LIMIT;
+const KILLED_HELD_AFTER_MS = 150;
 
 interface Rec {
   tNs: bigint;
@@ -306,25 +314,54 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
       const engagedBefore = po.holdStates()[0]!.engaged;
       po.setHoldDomain(0, { cgroupId: cgroupIdOf(s.domain), holdBytes: s.watermark, ranks: [2] });
       await waitFor("the hold to engage", 30_000, () => po.holdStates()[0]!.engaged > engagedBefore);
-      const heldMiB = memCurrent(s.low) / MiB;
-      const before = po.classStats(ir.classes.length)[lowClass]!;
-      const t0 = nowNs();
-      writeFileSync(join(s.low, "cgroup.kill"), "1");
-      await waitFor("the killed allocator's memory back", 60_000, () => memCurrent(s!.low) < MiB);
-      const backMs = Number(nowNs() - t0) / 1e6;
-      const after = po.classStats(ir.classes.length)[lowClass]!;
-      const detail =
-        `${heldMiB.toFixed(1)} MiB in the allocator at the kill, the domain over its watermark; back in ` +
-        `${backMs.toFixed(0)} ms (bound ${KILLED_BACK_MAX_MS} ms); held enqueues of its class meanwhile ` +
-        `${after.held - before.held}`;
-      assert(backMs <= KILLED_BACK_MAX_MS, `the killed allocator was held on: ${detail}`);
-      assert(after.held === before.held, `the dying allocator went onto the held queue: ${detail}`);
+      const k = await killLow(s);
+      const detail = `${k.detail}; held enqueues of its class meanwhile ${k.heldEnqueues}`;
+      assert(k.backMs <= KILLED_BACK_MAX_MS, `the killed allocator was held on: ${detail}`);
+      assert(k.heldEnqueues === 0n, `the dying allocator went onto the held queue: ${detail}`);
       return detail;
     } finally {
       po.setHoldDomain(0, null);
       await teardown(s);
     }
   });
+
+  await test(`${P}: kernel hold: an allocator killed while held leaves the held queue at once, without waiting for its turn`, async () => {
+    let s: Scene | undefined;
+    try {
+      s = await scene(root, "hold-killed-held", alloc, register);
+      const engagedBefore = po.holdStates()[0]!.engaged;
+      po.setHoldDomain(0, { cgroupId: cgroupIdOf(s.domain), holdBytes: s.watermark, ranks: [2], holdMaxNs: KILLED_HELD_HOLD_MAX_NS });
+      s.procs.push(start(s.low, [alloc, join(s.domain, "memory.current"), String(LOW_MIB), String(CHUNK_KIB), s.log]));
+      await waitFor("the hold to engage", 30_000, () => po.holdStates()[0]!.engaged > engagedBefore);
+      await sleep(KILLED_HELD_AFTER_MS);
+      const turnsBefore = po.holdStates()[0]!.turns;
+      const k = await killLow(s);
+      const turns = po.holdStates()[0]!.turns - turnsBefore;
+      const detail =
+        `hold bound ${Number(KILLED_HELD_HOLD_MAX_NS) / 1e6} ms, killed ${KILLED_HELD_AFTER_MS} ms after the hold ` +
+        `engaged; ${k.detail}; turns of the held queue meanwhile ${turns}`;
+      assert(k.backMs <= KILLED_BACK_MAX_MS, `the killed allocator waited on the held queue: ${detail}`);
+      return detail;
+    } finally {
+      po.setHoldDomain(0, null);
+      await teardown(s);
+    }
+  });
+
+  /** Kills the scene's low call; resolves once its memory is back. */
+  async function killLow(s: Scene): Promise<{ backMs: number; heldEnqueues: bigint; detail: string }> {
+    const atKillMiB = memCurrent(s.low) / MiB;
+    const before = po.classStats(ir.classes.length)[lowClass]!;
+    const t0 = nowNs();
+    writeFileSync(join(s.low, "cgroup.kill"), "1");
+    await waitFor("the killed allocator's memory back", 60_000, () => memCurrent(s.low) < MiB);
+    const backMs = Number(nowNs() - t0) / 1e6;
+    const after = po.classStats(ir.classes.length)[lowClass]!;
+    const detail =
+      `${atKillMiB.toFixed(1)} MiB in the allocator at the kill, the domain over its watermark; back in ` +
+      `${backMs.toFixed(0)} ms (bound ${KILLED_BACK_MAX_MS} ms)`;
+    return { backMs, heldEnqueues: after.held - before.held, detail };
+  }
 
   await test(`${P}: userspace path (memory.high tripwire + inotify on memory.events + cgroup.freeze) measured in the same boot`, async () => {
     let s: Scene | undefined;
