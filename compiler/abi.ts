@@ -8,7 +8,7 @@
 // each offset the runtime relies on.
 
 /** Bumped when a layout or map below changes meaning. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /**
  * Shape constants: compiled into the programs (array bounds, loop bounds), so
@@ -305,6 +305,11 @@ export const schedStateStruct: StructSpec = {
     { name: "level_vtime", type: "u64", count: 4, doc: "virtual clock of each level (3 used)" },
     { name: "queue_waiting_since_ns", type: "u64", count: QUEUES },
     { name: "queues_used", type: "u64", doc: "bit q set once a task was queued on queue q: dispatch() scans only these" },
+    {
+      name: "hold_queues_used",
+      type: "u64",
+      doc: "bit d set once a task was put on hold domain d's held queue: dispatch() looks only at these",
+    },
     { name: "queue_starved_turn", type: "u32", count: QUEUES, doc: "1 while the queue's tasks run on a starvation turn (slices capped)" },
   ],
 };

@@ -23,7 +23,8 @@
  * ever held: the runtime's userspace ladder (freeze, kill) still acts.
  *
  * Needs acg_cgroups, acg_hold_domains, acg_hold, acg_hold_samples,
- * acg_hold_timer, acg_stats and acg_tasks declared before inclusion.
+ * acg_hold_timer, acg_sched, acg_stats and acg_tasks declared before
+ * inclusion.
  */
 #ifndef ACG_HOLD_BPF_H
 #define ACG_HOLD_BPF_H
@@ -162,14 +163,20 @@ ACG_SUBPROG u32 acg_hold_domain_of_cgroup(u64 cgid, u64 now)
 
 static __always_inline u32 acg_hold_domain_of(struct task_struct *p, u64 now)
 {
+	u32 d;
+
+	if (!acg_hold_kfuncs() || acg_task_is_kthread(p))
+		return ACG_HOLD_NONE;
+	d = acg_hold_domain_of_cgroup(acg_task_cgroup_id(p), now);
 	/*
 	 * A killed call's tasks are never held: held, they would keep the
 	 * memory their exit returns until a turn, while the domain they were
-	 * killed to relieve fills up (the 2026-12-03 bench's last kernel OOM kill).
+	 * killed to relieve fills up (the 2026-12-03 bench's last kernel OOM
+	 * kill). Asked only where a hold applies: it costs three reads.
 	 */
-	if (!acg_hold_kfuncs() || acg_task_is_kthread(p) || acg_task_dying(p))
+	if (d < ACG_MAX_HOLD_DOMAINS && acg_task_dying(p))
 		return ACG_HOLD_NONE;
-	return acg_hold_domain_of_cgroup(acg_task_cgroup_id(p), now);
+	return d;
 }
 
 static __always_inline void acg_hold_count(u32 class_id, bool preempted)
@@ -188,15 +195,20 @@ static __always_inline void acg_hold_count(u32 class_id, bool preempted)
 static __always_inline bool acg_hold_enqueue(struct task_struct *p, struct acg_task_ctx *tctx, u32 class_id,
 					     u64 slice_ns, u64 enq_flags)
 {
+	struct acg_sched_state *sched;
 	struct acg_hold_state *st;
 	u64 now = bpf_ktime_get_ns();
-	u32 d = acg_hold_domain_of(p, now);
+	u32 d = acg_hold_domain_of(p, now), zero = 0;
 
 	if (d >= ACG_MAX_HOLD_DOMAINS)
 		return false;
 	st = bpf_map_lookup_elem(&acg_hold, &d);
-	if (!st)
+	sched = bpf_map_lookup_elem(&acg_sched, &zero);
+	if (!st || !sched)
 		return false;
+	/* Once per domain: dispatch() looks at the held queues ever used only. */
+	if (!(READ_ONCE(sched->hold_queues_used) & (1ull << d)))
+		__sync_fetch_and_or(&sched->hold_queues_used, 1ull << d);
 	/* An empty held queue starts waiting now, whatever a stale time says. */
 	if (!st->waiting_since_ns || scx_bpf_dsq_nr_queued(ACG_HOLD_DSQ_BASE + d) <= 0)
 		st->waiting_since_ns = now;
@@ -267,13 +279,18 @@ ACG_SUBPROG bool acg_hold_dispatch_domain(u32 d, u64 now)
 	return moved > 0;
 }
 
-/* dispatch(): held tasks some domain lets go, onto this CPU; true if any moved. */
-static __always_inline bool acg_hold_dispatch(u64 now)
+/*
+ * dispatch(): held tasks some domain lets go, onto this CPU; true if any
+ * moved. Only the held queues ever used are looked at: dispatch() runs each
+ * time a CPU has nothing left to run, and most hosts hold nothing.
+ */
+static __always_inline bool acg_hold_dispatch(const struct acg_sched_state *sched, u64 now)
 {
+	u64 used = READ_ONCE(sched->hold_queues_used);
 	u32 d;
 
 	for (d = 0; d < ACG_MAX_HOLD_DOMAINS; d++)
-		if (acg_hold_dispatch_domain(d, now))
+		if (((used >> d) & 1) && acg_hold_dispatch_domain(d, now))
 			return true;
 	return false;
 }
