@@ -80,9 +80,17 @@ struct task_struct {
 /* include/linux/sched/signal.h: a group exit in progress (a fatal signal was delivered). */
 #define SIGNAL_GROUP_EXIT 0x00000004
 
+/*
+ * The task_struct readers below take p as the kernel hands it to sched_ext
+ * callbacks and tp_btf programs: a BTF pointer. They use plain (CO-RE
+ * relocated) loads, which the verifier checks or turns into fault-tolerant
+ * loads (a fault reads 0), not bpf_probe_read_kernel() calls: with one
+ * helper call per field they were most of select_cpu()'s cost on a pipe
+ * ping-pong under emulation.
+ */
 static __always_inline bool acg_task_is_kthread(struct task_struct *p)
 {
-	return BPF_CORE_READ(p, flags) & PF_KTHREAD;
+	return p->flags & PF_KTHREAD;
 }
 
 /*
@@ -96,13 +104,11 @@ static __always_inline bool acg_task_is_kthread(struct task_struct *p)
  */
 static __always_inline bool acg_task_dying(struct task_struct *p)
 {
-	unsigned long pending = BPF_CORE_READ(p, pending.signal.sig[0]);
-
-	if (BPF_CORE_READ(p, flags) & PF_EXITING)
+	if (p->flags & PF_EXITING)
 		return true;
-	if (pending & (1UL << (ACG_SIGKILL - 1)))
+	if (p->pending.signal.sig[0] & (1UL << (ACG_SIGKILL - 1)))
 		return true;
-	return BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT;
+	return p->signal->flags & SIGNAL_GROUP_EXIT;
 }
 
 struct linux_binprm {
@@ -124,7 +130,7 @@ unsigned long bpf_mem_cgroup_usage(struct mem_cgroup *memcg) __ksym __weak;
 /* The cgroup v2 id of a task's cgroup: what the runtime keys tool calls by. */
 static __always_inline u64 acg_task_cgroup_id(struct task_struct *p)
 {
-	return BPF_CORE_READ(p, cgroups, dfl_cgrp, kn, id);
+	return p->cgroups->dfl_cgrp->kn->id;
 }
 
 static __always_inline u64 acg_memcg_cgroup_id(struct mem_cgroup *memcg)
