@@ -221,33 +221,48 @@ static __always_inline bool acg_hold_enqueue(struct task_struct *p, struct acg_t
 }
 
 /*
- * dispatch(), while domain d holds: its held tasks killed after they were
- * queued run now, on this CPU. A kill wakes no task that is already
- * runnable, so enqueue() never saw them dying; held, they would keep the
- * memory their exit returns until the queue's next turn. True if it moved any.
+ * dispatch() on `cpu`, while domain d holds: its held tasks killed after
+ * they were queued leave the held queue. A kill wakes no task that is
+ * already runnable, so enqueue() never saw them dying; held, they would
+ * keep the memory their exit returns until the queue's next turn.
+ *
+ * One that may run here goes to this CPU's local DSQ and runs next. The
+ * kernel ends a scheduler that moves a task to a CPU outside its affinity
+ * (or with its migration disabled), so any other goes to the global DSQ,
+ * which each CPU takes from (only what it may run) before it asks
+ * dispatch(), and its last CPU is kicked if idle. True if one landed here.
  */
-ACG_SUBPROG bool acg_hold_dispatch_dying(u32 d)
+ACG_SUBPROG bool acg_hold_release_dying(u32 d, u32 cpu)
 {
 	struct bpf_iter_scx_dsq it;
 	struct task_struct *p;
-	bool moved = false;
+	bool here = false;
 
-	if (!bpf_ksym_exists(scx_bpf_dsq_move))
+	if (!bpf_ksym_exists(scx_bpf_dsq_move) || !bpf_ksym_exists(scx_bpf_task_cpu) ||
+	    !bpf_ksym_exists(bpf_cpumask_test_cpu))
 		return false;
 	bpf_iter_scx_dsq_new(&it, ACG_HOLD_DSQ_BASE + d, 0);
-	while ((p = bpf_iter_scx_dsq_next(&it)))
-		if (acg_task_dying(p) && scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0))
-			moved = true;
+	while ((p = bpf_iter_scx_dsq_next(&it))) {
+		if (!acg_task_dying(p))
+			continue;
+		if (!p->migration_disabled && bpf_cpumask_test_cpu(cpu, p->cpus_ptr)) {
+			here |= scx_bpf_dsq_move(&it, p, SCX_DSQ_LOCAL, 0);
+			continue;
+		}
+		if (scx_bpf_dsq_move(&it, p, SCX_DSQ_GLOBAL, 0))
+			scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
+	}
 	bpf_iter_scx_dsq_destroy(&it);
-	return moved;
+	return here;
 }
 
 /*
  * dispatch(), for domain d: moves its held tasks to this CPU if the domain
  * released them (or was removed), or if they have waited hold_max_ns (a
- * turn); while it holds, only its dying tasks. True if it moved any.
+ * turn); while it holds, only its dying tasks. True if it moved any to
+ * this CPU.
  */
-ACG_SUBPROG bool acg_hold_dispatch_domain(u32 d, u64 now)
+ACG_SUBPROG bool acg_hold_dispatch_domain(u32 d, u64 now, u32 cpu)
 {
 	const struct acg_hold_domain *dom;
 	struct acg_hold_state *st;
@@ -264,7 +279,7 @@ ACG_SUBPROG bool acg_hold_dispatch_domain(u32 d, u64 now)
 	turn = dom->cgroup_id && (acg_hold_check(d, now) & ACG_HOLD_OVER);
 	waited = now - st->waiting_since_ns;
 	if (turn && waited < dom->hold_max_ns)
-		return acg_hold_dispatch_dying(d);
+		return acg_hold_release_dying(d, cpu);
 	if (st->waiting_since_ns && waited > st->longest_wait_ns)
 		st->longest_wait_ns = waited;
 	moved = 0;
@@ -284,13 +299,13 @@ ACG_SUBPROG bool acg_hold_dispatch_domain(u32 d, u64 now)
  * moved. Only the held queues ever used are looked at: dispatch() runs each
  * time a CPU has nothing left to run, and most hosts hold nothing.
  */
-static __always_inline bool acg_hold_dispatch(const struct acg_sched_state *sched, u64 now)
+static __always_inline bool acg_hold_dispatch(const struct acg_sched_state *sched, u64 now, u32 cpu)
 {
 	u64 used = READ_ONCE(sched->hold_queues_used);
 	u32 d;
 
 	for (d = 0; d < ACG_MAX_HOLD_DOMAINS; d++)
-		if (((used >> d) & 1) && acg_hold_dispatch_domain(d, now))
+		if (((used >> d) & 1) && acg_hold_dispatch_domain(d, now, cpu))
 			return true;
 	return false;
 }

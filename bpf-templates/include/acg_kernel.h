@@ -64,8 +64,19 @@ struct signal_struct {
 	unsigned int flags; /* SIGNAL_* */
 } ACG_CORE;
 
+/*
+ * Declared as a struct, not only named: libbpf resolves a weak kfunc only if
+ * its prototype matches the kernel's, and a forward declaration does not
+ * match the kernel's struct (bpf_cpumask_test_cpu stayed unresolved).
+ */
+struct cpumask {
+	unsigned long bits[1];
+} ACG_CORE;
+
 struct task_struct {
-	unsigned int flags; /* PF_* */
+	unsigned int flags;             /* PF_* */
+	const struct cpumask *cpus_ptr; /* the CPUs it may run on */
+	unsigned short migration_disabled;
 	pid_t pid;
 	pid_t tgid;
 	struct css_set *cgroups;
@@ -115,9 +126,10 @@ struct linux_binprm {
 	const char *filename;
 } ACG_CORE;
 
-/* Generic kfuncs (kernel/bpf/helpers.c). */
+/* Generic kfuncs (kernel/bpf/helpers.c, kernel/bpf/cpumask.c). */
 struct cgroup *bpf_cgroup_from_id(u64 cgid) __ksym;
 void bpf_cgroup_release(struct cgroup *cgrp) __ksym;
+bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym __weak;
 
 /*
  * memcg kfuncs (mm/bpf_memcontrol.c): weak, so objects load on kernels

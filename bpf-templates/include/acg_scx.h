@@ -80,6 +80,7 @@ struct sched_ext_ops {
 
 /* Built-in DSQ ids (include/linux/sched/ext.h: SCX_DSQ_FLAG_BUILTIN | n); stable ABI. */
 #define SCX_DSQ_FLAG_BUILTIN (1ull << 63)
+#define SCX_DSQ_GLOBAL (SCX_DSQ_FLAG_BUILTIN | 1)
 #define SCX_DSQ_LOCAL (SCX_DSQ_FLAG_BUILTIN | 2)
 
 /* enum scx_enq_flags (stable ABI): a wakeup; and insert at the head of the local DSQ, ending curr's slice. */
@@ -117,6 +118,7 @@ struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) __ksym __
 void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
 bool scx_bpf_dsq_move(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p, u64 dsq_id,
 		      u64 enq_flags) __ksym __weak;
+s32 scx_bpf_task_cpu(const struct task_struct *p) __ksym __weak;
 
 /*
  * Ejects the scheduler with a message (for states that cannot happen): the
