@@ -23,8 +23,7 @@
  * ever held: the runtime's userspace ladder (freeze, kill) still acts.
  *
  * Needs acg_cgroups, acg_hold_domains, acg_hold, acg_hold_samples,
- * acg_hold_timer, acg_sched, acg_stats and acg_tasks declared before
- * inclusion.
+ * acg_hold_timer, acg_stats and acg_tasks declared before inclusion.
  */
 #ifndef ACG_HOLD_BPF_H
 #define ACG_HOLD_BPF_H
@@ -192,23 +191,20 @@ static __always_inline void acg_hold_count(u32 class_id, bool preempted)
 }
 
 /* enqueue(): puts p on its domain's held queue if a hold applies to it; true if so. */
-static __always_inline bool acg_hold_enqueue(struct task_struct *p, struct acg_task_ctx *tctx, u32 class_id,
-					     u64 slice_ns, u64 enq_flags)
+static __always_inline bool acg_hold_enqueue(struct acg_sched_state *sched, struct task_struct *p,
+					     struct acg_task_ctx *tctx, u32 class_id, u64 slice_ns, u64 enq_flags)
 {
-	struct acg_sched_state *sched;
 	struct acg_hold_state *st;
 	u64 now = bpf_ktime_get_ns();
-	u32 d = acg_hold_domain_of(p, now), zero = 0;
+	u32 d = acg_hold_domain_of(p, now);
 
 	if (d >= ACG_MAX_HOLD_DOMAINS)
 		return false;
 	st = bpf_map_lookup_elem(&acg_hold, &d);
-	sched = bpf_map_lookup_elem(&acg_sched, &zero);
-	if (!st || !sched)
+	if (!st)
 		return false;
-	/* Once per domain: dispatch() looks at the held queues ever used only. */
-	if (!(READ_ONCE(sched->hold_queues_used) & (1ull << d)))
-		__sync_fetch_and_or(&sched->hold_queues_used, 1ull << d);
+	/* dispatch() looks at the held queues ever used only. */
+	acg_mask_set_once(&sched->hold_queues_used, d);
 	/* An empty held queue starts waiting now, whatever a stale time says. */
 	if (!st->waiting_since_ns || scx_bpf_dsq_nr_queued(ACG_HOLD_DSQ_BASE + d) <= 0)
 		st->waiting_since_ns = now;

@@ -29,6 +29,13 @@ enum { false = 0, true = 1 };
 /* A single load the compiler may not repeat (map values can change under a program). */
 #define READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
 
+/* Sets bit `bit` of a shared mask, paying for the atomic only the first time. */
+static __always_inline void acg_mask_set_once(u64 *mask, u32 bit)
+{
+	if (!(READ_ONCE(*mask) & (1ull << bit)))
+		__sync_fetch_and_or(mask, 1ull << bit);
+}
+
 struct kernfs_node {
 	u64 id; /* the cgroup id user space sees as the directory's inode number */
 } ACG_CORE;
