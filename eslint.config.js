@@ -56,8 +56,8 @@ function layer(folder, forbidden = [], why = "") {
 
 export default tseslint.config(
   {
-    // Build output, dependencies, and the caches of the native build and the test bed.
-    ignores: ["dist/", "node_modules/", ".cache/", "native/build/", "bench/results/", "test/kernel/results/"],
+    // Build output (out/: the README's `acgc compile -o out/swe`), dependencies, and the caches of the native build and the test bed.
+    ignores: ["dist/", "out/", "node_modules/", ".cache/", "native/build/", "bench/results/", "test/kernel/results/"],
   },
   js.configs.recommended,
   tseslint.configs.recommended,
