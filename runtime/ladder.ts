@@ -6,12 +6,15 @@
 // (cgroup.kill), lowest-ranked and youngest first, passing over a call too
 // small to bring the domain back under its freeze mark. Below the release mark
 // everything is undone, highest rank first. One call of the ladder's ranks,
-// the domain's keeper (the highest-ranked, oldest: the last in victim order),
-// is left out of the withdraw and freeze steps and of the scheduler's hold,
-// so that one burst at a time still proceeds: with every burst stopped, the
-// 2026-12-04 benchmark's domains sat still until the freeze bound killed a
-// call (a replay of aligned-3 seed 3: 1.4 s at 88% with nothing growing).
-// The keeper is stopped by the kill mark. Never the agent's own leaf,
+// the domain's keeper (of the calls bursting — over their baseline — the
+// highest-ranked, oldest: the last in victim order; of all of them where none
+// bursts), is left out of the withdraw and freeze steps and of the
+// scheduler's hold, so that one burst at a time still proceeds: with every
+// burst stopped, the 2026-12-04 benchmark's domains sat still until the
+// freeze bound killed a call (a replay of aligned-3 seed 3: 1.4 s at 88% with
+// nothing growing), and a keeper chosen by rank alone was a 1 MiB `find` of
+// class interactive while a pytest froze. The kill mark stops the keeper.
+// Never the agent's own leaf,
 // unless the ladder opts in to its last step (kill_agent): past that mark a
 // whole agent of the ladder's ranks is killed, its own processes too, the
 // lowest-ranked and then the largest first, so that the others of its domain
@@ -204,7 +207,8 @@ export class LadderEnforcer implements Enforcer {
   }
 
   callStarted(call: ToolCall): void {
-    const told = [...this.#domains.values()].flatMap((d) => (this.#inDomain(d, call) ? this.#electKeeper(d) : []));
+    // A new call bursts nothing yet: it keeps only where nothing did (each look at the domain elects again).
+    const told = [...this.#domains.values()].flatMap((d) => (this.#inDomain(d, call) && d.keeper === null ? this.#electKeeper(d) : []));
     if (!told.includes(call)) this.#holdCall(call);
     for (const d of this.#domains.values()) {
       // A new agent's own tripwire, at once.
@@ -425,7 +429,8 @@ export class LadderEnforcer implements Enforcer {
       this.#killAgent(d, agentVictim, `the ${d.key} domain reached ${where} (kill_agent at ${l.killAgentPercent}%)`);
       lookAgain = AFTER_KILL_MS;
     } else if (killing) {
-      const victim = this.#callVictim(d, targets, usage);
+      // A freeze that outlasted its bound kills a frozen call, never the keeper: its burst was not stopped.
+      const victim = this.#callVictim(d, at(l.killPercent) ? targets : targets.filter((c) => c !== d.keeper), usage);
       if (victim) {
         const why = at(l.killPercent)
           ? `the ${d.key} domain reached ${where} (kill at ${l.killPercent}%)`
@@ -460,14 +465,18 @@ export class LadderEnforcer implements Enforcer {
   }
 
   /**
-   * Makes the domain's keeper the last of its targets in victim order (the
-   * highest-ranked, oldest), and tells the scheduler when that changes: the
+   * Makes the domain's keeper the last in victim order (the highest-ranked,
+   * oldest) of its targets that burst (use more than their baseline, or than
+   * the freeze floor without one), or of all its targets where none does, and
+   * tells the scheduler when that changes: the
    * new keeper leaves the domain's hold, the old one (if it still runs)
    * joins it, and caps the old one had as keeper come at the next step.
    * Returns the calls whose hold it told the scheduler.
    */
   #electKeeper(d: Domain, targets = this.#targets(d)): ToolCall[] {
-    const keeper = targets.filter((c) => !d.killed.has(c.id)).at(-1) ?? null;
+    const live = targets.filter((c) => !d.killed.has(c.id));
+    const bursting = live.filter((c) => (this.#usage(c.path) ?? 0) > (c.limits.baselineBytes ?? FREEZE_FLOOR_BYTES));
+    const keeper = (bursting.length ? bursting : live).at(-1) ?? null;
     if (keeper === d.keeper) return [];
     const old = d.keeper;
     d.keeper = keeper;
