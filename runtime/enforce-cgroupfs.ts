@@ -29,6 +29,8 @@ import {
   type BurstParams,
   type MemVerdictCode,
 } from "../compiler/decide.js";
+import { ownClassOf } from "./call-limits.js";
+import { AGENT_LEAF } from "./cgroup-tree.js";
 import { psiTotalUs } from "./cgroup-files.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { PsiWatcher } from "./native-io.js";
@@ -155,7 +157,7 @@ export class CgroupfsEnforcer implements Enforcer {
       }
     }
     for (const p of this.#pressure.values())
-      if (p.active && this.#inScope(p, call)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
+      if (p.active && this.#inScope(p, call.agent)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
   }
 
   callEnded(call: ToolCall): void {
@@ -386,10 +388,10 @@ export class CgroupfsEnforcer implements Enforcer {
     if (p.clearTimer) clearTimeout(p.clearTimer);
   }
 
-  #inScope(p: PressureScope, call: ToolCall): boolean {
+  #inScope(p: PressureScope, agent: AgentEntry): boolean {
     if (p.scope === "host") return true;
-    if (p.scope.startsWith("tenant:")) return call.agent.tenant === p.scope.slice(7);
-    return call.agent.key === p.scope.slice(6);
+    if (p.scope.startsWith("tenant:")) return agent.tenant === p.scope.slice(7);
+    return agent.key === p.scope.slice(6);
   }
 
   /** A PSI trigger fired: apply the rule's actions, and check for clearing after two windows without events. */
@@ -411,7 +413,7 @@ export class CgroupfsEnforcer implements Enforcer {
     }
     // Every event while active: calls that were spared for rank may be next (their juniors ended).
     for (const call of this.#calls.calls.values()) {
-      if (this.#inScope(p, call) && !p.saved.has(call.id)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
+      if (this.#inScope(p, call.agent) && !p.saved.has(call.id)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
     }
     if (p.clearTimer) clearTimeout(p.clearTimer);
     p.clearTimer = setTimeout(
@@ -484,13 +486,29 @@ export class CgroupfsEnforcer implements Enforcer {
     if (saved.size) p.saved.set(call.id, saved);
   }
 
-  /** The lowest agent rank (largest level) among the calls in scope that this rule's throttle covers. */
+  /**
+   * The lowest agent rank (largest level) among the work in scope that this
+   * rule's throttle covers: calls of its classes, and agents' own processes
+   * whose class (the profile's, else the default rule's) it covers. Own
+   * processes count though the rule never throttles them (a ladder freezes
+   * them): in a 2026-12-04 replay (multi-tenant, aligned-3) the ladder had
+   * killed the last low-ranked call and frozen a low-ranked agent's 170 MiB
+   * own process; the host rule then throttled the high-ranked agent's
+   * pytest as the lowest-ranked call left, the two stalls kept full
+   * pressure up, and nothing moved for 12 s.
+   */
   #lowestThrottledRank(p: PressureScope): number {
     const policy = this.#calls.policy;
+    const throttles = (classId: number) => p.rule.throttle.some((t) => t.classMask & (1 << classId));
     let lowest = 0;
     for (const call of this.#calls.calls.values()) {
-      if (!this.#inScope(p, call) || !p.rule.throttle.some((t) => t.classMask & (1 << call.cls.id))) continue;
-      lowest = Math.max(lowest, agentRank(call.agent, policy));
+      if (this.#inScope(p, call.agent) && throttles(call.cls.id)) lowest = Math.max(lowest, agentRank(call.agent, policy));
+    }
+    for (const agent of this.#calls.agents.values()) {
+      const rank = agentRank(agent, policy);
+      if (rank <= lowest || !this.#inScope(p, agent)) continue;
+      const own = ownClassOf(agent.profile, policy)?.id ?? policy.rules[policy.defaultRuleId]!.classId;
+      if (throttles(own) && this.#calls.tree.populated(join(agent.path, AGENT_LEAF))) lowest = rank;
     }
     return lowest;
   }

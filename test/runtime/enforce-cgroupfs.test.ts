@@ -160,7 +160,7 @@ policy pressure_test {
     expect(git.events.at(-1)).toBe("pressure (agent:default/a) cleared: limits restored");
   });
 
-  it("throttles a class one agent rank at a time: a higher-ranked agent only after every lower-ranked one", async () => {
+  it("throttles a class one agent rank at a time: a higher-ranked agent only after every lower-ranked one, own processes included", async () => {
     const RANKED = `version 1
 policy ranked {
   host { memory = 1GiB }
@@ -196,9 +196,17 @@ policy ranked {
     triggers[0]!();
     expect(readFileSync(join(worker.path, "memory.high"), "utf8")).toBe(String(20 * MiB));
     expect(readFileSync(join(boss.path, "memory.high"), "utf8")).toBe(String(24 * MiB));
-    // The low-ranked call ends: at the next event the boss's call is next.
+    // The low-ranked call ends, the worker's own process lives on (a ladder may have frozen it): still lower-ranked
+    // work of a throttled class (the default rule's, the worker having no class of its own) in scope, so the boss is spared.
+    const workerOwn = join(worker.agent.path, "agent", "cgroup.events");
+    writeFileSync(workerOwn, "populated 1\nfrozen 0\n");
     await calls.endCall(worker.id);
     setTotal(600_000);
+    triggers[0]!();
+    expect(readFileSync(join(boss.path, "memory.high"), "utf8")).toBe(String(24 * MiB));
+    // Its own process gone too: at the next event the boss's call is next.
+    writeFileSync(workerOwn, "populated 0\nfrozen 0\n");
+    setTotal(900_000);
     triggers[0]!();
     expect(readFileSync(join(boss.path, "memory.high"), "utf8")).toBe(String(20 * MiB));
   });
