@@ -200,7 +200,7 @@ export class LadderEnforcer implements Enforcer {
   attachKernelHold(hold: KernelHold): void {
     this.#hold = hold;
     for (const d of this.#domains.values()) {
-      d.keeper = this.#targets(d).at(-1) ?? null;
+      d.keeper = this.#chooseKeeper(d, this.#targets(d));
       this.#armHold(d);
     }
     for (const call of this.#calls.calls.values()) this.#holdCall(call);
@@ -465,18 +465,24 @@ export class LadderEnforcer implements Enforcer {
   }
 
   /**
-   * Makes the domain's keeper the last in victim order (the highest-ranked,
-   * oldest) of its targets that burst (use more than their baseline, or than
-   * the freeze floor without one), or of all its targets where none does, and
-   * tells the scheduler when that changes: the
-   * new keeper leaves the domain's hold, the old one (if it still runs)
-   * joins it, and caps the old one had as keeper come at the next step.
-   * Returns the calls whose hold it told the scheduler.
+   * The domain's keeper: the last in victim order (the highest-ranked,
+   * oldest) of its live targets that burst (use more than their baseline, or
+   * than the freeze floor without one), or of all of them where none does.
    */
-  #electKeeper(d: Domain, targets = this.#targets(d)): ToolCall[] {
+  #chooseKeeper(d: Domain, targets: ToolCall[]): ToolCall | null {
     const live = targets.filter((c) => !d.killed.has(c.id));
     const bursting = live.filter((c) => (this.#usage(c.path) ?? 0) > (c.limits.baselineBytes ?? FREEZE_FLOOR_BYTES));
-    const keeper = (bursting.length ? bursting : live).at(-1) ?? null;
+    return (bursting.length ? bursting : live).at(-1) ?? null;
+  }
+
+  /**
+   * Chooses the domain's keeper again and tells the scheduler when it
+   * changes: the new keeper leaves the domain's hold (its caps lifted at
+   * once), the old one (if it still runs) joins it, and caps come to the old
+   * one at the next step. Returns the calls whose hold it told the scheduler.
+   */
+  #electKeeper(d: Domain, targets = this.#targets(d)): ToolCall[] {
+    const keeper = this.#chooseKeeper(d, targets);
     if (keeper === d.keeper) return [];
     const old = d.keeper;
     d.keeper = keeper;
