@@ -78,7 +78,7 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
   // on the kernel's hierarchy has them: a stand-in is never below the mount.
   const budget = (p: PolicyIR) =>
     hostBudget(p, { memTotal: memTotalBytes(), ancestorMax: mount ? nearestMemoryMax(tree.root, mount) : null });
-  const ladder = new LadderEnforcer(calls, { hostBudget: budget, released: (call) => enforcer.reevaluate(call), ...(log && { log }) });
+  const ladder = new LadderEnforcer(calls, { hostBudget: budget, capsChanged: (call) => enforcer.reevaluate(call), ...(log && { log }) });
   calls.addEnforcer(ladder);
   let scheduler: BpfSchedulerEnforcer | null = null;
   let schedulerNote = opts.noScheduler ? "acgd was started with --no-scheduler" : NO_COMPILED_DIR;

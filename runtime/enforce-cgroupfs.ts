@@ -2,7 +2,8 @@
 // Event driven: the kernel notifies changes of memory.events (inotify via
 // fs.watch) and PSI triggers (see native-io.ts); the only timers are one decision
 // deadline per call (burst credit expiry, throttle ramp step, kill deadline,
-// cooldown end) and one clear-check per active pressure rule.
+// cooldown end), one clear-check per active pressure rule and one release
+// per call a pressure rule holds.
 //
 // Burst: memory.high sits at the baseline as a tripwire. When usage crosses
 // it the kernel counts a `high` event; the burst clock of compiler/decide.ts
@@ -34,7 +35,7 @@ import { AGENT_LEAF } from "./cgroup-tree.js";
 import { psiTotalUs } from "./cgroup-files.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { PsiWatcher } from "./native-io.js";
-import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+import { setMemoryHighCap, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
 import { agentRank } from "./victim-order.js";
 
 const now = (): bigint => process.hrtime.bigint();
@@ -56,6 +57,11 @@ export const PRESSURE_THROTTLE_FLOOR_BYTES = 8 * 1024 * 1024;
  */
 export function pressureThrottleHigh(usage: number, baseline: number | null, currentHigh: number): number {
   return Math.min(currentHigh, Math.max(usage, baseline ?? PRESSURE_THROTTLE_FLOOR_BYTES));
+}
+
+/** Who a pressure rule's ceiling on a call's memory.high belongs to (see ToolCall.memoryHighCaps). */
+function pressureKey(p: PressureScope): string {
+  return `pressure rule ${p.rule.id}@${p.scope}`;
 }
 
 interface MemoryState {
@@ -81,8 +87,17 @@ interface PressureScope {
   watch: { close(): void } | null;
   active: boolean;
   clearTimer: NodeJS.Timeout | null;
-  /** Knob values to restore when pressure clears: call id → file → value. */
-  saved: Map<string, Map<string, string>>;
+  /** memory.low values to restore when pressure clears (calls this rule protected): call id → value. */
+  protected: Map<string, string>;
+  /**
+   * Calls this rule's throttle holds (a ceiling in ToolCall.memoryHighCaps),
+   * each with the timer that lifts it when the policy's delay ends; the rule
+   * clearing lifts them too. The next event of the rule, at most one per
+   * window, holds them again.
+   */
+  held: Map<string, NodeJS.Timeout>;
+  /** Calls that have been told of this activation's throttle (one event per call and activation). */
+  told: Set<string>;
   /** The PSI line's `total` (µs stalled) and when it was read: events are checked against its growth. */
   lastTotalUs: number | null;
   lastReadNs: bigint;
@@ -167,7 +182,12 @@ export class CgroupfsEnforcer implements Enforcer {
       if (st.timer) clearTimeout(st.timer);
       this.#mem.delete(call.id);
     }
-    for (const p of this.#pressure.values()) p.saved.delete(call.id);
+    for (const p of this.#pressure.values()) {
+      p.protected.delete(call.id);
+      p.told.delete(call.id);
+      clearTimeout(p.held.get(call.id));
+      p.held.delete(call.id);
+    }
   }
 
   agentAdded(agent: AgentEntry): void {
@@ -317,7 +337,7 @@ export class CgroupfsEnforcer implements Enforcer {
     this.#calls.tree.setKnob(st.call.path, "memory.high", String(v));
   }
 
-  /** Decides a call's memory.high afresh (a ladder lifted its cap). */
+  /** Decides a call's memory.high afresh (a ladder or a pressure rule lifted its ceiling). */
   reevaluate(call: ToolCall): void {
     const st = this.#mem.get(call.id);
     if (!st) return;
@@ -364,7 +384,9 @@ export class CgroupfsEnforcer implements Enforcer {
       watch: null,
       active: false,
       clearTimer: null,
-      saved: new Map(),
+      protected: new Map(),
+      held: new Map(),
+      told: new Set(),
       lastTotalUs: null,
       lastReadNs: 0n,
     };
@@ -411,9 +433,10 @@ export class CgroupfsEnforcer implements Enforcer {
         data: { state: "on", rule: p.rule.id, scope: p.scope },
       });
     }
-    // Every event while active: calls that were spared for rank may be next (their juniors ended).
+    // Every event while active: calls that were spared for rank may be next
+    // (their juniors ended), and calls whose hold ended are held again.
     for (const call of this.#calls.calls.values()) {
-      if (this.#inScope(p, call.agent) && !p.saved.has(call.id)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
+      if (this.#inScope(p, call.agent)) this.#guard(`pressure on ${call.id}`, () => this.#applyPressure(p, call));
     }
     if (p.clearTimer) clearTimeout(p.clearTimer);
     p.clearTimer = setTimeout(
@@ -442,48 +465,68 @@ export class CgroupfsEnforcer implements Enforcer {
     return prev === null ? "first reading" : total - prev;
   }
 
+  /**
+   * Protect (memory.low at usage, for as long as the rule is active) and
+   * throttle (memory.high at usage, for the policy's delay) one call. The
+   * throttle is a hold bounded in time, the cgroup-file stand-in for the
+   * memcg hook's extra reclaim delay: a call pinned at its usage stalls on
+   * memory, which is pressure, so a hold lasting while the rule is active
+   * keeps its own trigger firing. In a 2026-12-04 replay (multi-tenant,
+   * aligned-3) a low-ranked pytest held that way stalled until the harness
+   * gave up; held for the delay once per window, a call stalls at most
+   * delay/window of its time on the rule's account.
+   */
   #applyPressure(p: PressureScope, call: ToolCall): void {
     const bit = 1 << call.cls.id;
     const tree = this.#calls.tree;
     const usage = tree.readKnob(call.path, "memory.current")?.trim();
     if (!usage) return;
-    const saved = new Map<string, string>();
-    const set = (file: string, value: string) => {
-      const old = tree.readKnob(call.path, file)?.trim();
-      if (old === undefined) return;
-      saved.set(file, old);
-      tree.setKnob(call.path, file, value);
-    };
-    if (p.rule.protectClassMask & bit) {
-      set("memory.low", String(Math.max(Number(usage), call.limits.lowBytes)));
+    const oldLow = tree.readKnob(call.path, "memory.low")?.trim();
+    if (p.rule.protectClassMask & bit && !p.protected.has(call.id) && oldLow !== undefined) {
+      p.protected.set(call.id, oldLow);
+      tree.setKnob(call.path, "memory.low", String(Math.max(Number(usage), call.limits.lowBytes)));
       this.#callEvent(call, "pressure_action", `pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`, {
         action: "protect",
         scope: p.scope,
         bytes: Number(usage),
       });
     }
-    let throttle = p.rule.throttle.find((t) => t.classMask & bit);
-    if (throttle && agentRank(call.agent, this.#calls.policy) < this.#lowestThrottledRank(p)) {
-      // A class rule reaches a higher-ranked agent's calls only after every lower-ranked agent's.
-      throttle = undefined;
-    }
+    const throttle = p.rule.throttle.find((t) => t.classMask & bit);
+    // A class rule reaches a higher-ranked agent's calls only after every lower-ranked agent's.
+    if (!throttle || p.held.has(call.id) || agentRank(call.agent, this.#calls.policy) < this.#lowestThrottledRank(p)) return;
     const currentHigh = tree.readKnob(call.path, "memory.high")?.trim();
-    if (throttle && currentHigh !== undefined) {
-      const high = pressureThrottleHigh(
-        Number(usage),
-        call.limits.baselineBytes,
-        currentHigh === "max" ? Number.POSITIVE_INFINITY : Number(currentHigh),
-      );
-      set("memory.high", String(high));
-      this.#callEvent(
-        call,
-        "pressure_action",
-        `pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ` +
-          `${formatBytes(Number(usage))}; policy delay ${throttle.delayMs}ms)`,
-        { action: "throttle", scope: p.scope, bytes: high },
-      );
-    }
-    if (saved.size) p.saved.set(call.id, saved);
+    if (currentHigh === undefined) return;
+    const high = pressureThrottleHigh(
+      Number(usage),
+      call.limits.baselineBytes,
+      currentHigh === "max" ? Number.POSITIVE_INFINITY : Number(currentHigh),
+    );
+    // A ceiling like a ladder's: the burst logic does not raise memory.high past it while it holds.
+    (call.memoryHighCaps ??= new Map()).set(pressureKey(p), high);
+    tree.setKnob(call.path, "memory.high", String(high));
+    const release = setTimeout(() => this.#guard(`releasing ${call.id}`, () => this.#release(p, call.id)), throttle.delayMs);
+    release.unref();
+    p.held.set(call.id, release);
+    if (p.told.has(call.id)) return;
+    p.told.add(call.id);
+    this.#callEvent(
+      call,
+      "pressure_action",
+      `pressure (${p.scope}): throttled at ${formatBytes(high)} (memory.high; usage ` +
+        `${formatBytes(Number(usage))}) for ${throttle.delayMs}ms, again in each window while the rule is active`,
+      { action: "throttle", scope: p.scope, bytes: high, delayMs: throttle.delayMs },
+    );
+  }
+
+  /** The throttle's hold on a call ends: its memory.high is decided again, under the ceilings left. */
+  #release(p: PressureScope, id: string): void {
+    const release = p.held.get(id);
+    const call = this.#calls.calls.get(id);
+    p.held.delete(id);
+    if (!release || !call) return;
+    clearTimeout(release);
+    setMemoryHighCap(this.#calls.tree, call, pressureKey(p), null);
+    this.reevaluate(call);
   }
 
   /**
@@ -520,20 +563,15 @@ export class CgroupfsEnforcer implements Enforcer {
       message: `pressure rule ${p.rule.id} (${p.scope}) cleared`,
       data: { state: "off", rule: p.rule.id, scope: p.scope },
     });
-    for (const [id, files] of p.saved) {
+    for (const id of [...p.held.keys()]) this.#guard(`releasing ${id}`, () => this.#release(p, id));
+    for (const [id, low] of p.protected) {
       const call = this.#calls.calls.get(id);
-      if (!call) continue;
-      this.#guard(`restoring ${id}`, () => {
-        for (const [file, value] of files) this.#calls.tree.setKnob(call.path, file, value);
-      });
-      call.events.push(`pressure (${p.scope}) cleared: limits restored`);
-      // memory.high may have been moved by the burst logic meanwhile: let it decide again.
-      const st = this.#mem.get(id);
-      if (st) {
-        st.high = null;
-        this.#evaluate(st);
-      }
+      if (call) this.#guard(`restoring ${id}`, () => this.#calls.tree.setKnob(call.path, "memory.low", low));
     }
-    p.saved.clear();
+    for (const id of new Set([...p.protected.keys(), ...p.told])) {
+      this.#calls.calls.get(id)?.events.push(`pressure (${p.scope}) cleared: limits restored`);
+    }
+    p.protected.clear();
+    p.told.clear();
   }
 }

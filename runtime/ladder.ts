@@ -13,8 +13,9 @@
 // burst stopped, the 2026-12-04 benchmark's domains sat still until the
 // freeze bound killed a call (a replay of aligned-3 seed 3: 1.4 s at 88% with
 // nothing growing), and a keeper chosen by rank alone was a 1 MiB `find` of
-// class interactive while a pytest froze. The kill mark stops the keeper.
-// Never the agent's own leaf,
+// class interactive while a pytest froze. Its burst goes on up to halfway
+// from the freeze mark to the kill mark (its own memory.high, see
+// #keeperCap): beyond, it waits with the others. Never the agent's own leaf,
 // unless the ladder opts in to its last step (kill_agent): past that mark a
 // whole agent of the ladder's ranks is killed, its own processes too, the
 // lowest-ranked and then the largest first, so that the others of its domain
@@ -60,7 +61,7 @@ import { formatBytes } from "../compiler/units.js";
 import { AGENT_LEAF } from "./cgroup-tree.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { HostBudget } from "./memory-budget.js";
-import type { AgentEntry, Enforcer, ToolCall, ToolCalls } from "./tool-calls.js";
+import { setMemoryHighCap, type AgentEntry, type Enforcer, type ToolCall, type ToolCalls } from "./tool-calls.js";
 import { agentRank, victimOrder } from "./victim-order.js";
 
 /** A frozen call keeps at least this much room: below it, an idle call could not allocate a page without the over-high penalty. */
@@ -114,8 +115,8 @@ interface Domain {
   agentTripwires: Map<string, { path: string; value: string }>;
   /** Target agents whose own processes this ladder froze: agent key → their leaf and its memory.high before the freeze. */
   frozenAgents: Map<string, { path: string; saved: string }>;
-  /** Calls this ladder capped: id → memory.high before the first cap. */
-  saved: Map<string, string>;
+  /** Calls this ladder capped (each holds its cap in ToolCall.memoryHighCaps under the domain's key). */
+  capped: Set<string>;
   /** What it did to each capped call, so that the call's events say each step once. */
   stepOf: Map<string, string>;
   /** Calls killed and not yet gone (a kill is not repeated on them). */
@@ -134,8 +135,8 @@ export interface LadderOptions {
   /** The host domain's budget for a policy, as the machine and the cgroup tree say now (read again while the domain is idle). */
   hostBudget: (policy: PolicyIR) => HostBudget;
   log?: (msg: string) => void;
-  /** Called when a call's caps are all lifted, so that its burst logic can decide memory.high again. */
-  released?: (call: ToolCall) => void;
+  /** Called when a ladder lifts or moves its ceiling on a call, so that its burst logic decides memory.high again under the ceilings. */
+  capsChanged?: (call: ToolCall) => void;
   /** The longest wait for a kill's memory (default RELEASE_WAIT_MS; tests lengthen it to tell its early ends from its timeout). */
   releaseWaitMs?: number;
 }
@@ -192,7 +193,7 @@ export class LadderEnforcer implements Enforcer {
       budgetBytes: d.budget,
       usageBytes: this.#usage(d.path),
       step: stepName(d.step),
-      capped: d.saved.size,
+      capped: d.capped.size,
     }));
   }
 
@@ -214,13 +215,13 @@ export class LadderEnforcer implements Enforcer {
       // A new agent's own tripwire, at once.
       if (d.holdSlot !== null && this.#inDomain(d, call) && !d.agentTripwires.has(call.agent.key)) this.#soon(d, 0);
       if (d.step === Step.none || !this.#inDomain(d, call) || !this.#isTarget(d, call)) continue;
-      this.#guard(d, () => this.#capFor(d, call, d.step));
+      this.#guard(d, () => this.#capFor(d, call, d.step, this.#usage(d.path)));
     }
   }
 
   callEnded(call: ToolCall): void {
     for (const d of this.#domains.values()) {
-      d.saved.delete(call.id);
+      d.capped.delete(call.id);
       d.stepOf.delete(call.id);
       d.killed.delete(call.id);
       if (!this.#inDomain(d, call)) continue;
@@ -280,7 +281,7 @@ export class LadderEnforcer implements Enforcer {
       tripwire: "max",
       agentTripwires: new Map(),
       frozenAgents: new Map(),
-      saved: new Map(),
+      capped: new Set(),
       stepOf: new Map(),
       killed: new Set(),
       killedAgents: new Set(),
@@ -413,7 +414,7 @@ export class LadderEnforcer implements Enforcer {
     else d.frozenSinceMs = null;
     const targets = this.#targets(d);
     this.#electKeeper(d, targets);
-    if (d.step >= Step.withdraw) for (const call of targets) this.#capFor(d, call, d.step);
+    if (d.step >= Step.withdraw) for (const call of targets) this.#capFor(d, call, d.step, usage);
     if (d.step === Step.freeze) this.#freezeAgentsOwn(d);
     let lookAgain: number | undefined;
     const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
@@ -487,7 +488,7 @@ export class LadderEnforcer implements Enforcer {
     const old = d.keeper;
     d.keeper = keeper;
     const told = [keeper, old && this.#calls.calls.get(old.id) === old ? old : null].filter((c): c is ToolCall => c !== null);
-    if (keeper && d.saved.has(keeper.id))
+    if (keeper && d.capped.has(keeper.id))
       this.#lift(d, keeper, `its burst is the one that goes on while the ${d.key} domain is short of memory`);
     for (const c of told) this.#holdCall(c);
     return told;
@@ -496,10 +497,14 @@ export class LadderEnforcer implements Enforcer {
   /**
    * The memory.high a step gives a call: withdraw keeps a call's baseline or
    * its usage, whichever is larger (no new burst); freeze pins it at its
-   * usage (with a floor). The keeper is left alone: its burst may go on.
+   * usage (with a floor). The keeper's burst goes on: withdraw leaves it
+   * alone, freeze gives it {@link #keeperCap}.
    */
-  #capFor(d: Domain, call: ToolCall, step: Step): void {
-    if (call === d.keeper) return;
+  #capFor(d: Domain, call: ToolCall, step: Step, domainUsage: number | null): void {
+    if (call === d.keeper) {
+      if (step === Step.freeze && domainUsage !== null) this.#keeperCap(d, call, domainUsage);
+      return;
+    }
     const usage = this.#usage(call.path);
     if (usage === null) return;
     let cap: number | null = null;
@@ -517,7 +522,7 @@ export class LadderEnforcer implements Enforcer {
     const tree = this.#calls.tree;
     const current = tree.readKnob(call.path, "memory.high")?.trim();
     if (current === undefined) return;
-    if (!d.saved.has(call.id)) d.saved.set(call.id, current);
+    d.capped.add(call.id);
     // Caps only tighten while the ladder is engaged.
     const effective = prev !== undefined && prev < cap ? prev : cap;
     caps.set(d.key, effective);
@@ -532,6 +537,36 @@ export class LadderEnforcer implements Enforcer {
         data: { domain: d.key, memoryHighBytes: effective, usageBytes: usage },
       });
     }
+  }
+
+  /**
+   * The keeper's ceiling while the domain is frozen: its usage plus the
+   * domain's room up to halfway from the freeze mark to the next mark (kill,
+   * else kill_agent, else the budget). It rises as others give memory back.
+   * Uncapped, the keeper grew into the kill mark, and every step of its
+   * burst past it cost a frozen call's life: kill-mark kills rose from 21 to
+   * 32 in the 2026-12-04 benchmark against holding every burst. The upper
+   * half is left to higher-ranked agents, which no step holds, and to the
+   * kernel's overshoot of memory.high before its throttle bites.
+   */
+  #keeperCap(d: Domain, call: ToolCall, domainUsage: number): void {
+    const usage = this.#usage(call.path);
+    const [freeze] = this.#marks(d, ["freeze"]);
+    if (usage === null || freeze === undefined) return;
+    const next = [...this.#marks(d, ["kill", "killAgent"]), d.budget].find((b) => b > freeze) ?? d.budget;
+    const room = Math.floor((freeze + Math.floor((next - freeze) / 2) - domainUsage) / MIB) * MIB;
+    const prev = call.memoryHighCaps?.get(d.key);
+    // Whole MiB, so that it moves only when the room does. Without room it is
+    // not raised: the kernel lets a cgroup past its memory.high by a little
+    // before the throttle bites, and a ceiling that followed the usage up
+    // let the guest suite's keeper creep from 15 to 20 MiB into the kill
+    // mark. Nor is it written below the usage (that makes the writer reclaim).
+    let cap = Math.max(usage + Math.max(0, room), FREEZE_FLOOR_BYTES);
+    if (room <= 0 && prev !== undefined) cap = Math.min(cap, prev);
+    if (prev === cap) return;
+    d.capped.add(call.id);
+    setMemoryHighCap(this.#calls.tree, call, d.key, cap);
+    this.#opts.capsChanged?.(call);
   }
 
   /**
@@ -664,20 +699,13 @@ export class LadderEnforcer implements Enforcer {
 
   /** Gives a call back the memory.high it had before this domain capped it (or another domain's cap, if lower). */
   #lift(d: Domain, call: ToolCall, why: string): void {
-    call.memoryHighCaps?.delete(d.key);
-    const before = d.saved.get(call.id)!;
-    d.saved.delete(call.id);
+    d.capped.delete(call.id);
     d.stepOf.delete(call.id);
-    const still = call.memoryHighCaps?.size ? Math.min(...call.memoryHighCaps.values()) : null;
-    this.#calls.tree.setKnob(
-      call.path,
-      "memory.high",
-      still === null ? before : String(before === "max" ? still : Math.min(Number(before), still)),
-    );
+    setMemoryHighCap(this.#calls.tree, call, d.key, null);
     const message = `ladder (${d.key}): released (${why})`;
     call.events.push(message);
     emitEvent("thawed", { ...aboutCall(call), message, data: { domain: d.key } });
-    if (still === null) this.#opts.released?.(call);
+    this.#opts.capsChanged?.(call);
   }
 
   /** Remembers a kill's memory for {@link #awaitingRelease}. */
@@ -734,7 +762,7 @@ export class LadderEnforcer implements Enforcer {
   /** Lifts every cap this domain set, highest rank first, and disengages. */
   #release(d: Domain, why: string): void {
     const policy = this.#calls.policy;
-    const capped = [...d.saved.keys()]
+    const capped = [...d.capped]
       .map((id) => this.#calls.calls.get(id))
       .filter((c): c is ToolCall => c !== undefined)
       .sort((a, b) => victimOrder(b, a, policy));
@@ -742,7 +770,7 @@ export class LadderEnforcer implements Enforcer {
     this.#thawAgentsOwn(d, why);
     d.killedAgents.clear();
     d.lastKill = null;
-    d.saved.clear();
+    d.capped.clear();
     d.stepOf.clear();
     d.step = Step.none;
     d.frozenSinceMs = null;

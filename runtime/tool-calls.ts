@@ -59,7 +59,7 @@ export interface ToolCall {
   ownerUid?: number;
   /** When the runtime kills a call, what the agent should do about it (a retry hint). */
   killAdvice?: string;
-  /** Ceilings on memory.high set by ladders (domain → bytes): the burst logic never writes above the lowest. */
+  /** Ceilings on memory.high set by ladders and pressure rules (who → bytes): the burst logic never writes above the lowest. */
   memoryHighCaps?: Map<string, number>;
   /** oom_score_adj for its processes (set at clone3 time, inherited by children). */
   oomScoreAdj: number;
@@ -89,6 +89,20 @@ export interface Enforcer {
   agentRemoved?(agent: AgentEntry): void;
   policyChanged(policy: PolicyIR): void;
   close(): void;
+}
+
+/**
+ * Sets (bytes) or removes (null) one ceiling (`who`'s) on a call's
+ * memory.high. A call with a baseline is left to its burst logic, which
+ * writes its memory.high under the ceilings (the caller has it decide again:
+ * the enforcer's reevaluate); one without gets the lowest ceiling, else "max".
+ */
+export function setMemoryHighCap(tree: CgroupTree, call: ToolCall, who: string, bytes: number | null): void {
+  if (bytes === null) call.memoryHighCaps?.delete(who);
+  else (call.memoryHighCaps ??= new Map()).set(who, bytes);
+  if (call.limits.baselineBytes !== null) return;
+  const lowest = call.memoryHighCaps?.size ? Math.min(...call.memoryHighCaps.values()) : null;
+  tree.setKnob(call.path, "memory.high", lowest === null ? "max" : String(lowest));
 }
 
 export class ToolCalls {

@@ -13,7 +13,7 @@
 // a ladder's kill_agent step kills a low-ranked agent whole, its own process
 // too, when its own growth is what fills the budget; under the scheduler's
 // hold the domain's keeper (its oldest low-ranked call) still grows past the
-// freeze mark while a younger call is held.
+// freeze mark, up to halfway to the kill mark, while a younger call is held.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
@@ -377,40 +377,84 @@ await test("under the scheduler's hold: the domain's tripwire at the kill mark, 
   await Promise.all([b.done, w.done]);
   return `domain tripwire at 80% of 96 MiB; worker ${(tripwire / MiB).toFixed(0)} MiB (usage ${(own / MiB).toFixed(1)} MiB); boss max`;
 });
-await test("under the scheduler's hold: the keeper (the oldest bursting low-ranked call) grows past the freeze mark, a younger one is held", async () => {
-  // The keeper's call starts first and bursts (10 MiB, over the 8 MiB a call without a baseline counts as
-  // bursting from); it asks for 6 MiB more only when told, once the domain is past the freeze mark.
-  const go = join(mkdtempSync("/tmp/acg-keeper-"), "go");
-  const keeper = acgRun(heldd.socket, [
-    "--agent",
-    "w1",
-    "--",
-    "sh",
-    "-c",
-    `${ALLOC} 10 300000 & while [ ! -e ${go} ]; do sleep 0.05; done; exec ${ALLOC} 6 300000`,
-  ]);
-  assert(await until(() => keeper.out.includes("allocated 10 MiB"), 120_000), `w1's call did not allocate: ${keeper.err}`);
-  // The boss takes the domain past the freeze mark (10 + 48 of 96 MiB, and the processes' own: over 60%).
-  const boss = acgRun(heldd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "48", "300000"]);
-  assert(await until(() => boss.out.includes("allocated"), 120_000), `boss did not allocate: ${boss.err}`);
-  assert(usage() >= 0.6 * BUDGET, `the domain is past the freeze mark: ${(usage() / MiB).toFixed(1)} of 96 MiB`);
-  const younger = acgRun(heldd.socket, ["--agent", "w2", "--", ALLOC, "10", "300000"]);
-  assert(await until(() => callsOf("w2").length > 0, 120_000), `w2's call did not start: ${younger.err}`);
-  await sleep(3000);
-  assert(!younger.out.includes("allocated"), `w2's 10 MiB should be held at ${(usage() / MiB).toFixed(1)} of 96 MiB`);
-  // 6 MiB more stays under the kill mark (80%): the keeper's burst goes on, neither capped nor held.
-  const t0 = Date.now();
-  writeFileSync(go, "");
-  assert(await until(() => keeper.out.includes("allocated 6 MiB"), 60_000), `the keeper's 6 MiB did not go through: ${keeper.err}`);
-  const took = Date.now() - t0;
-  const [keeperCg] = callsOf("w1");
-  const high = knob(keeperCg!, "memory.high");
-  assert(!younger.out.includes("allocated"), "w2 still held while the keeper grew");
-  assert(keeper.proc.exitCode === null && younger.proc.exitCode === null, "nobody was killed");
-  const peak = usage();
-  for (const c of [boss, keeper, younger]) c.proc.kill("SIGTERM");
-  await Promise.all([boss.done, keeper.done, younger.done]);
-  return `keeper allocated 6 MiB more in ${took} ms, at ${(peak / MiB).toFixed(1)} of 96 MiB (its memory.high ${high}); w2's 10 MiB held`;
+await test("under the scheduler's hold: the keeper (the oldest bursting low-ranked call) grows past the freeze mark up to halfway to the kill mark, a younger one is held, nobody is killed", async () => {
+  // The keeper's call starts first and bursts (10 MiB, over its 4 MiB baseline); it asks for 2 MiB more,
+  // then 16 MiB more, each only when told.
+  const dir = mkdtempSync("/tmp/acg-keeper-");
+  const [go1, go2] = [join(dir, "go1"), join(dir, "go2")];
+  const waitFor = (f: string) => `while [ ! -e ${f} ]; do sleep 0.05; done`;
+  // Whatever fails, the calls end, or the tree could not be removed after.
+  const spawned: Call[] = [];
+  const acg = (args: string[]) => {
+    const c = acgRun(heldd.socket, args);
+    spawned.push(c);
+    return c;
+  };
+  try {
+    const keeper = acg([
+      "--agent",
+      "w1",
+      "--",
+      "sh",
+      "-c",
+      `${ALLOC} 10 300000 & ${waitFor(go1)}; ${ALLOC} 2 300000 & ${waitFor(go2)}; exec ${ALLOC} 16 300000`,
+    ]);
+    assert(await until(() => keeper.out.includes("allocated 10 MiB"), 120_000), `w1's call did not allocate: ${keeper.err}`);
+    // The boss takes the domain past the freeze mark (10 + 48 of 96 MiB, and the processes' own: over 60%).
+    const boss = acg(["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "48", "300000"]);
+    assert(await until(() => boss.out.includes("allocated"), 120_000), `boss did not allocate: ${boss.err}`);
+    assert(usage() >= 0.6 * BUDGET, `the domain is past the freeze mark: ${(usage() / MiB).toFixed(1)} of 96 MiB`);
+    // 2 MiB more stays under halfway from the freeze mark (60%) to the kill mark (80%): the keeper's burst goes on, not held.
+    const t0 = Date.now();
+    writeFileSync(go1, "");
+    assert(await until(() => keeper.out.includes("allocated 2 MiB"), 60_000), `the keeper's 2 MiB did not go through: ${keeper.err}`);
+    const took = Date.now() - t0;
+    const grown = usage();
+    // A younger low-ranked call is held (it creeps up to the freeze floor, 8 MiB, and no further).
+    const younger = acg(["--agent", "w2", "--", ALLOC, "10", "300000"]);
+    assert(await until(() => callsOf("w2").length > 0, 120_000), `w2's call did not start: ${younger.err}`);
+    await sleep(3000);
+    assert(!younger.out.includes("allocated"), `w2's 10 MiB should be held at ${(usage() / MiB).toFixed(1)} of 96 MiB`);
+    // 16 MiB more would take the domain past the kill mark (and cost a frozen call's life): the keeper's own
+    // memory.high stops it (the held call's floor has taken the room meanwhile), and it waits with the others.
+    const [keeperCg] = callsOf("w1");
+    const [youngerCg] = callsOf("w2");
+    // What the domain, the keeper (usage/memory.high) and the held call do meanwhile, for the messages.
+    const trace: string[] = [];
+    const mib = (v: string) => (/^\d+$/.test(v) ? (Number(v) / MiB).toFixed(1) : v);
+    const sample = () => {
+      try {
+        const k = `${mib(knob(keeperCg!, "memory.current"))}/${mib(knob(keeperCg!, "memory.high"))}`;
+        trace.push(`${mib(String(usage()))} k ${k} y ${mib(knob(youngerCg!, "memory.current"))}`);
+      } catch (e) {
+        trace.push((e as Error).message);
+      }
+    };
+    sample();
+    const highBefore = Number(knob(keeperCg!, "memory.high"));
+    writeFileSync(go2, "");
+    for (let i = 0; i < 40; i++) {
+      await sleep(100);
+      sample();
+    }
+    const peak = usage();
+    const seen = `domain MiB, keeper usage/memory.high, w2 usage every 100 ms: ${trace.join("; ")}`;
+    assert(keeper.proc.exitCode === null, `the keeper was killed: ${seen}`);
+    const high = knob(keeperCg!, "memory.high");
+    assert(!keeper.out.includes("allocated 16 MiB"), `the keeper's 16 MiB went through: ${seen}`);
+    // Its ceiling does not follow it up (the held call may still creep up to the freeze floor meanwhile).
+    assert(Number(high) <= highBefore + MiB, `the keeper's memory.high stays: ${seen}`);
+    assert(peak < 0.8 * BUDGET, `the domain stays below the kill mark: ${seen}`);
+    assert(!younger.out.includes("allocated"), "w2 still held while the keeper grew");
+    assert(keeper.proc.exitCode === null && younger.proc.exitCode === null && boss.proc.exitCode === null, `nobody was killed: ${seen}`);
+    return (
+      `keeper allocated 2 MiB more in ${took} ms (domain ${(grown / MiB).toFixed(1)} of 96 MiB), then stopped at ` +
+      `${(peak / MiB).toFixed(1)} (its memory.high ${(Number(high) / MiB).toFixed(1)} MiB); w2's 10 MiB held`
+    );
+  } finally {
+    for (const c of spawned) c.proc.kill("SIGTERM");
+    await Promise.all(spawned.map((c) => c.done));
+  }
 });
 await stopDaemon(heldd);
 if (results().some((o) => !o.ok)) console.log(`\nheld acgd's log:\n${heldd.log()}`);

@@ -151,8 +151,19 @@ policy pressure_test {
     expect(readFileSync(join(bg.path, "memory.high"), "utf8")).toBe(String(20 * MiB));
     expect(readFileSync(join(idle.path, "memory.high"), "utf8")).toBe(String(16 * MiB));
     expect(readFileSync(join(noBaseline.path, "memory.high"), "utf8")).toBe(String(PRESSURE_THROTTLE_FLOOR_BYTES));
-    expect(bg.events.at(-1)).toBe("pressure (agent:default/a): throttled at 20MiB (memory.high; usage 20MiB; policy delay 100ms)");
-    expect(idle.events.at(-1)).toBe("pressure (agent:default/a): throttled at 16MiB (memory.high; usage 4KiB; policy delay 100ms)");
+    const throttled = (at: string, usage: string) =>
+      `pressure (agent:default/a): throttled at ${at} (memory.high; usage ${usage}) for 100ms, ` +
+      "again in each window while the rule is active";
+    expect(bg.events.at(-1)).toBe(throttled("20MiB", "20MiB"));
+    expect(idle.events.at(-1)).toBe(throttled("16MiB", "4KiB"));
+    // The hold lasts the policy's delay (a call pinned at its usage stalls, which is pressure: held for as long
+    // as the rule is active it would keep its own trigger firing), then the next window's event holds it again.
+    expect(await until(() => readFileSync(join(noBaseline.path, "memory.high"), "utf8") === "max", 1000)).toBe(true);
+    const told = noBaseline.events.length;
+    setTotal(601_000);
+    triggers[0]!.fire();
+    expect(readFileSync(join(noBaseline.path, "memory.high"), "utf8")).toBe(String(PRESSURE_THROTTLE_FLOOR_BYTES));
+    expect(noBaseline.events.length).toBe(told);
     // No event for two windows: cleared, limits restored (bg is back under its baseline meanwhile: calm).
     writeFileSync(join(bg.path, "memory.current"), String(10 * MiB));
     expect(await until(() => readFileSync(join(git.path, "memory.low"), "utf8") === String(1 * MiB), 2000)).toBe(true);
