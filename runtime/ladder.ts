@@ -226,7 +226,9 @@ export class LadderEnforcer implements Enforcer {
       d.killed.delete(call.id);
       if (!this.#inDomain(d, call)) continue;
       if (d.keeper === call) this.#guard(d, () => this.#electKeeper(d));
-      this.#soon(d, 0);
+      // An engaged domain may release now; an idle one is looked at by its poll (a second at most, 50 ms near a
+      // mark): a look reads every call's and agent's usage, and 50 calls ending at once cost 50 looks.
+      if (d.step !== Step.none) this.#soon(d, 0);
     }
   }
 
@@ -472,8 +474,15 @@ export class LadderEnforcer implements Enforcer {
    */
   #chooseKeeper(d: Domain, targets: ToolCall[]): ToolCall | null {
     const live = targets.filter((c) => !d.killed.has(c.id));
-    const bursting = live.filter((c) => (this.#usage(c.path) ?? 0) > (c.limits.baselineBytes ?? FREEZE_FLOOR_BYTES));
-    return (bursting.length ? bursting : live).at(-1) ?? null;
+    // Idle, nothing is capped or held yet: the last target stands in, unread (an election reads calls'
+    // usage, and 50 calls ending at once elected 50 times). The first step elects by bursting.
+    if (d.step === Step.none) return live.at(-1) ?? null;
+    // From the end: the first that bursts is the keeper, and the calls before it need not be read.
+    for (let i = live.length - 1; i >= 0; i--) {
+      const c = live[i]!;
+      if ((this.#usage(c.path) ?? 0) > (c.limits.baselineBytes ?? FREEZE_FLOOR_BYTES)) return c;
+    }
+    return live.at(-1) ?? null;
   }
 
   /**
