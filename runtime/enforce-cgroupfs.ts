@@ -481,8 +481,8 @@ export class CgroupfsEnforcer implements Enforcer {
     const tree = this.#calls.tree;
     const usage = tree.readKnob(call.path, "memory.current")?.trim();
     if (!usage) return;
-    const oldLow = tree.readKnob(call.path, "memory.low")?.trim();
-    if (p.rule.protectClassMask & bit && !p.protected.has(call.id) && oldLow !== undefined) {
+    const oldLow = p.rule.protectClassMask & bit && !p.protected.has(call.id) ? tree.readKnob(call.path, "memory.low")?.trim() : undefined;
+    if (oldLow !== undefined) {
       p.protected.set(call.id, oldLow);
       tree.setKnob(call.path, "memory.low", String(Math.max(Number(usage), call.limits.lowBytes)));
       this.#callEvent(call, "pressure_action", `pressure (${p.scope}): protected at ${formatBytes(Number(usage))} (memory.low)`, {

@@ -706,7 +706,7 @@ export class LadderEnforcer implements Enforcer {
     return true;
   }
 
-  /** Gives a call back the memory.high it had before this domain capped it (or another domain's cap, if lower). */
+  /** Removes this domain's ceiling from a call: its memory.high is decided again under the ceilings left (see setMemoryHighCap). */
   #lift(d: Domain, call: ToolCall, why: string): void {
     d.capped.delete(call.id);
     d.stepOf.delete(call.id);
