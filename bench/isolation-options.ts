@@ -58,7 +58,7 @@ export const BASELINE_SETUPS = ["none", "static", "hints", "oomd"] as const;
 
 export function parseArgs(argv: string[]): IsolationOptions {
   const o: IsolationOptions = {
-    setups: [...BASELINE_SETUPS, ...defaultPolicySetups(REPO)],
+    setups: ["alone", ...BASELINE_SETUPS, ...defaultPolicySetups(REPO)],
     combos: [],
     seeds: [1],
     speed: 10,

@@ -260,7 +260,8 @@ export function encodeDaemon(tgid: number): Buffer {
 }
 
 export interface CgroupEntry {
-  ruleId: number;
+  /** The call's rule; null: not a tool call (an agent's own leaf, in a hold domain only: exec and default rules apply). */
+  ruleId: number | null;
   agentId: number;
   /** A granted class request; omitted = the rule's class. */
   classId?: number;
@@ -283,7 +284,7 @@ export function encodeCgroupKey(cgroupId: number | bigint): Buffer {
 
 export function encodeCgroupValue(e: CgroupEntry): Buffer {
   return encodeStruct(cgroupInfoStruct, {
-    rule_id: e.ruleId,
+    rule_id: e.ruleId ?? ACG_NONE,
     agent_id: e.agentId,
     class_id: e.classId ?? ACG_NONE,
     tenant_id: e.tenantId ?? ACG_NONE,

@@ -182,7 +182,7 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #pinsLost = false;
   /** cgroup id of each call registered in acg_cgroups. */
   readonly #ids = new Map<string, bigint>();
-  /** cgroup id of each agent's own leaf registered in acg_cgroups (agents whose profile names a class), by agent key. */
+  /** cgroup id of each agent's own leaf registered in acg_cgroups (a class from its profile, or a hold), by agent key. */
   #ownIds = new Map<string, bigint>();
   /** The exec classifier running on these objects (sharing their maps), if any. */
   #classifier: ExecClassifier | null = null;
@@ -190,6 +190,8 @@ export class BpfSchedulerEnforcer implements Enforcer {
   readonly #holdDomains = new Map<number, HoldDomain>();
   /** Each call's rank and hold domains (by call id), as acgd's ladder last set them. */
   readonly #callHolds = new Map<string, CallHold>();
+  /** The same for agents' own leaves (by agent key), where the ladder holds them. */
+  readonly #ownHolds = new Map<string, CallHold>();
   /** Whether the kernel has the memcg kfuncs the holds read usage with. */
   readonly #hold = kernelHoldSupport();
 
@@ -308,6 +310,18 @@ export class BpfSchedulerEnforcer implements Enforcer {
     if (id !== undefined) this.#register(this.#objects, call, id);
   }
 
+  /**
+   * Puts an agent's own leaf in hold domains (an empty list takes it out):
+   * registered in acg_cgroups for the hold alone where its profile names no
+   * class, as no tool call (its tasks keep the rule their exec or the
+   * default gives them).
+   */
+  setAgentHold(agent: AgentEntry, hold: CallHold): void {
+    if (hold.holdDomains.length > 0) this.#ownHolds.set(agent.key, hold);
+    else if (!this.#ownHolds.delete(agent.key)) return;
+    this.#registerOwn(this.#objects, agent);
+  }
+
   /** The scheduler's view of each hold domain (usage read, engaged/released counts). */
   holdStates(): HoldState[] {
     return this.#objects.holdStates();
@@ -346,15 +360,15 @@ export class BpfSchedulerEnforcer implements Enforcer {
   /**
    * An agent whose profile gives its own processes a class (`agent { class
    * NAME }`): its own leaf is registered like a call's cgroup, under the
-   * default rule and that class, never demoted for memory and in no hold
-   * domain (the ladder reaches an agent's own processes through memory.high
-   * and kill_agent only).
+   * default rule and that class, never demoted for memory, and in the hold
+   * domains the ladder puts it in ({@link setAgentHold}).
    */
   agentAdded(agent: AgentEntry): void {
     this.#registerOwn(this.#objects, agent);
   }
 
   agentRemoved(agent: AgentEntry): void {
+    this.#ownHolds.delete(agent.key);
     this.#forget(this.#ownIds, agent.key, `agent ${agent.key}'s own processes`);
   }
 
@@ -374,26 +388,27 @@ export class BpfSchedulerEnforcer implements Enforcer {
   #registerOwn(po: PolicyObjects, agent: AgentEntry, ids = this.#ownIds): void {
     const policy = this.#calls.policy;
     const own = ownClassOf(agent.profile, policy);
+    const hold = this.#ownHolds.get(agent.key);
     const known = ids.get(agent.key);
     try {
-      if (!own) {
+      if (!own && !hold) {
         if (known !== undefined) po.clearCgroup(known);
         ids.delete(agent.key);
         return;
       }
       const id = known ?? cgroupIdOf(join(agent.path, AGENT_LEAF));
       po.setCgroup(id, {
-        ruleId: policy.defaultRuleId,
+        ...(own ? { ruleId: policy.defaultRuleId, classId: own.id, baselineBytes: "none" as const } : { ruleId: null }),
         agentId: agent.id,
-        classId: own.id,
         tenantId: this.#tenantIdOf(agent),
-        baselineBytes: "none",
         rank: agentRank(agent, policy),
+        ...hold,
       });
       ids.set(agent.key, id);
     } catch (e) {
       const why = (e as Error).message;
-      this.#log(`agent ${agent.key}'s own processes not registered with the scheduler (they run in the default rule's class): ${why}`);
+      const without = own ? "they run in the default rule's class" : "the scheduler does not hold them";
+      this.#log(`agent ${agent.key}'s own processes not registered with the scheduler (${without}): ${why}`);
     }
   }
 

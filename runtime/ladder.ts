@@ -43,8 +43,9 @@
 // next watermark, so that one of them growing past the mark alone is slowed
 // at once and wakes acgd (memory.events counts its descendants' events),
 // while nothing above the ladder's ranks is throttled before the kill mark.
-// That covers the growth the hold cannot reach: an agent's own processes
-// are never held or killed.
+// That covers the growth the hold does not reach: an agent's own processes,
+// which the scheduler holds only at the kill_agent mark (its brake slot, see
+// #holdAgentsOwn) and acgd kills only by kill_agent.
 //
 // At the freeze mark of a host or tenant domain that holds an agent ranked
 // above the ladder's, the target agents' own processes are frozen too (the
@@ -127,6 +128,8 @@ interface Domain {
   lastKill: { usage: number; victimBytes: number; atMs: number } | null;
   /** The scheduler's hold slot for this domain's freeze watermark, or null. */
   holdSlot: number | null;
+  /** Its slot at the kill_agent mark, which holds the target agents' own leaves (#holdAgentsOwn), or null. */
+  brakeSlot: number | null;
   /** The call left out of the steps and of the hold (see the head of this file), or null while the domain has no target. */
   keeper: ToolCall | null;
 }
@@ -152,6 +155,8 @@ export interface KernelHold {
   setHoldDomain(index: number, domain: { path: string; holdBytes: number; ranks: number[] } | null): void;
   /** A call's effective agent rank and the hold slots of the domains it lies in. */
   setCallHold(call: ToolCall, hold: { rank: number; holdDomains: readonly number[] }): void;
+  /** The same for an agent's own leaf (no slots: not held). */
+  setAgentHold(agent: AgentEntry, hold: { rank: number; holdDomains: readonly number[] }): void;
 }
 
 /** Hold slots the scheduler has (acg_hold_domains); domains beyond them are acgd's alone. */
@@ -163,6 +168,8 @@ export class LadderEnforcer implements Enforcer {
   readonly #log: (msg: string) => void;
   readonly #domains = new Map<string, Domain>();
   #hold: KernelHold | null = null;
+  /** What the scheduler was last told of each agent's own leaf ("rank:slots"), by agent key. */
+  readonly #ownHolds = new Map<string, string>();
   #hostBudget!: HostBudget;
   #hostBudgetReadMs = 0;
 
@@ -205,12 +212,15 @@ export class LadderEnforcer implements Enforcer {
       this.#armHold(d);
     }
     for (const call of this.#calls.calls.values()) this.#holdCall(call);
+    this.#holdAgentsOwn();
   }
 
   callStarted(call: ToolCall): void {
     // A new call bursts nothing yet: it keeps only where nothing did (each look at the domain elects again).
     const told = [...this.#domains.values()].flatMap((d) => (this.#inDomain(d, call) && d.keeper === null ? this.#electKeeper(d) : []));
     if (!told.includes(call)) this.#holdCall(call);
+    // Its start may have granted its agent a rank.
+    this.#holdAgentsOwn();
     for (const d of this.#domains.values()) {
       // A new agent's own tripwire, at once.
       if (d.holdSlot !== null && this.#inDomain(d, call) && !d.agentTripwires.has(call.agent.key)) this.#soon(d, 0);
@@ -244,6 +254,13 @@ export class LadderEnforcer implements Enforcer {
           this.#addDomain(ladder, `tenant ${tenant.name}`, this.#calls.tree.tenantPath(tenant.name), tenant.limitBytes);
       }
     }
+    this.#holdAgentsOwn();
+  }
+
+  agentRemoved(agent: AgentEntry): void {
+    // The scheduler forgets its leaf; the same key coming back is a new agent to tell.
+    this.#ownHolds.delete(agent.key);
+    this.#holdAgentsOwn();
   }
 
   policyChanged(policy: PolicyIR): void {
@@ -256,6 +273,7 @@ export class LadderEnforcer implements Enforcer {
       if (ladder.scope.kind === "host") this.#addDomain(ladder, "host", this.#calls.tree.root, this.#hostBudget.bytes);
     }
     for (const a of this.#calls.agents.values()) this.agentAdded(a);
+    this.#holdAgentsOwn();
   }
 
   close(): void {
@@ -289,6 +307,7 @@ export class LadderEnforcer implements Enforcer {
       killedAgents: new Set(),
       lastKill: null,
       holdSlot: null,
+      brakeSlot: null,
       keeper: null,
     };
     this.#domains.set(key, d);
@@ -307,23 +326,41 @@ export class LadderEnforcer implements Enforcer {
     this.#evaluate(d);
   }
 
-  /** Gives a domain with a freeze step a hold slot in the scheduler and arms it. */
+  /**
+   * Gives a domain with a freeze step a hold slot in the scheduler and arms
+   * it; and one with a kill_agent step its brake slot (see #holdAgentsOwn).
+   */
   #armHold(d: Domain): void {
-    if (!this.#hold || d.ladder.freezePercent === null || d.holdSlot !== null) return;
-    const used = new Set([...this.#domains.values()].map((x) => x.holdSlot));
-    const slot = [...Array(MAX_HOLD_DOMAINS).keys()].find((i) => !used.has(i));
-    if (slot === undefined) {
-      this.#log(`ladder (${d.key}): no scheduler hold slot left (${MAX_HOLD_DOMAINS}): acgd alone freezes this domain`);
-      return;
+    if (!this.#hold) return;
+    if (d.ladder.freezePercent !== null && d.holdSlot === null) {
+      const slot = this.#freeSlot(d, "acgd alone freezes this domain");
+      if (slot === undefined) return;
+      this.#guard(d, () => {
+        this.#hold!.setHoldDomain(slot, holdSpec(d, d.ladder.freezePercent!));
+        d.holdSlot = slot;
+        for (const call of this.#calls.calls.values()) if (this.#inDomain(d, call)) this.#holdCall(call);
+        // The hold takes over the marks below the kill mark: lower the tripwire's reach now, not at the next event.
+        const usage = this.#usage(d.path);
+        if (usage !== null) this.#armTripwire(d, usage);
+      });
     }
-    this.#guard(d, () => {
-      this.#hold!.setHoldDomain(slot, holdSpec(d));
-      d.holdSlot = slot;
-      for (const call of this.#calls.calls.values()) if (this.#inDomain(d, call)) this.#holdCall(call);
-      // The hold takes over the marks below the kill mark: lower the tripwire's reach now, not at the next event.
-      const usage = this.#usage(d.path);
-      if (usage !== null) this.#armTripwire(d, usage);
-    });
+    if (d.ladder.killAgentPercent !== null && d.ladder.scope.kind !== "agent" && d.brakeSlot === null) {
+      const slot = this.#freeSlot(d, "agents' own processes are not held at its kill_agent mark");
+      if (slot === undefined) return;
+      this.#guard(d, () => {
+        this.#hold!.setHoldDomain(slot, holdSpec(d, d.ladder.killAgentPercent!));
+        d.brakeSlot = slot;
+        this.#holdAgentsOwn();
+      });
+    }
+  }
+
+  /** A hold slot no domain uses, or undefined (logged with `without`: what the domain goes without). */
+  #freeSlot(d: Domain, without: string): number | undefined {
+    const used = new Set([...this.#domains.values()].flatMap((x) => [x.holdSlot, x.brakeSlot]));
+    const slot = [...Array(MAX_HOLD_DOMAINS).keys()].find((i) => !used.has(i));
+    if (slot === undefined) this.#log(`ladder (${d.key}): no scheduler hold slot left (${MAX_HOLD_DOMAINS}): ${without}`);
+    return slot;
   }
 
   #holdCall(call: ToolCall): void {
@@ -338,12 +375,44 @@ export class LadderEnforcer implements Enforcer {
     }
   }
 
+  /**
+   * Puts each target agent's own leaf in the brake of the domains that kill
+   * agents whole: held by the scheduler from the kill_agent mark on, an
+   * agent's own growth stops there within a millisecond, and acgd's next
+   * look kills an agent as the ladder says, where in the 2026-12-04 20:16
+   * benchmark an agent's own process climbed from 80% to 100% of the budget
+   * in 150 ms, past the mark before acgd looked, and the kernel's OOM killer
+   * acted. Not at the freeze mark: held from there, a low-ranked agent's own
+   * process could not free its memory either, and a quick A/B lost 3 more
+   * agents of 30 (kill_agent, as the high-ranked agent grew) and stalled a
+   * run. The scheduler is told only of changes.
+   */
+  #holdAgentsOwn(): void {
+    if (!this.#hold) return;
+    const policy = this.#calls.policy;
+    const domains = [...this.#domains.values()].filter((d) => d.brakeSlot !== null);
+    for (const agent of this.#calls.agents.values()) {
+      const rank = agentRank(agent, policy);
+      const slots = domains.filter((d) => this.#agentInDomain(d, agent) && this.#agentIsTarget(d, agent)).map((d) => d.brakeSlot!);
+      const told = `${rank}:${slots.join(",")}`;
+      if ((this.#ownHolds.get(agent.key) ?? `${rank}:`) === told) continue;
+      try {
+        this.#hold.setAgentHold(agent, { rank, holdDomains: slots });
+        this.#ownHolds.set(agent.key, told);
+      } catch (e) {
+        this.#log(`ladder: cannot tell the scheduler about ${ownOf(agent.key)}: ${(e as Error).message}`);
+      }
+    }
+  }
+
   #closeDomain(d: Domain): void {
-    if (this.#hold && d.holdSlot !== null) {
-      const slot = d.holdSlot;
-      d.holdSlot = null;
+    for (const which of ["holdSlot", "brakeSlot"] as const) {
+      const slot = d[which];
+      if (!this.#hold || slot === null) continue;
+      d[which] = null;
       this.#guard(d, () => this.#hold!.setHoldDomain(slot, null));
     }
+    this.#holdAgentsOwn();
     d.watcher?.close();
     if (d.poll) clearTimeout(d.poll);
     d.poll = null;
@@ -384,7 +453,8 @@ export class LadderEnforcer implements Enforcer {
     this.#log(`ladder (host): budget ${formatBytes(d.budget)} -> ${formatBytes(b.bytes)} (${b.source})`);
     this.#hostBudget = b;
     d.budget = b.bytes;
-    if (d.holdSlot !== null) this.#hold!.setHoldDomain(d.holdSlot, holdSpec(d));
+    if (d.holdSlot !== null) this.#hold!.setHoldDomain(d.holdSlot, holdSpec(d, d.ladder.freezePercent!));
+    if (d.brakeSlot !== null) this.#hold!.setHoldDomain(d.brakeSlot, holdSpec(d, d.ladder.killAgentPercent!));
   }
 
   /** One decision on the domain at `usage`; returns an earlier time to look again, if one is needed. */
@@ -584,11 +654,9 @@ export class LadderEnforcer implements Enforcer {
    * above the ladder's ranks (see the head of this file).
    */
   #freezeAgentsOwn(d: Domain): void {
-    if (d.ladder.scope.kind === "agent") return;
-    const agents = this.#agentsIn(d);
-    if (agents.every((a) => this.#agentIsTarget(d, a))) return;
+    if (!this.#freezesAgentsOwn(d)) return;
     const tree = this.#calls.tree;
-    for (const agent of agents) {
+    for (const agent of this.#agentsIn(d)) {
       if (!this.#agentIsTarget(d, agent) || d.frozenAgents.has(agent.key)) continue;
       const leaf = join(agent.path, AGENT_LEAF);
       const usage = this.#usage(leaf);
@@ -603,6 +671,11 @@ export class LadderEnforcer implements Enforcer {
         data: { domain: d.key, memoryHighBytes: cap, usageBytes: usage },
       });
     }
+  }
+
+  /** Whether the domain's freeze reaches its target agents' own processes: a host or tenant domain with an agent above its ranks. */
+  #freezesAgentsOwn(d: Domain): boolean {
+    return d.ladder.scope.kind !== "agent" && !this.#agentsIn(d).every((a) => this.#agentIsTarget(d, a));
   }
 
   #thawAgentsOwn(d: Domain, why: string): void {
@@ -887,9 +960,10 @@ export class LadderEnforcer implements Enforcer {
 }
 
 /** What the scheduler holds for a domain: its cgroup, its freeze watermark in bytes, the ladder's ranks. */
-function holdSpec(d: Domain): { path: string; holdBytes: number; ranks: number[] } {
+/** A hold slot's setting: the domain's cgroup, its mark at `percent` of the budget, the ladder's ranks. */
+function holdSpec(d: Domain, percent: number): { path: string; holdBytes: number; ranks: number[] } {
   const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
-  return { path: d.path, holdBytes: Math.floor((d.ladder.freezePercent! / 100) * d.budget), ranks };
+  return { path: d.path, holdBytes: Math.floor((percent / 100) * d.budget), ranks };
 }
 
 /** How the events name an agent's own processes. */

@@ -324,16 +324,16 @@ export class PolicyObjects {
     this.map("acg_cgroups").update(encodeCgroupKey(cgroupId), encodeCgroupValue(entry));
   }
 
-  /**
-   * Sets memory hold domain `index` (0..CAPACITY.holdDomains-1), or clears it
-   * with null: see {@link HoldDomain}. Calls are put in a domain by the
-   * `holdDomains` of their {@link setCgroup} entry.
-   */
   /** Names acgd's process to the scheduler (its threads run in the policy's highest-priority class); 0: none. */
   setDaemon(tgid: number): void {
     this.map("acg_daemon").update(encodeU32(0), encodeDaemon(tgid));
   }
 
+  /**
+   * Sets memory hold domain `index` (0..CAPACITY.holdDomains-1), or clears it
+   * with null: see {@link HoldDomain}. Calls and agents' own leaves are put in
+   * a domain by the `holdDomains` of their {@link setCgroup} entry.
+   */
   setHoldDomain(index: number, domain: HoldDomain | null): void {
     if (!Number.isInteger(index) || index < 0 || index >= CAPACITY.holdDomains) {
       throw new RangeError(`hold domain index ${index} is out of range (0..${CAPACITY.holdDomains - 1})`);

@@ -138,6 +138,19 @@ describe("issue 10's bar in the report", () => {
     expect(v["work lost below the oomd-like killer's"]!.status).toBe("missed");
   });
 
+  it("cites the agent alone beside the latency target, and says when 0.7x is below it", () => {
+    const lat = (p95Us: number) => high({ latency: { n: 5, p50Us: 1, p95Us, p99Us: 1, maxUs: 1 } });
+    const target = (aloneP95Us: number) =>
+      bar([...runs, run("alone", 1, [lat(aloneP95Us)])], "policy:p").find((x) => x.target.startsWith("high-priority P95"))!;
+    // Alone 1.9 ms against no control's 2 ms: contention cost it nothing, and 1.4 ms is out of reach.
+    expect(target(1900).why).toMatch(
+      /the agent alone on the machine: 1\.90 ms \(0\.95×\): 0\.7× is below what it takes with no other agent/,
+    );
+    // Alone 1 ms: the target is reachable, and the report does not say otherwise.
+    expect(target(1000).why).toMatch(/alone on the machine: 1\.00 ms \(0\.50×\)$/);
+    expect(bar(runs, "policy:p").find((x) => x.target.startsWith("high-priority P95"))!.why).not.toMatch(/alone/);
+  });
+
   it("counts no work lost against an oomd-like killer that lost none as met, and says why", () => {
     const quiet = [run("oomd", 1, [high(), agent("a1")]), run("policy:z", 1, [high(), agent("a1")])];
     const v = Object.fromEntries(bar(quiet, "policy:z").map((x) => [x.target, x]));

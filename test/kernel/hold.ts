@@ -305,6 +305,48 @@ export async function holdTests(po: PolicyObjects, ir: PolicyIR, root: string, b
     }
   });
 
+  await test(`${P}: kernel hold: an agent's own leaf (an entry with no rule) is held as a call's: a busy loop gets its turns only, and runs again on release`, async () => {
+    let s: Scene | undefined;
+    // As acgd registers an agent's own leaf in a domain's brake (runtime/ladder.ts): no rule, a rank, the domain.
+    const registerOwn = (cg: string, rank: number) => po.setCgroup(cgroupIdOf(cg), { ruleId: null, agentId: 0, rank, holdDomains: [0] });
+    const heldCount = () => po.classStats(ir.classes.length).reduce((n, c) => n + c.held + c.holdPreempted, 0n);
+    try {
+      const sc = await scene(root, "hold-own", alloc, registerOwn);
+      s = sc;
+      sc.procs.push(start(sc.low, ["/bin/sh", "-c", "while :; do :; done"]));
+      /** Each busy loop's share of a CPU over 1.5 s. */
+      const shares = async () => {
+        const [h0, l0, t0] = [usageUs(sc.high), usageUs(sc.low), nowNs()];
+        await sleep(1500);
+        const wallUs = Number(nowNs() - t0) / 1000;
+        return { high: (usageUs(sc.high) - h0) / wallUs, low: (usageUs(sc.low) - l0) / wallUs };
+      };
+      const free = await shares();
+      const before = heldCount();
+      // The watermark under the domain's usage: held at once.
+      po.setHoldDomain(0, { cgroupId: cgroupIdOf(sc.domain), holdBytes: BigInt(MiB), ranks: [2] });
+      const held = await shares();
+      const counted = heldCount() - before;
+      // Released as the ladder's holds are, by usage under the watermark (the slot is cleared after).
+      po.setHoldDomain(0, { cgroupId: cgroupIdOf(sc.domain), holdBytes: 1n << 40n, ranks: [2] });
+      await waitFor("the release", 10_000, () => po.holdStates()[0]!.holdingSinceNs === 0n);
+      const again = await shares();
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      const detail =
+        `low loop ${pct(free.low)} of a CPU free, ${pct(held.low)} held (high ${pct(held.high)}), ` +
+        `${pct(again.low)} released; ${counted} holds counted`;
+      // A busy loop, not an allocator: at each slice's end dispatch() must not let it keep the CPU, a turn's end too.
+      assert(held.low <= HELD_CPU_MAX, `the held loop kept the CPU: ${detail}`);
+      assert(held.high >= 0.5, `the high-ranked loop did not keep running: ${detail}`);
+      assert(free.low >= 0.3 && again.low >= 0.3, `the loop did not run unheld: ${detail}`);
+      assert(counted > 0n, `no hold counted: ${detail}`);
+      return detail;
+    } finally {
+      po.setHoldDomain(0, null);
+      await teardown(s);
+    }
+  });
+
   await test(`${P}: kernel hold: a killed allocator is not held on: its exit gives its memory back at once`, async () => {
     let s: Scene | undefined;
     try {

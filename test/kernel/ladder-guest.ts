@@ -13,7 +13,8 @@
 // a ladder's kill_agent step kills a low-ranked agent whole, its own process
 // too, when its own growth is what fills the budget; under the scheduler's
 // hold the domain's keeper (its oldest low-ranked call) still grows past the
-// freeze mark, up to halfway to the kill mark, while a younger call is held.
+// freeze mark, up to halfway to the kill mark, while a younger call is held,
+// and a low-ranked agent's own processes are frozen there but not held.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
@@ -452,6 +453,49 @@ await test("under the scheduler's hold: the keeper (the oldest bursting low-rank
       `${(peak / MiB).toFixed(1)} (its memory.high ${(Number(high) / MiB).toFixed(1)} MiB); w2's 10 MiB held`
     );
   } finally {
+    for (const c of spawned) c.proc.kill("SIGTERM");
+    await Promise.all(spawned.map((c) => c.done));
+  }
+});
+await test("under the scheduler's hold: past the freeze mark a low-ranked agent's own processes are frozen but not held off the CPU (the brake waits for the kill_agent mark)", async () => {
+  // Two busy loops of the same class (the default rule's), one in each agent's own leaf, on the guest's one
+  // CPU: each gets half of it unless one is held. Held from the freeze mark, an agent's own process could not
+  // free its memory either (docs/runtime.md, "The brake"): the scheduler holds it only at kill_agent (90%).
+  const spawned: Call[] = [];
+  const spinners: { pid: number; pidfd: number }[] = [];
+  const cpuNs = (pid: number) => Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
+  const ms = (ns: number) => (ns / 1e6).toFixed(0);
+  try {
+    const w = acgRun(heldd.socket, ["--agent", "w1", "--", "sleep", "300"]);
+    spawned.push(w);
+    const boss = acgRun(heldd.socket, ["--agent", "boss", "--hint", "rank=high", "--", ALLOC, "64", "300000"]);
+    spawned.push(boss);
+    assert(await until(() => boss.out.includes("allocated") && callsOf("w1").length > 0, 120_000), `calls: ${boss.err} ${w.err}`);
+    const at = usage();
+    assert(at >= 0.6 * BUDGET && at < 0.9 * BUDGET, `the domain is between the freeze and kill_agent marks: ${(at / MiB).toFixed(1)} MiB`);
+    for (const agent of ["w1", "boss"]) {
+      const cgroupPath = join(ROOT, "default", agent, "agent");
+      spinners.push(spawnInCgroup({ file: "/bin/sh", argv: ["sh", "-c", "while :; do :; done"], cgroupPath, stdio: [null, null, 2] }));
+    }
+    const [a, b] = spinners.map((p) => cpuNs(p.pid));
+    await sleep(2000);
+    const [w1Ns, bossNs] = [cpuNs(spinners[0]!.pid) - a!, cpuNs(spinners[1]!.pid) - b!];
+    assert(w1Ns * 3 > bossNs, `w1's own loop runs: ${ms(w1Ns)} ms of CPU in 2 s against the boss's ${ms(bossNs)}`);
+    const ownHigh = knob(join(ROOT, "default", "w1", "agent"), "memory.high");
+    assert(ownHigh !== "max", `w1's own leaf is frozen (memory.high ${ownHigh})`);
+    // acgd put the agents' own leaves in the brake (a second hold slot): nothing it told the scheduler failed.
+    assert(!/cannot tell the scheduler|not registered with the scheduler/.test(heldd.log()), `acgd's log:\n${heldd.log()}`);
+    const where = `at ${(at / MiB).toFixed(1)} of 96 MiB`;
+    return `${where}: w1's own loop ${ms(w1Ns)} ms of CPU in 2 s, the boss's ${ms(bossNs)}; w1's own frozen at ${ownHigh}`;
+  } finally {
+    for (const p of spinners) {
+      try {
+        process.kill(p.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await waitPidfd(p.pidfd);
+    }
     for (const c of spawned) c.proc.kill("SIGTERM");
     await Promise.all(spawned.map((c) => c.done));
   }

@@ -97,3 +97,9 @@ policy ladder_guest {
   }
 }
 `;
+
+/**
+ * The ladder compiled for the scheduler's hold (test/kernel/runtime-prepare.ts): with a kill_agent step,
+ * so that agents' own leaves are in its brake; its tests stay below that mark.
+ */
+export const HELD_LADDER_POLICY = LADDER_POLICY.replace("kill = 80%", "kill = 80%\n    kill_agent = 90%");

@@ -12,7 +12,7 @@ import {
   GUEST_POLICY_DATA_CHANGE,
   GUEST_POLICY_MATCHER_CHANGE,
   GUEST_POLICY_SHAPE_CHANGE,
-  LADDER_POLICY,
+  HELD_LADDER_POLICY,
 } from "./runtime-policies.js";
 
 const out = process.argv[2];
@@ -25,7 +25,7 @@ for (const [name, text] of [
   ["v2", GUEST_POLICY_DATA_CHANGE],
   ["v2m", GUEST_POLICY_MATCHER_CHANGE],
   ["v3", GUEST_POLICY_SHAPE_CHANGE],
-  ["ladder", LADDER_POLICY],
+  ["ladder", HELD_LADDER_POLICY],
 ] as const) {
   const loaded = loadPolicySource(`${name}.acg`, text);
   if (!loaded.ok) throw new Error(`${name}: ${loaded.message}`);

@@ -57,6 +57,7 @@ function setup(
   calls.addEnforcer(cgroupfs);
   const log: string[] = [];
   const holds: string[] = [];
+  const ownHolds: string[] = [];
   const ladder = new LadderEnforcer(calls, {
     hostBudget: (p) => {
       const bytes = ancestorMax();
@@ -75,6 +76,7 @@ function setup(
           d ? `slot ${i}: ${d.path === root ? "root" : d.path} at ${d.holdBytes}, ranks ${d.ranks.join(",")}` : `slot ${i}: cleared`,
         ),
       setCallHold: (c, h) => holds.push(`${c.agent.key}: rank ${h.rank}, slots ${h.holdDomains.join(",")}`),
+      setAgentHold: (a, h) => ownHolds.push(`${a.key}'s own: rank ${h.rank}, slots ${h.holdDomains.join(",")}`),
     });
   cleanups.push(() => {
     ladder.close();
@@ -87,7 +89,7 @@ function setup(
     writeFileSync(join(root, "memory.current"), String(bytes));
     if (!quiet) appendFileSync(join(root, "memory.events"), `high ${++events}\n`);
   };
-  return { root, calls, log, holds, domainAt };
+  return { root, calls, log, holds, ownHolds, domainAt };
 }
 
 const file = (path: string, name: string) => readFileSync(join(path, name), "utf8").trim();
@@ -224,6 +226,31 @@ describe("pressure ladder on the host domain", () => {
     expect(second.events.join("\n")).toMatch(/released \(its burst is the one that goes on while the host domain is short of memory\)/);
     expect(holds).toEqual(["default/worker2: rank 1, slots "]);
     expect(second.killedBy).toBeUndefined();
+  });
+
+  it("with kill_agent, holds the target agents' own leaves at its mark (a second slot), telling the scheduler of changes only", async () => {
+    const { calls, holds, ownHolds } = setup(POLICY.replace("kill = 90%", "kill = 90%\n    kill_agent = 95%"));
+    // The freeze mark's slot for calls, the kill_agent mark's for agents' own leaves.
+    expect(holds.slice(0, 2)).toEqual([
+      `slot 0: root at ${Math.floor(0.7 * 100 * MiB)}, ranks 1,2`,
+      `slot 1: root at ${Math.floor(0.95 * 100 * MiB)}, ranks 1,2`,
+    ]);
+    calls.startCall({ agent: "worker1", argv: ["build"] });
+    calls.startCall({ agent: "worker1", argv: ["git"] });
+    expect(ownHolds).toEqual(["default/worker1's own: rank 1, slots 1"]);
+    // An agent granted rank high at its first call leaves the brake (it joined it as a normal agent).
+    calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    expect(ownHolds.slice(1)).toEqual(["default/boss's own: rank 1, slots 1", "default/boss's own: rank 0, slots "]);
+    // Nothing changed: nothing told.
+    calls.startCall({ agent: "worker1", argv: ["build"] });
+    expect(ownHolds).toHaveLength(3);
+  });
+
+  it("holds no agent's own leaf without kill_agent", () => {
+    const { calls, ownHolds } = setup();
+    calls.startCall({ agent: "worker1", argv: ["build"] });
+    calls.startCall({ agent: "boss", argv: ["build"], hints: ["rank=high"] });
+    expect(ownHolds).toEqual([]);
   });
 
   it("without a kernel hold, walks the domain's tripwire up through every watermark", async () => {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { CAPACITY, cgroupInfoStruct, holdDomainStruct, layoutOf } from "../../../compiler/abi.js";
 import { HOLD_DEFAULTS, encodeCgroupValue, encodeHoldDomain } from "../../../compiler/abi-encode.js";
+import { ACG_NONE } from "../../../compiler/decide.js";
 import { memcgOpsLayout } from "../../../runtime/policy-objects.js";
 
 const field = (l: ReturnType<typeof layoutOf>, name: string) => l.fields.find((f) => f.name === name)!;
@@ -17,6 +18,10 @@ describe("hold ABI", () => {
     const d = encodeCgroupValue({ ruleId: 1, agentId: 2 });
     expect(d.readUInt8(field(l, "rank").offset)).toBe(1);
     expect(d.readUInt32LE(field(l, "hold_domains").offset)).toBe(0);
+    // An agent's own leaf in a hold only: no rule (ACG_NONE), so the kernel takes it for no tool call.
+    const own = encodeCgroupValue({ ruleId: null, agentId: 2, rank: 2, holdDomains: [1] });
+    expect(own.readUInt32LE(field(l, "rule_id").offset)).toBe(ACG_NONE);
+    expect(own.readUInt32LE(field(l, "hold_domains").offset)).toBe(0b10);
   });
 
   it("refuses a rank or domain out of range, naming it", () => {
