@@ -379,13 +379,14 @@ export class LadderEnforcer implements Enforcer {
    * Puts each target agent's own leaf in the brake of the domains that kill
    * agents whole: held by the scheduler from the kill_agent mark on, an
    * agent's own growth stops there within a millisecond, and acgd's next
-   * look kills an agent as the ladder says, where in the 2026-12-04 20:16
-   * benchmark an agent's own process climbed from 80% to 100% of the budget
-   * in 150 ms, past the mark before acgd looked, and the kernel's OOM killer
-   * acted. Not at the freeze mark: held from there, a low-ranked agent's own
-   * process could not free its memory either, and a quick A/B lost 3 more
-   * agents of 30 (kill_agent, as the high-ranked agent grew) and stalled a
-   * run. The scheduler is told only of changes.
+   * look (50 ms near a mark, more under load) kills an agent as the ladder
+   * says rather than the kernel's OOM killer. (The benchmark's one kernel
+   * OOM episode turned out to be a high-ranked agent's burst, which this
+   * does not reach; docs/benchmark.md.) Not at the freeze mark: held from
+   * there, a low-ranked agent's own process could not free its memory
+   * either, and a quick A/B lost 3 more agents of 30 (kill_agent, as the
+   * high-ranked agent grew) and stalled a run. The scheduler is told only
+   * of changes.
    */
   #holdAgentsOwn(): void {
     if (!this.#hold) return;
