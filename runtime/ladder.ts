@@ -169,7 +169,7 @@ export class LadderEnforcer implements Enforcer {
   readonly #domains = new Map<string, Domain>();
   #hold: KernelHold | null = null;
   /** What the scheduler was last told of each agent's own leaf ("rank:slots"), by agent key. */
-  readonly #ownHolds = new Map<string, string>();
+  readonly #toldOwn = new Map<string, string>();
   #hostBudget!: HostBudget;
   #hostBudgetReadMs = 0;
 
@@ -212,7 +212,6 @@ export class LadderEnforcer implements Enforcer {
       this.#armHold(d);
     }
     for (const call of this.#calls.calls.values()) this.#holdCall(call);
-    this.#holdAgentsOwn();
   }
 
   callStarted(call: ToolCall): void {
@@ -220,7 +219,7 @@ export class LadderEnforcer implements Enforcer {
     const told = [...this.#domains.values()].flatMap((d) => (this.#inDomain(d, call) && d.keeper === null ? this.#electKeeper(d) : []));
     if (!told.includes(call)) this.#holdCall(call);
     // Its start may have granted its agent a rank.
-    this.#holdAgentsOwn();
+    this.#holdAgentsOwn([call.agent]);
     for (const d of this.#domains.values()) {
       // A new agent's own tripwire, at once.
       if (d.holdSlot !== null && this.#inDomain(d, call) && !d.agentTripwires.has(call.agent.key)) this.#soon(d, 0);
@@ -254,13 +253,12 @@ export class LadderEnforcer implements Enforcer {
           this.#addDomain(ladder, `tenant ${tenant.name}`, this.#calls.tree.tenantPath(tenant.name), tenant.limitBytes);
       }
     }
-    this.#holdAgentsOwn();
+    this.#holdAgentsOwn([agent]);
   }
 
   agentRemoved(agent: AgentEntry): void {
     // The scheduler forgets its leaf; the same key coming back is a new agent to tell.
-    this.#ownHolds.delete(agent.key);
-    this.#holdAgentsOwn();
+    this.#toldOwn.delete(agent.key);
   }
 
   policyChanged(policy: PolicyIR): void {
@@ -273,7 +271,6 @@ export class LadderEnforcer implements Enforcer {
       if (ladder.scope.kind === "host") this.#addDomain(ladder, "host", this.#calls.tree.root, this.#hostBudget.bytes);
     }
     for (const a of this.#calls.agents.values()) this.agentAdded(a);
-    this.#holdAgentsOwn();
   }
 
   close(): void {
@@ -386,20 +383,21 @@ export class LadderEnforcer implements Enforcer {
    * there, a low-ranked agent's own process could not free its memory
    * either, and a quick A/B lost 3 more agents of 30 (kill_agent, as the
    * high-ranked agent grew) and stalled a run. The scheduler is told only
-   * of changes.
+   * of changes, and only of `agents` (a rank granted at a call's start
+   * changes its agent's alone).
    */
-  #holdAgentsOwn(): void {
+  #holdAgentsOwn(agents: Iterable<AgentEntry> = this.#calls.agents.values()): void {
     if (!this.#hold) return;
     const policy = this.#calls.policy;
     const domains = [...this.#domains.values()].filter((d) => d.brakeSlot !== null);
-    for (const agent of this.#calls.agents.values()) {
+    for (const agent of agents) {
       const rank = agentRank(agent, policy);
       const slots = domains.filter((d) => this.#agentInDomain(d, agent) && this.#agentIsTarget(d, agent)).map((d) => d.brakeSlot!);
       const told = `${rank}:${slots.join(",")}`;
-      if ((this.#ownHolds.get(agent.key) ?? `${rank}:`) === told) continue;
+      if ((this.#toldOwn.get(agent.key) ?? `${rank}:`) === told) continue;
       try {
         this.#hold.setAgentHold(agent, { rank, holdDomains: slots });
-        this.#ownHolds.set(agent.key, told);
+        this.#toldOwn.set(agent.key, told);
       } catch (e) {
         this.#log(`ladder: cannot tell the scheduler about ${ownOf(agent.key)}: ${(e as Error).message}`);
       }
@@ -960,7 +958,6 @@ export class LadderEnforcer implements Enforcer {
   }
 }
 
-/** What the scheduler holds for a domain: its cgroup, its freeze watermark in bytes, the ladder's ranks. */
 /** A hold slot's setting: the domain's cgroup, its mark at `percent` of the budget, the ladder's ranks. */
 function holdSpec(d: Domain, percent: number): { path: string; holdBytes: number; ranks: number[] } {
   const ranks = PRIORITY_LEVELS.map((_, r) => r).filter((r) => d.ladder.rankMask & (1 << r));
