@@ -29,7 +29,10 @@ export const EVENT_KINDS = {
   throttled: { level: "info", doc: "a call is over its baseline without burst credit (or above baseline+burst): memory.high ramps down" },
   calm: { level: "debug", doc: "a bursting or throttled call is back at or below its baseline" },
   frozen: { level: "warn", doc: "a ladder froze a call's growth (memory.high at its usage)" },
-  thawed: { level: "info", doc: "a ladder released a call it had capped (withdrawn or frozen)" },
+  thawed: {
+    level: "info",
+    doc: "a ladder released a call it had capped (withdrawn or frozen), or lifted its keeper's ceiling (a freeze stood still)",
+  },
   burst_withdrawn: { level: "warn", doc: "a ladder withdrew a call's burst headroom (memory.high at its usage or baseline)" },
   killed: { level: "warn", doc: "the runtime killed a call (cgroup.kill): over_high `kill after`, or a pressure action" },
   oom: { level: "warn", doc: "the kernel's OOM killer killed a process of a call: which limit was hit, the peak, the advice given" },

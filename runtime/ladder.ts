@@ -59,6 +59,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { PRIORITY_LEVELS, type LadderIR, type PolicyIR } from "../compiler/ir.js";
 import { formatBytes } from "../compiler/units.js";
+import { parseKeyed } from "./cgroup-files.js";
 import { AGENT_LEAF } from "./cgroup-tree.js";
 import { aboutCall, emitEvent } from "./events.js";
 import type { HostBudget } from "./memory-budget.js";
@@ -80,6 +81,14 @@ const BUDGET_REREAD_MS = 1000;
 const AFTER_KILL_MS = 100;
 /** Longest wait for a kill's memory to show in the domain's usage before the next kill (it may not have been the victim's own). */
 export const RELEASE_WAIT_MS = 1000;
+/**
+ * A freeze stands still (see #watchStall) when the domain's usage stays within this share of its budget (at least
+ * STILL_BAND_MIN_BYTES: a keeper throttled at its memory.high still creeps up by a page now and then) for STALL_MS
+ * while the keeper presses its ceiling.
+ */
+export const STILL_BAND_PERCENT = 1;
+const STILL_BAND_MIN_BYTES = 2 * MIB;
+export const STALL_MS = 1000;
 
 /**
  * The mark whose crossing is behind a kill the ladder is about to make: kill_agent's for an agent's
@@ -132,6 +141,11 @@ interface Domain {
   brakeSlot: number | null;
   /** The call left out of the steps and of the hold (see the head of this file), or null while the domain has no target. */
   keeper: ToolCall | null;
+  /**
+   * A freeze that may be standing still (#watchStall): since when the usage has stayed within the still band of
+   * `usage` with this keeper, its memory.events `high` count then, and whether its ceiling was lifted to the next mark.
+   */
+  stall: { sinceMs: number; usage: number; keeperId: string; keeperHighEvents: number; lifted: boolean } | null;
 }
 
 export interface LadderOptions {
@@ -306,6 +320,7 @@ export class LadderEnforcer implements Enforcer {
       holdSlot: null,
       brakeSlot: null,
       keeper: null,
+      stall: null,
     };
     this.#domains.set(key, d);
     this.#armHold(d);
@@ -485,12 +500,13 @@ export class LadderEnforcer implements Enforcer {
     else d.frozenSinceMs = null;
     const targets = this.#targets(d);
     this.#electKeeper(d, targets);
+    const standingStill = this.#watchStall(d, usage, where);
     if (d.step >= Step.withdraw) for (const call of targets) this.#capFor(d, call, d.step, usage);
     if (d.step === Step.freeze) this.#freezeAgentsOwn(d);
     let lookAgain: number | undefined;
     const overFreezeBound = d.frozenSinceMs !== null && l.freezeMaxNs !== null && Date.now() - d.frozenSinceMs >= l.freezeMaxNs / 1e6;
     const agentVictim = at(l.killAgentPercent) ? this.#agentVictim(d) : undefined;
-    const killing = agentVictim !== undefined || at(l.killPercent) || overFreezeBound;
+    const killing = agentVictim !== undefined || at(l.killPercent) || overFreezeBound || standingStill;
     // Evaluated on every look, so that memory seen back below the kill mark counts.
     const awaitingRelease = this.#awaitingRelease(d, usage);
     const mark = killing ? killMarkPercent(l, agentVictim !== undefined, at(l.killPercent)) : 100;
@@ -501,19 +517,73 @@ export class LadderEnforcer implements Enforcer {
       this.#killAgent(d, agentVictim, `the ${d.key} domain reached ${where} (kill_agent at ${l.killAgentPercent}%)`);
       lookAgain = AFTER_KILL_MS;
     } else if (killing) {
-      // A freeze that outlasted its bound kills a frozen call, never the keeper: its burst was not stopped.
+      // A freeze that outlasted its bound, or stood still, kills a frozen call, never the keeper: its burst was not stopped.
       const victim = this.#callVictim(d, at(l.killPercent) ? targets : targets.filter((c) => c !== d.keeper), usage);
       if (victim) {
         const why = at(l.killPercent)
           ? `the ${d.key} domain reached ${where} (kill at ${l.killPercent}%)`
-          : `the ${d.key} domain stayed frozen for ${(l.freezeMaxNs! / 1e9).toFixed(0)}s (at ${where})`;
+          : overFreezeBound
+            ? `the ${d.key} domain stayed frozen for ${(l.freezeMaxNs! / 1e9).toFixed(0)}s (at ${where})`
+            : `the ${d.key} domain's freeze stood still at ${where}, its keeper's burst stopped even at the next mark`;
         this.#kill(d, victim.call, why, victim.which);
         if (d.frozenSinceMs !== null) d.frozenSinceMs = Date.now();
+        if (d.stall) d.stall.sinceMs = Date.now();
         lookAgain = AFTER_KILL_MS;
       }
     }
     this.#armTripwire(d, usage);
     return lookAgain;
+  }
+
+  /**
+   * Ends a freeze in which nothing can move. Every burst but the keeper's is
+   * stopped, and the keeper's stops at its ceiling; when the memory the
+   * frozen calls hold leaves the keeper too little room, the domain stands
+   * still until someone else's memory comes back, which may be never: in the
+   * 2026-12-04 benchmark (budget-ladder, aligned-6, seed 3) two batch agents
+   * sat frozen at 84% from 3 s until the run's limit at 18 s, long after the
+   * high-ranked agent had finished. Standing still is the usage staying
+   * within the still band (STILL_BAND_PERCENT) for STALL_MS while the keeper
+   * presses its ceiling (at it at every look, its memory.events `high` count
+   * rising); a keeper that keeps its size while it works is not stuck. First its ceiling is
+   * lifted to the next mark (#keeperCap): its burst may finish there, or
+   * bring the domain to the kill mark, where the kill step frees room. If
+   * the domain still stands still, returns true: a frozen call is killed as
+   * at the end of a freeze bound (never the keeper), and the wait starts over.
+   */
+  #watchStall(d: Domain, usage: number, where: string): boolean {
+    const keeper = d.keeper;
+    if (d.step !== Step.freeze || !keeper || d.killed.has(keeper.id)) {
+      d.stall = null;
+      return false;
+    }
+    const s = d.stall;
+    const now = Date.now();
+    const tree = this.#calls.tree;
+    const keeperHigh = parseKeyed(tree.readKnob(keeper.path, "memory.events") ?? "").high ?? 0;
+    const ceiling = Number(tree.readKnob(keeper.path, "memory.high")?.trim());
+    const atCeiling = Number.isFinite(ceiling) && (this.#usage(keeper.path) ?? 0) + MIB >= ceiling;
+    const band = Math.max((d.budget * STILL_BAND_PERCENT) / 100, STILL_BAND_MIN_BYTES);
+    const moved = !s || s.keeperId !== keeper.id || Math.abs(usage - s.usage) > band;
+    if (moved || !atCeiling) {
+      const lifted = s?.keeperId === keeper.id && s.lifted;
+      d.stall = { sinceMs: now, usage, keeperId: keeper.id, keeperHighEvents: keeperHigh, lifted };
+      return false;
+    }
+    if (now - s.sinceMs < STALL_MS) return false;
+    const pressing = keeperHigh > s.keeperHighEvents;
+    s.sinceMs = now;
+    s.keeperHighEvents = keeperHigh;
+    if (!pressing) return false;
+    if (s.lifted) return true;
+    s.lifted = true;
+    const message =
+      `ladder (${d.key}): its burst may go on up to the next mark: ` +
+      `the domain's freeze stood still at ${where} for ${STALL_MS / 1000}s with it at its ceiling`;
+    this.#log(message);
+    keeper.events.push(message);
+    emitEvent("thawed", { ...aboutCall(keeper), message, data: { domain: d.key, usageBytes: usage } });
+    return false;
   }
 
   /** The calls a domain's ladder may act on, first to be acted on first. */
@@ -632,7 +702,8 @@ export class LadderEnforcer implements Enforcer {
     const [freeze] = this.#marks(d, ["freeze"]);
     if (usage === null || freeze === undefined) return;
     const next = [...this.#marks(d, ["kill", "killAgent"]), d.budget].find((b) => b > freeze) ?? d.budget;
-    const room = Math.floor((freeze + Math.floor((next - freeze) / 2) - domainUsage) / MIB) * MIB;
+    const ceiling = d.stall?.lifted ? next : freeze + Math.floor((next - freeze) / 2);
+    const room = Math.floor((ceiling - domainUsage) / MIB) * MIB;
     const prev = call.memoryHighCaps?.get(d.key);
     // Whole MiB, so that it moves only when the room does. Without room it is
     // not raised: the kernel lets a cgroup past its memory.high by a little
@@ -855,6 +926,7 @@ export class LadderEnforcer implements Enforcer {
     d.stepOf.clear();
     d.step = Step.none;
     d.frozenSinceMs = null;
+    d.stall = null;
   }
 
   /** The tripwire goes to the next watermark above the usage that would change something (only kill marks where the scheduler holds). */

@@ -14,7 +14,8 @@
 // too, when its own growth is what fills the budget; under the scheduler's
 // hold the domain's keeper (its oldest low-ranked call) still grows past the
 // freeze mark, up to halfway to the kill mark, while a younger call is held,
-// and a low-ranked agent's own processes are frozen there but not held.
+// and up to the kill mark once the freeze stands still; and a low-ranked
+// agent's own processes are frozen there but not held.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
@@ -378,9 +379,9 @@ await test("under the scheduler's hold: the domain's tripwire at the kill mark, 
   await Promise.all([b.done, w.done]);
   return `domain tripwire at 80% of 96 MiB; worker ${(tripwire / MiB).toFixed(0)} MiB (usage ${(own / MiB).toFixed(1)} MiB); boss max`;
 });
-await test("under the scheduler's hold: the keeper (the oldest bursting low-ranked call) grows past the freeze mark up to halfway to the kill mark, a younger one is held, nobody is killed", async () => {
+await test("under the scheduler's hold: the keeper (the oldest bursting low-ranked call) grows past the freeze mark up to halfway to the kill mark, a younger one is held; when the freeze stands still, the keeper's ceiling goes to the kill mark; nobody is killed", async () => {
   // The keeper's call starts first and bursts (10 MiB, over its 4 MiB baseline); it asks for 2 MiB more,
-  // then 16 MiB more, each only when told.
+  // then 3 MiB more, each only when told.
   const dir = mkdtempSync("/tmp/acg-keeper-");
   const [go1, go2] = [join(dir, "go1"), join(dir, "go2")];
   const waitFor = (f: string) => `while [ ! -e ${f} ]; do sleep 0.05; done`;
@@ -398,7 +399,7 @@ await test("under the scheduler's hold: the keeper (the oldest bursting low-rank
       "--",
       "sh",
       "-c",
-      `${ALLOC} 10 300000 & ${waitFor(go1)}; ${ALLOC} 2 300000 & ${waitFor(go2)}; exec ${ALLOC} 16 300000`,
+      `${ALLOC} 10 300000 & ${waitFor(go1)}; ${ALLOC} 2 300000 & ${waitFor(go2)}; exec ${ALLOC} 3 300000`,
     ]);
     assert(await until(() => keeper.out.includes("allocated 10 MiB"), 120_000), `w1's call did not allocate: ${keeper.err}`);
     // The boss takes the domain past the freeze mark (10 + 48 of 96 MiB, and the processes' own: over 60%).
@@ -416,10 +417,17 @@ await test("under the scheduler's hold: the keeper (the oldest bursting low-rank
     assert(await until(() => callsOf("w2").length > 0, 120_000), `w2's call did not start: ${younger.err}`);
     await sleep(3000);
     assert(!younger.out.includes("allocated"), `w2's 10 MiB should be held at ${(usage() / MiB).toFixed(1)} of 96 MiB`);
-    // 16 MiB more would take the domain past the kill mark (and cost a frozen call's life): the keeper's own
-    // memory.high stops it (the held call's floor has taken the room meanwhile), and it waits with the others.
+    // 3 MiB more does not fit under halfway either once the held call has crept up to its floor (8 MiB): the
+    // keeper's own memory.high stops it, and it waits with the others. Nothing moves then, with the keeper
+    // pressing its ceiling: after a second (STALL_MS) acgd lifts it to the kill mark, and the 3 MiB go through.
     const [keeperCg] = callsOf("w1");
     const [youngerCg] = callsOf("w2");
+    const roomUnder = (cg: string) => Number(knob(cg, "memory.high")) - Number(knob(cg, "memory.current"));
+    assert(
+      await until(() => Number(knob(youngerCg!, "memory.current")) >= 7.5 * MiB && roomUnder(keeperCg!) < 2 * MiB, 30_000),
+      `w2 at its floor and the keeper without room: w2 ${(Number(knob(youngerCg!, "memory.current")) / MiB).toFixed(1)} MiB, ` +
+        `keeper's room ${(roomUnder(keeperCg!) / MiB).toFixed(1)} MiB, domain ${(usage() / MiB).toFixed(1)} of 96 MiB`,
+    );
     // What the domain, the keeper (usage/memory.high) and the held call do meanwhile, for the messages.
     const trace: string[] = [];
     const mib = (v: string) => (/^\d+$/.test(v) ? (Number(v) / MiB).toFixed(1) : v);
@@ -433,24 +441,34 @@ await test("under the scheduler's hold: the keeper (the oldest bursting low-rank
     };
     sample();
     const highBefore = Number(knob(keeperCg!, "memory.high"));
+    const t1 = Date.now();
     writeFileSync(go2, "");
-    for (let i = 0; i < 40; i++) {
+    let peak = 0;
+    let highAtFirst = 0;
+    let highMost = 0;
+    while (!keeper.out.includes("allocated 3 MiB") && Date.now() - t1 < 30_000 && keeper.proc.exitCode === null) {
       await sleep(100);
       sample();
+      peak = Math.max(peak, usage());
+      const high = Number(knob(keeperCg!, "memory.high"));
+      if (Date.now() - t1 < 800) highAtFirst = Math.max(highAtFirst, high);
+      highMost = Math.max(highMost, high);
     }
-    const peak = usage();
+    const waited = Date.now() - t1;
     const seen = `domain MiB, keeper usage/memory.high, w2 usage every 100 ms: ${trace.join("; ")}`;
     assert(keeper.proc.exitCode === null, `the keeper was killed: ${seen}`);
-    const high = knob(keeperCg!, "memory.high");
-    assert(!keeper.out.includes("allocated 16 MiB"), `the keeper's 16 MiB went through: ${seen}`);
-    // Its ceiling does not follow it up (the held call may still creep up to the freeze floor meanwhile).
-    assert(Number(high) <= highBefore + MiB, `the keeper's memory.high stays: ${seen}`);
+    // Stopped at first: its ceiling does not follow it up (the held call may still creep up to the freeze floor meanwhile).
+    assert(highAtFirst <= highBefore + MiB, `the keeper's memory.high stays at first: ${seen}`);
+    assert(keeper.out.includes("allocated 3 MiB"), `the keeper's 3 MiB did not go through in 30 s: ${seen}`);
+    assert(highMost >= highBefore + 2 * MiB, `acgd lifted the keeper's ceiling: ${seen}`);
+    assert(/its burst may go on up to the next mark: the domain's freeze stood still/.test(heldd.log()), "acgd logs the lift");
     assert(peak < 0.8 * BUDGET, `the domain stays below the kill mark: ${seen}`);
     assert(!younger.out.includes("allocated"), "w2 still held while the keeper grew");
     assert(keeper.proc.exitCode === null && younger.proc.exitCode === null && boss.proc.exitCode === null, `nobody was killed: ${seen}`);
     return (
-      `keeper allocated 2 MiB more in ${took} ms (domain ${(grown / MiB).toFixed(1)} of 96 MiB), then stopped at ` +
-      `${(peak / MiB).toFixed(1)} (its memory.high ${(Number(high) / MiB).toFixed(1)} MiB); w2's 10 MiB held`
+      `keeper allocated 2 MiB more in ${took} ms (domain ${(grown / MiB).toFixed(1)} of 96 MiB), then stopped at its ` +
+      `memory.high ${(highBefore / MiB).toFixed(1)} MiB; lifted to ${(highMost / MiB).toFixed(1)} MiB, its 3 MiB through ` +
+      `${waited} ms after the ask (domain peak ${(peak / MiB).toFixed(1)} MiB); w2's 10 MiB held`
     );
   } finally {
     for (const c of spawned) c.proc.kill("SIGTERM");

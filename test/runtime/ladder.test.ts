@@ -547,6 +547,60 @@ describe("pressure ladder on the host domain", () => {
     expect(a.events.some((e) => e.includes("frozen"))).toBe(false);
   });
 
+  /**
+   * Two builds frozen with no bound: the younger is pinned at 20 MiB; the older keeps, and has grown to its
+   * ceiling (25 MiB: halfway to the kill mark), where the kernel throttles it.
+   */
+  async function stillPair() {
+    const { calls, domainAt } = setup(POLICY.replace("freeze = 70% for 2s", "freeze = 70%"));
+    const keeper = calls.startCall({ agent: "w1", argv: ["build"] });
+    await sleep(5);
+    const frozen = calls.startCall({ agent: "w2", argv: ["build"] });
+    for (const c of [keeper, frozen]) usageOf(c, 20 * MiB);
+    // Bursting: their burst logic raised memory.high by the allowance.
+    for (const c of [keeper, frozen]) writeFileSync(join(c.path, "memory.high"), String(40 * MiB));
+    domainAt(75 * MiB);
+    expect(await until(() => high(frozen) === String(20 * MiB) && high(keeper) === String(25 * MiB))).toBe(true);
+    usageOf(keeper, 25 * MiB);
+    domainAt(80 * MiB);
+    let highEvents = 0;
+    /** Plays the kernel throttling the keeper at its ceiling: its memory.events `high` count rises. */
+    const pressing = setInterval(() => writeFileSync(join(keeper.path, "memory.events"), `low 0\nhigh ${++highEvents}\n`), 50);
+    cleanups.push(() => clearInterval(pressing));
+    return { keeper, frozen, domainAt, stopPressing: () => clearInterval(pressing) };
+  }
+
+  it("ends a freeze that stands still: the pressing keeper's ceiling goes to the next mark, then a frozen call is killed", async () => {
+    const { keeper, frozen, domainAt } = await stillPair();
+    // Nothing moves for STALL_MS (1 s) with the keeper at its ceiling: its burst may go on up to the kill mark (90 MiB: 10 more).
+    expect(await until(() => high(keeper) === String(35 * MiB), 2500)).toBe(true);
+    expect(keeper.events.join("\n")).toMatch(/may go on up to the next mark: the domain's freeze stood still at 80% .* for 1s/);
+    expect(frozen.killedBy).toBeUndefined();
+    // It grows to that ceiling, less than a MiB short of the kill mark, and presses there; nothing moves again: the
+    // frozen call is killed as at a freeze bound, never the keeper.
+    usageOf(keeper, 35 * MiB);
+    domainAt(89.5 * MiB);
+    expect(await until(() => frozen.killedBy !== undefined, 2500)).toBe(true);
+    expect(frozen.killedBy).toMatch(/freeze stood still at 90%/);
+    expect(keeper.killedBy).toBeUndefined();
+  });
+
+  it("leaves a freeze alone while the usage moves or the keeper keeps its size", async () => {
+    const { keeper, frozen, domainAt, stopPressing } = await stillPair();
+    // Moving (above halfway to the kill mark: no room, the keeper stays at its ceiling): nothing is lifted.
+    for (const mib of [83, 80, 83, 80, 83]) {
+      domainAt(mib * MiB);
+      await sleep(400);
+    }
+    expect(keeper.events.join("\n")).not.toMatch(/next mark/);
+    // Still, but the keeper presses no more (it works within its memory): not stuck.
+    stopPressing();
+    domainAt(80 * MiB);
+    await sleep(2500);
+    expect(keeper.events.join("\n")).not.toMatch(/next mark/);
+    expect(frozen.killedBy).toBeUndefined();
+  });
+
   it("freezes an idle call at a floor, not at its near-zero usage", async () => {
     const { calls, domainAt } = setup();
     const a = calls.startCall({ agent: "w1", argv: ["true"] });
