@@ -158,7 +158,11 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
       status: p.agents.p >= best.agents.p ? "met" : "missed",
       why:
         `${ci(p.agents)} vs ${best.setup} ${ci(best.agents)}; ` +
-        `${sep ? "the intervals do not overlap" : "the intervals overlap: these runs cannot tell the two apart"}`,
+        `${sep ? "the intervals do not overlap" : "the intervals overlap: these runs cannot tell the two apart"}` +
+        // An agent stalled until the run's time limit is not dead, but it did not finish either.
+        (best.timedOut > p.timedOut
+          ? `; ${best.setup} ran ${best.timedOut} of its ${best.runs} runs to the time limit, where agents it stalled count as surviving`
+          : ""),
     });
   }
   const none = cell(runs, "none");
@@ -199,7 +203,13 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
       status: p.workLostS < oomd.workLostS || (p.workLostS === 0 && oomd.workLostS === 0) ? "met" : "missed",
       why:
         `${f(p.workLostS, 1)} vs ${f(oomd.workLostS, 1)} trace-seconds per run` +
-        (p.workLostS === 0 && oomd.workLostS === 0 ? " (neither lost any work)" : ""),
+        (p.workLostS === 0 && oomd.workLostS === 0 ? " (neither lost any work)" : "") +
+        // Work lost counts calls: an agent killed whole loses its calls not yet started, not its own processes' work.
+        (p.workLostS >= oomd.workLostS && oomd.wholeKills > p.wholeKills
+          ? `; the oomd-like killer killed ${oomd.wholeKills} agent(s) whole (agents surviving ${ci(oomd.agents)}), ` +
+            `the policy ${p.wholeKills} and ${p.runtimeKills} call(s): an agent killed whole costs only its calls not yet ` +
+            `started, none of its own processes' work`
+          : ""),
     });
   return out;
 }

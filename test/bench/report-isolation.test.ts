@@ -160,6 +160,29 @@ describe("issue 10's bar in the report", () => {
     expect(bar(lost, "policy:z").find((x) => x.target.startsWith("work lost"))!.status).toBe("missed");
   });
 
+  it("says, from the data, when the baseline's edge comes from agents killed whole or stalled to the time limit", () => {
+    const data = [
+      // The oomd-like killer kills the low agent whole: no call of it was killed, so no work is counted lost.
+      run("oomd", 1, [high(), agent("a1", { survived: false, baselineKilled: true })]),
+      // hints stall the low agent until the time limit: it counts as surviving.
+      run("hints", 1, [high(), agent("a1", { finished: false })], { timedOut: true }),
+      // The policy kills a call of the low agent instead: it lives, its call's trace seconds are lost.
+      run("policy:w", 1, [high(), agent("a1", { callsRuntimeKilled: 1, workLostS: 20 })]),
+      run("policy:v", 1, [high(), agent("a1", { survived: false, runtimeKilledWhole: true, workLostS: 20 })]),
+    ];
+    const v = Object.fromEntries(bar(data, "policy:w").map((x) => [x.target, x]));
+    expect(v["work lost below the oomd-like killer's"]!.why).toMatch(
+      /20\.0 vs 0\.0 .*; the oomd-like killer killed 1 agent\(s\) whole \(agents surviving 1\/2.*\), the policy 0 and 1 call\(s\)/,
+    );
+    expect(v["agent survival ≥ the best baseline's"]).toMatchObject({ status: "met" });
+    // Where the policy killed as many agents whole, the work-lost miss is not explained by that.
+    expect(bar(data, "policy:v").find((x) => x.target.startsWith("work lost"))!.why).not.toMatch(/whole/);
+    const lower = [data[1]!, run("policy:u", 1, [high(), agent("a1", { survived: false, oomKills: 1 })])];
+    expect(bar(lower, "policy:u").find((x) => x.target.startsWith("agent survival"))!.why).toMatch(
+      /hints ran 1 of its 1 runs to the time limit, where agents it stalled count as surviving/,
+    );
+  });
+
   it("does not judge a policy whose every run was rejected, nor count an unreadable kernel log as no OOM", () => {
     expect(
       bar([run("policy:r", 1, [high(lagging(0.5))]), run("policy:r", 2, [high({ ran: false, survived: false })])], "policy:r"),
