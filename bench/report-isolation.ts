@@ -47,6 +47,8 @@ export interface Cell {
   oomEpisodes: number | null;
   oomVictims: number | null;
   highOomVictims: number | null;
+  /** Of oomVictims, those of an agent acgd's ladder also killed in that run (whole, or a call of it): its kill came too late. */
+  oomVictimsAlsoKilled: number | null;
   runtimeKills: number;
   /** Agents killed whole: by the oomd-like killer, or by acgd's ladder (kill_agent). */
   wholeKills: number;
@@ -65,6 +67,19 @@ export interface Cell {
 export function judged(r: RunResult): RunResult {
   const replayLag = machineLag(r.agents);
   return { ...r, replayLag, rejected: rejectedForLag(replayLag) };
+}
+
+/**
+ * The agents (plan ids) acgd's ladder killed in a run, whole or a call of them, from its `killed` actions:
+ * "killed agent TENANT/AGENT-rN whole" and "killed CALL of agent TENANT/AGENT-rN" (bench/isolation-acgd.ts names them).
+ */
+function ladderKilledAgents(r: RunResult): Set<string> {
+  const ids = new Set<string>();
+  for (const a of r.runtimeActions ?? []) {
+    const m = a.kind === "killed" ? /killed (?:agent|\S+ of agent) [^/\s]+\/(\S+?)-r\d+\b/.exec(a.message) : null;
+    if (m) ids.add(m[1]!);
+  }
+  return ids;
 }
 
 export function cell(runs: RunResult[], setup: string): Cell | null {
@@ -88,6 +103,12 @@ export function cell(runs: RunResult[], setup: string): Cell | null {
     oomVictims: logs ? ok.reduce((s, r) => s + r.oomEpisodes!.reduce((x, e) => x + e.victims.length, 0), 0) : null,
     highOomVictims: logs
       ? ok.reduce((s, r) => s + r.oomEpisodes!.reduce((x, e) => x + e.victims.filter((v) => v.high).length, 0), 0)
+      : null,
+    oomVictimsAlsoKilled: logs
+      ? ok.reduce((s, r) => {
+          const killed = ladderKilledAgents(r);
+          return s + r.oomEpisodes!.reduce((x, e) => x + e.victims.filter((v) => v.agent !== null && killed.has(v.agent)).length, 0);
+        }, 0)
       : null,
     runtimeKills: ag.reduce((s, a) => s + a.callsRuntimeKilled, 0),
     wholeKills: ag.filter((a) => a.baselineKilled || a.runtimeKilledWhole).length,
@@ -145,7 +166,12 @@ export function bar(runs: RunResult[], policy: string): Verdict[] {
         : {
             target: "no kernel OOM kill",
             status: "missed",
-            why: `${p.oomEpisodes} episode(s), ${p.oomVictims} process(es) killed, in ${p.runs} runs`,
+            why:
+              `${p.oomEpisodes} episode(s), ${p.oomVictims} process(es) killed, in ${p.runs} runs` +
+              (p.oomVictimsAlsoKilled
+                ? `; ${p.oomVictimsAlsoKilled} of them of an agent the ladder killed in the same run (whole or a call): ` +
+                  `the kernel got there first`
+                : ""),
           },
   );
   const bases = BASELINES.map((b) => cell(runs, b)).filter((c): c is Cell => !!c && c.runs > 0);

@@ -183,6 +183,21 @@ describe("issue 10's bar in the report", () => {
     );
   });
 
+  it("says when the kernel's OOM victim was of an agent the ladder killed in the same run: the kernel got there first", () => {
+    const killedWhole = { t: 3.4, kind: "killed", message: "ladder (host): killed agent batch/a1-r3 whole, its own processes ..." };
+    const killedCall = { t: 2, kind: "killed", message: "ladder (host): killed call-1-2 of agent batch/a2-r3 (rank low, class work): ..." };
+    const data = [
+      run("policy:k", 1, [high(), agent("a1", { survived: false }), agent("a2")], {
+        oomEpisodes: [episode("a1", false), episode("a2", false), episode("a0", true)],
+        runtimeActions: [killedWhole, killedCall],
+      }),
+    ];
+    expect(bar(data, "policy:k").find((x) => x.target === "no kernel OOM kill")!.why).toBe(
+      "3 episode(s), 3 process(es) killed, in 1 runs; 2 of them of an agent the ladder killed in the same run (whole or a call): " +
+        "the kernel got there first",
+    );
+  });
+
   it("does not judge a policy whose every run was rejected, nor count an unreadable kernel log as no OOM", () => {
     expect(
       bar([run("policy:r", 1, [high(lagging(0.5))]), run("policy:r", 2, [high({ ran: false, survived: false })])], "policy:r"),
