@@ -294,6 +294,8 @@ export class Daemon {
   }
 
   async #dispatch(req: Request, peer: Peer, sock: Socket): Promise<unknown> {
+    // What the other operations read or change includes the enforcers' view of the calls started just before.
+    if (req.op !== "start_call") this.#calls.announcePending();
     switch (req.op) {
       case "start_call": {
         const who = this.#agentFor(peer, req.tenant, req.agent);
@@ -307,7 +309,9 @@ export class Daemon {
           ...(req.label !== undefined && { label: req.label }),
           ...(peer.cred.uid !== 0 && { uid: peer.cred.uid }),
         };
-        const call = req.pid === undefined ? this.#calls.startCall(start) : await this.#calls.startForPid(start, req.pid);
+        // The enforcers hear of it after the reply (ToolCalls.startCall): the caller waits only for its cgroup.
+        const call =
+          req.pid === undefined ? this.#calls.startCall(start, { announceLater: true }) : await this.#calls.startForPid(start, req.pid);
         // A non-root agent starts the command itself (clone3 into the cgroup): it needs the call delegated, until its first process is in.
         if (peer.cred.uid !== 0 && req.pid === undefined) this.#delegations.delegate(call, peer.cred.uid);
         this.#owned.get(sock)?.add(call.id);

@@ -89,6 +89,9 @@ struct sched_ext_ops {
 /* The task is the only one its CPU has (passed only with SCX_OPS_ENQ_LAST). */
 #define SCX_ENQ_LAST (1ull << 41)
 
+/* enum scx_wake_flags: the waker is about to sleep (WF_SYNC, kernel/sched/sched.h since 6.2). */
+#define SCX_WAKE_SYNC 0x10ull
+
 /* enum scx_ops_flags: a CPU's last runnable task goes through enqueue() when its slice ends. */
 #define SCX_OPS_ENQ_LAST (1ull << 1)
 

@@ -40,6 +40,34 @@ describe("tool-call lifecycle on a stand-in cgroup tree", () => {
     expect(existsSync(call.path)).toBe(false);
   });
 
+  it("with announceLater, makes the cgroup at once and tells the enforcers after this turn of the event loop, or before an end", async () => {
+    const { calls } = runtime();
+    const told: string[] = [];
+    calls.addEnforcer({
+      describe: () => ({}),
+      callStarted: (c) => told.push(`started ${c.id}`),
+      callEnded: (c) => told.push(`ended ${c.id}`),
+      agentAdded: () => {},
+      policyChanged: () => {},
+      close: () => {},
+    });
+    const a = calls.startCall({ agent: "a1", argv: ["git", "status"] }, { announceLater: true });
+    const b = calls.startCall({ agent: "a1", argv: ["git", "log"] }, { announceLater: true });
+    // The cgroup, its limits and the call's entry are there before the caller is answered.
+    expect(knob(a.path, "memory.max")).toBe(String(32 * MiB));
+    expect(calls.calls.get(a.id)).toBe(a);
+    expect(told).toEqual([]);
+    // An end before the enforcers were told tells them of the start first.
+    await calls.endCall(b.id);
+    expect(told).toEqual([`started ${a.id}`, `started ${b.id}`, `ended ${b.id}`]);
+    const c = calls.startCall({ agent: "a1", argv: ["git", "diff"] }, { announceLater: true });
+    await new Promise((r) => setImmediate(r));
+    expect(told.at(-1)).toBe(`started ${c.id}`);
+    // Without the option, at once.
+    const d = calls.startCall({ agent: "a1", argv: ["ls"] });
+    expect(told.at(-1)).toBe(`started ${d.id}`);
+  });
+
   it("puts agents without a tenant under `default` with the top-level profile", () => {
     const { root, calls } = runtime();
     const call = calls.startCall({ agent: "solo", argv: ["make"] });
