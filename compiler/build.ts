@@ -30,8 +30,11 @@ const CLANG_MESSAGES = { error: M.ClangError, warning: M.ClangWarning, note: M.C
 
 export interface ClangInfo {
   path: string;
-  /** First line of `clang --version`. */
-  version: string;
+  /**
+   * First line of `clang --version`, as remembered from an earlier run; null until
+   * {@link clangVersion} learns it (a cold compile reads it from the first object built).
+   */
+  version: string | null;
   /**
    * The executable's real path, size and modification time: what identifies
    * the toolchain without running it (ccache's `compiler_check = mtime`).
@@ -58,9 +61,10 @@ function executable(name: string): string | null {
 }
 
 /**
- * The clang to use: $ACG_CLANG, else clang-19, else clang; null when none runs.
- * `clang --version` is run once per toolchain identity and its answer kept in
- * the cache directory: a child clang costs ~20 ms of CPU, on every compile.
+ * The clang to use: $ACG_CLANG, else clang-19, else clang (the first that is
+ * an executable file); null when there is none. It is not run here: a child
+ * clang costs ~20 ms of CPU, and its version is remembered per toolchain
+ * identity in the cache directory (see {@link clangVersion}).
  */
 export function findClang(): ClangInfo | null {
   const wanted = process.env.ACG_CLANG ?? "";
@@ -72,25 +76,58 @@ export function findClang(): ClangInfo | null {
     const real = realpathSync(path);
     const st = statSync(real);
     const identity = `${real} ${st.size} ${st.mtimeMs}`;
-    const memo = join(cacheRoot(), "toolchains", createHash("sha256").update(identity).digest("hex").slice(0, 32));
-    let version: string;
+    let version: string | null = null;
     try {
-      version = readFileSync(memo, "utf8");
+      version = readFileSync(versionMemo(identity), "utf8");
     } catch {
-      try {
-        version = execFileSync(path, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
-          .split("\n")[0]!
-          .trim();
-      } catch {
-        continue; // on $PATH but does not run: try the next
-      }
-      writeAtomically(memo, version);
+      // not remembered yet: clangVersion() learns it
     }
     found = { path, version, identity };
     break;
   }
   clangFound.set(wanted, found);
   return found;
+}
+
+function versionMemo(identity: string): string {
+  return join(cacheRoot(), "toolchains", createHash("sha256").update(identity).digest("hex").slice(0, 32));
+}
+
+/**
+ * The first line of `clang --version`, learnt once per toolchain identity and
+ * remembered: from the object clang built (with -g, the DWARF producer string
+ * in .debug_str is that same line), else by running `clang --version`.
+ * Throws when clang does not run.
+ */
+export function clangVersion(clang: ClangInfo, builtObject?: string): string {
+  if (clang.version !== null) return clang.version;
+  const version =
+    (builtObject && producerOf(builtObject)) ||
+    execFileSync(clang.path, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+      .split("\n")[0]!
+      .trim();
+  clang.version = version;
+  writeAtomically(versionMemo(clang.identity), version);
+  return version;
+}
+
+/** The DWARF producer of an object clang built ("Debian clang version 19.1.7 (...)"), or null. */
+function producerOf(objectPath: string): string | null {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(objectPath);
+  } catch {
+    return null;
+  }
+  const at = bytes.indexOf("clang version");
+  if (at < 0) return null;
+  const end = bytes.indexOf(0, at);
+  return (
+    bytes
+      .subarray(bytes.lastIndexOf(0, at) + 1, end < 0 ? bytes.length : end)
+      .toString("utf8")
+      .trim() || null
+  );
 }
 
 /** Writes beside and renames, so that a concurrent reader never sees half a file; failures (a read-only cache) are ignored. */
@@ -163,7 +200,7 @@ export interface BuildOutcome {
 
 export function cacheKey(req: BuildRequest, clang: ClangInfo): string {
   return createHash("sha256")
-    .update(`${req.includesHash}\0${clang.version}\0${BPF_CFLAGS.join(" ")}\0`)
+    .update(`${req.includesHash}\0${clang.identity}\0${BPF_CFLAGS.join(" ")}\0`)
     .update(req.headerText)
     .update("\0")
     .update(req.sourceText)

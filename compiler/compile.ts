@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { capacityProblems, encodePolicy } from "./abi-encode.js";
-import { BPF_CFLAGS, buildObject, findClang, type BuildDiagnostic } from "./build.js";
+import { BPF_CFLAGS, buildObject, clangVersion, findClang, type BuildDiagnostic } from "./build.js";
 import { M } from "./diagnostic-messages.js";
 import { diagnostic } from "./diagnostics.js";
 import { emitC } from "./emit-c.js";
@@ -38,7 +38,7 @@ export interface CompileResult {
   manifest?: Manifest;
   /** The emitted C, header first, when emit = "c". */
   c?: string;
-  /** codegenMs: C, manifest and policy.ts (before clang); clangMs: summed over objects built in parallel. */
+  /** codegenMs: the C (before clang; the manifest and policy.ts follow the objects); clangMs: summed over objects built in parallel. */
   timings: { codegenMs: number; clangMs: number; wallMs: number };
 }
 
@@ -80,19 +80,23 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
   const sourcePaths = new Map<string, string>();
   for (const s of c.sources) sourcePaths.set(s.object, await write(s.file, s.text));
 
+  // Its clang version is filled in once the objects are built (a cold compile reads it from them).
   const manifest = buildManifest({
     ir,
     opsName: c.opsName,
     features: c.features,
-    clangVersion: clang?.version ?? "(dry run)",
+    clangVersion: clang ? (clang.version ?? "") : "(dry run)",
     clangFlags: BPF_CFLAGS,
     templateVersion: c.templateVersion,
   });
   result.manifest = manifest;
-  await write("manifest.json", `${JSON.stringify(manifest, null, 2)}\n`);
-  // The lowered policy, so that acgd can run a compiled directory as it is.
-  await write("ir.json", `${JSON.stringify(ir)}\n`);
-  await write("policy.ts", policyModuleText(manifest));
+  const writeManifest = async () => {
+    await write("manifest.json", `${JSON.stringify(manifest, null, 2)}\n`);
+    // The lowered policy, so that acgd can run a compiled directory as it is.
+    await write("ir.json", `${JSON.stringify(ir)}\n`);
+    await write("policy.ts", policyModuleText(manifest));
+  };
+  if (!clang) await writeManifest();
   result.timings.codegenMs = performance.now() - t0;
 
   const outcomes = clang
@@ -124,6 +128,10 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
     }
   }
   if (outcomes.some((o) => !o.outcome.ok)) return result;
+  if (clang) {
+    manifest.build.clang = clangVersion(clang, outcomes[0]?.outPath);
+    await writeManifest();
+  }
   result.ok = !result.diagnostics.some((d) => d.severity === "error");
   result.timings.wallMs = performance.now() - t0;
   return result;

@@ -19,7 +19,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { compileFlags, findClang } from "../../compiler/build.js";
+import { clangVersion, compileFlags, findClang } from "../../compiler/build.js";
 import { includeDir } from "../../compiler/templates-dir.js";
 
 const ACGC = resolve("bin/acgc.js");
@@ -78,7 +78,7 @@ function main(): void {
     .filter((n) => n.endsWith(".acg"))
     .sort();
   const node = median(Array.from({ length: REPEATS * 2 }, () => measure("node -e 0", process.env)));
-  console.log(`${REPEATS} repeats, medians; ${clang.version}`);
+  console.log(`${REPEATS} repeats, medians; ${clangVersion(clang)}`);
   console.log(row(COLUMNS.map(([h]) => h)));
   const verdicts: { policy: string; ratio: number; cachedMs: number }[] = [];
   for (const f of policies) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { daemonClassId, encodeCgroupValue, encodePolicy } from "../../../compiler/abi-encode.js";
 import { CAPACITY, layoutOf, policyStruct } from "../../../compiler/abi.js";
-import { clangInvocations } from "../../../compiler/build.js";
+import { clangInvocations, findClang } from "../../../compiler/build.js";
 import { compilePolicy } from "../../../compiler/compile.js";
 import { loadPolicyText } from "../../../compiler/frontend.js";
 import { lowerPolicy } from "../../../compiler/lower.js";
@@ -75,6 +75,16 @@ describe("compilePolicy", () => {
     for (const f of ["manifest.json", "policy.ts", "acg_abi.h", "scheduler.bpf.c", "memcg.bpf.c", "classifier.bpf.c"]) {
       expect(existsSync(join(out, f))).toBe(true);
     }
+  });
+
+  it("records clang's version in the manifest, read from an object it built on a cold cache, and remembers it", () => {
+    const clang = findClang()!;
+    const versionLine = execFileSync(clang.path, ["--version"], { encoding: "utf8" }).split("\n")[0]!.trim();
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+    expect(manifest.build.clang).toBe(versionLine);
+    expect(clang.version).toBe(versionLine);
+    const memos = readdirSync(join(tmp, "cache", "toolchains"));
+    expect(memos.map((m) => readFileSync(join(tmp, "cache", "toolchains", m), "utf8"))).toEqual([versionLine]);
   });
 
   it("declares sched_ext_ops and memcg_bpf_ops (members in the RFC's order) in BTF", () => {
