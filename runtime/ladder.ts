@@ -33,11 +33,12 @@
 // kernel already stops them about 1 ms after the freeze mark, and a tripwire
 // would throttle every agent in the domain, the high-ranked ones too, for
 // the hundreds of ms acgd may take to wake on a loaded host. There the
-// tripwire sits only at the first kill mark (kill, else kill_agent), and acgd
-// instead reads the domain's usage every NEAR_POLL_MS while it is within
-// NEAR_MARK_PERCENT of a watermark it has not reached. (A second tripwire at
-// kill_agent cost the high-ranked agent of the 2026-12-03 benchmark's
-// aligned-6 mix its P95 latency: 56 ms against 31 without control.) The
+// tripwire sits only at the first kill mark (kill, else kill_agent), and past
+// it at kill_agent's (#wiredMarks), and acgd instead reads the domain's usage
+// every NEAR_POLL_MS while it is within NEAR_MARK_PERCENT of a watermark it
+// has not reached. (A second tripwire at kill_agent armed from the start cost
+// the high-ranked agent of the 2026-12-03 benchmark's aligned-6 mix its P95
+// latency: 56 ms against 31 without control.) The
 // low-ranked agents of a host or tenant domain get tripwires of their own:
 // each agent's memory.high at its usage plus the domain's headroom to its
 // next watermark, so that one of them growing past the mark alone is slowed
@@ -931,7 +932,7 @@ export class LadderEnforcer implements Enforcer {
 
   /** The tripwire goes to the next watermark above the usage that would change something (only kill marks where the scheduler holds). */
   #armTripwire(d: Domain, usage: number): void {
-    const next = this.#wiredMarks(d).find((b) => b > usage);
+    const next = this.#wiredMarks(d, usage).find((b) => b > usage);
     this.#setTripwire(d, next === undefined ? "max" : String(next));
     if (d.holdSlot !== null && d.ladder.scope.kind !== "agent") this.#armAgentTripwires(d, usage);
   }
@@ -998,14 +999,22 @@ export class LadderEnforcer implements Enforcer {
       .map((p) => Math.floor((p / 100) * d.budget));
   }
 
-  #wiredMarks(d: Domain): number[] {
+  /**
+   * The watermarks that get a tripwire at `usage`. Where the scheduler holds the domain, the first
+   * kill mark only, until usage is past it: then kill_agent's too. Between the two, acgd may be
+   * waiting for kill_agent (an agent kill frees what no call's would), and a burst no step holds (a
+   * higher-ranked agent's) crossed that gap in tens of ms: in three benchmark runs in a row the
+   * kernel's OOM killer took the agent acgd was about to kill, acgd's poll seeing 100%.
+   */
+  #wiredMarks(d: Domain, usage: number): number[] {
     if (d.holdSlot === null) return this.#marks(d);
-    return this.#marks(d, ["kill", "killAgent"]).slice(0, 1);
+    const kills = this.#marks(d, ["kill", "killAgent"]);
+    return kills.length > 0 && usage >= kills[0]! ? kills : kills.slice(0, 1);
   }
 
   /** Whether the usage is within NEAR_MARK_PERCENT of the budget below a watermark that has no tripwire. */
   #nearUnwiredMark(d: Domain, usage: number): boolean {
-    const wired = new Set(this.#wiredMarks(d));
+    const wired = new Set(this.#wiredMarks(d, usage));
     const near = (NEAR_MARK_PERCENT / 100) * d.budget;
     return this.#marks(d).some((b) => !wired.has(b) && usage < b && usage >= b - near);
   }
