@@ -546,11 +546,12 @@ export class LadderEnforcer implements Enforcer {
    * high-ranked agent had finished. Standing still is the usage staying
    * within the still band (STILL_BAND_PERCENT) for STALL_MS while the keeper
    * presses its ceiling (at it at every look, its memory.events `high` count
-   * rising); a keeper that keeps its size while it works is not stuck. First its ceiling is
-   * lifted to the next mark (#keeperCap): its burst may finish there, or
-   * bring the domain to the kill mark, where the kill step frees room. If
-   * the domain still stands still, returns true: a frozen call is killed as
-   * at the end of a freeze bound (never the keeper), and the wait starts over.
+   * rising); a keeper that keeps its size while it works is not stuck. First
+   * its ceiling is lifted to the next mark (#keeperCap): its burst may finish
+   * there, or bring the domain to the kill mark, where the kill step frees
+   * room. If the domain still stands still, returns true: a frozen call is
+   * killed as at the end of a freeze bound (never the keeper), and the wait
+   * starts over.
    */
   #watchStall(d: Domain, usage: number, where: string): boolean {
     const keeper = d.keeper;

@@ -293,8 +293,7 @@ export class ToolCalls {
       ...(req.uid !== undefined && { ownerUid: req.uid }),
       ...(req.label !== undefined && { label: req.label }),
     };
-    this.calls.set(call.id, call);
-    this.#store?.put(call, this.calls);
+    this.#record(call);
     if (!announceLater) this.#announce(call, req.argv);
     else {
       if (this.#unannounced.length === 0) setImmediate(() => this.announcePending());
@@ -309,14 +308,18 @@ export class ToolCalls {
   }
 
   #announce(call: ToolCall, argv: string[]): void {
-    for (const e of this.#enforcers) e.callStarted(call);
+    this.#tellEnforcers(call);
     emitCallStarted(call, argv);
   }
 
-  #register(call: ToolCall): void {
+  /** Adds the call to the running ones and to the state journal. */
+  #record(call: ToolCall): void {
     this.calls.set(call.id, call);
-    for (const e of this.#enforcers) e.callStarted(call);
     this.#store?.put(call, this.calls);
+  }
+
+  #tellEnforcers(call: ToolCall): void {
+    for (const e of this.#enforcers) e.callStarted(call);
   }
 
   /**
@@ -418,7 +421,8 @@ export class ToolCalls {
           }
           const call = this.#recoveredCall(agent, leaf, path, records.get(leaf), notes);
           this.tree.apply(path, cgroupLimits(call.limits));
-          this.#register(call);
+          this.#record(call);
+          this.#tellEnforcers(call);
           out.push(call);
         }
       }
