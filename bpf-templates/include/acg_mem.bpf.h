@@ -15,10 +15,30 @@ struct acg_tool_call {
 	u64 baseline;
 };
 
-/* The tool call running in cgroup `cgid` under `pol`, or false for any other cgroup. */
-static __always_inline bool acg_tool_call_of(const struct acg_policy *pol, u64 cgid, struct acg_tool_call *tc)
+/* A task's cgroup, and the acg_cgroups entry of the tool call running in it (NULL in any other cgroup). */
+struct acg_task_cgroup {
+	u64 id;
+	const struct acg_cgroup_info *call;
+};
+
+/*
+ * Looked up once per scheduler callback and handed to both placement and the
+ * memory hold: on a pipe ping-pong's every wakeup, a second look was a
+ * measurable share of the callback's run time.
+ */
+static __always_inline struct acg_task_cgroup acg_task_cgroup_of(struct task_struct *p)
 {
-	tc->info = bpf_map_lookup_elem(&acg_cgroups, &cgid);
+	struct acg_task_cgroup cg = { .id = acg_task_cgroup_id(p) };
+
+	cg.call = bpf_map_lookup_elem(&acg_cgroups, &cg.id);
+	return cg;
+}
+
+/* The tool call whose acg_cgroups entry is `info` (NULL: none), under `pol`; false if there is none. */
+static __always_inline bool acg_tool_call_at(const struct acg_policy *pol, const struct acg_cgroup_info *info,
+					     struct acg_tool_call *tc)
+{
+	tc->info = info;
 	if (!tc->info)
 		return false;
 	tc->rule = acg_rule_at(pol, tc->info->rule_id);
@@ -26,6 +46,12 @@ static __always_inline bool acg_tool_call_of(const struct acg_policy *pol, u64 c
 		return false;
 	tc->baseline = tc->info->baseline_bytes ? tc->info->baseline_bytes : tc->rule->baseline_bytes;
 	return true;
+}
+
+/* The tool call running in cgroup `cgid` under `pol`, or false for any other cgroup. */
+static __always_inline bool acg_tool_call_of(const struct acg_policy *pol, u64 cgid, struct acg_tool_call *tc)
+{
+	return acg_tool_call_at(pol, bpf_map_lookup_elem(&acg_cgroups, &cgid), tc);
 }
 
 static __always_inline void acg_burst_params_of(const struct acg_rule *rule, struct acg_burst_params *bp)
