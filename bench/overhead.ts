@@ -15,6 +15,8 @@
 //   node dist/bench/overhead.js [--policies a.acg,b.acg] [--repeats 3] [--out FILE] [--cpu "ARGS"] [--pingpong "ARGS"]
 //   node dist/bench/overhead.js --compile-only   (host: compile the objects into the cache)
 //   node dist/bench/overhead.js --start-calls SOCKET [--samples 50]   (start_call's latency alone, against a running acgd)
+//   node dist/bench/overhead.js --start-calls-only --out FILE   (the same against an acgd of its own: npm run bench's
+//                                                                multi-threaded boot, see StartCallsResult)
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -63,6 +65,22 @@ export interface StartCallLatency {
 export const START_CALL_TARGET = { callers: 50, p50Ms: 50 } as const;
 /** The numbers of concurrent callers measured (issue 15 reported 61, 192 and 648 ms for these, one after another). */
 const START_CALL_CALLERS = [1, 10, 50] as const;
+
+/**
+ * start_call latency measured in a guest boot of its own, with TCG's vCPUs
+ * on a host thread each (`npm run bench` runs the other overheads with both
+ * on one thread, where the callers and acgd take turns on one host CPU; see
+ * bench/run.ts). Written to start-calls.json.
+ */
+export interface StartCallsResult {
+  kind: "start-calls";
+  date: string;
+  kernel: string;
+  /** "multi" or "single" (ACG_TCG_THREAD of the boot). */
+  tcgThread: string;
+  policy: string;
+  startCalls: StartCallLatency[];
+}
 
 export interface RuntimeOverhead {
   policy: string;
@@ -134,6 +152,8 @@ interface Opts {
   out: string;
   compileOnly: boolean;
   runtimeOnly?: boolean;
+  /** Only start_call's latency, against an acgd of its own (written to --out as a StartCallsResult). */
+  startCallsOnly?: boolean;
   /** Only start_call's latency, against the acgd already serving this socket (a host run). */
   startCallsAt?: string;
   /** With startCallsAt: samples per number of callers. */
@@ -196,6 +216,7 @@ function parseArgs(argv: string[]): Opts {
     else if (a === "--pingpong") o.pingpongArgs = (argv[++i] ?? "").split(" ").filter(Boolean);
     else if (a === "--runtime-only") o.runtimeOnly = true;
     else if (a === "--start-calls") o.startCallsAt = resolve(argv[++i] ?? "");
+    else if (a === "--start-calls-only") o.startCallsOnly = true;
     else if (a === "--samples") o.samples = Number(argv[++i]);
     else throw new Error(`unknown argument '${a}'`);
   }
@@ -607,8 +628,20 @@ export function startCallVerdict(latency: readonly StartCallLatency[]): string {
   return `${met}: ${t.callers} concurrent start_calls, median ${at.p50Ms.toFixed(1)} ms (target: <= ${t.p50Ms} ms in the guest)`;
 }
 
-async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhead> {
-  const { spawn, spawnSync } = await import("node:child_process");
+/** acgd serving a compiled policy on a cgroup tree of its own, for the runtime's overheads. */
+interface BenchAcgd {
+  acgd: import("node:child_process").ChildProcess;
+  sock: string;
+  root: string;
+  /** Spawn to the first `status` answered, s. */
+  startS: number;
+  /** Spawn to its BPF objects attached, s. */
+  attachedS: number;
+}
+
+/** Starts acgd with the compiled directory `dir` and waits until its objects are attached. */
+async function startBenchAcgd(dir: string): Promise<BenchAcgd> {
+  const { spawn } = await import("node:child_process");
   const { DaemonClient } = await import("../runtime/client.js");
   const { removeCgTree, mkCg, enableControllers } = await import("./cgroupfs.js");
   const root = "/sys/fs/cgroup/acg-bench-overhead";
@@ -617,20 +650,10 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
   enableControllers("/sys/fs/cgroup", ["memory", "cpu", "pids"]);
   enableControllers(root, ["memory", "cpu", "pids"]);
   const sock = "/tmp/acg-bench-overhead.sock";
-  const variants = swapVariants();
-  const [base, data, matchers, shape] = await Promise.all([
-    compiled_(RUNTIME_POLICY),
-    compiled_(variants.data),
-    compiled_(variants.matchers),
-    compiled_(variants.shape),
-  ]);
-  const nodeAt = performance.now();
-  execFileSync(process.execPath, ["-e", ""]);
-  const nodeS = (performance.now() - nodeAt) / 1000;
   const spawnedAt = performance.now();
   const acgd = spawn(
     process.execPath,
-    [join(repo, "bin", "acgd.js"), "--policy", base.dir, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"],
+    [join(repo, "bin", "acgd.js"), "--policy", dir, "--socket", sock, "--cgroup-root", join(root, "tree"), "--quiet"],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
   try {
@@ -646,11 +669,62 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     const first = await DaemonClient.connect(sock);
     await first.request({ op: "status" });
     const startS = (performance.now() - spawnedAt) / 1000;
-    // acgd serves while the kernel verifies its objects; what is measured below needs them attached.
+    // acgd serves while the kernel verifies its objects; what is measured needs them attached.
     while ("bpfObjects" in ((await first.request({ op: "status" })) as { enforcement: Record<string, string> }).enforcement)
       await sleep(100);
     first.close();
-    const attachedS = (performance.now() - spawnedAt) / 1000;
+    return { acgd, sock, root, startS, attachedS: (performance.now() - spawnedAt) / 1000 };
+  } catch (e) {
+    await stopBenchAcgd({ acgd, root });
+    throw e;
+  }
+}
+
+async function stopBenchAcgd({ acgd, root }: Pick<BenchAcgd, "acgd" | "root">): Promise<void> {
+  const { removeCgTree } = await import("./cgroupfs.js");
+  acgd.kill("SIGTERM");
+  await Promise.race([new Promise((r) => acgd.on("exit", r)), sleep(5000)]);
+  await restoreDefaultScheduler();
+  removeCgTree(root);
+}
+
+/** start_call latency in a boot of its own (see {@link StartCallsResult}). */
+async function startCallsOnly(log: (s: string) => void): Promise<StartCallsResult> {
+  const d = await startBenchAcgd((await compiled_(RUNTIME_POLICY)).dir);
+  try {
+    await sleep(1000);
+    const startCalls = await startCallLatency(d.sock, START_CALL_CALLERS);
+    for (const l of startCalls) log(startCallLine(l));
+    log(`overhead: ${startCallVerdict(startCalls)}`);
+    return {
+      kind: "start-calls",
+      date: new Date().toISOString(),
+      kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
+      tcgThread: process.env["ACG_TCG_THREAD"] ?? "multi",
+      policy: "swe-agents",
+      startCalls,
+    };
+  } finally {
+    await stopBenchAcgd(d);
+  }
+}
+
+async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhead> {
+  const { spawn, spawnSync } = await import("node:child_process");
+  const { DaemonClient } = await import("../runtime/client.js");
+  const variants = swapVariants();
+  const [base, data, matchers, shape] = await Promise.all([
+    compiled_(RUNTIME_POLICY),
+    compiled_(variants.data),
+    compiled_(variants.matchers),
+    compiled_(variants.shape),
+  ]);
+  const nodeAt = performance.now();
+  execFileSync(process.execPath, ["-e", ""]);
+  const nodeS = (performance.now() - nodeAt) / 1000;
+  const d = await startBenchAcgd(base.dir);
+  const { acgd, sock, startS, attachedS } = d;
+  try {
     log(
       `overhead: acgd ready in ${startS.toFixed(2)} s (spawn to the first status answered), ` +
         `its BPF objects attached in ${attachedS.toFixed(2)} s; node alone starts and exits in ${nodeS.toFixed(2)} s`,
@@ -794,10 +868,7 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
       hotSwap: { dataOnlyMs, classifierMs, classifierReplaceMs, shapeChangeMs, shapeGapMs },
     };
   } finally {
-    acgd.kill("SIGTERM");
-    await Promise.race([new Promise((r) => acgd.on("exit", r)), sleep(5000)]);
-    await restoreDefaultScheduler();
-    removeCgTree(root);
+    await stopBenchAcgd(d);
   }
 }
 
@@ -809,6 +880,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
       const latency = await startCallLatency(o.startCallsAt, START_CALL_CALLERS, o.samples);
       for (const l of latency) log(startCallLine(l));
       log(`overhead: ${startCallVerdict(latency)}`);
+    } else if (o.startCallsOnly) {
+      const r = await startCallsOnly(log);
+      mkdirSync(dirname(o.out), { recursive: true });
+      writeFileSync(o.out, JSON.stringify(r, null, 1) + "\n");
+      log(`overhead: wrote ${o.out}`);
     } else if (o.compileOnly) {
       const variants = swapVariants();
       for (const p of [...o.policies, variants.data, variants.matchers, variants.shape]) {

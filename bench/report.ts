@@ -1,6 +1,6 @@
 // Writes bench/results/REPORT.md (and plots) from the JSON results:
 //   stats.json (trace characterization), isolation-COMBO.json (guest runs, one per trace combination),
-//   overhead.json (optional). Every number comes from those files.
+//   overhead.json and start-calls.json (optional). Every number comes from those files.
 //   node dist/bench/report.js [--results DIR]
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -10,7 +10,14 @@ import { isolationSection, loadIsolation, mdTable } from "./report-isolation.js"
 import { familySpec, memoryTimelineSpec, render, survivalSpec } from "./plots.js";
 import { BURST_FACTOR, BURST_MIN_BYTES, PUBLISHED, table, type TraceStats } from "../traces/stats.js";
 import { quantile } from "../traces/read.js";
-import { SCHEDULER_RATIO_TARGET, startCallVerdict, type OverheadResult, type WorkloadOverhead } from "./overhead.js";
+import {
+  SCHEDULER_RATIO_TARGET,
+  startCallVerdict,
+  type OverheadResult,
+  type StartCallLatency,
+  type StartCallsResult,
+  type WorkloadOverhead,
+} from "./overhead.js";
 
 const MiB = 1024 * 1024;
 /** The published prototype's figures (issue 6). */
@@ -38,6 +45,7 @@ function readJson<T>(path: string): T | null {
 export async function writeReport(dir: string): Promise<string> {
   const stats = readJson<TraceStats>(join(dir, "stats.json"));
   const over = readJson<OverheadResult>(join(dir, "overhead.json"));
+  const startCalls = readJson<StartCallsResult>(join(dir, "start-calls.json"));
   const plotDir = join(dir, "plots");
   mkdirSync(plotDir, { recursive: true });
   const md: string[] = [];
@@ -179,7 +187,7 @@ export async function writeReport(dir: string): Promise<string> {
 
   // ---------------------------------------------------------------- overheads
   md.push("## 3. Overheads", "");
-  if (over) md.push(...overheadSection(over), "");
+  if (over) md.push(...overheadSection(over, startCalls), "");
   else md.push("_overhead.json missing: `npm run bench -- --only overhead`._", "");
 
   md.push(
@@ -291,7 +299,18 @@ function workloadSection(w: WorkloadOverhead, repeats: number): string[] {
   return out;
 }
 
-function overheadSection(o: OverheadResult): string[] {
+/** start_call latency per number of callers, in words. */
+function startCallsCell(list: readonly StartCallLatency[]): string {
+  return list
+    .map(
+      (l) =>
+        `${l.callers}: P50 ${f(l.p50Ms, 1)} ms, P95 ${f(l.p95Ms, 1)} ms (acgd's event loop ` +
+        `${f(l.loopCpuMsPerCall, 2)} ms CPU per call, start and end)`,
+    )
+    .join("; ");
+}
+
+function overheadSection(o: OverheadResult, own: StartCallsResult | null): string[] {
   const out: string[] = [];
   out.push(`Kernel \`${o.kernel}\` (guest, TCG), ${o.date}.`, "");
   for (const w of o.workloads ?? []) out.push(...workloadSection(w, o.repeats));
@@ -319,14 +338,20 @@ function overheadSection(o: OverheadResult): string[] {
           ...(rt.startCalls
             ? [
                 [
-                  "start_call with N callers at once, each on its own connection (calls of ten existing agents; ended after each round)",
-                  rt.startCalls
-                    .map(
-                      (l) =>
-                        `${l.callers}: P50 ${f(l.p50Ms, 1)} ms, P95 ${f(l.p95Ms, 1)} ms (acgd's event loop ` +
-                        `${f(l.loopCpuMsPerCall, 2)} ms CPU per call, start and end)`,
-                    )
-                    .join("; ") + `. Issue 15's target: ${startCallVerdict(rt.startCalls)}`,
+                  "start_call with N callers at once, each on its own connection (calls of ten existing agents; ended " +
+                    "after each round), in this boot: both vCPUs on one host thread, so the callers and acgd take turns",
+                  startCallsCell(rt.startCalls) + `. Against issue 15's target: ${startCallVerdict(rt.startCalls)}`,
+                ],
+              ]
+            : []),
+          ...(own
+            ? [
+                [
+                  `The same in a boot of its own (${own.date}), with ` +
+                    (own.tcgThread === "multi"
+                      ? "a host thread per vCPU, as a two-CPU machine runs the callers beside acgd"
+                      : `${own.tcgThread}-threaded TCG`),
+                  startCallsCell(own.startCalls) + `. Issue 15's target: ${startCallVerdict(own.startCalls)}`,
                 ],
               ]
             : []),

@@ -152,13 +152,21 @@ async function run(
     if (c.status !== 0) {
       log("overhead: compiling the policies failed");
       failed++;
-    } else
+    } else {
       boots.push({
         what: "overheads",
         cmds: [`node dist/bench/overhead.js --out ${shq(relative(repo, join(results, "overhead.json")))}`],
         tcgThread: "single",
         timeoutS: 1800,
       });
+      // start_call's latency again with a host thread per vCPU, as a two-CPU machine runs callers beside acgd: one attach cycle.
+      boots.push({
+        what: "start_call latency",
+        cmds: [`node dist/bench/overhead.js --start-calls-only --out ${shq(relative(repo, join(results, "start-calls.json")))}`],
+        tcgThread: "multi",
+        timeoutS: 900,
+      });
+    }
   }
   // Sched_ext enable/disable (static-key text patching) intermittently oopses
   // a multi-threaded TCG guest on the other vCPU (a stale int3): the

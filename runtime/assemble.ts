@@ -68,6 +68,8 @@ const NO_COMPILED_DIR = "no compiled policy directory given (pass acgd --policy 
 export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: AssembleOptions = {}): Runtime {
   const log = opts.log;
   const calls = new ToolCalls(policy, tree);
+  // Under a burst of starts, the mkdir of each call's cgroup is most of its wait: make them ahead of time.
+  const spares = calls.keepSpares();
   const kernel = opts.kernel !== undefined ? opts.kernel : probe();
   // Memory is enforced through cgroup v2 files: no released kernel has
   // memcg_bpf_ops. CPU classes go to the sched_ext scheduler when there is one.
@@ -176,6 +178,7 @@ export function assembleRuntime(policy: PolicyIR, tree: CgroupTree, opts: Assemb
     close: () => {
       // A load still running is closed when the kernel returns from it; nothing of it is attached.
       stop.abort();
+      spares.close();
       enforcer.close();
       ladder.close();
       classifier.close();

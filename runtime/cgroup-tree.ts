@@ -31,6 +31,9 @@ export interface CgroupLimits {
   oomGroup?: boolean;
 }
 
+/** The interface files of a leaf that hold other values than a fresh cgroup's (FRESH_KNOBS): file to value. */
+export type LeafKnobs = Map<string, string>;
+
 export interface CgroupStats {
   memoryCurrent: number | null;
   memoryPeak: number | null;
@@ -160,15 +163,49 @@ export class CgroupTree {
    */
   createLeaf(agentPath: string, name: string, limits: CgroupLimits): string {
     const p = join(agentPath, name);
-    this.fs.mkdir(p);
+    this.mkdirLeaf(p);
+    this.fitLeaf(p, new Map(), limits);
+    return p;
+  }
+
+  /** Makes an empty leaf, with a fresh cgroup's limits; fails if it exists. */
+  mkdirLeaf(path: string): void {
+    this.assertInside(path);
+    this.fs.mkdir(path);
+  }
+
+  /** Removes a leaf nothing has run in (the kernel refuses, EBUSY, one with processes). */
+  removeEmptyLeaf(path: string): void {
+    this.assertInside(path);
+    this.fs.rmdir(path);
+  }
+
+  /**
+   * Gives a leaf that nothing runs in yet `limits`, writing only the files
+   * whose value is not already theirs: `knobs` says what the leaf holds apart
+   * from a fresh cgroup's values, and is kept up to date. Limits that `limits`
+   * leaves out go back to a fresh cgroup's value, so a leaf made ahead of time
+   * for other limits (spare-leaves.ts) ends as if made for these. A failed
+   * write removes the leaf and throws.
+   */
+  fitLeaf(path: string, knobs: LeafKnobs, limits: CgroupLimits): void {
+    const want = new Map(knobValues(limits));
+    const files = [...want.keys(), ...[...knobs.keys()].filter((f) => !want.has(f))];
     try {
-      for (const [file, value] of knobValues(limits)) if (FRESH_KNOBS[file] !== value) this.setKnob(p, file, value);
+      for (const file of files) {
+        // knobValues() writes only files that FRESH_KNOBS lists.
+        const fresh = FRESH_KNOBS[file]!;
+        const value = want.get(file) ?? fresh;
+        if ((knobs.get(file) ?? fresh) === value) continue;
+        // An absent file (its controller not enabled) stays absent: nothing to remember.
+        if (!this.setKnob(path, file, value)) continue;
+        if (value === fresh) knobs.delete(file);
+        else knobs.set(file, value);
+      }
     } catch (e) {
-      // Nothing runs in it yet: remove it at once.
-      this.fs.rmdir(p);
+      this.fs.rmdir(path);
       throw e;
     }
-    return p;
   }
 
   /**

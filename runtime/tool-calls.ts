@@ -25,6 +25,7 @@ import { AGENT_LEAF, checkName, commandLineOf, type CgroupTree } from "./cgroup-
 import { grantIntent, IntentError, parseHints, type GrantedIntent } from "./intents.js";
 import { emitCallEnded, emitCallStarted } from "./lifecycle-events.js";
 import { matchRule, type CallFacts } from "./matcher.js";
+import { SpareLeaves, type SpareLeavesOptions } from "./spare-leaves.js";
 import { CallError } from "./call-error.js";
 import { agentRank, oomScoreAdj, setOomScoreAdj } from "./victim-order.js";
 
@@ -114,6 +115,7 @@ export class ToolCalls {
   #agentSeq = 0;
   #enforcers: Enforcer[] = [];
   #store: CallStateStore | null = null;
+  #spares: SpareLeaves | null = null;
   /** Calls started with `announceLater` whose enforcers and event wait for {@link announcePending}, oldest first. */
   #unannounced: { call: ToolCall; argv: string[] }[] = [];
 
@@ -129,6 +131,19 @@ export class ToolCalls {
   addEnforcer(e: Enforcer): void {
     this.announcePending();
     this.#enforcers.push(e);
+  }
+
+  /**
+   * From now on call cgroups are made ahead of time, after a lull, and
+   * starts take them (spare-leaves.ts; acgd). The caller closes it when done.
+   */
+  keepSpares(opts?: SpareLeavesOptions): SpareLeaves {
+    this.#spares ??= new SpareLeaves(this.tree, () => this.#nextCallId(), opts);
+    return this.#spares;
+  }
+
+  #nextCallId(): string {
+    return `call-${process.pid}-${++this.#seq}`;
   }
 
   /** From now on every change of the running calls is written to `store` (acgd; see {@link recover}). */
@@ -216,6 +231,7 @@ export class ToolCalls {
   removeIfIdle(agent: AgentEntry): boolean {
     if ([...this.calls.values()].some((c) => c.agent === agent) || this.tree.populated(agent.path)) return false;
     for (const e of this.#enforcers) e.agentRemoved?.(agent);
+    this.#spares?.forget(agent.key);
     this.tree.removeAgent(agent.path);
     this.agents.delete(agent.key);
     this.#writeGuarantees();
@@ -277,8 +293,10 @@ export class ToolCalls {
     }
     const cls = policy.classes[intent.classId ?? rule.classId] ?? policy.classes[0]!;
     const limits = callLimits(rule, cls, intent, agent.profile.limitBytes);
-    const id = `call-${process.pid}-${++this.#seq}`;
-    const path = this.tree.createLeaf(agent.path, id, cgroupLimits(limits));
+    const leafLimits = cgroupLimits(limits);
+    const spare = this.#spares?.take(agent.key, agent.path, leafLimits, count + 1) ?? null;
+    const id = spare?.id ?? this.#nextCallId();
+    const path = spare?.path ?? this.tree.createLeaf(agent.path, id, leafLimits);
     const call: ToolCall = {
       id,
       agent,
@@ -389,7 +407,8 @@ export class ToolCalls {
    * without a record, with the rule its processes' command line matches),
    * its limits are written again (undoing what a pressure rule of the dead
    * acgd may have left) and the enforcers take it up; empty ones are
-   * removed (they ended while no acgd watched). Returns the recovered calls
+   * removed (they ended while no acgd watched, or were spares an acgd that
+   * did not stop cleanly made ahead of time). Returns the recovered calls
    * and what was noteworthy, for the log.
    */
   async recover(records: Map<string, CallRecord>): Promise<{ calls: ToolCall[]; notes: string[] }> {
@@ -416,7 +435,12 @@ export class ToolCalls {
           const path = join(agent.path, leaf);
           if (!this.tree.populated(path)) {
             await this.tree.removeLeaf(path);
-            notes.push(`${where}/${leaf}: no processes left: removed (it ended while no acgd watched it)`);
+            notes.push(
+              records.has(leaf)
+                ? `${where}/${leaf}: no processes left: removed (it ended while no acgd watched it)`
+                : `${where}/${leaf}: empty and no call on record: removed (a spare an acgd that did not stop ` +
+                    `cleanly made ahead of time, or a call whose record was never written)`,
+            );
             continue;
           }
           const call = this.#recoveredCall(agent, leaf, path, records.get(leaf), notes);

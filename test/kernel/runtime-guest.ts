@@ -152,9 +152,21 @@ await test("concurrent calls of three agents get their own cgroups, rules, class
   assertEq(seen.size, 6, "distinct call cgroups");
   assertEq(knob(join(ROOT, "default/a1"), "memory.max"), String(256 * MiB), "agent memory.max");
   assertEq(knob(join(ROOT, "default/a1"), "cpu.weight"), "200", "agent cpu.weight");
-  for (const a of ["a1", "a2", "a3"])
-    assertEq(readdirSync(join(ROOT, "default", a)).filter((e) => e.startsWith("call-")).length, 0, `${a}: call cgroups removed`);
-  return "6 calls, 3 agents";
+  for (const cg of seen) assert(!existsSync(join("/sys/fs/cgroup", cg)), `${cg}: removed at the call's end`);
+  // What is left below each agent is its spares, made ahead of time: as many as it ran at once (two), empty.
+  const spares = (a: string) => readdirSync(join(ROOT, "default", a)).filter((e) => e.startsWith("call-"));
+  for (const a of ["a1", "a2", "a3"]) {
+    assert(await waitUntil(() => spares(a).length === 2, 5000), `${a}: two spare cgroups expected, has ${spares(a).join(", ")}`);
+    for (const s of spares(a)) assertEq(knob(join(ROOT, "default", a, s), "cgroup.procs"), "", `${a}/${s}: empty`);
+  }
+  // The next call takes one: it runs in a cgroup that was there before it started.
+  const before = new Set(spares("a1"));
+  const next = await run(["--agent", "a1", "--tool", "Read", "--quiet", "--", "sh", "-c", show]);
+  assertEq(next.code, 0, `a1 next call exit (stderr: ${next.err})`);
+  const [cg, ...knobs] = next.out.trim().split(" ");
+  assert(before.has(basename(cg ?? "")), `a1's next call ran in ${cg}, not in one of its spares ${[...before].join(", ")}`);
+  assertEq(knobs.join(" "), [8 * MiB, 16 * MiB, 1 * MiB, 400].join(" "), "the spare taken has the call's own limits");
+  return "6 calls, 3 agents; 2 spares each; the next call ran in a spare";
 });
 
 await test("a burst within its allowance is not throttled", async () => {

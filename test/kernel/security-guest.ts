@@ -299,10 +299,18 @@ const knobs = (cg: string) =>
   existsSync(cg)
     ? ["memory.high", "memory.max", "memory.low", "cpu.weight"].map((f) => `${f}=${readFileSync(join(cg, f), "utf8").trim()}`).join(" ")
     : "gone";
+/** The cgroups of the agent's running calls; not its spares, which are empty (runtime/spare-leaves.ts). */
 const callDirs = () =>
   (existsSync(join(ROOT, "default", "st")) ? readdirSync(join(ROOT, "default", "st")) : [])
     .filter((e) => e.startsWith("call-"))
     .map((e) => join(ROOT, "default", "st", e))
+    .filter((d) => {
+      try {
+        return readFileSync(join(d, "cgroup.procs"), "utf8").trim() !== "";
+      } catch {
+        return false; // removed meanwhile
+      }
+    })
     .sort();
 await test("state damage: truncated, corrupt, stale and full-disk state never change a running call's limits", async () => {
   // A call granted 48MiB and using 40MiB (recomputed from its command line it would get 32MiB and be OOM-killed), and a --tool Read call.

@@ -1,0 +1,112 @@
+// Call cgroups made ahead of time (runtime/spare-leaves.ts) on a stand-in
+// tree: what a start writes when it takes one, when spares are made, and
+// that none outlive their agent or acgd.
+
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { standInCgroupFs, type CgroupFs } from "../../runtime/cgroup-fs.js";
+import { CgroupTree } from "../../runtime/cgroup-tree.js";
+import { SpareLeaves } from "../../runtime/spare-leaves.js";
+import { ToolCalls } from "../../runtime/tool-calls.js";
+import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+
+const MiB = 1024 * 1024;
+const roots: string[] = [];
+afterEach(() => {
+  for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
+});
+
+/** A stand-in tree that records every system call the runtime makes on it. */
+function countingTree() {
+  const root = fakeRoot();
+  roots.push(root);
+  const ops: string[] = [];
+  const fs: CgroupFs = {
+    ...standInCgroupFs,
+    writeFile: (cg, file, value) => (ops.push(`write ${file}=${value}`), standInCgroupFs.writeFile(cg, file, value)),
+    mkdir: (cg) => (ops.push("mkdir"), standInCgroupFs.mkdir(cg)),
+    rmdir: (cg) => (ops.push("rmdir"), standInCgroupFs.rmdir(cg)),
+  };
+  return { root, ops, tree: new CgroupTree(root, fs) };
+}
+
+const knob = (dir: string, f: string) => readFileSync(join(dir, f), "utf8").trim();
+const leaves = (agentDir: string) => readdirSync(agentDir).filter((n) => n.startsWith("call-"));
+
+describe("spare call cgroups", () => {
+  it("are made after a lull, as many as the agent ran at once, with its last call's limits", async () => {
+    const { root, ops, tree } = countingTree();
+    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
+    const spares = calls.keepSpares({ lullMs: 5 });
+    try {
+      const a = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
+      const b = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "log"] });
+      const agentDir = join(root, "strict", "a1");
+      expect(spares.readyFor("strict/a1")).toBe(0);
+      await sleep(60);
+      // Two at once: two spares, next to the two calls.
+      expect(spares.readyFor("strict/a1")).toBe(2);
+      expect(leaves(agentDir).sort()).toHaveLength(4);
+      const spare = leaves(agentDir).find((n) => n !== a.id && n !== b.id)!;
+      expect(knob(join(agentDir, spare), "memory.max")).toBe(String(32 * MiB));
+
+      // A start with the same limits takes a spare and makes nothing, writes nothing.
+      ops.length = 0;
+      const c = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "diff"] });
+      expect(ops).toEqual([]);
+      expect(leaves(agentDir)).toContain(c.id);
+      expect(c.path).toBe(join(agentDir, c.id));
+      expect(knob(c.path, "memory.high")).toBe(String(8 * MiB));
+      await calls.endCall(c.id);
+    } finally {
+      spares.close();
+    }
+  });
+
+  it("a start with other limits writes only the differences, and limits it leaves out go back to a fresh cgroup's", async () => {
+    const { ops, tree } = countingTree();
+    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
+    const spares = calls.keepSpares({ lullMs: 5 });
+    try {
+      const vcs = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
+      await calls.endCall(vcs.id);
+      await sleep(60);
+      expect(spares.readyFor("strict/a1")).toBe(1);
+      ops.length = 0;
+      // The default rule: no memory limits of its own, the default class's weight.
+      const other = calls.startCall({ tenant: "strict", agent: "a1", argv: ["sleep", "1"] });
+      expect(ops).not.toContain("mkdir");
+      expect(ops.length).toBeGreaterThan(0);
+      const fresh = calls.startCall({ tenant: "strict", agent: "a2", argv: ["sleep", "1"] });
+      for (const f of ["memory.high", "memory.max", "memory.low", "memory.min", "cpu.weight", "memory.oom.group"])
+        expect([f, knob(other.path, f)]).toEqual([f, knob(fresh.path, f)]);
+    } finally {
+      spares.close();
+    }
+  });
+
+  it("go with their agent and with acgd; a refused mkdir stops them for that agent", async () => {
+    const { root, tree } = countingTree();
+    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
+    const spares = calls.keepSpares({ lullMs: 5 });
+    const a = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
+    calls.startCall({ tenant: "strict", agent: "a2", argv: ["git", "status"] });
+    await calls.endCall(a.id);
+    await sleep(60);
+    expect(spares.readyFor("strict/a1")).toBe(1);
+    expect(calls.removeIfIdle(calls.agents.get("strict/a1")!)).toBe(true);
+    expect(existsSync(join(root, "strict", "a1"))).toBe(false);
+    expect(spares.readyFor("strict/a1")).toBe(0);
+    spares.close();
+    expect(leaves(join(root, "strict", "a2"))).toHaveLength(1);
+
+    // The agent's cgroup gone under it: the spare is not made, and the start makes its own cgroup as it can.
+    const broken = new SpareLeaves(tree, () => "call-x-1", { lullMs: 1 });
+    broken.take("strict/gone", join(root, "strict", "gone"), {}, 1);
+    await sleep(30);
+    expect(broken.readyFor("strict/gone")).toBe(0);
+    broken.close();
+  });
+});
