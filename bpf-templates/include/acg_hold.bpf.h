@@ -147,11 +147,16 @@ ACG_SUBPROG bool acg_hold_holds_rank(u32 d, u32 rank, u64 now)
 	return acg_hold_check(d, now) & ACG_HOLD_OVER;
 }
 
-/* The domain holding a call of this rank in these domains (a mask) now, or ACG_HOLD_NONE. */
-ACG_SUBPROG u32 acg_hold_domain_of_call(u64 cgid, u32 rank, u32 mask, u64 now)
+/* The domain holding the call in cgroup `cgid` now, or ACG_HOLD_NONE. */
+ACG_SUBPROG u32 acg_hold_domain_of_cgroup(u64 cgid, u64 now)
 {
-	u32 d;
+	const struct acg_cgroup_info *info = bpf_map_lookup_elem(&acg_cgroups, &cgid);
+	u32 d, rank, mask;
 
+	if (!info || !info->hold_domains)
+		return ACG_HOLD_NONE;
+	rank = info->rank;
+	mask = info->hold_domains;
 	if (rank > ACG_RANK_LOWEST) {
 		/* The runtime's encoder refuses such a rank: the map was written by something else. */
 		acg_scx_error("acg_hold: call cgroup %llu has rank %llu (0..2)", cgid, rank);
@@ -163,14 +168,24 @@ ACG_SUBPROG u32 acg_hold_domain_of_call(u64 cgid, u32 rank, u32 mask, u64 now)
 	return ACG_HOLD_NONE;
 }
 
-/* The domain holding task p, in cgroup cg, now; or ACG_HOLD_NONE. */
-static __always_inline u32 acg_hold_domain_of(struct task_struct *p, struct acg_task_cgroup cg)
+/*
+ * Can a hold apply to a task in cgroup cg at all? A look at the entry the
+ * caller already has, before acg_hold_domain_of() looks it up again: on
+ * every wakeup of a task in no held call, that second look was a measurable
+ * share of select_cpu()'s run time.
+ */
+static __always_inline bool acg_hold_may_apply(struct acg_task_cgroup cg)
+{
+	return cg.call && cg.call->hold_domains;
+}
+
+static __always_inline u32 acg_hold_domain_of(struct task_struct *p, u64 now)
 {
 	u32 d;
 
-	if (!acg_hold_kfuncs() || !cg.call || !cg.call->hold_domains || acg_task_is_kthread(p))
+	if (!acg_hold_kfuncs() || acg_task_is_kthread(p))
 		return ACG_HOLD_NONE;
-	d = acg_hold_domain_of_call(cg.id, cg.call->rank, cg.call->hold_domains, bpf_ktime_get_ns());
+	d = acg_hold_domain_of_cgroup(acg_task_cgroup_id(p), now);
 	/*
 	 * A killed call's tasks are never held: held, they would keep the
 	 * memory their exit returns until a turn, while the domain they were
@@ -196,12 +211,11 @@ static __always_inline void acg_hold_count(u32 class_id, bool preempted)
 
 /* enqueue(): puts p on its domain's held queue if a hold applies to it; true if so. */
 static __always_inline bool acg_hold_enqueue(struct acg_sched_state *sched, struct task_struct *p,
-					     struct acg_task_cgroup cg, struct acg_task_ctx *tctx, u32 class_id,
-					     u64 slice_ns, u64 enq_flags)
+					     struct acg_task_ctx *tctx, u32 class_id, u64 slice_ns, u64 enq_flags)
 {
 	struct acg_hold_state *st;
 	u64 now = bpf_ktime_get_ns();
-	u32 d = acg_hold_domain_of(p, cg);
+	u32 d = acg_hold_domain_of(p, now);
 
 	if (d >= ACG_MAX_HOLD_DOMAINS)
 		return false;
@@ -326,7 +340,7 @@ static __always_inline bool acg_hold_applies(struct task_struct *p)
 	 * the verifier refuses on a maybe-null pointer.
 	 */
 	asm volatile("" : "+r"(p));
-	return acg_hold_domain_of(p, acg_task_cgroup_of(p)) < ACG_MAX_HOLD_DOMAINS;
+	return acg_hold_domain_of(p, bpf_ktime_get_ns()) < ACG_MAX_HOLD_DOMAINS;
 }
 
 /*
@@ -359,7 +373,7 @@ static __always_inline void acg_hold_tick(struct task_struct *p)
 
 	if (!tctx || tctx->hold_turn)
 		return;
-	if (acg_hold_domain_of(p, acg_task_cgroup_of(p)) >= ACG_MAX_HOLD_DOMAINS)
+	if (acg_hold_domain_of(p, bpf_ktime_get_ns()) >= ACG_MAX_HOLD_DOMAINS)
 		return;
 	acg_task_set_slice(p, 0);
 	/* Not a cut that stopping() keeps the rest of the slice for: p must go to its held queue. */

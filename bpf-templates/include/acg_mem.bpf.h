@@ -21,11 +21,7 @@ struct acg_task_cgroup {
 	const struct acg_cgroup_info *call;
 };
 
-/*
- * Looked up once per scheduler callback and handed to both placement and the
- * memory hold: on a pipe ping-pong's every wakeup, a second look was a
- * measurable share of the callback's run time.
- */
+/* Looked up once per scheduler callback, for placement and acg_hold_may_apply(). */
 static __always_inline struct acg_task_cgroup acg_task_cgroup_of(struct task_struct *p)
 {
 	struct acg_task_cgroup cg = { .id = acg_task_cgroup_id(p) };
