@@ -36,6 +36,8 @@ export interface SpareLeavesOptions {
   maxWaitMs?: number;
   /** Most spares kept for one agent. */
   perAgent?: number;
+  /** Most spares kept in all: each is a memory cgroup's kernel state (per-CPU statistics: more on bigger hosts). */
+  total?: number;
 }
 
 export class SpareLeaves {
@@ -44,6 +46,7 @@ export class SpareLeaves {
   readonly #lullMs: number;
   readonly #maxWaitMs: number;
   readonly #perAgent: number;
+  readonly #total: number;
   /** By agent key ("tenant/agent"). */
   readonly #agents = new Map<string, AgentSpares>();
   #timer: NodeJS.Timeout | null = null;
@@ -56,6 +59,7 @@ export class SpareLeaves {
     this.#lullMs = opts.lullMs ?? 25;
     this.#maxWaitMs = opts.maxWaitMs ?? 250;
     this.#perAgent = opts.perAgent ?? 8;
+    this.#total = opts.total ?? 64;
   }
 
   /**
@@ -118,8 +122,9 @@ export class SpareLeaves {
    */
   #makeOne(): void {
     this.#making = null;
-    const a = [...this.#agents.values()].find((x) => x.ready.length < x.want);
-    if (!a) return;
+    const all = [...this.#agents.values()];
+    const a = all.find((x) => x.ready.length < x.want);
+    if (!a || all.reduce((n, x) => n + x.ready.length, 0) >= this.#total) return;
     const id = this.#nextId();
     const path = join(a.agentPath, id);
     const knobs: LeafKnobs = new Map();

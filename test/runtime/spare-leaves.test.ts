@@ -87,6 +87,21 @@ describe("spare call cgroups", () => {
     }
   });
 
+  it("are kept to `total` in all, whatever the agents want", async () => {
+    const { tree } = countingTree();
+    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
+    const spares = calls.keepSpares({ lullMs: 5, total: 3 });
+    try {
+      for (const agent of ["a1", "a2"]) for (let i = 0; i < 2; i++) calls.startCall({ agent, argv: ["sleep", "1"] });
+      await sleep(80);
+      const keys = [...calls.agents.keys()];
+      expect(keys).toHaveLength(2);
+      expect(keys.reduce((n, k) => n + spares.readyFor(k), 0)).toBe(3);
+    } finally {
+      spares.close();
+    }
+  });
+
   it("go with their agent and with acgd; a refused mkdir stops them for that agent", async () => {
     const { root, tree } = countingTree();
     const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
