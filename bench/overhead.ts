@@ -96,8 +96,18 @@ export interface RuntimeOverhead {
   calls: { n: number; startP50Ms: number; startP95Ms: number; endP50Ms: number; rssPeakBytes: number; cpuS: number; wallS: number };
   /** start_call with 1, 10 and 50 callers at once (separate connections, agents that already exist). */
   startCalls?: StartCallLatency[];
-  /** `acg run -- /bin/true` against acgd vs `/bin/true` alone, wall ms (P50 of repeats). */
-  acgRun: { repeats: number; acgRunP50Ms: number; bareP50Ms: number; overheadP50Ms: number } | null;
+  /**
+   * `acg run -- /bin/true` against acgd vs `/bin/true` alone, wall ms (P50 of
+   * repeats): through the native launcher that setup.sh installs as `acg`
+   * (null where it is not built), and through the Node CLI (bin/acg.js).
+   */
+  acgRun: {
+    repeats: number;
+    launcherP50Ms?: number | null;
+    acgRunP50Ms: number;
+    bareP50Ms: number;
+    overheadP50Ms: number;
+  } | null;
   /**
    * apply_policy of compiled directories, round trip ms: the same shape with
    * other numbers (a data swap), other exe matchers and back (classifier
@@ -789,26 +799,31 @@ async function runtimeOverhead(log: (s: string) => void): Promise<RuntimeOverhea
     const reps = 5;
     const bare: number[] = [];
     const viaAcg: number[] = [];
+    const viaLauncher: number[] = [];
+    const launcher = join(repo, "native", "build", "acg-run");
+    const runArgs = ["--socket", sock, "--agent", "ovhrun", "--tool", "Bash", "--quiet", "--", "/bin/true"];
+    const timed = (file: string, args: string[], into: number[]) => {
+      const t = performance.now();
+      const r = spawnSync(file, args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+      into.push(performance.now() - t);
+      if (r.status !== 0) throw new Error(`${file} failed (${r.status}): ${r.stderr.slice(0, 300)}`);
+    };
     for (let i = 0; i < reps; i++) {
-      let t = performance.now();
-      spawnSync("/bin/true");
-      bare.push(performance.now() - t);
-      t = performance.now();
-      const r = spawnSync(
-        process.execPath,
-        [join(repo, "bin", "acg.js"), "run", "--socket", sock, "--agent", "ovhrun", "--tool", "Bash", "--quiet", "--", "/bin/true"],
-        { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" },
-      );
-      viaAcg.push(performance.now() - t);
-      if (r.status !== 0) throw new Error(`acg run failed (${r.status}): ${r.stderr.slice(0, 300)}`);
+      timed("/bin/true", [], bare);
+      if (existsSync(launcher)) timed(launcher, runArgs, viaLauncher);
+      timed(process.execPath, [join(repo, "bin", "acg.js"), "run", ...runArgs], viaAcg);
     }
     acgRun = {
       repeats: reps,
+      launcherP50Ms: viaLauncher.length ? quantile(viaLauncher, 0.5) : null,
       acgRunP50Ms: quantile(viaAcg, 0.5),
       bareP50Ms: quantile(bare, 0.5),
       overheadP50Ms: quantile(viaAcg, 0.5) - quantile(bare, 0.5),
     };
-    log(`overhead: acg run -- /bin/true: ${acgRun.acgRunP50Ms.toFixed(0)} ms vs ${acgRun.bareP50Ms.toFixed(1)} ms bare`);
+    log(
+      `overhead: acg run -- /bin/true: native launcher ${acgRun.launcherP50Ms?.toFixed(1) ?? "not built"} ms, ` +
+        `Node CLI ${acgRun.acgRunP50Ms.toFixed(0)} ms, vs ${acgRun.bareP50Ms.toFixed(1)} ms bare`,
+    );
     // Hot swap: apply_policy of compiled directories. Each round: the data
     // variant (same shape as the base: a data swap), the matchers variant and
     // the base again (classifier swaps both ways), the shape variant and the

@@ -364,11 +364,13 @@ function overheadSection(o: OverheadResult, own: StartCallsResult | null): strin
               `${f(rt.calls.wallS, 1)} s`,
           ],
           [
-            "`acg run -- /bin/true` vs `/bin/true`",
+            "`acg run -- /bin/true` vs `/bin/true`: through the native launcher setup.sh installs as `acg`, and through the Node CLI",
             rt.acgRun
-              ? `${f(rt.acgRun.acgRunP50Ms, 0)} ms vs ${f(rt.acgRun.bareP50Ms, 1)} ms (P50 of ` +
-                `${rt.acgRun.repeats}): +${f(rt.acgRun.overheadP50Ms, 0)} ms per call, mostly starting ` +
-                "node under TCG"
+              ? (typeof rt.acgRun.launcherP50Ms === "number"
+                  ? `launcher ${f(rt.acgRun.launcherP50Ms, 1)} ms (+${f(rt.acgRun.launcherP50Ms - rt.acgRun.bareP50Ms, 1)} ms per call); `
+                  : "launcher not measured; ") +
+                `Node CLI ${f(rt.acgRun.acgRunP50Ms, 0)} ms (+${f(rt.acgRun.overheadP50Ms, 0)} ms, mostly starting node under TCG); ` +
+                `\`/bin/true\` ${f(rt.acgRun.bareP50Ms, 1)} ms (P50 of ${rt.acgRun.repeats})`
               : "–",
           ],
           [
