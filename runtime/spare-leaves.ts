@@ -102,9 +102,14 @@ export class SpareLeaves {
     for (const key of [...this.#agents.keys()]) this.forget(key);
   }
 
-  /** Arms (or re-arms, within maxWaitMs of the first wish) the timer that makes spares after a lull. */
+  /**
+   * Arms (or re-arms, within maxWaitMs of the first wish) the timer that
+   * makes spares after a lull. A start while spares are being made ends the
+   * lull: making them waits for the next.
+   */
   #schedule(): void {
-    if (this.#making) return;
+    if (this.#making) clearImmediate(this.#making);
+    this.#making = null;
     const now = Date.now();
     if (this.#timer) clearTimeout(this.#timer);
     else this.#wantedSince = now;
