@@ -8,9 +8,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { standInCgroupFs, type CgroupFs } from "../../runtime/cgroup-fs.js";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
+import { assembleRuntime } from "../../runtime/assemble.js";
 import { SpareLeaves } from "../../runtime/spare-leaves.js";
 import { ToolCalls } from "../../runtime/tool-calls.js";
-import { fakeRoot, policyOf, TEST_POLICY } from "./helpers.js";
+import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const roots: string[] = [];
@@ -85,6 +86,23 @@ describe("spare call cgroups", () => {
     } finally {
       spares.close();
     }
+  });
+
+  it("are what acgd's runtime does, and go when it closes", async () => {
+    const root = fakeRoot();
+    roots.push(root);
+    const rt = assembleRuntime(policyOf(TEST_POLICY), standInTree(root), { kernel: null });
+    const agentDir = join(root, "strict", "a1");
+    try {
+      const call = rt.calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
+      await rt.calls.endCall(call.id);
+      // The runtime's lull (25 ms), then one spare for an agent that ran one call at a time.
+      await sleep(150);
+      expect(leaves(agentDir)).toHaveLength(1);
+    } finally {
+      rt.close();
+    }
+    expect(leaves(agentDir)).toEqual([]);
   });
 
   it("are kept to `total` in all, whatever the agents want", async () => {
