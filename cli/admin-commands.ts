@@ -64,14 +64,14 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
     cgroupRoot: string;
     enforcement: Record<string, string>;
     unenforcedKnobs: Record<string, string>;
-    agents: { agent: string; calls: number }[];
+    agents: { agent: string; calls: number; spares?: number }[];
     calls: { call: string; agent: string; rule: string; class: string }[];
   };
   const lines = [`policy ${s.policy.name} (${s.policy.sourceHash.slice(0, 12)}), cgroup root ${s.cgroupRoot}`, "enforcement:"];
   for (const [k, v] of Object.entries(s.enforcement)) lines.push(`  ${k}: ${v}`);
   for (const [k, v] of Object.entries(s.unenforcedKnobs)) lines.push(`  not enforced: ${k}: ${v}`);
   lines.push(`agents: ${s.agents.length}${s.agents.length ? "" : " (none yet)"}`);
-  for (const a of s.agents) lines.push(`  ${a.agent}: ${a.calls} running call(s)`);
+  for (const a of s.agents) lines.push(`  ${a.agent}: ${a.calls} running call(s)${a.spares ? `, ${a.spares} spare cgroup(s) ready` : ""}`);
   for (const c of s.calls) lines.push(`  call ${c.call} of ${c.agent}: rule ${c.rule}, class ${c.class}`);
   io.out(lines.join("\n") + "\n");
   return 0;

@@ -466,6 +466,7 @@ export class Daemon {
         agent: a.key,
         profile: a.profile.id,
         calls: [...this.#calls.calls.values()].filter((c) => c.agent === a).length,
+        spares: this.#calls.sparesFor(a),
       })),
       calls: [...this.#calls.calls.values()].filter((c) => !only || c.agent === only).map(callView),
       connections: this.#counter.open,

@@ -70,7 +70,12 @@ export const STATUS_SCHEMA = {
       items: {
         type: "object",
         required: ["agent", "profile", "calls"],
-        properties: { agent: { type: "string" }, profile: { type: "integer" }, calls: { type: "integer", minimum: 0 } },
+        properties: {
+          agent: { type: "string" },
+          profile: { type: "integer" },
+          calls: { type: "integer", minimum: 0 },
+          spares: { type: "integer", minimum: 0, description: "empty call cgroups made ahead of time for its next calls" },
+        },
       },
     },
     calls: {

@@ -142,6 +142,11 @@ export class ToolCalls {
     return this.#spares;
   }
 
+  /** The empty call cgroups made ahead of time for the agent's next calls (status). */
+  sparesFor(agent: AgentEntry): number {
+    return this.#spares?.readyFor(agent.key) ?? 0;
+  }
+
   #nextCallId(): string {
     return `call-${process.pid}-${++this.#seq}`;
   }

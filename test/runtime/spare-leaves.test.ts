@@ -99,6 +99,7 @@ describe("spare call cgroups", () => {
       // The runtime's lull (25 ms), then one spare for an agent that ran one call at a time.
       await sleep(150);
       expect(leaves(agentDir)).toHaveLength(1);
+      expect(rt.calls.sparesFor(rt.calls.agents.get("strict/a1")!)).toBe(1);
     } finally {
       rt.close();
     }
