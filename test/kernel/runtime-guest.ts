@@ -289,8 +289,9 @@ await test("while calls are throttled, killed and OOM-killed, acg events streams
     /^call_started,.*throttled.*,call_ended$/.test(kindsOf(ids["throttled"]!.id)),
     `throttled call's events: ${kindsOf(ids["throttled"]!.id)}`,
   );
+  // Reclaim under its memory.high can take it back to its baseline for a moment on a loaded host: calm, then throttled again.
   assert(
-    /^call_started,throttled,killed,call_ended$/.test(kindsOf(ids["killed"]!.id)),
+    /^call_started,throttled,(calm,throttled,)*killed,call_ended$/.test(kindsOf(ids["killed"]!.id)),
     `killed call's events: ${kindsOf(ids["killed"]!.id)}`,
   );
   assert(/^call_started,oom,call_ended$/.test(kindsOf(ids["oom"]!.id)), `OOM call's events: ${kindsOf(ids["oom"]!.id)}`);
