@@ -65,6 +65,7 @@ export async function compileCommand(args: string[], io: Io): Promise<number> {
   const ir = lowerPolicy(front.checked);
   const result = await compilePolicy(ir, { outDir: outDir ?? ".", ...(emitC ? { emit: "c" as const } : {}), dryRun });
   reportBackend(result.diagnostics, file, io);
+  // E9001 (no clang, or one that does not run) is the machine's problem, not the policy's.
   if (!result.ok) return result.diagnostics.some((d) => d.code === M.ClangNotFound.code) ? EXIT_USAGE : EXIT_POLICY_ERRORS;
   if (emitC) {
     io.out(result.c ?? "");

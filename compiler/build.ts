@@ -207,6 +207,9 @@ export function cacheKey(req: BuildRequest, clang: ClangInfo): string {
     .digest("hex");
 }
 
+/** Why a clang could not be started at all (errno names spawn reports), as opposed to clang failing on the C. */
+const SPAWN_FAILURES = new Set(["ENOENT", "EACCES", "ENOEXEC", "EPERM"]);
+
 export async function buildObject(req: BuildRequest, clang: ClangInfo): Promise<BuildOutcome> {
   const dir = cacheDir();
   const cached = join(dir, `${cacheKey(req, clang)}.o`);
@@ -233,7 +236,10 @@ export async function buildObject(req: BuildRequest, clang: ClangInfo): Promise<
     const err = e as { stderr?: string; message: string; code?: unknown };
     const stderr = err.stderr ?? "";
     const diagnostics = parseClangOutput(stderr);
-    if (diagnostics.length === 0) {
+    // The toolchain, not the C: findClang() takes the first executable file without running it.
+    if (typeof err.code === "string" && SPAWN_FAILURES.has(err.code)) {
+      diagnostics.push(diagnostic(M.ClangDoesNotRun, undefined, { path: clang.path, error: err.code }));
+    } else if (diagnostics.length === 0) {
       const output = (stderr.trim() || err.message).slice(0, 2000);
       diagnostics.push({ ...diagnostic(M.ClangFailed, undefined, { file: req.sourcePath, output }), file: req.sourcePath });
     }

@@ -764,11 +764,15 @@ const TABLE = defineTable({
   // The back end (compiler/compile.ts, compiler/build.ts): against the generated C, not the policy.
   E9001: {
     severity: "error",
-    doc: "`acgc compile`: clang not found (exit status 2)",
+    doc: "`acgc compile`: clang not found, or the one found does not run (exit status 2)",
     messages: {
       ClangNotFound: {
         text: "clang not found (tried $ACG_CLANG, clang-19, clang)",
         help: "run scripts/setup-system.sh (installs clang-19 and libbpf-dev), or set ACG_CLANG",
+      },
+      ClangDoesNotRun: {
+        text: "clang at {path} does not run: {error}",
+        help: "run scripts/setup-system.sh (installs clang-19), or set ACG_CLANG to a clang that runs",
       },
     },
   },

@@ -203,6 +203,25 @@ describe("compilePolicy modes and failures", () => {
     }
   });
 
+  it("reports a clang that is there but does not start as the toolchain's fault (E9001), not the C's", async () => {
+    // Executable, so findClang() takes it without running it; its interpreter does not exist.
+    process.env.ACG_CLANG = join(tmp, "broken-clang");
+    writeFileSync(process.env.ACG_CLANG, "#!/nonexistent/interpreter\n", { mode: 0o755 });
+    try {
+      const r = await compilePolicy(sampleIR({ name: "brokenclang" }), { outDir: join(tmp, "brokenclang") });
+      expect(r.ok).toBe(false);
+      // Once, though every object's build found it so.
+      expect(r.diagnostics).toHaveLength(1);
+      expect(r.diagnostics[0]).toMatchObject({
+        code: "E9001",
+        message: `clang at ${process.env.ACG_CLANG} does not run: ENOENT`,
+        help: expect.stringContaining("ACG_CLANG"),
+      });
+    } finally {
+      delete process.env.ACG_CLANG;
+    }
+  });
+
   it("reports clang errors against the generated file and line", async () => {
     process.env.ACG_CLANG = join(tmp, "fake-clang.sh");
     execFileSync("sh", [
