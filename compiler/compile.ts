@@ -119,9 +119,9 @@ export async function compilePolicy(ir: PolicyIR, opts: CompileOptions): Promise
         }),
       )
     : [];
+  // A diagnostic of no file (a clang that does not start) is the same for every object: said once.
+  const said = (d: BuildDiagnostic) => !d.file && result.diagnostics.some((x) => x.code === d.code && x.message === d.message);
   for (const { s, outPath, outcome } of outcomes) {
-    // A diagnostic of no file (a clang that does not start) is the same for every object: said once.
-    const said = (d: BuildDiagnostic) => !d.file && result.diagnostics.some((x) => x.code === d.code && x.message === d.message);
     result.diagnostics.push(...outcome.diagnostics.filter((d) => !said(d)));
     result.timings.clangMs += outcome.clangMs;
     if (outcome.ok) {

@@ -203,7 +203,7 @@ export class CgroupTree {
         else knobs.set(file, value);
       }
     } catch (e) {
-      this.fs.rmdir(path);
+      this.removeEmptyLeaf(path);
       throw e;
     }
   }

@@ -86,7 +86,7 @@ export class SpareLeaves {
     return this.#agents.get(agentKey)?.ready.length ?? 0;
   }
 
-  /** The agent is being removed: its spares go with it (CgroupTree.removeAgent removes what is left below it). */
+  /** The agent is being removed: its spares are removed, and no more are made for it. */
   forget(agentKey: string): void {
     const a = this.#agents.get(agentKey);
     if (!a) return;

@@ -9,13 +9,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { standInCgroupFs, type CgroupFs } from "../../runtime/cgroup-fs.js";
 import { CgroupTree } from "../../runtime/cgroup-tree.js";
 import { assembleRuntime } from "../../runtime/assemble.js";
-import { SpareLeaves } from "../../runtime/spare-leaves.js";
+import { SpareLeaves, type SpareLeavesOptions } from "../../runtime/spare-leaves.js";
 import { ToolCalls } from "../../runtime/tool-calls.js";
 import { fakeRoot, policyOf, standInTree, TEST_POLICY } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const roots: string[] = [];
+const open: { close(): void }[] = [];
 afterEach(() => {
+  for (const o of open.splice(0)) o.close();
   for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
 });
 
@@ -33,59 +35,56 @@ function countingTree() {
   return { root, ops, tree: new CgroupTree(root, fs) };
 }
 
+/** Tool calls on a counting tree that keep spares (closed after the test). */
+function withSpares(opts: SpareLeavesOptions) {
+  const t = countingTree();
+  const calls = new ToolCalls(policyOf(TEST_POLICY), t.tree);
+  const spares = calls.keepSpares(opts);
+  open.push(spares);
+  return { ...t, calls, spares };
+}
+
 const knob = (dir: string, f: string) => readFileSync(join(dir, f), "utf8").trim();
 const leaves = (agentDir: string) => readdirSync(agentDir).filter((n) => n.startsWith("call-"));
 
 describe("spare call cgroups", () => {
   it("are made after a lull, as many as the agent ran at once, with its last call's limits", async () => {
-    const { root, ops, tree } = countingTree();
-    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
-    const spares = calls.keepSpares({ lullMs: 5 });
-    try {
-      const a = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
-      const b = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "log"] });
-      const agentDir = join(root, "strict", "a1");
-      expect(spares.readyFor("strict/a1")).toBe(0);
-      await sleep(60);
-      // Two at once: two spares, next to the two calls.
-      expect(spares.readyFor("strict/a1")).toBe(2);
-      expect(leaves(agentDir).sort()).toHaveLength(4);
-      const spare = leaves(agentDir).find((n) => n !== a.id && n !== b.id)!;
-      expect(knob(join(agentDir, spare), "memory.max")).toBe(String(32 * MiB));
+    const { root, ops, calls, spares } = withSpares({ lullMs: 5 });
+    const a = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
+    const b = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "log"] });
+    const agentDir = join(root, "strict", "a1");
+    expect(spares.readyFor("strict/a1")).toBe(0);
+    await sleep(60);
+    // Two at once: two spares, next to the two calls.
+    expect(spares.readyFor("strict/a1")).toBe(2);
+    expect(leaves(agentDir).sort()).toHaveLength(4);
+    const spare = leaves(agentDir).find((n) => n !== a.id && n !== b.id)!;
+    expect(knob(join(agentDir, spare), "memory.max")).toBe(String(32 * MiB));
 
-      // A start with the same limits takes a spare and makes nothing, writes nothing.
-      ops.length = 0;
-      const c = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "diff"] });
-      expect(ops).toEqual([]);
-      expect(leaves(agentDir)).toContain(c.id);
-      expect(c.path).toBe(join(agentDir, c.id));
-      expect(knob(c.path, "memory.high")).toBe(String(8 * MiB));
-      await calls.endCall(c.id);
-    } finally {
-      spares.close();
-    }
+    // A start with the same limits takes a spare and makes nothing, writes nothing.
+    ops.length = 0;
+    const c = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "diff"] });
+    expect(ops).toEqual([]);
+    expect(leaves(agentDir)).toContain(c.id);
+    expect(c.path).toBe(join(agentDir, c.id));
+    expect(knob(c.path, "memory.high")).toBe(String(8 * MiB));
+    await calls.endCall(c.id);
   });
 
   it("a start with other limits writes only the differences, and limits it leaves out go back to a fresh cgroup's", async () => {
-    const { ops, tree } = countingTree();
-    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
-    const spares = calls.keepSpares({ lullMs: 5 });
-    try {
-      const vcs = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
-      await calls.endCall(vcs.id);
-      await sleep(60);
-      expect(spares.readyFor("strict/a1")).toBe(1);
-      ops.length = 0;
-      // The default rule: no memory limits of its own, the default class's weight.
-      const other = calls.startCall({ tenant: "strict", agent: "a1", argv: ["sleep", "1"] });
-      expect(ops).not.toContain("mkdir");
-      expect(ops.length).toBeGreaterThan(0);
-      const fresh = calls.startCall({ tenant: "strict", agent: "a2", argv: ["sleep", "1"] });
-      for (const f of ["memory.high", "memory.max", "memory.low", "memory.min", "cpu.weight", "memory.oom.group"])
-        expect([f, knob(other.path, f)]).toEqual([f, knob(fresh.path, f)]);
-    } finally {
-      spares.close();
-    }
+    const { ops, calls, spares } = withSpares({ lullMs: 5 });
+    const vcs = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
+    await calls.endCall(vcs.id);
+    await sleep(60);
+    expect(spares.readyFor("strict/a1")).toBe(1);
+    ops.length = 0;
+    // The default rule: no memory limits of its own, the default class's weight.
+    const other = calls.startCall({ tenant: "strict", agent: "a1", argv: ["sleep", "1"] });
+    expect(ops).not.toContain("mkdir");
+    expect(ops.length).toBeGreaterThan(0);
+    const fresh = calls.startCall({ tenant: "strict", agent: "a2", argv: ["sleep", "1"] });
+    for (const f of ["memory.high", "memory.max", "memory.low", "memory.min", "cpu.weight", "memory.oom.group"])
+      expect([f, knob(other.path, f)]).toEqual([f, knob(fresh.path, f)]);
   });
 
   it("are what acgd's runtime does, and go when it closes", async () => {
@@ -107,24 +106,16 @@ describe("spare call cgroups", () => {
   });
 
   it("are kept to `total` in all, whatever the agents want", async () => {
-    const { tree } = countingTree();
-    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
-    const spares = calls.keepSpares({ lullMs: 5, total: 3 });
-    try {
-      for (const agent of ["a1", "a2"]) for (let i = 0; i < 2; i++) calls.startCall({ agent, argv: ["sleep", "1"] });
-      await sleep(80);
-      const keys = [...calls.agents.keys()];
-      expect(keys).toHaveLength(2);
-      expect(keys.reduce((n, k) => n + spares.readyFor(k), 0)).toBe(3);
-    } finally {
-      spares.close();
-    }
+    const { calls, spares } = withSpares({ lullMs: 5, total: 3 });
+    for (const agent of ["a1", "a2"]) for (let i = 0; i < 2; i++) calls.startCall({ agent, argv: ["sleep", "1"] });
+    await sleep(80);
+    const keys = [...calls.agents.keys()];
+    expect(keys).toHaveLength(2);
+    expect(keys.reduce((n, k) => n + spares.readyFor(k), 0)).toBe(3);
   });
 
   it("go with their agent and with acgd; a refused mkdir stops them for that agent", async () => {
-    const { root, tree } = countingTree();
-    const calls = new ToolCalls(policyOf(TEST_POLICY), tree);
-    const spares = calls.keepSpares({ lullMs: 5 });
+    const { root, tree, calls, spares } = withSpares({ lullMs: 5 });
     const a = calls.startCall({ tenant: "strict", agent: "a1", argv: ["git", "status"] });
     calls.startCall({ tenant: "strict", agent: "a2", argv: ["git", "status"] });
     await calls.endCall(a.id);
