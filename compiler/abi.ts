@@ -8,7 +8,15 @@
 // each offset the runtime relies on.
 
 /** Bumped when a layout or map below changes meaning. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
+
+/**
+ * Keys of acg_placement_epochs: counters bumped after each change to what a
+ * task's class is decided from, so the scheduler knows when a placement it
+ * remembered may be stale. Each has one writer: the exec classifier (an
+ * acg_exec entry set or removed) and acgd (an acg_cgroups or acg_daemon write).
+ */
+export const PLACEMENT_EPOCH = { exec: 0, runtime: 1 } as const;
 
 /**
  * Shape constants: compiled into the programs (array bounds, loop bounds), so
@@ -310,7 +318,34 @@ export const schedStateStruct: StructSpec = {
       type: "u64",
       doc: "bit d set once a task was put on hold domain d's held queue: dispatch() looks only at these",
     },
+    {
+      name: "class_queue_inserts",
+      type: "u64",
+      doc:
+        "tasks put on a class queue, ever: dispatch() skips its scan while this has not moved " +
+        "since that CPU's last scan found every class queue empty",
+    },
     { name: "queue_starved_turn", type: "u32", count: QUEUES, doc: "1 while the queue's tasks run on a starvation turn (slices capped)" },
+    {
+      name: "smt",
+      type: "u32",
+      doc:
+        "0 until select_cpu() first looks; then 1 where CPUs have no SMT siblings " +
+        "(an idle previous CPU is taken without the kernel's selection), 2 where they do",
+    },
+    { name: "_pad", type: "u32" },
+  ],
+};
+
+export const schedCpuStruct: StructSpec = {
+  name: "acg_sched_cpu",
+  doc: "Per-CPU scheduler state.",
+  fields: [
+    {
+      name: "empty_scan_inserts",
+      type: "u64",
+      doc: "class_queue_inserts + 1 when this CPU's last scan found every class queue empty; 0 = no such scan",
+    },
   ],
 };
 
@@ -372,7 +407,11 @@ export const taskCtxStruct: StructSpec = {
   name: "acg_task_ctx",
   doc: "Per-task scheduler state (task storage).",
   fields: [
-    { name: "started_ns", type: "u64" },
+    {
+      name: "charged_runtime_ns",
+      type: "u64",
+      doc: "the task's CPU time (se.sum_exec_runtime) up to which its class was charged; set by running()",
+    },
     { name: "vtime", type: "u64", doc: "the task's virtual time within its class queue" },
     { name: "class_id", type: "u32" },
     { name: "queue", type: "u32" },
@@ -380,6 +419,13 @@ export const taskCtxStruct: StructSpec = {
     { name: "resume_ns", type: "u64", doc: "the rest of a slice a waking kernel thread cut short, 0 if none" },
     { name: "hold_queued", type: "u32", doc: "d + 1 while the task waits on hold domain d's held queue, 0 otherwise" },
     { name: "hold_turn", type: "u32", doc: "1 while the task runs a held queue's bounded turn (not preempted by the hold)" },
+    { name: "on_cpu", type: "u32", doc: "1 from running() to stopping(): only a run the scheduler saw start is charged" },
+    { name: "_pad", type: "u32" },
+    { name: "placed_cgroup_id", type: "u64", doc: "the cgroup select_cpu() last placed the task in" },
+    { name: "placed_exec_epoch", type: "u64", doc: "acg_placement_epochs[ACG_EPOCH_EXEC] when it did" },
+    { name: "placed_runtime_epoch", type: "u64", doc: "acg_placement_epochs[ACG_EPOCH_RUNTIME] when it did" },
+    { name: "placed_gen", type: "u32", doc: "the policy generation it placed the task under" },
+    { name: "placed_class", type: "u32", doc: "the class it chose + 1; 0 = nothing remembered (the placement depended on memory)" },
   ],
 };
 
@@ -448,6 +494,7 @@ export const ABI_STRUCTS: StructSpec[] = [
   pressureStateStruct,
   memStateStruct,
   schedStateStruct,
+  schedCpuStruct,
   classStatsStruct,
   holdStateStruct,
   holdSampleStruct,
@@ -565,6 +612,16 @@ export const ABI_MAPS: MapSpec[] = [
     doc: "exec classification by tgid",
   },
   {
+    name: "acg_placement_epochs",
+    type: "BPF_MAP_TYPE_ARRAY",
+    key: "u32",
+    value: "u64",
+    maxEntries: 2,
+    role: "runtime-input",
+    objects: ["scheduler", "classifier"],
+    doc: "placement epochs (ACG_EPOCH_EXEC: the classifier's, ACG_EPOCH_RUNTIME: acgd's)",
+  },
+  {
     name: "acg_memstate",
     type: "BPF_MAP_TYPE_HASH",
     key: "u64",
@@ -583,6 +640,16 @@ export const ABI_MAPS: MapSpec[] = [
     role: "kernel-state",
     objects: ["scheduler"],
     doc: "scheduler clocks",
+  },
+  {
+    name: "acg_sched_cpu",
+    type: "BPF_MAP_TYPE_PERCPU_ARRAY",
+    key: "u32",
+    value: schedCpuStruct,
+    maxEntries: 1,
+    role: "kernel-state",
+    objects: ["scheduler"],
+    doc: "per-CPU scheduler state",
   },
   {
     name: "acg_hold",
@@ -730,6 +797,8 @@ export function shapeDefines(): Record<string, number> {
     ACG_QUEUES: QUEUES,
     ACG_SUBJECT_EXE: PATTERN_SUBJECT.exe,
     ACG_SUBJECT_PATH: PATTERN_SUBJECT.path,
+    ACG_EPOCH_EXEC: PLACEMENT_EPOCH.exec,
+    ACG_EPOCH_RUNTIME: PLACEMENT_EPOCH.runtime,
   };
 }
 

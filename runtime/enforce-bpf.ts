@@ -267,9 +267,10 @@ export class BpfSchedulerEnforcer implements Enforcer {
    */
   forgetOtherCgroups(): number {
     const keep = new Set([...this.#ids.values(), ...this.#ownIds.values()].map((id) => encodeCgroupKey(id).toString("hex")));
-    const map = this.#objects.map("acg_cgroups");
     let n = 0;
-    for (const key of [...map.keys()]) if (!keep.has(key.toString("hex")) && map.delete(key)) n++;
+    for (const key of [...this.#objects.map("acg_cgroups").keys()]) {
+      if (!keep.has(key.toString("hex")) && this.#objects.clearCgroup(key.readBigUInt64LE(0))) n++;
+    }
     return n;
   }
 

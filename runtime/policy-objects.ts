@@ -24,7 +24,15 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { CAPACITY, classStatsStruct, exitRecordStruct, holdStateStruct, layoutOf, type ObjectName } from "../compiler/abi.js";
+import {
+  CAPACITY,
+  classStatsStruct,
+  exitRecordStruct,
+  holdStateStruct,
+  layoutOf,
+  PLACEMENT_EPOCH,
+  type ObjectName,
+} from "../compiler/abi.js";
 import {
   encodeActiveGen,
   encodeCgroupKey,
@@ -33,6 +41,7 @@ import {
   encodeHoldDomain,
   encodePolicy,
   encodeU32,
+  encodeU64,
   type CgroupEntry,
   type HoldDomain,
 } from "../compiler/abi-encode.js";
@@ -199,13 +208,33 @@ export class PolicyObjects {
    * emulation), and acgd looks up a map on every call it starts and ends.
    */
   map(name: string): BpfMap {
+    const m = this.#findMap(name);
+    if (!m) throw new Error(`no loaded object has map ${name}`);
+    return m;
+  }
+
+  #findMap(name: string): BpfMap | undefined {
     const declared = this.manifest.maps.find((m) => m.name === name)?.objects;
     for (const [objectName, o] of this.#objects) {
       if (declared ? declared.includes(objectName) : o.maps().some((m) => m.name === name)) return o.map(name);
     }
-    const pinned = this.#pinnedMaps.get(name);
-    if (pinned) return pinned;
-    throw new Error(`no loaded object has map ${name}`);
+    return this.#pinnedMaps.get(name);
+  }
+
+  /**
+   * After a write to acg_cgroups or acg_daemon: bumps acgd's placement epoch,
+   * so the scheduler places again the tasks whose class it remembered from
+   * before (select_cpu(), see docs/bpf.md). acgd is its only writer, and
+   * reads it back rather than counting itself: a take-over continues the
+   * count of the acgd before it (starting again from 0 could meet a
+   * remembered epoch again).
+   */
+  #placementsChanged(): void {
+    const epochs = this.#findMap("acg_placement_epochs");
+    if (!epochs) return; // no scheduler or classifier loaded: nothing remembers a placement
+    const key = encodeU32(PLACEMENT_EPOCH.runtime);
+    const now = epochs.lookup(key)?.readBigUInt64LE(0) ?? 0n;
+    epochs.update(key, encodeU64(now + 1n));
   }
 
   /**
@@ -322,11 +351,13 @@ export class PolicyObjects {
   /** Registers the tool-call cgroup `cgroupId` (see {@link cgroupIdOf}) with its rule. */
   setCgroup(cgroupId: bigint | number, entry: CgroupEntry): void {
     this.map("acg_cgroups").update(encodeCgroupKey(cgroupId), encodeCgroupValue(entry));
+    this.#placementsChanged();
   }
 
   /** Names acgd's process to the scheduler (its threads run in the policy's highest-priority class); 0: none. */
   setDaemon(tgid: number): void {
     this.map("acg_daemon").update(encodeU32(0), encodeDaemon(tgid));
+    this.#placementsChanged();
   }
 
   /**
@@ -368,7 +399,9 @@ export class PolicyObjects {
 
   /** Forgets a tool-call cgroup; false if it was not registered. */
   clearCgroup(cgroupId: bigint | number): boolean {
-    return this.map("acg_cgroups").delete(encodeCgroupKey(cgroupId));
+    const had = this.map("acg_cgroups").delete(encodeCgroupKey(cgroupId));
+    if (had) this.#placementsChanged();
+    return had;
   }
 
   /** Attaches the scheduler's sched_ext_ops (load("scheduler") and writePolicy first). */

@@ -4,9 +4,11 @@
 # On the host: set-up (TypeScript build, native addon; idempotent), then every
 # policy — shipped, the suite's own, and ACG_KT_RANDOM random valid ones — is
 # compiled into .cache/kernel-tests. Then ONE guest boot runs
-# dist/test/kernel/suite.js with the project's own loader. The guest console is
-# printed on failure (guest-run.sh); a hung guest is killed at the timeout.
-# A guest that cannot boot is a failure, never a skip.
+# dist/test/kernel/suite.js with the project's own loader, and a short second
+# one with 2 vCPUs on one host thread runs its placement tests (select_cpu()
+# is called only for tasks that may run on more than one CPU). The guest
+# console is printed on failure (guest-run.sh); a hung guest is killed at the
+# timeout. A guest that cannot boot is a failure, never a skip.
 #
 # The suite (the measuring instrument) runs SCHED_FIFO with reset-on-fork: it
 # is outside the sched_ext policy under test, so it is neither starved by it
@@ -38,9 +40,10 @@ out=.cache/kernel-tests
 seed=${ACG_KT_SEED:-$(( $(date +%s) % 100000 ))}
 say "compiling the policies (random: ${ACG_KT_RANDOM:-20}, seed $seed; reproduce with ACG_KT_SEED=$seed)"
 node dist/test/kernel/prepare.js "$out" --random "${ACG_KT_RANDOM:-20}" --seed "$seed"
-# The memory-hold test's helpers (test/kernel/hold.ts): an allocator logging its progress, a userspace watcher.
+# Helpers: the memory-hold test's (test/kernel/hold.ts: an allocator logging its progress, a userspace
+# watcher) and the placement tests' (a task waking thousands of times a second, test/kernel/suite.ts).
 mkdir -p "$out/bin"
-for helper in hold-alloc hold-watch; do
+for helper in hold-alloc hold-watch wake-exec; do
   clang-19 -O2 -Wall -Werror -o "$out/bin/$helper" "test/kernel/$helper.c"
 done
 
@@ -48,6 +51,12 @@ set +e
 scripts/guest-run.sh --timeout "${ACG_KT_TIMEOUT:-1500}" --cpus "${ACG_KT_CPUS:-1}" -- \
   chrt --reset-on-fork --fifo 10 node dist/test/kernel/suite.js "$out"
 rc=$?
+if [ "$rc" = 0 ]; then
+  say "placement tests: a boot with 2 vCPUs on one host thread"
+  scripts/guest-run.sh --timeout "${ACG_KT_TIMEOUT:-1500}" --cpus 2 --tcg-thread single -- \
+    chrt --reset-on-fork --fifo 10 node dist/test/kernel/suite.js "$out" --placement
+  rc=$?
+fi
 set -e
 secs=$(( $(date +%s) - t0 ))
 case $rc in

@@ -80,6 +80,11 @@ struct cpumask {
 	unsigned long bits[1];
 } ACG_CORE;
 
+/* include/linux/sched.h: the kernel counts every task's CPU time here, whatever its class. */
+struct sched_entity {
+	u64 sum_exec_runtime;
+} ACG_CORE;
+
 struct task_struct {
 	unsigned int flags;             /* PF_* */
 	const struct cpumask *cpus_ptr; /* the CPUs it may run on */
@@ -89,6 +94,7 @@ struct task_struct {
 	struct css_set *cgroups;
 	struct signal_struct *signal;
 	struct sigpending pending;
+	struct sched_entity se;
 } ACG_CORE;
 
 /* include/linux/sched.h: a kernel thread (no user space of its own); a task in do_exit(). */
@@ -137,6 +143,14 @@ struct linux_binprm {
 struct cgroup *bpf_cgroup_from_id(u64 cgid) __ksym;
 void bpf_cgroup_release(struct cgroup *cgrp) __ksym;
 bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym __weak;
+
+/* May p run on `cpu`? A plain load for the first 64 CPUs (a wakeup's path), the kfunc beyond. */
+static __always_inline bool acg_task_allows_cpu(struct task_struct *p, s32 cpu)
+{
+	if (cpu >= 0 && cpu < 64)
+		return (p->cpus_ptr->bits[0] >> cpu) & 1;
+	return bpf_ksym_exists(bpf_cpumask_test_cpu) && bpf_cpumask_test_cpu(cpu, p->cpus_ptr);
+}
 
 /*
  * memcg kfuncs (mm/bpf_memcontrol.c): weak, so objects load on kernels

@@ -22,12 +22,17 @@ struct acg_task_cgroup {
 };
 
 /* Looked up once per scheduler callback, for placement and acg_hold_may_apply(). */
-static __always_inline struct acg_task_cgroup acg_task_cgroup_of(struct task_struct *p)
+static __always_inline struct acg_task_cgroup acg_cgroup_at(u64 cgid)
 {
-	struct acg_task_cgroup cg = { .id = acg_task_cgroup_id(p) };
+	struct acg_task_cgroup cg = { .id = cgid };
 
 	cg.call = bpf_map_lookup_elem(&acg_cgroups, &cg.id);
 	return cg;
+}
+
+static __always_inline struct acg_task_cgroup acg_task_cgroup_of(struct task_struct *p)
+{
+	return acg_cgroup_at(acg_task_cgroup_id(p));
 }
 
 /* The tool call whose acg_cgroups entry is `info` (NULL: none), under `pol`; false if there is none. */

@@ -38,6 +38,18 @@ static __always_inline u64 acg_task_slice(struct task_struct *p)
 	return ((struct task_struct___scx *)p)->scx.slice;
 }
 
+/*
+ * The task's CPU time, ns: sched_ext brings it up to date before stopping()
+ * and before dispatch() sees a still-running prev. Runs are charged by it
+ * rather than by reading the clock in running() and stopping(): two clock
+ * reads per wakeup were a measurable share of a pipe ping-pong's time in the
+ * guest, and the slice left over cannot tell either (a preemption zeroes it).
+ */
+static __always_inline u64 acg_task_runtime(struct task_struct *p)
+{
+	return p->se.sum_exec_runtime;
+}
+
 /* A direct (CO-RE relocated) load: p is a trusted pointer in sched_ext callbacks. */
 static __always_inline bool acg_task_runnable(struct task_struct *p)
 {
@@ -102,6 +114,10 @@ struct sched_ext_ops {
 s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym;
 s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym;
 s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags, bool *is_idle) __ksym;
+bool scx_bpf_test_and_clear_cpu_idle(s32 cpu) __ksym;
+const struct cpumask *scx_bpf_get_idle_cpumask(void) __ksym;
+const struct cpumask *scx_bpf_get_idle_smtmask(void) __ksym;
+void scx_bpf_put_idle_cpumask(const struct cpumask *cpumask) __ksym;
 void scx_bpf_dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym;
 bool scx_bpf_dsq_move_to_local(u64 dsq_id) __ksym;
 void scx_bpf_kick_cpu(s32 cpu, u64 flags) __ksym;

@@ -172,7 +172,7 @@ interface Loaded {
 }
 
 const verifierTable: (VerifierRow & { policy: string; kind: string })[] = [];
-/** hold-alloc and hold-watch, built on the host by scripts/test-kernel.sh into OUT/bin. */
+/** hold-alloc, hold-watch and wake-exec, built on the host by scripts/test-kernel.sh into OUT/bin. */
 let helperBin = "";
 
 function loadPolicy(entry: IndexEntry): Loaded {
@@ -442,6 +442,111 @@ async function fullPolicyTests(entry: IndexEntry): Promise<void> {
   }
 }
 
+/** CPU time a process has run, ns (/proc/PID/schedstat's first field). */
+function runtimeNsOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
+}
+
+/** What each class was charged between two classStats() reads, ns. */
+function chargedNs(before: { runtimeNs: bigint }[], after: { runtimeNs: bigint }[], classId: number): number {
+  return Number(after[classId]!.runtimeNs - before[classId]!.runtimeNs);
+}
+
+/**
+ * select_cpu() remembers the class it placed a task in until the placement
+ * epochs move (docs/bpf.md): a class acgd changes, and an exec the classifier
+ * classifies, must still reach a task that keeps waking up on an idle CPU
+ * (wake-exec: 200 us of work, 300 us of sleep, over and over). Each test
+ * first shows the old class charged, then the new one.
+ */
+async function placementTests(L: Loaded, cgRoot: string): Promise<void> {
+  const { po, ir, entry } = L;
+  const P = entry.name;
+  const n = ir.classes.length;
+  const cls = (name: string) => ir.classes.find((c) => c.name === name)!;
+  const wakeExec = join(helperBin, "wake-exec");
+
+  await test(`${P}: a task waking in a tool call is charged to the class acgd gives the call next (runtime epoch)`, async () => {
+    const [heavy, light] = [cls("heavy"), cls("light")];
+    const cg = mkCgroup(join(cgRoot, "reclass"));
+    const register = (classId: number) => {
+      const { rule, override } = ruleForClass(ir, classId);
+      po.setCgroup(cgroupIdOf(cg), { ruleId: rule.id, agentId: 0, ...(override ? { classId } : {}) });
+    };
+    register(heavy.id);
+    const p = start(cg, [wakeExec, "5000"]);
+    try {
+      const window = async (ms: number) => {
+        const [s0, u0] = [po.classStats(n), cpuUsageUs(cg)];
+        await sleep(ms);
+        const [s1, u1] = [po.classStats(n), cpuUsageUs(cg)];
+        const usageNs = (u1 - u0) * 1000;
+        assert(usageNs > 20e6, `the task ran: cgroup usage ${(usageNs / 1e6).toFixed(1)} ms in ${ms} ms`);
+        return { usageNs, heavyNs: chargedNs(s0, s1, heavy.id), lightNs: chargedNs(s0, s1, light.id) };
+      };
+      const ms = (x: number) => (x / 1e6).toFixed(0);
+      await sleep(200);
+      const before = await window(500);
+      assert(
+        before.heavyNs >= TOLERANCE.attributedShare * before.usageNs,
+        `before the change, heavy was charged ${ms(before.heavyNs)} of ${ms(before.usageNs)} ms`,
+      );
+      register(light.id);
+      await sleep(50);
+      const after = await window(500);
+      const detail =
+        `before: heavy ${ms(before.heavyNs)} of ${ms(before.usageNs)} ms; ` +
+        `after: light ${ms(after.lightNs)}, heavy ${ms(after.heavyNs)} of ${ms(after.usageNs)} ms`;
+      assert(after.lightNs >= TOLERANCE.attributedShare * after.usageNs, `light not charged after the change: ${detail}`);
+      assert(after.heavyNs <= TOLERANCE.leakShare * after.usageNs, `heavy still charged after the change: ${detail}`);
+      return detail;
+    } finally {
+      await stop(p);
+      po.clearCgroup(cgroupIdOf(cg));
+      rmCgroup(cg);
+    }
+  });
+
+  await test(`${P}: a task waking on, through an exec of 'git', is charged to the vcs rule's class (exec epoch)`, async () => {
+    const urgent = ir.classes[ir.rules.find((r) => r.name === "vcs")!.classId]!;
+    const dir = mkdtempSync("/tmp/acg-kt-");
+    const git = join(dir, "git");
+    copyFileSync(wakeExec, git);
+    chmodSync(git, 0o755);
+    // Not a tool call: the exec's rule decides the class (the default's, idle, before it).
+    const cg = mkCgroup(join(cgRoot, "reexec"));
+    po.attachClassifier();
+    const p = start(cg, [wakeExec, "700", git, "5000"]);
+    try {
+      const window = async (ms: number) => {
+        const [s0, r0] = [po.classStats(n), runtimeNsOf(p.pid)];
+        await sleep(ms);
+        const [s1, r1] = [po.classStats(n), runtimeNsOf(p.pid)];
+        assert(r1 - r0 > 20e6, `the task ran: ${((r1 - r0) / 1e6).toFixed(1)} ms of CPU in ${ms} ms`);
+        return { cpuNs: r1 - r0, urgentNs: chargedNs(s0, s1, urgent.id) };
+      };
+      const ms = (x: number) => (x / 1e6).toFixed(0);
+      await sleep(100);
+      const before = await window(400);
+      for (let i = 0; i < 100 && readTrim(`/proc/${p.pid}/comm`) !== "git"; i++) await sleep(20);
+      assertEq(readTrim(`/proc/${p.pid}/comm`), "git", "the task exec'd git");
+      await sleep(50);
+      const after = await window(500);
+      const detail =
+        `before the exec: ${urgent.name} ${ms(before.urgentNs)} of ${ms(before.cpuNs)} ms; ` +
+        `after: ${ms(after.urgentNs)} of ${ms(after.cpuNs)} ms`;
+      assert(before.urgentNs <= TOLERANCE.leakShare * before.cpuNs, `${urgent.name} charged before the exec: ${detail}`);
+      assert(after.urgentNs >= TOLERANCE.attributedShare * after.cpuNs, `${urgent.name} not charged after the exec: ${detail}`);
+      return detail;
+    } finally {
+      await stop(p);
+      po.detachClassifier();
+      rmCgroup(cg);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
 async function classifierTest(L: Loaded, cgRoot: string): Promise<void> {
   const { po, ir, entry } = L;
   const P = entry.name;
@@ -677,10 +782,64 @@ function printVerifierTable(rows: typeof verifierTable): string {
   return [fmt(head), w.map((n) => "-".repeat(n)).join("  "), ...body.map(fmt)].join("\n");
 }
 
+/**
+ * `suite.js OUT --placement`: the placement tests alone, in a boot of their
+ * own with 2 vCPUs (scripts/test-kernel.sh). The kernel asks select_cpu()
+ * only about tasks that may run on more than one CPU, and the main boot has
+ * one (docs/kernel-tests.md, "Why one vCPU").
+ */
+async function placementBoot(index: SuiteIndex): Promise<void> {
+  const entry = index.entries.find((e) => e.kind === "test" && e.ok);
+  if (!entry) {
+    fail("placement: the suite's test policy compiles", "not compiled");
+    return;
+  }
+  const L = loadPolicy(entry);
+  const { po, ir } = L;
+  const cgRoot = mkCgroup(TEST_ROOT);
+  writeFileSync(join(cgRoot, "cgroup.subtree_control"), "+cpu +memory");
+  try {
+    const ready = await test(`placement: ${entry.name} loaded and attached on ${cpuCount()} CPUs`, async () => {
+      assert(cpuCount() > 1, `the guest has ${cpuCount()} CPU(s): select_cpu() needs tasks that may run on more than one`);
+      po.load("scheduler");
+      po.load("classifier");
+      po.writePolicy(ir);
+      po.attachScheduler();
+      assertEq(await waitState("enabled"), "enabled", "sched_ext state");
+      return `${po.manifest.policy.opsName} enabled`;
+    });
+    if (ready === undefined) return;
+    await placementTests(L, cgRoot);
+    await test("placement: scheduler still enabled (not ejected)", () => {
+      assertEq(readTrim(join(SCX, "state")), "enabled", "state");
+      const ex = po.exitInfo();
+      assertEq(ex?.kind, 0, `exit kind (reason "${ex?.reason}", msg "${ex?.msg}")`);
+    });
+  } finally {
+    po.close();
+    rmCgroup(cgRoot);
+  }
+}
+
+function cpuCount(): number {
+  return readTrim("/sys/devices/system/cpu/online")
+    .split(",")
+    .reduce((n, r) => {
+      const [a, b] = r.split("-").map(Number);
+      return n + (b === undefined ? 1 : b - a! + 1);
+    }, 0);
+}
+
 async function main(): Promise<void> {
   const out = resolve(process.argv[2] ?? ".cache/kernel-tests");
   helperBin = join(out, "bin");
   const index = JSON.parse(readFileSync(join(out, "index.json"), "utf8")) as SuiteIndex;
+  if (process.argv.includes("--placement")) {
+    console.log(`kernel suite, placement boot: ${readTrim("/proc/sys/kernel/osrelease")}`);
+    await placementBoot(index);
+    process.exitCode = summary() || (results().some((o) => !o.ok) ? 1 : 0);
+    return;
+  }
   const t0 = performance.now();
   console.log(`kernel suite: ${readTrim("/proc/sys/kernel/osrelease")}, ${index.entries.length} policies (random seed ${index.seed})`);
 
