@@ -207,13 +207,14 @@ export async function writeReport(dir: string): Promise<string> {
   return text;
 }
 
-/** A ping-pong repeat with fewer of its round trips on one CPU kept its two processes apart. */
+/** A ping-pong run with fewer of its round trips on one CPU kept its two processes apart. */
 const SPLIT_SHARE = 0.1;
 
 /** One workload's table: the default scheduler and each policy's, with the spread and the ratio target's verdict. */
-function workloadSection(w: WorkloadOverhead, repeats: number): string[] {
+function workloadSection(w: WorkloadOverhead): string[] {
+  const runs = w.baseline?.wallS.length ?? 0;
   const out: string[] = [
-    `Workload **${w.name}**: ${w.workload}. Wall time over ${repeats} repeats per scheduler, with ` +
+    `Workload **${w.name}**: ${w.workload}. Wall time over ${runs} runs per scheduler (interleaved), with ` +
       `\`bpf_stats\` off; BPF run time from one more run per policy with it on (\`run_time_ns\`/\`run_cnt\` ` +
       "of each struct_ops callback).",
     "",
@@ -258,7 +259,7 @@ function workloadSection(w: WorkloadOverhead, repeats: number): string[] {
       ? `${target} missed by ${over.map((x) => `${x.policy} (${f(x.ratioP50, 3)})`).join(", ")}.`
       : `${target} met by every policy.`;
   const slower = clear.length
-    ? ` Every repeat of ${clear.map((x) => x.policy).join(", ")} was slower than the default's slowest: ` +
+    ? ` Every run of ${clear.map((x) => x.policy).join(", ")} was slower than the default's slowest: ` +
       "a real slowdown on this workload, not noise."
     : "";
   const overlapping = within.length
@@ -279,16 +280,16 @@ function workloadSection(w: WorkloadOverhead, repeats: number): string[] {
     .map((x) => ({ who: x.who, wall: x.wallS.filter((_, i) => x.sameCpuShare![i]! < SPLIT_SHARE) }))
     .filter((x) => x.wall.length);
   const sameCpu = splitRuns.length
-    ? " Round trips with both processes on one CPU, per repeat: " +
+    ? " Round trips with both processes on one CPU, per run: " +
       splitRuns.map((x) => `${x.who} ${x.sameCpuShare!.map((v) => `${Math.round(100 * v)}%`).join("/")}`).join("; ") +
       ". Under emulation a switch between two processes on one CPU costs far more than each waking on its own, " +
-      "so a repeat's time follows where the pair landed. Over the repeats where it stayed apart " +
+      "so a run's time follows where the pair landed. Over the runs where it stayed apart " +
       `(under ${100 * SPLIT_SHARE}% of round trips on one CPU), P50: ` +
       apart.map((x) => `${x.who} ${f(quantile(x.wall, 0.5), 3)} s (${x.wall.length})`).join(", ") +
       "."
     : "";
   out.push(
-    `The default scheduler's own repeats spread from ${f(Math.min(...base.wallS), 3)} to ` +
+    `The default scheduler's own runs spread from ${f(Math.min(...base.wallS), 3)} to ` +
       `${f(bmax, 3)} s (other guests share the host's 2 cores).${verdict}${slower}${overlapping}${toFloor}${sameCpu} ` +
       "The BPF run time share is the time the policy's callbacks themselves take, measured by " +
       "the kernel; where it is much smaller than the wall-time loss, the loss comes from the " +
@@ -313,7 +314,7 @@ function startCallsCell(list: readonly StartCallLatency[]): string {
 function overheadSection(o: OverheadResult, own: StartCallsResult | null): string[] {
   const out: string[] = [];
   out.push(`Kernel \`${o.kernel}\` (guest, TCG), ${o.date}.`, "");
-  for (const w of o.workloads ?? []) out.push(...workloadSection(w, o.repeats));
+  for (const w of o.workloads ?? []) out.push(...workloadSection(w));
   const rt = o.runtime;
   if (rt) {
     out.push(
