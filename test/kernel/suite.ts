@@ -465,6 +465,15 @@ async function placementTests(L: Loaded, cgRoot: string): Promise<void> {
   const n = ir.classes.length;
   const cls = (name: string) => ir.classes.find((c) => c.name === name)!;
   const wakeExec = join(helperBin, "wake-exec");
+  const ms = (ns: number) => (ns / 1e6).toFixed(0);
+  /** Over `forMs`: how much `cpuNs()` grew (the task must have run 20 ms of it) and what each class was charged. */
+  const measure = async (forMs: number, cpuNs: () => number) => {
+    const [s0, c0] = [po.classStats(n), cpuNs()];
+    await sleep(forMs);
+    const [s1, c1] = [po.classStats(n), cpuNs()];
+    assert(c1 - c0 > 20e6, `the task ran: ${((c1 - c0) / 1e6).toFixed(1)} ms of CPU in ${forMs} ms`);
+    return { cpuNs: c1 - c0, charged: (classId: number) => chargedNs(s0, s1, classId) };
+  };
 
   await test(`${P}: a task waking in a tool call is charged to the class acgd gives the call next (runtime epoch)`, async () => {
     const [heavy, light] = [cls("heavy"), cls("light")];
@@ -476,29 +485,21 @@ async function placementTests(L: Loaded, cgRoot: string): Promise<void> {
     register(heavy.id);
     const p = start(cg, [wakeExec, "5000"]);
     try {
-      const window = async (ms: number) => {
-        const [s0, u0] = [po.classStats(n), cpuUsageUs(cg)];
-        await sleep(ms);
-        const [s1, u1] = [po.classStats(n), cpuUsageUs(cg)];
-        const usageNs = (u1 - u0) * 1000;
-        assert(usageNs > 20e6, `the task ran: cgroup usage ${(usageNs / 1e6).toFixed(1)} ms in ${ms} ms`);
-        return { usageNs, heavyNs: chargedNs(s0, s1, heavy.id), lightNs: chargedNs(s0, s1, light.id) };
-      };
-      const ms = (x: number) => (x / 1e6).toFixed(0);
+      const usageNs = () => cpuUsageUs(cg) * 1000;
       await sleep(200);
-      const before = await window(500);
+      const before = await measure(500, usageNs);
       assert(
-        before.heavyNs >= TOLERANCE.attributedShare * before.usageNs,
-        `before the change, heavy was charged ${ms(before.heavyNs)} of ${ms(before.usageNs)} ms`,
+        before.charged(heavy.id) >= TOLERANCE.attributedShare * before.cpuNs,
+        `before the change, heavy was charged ${ms(before.charged(heavy.id))} of ${ms(before.cpuNs)} ms`,
       );
       register(light.id);
       await sleep(50);
-      const after = await window(500);
+      const after = await measure(500, usageNs);
       const detail =
-        `before: heavy ${ms(before.heavyNs)} of ${ms(before.usageNs)} ms; ` +
-        `after: light ${ms(after.lightNs)}, heavy ${ms(after.heavyNs)} of ${ms(after.usageNs)} ms`;
-      assert(after.lightNs >= TOLERANCE.attributedShare * after.usageNs, `light not charged after the change: ${detail}`);
-      assert(after.heavyNs <= TOLERANCE.leakShare * after.usageNs, `heavy still charged after the change: ${detail}`);
+        `before: heavy ${ms(before.charged(heavy.id))} of ${ms(before.cpuNs)} ms; ` +
+        `after: light ${ms(after.charged(light.id))}, heavy ${ms(after.charged(heavy.id))} of ${ms(after.cpuNs)} ms`;
+      assert(after.charged(light.id) >= TOLERANCE.attributedShare * after.cpuNs, `light not charged after the change: ${detail}`);
+      assert(after.charged(heavy.id) <= TOLERANCE.leakShare * after.cpuNs, `heavy still charged after the change: ${detail}`);
       return detail;
     } finally {
       await stop(p);
@@ -518,25 +519,18 @@ async function placementTests(L: Loaded, cgRoot: string): Promise<void> {
     po.attachClassifier();
     const p = start(cg, [wakeExec, "700", git, "5000"]);
     try {
-      const window = async (ms: number) => {
-        const [s0, r0] = [po.classStats(n), runtimeNsOf(p.pid)];
-        await sleep(ms);
-        const [s1, r1] = [po.classStats(n), runtimeNsOf(p.pid)];
-        assert(r1 - r0 > 20e6, `the task ran: ${((r1 - r0) / 1e6).toFixed(1)} ms of CPU in ${ms} ms`);
-        return { cpuNs: r1 - r0, urgentNs: chargedNs(s0, s1, urgent.id) };
-      };
-      const ms = (x: number) => (x / 1e6).toFixed(0);
+      const taskNs = () => runtimeNsOf(p.pid);
       await sleep(100);
-      const before = await window(400);
+      const before = await measure(400, taskNs);
       for (let i = 0; i < 100 && readTrim(`/proc/${p.pid}/comm`) !== "git"; i++) await sleep(20);
       assertEq(readTrim(`/proc/${p.pid}/comm`), "git", "the task exec'd git");
       await sleep(50);
-      const after = await window(500);
+      const after = await measure(500, taskNs);
       const detail =
-        `before the exec: ${urgent.name} ${ms(before.urgentNs)} of ${ms(before.cpuNs)} ms; ` +
-        `after: ${ms(after.urgentNs)} of ${ms(after.cpuNs)} ms`;
-      assert(before.urgentNs <= TOLERANCE.leakShare * before.cpuNs, `${urgent.name} charged before the exec: ${detail}`);
-      assert(after.urgentNs >= TOLERANCE.attributedShare * after.cpuNs, `${urgent.name} not charged after the exec: ${detail}`);
+        `before the exec: ${urgent.name} ${ms(before.charged(urgent.id))} of ${ms(before.cpuNs)} ms; ` +
+        `after: ${ms(after.charged(urgent.id))} of ${ms(after.cpuNs)} ms`;
+      assert(before.charged(urgent.id) <= TOLERANCE.leakShare * before.cpuNs, `${urgent.name} charged before the exec: ${detail}`);
+      assert(after.charged(urgent.id) >= TOLERANCE.attributedShare * after.cpuNs, `${urgent.name} not charged after the exec: ${detail}`);
       return detail;
     } finally {
       await stop(p);
