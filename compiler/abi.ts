@@ -8,7 +8,7 @@
 // each offset the runtime relies on.
 
 /** Bumped when a layout or map below changes meaning. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /**
  * Keys of acg_placement_epochs: counters bumped after each change to what a
@@ -325,7 +325,6 @@ export const schedStateStruct: StructSpec = {
         "tasks put on a class queue, ever: dispatch() skips its scan while this has not moved " +
         "since that CPU's last scan found every class queue empty",
     },
-    { name: "queue_starved_turn", type: "u32", count: QUEUES, doc: "1 while the queue's tasks run on a starvation turn (slices capped)" },
     {
       name: "smt",
       type: "u32",
@@ -410,16 +409,18 @@ export const taskCtxStruct: StructSpec = {
     {
       name: "charged_runtime_ns",
       type: "u64",
-      doc: "the task's CPU time (se.sum_exec_runtime) up to which its class was charged; set by running()",
+      doc: "the task's CPU time (se.sum_exec_runtime) up to which its class was charged; set where it is placed",
     },
     { name: "vtime", type: "u64", doc: "the task's virtual time within its class queue" },
     { name: "class_id", type: "u32" },
     { name: "queue", type: "u32" },
-    { name: "slice_ns", type: "u64", doc: "the slice the task started its run with" },
+    {
+      name: "slice_ns",
+      type: "u64",
+      doc: "the slice the task was placed with; from stopping() on, what it left (it may run on with that)",
+    },
     { name: "resume_ns", type: "u64", doc: "the rest of a slice a waking kernel thread cut short, 0 if none" },
-    { name: "hold_queued", type: "u32", doc: "d + 1 while the task waits on hold domain d's held queue, 0 otherwise" },
     { name: "hold_turn", type: "u32", doc: "1 while the task runs a held queue's bounded turn (not preempted by the hold)" },
-    { name: "on_cpu", type: "u32", doc: "1 from running() to stopping(): only a run the scheduler saw start is charged" },
     { name: "_pad", type: "u32" },
     { name: "placed_cgroup_id", type: "u64", doc: "the cgroup select_cpu() last placed the task in" },
     { name: "placed_exec_epoch", type: "u64", doc: "acg_placement_epochs[ACG_EPOCH_EXEC] when it did" },

@@ -41,7 +41,7 @@ static __always_inline u64 acg_task_slice(struct task_struct *p)
 /*
  * The task's CPU time, ns: sched_ext brings it up to date before stopping()
  * and before dispatch() sees a still-running prev. Runs are charged by it
- * rather than by reading the clock in running() and stopping(): two clock
+ * rather than by reading the clock where a run starts and stops: two clock
  * reads per wakeup were a measurable share of a pipe ping-pong's time in the
  * guest, and the slice left over cannot tell either (a preemption zeroes it).
  */
@@ -138,6 +138,20 @@ void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym __weak;
 bool scx_bpf_dsq_move(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p, u64 dsq_id,
 		      u64 enq_flags) __ksym __weak;
 s32 scx_bpf_task_cpu(const struct task_struct *p) __ksym __weak;
+void scx_bpf_dsq_move_set_slice(struct bpf_iter_scx_dsq *it__iter, u64 slice) __ksym __weak;
+
+/*
+ * May dispatch() on `cpu` move p off a DSQ to its own local DSQ? The kernel
+ * ejects a scheduler that moves a task to a CPU outside its affinity, or with
+ * its migration disabled, unless p is on that CPU already. The caller has
+ * checked scx_bpf_task_cpu() and bpf_cpumask_test_cpu() exist.
+ */
+static __always_inline bool acg_task_may_move_to(struct task_struct *p, u32 cpu)
+{
+	if (scx_bpf_task_cpu(p) == (s32)cpu)
+		return true;
+	return !p->migration_disabled && bpf_cpumask_test_cpu(cpu, p->cpus_ptr);
+}
 
 /*
  * Ejects the scheduler with a message (for states that cannot happen): the
