@@ -8,7 +8,7 @@
 // each offset the runtime relies on.
 
 /** Bumped when a layout or map below changes meaning. */
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 
 /**
  * Keys of acg_placement_epochs: counters bumped after each change to what a
@@ -409,19 +409,27 @@ export const taskCtxStruct: StructSpec = {
     {
       name: "charged_runtime_ns",
       type: "u64",
-      doc: "the task's CPU time (se.sum_exec_runtime) up to which its class was charged; set where it is placed",
+      doc: "the task's CPU time (se.sum_exec_runtime) up to which its class was charged",
     },
     { name: "vtime", type: "u64", doc: "the task's virtual time within its class queue" },
+    {
+      name: "placed_runtime_ns",
+      type: "u64",
+      doc: "its CPU time when it was last placed or its slice refilled: enqueue() measures the run from it",
+    },
     { name: "class_id", type: "u32" },
     { name: "queue", type: "u32" },
     {
       name: "slice_ns",
       type: "u64",
-      doc: "the slice the task was placed with; from stopping() on, what it left (it may run on with that)",
+      doc: "the slice the task was placed with (or a bounded turn capped it at)",
     },
-    { name: "resume_ns", type: "u64", doc: "the rest of a slice a waking kernel thread cut short, 0 if none" },
     { name: "hold_turn", type: "u32", doc: "1 while the task runs a held queue's bounded turn (not preempted by the hold)" },
-    { name: "_pad", type: "u32" },
+    {
+      name: "charging",
+      type: "u32",
+      doc: "1 once the scheduler placed the task: its CPU time since charged_runtime_ns is its class's",
+    },
     { name: "placed_cgroup_id", type: "u64", doc: "the cgroup select_cpu() last placed the task in" },
     { name: "placed_exec_epoch", type: "u64", doc: "acg_placement_epochs[ACG_EPOCH_EXEC] when it did" },
     { name: "placed_runtime_epoch", type: "u64", doc: "acg_placement_epochs[ACG_EPOCH_RUNTIME] when it did" },

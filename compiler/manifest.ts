@@ -96,13 +96,13 @@ function typeRef(t: ScalarType | StructSpec | undefined): TypeRef | null {
   return typeof t === "string" ? { scalar: t, size: scalarSize(t) } : { struct: t.name, size: layoutOf(t).size };
 }
 
-const SCHEDULER_MEMBERS = ["select_cpu", "enqueue", "dispatch", "tick", "stopping", "init", "exit"];
+const SCHEDULER_MEMBERS = ["select_cpu", "enqueue", "dispatch", "tick", "exit_task", "init", "exit"];
 const SCHEDULER_PROGRAMS: Record<string, string> = {
   select_cpu: "acg_select_cpu",
   enqueue: "acg_enqueue",
   dispatch: "acg_dispatch",
   tick: "acg_tick",
-  stopping: "acg_stopping",
+  exit_task: "acg_exit_task",
   init: "acg_init",
   exit: "acg_record_exit",
 };

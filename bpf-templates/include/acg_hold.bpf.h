@@ -409,16 +409,14 @@ static __always_inline bool acg_hold_applies(struct task_struct *p)
 }
 
 /* tick(): the running task's hold engaged: end its slice (it goes back through enqueue(), to its held queue). */
-static __always_inline void acg_hold_tick(struct task_struct *p)
+static __always_inline void acg_hold_tick(struct task_struct *p, struct acg_task_ctx *tctx)
 {
-	struct acg_task_ctx *tctx = bpf_task_storage_get(&acg_tasks, p, 0, 0);
-
-	if (!tctx || tctx->hold_turn)
+	if (tctx->hold_turn)
 		return;
 	if (acg_hold_domain_of(p, bpf_ktime_get_ns()) >= ACG_MAX_HOLD_DOMAINS)
 		return;
 	acg_task_set_slice(p, 0);
-	/* Not a cut that stopping() keeps the rest of the slice for: p must go to its held queue. */
+	/* Not a cut that enqueue() gives the rest of the slice back for: p must go to its held queue. */
 	tctx->slice_ns = 0;
 	acg_hold_count(tctx->class_id, true);
 }

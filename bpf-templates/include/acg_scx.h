@@ -39,8 +39,8 @@ static __always_inline u64 acg_task_slice(struct task_struct *p)
 }
 
 /*
- * The task's CPU time, ns: sched_ext brings it up to date before stopping()
- * and before dispatch() sees a still-running prev. Runs are charged by it
+ * The task's CPU time, ns: sched_ext brings it up to date as the task stops
+ * running, and before dispatch() sees a still-running prev. Runs are charged by it
  * rather than by reading the clock where a run starts and stops: two clock
  * reads per wakeup were a measurable share of a pipe ping-pong's time in the
  * guest, and the slice left over cannot tell either (a preemption zeroes it).
@@ -72,14 +72,16 @@ struct scx_exit_info {
  * The ops table. libbpf matches members by name against the kernel's
  * struct sched_ext_ops, so this declares only what AgentCgroup fills in.
  */
+/* exit_task()'s second argument: unused, so never defined here. */
+struct scx_exit_task_args;
+
 struct sched_ext_ops {
 	s32 (*select_cpu)(struct task_struct *p, s32 prev_cpu, u64 wake_flags);
 	void (*enqueue)(struct task_struct *p, u64 enq_flags);
 	void (*dispatch)(s32 cpu, struct task_struct *prev);
 	void (*tick)(struct task_struct *p);
-	void (*running)(struct task_struct *p);
-	void (*stopping)(struct task_struct *p, bool runnable);
 	s32 (*init)(void);
+	void (*exit_task)(struct task_struct *p, struct scx_exit_task_args *args);
 	void (*exit)(struct scx_exit_info *info);
 	u64 flags;
 	u32 timeout_ms;

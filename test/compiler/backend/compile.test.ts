@@ -89,7 +89,7 @@ describe("compilePolicy", () => {
 
   it("declares sched_ext_ops and memcg_bpf_ops (members in the RFC's order) in BTF", () => {
     expect(btfMembers(join(out, "scheduler.bpf.o"), "sched_ext_ops")).toEqual(
-      expect.arrayContaining(["select_cpu", "enqueue", "dispatch", "running", "stopping", "init", "exit", "name"]),
+      expect.arrayContaining(["select_cpu", "enqueue", "dispatch", "tick", "exit_task", "init", "exit", "name"]),
     );
     expect(btfMembers(join(out, "memcg.bpf.o"), "memcg_bpf_ops")).toEqual(MEMCG_MEMBERS);
     expect(btfMembers(join(out, "scheduler.bpf.o"), "memcg_bpf_ops")).toEqual([]);
