@@ -259,7 +259,7 @@ ACG_SUBPROG bool acg_move_capped(u64 dsq, u64 cap_ns, bool hold_turn, u32 cpu)
 
 	/* Kernels since 6.13 have them all (as scx_bpf_dsq_insert()); before, a task moves uncapped. */
 	if (!bpf_ksym_exists(scx_bpf_dsq_move) || !bpf_ksym_exists(scx_bpf_dsq_move_set_slice) ||
-	    !bpf_ksym_exists(scx_bpf_task_cpu) || !bpf_ksym_exists(bpf_cpumask_test_cpu))
+	    !bpf_ksym_exists(scx_bpf_task_cpu))
 		return scx_bpf_dsq_move_to_local(dsq);
 	bpf_iter_scx_dsq_new(&it, dsq, 0);
 	while ((p = bpf_iter_scx_dsq_next(&it))) {
@@ -316,8 +316,7 @@ ACG_SUBPROG bool acg_hold_release_dying(u32 d, u32 cpu)
 	struct task_struct *p;
 	bool here = false;
 
-	if (!bpf_ksym_exists(scx_bpf_dsq_move) || !bpf_ksym_exists(scx_bpf_task_cpu) ||
-	    !bpf_ksym_exists(bpf_cpumask_test_cpu))
+	if (!bpf_ksym_exists(scx_bpf_dsq_move) || !bpf_ksym_exists(scx_bpf_task_cpu))
 		return false;
 	bpf_iter_scx_dsq_new(&it, ACG_HOLD_DSQ_BASE + d, 0);
 	while ((p = bpf_iter_scx_dsq_next(&it))) {

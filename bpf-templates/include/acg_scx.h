@@ -40,7 +40,7 @@ static __always_inline u64 acg_task_slice(struct task_struct *p)
 
 /*
  * The task's CPU time, ns: sched_ext brings it up to date as the task stops
- * running, and before dispatch() sees a still-running prev. Runs are charged by it
+ * running, at each tick, and before dispatch() sees a still-running prev. Runs are charged by it
  * rather than by reading the clock where a run starts and stops: two clock
  * reads per wakeup were a measurable share of a pipe ping-pong's time in the
  * guest, and the slice left over cannot tell either (a preemption zeroes it).
@@ -146,13 +146,13 @@ void scx_bpf_dsq_move_set_slice(struct bpf_iter_scx_dsq *it__iter, u64 slice) __
  * May dispatch() on `cpu` move p off a DSQ to its own local DSQ? The kernel
  * ejects a scheduler that moves a task to a CPU outside its affinity, or with
  * its migration disabled, unless p is on that CPU already. The caller has
- * checked scx_bpf_task_cpu() and bpf_cpumask_test_cpu() exist.
+ * checked scx_bpf_task_cpu() exists.
  */
 static __always_inline bool acg_task_may_move_to(struct task_struct *p, u32 cpu)
 {
 	if (scx_bpf_task_cpu(p) == (s32)cpu)
 		return true;
-	return !p->migration_disabled && bpf_cpumask_test_cpu(cpu, p->cpus_ptr);
+	return !p->migration_disabled && acg_task_allows_cpu(p, cpu);
 }
 
 /*
